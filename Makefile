@@ -1,0 +1,40 @@
+# The two commands a newcomer needs:
+#   make up    set up, then run a local chat server (later: the whole network)
+#   make test  set up, then run linters and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test lint unit deps system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,operator]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+up: deps
+	$(BIN)/chatnet-node --name local --irc 127.0.0.1:6667 --ws 127.0.0.1:8080
+
+lint: deps
+	$(BIN)/ruff check operator node tests bench
+	$(BIN)/ruff format --check operator node tests bench
+	$(BIN)/mypy
+
+unit: deps
+	$(BIN)/python -m pytest -q
+
+test: deps system-deps lint
+	bash scripts/run-tests.sh
+
+bench: deps
+	$(BIN)/python bench/fanout.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,919 @@
+"""Channel fan-out benchmark: chatnet against InspIRCd and a naive asyncio server.
+
+One channel, N members (100 and 1000), 1 and 10 senders, bounded bursts and a
+fixed rate of 50 messages/s, over TCP and over WebSocket. The server under test
+is pinned to CPU 0 and the load generator (``bench/loadgen.c``, a small epoll
+program compiled here into ``bench/out/``) to CPU 1. For every run it reports
+deliveries per second, deliveries per server-CPU-second (utime+stime from
+``/proc/PID/stat``), p50/p99 latency (receive time minus the send timestamp
+embedded in each message) and the generator's own CPU, and for every session
+the server's RSS per idle registered client (``VmRSS`` before and after
+connecting N clients).
+
+    .venv/bin/python bench/fanout.py                   # the full matrix, a few minutes
+    .venv/bin/python bench/fanout.py --quick           # small N, short runs
+    .venv/bin/python bench/fanout.py --servers chatnet,naive --members 1000 --json out.json
+
+Only loopback addresses are used. InspIRCd refuses to run as root, so as root
+it runs as ``nobody`` from a generated configuration in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import grp
+import json
+import os
+import pwd
+import queue
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+LOADGEN_SRC = BENCH / "loadgen.c"
+LOADGEN_BIN = OUT / "loadgen"
+NAIVE = BENCH / "naive_broadcast.py"
+INSPIRCD = Path("/usr/sbin/inspircd")
+HOST = "127.0.0.1"
+CHANNEL = "#bench"
+SERVER_CPU = 0
+GEN_CPU = 1
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ALL_SERVERS = ("chatnet", "inspircd", "naive")
+
+# Targets (issue 3), evaluated at the largest member count of the run.
+TARGET_CPU_RATIO = 0.8
+TARGET_RSS_TCP_KIB = 4.0
+TARGET_RSS_WS_KIB = 8.0
+
+
+def venv_python() -> str:
+    """The project's interpreter if there is one, else the running one."""
+    candidate = REPO / ".venv" / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def build_loadgen() -> Path:
+    """Compile bench/loadgen.c with gcc -O2 unless the binary is up to date."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
+        return LOADGEN_BIN
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise SystemExit("fanout: gcc is needed to build bench/loadgen.c")
+    tmp = LOADGEN_BIN.with_suffix(".tmp")
+    subprocess.run(
+        [gcc, "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(LOADGEN_SRC)],
+        check=True,
+    )
+    tmp.replace(LOADGEN_BIN)
+    return LOADGEN_BIN
+
+
+def raise_nofile() -> None:
+    """Let this process and its children (servers, generator) open many sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pin_prefix(cpu: int) -> list[str]:
+    """A command prefix that pins the child to one CPU, when there are two."""
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout:.0f}s")
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    """A running server under test."""
+
+    kind: str
+    proc: subprocess.Popen[bytes]
+    irc_port: int
+    ws_port: int | None
+    workdir: Path
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> Any:
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    finally:
+        log.close()
+
+
+def chatnet_config(name: str, irc_port: int, ws_port: int) -> dict[str, Any]:
+    """The node configuration for the benchmark: flood control out of the way."""
+    return {
+        "name": name,
+        "listeners": {
+            "irc": [{"host": HOST, "port": irc_port}],
+            "websocket": [{"host": HOST, "port": ws_port}],
+        },
+        "limits": {
+            "maxClients": 5000,
+            "maxPerAddress": 0,
+            "floodBurst": 1_000_000,
+            "floodRate": 1_000_000,
+            "floodMaxQueued": 1_000_000,
+            "sendqBytes": 64 * 1024 * 1024,
+            "pingInterval": 600,
+            "pingTimeout": 900,
+        },
+        "history": {"path": None},
+    }
+
+
+def chatnet_available() -> str | None:
+    """None if ``python -m chatnet_node --help`` works, else why not."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "node"), env.get("PYTHONPATH")]))
+    try:
+        res = subprocess.run(
+            [venv_python(), "-m", "chatnet_node", "--help"],
+            capture_output=True,
+            timeout=30,
+            env=env,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if res.returncode != 0:
+        text = (res.stderr or res.stdout).decode(errors="replace").strip()
+        return text.splitlines()[-1] if text else f"exit status {res.returncode}"
+    return None
+
+
+def start_chatnet(workdir: Path) -> Server:
+    irc_port, ws_port = free_port(), free_port()
+    # JSON is YAML: no dependency on PyYAML here.
+    cfg = workdir / "chatnet.yaml"
+    cfg.write_text(json.dumps(chatnet_config("bench", irc_port, ws_port), indent=1))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "node"), env.get("PYTHONPATH")]))
+    log = workdir / "chatnet.log"
+    proc = _spawn(
+        [*pin_prefix(SERVER_CPU), venv_python(), "-m", "chatnet_node", "--config", str(cfg)],
+        log,
+        env,
+    )
+    server = Server("chatnet", proc, irc_port, ws_port, workdir, log)
+    try:
+        wait_port(irc_port, proc, 30)
+        wait_port(ws_port, proc, 30)
+        _wait_healthz(ws_port, 10)
+    except RuntimeError as exc:
+        server.stop()
+        raise RuntimeError(f"chatnet did not start: {exc}\n{server.log_tail()}") from exc
+    return server
+
+
+def _wait_healthz(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            url = f"http://{HOST}:{port}/healthz"
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        time.sleep(0.05)
+    raise RuntimeError(f"/healthz on port {port} is not 200 after {timeout:.0f}s")
+
+
+def start_naive(workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / "naive.log"
+    proc = _spawn(
+        [*pin_prefix(SERVER_CPU), venv_python(), str(NAIVE), "--host", HOST, "--port", str(port)],
+        log,
+    )
+    server = Server("naive", proc, port, None, workdir, log)
+    try:
+        wait_port(port, proc, 20)
+    except RuntimeError as exc:
+        server.stop()
+        raise RuntimeError(f"naive server did not start: {exc}\n{server.log_tail()}") from exc
+    return server
+
+
+INSPIRCD_CONF = """\
+<server name="inspircd.bench" description="bench" network="bench" id="0BE">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="{host}" port="{irc_port}" type="clients">
+<bind address="{host}" port="{ws_port}" type="clients" hook="websocket">
+<connect name="bench" allow="*" timeout="120" pingfreq="600"
+         hardsendq="67108864" softsendq="67108864" recvq="1048576"
+         threshold="1000000" commandrate="1000000000" fakelag="no"
+         localmax="100000" globalmax="100000" limit="100000" maxchans="100"
+         resolvehostnames="no" useident="no" maxconnwarn="no" uniqueusername="no">
+<channels users="100" opers="100">
+<performance netbuffersize="65536" somaxconn="4096" softlimit="50000"
+             clonesonconnect="no" quietbursts="yes">
+<options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes">
+<security hideserver="" userstats="Pu" customversion="" flatlinks="no" hidesplits="no"
+          hideulines="no" hidebans="no" maxtargets="20">
+<limits maxchan="64" maxnick="30">
+<whowas groupsize="10" maxgroups="100000" maxkeep="3d">
+<module name="sha1">
+<module name="websocket">
+<websocket sendastext="yes">
+<wsorigin allow="*">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{log}">
+"""
+
+
+def start_inspircd(workdir: Path) -> Server:
+    if not INSPIRCD.exists():
+        raise RuntimeError(f"{INSPIRCD} is not installed (apt-get install inspircd)")
+    irc_port, ws_port = free_port(), free_port()
+    idir = workdir / "inspircd"
+    idir.mkdir()
+    conf = idir / "inspircd.conf"
+    ilog = idir / "ircd.log"
+    conf.write_text(INSPIRCD_CONF.format(host=HOST, irc_port=irc_port, ws_port=ws_port, log=ilog))
+    cmd = [str(INSPIRCD), "--nofork", "--nopid", f"--config={conf}"]
+    if os.geteuid() == 0:
+        # InspIRCd refuses to run as root: drop to nobody (same pid, via exec).
+        os.chmod(workdir, 0o755)
+        for path in (idir, conf):
+            os.chown(path, _uid("nobody"), _gid("nogroup"))
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd]
+    log = workdir / "inspircd.out"
+    proc = _spawn([*pin_prefix(SERVER_CPU), *cmd], log)
+    server = Server("inspircd", proc, irc_port, ws_port, workdir, log)
+    try:
+        wait_port(irc_port, proc, 20)
+        wait_port(ws_port, proc, 20)
+    except RuntimeError as exc:
+        server.stop()
+        raise RuntimeError(f"inspircd did not start: {exc}\n{server.log_tail()}") from exc
+    return server
+
+
+def _uid(name: str) -> int:
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid(name: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return grp.getgrnam("nobody").gr_gid
+
+
+STARTERS = {"chatnet": start_chatnet, "inspircd": start_inspircd, "naive": start_naive}
+TRANSPORTS = {"chatnet": ("tcp", "ws"), "inspircd": ("tcp", "ws"), "naive": ("tcp",)}
+
+
+# --------------------------------------------------------------------------- generator
+
+
+class LoadGen:
+    """The C load generator as a child process, driven line by line."""
+
+    def __init__(self, port: int, members: int, ws: bool, inflight: int) -> None:
+        cmd = [
+            *pin_prefix(GEN_CPU),
+            str(LOADGEN_BIN),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--members",
+            str(members),
+            "--channel",
+            CHANNEL,
+            "--inflight",
+            str(inflight),
+        ]
+        if ws:
+            cmd.append("--ws")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []
+        threading.Thread(target=self._pump_out, daemon=True).start()
+        threading.Thread(target=self._pump_err, daemon=True).start()
+
+    def _pump_out(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def _pump_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if len(self.errors) < 50:
+                self.errors.append(line.rstrip("\n"))
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, keyword: str, timeout: float) -> dict[str, Any]:
+        """Wait for the next ``KEYWORD {json}`` line; fail on FATAL, exit or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"loadgen: no {keyword} within {timeout:.0f}s")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError(
+                    f"loadgen exited ({self.proc.wait()}) waiting for {keyword}: "
+                    + " | ".join(self.errors[-5:])
+                )
+            word, _, payload = line.partition(" ")
+            if word == "FATAL":
+                raise RuntimeError(f"loadgen: {payload} | " + " | ".join(self.errors[-5:]))
+            if word == keyword:
+                data: dict[str, Any] = json.loads(payload)
+                return data
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                self.send("QUIT")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One measured phase on an already joined set of members."""
+
+    mode: str  # "burst" or "rate"
+    senders: int
+    messages: int = 0  # burst: per sender
+    window: int = 0  # burst: messages per sender not yet delivered everywhere
+    seconds: float = 0.0  # burst: cap on sending; rate: duration
+    rate: float = 0.0  # rate: messages per second, all senders together
+    drain: float = 10.0
+
+    def command(self) -> str:
+        if self.mode == "burst":
+            return (
+                f"BURST {self.senders} {self.messages} {self.window} "
+                f"{self.seconds:.3f} {self.drain:.3f}"
+            )
+        return f"RATE {self.senders} {self.rate:.3f} {self.seconds:.3f} {self.drain:.3f}"
+
+    def timeout(self) -> float:
+        return self.seconds + self.drain + 15.0
+
+
+@dataclass
+class Options:
+    members: list[int]
+    servers: list[str]
+    senders: list[int] = field(default_factory=lambda: [1, 10])
+    burst_deliveries: int = 2_000_000
+    burst_seconds: float = 4.0
+    window: int = 20
+    rate: float = 50.0
+    rate_seconds: float = 8.0
+    transports: list[str] = field(default_factory=lambda: ["tcp", "ws"])
+    inflight: int = 256
+    settle: float = 0.5
+
+
+def run_specs(opts: Options, members: int) -> list[RunSpec]:
+    specs: list[RunSpec] = []
+    for senders in opts.senders:
+        per_sender = max(1, opts.burst_deliveries // max(1, members - 1) // senders)
+        specs.append(
+            RunSpec(
+                "burst",
+                senders,
+                messages=per_sender,
+                window=max(1, opts.window // senders),
+                seconds=opts.burst_seconds,
+            )
+        )
+    specs.extend(
+        RunSpec("rate", senders, seconds=opts.rate_seconds, rate=opts.rate)
+        for senders in opts.senders
+    )
+    return specs
+
+
+@dataclass
+class Result:
+    """One run: generator's numbers plus the server's CPU around it."""
+
+    server: str
+    transport: str
+    members: int
+    mode: str
+    senders: int
+    delivered: int
+    expected: int
+    complete: bool
+    span_s: float
+    server_cpu_s: float
+    gen_cpu_s: float
+    wall_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    closed: int
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def deliveries_per_s(self) -> float:
+        return self.delivered / self.span_s if self.span_s > 0 else 0.0
+
+    @property
+    def deliveries_per_cpu_s(self) -> float:
+        return self.delivered / self.server_cpu_s if self.server_cpu_s > 0 else 0.0
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        return (self.transport, self.members, self.mode, self.senders)
+
+
+@dataclass
+class Session:
+    """One fresh server, one transport, one member count."""
+
+    server: str
+    transport: str
+    members: int
+    rss_before_kib: int = 0
+    rss_idle_kib: int = 0
+    register_s: float = 0.0
+    join_s: float = 0.0
+    results: list[Result] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rss_per_client_kib(self) -> float:
+        return (self.rss_idle_kib - self.rss_before_kib) / self.members
+
+
+@contextlib.contextmanager
+def running(kind: str, workdir: Path) -> Iterator[Server]:
+    server = STARTERS[kind](workdir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_session(kind: str, transport: str, members: int, opts: Options, tmp: Path) -> Session:
+    session = Session(kind, transport, members)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-{transport}-{members}-", dir=tmp))
+    with running(kind, workdir) as server:
+        port = server.irc_port if transport == "tcp" else server.ws_port
+        assert port is not None
+        time.sleep(opts.settle)
+        session.rss_before_kib = proc_rss_kib(server.pid)
+        gen = LoadGen(port, members, transport == "ws", opts.inflight)
+        try:
+            reg = gen.expect("REGISTERED", 150)
+            session.register_s = float(reg["seconds"])
+            time.sleep(opts.settle)
+            session.rss_idle_kib = proc_rss_kib(server.pid)
+            gen.send("JOIN")
+            joined = gen.expect("JOINED", 150)
+            session.join_s = float(joined["seconds"])
+            for spec in run_specs(opts, members):
+                cpu0 = proc_cpu_seconds(server.pid)
+                gen.send(spec.command())
+                raw = gen.expect("RESULT", spec.timeout())
+                cpu1 = proc_cpu_seconds(server.pid)
+                session.results.append(
+                    Result(
+                        server=kind,
+                        transport=transport,
+                        members=members,
+                        mode=spec.mode,
+                        senders=spec.senders,
+                        delivered=int(raw["delivered"]),
+                        expected=int(raw["expected"]),
+                        complete=bool(raw["complete"]),
+                        span_s=float(raw["span_s"]),
+                        server_cpu_s=cpu1 - cpu0,
+                        gen_cpu_s=float(raw["gen_cpu_s"]),
+                        wall_s=float(raw["wall_s"]),
+                        p50_ms=float(raw["p50_ms"]),
+                        p99_ms=float(raw["p99_ms"]),
+                        max_ms=float(raw["max_ms"]),
+                        closed=int(raw["closed"]),
+                        raw=raw,
+                    )
+                )
+                if server.proc.poll() is not None:
+                    raise RuntimeError(f"{kind} exited during the run:\n{server.log_tail()}")
+        except RuntimeError as exc:
+            session.error = f"{exc}\n{server.log_tail(5)}".strip()
+        finally:
+            gen.close()
+    return session
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_num(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"
+
+
+def fmt_ratio(num: float, den: float) -> str:
+    return f"{num / den:.2f}x" if den > 0 and num > 0 else "-"
+
+
+HEADER = (
+    f"{'transport':<9} {'members':>7} {'mode':<5} {'snd':>3} {'deliv/s':>8} "
+    f"{'deliv/cpu-s':>11} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>7} {'gen cpu':>7} "
+    f"{'lost':>6}"
+)
+
+
+def format_server(kind: str, sessions: Sequence[Session]) -> str:
+    lines = [f"== {kind} ==", HEADER]
+    for session in sessions:
+        if session.error:
+            lines.append(
+                f"{session.transport:<9} {session.members:>7} ERROR: "
+                + session.error.splitlines()[0]
+            )
+        for r in session.results:
+            busy = r.server_cpu_s / r.wall_s * 100 if r.wall_s > 0 else 0.0
+            gen = r.gen_cpu_s / r.wall_s * 100 if r.wall_s > 0 else 0.0
+            lost = r.expected - r.delivered
+            lines.append(
+                f"{r.transport:<9} {r.members:>7} {r.mode:<5} {r.senders:>3} "
+                f"{fmt_num(r.deliveries_per_s):>8} {fmt_num(r.deliveries_per_cpu_s):>11} "
+                f"{r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {busy:>6.0f}% {gen:>6.0f}% "
+                f"{lost:>6}" + (f"  closed={r.closed}" if r.closed else "")
+            )
+    rss = [
+        f"{s.transport} N={s.members}: {s.rss_per_client_kib:.1f} KiB"
+        for s in sessions
+        if s.rss_idle_kib
+    ]
+    if rss:
+        lines.append("RSS per idle client: " + ", ".join(rss))
+    setup = [
+        f"{s.transport} N={s.members}: register {s.register_s:.1f}s join {s.join_s:.1f}s"
+        for s in sessions
+        if s.register_s
+    ]
+    if setup:
+        lines.append("setup: " + ", ".join(setup))
+    return "\n".join(lines)
+
+
+def _index(sessions: Sequence[Session]) -> dict[tuple[str, tuple[str, int, str, int]], Result]:
+    return {(r.server, r.key): r for s in sessions for r in s.results}
+
+
+def format_ratios(sessions: Sequence[Session], servers: Sequence[str]) -> str:
+    if "inspircd" not in servers:
+        return ""
+    others = [s for s in servers if s != "inspircd"]
+    idx = _index(sessions)
+    keys = sorted({r.key for s in sessions for r in s.results if r.server == "inspircd"})
+    head = f"{'transport':<9} {'members':>7} {'mode':<5} {'snd':>3}"
+    for other in others:
+        head += f" | {other + ' deliv/s':>15} {'deliv/cpu-s':>11} {'p99':>6}"
+    lines = ["== ratios against InspIRCd ==", head]
+    for key in keys:
+        base = idx[("inspircd", key)]
+        row = f"{key[0]:<9} {key[1]:>7} {key[2]:<5} {key[3]:>3}"
+        for other in others:
+            r = idx.get((other, key))
+            if r is None:
+                row += f" | {'-':>15} {'-':>11} {'-':>6}"
+                continue
+            row += (
+                f" | {fmt_ratio(r.deliveries_per_s, base.deliveries_per_s):>15}"
+                f" {fmt_ratio(r.deliveries_per_cpu_s, base.deliveries_per_cpu_s):>11}"
+                f" {fmt_ratio(r.p99_ms, base.p99_ms):>6}"
+            )
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def evaluate_targets(sessions: Sequence[Session], opts: Options) -> list[dict[str, Any]]:
+    """The issue's targets for chatnet, at the largest member count measured."""
+    idx = _index(sessions)
+    big = max(opts.members)
+    targets: list[dict[str, Any]] = []
+    for senders in opts.senders:
+        key = ("tcp", big, "burst", senders)
+        ours, base = idx.get(("chatnet", key)), idx.get(("inspircd", key))
+        ratio = (
+            ours.deliveries_per_cpu_s / base.deliveries_per_cpu_s
+            if ours and base and base.deliveries_per_cpu_s > 0
+            else None
+        )
+        targets.append(
+            {
+                "name": f"deliveries per server-CPU-second, TCP, {big} members, "
+                f"burst, {senders} sender(s)",
+                "value": ratio,
+                "text": f"{ratio:.2f}x InspIRCd" if ratio is not None else "n/a",
+                "goal": f">= {TARGET_CPU_RATIO}x InspIRCd",
+                "ok": ratio is not None and ratio >= TARGET_CPU_RATIO,
+            }
+        )
+    for transport in opts.transports:
+        for senders in opts.senders:
+            key = (transport, big, "rate", senders)
+            ours, base = idx.get(("chatnet", key)), idx.get(("inspircd", key))
+            targets.append(
+                {
+                    "name": f"p99 latency at {opts.rate:g} msg/s, {transport.upper()}, "
+                    f"{big} members, {senders} sender(s)",
+                    "value": ours.p99_ms if ours else None,
+                    "text": f"{ours.p99_ms:.2f} ms vs InspIRCd {base.p99_ms:.2f} ms"
+                    if ours and base
+                    else "n/a",
+                    "goal": "<= InspIRCd",
+                    "ok": bool(ours and base and ours.complete and ours.p99_ms <= base.p99_ms),
+                }
+            )
+    for transport, limit in (("tcp", TARGET_RSS_TCP_KIB), ("ws", TARGET_RSS_WS_KIB)):
+        if transport not in opts.transports:
+            continue
+        found = [
+            s
+            for s in sessions
+            if s.server == "chatnet" and s.transport == transport and s.members == big
+        ]
+        value = found[0].rss_per_client_kib if found and found[0].rss_idle_kib else None
+        targets.append(
+            {
+                "name": f"RSS per idle {transport.upper()} client ({big} clients)",
+                "value": value,
+                "text": f"{value:.2f} KiB" if value is not None else "n/a",
+                "goal": f"<= {limit:g} KiB",
+                "ok": value is not None and value <= limit,
+            }
+        )
+    return targets
+
+
+def format_targets(targets: Sequence[dict[str, Any]]) -> str:
+    lines = ["== chatnet targets =="]
+    for t in targets:
+        mark = "PASS" if t["ok"] else "MISS"
+        lines.append(f"[{mark}] {t['name']}: {t['text']} (target {t['goal']})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]:
+    parser = argparse.ArgumentParser(
+        description="Channel fan-out benchmark: chatnet vs InspIRCd vs a naive asyncio server."
+    )
+    parser.add_argument("--quick", action="store_true", help="small N and short runs")
+    parser.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma-separated")
+    parser.add_argument("--members", default=None, help="comma-separated member counts")
+    parser.add_argument("--senders", default="1,10", help="comma-separated sender counts")
+    parser.add_argument("--transports", default="tcp,ws", help="tcp,ws")
+    parser.add_argument("--rate", type=float, default=50.0, help="fixed-rate msgs/s (total)")
+    parser.add_argument("--rate-seconds", type=float, default=None)
+    parser.add_argument("--burst-seconds", type=float, default=None)
+    parser.add_argument(
+        "--burst-deliveries",
+        type=int,
+        default=None,
+        help="deliveries to aim for per burst run (messages = this / (members-1))",
+    )
+    parser.add_argument(
+        "--window", type=int, default=20, help="burst: undelivered messages in flight (total)"
+    )
+    parser.add_argument("--json", dest="json_out", default=None, help="also write results here")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if a server that should run fails (default: report and go on)",
+    )
+    args = parser.parse_args(argv)
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for s in servers:
+        if s not in ALL_SERVERS:
+            parser.error(f"unknown server {s!r} (choose from {', '.join(ALL_SERVERS)})")
+    transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    for t in transports:
+        if t not in ("tcp", "ws"):
+            parser.error(f"unknown transport {t!r}")
+    default_members = "50" if args.quick else "100,1000"
+    members = [int(m) for m in (args.members or default_members).split(",")]
+    if any(m < 2 for m in members):
+        parser.error("--members: at least 2")
+    opts = Options(
+        members=members,
+        servers=servers,
+        senders=[int(s) for s in args.senders.split(",")],
+        transports=transports,
+        rate=args.rate,
+        window=args.window,
+        burst_deliveries=args.burst_deliveries or (100_000 if args.quick else 2_000_000),
+        burst_seconds=args.burst_seconds or (1.5 if args.quick else 4.0),
+        rate_seconds=args.rate_seconds or (1.5 if args.quick else 8.0),
+        settle=0.2 if args.quick else 0.5,
+    )
+    return opts, args
+
+
+def run(opts: Options, log: Any = print) -> tuple[list[Session], list[str]]:
+    """Run the matrix; return the sessions and the names of servers that were skipped."""
+    build_loadgen()
+    raise_nofile()
+    skipped: list[str] = []
+    sessions: list[Session] = []
+    servers = list(opts.servers)
+    if "chatnet" in servers:
+        why = chatnet_available()
+        if why is not None:
+            log(f"fanout: chatnet skipped: python -m chatnet_node --help failed: {why}")
+            servers.remove("chatnet")
+            skipped.append("chatnet")
+    if "inspircd" in servers and not INSPIRCD.exists():
+        log(f"fanout: inspircd skipped: {INSPIRCD} not installed")
+        servers.remove("inspircd")
+        skipped.append("inspircd")
+    with tempfile.TemporaryDirectory(prefix="chatnet-bench-") as tmpname:
+        tmp = Path(tmpname)
+        os.chmod(tmp, 0o755)
+        for kind in servers:
+            for transport in TRANSPORTS[kind]:
+                if transport not in opts.transports:
+                    continue
+                for members in opts.members:
+                    t0 = time.monotonic()
+                    try:
+                        session = run_session(kind, transport, members, opts, tmp)
+                    except RuntimeError as exc:
+                        session = Session(kind, transport, members, error=str(exc))
+                    sessions.append(session)
+                    status = "ok" if session.error is None else f"ERROR {session.error}"
+                    log(
+                        f"fanout: {kind} {transport} N={members}: "
+                        f"{time.monotonic() - t0:.1f}s {status}"
+                    )
+    return sessions, skipped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts, args = parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        print("fanout: fewer than 2 CPUs: server and generator share a core", file=sys.stderr)
+    started = time.monotonic()
+    sessions, skipped = run(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    ran = [s for s in opts.servers if s not in skipped]
+    print(
+        f"\nfan-out benchmark: one channel, members {opts.members}, senders {opts.senders}, "
+        f"burst window {opts.window} msgs, rate {opts.rate:g} msg/s for {opts.rate_seconds:g}s; "
+        f"server on CPU {SERVER_CPU}, generator on CPU {GEN_CPU}"
+    )
+    print(
+        "deliv/s = deliveries / (last delivery - first send); deliv/cpu-s = deliveries / "
+        "server utime+stime; srv/gen cpu = CPU time / run wall time; lost = expected - delivered"
+    )
+    for kind in ran:
+        print()
+        print(format_server(kind, [s for s in sessions if s.server == kind]))
+    ratios = format_ratios(sessions, ran)
+    if ratios:
+        print()
+        print(ratios)
+    targets: list[dict[str, Any]] = []
+    if "chatnet" in ran and "inspircd" in ran:
+        targets = evaluate_targets(sessions, opts)
+        print()
+        print(format_targets(targets))
+    print(f"\ntotal {time.monotonic() - started:.0f}s")
+    if args.json_out:
+        doc = {
+            "options": asdict(opts),
+            "skipped": skipped,
+            "sessions": [
+                {
+                    **{k: v for k, v in asdict(s).items() if k != "results"},
+                    "rss_per_client_kib": s.rss_per_client_kib,
+                    "results": [
+                        {
+                            **{k: v for k, v in asdict(r).items() if k != "raw"},
+                            "deliveries_per_s": r.deliveries_per_s,
+                            "deliveries_per_cpu_s": r.deliveries_per_cpu_s,
+                            "generator": r.raw,
+                        }
+                        for r in s.results
+                    ],
+                }
+                for s in sessions
+            ],
+            "targets": targets,
+        }
+        Path(args.json_out).write_text(json.dumps(doc, indent=2) + "\n")
+    failed = any(s.error for s in sessions)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

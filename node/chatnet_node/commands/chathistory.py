@@ -1,0 +1,165 @@
+"""CHATHISTORY: LATEST, BEFORE, AFTER, AROUND, BETWEEN and TARGETS.
+
+Follows the IRCv3 chathistory specification. Replies come in a ``chathistory``
+batch when the client negotiated ``batch``; errors are standard replies
+(``FAIL CHATHISTORY <code>``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..history import Ref, StoredMessage, dm_target
+from ..message import Message
+from ..names import casefold, is_channel_name
+from . import Command
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..core import ChatCore
+
+_AFTER_ALL = 1 << 62
+
+
+def _resolve(core: ChatCore, target: str, raw: str, *, is_end: bool = False) -> Ref | None:
+    from ..core import parse_time
+
+    kind, _, value = raw.partition("=")
+    if kind == "msgid" and value:
+        return core.history.resolve_msgid(target, value)
+    if kind == "timestamp" and value:
+        ts = parse_time(value)
+        if ts is None:
+            return None
+        return Ref(ts, _AFTER_ALL if is_end else 0)
+    return None
+
+
+def _history_key(core: ChatCore, client: Client, target: str) -> str | None:
+    """The history key for a target this client may read, or None."""
+    if is_channel_name(target):
+        channel = core.channels.get(casefold(target))
+        private = channel is not None and (channel.flags & {"s", "i"} or channel.key is not None)
+        if private and channel is not None and client not in channel.members:
+            return None
+        return casefold(target)
+    return dm_target(casefold(client.nick), casefold(target))
+
+
+def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
+    sub = msg.params[0].upper()
+    limit_cap = core.config.limits.history_limit
+    if sub == "TARGETS":
+        _targets(core, client, msg, limit_cap)
+        return
+    needed = 5 if sub == "BETWEEN" else 4
+    if sub not in {"LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"}:
+        core.fail(client, "CHATHISTORY", "INVALID_PARAMS", sub, "Unknown subcommand")
+        return
+    if len(msg.params) < needed:
+        core.fail(client, "CHATHISTORY", "NEED_MORE_PARAMS", sub, "Missing parameters")
+        return
+    target = msg.params[1]
+    key = _history_key(core, client, target)
+    if key is None:
+        core.fail(
+            client, "CHATHISTORY", "INVALID_TARGET", sub, target, "Messages could not be retrieved"
+        )
+        return
+    raw_limit = msg.params[needed - 1]
+    if not raw_limit.isdigit():
+        core.fail(client, "CHATHISTORY", "INVALID_PARAMS", sub, raw_limit, "Invalid limit")
+        return
+    limit = min(int(raw_limit), limit_cap)
+    store = core.history
+    rows: list[StoredMessage]
+    if sub == "LATEST":
+        if msg.params[2] == "*":
+            rows = store.latest(key, None, limit)
+        else:
+            ref = _resolve(core, key, msg.params[2])
+            if ref is None:
+                _bad_ref(core, client, sub, msg.params[2])
+                return
+            rows = store.latest(key, ref, limit)
+    elif sub == "BETWEEN":
+        start = _resolve(core, key, msg.params[2])
+        end = _resolve(core, key, msg.params[3], is_end=True)
+        if start is None or end is None:
+            _bad_ref(core, client, sub, msg.params[2] if start is None else msg.params[3])
+            return
+        if (start.ts, start.row) > (end.ts, end.row) and end.row == _AFTER_ALL:
+            end = Ref(end.ts, 0)
+        rows = store.between(key, start, end, limit)
+    else:
+        ref = _resolve(core, key, msg.params[2], is_end=sub == "BEFORE")
+        if ref is None:
+            _bad_ref(core, client, sub, msg.params[2])
+            return
+        if sub == "BEFORE":
+            rows = store.before(key, ref, limit)
+        elif sub == "AFTER":
+            rows = store.after(key, ref, limit)
+        else:
+            rows = store.around(key, ref, limit)
+    _send_batch(core, client, "chathistory", [target], [_replay(core, r) for r in rows])
+
+
+def _bad_ref(core: ChatCore, client: Client, sub: str, raw: str) -> None:
+    core.fail(client, "CHATHISTORY", "INVALID_PARAMS", sub, raw, "Invalid message reference")
+
+
+def _replay(core: ChatCore, row: StoredMessage) -> Message:
+    from ..core import format_time
+
+    tags = {"time": format_time(row.ts), "msgid": row.msgid, **row.tags}
+    return Message(row.command, [row.target, row.text], row.source, tags)
+
+
+def _send_batch(
+    core: ChatCore, client: Client, kind: str, params: list[str], messages: list[Message]
+) -> None:
+    if not client.has("batch"):
+        for message in messages:
+            core.send(client, message)
+        return
+    ref = core.new_batch_id()
+    core.send(client, Message("BATCH", [f"+{ref}", kind, *params], core.config.name))
+    for message in messages:
+        message.tags["batch"] = ref
+        core.send(client, message)
+    core.send(client, Message("BATCH", [f"-{ref}"], core.config.name))
+
+
+def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> None:
+    from ..core import format_time, parse_time
+
+    if len(msg.params) < 4:
+        core.fail(client, "CHATHISTORY", "NEED_MORE_PARAMS", "TARGETS", "Missing parameters")
+        return
+    times = []
+    for raw in msg.params[1:3]:
+        kind, _, value = raw.partition("=")
+        ts = parse_time(value) if kind == "timestamp" else None
+        if ts is None:
+            core.fail(client, "CHATHISTORY", "INVALID_PARAMS", "TARGETS", raw, "Invalid timestamp")
+            return
+        times.append(ts)
+    if not msg.params[3].isdigit():
+        core.fail(
+            client, "CHATHISTORY", "INVALID_PARAMS", "TARGETS", msg.params[3], "Invalid limit"
+        )
+        return
+    limit = min(int(msg.params[3]), limit_cap)
+    names = {casefold(ch.name): ch.name for ch in client.channels.values()}
+    found = core.history.targets(list(names), times[0], times[1], limit)
+    lines = [
+        Message("CHATHISTORY", ["TARGETS", names[key], format_time(ts)], core.config.name)
+        for key, ts in found
+    ]
+    _send_batch(core, client, "draft/chathistory-targets", [], lines)
+
+
+COMMANDS = {
+    "CHATHISTORY": Command(chathistory, 1),
+}

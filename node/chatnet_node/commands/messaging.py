@@ -1,0 +1,142 @@
+"""Messages between people: PRIVMSG, NOTICE, TAGMSG and AWAY.
+
+A channel message is stamped (``time``, ``msgid``), stored in history, fanned
+out to the other members and echoed to the sender when it asked for
+echo-message: the echo is the sender's acknowledgement.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import numerics as rpl
+from ..core import AWAYLEN, MAX_TARGETS
+from ..history import dm_target
+from ..message import Message
+from ..names import casefold, is_channel_name
+from . import Command
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..core import ChatCore
+
+
+def client_tags(client: Client, msg: Message) -> dict[str, str]:
+    """Client-only tags (``+name``) a sender may attach, when it negotiated message-tags."""
+    if not msg.tags or not client.has("message-tags"):
+        return {}
+    return {k: v for k, v in msg.tags.items() if k.startswith("+")}
+
+
+def privmsg(core: ChatCore, client: Client, msg: Message) -> None:
+    relay(core, client, msg, notice=False)
+
+
+def notice(core: ChatCore, client: Client, msg: Message) -> None:
+    relay(core, client, msg, notice=True)
+
+
+def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
+    """PRIVMSG and NOTICE: NOTICE never causes automatic error replies."""
+    command = msg.command
+    if not msg.params or not msg.params[0]:
+        if not notice:
+            core.reply(client, rpl.ERR_NORECIPIENT, f"No recipient given ({command})")
+        return
+    if len(msg.params) < 2 or not msg.params[1]:
+        if not notice:
+            core.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
+        return
+    text = msg.params[1]
+    extra = client_tags(client, msg)
+    core.stats.messages_in += 1
+    for target in msg.params[0].split(",")[:MAX_TARGETS]:
+        if not target:
+            continue
+        out = Message(command, [target, text], client.prefix, {**core.stamp(), **extra})
+        if is_channel_name(target):
+            to_channel(core, client, target, out, text, notice)
+        else:
+            to_nick(core, client, target, out, text, notice)
+
+
+def to_channel(
+    core: ChatCore, client: Client, target: str, out: Message, text: str, notice: bool
+) -> None:
+    channel = core.channels.get(casefold(target))
+    if channel is None:
+        if not notice:
+            core.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")
+        return
+    if not channel.can_speak(client):
+        if not notice:
+            core.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return
+    out.params[0] = channel.name
+    core.record(casefold(channel.name), out, channel.name, text)
+    core.deliver(out, [m for m in channel.members if m is not client])
+    if client.has("echo-message"):
+        core.send(client, out)
+
+
+def to_nick(
+    core: ChatCore, client: Client, target: str, out: Message, text: str, notice: bool
+) -> None:
+    recipient = core.nicks.get(casefold(target))
+    if recipient is None:
+        if not notice:
+            core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return
+    out.params[0] = recipient.nick
+    core.record(
+        dm_target(casefold(client.nick), casefold(recipient.nick)), out, recipient.nick, text
+    )
+    core.send(recipient, out)
+    if not notice and recipient.away is not None:
+        core.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+    if client.has("echo-message"):
+        core.send(client, out)
+
+
+def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
+    """TAGMSG carries only client tags (typing notifications, reactions)."""
+    extra = client_tags(client, msg)
+    for target in msg.params[0].split(",")[:MAX_TARGETS]:
+        out = Message("TAGMSG", [target], client.prefix, {**core.stamp(), **extra})
+        if is_channel_name(target):
+            channel = core.channels.get(casefold(target))
+            if channel is None or not channel.can_speak(client):
+                continue
+            out.params[0] = channel.name
+            receivers = [m for m in channel.members if m.has("message-tags") and m is not client]
+            core.deliver(out, receivers)
+        else:
+            recipient = core.nicks.get(casefold(target))
+            if recipient is None:
+                core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+                continue
+            if recipient.has("message-tags"):
+                core.send(recipient, out)
+        if client.has("echo-message"):
+            core.send(client, out)
+
+
+def away(core: ChatCore, client: Client, msg: Message) -> None:
+    text = msg.param(0)[:AWAYLEN]
+    if text:
+        client.away = text
+        core.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
+        note = Message("AWAY", [text], client.prefix)
+    else:
+        client.away = None
+        core.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+        note = Message("AWAY", [], client.prefix)
+    core.deliver(note, [c for c in core.common_peers(client) if c.has("away-notify")])
+
+
+COMMANDS = {
+    "PRIVMSG": Command(privmsg, 0),
+    "NOTICE": Command(notice, 0),
+    "TAGMSG": Command(tagmsg, 1),
+    "AWAY": Command(away, 0),
+}

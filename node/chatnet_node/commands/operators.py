@@ -1,0 +1,48 @@
+"""IRC operator commands: OPER and KILL. Operators come from the configuration."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import numerics as rpl
+from ..message import Message
+from ..names import casefold, mask_matches
+from . import Command
+from .registration import password_matches
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..core import ChatCore
+
+
+def oper(core: ChatCore, client: Client, msg: Message) -> None:
+    name, password = msg.params[0], msg.params[1]
+    entry = next((o for o in core.config.operators if o.name == name), None)
+    if entry is None or not password_matches(entry.password, password):
+        core.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    hostmask = f"{client.user}@{client.address}"
+    if not any(mask_matches(mask, hostmask) or mask == "*" for mask in entry.hosts):
+        core.reply(client, rpl.ERR_NOOPERHOST, "No O-lines for your host")
+        return
+    client.oper = entry.name
+    core.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
+    core.send(client, Message("MODE", [client.nick, "+o"], client.prefix))
+
+
+def kill(core: ChatCore, client: Client, msg: Message) -> None:
+    if not client.oper:
+        core.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return
+    target = core.nicks.get(casefold(msg.params[0]))
+    if target is None:
+        core.reply(client, rpl.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
+        return
+    reason = msg.param(1) or "No reason given"
+    core.quit(target, f"Killed ({client.nick} ({reason}))")
+
+
+COMMANDS = {
+    "OPER": Command(oper, 2),
+    "KILL": Command(kill, 1),
+}

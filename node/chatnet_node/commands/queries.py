@@ -1,0 +1,228 @@
+"""Questions about the server and its users: WHO, WHOIS, WHOWAS, MOTD, LUSERS,
+VERSION, TIME, ADMIN, INFO, LINKS."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .. import numerics as rpl
+from ..core import VERSION, format_time
+from ..names import casefold, is_channel_name, mask_matches
+from . import Command
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..core import ChatCore
+    from ..message import Message
+
+
+def send_lusers(core: ChatCore, client: Client) -> None:
+    """The LUSERS numerics (also part of the welcome burst)."""
+    users = list(core.nicks.values())
+    invisible = sum(1 for u in users if u.invisible)
+    opers = sum(1 for u in users if u.oper)
+    unknown = len(core.clients) - len(users)
+    total = len(users)
+    peak = core.stats.max_local_clients
+    core.reply(
+        client,
+        rpl.RPL_LUSERCLIENT,
+        f"There are {total - invisible} users and {invisible} invisible on 1 servers",
+    )
+    if opers:
+        core.reply(client, rpl.RPL_LUSEROP, str(opers), "operator(s) online")
+    if unknown:
+        core.reply(client, rpl.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+    core.reply(client, rpl.RPL_LUSERCHANNELS, str(len(core.channels)), "channels formed")
+    core.reply(client, rpl.RPL_LUSERME, f"I have {total} clients and 0 servers")
+    core.reply(
+        client,
+        rpl.RPL_LOCALUSERS,
+        str(total),
+        str(peak),
+        f"Current local users {total}, max {peak}",
+    )
+    core.reply(
+        client,
+        rpl.RPL_GLOBALUSERS,
+        str(total),
+        str(peak),
+        f"Current global users {total}, max {peak}",
+    )
+
+
+def send_motd(core: ChatCore, client: Client) -> None:
+    """The message of the day, or ERR_NOMOTD when there is none."""
+    text = core.config.motd
+    if not text.strip():
+        core.reply(client, rpl.ERR_NOMOTD, "MOTD File is missing")
+        return
+    core.reply(client, rpl.RPL_MOTDSTART, f"- {core.config.name} Message of the day - ")
+    for line in text.splitlines() or [""]:
+        core.reply(client, rpl.RPL_MOTD, f"- {line}")
+    core.reply(client, rpl.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+def motd(core: ChatCore, client: Client, msg: Message) -> None:
+    send_motd(core, client)
+
+
+def lusers(core: ChatCore, client: Client, msg: Message) -> None:
+    send_lusers(core, client)
+
+
+def who_reply(core: ChatCore, client: Client, target: Client, channel_name: str) -> None:
+    """One RPL_WHOREPLY line."""
+    flags = "G" if target.away is not None else "H"
+    if target.oper:
+        flags += "*"
+    if channel_name != "*":
+        channel = core.channels.get(casefold(channel_name))
+        if channel is not None:
+            flags += channel.prefix_of(target, client.has("multi-prefix"))
+    core.reply(
+        client,
+        rpl.RPL_WHOREPLY,
+        channel_name,
+        target.user,
+        target.host,
+        core.config.name,
+        target.nick,
+        flags,
+        f"0 {target.realname}",
+    )
+
+
+def who(core: ChatCore, client: Client, msg: Message) -> None:
+    mask = msg.param(0, "*") or "*"
+    if is_channel_name(mask):
+        channel = core.channels.get(casefold(mask))
+        if channel is not None and ("s" not in channel.flags or client in channel.members):
+            member_view = client in channel.members
+            for member in channel.members:
+                if member_view or not member.invisible:
+                    who_reply(core, client, member, channel.name)
+    else:
+        exact = core.nicks.get(casefold(mask))
+        if exact is not None:
+            who_reply(core, client, exact, "*")
+        else:
+            shared = set(core.common_peers(client))
+            for user in core.nicks.values():
+                if user.invisible and user not in shared and user is not client:
+                    continue
+                if mask in ("*", "0") or mask_matches(mask, user.nick):
+                    who_reply(core, client, user, "*")
+    core.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def whois(core: ChatCore, client: Client, msg: Message) -> None:
+    nick = msg.params[-1]
+    target = core.nicks.get(casefold(nick))
+    if target is None:
+        core.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        core.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        return
+    core.reply(
+        client, rpl.RPL_WHOISUSER, target.nick, target.user, target.host, "*", target.realname
+    )
+    visible = [
+        channel.prefix_of(target, client.has("multi-prefix")) + channel.name
+        for channel in target.channels.values()
+        if "s" not in channel.flags or client in channel.members
+    ]
+    if visible:
+        core.reply(client, rpl.RPL_WHOISCHANNELS, target.nick, " ".join(visible))
+    core.reply(client, rpl.RPL_WHOISSERVER, target.nick, core.config.name, core.config.description)
+    if target.away is not None:
+        core.reply(client, rpl.RPL_AWAY, target.nick, target.away)
+    if target.oper:
+        core.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if client is target or client.oper:
+        core.reply(
+            client,
+            rpl.RPL_WHOISHOST,
+            target.nick,
+            f"is connecting from {target.user}@{target.address} {target.address}",
+        )
+    idle = int(core.clock() - target.last_active)
+    core.reply(
+        client,
+        rpl.RPL_WHOISIDLE,
+        target.nick,
+        str(idle),
+        str(int(target.connected_at)),
+        "seconds idle, signon time",
+    )
+    core.reply(client, rpl.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list")
+
+
+def whowas(core: ChatCore, client: Client, msg: Message) -> None:
+    nick = msg.params[0]
+    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdigit() else 0
+    folded = casefold(nick)
+    found = [e for e in core.whowas if casefold(e.nick) == folded]
+    if count > 0:
+        found = found[:count]
+    if not found:
+        core.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    for entry in found:
+        core.reply(
+            client, rpl.RPL_WHOWASUSER, entry.nick, entry.user, entry.host, "*", entry.realname
+        )
+        core.reply(client, rpl.RPL_WHOISSERVER, entry.nick, entry.server, format_time(entry.at))
+    core.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+def version(core: ChatCore, client: Client, msg: Message) -> None:
+    from .registration import send_isupport
+
+    core.reply(client, rpl.RPL_VERSION, VERSION, core.config.name, "chatnet IRC server")
+    send_isupport(core, client)
+
+
+def time_(core: ChatCore, client: Client, msg: Message) -> None:
+    now = core.clock()
+    human = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
+    core.reply(client, rpl.RPL_TIME, core.config.name, str(int(now)), "0", human)
+
+
+def admin(core: ChatCore, client: Client, msg: Message) -> None:
+    info = core.config.admin
+    core.reply(client, rpl.RPL_ADMINME, core.config.name, "Administrative info")
+    core.reply(client, rpl.RPL_ADMINLOC1, info.location)
+    core.reply(client, rpl.RPL_ADMINLOC2, info.description)
+    core.reply(client, rpl.RPL_ADMINEMAIL, info.email)
+
+
+def info(core: ChatCore, client: Client, msg: Message) -> None:
+    lines = [
+        f"{VERSION}: chatnet, a chat network that runs from YAML on Kubernetes.",
+        f"This server: {core.config.name} (server ID {core.config.server_id}) "
+        f"in network {core.config.network}.",
+        f"Up since {format_time(core.started)}.",
+    ]
+    for line in lines:
+        core.reply(client, rpl.RPL_INFO, line)
+    core.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
+
+
+def links(core: ChatCore, client: Client, msg: Message) -> None:
+    name = core.config.name
+    core.reply(client, rpl.RPL_LINKS, name, name, f"0 {core.config.description}")
+    core.reply(client, rpl.RPL_ENDOFLINKS, "*", "End of /LINKS list")
+
+
+COMMANDS = {
+    "WHO": Command(who, 0),
+    "WHOIS": Command(whois, 1),
+    "WHOWAS": Command(whowas, 1),
+    "MOTD": Command(motd, 0),
+    "LUSERS": Command(lusers, 0),
+    "VERSION": Command(version, 0),
+    "TIME": Command(time_, 0),
+    "ADMIN": Command(admin, 0),
+    "INFO": Command(info, 0),
+    "LINKS": Command(links, 0),
+}

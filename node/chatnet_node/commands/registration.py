@@ -1,0 +1,211 @@
+"""Connection registration: PASS, NICK, USER, CAP, PING, PONG, QUIT, SETNAME.
+
+Registration completes once NICK and USER are in, the password (if the server
+has one) matched and capability negotiation (CAP LS/REQ ... CAP END) is over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING
+
+from .. import numerics as rpl
+from ..core import VERSION
+from ..message import Message
+from ..names import casefold, is_valid_nick
+from . import Command
+from .queries import send_lusers, send_motd
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..core import ChatCore
+
+# Capabilities this server offers, with their CAP LS 302 values.
+CAPABILITIES: dict[str, str] = {
+    "away-notify": "",
+    "batch": "",
+    "cap-notify": "",
+    "chathistory": "",
+    "draft/chathistory": "",
+    "echo-message": "",
+    "extended-join": "",
+    "labeled-response": "",
+    "message-tags": "",
+    "multi-prefix": "",
+    "server-time": "",
+    "setname": "",
+    "userhost-in-names": "",
+}
+REALNAME_MAX = 200
+
+
+def password_matches(expected: str, given: str) -> bool:
+    """Compare a password in constant time; ``sha256:HEX`` entries are hashed first."""
+    if expected.startswith("sha256:"):
+        digest = hashlib.sha256(given.encode()).hexdigest()
+        return hmac.compare_digest(expected[7:].lower(), digest)
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def pass_(core: ChatCore, client: Client, msg: Message) -> None:
+    if client.registered:
+        core.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    expected = core.config.password
+    client.password_ok = expected is None or password_matches(expected, msg.params[0])
+
+
+def nick(core: ChatCore, client: Client, msg: Message) -> None:
+    new = msg.params[0] if msg.params else ""
+    if not new:
+        core.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    if not is_valid_nick(new):
+        core.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
+        return
+    folded = casefold(new)
+    holder = core.nicks.get(folded)
+    if holder is not None and holder is not client:
+        core.reply(client, rpl.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        return
+    if new == client.nick:
+        return
+    if not client.registered:
+        client.nick = new
+        try_register(core, client)
+        return
+    change = Message("NICK", [new], client.prefix)
+    core.deliver(change, {client: None, **core.common_peers(client)})
+    old_folded = casefold(client.nick)
+    if core.nicks.get(old_folded) is client:
+        del core.nicks[old_folded]
+    client.nick = new
+    core.nicks[folded] = client
+
+
+def user(core: ChatCore, client: Client, msg: Message) -> None:
+    if client.registered:
+        core.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    username = "".join(c for c in msg.params[0] if c.isalnum() or c in "-_.")[:10]
+    client.user = "~" + (username or "user")
+    client.realname = msg.params[3][:REALNAME_MAX]
+    try_register(core, client)
+
+
+def try_register(core: ChatCore, client: Client) -> None:
+    """Finish registration once everything it needs is in."""
+    if client.registered or client.cap_negotiating or client.nick == "*" or not client.user:
+        return
+    if not client.password_ok:
+        core.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        core.quit(client, "Bad password")
+        return
+    folded = casefold(client.nick)
+    if folded in core.nicks:
+        core.reply(client, rpl.ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use")
+        return
+    core.nicks[folded] = client
+    client.registered = True
+    config = core.config
+    core.reply(
+        client,
+        rpl.RPL_WELCOME,
+        f"Welcome to the {config.network} IRC Network {client.prefix}",
+    )
+    core.reply(client, rpl.RPL_YOURHOST, f"Your host is {config.name}, running version {VERSION}")
+    core.reply(client, rpl.RPL_CREATED, "This server was created at startup")
+    core.reply(client, rpl.RPL_MYINFO, config.name, VERSION, "io", "bklimnostv", "bklov")
+    send_isupport(core, client)
+    send_lusers(core, client)
+    send_motd(core, client)
+
+
+def send_isupport(core: ChatCore, client: Client) -> None:
+    """RPL_ISUPPORT, at most 13 tokens a line."""
+    tokens = core.isupport_tokens()
+    for start in range(0, len(tokens), 13):
+        core.reply(
+            client, rpl.RPL_ISUPPORT, *tokens[start : start + 13], "are supported by this server"
+        )
+
+
+def cap(core: ChatCore, client: Client, msg: Message) -> None:
+    sub = msg.params[0].upper()
+    target = client.nick
+    name = core.config.name
+    if sub == "LS":
+        if not client.registered:
+            client.cap_negotiating = True
+        version = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdigit() else 0
+        client.cap_version = max(client.cap_version, version)
+        if client.cap_version >= 302:
+            client.caps.add("cap-notify")
+        listing = " ".join(
+            f"{k}={v}" if v and client.cap_version >= 302 else k for k, v in CAPABILITIES.items()
+        )
+        core.send(client, Message("CAP", [target, "LS", listing], name))
+    elif sub == "LIST":
+        core.send(client, Message("CAP", [target, "LIST", " ".join(sorted(client.caps))], name))
+    elif sub == "REQ":
+        if not client.registered:
+            client.cap_negotiating = True
+        wanted = msg.param(1).split()
+        ok = all(w.lstrip("-") in CAPABILITIES for w in wanted) and wanted
+        verdict = "ACK" if ok else "NAK"
+        if ok:
+            for item in wanted:
+                if item.startswith("-"):
+                    client.caps.discard(item[1:])
+                else:
+                    client.caps.add(item)
+            client.update_wire_key()
+        core.send(client, Message("CAP", [target, verdict, msg.param(1)], name))
+    elif sub == "END":
+        if not client.registered:
+            client.cap_negotiating = False
+            try_register(core, client)
+    else:
+        core.reply(client, "410", sub, "Invalid CAP command")
+
+
+def ping(core: ChatCore, client: Client, msg: Message) -> None:
+    if not msg.params or not msg.params[0]:
+        core.reply(client, rpl.ERR_NOORIGIN, "No origin specified")
+        return
+    core.send(client, Message("PONG", [core.config.name, msg.params[0]], core.config.name))
+
+
+def pong(core: ChatCore, client: Client, msg: Message) -> None:
+    client.ping_pending = False
+
+
+def quit_(core: ChatCore, client: Client, msg: Message) -> None:
+    reason = msg.param(0)
+    core.quit(client, f"Quit: {reason}" if reason else "Quit")
+
+
+def setname(core: ChatCore, client: Client, msg: Message) -> None:
+    realname = msg.params[0]
+    if not realname or len(realname) > REALNAME_MAX:
+        core.fail(client, "SETNAME", "INVALID_REALNAME", "Realname is not valid")
+        return
+    client.realname = realname
+    change = Message("SETNAME", [realname], client.prefix)
+    peers = [c for c in core.common_peers(client) if c.has("setname")]
+    core.deliver(change, peers)
+    if client.has("setname"):
+        core.send(client, change)
+
+
+COMMANDS = {
+    "PASS": Command(pass_, 1, before_registration=True),
+    "NICK": Command(nick, 0, before_registration=True),
+    "USER": Command(user, 4, before_registration=True),
+    "CAP": Command(cap, 1, before_registration=True, counts_as_activity=False),
+    "PING": Command(ping, 0, before_registration=True, counts_as_activity=False),
+    "PONG": Command(pong, 0, before_registration=True, counts_as_activity=False),
+    "QUIT": Command(quit_, 0, before_registration=True),
+    "SETNAME": Command(setname, 1),
+}

@@ -1,0 +1,162 @@
+"""The node's configuration file: one pydantic model, loaded from YAML.
+
+A node reads exactly one file (``chatnet-node --config FILE``) or builds the
+same model from command-line flags. The operator and the local runtime write
+this file; they import these models and nothing else from the node.
+
+Keys are camelCase in YAML (as in Kubernetes manifests); snake_case names work
+too. Unknown keys are errors, so a typo never silently becomes a default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+SERVER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be read or does not validate."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class Listener(_Model):
+    """An address to listen on. Port 0 picks a free port (tests, local runs)."""
+
+    host: str = "127.0.0.1"
+    port: Port
+
+
+class TlsListener(Listener):
+    """A TLS listener with its certificate and key files (PEM)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+class Listeners(_Model):
+    """Every listener of one node; all run at once."""
+
+    irc: list[Listener] = []
+    irc_tls: list[TlsListener] = []
+    websocket: list[Listener] = []
+
+
+class Limits(_Model):
+    """Connection and flood limits. Reloaded on SIGHUP without dropping anyone."""
+
+    max_clients: int = Field(default=1000, ge=0, le=1_000_000)
+    max_per_address: int = Field(default=0, ge=0, description="0 means no limit")
+    registration_timeout: float = Field(default=30.0, gt=0)
+    ping_interval: float = Field(default=90.0, gt=0)
+    ping_timeout: float = Field(default=120.0, gt=0)
+    flood_burst: int = Field(default=20, ge=1, description="lines a client may send at once")
+    flood_rate: float = Field(default=4.0, gt=0, description="lines per second, sustained")
+    flood_max_queued: int = Field(
+        default=40, ge=0, description="delayed lines before 'Excess Flood'"
+    )
+    sendq_bytes: int = Field(default=1 << 20, ge=4096, description="bytes queued per client")
+    max_channels_per_client: int = Field(default=100, ge=1)
+    history_limit: int = Field(default=100, ge=1, description="CHATHISTORY batch limit")
+
+
+class Operator(_Model):
+    """An IRC operator: OPER NAME PASSWORD. The password may be plain or sha256:HEX."""
+
+    name: str
+    password: str
+    hosts: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class History(_Model):
+    """Where channel history is kept. ``path: null`` keeps it in memory only."""
+
+    path: Path | None = None
+    retention_seconds: float = Field(default=86400.0, gt=0)
+    max_messages_per_target: int = Field(default=10000, ge=1)
+
+
+class Admin(_Model):
+    """What ADMIN answers."""
+
+    location: str = "chatnet"
+    description: str = "a chatnet server"
+    email: str = "admin@example.invalid"
+
+
+class NodeConfig(_Model):
+    """The complete configuration of one chat server."""
+
+    name: str = Field(description="server name, unique in the network")
+    server_id: int = Field(default=1, ge=0, le=4095)
+    network: str = "chatnet"
+    description: str = "chatnet server"
+    password: str | None = Field(default=None, description="connection password (PASS)")
+    listeners: Listeners = Listeners()
+    limits: Limits = Limits()
+    motd: str = "Welcome to chatnet."
+    operators: list[Operator] = []
+    history: History = History()
+    admin: Admin = Admin()
+    drain_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        if not SERVER_NAME_RE.match(value):
+            raise ValueError(
+                "server name must be 1-63 lowercase letters, digits or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and validate a YAML configuration file.
+
+    Raises:
+        ConfigError: with a message that names the file and every wrong field.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> NodeConfig:
+    """Validate an already-parsed mapping into a NodeConfig."""
+    try:
+        return NodeConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: invalid configuration: {problems}") from exc
+
+
+def dump_config(config: NodeConfig) -> str:
+    """Serialise a configuration as YAML with camelCase keys (what the operator writes)."""
+    data = config.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,536 @@
+"""The I/O-free chat server core: clients, channels and the rules between them.
+
+Transports call in with events (``connect``, ``receive_line``,
+``disconnect``) and a clock (``tick``); the core answers by writing bytes to
+each client's ``Sink``. Nothing here awaits, opens a socket or reads a file
+(the history store is handed in), so the whole of IRC can be tested by feeding
+lines and reading bytes back.
+
+Contracts:
+* a message is serialised once per distinct wire key among its recipients
+  (see ``wire``), never once per recipient;
+* replies to the client whose command is being handled are collected first,
+  so labeled-response can wrap them (``begin``/``finish`` in ``handle_line``);
+* every limit that ends a connection sends ``ERROR`` with the reason first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import numerics as rpl
+from .channel import Channel
+from .client import Client, Sink
+from .config import NodeConfig
+from .history import HistoryStore, StoredMessage
+from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
+from .names import CHANNELLEN, NICKLEN, casefold
+from .wire import WANT_TAGS, encode
+
+log = logging.getLogger("chatnet.core")
+
+VERSION = "chatnet-0.1.0"
+TOPICLEN = 390
+KICKLEN = 255
+AWAYLEN = 200
+MAX_TARGETS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    """What WHOWAS remembers of a nick that left."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    server: str
+    at: float
+
+
+@dataclass
+class CoreStats:
+    """Counters the metrics adapter exports. Plain ints: the core does no I/O."""
+
+    connections: int = 0
+    rejected_full: int = 0
+    rejected_per_address: int = 0
+    messages_in: int = 0
+    deliveries: int = 0
+    lines_in: int = 0
+    excess_flood: int = 0
+    sendq_exceeded: int = 0
+    input_too_long: int = 0
+    max_local_clients: int = 0
+
+
+def format_time(ts: float) -> str:
+    """An IRCv3 server-time value: ``2026-11-28T12:00:00.000Z``."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str) -> float | None:
+    """Parse a server-time value back into seconds since the epoch."""
+    try:
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class ChatCore:
+    """One chat server's state and behaviour, with no I/O of its own."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        history: HistoryStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.clock = clock
+        self.started = clock()
+        self.clients: dict[Client, None] = {}
+        self.nicks: dict[str, Client] = {}
+        self.channels: dict[str, Channel] = {}
+        self.whowas: deque[WhowasEntry] = deque(maxlen=2000)
+        self.per_address: Counter[str] = Counter()
+        self.throttled: set[Client] = set()
+        self.draining = False
+        self.stats = CoreStats()
+        self.current: Client | None = None
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{config.server_id:x}{secrets.token_hex(3)}"
+        self._last_timeout_scan = 0.0
+        self._batch_ids = itertools.count(1)
+
+    # Properties the HTTP adapter reports.
+
+    @property
+    def name(self) -> str:
+        """This server's name."""
+        return self.config.name
+
+    @property
+    def full(self) -> bool:
+        """True when the next client would be refused for ``maxClients``."""
+        return len(self.clients) >= self.config.limits.max_clients
+
+    @property
+    def ready(self) -> bool:
+        """True while the server takes new clients (not full, not draining)."""
+        return not self.draining and not self.full
+
+    @property
+    def registered_count(self) -> int:
+        """Clients that completed registration."""
+        return len(self.nicks)
+
+    # Ids and times.
+
+    def new_msgid(self) -> str:
+        """A message id unique across this network's servers and restarts."""
+        return f"{self._id_prefix}{next(self._ids):x}"
+
+    def new_batch_id(self) -> str:
+        """A reference tag for a BATCH."""
+        return f"b{next(self._batch_ids)}"
+
+    def stamp(self) -> dict[str, str]:
+        """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
+        return {"time": format_time(self.clock()), "msgid": self.new_msgid()}
+
+    # Output.
+
+    def send(self, client: Client, msg: Message) -> None:
+        """Send one message to one client (collected if it is the current requester)."""
+        if client.closed:
+            return
+        if client.replies is not None:
+            client.replies.append(msg)
+            return
+        client.sink.write(encode(msg, client.key))
+
+    def reply(self, client: Client, numeric: str, *params: str) -> None:
+        """Send a numeric reply from this server to ``client``."""
+        self.send(client, Message(numeric, [client.nick, *params], self.config.name))
+
+    def notice(self, client: Client, text: str) -> None:
+        """A server NOTICE to one client."""
+        self.send(client, Message("NOTICE", [client.nick, text], self.config.name))
+
+    def fail(self, client: Client, command: str, code: str, *rest: str) -> None:
+        """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :<description>``."""
+        self.send(client, Message("FAIL", [command, code, *rest], self.config.name))
+
+    def deliver(self, msg: Message, recipients: Iterable[Client]) -> None:
+        """Fan ``msg`` out, serialising it once per distinct wire key."""
+        cache: dict[int, bytes] = {}
+        current = self.current
+        count = 0
+        for client in recipients:
+            if client is current or client.closed:
+                self.send(client, msg)
+                continue
+            key = client.key
+            data = cache.get(key)
+            if data is None:
+                data = cache[key] = encode(msg, key)
+            client.sink.write(data)
+            count += 1
+        self.stats.deliveries += count
+
+    def common_peers(self, client: Client) -> dict[Client, None]:
+        """Every client sharing a channel with ``client`` (not ``client`` itself)."""
+        peers: dict[Client, None] = {}
+        for channel in client.channels.values():
+            peers.update(dict.fromkeys(channel.members))
+        peers.pop(client, None)
+        return peers
+
+    # Connection events.
+
+    def connect(self, sink: Sink, address: str, secure: bool = False) -> Client | None:
+        """A new connection. Returns None (after an ERROR) when a limit refuses it."""
+        limits = self.config.limits
+        reason: str | None = None
+        if self.draining:
+            reason = "Server is shutting down, please reconnect to another server"
+        elif len(self.clients) >= limits.max_clients:
+            reason = f"Server is full ({limits.max_clients} clients), try another server"
+            self.stats.rejected_full += 1
+        elif limits.max_per_address and self.per_address[address] >= limits.max_per_address:
+            reason = f"Too many connections from your address ({limits.max_per_address})"
+            self.stats.rejected_per_address += 1
+        if reason is not None:
+            line = Message("ERROR", [f"Closing Link: {address} ({reason})"])
+            sink.write(encode(line, sink.kind))
+            sink.close()
+            return None
+        now = self.clock()
+        client = Client(sink=sink, address=address, connected_at=now, secure=secure)
+        client.host = address
+        client.last_heard = now
+        client.last_active = now
+        client.tokens = float(limits.flood_burst)
+        client.tokens_at = now
+        client.password_ok = self.config.password is None
+        self.clients[client] = None
+        self.per_address[address] += 1
+        self.stats.connections += 1
+        self.stats.max_local_clients = max(self.stats.max_local_clients, len(self.clients))
+        return client
+
+    def receive_line(self, client: Client, data: bytes) -> None:
+        """One line from a client, without its line ending."""
+        if client.closed:
+            return
+        self.stats.lines_in += 1
+        now = self.clock()
+        client.last_heard = now
+        client.ping_pending = False
+        if not self._within_length(client, data):
+            return
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail(
+                client,
+                "*",
+                "INVALID_UTF8",
+                "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
+            )
+            return
+        if client.delayed or not self._take_token(client, now):
+            self._delay(client, line)
+            return
+        self.handle_line(client, line)
+
+    def input_too_long(self, client: Client) -> None:
+        """The transport met a line longer than any legal line and discarded it."""
+        self.stats.input_too_long += 1
+        self.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
+
+    def disconnect(self, client: Client, reason: str) -> None:
+        """The transport lost the connection (the client did not QUIT)."""
+        if client.closed:
+            return
+        self._remove(client, reason)
+
+    # Flood control.
+
+    def _within_length(self, client: Client, data: bytes) -> bool:
+        body = data
+        if data.startswith(b"@"):
+            space = data.find(b" ")
+            tags_len = space + 1 if space != -1 else len(data)
+            if tags_len > MAX_TAGS_FROM_CLIENT:
+                self.input_too_long(client)
+                return False
+            body = data[tags_len:]
+        if len(body) > MAX_LINE_BODY - 2:
+            self.input_too_long(client)
+            return False
+        return True
+
+    def _take_token(self, client: Client, now: float) -> bool:
+        limits = self.config.limits
+        tokens = client.tokens + (now - client.tokens_at) * limits.flood_rate
+        client.tokens = min(float(limits.flood_burst), tokens)
+        client.tokens_at = now
+        if client.tokens >= 1.0:
+            client.tokens -= 1.0
+            return True
+        return False
+
+    def _delay(self, client: Client, line: str) -> None:
+        client.delayed.append(line)
+        self.throttled.add(client)
+        if len(client.delayed) > self.config.limits.flood_max_queued:
+            self.stats.excess_flood += 1
+            self.quit(client, "Excess Flood")
+
+    def _drain_delayed(self, now: float) -> None:
+        for client in list(self.throttled):
+            while client.delayed and not client.closed and self._take_token(client, now):
+                self.handle_line(client, client.delayed.popleft())
+            if not client.delayed or client.closed:
+                self.throttled.discard(client)
+
+    # Commands.
+
+    def handle_line(self, client: Client, line: str) -> None:
+        """Parse and run one command, with labeled-response wrapping."""
+        from .commands.table import COMMANDS
+
+        try:
+            msg = parse_line(line)
+        except ParseError:
+            return  # empty lines and tag-only lines are ignored, as RFC 1459 says
+        command = COMMANDS.get(msg.command)
+        self.begin(client, msg)
+        try:
+            if command is None:
+                self.reply(client, rpl.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            elif not client.registered and not command.before_registration:
+                self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+            elif len(msg.params) < command.min_params:
+                self.reply(client, rpl.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+            else:
+                if command.counts_as_activity:
+                    client.last_active = self.clock()
+                command.handler(self, client, msg)
+        finally:
+            self.finish(client)
+
+    def begin(self, client: Client, msg: Message) -> None:
+        """Start collecting replies to ``client`` for the command ``msg``."""
+        self.current = client
+        client.replies = []
+        label = msg.tags.get("label")
+        client.label = label if label and client.has("labeled-response") else None
+
+    def finish(self, client: Client) -> None:
+        """Send the collected replies, labelled and batched when the client asked."""
+        replies, label = client.replies or [], client.label
+        client.replies = None
+        client.label = None
+        self.current = None
+        write = client.sink.write
+        if label is None:
+            for msg in replies:
+                key = client.key | WANT_TAGS if "batch" in msg.tags else client.key
+                write(encode(msg, key))
+        else:
+            self._write_labeled(client, replies, label)
+        if client.closed:
+            client.sink.close()
+
+    def _write_labeled(self, client: Client, replies: list[Message], label: str) -> None:
+        write = client.sink.write
+        key = client.key | WANT_TAGS
+        if not replies:
+            ack = Message("ACK", [], self.config.name, {"label": label})
+            write(encode(ack, key))
+        elif len(replies) == 1 or not client.has("batch"):
+            for msg in replies:
+                tagged = Message(msg.command, msg.params, msg.source, {**msg.tags, "label": label})
+                write(encode(tagged, key))
+        else:
+            ref = self.new_batch_id()
+            start = Message("BATCH", [f"+{ref}", "labeled-response"], self.config.name)
+            start.tags = {"label": label}
+            write(encode(start, key))
+            for msg in replies:
+                tags = msg.tags if "batch" in msg.tags else {**msg.tags, "batch": ref}
+                write(encode(Message(msg.command, msg.params, msg.source, tags), key))
+            write(encode(Message("BATCH", [f"-{ref}"], self.config.name), key))
+
+    # Leaving.
+
+    def quit(self, client: Client, reason: str, error: str | None = None) -> None:
+        """Disconnect a client: tell its channels, send ERROR, close the connection."""
+        if client.closed:
+            return
+        closing = Message("ERROR", [error or f"Closing Link: {client.host} ({reason})"])
+        self._remove(client, reason)
+        if client.replies is not None:
+            client.replies.append(closing)  # finish() sends it last, then closes
+        else:
+            client.sink.write(encode(closing, client.key))
+            client.sink.close()
+
+    def _remove(self, client: Client, reason: str) -> None:
+        if client.registered:
+            self.deliver(Message("QUIT", [reason], client.prefix), self.common_peers(client))
+            self.whowas.appendleft(
+                WhowasEntry(
+                    client.nick,
+                    client.user,
+                    client.host,
+                    client.realname,
+                    self.config.name,
+                    self.clock(),
+                )
+            )
+        client.closed = True
+        for channel in list(client.channels.values()):
+            self.leave_channel(client, channel)
+        folded = casefold(client.nick)
+        if self.nicks.get(folded) is client:
+            del self.nicks[folded]
+        self.clients.pop(client, None)
+        self.throttled.discard(client)
+        self.per_address[client.address] -= 1
+        if self.per_address[client.address] <= 0:
+            del self.per_address[client.address]
+
+    def leave_channel(self, client: Client, channel: Channel) -> None:
+        """Remove a member; a channel with no members left ceases to exist."""
+        channel.members.pop(client, None)
+        client.channels.pop(casefold(channel.name), None)
+        if not channel.members:
+            self.channels.pop(casefold(channel.name), None)
+
+    # Time.
+
+    def tick(self) -> None:
+        """Called a few times a second: delayed lines, timeouts, keepalive pings."""
+        now = self.clock()
+        if self.throttled:
+            self._drain_delayed(now)
+        if now - self._last_timeout_scan < 1.0:
+            return
+        self._last_timeout_scan = now
+        limits = self.config.limits
+        for client in list(self.clients):
+            if not client.registered:
+                if now - client.connected_at > limits.registration_timeout:
+                    self.quit(client, "Registration timed out")
+                continue
+            silent = now - client.last_heard
+            if client.ping_pending:
+                if silent > limits.ping_interval + limits.ping_timeout:
+                    seconds = int(limits.ping_interval + limits.ping_timeout)
+                    self.quit(client, f"Ping timeout: {seconds} seconds")
+            elif silent > limits.ping_interval:
+                client.ping_pending = True
+                self.send(client, Message("PING", [self.config.name]))
+
+    # Configuration and shutdown.
+
+    def reload(self, config: NodeConfig) -> list[str]:
+        """Swap in a new configuration; returns what could not change at run time."""
+        ignored: list[str] = []
+        if config.name != self.config.name:
+            ignored.append("name")
+        if config.server_id != self.config.server_id:
+            ignored.append("serverId")
+        if config.listeners != self.config.listeners:
+            ignored.append("listeners")
+        if config.history != self.config.history:
+            ignored.append("history")
+        self.config = config.model_copy(
+            update={
+                "name": self.config.name,
+                "server_id": self.config.server_id,
+                "listeners": self.config.listeners,
+                "history": self.config.history,
+            }
+        )
+        return ignored
+
+    def begin_drain(self) -> None:
+        """Stop taking clients and ask the connected ones to move elsewhere."""
+        self.draining = True
+        for client in list(self.clients):
+            if client.registered:
+                self.notice(
+                    client,
+                    "*** This server is shutting down for maintenance; "
+                    "please reconnect to continue chatting",
+                )
+
+    def close_all(self, reason: str = "Server shutting down") -> None:
+        """Disconnect every remaining client with ``reason``."""
+        for client in list(self.clients):
+            self.quit(client, reason)
+
+    # History.
+
+    def record(self, target_key: str, msg: Message, display_target: str, text: str) -> None:
+        """Store a PRIVMSG or NOTICE for CHATHISTORY."""
+        client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
+        ts = parse_time(msg.tags.get("time", "")) or self.clock()
+        stored = StoredMessage(
+            msgid=msg.tags.get("msgid", self.new_msgid()),
+            ts=ts,
+            source=msg.source or "",
+            command=msg.command,
+            target=display_target,
+            text=text,
+            tags=client_tags,
+        )
+        try:
+            self.history.append(target_key, stored)
+        except Exception:  # a full disk must not take the chat down with it
+            log.exception("history: could not store message %s", stored.msgid)
+
+    # ISUPPORT.
+
+    def isupport_tokens(self) -> list[str]:
+        """The tokens of RPL_ISUPPORT (005)."""
+        limits = self.config.limits
+        return [
+            f"AWAYLEN={AWAYLEN}",
+            "CASEMAPPING=rfc1459",
+            f"CHANLIMIT=#:{limits.max_channels_per_client}",
+            "CHANMODES=b,k,l,imnst",
+            f"CHANNELLEN={CHANNELLEN}",
+            "CHANTYPES=#",
+            f"CHATHISTORY={limits.history_limit}",
+            "ELIST=",
+            f"KICKLEN={KICKLEN}",
+            "LINELEN=512",
+            "MAXLIST=b:100",
+            "MODES=4",
+            "MSGREFTYPES=msgid,timestamp",
+            f"NETWORK={self.config.network}",
+            f"NICKLEN={NICKLEN}",
+            "PREFIX=(ov)@+",
+            f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,KICK:4,NAMES:1",
+            f"TOPICLEN={TOPICLEN}",
+            "UTF8ONLY",
+        ]

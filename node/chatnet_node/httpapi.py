@@ -1,0 +1,94 @@
+"""The HTTP side of the WebSocket port: health, readiness, status, metrics, page.
+
+``/healthz`` answers while the process serves; ``/readyz`` turns 503 when the
+server is full or draining, so a Kubernetes Service stops sending it users;
+``/status`` is JSON for the operator and people; ``/metrics`` is Prometheus;
+``/`` is the web chat page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from . import metrics
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from .core import ChatCore
+
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+def load_page() -> bytes:
+    """The web chat page shipped with the package."""
+    try:
+        return resources.files("chatnet_node").joinpath("static/index.html").read_bytes()
+    except (FileNotFoundError, OSError):
+        return b"<!doctype html><title>chatnet</title><p>The web page is not installed.</p>"
+
+
+def response(status: int, body: bytes, content_type: str) -> Response:
+    """A complete HTTP/1.1 response that closes the connection."""
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    return Response(status, _REASONS.get(status, "OK"), headers, body)
+
+
+def status_document(core: ChatCore) -> dict[str, Any]:
+    """What ``/status`` reports."""
+    config = core.config
+    return {
+        "name": config.name,
+        "serverId": config.server_id,
+        "network": config.network,
+        "ready": core.ready,
+        "draining": core.draining,
+        "clients": len(core.clients),
+        "users": core.registered_count,
+        "maxClients": config.limits.max_clients,
+        "channels": len(core.channels),
+        "links": [],
+        "uptimeSeconds": round(core.clock() - core.started, 1),
+    }
+
+
+class HttpRoutes:
+    """Maps a request path to a response. Called by the WebSocket adapter."""
+
+    def __init__(self, core: ChatCore, registry: CollectorRegistry) -> None:
+        self.core = core
+        self.registry = registry
+        self.page = load_page()
+
+    def __call__(self, request: Request) -> Response:
+        path = request.path.split("?", 1)[0]
+        core = self.core
+        if path == "/healthz":
+            return response(200, b"ok\n", "text/plain; charset=utf-8")
+        if path == "/readyz":
+            if core.ready:
+                return response(200, b"ready\n", "text/plain; charset=utf-8")
+            why = b"draining\n" if core.draining else b"full\n"
+            return response(503, why, "text/plain; charset=utf-8")
+        if path == "/status":
+            body = json.dumps(status_document(core), indent=2).encode() + b"\n"
+            return response(200, body, "application/json")
+        if path == "/metrics":
+            return response(200, metrics.render(self.registry), "text/plain; version=0.0.4")
+        if path in ("/", "/index.html"):
+            return response(200, self.page, "text/html; charset=utf-8")
+        return response(404, b"not found\n", "text/plain; charset=utf-8")

@@ -1,0 +1,76 @@
+"""Prometheus metrics: a collector that reads the core's counters on scrape.
+
+The core only counts (plain ints); this adapter turns the counts into
+Prometheus families, in a registry per node so several nodes can share a
+process in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .core import ChatCore
+
+
+class CoreCollector(Collector):
+    """Exports the state and counters of one ChatCore."""
+
+    def __init__(self, core: ChatCore) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[Metric]:
+        core = self.core
+        stats = core.stats
+        labels = ["server"]
+        server = [core.name]
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, doc, labels=labels)
+            family.add_metric(server, value)
+            return family
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, doc, labels=labels)
+            family.add_metric(server, value)
+            return family
+
+        yield gauge("chatnet_clients", "Connected clients, registered or not", len(core.clients))
+        yield gauge("chatnet_users", "Registered users on this server", core.registered_count)
+        yield gauge("chatnet_channels", "Channels with members on this server", len(core.channels))
+        yield gauge("chatnet_max_clients", "The maxClients limit", core.config.limits.max_clients)
+        yield gauge("chatnet_ready", "1 while the server takes new clients", int(core.ready))
+        yield counter("chatnet_connections", "Connections accepted", stats.connections)
+        yield counter(
+            "chatnet_rejected_full", "Connections refused: server full", stats.rejected_full
+        )
+        yield counter(
+            "chatnet_rejected_per_address",
+            "Connections refused: too many from one address",
+            stats.rejected_per_address,
+        )
+        yield counter("chatnet_lines_received", "IRC lines received", stats.lines_in)
+        yield counter("chatnet_messages", "PRIVMSG and NOTICE received", stats.messages_in)
+        yield counter("chatnet_deliveries", "Messages fanned out to clients", stats.deliveries)
+        yield counter("chatnet_excess_flood", "Clients dropped for flooding", stats.excess_flood)
+        yield counter(
+            "chatnet_sendq_exceeded", "Clients dropped for a full send queue", stats.sendq_exceeded
+        )
+        yield counter("chatnet_input_too_long", "Lines refused as too long", stats.input_too_long)
+
+
+def make_registry(core: ChatCore) -> CollectorRegistry:
+    """A registry holding this node's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CoreCollector(core))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition format."""
+    return generate_latest(registry)

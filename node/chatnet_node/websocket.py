@@ -1,0 +1,163 @@
+"""IRC over WebSocket (the IRCv3 WebSocket spec) and HTTP, on one port.
+
+The websockets library's sans-I/O ``ServerProtocol`` does the handshake and
+parses incoming frames; a plain HTTP request (no ``Upgrade``) is answered by
+the HTTP routes instead (health, status, metrics, the web chat page).
+
+Outgoing IRC lines skip the library: server-to-client frames are unmasked, so
+``wire.encode`` frames a message once and the same bytes go to every client
+with the same capabilities (see ``transport.Flusher`` for the coalescing).
+
+Subprotocols: ``text.ircv3.net`` (UTF-8 text frames) and ``binary.ircv3.net``
+(binary frames); a client that offers neither gets text. One IRC line per
+WebSocket message; a binary frame on a text connection closes it with 1003.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from websockets.exceptions import InvalidHandshake
+from websockets.frames import Close, CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+
+from . import wire
+from .transport import MAX_RAW_LINE, Connection, Flusher
+
+if TYPE_CHECKING:
+    from .core import ChatCore
+
+log = logging.getLogger("chatnet.websocket")
+
+TEXT = Subprotocol("text.ircv3.net")
+BINARY = Subprotocol("binary.ircv3.net")
+
+HttpHandler = Callable[[Request], Response]
+
+
+def select_subprotocol(
+    protocol: ServerProtocol, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """Prefer binary when offered (it carries any bytes), then text, else none (text)."""
+    if BINARY in offered:
+        return BINARY
+    if TEXT in offered:
+        return TEXT
+    return None
+
+
+def is_upgrade(request: Request) -> bool:
+    """Does this HTTP request ask for a WebSocket?"""
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+class WebSocketProtocol(Connection):
+    """One HTTP or WebSocket connection on the WebSocket port."""
+
+    def __init__(self, core: ChatCore, flusher: Flusher, http: HttpHandler) -> None:
+        super().__init__(core, flusher)
+        self.http = http
+        self.kind = wire.WS_TEXT
+        self.ws = ServerProtocol(
+            subprotocols=[BINARY, TEXT],
+            select_subprotocol=select_subprotocol,
+            max_size=MAX_RAW_LINE + 16,
+        )
+        self.fragments: list[bytes] = []
+        self.fragment_opcode: Opcode | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._handle_request(event)
+            elif isinstance(event, Frame):
+                self._handle_frame(event)
+            if self.closed:
+                return
+        self._send_protocol_data()
+
+    def _handle_request(self, request: Request) -> None:
+        if not is_upgrade(request):
+            self.ws.send_response(self.http(request))
+            self._send_protocol_data()
+            return
+        try:
+            response = self.ws.accept(request)
+        except InvalidHandshake as exc:  # pragma: no cover - accept() reports, not raises
+            response = self.ws.reject(400, f"Failed to open a WebSocket connection: {exc}\n")
+        self.ws.send_response(response)
+        if response.status_code != 101:
+            self._send_protocol_data()
+            return
+        self.kind = wire.WS_BINARY if self.ws.subprotocol == BINARY else wire.WS_TEXT
+        self._send_protocol_data()
+        self.client = self.core.connect(self, self.peer_address(), secure=False)
+
+    def _handle_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            return  # ping, pong and close are answered by the protocol itself
+        if opcode is not Opcode.CONT:
+            self.fragment_opcode = opcode
+        if not frame.fin:
+            self.fragments.append(bytes(frame.data))
+            return
+        data = b"".join([*self.fragments, frame.data]) if self.fragments else bytes(frame.data)
+        self.fragments.clear()
+        if self.fragment_opcode is Opcode.BINARY and self.kind == wire.WS_TEXT:
+            self._close_with(CloseCode.UNSUPPORTED_DATA, "text.ircv3.net takes text frames only")
+            return
+        client = self.client
+        if client is None or client.closed:
+            return
+        for raw in data.split(b"\n"):
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line:
+                self.core.receive_line(client, line)
+                if client.closed:
+                    return
+
+    def _close_with(self, code: int, reason: str) -> None:
+        client = self.client
+        if client is not None and not client.closed:
+            self.core.disconnect(client, f"WebSocket closed: {reason}")
+        self.ws.send_close(code, reason)
+        self._send_protocol_data()
+        self.close()
+
+    def _send_protocol_data(self) -> None:
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self.write(chunk)
+            else:
+                self.close()  # the protocol wants the TCP connection closed
+
+    def finish_close(self) -> None:
+        if self.ws.state.name == "OPEN":
+            # A server-side goodbye: a close frame after the final ERROR line.
+            self.ws.send_close(CloseCode.GOING_AWAY, "")
+            data = b"".join(chunk for chunk in self.ws.data_to_send() if chunk)
+            if data and self.transport is not None:
+                self.transport.write(data)
+        super().finish_close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        close: Close | None = self.ws.close_rcvd
+        if exc is not None:
+            reason = f"Read error: {exc}"
+        elif close is not None:
+            reason = "Connection closed"
+        else:
+            reason = "Connection closed"
+        self.ws.receive_eof()
+        self.lost(reason)

@@ -1,0 +1,98 @@
+"""``chatnet``: the control plane's command line (crds, validate, render, up).
+
+Each subcommand is a thin shell over a pure module; exit codes follow one rule
+everywhere: 0 success, 1 the input is invalid, 2 the input cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chatnet_operator import crds
+from chatnet_operator.loader import UnreadableInputError, load_files
+from chatnet_operator.validate import Report, validate_documents
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    if args.write:
+        for path in crds.write_files(args.dir):
+            print(f"wrote {path}")
+    else:
+        sys.stdout.write(crds.crds_yaml())
+    return EXIT_OK
+
+
+def load_and_validate(paths: list[Path]) -> tuple[int, Report | None]:
+    """Read and check files, printing every problem; (exit code, report when valid)."""
+    try:
+        docs = load_files(paths)
+    except UnreadableInputError as exc:
+        print(f"chatnet: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE, None
+    report = validate_documents(docs)
+    if not report.ok:
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        count = len(report.problems)
+        print(f"chatnet: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return EXIT_INVALID, None
+    return EXIT_OK, report
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    code, report = load_and_validate(args.files)
+    if report is not None:
+        for declared in report.networks:
+            names = [name for s in declared.servers for name, _ in s.members()]
+            print(
+                f"valid: ChatNetwork {declared.network.name}: {len(names)} "
+                f"server{'s' if len(names) != 1 else ''} "
+                f"({', '.join(names)})"
+            )
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed so tests and docs can inspect it."""
+    parser = argparse.ArgumentParser(
+        prog="chatnet",
+        description="Run multi-server chat networks declared in YAML: locally or on Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    crds_cmd = sub.add_parser("crds", help="print the CustomResourceDefinitions (or write crds/)")
+    crds_cmd.add_argument(
+        "--write", action="store_true", help="write the files instead of printing"
+    )
+    crds_cmd.add_argument(
+        "--dir",
+        type=Path,
+        default=crds.CRDS_DIR,
+        help="folder for --write (default: the repo's crds/)",
+    )
+    crds_cmd.set_defaults(func=_cmd_crds)
+
+    validate = sub.add_parser(
+        "validate", help="check manifests; exit 0 valid, 1 invalid, 2 unreadable"
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``chatnet`` console script."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,452 @@
+"""The chatnet API: ``ChatNetwork`` and ``ChatServer`` (group chatnet.io, v1alpha1).
+
+These pydantic models are the one source of truth for the custom resources:
+the CRD YAML in ``crds/`` is generated from them (see ``crds.py``), the
+validator, the planner and the renderer read them. Keys are camelCase as in
+any Kubernetes manifest; unknown keys are errors so a typo never silently
+becomes a default.
+
+Rules that need only one object live here twice on purpose: as a Python check
+(so ``chatnet validate`` works offline) and as a CEL expression (so the API
+server enforces the same rule). Both come from one ``Rule`` entry, which keeps
+their messages identical.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "chatnet.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+#: Highest server ID a node accepts (``NodeConfig.server_id``).
+MAX_SERVER_ID = 4095
+#: Longest ChatServer name: a StatefulSet adds "-NNN" and a 10-character hash to pod labels.
+MAX_SERVER_NAME = 50
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A subset of Go's time.ParseDuration syntax, so CEL's duration() accepts it too.
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Name = Annotated[str, Field(pattern=DNS_LABEL, min_length=1, max_length=63)]
+Duration = Annotated[str, Field(pattern=DURATION, max_length=32)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``90s``, ``1h30m`` or ``500ms``."""
+    if not re.fullmatch(DURATION, text):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h30m")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A single-object rule, checked in Python and emitted as CEL for the API server."""
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool]
+
+
+def _check_rules(obj: Any, rules: list[Rule]) -> None:
+    broken = [rule.message for rule in rules if not rule.check(obj)]
+    if broken:
+        raise ValueError("; ".join(broken))
+
+
+# ----------------------------------------------------------------- ChatNetwork
+
+
+class LinkTls(StrEnum):
+    """Whether server-to-server links use TLS (ConferenceRoom's SSL-only links)."""
+
+    OFF = "off"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+class HistoryStore(StrEnum):
+    """Where channel history lives: memory (lost on restart), SQLite per server, PostgreSQL."""
+
+    MEMORY = "memory"
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+class ServiceType(StrEnum):
+    """How the client Service is exposed on a cluster."""
+
+    CLUSTER_IP = "ClusterIP"
+    NODE_PORT = "NodePort"
+    LOAD_BALANCER = "LoadBalancer"
+
+
+class SecretRef(_Model):
+    """A Secret in the same namespace."""
+
+    secret_name: Name = Field(description="name of a Secret in the same namespace")
+
+
+class Endpoint(_Model):
+    """Where end users connect: one Service over every server that serves clients."""
+
+    websocket_port: Port = Field(default=8080, description="WebSocket and HTTP (web chat) port")
+    irc_port: Port = Field(default=6667, description="plain IRC over TCP")
+    irc_tls_port: Port = Field(default=6697, description="IRC over TLS, when tls is set")
+    tls: SecretRef | None = Field(
+        default=None, description="kubernetes.io/tls Secret for IRC over TLS"
+    )
+    service_type: ServiceType = ServiceType.CLUSTER_IP
+
+    @model_validator(mode="after")
+    def _rules(self) -> Endpoint:
+        _check_rules(self, ENDPOINT_RULES)
+        return self
+
+
+ENDPOINT_RULES = [
+    Rule(
+        "self.websocketPort != self.ircPort",
+        "websocketPort and ircPort must differ",
+        lambda e: e.websocket_port != e.irc_port,
+    ),
+    Rule(
+        "self.ircTlsPort != self.ircPort && self.ircTlsPort != self.websocketPort",
+        "ircTlsPort must differ from ircPort and websocketPort",
+        lambda e: e.irc_tls_port not in (e.irc_port, e.websocket_port),
+    ),
+]
+
+
+class Links(_Model):
+    """How servers link to each other (portals)."""
+
+    tls: LinkTls = Field(default=LinkTls.OPTIONAL, description="TLS on server-to-server links")
+    ping_interval: Duration = Field(default="60s", description="how often an idle link is pinged")
+    ping_timeout: Duration = Field(default="120s", description="silence after which a link drops")
+    secret_name: Name | None = Field(
+        default=None,
+        description="Secret with key 'secret' shared by every server; generated when omitted",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Links:
+        _check_rules(self, LINKS_RULES)
+        return self
+
+
+LINKS_RULES = [
+    Rule(
+        "duration(self.pingTimeout) > duration(self.pingInterval)",
+        "pingTimeout must be longer than pingInterval",
+        lambda lk: parse_duration(lk.ping_timeout) > parse_duration(lk.ping_interval),
+    ),
+]
+
+
+class History(_Model):
+    """Channel history for CHATHISTORY, kept so reconnecting users catch up."""
+
+    store: HistoryStore = HistoryStore.SQLITE
+    retention: Duration = Field(default="24h", description="how long messages are kept")
+    postgres: SecretRef | None = Field(
+        default=None, description="Secret with key 'dsn' when store is postgres"
+    )
+    storage_size: Quantity = Field(default="1Gi", description="volume per server for sqlite")
+
+    @model_validator(mode="after")
+    def _rules(self) -> History:
+        _check_rules(self, HISTORY_RULES)
+        return self
+
+
+HISTORY_RULES = [
+    Rule(
+        "self.store != 'postgres' || has(self.postgres)",
+        "store postgres needs postgres.secretName",
+        lambda h: h.store != HistoryStore.POSTGRES or h.postgres is not None,
+    ),
+]
+
+
+class Limits(_Model):
+    """Per-server client limits; a ChatServer may override maxClients."""
+
+    max_clients: int = Field(default=1000, ge=0, le=1_000_000, description="clients per server")
+    max_per_address: int = Field(default=0, ge=0, description="clients per address, 0: no limit")
+    flood_burst: int = Field(
+        default=20, ge=1, le=1000, description="lines a client may send at once"
+    )
+    flood_rate: int = Field(default=4, ge=1, le=1000, description="lines per second, sustained")
+
+
+class ChatNetworkSpec(_Model):
+    """One chat network: its endpoint, its links, its history and defaults for its servers."""
+
+    display_name: str | None = Field(
+        default=None, max_length=64, description="network name users see; metadata.name if unset"
+    )
+    endpoint: Endpoint = Endpoint()
+    links: Links = Links()
+    history: History = History()
+    limits: Limits = Limits()
+    motd: str = Field(default="Welcome to chatnet.", max_length=4096)
+    image: str | None = Field(default=None, max_length=512, description="node image override")
+
+
+class Condition(_Model):
+    """A Kubernetes-style condition (Ready, TopologyValid, Degraded)."""
+
+    type: str = Field(max_length=64)
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(default="", max_length=128)
+    message: str = Field(default="", max_length=4096)
+    last_transition_time: str | None = None
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class ChatNetworkStatus(_Model):
+    """What the operator last saw of the network."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    servers_ready: int = Field(default=0, ge=0)
+    servers_declared: int = Field(default=0, ge=0)
+    servers: str = Field(default="", description="ready/declared, for kubectl get")
+    links_up: int = Field(default=0, ge=0)
+    links_expected: int = Field(default=0, ge=0)
+    links: str = Field(default="", description="up/expected, for kubectl get")
+    client_count: int = Field(default=0, ge=0)
+    capacity: int = Field(default=0, ge=0)
+    clients: str = Field(default="", description="clients/capacity, for kubectl get")
+    conditions: list[Condition] = []
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata chatnet reads; everything else is kept as is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Name
+    namespace: Name | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    generation: int | None = None
+
+
+class ChatNetwork(_Model):
+    """A ChatNetwork resource."""
+
+    api_version: Literal["chatnet.io/v1alpha1"] = "chatnet.io/v1alpha1"
+    kind: Literal["ChatNetwork"] = "ChatNetwork"
+    metadata: ObjectMeta
+    spec: ChatNetworkSpec = ChatNetworkSpec()
+    status: ChatNetworkStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def display_name(self) -> str:
+        return self.spec.display_name or self.metadata.name
+
+
+# ------------------------------------------------------------------ ChatServer
+
+
+class Role(StrEnum):
+    """A hub links to hubs and accepts leaves; a leaf links to one hub; control is a
+    hub that serves no clients (Web Crossing's control room)."""
+
+    HUB = "hub"
+    LEAF = "leaf"
+    CONTROL = "control"
+
+
+class Portal(_Model):
+    """A server outside this cluster (Exchange's portals: name, address, port, server ID)."""
+
+    name: Name = Field(description="the remote server's name")
+    address: str = Field(min_length=1, max_length=253, description="host name or IP address")
+    port: Port
+    server_id: int = Field(ge=1, le=MAX_SERVER_ID)
+    tls: bool = Field(default=False, description="dial with TLS")
+    role: Literal["hub", "control"] = Field(default="hub", description="the remote server's role")
+
+
+class Resources(_Model):
+    """Container requests and limits, as in a Pod spec."""
+
+    requests: dict[str, Quantity] = {}
+    limits: dict[str, Quantity] = {}
+
+
+class ChatServerSpec(_Model):
+    """One chat server, or a numbered set of them when replicas > 1."""
+
+    network: Name = Field(description="the ChatNetwork this server belongs to")
+    role: Role
+    server_id: int = Field(
+        ge=1, le=MAX_SERVER_ID, description="ID of replica 0; replica i gets serverId + i"
+    )
+    max_clients: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="overrides the network's limits.maxClients"
+    )
+    replicas: int = Field(default=1, ge=0, le=1000, description="numbered servers NAME-0..N-1")
+    peers: list[Name] = Field(
+        default=[], max_length=64, description="hubs (or portals) this hub links to"
+    )
+    uplinks: list[Name] = Field(
+        default=[],
+        max_length=16,
+        description="hubs a leaf tries in order; the first reachable wins",
+    )
+    portals: list[Portal] = Field(default=[], max_length=64)
+    auto_connect: bool = Field(default=True, description="dial links at start; off: manual CONNECT")
+    zone: str | None = Field(default=None, max_length=63, description="topology.kubernetes.io/zone")
+    region: str | None = Field(
+        default=None, max_length=63, description="topology.kubernetes.io/region"
+    )
+    resources: Resources | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> ChatServerSpec:
+        _check_rules(self, SERVER_RULES)
+        return self
+
+    @property
+    def serves_clients(self) -> bool:
+        return self.role != Role.CONTROL
+
+
+def _unique(items: list[Any]) -> bool:
+    return len(items) == len(set(items))
+
+
+SERVER_RULES = [
+    Rule(
+        "self.role != 'control' || !has(self.maxClients) || self.maxClients == 0",
+        "a control server serves no clients: remove maxClients or set it to 0",
+        lambda s: s.role != Role.CONTROL or not s.max_clients,
+    ),
+    Rule(
+        "self.role != 'control' || self.replicas == 1",
+        "a control server runs exactly one replica",
+        lambda s: s.role != Role.CONTROL or s.replicas == 1,
+    ),
+    Rule(
+        "self.role == 'leaf' || self.replicas >= 1",
+        "a hub runs at least one replica",
+        lambda s: s.role == Role.LEAF or s.replicas >= 1,
+    ),
+    Rule(
+        "self.role == 'leaf' || !has(self.uplinks) || size(self.uplinks) == 0",
+        "only leaves have uplinks: list hubs a hub links to in peers",
+        lambda s: s.role == Role.LEAF or not s.uplinks,
+    ),
+    Rule(
+        "self.role != 'leaf' || !has(self.peers) || size(self.peers) == 0",
+        "a leaf links to one hub at a time: list its hubs in uplinks, not peers",
+        lambda s: s.role != Role.LEAF or not s.peers,
+    ),
+    Rule(
+        "self.role != 'leaf' || (has(self.uplinks) && size(self.uplinks) > 0)"
+        " || (has(self.portals) && size(self.portals) > 0)",
+        "a leaf needs at least one uplink (a hub of its network, or a portal)",
+        lambda s: s.role != Role.LEAF or bool(s.uplinks) or bool(s.portals),
+    ),
+    Rule(
+        f"self.serverId + self.replicas <= {MAX_SERVER_ID + 1}",
+        f"serverId + replicas - 1 must not exceed {MAX_SERVER_ID}",
+        lambda s: s.server_id + s.replicas <= MAX_SERVER_ID + 1,
+    ),
+    Rule(
+        "!has(self.peers) || self.peers.all(p, self.peers.exists_one(q, q == p))",
+        "peers must not repeat a name",
+        lambda s: _unique(s.peers),
+    ),
+    Rule(
+        "!has(self.uplinks) || self.uplinks.all(u, self.uplinks.exists_one(v, v == u))",
+        "uplinks must not repeat a name",
+        lambda s: _unique(s.uplinks),
+    ),
+    Rule(
+        "!has(self.portals) || self.portals.all(p, self.portals.exists_one(q, q.name == p.name))",
+        "portal names must be unique",
+        lambda s: _unique([p.name for p in s.portals]),
+    ),
+]
+
+
+class ChatServerStatus(_Model):
+    """What the operator last saw of the server set."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    replicas: int = Field(default=0, ge=0, description="pods that exist (scale subresource)")
+    ready_replicas: int = Field(default=0, ge=0)
+    selector: str = Field(default="", description="label selector of the pods (scale subresource)")
+    client_count: int = Field(default=0, ge=0)
+    capacity: int = Field(default=0, ge=0)
+    clients: str = Field(default="", description="clients/capacity, for kubectl get")
+    links_up: int = Field(default=0, ge=0)
+    links_expected: int = Field(default=0, ge=0)
+    links: str = Field(default="", description="up/expected, for kubectl get")
+    conditions: list[Condition] = []
+
+
+class ChatServer(_Model):
+    """A ChatServer resource."""
+
+    api_version: Literal["chatnet.io/v1alpha1"] = "chatnet.io/v1alpha1"
+    kind: Literal["ChatServer"] = "ChatServer"
+    metadata: ObjectMeta
+    spec: ChatServerSpec
+    status: ChatServerStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    def members(self) -> list[tuple[str, int]]:
+        """(server name, server ID) of every replica: NAME alone, or NAME-0..N-1 for a set.
+
+        Replica i of a set gets serverId + i, so a set owns a contiguous ID range.
+        """
+        spec = self.spec
+        if spec.replicas == 1:
+            return [(self.name, spec.server_id)]
+        return [(f"{self.name}-{i}", spec.server_id + i) for i in range(spec.replicas)]
+
+
+Resource = ChatNetwork | ChatServer
+KINDS: dict[str, type[ChatNetwork] | type[ChatServer]] = {
+    "ChatNetwork": ChatNetwork,
+    "ChatServer": ChatServer,
+}

@@ -1,0 +1,378 @@
+"""The planner: declared objects in, the desired state of every server out.
+
+A pure function, no I/O. For every server (every replica of a set) it
+produces the node's configuration (identity, listeners, limits, history) and
+its link plan (portals to dial and to accept). Where a server runs is asked of
+a ``Placement`` (on a cluster: pod DNS names; locally: loopback ports), so the
+operator, ``chatnet render`` and ``chatnet up`` share this one code path.
+
+Links form a tree, as IRC routing needs (a message must never loop):
+* hubs: a breadth-first spanning tree over the declared hub graph (peers, and
+  the replicas of one hub set, which all know each other), rooted at the hub
+  with the lowest server ID; every other hub dials its parent in that tree.
+  Declared peer links left out of the tree are standbys, used on failure.
+* leaves: dial the first of their ordered uplinks; replicas of a leaf set
+  start on different members of a hub set so the load spreads.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from chatnet_node.config import History, Limits, Listener, Listeners, NodeConfig, TlsListener
+from chatnet_operator.models import (
+    ChatNetwork,
+    ChatServer,
+    HistoryStore,
+    LinkTls,
+    Role,
+    parse_duration,
+)
+from chatnet_operator.validate import Declared
+
+_HUBLIKE = (Role.HUB, Role.CONTROL)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class PortalTarget(_Model):
+    """A server to dial: its identity and where it listens for links."""
+
+    name: str
+    server_id: int
+    host: str
+    port: int
+    tls: bool = False
+    external: bool = False
+
+
+class LinkPlan(_Model):
+    """How one server links into the network (to become part of NodeConfig)."""
+
+    role: Role
+    auto_connect: bool = True
+    tls: LinkTls = LinkTls.OPTIONAL
+    ping_interval: float = 60.0
+    ping_timeout: float = 120.0
+    secret_file: Path | None = None
+    #: Hubs dial every entry; a leaf dials the first reachable one, in order.
+    dial: list[PortalTarget] = []
+    #: Declared hub links kept out of the tree, dialed only when the tree is broken.
+    standby: list[PortalTarget] = []
+    #: Servers allowed to link in (names).
+    accept: list[str] = []
+
+
+@dataclass(frozen=True)
+class Member:
+    """One server of a ChatServer: the replica ``ordinal`` of ``chat_server``."""
+
+    name: str
+    server_id: int
+    chat_server: str
+    ordinal: int
+    role: Role
+
+
+class ServerPlan(_Model):
+    """The desired state of one server."""
+
+    name: str
+    server_id: int
+    role: Role
+    chat_server: str
+    ordinal: int
+    serves_clients: bool
+    node: NodeConfig
+    links: LinkPlan
+
+
+class NetworkPlan(_Model):
+    """The desired state of one network."""
+
+    network: str
+    namespace: str
+    display_name: str
+    servers: dict[str, ServerPlan]
+    #: Primary links of the tree as (dialer, listener), in-network servers only.
+    tree: list[tuple[str, str]]
+
+    @property
+    def expected_links(self) -> int:
+        """Links that are up when the network is whole (tree links and external dials)."""
+        external = sum(1 for s in self.servers.values() for t in s.links.dial if t.external)
+        return len(self.tree) + external
+
+
+class Placement(Protocol):
+    """Where servers run: answers what the planner cannot know by itself."""
+
+    def listeners(self, member: Member) -> Listeners:
+        """The node's client listeners."""
+        ...
+
+    def link_address(self, member: Member) -> tuple[str, int]:
+        """Host and port other servers dial to link to ``member``."""
+        ...
+
+    def history_path(self, member: Member) -> Path | None:
+        """Where an SQLite history file lives."""
+        ...
+
+    def link_secret_file(self) -> Path | None:
+        """The file holding the network's shared link secret."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClusterPlacement:
+    """Servers as StatefulSet pods: ``POD.SET.NAMESPACE.svc.DOMAIN``, fixed ports."""
+
+    network: ChatNetwork
+    cluster_domain: str = "cluster.local"
+
+    def listeners(self, member: Member) -> Listeners:
+        # A pod owns its network namespace, so it listens on every address.
+        endpoint = self.network.spec.endpoint
+        tls = []
+        if endpoint.tls is not None:
+            tls = [
+                TlsListener(
+                    host="0.0.0.0",
+                    port=endpoint.irc_tls_port,
+                    cert_file=Path("/etc/chatnet/tls/tls.crt"),
+                    key_file=Path("/etc/chatnet/tls/tls.key"),
+                )
+            ]
+        return Listeners(
+            irc=[Listener(host="0.0.0.0", port=endpoint.irc_port)],
+            irc_tls=tls,
+            websocket=[Listener(host="0.0.0.0", port=endpoint.websocket_port)],
+        )
+
+    def link_address(self, member: Member) -> tuple[str, int]:
+        pod = f"{member.chat_server}-{member.ordinal}"
+        host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
+        return host, self.network.spec.endpoint.websocket_port
+
+    def history_path(self, member: Member) -> Path | None:
+        return Path("/var/lib/chatnet/history.sqlite3")
+
+    def link_secret_file(self) -> Path | None:
+        return Path("/etc/chatnet/link/secret")
+
+
+def members_of(server: ChatServer) -> list[Member]:
+    """Every replica of a ChatServer, in ordinal order."""
+    return [
+        Member(name, server_id, server.name, ordinal, server.spec.role)
+        for ordinal, (name, server_id) in enumerate(server.members())
+    ]
+
+
+def hub_tree(
+    hubs: list[Member], edges: set[frozenset[str]]
+) -> tuple[dict[str, str], set[frozenset[str]]]:
+    """Breadth-first spanning forest: (child to parent, tree edges).
+
+    Roots and visiting order follow server IDs, so the same input always
+    gives the same tree.
+    """
+    by_id = sorted(hubs, key=lambda m: m.server_id)
+    order = {m.name: m.server_id for m in by_id}
+    neighbours: dict[str, list[str]] = {m.name: [] for m in by_id}
+    for edge in edges:
+        a, b = sorted(edge)
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    parent: dict[str, str] = {}
+    seen: set[str] = set()
+    tree: set[frozenset[str]] = set()
+    for root in by_id:
+        if root.name in seen:
+            continue
+        seen.add(root.name)
+        queue = deque([root.name])
+        while queue:
+            current = queue.popleft()
+            for nxt in sorted(neighbours[current], key=order.__getitem__):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    parent[nxt] = current
+                    tree.add(frozenset((current, nxt)))
+                    queue.append(nxt)
+    return parent, tree
+
+
+def _hub_edges(servers: list[ChatServer], members: dict[str, list[Member]]) -> set[frozenset[str]]:
+    edges: set[frozenset[str]] = set()
+    for server in servers:
+        if server.spec.role not in _HUBLIKE:
+            continue
+        mine = members[server.name]
+        # The replicas of one hub set are equals: each may link to each.
+        edges |= {frozenset((a.name, b.name)) for a in mine for b in mine if a.name != b.name}
+        for peer in server.spec.peers:
+            for a in mine:
+                edges |= {frozenset((a.name, b.name)) for b in members.get(peer, [])}
+    return edges
+
+
+def _leaf_candidates(
+    server: ChatServer, member: Member, members: dict[str, list[Member]]
+) -> list[str | int]:
+    """Ordered uplink candidates: member names, or indexes into the server's portals."""
+    portals = {p.name: i for i, p in enumerate(server.spec.portals)}
+    out: list[str | int] = []
+    for uplink in server.spec.uplinks:
+        if uplink in portals:
+            out.append(portals[uplink])
+            continue
+        targets = members.get(uplink, [])
+        if targets:
+            # Rotate by ordinal: fan-out replicas spread over the hub set.
+            start = member.ordinal % len(targets)
+            out += [t.name for t in targets[start:] + targets[:start]]
+    return out
+
+
+def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
+    """The desired state of every server of one validated network."""
+    network = declared.network
+    spec = network.spec
+    servers = sorted(declared.servers, key=lambda s: s.spec.server_id)
+    members = {s.name: members_of(s) for s in servers}
+    flat = {m.name: m for ms in members.values() for m in ms}
+    hubs = [m for m in flat.values() if m.role in _HUBLIKE]
+    edges = _hub_edges(servers, members)
+    parent, tree_edges = hub_tree(hubs, edges)
+    tls_required = spec.links.tls == LinkTls.REQUIRED
+
+    def target(member: Member) -> PortalTarget:
+        host, port = placement.link_address(member)
+        return PortalTarget(
+            name=member.name, server_id=member.server_id, host=host, port=port, tls=tls_required
+        )
+
+    dial: dict[str, list[PortalTarget]] = {name: [] for name in flat}
+    standby: dict[str, list[PortalTarget]] = {name: [] for name in flat}
+    accept: dict[str, set[str]] = {name: set() for name in flat}
+    tree: list[tuple[str, str]] = []
+    for child, up in sorted(parent.items(), key=lambda kv: flat[kv[0]].server_id):
+        dial[child].append(target(flat[up]))
+        tree.append((child, up))
+    for edge in sorted(edges, key=sorted):
+        a, b = sorted(edge)
+        accept[a].add(b)
+        accept[b].add(a)
+        if edge not in tree_edges:
+            standby[a].append(target(flat[b]))
+            standby[b].append(target(flat[a]))
+
+    for server in servers:
+        portals = server.spec.portals
+        named = set(server.spec.peers) | set(server.spec.uplinks)
+        for member in members[server.name]:
+            for portal in portals:
+                accept[member.name].add(portal.name)
+            if server.spec.role == Role.LEAF:
+                candidates = _leaf_candidates(server, member, members)
+                for cand in candidates:
+                    if isinstance(cand, int):
+                        p = portals[cand]
+                        dial[member.name].append(
+                            _external(p.name, p.server_id, p.address, p.port, p.tls or tls_required)
+                        )
+                    else:
+                        dial[member.name].append(target(flat[cand]))
+                        accept[cand].add(member.name)
+                if candidates and not isinstance(candidates[0], int):
+                    tree.append((member.name, candidates[0]))
+            else:
+                for portal in portals:
+                    if portal.name in named:
+                        dial[member.name].append(
+                            _external(
+                                portal.name,
+                                portal.server_id,
+                                portal.address,
+                                portal.port,
+                                portal.tls or tls_required,
+                            )
+                        )
+
+    plans: dict[str, ServerPlan] = {}
+    for server in servers:
+        for member in members[server.name]:
+            links = LinkPlan(
+                role=server.spec.role,
+                auto_connect=server.spec.auto_connect,
+                tls=spec.links.tls,
+                ping_interval=parse_duration(spec.links.ping_interval),
+                ping_timeout=parse_duration(spec.links.ping_timeout),
+                secret_file=placement.link_secret_file(),
+                dial=dial[member.name],
+                standby=standby[member.name],
+                accept=sorted(accept[member.name]),
+            )
+            plans[member.name] = ServerPlan(
+                name=member.name,
+                server_id=member.server_id,
+                role=server.spec.role,
+                chat_server=server.name,
+                ordinal=member.ordinal,
+                serves_clients=server.spec.serves_clients,
+                node=_node_config(network, server, member, placement),
+                links=links,
+            )
+    return NetworkPlan(
+        network=network.name,
+        namespace=network.namespace,
+        display_name=network.display_name,
+        servers=plans,
+        tree=tree,
+    )
+
+
+def _external(name: str, server_id: int, host: str, port: int, tls: bool) -> PortalTarget:
+    return PortalTarget(
+        name=name, server_id=server_id, host=host, port=port, tls=tls, external=True
+    )
+
+
+def _node_config(
+    network: ChatNetwork, server: ChatServer, member: Member, placement: Placement
+) -> NodeConfig:
+    spec = network.spec
+    max_clients = 0 if server.spec.role == Role.CONTROL else server.spec.max_clients
+    if max_clients is None:
+        max_clients = spec.limits.max_clients
+    store = spec.history.store
+    history_path = placement.history_path(member) if store == HistoryStore.SQLITE else None
+    return NodeConfig(
+        name=member.name,
+        server_id=member.server_id,
+        network=network.display_name,
+        description=f"{network.display_name} {server.spec.role.value} {member.name}",
+        listeners=placement.listeners(member),
+        limits=Limits(
+            max_clients=max_clients,
+            max_per_address=spec.limits.max_per_address,
+            flood_burst=spec.limits.flood_burst,
+            flood_rate=float(spec.limits.flood_rate),
+        ),
+        motd=spec.motd,
+        history=History(
+            path=history_path, retention_seconds=parse_duration(spec.history.retention)
+        ),
+    )

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives for real: Chromium for
+# the web page, irssi and tmux for the terminal-client test, InspIRCd for the
+# fan-out benchmark. Skipped quietly when not root or not on Debian; the tests
+# that need a missing program skip with a message that says which.
+set -euo pipefail
+PKGS=(chromium irssi tmux inspircd)
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "install-system-deps: not root or no apt-get; skipping ${PKGS[*]}" >&2
+    exit 0
+fi
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+echo "install-system-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || true
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || \
+    echo "install-system-deps: could not install ${missing[*]}; dependent tests will skip" >&2

@@ -1,0 +1,287 @@
+"""The planner: per-server node configuration and links, as a pure function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatnet_node.config import dump_config, parse_config
+from chatnet_operator.loader import load_files, parse_text
+from chatnet_operator.models import ChatNetwork, ChatServer
+from chatnet_operator.plan import ClusterPlacement, NetworkPlan, plan_network
+from chatnet_operator.validate import Declared, check_objects, validate_documents
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def plan_file(name: str) -> NetworkPlan:
+    report = validate_documents(load_files([EXAMPLES / name]))
+    assert report.ok, report.problems
+    declared = report.networks[0]
+    return plan_network(declared, ClusterPlacement(declared.network))
+
+
+def plan_text(text: str) -> NetworkPlan:
+    report = validate_documents(parse_text(text, "test.yaml"))
+    assert report.ok, [str(p) for p in report.problems]
+    declared = report.networks[0]
+    return plan_network(declared, ClusterPlacement(declared.network))
+
+
+HEAD = """\
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: acme}
+spec: {displayName: AcmeNet, limits: {maxClients: 300}, SPEC}
+"""
+
+
+def net(spec: str = "", *servers: str) -> str:
+    out = HEAD.replace(", SPEC", f", {spec}" if spec else "")
+    for text in servers:
+        name, rest = text.split(":", 1)
+        out += (
+            "---\napiVersion: chatnet.io/v1alpha1\nkind: ChatServer\n"
+            f"metadata: {{name: {name}}}\nspec: {{network: acme, {rest}}}\n"
+        )
+    return out
+
+
+def test_exchange_three_servers_ids_capacity_and_links() -> None:
+    plan = plan_file("exchange-three-servers.yaml")
+    assert {n: s.server_id for n, s in plan.servers.items()} == {
+        "chat1": 10,
+        "chat2": 11,
+        "chat3": 12,
+    }
+    assert sum(s.node.limits.max_clients for s in plan.servers.values()) == 3000
+    assert plan.expected_links == 2
+    assert plan.tree == [("chat2", "chat1"), ("chat3", "chat1")]
+    for name, server in plan.servers.items():
+        assert server.links.accept == sorted(set(plan.servers) - {name})
+    # chat2-chat3 is declared but kept out of the tree: a standby link.
+    assert [t.name for t in plan.servers["chat2"].links.standby] == ["chat3"]
+
+
+def test_every_replica_is_a_server_with_its_own_id() -> None:
+    plan = plan_file("webcrossing-fanout.yaml")
+    fanouts = {n: s for n, s in plan.servers.items() if s.chat_server == "fanout"}
+    assert {n: s.server_id for n, s in fanouts.items()} == {
+        "fanout-0": 100,
+        "fanout-1": 101,
+        "fanout-2": 102,
+        "fanout-3": 103,
+    }
+    assert all(s.node.limits.max_clients == 512 for s in fanouts.values())
+    assert plan.servers["control"].node.limits.max_clients == 0
+    assert not plan.servers["control"].serves_clients
+
+
+def test_fanout_replicas_spread_over_a_hub_set() -> None:
+    plan = plan_file("webcrossing-fanout.yaml")
+    first = {n: s.links.dial[0].name for n, s in plan.servers.items() if n.startswith("fanout")}
+    assert first == {
+        "fanout-0": "conference-0",
+        "fanout-1": "conference-1",
+        "fanout-2": "conference-0",
+        "fanout-3": "conference-1",
+    }
+    # The control room comes last: the declared order of uplinks is kept.
+    assert [t.name for t in plan.servers["fanout-0"].links.dial][-1] == "control"
+
+
+def test_leaf_prefers_its_first_uplink_then_fails_over() -> None:
+    plan = plan_file("conferenceroom-geographic.yaml")
+    assert [t.name for t in plan.servers["eu-paris"].links.dial] == ["hub-eu", "hub-us"]
+    assert [t.name for t in plan.servers["us-west"].links.dial] == ["hub-us", "hub-eu"]
+    assert "eu-paris" in plan.servers["hub-eu"].links.accept
+    assert "eu-paris" in plan.servers["hub-us"].links.accept, "a failover hub accepts it too"
+    assert plan.expected_links == 7
+
+
+def test_link_settings_come_from_the_network() -> None:
+    plan = plan_file("conferenceroom-geographic.yaml")
+    links = plan.servers["us-east"].links
+    assert links.tls == "required"
+    assert all(t.tls for t in links.dial), "SSL-only links dial with TLS"
+    assert (links.ping_interval, links.ping_timeout) == (60.0, 180.0)
+    assert links.secret_file == Path("/etc/chatnet/link/secret")
+
+
+def test_cluster_addresses_are_stable_pod_dns_names() -> None:
+    plan = plan_file("webcrossing-fanout.yaml")
+    target = plan.servers["fanout-1"].links.dial[0]
+    assert (target.host, target.port) == (
+        "conference-1.conference.default.svc.cluster.local",
+        8080,
+    )
+    control = plan.servers["conference-0"].links.dial[0]
+    assert control.host == "control-0.control.default.svc.cluster.local"
+
+
+def test_limits_default_from_network_and_override_per_server() -> None:
+    plan = plan_text(
+        net("", "a: role: hub, serverId: 1", "b: role: hub, serverId: 2, maxClients: 7, peers: [a]")
+    )
+    assert plan.servers["a"].node.limits.max_clients == 300
+    assert plan.servers["b"].node.limits.max_clients == 7
+
+
+def test_identity_motd_and_history() -> None:
+    plan = plan_text(
+        net("motd: hello, history: {store: sqlite, retention: 2h}", "a: role: hub, serverId: 5")
+    )
+    node = plan.servers["a"].node
+    assert (node.name, node.server_id, node.network, node.motd) == ("a", 5, "AcmeNet", "hello")
+    assert node.history.retention_seconds == 7200
+    assert node.history.path == Path("/var/lib/chatnet/history.sqlite3")
+    memory = plan_text(net("history: {store: memory}", "a: role: hub, serverId: 5"))
+    assert memory.servers["a"].node.history.path is None
+
+
+def test_node_config_round_trips_through_the_node_loader() -> None:
+    for server in plan_file("quickstart.yaml").servers.values():
+        data = yaml.safe_load(dump_config(server.node))
+        assert parse_config(data) == server.node
+
+
+def test_portals_named_in_peers_are_dialed_others_only_accepted() -> None:
+    plan = plan_text(
+        net(
+            "",
+            "a: role: hub, serverId: 1, peers: [far], portals: ["
+            "{name: far, address: far.example.net, port: 9000, serverId: 50},"
+            "{name: near, address: 10.0.0.2, port: 9001, serverId: 51}]",
+        )
+    )
+    links = plan.servers["a"].links
+    assert [(t.name, t.host, t.port, t.external) for t in links.dial] == [
+        ("far", "far.example.net", 9000, True)
+    ]
+    assert {"far", "near"} <= set(links.accept)
+    assert plan.expected_links == 1
+
+
+def test_leaf_uplink_to_an_external_portal() -> None:
+    plan = plan_text(
+        net(
+            "",
+            "a: role: hub, serverId: 1",
+            "l: role: leaf, serverId: 2, uplinks: [far, a], portals: ["
+            "{name: far, address: far.example.net, port: 9000, serverId: 50, tls: true}]",
+        )
+    )
+    dial = plan.servers["l"].links.dial
+    assert [(t.name, t.external, t.tls) for t in dial] == [("far", True, True), ("a", False, False)]
+
+
+def test_auto_connect_off_is_passed_to_the_node() -> None:
+    plan = plan_text(
+        net(
+            "",
+            "a: role: hub, serverId: 1",
+            "b: role: hub, serverId: 2, peers: [a], autoConnect: false",
+        )
+    )
+    assert plan.servers["b"].links.auto_connect is False
+    assert plan.servers["a"].links.auto_connect is True
+
+
+def test_leaf_set_scaled_to_zero_plans_no_server() -> None:
+    plan = plan_text(
+        net(
+            "", "a: role: hub, serverId: 1", "f: role: leaf, serverId: 5, replicas: 0, uplinks: [a]"
+        )
+    )
+    assert list(plan.servers) == ["a"]
+
+
+def test_planning_is_deterministic() -> None:
+    assert plan_file("conferenceroom-geographic.yaml") == plan_file(
+        "conferenceroom-geographic.yaml"
+    )
+
+
+# ------------------------------------------------------------ the tree property
+
+
+def _meta(name: str) -> dict[str, Any]:
+    return {"name": name}
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> Declared:
+    """A valid network: connected hubs (with sets), leaves with ordered uplinks."""
+    hub_count = draw(st.integers(1, 6))
+    hub_names = [f"h{i}" for i in range(hub_count)]
+    peers: dict[str, set[str]] = {h: set() for h in hub_names}
+    for i in range(1, hub_count):
+        # A random spanning tree keeps the hubs connected...
+        peers[hub_names[i]].add(hub_names[draw(st.integers(0, i - 1))])
+    for _ in range(draw(st.integers(0, hub_count))):
+        # ...and extra peer links add cycles the planner must break.
+        a, b = draw(st.sampled_from(hub_names)), draw(st.sampled_from(hub_names))
+        if a != b and a not in peers[b]:
+            peers[a].add(b)
+    next_id = 1
+    servers = []
+    control = draw(st.booleans()) and hub_count > 1
+    for index, name in enumerate(hub_names):
+        role = "control" if control and index == 0 else "hub"
+        replicas = 1 if role == "control" else draw(st.integers(1, 3))
+        spec: dict[str, Any] = {
+            "network": "net",
+            "role": role,
+            "serverId": next_id,
+            "replicas": replicas,
+            "peers": sorted(peers[name]),
+        }
+        next_id += replicas
+        servers.append(ChatServer(metadata=_meta(name), spec=spec))  # type: ignore[arg-type]
+    for index in range(draw(st.integers(0, 5))):
+        replicas = draw(st.integers(0, 4))
+        uplinks = draw(st.lists(st.sampled_from(hub_names), min_size=1, max_size=3, unique=True))
+        spec = {
+            "network": "net",
+            "role": "leaf",
+            "serverId": next_id,
+            "replicas": replicas,
+            "uplinks": uplinks,
+        }
+        next_id += max(replicas, 1)
+        servers.append(ChatServer(metadata=_meta(f"l{index}"), spec=spec))  # type: ignore[arg-type]
+    network = ChatNetwork(metadata=_meta("net"))  # type: ignore[arg-type]
+    report = check_objects([(network, None), *((s, None) for s in servers)])
+    assert report.ok, [str(p) for p in report.problems]
+    return report.networks[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(networks())
+def test_every_hub_and_leaf_is_linked_into_one_tree(declared: Declared) -> None:
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    names = set(plan.servers)
+    # A tree: one edge fewer than servers, and every server reachable.
+    assert len(plan.tree) == len(names) - 1
+    adjacency: dict[str, set[str]] = {n: set() for n in names}
+    for a, b in plan.tree:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    start = next(iter(names))
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in adjacency[stack.pop()] - seen:
+            seen.add(nxt)
+            stack.append(nxt)
+    assert seen == names
+    for dialer, listener in plan.tree:
+        # Each tree link is dialed by one side (first choice) and accepted by the other.
+        assert plan.servers[dialer].links.dial[0].name == listener
+        assert dialer in plan.servers[listener].links.accept
+    # Every server dials at most one tree link: the root dials none.
+    dialers = [a for a, _ in plan.tree]
+    assert len(dialers) == len(set(dialers))

@@ -1,0 +1,292 @@
+"""`chatnet validate`: every rule, with the error text a user reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatnet_operator.cli import main
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+NETWORK = """\
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: acme}
+spec: {endpoint: {websocketPort: 8080, ircPort: 6667}}
+"""
+
+
+def server(name: str, spec: str) -> str:
+    return (
+        f"---\napiVersion: chatnet.io/v1alpha1\nkind: ChatServer\n"
+        f"metadata: {{name: {name}}}\nspec: {{network: acme, {spec}}}\n"
+    )
+
+
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *texts: str) -> tuple[int, str, str]:
+    paths = []
+    for index, text in enumerate(texts):
+        path = tmp_path / f"f{index}.yaml"
+        path.write_text(text)
+        paths.append(str(path))
+    code = main(["validate", *paths])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_is_valid(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(example)]) == 0, capsys.readouterr().err
+    assert "valid: ChatNetwork" in capsys.readouterr().out
+
+
+def test_valid_network_lists_its_servers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        NETWORK
+        + server("hub", "role: hub, serverId: 1")
+        + server("fan", "role: leaf, serverId: 5, replicas: 2, uplinks: [hub]")
+    )
+    code, out, err = run(tmp_path, capsys, text)
+    assert code == 0, err
+    assert "acme: 3 servers (hub, fan-0, fan-1)" in out
+
+
+def test_yaml_syntax_error_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(tmp_path, capsys, NETWORK + "---\nkind: ChatServer\nspec: [1,\n  x: y: z\n")
+    assert code == 2
+    assert "f0.yaml:8:" in err and "YAML syntax error" in err
+
+
+def test_missing_file_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: cannot read" in capsys.readouterr().err
+
+
+def test_all_problems_are_reported_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        NETWORK
+        + server("a", "role: hub, serverId: 1")
+        + server("b", "role: leaf, serverId: 1, uplinks: [nowhere]")
+        + server("c", "role: boss, serverId: 3")
+    )
+    code, _, err = run(tmp_path, capsys, text)
+    assert code == 1
+    assert "server ID 1" in err
+    assert "no ChatServer or portal named 'nowhere'" in err
+    assert "ChatServer/c: spec.role: Input should be 'hub', 'leaf' or 'control'" in err
+    assert "3 problems found" in err
+
+
+def test_problem_names_file_line_object_field_and_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = NETWORK + server("hub", "role: hub, serverId: 1, maxClinets: 5")
+    code, _, err = run(tmp_path, capsys, text)
+    assert code == 1
+    assert "f0.yaml:9: ChatServer/hub: spec.maxClinets: Extra inputs are not permitted" in err
+    assert "fix: remove it, or correct its spelling" in err
+
+
+@pytest.mark.parametrize(
+    ("servers", "expected"),
+    [
+        pytest.param(
+            server("a", "role: hub, serverId: 1") + server("a", "role: hub, serverId: 2"),
+            "ChatServer/a: metadata.name: ChatServer 'a' is declared twice",
+            id="duplicate-name",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, peers: [b]")
+            + server("b", "role: hub, serverId: 1"),
+            "ChatServer/b: spec.serverId: server ID 1 (of b) is also used by a; "
+            "fix: give each server its own ID range, e.g. serverId: 2",
+            id="duplicate-id",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, peers: [b]")
+            + server("b", "role: hub, serverId: 2, replicas: 3"),
+            None,
+            id="replica-ranges-disjoint-ok",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 3")
+            + server("f", "role: leaf, serverId: 1, replicas: 3, uplinks: [a]"),
+            "server ID 3 (of f-2) is also used by a",
+            id="replica-range-overlaps",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("b", "role: hub, serverId: 2")
+            + server("c", "role: hub, serverId: 3, peers: [b]"),
+            "ChatNetwork/acme: metadata.name: its hubs form 2 separate groups (a | b, c), so "
+            "users on one side never see the other; fix: add 'b' to spec.peers of "
+            "ChatServer 'a'",
+            id="hubs-disconnected",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("l", "role: leaf, serverId: 2, uplinks: [a]")
+            + server("m", "role: leaf, serverId: 3, uplinks: [l]"),
+            "ChatServer/m: spec.uplinks[0]: 'l' is a leaf; uplinks must be hubs; "
+            "fix: use a hub of network acme: a",
+            id="uplink-to-leaf",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("l", "role: leaf, serverId: 2, uplinks: [ghost]"),
+            "ChatServer/l: spec.uplinks[0]: no ChatServer or portal named 'ghost'; "
+            "fix: use a hub of network acme: a",
+            id="uplink-missing",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, peers: [a]"),
+            "ChatServer/a: spec.peers[0]: a server cannot link to itself",
+            id="peer-self",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, peers: [c1]")
+            + server("c1", "role: control, serverId: 2")
+            + server("c2", "role: control, serverId: 3, peers: [a]"),
+            "ChatServer/c2: spec.role: the network already has a control server (c1); "
+            "a network has at most one",
+            id="two-controls",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("c", "role: control, serverId: 2, maxClients: 10, peers: [a]"),
+            "ChatServer/c: spec: a control server serves no clients: remove maxClients or "
+            "set it to 0",
+            id="control-serves-clients",
+        ),
+        pytest.param(
+            server("c", "role: control, serverId: 2"),
+            "ChatNetwork/acme: metadata.name: no ChatServer in this network serves clients",
+            id="no-client-server",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, uplinks: [a]"),
+            "only leaves have uplinks",
+            id="hub-with-uplinks",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("l", "role: leaf, serverId: 2, peers: [a]"),
+            "a leaf links to one hub at a time: list its hubs in uplinks, not peers",
+            id="leaf-with-peers",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 4095, replicas: 2"),
+            "serverId + replicas - 1 must not exceed 4095",
+            id="id-range-too-high",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + server("f", "role: leaf, serverId: 5, replicas: 2, uplinks: [a]")
+            + server("f-1", "role: leaf, serverId: 9, uplinks: [a]"),
+            "server name 'f-1' is also a replica of ChatServer 'f'",
+            id="replica-name-clash",
+        ),
+        pytest.param(
+            server(
+                "a",
+                "role: hub, serverId: 1, peers: [far], portals: "
+                "[{name: far, address: 10.0.0.1, port: 8080, serverId: 1}]",
+            ),
+            "portal 'far' uses server ID 1, already used by a",
+            id="portal-id-clash",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1, peers: [far]")
+            + server(
+                "l",
+                "role: leaf, serverId: 2, uplinks: [far], portals: "
+                "[{name: far, address: far.example.net, port: 8080, serverId: 99}]",
+            ),
+            "ChatServer/a: spec.peers[0]: no ChatServer or portal named 'far'",
+            id="portal-is-per-server",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + "---\napiVersion: chatnet.io/v1alpha1\nkind: ChatServer\n"
+            "metadata: {name: x}\nspec: {network: other, role: hub, serverId: 7}\n",
+            "ChatServer/x: spec.network: no ChatNetwork named 'other' in namespace 'default'; "
+            "fix: create it, or use one of: acme",
+            id="network-missing",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+            "ConfigMap/x: kind: 'ConfigMap' is not a chatnet kind",
+            id="foreign-kind",
+        ),
+        pytest.param(
+            server("a", "role: hub, serverId: 1")
+            + "---\napiVersion: chatnet.io/v1\nkind: ChatServer\nmetadata: {name: x}\n",
+            "ChatServer/x: apiVersion: 'chatnet.io/v1' is not served; "
+            "fix: use apiVersion: chatnet.io/v1alpha1",
+            id="wrong-version",
+        ),
+    ],
+)
+def test_rule(
+    servers: str, expected: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(tmp_path, capsys, NETWORK + servers)
+    if expected is None:
+        assert code == 0, err
+    else:
+        assert code == 1
+        assert expected in err
+
+
+def test_uplink_in_another_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = NETWORK.replace("acme", "beta").replace("8080", "8081").replace("6667", "6668")
+    text = (
+        NETWORK
+        + server("a", "role: hub, serverId: 1")
+        + "---\n"
+        + other
+        + server("b", "role: hub, serverId: 1").replace("network: acme", "network: beta")
+        + server("l", "role: leaf, serverId: 2, uplinks: [b]")
+    )
+    code, _, err = run(tmp_path, capsys, text)
+    assert code == 1
+    assert "ChatServer/l: spec.uplinks[0]: 'b' belongs to network 'beta', not 'acme'" in err
+
+
+def test_local_port_clash_between_networks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = NETWORK.replace("acme", "beta").replace("6667", "6668")
+    text = (
+        NETWORK
+        + server("a", "role: hub, serverId: 1")
+        + "---\n"
+        + other
+        + server("b", "role: hub, serverId: 1").replace("network: acme", "network: beta")
+    )
+    code, _, err = run(tmp_path, capsys, text)
+    assert code == 1
+    assert (
+        "ChatNetwork/beta: spec.endpoint.websocketPort: port 8080 is also used by network acme"
+        in err
+    )
+
+
+def test_objects_spread_over_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(tmp_path, capsys, NETWORK, server("a", "role: hub, serverId: 1"))
+    assert code == 0, err
+
+
+def test_empty_input_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(tmp_path, capsys, "# nothing here\n")
+    assert code == 1
+    assert "no documents found" in err

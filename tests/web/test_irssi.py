@@ -1,0 +1,167 @@
+"""irssi (Debian) connects to a real node over TCP, joins and talks, driven through tmux.
+
+irssi runs in a detached tmux session on a private tmux socket with a
+throwaway home and a config that has no servers; the test types ``/connect``,
+``/join`` and messages into it with ``send-keys`` and reads the screen with
+``capture-pane``. A plain TCP client in the test is the other side.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.nodeproc import NodeProcess
+from tests.web import IrcLineClient, Line
+
+IRSSI = shutil.which("irssi")
+TMUX = shutil.which("tmux")
+NICK = "irssiuser"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(IRSSI is None, reason="needs irssi (Debian package irssi)"),
+    pytest.mark.skipif(TMUX is None, reason="needs tmux (Debian package tmux)"),
+]
+
+CONFIG = """\
+servers = ( );
+chatnets = { };
+channels = ( );
+settings = {
+  core = {
+    real_name = "chatnet irssi test";
+    user_name = "irssitest";
+    nick = "%(nick)s";
+    quit_message = "irssi says bye";
+  };
+  "fe-common/core" = { autolog = "no"; beep_msg_level = ""; };
+};
+"""
+
+
+@dataclass
+class Irssi:
+    """One irssi in its own tmux server (``tmux -L socket``)."""
+
+    socket: str
+    home: Path
+
+    def tmux(self, *args: str) -> str:
+        assert TMUX is not None
+        result = subprocess.run(
+            [TMUX, "-L", self.socket, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return result.stdout
+
+    def start(self, nick: str) -> None:
+        assert IRSSI is not None
+        self.home.mkdir(parents=True)
+        (self.home / "config").write_text(CONFIG % {"nick": nick})
+        command = f"{IRSSI} --home={self.home} -n {nick} --noconnect"
+        self.tmux(
+            "-f", "/dev/null", "new-session", "-d", "-s", "irssi", "-x", "160", "-y", "40",
+            "-e", "TERM=xterm-256color", command,
+        )  # fmt: skip
+
+    def type(self, text: str) -> None:
+        """Type a line into irssi's input and press Enter."""
+        self.tmux("send-keys", "-t", "irssi", "-l", text)
+        self.tmux("send-keys", "-t", "irssi", "Enter")
+
+    def screen(self) -> str:
+        """The visible screen plus scrollback of the current tmux pane."""
+        return self.tmux("capture-pane", "-p", "-J", "-t", "irssi", "-S", "-200")
+
+    def wait_screen(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if pred(text):
+                return text
+            time.sleep(0.1)
+        raise TimeoutError(f"irssi screen never matched; it shows:\n{text}")
+
+    def stop(self) -> None:
+        subprocess.run(
+            [str(TMUX), "-L", self.socket, "kill-server"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+
+
+@pytest.fixture
+def irssi(tmp_path: Path) -> Iterator[Irssi]:
+    client = Irssi(socket=f"chatnet-test-{uuid.uuid4().hex[:12]}", home=tmp_path / "irssi-home")
+    try:
+        client.start(NICK)
+        client.wait_screen(lambda screen: "Irssi" in screen)
+        yield client
+    finally:
+        client.stop()
+
+
+@pytest.fixture
+def tcp(node: NodeProcess) -> Iterator[IrcLineClient]:
+    client = IrcLineClient(node.irc_port, "tcpalice").connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def from_irssi(command: str, *params: str) -> Callable[[Line], bool]:
+    return lambda ln: (
+        ln.nick == NICK and ln.command == command and ln.params[: len(params)] == [*params]
+    )
+
+
+def test_irssi_connects_joins_and_talks(
+    node: NodeProcess, irssi: Irssi, tcp: IrcLineClient
+) -> None:
+    tcp.join("#lobby")
+    irssi.type(f"/connect 127.0.0.1 {node.irc_port}")
+    # irssi refuses /join until it is registered; retry until the join shows up.
+    deadline = time.monotonic() + 20
+    while True:
+        irssi.type("/join #lobby")
+        try:
+            tcp.wait_for(from_irssi("JOIN", "#lobby"), timeout=2)
+            break
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"irssi never joined; screen:\n{irssi.screen()}") from None
+
+    # irssi's channel window lists who is there (the NAMES reply).
+    irssi.wait_screen(lambda s: "tcpalice" in s and NICK in s)
+
+    irssi.type("hello from irssi")
+    tcp.wait_for(from_irssi("PRIVMSG", "#lobby", "hello from irssi"))
+
+    tcp.privmsg("#lobby", "hi irssi, this is a plain TCP client")
+    irssi.wait_screen(lambda s: "hi irssi, this is a plain TCP client" in s and "tcpalice" in s)
+
+    tcp.privmsg(NICK, "a private word")
+    irssi.type("/query tcpalice")  # irssi opens query windows in the background
+    irssi.wait_screen(lambda s: "a private word" in s)
+    irssi.type("/window goto #lobby")
+
+    irssi.type("/topic #lobby set from irssi")
+    tcp.wait_for(from_irssi("TOPIC", "#lobby", "set from irssi"))
+
+    print(irssi.screen())
+    irssi.type("/quit")
+    tcp.wait_for(lambda ln: ln.nick == NICK and ln.command == "QUIT")

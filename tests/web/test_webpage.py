@@ -1,0 +1,355 @@
+"""The web chat page in headless Chromium, chatting with other tabs and a TCP client.
+
+The page is the node's own ``GET /``; it speaks IRC over the WebSocket on the
+same port. Playwright's sync API is used in plain ``def`` tests (no event loop
+of pytest-asyncio is running there). Chromium is the Debian one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nodeproc import NodeProcess
+from tests.web import IrcLineClient
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-chat.png"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+WAIT_MS = 15_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright for Python")
+expect = sync_api.expect
+expect.set_options(timeout=WAIT_MS)
+Browser = sync_api.Browser
+Page = sync_api.Page
+WebSocketRoute = sync_api.WebSocketRoute
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context whose pages' uncaught script errors end up in ``ctx.errors``."""
+    ctx = browser.new_context(**options)
+    ctx.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    ctx.on("weberror", lambda err: errors.append(str(err.error)))
+    ctx.on(
+        "console",
+        lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+    )
+    ctx.errors = errors
+    return ctx
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = new_context(browser, viewport=DESKTOP)
+    try:
+        yield ctx
+        assert not ctx.errors, f"script errors on the page: {ctx.errors}"
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def tcp(node: NodeProcess) -> Iterator[IrcLineClient]:
+    client = IrcLineClient(node.irc_port, "tcpbob").connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# ---- helpers -------------------------------------------------------------
+
+
+def open_page(context: Any, node: NodeProcess) -> Any:
+    page = context.new_page()
+    page.goto(node.http_url + "/")
+    return page
+
+
+def log_in(page: Any, nick: str, channels: str = "#lobby") -> None:
+    page.get_by_test_id("nick-input").fill(nick)
+    page.get_by_test_id("channels-input").fill(channels)
+    page.get_by_test_id("nick-input").press("Enter")
+    expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "connected")
+    first = channels.replace(",", " ").split()[0]
+    expect(active_tab(page)).to_have_attribute("data-channel", first)
+    expect(members(page).filter(has_text=nick)).to_have_count(1)
+
+
+def chat_page(context: Any, node: NodeProcess, nick: str, channels: str = "#lobby") -> Any:
+    page = open_page(context, node)
+    log_in(page, nick, channels)
+    return page
+
+
+def active_tab(page: Any) -> Any:
+    return page.locator("#channel-list li.active [data-testid=channel-tab]")
+
+
+def members(page: Any) -> Any:
+    return page.get_by_test_id("member-list").locator("li")
+
+
+def messages(page: Any, channel: str = "#lobby", text: str | None = None) -> Any:
+    lines = page.locator(f'#log ol[data-channel="{channel}"] li.msg')
+    return lines.filter(has_text=text) if text is not None else lines
+
+
+def say(page: Any, text: str) -> None:
+    box = page.get_by_test_id("message-input")
+    box.fill(text)
+    box.press("Enter")
+    expect(box).to_have_value("")
+
+
+def expect_message(page: Any, nick: str, text: str, channel: str = "#lobby") -> Any:
+    line = messages(page, channel, text)
+    expect(line).to_have_count(1)
+    expect(line.locator(".nick")).to_have_text(nick)
+    expect(line.locator(".text")).to_have_text(text)
+    expect(line.locator(".ts")).to_have_text(re.compile(r"^\d\d:\d\d"))
+    return line
+
+
+def got_privmsg(client: IrcLineClient, nick: str, text: str, target: str = "#lobby") -> Any:
+    return client.wait_for(
+        lambda ln: ln.command == "PRIVMSG" and ln.nick == nick and ln.params == [target, text]
+    )
+
+
+def no_horizontal_overflow(page: Any) -> bool:
+    root = "document.documentElement"
+    return bool(page.evaluate(f"{root}.scrollWidth <= {root}.clientWidth"))
+
+
+# ---- tests -----------------------------------------------------------------
+
+
+def test_page_is_served_as_html(context: Any, node: NodeProcess) -> None:
+    page = context.new_page()
+    response = page.goto(node.http_url + "/")
+    assert response is not None
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/html")
+    expect(page).to_have_title("chatnet")
+    expect(page.get_by_test_id("login")).to_be_visible()
+    expect(page.get_by_test_id("channels-input")).to_have_value("#lobby")
+    # Self-contained: nothing but the page itself was requested.
+    assert "http://" not in page.content().replace(node.http_url, "")
+
+
+def test_two_tabs_and_a_tcp_client_chat(
+    context: Any, node: NodeProcess, tcp: IrcLineClient
+) -> None:
+    tcp.join("#lobby")
+    tcp.send("TOPIC #lobby :Welcome to #lobby - say hi, be kind")
+    alice = chat_page(context, node, "alice", "#lobby #dev")
+    carol = chat_page(context, node, "carol")
+    tabs = (alice, carol)
+
+    for page in tabs:
+        expect(page.get_by_test_id("topic")).to_have_text("Welcome to #lobby - say hi, be kind")
+        for nick in ("alice", "carol", "tcpbob"):
+            expect(members(page).filter(has_text=re.compile(f"^.?{nick}$"))).to_have_count(1)
+    expect(alice.get_by_test_id("member-count")).to_have_text("(3)")
+
+    say(alice, "hi all, alice here")
+    expect_message(carol, "alice", "hi all, alice here")
+    expect_message(alice, "alice", "hi all, alice here")
+    got_privmsg(tcp, "alice", "hi all, alice here")
+
+    say(carol, "hello alice - carol from the other tab")
+    expect_message(alice, "carol", "hello alice - carol from the other tab")
+    got_privmsg(tcp, "carol", "hello alice - carol from the other tab")
+
+    echo = tcp.privmsg("#lobby", "greetings from a plain TCP client")
+    for page in tabs:
+        line = expect_message(page, "tcpbob", "greetings from a plain TCP client")
+        if "msgid" in echo.tags:
+            expect(line).to_have_attribute("data-msgid", echo.tags["msgid"])
+
+    # User text is text: markup arrives as characters, never as elements.
+    nasty = '<b>bold?</b> & <img src=x onerror=alert(1)> "quotes"'
+    tcp.privmsg("#lobby", nasty)
+    expect_message(carol, "tcpbob", nasty)
+    assert carol.locator("#log b, #log img").count() == 0
+
+    # Someone leaves: both member lists follow.
+    tcp.send("PART #lobby :off to lunch")
+    for page in tabs:
+        expect(members(page).filter(has_text="tcpbob")).to_have_count(0)
+        left = page.locator('#log ol[data-channel="#lobby"] li.sys', has_text="tcpbob left")
+        expect(left).to_have_count(1)
+
+    # The sidebar switches channels; each has its own log and member list.
+    alice.locator('[data-testid=channel-tab][data-channel="#dev"]').click()
+    expect(active_tab(alice)).to_have_attribute("data-channel", "#dev")
+    expect(members(alice)).to_have_count(1)
+    say(alice, "anyone in #dev?")
+    expect_message(alice, "alice", "anyone in #dev?", channel="#dev")
+    expect(alice.locator('#log ol[data-channel="#lobby"]')).to_be_hidden()
+    alice.locator('[data-testid=channel-tab][data-channel="#lobby"]').click()
+    expect(members(alice)).to_have_count(2)
+
+    tcp.join("#lobby")
+    tcp.privmsg("#lobby", "back from lunch, who wants coffee?")
+    say(carol, "me! alice too I think")
+    expect_message(alice, "carol", "me! alice too I think")
+    alice.get_by_test_id("message-input").fill("coffee in five")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    alice.screenshot(path=str(SCREENSHOT))
+
+
+def test_nick_is_checked_on_the_page_and_by_the_server(
+    context: Any, node: NodeProcess, tcp: IrcLineClient
+) -> None:
+    page = open_page(context, node)
+    error = page.get_by_test_id("login-error")
+    page.get_by_test_id("nick-input").fill("9 lives")
+    page.get_by_test_id("connect-button").click()
+    expect(error).to_contain_text("Nicknames are")
+    expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "idle")
+
+    page.get_by_test_id("nick-input").fill("tcpbob")
+    page.get_by_test_id("connect-button").click()
+    expect(error).to_contain_text("tcpbob")
+    expect(error).to_contain_text(re.compile("in use", re.IGNORECASE))
+    expect(page.get_by_test_id("login")).to_be_visible()
+
+    log_in(page, "bobby")
+    expect(members(page)).to_have_count(1)
+
+
+def test_reconnects_and_fetches_what_it_missed(
+    context: Any, node: NodeProcess, tcp: IrcLineClient
+) -> None:
+    """Drop the page's socket, keep it away while others talk, then let it back in."""
+    blocked = False
+    live: list[tuple[Any, Any]] = []
+    from_page: list[str] = []
+
+    def route(ws: Any) -> None:
+        if blocked:
+            ws.close(code=4000, reason="test: server unreachable")
+            return
+        server = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            from_page.append(str(message))
+            server.send(message)
+
+        ws.on_message(forward)
+        live.append((ws, server))
+
+    page = context.new_page()
+    page.route_web_socket(node.ws_url, route)
+    page.goto(node.http_url + "/")
+    tcp.join("#lobby")
+    log_in(page, "alice")
+    before = tcp.privmsg("#lobby", "before the drop")
+    expect_message(page, "tcpbob", "before the drop")
+    assert "msgid" in before.tags, f"server sent no msgid: {before.raw}"
+
+    blocked = True
+    for side in live[-1]:
+        side.close(code=4001, reason="test: connection lost")
+    expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
+    tcp.wait_for(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+    missed = [tcp.privmsg("#lobby", f"while you were away {n}") for n in (1, 2)]
+    time.sleep(1.5)  # at least one refused attempt goes by
+    blocked = False
+
+    expect(page.get_by_test_id("conn-state")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
+    tcp.wait_for(lambda ln: ln.command == "JOIN" and ln.nick == "alice")
+    assert len(live) == 2
+    for echo in missed:
+        line = expect_message(page, "tcpbob", echo.params[1])
+        expect(line).to_have_attribute("data-msgid", echo.tags["msgid"])
+    expect(messages(page, text="before the drop")).to_have_count(1)
+    asked = [line for line in from_page if line.startswith("CHATHISTORY AFTER")]
+    assert asked, f"page never asked for history: {from_page}"
+    assert asked[-1].startswith(f"CHATHISTORY AFTER #lobby msgid={before.tags['msgid']} ")
+
+    expect(members(page).filter(has_text="alice")).to_have_count(1)
+    expect(members(page).filter(has_text="tcpbob")).to_have_count(1)
+    say(page, "I'm back")
+    got_privmsg(tcp, "alice", "I'm back")
+
+
+def test_reconnects_after_server_restart(context: Any, node: NodeProcess) -> None:
+    page = chat_page(context, node, "alice")
+    state = page.get_by_test_id("conn-state")
+    node.stop()
+    expect(state).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#log li.sys", has_text="Disconnected")).to_have_count(1)
+    node.start()
+    expect(state).to_have_attribute("data-state", "connected", timeout=40_000)
+    expect(members(page).filter(has_text="alice")).to_have_count(1)
+
+    late = IrcLineClient(node.irc_port, "latecomer").connect()
+    try:
+        late.join("#lobby")
+        expect(members(page).filter(has_text="latecomer")).to_have_count(1)
+        late.privmsg("#lobby", "hello after the restart")
+        expect_message(page, "latecomer", "hello after the restart")
+        say(page, "glad to be back")
+        got_privmsg(late, "alice", "glad to be back")
+    finally:
+        late.close()
+
+
+def test_narrow_phone_layout(
+    browser: Any, node: NodeProcess, tcp: IrcLineClient, tmp_path: Path
+) -> None:
+    ctx = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = chat_page(ctx, node, "pocket")
+        assert no_horizontal_overflow(page)
+        expect(page.get_by_test_id("member-list")).not_to_be_visible()
+        page.locator("#members-toggle").click()
+        expect(page.get_by_test_id("member-list")).to_be_visible()
+        page.locator("#members-toggle").click()
+        tcp.join("#lobby")
+        tcp.privmsg("#lobby", "a rather long line " * 12)
+        expect(messages(page, text="a rather long line")).to_be_visible()
+        expect(page.get_by_test_id("message-input")).to_be_in_viewport()
+        assert no_horizontal_overflow(page)
+        page.screenshot(path=str(tmp_path / "phone.png"))
+        assert not ctx.errors, f"script errors on the page: {ctx.errors}"
+    finally:
+        ctx.close()
