@@ -68,6 +68,7 @@ static const char *g_chan = "#bench";
 static const char *g_prefix = "m";
 static int g_pad = 40;
 static int g_inflight = 256;
+static int g_quickack = 0;
 static conn_t *g_conns;
 static int g_epfd;
 static char *g_rx;
@@ -484,6 +485,10 @@ static void on_readable(conn_t *c, uint64_t now) {
         return;
     }
     if (n < 0) return;
+    if (g_quickack) {
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    }
     now = now_ns();
     size_t len = c->tlen + (size_t)n;
     size_t off = 0;
@@ -741,6 +746,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prefix") && v) g_prefix = argv[++i];
         else if (!strcmp(a, "--pad") && v) g_pad = atoi(argv[++i]);
         else if (!strcmp(a, "--inflight") && v) g_inflight = atoi(argv[++i]);
+        else if (!strcmp(a, "--quickack")) g_quickack = 1;
         else usage();
     }
     if (g_n < 2 || g_n > 100000 || g_port <= 0) usage();

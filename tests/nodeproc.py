@@ -50,13 +50,13 @@ class NodeProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "node"), env.get("PYTHONPATH", "")])
         assert self.log_path is not None
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatnet_node", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chatnet_node", "--config", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 15.0) -> None:

@@ -7,13 +7,18 @@ everywhere: 0 success, 1 the input is invalid, 2 the input cannot be read.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from chatnet_operator import crds
 from chatnet_operator.loader import UnreadableInputError, load_files
-from chatnet_operator.validate import Report, validate_documents
+from chatnet_operator.models import ChatNetwork, ChatServer
+from chatnet_operator.plan import ClusterPlacement, plan_network
+from chatnet_operator.render import render_network, to_yaml
+from chatnet_operator.validate import Declared, Report, validate_documents
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -59,6 +64,32 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
+def _with_namespace(declared: Declared, namespace: str | None) -> Declared:
+    """The objects as if applied with ``kubectl apply -n NAMESPACE``."""
+    if namespace is None:
+        return declared
+
+    def moved(obj: ChatNetwork | ChatServer) -> Any:
+        meta = obj.metadata.model_copy(update={"namespace": namespace})
+        return obj.model_copy(update={"metadata": meta})
+
+    return Declared(moved(declared.network), tuple(moved(s) for s in declared.servers))
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    code, report = load_and_validate(args.files)
+    if report is None:
+        return code
+    objects = []
+    for found in report.networks:
+        declared = _with_namespace(found, args.namespace)
+        plan = plan_network(declared, ClusterPlacement(declared.network, args.cluster_domain))
+        secret = args.link_secret or secrets.token_urlsafe(32)
+        objects += render_network(declared, plan, secret)
+    sys.stdout.write(to_yaml(objects))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(
@@ -84,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
+
+    render = sub.add_parser("render", help="print the Kubernetes objects the operator would create")
+    render.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    render.add_argument(
+        "--namespace", "-n", help="namespace of every object (default: as declared)"
+    )
+    render.add_argument(
+        "--cluster-domain", default="cluster.local", help="the cluster's DNS domain"
+    )
+    render.add_argument(
+        "--link-secret",
+        help="shared link secret to put in the rendered Secret (default: a random one)",
+    )
+    render.set_defaults(func=_cmd_render)
     return parser
 
 

@@ -241,7 +241,7 @@ def networks(draw: st.DrawFn) -> Declared:
             "peers": sorted(peers[name]),
         }
         next_id += replicas
-        servers.append(ChatServer(metadata=_meta(name), spec=spec))  # type: ignore[arg-type]
+        servers.append(ChatServer.model_validate({"metadata": _meta(name), "spec": spec}))
     for index in range(draw(st.integers(0, 5))):
         replicas = draw(st.integers(0, 4))
         uplinks = draw(st.lists(st.sampled_from(hub_names), min_size=1, max_size=3, unique=True))
@@ -253,8 +253,8 @@ def networks(draw: st.DrawFn) -> Declared:
             "uplinks": uplinks,
         }
         next_id += max(replicas, 1)
-        servers.append(ChatServer(metadata=_meta(f"l{index}"), spec=spec))  # type: ignore[arg-type]
-    network = ChatNetwork(metadata=_meta("net"))  # type: ignore[arg-type]
+        servers.append(ChatServer.model_validate({"metadata": _meta(f"l{index}"), "spec": spec}))
+    network = ChatNetwork.model_validate({"metadata": _meta("net")})
     report = check_objects([(network, None), *((s, None) for s in servers)])
     assert report.ok, [str(p) for p in report.problems]
     return report.networks[0]

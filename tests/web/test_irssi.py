@@ -43,6 +43,7 @@ settings = {
     quit_message = "irssi says bye";
   };
   "fe-common/core" = { autolog = "no"; beep_msg_level = ""; };
+  "irc/core" = { cmd_queue_speed = "50msec"; cmds_max_at_once = "20"; };
 };
 """
 
@@ -159,9 +160,11 @@ def test_irssi_connects_joins_and_talks(
     irssi.wait_screen(lambda s: "a private word" in s)
     irssi.type("/window goto #lobby")
 
-    irssi.type("/topic #lobby set from irssi")
-    tcp.wait_for(from_irssi("TOPIC", "#lobby", "set from irssi"))
+    # tcpalice joined first, so she is the channel operator and may set the topic.
+    tcp.send("TOPIC #lobby :a topic from the TCP side")
+    irssi.wait_screen(lambda s: "changed the topic of #lobby to: a topic from the TCP side" in s)
+    irssi.type("/me waves")
+    tcp.wait_for(from_irssi("PRIVMSG", "#lobby", "\x01ACTION waves\x01"))
 
-    print(irssi.screen())
     irssi.type("/quit")
     tcp.wait_for(lambda ln: ln.nick == NICK and ln.command == "QUIT")

@@ -207,12 +207,19 @@ def test_two_tabs_and_a_tcp_client_chat(
     expect_message(carol, "tcpbob", nasty)
     assert carol.locator("#log b, #log img").count() == 0
 
-    # Someone leaves: both member lists follow.
-    tcp.send("PART #lobby :off to lunch")
-    for page in tabs:
-        expect(members(page).filter(has_text="tcpbob")).to_have_count(0)
-        left = page.locator('#log ol[data-channel="#lobby"] li.sys', has_text="tcpbob left")
-        expect(left).to_have_count(1)
+    # Someone comes and goes: both member lists follow.
+    dave = IrcLineClient(node.irc_port, "dave").connect()
+    try:
+        dave.join("#lobby")
+        for page in tabs:
+            expect(members(page).filter(has_text="dave")).to_have_count(1)
+        dave.send("PART #lobby :off to lunch")
+        for page in tabs:
+            expect(members(page).filter(has_text="dave")).to_have_count(0)
+            left = page.locator("#log li.sys", has_text="dave left (off to lunch)")
+            expect(left).to_have_count(1)
+    finally:
+        dave.close()
 
     # The sidebar switches channels; each has its own log and member list.
     alice.locator('[data-testid=channel-tab][data-channel="#dev"]').click()
@@ -224,13 +231,49 @@ def test_two_tabs_and_a_tcp_client_chat(
     alice.locator('[data-testid=channel-tab][data-channel="#lobby"]').click()
     expect(members(alice)).to_have_count(2)
 
-    tcp.join("#lobby")
-    tcp.privmsg("#lobby", "back from lunch, who wants coffee?")
+    tcp.privmsg("#lobby", "who wants coffee?")
     say(carol, "me! alice too I think")
     expect_message(alice, "carol", "me! alice too I think")
     alice.get_by_test_id("message-input").fill("coffee in five")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     alice.screenshot(path=str(SCREENSHOT))
+
+
+def test_member_list_follows_nick_mode_kick_and_quit(
+    context: Any, node: NodeProcess, tcp: IrcLineClient
+) -> None:
+    tcp.join("#lobby")  # first in: tcpbob is the channel operator
+    page = chat_page(context, node, "alice")
+    expect(members(page).first).to_have_text("@tcpbob")
+    guest = IrcLineClient(node.irc_port, "guest").connect()
+    try:
+        guest.join("#lobby")
+        expect(members(page).filter(has_text="guest")).to_have_count(1)
+        guest.send("NICK guest2")
+        expect(members(page).filter(has_text="guest2")).to_have_count(1)
+        expect(members(page)).to_have_count(3)
+        renamed = page.locator("#log li.sys", has_text="guest is now known as guest2")
+        expect(renamed).to_have_count(1)
+
+        tcp.send("MODE #lobby +v alice")
+        expect(members(page).filter(has_text="alice")).to_have_text("+alice")
+        expect(members(page)).to_have_text(["@tcpbob", "+alice", "guest2"])
+
+        tcp.send("KICK #lobby guest2 :behave")
+        expect(members(page).filter(has_text="guest2")).to_have_count(0)
+        kicked = page.locator("#log li.sys", has_text="guest2 was kicked by tcpbob (behave)")
+        expect(kicked).to_have_count(1)
+    finally:
+        guest.close()
+
+    tcp.send("QUIT :gone fishing")
+    expect(members(page)).to_have_text(["+alice"])
+    expect(page.locator("#log li.sys", has_text="tcpbob quit (")).to_have_count(1)
+
+    # Nick changes of one's own show in the header and the list.
+    say(page, "/nick alice2")
+    expect(page.get_by_test_id("me")).to_have_text("as alice2")
+    expect(members(page)).to_have_text(["+alice2"])
 
 
 def test_nick_is_checked_on_the_page_and_by_the_server(

@@ -1,0 +1,126 @@
+"""`chatnet render`: Kubernetes objects valid for 1.31, and samples valid for the CRDs."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from chatnet_node.config import parse_config
+from chatnet_operator import crds
+from chatnet_operator.cli import main
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+K8S_VERSION = "1.31.0"
+
+
+def render(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    assert main(["render", *args]) == 0, capsys.readouterr().err
+    return [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_rendered_objects_are_valid_kubernetes_1_31(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = render(capsys, str(example))
+    kinds = {o["kind"] for o in objects}
+    assert {"Secret", "Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget"} <= kinds
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_are_valid_against_the_crd_schemas(example: Path) -> None:
+    schemas = {
+        d["spec"]["names"]["kind"]: d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for d in crds.crd_documents()
+    }
+    for doc in yaml.safe_load_all(example.read_text()):
+        if doc:
+            jsonschema.validate(doc, schemas[doc["kind"]])
+
+
+def test_one_statefulset_per_chatserver_with_its_replicas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    objects = render(capsys, str(EXAMPLES[0].parent / "webcrossing-fanout.yaml"))
+    sets = by_kind(objects, "StatefulSet")
+    assert {n: s["spec"]["replicas"] for n, s in sets.items()} == {
+        "control": 1,
+        "conference": 2,
+        "fanout": 4,
+    }
+    assert set(by_kind(objects, "PodDisruptionBudget")) == set(sets)
+    headless = by_kind(objects, "Service")["fanout"]
+    assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_client_service_skips_the_control_room(capsys: pytest.CaptureFixture[str]) -> None:
+    objects = render(capsys, str(EXAMPLES[0].parent / "webcrossing-fanout.yaml"))
+    service = by_kind(objects, "Service")["crossing"]
+    assert service["spec"]["selector"]["chatnet.io/serves-clients"] == "true"
+    control = by_kind(objects, "StatefulSet")["control"]
+    labels = control["spec"]["template"]["metadata"]["labels"]
+    assert labels["chatnet.io/serves-clients"] == "false"
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080, 6667]
+
+
+def test_configmap_holds_a_loadable_node_config_per_pod(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    objects = render(capsys, str(EXAMPLES[0].parent / "quickstart.yaml"))
+    data = by_kind(objects, "ConfigMap")["east-fanout-config"]["data"]
+    assert sorted(k for k in data if not k.endswith(".links.yaml")) == [
+        "east-fanout-0.yaml",
+        "east-fanout-1.yaml",
+    ]
+    node = parse_config(yaml.safe_load(data["east-fanout-1.yaml"]))
+    assert (node.name, node.server_id, node.limits.max_clients) == ("east-fanout-1", 21, 512)
+    links = yaml.safe_load(data["east-fanout-1.links.yaml"])
+    assert [t["name"] for t in links["dial"]] == ["east", "west"]
+    # The pod picks its own file by name.
+    container = by_kind(objects, "StatefulSet")["east-fanout"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["command"][-1] == "/etc/chatnet/config/$(POD_NAME).yaml"
+
+
+def test_namespace_and_link_secret_options(capsys: pytest.CaptureFixture[str]) -> None:
+    objects = render(
+        capsys,
+        str(EXAMPLES[0].parent / "exchange-three-servers.yaml"),
+        "-n",
+        "chat",
+        "--link-secret",
+        "s3cret",
+    )
+    assert {o["metadata"]["namespace"] for o in objects} == {"chat"}
+    secret = by_kind(objects, "Secret")["exchange-links"]
+    assert base64.b64decode(secret["data"]["secret"]) == b"s3cret"
+    links = yaml.safe_load(
+        by_kind(objects, "ConfigMap")["chat2-config"]["data"]["chat2-0.links.yaml"]
+    )
+    assert links["dial"][0]["host"] == "chat1-0.chat1.chat.svc.cluster.local"
+
+
+def test_sqlite_history_gets_a_volume_per_server(capsys: pytest.CaptureFixture[str]) -> None:
+    objects = render(capsys, str(EXAMPLES[0].parent / "sametime-cluster.yaml"))
+    claims = by_kind(objects, "StatefulSet")["member"]["spec"]["volumeClaimTemplates"]
+    assert claims[0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_render_refuses_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: X}\n")
+    assert main(["render", str(bad)]) == 1
+    assert "metadata.name" in capsys.readouterr().err
