@@ -16,7 +16,6 @@ import yaml
 
 from tests.nodeproc import NodeProcess, make_node
 
-
 OPEN_CLIENTS: list[LineClient] = []
 
 
