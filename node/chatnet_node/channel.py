@@ -43,6 +43,39 @@ class Channel:
     topic: str = ""
     topic_by: str = ""
     topic_at: int = 0
+    _groups: dict[int, tuple[list[list[bytes]], dict[Client, None]]] | None = None
+
+    def add(self, client: Client, status: str) -> None:
+        """Add a member with its status modes ('o', 'v', '' ...)."""
+        self.members[client] = status
+        self._groups = None
+
+    def remove(self, client: Client) -> None:
+        """Remove a member (no-op if absent)."""
+        if self.members.pop(client, None) is not None:
+            self._groups = None
+
+    def invalidate(self) -> None:
+        """Forget the fan-out groups (a member's capabilities changed)."""
+        self._groups = None
+
+    def fanout_groups(self) -> dict[int, tuple[list[list[bytes]], dict[Client, None]]]:
+        """Members grouped by wire key: their outboxes, and themselves.
+
+        Cached until membership changes, so a channel message costs one
+        serialisation and one C-level append loop per group.
+        """
+        groups = self._groups
+        if groups is None:
+            groups = {}
+            for member in self.members:
+                entry = groups.get(member.key)
+                if entry is None:
+                    entry = groups[member.key] = ([], {})
+                entry[0].append(member.outbox)
+                entry[1][member] = None
+            self._groups = groups
+        return groups
 
     def is_op(self, client: Client) -> bool:
         """Is ``client`` a channel operator here?"""

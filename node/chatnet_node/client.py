@@ -1,8 +1,9 @@
 """A connected client: its identity, capabilities, channels and flood bucket.
 
-Plain state, no I/O. Output goes through the client's ``Sink``, which the
-transport implements: ``write`` never blocks and never reorders; a transport
-whose send queue overflows closes the client instead of slowing the server.
+Plain state, no I/O. Output collects in the client's ``outbox`` and reaches
+its ``Sink`` (implemented by the transport) when the core flushes: ``write``
+never blocks and never reorders; a transport whose send queue overflows
+closes the client instead of slowing the server.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ class Sink(Protocol):
     kind: int  # wire.STREAM, wire.WS_TEXT or wire.WS_BINARY
 
     def write(self, data: bytes) -> None:
-        """Queue bytes for sending. MUST NOT block and MUST NOT reorder."""
+        """Send bytes. MUST NOT block and MUST NOT reorder; a full queue drops the client."""
 
     def close(self) -> None:
-        """Send what is queued, then close the connection."""
+        """Close the connection once what was written has been sent."""
 
 
 @dataclass(eq=False, slots=True)
@@ -61,6 +62,8 @@ class Client:
     key: int = 0
     replies: list[Message] | None = None
     label: str | None = None
+    outbox: list[bytes] = field(default_factory=list)
+    hangup: bool = False
 
     def __post_init__(self) -> None:
         self.update_wire_key()

@@ -24,6 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 
 from . import numerics as rpl
 from .channel import Channel
@@ -35,6 +36,9 @@ from .names import CHANNELLEN, NICKLEN, casefold
 from .wire import WANT_TAGS, encode
 
 log = logging.getLogger("chatnet.core")
+
+# Runs an iterator to its end at C speed (the fan-out loop).
+_drain = deque[None](maxlen=0).extend
 
 VERSION = "chatnet-0.1.0"
 TOPICLEN = 390
@@ -97,7 +101,9 @@ class ChatCore:
         config: NodeConfig,
         history: HistoryStore,
         clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] | None = None,
     ) -> None:
+        """``wake`` is called when output becomes pending: schedule ``flush`` then."""
         self.config = config
         self.history = history
         self.clock = clock
@@ -115,6 +121,8 @@ class ChatCore:
         self._id_prefix = f"{config.server_id:x}{secrets.token_hex(3)}"
         self._last_timeout_scan = 0.0
         self._batch_ids = itertools.count(1)
+        self.dirty: dict[Client, None] = {}
+        self.wake: Callable[[], None] = wake or (lambda: None)
 
     # Properties the HTTP adapter reports.
 
@@ -161,7 +169,34 @@ class ChatCore:
         if client.replies is not None:
             client.replies.append(msg)
             return
-        client.sink.write(encode(msg, client.key))
+        self.queue(client, encode(msg, client.key))
+
+    def queue(self, client: Client, data: bytes) -> None:
+        """Append bytes to a client's outbox; ``flush`` hands them to its sink."""
+        client.outbox.append(data)
+        dirty = self.dirty
+        if not dirty:
+            dirty[client] = None
+            self.wake()
+        else:
+            dirty[client] = None
+
+    def flush(self) -> None:
+        """Give every dirty client its queued bytes in one ``sink.write``.
+
+        The adapter calls this once per event-loop turn (``wake`` asks it to),
+        so a client that gets ten messages in a turn costs one write, not ten.
+        """
+        dirty, self.dirty = self.dirty, {}
+        for client in dirty:
+            outbox = client.outbox
+            if outbox:
+                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                outbox.clear()
+                client.sink.write(data)
+            if client.hangup:
+                client.hangup = False
+                client.sink.close()
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         """Send a numeric reply from this server to ``client``."""
@@ -176,9 +211,15 @@ class ChatCore:
         self.send(client, Message("FAIL", [command, code, *rest], self.config.name))
 
     def deliver(self, msg: Message, recipients: Iterable[Client]) -> None:
-        """Fan ``msg`` out, serialising it once per distinct wire key."""
+        """Fan ``msg`` out, serialising it once per distinct wire key.
+
+        This loop is the server's hottest path: per recipient it does one dict
+        lookup and one list append, and nothing else.
+        """
         cache: dict[int, bytes] = {}
         current = self.current
+        dirty = self.dirty
+        was_idle = not dirty
         count = 0
         for client in recipients:
             if client is current or client.closed:
@@ -188,9 +229,31 @@ class ChatCore:
             data = cache.get(key)
             if data is None:
                 data = cache[key] = encode(msg, key)
-            client.sink.write(data)
+            client.outbox.append(data)
+            dirty[client] = None
             count += 1
         self.stats.deliveries += count
+        if was_idle and dirty:
+            self.wake()
+
+    def deliver_to_channel(self, msg: Message, channel: Channel, sender: Client) -> None:
+        """Fan a message out to every member of ``channel`` but its ``sender``.
+
+        The fastest path in the server: per wire key, one serialisation, one
+        C-level loop appending to the members' outboxes and one C-level
+        update of the dirty set. The sender's copy is taken back afterwards.
+        """
+        dirty = self.dirty
+        was_idle = not dirty
+        for key, (outboxes, members) in channel.fanout_groups().items():
+            data = encode(msg, key)
+            _drain(map(list.append, outboxes, repeat(data, len(outboxes))))
+            dirty.update(members)
+            if sender in members:
+                sender.outbox.pop()
+        self.stats.deliveries += len(channel.members) - (sender in channel.members)
+        if was_idle and dirty:
+            self.wake()
 
     def common_peers(self, client: Client) -> dict[Client, None]:
         """Every client sharing a channel with ``client`` (not ``client`` itself)."""
@@ -348,18 +411,19 @@ class ChatCore:
         client.replies = None
         client.label = None
         self.current = None
-        write = client.sink.write
         if label is None:
             for msg in replies:
                 key = client.key | WANT_TAGS if "batch" in msg.tags else client.key
-                write(encode(msg, key))
+                self.queue(client, encode(msg, key))
         else:
             self._write_labeled(client, replies, label)
         if client.closed:
-            client.sink.close()
+            client.hangup = True
 
     def _write_labeled(self, client: Client, replies: list[Message], label: str) -> None:
-        write = client.sink.write
+        def write(data: bytes) -> None:
+            self.queue(client, data)
+
         key = client.key | WANT_TAGS
         if not replies:
             ack = Message("ACK", [], self.config.name, {"label": label})
@@ -389,8 +453,8 @@ class ChatCore:
         if client.replies is not None:
             client.replies.append(closing)  # finish() sends it last, then closes
         else:
-            client.sink.write(encode(closing, client.key))
-            client.sink.close()
+            self.queue(client, encode(closing, client.key))
+            client.hangup = True
 
     def _remove(self, client: Client, reason: str) -> None:
         if client.registered:
@@ -419,7 +483,7 @@ class ChatCore:
 
     def leave_channel(self, client: Client, channel: Channel) -> None:
         """Remove a member; a channel with no members left ceases to exist."""
-        channel.members.pop(client, None)
+        channel.remove(client)
         client.channels.pop(casefold(channel.name), None)
         if not channel.members:
             self.channels.pop(casefold(channel.name), None)

@@ -24,7 +24,7 @@ from .core import ChatCore
 from .history import HistoryStore
 from .httpapi import HttpRoutes
 from .metrics import make_registry
-from .transport import Flusher, IrcStreamProtocol
+from .transport import IrcStreamProtocol, flush_soon
 from .websocket import WebSocketProtocol
 
 log = logging.getLogger("chatnet.node")
@@ -72,18 +72,16 @@ class Node:
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
         loop = asyncio.get_running_loop()
-        self.flusher = Flusher(loop)
+        self.core.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
-        core, flusher = self.core, self.flusher
+        core = self.core
         for spec in listeners.irc:
-            server = await loop.create_server(
-                lambda: IrcStreamProtocol(core, flusher), spec.host, spec.port
-            )
+            server = await loop.create_server(lambda: IrcStreamProtocol(core), spec.host, spec.port)
             self._remember("irc", server)
         for tls in listeners.irc_tls:
             context = tls_context(tls.cert_file, tls.key_file)
             server = await loop.create_server(
-                lambda: IrcStreamProtocol(core, flusher, secure=True),
+                lambda: IrcStreamProtocol(core, secure=True),
                 tls.host,
                 tls.port,
                 ssl=context,
@@ -91,7 +89,7 @@ class Node:
             self._remember("irc-tls", server)
         for spec in listeners.websocket:
             server = await loop.create_server(
-                lambda: WebSocketProtocol(core, flusher, self.routes), spec.host, spec.port
+                lambda: WebSocketProtocol(core, self.routes), spec.host, spec.port
             )
             self._remember("websocket", server)
         self._tasks.append(asyncio.create_task(self._tick()))
@@ -126,7 +124,7 @@ class Node:
         while self.core.clients and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         self.core.close_all("Server shutting down")
-        self.flusher.flush()
+        self.core.flush()
         await asyncio.sleep(0.05)
         await self.close()
 

@@ -6,7 +6,7 @@ the HTTP routes instead (health, status, metrics, the web chat page).
 
 Outgoing IRC lines skip the library: server-to-client frames are unmasked, so
 ``wire.encode`` frames a message once and the same bytes go to every client
-with the same capabilities (see ``transport.Flusher`` for the coalescing).
+with the same capabilities (see ``ChatCore.flush`` for the coalescing).
 
 Subprotocols: ``text.ircv3.net`` (UTF-8 text frames) and ``binary.ircv3.net``
 (binary frames); a client that offers neither gets text. One IRC line per
@@ -27,7 +27,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from . import wire
-from .transport import MAX_RAW_LINE, Connection, Flusher
+from .transport import MAX_RAW_LINE, Connection, raw_fd
 
 if TYPE_CHECKING:
     from .core import ChatCore
@@ -59,8 +59,8 @@ def is_upgrade(request: Request) -> bool:
 class WebSocketProtocol(Connection):
     """One HTTP or WebSocket connection on the WebSocket port."""
 
-    def __init__(self, core: ChatCore, flusher: Flusher, http: HttpHandler) -> None:
-        super().__init__(core, flusher)
+    def __init__(self, core: ChatCore, http: HttpHandler) -> None:
+        super().__init__(core)
         self.http = http
         self.kind = wire.WS_TEXT
         self.ws = ServerProtocol(
@@ -74,6 +74,7 @@ class WebSocketProtocol(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.fd = raw_fd(transport)
 
     def data_received(self, data: bytes) -> None:
         self.ws.receive_data(data)

@@ -12,7 +12,8 @@ from chatnet_node.history import HistoryStore
 class RecordingSink:
     """A Sink that keeps what the core writes, like a socket that never blocks."""
 
-    def __init__(self, kind: int = wire.STREAM) -> None:
+    def __init__(self, core: ChatCore, kind: int = wire.STREAM) -> None:
+        self.core = core
         self.kind = kind
         self.data: list[bytes] = []
         self.closed = False
@@ -24,6 +25,7 @@ class RecordingSink:
         self.closed = True
 
     def lines(self) -> list[str]:
+        self.core.flush()  # what the adapter does at the end of each loop turn
         text = b"".join(self.data).decode()
         self.data.clear()
         return [line for line in text.split("\r\n") if line]
@@ -44,7 +46,7 @@ def make_core(**limits: object) -> tuple[ChatCore, FakeClock]:
 
 
 def connect(core: ChatCore, nick: str, caps: str = "") -> tuple[Client, RecordingSink]:
-    sink = RecordingSink()
+    sink = RecordingSink(core)
     client = core.connect(sink, "127.0.0.1")
     assert client is not None
     if caps:
@@ -85,6 +87,7 @@ def test_one_serialisation_shared_by_clients_with_the_same_caps() -> None:
     for sink in plain + tagged:
         sink.lines()
     core.receive_line(sender, b"PRIVMSG #room :shared")
+    core.flush()
     plain_bytes = [sink.data[0] for sink in plain]
     tagged_bytes = [sink.data[0] for sink in tagged]
     # Identical objects, not just equal values: serialised once per wire key.
@@ -97,14 +100,16 @@ def test_one_serialisation_shared_by_clients_with_the_same_caps() -> None:
 def test_websocket_clients_get_one_frame_per_line() -> None:
     core, _ = make_core()
     sender, _ = connect(core, "sender")
-    sink = RecordingSink(wire.WS_TEXT)
+    sink = RecordingSink(core, wire.WS_TEXT)
     ws_client = core.connect(sink, "127.0.0.1")
     assert ws_client is not None
     for line in (b"NICK web", b"USER web 0 * :Web", b"JOIN #room"):
         core.receive_line(ws_client, line)
     core.receive_line(sender, b"JOIN #room")
+    core.flush()
     sink.data.clear()
     core.receive_line(sender, b"PRIVMSG #room :framed line")
+    core.flush()
     frame = sink.data[-1]
     payload = b":sender!~sender@127.0.0.1 PRIVMSG #room :framed line"
     assert frame == bytes((0x81, len(payload))) + payload
@@ -137,7 +142,7 @@ def test_max_clients_is_exact() -> None:
     connect(core, "one")
     connect(core, "two")
     assert core.full and not core.ready
-    sink = RecordingSink()
+    sink = RecordingSink(core)
     assert core.connect(sink, "127.0.0.1") is None
     assert sink.closed
     assert b"Server is full" in b"".join(sink.data)
@@ -145,12 +150,13 @@ def test_max_clients_is_exact() -> None:
 
 def test_registration_and_ping_timeouts() -> None:
     core, clock = make_core(registrationTimeout=5, pingInterval=10, pingTimeout=5)
-    idle_sink = RecordingSink()
+    idle_sink = RecordingSink(core)
     idle = core.connect(idle_sink, "127.0.0.1")
     assert idle is not None
     client, out = connect(core, "pinged")
     clock.now += 6
     core.tick()
+    core.flush()
     assert idle.closed and b"Registration timed out" in b"".join(idle_sink.data)
     clock.now += 5
     core.tick()

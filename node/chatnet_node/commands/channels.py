@@ -64,7 +64,7 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
             return
         channel.invited.discard(casefold(client.nick))
         status = ""
-    channel.members[client] = status
+    channel.add(client, status)
     client.channels[folded] = channel
     plain = Message("JOIN", [channel.name], client.prefix, core.stamp())
     extended = Message("JOIN", [channel.name, "*", client.realname], client.prefix, plain.tags)

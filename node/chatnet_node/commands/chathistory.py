@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 _AFTER_ALL = 1 << 62
 
 
-def _resolve(core: ChatCore, target: str, raw: str, *, is_end: bool = False) -> Ref | None:
+def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | None:
+    """Resolve a message reference. References are exclusive (IRCv3 chathistory):
+    a timestamp used as a lower bound (``after``) sits after every message at
+    that time, as an upper bound before all of them."""
     from ..core import parse_time
 
     kind, _, value = raw.partition("=")
@@ -31,7 +34,7 @@ def _resolve(core: ChatCore, target: str, raw: str, *, is_end: bool = False) -> 
         ts = parse_time(value)
         if ts is None:
             return None
-        return Ref(ts, _AFTER_ALL if is_end else 0)
+        return Ref(ts, _AFTER_ALL if after else 0)
     return None
 
 
@@ -77,22 +80,27 @@ def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if msg.params[2] == "*":
             rows = store.latest(key, None, limit)
         else:
-            ref = _resolve(core, key, msg.params[2])
+            ref = _resolve(core, key, msg.params[2], after=True)
             if ref is None:
                 _bad_ref(core, client, sub, msg.params[2])
                 return
             rows = store.latest(key, ref, limit)
     elif sub == "BETWEEN":
-        start = _resolve(core, key, msg.params[2])
-        end = _resolve(core, key, msg.params[3], is_end=True)
+        start = _resolve(core, key, msg.params[2], after=True)
+        end = _resolve(core, key, msg.params[3], after=False)
         if start is None or end is None:
             _bad_ref(core, client, sub, msg.params[2] if start is None else msg.params[3])
             return
-        if (start.ts, start.row) > (end.ts, end.row) and end.row == _AFTER_ALL:
-            end = Ref(end.ts, 0)
-        rows = store.between(key, start, end, limit)
+        if start.ts > end.ts:  # backwards: before ``start``, after ``end``
+            start = _resolve(core, key, msg.params[2], after=False)
+            end = _resolve(core, key, msg.params[3], after=True)
+            assert start is not None and end is not None
+            empty = (start.ts, start.row) <= (end.ts, end.row)
+        else:
+            empty = (start.ts, start.row) >= (end.ts, end.row)
+        rows = [] if empty else store.between(key, start, end, limit)
     else:
-        ref = _resolve(core, key, msg.params[2], is_end=sub == "BEFORE")
+        ref = _resolve(core, key, msg.params[2], after=sub == "AFTER")
         if ref is None:
             _bad_ref(core, client, sub, msg.params[2])
             return

@@ -74,7 +74,7 @@ def to_channel(
         return
     out.params[0] = channel.name
     core.record(casefold(channel.name), out, channel.name, text)
-    core.deliver(out, [m for m in channel.members if m is not client])
+    core.deliver_to_channel(out, channel, client)
     if client.has("echo-message"):
         core.send(client, out)
 

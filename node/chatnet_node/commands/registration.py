@@ -161,6 +161,8 @@ def cap(core: ChatCore, client: Client, msg: Message) -> None:
                 else:
                     client.caps.add(item)
             client.update_wire_key()
+            for channel in client.channels.values():
+                channel.invalidate()
         core.send(client, Message("CAP", [target, verdict, msg.param(1)], name))
     elif sub == "END":
         if not client.registered:
