@@ -57,7 +57,7 @@ class Client:
     ping_pending: bool = False
     tokens: float = 0.0
     tokens_at: float = 0.0
-    delayed: deque[str] = field(default_factory=deque)
+    delayed: deque[str] | None = None  # lines held back by flood control
     closed: bool = False
     key: int = 0
     replies: list[Message] | None = None

@@ -359,6 +359,8 @@ class ChatCore:
         return False
 
     def _delay(self, client: Client, line: str) -> None:
+        if client.delayed is None:
+            client.delayed = deque()
         client.delayed.append(line)
         self.throttled.add(client)
         if len(client.delayed) > self.config.limits.flood_max_queued:
@@ -367,9 +369,11 @@ class ChatCore:
 
     def _drain_delayed(self, now: float) -> None:
         for client in list(self.throttled):
-            while client.delayed and not client.closed and self._take_token(client, now):
-                self.handle_line(client, client.delayed.popleft())
-            if not client.delayed or client.closed:
+            delayed = client.delayed
+            while delayed and not client.closed and self._take_token(client, now):
+                self.handle_line(client, delayed.popleft())
+            if not delayed or client.closed:
+                client.delayed = None
                 self.throttled.discard(client)
 
     # Commands.

@@ -48,10 +48,11 @@ def raw_fd(transport: asyncio.BaseTransport) -> int:
 class Connection(asyncio.Protocol):
     """The ``Sink`` side shared by every client transport."""
 
-    kind = wire.STREAM
+    __slots__ = ("client", "closed", "core", "fd", "kind", "transport")
 
     def __init__(self, core: ChatCore) -> None:
         self.core = core
+        self.kind = wire.STREAM
         self.transport: asyncio.Transport | None = None
         self.client: Client | None = None
         self.closed = False
@@ -124,6 +125,8 @@ class Connection(asyncio.Protocol):
 
 class IrcStreamProtocol(Connection):
     """IRC over TCP or TLS: CR LF (or LF) terminated lines."""
+
+    __slots__ = ("buffer", "discarding", "secure")
 
     def __init__(self, core: ChatCore, secure: bool = False) -> None:
         super().__init__(core)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import InvalidHandshake
 from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
@@ -58,6 +59,8 @@ def is_upgrade(request: Request) -> bool:
 
 class WebSocketProtocol(Connection):
     """One HTTP or WebSocket connection on the WebSocket port."""
+
+    __slots__ = ("fragment_opcode", "fragments", "http", "ws")
 
     def __init__(self, core: ChatCore, http: HttpHandler) -> None:
         super().__init__(core)
@@ -102,6 +105,11 @@ class WebSocketProtocol(Connection):
             return
         self.kind = wire.WS_BINARY if self.ws.subprotocol == BINARY else wire.WS_TEXT
         self._send_protocol_data()
+        # The handshake parser's frame keeps the request (headers: ~2 KiB per
+        # idle client) alive; a fresh frame parser holds nothing of it. The
+        # library swaps parsers the same way after an HTTP response.
+        self.ws.parser = Protocol.parse(self.ws)
+        next(self.ws.parser)
         self.client = self.core.connect(self, self.peer_address(), secure=False)
 
     def _handle_frame(self, frame: Frame) -> None:

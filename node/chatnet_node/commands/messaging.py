@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..core import ChatCore
 
+ERR_TOOMANYTARGETS = "407"  # more targets than TARGMAX allows
+
 
 def client_tags(client: Client, msg: Message) -> dict[str, str]:
     """Client-only tags (``+name``) a sender may attach, when it negotiated message-tags."""
@@ -50,7 +52,15 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
     text = msg.params[1]
     extra = client_tags(client, msg)
     core.stats.messages_in += 1
-    for target in msg.params[0].split(",")[:MAX_TARGETS]:
+    targets = msg.params[0].split(",")
+    if len(targets) > MAX_TARGETS and not notice:
+        core.reply(
+            client,
+            ERR_TOOMANYTARGETS,
+            targets[MAX_TARGETS],
+            f"Too many recipients. Only {MAX_TARGETS} processed",
+        )
+    for target in targets[:MAX_TARGETS]:
         if not target:
             continue
         out = Message(command, [target, text], client.prefix, {**core.stamp(), **extra})
