@@ -295,3 +295,25 @@ def test_sigterm_drains_tells_clients_and_exits(tmp_path: Path) -> None:
     assert proc.proc is not None
     assert proc.proc.wait(timeout=5) == 0
     assert time.monotonic() - started < 5
+
+
+def test_saving_the_config_file_reloads_it(tmp_path: Path) -> None:
+    proc = make_node(tmp_path, motd="before save")
+    proc.start()
+    try:
+        client = LineClient(proc.irc_port)
+        client.register("watcher")
+        config = yaml.safe_load(proc.config_path.read_text())
+        config["motd"] = "after save"
+        time.sleep(1.1)  # a new mtime, even on coarse file systems
+        proc.config_path.write_text(yaml.safe_dump(config))
+        deadline = time.monotonic() + 10
+        seen = ""
+        while "after save" not in seen and time.monotonic() < deadline:
+            time.sleep(0.3)
+            client.send("MOTD")
+            seen = client.expect(" 372 ")
+            client.expect(" 376 ")
+        assert "after save" in seen
+    finally:
+        proc.stop()
