@@ -20,7 +20,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 up: deps
-	$(BIN)/chatnet-node --name local --irc 127.0.0.1:6667 --ws 127.0.0.1:8080
+	$(BIN)/chatnet up examples/local.yaml
 
 lint: deps
 	$(BIN)/ruff check operator node tests bench

@@ -34,14 +34,14 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def load_and_validate(paths: list[Path]) -> tuple[int, Report | None]:
+def load_and_validate(paths: list[Path], local: bool = False) -> tuple[int, Report | None]:
     """Read and check files, printing every problem; (exit code, report when valid)."""
     try:
         docs = load_files(paths)
     except UnreadableInputError as exc:
         print(f"chatnet: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE, None
-    report = validate_documents(docs)
+    report = validate_documents(docs, local=local)
     if not report.ok:
         for problem in report.problems:
             print(problem, file=sys.stderr)
@@ -52,7 +52,7 @@ def load_and_validate(paths: list[Path]) -> tuple[int, Report | None]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    code, report = load_and_validate(args.files)
+    code, report = load_and_validate(args.files, local=args.local)
     if report is not None:
         for declared in report.networks:
             names = [name for s in declared.servers for name, _ in s.members()]
@@ -90,6 +90,21 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from chatnet_operator.local.up import Options, run_up
+
+    return run_up(
+        Options(
+            files=args.files,
+            state_dir=args.state_dir,
+            endpoints=args.endpoints,
+            host=args.host,
+            ws_port=args.ws_port,
+            irc_port=args.irc_port,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(
@@ -114,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check manifests; exit 0 valid, 1 invalid, 2 unreadable"
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument(
+        "--local",
+        action="store_true",
+        help="also check what `chatnet up` needs (networks run together need distinct ports)",
+    )
     validate.set_defaults(func=_cmd_validate)
 
     render = sub.add_parser("render", help="print the Kubernetes objects the operator would create")
@@ -129,6 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="shared link secret to put in the rendered Secret (default: a random one)",
     )
     render.set_defaults(func=_cmd_render)
+
+    up = sub.add_parser(
+        "up", help="run the networks as local processes, with a front door, until Ctrl-C"
+    )
+    up.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    up.add_argument(
+        "--endpoints",
+        type=Path,
+        metavar="OUT.json",
+        help="write where to connect, atomically, once every server is ready",
+    )
+    up.add_argument(
+        "--state-dir", type=Path, default=Path(".chatnet"), help="configs, logs, history"
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    up.add_argument(
+        "--ws-port",
+        type=int,
+        help="front door WebSocket/HTTP port (default: from the file; 0: any)",
+    )
+    up.add_argument("--irc-port", type=int, help="front door IRC port (default: from the file)")
+    up.set_defaults(func=_cmd_up)
     return parser
 
 

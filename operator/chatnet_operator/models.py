@@ -130,9 +130,10 @@ ENDPOINT_RULES = [
         lambda e: e.websocket_port != e.irc_port,
     ),
     Rule(
-        "self.ircTlsPort != self.ircPort && self.ircTlsPort != self.websocketPort",
+        "!has(self.tls)"
+        " || (self.ircTlsPort != self.ircPort && self.ircTlsPort != self.websocketPort)",
         "ircTlsPort must differ from ircPort and websocketPort",
-        lambda e: e.irc_tls_port not in (e.irc_port, e.websocket_port),
+        lambda e: e.tls is None or e.irc_tls_port not in (e.irc_port, e.websocket_port),
     ),
 ]
 

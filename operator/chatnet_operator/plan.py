@@ -6,13 +6,16 @@ its link plan (portals to dial and to accept). Where a server runs is asked of
 a ``Placement`` (on a cluster: pod DNS names; locally: loopback ports), so the
 operator, ``chatnet render`` and ``chatnet up`` share this one code path.
 
-Links form a tree, as IRC routing needs (a message must never loop):
-* hubs: a breadth-first spanning tree over the declared hub graph (peers, and
-  the replicas of one hub set, which all know each other), rooted at the hub
-  with the lowest server ID; every other hub dials its parent in that tree.
-  Declared peer links left out of the tree are standbys, used on failure.
-* leaves: dial the first of their ordered uplinks; replicas of a leaf set
-  start on different members of a hub set so the load spreads.
+Links:
+* hubs link to every hub their ``peers`` name (and the replicas of one hub
+  set to each other): any connected graph, cycles included, for redundancy.
+  Each hub link is dialed by exactly one side, the one with the higher server
+  ID, so two hubs never dial each other at once.
+* leaves dial the first reachable of their ordered uplinks; replicas of a
+  leaf set start on different members of a hub set so the load spreads.
+* ``tree`` is one spanning tree over those links (breadth-first from the
+  lowest server ID, then each leaf's first uplink): the loop-free backbone
+  the routing can start from, and proof that every server is connected.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from chatnet_operator.models import (
     ChatServer,
     HistoryStore,
     LinkTls,
+    Portal,
     Role,
     parse_duration,
 )
@@ -67,8 +71,6 @@ class LinkPlan(_Model):
     secret_file: Path | None = None
     #: Hubs dial every entry; a leaf dials the first reachable one, in order.
     dial: list[PortalTarget] = []
-    #: Declared hub links kept out of the tree, dialed only when the tree is broken.
-    standby: list[PortalTarget] = []
     #: Servers allowed to link in (names).
     accept: list[str] = []
 
@@ -104,14 +106,16 @@ class NetworkPlan(_Model):
     namespace: str
     display_name: str
     servers: dict[str, ServerPlan]
-    #: Primary links of the tree as (dialer, listener), in-network servers only.
+    #: Every in-network link that is up when the network is whole: (dialer, listener).
+    links: list[tuple[str, str]]
+    #: A spanning tree of those links (pairs as in ``links``).
     tree: list[tuple[str, str]]
 
     @property
     def expected_links(self) -> int:
-        """Links that are up when the network is whole (tree links and external dials)."""
+        """Links that are up when the network is whole (external dials included)."""
         external = sum(1 for s in self.servers.values() for t in s.links.dial if t.external)
-        return len(self.tree) + external
+        return len(self.links) + external
 
 
 class Placement(Protocol):
@@ -131,6 +135,10 @@ class Placement(Protocol):
 
     def link_secret_file(self) -> Path | None:
         """The file holding the network's shared link secret."""
+        ...
+
+    def drain_seconds(self, member: Member) -> float:
+        """How long a stopping server lets its clients move elsewhere."""
         ...
 
 
@@ -170,6 +178,10 @@ class ClusterPlacement:
 
     def link_secret_file(self) -> Path | None:
         return Path("/etc/chatnet/link/secret")
+
+    def drain_seconds(self, member: Member) -> float:
+        # Within the pod's terminationGracePeriodSeconds (30) with room to spare.
+        return 10.0
 
 
 def members_of(server: ChatServer) -> list[Member]:
@@ -255,7 +267,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     flat = {m.name: m for ms in members.values() for m in ms}
     hubs = [m for m in flat.values() if m.role in _HUBLIKE]
     edges = _hub_edges(servers, members)
-    parent, tree_edges = hub_tree(hubs, edges)
+    _, tree_edges = hub_tree(hubs, edges)
     tls_required = spec.links.tls == LinkTls.REQUIRED
 
     def target(member: Member) -> PortalTarget:
@@ -265,56 +277,44 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         )
 
     dial: dict[str, list[PortalTarget]] = {name: [] for name in flat}
-    standby: dict[str, list[PortalTarget]] = {name: [] for name in flat}
     accept: dict[str, set[str]] = {name: set() for name in flat}
-    tree: list[tuple[str, str]] = []
-    for child, up in sorted(parent.items(), key=lambda kv: flat[kv[0]].server_id):
-        dial[child].append(target(flat[up]))
-        tree.append((child, up))
-    for edge in sorted(edges, key=sorted):
-        a, b = sorted(edge)
-        accept[a].add(b)
-        accept[b].add(a)
-        if edge not in tree_edges:
-            standby[a].append(target(flat[b]))
-            standby[b].append(target(flat[a]))
+    links: list[tuple[str, str]] = []
+    for edge in edges:
+        low, high = sorted((flat[n] for n in edge), key=lambda m: m.server_id)
+        links.append((high.name, low.name))
+        accept[low.name].add(high.name)
+        accept[high.name].add(low.name)
+    links.sort(key=lambda pair: (flat[pair[0]].server_id, flat[pair[1]].server_id))
+    for dialer, listener in links:
+        dial[dialer].append(target(flat[listener]))
+    tree = [pair for pair in links if frozenset(pair) in tree_edges]
 
     for server in servers:
         portals = server.spec.portals
         named = set(server.spec.peers) | set(server.spec.uplinks)
         for member in members[server.name]:
-            for portal in portals:
-                accept[member.name].add(portal.name)
-            if server.spec.role == Role.LEAF:
-                candidates = _leaf_candidates(server, member, members)
-                for cand in candidates:
-                    if isinstance(cand, int):
-                        p = portals[cand]
-                        dial[member.name].append(
-                            _external(p.name, p.server_id, p.address, p.port, p.tls or tls_required)
-                        )
-                    else:
-                        dial[member.name].append(target(flat[cand]))
-                        accept[cand].add(member.name)
-                if candidates and not isinstance(candidates[0], int):
-                    tree.append((member.name, candidates[0]))
-            else:
-                for portal in portals:
-                    if portal.name in named:
-                        dial[member.name].append(
-                            _external(
-                                portal.name,
-                                portal.server_id,
-                                portal.address,
-                                portal.port,
-                                portal.tls or tls_required,
-                            )
-                        )
+            accept[member.name] |= {p.name for p in portals}
+            if server.spec.role != Role.LEAF:
+                # A hub dials the outside servers its peers name; others dial it.
+                dial[member.name] += [
+                    _external(p, tls_required) for p in portals if p.name in named
+                ]
+                continue
+            candidates = _leaf_candidates(server, member, members)
+            for cand in candidates:
+                if isinstance(cand, int):
+                    dial[member.name].append(_external(portals[cand], tls_required))
+                else:
+                    dial[member.name].append(target(flat[cand]))
+                    accept[cand].add(member.name)
+            if candidates and not isinstance(candidates[0], int):
+                links.append((member.name, candidates[0]))
+                tree.append((member.name, candidates[0]))
 
     plans: dict[str, ServerPlan] = {}
     for server in servers:
         for member in members[server.name]:
-            links = LinkPlan(
+            link_plan = LinkPlan(
                 role=server.spec.role,
                 auto_connect=server.spec.auto_connect,
                 tls=spec.links.tls,
@@ -322,7 +322,6 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 ping_timeout=parse_duration(spec.links.ping_timeout),
                 secret_file=placement.link_secret_file(),
                 dial=dial[member.name],
-                standby=standby[member.name],
                 accept=sorted(accept[member.name]),
             )
             plans[member.name] = ServerPlan(
@@ -333,20 +332,26 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 ordinal=member.ordinal,
                 serves_clients=server.spec.serves_clients,
                 node=_node_config(network, server, member, placement),
-                links=links,
+                links=link_plan,
             )
     return NetworkPlan(
         network=network.name,
         namespace=network.namespace,
         display_name=network.display_name,
         servers=plans,
+        links=links,
         tree=tree,
     )
 
 
-def _external(name: str, server_id: int, host: str, port: int, tls: bool) -> PortalTarget:
+def _external(portal: Portal, tls_required: bool) -> PortalTarget:
     return PortalTarget(
-        name=name, server_id=server_id, host=host, port=port, tls=tls, external=True
+        name=portal.name,
+        server_id=portal.server_id,
+        host=portal.address,
+        port=portal.port,
+        tls=portal.tls or tls_required,
+        external=True,
     )
 
 
@@ -372,6 +377,7 @@ def _node_config(
             flood_rate=float(spec.limits.flood_rate),
         ),
         motd=spec.motd,
+        drain_seconds=placement.drain_seconds(member),
         history=History(
             path=history_path, retention_seconds=parse_duration(spec.history.retention)
         ),

@@ -76,6 +76,11 @@ def link_secret(declared: Declared, secret_value: str) -> Obj:
     }
 
 
+def client_service_name(network: str) -> str:
+    """The network endpoint's Service; ``-chat`` keeps it apart from servers' headless ones."""
+    return f"{network}-chat"
+
+
 def client_service(declared: Declared) -> Obj:
     """The network endpoint: WebSocket and IRC over every server that serves clients."""
     network = declared.network
@@ -89,7 +94,9 @@ def client_service(declared: Declared) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(network.name, network.namespace, _labels(network.name)),
+        "metadata": _meta(
+            client_service_name(network.name), network.namespace, _labels(network.name)
+        ),
         "spec": {
             "type": endpoint.service_type.value,
             "selector": {

@@ -8,11 +8,13 @@ and all problems are collected before anything is reported, so one run of
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chatnet_operator.loader import Document, FieldPath
 from chatnet_operator.models import (
@@ -70,11 +72,39 @@ def _dotted(path: FieldPath) -> str:
     return out or "(document)"
 
 
+def _known_keys() -> set[str]:
+    """Every camelCase key of the API, to suggest the one a typo meant."""
+    keys: set[str] = set()
+    pending: list[type[BaseModel]] = list(KINDS.values())
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            keys.add(info.alias or name)
+            for arg in typing.get_args(info.annotation) or (info.annotation,):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    pending.append(arg)
+                for inner in typing.get_args(arg):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        pending.append(inner)
+    return keys
+
+
+_KNOWN_KEYS = _known_keys()
+
+
 def _fix_for(err: Any) -> str:
     kind = err["type"]
     if kind == "missing":
         return "add this field"
     if kind == "extra_forbidden":
+        key = str(err["loc"][-1]) if err["loc"] else ""
+        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1, cutoff=0.7)
+        if close:
+            return f"did you mean {close[0]}? (keys are camelCase)"
         return "remove it, or correct its spelling (keys are camelCase)"
     if kind in ("literal_error", "enum"):
         return "use one of the values listed"
@@ -145,8 +175,19 @@ def parse_document(doc: Document) -> tuple[ChatNetwork | ChatServer | None, list
 class _Checker:
     """Collects cross-object problems; one method per rule."""
 
-    def __init__(self, objects: list[tuple[ChatNetwork | ChatServer, Document | None]]) -> None:
+    def __init__(
+        self,
+        objects: list[tuple[ChatNetwork | ChatServer, Document | None]],
+        broken: list[Broken],
+    ) -> None:
         self.objects = objects
+        # Objects that failed on their own: their problems are reported already,
+        # so rules that would only echo them ("no server named ...") stay quiet.
+        self.broken_servers = {(b.namespace, b.name) for b in broken if b.kind == "ChatServer"}
+        self.broken_networks = {(b.namespace, b.name) for b in broken if b.kind == "ChatNetwork"}
+        self.incomplete = self.broken_networks | {
+            (b.namespace, b.network) for b in broken if b.network
+        }
         self.problems: list[Problem] = []
         self.where: dict[int, Document | None] = {id(o): d for o, d in objects}
         self.networks: dict[tuple[str, str], ChatNetwork] = {}
@@ -157,11 +198,13 @@ class _Checker:
         where = doc.where(path) if doc else ""
         self.problems.append(Problem(f"{obj.kind}/{obj.name}", _dotted(path), problem, fix, where))
 
-    def run(self) -> list[Declared]:
+    def run(self, local: bool) -> list[Declared]:
         self.index()
         by_network: dict[tuple[str, str], list[ChatServer]] = defaultdict(list)
         for server in self.servers.values():
             key = (server.namespace, server.spec.network)
+            if key in self.broken_networks:
+                continue
             if key not in self.networks:
                 known = sorted(n for ns, n in self.networks if ns == server.namespace)
                 self.add(
@@ -178,9 +221,10 @@ class _Checker:
         declared = []
         for key, network in self.networks.items():
             servers = by_network.get(key, [])
-            self.check_network(network, servers)
+            self.check_network(network, servers, complete=key not in self.incomplete)
             declared.append(Declared(network, tuple(servers)))
-        self.check_local_ports()
+        if local:
+            self.check_local_ports()
         return declared
 
     def index(self) -> None:
@@ -208,8 +252,12 @@ class _Checker:
                     f"use at most {MAX_SERVER_NAME} (pod names add a suffix)",
                 )
 
-    def check_network(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
-        if not any(s.spec.role != Role.CONTROL and s.spec.replicas > 0 for s in servers):
+    def check_network(
+        self, network: ChatNetwork, servers: list[ChatServer], complete: bool
+    ) -> None:
+        if complete and not any(
+            s.spec.role != Role.CONTROL and s.spec.replicas > 0 for s in servers
+        ):
             self.add(
                 network,
                 ("metadata", "name"),
@@ -221,7 +269,8 @@ class _Checker:
         by_name = {s.name: s for s in servers}
         for server in servers:
             self.check_links(server, by_name)
-        self.check_hubs_connected(network, servers)
+        if complete:
+            self.check_hubs_connected(network, servers)
 
     def check_identities(self, servers: list[ChatServer]) -> None:
         names: dict[str, ChatServer] = {}
@@ -248,6 +297,15 @@ class _Checker:
                     top += server.spec.replicas
                 else:
                     ids[server_id] = name
+        reserved = f"{servers[0].spec.network}-chat" if servers else ""
+        for server in servers:
+            if server.name == reserved:
+                self.add(
+                    server,
+                    ("metadata", "name"),
+                    f"the name {reserved!r} is taken by the network's client Service",
+                    "rename this ChatServer",
+                )
         for server in servers:
             for index, portal in enumerate(server.spec.portals):
                 path: FieldPath = ("spec", "portals", index)
@@ -294,6 +352,8 @@ class _Checker:
             if target in portals:
                 continue
             other = by_name.get(target)
+            if other is None and (server.namespace, target) in self.broken_servers:
+                continue
             if other is None:
                 elsewhere = [
                     s
@@ -369,29 +429,65 @@ class _Checker:
                     used[port] = f"network {network.name} ({name})"
 
 
+@dataclass(frozen=True)
+class Broken:
+    """An object that failed its own checks, as far as it could be read."""
+
+    kind: str
+    namespace: str
+    name: str
+    network: str | None = None
+
+    @staticmethod
+    def from_data(data: Any) -> Broken | None:
+        if not isinstance(data, dict) or data.get("kind") not in KINDS:
+            return None
+        meta = data.get("metadata")
+        spec = data.get("spec")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            return None
+        network = spec.get("network") if isinstance(spec, dict) else None
+        return Broken(
+            kind=data["kind"],
+            namespace=str(meta.get("namespace") or "default"),
+            name=meta["name"],
+            network=network if isinstance(network, str) else None,
+        )
+
+
 def check_objects(
     objects: list[tuple[ChatNetwork | ChatServer, Document | None]],
+    broken: list[Broken] | None = None,
+    local: bool = False,
 ) -> Report:
-    """Cross-object rules over already-parsed objects."""
-    checker = _Checker(objects)
-    networks = checker.run()
+    """Cross-object rules over already-parsed objects (``broken``: those that failed)."""
+    checker = _Checker(objects, broken or [])
+    networks = checker.run(local)
     return Report(networks, checker.problems)
 
 
-def validate_documents(docs: list[Document]) -> Report:
-    """Parse every document and check every rule; report all problems at once."""
+def validate_documents(docs: list[Document], local: bool = False) -> Report:
+    """Parse every document and check every rule; report all problems at once.
+
+    ``local`` adds the rules of ``chatnet up`` (the networks share one machine,
+    so their front doors need distinct ports); on a cluster each network has
+    its own Service and the same ports are fine.
+    """
     objects: list[tuple[ChatNetwork | ChatServer, Document | None]] = []
     problems: list[Problem] = []
+    broken: list[Broken] = []
     for doc in docs:
         obj, found = parse_document(doc)
         problems += found
         if obj is not None:
             objects.append((obj, doc))
+        elif (failed := Broken.from_data(doc.data)) is not None:
+            broken.append(failed)
     if not docs:
         problems.append(
             Problem("(input)", "(files)", "no documents found", "declare a ChatNetwork")
         )
-    report = check_objects(objects)
+    report = check_objects(objects, broken, local)
     report.problems[:0] = problems
     if not report.networks and objects:
         report.problems.append(

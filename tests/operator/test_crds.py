@@ -103,7 +103,7 @@ def _schema_errors(kind: str, obj: dict[str, Any]) -> list[str]:
 
 
 def test_schema_carries_enums_ranges_and_patterns() -> None:
-    good = {
+    good: dict[str, Any] = {
         "apiVersion": "chatnet.io/v1alpha1",
         "kind": "ChatServer",
         "metadata": {"name": "east"},

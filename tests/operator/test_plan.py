@@ -59,12 +59,15 @@ def test_exchange_three_servers_ids_capacity_and_links() -> None:
         "chat3": 12,
     }
     assert sum(s.node.limits.max_clients for s in plan.servers.values()) == 3000
-    assert plan.expected_links == 2
-    assert plan.tree == [("chat2", "chat1"), ("chat3", "chat1")]
+    # Every declared hub link comes up (a triangle), each dialed by the higher ID...
+    assert plan.links == [("chat2", "chat1"), ("chat3", "chat1"), ("chat3", "chat2")]
+    assert plan.expected_links == 3
+    assert [t.name for t in plan.servers["chat3"].links.dial] == ["chat1", "chat2"]
+    assert plan.servers["chat1"].links.dial == []
     for name, server in plan.servers.items():
         assert server.links.accept == sorted(set(plan.servers) - {name})
-    # chat2-chat3 is declared but kept out of the tree: a standby link.
-    assert [t.name for t in plan.servers["chat2"].links.standby] == ["chat3"]
+    # ...and a spanning tree of them is the loop-free backbone.
+    assert plan.tree == [("chat2", "chat1"), ("chat3", "chat1")]
 
 
 def test_every_replica_is_a_server_with_its_own_id() -> None:
@@ -92,6 +95,17 @@ def test_fanout_replicas_spread_over_a_hub_set() -> None:
     }
     # The control room comes last: the declared order of uplinks is kept.
     assert [t.name for t in plan.servers["fanout-0"].links.dial][-1] == "control"
+
+
+def test_a_hub_set_and_its_peers_form_a_mesh() -> None:
+    plan = plan_file("webcrossing-fanout.yaml")
+    hub_links = [(a, b) for a, b in plan.links if not a.startswith("fanout")]
+    assert hub_links == [
+        ("conference-0", "control"),
+        ("conference-1", "control"),
+        ("conference-1", "conference-0"),
+    ]
+    assert len(plan.tree) == len(plan.servers) - 1
 
 
 def test_leaf_prefers_its_first_uplink_then_fails_over() -> None:
@@ -278,10 +292,15 @@ def test_every_hub_and_leaf_is_linked_into_one_tree(declared: Declared) -> None:
             seen.add(nxt)
             stack.append(nxt)
     assert seen == names
-    for dialer, listener in plan.tree:
-        # Each tree link is dialed by one side (first choice) and accepted by the other.
-        assert plan.servers[dialer].links.dial[0].name == listener
+    assert set(plan.tree) <= set(plan.links)
+    for dialer, listener in plan.links:
+        # Each link is dialed by exactly one side and accepted by the other.
+        assert listener in [t.name for t in plan.servers[dialer].links.dial]
+        assert dialer not in [t.name for t in plan.servers[listener].links.dial]
         assert dialer in plan.servers[listener].links.accept
-    # Every server dials at most one tree link: the root dials none.
-    dialers = [a for a, _ in plan.tree]
-    assert len(dialers) == len(set(dialers))
+    for name, server in plan.servers.items():
+        if server.role == "leaf":
+            # A leaf's first choice is its tree link, its only link.
+            assert [(a, b) for a, b in plan.links if name in (a, b)] == [
+                (name, server.links.dial[0].name)
+            ]

@@ -67,7 +67,7 @@ def test_one_statefulset_per_chatserver_with_its_replicas(
 
 def test_client_service_skips_the_control_room(capsys: pytest.CaptureFixture[str]) -> None:
     objects = render(capsys, str(EXAMPLES[0].parent / "webcrossing-fanout.yaml"))
-    service = by_kind(objects, "Service")["crossing"]
+    service = by_kind(objects, "Service")["crossing-chat"]
     assert service["spec"]["selector"]["chatnet.io/serves-clients"] == "true"
     control = by_kind(objects, "StatefulSet")["control"]
     labels = control["spec"]["template"]["metadata"]["labels"]
@@ -124,3 +124,55 @@ def test_render_refuses_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text("apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: X}\n")
     assert main(["render", str(bad)]) == 1
     assert "metadata.name" in capsys.readouterr().err
+
+
+def test_tls_postgres_resources_and_zones_render_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "full.yaml"
+    manifest.write_text(
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: full}\n"
+        "spec:\n  endpoint: {tls: {secretName: full-tls}, serviceType: LoadBalancer}\n"
+        "  links: {tls: required, secretName: my-links}\n"
+        "  history: {store: postgres, postgres: {secretName: pg}}\n"
+        "  image: registry.example/chatnet:1.2.3\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: a}\n"
+        "spec:\n  network: full\n  role: hub\n  serverId: 1\n  zone: eu-west-1a\n"
+        "  resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}\n"
+    )
+    objects = render(capsys, str(manifest))
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    assert "Secret" not in {o["kind"] for o in objects}, "the declared link Secret is used"
+    service = by_kind(objects, "Service")["full-chat"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080, 6667, 6697]
+    pod = by_kind(objects, "StatefulSet")["a"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/chatnet:1.2.3"
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+    assert pod["nodeSelector"] == {"topology.kubernetes.io/zone": "eu-west-1a"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "full-tls"
+    assert volumes["link-secret"]["secret"]["secretName"] == "my-links"
+    assert "emptyDir" in volumes["data"], "postgres keeps no local history volume"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CHATNET_HISTORY_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "dsn"}
+    node = parse_config(
+        yaml.safe_load(by_kind(objects, "ConfigMap")["a-config"]["data"]["a-0.yaml"])
+    )
+    assert node.listeners.irc_tls[0].port == 6697
+
+
+def test_client_service_never_collides_with_a_servers_headless_service(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A one-server network named like its server (examples/local.yaml) renders two Services."""
+    local = next(p for p in EXAMPLES if p.name == "local.yaml")
+    assert main(["render", str(local)]) == 0
+    objects = list(yaml.safe_load_all(capsys.readouterr().out))
+    names = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
+    assert sorted(names) == ["local", "local-chat"]

@@ -1,0 +1,67 @@
+"""Where local servers listen: loopback ports, and files in a state directory.
+
+Ports of a server never change while ``chatnet up`` runs, so a live edit
+that leaves a server alone leaves its clients connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatnet_node.config import Listener, Listeners
+from chatnet_operator.plan import Member, members_of
+from chatnet_operator.validate import Declared
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServerPorts:
+    """The loopback ports of one local server."""
+
+    irc: int
+    ws: int
+
+
+def assign_ports(
+    declared: Declared,
+    existing: Mapping[str, ServerPorts],
+    allocate: Callable[[], int],
+) -> dict[str, ServerPorts]:
+    """Ports for every server of a network: kept for known servers, new for new ones."""
+    out: dict[str, ServerPorts] = {}
+    for server in declared.servers:
+        for member in members_of(server):
+            out[member.name] = existing.get(member.name) or ServerPorts(allocate(), allocate())
+    return out
+
+
+@dataclass(frozen=True)
+class LocalPlacement:
+    """A ``Placement`` for processes on this machine."""
+
+    ports: Mapping[str, ServerPorts]
+    state_dir: Path
+    host: str = LOOPBACK
+
+    def listeners(self, member: Member) -> Listeners:
+        ports = self.ports[member.name]
+        return Listeners(
+            irc=[Listener(host=self.host, port=ports.irc)],
+            websocket=[Listener(host=self.host, port=ports.ws)],
+        )
+
+    def link_address(self, member: Member) -> tuple[str, int]:
+        return self.host, self.ports[member.name].ws
+
+    def history_path(self, member: Member) -> Path | None:
+        return self.state_dir / f"{member.name}.history.sqlite3"
+
+    def link_secret_file(self) -> Path | None:
+        return self.state_dir / "link-secret"
+
+    def drain_seconds(self, member: Member) -> float:
+        # Ctrl-C must stop everything within 5 seconds.
+        return 1.0

@@ -1,0 +1,377 @@
+"""``chatnet up``: run declared networks as local processes until Ctrl-C.
+
+The loop: read the files, plan with loopback placement, start one supervised
+node per server and one front door per network, then poll the nodes (for the
+front door's choice and the endpoints file) and the files (for live edits,
+applied like ``kubectl apply``). SIGINT or SIGTERM stops everything within
+5 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from chatnet_node.config import dump_config
+from chatnet_operator.loader import UnreadableInputError, load_files
+from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
+from chatnet_operator.local.changes import diff_servers
+from chatnet_operator.local.frontdoor import Listener
+from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
+from chatnet_operator.local.probe import probe
+from chatnet_operator.local.report import (
+    FrontDoor,
+    endpoints_document,
+    endpoints_json,
+    network_ready,
+    table,
+    write_atomically,
+)
+from chatnet_operator.local.supervisor import ServerProcess
+from chatnet_operator.plan import NetworkPlan, ServerPlan, plan_network
+from chatnet_operator.status import Probe, network_status, summary
+from chatnet_operator.validate import Declared, validate_documents
+
+log = logging.getLogger("chatnet.up")
+POLL_SECONDS = 0.3
+STOP_GRACE = 3.0
+
+
+class InputError(Exception):
+    """The files are unreadable (code 2) or invalid (code 1); the message says why."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_networks(paths: list[Path]) -> list[Declared]:
+    """Validated networks from files, or InputError with every problem."""
+    try:
+        docs = load_files(paths)
+    except UnreadableInputError as exc:
+        raise InputError(str(exc), 2) from exc
+    report = validate_documents(docs, local=True)
+    if not report.ok:
+        raise InputError("\n".join(str(p) for p in report.problems), 1)
+    return report.networks
+
+
+def free_port(host: str) -> int:
+    """A port that was free a moment ago (the node binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Options:
+    """What the command line asked for."""
+
+    files: list[Path]
+    state_dir: Path = Path(".chatnet")
+    endpoints: Path | None = None
+    host: str = "127.0.0.1"
+    ws_port: int | None = None
+    irc_port: int | None = None
+
+
+@dataclass
+class _Network:
+    declared: Declared
+    plan: NetworkPlan
+    front: FrontDoor | None = None
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class Runtime:
+    """Every local network, its processes and its front doors."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.networks: dict[str, _Network] = {}
+        self.ports: dict[str, ServerPorts] = {}
+        self.procs: dict[str, ServerProcess] = {}
+        self.probes: dict[str, Probe] = {}
+        self.pending: dict[str, list[float]] = {}
+        self.stopping = asyncio.Event()
+        self._mtimes: dict[Path, float | None] = {}
+        self._endpoints_written = False
+
+    # ----------------------------------------------------------------- files
+
+    def _state(self, network: str) -> Path:
+        return self.options.state_dir / network
+
+    def _server_files(self, network: str, name: str) -> tuple[Path, Path, Path]:
+        base = self._state(network)
+        return base / f"{name}.yaml", base / f"{name}.links.yaml", base / f"{name}.log"
+
+    def _write_server(self, network: str, server: ServerPlan) -> None:
+        config, links, _ = self._server_files(network, server.name)
+        write_atomically(config, dump_config(server.node))
+        write_atomically(
+            links,
+            yaml.safe_dump(server.links.model_dump(mode="json", by_alias=True), sort_keys=False),
+        )
+
+    def _link_secret(self, network: str) -> None:
+        path = self._state(network) / "link-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+
+    def _mtime_now(self) -> dict[Path, float | None]:
+        out: dict[Path, float | None] = {}
+        for path in self.options.files:
+            try:
+                out[path] = path.stat().st_mtime
+            except OSError:
+                out[path] = None
+        return out
+
+    # -------------------------------------------------------------- planning
+
+    def _plan(self, networks: list[Declared]) -> dict[str, tuple[Declared, NetworkPlan]]:
+        planned: dict[str, tuple[Declared, NetworkPlan]] = {}
+        new_ports: dict[str, ServerPorts] = {}
+        for declared in networks:
+            ports = assign_ports(declared, self.ports, lambda: free_port(self.options.host))
+            new_ports |= ports
+            placement = LocalPlacement(ports, self._state(declared.network.name).resolve())
+            planned[declared.network.name] = (declared, plan_network(declared, placement))
+        self.ports = new_ports
+        return planned
+
+    async def apply(self, networks: list[Declared]) -> None:
+        """Make the running processes match ``networks`` (start, stop, restart, reload)."""
+        planned = self._plan(networks)
+        old = {n: s for net in self.networks.values() for n, s in net.plan.servers.items()}
+        new = {n: s for _, plan in planned.values() for n, s in plan.servers.items()}
+        network_of = {n: name for name, (_, plan) in planned.items() for n in plan.servers}
+        changes = diff_servers(old, new)
+        old_network = {n: k for k, net in self.networks.items() for n in net.plan.servers}
+        await asyncio.gather(*(self._stop_server(old_network[name], name) for name in changes.stop))
+        for name in changes.start + changes.restart + changes.reload:
+            self._link_secret(network_of[name])
+            self._write_server(network_of[name], new[name])
+        for name in changes.start:
+            self._start_server(network_of[name], name)
+        for name in changes.restart:
+            log.info("server %s: identity or listeners changed; restarting it", name)
+            self.procs[name].restart()
+        for name in changes.reload:
+            log.info("server %s: configuration changed; reloading (clients stay)", name)
+            self.procs[name].reload()
+        for name in list(self.networks):
+            if name not in planned:
+                await self._close_front(self.networks.pop(name))
+        for name, (declared, plan) in planned.items():
+            current = self.networks.get(name)
+            if current is None:
+                current = _Network(declared, plan)
+                self.networks[name] = current
+                await self._open_front(current)
+            else:
+                endpoint_changed = (
+                    current.declared.network.spec.endpoint != declared.network.spec.endpoint
+                )
+                current.declared, current.plan = declared, plan
+                if endpoint_changed:
+                    await self._close_front(current)
+                    await self._open_front(current)
+                    self._endpoints_written = False
+        if not changes.empty:
+            self._endpoints_written = False
+
+    def _start_server(self, network: str, name: str) -> None:
+        config, _, log_path = self._server_files(network, name)
+        proc = ServerProcess(name, config, log_path)
+        self.procs[name] = proc
+        self.probes[name] = Probe()
+        proc.start()
+
+    async def _stop_server(self, network: str, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        self.probes.pop(name, None)
+        if proc is not None:
+            log.info("server %s: removed from the network; stopping it", name)
+            await proc.stop(STOP_GRACE)
+        # Its configuration goes; its log and history stay for a post-mortem.
+        config, links, _ = self._server_files(network, name)
+        config.unlink(missing_ok=True)
+        links.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ front door
+
+    def _address(self, name: str, kind: str) -> tuple[str, int]:
+        ports = self.ports[name]
+        return self.options.host, ports.irc if kind == "irc" else ports.ws
+
+    def _chooser(
+        self, network: str, kind: str, exclude: set[tuple[str, int]]
+    ) -> tuple[str, int] | None:
+        net = self.networks.get(network)
+        if net is None:
+            return None
+        loads = []
+        for name, server in net.plan.servers.items():
+            if not server.serves_clients or name not in self.probes or name not in self.ports:
+                continue
+            if self._address(name, kind) in exclude:
+                continue
+            p = self.probes[name]
+            max_clients = p.max_clients or server.node.limits.max_clients
+            ready = p.healthy and p.ready
+            pending = len(self.pending.get(name, []))
+            loads.append(ServerLoad(name, ready, p.clients, max_clients, pending))
+        choice = least_loaded(loads)
+        if choice is None:
+            return None
+        self.pending.setdefault(choice, []).append(time.monotonic())
+        return self._address(choice, kind)
+
+    async def _open_front(self, net: _Network) -> None:
+        endpoint = net.declared.network.spec.endpoint
+        name = net.declared.network.name
+        host = self.options.host
+        ws_port = (
+            self.options.ws_port if self.options.ws_port is not None else endpoint.websocket_port
+        )
+        irc_port = self.options.irc_port if self.options.irc_port is not None else endpoint.irc_port
+        ws = Listener(host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws")
+        irc = Listener(host, irc_port, lambda ex: self._chooser(name, "irc", ex), "irc")
+        ws_port, irc_port = await ws.start(), await irc.start()
+        net.listeners = [ws, irc]
+        net.front = FrontDoor(name, host, irc_port, ws_port)
+
+    async def _close_front(self, net: _Network) -> None:
+        for listener in net.listeners:
+            await listener.close()
+        net.listeners = []
+
+    # ----------------------------------------------------------------- loops
+
+    async def _poll_servers(self) -> None:
+        while not self.stopping.is_set():
+            names = [n for n in self.procs if n in self.ports]
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(probe(self.options.host, self.ports[n].ws) for n in names)
+            )
+            for name, result in zip(names, results, strict=False):
+                if name in self.procs:
+                    self.probes[name] = result
+                    self.pending[name] = settle(self.pending.get(name, []), started)
+            self._maybe_write_endpoints()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self.stopping.wait()
+
+    def _maybe_write_endpoints(self) -> None:
+        if self._endpoints_written:
+            return
+        plans = [n.plan for n in self.networks.values()]
+        if not all(network_ready(plan, self.probes) for plan in plans):
+            return
+        self._endpoints_written = True
+        for net in self.networks.values():
+            status = network_status(net.plan, self.probes)
+            log.info("ready: %s", summary(status, net.declared.network.name))
+        fronts = [n.front for n in self.networks.values() if n.front is not None]
+        if self.options.endpoints is not None:
+            doc = endpoints_document(fronts, plans, self.ports, self.options.host)
+            write_atomically(self.options.endpoints, endpoints_json(doc))
+            log.info("endpoints written to %s", self.options.endpoints)
+
+    async def _watch_files(self) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self.stopping.wait()
+            now = self._mtime_now()
+            if now == self._mtimes:
+                continue
+            self._mtimes = now
+            try:
+                networks = read_networks(self.options.files)
+            except InputError as exc:
+                log.error(
+                    "the edited files were not applied; still running the last good version:\n%s",
+                    exc,
+                )
+                continue
+            log.info("files changed; applying")
+            await self.apply(networks)
+
+    async def shutdown(self) -> None:
+        """Close the front doors and stop every node, all at once."""
+        for net in self.networks.values():
+            await self._close_front(net)
+        await asyncio.gather(*(proc.stop(STOP_GRACE) for proc in self.procs.values()))
+        self.procs.clear()
+
+    async def run(self, networks: list[Declared]) -> int:
+        self._mtimes = self._mtime_now()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stopping.set)
+        try:
+            try:
+                await self.apply(networks)
+            except OSError as exc:
+                log.error(
+                    "cannot start: %s; change spec.endpoint in the file or pass "
+                    "--ws-port/--irc-port (0 picks a free port)",
+                    exc,
+                )
+                return 2
+            fronts = [n.front for n in self.networks.values() if n.front is not None]
+            plans = [n.plan for n in self.networks.values()]
+            sys.stdout.write(table(fronts, plans, self.ports, self.options.host))
+            sys.stdout.write(f"\nstate and logs in {self.options.state_dir}/; Ctrl-C stops\n")
+            sys.stdout.flush()
+            tasks = [
+                asyncio.create_task(self._poll_servers()),
+                asyncio.create_task(self._watch_files()),
+            ]
+            await self.stopping.wait()
+            log.info("stopping")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await self.shutdown()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        log.info("stopped")
+        return 0
+
+
+def run_up(options: Options) -> int:
+    """Entry point of ``chatnet up``: 0 after a clean stop, 1 invalid, 2 unreadable."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s chatnet: %(message)s", datefmt="%H:%M:%S"
+    )
+    try:
+        networks = read_networks(options.files)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return exc.code
+    if len(networks) > 1 and (options.ws_port is not None or options.irc_port is not None):
+        print("chatnet: --ws-port and --irc-port need a single network", file=sys.stderr)
+        return 2
+    return asyncio.run(Runtime(options).run(networks))

@@ -1,0 +1,177 @@
+"""Status of networks and servers from what their nodes report: pure functions.
+
+The operator writes these into ``.status`` (``kubectl get chatnetworks``
+shows servers ready/declared, clients/capacity, links up/expected), and
+``chatnet up`` prints the same summary. Conditions follow Kubernetes habits:
+``Ready``, ``TopologyValid`` and ``Degraded``, each keeping its
+``lastTransitionTime`` while its status does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from chatnet_operator.models import ChatNetworkStatus, ChatServerStatus, Condition
+from chatnet_operator.plan import NetworkPlan
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One server as last seen over HTTP (``/healthz``, ``/readyz``, ``/status``)."""
+
+    healthy: bool = False
+    ready: bool = False
+    clients: int = 0
+    max_clients: int = 0
+    links_up: int = 0
+
+
+def _condition(
+    kind: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    previous: Sequence[Condition],
+    now: str,
+    generation: int | None,
+) -> Condition:
+    status: Literal["True", "False"] = "True" if ok else "False"
+    before = next((c for c in previous if c.type == kind), None)
+    since = before.last_transition_time if before and before.status == status else now
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
+def _links(plan: NetworkPlan, probes: Mapping[str, Probe], names: set[str]) -> tuple[int, int]:
+    """(up, expected) links touching ``names``.
+
+    Each link is reported by both of its ends, so a link with both ends in
+    ``names`` counts twice in the reports; the halving errs low, never high.
+    """
+    reported = sum(probes[n].links_up for n in names if n in probes)
+    inside = sum(1 for a, b in plan.links if a in names and b in names)
+    expected = sum(1 for a, b in plan.links if a in names or b in names)
+    return min(expected, reported - min(inside, reported // 2)), expected
+
+
+def server_ready(plan: NetworkPlan, name: str, probe: Probe | None) -> bool:
+    """Answers, and takes clients if it is meant to."""
+    if probe is None or not probe.healthy:
+        return False
+    return probe.ready or not plan.servers[name].serves_clients
+
+
+def network_status(
+    plan: NetworkPlan,
+    probes: Mapping[str, Probe],
+    problems: Sequence[str] = (),
+    previous: Sequence[Condition] = (),
+    now: str = "",
+    generation: int | None = None,
+) -> ChatNetworkStatus:
+    """The ChatNetwork's status: counts, display strings and conditions."""
+    names = set(plan.servers)
+    ready = sum(1 for n in names if server_ready(plan, n, probes.get(n)))
+    clients = sum(probes[n].clients for n in names if n in probes)
+    capacity = sum(s.node.limits.max_clients for s in plan.servers.values())
+    links_up, links_expected = _links(plan, probes, names)
+    whole = ready == len(names) and links_up == links_expected and not problems
+    down = [n for n in sorted(names) if not server_ready(plan, n, probes.get(n))]
+    conditions = [
+        _condition(
+            "Ready",
+            whole,
+            "AllServersReady" if whole else "NotReady",
+            f"{ready}/{len(names)} servers ready, {links_up}/{links_expected} links up"
+            + (f"; waiting for {', '.join(down)}" if down else ""),
+            previous,
+            now,
+            generation,
+        ),
+        _condition(
+            "TopologyValid",
+            not problems,
+            "Valid" if not problems else "InvalidTopology",
+            "; ".join(problems) or "every cross-object rule holds",
+            previous,
+            now,
+            generation,
+        ),
+        _condition(
+            "Degraded",
+            0 < ready < len(names) or (ready == len(names) and links_up < links_expected),
+            "PartiallyAvailable" if down else ("LinksDown" if links_up < links_expected else "OK"),
+            f"down: {', '.join(down)}" if down else "",
+            previous,
+            now,
+            generation,
+        ),
+    ]
+    return ChatNetworkStatus(
+        observed_generation=generation,
+        servers_ready=ready,
+        servers_declared=len(names),
+        servers=f"{ready}/{len(names)}",
+        links_up=links_up,
+        links_expected=links_expected,
+        links=f"{links_up}/{links_expected}",
+        client_count=clients,
+        capacity=capacity,
+        clients=f"{clients}/{capacity}",
+        conditions=conditions,
+    )
+
+
+def server_status(
+    plan: NetworkPlan,
+    chat_server: str,
+    probes: Mapping[str, Probe],
+    selector: str = "",
+    previous: Sequence[Condition] = (),
+    now: str = "",
+    generation: int | None = None,
+) -> ChatServerStatus:
+    """The status of one ChatServer (all of its replicas)."""
+    names = {n for n, s in plan.servers.items() if s.chat_server == chat_server}
+    ready = sum(1 for n in names if server_ready(plan, n, probes.get(n)))
+    running = sum(1 for n in names if n in probes and probes[n].healthy)
+    clients = sum(probes[n].clients for n in names if n in probes)
+    capacity = sum(plan.servers[n].node.limits.max_clients for n in names)
+    links_up, links_expected = _links(plan, probes, names)
+    whole = ready == len(names)
+    return ChatServerStatus(
+        observed_generation=generation,
+        replicas=running,
+        ready_replicas=ready,
+        selector=selector,
+        client_count=clients,
+        capacity=capacity,
+        clients=f"{clients}/{capacity}",
+        links_up=links_up,
+        links_expected=links_expected,
+        links=f"{links_up}/{links_expected}",
+        conditions=[
+            _condition(
+                "Ready",
+                whole,
+                "AllReplicasReady" if whole else "NotReady",
+                f"{ready}/{len(names)} replicas ready",
+                previous,
+                now,
+                generation,
+            )
+        ],
+    )
+
+
+def summary(status: ChatNetworkStatus, network: str) -> str:
+    """One line for a terminal: ``acme: servers 4/4, clients 0/3024, links 0/3``."""
+    return f"{network}: servers {status.servers}, clients {status.clients}, links {status.links}"

@@ -1,0 +1,343 @@
+"""`chatnet up` with real node processes: front door, restarts, live edits, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "operator"), str(REPO / "node")])
+    return env
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains ``text`` (our state dir: unique per test)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and "chatnet_node" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+class Up:
+    """A running `chatnet up` and helpers to reach what it started."""
+
+    def __init__(self, tmp: Path, manifest: Path) -> None:
+        self.tmp = tmp
+        self.manifest = manifest
+        self.state = tmp / "state"
+        self.endpoints_path = tmp / "endpoints.json"
+        self.out = (tmp / "up.out").open("wb")
+        self.err_path = tmp / "up.err"
+        self.err = self.err_path.open("wb")
+        self.clients: list[IrcClient] = []
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chatnet_operator.cli",
+                "up",
+                str(manifest),
+                "--endpoints",
+                str(self.endpoints_path),
+                "--state-dir",
+                str(self.state),
+                "--ws-port",
+                "0",
+                "--irc-port",
+                "0",
+            ],
+            stdout=self.out,
+            stderr=self.err,
+            env=_env(),
+            cwd=tmp,
+        )
+
+    def log(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def endpoints(self, timeout: float = 30.0, servers: set[str] | None = None) -> dict[str, Any]:
+        """The endpoints file, once it exists (and lists exactly ``servers``, if given)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"chatnet up exited: {self.log()}"
+            if self.endpoints_path.exists():
+                doc: dict[str, Any] = json.loads(self.endpoints_path.read_text())
+                if servers is None or set(doc["servers"]) == servers:
+                    return doc
+            time.sleep(0.1)
+        raise AssertionError(f"no endpoints file in time: {self.log()}")
+
+    def stop(self, signum: int = signal.SIGTERM) -> float:
+        """Send ``signum``; returns how long it took to exit."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        self.err.close()
+        for client in self.clients:
+            client.close()
+        return time.monotonic() - start
+
+    def client(self, address: str, nick: str) -> IrcClient:
+        """An IRC client, closed when the test ends."""
+        client = IrcClient(address, nick)
+        self.clients.append(client)
+        return client
+
+
+@pytest.fixture
+def up_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Up] = []
+
+    def start(manifest: Path) -> Up:
+        up = Up(tmp_path, manifest)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.stop()
+        for pid in _processes_mentioning(str(up.state)):
+            os.kill(pid, signal.SIGKILL)
+
+
+class IrcClient:
+    """A minimal IRC client over TCP."""
+
+    def __init__(self, address: str, nick: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.buf = b""
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick}")
+        welcome = self.expect(" 001 ")
+        self.server = welcome.split()[0].lstrip(":")
+
+    def send(self, line: str) -> None:
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def expect(self, needle: str) -> str:
+        while True:
+            while b"\r\n" in self.buf:
+                line, self.buf = self.buf.split(b"\r\n", 1)
+                text = line.decode(errors="replace")
+                if text.startswith("PING "):
+                    self.send("PONG " + text[5:])
+                if needle in text:
+                    return text
+            data = self.sock.recv(4096)
+            if not data:
+                raise ConnectionError(f"closed while waiting for {needle!r}")
+            self.buf += data
+
+    def alive(self) -> bool:
+        self.send("PING :still-here")
+        return "still-here" in self.expect("PONG")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_quickstart_front_door_spreads_clients_over_ready_servers(up_factory: Any) -> None:
+    up = up_factory(REPO / "examples" / "quickstart.yaml")
+    doc = up.endpoints()
+    assert set(doc["servers"]) == {"east", "west", "east-fanout-0", "east-fanout-1"}
+    assert doc["servers"]["east-fanout-1"] == {
+        **doc["servers"]["east-fanout-1"],
+        "role": "leaf",
+        "serverId": 21,
+    }
+    clients = [up.client(doc["network"]["irc"], f"user{i}") for i in range(4)]
+    # Four new clients on four empty servers: the least-loaded rule gives one each.
+    assert sorted(c.server for c in clients) == sorted(doc["servers"])
+    out = (up.tmp / "up.out").read_text()
+    assert "web chat   " + doc["network"]["http"] in out
+
+
+def test_websocket_and_web_page_through_the_front_door(up_factory: Any) -> None:
+    up = up_factory(REPO / "examples" / "local.yaml")
+    doc = up.endpoints()
+    with urllib.request.urlopen(doc["network"]["http"], timeout=5) as resp:
+        assert resp.status == 200
+        assert b"<html" in resp.read().lower()
+    with ws_connect(doc["network"]["ws"], subprotocols=[Subprotocol("text.ircv3.net")]) as ws:
+        ws.send("NICK webuser")
+        ws.send("USER webuser 0 * :web")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if " 001 " in str(ws.recv(timeout=10)):
+                break
+        else:
+            pytest.fail("no welcome over WebSocket")
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_comes_up(example: Path, up_factory: Any) -> None:
+    up = up_factory(example)
+    doc = up.endpoints()
+    client = up.client(doc["network"]["irc"], "visitor")
+    assert doc["servers"][client.server]["role"] != "control", "the control room takes no one"
+    assert up.stop() < 5
+
+
+def test_full_servers_are_skipped_and_then_refused(tmp_path: Path, up_factory: Any) -> None:
+    manifest = tmp_path / "tiny.yaml"
+    manifest.write_text(
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: tiny}\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: a}\n"
+        "spec: {network: tiny, role: hub, serverId: 1, maxClients: 1, peers: [b]}\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: b}\n"
+        "spec: {network: tiny, role: hub, serverId: 2, maxClients: 1}\n"
+    )
+    up = up_factory(manifest)
+    doc = up.endpoints()
+    first = up.client(doc["network"]["irc"], "first")
+    second = up.client(doc["network"]["irc"], "second")
+    assert {first.server, second.server} == {"a", "b"}
+    time.sleep(1.0)  # let the front door see both servers full
+    host, port = doc["network"]["irc"].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        assert b"full" in sock.recv(4096)
+
+
+def test_crashed_server_is_restarted_and_logged(up_factory: Any) -> None:
+    up = up_factory(REPO / "examples" / "exchange-three-servers.yaml")
+    doc = up.endpoints()
+    victim = _processes_mentioning(str(up.state))[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if "restart 1 in" in up.log() and len(_processes_mentioning(str(up.state))) == 3:
+            break
+        time.sleep(0.1)
+    assert "exited (code -9)" in up.log()
+    assert len(_processes_mentioning(str(up.state))) == 3
+    up.client(doc["network"]["irc"], "after")
+
+
+def test_live_edit_adds_a_server_and_keeps_clients(tmp_path: Path, up_factory: Any) -> None:
+    manifest = tmp_path / "net.yaml"
+    shutil.copy(REPO / "examples" / "quickstart.yaml", manifest)
+    up = up_factory(manifest)
+    doc = up.endpoints()
+    clients = [up.client(doc["network"]["irc"], f"stay{i}") for i in range(4)]
+    pids_before = set(_processes_mentioning(str(up.state)))
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace("replicas: 2", "replicas: 3").replace("quickstart network", "edited network")
+    )
+    doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1", "east-fanout-2"})
+    assert all(c.alive() for c in clients), "no client was dropped"
+    pids_after = set(_processes_mentioning(str(up.state)))
+    assert pids_before < pids_after, "servers that did not change kept running"
+    assert "reloading (clients stay)" in up.log()
+    # The new MOTD reached the running servers.
+    fresh = up.client(doc["servers"]["east"]["irc"], "newcomer")
+    fresh.send("MOTD")
+    assert "edited network" in fresh.expect("edited")
+    # Scale back down: only the removed server stops.
+    manifest.write_text(text)
+    doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1"})
+    deadline = time.monotonic() + 10
+    while len(_processes_mentioning(str(up.state))) != 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(_processes_mentioning(str(up.state))) == pids_before
+    assert all(c.alive() for c in clients)
+    assert not (up.state / "acme" / "east-fanout-2.yaml").exists()
+    assert (up.state / "acme" / "east-fanout-2.log").exists(), "its log stays"
+
+
+def test_invalid_edit_is_reported_and_the_network_keeps_running(
+    tmp_path: Path, up_factory: Any
+) -> None:
+    manifest = tmp_path / "net.yaml"
+    shutil.copy(REPO / "examples" / "local.yaml", manifest)
+    up = up_factory(manifest)
+    doc = up.endpoints()
+    client = up.client(doc["network"]["irc"], "keeper")
+    manifest.write_text(manifest.read_text().replace("role: hub", "role: boss"))
+    deadline = time.monotonic() + 10
+    while "were not applied" not in up.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "spec.role: Input should be 'hub', 'leaf' or 'control'" in up.log()
+    assert client.alive()
+
+
+def test_sigterm_stops_everything_within_five_seconds(up_factory: Any) -> None:
+    up = up_factory(REPO / "examples" / "webcrossing-fanout.yaml")
+    doc = up.endpoints()
+    for i in range(3):
+        up.client(doc["network"]["irc"], f"u{i}")
+    assert len(_processes_mentioning(str(up.state))) == 7
+    assert up.stop() < 5
+    assert up.proc.returncode == 0
+    assert _processes_mentioning(str(up.state)) == []
+
+
+def test_ctrl_c_stops_everything(up_factory: Any) -> None:
+    up = up_factory(REPO / "examples" / "local.yaml")
+    up.client(up.endpoints()["network"]["irc"], "bye")
+    assert up.stop(signal.SIGINT) < 5
+    assert up.proc.returncode == 0
+    assert _processes_mentioning(str(up.state)) == []
+    assert "stopped" in up.log()
+
+
+def test_invalid_and_unreadable_input_exit_codes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: x}\n")
+    cmd = [sys.executable, "-m", "chatnet_operator.cli", "up", "--state-dir", str(tmp_path)]
+    result = subprocess.run(
+        [*cmd, str(bad)], check=False, capture_output=True, env=_env(), timeout=30
+    )
+    assert result.returncode == 1
+    assert b"no ChatServer in this network serves clients" in result.stderr
+    result = subprocess.run(
+        [*cmd, str(tmp_path / "missing.yaml")],
+        check=False,
+        capture_output=True,
+        env=_env(),
+        timeout=30,
+    )
+    assert result.returncode == 2
+
+
+def test_networks_run_together_need_their_own_ports(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "chatnet_operator.cli", "up", "--state-dir", str(tmp_path)]
+    files = [str(REPO / "examples" / "local.yaml"), str(REPO / "examples" / "quickstart.yaml")]
+    result = subprocess.run(
+        [*cmd, *files], check=False, capture_output=True, env=_env(), timeout=30
+    )
+    assert result.returncode == 1
+    assert b"port 8080 is also used by network local" in result.stderr
