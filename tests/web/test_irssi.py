@@ -1,6 +1,6 @@
 """irssi (Debian) connects to a real node over TCP, joins and talks, driven through tmux.
 
-irssi runs in a detached tmux session on a private tmux socket with a
+irssi runs in a detached tmux session on a private tmux server with a
 throwaway home and a config that has no servers; the test types ``/connect``,
 ``/join`` and messages into it with ``send-keys`` and reads the screen with
 ``capture-pane``. A plain TCP client in the test is the other side.
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -50,15 +51,16 @@ settings = {
 
 @dataclass
 class Irssi:
-    """One irssi in its own tmux server (``tmux -L socket``)."""
+    """One irssi in its own tmux server (``tmux -S socket``)."""
 
-    socket: str
+    socket: Path
     home: Path
+    session: str = field(default_factory=lambda: f"irssi-{uuid.uuid4().hex[:10]}")
 
     def tmux(self, *args: str) -> str:
         assert TMUX is not None
         result = subprocess.run(
-            [TMUX, "-L", self.socket, *args],
+            [TMUX, "-S", str(self.socket), *args],
             check=True,
             capture_output=True,
             text=True,
@@ -72,18 +74,18 @@ class Irssi:
         (self.home / "config").write_text(CONFIG % {"nick": nick})
         command = f"{IRSSI} --home={self.home} -n {nick} --noconnect"
         self.tmux(
-            "-f", "/dev/null", "new-session", "-d", "-s", "irssi", "-x", "160", "-y", "40",
+            "-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", "160", "-y", "40",
             "-e", "TERM=xterm-256color", command,
         )  # fmt: skip
 
     def type(self, text: str) -> None:
         """Type a line into irssi's input and press Enter."""
-        self.tmux("send-keys", "-t", "irssi", "-l", text)
-        self.tmux("send-keys", "-t", "irssi", "Enter")
+        self.tmux("send-keys", "-t", self.session, "-l", text)
+        self.tmux("send-keys", "-t", self.session, "Enter")
 
     def screen(self) -> str:
         """The visible screen plus scrollback of the current tmux pane."""
-        return self.tmux("capture-pane", "-p", "-J", "-t", "irssi", "-S", "-200")
+        return self.tmux("capture-pane", "-p", "-J", "-t", self.session, "-S", "-200")
 
     def wait_screen(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -97,7 +99,7 @@ class Irssi:
 
     def stop(self) -> None:
         subprocess.run(
-            [str(TMUX), "-L", self.socket, "kill-server"],
+            [str(TMUX), "-S", str(self.socket), "kill-server"],
             capture_output=True,
             timeout=10,
             check=False,
@@ -106,13 +108,17 @@ class Irssi:
 
 @pytest.fixture
 def irssi(tmp_path: Path) -> Iterator[Irssi]:
-    client = Irssi(socket=f"chatnet-test-{uuid.uuid4().hex[:12]}", home=tmp_path / "irssi-home")
+    # A private tmux server; its socket lives in a short temporary directory
+    # (unix socket paths are limited to about 100 bytes).
+    sockdir = Path(tempfile.mkdtemp(prefix="chatnet-tmux-"))
+    client = Irssi(socket=sockdir / "tmux", home=tmp_path / "irssi-home")
     try:
         client.start(NICK)
         client.wait_screen(lambda screen: "Irssi" in screen)
         yield client
     finally:
         client.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Portals: server-to-server links (topology, protocol, sessions)."""

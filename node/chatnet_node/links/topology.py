@@ -1,0 +1,152 @@
+"""The network's shape as one server sees it: servers, links, routes.
+
+Pure data and graph algorithms, no I/O. Every server floods its own list of
+neighbours (a link-state advertisement with a sequence number); from the
+latest advertisement of every server each server builds the same graph, and
+from the graph the same routes:
+
+* a link counts only when both ends advertise it;
+* a message from ``origin`` travels down ``origin``'s shortest-path tree
+  (breadth-first, neighbours taken in name order, so every server computes
+  the same tree), hence it reaches each server exactly once even when the
+  hubs form rings or a full mesh;
+* interest routing prunes the tree: a server forwards only towards servers
+  that want the message (for a channel: those with members in it);
+* when a link of a cycle breaks, the trees change and no server becomes
+  unreachable: no netsplit. When servers do become unreachable, ``split``
+  says which, so their users can quit with the netsplit reason.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Advert:
+    """One server's link-state advertisement."""
+
+    server: str
+    seq: int
+    neighbours: frozenset[str]
+
+
+@dataclass
+class Topology:
+    """The link-state database of one server (``me``)."""
+
+    me: str
+    adverts: dict[str, Advert] = field(default_factory=dict)
+    _trees: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        if self.me not in self.adverts:
+            self.adverts[self.me] = Advert(self.me, 0, frozenset())
+
+    # Building the database.
+
+    def set_my_neighbours(self, neighbours: Iterable[str]) -> Advert:
+        """Record this server's direct links; returns the advert to flood."""
+        self._seq += 1
+        advert = Advert(self.me, self._seq, frozenset(neighbours))
+        self.adverts[self.me] = advert
+        self._trees.clear()
+        return advert
+
+    def learn(self, advert: Advert) -> bool:
+        """Take another server's advert; True when it is news (flood it on)."""
+        if advert.server == self.me:
+            return False
+        known = self.adverts.get(advert.server)
+        if known is not None and known.seq >= advert.seq:
+            return False
+        self.adverts[advert.server] = advert
+        self._trees.clear()
+        return True
+
+    def forget(self, servers: Iterable[str]) -> None:
+        """Drop the adverts of servers that are no longer reachable."""
+        for server in servers:
+            if server != self.me:
+                self.adverts.pop(server, None)
+        self._trees.clear()
+
+    # Reading the graph.
+
+    def neighbours(self, server: str) -> list[str]:
+        """Servers linked to ``server``, confirmed by both ends, in name order."""
+        advert = self.adverts.get(server)
+        if advert is None:
+            return []
+        confirmed = []
+        for other in advert.neighbours:
+            back = self.adverts.get(other)
+            if back is not None and server in back.neighbours:
+                confirmed.append(other)
+        return sorted(confirmed)
+
+    def tree(self, origin: str) -> dict[str, str | None]:
+        """``origin``'s shortest-path tree: every reachable server to its parent."""
+        cached = self._trees.get(origin)
+        if cached is not None:
+            return cached
+        parents: dict[str, str | None] = {origin: None}
+        queue = deque([origin])
+        while queue:
+            server = queue.popleft()
+            for other in self.neighbours(server):
+                if other not in parents:
+                    parents[other] = server
+                    queue.append(other)
+        self._trees[origin] = parents
+        return parents
+
+    def reachable(self) -> set[str]:
+        """Every server this one can reach, itself included."""
+        return set(self.tree(self.me))
+
+    def hops(self, server: str) -> int | None:
+        """How many links away ``server`` is (0 for this server), or None."""
+        parents = self.tree(self.me)
+        if server not in parents:
+            return None
+        count = 0
+        while parents[server] is not None:
+            parent = parents[server]
+            assert parent is not None
+            server = parent
+            count += 1
+        return count
+
+    def uplink_of(self, server: str) -> str | None:
+        """The server through which ``server`` joined this one's tree (for LINKS/MAP)."""
+        return self.tree(self.me).get(server)
+
+    def next_hops(self, origin: str, wanted: Iterable[str]) -> set[str]:
+        """Neighbours of ``me`` to forward an ``origin`` message to, towards ``wanted``.
+
+        Walks each wanted server up ``origin``'s tree; where the walk passes
+        through ``me``, the step below ``me`` is a next hop.
+        """
+        parents = self.tree(origin)
+        if self.me not in parents:
+            return set()
+        hops: set[str] = set()
+        for target in wanted:
+            if target == self.me or target not in parents:
+                continue
+            child = target
+            parent = parents[child]
+            while parent is not None and parent != self.me:
+                child = parent
+                parent = parents[child]
+            if parent == self.me:
+                hops.add(child)
+        return hops
+
+    def split(self, before: set[str]) -> set[str]:
+        """Servers in ``before`` that are not reachable any more."""
+        return before - self.reachable()
