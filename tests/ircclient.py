@@ -107,8 +107,8 @@ Matcher = str | Callable[[Msg], bool]
 
 
 def matcher(match: Matcher, *params: str) -> Callable[[Msg], bool]:
-    """A predicate: a command/numeric (with leading parameters that must equal
-    ``params``, ``None``-free) or any callable."""
+    """A predicate from a command or numeric whose first parameters must equal
+    ``params`` (for numerics the first is the client's nick), or any callable."""
     if callable(match):
         return match
     command = match.upper()
@@ -390,3 +390,53 @@ async def connected(port: int, nick: str, caps: Iterable[str] = (), **kwargs: An
     client = await IrcClient.tcp(port)
     await client.register(nick, caps=caps, **kwargs)
     return client
+
+
+class Clients:
+    """Makes clients for one node and closes them all at the end of a test."""
+
+    def __init__(self, irc_port: int, ws_url: str | None = None) -> None:
+        self.irc_port = irc_port
+        self.ws_url = ws_url
+        self.made: list[IrcClient] = []
+
+    async def tcp(
+        self, nick: str | None = None, caps: Iterable[str] = (), **kwargs: Any
+    ) -> IrcClient:
+        """A TCP client, registered as ``nick`` unless ``nick`` is None."""
+        client = await IrcClient.tcp(self.irc_port)
+        self.made.append(client)
+        if nick is not None:
+            await client.register(nick, caps=caps, **kwargs)
+        return client
+
+    async def websocket(
+        self,
+        nick: str | None = None,
+        caps: Iterable[str] = (),
+        subprotocol: str | None = "text.ircv3.net",
+        **kwargs: Any,
+    ) -> IrcClient:
+        """A WebSocket client, registered as ``nick`` unless ``nick`` is None."""
+        assert self.ws_url is not None
+        client = await IrcClient.websocket(self.ws_url, subprotocol)
+        self.made.append(client)
+        if nick is not None:
+            await client.register(nick, caps=caps, **kwargs)
+        return client
+
+    async def aclose(self) -> None:
+        """Close every client made here."""
+        for client in self.made:
+            await client.close()
+        self.made.clear()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``check`` every 20 ms until it holds; fail after ``timeout`` seconds."""
+    for _ in range(max(1, int(timeout / 0.02))):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    if not check():
+        raise AssertionError(f"condition not met within {timeout}s: {what or check}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -90,6 +90,41 @@ class History(_Model):
     max_messages_per_target: int = Field(default=10000, ge=1)
 
 
+class LinkPeer(_Model):
+    """A server to dial: its identity and where its WebSocket port listens."""
+
+    name: str
+    server_id: int = Field(ge=0, le=4095)
+    host: str
+    port: Port
+    tls: bool = False
+    external: bool = False
+
+
+class Links(_Model):
+    """How this server links into its network (portals)."""
+
+    role: Literal["hub", "leaf", "control"] = "hub"
+    auto_connect: bool = True
+    tls: Literal["off", "optional", "required"] = "optional"
+    ping_interval: float = Field(default=60.0, gt=0)
+    ping_timeout: float = Field(default=120.0, gt=0)
+    secret: str | None = Field(default=None, description="the shared link secret")
+    secret_file: Path | None = Field(default=None, description="a file holding the secret")
+    dial: list[LinkPeer] = Field(
+        default=[], description="hubs dial every entry; a leaf dials the first reachable"
+    )
+    accept: list[str] = Field(default=[], description="server names allowed to link in")
+
+    def read_secret(self) -> str | None:
+        """The secret, from ``secret`` or from ``secretFile``."""
+        if self.secret is not None:
+            return self.secret
+        if self.secret_file is not None:
+            return self.secret_file.read_text(encoding="utf-8").strip()
+        return None
+
+
 class Admin(_Model):
     """What ADMIN answers."""
 
@@ -113,6 +148,7 @@ class NodeConfig(_Model):
     history: History = History()
     admin: Admin = Admin()
     drain_seconds: float = Field(default=10.0, ge=0)
+    links: Links = Links()
 
     @field_validator("name")
     @classmethod

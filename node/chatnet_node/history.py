@@ -186,6 +186,20 @@ class HistoryStore:
         ).fetchall()
         return [(str(t), float(ts)) for t, ts in rows]
 
+    def conversations(self, folded_nick: str) -> list[tuple[str, str]]:
+        """Private conversations of a nick: (history key, the other nick, folded)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT target FROM messages WHERE target >= 'dm:' AND target < 'dm;'"
+        ).fetchall()
+        found = []
+        for (key,) in rows:
+            first, _, second = str(key)[3:].partition(" ")
+            if first == folded_nick:
+                found.append((str(key), second))
+            elif second == folded_nick:
+                found.append((str(key), first))
+        return found
+
     def count(self, target: str) -> int:
         """How many messages ``target`` has (for /status and tests)."""
         row = self._db.execute("SELECT COUNT(*) FROM messages WHERE target = ?", (target,))

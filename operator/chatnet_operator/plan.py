@@ -28,7 +28,16 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from chatnet_node.config import History, Limits, Listener, Listeners, NodeConfig, TlsListener
+from chatnet_node.config import (
+    History,
+    Limits,
+    LinkPeer,
+    Links,
+    Listener,
+    Listeners,
+    NodeConfig,
+    TlsListener,
+)
 from chatnet_operator.models import (
     ChatNetwork,
     ChatServer,
@@ -61,7 +70,7 @@ class PortalTarget(_Model):
 
 
 class LinkPlan(_Model):
-    """How one server links into the network (to become part of NodeConfig)."""
+    """How one server links into the network (the node gets it as ``links:``)."""
 
     role: Role
     auto_connect: bool = True
@@ -331,7 +340,9 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 chat_server=server.name,
                 ordinal=member.ordinal,
                 serves_clients=server.spec.serves_clients,
-                node=_node_config(network, server, member, placement),
+                node=_node_config(network, server, member, placement).model_copy(
+                    update={"links": node_links(link_plan)}
+                ),
                 links=link_plan,
             )
     return NetworkPlan(
@@ -341,6 +352,20 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         servers=plans,
         links=links,
         tree=tree,
+    )
+
+
+def node_links(plan: LinkPlan) -> Links:
+    """The link plan as the node reads it (``links:`` in its configuration)."""
+    return Links(
+        role=plan.role.value,
+        auto_connect=plan.auto_connect,
+        tls=plan.tls.value,
+        ping_interval=plan.ping_interval,
+        ping_timeout=plan.ping_timeout,
+        secret_file=plan.secret_file,
+        dial=[LinkPeer.model_validate(t.model_dump()) for t in plan.dial],
+        accept=plan.accept,
     )
 
 

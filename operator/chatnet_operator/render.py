@@ -116,10 +116,6 @@ def config_map(plan: NetworkPlan, server: ChatServer) -> Obj:
             continue
         pod = f"{server.name}-{member.ordinal}"
         data[f"{pod}.yaml"] = dump_config(member.node)
-        # Links are not part of NodeConfig yet; kept beside it for the node to come.
-        data[f"{pod}.links.yaml"] = yaml.safe_dump(
-            member.links.model_dump(mode="json", by_alias=True), sort_keys=False
-        )
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

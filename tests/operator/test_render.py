@@ -80,14 +80,14 @@ def test_configmap_holds_a_loadable_node_config_per_pod(
 ) -> None:
     objects = render(capsys, str(EXAMPLES[0].parent / "quickstart.yaml"))
     data = by_kind(objects, "ConfigMap")["east-fanout-config"]["data"]
-    assert sorted(k for k in data if not k.endswith(".links.yaml")) == [
+    assert sorted(data) == [
         "east-fanout-0.yaml",
         "east-fanout-1.yaml",
     ]
     node = parse_config(yaml.safe_load(data["east-fanout-1.yaml"]))
     assert (node.name, node.server_id, node.limits.max_clients) == ("east-fanout-1", 21, 512)
-    links = yaml.safe_load(data["east-fanout-1.links.yaml"])
-    assert [t["name"] for t in links["dial"]] == ["east", "west"]
+    assert node.links.role == "leaf"
+    assert [peer.name for peer in node.links.dial] == ["east", "west"]
     # The pod picks its own file by name.
     container = by_kind(objects, "StatefulSet")["east-fanout"]["spec"]["template"]["spec"][
         "containers"
@@ -107,10 +107,8 @@ def test_namespace_and_link_secret_options(capsys: pytest.CaptureFixture[str]) -
     assert {o["metadata"]["namespace"] for o in objects} == {"chat"}
     secret = by_kind(objects, "Secret")["exchange-links"]
     assert base64.b64decode(secret["data"]["secret"]) == b"s3cret"
-    links = yaml.safe_load(
-        by_kind(objects, "ConfigMap")["chat2-config"]["data"]["chat2-0.links.yaml"]
-    )
-    assert links["dial"][0]["host"] == "chat1-0.chat1.chat.svc.cluster.local"
+    node = yaml.safe_load(by_kind(objects, "ConfigMap")["chat2-config"]["data"]["chat2-0.yaml"])
+    assert node["links"]["dial"][0]["host"] == "chat1-0.chat1.chat.svc.cluster.local"
 
 
 def test_sqlite_history_gets_a_volume_per_server(capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,14 +82,14 @@ def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         else:
             ref = _resolve(core, key, msg.params[2], after=True)
             if ref is None:
-                _bad_ref(core, client, sub, msg.params[2])
+                _bad_ref(core, client, sub, target, msg.params[2])
                 return
             rows = store.latest(key, ref, limit)
     elif sub == "BETWEEN":
         start = _resolve(core, key, msg.params[2], after=True)
         end = _resolve(core, key, msg.params[3], after=False)
         if start is None or end is None:
-            _bad_ref(core, client, sub, msg.params[2] if start is None else msg.params[3])
+            _bad_ref(core, client, sub, target, msg.params[2] if start is None else msg.params[3])
             return
         if start.ts > end.ts:  # backwards: before ``start``, after ``end``
             start = _resolve(core, key, msg.params[2], after=False)
@@ -102,7 +102,7 @@ def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
     else:
         ref = _resolve(core, key, msg.params[2], after=sub == "AFTER")
         if ref is None:
-            _bad_ref(core, client, sub, msg.params[2])
+            _bad_ref(core, client, sub, target, msg.params[2])
             return
         if sub == "BEFORE":
             rows = store.before(key, ref, limit)
@@ -113,8 +113,10 @@ def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
     _send_batch(core, client, "chathistory", [target], [_replay(core, r) for r in rows])
 
 
-def _bad_ref(core: ChatCore, client: Client, sub: str, raw: str) -> None:
-    core.fail(client, "CHATHISTORY", "INVALID_PARAMS", sub, raw, "Invalid message reference")
+def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) -> None:
+    core.fail(
+        client, "CHATHISTORY", "INVALID_PARAMS", sub, target, raw, "Invalid message reference"
+    )
 
 
 def _replay(core: ChatCore, row: StoredMessage) -> Message:
@@ -160,6 +162,9 @@ def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> No
         return
     limit = min(int(msg.params[3]), limit_cap)
     names = {casefold(ch.name): ch.name for ch in client.channels.values()}
+    for key, other in core.history.conversations(casefold(client.nick)):
+        online = core.nicks.get(other)
+        names[key] = online.nick if online is not None else other
     found = core.history.targets(list(names), times[0], times[1], limit)
     lines = [
         Message("CHATHISTORY", ["TARGETS", names[key], format_time(ts)], core.config.name)

@@ -52,7 +52,8 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
     text = msg.params[1]
     extra = client_tags(client, msg)
     core.stats.messages_in += 1
-    targets = msg.params[0].split(",")
+    # One copy per distinct target: "bob,Bob" is one person.
+    targets = list({casefold(t): t for t in msg.params[0].split(",") if t}.values())
     if len(targets) > MAX_TARGETS and not notice:
         core.reply(
             client,
@@ -61,8 +62,6 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
             f"Too many recipients. Only {MAX_TARGETS} processed",
         )
     for target in targets[:MAX_TARGETS]:
-        if not target:
-            continue
         out = Message(command, [target, text], client.prefix, {**core.stamp(), **extra})
         if is_channel_name(target):
             to_channel(core, client, target, out, text, notice)
@@ -133,6 +132,7 @@ def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
 
 def away(core: ChatCore, client: Client, msg: Message) -> None:
     text = msg.param(0)[:AWAYLEN]
+    before = client.away
     if text:
         client.away = text
         core.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
@@ -141,7 +141,8 @@ def away(core: ChatCore, client: Client, msg: Message) -> None:
         client.away = None
         core.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
         note = Message("AWAY", [], client.prefix)
-    core.deliver(note, [c for c in core.common_peers(client) if c.has("away-notify")])
+    if client.away != before:  # away-notify tells of changes, not of repeats
+        core.deliver(note, [c for c in core.common_peers(client) if c.has("away-notify")])
 
 
 COMMANDS = {

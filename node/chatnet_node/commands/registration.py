@@ -133,7 +133,7 @@ def send_isupport(core: ChatCore, client: Client) -> None:
 
 def cap(core: ChatCore, client: Client, msg: Message) -> None:
     sub = msg.params[0].upper()
-    target = client.nick
+    target = client.nick if client.registered else "*"
     name = core.config.name
     if sub == "LS":
         if not client.registered:

@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from chatnet_node.config import dump_config
 from chatnet_operator.loader import UnreadableInputError, load_files
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
@@ -114,17 +112,13 @@ class Runtime:
     def _state(self, network: str) -> Path:
         return self.options.state_dir / network
 
-    def _server_files(self, network: str, name: str) -> tuple[Path, Path, Path]:
+    def _server_files(self, network: str, name: str) -> tuple[Path, Path]:
         base = self._state(network)
-        return base / f"{name}.yaml", base / f"{name}.links.yaml", base / f"{name}.log"
+        return base / f"{name}.yaml", base / f"{name}.log"
 
     def _write_server(self, network: str, server: ServerPlan) -> None:
-        config, links, _ = self._server_files(network, server.name)
+        config, _ = self._server_files(network, server.name)
         write_atomically(config, dump_config(server.node))
-        write_atomically(
-            links,
-            yaml.safe_dump(server.links.model_dump(mode="json", by_alias=True), sort_keys=False),
-        )
 
     def _link_secret(self, network: str) -> None:
         path = self._state(network) / "link-secret"
@@ -198,7 +192,7 @@ class Runtime:
             self._endpoints_written = False
 
     def _start_server(self, network: str, name: str) -> None:
-        config, _, log_path = self._server_files(network, name)
+        config, log_path = self._server_files(network, name)
         proc = ServerProcess(name, config, log_path)
         self.procs[name] = proc
         self.probes[name] = Probe()
@@ -211,9 +205,8 @@ class Runtime:
             log.info("server %s: removed from the network; stopping it", name)
             await proc.stop(STOP_GRACE)
         # Its configuration goes; its log and history stay for a post-mortem.
-        config, links, _ = self._server_files(network, name)
+        config, _ = self._server_files(network, name)
         config.unlink(missing_ok=True)
-        links.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ front door
 

@@ -1,0 +1,167 @@
+"""The link protocol between servers: ``chatnet-link.v1`` messages.
+
+One JSON object per WebSocket text message, validated by pydantic models
+(a discriminated union on ``t``). Malformed input raises ``LinkProtocolError``
+with a reason the session sends to the peer before closing.
+
+Handshake (both sides, symmetric):
+
+1. each side sends ``hello``: network, server name and ID, role, protocol
+   version and a random challenge;
+2. each side answers the other's challenge with ``auth``: an HMAC-SHA256 of
+   the challenge, keyed by the shared link secret (the secret itself never
+   crosses the wire);
+3. each side checks the answer and the peer's identity (``check_hello``) and
+   sends ``ready`` or ``error``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL = "chatnet-link.v1"
+VERSION = 1
+MAX_LINK_MESSAGE = 64 * 1024
+
+
+class LinkProtocolError(Exception):
+    """A peer broke the protocol; the message says how (sent to the peer)."""
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hello(_Msg):
+    t: Literal["hello"] = "hello"
+    network: str
+    server: str
+    sid: int = Field(ge=0, le=4095)
+    role: Literal["hub", "leaf", "control"]
+    version: int
+    challenge: str = Field(min_length=32, max_length=128)
+    description: str = ""
+
+
+class Auth(_Msg):
+    t: Literal["auth"] = "auth"
+    response: str
+
+
+class Ready(_Msg):
+    t: Literal["ready"] = "ready"
+
+
+class Error(_Msg):
+    t: Literal["error"] = "error"
+    reason: str
+
+
+class Ping(_Msg):
+    t: Literal["ping"] = "ping"
+    token: str
+
+
+class Pong(_Msg):
+    t: Literal["pong"] = "pong"
+    token: str
+
+
+class Advert(_Msg):
+    """A link-state advertisement, flooded to every server."""
+
+    t: Literal["lsa"] = "lsa"
+    server: str
+    sid: int
+    seq: int
+    neighbours: list[str]
+    description: str = ""
+    role: Literal["hub", "leaf", "control"] = "hub"
+
+
+LinkMessage = Annotated[
+    Hello | Auth | Ready | Error | Ping | Pong | Advert,
+    Field(discriminator="t"),
+]
+_ADAPTER: TypeAdapter[Hello | Auth | Ready | Error | Ping | Pong | Advert] = TypeAdapter(
+    LinkMessage
+)
+
+
+def decode(raw: str | bytes) -> Hello | Auth | Ready | Error | Ping | Pong | Advert:
+    """Parse one link message; raises LinkProtocolError with the reason."""
+    if len(raw) > MAX_LINK_MESSAGE:
+        raise LinkProtocolError(f"message of {len(raw)} bytes exceeds {MAX_LINK_MESSAGE}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LinkProtocolError(f"not JSON: {exc}") from exc
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(message)"
+        raise LinkProtocolError(f"invalid message: {where}: {first['msg']}") from exc
+
+
+def encode(message: _Msg) -> str:
+    """Serialise one link message."""
+    return message.model_dump_json()
+
+
+# Authentication.
+
+
+def new_challenge() -> str:
+    """A fresh random challenge (hex)."""
+    return secrets.token_hex(32)
+
+
+def answer(secret: str, challenge: str, responder: str) -> str:
+    """The response to ``challenge``: HMAC-SHA256(secret, challenge + responder)."""
+    mac = hmac.new(secret.encode(), f"{challenge}:{responder}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def verify(secret: str, challenge: str, responder: str, response: str) -> bool:
+    """Did ``responder`` prove it knows the secret? Constant-time comparison."""
+    return hmac.compare_digest(answer(secret, challenge, responder), response)
+
+
+def check_hello(
+    mine: Hello,
+    theirs: Hello,
+    *,
+    known_names: set[str],
+    known_ids: set[int],
+    allowed: set[str] | None,
+    have_uplink: bool,
+) -> str | None:
+    """Why the peer may not link (None when it may).
+
+    Args:
+        known_names / known_ids: servers already in this side's network.
+        allowed: names allowed to link in (None: anyone with the secret).
+        have_uplink: this side is a leaf that already has its hub.
+    """
+    if theirs.version != VERSION:
+        return f"protocol version {theirs.version} not supported (this server speaks {VERSION})"
+    if theirs.network != mine.network:
+        return f"wrong network: {theirs.network!r}, this is {mine.network!r}"
+    if theirs.server == mine.server or theirs.server in known_names:
+        return f"duplicate server name {theirs.server!r}"
+    if theirs.sid == mine.sid or theirs.sid in known_ids:
+        return f"duplicate server ID {theirs.sid}"
+    if allowed is not None and theirs.server not in allowed:
+        return f"server {theirs.server!r} is not allowed to link here"
+    if mine.role == "leaf" and theirs.role == "leaf":
+        return "a leaf cannot link to a leaf"
+    if mine.role == "leaf" and have_uplink:
+        return "this leaf already has an uplink"
+    return None

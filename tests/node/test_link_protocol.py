@@ -1,0 +1,82 @@
+"""The link handshake's pure rules: authentication and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatnet_node.links import protocol as lp
+
+
+def hello(server: str, sid: int, role: str = "hub", network: str = "acme") -> lp.Hello:
+    return lp.Hello(
+        network=network,
+        server=server,
+        sid=sid,
+        role=role,  # type: ignore[arg-type]
+        version=lp.VERSION,
+        challenge=lp.new_challenge(),
+    )
+
+
+def test_challenge_response_proves_the_secret_without_sending_it() -> None:
+    challenge = lp.new_challenge()
+    response = lp.answer("s3cret", challenge, "east")
+    assert "s3cret" not in response
+    assert lp.verify("s3cret", challenge, "east", response)
+    assert not lp.verify("wrong", challenge, "east", response)
+    # A response is bound to its responder: it cannot be replayed by another name.
+    assert not lp.verify("s3cret", challenge, "west", response)
+    assert response != lp.answer("s3cret", lp.new_challenge(), "east")
+
+
+@pytest.mark.parametrize(
+    ("theirs", "kwargs", "reason"),
+    [
+        (hello("west", 11, network="other"), {}, "wrong network"),
+        (hello("east", 11), {}, "duplicate server name"),
+        (hello("west", 10), {}, "duplicate server ID"),
+        (hello("west", 11), {"known_names": {"west"}}, "duplicate server name"),
+        (hello("west", 11), {"allowed": {"north"}}, "not allowed to link"),
+    ],
+)
+def test_refusals_name_the_reason(theirs: lp.Hello, kwargs: dict[str, object], reason: str) -> None:
+    args: dict[str, object] = {
+        "known_names": set(),
+        "known_ids": set(),
+        "allowed": None,
+        "have_uplink": False,
+    }
+    args.update(kwargs)
+    why = lp.check_hello(hello("east", 10), theirs, **args)  # type: ignore[arg-type]
+    assert why is not None and reason in why
+
+
+def test_leaf_rules() -> None:
+    leaf = hello("edge", 20, role="leaf")
+    base = {"known_names": set(), "known_ids": set(), "allowed": None}
+    why = lp.check_hello(leaf, hello("edge2", 21, role="leaf"), have_uplink=False, **base)  # type: ignore[arg-type]
+    assert why == "a leaf cannot link to a leaf"
+    why = lp.check_hello(leaf, hello("hub2", 2), have_uplink=True, **base)  # type: ignore[arg-type]
+    assert why == "this leaf already has an uplink"
+    assert lp.check_hello(leaf, hello("hub", 1), have_uplink=False, **base) is None  # type: ignore[arg-type]
+
+
+def test_version_mismatch_and_malformed_messages() -> None:
+    old = hello("west", 11).model_copy(update={"version": 0})
+    why = lp.check_hello(
+        hello("east", 10),
+        old,
+        known_names=set(),
+        known_ids=set(),
+        allowed=None,
+        have_uplink=False,
+    )
+    assert why is not None and "protocol version 0 not supported" in why
+    with pytest.raises(lp.LinkProtocolError, match="not JSON"):
+        lp.decode("{nope")
+    with pytest.raises(lp.LinkProtocolError, match="invalid message"):
+        lp.decode('{"t": "hello", "server": "x"}')
+    with pytest.raises(lp.LinkProtocolError, match="exceeds"):
+        lp.decode("x" * (lp.MAX_LINK_MESSAGE + 1))
+    message = hello("east", 10)
+    assert lp.decode(lp.encode(message)) == message
