@@ -63,12 +63,15 @@ class Channel:
         """Members grouped by wire key: their outboxes, and themselves.
 
         Cached until membership changes, so a channel message costs one
-        serialisation and one C-level append loop per group.
+        serialisation and one C-level append loop per group. Remote members
+        are left out: their own servers deliver to them.
         """
         groups = self._groups
         if groups is None:
             groups = {}
             for member in self.members:
+                if member.remote:
+                    continue  # their own server delivers to them
                 entry = groups.get(member.key)
                 if entry is None:
                     entry = groups[member.key] = ([], {})
@@ -80,6 +83,10 @@ class Channel:
     def is_op(self, client: Client) -> bool:
         """Is ``client`` a channel operator here?"""
         return "o" in self.members.get(client, "")
+
+    def servers(self) -> set[str]:
+        """Names of the servers with members here (interest routing)."""
+        return {member.server for member in self.members}
 
     def can_speak(self, client: Client) -> bool:
         """May ``client`` send to this channel (modes n, m and bans)?"""

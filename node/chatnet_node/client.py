@@ -31,6 +31,21 @@ class Sink(Protocol):
         """Close the connection once what was written has been sent."""
 
 
+class NullSink:
+    """The sink of a remote user: nothing is ever written to it."""
+
+    kind = 0
+
+    def write(self, data: bytes) -> None:
+        """Discard (a remote user's server delivers to it)."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+NULL_SINK = NullSink()
+
+
 @dataclass(eq=False, slots=True)
 class Client:
     """One connection, registered or not. Compared by identity."""
@@ -64,6 +79,10 @@ class Client:
     label: str | None = None
     outbox: list[bytes] = field(default_factory=list)
     hangup: bool = False
+    uid: str = ""  # network-wide identity, stable across nick changes
+    server: str = ""  # name of the server the user is connected to
+    remote: bool = False  # True for users of other servers (no connection here)
+    nick_ts: float = 0.0  # when the nick was taken: older wins a collision
 
     def __post_init__(self) -> None:
         self.update_wire_key()

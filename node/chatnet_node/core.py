@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
+from typing import TYPE_CHECKING, Protocol
 
 from . import numerics as rpl
 from .channel import Channel
@@ -34,6 +35,9 @@ from .history import HistoryStore, StoredMessage
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .names import CHANNELLEN, NICKLEN, casefold
 from .wire import WANT_TAGS, encode
+
+if TYPE_CHECKING:
+    from .links.protocol import Event
 
 log = logging.getLogger("chatnet.core")
 
@@ -45,6 +49,27 @@ TOPICLEN = 390
 KICKLEN = 255
 AWAYLEN = 200
 MAX_TARGETS = 4
+
+
+class NetworkHooks(Protocol):
+    """What the core tells the link layer (implemented by ``links.manager``)."""
+
+    def local_event(self, event: Event) -> None:
+        """A change made on this server, to route to the servers that need it."""
+
+    def servers(self) -> list[ServerView]:
+        """Every reachable server, this one first, for LINKS, MAP and LUSERS."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    """One server as LINKS and MAP show it."""
+
+    name: str
+    uplink: str
+    hops: int
+    description: str
+    sid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +147,10 @@ class ChatCore:
         self._last_timeout_scan = 0.0
         self._batch_ids = itertools.count(1)
         self.dirty: dict[Client, None] = {}
+        self.users: dict[str, Client] = {}  # every user of the network, by uid
+        self.network: NetworkHooks | None = None  # set when the server links
+        self._uids = itertools.count(1)
+        self._event_ids = itertools.count(1)
         self.wake: Callable[[], None] = wake or (lambda: None)
 
     # Properties the HTTP adapter reports.
@@ -156,6 +185,19 @@ class ChatCore:
         """A reference tag for a BATCH."""
         return f"b{next(self._batch_ids)}"
 
+    def new_uid(self) -> str:
+        """A user id unique in the network: this server's ID, then a counter."""
+        return f"{self.config.server_id}u{next(self._uids):x}"
+
+    def event_id(self) -> str:
+        """A link event id, unique for events this server originates."""
+        return f"{self._id_prefix}e{next(self._event_ids):x}"
+
+    def emit(self, event: Event) -> None:
+        """Tell the rest of the network about a change made here."""
+        if self.network is not None:
+            self.network.local_event(event)
+
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         return {"time": format_time(self.clock()), "msgid": self.new_msgid()}
@@ -164,7 +206,7 @@ class ChatCore:
 
     def send(self, client: Client, msg: Message) -> None:
         """Send one message to one client (collected if it is the current requester)."""
-        if client.closed:
+        if client.closed or client.remote:
             return
         if client.replies is not None:
             client.replies.append(msg)
@@ -222,7 +264,7 @@ class ChatCore:
         was_idle = not dirty
         count = 0
         for client in recipients:
-            if client is current or client.closed:
+            if client is current or client.closed or client.remote:
                 self.send(client, msg)
                 continue
             key = client.key
@@ -448,19 +490,28 @@ class ChatCore:
 
     # Leaving.
 
-    def quit(self, client: Client, reason: str, error: str | None = None) -> None:
-        """Disconnect a client: tell its channels, send ERROR, close the connection."""
+    def quit(
+        self, client: Client, reason: str, error: str | None = None, announce: bool = True
+    ) -> None:
+        """Disconnect a client: tell its channels, send ERROR, close the connection.
+
+        ``announce=False`` when the network already knows (a remote KILL).
+        """
         if client.closed:
             return
         closing = Message("ERROR", [error or f"Closing Link: {client.host} ({reason})"])
-        self._remove(client, reason)
+        self._remove(client, reason, announce)
         if client.replies is not None:
             client.replies.append(closing)  # finish() sends it last, then closes
         else:
             self.queue(client, encode(closing, client.key))
             client.hangup = True
 
-    def _remove(self, client: Client, reason: str) -> None:
+    def _remove(self, client: Client, reason: str, announce: bool = True) -> None:
+        if client.registered and announce and self.network is not None:
+            from .links.protocol import UserQuit
+
+            self.emit(UserQuit(o=self.name, id=self.event_id(), uid=client.uid, reason=reason))
         if client.registered:
             self.deliver(Message("QUIT", [reason], client.prefix), self.common_peers(client))
             self.whowas.appendleft(
@@ -469,7 +520,7 @@ class ChatCore:
                     client.user,
                     client.host,
                     client.realname,
-                    self.config.name,
+                    client.server or self.config.name,
                     self.clock(),
                 )
             )
@@ -479,11 +530,20 @@ class ChatCore:
         folded = casefold(client.nick)
         if self.nicks.get(folded) is client:
             del self.nicks[folded]
+        self.users.pop(client.uid, None)
+        if client.remote:
+            return
         self.clients.pop(client, None)
         self.throttled.discard(client)
         self.per_address[client.address] -= 1
         if self.per_address[client.address] <= 0:
             del self.per_address[client.address]
+
+    def remove_remote(self, user: Client, reason: str) -> None:
+        """A user of another server left (quit, killed, or behind a netsplit)."""
+        if user.closed:
+            return
+        self._remove(user, reason, announce=False)
 
     def leave_channel(self, client: Client, channel: Channel) -> None:
         """Remove a member; a channel with no members left ceases to exist."""

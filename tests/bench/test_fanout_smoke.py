@@ -49,6 +49,7 @@ def tiny(servers: list[str]) -> Any:
         rate=50.0,
         rate_seconds=1.0,
         settle=0.1,
+        repeat=1,
     )
 
 

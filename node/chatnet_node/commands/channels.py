@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import announce
 from .. import numerics as rpl
 from ..channel import FLAG_MODES, Ban, Channel
 from ..core import KICKLEN, TOPICLEN
@@ -74,6 +75,7 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
     if client.away is not None:
         away = Message("AWAY", [client.away], client.prefix)
         core.deliver(away, [m for m in members if m.has("away-notify") and m is not client])
+    announce.join(core, client, channel, status, plain)
     if channel.topic:
         send_topic(core, client, channel)
     send_names(core, client, channel)
@@ -126,6 +128,7 @@ def part(core: ChatCore, client: Client, msg: Message) -> None:
 
 def part_channel(core: ChatCore, client: Client, channel: Channel, reason: str) -> None:
     """Leave ``channel``, telling every member (the leaver included)."""
+    announce.part(core, client, channel, reason)
     params = [channel.name, reason] if reason else [channel.name]
     core.deliver(Message("PART", params, client.prefix, core.stamp()), list(channel.members))
     core.leave_channel(client, channel)
@@ -152,6 +155,7 @@ def topic(core: ChatCore, client: Client, msg: Message) -> None:
     channel.topic = msg.params[1][:TOPICLEN]
     channel.topic_by = client.prefix
     channel.topic_at = int(core.clock())
+    announce.topic(core, client, channel)
     change = Message("TOPIC", [channel.name, channel.topic], client.prefix, core.stamp())
     core.deliver(change, list(channel.members))
 
@@ -225,6 +229,7 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
     if unknown:
         core.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if applied:
+        announce.modes(core, client)
         core.send(client, Message("MODE", [client.nick, applied], client.prefix))
 
 
@@ -287,6 +292,7 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
         return
     applied = apply_channel_modes(core, client, channel, changes)
     if applied:
+        announce.mode(core, client, channel, applied)
         letters = ""
         mode_args: list[str] = []
         last_sign = ""
@@ -301,11 +307,21 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
 
 def apply_channel_modes(
     core: ChatCore,
-    client: Client,
+    client: Client | None,
     channel: Channel,
     changes: list[tuple[str, str, str | None]],
 ) -> list[tuple[str, str, str | None]]:
-    """Apply parsed mode changes; returns those that changed something."""
+    """Apply parsed mode changes; returns those that changed something.
+
+    ``client`` is the local setter, told of errors; None for a change that
+    came over a link (already checked by the setter's server).
+    """
+
+    def complain(numeric: str, *params: str) -> None:
+        if client is not None:
+            core.reply(client, numeric, *params)
+
+    set_by = client.prefix if client is not None else core.name
     applied: list[tuple[str, str, str | None]] = []
     for sign, char, arg in changes:
         adding = sign == "+"
@@ -313,11 +329,10 @@ def apply_channel_modes(
             assert arg is not None
             member = core.nicks.get(casefold(arg))
             if member is None:
-                core.reply(client, rpl.ERR_NOSUCHNICK, arg, "No such nick/channel")
+                complain(rpl.ERR_NOSUCHNICK, arg, "No such nick/channel")
                 continue
             if member not in channel.members:
-                core.reply(
-                    client,
+                complain(
                     rpl.ERR_USERNOTINCHANNEL,
                     member.nick,
                     channel.name,
@@ -337,7 +352,7 @@ def apply_channel_modes(
             mask = normalize_ban_mask(arg)
             existing = [b for b in channel.bans if casefold(b.mask) == casefold(mask)]
             if adding and not existing and len(channel.bans) < 100:
-                channel.bans.append(Ban(mask, client.prefix, int(core.clock())))
+                channel.bans.append(Ban(mask, set_by, int(core.clock())))
             elif not adding and existing:
                 channel.bans.remove(existing[0])
             else:
@@ -347,7 +362,7 @@ def apply_channel_modes(
             if adding:
                 assert arg is not None
                 if " " in arg or "," in arg or not arg:
-                    core.reply(client, rpl.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
+                    complain(rpl.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
                     continue
                 channel.key = arg
                 applied.append((sign, char, arg))
@@ -398,6 +413,7 @@ def kick(core: ChatCore, client: Client, msg: Message) -> None:
             )
             continue
         kick_msg = Message("KICK", [channel.name, target.nick, reason], client.prefix, core.stamp())
+        announce.kick(core, client, channel, target, reason)
         core.deliver(kick_msg, list(channel.members))
         core.leave_channel(target, channel)
 
@@ -428,6 +444,9 @@ def invite(core: ChatCore, client: Client, msg: Message) -> None:
         return
     channel.invited.add(casefold(target.nick))
     core.reply(client, rpl.RPL_INVITING, target.nick, channel.name)
+    if target.remote:
+        announce.invite(core, client, target, channel)
+        return
     core.send(target, Message("INVITE", [target.nick, channel.name], client.prefix, core.stamp()))
 
 

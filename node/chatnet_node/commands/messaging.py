@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import announce
 from .. import numerics as rpl
 from ..core import AWAYLEN, MAX_TARGETS
 from ..history import dm_target
@@ -84,6 +85,7 @@ def to_channel(
     out.params[0] = channel.name
     core.record(casefold(channel.name), out, channel.name, text)
     core.deliver_to_channel(out, channel, client)
+    announce.message(core, client, channel.name, out, text)
     if client.has("echo-message"):
         core.send(client, out)
 
@@ -100,7 +102,10 @@ def to_nick(
     core.record(
         dm_target(casefold(client.nick), casefold(recipient.nick)), out, recipient.nick, text
     )
-    core.send(recipient, out)
+    if recipient.remote:
+        announce.message(core, client, recipient.uid, out, text)
+    else:
+        core.send(recipient, out)
     if not notice and recipient.away is not None:
         core.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
     if client.has("echo-message"):
@@ -119,12 +124,15 @@ def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
             out.params[0] = channel.name
             receivers = [m for m in channel.members if m.has("message-tags") and m is not client]
             core.deliver(out, receivers)
+            announce.message(core, client, channel.name, out, "")
         else:
             recipient = core.nicks.get(casefold(target))
             if recipient is None:
                 core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 continue
-            if recipient.has("message-tags"):
+            if recipient.remote:
+                announce.message(core, client, recipient.uid, out, "")
+            elif recipient.has("message-tags"):
                 core.send(recipient, out)
         if client.has("echo-message"):
             core.send(client, out)
@@ -142,6 +150,7 @@ def away(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
         note = Message("AWAY", [], client.prefix)
     if client.away != before:  # away-notify tells of changes, not of repeats
+        announce.away(core, client)
         core.deliver(note, [c for c in core.common_peers(client) if c.has("away-notify")])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import announce
 from .. import numerics as rpl
 from ..message import Message
 from ..names import casefold, mask_matches
@@ -26,6 +27,7 @@ def oper(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.ERR_NOOPERHOST, "No O-lines for your host")
         return
     client.oper = entry.name
+    announce.modes(core, client)
     core.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
     core.send(client, Message("MODE", [client.nick, "+o"], client.prefix))
 
@@ -38,8 +40,12 @@ def kill(core: ChatCore, client: Client, msg: Message) -> None:
     if target is None:
         core.reply(client, rpl.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
-    reason = msg.param(1) or "No reason given"
-    core.quit(target, f"Killed ({client.nick} ({reason}))")
+    reason = f"Killed ({client.nick} ({msg.param(1) or 'No reason given'}))"
+    if target.remote:
+        announce.kill(core, client, target, reason)
+        core.remove_remote(target, reason)
+    else:
+        core.quit(target, reason)
 
 
 COMMANDS = {

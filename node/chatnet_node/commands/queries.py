@@ -7,9 +7,12 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import numerics as rpl
-from ..core import VERSION, format_time
+from ..core import VERSION, ServerView, format_time
 from ..names import casefold, is_channel_name, mask_matches
 from . import Command
+
+RPL_MAP = "006"
+RPL_MAPEND = "007"
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -22,26 +25,29 @@ def send_lusers(core: ChatCore, client: Client) -> None:
     users = list(core.nicks.values())
     invisible = sum(1 for u in users if u.invisible)
     opers = sum(1 for u in users if u.oper)
-    unknown = len(core.clients) - len(users)
+    local = sum(1 for u in users if not u.remote)
+    unknown = len(core.clients) - local
     total = len(users)
+    servers = len(network_servers(core))
     peak = core.stats.max_local_clients
     core.reply(
         client,
         rpl.RPL_LUSERCLIENT,
-        f"There are {total - invisible} users and {invisible} invisible on 1 servers",
+        f"There are {total - invisible} users and {invisible} invisible on {servers} servers",
     )
     if opers:
         core.reply(client, rpl.RPL_LUSEROP, str(opers), "operator(s) online")
     if unknown:
         core.reply(client, rpl.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     core.reply(client, rpl.RPL_LUSERCHANNELS, str(len(core.channels)), "channels formed")
-    core.reply(client, rpl.RPL_LUSERME, f"I have {total} clients and 0 servers")
+    links = servers - 1
+    core.reply(client, rpl.RPL_LUSERME, f"I have {local} clients and {links} servers")
     core.reply(
         client,
         rpl.RPL_LOCALUSERS,
-        str(total),
+        str(local),
         str(peak),
-        f"Current local users {total}, max {peak}",
+        f"Current local users {local}, max {peak}",
     )
     core.reply(
         client,
@@ -87,7 +93,7 @@ def who_reply(core: ChatCore, client: Client, target: Client, channel_name: str)
         channel_name,
         target.user,
         target.host,
-        core.config.name,
+        target.server or core.config.name,
         target.nick,
         flags,
         f"0 {target.realname}",
@@ -134,7 +140,9 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
     ]
     if visible:
         core.reply(client, rpl.RPL_WHOISCHANNELS, target.nick, " ".join(visible))
-    core.reply(client, rpl.RPL_WHOISSERVER, target.nick, core.config.name, core.config.description)
+    server = target.server or core.config.name
+    info = next((s.description for s in network_servers(core) if s.name == server), "")
+    core.reply(client, rpl.RPL_WHOISSERVER, target.nick, server, info)
     if target.away is not None:
         core.reply(client, rpl.RPL_AWAY, target.nick, target.away)
     if target.oper:
@@ -146,15 +154,16 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
             target.nick,
             f"is connecting from {target.user}@{target.address} {target.address}",
         )
-    idle = int(core.clock() - target.last_active)
-    core.reply(
-        client,
-        rpl.RPL_WHOISIDLE,
-        target.nick,
-        str(idle),
-        str(int(target.connected_at)),
-        "seconds idle, signon time",
-    )
+    if not target.remote:  # idle time is only known where the user is
+        idle = int(core.clock() - target.last_active)
+        core.reply(
+            client,
+            rpl.RPL_WHOISIDLE,
+            target.nick,
+            str(idle),
+            str(int(target.connected_at)),
+            "seconds idle, signon time",
+        )
     core.reply(client, rpl.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list")
 
 
@@ -208,10 +217,42 @@ def info(core: ChatCore, client: Client, msg: Message) -> None:
     core.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
 
 
+def network_servers(core: ChatCore) -> list[ServerView]:
+    """Every reachable server (just this one when it has no links)."""
+    if core.network is not None:
+        return core.network.servers()
+    config = core.config
+    return [ServerView(config.name, config.name, 0, config.description, config.server_id)]
+
+
 def links(core: ChatCore, client: Client, msg: Message) -> None:
-    name = core.config.name
-    core.reply(client, rpl.RPL_LINKS, name, name, f"0 {core.config.description}")
+    for server in network_servers(core):
+        core.reply(
+            client, rpl.RPL_LINKS, server.name, server.uplink, f"{server.hops} {server.description}"
+        )
     core.reply(client, rpl.RPL_ENDOFLINKS, "*", "End of /LINKS list")
+
+
+def map_(core: ChatCore, client: Client, msg: Message) -> None:
+    """MAP: the servers as a tree, with users per server and server IDs."""
+    servers = network_servers(core)
+    users: dict[str, int] = {}
+    for user in core.nicks.values():
+        users[user.server] = users.get(user.server, 0) + 1
+    children: dict[str, list[ServerView]] = {}
+    for server in servers:
+        if server.hops:
+            children.setdefault(server.uplink, []).append(server)
+
+    def walk(server: ServerView, depth: int) -> None:
+        indent = "  " * depth + ("`- " if depth else "")
+        line = f"{indent}{server.name} ({server.sid}) {users.get(server.name, 0)} users"
+        core.reply(client, RPL_MAP, line)
+        for child in sorted(children.get(server.name, []), key=lambda s: s.name):
+            walk(child, depth + 1)
+
+    walk(servers[0], 0)
+    core.reply(client, RPL_MAPEND, "End of /MAP")
 
 
 COMMANDS = {
@@ -225,4 +266,5 @@ COMMANDS = {
     "ADMIN": Command(admin, 0),
     "INFO": Command(info, 0),
     "LINKS": Command(links, 0),
+    "MAP": Command(map_, 0),
 }

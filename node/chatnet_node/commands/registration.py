@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
+from .. import announce
 from .. import numerics as rpl
 from ..core import VERSION
 from ..message import Message
@@ -81,7 +82,9 @@ def nick(core: ChatCore, client: Client, msg: Message) -> None:
     if core.nicks.get(old_folded) is client:
         del core.nicks[old_folded]
     client.nick = new
+    client.nick_ts = core.clock()
     core.nicks[folded] = client
+    announce.nick(core, client)
 
 
 def user(core: ChatCore, client: Client, msg: Message) -> None:
@@ -108,6 +111,11 @@ def try_register(core: ChatCore, client: Client) -> None:
         return
     core.nicks[folded] = client
     client.registered = True
+    client.uid = core.new_uid()
+    client.server = core.name
+    client.nick_ts = core.clock()
+    core.users[client.uid] = client
+    announce.user(core, client)
     config = core.config
     core.reply(
         client,
@@ -194,6 +202,7 @@ def setname(core: ChatCore, client: Client, msg: Message) -> None:
         core.fail(client, "SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
     client.realname = realname
+    announce.setname(core, client)
     change = Message("SETNAME", [realname], client.prefix)
     peers = [c for c in core.common_peers(client) if c.has("setname")]
     core.deliver(change, peers)

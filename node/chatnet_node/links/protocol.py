@@ -85,16 +85,166 @@ class Advert(_Msg):
     role: Literal["hub", "leaf", "control"] = "hub"
 
 
-LinkMessage = Annotated[
-    Hello | Auth | Ready | Error | Ping | Pong | Advert,
-    Field(discriminator="t"),
-]
-_ADAPTER: TypeAdapter[Hello | Auth | Ready | Error | Ping | Pong | Advert] = TypeAdapter(
-    LinkMessage
+# Routed events: network state and traffic. ``o`` is the origin server, ``id``
+# is unique per origin (duplicates are dropped), users are named by uid.
+
+
+class _Event(_Msg):
+    o: str
+    id: str
+
+
+class UserIntro(_Event):
+    t: Literal["uid"] = "uid"
+    uid: str
+    nick: str
+    user: str
+    host: str
+    realname: str
+    ts: float
+    signon: float
+    away: str | None = None
+    oper: str | None = None
+    invisible: bool = False
+
+
+class UserQuit(_Event):
+    t: Literal["quit"] = "quit"
+    uid: str
+    reason: str
+
+
+class NickChange(_Event):
+    t: Literal["nick"] = "nick"
+    uid: str
+    nick: str
+    ts: float
+
+
+class UserAway(_Event):
+    t: Literal["away"] = "away"
+    uid: str
+    text: str | None
+
+
+class UserSetname(_Event):
+    t: Literal["setname"] = "setname"
+    uid: str
+    realname: str
+
+
+class UserOper(_Event):
+    t: Literal["oper"] = "oper"
+    uid: str
+    oper: str | None
+    invisible: bool
+
+
+class ChannelJoin(_Event):
+    t: Literal["join"] = "join"
+    uid: str
+    channel: str
+    cts: int
+    status: str = ""
+    msgid: str = ""
+    time: str = ""
+
+
+class ChannelPart(_Event):
+    t: Literal["part"] = "part"
+    uid: str
+    channel: str
+    reason: str = ""
+
+
+class ChannelKick(_Event):
+    t: Literal["kick"] = "kick"
+    uid: str
+    channel: str
+    target: str
+    reason: str
+
+
+class ChannelMode(_Event):
+    t: Literal["mode"] = "mode"
+    uid: str
+    channel: str
+    changes: list[tuple[str, str, str | None]]
+
+
+class ChannelTopic(_Event):
+    t: Literal["topic"] = "topic"
+    uid: str
+    channel: str
+    topic: str
+    by: str
+    at: int
+
+
+class ChannelState(_Event):
+    """A whole channel, as a burst carries it."""
+
+    t: Literal["chan"] = "chan"
+    name: str
+    ts: int
+    flags: list[str]
+    key: str | None
+    limit: int | None
+    topic: str
+    topic_by: str
+    topic_at: int
+    bans: list[tuple[str, str, int]]
+    members: list[tuple[str, str]]
+
+
+class ChatMessage(_Event):
+    """PRIVMSG, NOTICE or TAGMSG to a channel (by name) or a user (by uid)."""
+
+    t: Literal["msg"] = "msg"
+    uid: str
+    target: str
+    command: Literal["PRIVMSG", "NOTICE", "TAGMSG"]
+    text: str
+    tags: dict[str, str]
+
+
+class UserInvite(_Event):
+    t: Literal["invite"] = "invite"
+    uid: str
+    target: str
+    channel: str
+
+
+class UserKill(_Event):
+    t: Literal["kill"] = "kill"
+    uid: str
+    target: str
+    reason: str
+
+
+Event = (
+    UserIntro
+    | UserQuit
+    | NickChange
+    | UserAway
+    | UserSetname
+    | UserOper
+    | ChannelJoin
+    | ChannelPart
+    | ChannelKick
+    | ChannelMode
+    | ChannelTopic
+    | ChannelState
+    | ChatMessage
+    | UserInvite
+    | UserKill
 )
+AnyMessage = Hello | Auth | Ready | Error | Ping | Pong | Advert | Event
+LinkMessage = Annotated[AnyMessage, Field(discriminator="t")]
+_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(LinkMessage)
 
 
-def decode(raw: str | bytes) -> Hello | Auth | Ready | Error | Ping | Pong | Advert:
+def decode(raw: str | bytes) -> AnyMessage:
     """Parse one link message; raises LinkProtocolError with the reason."""
     if len(raw) > MAX_LINK_MESSAGE:
         raise LinkProtocolError(f"message of {len(raw)} bytes exceeds {MAX_LINK_MESSAGE}")

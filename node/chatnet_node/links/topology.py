@@ -19,6 +19,7 @@ from the graph the same routes:
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class Topology:
     _seq: int = 0
 
     def __post_init__(self) -> None:
+        # Sequence numbers start at the clock, so a restarted server's adverts
+        # are newer than any its peers may still remember.
+        self._seq = int(time.time() * 1000)
         if self.me not in self.adverts:
             self.adverts[self.me] = Advert(self.me, 0, frozenset())
 

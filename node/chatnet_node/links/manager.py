@@ -1,0 +1,351 @@
+"""The link manager: routes events between this server and the network.
+
+No sockets here: established links are ``LinkSession`` objects (the asyncio
+adapters in ``links.session`` implement them), and every decision is a
+plain method call, so whole networks can be simulated in one process.
+
+* Link up: advertise the new neighbour (link state, flooded), then, if the
+  peer was not reachable before (two networks joining), burst: every user,
+  then every channel with its members, modes and topic.
+* Events: a change made here goes down this server's routing tree; an event
+  from a link is checked (duplicate? origin plausible for that link?),
+  applied, and forwarded down its origin's tree, never back where it came
+  from. Channel traffic goes only towards servers with members there.
+* Link down: advertise the loss; users of servers no longer reachable quit
+  with the netsplit reason ``"<server> <server>"``. When the lost link was
+  part of a cycle nobody becomes unreachable, so nobody quits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from .. import remote
+from ..core import ServerView
+from ..names import casefold, is_channel_name
+from . import protocol as lp
+from .topology import Advert, Topology
+
+if TYPE_CHECKING:
+    from ..core import ChatCore
+
+log = logging.getLogger("chatnet.links")
+
+SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+
+
+class LinkSession(Protocol):
+    """One established link, as the manager uses it."""
+
+    peer: str
+    peer_sid: int
+    peer_role: str
+    peer_description: str
+
+    def send(self, text: str) -> None:
+        """Queue one link message (never blocks)."""
+
+    def close(self, reason: str) -> None:
+        """Send ``error`` with the reason and close the link."""
+
+    def info(self) -> dict[str, object]:
+        """State for /status: direction, round-trip time, queued bytes..."""
+
+
+@dataclass
+class LinkCounters:
+    """Per-peer traffic counters for /metrics."""
+
+    messages_in: int = 0
+    messages_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    flaps: int = 0
+
+
+@dataclass
+class ServerInfo:
+    """What the network knows of one server (from its adverts)."""
+
+    sid: int
+    description: str = ""
+    role: str = "hub"
+
+
+@dataclass
+class LinkManager:
+    """Routes link events for one server."""
+
+    core: ChatCore
+    role: str = "hub"
+    sessions: dict[str, LinkSession] = field(default_factory=dict)
+    counters: dict[str, LinkCounters] = field(default_factory=dict)
+    dropped: int = 0
+
+    def __post_init__(self) -> None:
+        config = self.core.config
+        self.topology = Topology(config.name)
+        self.known: dict[str, ServerInfo] = {
+            config.name: ServerInfo(config.server_id, config.description, self.role)
+        }
+        self.seen: OrderedDict[str, None] = OrderedDict()
+        self._burst_ids = itertools.count(1)
+        self.core.network = self
+
+    @property
+    def me(self) -> str:
+        return self.core.config.name
+
+    def sid_of(self) -> dict[str, int]:
+        """Server name to server ID, for the collision tie-break."""
+        return {name: info.sid for name, info in self.known.items()}
+
+    # Link lifecycle.
+
+    def link_up(self, session: LinkSession) -> None:
+        """A link finished its handshake."""
+        peer = session.peer
+        was_reachable = peer in self.topology.reachable()
+        self.sessions[peer] = session
+        self.counters.setdefault(peer, LinkCounters())
+        self.known[peer] = ServerInfo(session.peer_sid, session.peer_description, session.peer_role)
+        log.info("link up: %s -- %s (%s)", self.me, peer, "join" if not was_reachable else "cycle")
+        self._advertise()
+        for advert in list(self.topology.adverts.values()):
+            if advert.server != self.me:
+                self._send(peer, self._advert_message(advert))
+        if not was_reachable:
+            self._burst(peer)
+
+    def link_down(self, session: LinkSession, reason: str) -> None:
+        """A link closed (or failed): re-route, and split what is cut off."""
+        peer = session.peer
+        if self.sessions.get(peer) is not session:
+            return
+        del self.sessions[peer]
+        self.counters.setdefault(peer, LinkCounters()).flaps += 1
+        before = self.topology.reachable()
+        self._advertise()
+        lost = self.topology.split(before)
+        log.warning(
+            "link down: %s -- %s (%s); cut off: %s",
+            self.me,
+            peer,
+            reason,
+            ", ".join(sorted(lost)) or "nobody",
+        )
+        self._netsplit(lost, f"{self.me} {peer}")
+
+    def _advertise(self) -> None:
+        advert = self.topology.set_my_neighbours(self.sessions)
+        text = lp.encode(self._advert_message(advert))
+        for peer in self.sessions:
+            self._send_text(peer, text)
+
+    def _advert_message(self, advert: Advert) -> lp.Advert:
+        info = self.known.get(advert.server, ServerInfo(0))
+        return lp.Advert(
+            server=advert.server,
+            sid=info.sid,
+            seq=advert.seq,
+            neighbours=sorted(advert.neighbours),
+            description=info.description,
+            role=info.role,
+        )
+
+    def _netsplit(self, lost: set[str], reason: str) -> None:
+        if not lost:
+            return
+        for user in list(self.core.users.values()):
+            if user.remote and user.server in lost:
+                self.core.remove_remote(user, reason)
+        self.topology.forget(lost)
+        for name in lost:
+            self.known.pop(name, None)
+
+    def _burst(self, peer: str) -> None:
+        """Everything this side knows, in dependency order: users, then channels."""
+        core = self.core
+        for user in list(core.users.values()):
+            self._send(
+                peer,
+                lp.UserIntro(
+                    o=user.server,
+                    id=self._burst_id(),
+                    uid=user.uid,
+                    nick=user.nick,
+                    user=user.user,
+                    host=user.host,
+                    realname=user.realname,
+                    ts=user.nick_ts,
+                    signon=user.connected_at,
+                    away=user.away,
+                    oper=user.oper,
+                    invisible=user.invisible,
+                ),
+            )
+        for channel in list(core.channels.values()):
+            self._send(
+                peer,
+                lp.ChannelState(
+                    o=self.me,
+                    id=self._burst_id(),
+                    name=channel.name,
+                    ts=channel.created,
+                    flags=sorted(channel.flags),
+                    key=channel.key,
+                    limit=channel.limit,
+                    topic=channel.topic,
+                    topic_by=channel.topic_by,
+                    topic_at=channel.topic_at,
+                    bans=[(b.mask, b.set_by, b.set_at) for b in channel.bans],
+                    members=[(m.uid, status) for m, status in channel.members.items()],
+                ),
+            )
+
+    def _burst_id(self) -> str:
+        return f"{self.me}:b{int(time.time())}:{next(self._burst_ids)}"
+
+    # Messages.
+
+    def received(self, session: LinkSession, raw: str) -> None:
+        """One message from an established link."""
+        counters = self.counters.setdefault(session.peer, LinkCounters())
+        counters.messages_in += 1
+        counters.bytes_in += len(raw)
+        try:
+            message = lp.decode(raw)
+        except lp.LinkProtocolError as exc:
+            log.warning("link %s: dropped a bad message: %s", session.peer, exc)
+            self.dropped += 1
+            return
+        if isinstance(message, lp.Advert):
+            self._learn(session, message)
+        elif isinstance(message, lp.Ping | lp.Pong | lp.Ready | lp.Hello | lp.Auth | lp.Error):
+            return  # the session handles these itself
+        else:
+            self._routed(session, message)
+
+    def _learn(self, session: LinkSession, message: lp.Advert) -> None:
+        advert = Advert(message.server, message.seq, frozenset(message.neighbours))
+        previous = self.topology.adverts.get(message.server)
+        before = self.topology.reachable()
+        if not self.topology.learn(advert):
+            return
+        if message.server not in self.known or self.known[message.server].sid != message.sid:
+            self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
+        text = lp.encode(message)
+        for peer in self.sessions:
+            if peer != session.peer:
+                self._send_text(peer, text)
+        lost = self.topology.split(before)
+        if lost:
+            gone = (previous.neighbours if previous else frozenset()) - advert.neighbours
+            other = sorted(gone)[0] if gone else session.peer
+            self._netsplit(lost, f"{message.server} {other}")
+
+    def _routed(self, session: LinkSession, event: lp.Event) -> None:
+        if event.id in self.seen:
+            return  # a duplicate: already applied and forwarded
+        self._remember(event.id)
+        parent = self.topology.tree(event.o).get(self.me)
+        if event.o == self.me or session.peer not in (parent, event.o):
+            log.warning(
+                "link %s: dropped %s from %s: origin does not match this link",
+                session.peer,
+                event.t,
+                event.o,
+            )
+            self.dropped += 1
+            return
+        remote.apply(self.core, event, self.sid_of())
+        self._forward(event, exclude=session.peer)
+
+    def _remember(self, event_id: str) -> None:
+        self.seen[event_id] = None
+        if len(self.seen) > SEEN_EVENTS:
+            self.seen.popitem(last=False)
+
+    def local_event(self, event: lp.Event) -> None:
+        """A change made here: send it down this server's tree."""
+        self._remember(event.id)
+        self._forward(event, exclude=None)
+
+    def _forward(self, event: lp.Event, exclude: str | None) -> None:
+        hops = self.topology.next_hops(event.o, self._wanted(event))
+        hops.discard(exclude or "")
+        if not hops:
+            return
+        text = lp.encode(event)
+        for peer in hops:
+            if peer in self.sessions:
+                self._send_text(peer, text)
+
+    def _wanted(self, event: lp.Event) -> set[str]:
+        """The servers an event must reach (interest routing for traffic)."""
+        core = self.core
+        if isinstance(event, lp.ChatMessage):
+            if is_channel_name(event.target):
+                channel = core.channels.get(casefold(event.target))
+                return channel.servers() if channel is not None else set()
+            user = core.users.get(event.target)
+            return {user.server} if user is not None else set()
+        if isinstance(event, lp.UserInvite):
+            user = core.users.get(event.target)
+            return {user.server} if user is not None else set()
+        return self.topology.reachable()
+
+    def _send(self, peer: str, message: lp.Advert | lp.Event) -> None:
+        self._send_text(peer, lp.encode(message))
+
+    def _send_text(self, peer: str, text: str) -> None:
+        session = self.sessions.get(peer)
+        if session is None:
+            return
+        counters = self.counters.setdefault(peer, LinkCounters())
+        counters.messages_out += 1
+        counters.bytes_out += len(text)
+        session.send(text)
+
+    # What the core asks.
+
+    def servers(self) -> list[ServerView]:
+        """Every reachable server, this one first, then by hops and name."""
+        topology = self.topology
+        views = []
+        for name in topology.reachable():
+            info = self.known.get(name, ServerInfo(0))
+            views.append(
+                ServerView(
+                    name=name,
+                    uplink=topology.uplink_of(name) or name,
+                    hops=topology.hops(name) or 0,
+                    description=info.description,
+                    sid=info.sid,
+                )
+            )
+        return sorted(views, key=lambda v: (v.hops, v.name))
+
+    def status(self) -> list[dict[str, object]]:
+        """Every established link, for /status."""
+        result = []
+        for peer, session in sorted(self.sessions.items()):
+            counters = self.counters.get(peer, LinkCounters())
+            result.append(
+                {
+                    "peer": peer,
+                    "serverId": session.peer_sid,
+                    "role": session.peer_role,
+                    "up": True,
+                    "state": "up",
+                    **session.info(),
+                    "messagesIn": counters.messages_in,
+                    "messagesOut": counters.messages_out,
+                }
+            )
+        return result

@@ -1,0 +1,208 @@
+"""Whole networks in one process: managers joined by in-memory links.
+
+The link manager and the cores are pure, so a network of several servers
+can be simulated exactly: bursts, routing, netsplits and conflicts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from chatnet_node.client import Client
+from chatnet_node.config import NodeConfig
+from chatnet_node.core import ChatCore
+from chatnet_node.history import HistoryStore
+from chatnet_node.links.manager import LinkManager
+from tests.node.test_core import RecordingSink
+
+Wire = deque[tuple["MemSession", str]]
+
+
+@dataclass(eq=False)
+class MemSession:
+    """One end of an in-memory link."""
+
+    manager: LinkManager
+    peer: str
+    peer_sid: int
+    wire: Wire
+    peer_role: str = "hub"
+    peer_description: str = ""
+    other: MemSession | None = None
+    closed: bool = False
+    sent: list[str] = field(default_factory=list)
+
+    def send(self, text: str) -> None:
+        assert self.other is not None
+        if not self.closed:
+            self.sent.append(text)
+            self.wire.append((self.other, text))
+
+    def close(self, reason: str) -> None:
+        self.closed = True
+
+    def info(self) -> dict[str, object]:
+        return {}
+
+
+class Net:
+    """Servers, their links and the wire between them."""
+
+    def __init__(self, *names: str) -> None:
+        self.wire: Wire = deque()
+        self.cores: dict[str, ChatCore] = {}
+        self.managers: dict[str, LinkManager] = {}
+        self.links: dict[frozenset[str], tuple[MemSession, MemSession]] = {}
+        for sid, name in enumerate(names, start=10):
+            config = NodeConfig.model_validate({"name": name, "serverId": sid, "network": "t"})
+            core = ChatCore(config, HistoryStore(None))
+            self.cores[name] = core
+            self.managers[name] = LinkManager(core)
+
+    def link(self, a: str, b: str) -> None:
+        ma, mb = self.managers[a], self.managers[b]
+        sa = MemSession(ma, b, self.cores[b].config.server_id, self.wire)
+        sb = MemSession(mb, a, self.cores[a].config.server_id, self.wire)
+        sa.other, sb.other = sb, sa
+        self.links[frozenset((a, b))] = (sa, sb)
+        ma.link_up(sa)
+        mb.link_up(sb)
+        self.settle()
+
+    def cut(self, a: str, b: str) -> None:
+        sa, sb = self.links.pop(frozenset((a, b)))
+        sa.closed = sb.closed = True
+        self.managers[a].link_down(sa, "cut")
+        self.managers[b].link_down(sb, "cut")
+        self.settle()
+
+    def settle(self) -> None:
+        for _ in range(100_000):
+            if not self.wire:
+                return
+            session, text = self.wire.popleft()
+            if not session.closed:
+                session.manager.received(session, text)
+        raise AssertionError("the network did not settle")
+
+    def user(self, server: str, nick: str) -> tuple[Client, RecordingSink]:
+        core = self.cores[server]
+        sink = RecordingSink(core)
+        client = core.connect(sink, "127.0.0.1")
+        assert client is not None
+        core.receive_line(client, f"NICK {nick}".encode())
+        core.receive_line(client, f"USER {nick} 0 * :{nick}".encode())
+        self.settle()
+        sink.lines()
+        return client, sink
+
+    def say(self, server: str, client: Client, line: str) -> None:
+        self.cores[server].receive_line(client, line.encode())
+        self.settle()
+
+
+def privmsgs(sink: RecordingSink) -> list[str]:
+    return [line for line in sink.lines() if " PRIVMSG " in line]
+
+
+def test_three_servers_in_a_line_chat_as_one_network() -> None:
+    net = Net("a", "b", "c")
+    net.link("a", "b")
+    net.link("b", "c")
+    alice, alice_out = net.user("a", "alice")
+    carol, carol_out = net.user("c", "carol")
+    net.say("a", alice, "JOIN #room")
+    net.say("c", carol, "JOIN #room")
+    assert any("JOIN #room" in line and "carol" in line for line in alice_out.lines())
+    net.say("c", carol, "PRIVMSG #room :hello from c")
+    assert privmsgs(alice_out) == [":carol!~carol@127.0.0.1 PRIVMSG #room :hello from c"]
+    net.say("a", alice, "PRIVMSG carol :direct message")
+    assert privmsgs(carol_out) == [":alice!~alice@127.0.0.1 PRIVMSG carol :direct message"]
+    net.say("a", alice, "WHOIS carol")
+    assert any(" 312 alice carol c " in line for line in alice_out.lines())
+    net.say("a", alice, "LINKS")
+    links = [line for line in alice_out.lines() if " 364 " in line]
+    assert [line.split()[3] for line in links] == ["a", "b", "c"]
+
+
+def test_interest_routing_keeps_channel_traffic_off_servers_without_members() -> None:
+    net = Net("a", "b", "c")
+    net.link("a", "b")
+    net.link("a", "c")
+    alice, _ = net.user("a", "alice")
+    bob, bob_out = net.user("b", "bob")
+    for server, client in (("a", alice), ("b", bob)):
+        net.say(server, client, "JOIN #ab")
+    to_c = net.links[frozenset(("a", "c"))][0]
+    before = len(to_c.sent)
+    net.say("a", alice, "PRIVMSG #ab :not for c")
+    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG #ab :not for c"]
+    assert len(to_c.sent) == before, "c has no members in #ab: it gets no traffic"
+
+
+def test_ring_loses_a_link_without_a_netsplit() -> None:
+    net = Net("a", "b", "c")
+    net.link("a", "b")
+    net.link("b", "c")
+    net.link("c", "a")
+    alice, alice_out = net.user("a", "alice")
+    bob, _ = net.user("b", "bob")
+    for server, client in (("a", alice), ("b", bob)):
+        net.say(server, client, "JOIN #ring")
+    alice_out.lines()
+    net.cut("a", "b")
+    assert not any("QUIT" in line for line in alice_out.lines()), "no netsplit in a ring"
+    net.say("b", bob, "PRIVMSG #ring :around the ring")
+    assert privmsgs(alice_out) == [":bob!~bob@127.0.0.1 PRIVMSG #ring :around the ring"]
+
+
+def test_netsplit_and_netjoin() -> None:
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, alice_out = net.user("a", "alice")
+    bob, _ = net.user("b", "bob")
+    for server, client in (("a", alice), ("b", bob)):
+        net.say(server, client, "JOIN #split")
+    alice_out.lines()
+    net.cut("a", "b")
+    assert alice_out.lines() == [":bob!~bob@127.0.0.1 QUIT :a b"]
+    assert "bob" not in net.cores["a"].nicks
+    net.link("a", "b")
+    lines = alice_out.lines()
+    assert [line for line in lines if "JOIN" in line] == [
+        line for line in lines if line.endswith(":bob!~bob@127.0.0.1 JOIN #split")
+    ]
+    assert len([line for line in lines if "JOIN #split" in line]) == 1, "no duplicate netjoin"
+    net.say("b", bob, "PRIVMSG #split :back again")
+    assert privmsgs(alice_out) == [":bob!~bob@127.0.0.1 PRIVMSG #split :back again"]
+
+
+def test_nick_collision_after_a_split_is_settled_the_same_everywhere() -> None:
+    net = Net("a", "b")
+    first, _ = net.user("a", "same")
+    net.cores["b"].clock = lambda: 4_000_000_000.0  # b's user took the nick later
+    second, second_out = net.user("b", "same")
+    net.link("a", "b")
+    assert net.cores["a"].nicks["same"] is first
+    assert net.cores["b"].nicks["same"].uid == first.uid
+    assert second.nick.startswith("Guest")
+    assert any(" NICK " in line and "Guest" in line for line in second_out.lines())
+    assert first.nick == "same"
+
+
+def test_channel_created_on_both_sides_keeps_the_older_ops() -> None:
+    net = Net("a", "b")
+    older, _ = net.user("a", "older")
+    net.say("a", older, "JOIN #both")
+    net.cores["b"].clock = lambda: 4_000_000_000.0
+    younger, younger_out = net.user("b", "younger")
+    net.say("b", younger, "JOIN #both")
+    net.say("b", younger, "MODE #both +m")
+    net.link("a", "b")
+    for core in net.cores.values():
+        channel = core.channels["#both"]
+        statuses = {member.nick: status for member, status in channel.members.items()}
+        assert statuses == {"older": "o", "younger": ""}
+        assert "m" not in channel.flags
+    assert any("MODE #both -o younger" in line for line in younger_out.lines())
