@@ -60,6 +60,15 @@ class NetworkHooks(Protocol):
     def servers(self) -> list[ServerView]:
         """Every reachable server, this one first, for LINKS, MAP and LUSERS."""
 
+    def connect(self, name: str) -> str | None:
+        """CONNECT: dial a configured peer; returns why not, or None."""
+
+    def squit(self, name: str, reason: str) -> str | None:
+        """SQUIT: close the link to a neighbour; returns why not, or None."""
+
+    def status(self) -> list[dict[str, object]]:
+        """Every link, for /status."""
+
 
 @dataclass(frozen=True, slots=True)
 class ServerView:

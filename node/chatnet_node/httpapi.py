@@ -61,7 +61,7 @@ def status_document(core: ChatCore) -> dict[str, Any]:
         "users": core.registered_count,
         "maxClients": config.limits.max_clients,
         "channels": len(core.channels),
-        "links": [],
+        "links": core.network.status() if core.network is not None else [],
         "uptimeSeconds": round(core.clock() - core.started, 1),
     }
 

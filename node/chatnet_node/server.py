@@ -23,6 +23,7 @@ from .config import ConfigError, NodeConfig, load_config
 from .core import ChatCore
 from .history import HistoryStore
 from .httpapi import HttpRoutes
+from .links.session import LinkRuntime
 from .metrics import make_registry
 from .transport import IrcStreamProtocol, flush_soon
 from .websocket import WebSocketProtocol
@@ -62,6 +63,9 @@ class Node:
         self.core = ChatCore(config, self.history)
         self.registry = make_registry(self.core)
         self.routes = HttpRoutes(self.core, self.registry)
+        self.links: LinkRuntime | None = None
+        if config.links.read_secret() is not None:
+            self.links = LinkRuntime(self.core, config.links)
         self.servers: list[asyncio.Server] = []
         self.bound: list[Bound] = []
         self.stopped = asyncio.Event()
@@ -89,10 +93,12 @@ class Node:
             self._remember("irc-tls", server)
         for spec in listeners.websocket:
             server = await loop.create_server(
-                lambda: WebSocketProtocol(core, self.routes), spec.host, spec.port
+                lambda: WebSocketProtocol(core, self.routes, self.links), spec.host, spec.port
             )
             self._remember("websocket", server)
         self._tasks.append(asyncio.create_task(self._tick()))
+        if self.links is not None:
+            self.links.start()
         if self.config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config()))
 
@@ -123,6 +129,8 @@ class Node:
         deadline = time.monotonic() + grace
         while self.core.clients and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+        if self.links is not None:
+            await self.links.stop()
         self.core.close_all("Server shutting down")
         self.core.flush()
         await asyncio.sleep(0.05)

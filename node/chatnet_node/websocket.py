@@ -28,13 +28,18 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from . import wire
+from .links import protocol as lp
+from .links.protocol import PROTOCOL
+from .links.session import LinkRuntime, LinkSession
 from .transport import MAX_RAW_LINE, Connection, raw_fd
+from .wire import ws_frame
 
 if TYPE_CHECKING:
     from .core import ChatCore
 
 log = logging.getLogger("chatnet.websocket")
 
+LINK = Subprotocol(PROTOCOL)
 TEXT = Subprotocol("text.ircv3.net")
 BINARY = Subprotocol("binary.ircv3.net")
 
@@ -44,7 +49,9 @@ HttpHandler = Callable[[Request], Response]
 def select_subprotocol(
     protocol: ServerProtocol, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
-    """Prefer binary when offered (it carries any bytes), then text, else none (text)."""
+    """A server link, else binary when offered (it carries any bytes), then text, else text."""
+    if LINK in offered:
+        return LINK
     if BINARY in offered:
         return BINARY
     if TEXT in offered:
@@ -60,14 +67,16 @@ def is_upgrade(request: Request) -> bool:
 class WebSocketProtocol(Connection):
     """One HTTP or WebSocket connection on the WebSocket port."""
 
-    __slots__ = ("fragment_opcode", "fragments", "http", "ws")
+    __slots__ = ("fragment_opcode", "fragments", "http", "link", "links", "ws")
 
-    def __init__(self, core: ChatCore, http: HttpHandler) -> None:
+    def __init__(self, core: ChatCore, http: HttpHandler, links: LinkRuntime | None = None) -> None:
         super().__init__(core)
         self.http = http
+        self.links = links
+        self.link: LinkSession | None = None
         self.kind = wire.WS_TEXT
         self.ws = ServerProtocol(
-            subprotocols=[BINARY, TEXT],
+            subprotocols=[LINK, BINARY, TEXT],
             select_subprotocol=select_subprotocol,
             max_size=MAX_RAW_LINE + 16,
         )
@@ -103,14 +112,46 @@ class WebSocketProtocol(Connection):
         if response.status_code != 101:
             self._send_protocol_data()
             return
+        if self.ws.subprotocol == LINK:
+            self._send_protocol_data()
+            self._fresh_parser()
+            self._start_link()
+            return
         self.kind = wire.WS_BINARY if self.ws.subprotocol == BINARY else wire.WS_TEXT
         self._send_protocol_data()
         # The handshake parser's frame keeps the request (headers: ~2 KiB per
         # idle client) alive; a fresh frame parser holds nothing of it. The
         # library swaps parsers the same way after an HTTP response.
+        self._fresh_parser()
+        self.client = self.core.connect(self, self.peer_address(), secure=False)
+
+    def _fresh_parser(self) -> None:
         self.ws.parser = Protocol.parse(self.ws)
         next(self.ws.parser)
-        self.client = self.core.connect(self, self.peer_address(), secure=False)
+
+    def _start_link(self) -> None:
+        """A server dialed in: run a link session over this connection."""
+        if self.links is None or not self.links.enabled:
+            reason = "links are not configured on this server (no link secret)"
+            log.warning("refused a server link from %s: %s", self.peer_address(), reason)
+            self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
+            self._close_with(CloseCode.POLICY_VIOLATION, "links not configured")
+            return
+        transport = self.transport
+        assert transport is not None
+
+        def send_text(text: str) -> None:
+            if self.transport is not None and not self.closed:
+                self.transport.write(ws_frame(text.encode()))
+
+        self.link = LinkSession(
+            self.links,
+            "in",
+            send_text,
+            lambda: self._close_with(CloseCode.NORMAL_CLOSURE, "link closed"),
+            transport.get_write_buffer_size,
+        )
+        self.link.opened()
 
     def _handle_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -123,6 +164,9 @@ class WebSocketProtocol(Connection):
             return
         data = b"".join([*self.fragments, frame.data]) if self.fragments else bytes(frame.data)
         self.fragments.clear()
+        if self.link is not None:
+            self.link.received(data.decode("utf-8", "replace"))
+            return
         if self.fragment_opcode is Opcode.BINARY and self.kind == wire.WS_TEXT:
             self._close_with(CloseCode.UNSUPPORTED_DATA, "text.ircv3.net takes text frames only")
             return
@@ -169,4 +213,6 @@ class WebSocketProtocol(Connection):
         else:
             reason = "Connection closed"
         self.ws.receive_eof()
+        if self.link is not None:
+            self.link.lost(reason)
         self.lost(reason)

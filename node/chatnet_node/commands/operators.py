@@ -48,7 +48,36 @@ def kill(core: ChatCore, client: Client, msg: Message) -> None:
         core.quit(target, reason)
 
 
+def connect(core: ChatCore, client: Client, msg: Message) -> None:
+    """CONNECT <server>: bring up a configured portal now."""
+    if not client.oper:
+        core.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return
+    name = msg.params[0]
+    why = core.network.connect(name) if core.network else "links are not configured here"
+    if why is not None:
+        core.reply(client, rpl.ERR_NOSUCHSERVER, name, why)
+        return
+    core.notice(client, f"*** Connecting to {name}")
+
+
+def squit(core: ChatCore, client: Client, msg: Message) -> None:
+    """SQUIT <server> [reason]: take a link down (it stays down until CONNECT)."""
+    if not client.oper:
+        core.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return
+    name = msg.params[0]
+    reason = msg.param(1) or f"by {client.nick}"
+    why = core.network.squit(name, reason) if core.network else "links are not configured here"
+    if why is not None:
+        core.reply(client, rpl.ERR_NOSUCHSERVER, name, why)
+        return
+    core.notice(client, f"*** Link to {name} closed ({reason})")
+
+
 COMMANDS = {
+    "CONNECT": Command(connect, 1),
+    "SQUIT": Command(squit, 1),
     "OPER": Command(oper, 2),
     "KILL": Command(kill, 1),
 }

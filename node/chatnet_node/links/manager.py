@@ -57,6 +57,16 @@ class LinkSession(Protocol):
         """State for /status: direction, round-trip time, queued bytes..."""
 
 
+class LinkControl(Protocol):
+    """Dialing, owned by the runtime: what CONNECT and SQUIT reach."""
+
+    def connect(self, name: str) -> str | None:
+        """Dial ``name`` now; returns why not, or None."""
+
+    def squit(self, name: str, reason: str) -> str | None:
+        """Close the link to ``name``; returns why not, or None."""
+
+
 @dataclass
 class LinkCounters:
     """Per-peer traffic counters for /metrics."""
@@ -86,6 +96,7 @@ class LinkManager:
     sessions: dict[str, LinkSession] = field(default_factory=dict)
     counters: dict[str, LinkCounters] = field(default_factory=dict)
     dropped: int = 0
+    control: LinkControl | None = None
 
     def __post_init__(self) -> None:
         config = self.core.config
@@ -330,6 +341,18 @@ class LinkManager:
                 )
             )
         return sorted(views, key=lambda v: (v.hops, v.name))
+
+    def connect(self, name: str) -> str | None:
+        """CONNECT: dial a configured peer."""
+        if self.control is None:
+            return "links are not configured on this server"
+        return self.control.connect(name)
+
+    def squit(self, name: str, reason: str) -> str | None:
+        """SQUIT: close a link (it stays down until CONNECT)."""
+        if self.control is None:
+            return "links are not configured on this server"
+        return self.control.squit(name, reason)
 
     def status(self) -> list[dict[str, object]]:
         """Every established link, for /status."""

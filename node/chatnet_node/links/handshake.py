@@ -1,0 +1,85 @@
+"""The link handshake as a state machine: messages in, messages out.
+
+Both sides run the same machine (see ``protocol`` for the exchange). It
+never touches a socket: the session feeds it what arrives and sends what it
+returns. ``failed`` holds the reason when the link must be refused.
+"""
+
+from __future__ import annotations
+
+from . import protocol as lp
+
+
+class Handshake:
+    """One side of one link's handshake."""
+
+    def __init__(
+        self,
+        mine: lp.Hello,
+        secret: str,
+        *,
+        known_names: set[str],
+        known_ids: set[int],
+        allowed: set[str] | None,
+        have_uplink: bool,
+    ) -> None:
+        self.mine = mine
+        self.secret = secret
+        self.known_names = known_names
+        self.known_ids = known_ids
+        self.allowed = allowed
+        self.have_uplink = have_uplink
+        self.theirs: lp.Hello | None = None
+        self.authenticated = False
+        self.peer_ready = False
+        self.failed: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Both sides proved the secret and accepted each other."""
+        return self.authenticated and self.peer_ready and self.failed is None
+
+    def start(self) -> list[lp.Hello]:
+        """What to send first."""
+        return [self.mine]
+
+    def receive(self, message: lp.AnyMessage) -> list[lp.Hello | lp.Auth | lp.Ready | lp.Error]:
+        """Take one message from the peer; returns what to send back."""
+        if isinstance(message, lp.Error):
+            self.failed = f"refused by peer: {message.reason}"
+            return []
+        if isinstance(message, lp.Hello):
+            if self.theirs is not None:
+                return self._fail("hello sent twice")
+            why = lp.check_hello(
+                self.mine,
+                message,
+                known_names=self.known_names,
+                known_ids=self.known_ids,
+                allowed=self.allowed,
+                have_uplink=self.have_uplink,
+            )
+            if why is not None:
+                return self._fail(why)
+            self.theirs = message
+            response = lp.answer(self.secret, message.challenge, self.mine.server)
+            return [lp.Auth(response=response)]
+        if isinstance(message, lp.Auth):
+            if self.theirs is None:
+                return self._fail("auth before hello")
+            if not lp.verify(
+                self.secret, self.mine.challenge, self.theirs.server, message.response
+            ):
+                return self._fail("authentication failed: wrong link secret")
+            self.authenticated = True
+            return [lp.Ready()]
+        if isinstance(message, lp.Ready):
+            if not self.authenticated:
+                return self._fail("ready before authentication")
+            self.peer_ready = True
+            return []
+        return self._fail(f"unexpected {message.t!r} during the handshake")
+
+    def _fail(self, reason: str) -> list[lp.Hello | lp.Auth | lp.Ready | lp.Error]:
+        self.failed = reason
+        return [lp.Error(reason=reason)]

@@ -1,0 +1,387 @@
+"""Links over WebSocket: the asyncio side of portals.
+
+* ``LinkSession``: one link, inbound (a peer dialed our WebSocket port with
+  subprotocol ``chatnet-link.v1``) or outbound (we dialed it with the
+  websockets client). It runs the handshake, answers pings, measures the
+  round trip, drops a silent peer after ``pingTimeout`` and hands every
+  other message to the manager.
+* ``LinkRuntime``: dials what the configuration says (hubs: every peer;
+  leaves: the first reachable uplink, in order), redials with jittered
+  backoff, and serves CONNECT and SQUIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from ..config import LinkPeer, Links
+from . import protocol as lp
+from .handshake import Handshake
+from .manager import LinkManager
+
+if TYPE_CHECKING:
+    from ..core import ChatCore
+
+log = logging.getLogger("chatnet.links")
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+
+
+class LinkSession:
+    """One link to one peer; the transport is given as ``send_text``/``hang_up``."""
+
+    def __init__(
+        self,
+        runtime: LinkRuntime,
+        direction: str,
+        send_text: Callable[[str], None],
+        hang_up: Callable[[], None],
+        queued: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.runtime = runtime
+        self.direction = direction
+        self._send_text = send_text
+        self._hang_up = hang_up
+        self._queued = queued
+        self.handshake = runtime.new_handshake()
+        self.peer = "?"
+        self.peer_sid = 0
+        self.peer_role = "hub"
+        self.peer_description = ""
+        self.established = False
+        self.closed = False
+        self.rtt: float | None = None
+        self.since = time.time()
+        self.last_heard = time.monotonic()
+        self._keepalive: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+
+    # The manager's side.
+
+    def send(self, text: str) -> None:
+        if not self.closed:
+            self._send_text(text)
+
+    def close(self, reason: str) -> None:
+        """Tell the peer why, then close."""
+        if self.closed:
+            return
+        with contextlib.suppress(Exception):
+            self._send_text(lp.encode(lp.Error(reason=reason)))
+        self.lost(reason)
+        self._hang_up()
+
+    def info(self) -> dict[str, object]:
+        return {
+            "direction": self.direction,
+            "rttMs": round(self.rtt * 1000, 2) if self.rtt is not None else None,
+            "queuedBytes": self._queued(),
+            "upSince": round(self.since, 3),
+        }
+
+    # The transport's side.
+
+    def opened(self) -> None:
+        for message in self.handshake.start():
+            self._send_text(lp.encode(message))
+
+    def received(self, raw: str) -> None:
+        self.last_heard = time.monotonic()
+        if self.established:
+            if raw.startswith('{"t":"ping"'):
+                token = lp.decode(raw)
+                assert isinstance(token, lp.Ping)
+                self._send_text(lp.encode(lp.Pong(token=token.token)))
+                return
+            if raw.startswith('{"t":"pong"'):
+                pong = lp.decode(raw)
+                assert isinstance(pong, lp.Pong)
+                with contextlib.suppress(ValueError):
+                    self.rtt = time.monotonic() - float(pong.token)
+                return
+            if raw.startswith('{"t":"error"'):
+                message = lp.decode(raw)
+                assert isinstance(message, lp.Error)
+                log.warning("link %s: peer closed the link: %s", self.peer, message.reason)
+                self.lost(f"peer: {message.reason}")
+                self._hang_up()
+                return
+            self.runtime.manager.received(self, raw)
+            return
+        try:
+            message = lp.decode(raw)
+        except lp.LinkProtocolError as exc:
+            self._refuse(str(exc))
+            return
+        for reply in self.handshake.receive(message):
+            self._send_text(lp.encode(reply))
+        if self.handshake.failed is not None:
+            self._refuse(self.handshake.failed, told=True)
+            return
+        if self.handshake.done:
+            self._establish()
+
+    def _refuse(self, reason: str, told: bool = False) -> None:
+        peer = self.handshake.theirs.server if self.handshake.theirs else "unknown peer"
+        log.warning("link %s (%s) refused: %s", peer, self.direction, reason)
+        self.runtime.refusals += 1
+        if not told:
+            with contextlib.suppress(Exception):
+                self._send_text(lp.encode(lp.Error(reason=reason)))
+        self.closed = True
+        self.done.set()
+        self._hang_up()
+
+    def _establish(self) -> None:
+        theirs = self.handshake.theirs
+        assert theirs is not None
+        manager = self.runtime.manager
+        if theirs.server in manager.sessions:
+            self._refuse(f"already linked to {theirs.server}")
+            return
+        self.peer, self.peer_sid = theirs.server, theirs.sid
+        self.peer_role, self.peer_description = theirs.role, theirs.description
+        self.established = True
+        self.since = time.time()
+        manager.link_up(self)
+        self._keepalive = asyncio.create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        links = self.runtime.links
+        while not self.closed:
+            await asyncio.sleep(min(links.ping_interval, 1.0))
+            silent = time.monotonic() - self.last_heard
+            if silent > links.ping_timeout:
+                log.warning("link %s: no answer for %.0fs; dropping it", self.peer, silent)
+                self.close(f"Ping timeout: {int(silent)} seconds")
+                return
+            if silent >= links.ping_interval or self.rtt is None:
+                self._send_text(lp.encode(lp.Ping(token=repr(time.monotonic()))))
+
+    def lost(self, reason: str) -> None:
+        """The transport is gone (or going): tell the manager once."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
+            self._keepalive.cancel()
+        if self.established:
+            self.runtime.manager.link_down(self, reason)
+        self.done.set()
+
+
+class LinkRuntime:
+    """Dials and accepts this server's links."""
+
+    def __init__(self, core: ChatCore, links: Links) -> None:
+        self.core = core
+        self.links = links
+        self.secret = links.read_secret()
+        self.manager = LinkManager(core, role=links.role)
+        self.manager.control = self
+        self.refusals = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wanted: dict[str, asyncio.Event] = {}
+        self._held: set[str] = set()  # SQUIT: not redialed until CONNECT
+
+    @property
+    def enabled(self) -> bool:
+        """Links need a secret; without one the server stays alone."""
+        return self.secret is not None
+
+    def new_handshake(self) -> Handshake:
+        config = self.core.config
+        mine = lp.Hello(
+            network=config.network,
+            server=config.name,
+            sid=config.server_id,
+            role=self.links.role,
+            version=lp.VERSION,
+            challenge=lp.new_challenge(),
+            description=config.description,
+        )
+        manager = self.manager
+        known = manager.topology.reachable() - {config.name}
+        allowed = set(self.links.accept) | {p.name for p in self.links.dial}
+        return Handshake(
+            mine,
+            self.secret or "",
+            known_names=known,
+            known_ids={manager.known[n].sid for n in known if n in manager.known},
+            allowed=allowed or None,
+            have_uplink=self.links.role == "leaf" and bool(manager.sessions),
+        )
+
+    def start(self) -> None:
+        if not self.enabled or not self.links.dial:
+            return
+        if self.links.role == "leaf":
+            self._tasks.append(asyncio.create_task(self._leaf_loop()))
+            return
+        for peer in self.links.dial:
+            event = self._wanted.setdefault(peer.name, asyncio.Event())
+            if self.links.auto_connect:
+                event.set()
+            self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for session in list(self.manager.sessions.values()):
+            session.close("server shutting down")
+        await asyncio.sleep(0)
+
+    # CONNECT and SQUIT.
+
+    def connect(self, name: str) -> str | None:
+        """Dial a configured peer now; returns why not, or None."""
+        if not self.enabled:
+            return "links are not configured on this server (no link secret)"
+        if name in self.manager.sessions:
+            return f"already linked to {name}"
+        if name not in {p.name for p in self.links.dial}:
+            return f"no portal to {name} is configured here"
+        self._held.discard(name)
+        event = self._wanted.get(name)
+        if event is None:  # a leaf's uplink
+            event = self._wanted.setdefault("*leaf*", asyncio.Event())
+        event.set()
+        return None
+
+    def squit(self, name: str, reason: str) -> str | None:
+        """Close the link to a direct neighbour and keep it down until CONNECT."""
+        session = self.manager.sessions.get(name)
+        if session is None:
+            return f"not linked to {name}"
+        self._held.add(name)
+        event = self._wanted.get(name)
+        if event is not None:
+            event.clear()
+        session.close(f"SQUIT: {reason}")
+        return None
+
+    # Dialing.
+
+    async def _hub_loop(self, peer: LinkPeer, wanted: asyncio.Event) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            await wanted.wait()
+            if peer.name in self._held:
+                wanted.clear()
+                continue
+            session = await self._dial(peer)
+            if session is not None:
+                delay = BACKOFF_FIRST
+                await session.done.wait()
+                if not self.links.auto_connect:
+                    wanted.clear()
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _leaf_loop(self) -> None:
+        wanted = self._wanted.setdefault("*leaf*", asyncio.Event())
+        if self.links.auto_connect:
+            wanted.set()
+        delay = BACKOFF_FIRST
+        while True:
+            await wanted.wait()
+            linked = False
+            for peer in self.links.dial:  # in order: the first reachable hub wins
+                if peer.name in self._held:
+                    continue
+                session = await self._dial(peer)
+                if session is None:
+                    continue
+                linked = True
+                delay = BACKOFF_FIRST
+                await session.done.wait()
+                break
+            if not self.links.auto_connect:
+                wanted.clear()
+            if not linked:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, BACKOFF_MAX)
+            else:
+                await asyncio.sleep(BACKOFF_FIRST)
+
+    async def _dial(self, peer: LinkPeer) -> LinkSession | None:
+        """Open, handshake and run one outbound link; None if it never came up."""
+        if peer.name in self.manager.sessions:
+            return self.manager.sessions[peer.name]  # type: ignore[return-value]
+        scheme = "wss" if peer.tls else "ws"
+        uri = f"{scheme}://{peer.host}:{peer.port}/"
+        try:
+            ws = await connect(
+                uri,
+                subprotocols=[lp.PROTOCOL],  # type: ignore[list-item]
+                open_timeout=5,
+                ping_interval=None,
+                max_size=lp.MAX_LINK_MESSAGE,
+            )
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
+            return None
+        session = self._outbound_session(ws)
+        session.opened()
+        try:
+            await asyncio.wait_for(self._read_until_established(ws, session), 10)
+        except (TimeoutError, ConnectionClosed):
+            session.lost("handshake did not finish")
+            await ws.close()
+            return None
+        if not session.established:
+            await ws.close()
+            return None
+        task = asyncio.create_task(self._read(ws, session))
+        self._tasks.append(task)
+        return session
+
+    def _outbound_session(self, ws: ClientConnection) -> LinkSession:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        pending = [0]
+
+        def send_text(text: str) -> None:
+            pending[0] += len(text)
+            queue.put_nowait(text)
+
+        def hang_up() -> None:
+            queue.put_nowait("")
+
+        async def writer() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    text = await queue.get()
+                    if not text:
+                        await ws.close()
+                        return
+                    pending[0] -= len(text)
+                    await ws.send(text)
+
+        self._tasks.append(asyncio.create_task(writer()))
+        return LinkSession(self, "out", send_text, hang_up, lambda: pending[0])
+
+    async def _read_until_established(self, ws: ClientConnection, session: LinkSession) -> None:
+        while not session.established and not session.closed:
+            raw = await ws.recv()
+            session.received(raw if isinstance(raw, str) else raw.decode())
+
+    async def _read(self, ws: ClientConnection, session: LinkSession) -> None:
+        reason = "connection closed"
+        try:
+            async for raw in ws:
+                session.received(raw if isinstance(raw, str) else raw.decode())
+                if session.closed:
+                    break
+        except ConnectionClosed as exc:
+            reason = f"connection lost: {exc}"
+        session.lost(reason)
