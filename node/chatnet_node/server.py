@@ -187,6 +187,8 @@ class Node:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False
         ignored = self.core.reload(config)
+        if self.links is not None:
+            self.links.reconfigure(config.links)
         if ignored:
             log.warning("reload: %s change only on restart", ", ".join(ignored))
         log.info("configuration reloaded from %s", self.config_path)

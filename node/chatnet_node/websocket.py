@@ -184,7 +184,8 @@ class WebSocketProtocol(Connection):
         client = self.client
         if client is not None and not client.closed:
             self.core.disconnect(client, f"WebSocket closed: {reason}")
-        self.ws.send_close(code, reason)
+        if self.ws.state.name == "OPEN":
+            self.ws.send_close(code, reason)
         self._send_protocol_data()
         self.close()
 

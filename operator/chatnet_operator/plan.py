@@ -150,6 +150,10 @@ class Placement(Protocol):
         """How long a stopping server lets its clients move elsewhere."""
         ...
 
+    def link_tls(self) -> bool:
+        """Can links between these servers use TLS (are there certificates)?"""
+        ...
+
 
 @dataclass(frozen=True)
 class ClusterPlacement:
@@ -191,6 +195,9 @@ class ClusterPlacement:
     def drain_seconds(self, member: Member) -> float:
         # Within the pod's terminationGracePeriodSeconds (30) with room to spare.
         return 10.0
+
+    def link_tls(self) -> bool:
+        return True
 
 
 def members_of(server: ChatServer) -> list[Member]:
@@ -277,7 +284,9 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     hubs = [m for m in flat.values() if m.role in _HUBLIKE]
     edges = _hub_edges(servers, members)
     _, tree_edges = hub_tree(hubs, edges)
-    tls_required = spec.links.tls == LinkTls.REQUIRED
+    # Locally there are no certificates: links stay plaintext on loopback.
+    tls_possible = placement.link_tls()
+    tls_required = spec.links.tls == LinkTls.REQUIRED and tls_possible
 
     def target(member: Member) -> PortalTarget:
         host, port = placement.link_address(member)
@@ -326,7 +335,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
             link_plan = LinkPlan(
                 role=server.spec.role,
                 auto_connect=server.spec.auto_connect,
-                tls=spec.links.tls,
+                tls=spec.links.tls if tls_possible else LinkTls.OPTIONAL,
                 ping_interval=parse_duration(spec.links.ping_interval),
                 ping_timeout=parse_duration(spec.links.ping_timeout),
                 secret_file=placement.link_secret_file(),

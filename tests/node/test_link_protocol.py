@@ -35,14 +35,16 @@ def test_challenge_response_proves_the_secret_without_sending_it() -> None:
         (hello("west", 11, network="other"), {}, "wrong network"),
         (hello("east", 11), {}, "duplicate server name"),
         (hello("west", 10), {}, "duplicate server ID"),
-        (hello("west", 11), {"known_names": {"west"}}, "duplicate server name"),
+        (hello("west", 11), {"known": {"west": 12}}, "duplicate server name"),
+        (hello("west", 11), {"known": {"north": 11}}, "duplicate server ID 11"),
+        (hello("west", 11), {"linked": {"west"}}, "already linked"),
         (hello("west", 11), {"allowed": {"north"}}, "not allowed to link"),
     ],
 )
 def test_refusals_name_the_reason(theirs: lp.Hello, kwargs: dict[str, object], reason: str) -> None:
     args: dict[str, object] = {
-        "known_names": set(),
-        "known_ids": set(),
+        "known": {},
+        "linked": set(),
         "allowed": None,
         "have_uplink": False,
     }
@@ -51,9 +53,22 @@ def test_refusals_name_the_reason(theirs: lp.Hello, kwargs: dict[str, object], r
     assert why is not None and reason in why
 
 
+def test_a_server_reachable_through_others_may_link_again() -> None:
+    """Hubs in a ring: the third link joins servers that already see each other."""
+    why = lp.check_hello(
+        hello("east", 10),
+        hello("west", 11),
+        known={"west": 11},
+        linked=set(),
+        allowed=None,
+        have_uplink=False,
+    )
+    assert why is None
+
+
 def test_leaf_rules() -> None:
     leaf = hello("edge", 20, role="leaf")
-    base = {"known_names": set(), "known_ids": set(), "allowed": None}
+    base = {"known": {}, "linked": set(), "allowed": None}
     why = lp.check_hello(leaf, hello("edge2", 21, role="leaf"), have_uplink=False, **base)  # type: ignore[arg-type]
     assert why == "a leaf cannot link to a leaf"
     why = lp.check_hello(leaf, hello("hub2", 2), have_uplink=True, **base)  # type: ignore[arg-type]
@@ -66,8 +81,8 @@ def test_version_mismatch_and_malformed_messages() -> None:
     why = lp.check_hello(
         hello("east", 10),
         old,
-        known_names=set(),
-        known_ids=set(),
+        known={},
+        linked=set(),
         allowed=None,
         have_uplink=False,
     )

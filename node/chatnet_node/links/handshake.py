@@ -18,15 +18,15 @@ class Handshake:
         mine: lp.Hello,
         secret: str,
         *,
-        known_names: set[str],
-        known_ids: set[int],
+        known: dict[str, int],
+        linked: set[str],
         allowed: set[str] | None,
         have_uplink: bool,
     ) -> None:
         self.mine = mine
         self.secret = secret
-        self.known_names = known_names
-        self.known_ids = known_ids
+        self.known = known
+        self.linked = linked
         self.allowed = allowed
         self.have_uplink = have_uplink
         self.theirs: lp.Hello | None = None
@@ -54,8 +54,8 @@ class Handshake:
             why = lp.check_hello(
                 self.mine,
                 message,
-                known_names=self.known_names,
-                known_ids=self.known_ids,
+                known=self.known,
+                linked=self.linked,
                 allowed=self.allowed,
                 have_uplink=self.have_uplink,
             )

@@ -288,15 +288,20 @@ def check_hello(
     mine: Hello,
     theirs: Hello,
     *,
-    known_names: set[str],
-    known_ids: set[int],
+    known: dict[str, int],
+    linked: set[str],
     allowed: set[str] | None,
     have_uplink: bool,
 ) -> str | None:
     """Why the peer may not link (None when it may).
 
+    A server already reachable through others may link again (a cycle of
+    hubs); one with a known name but another ID, or the reverse, is a
+    duplicate.
+
     Args:
-        known_names / known_ids: servers already in this side's network.
+        known: servers already in this side's network, name to server ID.
+        linked: servers directly linked to this one now.
         allowed: names allowed to link in (None: anyone with the secret).
         have_uplink: this side is a leaf that already has its hub.
     """
@@ -304,10 +309,17 @@ def check_hello(
         return f"protocol version {theirs.version} not supported (this server speaks {VERSION})"
     if theirs.network != mine.network:
         return f"wrong network: {theirs.network!r}, this is {mine.network!r}"
-    if theirs.server == mine.server or theirs.server in known_names:
+    if theirs.server == mine.server:
         return f"duplicate server name {theirs.server!r}"
-    if theirs.sid == mine.sid or theirs.sid in known_ids:
+    if theirs.sid == mine.sid:
         return f"duplicate server ID {theirs.sid}"
+    if theirs.server in linked:
+        return f"already linked to {theirs.server}"
+    if theirs.server in known and known[theirs.server] != theirs.sid:
+        return f"duplicate server name {theirs.server!r} (known with ID {known[theirs.server]})"
+    owner = next((name for name, sid in known.items() if sid == theirs.sid), None)
+    if owner is not None and owner != theirs.server:
+        return f"duplicate server ID {theirs.sid} (already used by {owner})"
     if allowed is not None and theirs.server not in allowed:
         return f"server {theirs.server!r} is not allowed to link here"
     if mine.role == "leaf" and theirs.role == "leaf":

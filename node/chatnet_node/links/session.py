@@ -211,13 +211,13 @@ class LinkRuntime:
             description=config.description,
         )
         manager = self.manager
-        known = manager.topology.reachable() - {config.name}
+        reachable = manager.topology.reachable() - {config.name}
         allowed = set(self.links.accept) | {p.name for p in self.links.dial}
         return Handshake(
             mine,
             self.secret or "",
-            known_names=known,
-            known_ids={manager.known[n].sid for n in known if n in manager.known},
+            known={n: manager.known[n].sid for n in reachable if n in manager.known},
+            linked=set(manager.sessions),
             allowed=allowed or None,
             have_uplink=self.links.role == "leaf" and bool(manager.sessions),
         )
@@ -226,11 +226,37 @@ class LinkRuntime:
         if not self.enabled or not self.links.dial:
             return
         if self.links.role == "leaf":
-            self._tasks.append(asyncio.create_task(self._leaf_loop()))
+            self._tasks.append(asyncio.create_task(self._leaf_loop(), name="leaf-loop"))
             return
         for peer in self.links.dial:
             event = self._wanted.setdefault(peer.name, asyncio.Event())
             if self.links.auto_connect:
+                event.set()
+            self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
+
+    def reconfigure(self, links: Links) -> None:
+        """A reloaded configuration: new accept list, new peers to dial, dropped peers."""
+        old = {p.name for p in self.links.dial}
+        self.links = links
+        self.secret = links.read_secret() or self.secret
+        new = {p.name for p in links.dial}
+        for name in old - new:
+            if name in self.manager.sessions:
+                self.manager.sessions[name].close("portal removed from the configuration")
+            event = self._wanted.pop(name, None)
+            if event is not None:
+                event.clear()
+                self._held.add(name)
+        if links.role == "leaf":  # the leaf loop reads the uplink list each round
+            if not any(t.get_name() == "leaf-loop" and not t.done() for t in self._tasks):
+                self.start()
+            return
+        for peer in links.dial:
+            if peer.name in old and peer.name not in self._held:
+                continue
+            self._held.discard(peer.name)
+            event = self._wanted.setdefault(peer.name, asyncio.Event())
+            if links.auto_connect:
                 event.set()
             self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
 
@@ -279,6 +305,8 @@ class LinkRuntime:
             if peer.name in self._held:
                 wanted.clear()
                 continue
+            if peer.name not in {p.name for p in self.links.dial}:
+                return  # removed from the configuration
             session = await self._dial(peer)
             if session is not None:
                 delay = BACKOFF_FIRST

@@ -65,3 +65,7 @@ class LocalPlacement:
     def drain_seconds(self, member: Member) -> float:
         # Ctrl-C must stop everything within 5 seconds.
         return 1.0
+
+    def link_tls(self) -> bool:
+        # No certificates on this machine; links never leave loopback.
+        return False

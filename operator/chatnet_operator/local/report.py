@@ -17,9 +17,8 @@ from chatnet_operator.local.placement import ServerPorts
 from chatnet_operator.plan import NetworkPlan
 from chatnet_operator.status import Probe, network_status, server_ready
 
-#: Links are not implemented by the node yet; flip once portals land so the
-#: endpoints file waits for every expected portal too.
-REQUIRE_LINKS = False
+#: The endpoints file waits for every expected portal to be up.
+REQUIRE_LINKS = True
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def _urls(host: str, irc: int, ws: int) -> dict[str, str]:
 def network_ready(
     plan: NetworkPlan, probes: Mapping[str, Probe], require_links: bool = REQUIRE_LINKS
 ) -> bool:
-    """Every server answers, those serving clients take them, (later) every link is up."""
+    """Every server answers, those serving clients take them, every link is up."""
     if not all(server_ready(plan, name, probes.get(name)) for name in plan.servers):
         return False
     if require_links:
