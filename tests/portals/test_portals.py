@@ -1,0 +1,244 @@
+"""Portals between real chatnet-node processes on loopback.
+
+The seeds' networks: Exchange's three servers (IDs 10, 11, 12) that make one
+network of 3,000 users, and ConferenceRoom's geographic network of two hubs
+with three leaves each, where a leaf whose hub dies moves to the next.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nodeproc import NodeProcess, make_node
+
+SECRET = "portal-test-secret"
+
+
+class Client:
+    """A blocking IRC client on one server."""
+
+    def __init__(self, node: NodeProcess, nick: str) -> None:
+        self.nick = nick
+        self.sock = socket.create_connection(("127.0.0.1", node.irc_port), timeout=10)
+        self.buffer = b""
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick}")
+        self.expect(" 376 ")
+
+    def send(self, line: str) -> None:
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def lines(self, timeout: float) -> Iterator[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while b"\r\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\r\n", 1)
+                text = line.decode(errors="replace")
+                if text.startswith("PING "):
+                    self.send("PONG " + text[5:])
+                yield text
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return
+            if not data:
+                raise ConnectionError(f"{self.nick}: connection closed")
+            self.buffer += data
+
+    def expect(self, needle: str, timeout: float = 15.0) -> str:
+        seen = []
+        for line in self.lines(timeout):
+            seen.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(f"{self.nick}: no {needle!r} in {timeout}s; got {seen[-15:]}")
+
+    def drain(self, timeout: float = 0.5) -> list[str]:
+        return list(self.lines(timeout))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Any]:
+    nodes: list[NodeProcess] = []
+    clients: list[Client] = []
+
+    class Network:
+        def node(
+            self, name: str, sid: int, operators: list[Any] | None = None, **links: Any
+        ) -> NodeProcess:
+            node = make_node(
+                tmp_path,
+                name,
+                serverId=sid,
+                links={"secret": SECRET, **links},
+                operators=operators or [],
+            )
+            nodes.append(node)
+            return node
+
+        def client(self, node: NodeProcess, nick: str) -> Client:
+            client = Client(node, nick)
+            clients.append(client)
+            return client
+
+    yield Network()
+    for client in clients:
+        client.close()
+    for node in nodes:
+        node.stop()
+
+
+def peer(node: NodeProcess, sid: int) -> dict[str, Any]:
+    return {"name": node.name, "serverId": sid, "host": "127.0.0.1", "port": node.ws_port}
+
+
+def wait_linked(client: Client, servers: int, timeout: float = 20.0) -> None:
+    """Poll LUSERS until the client's server sees ``servers`` servers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.send("LUSERS")
+        line = client.expect(" 251 ")
+        if f"on {servers} servers" in line:
+            client.expect(" 266 ")
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"never saw {servers} servers: {line}")
+
+
+def test_exchange_three_servers_are_one_network(network: Any) -> None:
+    chat1 = network.node("chat1", 10, accept=["chat2", "chat3"])
+    chat2 = network.node("chat2", 11, dial=[peer(chat1, 10)], accept=["chat3"])
+    chat3 = network.node("chat3", 12, dial=[peer(chat1, 10), peer(chat2, 11)])
+    for node in (chat1, chat2, chat3):
+        node.start()
+    users = [network.client(n, f"user{i}") for i, n in enumerate((chat1, chat2, chat3), 1)]
+    for user in users:
+        wait_linked(user, 3)
+    for user in users:
+        user.send("JOIN #lobby")
+        user.expect(" 366 ")
+    time.sleep(0.5)
+    for user in users:
+        user.drain()
+    users[0].send("PRIVMSG #lobby :hello from chat1")
+    for other in users[1:]:
+        assert other.expect("PRIVMSG #lobby").endswith(":hello from chat1")
+    # Exactly once: nothing more arrives.
+    for other in users[1:]:
+        assert not [line for line in other.drain() if "PRIVMSG" in line]
+    users[2].send("NAMES #lobby")
+    names = users[2].expect(" 353 ")
+    assert {"user1", "user2", "user3"} <= set(names.split(":")[-1].replace("@", "").split())
+    users[0].send("WHOIS user3")
+    assert " 312 user1 user3 chat3 " in users[0].expect(" 312 ")
+    users[1].send("LINKS")
+    linked = []
+    for line in users[1].lines(5):
+        if " 364 " in line:
+            linked.append(line.split()[3])
+        if " 365 " in line:
+            break
+    assert sorted(linked) == ["chat1", "chat2", "chat3"]
+    users[2].send("PRIVMSG user1 :a private word")
+    assert users[0].expect("PRIVMSG user1").endswith(":a private word")
+
+
+def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:
+    hub_us = network.node("hub-us", 1, accept=["us-1", "us-2", "eu-1", "eu-2", "hub-eu"])
+    hub_eu = network.node(
+        "hub-eu", 2, dial=[peer(hub_us, 1)], accept=["us-1", "us-2", "eu-1", "eu-2"]
+    )
+    leaves = []
+    for name, sid, order in (
+        ("us-1", 11, (hub_us, hub_eu)),
+        ("us-2", 12, (hub_us, hub_eu)),
+        ("eu-1", 21, (hub_eu, hub_us)),
+        ("eu-2", 22, (hub_eu, hub_us)),
+    ):
+        dial = [
+            peer(order[0], 1 if order[0] is hub_us else 2),
+            peer(order[1], 1 if order[1] is hub_us else 2),
+        ]
+        leaves.append(network.node(name, sid, role="leaf", dial=dial))
+    for node in (hub_us, hub_eu, *leaves):
+        node.start()
+    alice = network.client(leaves[0], "alice")  # on us-1
+    bruno = network.client(leaves[3], "bruno")  # on eu-2
+    wait_linked(alice, 6)
+    for user in (alice, bruno):
+        user.send("JOIN #geo")
+        user.expect(" 366 ")
+    alice.expect("bruno!~bruno@127.0.0.1 JOIN #geo")
+    alice.drain()
+    bruno.send("PRIVMSG #geo :across the ocean")
+    assert alice.expect("PRIVMSG #geo").endswith(":across the ocean")
+    bruno.drain()
+    # The US hub dies: us-1 re-homes to hub-eu, alice stays connected.
+    assert hub_us.proc is not None
+    hub_us.proc.send_signal(signal.SIGKILL)
+    hub_us.proc.wait()
+    split = alice.expect("QUIT")
+    assert "bruno" in split and "us-1 hub-us" in split, split
+    alice.expect("bruno!~bruno@127.0.0.1 JOIN #geo", timeout=20)
+    # Both sides of the netjoin know each other before the next message.
+    assert "hub-eu hub-us" in bruno.expect("alice!~alice@127.0.0.1 QUIT")
+    bruno.expect("alice!~alice@127.0.0.1 JOIN #geo", timeout=20)
+    bruno.send("PRIVMSG #geo :still here after the split")
+    assert alice.expect("PRIVMSG #geo").endswith(":still here after the split")
+    assert "us-1 -- hub-eu" in leaves[0].log()
+
+
+def test_wrong_secret_is_refused_with_a_reason_on_both_sides(network: Any, tmp_path: Path) -> None:
+    hub = network.node("hub", 1, accept=["intruder"])
+    hub.start()
+    intruder = make_node(
+        tmp_path, "intruder", serverId=2, links={"secret": "not-the-secret", "dial": [peer(hub, 1)]}
+    )
+    intruder.start()
+    try:
+        deadline = time.monotonic() + 15
+        while "authentication failed" not in hub.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "authentication failed: wrong link secret" in hub.log()
+        assert "wrong link secret" in intruder.log()
+        alone = network.client(hub, "lonely")
+        alone.send("LUSERS")
+        assert "on 1 servers" in alone.expect(" 251 ")
+    finally:
+        intruder.stop()
+
+
+def test_squit_splits_and_connect_rejoins(network: Any) -> None:
+    ops = [{"name": "admin", "password": "pw"}]
+    left = network.node("left", 1, accept=["right"])
+    right = network.node("right", 2, operators=ops, dial=[peer(left, 1)])
+    for node in (left, right):
+        node.start()
+    admin = network.client(right, "admin")
+    lefty = network.client(left, "lefty")
+    wait_linked(admin, 2)
+    for user in (admin, lefty):
+        user.send("JOIN #ops")
+        user.expect(" 366 ")
+    admin.send("OPER admin pw")
+    admin.expect(" 381 ")
+    admin.send("SQUIT left :maintenance")
+    assert "lefty" in admin.expect("QUIT")
+    time.sleep(2)  # SQUIT keeps it down: no automatic reconnect
+    admin.send("LUSERS")
+    assert "on 1 servers" in admin.expect(" 251 ")
+    admin.send("CONNECT left")
+    admin.expect("lefty!~lefty@127.0.0.1 JOIN #ops", timeout=20)
+    lefty.send("SQUIT right :not an operator")
+    assert " 481 " in lefty.expect(" 481 ")
