@@ -20,7 +20,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 up: deps
-	$(BIN)/chatnet up examples/local.yaml
+	$(BIN)/chatnet up examples/quickstart.yaml
 
 lint: deps
 	$(BIN)/ruff check operator node tests bench
