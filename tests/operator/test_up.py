@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
@@ -56,13 +59,21 @@ class Up:
         self.err_path = tmp / "up.err"
         self.err = self.err_path.open("wb")
         self.clients: list[IrcClient] = []
-        self.proc = subprocess.Popen(
+        # Under nohup, chatnet up would inherit an ignored SIGHUP and rightly keep it.
+        hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        try:
+            self.proc = self._start()
+        finally:
+            signal.signal(signal.SIGHUP, hangup)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "chatnet_operator.cli",
                 "up",
-                str(manifest),
+                str(self.manifest),
                 "--endpoints",
                 str(self.endpoints_path),
                 "--state-dir",
@@ -75,7 +86,7 @@ class Up:
             stdout=self.out,
             stderr=self.err,
             env=_env(),
-            cwd=tmp,
+            cwd=self.tmp,
         )
 
     def log(self) -> str:
@@ -341,3 +352,106 @@ def test_networks_run_together_need_their_own_ports(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert b"port 8080 is also used by network local" in result.stderr
+
+
+def _websocket_login(ws: Any, nick: str) -> None:
+    ws.send(f"NICK {nick}")
+    ws.send(f"USER {nick} 0 * :{nick}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if " 001 " in str(ws.recv(timeout=10)):
+            return
+    pytest.fail("no welcome over WebSocket")
+
+
+def _websocket_goodbye(ws: Any) -> tuple[list[str], int | None]:
+    """Every message left on a closing WebSocket, and the close code it ended with."""
+    lines: list[str] = []
+    try:
+        while True:
+            lines.append(str(ws.recv(timeout=10)))
+    except ConnectionClosed:
+        pass
+    except TimeoutError:
+        lines.append("(no close in 10 s)")
+    return lines, ws.close_code
+
+
+STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: s.name)
+def test_stop_drains_clients_before_the_front_door_closes(
+    signum: signal.Signals, up_factory: Any
+) -> None:
+    """Connected clients hear why they are dropped, and stopping prints no traceback."""
+    up = up_factory(REPO / "examples" / "quickstart.yaml")
+    doc = up.endpoints()
+    # Not up.client(): Up.stop() closes those, and these must read after the stop.
+    with contextlib.ExitStack() as stack:
+        irc = [IrcClient(doc["network"]["irc"], f"irc{i}") for i in range(3)]
+        for client in irc:
+            stack.callback(client.close)
+        ws = stack.enter_context(
+            ws_connect(doc["network"]["ws"], subprotocols=[Subprotocol("text.ircv3.net")])
+        )
+        _websocket_login(ws, "webuser")
+        assert up.stop(signum) < 5
+        assert up.proc.returncode == 0
+        log = up.log()
+        assert "Traceback" not in log, log
+        assert "Exception in callback" not in log, log
+        assert "stopped" in log
+        for client in irc:
+            client.expect("This server is shutting down")
+            assert "Server shutting down" in client.expect("ERROR :Closing Link")
+        lines, code = _websocket_goodbye(ws)
+    assert any("shutting down for maintenance" in line for line in lines), lines
+    assert any("ERROR :Closing Link" in line and "Server shutting down" in line for line in lines)
+    assert code == 1001, f"the server's close frame (going away) reached the client: {code}"
+    assert _processes_mentioning(str(up.state)) == []
+
+
+def test_killed_up_takes_its_servers_with_it(up_factory: Any) -> None:
+    """SIGKILL leaves no chatnet-node behind holding the network's ports."""
+    up = up_factory(REPO / "examples" / "quickstart.yaml")
+    up.endpoints()
+    assert len(_processes_mentioning(str(up.state))) == 4
+    up.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(up.state)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(up.state)) == []
+    assert time.monotonic() < deadline
+
+
+def test_front_door_cuts_leftover_connections_quietly() -> None:
+    """A connection whose server never hangs up is cut by close(), without a logged error."""
+    from chatnet_operator.local.frontdoor import Listener
+
+    async def scenario() -> tuple[list[dict[str, Any]], bytes]:
+        errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"hello\r\n")
+            await reader.read()  # never hangs up first
+            writer.close()
+
+        upstream = await asyncio.start_server(silent, "127.0.0.1", 0)
+        target = ("127.0.0.1", int(upstream.sockets[0].getsockname()[1]))
+        door = Listener("127.0.0.1", 0, lambda _tried: target, "irc")
+        reader, writer = await asyncio.open_connection("127.0.0.1", await door.start())
+        assert await reader.readline() == b"hello\r\n"
+        async with asyncio.timeout(10):
+            await door.close(linger=0.1)
+            rest = await reader.read()  # the client sees its connection end
+        writer.close()
+        upstream.close()
+        await upstream.wait_closed()
+        await asyncio.sleep(0.1)  # let the loop run any done-callbacks
+        return errors, rest
+
+    errors, rest = asyncio.run(scenario())
+    assert rest == b""
+    assert errors == []

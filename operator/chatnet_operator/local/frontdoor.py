@@ -4,6 +4,12 @@ It plays the network Service locally: each new connection (IRC, or HTTP and
 WebSocket, which are TCP once the server is chosen) goes to the server that
 ``choose`` returns, the least-loaded ready one. When none has room, an IRC
 client gets an IRC error and an HTTP client a 503, instead of a silent hang.
+
+A proxied connection lasts as long as its server keeps it: when the server
+closes (a QUIT, or a drain's final ``ERROR``), what it sent last is passed on
+and the client's side is closed too. So ``chatnet up`` stops in this order:
+``stop_accepting``, stop the servers (each says goodbye to its clients through
+here), then ``close``, which cuts whatever is left after a short linger.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ Address = tuple[str, int]
 Chooser = Callable[[set[Address]], Address | None]
 #: Servers tried for one connection before giving up (one may have just died).
 ATTEMPTS = 3
+#: Seconds ``close`` lets proxied connections finish on their own before cutting them.
+LINGER = 0.5
+#: Seconds a closing socket may take to flush before it is aborted.
+CLOSE_LIMIT = 0.5
 
 _FULL_IRC = b"ERROR :Closing link: every server of this network is full, try again later\r\n"
 _FULL_HTTP = (
@@ -40,9 +50,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close after flushing what is buffered; abort a peer that reads nothing."""
     writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    try:
+        async with asyncio.timeout(CLOSE_LIMIT):
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()
 
 
 class Listener:
@@ -68,7 +82,13 @@ class Listener:
             self._conns.add(task)
         try:
             await self._proxy(reader, writer)
+        except asyncio.CancelledError:
+            # Cut by close() (or by the event loop shutting down). This task is the
+            # streams' connection callback: ending it cancelled makes Python 3.11 log
+            # "Exception in callback ... CancelledError", so end it normally.
+            pass
         finally:
+            writer.close()  # when cut midway; a no-op after a clean finish
             if task is not None:
                 self._conns.discard(task)
 
@@ -92,18 +112,32 @@ class Listener:
             await _close(writer)
             return
         up_reader, up_writer = upstream
+        to_server = asyncio.create_task(_pipe(reader, up_writer))
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            # The server ends the conversation: once it has closed its side (after its
+            # last words, passed on here), the connection is over.
+            await _pipe(up_reader, writer)
         finally:
-            await _close(up_writer)
+            to_server.cancel()
+            await asyncio.gather(to_server, return_exceptions=True)
+            up_writer.close()
             await _close(writer)
 
-    async def close(self) -> None:
-        """Stop listening and cut proxied connections (their servers are stopping too)."""
+    def stop_accepting(self) -> None:
+        """Take no new connections; the proxied ones carry on."""
         if self.server is not None:
             self.server.close()
+
+    async def close(self, linger: float = LINGER) -> None:
+        """Stop listening, give proxied connections ``linger`` seconds to end, cut the rest.
+
+        Stop their servers first: a server that closes a connection ends it here too,
+        its goodbye delivered.
+        """
+        self.stop_accepting()
+        if self._conns and linger > 0:
+            await asyncio.wait(set(self._conns), timeout=linger)
         for task in list(self._conns):
             task.cancel()
-        for task in list(self._conns):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._conns:
+            await asyncio.wait(set(self._conns), timeout=CLOSE_LIMIT + 0.5)

@@ -3,17 +3,23 @@
 A crashed server is restarted after a backoff delay, and the restart is
 logged with the exit code and the delay. ``stop`` sends SIGTERM (the node
 drains and exits) and kills what is still there after the grace period.
+
+On Linux each node is started with a parent-death signal: should ``chatnet up``
+die without stopping its nodes (SIGKILL, a crash), the kernel sends each node
+SIGTERM, so it drains and exits instead of holding its ports forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import chatnet_node
@@ -26,6 +32,49 @@ _NODE_SOURCE = str(Path(chatnet_node.__file__).resolve().parent.parent)
 def node_command(config: Path) -> list[str]:
     """The command line of one node, with this Python (works without installing)."""
     return [sys.executable, "-m", "chatnet_node", "--config", str(config)]
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+# Looked up once, here: the child between fork and exec only calls it.
+_PRCTL = _load_prctl()
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies.
+
+    None where there is no ``prctl`` (not Linux). The parent-death signal survives
+    ``exec`` and fires when the thread that forked exits: here, the event loop's
+    thread, which lives as long as ``chatnet up``.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(
+            ctypes.c_int(_PR_SET_PDEATHSIG),
+            ctypes.c_ulong(signal.SIGTERM),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+        if os.getppid() != parent:  # the parent died before prctl: no signal will come
+            os._exit(1)
+
+    return preexec
 
 
 def node_env() -> dict[str, str]:
@@ -64,6 +113,8 @@ class ServerProcess:
                 env=node_env(),
                 # Ctrl-C in the terminal goes to chatnet only; it stops the nodes in order.
                 start_new_session=True,
+                # If chatnet dies without stopping the node, the node stops itself.
+                preexec_fn=die_with_parent(),
             )
 
     async def _run(self) -> None:

@@ -3,8 +3,12 @@
 The loop: read the files, plan with loopback placement, start one supervised
 node per server and one front door per network, then poll the nodes (for the
 front door's choice and the endpoints file) and the files (for live edits,
-applied like ``kubectl apply``). SIGINT or SIGTERM stops everything within
-5 seconds.
+applied like ``kubectl apply``). SIGINT, SIGTERM or SIGHUP (the terminal
+closed) stops everything within 5 seconds, in the order clients notice least:
+the front doors take no one new, every node drains (its clients get a NOTICE
+and a final ``ERROR``, passed on by the front door), then the front doors
+close. Should ``chatnet up`` die without stopping (SIGKILL), the kernel sends
+each node SIGTERM (see ``supervisor``), so no node is left holding its ports.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from chatnet_node.config import dump_config
 from chatnet_operator.loader import UnreadableInputError, load_files
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
-from chatnet_operator.local.frontdoor import Listener
+from chatnet_operator.local.frontdoor import LINGER, Listener
 from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
 from chatnet_operator.local.probe import probe
 from chatnet_operator.local.report import (
@@ -43,7 +47,10 @@ from chatnet_operator.validate import Declared, validate_documents
 
 log = logging.getLogger("chatnet.up")
 POLL_SECONDS = 0.3
+#: Seconds a node has to drain and exit before it is killed (it drains in 1 s locally).
 STOP_GRACE = 3.0
+#: Each of these stops ``chatnet up`` gracefully (SIGHUP: its terminal was closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class InputError(Exception):
@@ -185,7 +192,8 @@ class Runtime:
                 )
                 current.declared, current.plan = declared, plan
                 if endpoint_changed:
-                    await self._close_front(current)
+                    # Its servers keep running: cut the old door's connections at once.
+                    await self._close_front(current, linger=0)
                     await self._open_front(current)
                     self._endpoints_written = False
         if not changes.empty:
@@ -251,9 +259,9 @@ class Runtime:
         net.listeners = [ws, irc]
         net.front = FrontDoor(name, host, irc_port, ws_port)
 
-    async def _close_front(self, net: _Network) -> None:
-        for listener in net.listeners:
-            await listener.close()
+    async def _close_front(self, net: _Network, linger: float = LINGER) -> None:
+        """Close a network's listeners; stop its servers first, so their goodbyes get through."""
+        await asyncio.gather(*(listener.close(linger) for listener in net.listeners))
         net.listeners = []
 
     # ----------------------------------------------------------------- loops
@@ -311,16 +319,28 @@ class Runtime:
             await self.apply(networks)
 
     async def shutdown(self) -> None:
-        """Close the front doors and stop every node, all at once."""
+        """Stop everything, saying goodbye to the connected clients.
+
+        The front doors stop taking connections, then every node drains at once:
+        each tells its clients why and closes them with an ``ERROR``, which the
+        front door passes on before it closes the client's side. Only then do the
+        front doors close (cutting whatever a killed node left behind).
+        """
         for net in self.networks.values():
-            await self._close_front(net)
+            for listener in net.listeners:
+                listener.stop_accepting()
         await asyncio.gather(*(proc.stop(STOP_GRACE) for proc in self.procs.values()))
         self.procs.clear()
+        await asyncio.gather(*(self._close_front(net) for net in self.networks.values()))
 
     async def run(self, networks: list[Declared]) -> int:
         self._mtimes = self._mtime_now()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # ``nohup chatnet up`` survives a hangup: a SIGHUP ignored at start stays ignored.
+        stop_signals = [
+            s for s in STOP_SIGNALS if s != signal.SIGHUP or signal.getsignal(s) != signal.SIG_IGN
+        ]
+        for signum in stop_signals:
             loop.add_signal_handler(signum, self.stopping.set)
         try:
             try:
@@ -348,7 +368,7 @@ class Runtime:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await self.shutdown()
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in stop_signals:
                 loop.remove_signal_handler(signum)
         log.info("stopped")
         return 0
