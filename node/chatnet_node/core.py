@@ -69,6 +69,9 @@ class NetworkHooks(Protocol):
     def status(self) -> list[dict[str, object]]:
         """Every link, for /status."""
 
+    def link_metrics(self) -> dict[str, dict[str, int]]:
+        """Per peer: messagesIn/Out, bytesIn/Out and flaps, for /metrics."""
+
 
 @dataclass(frozen=True, slots=True)
 class ServerView:

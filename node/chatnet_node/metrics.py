@@ -62,6 +62,23 @@ class CoreCollector(Collector):
             "chatnet_sendq_exceeded", "Clients dropped for a full send queue", stats.sendq_exceeded
         )
         yield counter("chatnet_input_too_long", "Lines refused as too long", stats.input_too_long)
+        if core.network is not None:
+            yield from self._links(core.network.link_metrics(), core.name)
+            yield gauge("chatnet_links_up", "Established server links", len(core.network.status()))
+
+    def _links(self, per_peer: dict[str, dict[str, int]], server: str) -> Iterator[Metric]:
+        docs = {
+            "messages_in": "Link messages received, per peer",
+            "messages_out": "Link messages sent, per peer",
+            "bytes_in": "Link bytes received, per peer",
+            "bytes_out": "Link bytes sent, per peer",
+            "flaps": "Times the link to a peer went down",
+        }
+        for key, doc in docs.items():
+            family = CounterMetricFamily(f"chatnet_link_{key}", doc, labels=["server", "peer"])
+            for peer, values in sorted(per_peer.items()):
+                family.add_metric([server, peer], values[key])
+            yield family
 
 
 def make_registry(core: ChatCore) -> CollectorRegistry:

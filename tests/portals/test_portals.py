@@ -7,9 +7,11 @@ with three leaves each, where a leaf whose hub dies moves to the next.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,14 @@ def test_exchange_three_servers_are_one_network(network: Any) -> None:
     assert sorted(linked) == ["chat1", "chat2", "chat3"]
     users[2].send("PRIVMSG user1 :a private word")
     assert users[0].expect("PRIVMSG user1").endswith(":a private word")
+    with urllib.request.urlopen(chat1.http_url + "/metrics", timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert 'chatnet_link_messages_out_total{peer="chat2",server="chat1"}' in metrics
+    assert 'chatnet_links_up{server="chat1"} 2.0' in metrics
+    with urllib.request.urlopen(chat1.http_url + "/status", timeout=5) as resp:
+        links = json.load(resp)["links"]
+    assert sorted(link["peer"] for link in links) == ["chat2", "chat3"]
+    assert all(link["up"] and link["rttMs"] is not None for link in links)
 
 
 def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:

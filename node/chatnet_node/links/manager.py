@@ -354,6 +354,19 @@ class LinkManager:
             return "links are not configured on this server"
         return self.control.squit(name, reason)
 
+    def link_metrics(self) -> dict[str, dict[str, int]]:
+        """Per peer (current or past): traffic counters and flaps."""
+        return {
+            peer: {
+                "messages_in": c.messages_in,
+                "messages_out": c.messages_out,
+                "bytes_in": c.bytes_in,
+                "bytes_out": c.bytes_out,
+                "flaps": c.flaps,
+            }
+            for peer, c in self.counters.items()
+        }
+
     def status(self) -> list[dict[str, object]]:
         """Every established link, for /status."""
         result = []
