@@ -1,0 +1,33 @@
+"""bench/hops.py runs end to end in a tiny configuration and prints its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_hops_benchmark_prints_both_setups_and_the_difference() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "hops.py"),
+            "--members",
+            "5",
+            "--messages",
+            "60",
+            "--rate",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = result.stdout
+    assert "one server" in out and "hub -> leaf (1 hop)" in out
+    assert "added by one hop: p50" in out
+    rows = [line for line in out.splitlines() if "100.0%" in line]
+    assert len(rows) == 2, f"every message reached every member in both setups:\n{out}"
