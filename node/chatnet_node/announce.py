@@ -18,26 +18,28 @@ if TYPE_CHECKING:
     from .message import Message
 
 
+def introduction(client: Client, event_id: str) -> lp.UserIntro:
+    """A user as the network learns of it (on registration, and in bursts)."""
+    return lp.UserIntro(
+        o=client.server,
+        id=event_id,
+        uid=client.uid,
+        nick=client.nick,
+        user=client.user,
+        host=client.host,
+        realname=client.realname,
+        ts=client.nick_ts,
+        signon=client.connected_at,
+        away=client.away,
+        oper=client.oper,
+        invisible=client.invisible,
+    )
+
+
 def user(core: ChatCore, client: Client) -> None:
     """A user finished registering here."""
-    if core.network is None:
-        return
-    core.emit(
-        lp.UserIntro(
-            o=core.name,
-            id=core.event_id(),
-            uid=client.uid,
-            nick=client.nick,
-            user=client.user,
-            host=client.host,
-            realname=client.realname,
-            ts=client.nick_ts,
-            signon=client.connected_at,
-            away=client.away,
-            oper=client.oper,
-            invisible=client.invisible,
-        )
-    )
+    if core.network is not None:
+        core.emit(introduction(client, core.event_id()))
 
 
 def nick(core: ChatCore, client: Client) -> None:

@@ -245,7 +245,7 @@ def kick(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
 
 def mode(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     assert isinstance(event, lp.ChannelMode)
-    from .commands.channels import apply_channel_modes
+    from .commands.channels import apply_channel_modes, show_mode_change
 
     setter = _user(core, event.uid)
     channel = core.channels.get(casefold(event.channel))
@@ -262,14 +262,7 @@ def mode(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     source = setter.prefix if setter is not None else event.o
     applied = apply_channel_modes(core, None, channel, changes)
     if applied:
-        letters, args, last = "", [], ""
-        for sign, char, arg in applied:
-            letters += (sign if sign != last else "") + char
-            last = sign
-            if arg is not None:
-                args.append(arg)
-        change = Message("MODE", [channel.name, letters, *args], source, core.stamp())
-        core.deliver(change, list(channel.members))
+        show_mode_change(core, channel, applied, source)
 
 
 def topic(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from tests.ircclient import Clients, IrcClient, Msg
-from tests.nodeproc import NodeProcess
 
 ALL_CAPS = {
     "away-notify",
@@ -22,16 +17,6 @@ ALL_CAPS = {
     "setname",
     "userhost-in-names",
 }
-
-
-@pytest.fixture
-async def irc(node: NodeProcess) -> AsyncIterator[Clients]:
-    pool = Clients(node.irc_port, node.ws_url)
-    try:
-        yield pool
-    finally:
-        await pool.aclose()
-    assert "Traceback" not in node.log(), node.log()
 
 
 def cap_reply(sub: str) -> object:

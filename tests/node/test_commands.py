@@ -9,23 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.ircclient import Clients, IrcClient, Msg
-from tests.nodeproc import NodeProcess, make_node
-
-
-@pytest.fixture
-async def irc(node: NodeProcess) -> AsyncIterator[Clients]:
-    pool = Clients(node.irc_port, node.ws_url)
-    try:
-        yield pool
-    finally:
-        await pool.aclose()
-    assert "Traceback" not in node.log(), node.log()
+from tests.nodeproc import make_node
 
 
 def numeric(msg: Msg, code: str, *params: str, text: str | None = None) -> None:

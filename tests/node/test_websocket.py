@@ -6,7 +6,6 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from websockets.typing import Subprotocol
 
 from tests.ircclient import Clients, IrcClient
 from tests.nodeproc import NodeProcess, make_node
-
-
-@pytest.fixture
-async def irc(node: NodeProcess) -> AsyncIterator[Clients]:
-    pool = Clients(node.irc_port, node.ws_url)
-    try:
-        yield pool
-    finally:
-        await pool.aclose()
-    assert "Traceback" not in node.log(), node.log()
 
 
 async def raw_frame_after_ping(client: IrcClient, token: str) -> str | bytes:

@@ -293,16 +293,23 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
     applied = apply_channel_modes(core, client, channel, changes)
     if applied:
         announce.mode(core, client, channel, applied)
-        letters = ""
-        mode_args: list[str] = []
-        last_sign = ""
-        for sign, char, arg in applied:
-            letters += (sign if sign != last_sign else "") + char
-            last_sign = sign
-            if arg is not None:
-                mode_args.append(arg)
-        change = Message("MODE", [channel.name, letters, *mode_args], client.prefix, core.stamp())
-        core.deliver(change, list(channel.members))
+        show_mode_change(core, channel, applied, client.prefix)
+
+
+def show_mode_change(
+    core: ChatCore, channel: Channel, applied: list[tuple[str, str, str | None]], source: str
+) -> None:
+    """Tell the local members, in one MODE line: ``+o-v alice bob``."""
+    letters = ""
+    mode_args: list[str] = []
+    last_sign = ""
+    for sign, char, arg in applied:
+        letters += (sign if sign != last_sign else "") + char
+        last_sign = sign
+        if arg is not None:
+            mode_args.append(arg)
+    change = Message("MODE", [channel.name, letters, *mode_args], source, core.stamp())
+    core.deliver(change, list(channel.members))
 
 
 def apply_channel_modes(

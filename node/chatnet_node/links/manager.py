@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .. import remote
+from ..announce import introduction
 from ..core import ServerView
 from ..names import casefold, is_channel_name
 from . import protocol as lp
@@ -183,23 +184,7 @@ class LinkManager:
         """Everything this side knows, in dependency order: users, then channels."""
         core = self.core
         for user in list(core.users.values()):
-            self._send(
-                peer,
-                lp.UserIntro(
-                    o=user.server,
-                    id=self._burst_id(),
-                    uid=user.uid,
-                    nick=user.nick,
-                    user=user.user,
-                    host=user.host,
-                    realname=user.realname,
-                    ts=user.nick_ts,
-                    signon=user.connected_at,
-                    away=user.away,
-                    oper=user.oper,
-                    invisible=user.invisible,
-                ),
-            )
+            self._send(peer, introduction(user, self._burst_id()))
         for channel in list(core.channels.values()):
             self._send(
                 peer,
