@@ -32,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +70,9 @@ static const char *g_prefix = "m";
 static int g_pad = 40;
 static int g_inflight = 256;
 static int g_quickack = 0;
+static int g_kts = 1;           /* latency from kernel receive timestamps */
+static int64_t g_rt_offset;     /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+static uint64_t g_kts_used, g_kts_fallback;
 static conn_t *g_conns;
 static int g_epfd;
 static char *g_rx;
@@ -237,6 +241,7 @@ static void start_connect(int idx) {
     if (fd < 0) die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (g_kts) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)g_port);
@@ -477,7 +482,14 @@ static size_t handle_frames(conn_t *c, const char *buf, size_t len, uint64_t now
 static void on_readable(conn_t *c, uint64_t now) {
     (void)now;
     memcpy(g_rx, c->tail, c->tlen);
-    ssize_t n = recv(c->fd, g_rx + c->tlen, RECV_CHUNK, 0);
+    struct iovec iov = {g_rx + c->tlen, RECV_CHUNK};
+    char cbuf[256];
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = g_kts ? cbuf : NULL;
+    mh.msg_controllen = g_kts ? sizeof(cbuf) : 0;
+    ssize_t n = recvmsg(c->fd, &mh, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         if (c->state != ST_CLOSED)
             fprintf(stderr, "loadgen: member %d: connection closed by server\n", c->idx);
@@ -490,6 +502,25 @@ static void on_readable(conn_t *c, uint64_t now) {
         setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
     now = now_ns();
+    if (g_kts) {
+        /* When the data reached the socket, not when this loop got to it: the
+         * generator's own queueing is kept out of the latency. */
+        int found = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec ts;
+                memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+                int64_t rt = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+                int64_t mono = rt - g_rt_offset;
+                if (mono > 0 && (uint64_t)mono <= now + 1000000ULL && (uint64_t)mono + 5000000000ULL > now) {
+                    now = (uint64_t)mono < now ? (uint64_t)mono : now;
+                    found = 1;
+                }
+            }
+        }
+        if (found) g_kts_used++;
+        else g_kts_fallback++;
+    }
     size_t len = c->tlen + (size_t)n;
     size_t off = 0;
     if (c->state == ST_WSHS) {
@@ -524,6 +555,11 @@ static void loop_once(int timeout_ms) {
         die("epoll_wait: %s", strerror(errno));
     }
     uint64_t now = now_ns();
+    if (g_kts) {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        g_rt_offset = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec - (int64_t)now_ns();
+    }
     for (int i = 0; i < n; i++) {
         conn_t *c = &g_conns[evs[i].data.u32];
         if (c->state == ST_CLOSED) continue;
@@ -617,6 +653,8 @@ static void reset_stats(void) {
     g_first_send = 0;
     memset(g_hist, 0, sizeof(uint32_t) * NBUCKETS);
     g_hist_over = 0;
+    g_kts_used = 0;
+    g_kts_fallback = 0;
     g_lat_max = 0;
     g_lat_sum = 0;
     for (int i = 0; i < g_n; i++) {
@@ -648,12 +686,13 @@ static void report(const char *mode, int senders, uint64_t sent, double param, u
            "\"span_s\": %.6f, \"send_s\": %.6f, \"wall_s\": %.6f, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, "
            "\"max_ms\": %.3f, \"mean_ms\": %.3f, \"gen_cpu_s\": %.6f, \"closed\": %d, "
-           "\"bad_lines\": %llu}\n",
+           "\"bad_lines\": %llu, \"kernel_ts_reads\": %llu, \"clock_reads\": %llu}\n",
            mode, g_n, senders, param, (unsigned long long)sent, (unsigned long long)expected,
            (unsigned long long)g_deliv, g_deliv >= expected ? "true" : "false", span,
            (t_send_end - t_start) / 1e9, (t_end - t_start) / 1e9, pct(0.5), pct(0.9), pct(0.99),
            pct(0.999), g_lat_max / 1e6, g_deliv ? (double)g_lat_sum / (double)g_deliv / 1e6 : -1.0,
-           cpu, g_closed - closed0, (unsigned long long)g_bad_lines);
+           cpu, g_closed - closed0, (unsigned long long)g_bad_lines,
+           (unsigned long long)g_kts_used, (unsigned long long)g_kts_fallback);
     fflush(stdout);
 }
 
@@ -663,6 +702,7 @@ static void phase_burst(int senders, uint64_t k, uint64_t window, double max_s, 
     double cpu0 = cpu_seconds();
     int closed0 = g_closed;
     uint64_t per = (uint64_t)(g_n - 1);
+    uint64_t refill = window / 2;
     uint64_t t_start = now_ns();
     uint64_t send_deadline = t_start + (uint64_t)(max_s * 1e9);
     uint64_t t_send_end = 0;
@@ -676,9 +716,14 @@ static void phase_burst(int senders, uint64_t k, uint64_t window, double max_s, 
                 for (int s = 0; s < senders; s++) {
                     conn_t *c = &g_conns[s];
                     if (c->state == ST_CLOSED) continue;
-                    while (c->sent < k && c->sent * per - c->delivered < window * per) {
-                        emit(c, s, c->sent);
-                        sent++;
+                    /* Refill only once half the window is fully delivered, then
+                     * up to the full window in one write: the server sees
+                     * bursts of lines, not a trickle that depends on timing. */
+                    if (c->sent * per - c->delivered <= refill * per) {
+                        while (c->sent < k && c->sent * per - c->delivered < window * per) {
+                            emit(c, s, c->sent);
+                            sent++;
+                        }
                     }
                     if (c->sent < k) all_done = 0;
                 }
@@ -730,7 +775,7 @@ static void phase_rate(int senders, double rate, double secs, double drain_s) {
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen [--ws] --host 127.0.0.1 --port P --members N [--channel #c] "
-            "[--prefix m] [--pad 40] [--inflight 256]\n");
+            "[--prefix m] [--pad 40] [--inflight 256] [--quickack] [--no-kernel-ts]\n");
     exit(2);
 }
 
@@ -747,6 +792,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--pad") && v) g_pad = atoi(argv[++i]);
         else if (!strcmp(a, "--inflight") && v) g_inflight = atoi(argv[++i]);
         else if (!strcmp(a, "--quickack")) g_quickack = 1;
+        else if (!strcmp(a, "--no-kernel-ts")) g_kts = 0;
         else usage();
     }
     if (g_n < 2 || g_n > 100000 || g_port <= 0) usage();
