@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from tests.nodeproc import REPO
+from tests.portals.lineclient import LineClient
 
 SUBNET = "10.77.0"
 PREFIX = "cnl"
@@ -104,54 +105,9 @@ def connect(ns: str, host: str, port: int, timeout: float = 10.0) -> socket.sock
         return socket.create_connection((host, port), timeout=timeout)
 
 
-class Client:
-    """A blocking IRC client whose socket lives in a lab namespace."""
-
-    def __init__(self, ns: str, host: str, nick: str) -> None:
-        self.nick = nick
-        self.sock = connect(ns, host, IRC_PORT)
-        self.buffer = b""
-        self.send(f"NICK {nick}")
-        self.send(f"USER {nick} 0 * :{nick}")
-        self.expect(" 376 ")
-
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\r\n")
-
-    def lines(self, timeout: float) -> Iterator[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\r\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\r\n", 1)
-                text = line.decode(errors="replace")
-                if text.startswith("PING "):
-                    self.send("PONG " + text[5:])
-                yield text
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                return
-            if not data:
-                raise ConnectionError(f"{self.nick}: connection closed")
-            self.buffer += data
-
-    def expect(self, needle: str, timeout: float = 15.0) -> str:
-        seen = []
-        for line in self.lines(timeout):
-            seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{self.nick}: no {needle!r} in {timeout}s; got {seen[-15:]}")
-
-    def drain(self, timeout: float = 0.5) -> list[str]:
-        return list(self.lines(timeout))
-
-    def close(self) -> None:
-        self.sock.close()
+def Client(ns: str, host: str, nick: str) -> LineClient:  # noqa: N802 - reads like a class
+    """A registered IRC client whose socket lives in lab namespace ``ns``."""
+    return LineClient(connect(ns, host, IRC_PORT), nick)
 
 
 @dataclass
@@ -240,7 +196,7 @@ class Lab:
     switch: str = ""
     hosts: list[Host] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
-    clients: list[Client] = field(default_factory=list)
+    clients: list[LineClient] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
 
     def open(self) -> None:
@@ -305,7 +261,7 @@ class Lab:
         for node in nodes:
             node.wait_ready()
 
-    def client(self, where: Host, node: Node, nick: str) -> Client:
+    def client(self, where: Host, node: Node, nick: str) -> LineClient:
         client = Client(where.ns, node.addr, nick)
         self.clients.append(client)
         return client

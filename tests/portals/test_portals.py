@@ -19,61 +19,20 @@ from typing import Any
 import pytest
 
 from tests.nodeproc import NodeProcess, make_node
+from tests.portals.lineclient import LineClient
 
 SECRET = "portal-test-secret"
 
 
-class Client:
-    """A blocking IRC client on one server."""
-
-    def __init__(self, node: NodeProcess, nick: str) -> None:
-        self.nick = nick
-        self.sock = socket.create_connection(("127.0.0.1", node.irc_port), timeout=10)
-        self.buffer = b""
-        self.send(f"NICK {nick}")
-        self.send(f"USER {nick} 0 * :{nick}")
-        self.expect(" 376 ")
-
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\r\n")
-
-    def lines(self, timeout: float) -> Iterator[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while b"\r\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\r\n", 1)
-                text = line.decode(errors="replace")
-                if text.startswith("PING "):
-                    self.send("PONG " + text[5:])
-                yield text
-            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                return
-            if not data:
-                raise ConnectionError(f"{self.nick}: connection closed")
-            self.buffer += data
-
-    def expect(self, needle: str, timeout: float = 15.0) -> str:
-        seen = []
-        for line in self.lines(timeout):
-            seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{self.nick}: no {needle!r} in {timeout}s; got {seen[-15:]}")
-
-    def drain(self, timeout: float = 0.5) -> list[str]:
-        return list(self.lines(timeout))
-
-    def close(self) -> None:
-        self.sock.close()
+def Client(node: NodeProcess, nick: str) -> LineClient:  # noqa: N802 - reads like a class
+    """A registered IRC client on ``node``."""
+    return LineClient(socket.create_connection(("127.0.0.1", node.irc_port), timeout=10), nick)
 
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Any]:
     nodes: list[NodeProcess] = []
-    clients: list[Client] = []
+    clients: list[LineClient] = []
 
     class Network:
         def node(
@@ -89,7 +48,7 @@ def network(tmp_path: Path) -> Iterator[Any]:
             nodes.append(node)
             return node
 
-        def client(self, node: NodeProcess, nick: str) -> Client:
+        def client(self, node: NodeProcess, nick: str) -> LineClient:
             client = Client(node, nick)
             clients.append(client)
             return client
@@ -105,7 +64,7 @@ def peer(node: NodeProcess, sid: int) -> dict[str, Any]:
     return {"name": node.name, "serverId": sid, "host": "127.0.0.1", "port": node.ws_port}
 
 
-def wait_linked(client: Client, servers: int, timeout: float = 20.0) -> None:
+def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
     """Poll LUSERS until the client's server sees ``servers`` servers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
