@@ -118,7 +118,9 @@ def announce(node: Node) -> None:
     config = node.core.config
     print(f"chatnet-node {config.name} (server ID {config.server_id}, network {config.network})")
     for bound in node.bound:
-        if bound.kind == "websocket":
+        if bound.kind == "websocket-tls":
+            print(f"  web chat  https://{bound.host}:{bound.port}/   (IRC over WebSocket: wss://)")
+        elif bound.kind == "websocket":
             print(f"  web chat  http://{bound.host}:{bound.port}/   (IRC over WebSocket: same URL)")
         else:
             print(f"  {bound.kind:<9} {bound.host}:{bound.port}")

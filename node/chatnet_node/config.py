@@ -54,6 +54,7 @@ class Listeners(_Model):
     irc: list[Listener] = []
     irc_tls: list[TlsListener] = []
     websocket: list[Listener] = []
+    websocket_tls: list[TlsListener] = []
 
 
 class Limits(_Model):
@@ -111,6 +112,9 @@ class Links(_Model):
     ping_timeout: float = Field(default=120.0, gt=0)
     secret: str | None = Field(default=None, description="the shared link secret")
     secret_file: Path | None = Field(default=None, description="a file holding the secret")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify peers' TLS certificates (wss:// dials)"
+    )
     dial: list[LinkPeer] = Field(
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
     )

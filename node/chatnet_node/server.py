@@ -96,6 +96,15 @@ class Node:
                 lambda: WebSocketProtocol(core, self.routes, self.links), spec.host, spec.port
             )
             self._remember("websocket", server)
+        for tls in listeners.websocket_tls:
+            context = tls_context(tls.cert_file, tls.key_file)
+            server = await loop.create_server(
+                lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
+                tls.host,
+                tls.port,
+                ssl=context,
+            )
+            self._remember("websocket-tls", server)
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()

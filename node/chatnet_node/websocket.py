@@ -67,10 +67,17 @@ def is_upgrade(request: Request) -> bool:
 class WebSocketProtocol(Connection):
     """One HTTP or WebSocket connection on the WebSocket port."""
 
-    __slots__ = ("fragment_opcode", "fragments", "http", "link", "links", "ws")
+    __slots__ = ("fragment_opcode", "fragments", "http", "link", "links", "secure", "ws")
 
-    def __init__(self, core: ChatCore, http: HttpHandler, links: LinkRuntime | None = None) -> None:
+    def __init__(
+        self,
+        core: ChatCore,
+        http: HttpHandler,
+        links: LinkRuntime | None = None,
+        secure: bool = False,
+    ) -> None:
         super().__init__(core)
+        self.secure = secure
         self.http = http
         self.links = links
         self.link: LinkSession | None = None
@@ -123,7 +130,7 @@ class WebSocketProtocol(Connection):
         # idle client) alive; a fresh frame parser holds nothing of it. The
         # library swaps parsers the same way after an HTTP response.
         self._fresh_parser()
-        self.client = self.core.connect(self, self.peer_address(), secure=False)
+        self.client = self.core.connect(self, self.peer_address(), secure=self.secure)
 
     def _fresh_parser(self) -> None:
         self.ws.parser = Protocol.parse(self.ws)
@@ -136,6 +143,13 @@ class WebSocketProtocol(Connection):
             log.warning("refused a server link from %s: %s", self.peer_address(), reason)
             self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
             self._close_with(CloseCode.POLICY_VIOLATION, "links not configured")
+            return
+        if self.links.links.tls == "required" and not self.secure:
+            reason = "plaintext link refused: this network requires TLS (dial wss://)"
+            log.warning("refused a server link from %s: %s", self.peer_address(), reason)
+            self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
+            self._close_with(CloseCode.POLICY_VIOLATION, "TLS required")
+            self.links.refusals += 1
             return
         transport = self.transport
         assert transport is not None

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -348,6 +349,11 @@ class LinkRuntime:
             return self.manager.sessions[peer.name]  # type: ignore[return-value]
         scheme = "wss" if peer.tls else "ws"
         uri = f"{scheme}://{peer.host}:{peer.port}/"
+        if not peer.tls and self.links.tls == "required":
+            log.warning(
+                "link to %s: not dialed: the network requires TLS, %s is plain", peer.name, uri
+            )
+            return None
         try:
             ws = await connect(
                 uri,
@@ -355,6 +361,7 @@ class LinkRuntime:
                 open_timeout=5,
                 ping_interval=None,
                 max_size=lp.MAX_LINK_MESSAGE,
+                ssl=self._client_tls() if peer.tls else None,
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
@@ -373,6 +380,20 @@ class LinkRuntime:
         task = asyncio.create_task(self._read(ws, session))
         self._tasks.append(task)
         return session
+
+    def _client_tls(self) -> ssl.SSLContext:
+        """TLS for dialing: verify against ``caFile`` when given.
+
+        Without a CA the certificate is not checked: the link secret still
+        authenticates the peer (challenge and response), and TLS still keeps
+        the traffic private.
+        """
+        if self.links.ca_file is not None:
+            return ssl.create_default_context(cafile=str(self.links.ca_file))
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _outbound_session(self, ws: ClientConnection) -> LinkSession:
         queue: asyncio.Queue[str] = asyncio.Queue()
