@@ -16,6 +16,7 @@ Contracts:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import secrets
@@ -114,8 +115,15 @@ class CoreStats:
 
 def format_time(ts: float) -> str:
     """An IRCv3 server-time value: ``2026-11-28T12:00:00.000Z``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Nearest millisecond: a time parsed back from a tag formats to the same tag.
+    second, millis = divmod(int(ts * 1000 + 0.5), 1000)
+    return f"{_second_prefix(second)}{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _second_prefix(second: int) -> str:
+    # Formatting a date is slow; within one second only the milliseconds change.
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
 
 
 def parse_time(value: str) -> float | None:
@@ -159,6 +167,10 @@ class ChatCore:
         self._last_timeout_scan = 0.0
         self._batch_ids = itertools.count(1)
         self.dirty: dict[Client, None] = {}
+        self._last_stamp: tuple[str, float] = ("", 0.0)
+        from .commands.table import COMMANDS  # here, not per line: commands import core
+
+        self.commands = COMMANDS
         self.users: dict[str, Client] = {}  # every user of the network, by uid
         self.network: NetworkHooks | None = None  # set when the server links
         self._uids = itertools.count(1)
@@ -212,7 +224,10 @@ class ChatCore:
 
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
-        return {"time": format_time(self.clock()), "msgid": self.new_msgid()}
+        now = int(self.clock() * 1000) / 1000  # what the tag says, to the millisecond
+        text = format_time(now)
+        self._last_stamp = (text, now)
+        return {"time": text, "msgid": self.new_msgid()}
 
     # Output.
 
@@ -434,13 +449,11 @@ class ChatCore:
 
     def handle_line(self, client: Client, line: str) -> None:
         """Parse and run one command, with labeled-response wrapping."""
-        from .commands.table import COMMANDS
-
         try:
             msg = parse_line(line)
         except ParseError:
             return  # empty lines and tag-only lines are ignored, as RFC 1459 says
-        command = COMMANDS.get(msg.command)
+        command = self.commands.get(msg.command)
         self.begin(client, msg)
         try:
             if command is None:
@@ -633,7 +646,11 @@ class ChatCore:
     def record(self, target_key: str, msg: Message, display_target: str, text: str) -> None:
         """Store a PRIVMSG or NOTICE for CHATHISTORY."""
         client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
-        ts = parse_time(msg.tags.get("time", "")) or self.clock()
+        stamped = msg.tags.get("time", "")
+        if stamped == self._last_stamp[0]:
+            ts = self._last_stamp[1]  # just stamped here: no need to parse it back
+        else:
+            ts = parse_time(stamped) or self.clock()
         stored = StoredMessage(
             msgid=msg.tags.get("msgid", self.new_msgid()),
             ts=ts,

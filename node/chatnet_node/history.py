@@ -82,6 +82,7 @@ class HistoryStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._inserts = 0
+        self._since_trim: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the database."""
@@ -105,8 +106,24 @@ class HistoryStore:
             ),
         )
         self._inserts += 1
-        if self._inserts % 500 == 0:
-            self.prune(message.ts)
+        if self._inserts % 1000 == 0:
+            self._db.execute(
+                "DELETE FROM messages WHERE ts < ?", (message.ts - self.retention_seconds,)
+            )
+        # Trim a target to its count limit now and then, by index, not by a
+        # scan of the whole table.
+        pending = self._since_trim.get(target, 0) + 1
+        if pending >= max(self.max_per_target // 10, 1):
+            self._trim(target)
+            pending = 0
+        self._since_trim[target] = pending
+
+    def _trim(self, target: str) -> None:
+        self._db.execute(
+            "DELETE FROM messages WHERE target = ? AND id <= (SELECT id FROM messages "
+            "WHERE target = ? ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?)",
+            (target, target, self.max_per_target),
+        )
 
     def prune(self, now: float) -> None:
         """Drop messages past the retention age or beyond the per-target count."""

@@ -48,7 +48,7 @@ def raw_fd(transport: asyncio.BaseTransport) -> int:
 class Connection(asyncio.Protocol):
     """The ``Sink`` side shared by every client transport."""
 
-    __slots__ = ("client", "closed", "core", "fd", "kind", "transport")
+    __slots__ = ("buffered", "client", "closed", "core", "fd", "kind", "transport")
 
     def __init__(self, core: ChatCore) -> None:
         self.core = core
@@ -57,6 +57,7 @@ class Connection(asyncio.Protocol):
         self.client: Client | None = None
         self.closed = False
         self.fd = -1  # the raw socket, for plain TCP only (see write)
+        self.buffered = False  # the transport holds unsent bytes (pause_writing says so)
 
     # Sink.
 
@@ -72,7 +73,7 @@ class Connection(asyncio.Protocol):
         if transport is None or self.closed:
             return
         fd = self.fd
-        if fd >= 0 and not transport.get_write_buffer_size():
+        if fd >= 0 and not self.buffered:
             try:
                 sent = os.write(fd, data)
             except (BlockingIOError, InterruptedError):
@@ -83,8 +84,27 @@ class Connection(asyncio.Protocol):
                 return
             data = data[sent:]
         transport.write(data)
-        if transport.get_write_buffer_size() > self.core.config.limits.sendq_bytes:
+        if (
+            self.buffered
+            and transport.get_write_buffer_size() > self.core.config.limits.sendq_bytes
+        ):
             self.sendq_exceeded()
+
+    def attach(self, transport: asyncio.BaseTransport) -> asyncio.Transport:
+        """Keep the transport; ask it to report any buffered byte (see ``buffered``)."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # High-water mark 0: pause_writing as soon as anything is buffered,
+        # resume_writing once it has all gone, so "may I write directly?" is a
+        # flag read instead of a method call per write.
+        transport.set_write_buffer_limits(high=0)
+        return transport
+
+    def pause_writing(self) -> None:
+        self.buffered = True
+
+    def resume_writing(self) -> None:
+        self.buffered = False
 
     def close(self) -> None:
         """Close once the written bytes are sent."""
@@ -135,8 +155,7 @@ class IrcStreamProtocol(Connection):
         self.discarding = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        transport = self.attach(transport)
         if not self.secure:
             self.fd = raw_fd(transport)
         self.client = self.core.connect(self, self.peer_address(), self.secure)

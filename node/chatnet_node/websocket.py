@@ -91,9 +91,7 @@ class WebSocketProtocol(Connection):
         self.fragment_opcode: Opcode | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.fd = raw_fd(transport)
+        self.fd = raw_fd(self.attach(transport))
 
     def data_received(self, data: bytes) -> None:
         self.ws.receive_data(data)
