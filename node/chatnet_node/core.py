@@ -260,7 +260,7 @@ class ChatCore:
         for client in dirty:
             outbox = client.outbox
             if outbox:
-                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                data = b"".join(outbox)  # one item: CPython returns it as is
                 outbox.clear()
                 client.sink.write(data)
             if client.hangup:

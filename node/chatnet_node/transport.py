@@ -67,11 +67,10 @@ class Connection(asyncio.Protocol):
         When the transport has nothing buffered, the bytes go straight to the
         socket with one ``os.write`` (what ``transport.write`` would do, minus
         its Python overhead, which matters at a thousand writes per message);
-        whatever the kernel does not take is left to the transport.
+        whatever the kernel does not take is left to the transport. ``fd`` is
+        -1 from the moment the connection starts closing, so a socket number
+        the kernel hands out again is never written to.
         """
-        transport = self.transport
-        if transport is None or self.closed:
-            return
         fd = self.fd
         if fd >= 0 and not self.buffered:
             try:
@@ -83,11 +82,12 @@ class Connection(asyncio.Protocol):
             if sent == len(data):
                 return
             data = data[sent:]
+        transport = self.transport
+        if transport is None or self.closed:
+            return
         transport.write(data)
-        if (
-            self.buffered
-            and transport.get_write_buffer_size() > self.core.config.limits.sendq_bytes
-        ):
+        limit = self.core.config.limits.sendq_bytes
+        if self.buffered and transport.get_write_buffer_size() > limit:
             self.sendq_exceeded()
 
     def attach(self, transport: asyncio.BaseTransport) -> asyncio.Transport:
@@ -114,6 +114,7 @@ class Connection(asyncio.Protocol):
     def finish_close(self) -> None:
         """Close the transport after what is buffered (subclasses add a goodbye)."""
         self.closed = True
+        self.fd = -1
         if self.transport is not None:
             self.transport.close()
 
@@ -123,6 +124,7 @@ class Connection(asyncio.Protocol):
         client = self.client
         log.info("dropping %s: SendQ exceeded", client.nick if client else "connection")
         self.closed = True
+        self.fd = -1
         if client is not None:
             self.core.disconnect(client, "SendQ exceeded")
         if self.transport is not None:
@@ -137,6 +139,7 @@ class Connection(asyncio.Protocol):
     def lost(self, reason: str) -> None:
         """Tell the core the connection is gone (unless it closed it itself)."""
         self.closed = True
+        self.fd = -1
         self.transport = None
         client = self.client
         if client is not None and not client.closed:
