@@ -256,6 +256,12 @@ class ChatCore:
         The adapter calls this once per event-loop turn (``wake`` asks it to),
         so a client that gets ten messages in a turn costs one write, not ten.
         """
+        # Stored before anything leaves: an echo (the sender's acknowledgement)
+        # never goes out for a message history does not hold yet.
+        try:
+            self.history.commit()
+        except Exception:  # a full disk must not take the chat down with it
+            log.exception("history: could not store this turn's messages")
         dirty, self.dirty = self.dirty, {}
         for client in dirty:
             outbox = client.outbox

@@ -83,17 +83,21 @@ class HistoryStore:
         self._db.executescript(_SCHEMA)
         self._inserts = 0
         self._since_trim: dict[str, int] = {}
+        self._to_trim: set[str] = set()
+        self._pending: list[tuple[object, ...]] = []
+        self._latest_ts = 0.0
 
     def close(self) -> None:
-        """Close the database."""
+        """Commit what is queued and close the database."""
+        self.commit()
         self._db.close()
 
     def append(self, target: str, message: StoredMessage) -> None:
-        """Store one message. Duplicate msgids are ignored (idempotent replay)."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO messages "
-            "(target, msgid, ts, source, command, display_target, text, tags) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """Queue one message for the next ``commit`` (the server commits every loop turn).
+
+        Duplicate msgids are ignored when committed (idempotent replay).
+        """
+        self._pending.append(
             (
                 target,
                 message.msgid,
@@ -103,20 +107,43 @@ class HistoryStore:
                 message.target,
                 message.text,
                 json.dumps(message.tags) if message.tags else "{}",
-            ),
-        )
-        self._inserts += 1
-        if self._inserts % 1000 == 0:
-            self._db.execute(
-                "DELETE FROM messages WHERE ts < ?", (message.ts - self.retention_seconds,)
             )
+        )
+        self._latest_ts = message.ts
         # Trim a target to its count limit now and then, by index, not by a
         # scan of the whole table.
         pending = self._since_trim.get(target, 0) + 1
         if pending >= max(self.max_per_target // 10, 1):
-            self._trim(target)
+            self._to_trim.add(target)
             pending = 0
         self._since_trim[target] = pending
+
+    def commit(self) -> None:
+        """Write every queued message in one transaction, then housekeeping."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages "
+                "(target, msgid, ts, source, command, display_target, text, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._inserts += len(rows)
+            if self._inserts >= 1000:
+                self._inserts = 0
+                self._db.execute(
+                    "DELETE FROM messages WHERE ts < ?", (self._latest_ts - self.retention_seconds,)
+                )
+            for target in self._to_trim:
+                self._trim(target)
+            self._to_trim.clear()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _trim(self, target: str) -> None:
         self._db.execute(
@@ -127,6 +154,7 @@ class HistoryStore:
 
     def prune(self, now: float) -> None:
         """Drop messages past the retention age or beyond the per-target count."""
+        self.commit()
         self._db.execute("DELETE FROM messages WHERE ts < ?", (now - self.retention_seconds,))
         self._db.execute(
             "DELETE FROM messages WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
@@ -137,6 +165,7 @@ class HistoryStore:
 
     def resolve_msgid(self, target: str, msgid: str) -> Ref | None:
         """The position of ``msgid`` in ``target``'s history, if it is there."""
+        self.commit()
         row = self._db.execute(
             "SELECT ts, id FROM messages WHERE target = ? AND msgid = ?", (target, msgid)
         ).fetchone()
@@ -192,6 +221,7 @@ class HistoryStore:
         self, targets: list[str], start: float, end: float, limit: int
     ) -> list[tuple[str, float]]:
         """Of ``targets``, those with messages between two times, with their latest time."""
+        self.commit()
         if not targets:
             return []
         low, high = min(start, end), max(start, end)
@@ -205,6 +235,7 @@ class HistoryStore:
 
     def conversations(self, folded_nick: str) -> list[tuple[str, str]]:
         """Private conversations of a nick: (history key, the other nick, folded)."""
+        self.commit()
         rows = self._db.execute(
             "SELECT DISTINCT target FROM messages WHERE target >= 'dm:' AND target < 'dm;'"
         ).fetchall()
@@ -219,10 +250,12 @@ class HistoryStore:
 
     def count(self, target: str) -> int:
         """How many messages ``target`` has (for /status and tests)."""
+        self.commit()
         row = self._db.execute("SELECT COUNT(*) FROM messages WHERE target = ?", (target,))
         return int(row.fetchone()[0])
 
     def _query(self, where: str, args: tuple[object, ...]) -> list[StoredMessage]:
+        self.commit()
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages WHERE {where}", args)
         return [
             StoredMessage(

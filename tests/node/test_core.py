@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from chatnet_node import wire
 from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
@@ -196,3 +199,31 @@ def test_invalid_utf8_is_refused_and_nothing_else_changes() -> None:
     core.receive_line(client, b"PRIVMSG utf :\xff\xfe")
     assert out.lines()[0].startswith(":unit FAIL * INVALID_UTF8")
     assert not client.closed
+
+
+def test_history_is_committed_before_the_echo_leaves(tmp_path: Path) -> None:
+    """The echo is the sender's acknowledgement: by then the message is on disk."""
+    path = tmp_path / "history.sqlite3"
+    config = NodeConfig.model_validate({"name": "unit", "history": {"path": str(path)}})
+    core = ChatCore(config, HistoryStore(path))
+    sender, out = connect(core, "sender", "echo-message")
+    core.receive_line(sender, b"JOIN #durable")
+    out.lines()
+    core.receive_line(sender, b"PRIVMSG #durable :kept on disk")
+
+    def rows_on_disk() -> int:
+        with sqlite3.connect(path) as other:
+            return int(other.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    assert out.data == [], "nothing leaves before the loop turn ends"
+    seen_on_disk: list[int] = []
+    plain_write = out.write
+
+    def write(data: bytes) -> None:  # the socket, as the echo reaches it
+        seen_on_disk.append(rows_on_disk())
+        plain_write(data)
+
+    out.write = write  # type: ignore[method-assign]
+    echoes = out.lines()  # the adapter's end-of-turn flush
+    assert echoes[-1].endswith("PRIVMSG #durable :kept on disk")
+    assert seen_on_disk == [1], "stored before the acknowledgement was written"
