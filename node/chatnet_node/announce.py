@@ -33,6 +33,7 @@ def introduction(client: Client, event_id: str) -> lp.UserIntro:
         away=client.away,
         oper=client.oper,
         invisible=client.invisible,
+        secure=client.secure,
     )
 
 

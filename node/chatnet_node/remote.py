@@ -70,6 +70,7 @@ def intro(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     user.away = event.away
     user.oper = event.oper
     user.invisible = event.invisible
+    user.secure = event.secure
     core.users[user.uid] = user
     _claim_nick(core, user, sid_of)
 

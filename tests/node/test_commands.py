@@ -423,6 +423,8 @@ async def test_key_and_limit(irc: Clients) -> None:
     bob = await irc.tcp("bob")
     carol = await irc.tcp("carol")
     await alice.join("#room")
+    await alice.send("MODE #room +k")
+    numeric(await alice.expect("461"), "461", "MODE", text="Not enough parameters")
     await alice.send("MODE #room +k sesame")
     assert (await alice.expect("MODE")).params == ["#room", "+k", "sesame"]
     await bob.send("JOIN #room")

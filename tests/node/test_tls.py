@@ -61,6 +61,11 @@ async def test_tls_client_chats_with_plain_tcp_client(
         await plain.send("PRIVMSG secure :over plain TCP")
         got = await secure.expect("PRIVMSG")
         assert got.nick == "plain" and got.params == ["secure", "over plain TCP"]
+        await plain.send("WHOIS secure")
+        assert (await plain.expect("671")).params[-1] == "is using a secure connection"
+        await secure.send("WHOIS plain")
+        whois = await secure.collect_until("318")
+        assert "671" not in [m.command for m in whois], "a plain client is not shown as secure"
         await secure.send("QUIT :done")
         assert (await secure.wait_closed())[-1].command == "ERROR"
         assert (await plain.expect("QUIT")).nick == "secure"

@@ -273,8 +273,7 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
             changes.append((sign, char, args.pop(0)))
         elif char in "ov" or (char == "k" and adding) or (char == "l" and adding):
             if not args:
-                if char != "k":
-                    core.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                core.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
                 continue
             changes.append((sign, char, args.pop(0)))
         elif char == "k":

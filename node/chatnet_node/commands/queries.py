@@ -11,6 +11,7 @@ from ..core import VERSION, ServerView, format_time
 from ..names import casefold, is_channel_name, mask_matches
 from . import Command
 
+RPL_WHOISSECURE = "671"
 RPL_MAP = "006"
 RPL_MAPEND = "007"
 
@@ -147,6 +148,8 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.RPL_AWAY, target.nick, target.away)
     if target.oper:
         core.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if target.secure:
+        core.reply(client, RPL_WHOISSECURE, target.nick, "is using a secure connection")
     if client is target or client.oper:
         core.reply(
             client,

@@ -106,6 +106,7 @@ class UserIntro(_Event):
     away: str | None = None
     oper: str | None = None
     invisible: bool = False
+    secure: bool = False
 
 
 class UserQuit(_Event):
