@@ -177,23 +177,53 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
         data: Any = yaml.safe_load(text)
+        tree = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), tree=tree)
 
 
-def parse_config(data: dict[str, Any], source: str = "<config>") -> NodeConfig:
-    """Validate an already-parsed mapping into a NodeConfig."""
+def parse_config(
+    data: dict[str, Any], source: str = "<config>", tree: yaml.Node | None = None
+) -> NodeConfig:
+    """Validate an already-parsed mapping into a NodeConfig.
+
+    With the composed YAML ``tree``, every problem names its line.
+    """
     try:
         return NodeConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
+            f"{_line_of(tree, err['loc'])}"
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigError(f"{source}: invalid configuration: {problems}") from exc
+
+
+def _line_of(tree: yaml.Node | None, loc: tuple[int | str, ...]) -> str:
+    """'line N: ' for the deepest YAML node on the error's path ('' if unknown)."""
+    node = tree
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            key = next((k for k, _ in node.value if k.value == part), None)
+            if key is not None:
+                line = key.start_mark.line + 1
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+            if node is not None:
+                line = node.start_mark.line + 1
+        else:
+            break
+    return f"line {line}: " if line is not None else ""
 
 
 def dump_config(config: NodeConfig) -> str:

@@ -62,7 +62,7 @@ def test_invalid_config_file_names_the_file_and_field(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert str(bad) in err
-    assert "limits.maxClients" in err
+    assert "line 2: limits.maxClients" in err
     assert "bogus" in err
     assert "server name must be" in err
 
@@ -75,7 +75,8 @@ def test_unreadable_and_malformed_config(tmp_path: Path) -> None:
     broken.write_text("name: [unclosed\n")
     proc = run_node("--config", str(broken))
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2 and "not valid YAML" in err and "line" in err
+    assert proc.returncode == 2 and "not valid YAML" in err
+    assert f"{broken}:2:1:" in err, "the file, line and column of the syntax error"
 
 
 def test_tls_flag_without_certificate_is_refused() -> None:
