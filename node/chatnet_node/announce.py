@@ -43,6 +43,12 @@ def user(core: ChatCore, client: Client) -> None:
         core.emit(introduction(client, core.event_id()))
 
 
+def quit_(core: ChatCore, client: Client, reason: str) -> None:
+    """A user of this server left (quit, killed here, dropped)."""
+    if core.network is not None:
+        core.emit(lp.UserQuit(o=core.name, id=core.event_id(), uid=client.uid, reason=reason))
+
+
 def nick(core: ChatCore, client: Client) -> None:
     if core.network is not None:
         core.emit(

@@ -44,16 +44,19 @@ class Channel:
     topic_by: str = ""
     topic_at: int = 0
     _groups: dict[int, tuple[list[list[bytes]], dict[Client, None]]] | None = None
+    _servers: frozenset[str] | None = None
 
     def add(self, client: Client, status: str) -> None:
         """Add a member with its status modes ('o', 'v', '' ...)."""
         self.members[client] = status
         self._groups = None
+        self._servers = None
 
     def remove(self, client: Client) -> None:
         """Remove a member (no-op if absent)."""
         if self.members.pop(client, None) is not None:
             self._groups = None
+            self._servers = None
 
     def invalidate(self) -> None:
         """Forget the fan-out groups (a member's capabilities changed)."""
@@ -84,9 +87,11 @@ class Channel:
         """Is ``client`` a channel operator here?"""
         return "o" in self.members.get(client, "")
 
-    def servers(self) -> set[str]:
-        """Names of the servers with members here (interest routing)."""
-        return {member.server for member in self.members}
+    def servers(self) -> frozenset[str]:
+        """Names of the servers with members here (interest routing), cached."""
+        if self._servers is None:
+            self._servers = frozenset(member.server for member in self.members)
+        return self._servers
 
     def can_speak(self, client: Client) -> bool:
         """May ``client`` send to this channel (modes n, m and bans)?"""

@@ -152,17 +152,6 @@ class HistoryStore:
             (target, target, self.max_per_target),
         )
 
-    def prune(self, now: float) -> None:
-        """Drop messages past the retention age or beyond the per-target count."""
-        self.commit()
-        self._db.execute("DELETE FROM messages WHERE ts < ?", (now - self.retention_seconds,))
-        self._db.execute(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
-            "OVER (PARTITION BY target ORDER BY ts DESC, id DESC) AS n FROM messages) "
-            "WHERE n > ?)",
-            (self.max_per_target,),
-        )
-
     def resolve_msgid(self, target: str, msgid: str) -> Ref | None:
         """The position of ``msgid`` in ``target``'s history, if it is there."""
         self.commit()

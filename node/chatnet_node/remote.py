@@ -198,9 +198,12 @@ def _show_join(core: ChatCore, user: Client, channel: Channel, tags: dict[str, s
         core.deliver(away_note, [m for m in members if m.has("away-notify")])
 
 
-def _show_status(core: ChatCore, user: Client, channel: Channel, status: str, by: str) -> None:
+def _show_status(
+    core: ChatCore, user: Client, channel: Channel, status: str, by: str, sign: str = "+"
+) -> None:
+    """``MODE #chan +ov nick nick`` (or ``-``) to the local members."""
     if status:
-        letters = "+" + status
+        letters = sign + status
         change = Message("MODE", [channel.name, letters, *([user.nick] * len(status))], by)
         core.deliver(change, list(channel.members))
 
@@ -292,12 +295,7 @@ def state(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
         for member, status in list(channel.members.items()):
             if status:
                 channel.members[member] = ""
-                letters = "-" + status
-                args = [member.nick] * len(status)
-                core.deliver(
-                    Message("MODE", [channel.name, letters, *args], core.name),
-                    list(channel.members),
-                )
+                _show_status(core, member, channel, status, core.name, sign="-")
         channel.created = event.ts
         channel.flags = set(event.flags)
         channel.key, channel.limit = event.key, event.limit

@@ -137,17 +137,11 @@ class WebSocketProtocol(Connection):
     def _start_link(self) -> None:
         """A server dialed in: run a link session over this connection."""
         if self.links is None or not self.links.enabled:
-            reason = "links are not configured on this server (no link secret)"
-            log.warning("refused a server link from %s: %s", self.peer_address(), reason)
-            self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
-            self._close_with(CloseCode.POLICY_VIOLATION, "links not configured")
+            self._refuse_link("links are not configured on this server (no link secret)")
             return
         if self.links.links.tls == "required" and not self.secure:
-            reason = "plaintext link refused: this network requires TLS (dial wss://)"
-            log.warning("refused a server link from %s: %s", self.peer_address(), reason)
-            self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
-            self._close_with(CloseCode.POLICY_VIOLATION, "TLS required")
             self.links.refusals += 1
+            self._refuse_link("plaintext link refused: this network requires TLS (dial wss://)")
             return
         transport = self.transport
         assert transport is not None
@@ -164,6 +158,12 @@ class WebSocketProtocol(Connection):
             transport.get_write_buffer_size,
         )
         self.link.opened()
+
+    def _refuse_link(self, reason: str) -> None:
+        """Tell a dialing server why it may not link, log it, and close."""
+        log.warning("refused a server link from %s: %s", self.peer_address(), reason)
+        self.write(ws_frame(lp.encode(lp.Error(reason=reason)).encode()))
+        self._close_with(CloseCode.POLICY_VIOLATION, "link refused")
 
     def _handle_frame(self, frame: Frame) -> None:
         opcode = frame.opcode

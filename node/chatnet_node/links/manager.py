@@ -22,6 +22,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -282,7 +283,7 @@ class LinkManager:
             if peer in self.sessions:
                 self._send_text(peer, text)
 
-    def _wanted(self, event: lp.Event) -> set[str]:
+    def _wanted(self, event: lp.Event) -> AbstractSet[str]:
         """The servers an event must reach (interest routing for traffic)."""
         core = self.core
         if isinstance(event, lp.ChatMessage):
