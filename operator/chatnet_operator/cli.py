@@ -1,4 +1,4 @@
-"""``chatnet``: the control plane's command line (crds, validate, render, up).
+"""``chatnet``: the control plane's command line (crds, validate, render, up, operator).
 
 Each subcommand is a thin shell over a pure module; exit codes follow one rule
 everywhere: 0 success, 1 the input is invalid, 2 the input cannot be read.
@@ -7,6 +7,7 @@ everywhere: 0 success, 1 the input is invalid, 2 the input cannot be read.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -27,8 +28,10 @@ EXIT_UNREADABLE = 2
 
 def _cmd_crds(args: argparse.Namespace) -> int:
     if args.write:
-        for path in crds.write_files(args.dir):
-            print(f"wrote {path}")
+        folders = [args.dir] if args.dir is not None else [crds.CRDS_DIR, crds.CHART_CRDS_DIR]
+        for folder in folders:
+            for path in crds.write_files(folder):
+                print(f"wrote {path}")
     else:
         sys.stdout.write(crds.crds_yaml())
     return EXIT_OK
@@ -105,6 +108,49 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
 
 
+def operator_env(args: argparse.Namespace) -> dict[str, str]:
+    """The ``CHATNET_*`` variables the operator's options stand for (see config.py)."""
+    options = {
+        "CHATNET_METRICS_PORT": args.metrics_port,
+        "CHATNET_SYNC_INTERVAL": args.sync_interval,
+        "CHATNET_NODE_IMAGE": args.node_image,
+    }
+    return {key: str(value) for key, value in options.items() if value is not None}
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    if not args.all_namespaces and not args.namespace:
+        print(
+            "chatnet: operator: pass --namespace NS (repeatable) or --all-namespaces",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    # Options become the variables `kopf run -m chatnet_operator` reads, so both
+    # entry points share one configuration path; set before the handlers import.
+    os.environ.update(operator_env(args))
+    try:
+        import kopf
+    except ImportError:
+        print(
+            "chatnet: operator: kopf is not installed (pip install 'chatnet[operator]')",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    import chatnet_operator.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=args.verbose)
+    kopf.run(
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace or (),
+        standalone=True if args.standalone else None,
+        peering_name=None if args.standalone else args.peering,
+        liveness_endpoint=(
+            f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
+        ),
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(
@@ -120,8 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds_cmd.add_argument(
         "--dir",
         type=Path,
-        default=crds.CRDS_DIR,
-        help="folder for --write (default: the repo's crds/)",
+        help="folder for --write (default: the repo's crds/ and charts/chatnet/crds/)",
     )
     crds_cmd.set_defaults(func=_cmd_crds)
 
@@ -171,6 +216,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--irc-port", type=int, help="front door IRC port (default: from the file)")
     up.set_defaults(func=_cmd_up)
+
+    op = sub.add_parser("operator", help="run the Kubernetes operator (kopf) until interrupted")
+    scope = op.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        metavar="NS",
+        help="watch this namespace (repeatable; kopf globs like 'team-*' work)",
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    op.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering: act even if another operator replica runs (development only)",
+    )
+    op.add_argument(
+        "--peering",
+        default="chatnet",
+        metavar="NAME",
+        help="kopf peering object shared by the replicas; one acts at a time (default chatnet)",
+    )
+    op.add_argument(
+        "--liveness-port",
+        type=int,
+        default=8080,
+        metavar="PORT",
+        help="serve kopf's liveness probe at :PORT/healthz (0: off; default 8080)",
+    )
+    op.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve the operator's Prometheus metrics at :PORT/metrics "
+        "(0: off; default: env CHATNET_METRICS_PORT, else 9090)",
+    )
+    op.add_argument(
+        "--sync-interval",
+        type=float,
+        metavar="SECONDS",
+        help="re-sync every network this often: drift correction and node status "
+        "(default: env CHATNET_SYNC_INTERVAL, else 15)",
+    )
+    op.add_argument(
+        "--node-image",
+        metavar="IMAGE",
+        help="node image where a ChatNetwork sets no spec.image (env CHATNET_NODE_IMAGE)",
+    )
+    op.add_argument("--verbose", "-v", action="store_true", help="log every API call kopf makes")
+    op.set_defaults(func=_cmd_operator)
     return parser
 
 

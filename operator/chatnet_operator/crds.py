@@ -20,6 +20,8 @@ from chatnet_operator.models import GROUP, VERSION, Rule
 
 #: Where ``chatnet crds --write`` puts the files: the repository's crds/ folder.
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
+#: The Helm chart ships the same files (beside kopf's peering CRDs, not generated here).
+CHART_CRDS_DIR = CRDS_DIR.parent / "charts" / "chatnet" / "crds"
 HEADER = (
     "# Generated from operator/chatnet_operator/models.py by `chatnet crds --write`.\n"
     "# Do not edit by hand: change the models and regenerate.\n"

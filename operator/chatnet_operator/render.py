@@ -29,6 +29,7 @@ CONFIG_DIR = "/etc/chatnet/config"
 LINK_SECRET_KEY = "secret"
 MANAGED_BY = "chatnet-operator"
 _RUN_AS = 10001
+PRE_STOP_SECONDS = 5  # about two readiness periods: endpoints drop the pod first
 
 Obj = dict[str, Any]
 
@@ -189,6 +190,10 @@ def _container(declared: Declared, server: ChatServer) -> Obj:
             "failureThreshold": 3,
         },
         "volumeMounts": mounts,
+        # A rolling restart or scale-down: wait until the Services stopped
+        # sending new clients here, then SIGTERM makes the node drain (its
+        # clients reconnect elsewhere and catch up from history).
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,

@@ -108,7 +108,11 @@ def network_status(
         _condition(
             "Degraded",
             0 < ready < len(names) or (ready == len(names) and links_up < links_expected),
-            "PartiallyAvailable" if down else ("LinksDown" if links_up < links_expected else "OK"),
+            "PartiallyAvailable"
+            if 0 < ready < len(names)
+            else "Unavailable"
+            if down
+            else ("LinksDown" if links_up < links_expected else "OK"),
             f"down: {', '.join(down)}" if down else "",
             previous,
             now,
@@ -138,8 +142,14 @@ def server_status(
     previous: Sequence[Condition] = (),
     now: str = "",
     generation: int | None = None,
+    problems: Sequence[str] | None = None,
 ) -> ChatServerStatus:
-    """The status of one ChatServer (all of its replicas)."""
+    """The status of one ChatServer (all of its replicas).
+
+    With ``problems`` (the network's validation problems, empty when valid)
+    the conditions also carry ``TopologyValid`` and ``Degraded``, as the
+    operator writes them; without, only ``Ready`` (what ``chatnet up`` needs).
+    """
     names = {n for n, s in plan.servers.items() if s.chat_server == chat_server}
     ready = sum(1 for n in names if server_ready(plan, n, probes.get(n)))
     running = sum(1 for n in names if n in probes and probes[n].healthy)
@@ -147,6 +157,43 @@ def server_status(
     capacity = sum(plan.servers[n].node.limits.max_clients for n in names)
     links_up, links_expected = _links(plan, probes, names)
     whole = ready == len(names)
+    conditions = [
+        _condition(
+            "Ready",
+            whole,
+            "AllReplicasReady" if whole else "NotReady",
+            f"{ready}/{len(names)} replicas ready",
+            previous,
+            now,
+            generation,
+        )
+    ]
+    if problems is not None:
+        down = sorted(n for n in names if not server_ready(plan, n, probes.get(n)))
+        conditions += [
+            _condition(
+                "TopologyValid",
+                not problems,
+                "Valid" if not problems else "InvalidTopology",
+                "; ".join(problems) or "every cross-object rule holds",
+                previous,
+                now,
+                generation,
+            ),
+            _condition(
+                "Degraded",
+                0 < ready < len(names) or (whole and links_up < links_expected),
+                "PartiallyAvailable"
+                if 0 < ready < len(names)
+                else "Unavailable"
+                if not whole
+                else ("LinksDown" if links_up < links_expected else "OK"),
+                f"down: {', '.join(down)}" if 0 < ready < len(names) else "",
+                previous,
+                now,
+                generation,
+            ),
+        ]
     return ChatServerStatus(
         observed_generation=generation,
         replicas=running,
@@ -158,20 +205,31 @@ def server_status(
         links_up=links_up,
         links_expected=links_expected,
         links=f"{links_up}/{links_expected}",
-        conditions=[
-            _condition(
-                "Ready",
-                whole,
-                "AllReplicasReady" if whole else "NotReady",
-                f"{ready}/{len(names)} replicas ready",
-                previous,
-                now,
-                generation,
-            )
-        ],
+        conditions=conditions,
     )
 
 
 def summary(status: ChatNetworkStatus, network: str) -> str:
     """One line for a terminal: ``acme: servers 4/4, clients 0/3024, links 0/3``."""
     return f"{network}: servers {status.servers}, clients {status.clients}, links {status.links}"
+
+
+def invalid_conditions(
+    previous: Sequence[Condition], problems: Sequence[str], now: str, generation: int | None
+) -> list[Condition]:
+    """Conditions of an object whose network does not validate.
+
+    Nothing is applied, so the object is not Ready for its current
+    generation (GitOps tools see a failure, not progress); its running
+    servers keep going on the last good configuration, so Degraded keeps
+    what it was.
+    """
+    message = "; ".join(problems)
+    degraded = next((c for c in previous if c.type == "Degraded"), None)
+    return [
+        _condition("Ready", False, "InvalidTopology", message, previous, now, generation),
+        _condition("TopologyValid", False, "InvalidTopology", message, previous, now, generation),
+        degraded.model_copy(update={"observed_generation": generation})
+        if degraded
+        else _condition("Degraded", False, "OK", "", previous, now, generation),
+    ]

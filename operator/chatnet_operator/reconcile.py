@@ -1,0 +1,215 @@
+"""The reconcile planner: cluster objects in, the writes that make children right out.
+
+Pure functions, no I/O, so every decision the operator makes on a cluster is
+unit-tested without a cluster:
+
+* ``declared_from_cluster``: the ChatNetwork and ChatServers read from the
+  API, validated with the same rules as ``chatnet validate`` (problems as
+  plain messages, since there is no file and line);
+* ``desired_children``: the objects ``chatnet render`` prints, with owner
+  references (network-wide objects belong to the ChatNetwork, a server's to
+  its ChatServer) and a fingerprint annotation of what was applied;
+* ``decide``: create, replace or leave alone, given what exists.
+
+Why a fingerprint and a subset comparison, not only one of them: the API
+server adds defaults to every object, so "desired equals existing" never
+holds; "desired is contained in existing" catches drift (someone edited a
+field the operator owns) but not a field the operator stopped setting (a
+removed nodeSelector); the fingerprint of the last applied object catches
+that. Together: a second run writes nothing, drift and removals are fixed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chatnet_operator.loader import Document
+from chatnet_operator.plan import NetworkPlan
+from chatnet_operator.render import LINK_SECRET_KEY, link_secret_name, render_network
+from chatnet_operator.validate import Declared, validate_documents
+
+Obj = dict[str, Any]
+
+#: Annotation on every child: the fingerprint of the object last applied.
+APPLIED = "chatnet.io/applied"
+#: Label on every child of a ChatServer (render sets it); absent on network-wide ones.
+SERVER_LABEL = "chatnet.io/server"
+
+
+def _clean_source(obj: Obj) -> Obj:
+    """An API object as a manifest: spec and the metadata chatnet reads, no status."""
+    meta = obj.get("metadata") or {}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "labels", "annotations", "generation")
+            if k in meta
+        },
+        "spec": obj.get("spec") or {},
+    }
+
+
+def declared_from_cluster(network: Obj, servers: list[Obj]) -> tuple[Declared | None, list[str]]:
+    """Validate one network and the servers naming it: (declared when valid, problems).
+
+    Servers being deleted are left out: the network is planned without them.
+    """
+    live = [s for s in servers if not (s.get("metadata") or {}).get("deletionTimestamp")]
+    docs = [
+        Document(f"{obj.get('kind')}/{obj['metadata']['name']}", 0, _clean_source(obj))
+        for obj in [network, *sorted(live, key=lambda s: str(s["metadata"]["name"]))]
+    ]
+    report = validate_documents(docs)
+    problems = [str(dataclasses.replace(p, where="")) for p in report.problems]
+    if problems:
+        return None, problems
+    if len(report.networks) != 1:
+        return None, [f"ChatNetwork/{network['metadata']['name']}: cannot be read"]
+    return report.networks[0], []
+
+
+def owner_reference(owner: Obj) -> Obj:
+    """A controller owner reference to ``owner`` (garbage collection removes the child)."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def fingerprint(obj: Obj) -> str:
+    """A stable hash of an object as rendered (before the operator's annotation)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def existing_link_secret(secret: Obj | None) -> str | None:
+    """The shared link secret already stored, so restarts and re-renders keep it."""
+    if secret is None:
+        return None
+    value = (secret.get("data") or {}).get(LINK_SECRET_KEY)
+    if not value:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded or None
+
+
+def desired_children(
+    declared: Declared,
+    plan: NetworkPlan,
+    secret_value: str,
+    network: Obj,
+    servers: dict[str, Obj],
+) -> list[Obj]:
+    """Every child, owner-referenced and fingerprinted, in the order to apply them.
+
+    ``network`` and ``servers`` (by name) are the API objects, for their UIDs.
+    """
+    out = []
+    for obj in render_network(declared, plan, secret_value):
+        server = obj["metadata"].get("labels", {}).get(SERVER_LABEL)
+        owner = servers[server] if server else network
+        meta = obj["metadata"]
+        meta["ownerReferences"] = [owner_reference(owner)]
+        meta["annotations"] = {**meta.get("annotations", {}), APPLIED: fingerprint(obj)}
+        out.append(obj)
+    return out
+
+
+def link_secret_ref(declared: Declared) -> tuple[str, str] | None:
+    """(namespace, name) of the Secret the operator generates, if it generates one."""
+    if declared.network.spec.links.secret_name is not None:
+        return None
+    return declared.network.namespace, link_secret_name(declared)
+
+
+def contains(have: Any, want: Any) -> bool:
+    """Is everything in ``want`` also in ``have`` (dicts by key, lists item by item)?"""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and contains(have[k], v) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(have) == len(want)
+            and all(contains(h, w) for h, w in zip(have, want, strict=True))
+        )
+    return bool(have == want)
+
+
+# Fields the API server allocates on a Service; a replace must carry them over.
+_SERVICE_ALLOCATED = ("clusterIP", "clusterIPs", "healthCheckNodePort", "ipFamilies")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One write: create a child, or replace it with ``obj`` (resourceVersion set)."""
+
+    verb: Literal["create", "replace"]
+    obj: Obj
+    why: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.obj['kind']}/{self.obj['metadata']['name']}"
+
+
+def decide(desired: Obj, existing: Obj | None) -> Action | None:
+    """What to do about one child; None when it is already right."""
+    if existing is None:
+        return Action("create", desired, "missing")
+    have_meta = existing.get("metadata") or {}
+    applied = (have_meta.get("annotations") or {}).get(APPLIED)
+    want_fp = desired["metadata"]["annotations"][APPLIED]
+    # Data maps are the whole truth: a key the operator dropped must go, so compare exactly.
+    data_same = existing.get("data") == desired.get("data")
+    if applied == want_fp and contains(existing, desired) and data_same:
+        return None
+    why = "changed" if applied != want_fp else "drifted"
+    obj = json.loads(json.dumps(desired))
+    meta = obj["metadata"]
+    meta["resourceVersion"] = have_meta.get("resourceVersion")
+    # Keep what others put on the object (annotations of other tools, extra labels).
+    meta["labels"] = {**(have_meta.get("labels") or {}), **meta.get("labels", {})}
+    meta["annotations"] = {**(have_meta.get("annotations") or {}), **meta["annotations"]}
+    if obj["kind"] == "Service":
+        have_spec = existing.get("spec") or {}
+        for key in _SERVICE_ALLOCATED:
+            if key in have_spec and key not in obj["spec"]:
+                obj["spec"][key] = have_spec[key]
+    return Action("replace", obj, why)
+
+
+def child_ref(obj: Obj) -> tuple[str, str, str, str]:
+    """(apiVersion, kind, namespace, name) of an object."""
+    meta = obj["metadata"]
+    return obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]
+
+
+def children_of_server(desired: list[Obj], server: str) -> list[Obj]:
+    """The desired children that belong to one ChatServer."""
+    return [o for o in desired if o["metadata"].get("labels", {}).get(SERVER_LABEL) == server]
+
+
+def server_child_refs(namespace: str, server: str) -> list[tuple[str, str, str, str]]:
+    """Every child a ChatServer may have (for deletion, without rendering)."""
+    return [
+        ("apps/v1", "StatefulSet", namespace, server),
+        ("policy/v1", "PodDisruptionBudget", namespace, server),
+        ("v1", "Service", namespace, server),
+        ("v1", "ConfigMap", namespace, f"{server}-config"),
+    ]

@@ -1,0 +1,101 @@
+"""Run the real operator (kopf's loop) as a subprocess against the emulated API."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.nodeproc import REPO, free_port
+from tests.operator.kubeapi import ApiServer, load_yaml_objects
+
+T = TypeVar("T")
+Obj = dict[str, Any]
+CHATNET = "chatnet.io/v1alpha1"
+
+
+def wait_for(check: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+        last = check()
+    return last
+
+
+def start_api() -> ApiServer:
+    """An emulated API server that serves the chatnet CRDs."""
+    api = ApiServer(bookmark_interval=2.0).start()
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        for crd in load_yaml_objects(path):
+            api.store.add_crd(crd)
+    return api
+
+
+def example(name: str, namespace: str) -> list[Obj]:
+    """The documents of ``examples/NAME``, moved into ``namespace``."""
+    docs = [copy.deepcopy(doc) for doc in load_yaml_objects(REPO / "examples" / name)]
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+    return docs
+
+
+@dataclass
+class OperatorProcess:
+    """One operator subprocess; ``command`` picks the entry point."""
+
+    api: ApiServer
+    tmp: Path
+    status_urls: Path
+    command: str = "chatnet"
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    liveness_port: int = 0
+    metrics_port: int = 0
+
+    def start(self) -> OperatorProcess:
+        kubeconfig = self.api.kubeconfig(self.tmp / "kubeconfig.yaml")
+        env = dict(os.environ)
+        env.update(
+            KUBECONFIG=str(kubeconfig),
+            PYTHONPATH=os.pathsep.join([str(REPO / "operator"), str(REPO / "node")]),
+            CHATNET_SYNC_INTERVAL="1",
+            CHATNET_PROBE_TIMEOUT="0.5",
+            CHATNET_STATUS_URLS=str(self.status_urls),
+            CHATNET_METRICS_PORT=str(self.metrics_port),
+        )
+        self.liveness_port = free_port()
+        live = f"http://127.0.0.1:{self.liveness_port}/healthz"
+        if self.command == "kopf":
+            argv = [sys.executable, "-m", "kopf", "run", "-m", "chatnet_operator"]
+            argv += ["-A", "--standalone", f"--liveness={live}"]
+        else:
+            argv = [sys.executable, "-m", "chatnet_operator.cli", "operator", "-A"]
+            argv += ["--standalone", "--liveness-port", str(self.liveness_port)]
+        self.log_path = self.tmp / f"operator-{self.command}-{time.monotonic_ns()}.log"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

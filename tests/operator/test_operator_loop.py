@@ -1,0 +1,545 @@
+"""The operator's real kopf loop against an emulated Kubernetes API.
+
+One operator subprocess (``chatnet operator -A --standalone``) serves the
+whole module, each test in its own namespace; the re-sync timer runs every
+second so drift and status show quickly. Garbage collection is not emulated:
+deletion is checked through the operator's explicit deletes and the owner
+references it sets.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chatnet_operator.loader import parse_text
+from chatnet_operator.plan import ClusterPlacement, plan_network
+from chatnet_operator.render import render_network
+from chatnet_operator.validate import validate_documents
+from tests.nodeproc import NodeProcess, free_port, make_node
+from tests.operator.kubeapi import ApiServer
+from tests.operator.operatorproc import (
+    CHATNET,
+    OperatorProcess,
+    example,
+    start_api,
+    wait_for,
+)
+
+Obj = dict[str, Any]
+CHILD_KINDS = [
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("apps/v1", "StatefulSet"),
+    ("policy/v1", "PodDisruptionBudget"),
+]
+
+
+@pytest.fixture(scope="module")
+def tmp_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("operator")
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ApiServer]:
+    server = start_api()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def status_urls(tmp_module: Path) -> Path:
+    path = tmp_module / "status-urls.json"
+    path.write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator(api: ApiServer, tmp_module: Path, status_urls: Path) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(api, tmp_module, status_urls, metrics_port=free_port()).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def apply_all(api: ApiServer, docs: list[Obj]) -> None:
+    for doc in docs:
+        api.store.apply(doc)
+
+
+def children(api: ApiServer, namespace: str) -> dict[str, Obj]:
+    """Every child in a namespace by KIND/NAME."""
+    out = {}
+    for api_version, kind in CHILD_KINDS:
+        for obj in api.store.items(api_version, kind, namespace):
+            out[f"{kind}/{obj['metadata']['name']}"] = obj
+    return out
+
+
+def versions(api: ApiServer, namespace: str) -> dict[str, str]:
+    return {k: v["metadata"]["resourceVersion"] for k, v in children(api, namespace).items()}
+
+
+def rendered(docs: list[Obj]) -> dict[str, Obj]:
+    """What ``chatnet render`` prints for these documents, by KIND/NAME."""
+    report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
+    assert report.ok, report.problems
+    out = {}
+    for declared in report.networks:
+        plan = plan_network(declared, ClusterPlacement(declared.network))
+        for obj in render_network(declared, plan, "not-compared"):
+            out[f"{obj['kind']}/{obj['metadata']['name']}"] = obj
+    return out
+
+
+def get(api: ApiServer, kind: str, namespace: str, name: str) -> Obj | None:
+    return api.store.find(CHATNET, kind, namespace, name)
+
+
+def condition(obj: Obj | None, kind: str) -> Obj | None:
+    if obj is None:
+        return None
+    found = [c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == kind]
+    return found[0] if found else None
+
+
+def events(api: ApiServer, namespace: str, reason: str | None = None) -> list[Obj]:
+    found = api.store.items("v1", "Event", namespace)
+    return [e for e in found if reason is None or e.get("reason") == reason]
+
+
+def child_writes(api: ApiServer, namespace: str, since: int) -> list[tuple[str, str]]:
+    """Writes to children in a namespace after the ``since``-th recorded write."""
+    kinds = ("/secrets/", "/services/", "/configmaps/", "/statefulsets/", "/poddisruption")
+    with api.store.lock:
+        recent = api.store.writes[since:]
+    return [
+        (method, path)
+        for method, path in recent
+        if f"/namespaces/{namespace}/" in path
+        and (any(k in path for k in kinds) or path.endswith(("/secrets", "/services")))
+    ]
+
+
+def wait_children(api: ApiServer, namespace: str, count: int) -> dict[str, Obj]:
+    return wait_for(
+        lambda: (found := children(api, namespace)) and len(found) >= count and found,
+        what=f"{count} children in {namespace}",
+    )
+
+
+def wait_quiet(api: ApiServer, namespace: str, seconds: float = 2.5) -> dict[str, str]:
+    """Resource versions once two re-syncs in a row wrote nothing."""
+    before = versions(api, namespace)
+    time.sleep(seconds)
+    after = versions(api, namespace)
+    assert after == before, "children changed while the network was quiet"
+    return after
+
+
+# --------------------------------------------------------------------- tests
+
+
+def test_create_makes_every_child_as_rendered(api: ApiServer, operator: OperatorProcess) -> None:
+    docs = example("exchange-three-servers.yaml", "create")
+    apply_all(api, docs)
+    expected = rendered(docs)
+    found = wait_children(api, "create", len(expected))
+    assert set(found) == set(expected)
+    network = get(api, "ChatNetwork", "create", "exchange")
+    assert network is not None
+    for key, want in expected.items():
+        have = found[key]
+        owner = have["metadata"]["ownerReferences"][0]
+        if "chatnet.io/server" in want["metadata"]["labels"]:
+            server = get(
+                api, "ChatServer", "create", want["metadata"]["labels"]["chatnet.io/server"]
+            )
+            assert server is not None and owner["uid"] == server["metadata"]["uid"]
+        else:
+            assert owner["uid"] == network["metadata"]["uid"], key
+        assert owner["controller"] is True
+        assert have["metadata"]["labels"] == want["metadata"]["labels"]
+        if key.startswith("Secret/"):
+            assert set(have["data"]) == {"secret"}
+        else:
+            assert {k: v for k, v in have.items() if k in ("spec", "data")} == {
+                k: v for k, v in want.items() if k in ("spec", "data")
+            }, key
+    # Status on both kinds, every field kept by the schema-pruning API server.
+    network = wait_for(
+        lambda: (
+            (n := get(api, "ChatNetwork", "create", "exchange")) and condition(n, "Ready") and n
+        ),
+        what="network status",
+    )
+    status = network["status"]
+    assert status["observedGeneration"] == network["metadata"]["generation"]
+    assert status["serversDeclared"] == 3 and status["servers"] == "0/3"
+    assert status["linksExpected"] == 3 and status["capacity"] == 3000
+    assert condition(network, "TopologyValid")["status"] == "True"  # type: ignore[index]
+    assert condition(network, "Ready")["lastTransitionTime"]  # type: ignore[index]
+    server = wait_for(
+        lambda: (s := get(api, "ChatServer", "create", "chat1")) and condition(s, "Degraded") and s,
+        what="server status",
+    )
+    assert {c["type"] for c in server["status"]["conditions"]} == {
+        "Ready",
+        "TopologyValid",
+        "Degraded",
+    }
+    assert server["status"]["selector"] == "chatnet.io/network=exchange,chatnet.io/server=chat1"
+    assert "chatnet.io/finalizer" in server["metadata"]["finalizers"]
+    reasons = {e["reason"] for e in events(api, "create")}
+    assert "ChildrenCreated" in reasons
+
+    # The operator's own metrics.
+    def metrics() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as r:
+            text: str = r.read().decode()
+        return text
+
+    ok = 'chatnet_operator_reconciles_total{kind="ChatNetwork",result="ok"}'
+    text = wait_for(lambda: ok in (t := metrics()) and t, what="reconcile metrics")
+    assert 'chatnet_operator_child_writes_total{kind="StatefulSet",verb="create"}' in text
+
+
+def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None:
+    apply_all(api, example("exchange-three-servers.yaml", "drift"))
+    wait_children(api, "drift", 14)
+    # Several re-syncs (one a second) write nothing: the reconcile is idempotent.
+    wait_quiet(api, "drift")
+    # Someone edits the pod template: the next re-sync puts it back.
+    sts = api.store.type_for("apps/v1", "StatefulSet")
+    api.store.patch(
+        sts,
+        "drift",
+        "chat1",
+        {"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 1}}}},
+        "application/merge-patch+json",
+    )
+    wait_for(
+        lambda: (
+            api.store.get(sts, "drift", "chat1")["spec"]["template"]["spec"][
+                "terminationGracePeriodSeconds"
+            ]
+            == 30
+        ),
+        what="drift corrected",
+    )
+    # A deleted child comes back.
+    api.store.delete(api.store.type_for("v1", "ConfigMap"), "drift", "chat2-config")
+    wait_for(lambda: "ConfigMap/chat2-config" in children(api, "drift"), what="child recreated")
+
+
+def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
+    docs = example("exchange-three-servers.yaml", "limits")
+    apply_all(api, docs)
+    wait_children(api, "limits", 14)
+    before = wait_quiet(api, "limits")
+    sts_before = {k: v for k, v in children(api, "limits").items() if k.startswith("StatefulSet/")}
+    network = docs[0]
+    network["spec"]["limits"] = {"maxClients": 10}
+    network["spec"]["motd"] = "New rules."
+    api.store.apply(network)
+
+    def config_changed() -> bool:
+        cm = children(api, "limits")["ConfigMap/chat2-config"]
+        text = cm["data"]["chat2-0.yaml"]
+        return "New rules." in text
+
+    wait_for(config_changed, what="ConfigMap updated")
+    after = wait_quiet(api, "limits")
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {"ConfigMap/chat1-config", "ConfigMap/chat2-config", "ConfigMap/chat3-config"}
+    sts_after = {k: v for k, v in children(api, "limits").items() if k.startswith("StatefulSet/")}
+    assert sts_after == sts_before  # no pod template change: no pod restarts
+    cm = yaml.safe_load(children(api, "limits")["ConfigMap/chat1-config"]["data"]["chat1-0.yaml"])
+    assert cm["motd"] == "New rules."
+    # The servers set maxClients themselves (1000), so only servers without their own change.
+    assert cm["limits"]["maxClients"] == 1000
+    # An image change does change the pod template (a rolling update, one pod at a time).
+    network["spec"]["image"] = "registry.example/chatnet:2"
+    api.store.apply(network)
+    wait_for(
+        lambda: (
+            children(api, "limits")["StatefulSet/chat1"]["spec"]["template"]["spec"]["containers"][
+                0
+            ]["image"]
+            == "registry.example/chatnet:2"
+        ),
+        what="image rolled",
+    )
+    strategy = children(api, "limits")["StatefulSet/chat1"]["spec"]["updateStrategy"]
+    assert strategy == {"type": "RollingUpdate"}
+
+
+def test_scale_subresource_sets_statefulset_replicas(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    apply_all(api, example("quickstart.yaml", "scale"))
+    wait_children(api, "scale", 14)
+    # What `kubectl scale chatserver east-fanout --replicas 3` sends.
+    request = urllib.request.Request(
+        f"{api.url}/apis/chatnet.io/v1alpha1/namespaces/scale/chatservers/east-fanout/scale",
+        data=json.dumps({"spec": {"replicas": 3}}).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response)["spec"]["replicas"] == 3
+    sts = wait_for(
+        lambda: (
+            (s := children(api, "scale")["StatefulSet/east-fanout"])["spec"]["replicas"] == 3 and s
+        ),
+        what="StatefulSet scaled",
+    )
+    assert sts["spec"]["replicas"] == 3
+    cm = children(api, "scale")["ConfigMap/east-fanout-config"]
+    assert sorted(cm["data"]) == [f"east-fanout-{i}.yaml" for i in range(3)]
+    # The hubs now accept the new fan-out server's link.
+    hub = yaml.safe_load(children(api, "scale")["ConfigMap/east-config"]["data"]["east-0.yaml"])
+    assert "east-fanout-2" in hub["links"]["accept"]
+
+
+def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProcess) -> None:
+    docs = example("exchange-three-servers.yaml", "invalid")
+    apply_all(api, docs)
+    wait_children(api, "invalid", 14)
+    before = wait_quiet(api, "invalid")
+    with api.store.lock:
+        mark = len(api.store.writes)
+    broken = docs[3]  # chat3 names a hub that does not exist
+    broken["spec"]["peers"] = ["nowhere"]
+    api.store.apply(broken)
+    expected = [
+        str(p).split(": ", 1)[1]
+        for p in validate_documents(parse_text(yaml.safe_dump_all(docs), "x")).problems
+    ]
+    assert expected
+    network = wait_for(
+        lambda: (
+            (n := get(api, "ChatNetwork", "invalid", "exchange"))
+            and (c := condition(n, "TopologyValid"))
+            and c["status"] == "False"
+            and n
+        ),
+        what="TopologyValid=False",
+    )
+    valid = condition(network, "TopologyValid")
+    assert valid is not None and valid["reason"] == "InvalidTopology"
+    assert valid["message"] == "; ".join(expected)
+    assert condition(network, "Ready")["status"] == "False"  # type: ignore[index]
+    server = get(api, "ChatServer", "invalid", "chat3")
+    assert server is not None
+    assert server["status"]["observedGeneration"] == server["metadata"]["generation"]
+    assert condition(server, "TopologyValid")["status"] == "False"  # type: ignore[index]
+    warnings = wait_for(lambda: events(api, "invalid", "InvalidTopology"), what="Warning Event")
+    assert all(e["type"] == "Warning" for e in warnings)
+    assert expected[0] in warnings[0]["message"]
+    assert wait_quiet(api, "invalid") == before
+    assert child_writes(api, "invalid", mark) == []
+    # Fixing it applies again.
+    broken["spec"]["peers"] = []
+    api.store.apply(broken)
+    wait_for(
+        lambda: (
+            condition(get(api, "ChatNetwork", "invalid", "exchange"), "TopologyValid")[  # type: ignore[index]
+                "status"
+            ]
+            == "True"
+        ),
+        what="TopologyValid=True",
+    )
+
+
+def test_delete_releases_finalizers_and_children(api: ApiServer, operator: OperatorProcess) -> None:
+    apply_all(api, example("quickstart.yaml", "delete"))
+    wait_children(api, "delete", 14)
+    wait_for(
+        lambda: (
+            "chatnet.io/finalizer"
+            in (get(api, "ChatServer", "delete", "east-fanout") or {})
+            .get("metadata", {})
+            .get("finalizers", [])
+        ),
+        what="finalizer",
+    )
+    server_type = api.store.type_for(CHATNET, "ChatServer")
+    api.store.delete(server_type, "delete", "east-fanout")
+    wait_for(lambda: get(api, "ChatServer", "delete", "east-fanout") is None, what="server gone")
+    left = children(api, "delete")
+    assert not [k for k in left if k.split("/")[1].startswith("east-fanout")]
+
+    def hub_accepts() -> list[str]:
+        cm = children(api, "delete")["ConfigMap/east-config"]
+        accept: list[str] = yaml.safe_load(cm["data"]["east-0.yaml"])["links"]["accept"]
+        return accept
+
+    # The rest of the network is re-planned without it.
+    wait_for(lambda: hub_accepts() == ["west"], what="east accepts only west")
+    api.store.delete(api.store.type_for(CHATNET, "ChatNetwork"), "delete", "acme")
+    wait_for(lambda: get(api, "ChatNetwork", "delete", "acme") is None, what="network gone")
+    left = children(api, "delete")
+    assert "Service/acme-chat" not in left and "Secret/acme-links" not in left
+    # The servers' children stay with their servers, which now report the network missing.
+    assert "StatefulSet/east" in left
+    server = wait_for(
+        lambda: (
+            (s := get(api, "ChatServer", "delete", "east"))
+            and (c := condition(s, "TopologyValid"))
+            and c["status"] == "False"
+            and s
+        ),
+        what="east reports its network missing",
+    )
+    valid = condition(server, "TopologyValid")
+    assert valid is not None and "ChatNetwork/acme: not found" in valid["message"]
+
+
+def irc_register(port: int, nick: str) -> socket.socket:
+    """A plain TCP IRC client, registered (welcome received)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
+    seen = b""
+    while b" 001 " not in seen:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed before welcome: {seen!r}"
+        seen += chunk
+    return sock
+
+
+def _start_hubs(tmp: Path) -> tuple[NodeProcess, NodeProcess]:
+    east = make_node(
+        tmp,
+        "east",
+        serverId=10,
+        limits={"maxClients": 50},
+        links={"role": "hub", "secret": "s3cret", "accept": ["west"]},
+    )
+    west = make_node(
+        tmp,
+        "west",
+        serverId=11,
+        limits={"maxClients": 50},
+        links={
+            "role": "hub",
+            "secret": "s3cret",
+            "accept": ["east"],
+            "dial": [{"name": "east", "serverId": 10, "host": "127.0.0.1", "port": east.ws_port}],
+        },
+    )
+    east.start()
+    try:
+        west.start()
+    except Exception:
+        east.stop()
+        raise
+    return east, west
+
+
+NETWORK = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: acme, namespace: status}
+spec: {displayName: AcmeNet}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: east, namespace: status}
+spec: {network: acme, role: hub, serverId: 10, maxClients: 50, peers: [west]}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: west, namespace: status}
+spec: {network: acme, role: hub, serverId: 11, maxClients: 50}
+"""
+
+
+def test_status_aggregates_from_real_nodes(
+    api: ApiServer, operator: OperatorProcess, status_urls: Path, tmp_path: Path
+) -> None:
+    east, west = _start_hubs(tmp_path)
+    try:
+        status_urls.write_text(json.dumps({"east": east.http_url, "west": west.http_url}))
+        apply_all(api, list(yaml.safe_load_all(NETWORK)))
+
+        def network_ready() -> Obj | None:
+            n = get(api, "ChatNetwork", "status", "acme")
+            c = condition(n, "Ready")
+            return n if c and c["status"] == "True" else None
+
+        network = wait_for(network_ready, what="network Ready from real nodes")
+        assert network["status"]["servers"] == "2/2"
+        assert network["status"]["links"] == "1/1"
+        assert network["status"]["capacity"] == 100
+        client = irc_register(east.irc_port, "alice")
+        try:
+            wait_for(
+                lambda: (
+                    get(api, "ChatNetwork", "status", "acme")["status"]["clients"]  # type: ignore[index]
+                    == "1/100"
+                ),
+                what="a client counted",
+            )
+            server = get(api, "ChatServer", "status", "east")
+            assert server is not None
+            assert server["status"]["clients"] == "1/50"
+            assert server["status"]["replicas"] == 1 and server["status"]["readyReplicas"] == 1
+            assert condition(server, "Ready")["status"] == "True"  # type: ignore[index]
+            assert events(api, "status", "Ready")
+            west.stop()
+            degraded = wait_for(
+                lambda: (
+                    (n := get(api, "ChatNetwork", "status", "acme"))
+                    and (c := condition(n, "Degraded"))
+                    and c["status"] == "True"
+                    and n
+                ),
+                what="Degraded after a node stops",
+            )
+            assert degraded["status"]["servers"] == "1/2"
+            assert "west" in condition(degraded, "Degraded")["message"]  # type: ignore[index]
+            wait_for(lambda: events(api, "status", "Degraded"), what="Degraded event")
+            wait_for(lambda: events(api, "status", "NotReady"), what="NotReady event")
+        finally:
+            client.close()
+    finally:
+        west.stop()
+        east.stop()
+        status_urls.write_text("{}")
+
+
+def test_restart_changes_no_child(
+    api: ApiServer, operator: OperatorProcess, tmp_path: Path, status_urls: Path
+) -> None:
+    apply_all(api, example("quickstart.yaml", "restart"))
+    wait_children(api, "restart", 14)
+    before = wait_quiet(api, "restart")
+    operator.stop()
+    with api.store.lock:
+        mark = len(api.store.writes)
+    # The other entry point: kopf's own CLI with the package as its module.
+    again = OperatorProcess(api, tmp_path, status_urls, command="kopf").start()
+    try:
+        wait_for(lambda: "Resuming is processed" in again.log(), what=f"resume: {again.log()}")
+        wait_quiet(api, "restart")
+        assert versions(api, "restart") == before
+        assert child_writes(api, "restart", mark) == []
+        with urllib.request.urlopen(f"http://127.0.0.1:{again.liveness_port}/healthz") as r:
+            assert r.status == 200
+    finally:
+        again.stop()
+        operator.start()

@@ -1,0 +1,269 @@
+"""The reconcile planner's decisions, as pure functions: no API, no mocks."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from chatnet_operator.plan import ClusterPlacement, plan_network
+from chatnet_operator.reconcile import (
+    APPLIED,
+    contains,
+    decide,
+    declared_from_cluster,
+    desired_children,
+    existing_link_secret,
+    fingerprint,
+    link_secret_ref,
+    owner_reference,
+    server_child_refs,
+)
+from chatnet_operator.status import invalid_conditions, network_status
+from tests.nodeproc import REPO
+
+Obj = dict[str, Any]
+
+
+def cluster_objects(example: str = "quickstart.yaml", namespace: str = "ns") -> list[Obj]:
+    """An example as the API would return it: namespace, uid and generation set."""
+    docs = [d for d in yaml.safe_load_all((REPO / "examples" / example).read_text()) if d]
+    for i, doc in enumerate(docs):
+        doc["metadata"] |= {"namespace": namespace, "uid": f"uid-{i}", "generation": 1}
+    return docs
+
+
+def desired(docs: list[Obj], secret: str = "s") -> list[Obj]:
+    network, servers = docs[0], docs[1:]
+    declared, problems = declared_from_cluster(network, servers)
+    assert declared is not None, problems
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    by_name = {s["metadata"]["name"]: s for s in servers}
+    return desired_children(declared, plan, secret, network, by_name)
+
+
+def as_stored(obj: Obj) -> Obj:
+    """What the API server keeps: the object plus server-set fields and defaults."""
+    stored = copy.deepcopy(obj)
+    stored["metadata"] |= {"resourceVersion": "7", "uid": "child", "creationTimestamp": "t"}
+    if obj["kind"] == "StatefulSet":
+        stored["spec"]["revisionHistoryLimit"] = 10
+        stored["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    if obj["kind"] == "Service" and obj["spec"].get("clusterIP") != "None":
+        stored["spec"] |= {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"]}
+    return stored
+
+
+def test_valid_network_from_cluster_objects() -> None:
+    docs = cluster_objects()
+    # Status and server-set metadata of API objects do not disturb validation.
+    docs[0]["status"] = {"servers": "0/4", "kopf": {"progress": {}}}
+    declared, problems = declared_from_cluster(docs[0], docs[1:])
+    assert problems == []
+    assert declared is not None
+    assert sorted(s.name for s in declared.servers) == ["east", "east-fanout", "west"]
+
+
+def test_invalid_network_gives_exact_problems_without_file_positions() -> None:
+    docs = cluster_objects()
+    docs[3]["spec"]["uplinks"] = ["nowhere"]
+    declared, problems = declared_from_cluster(docs[0], docs[1:])
+    assert declared is None
+    assert problems == [
+        "ChatServer/east-fanout: spec.uplinks[0]: no ChatServer or portal named 'nowhere'; "
+        "fix: use a hub of network acme: east, west"
+    ]
+
+
+def test_servers_being_deleted_are_planned_out() -> None:
+    docs = cluster_objects()
+    docs[3]["metadata"]["deletionTimestamp"] = "t"
+    declared, _ = declared_from_cluster(docs[0], docs[1:])
+    assert declared is not None
+    assert sorted(s.name for s in declared.servers) == ["east", "west"]
+
+
+def test_children_are_owned_by_network_or_their_server() -> None:
+    docs = cluster_objects()
+    children = desired(docs)
+    owners = {
+        f"{c['kind']}/{c['metadata']['name']}": c["metadata"]["ownerReferences"][0]["uid"]
+        for c in children
+    }
+    assert owners["Secret/acme-links"] == "uid-0"
+    assert owners["Service/acme-chat"] == "uid-0"
+    assert owners["StatefulSet/east"] == "uid-1"
+    assert owners["ConfigMap/east-fanout-config"] == "uid-3"
+    assert owner_reference(docs[1]) == {
+        "apiVersion": "chatnet.io/v1alpha1",
+        "kind": "ChatServer",
+        "name": "east",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def test_rendering_is_deterministic_so_a_restart_writes_nothing() -> None:
+    first = desired(cluster_objects())
+    again = desired(cluster_objects())
+    assert first == again
+    for obj in first:
+        assert decide(obj, as_stored(obj)) is None
+
+
+def test_missing_child_is_created() -> None:
+    obj = desired(cluster_objects())[0]
+    action = decide(obj, None)
+    assert action is not None and action.verb == "create" and action.why == "missing"
+
+
+def test_changed_child_is_replaced_keeping_server_fields() -> None:
+    docs = cluster_objects()
+    old = {c["metadata"]["name"]: c for c in desired(docs) if c["kind"] == "Service"}
+    docs[0]["spec"]["endpoint"]["ircPort"] = 6668
+    new = {c["metadata"]["name"]: c for c in desired(docs) if c["kind"] == "Service"}
+    stored = as_stored(old["acme-chat"])
+    stored["metadata"]["annotations"]["other.tool/note"] = "kept"
+    action = decide(new["acme-chat"], stored)
+    assert action is not None and action.verb == "replace" and action.why == "changed"
+    assert action.obj["metadata"]["resourceVersion"] == "7"
+    assert action.obj["spec"]["clusterIP"] == "10.0.0.7"  # allocated: carried over
+    assert action.obj["metadata"]["annotations"]["other.tool/note"] == "kept"
+    assert {"name": "irc", "port": 6668, "targetPort": "irc", "protocol": "TCP"} in action.obj[
+        "spec"
+    ]["ports"]
+
+
+def test_drift_in_an_owned_field_is_corrected() -> None:
+    sts = next(c for c in desired(cluster_objects()) if c["kind"] == "StatefulSet")
+    stored = as_stored(sts)
+    stored["spec"]["template"]["spec"]["containers"][0]["image"] = "someone/else:1"
+    action = decide(sts, stored)
+    assert action is not None and action.why == "drifted"
+    assert (
+        action.obj["spec"]["template"]["spec"]["containers"][0]["image"]
+        == sts["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+
+
+def test_a_field_the_operator_stopped_setting_is_removed() -> None:
+    docs = cluster_objects()
+    docs[1]["spec"]["zone"] = "eu-1a"
+    with_zone = next(
+        c for c in desired(docs) if c["metadata"]["name"] == "east" and c["kind"] == "StatefulSet"
+    )
+    del docs[1]["spec"]["zone"]
+    without = next(
+        c for c in desired(docs) if c["metadata"]["name"] == "east" and c["kind"] == "StatefulSet"
+    )
+    stored = as_stored(with_zone)
+    # Contained, yet different: only the fingerprint notices.
+    assert contains(stored, without | {"metadata": stored["metadata"]})
+    action = decide(without, stored)
+    assert action is not None and action.why == "changed"
+    assert "nodeSelector" not in action.obj["spec"]["template"]["spec"]
+
+
+def test_config_map_keys_of_removed_replicas_go() -> None:
+    docs = cluster_objects()
+    cm = next(c for c in desired(docs) if c["metadata"]["name"] == "east-fanout-config")
+    stored = as_stored(cm)
+    stored["data"]["east-fanout-9.yaml"] = "name: stale\n"
+    action = decide(cm, stored)
+    assert action is not None
+    assert "east-fanout-9.yaml" not in action.obj["data"]
+
+
+def test_limit_change_changes_config_maps_not_pod_templates() -> None:
+    docs = cluster_objects()
+    before = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
+    docs[0]["spec"]["limits"] = {"maxClients": 10, "floodBurst": 5}
+    docs[0]["spec"]["motd"] = "new"
+    after = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
+    changed = {k for k in after if decide(after[k], as_stored(before[k])) is not None}
+    assert changed == {
+        "ConfigMap/east-config",
+        "ConfigMap/west-config",
+        "ConfigMap/east-fanout-config",
+    }
+
+
+def test_image_change_changes_pod_templates() -> None:
+    docs = cluster_objects()
+    before = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
+    docs[0]["spec"]["image"] = "registry.example/chatnet:2"
+    after = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
+    changed = {k for k in after if decide(after[k], as_stored(before[k])) is not None}
+    assert changed == {"StatefulSet/east", "StatefulSet/west", "StatefulSet/east-fanout"}
+
+
+def test_scaling_changes_replicas_and_configs() -> None:
+    docs = cluster_objects()
+    docs[3]["spec"]["replicas"] = 3
+    children = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
+    assert children["StatefulSet/east-fanout"]["spec"]["replicas"] == 3
+    assert len(children["ConfigMap/east-fanout-config"]["data"]) == 3
+
+
+def test_link_secret_is_kept_across_runs() -> None:
+    secret = {"data": {"secret": base64.b64encode(b"kept-value").decode()}}
+    assert existing_link_secret(secret) == "kept-value"
+    assert existing_link_secret(None) is None
+    assert existing_link_secret({"data": {"secret": "%%%"}}) is None
+    docs = cluster_objects()
+    declared, _ = declared_from_cluster(docs[0], docs[1:])
+    assert declared is not None
+    assert link_secret_ref(declared) == ("ns", "acme-links")
+    docs[0]["spec"]["links"]["secretName"] = "mine"
+    declared, _ = declared_from_cluster(docs[0], docs[1:])
+    assert declared is not None and link_secret_ref(declared) is None
+    assert not [c for c in desired(docs) if c["kind"] == "Secret"]
+
+
+def test_fingerprint_is_of_the_object_as_rendered() -> None:
+    obj = desired(cluster_objects())[1]
+    plain = copy.deepcopy(obj)
+    del plain["metadata"]["annotations"]  # render sets none; the operator adds only its own
+    assert obj["metadata"]["annotations"][APPLIED] == fingerprint(plain)
+    assert fingerprint(plain) != fingerprint(plain | {"spec": {}})
+
+
+@pytest.mark.parametrize(
+    ("have", "want", "expected"),
+    [
+        ({"a": 1, "b": 2}, {"a": 1}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": [{"x": 1, "y": 2}]}, {"a": [{"x": 1}]}, True),
+        ({"a": [{"x": 1}, {"x": 2}]}, {"a": [{"x": 1}]}, False),
+        ({}, {"a": None}, False),
+    ],
+)
+def test_contains(have: Obj, want: Obj, expected: bool) -> None:
+    assert contains(have, want) is expected
+
+
+def test_server_child_refs_name_every_server_child() -> None:
+    kinds = {(ref[1], ref[3]) for ref in server_child_refs("ns", "east")}
+    rendered = {
+        (c["kind"], c["metadata"]["name"])
+        for c in desired(cluster_objects())
+        if c["metadata"]["labels"].get("chatnet.io/server") == "east"
+    }
+    assert kinds == rendered
+
+
+def test_invalid_conditions_keep_degraded_and_fail_ready() -> None:
+    docs = cluster_objects()
+    declared, _ = declared_from_cluster(docs[0], docs[1:])
+    assert declared is not None
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    before = network_status(plan, {}, now="t1", generation=1).conditions
+    after = {c.type: c for c in invalid_conditions(before, ["bad"], "t2", 2)}
+    assert after["Ready"].status == "False" and after["Ready"].reason == "InvalidTopology"
+    assert after["TopologyValid"].status == "False" and after["TopologyValid"].message == "bad"
+    assert after["TopologyValid"].last_transition_time == "t2"
+    assert after["Degraded"].status == "False" and after["Degraded"].observed_generation == 2
