@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint unit deps system-deps bench clean
+.PHONY: up test lint unit deps system-deps bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: deps system-deps lint
 
 bench: deps
 	$(BIN)/python bench/fanout.py
+
+# The operator + node image, built offline (debootstrap base, local wheelhouse).
+image: deps
+	bash scripts/build-image.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,98 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "chatnet.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: "<release>-chatnet", or just the release name
+when it already contains the chart's name. */}}
+{{- define "chatnet.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "chatnet.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "chatnet.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chatnet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "chatnet.labels" -}}
+helm.sh/chart: {{ include "chatnet.chart" . }}
+{{ include "chatnet.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: chatnet
+{{- end }}
+
+{{- define "chatnet.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "chatnet.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's image; the nodes run the same one unless nodeImage is set. */}}
+{{- define "chatnet.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "chatnet.nodeImage" -}}
+{{- default (include "chatnet.image" .) .Values.nodeImage }}
+{{- end }}
+
+{{/* Refuse values that cannot work, with the fix in the message. */}}
+{{- define "chatnet.validate" -}}
+{{- if and (not .Values.peering.enabled) (gt (int .Values.replicas) 1) }}
+{{- fail "replicas > 1 needs peering.enabled=true: without peering, two operator replicas would both act on every object" }}
+{{- end }}
+{{- end }}
+
+{{/* RBAC rules for the namespaces the operator manages: in a ClusterRole when
+it watches every namespace, in a Role per namespace otherwise. Least
+privilege: what the handlers read and write, and what kopf itself needs. */}}
+{{- define "chatnet.namespacedRules" -}}
+# The resources the operator serves.
+- apiGroups: [chatnet.io]
+  resources: [chatnetworks, chatservers]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [chatnet.io]
+  resources: [chatnetworks/status, chatservers/status]
+  verbs: [get, patch, update]
+- apiGroups: [chatnet.io]
+  resources: [chatnetworks/finalizers, chatservers/finalizers]
+  verbs: [update]
+# The children it renders and keeps in shape.
+- apiGroups: [apps]
+  resources: [statefulsets]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [services, configmaps, secrets]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch, update, delete]
+# The nodes' pods, read for status.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+# Events for every important transition (kopf posts them too).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

