@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: Chromium for
 # the web page, irssi and tmux for the terminal-client test, InspIRCd for the
-# fan-out benchmark, iproute2 and nftables for the network-namespace tests. Skipped quietly when not root or not on Debian; the tests
-# that need a missing program skip with a message that says which.
+# fan-out benchmark, iproute2 and nftables for the network-namespace tests,
+# PostgreSQL for the shared history store's tests (the test starts its own
+# server in a temporary directory; the packaged cluster is not used), and
+# docker.io and debootstrap for the image test (scripts/build-image.sh makes
+# its own Debian base; the test starts dockerd when none runs). Skipped
+# quietly when not root or not on Debian; the tests that need a missing
+# program skip with a message that says which.
 set -euo pipefail
-PKGS=(chromium irssi tmux inspircd nftables iproute2)
+PKGS=(chromium irssi tmux inspircd nftables iproute2 postgresql docker.io debootstrap)
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "install-system-deps: not root or no apt-get; skipping ${PKGS[*]}" >&2
     exit 0

@@ -100,7 +100,11 @@ def setup_logging(fmt: str, level: str) -> None:
 
 
 async def run(config: NodeConfig, config_path: Path | None) -> int:
-    node = Node(config, config_path)
+    try:
+        node = Node(config, config_path)
+    except ConfigError as exc:  # e.g. history.store postgres without a DSN
+        print(f"chatnet-node: {exc}", file=sys.stderr)
+        return 2
     try:
         await node.start()
     except OSError as exc:

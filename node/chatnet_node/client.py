@@ -77,6 +77,7 @@ class Client:
     key: int = 0
     replies: list[Message] | None = None
     label: str | None = None
+    holding: set[str] | None = None  # msgids this command's acknowledgement waits for
     outbox: list[bytes] = field(default_factory=list)
     hangup: bool = False
     uid: str = ""  # network-wide identity, stable across nick changes

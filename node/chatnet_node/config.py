@@ -11,11 +11,19 @@ too. Unknown keys are errors, so a typo never silently becomes a default.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 SERVER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -84,11 +92,61 @@ class Operator(_Model):
 
 
 class History(_Model):
-    """Where channel history is kept. ``path: null`` keeps it in memory only."""
+    """Where channel history is kept.
 
-    path: Path | None = None
+    ``store: sqlite`` (the default) keeps it in ``path`` on this server
+    (``path: null``: in memory only). ``store: postgres`` keeps it in one
+    PostgreSQL database the whole network shares; the DSN comes from ``dsn``,
+    else from the file ``dsnFile``, else from the environment variable
+    ``CHATNET_HISTORY_DSN`` (where a Kubernetes Secret puts it, so that no
+    password ever sits in a ConfigMap).
+    """
+
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    path: Path | None = Field(default=None, description="SQLite file (store: sqlite)")
+    dsn: str | None = Field(
+        default=None, description="PostgreSQL connection string (store: postgres)"
+    )
+    dsn_file: Path | None = Field(default=None, description="a file holding the DSN")
     retention_seconds: float = Field(default=86400.0, gt=0)
     max_messages_per_target: int = Field(default=10000, ge=1)
+
+    @model_validator(mode="after")
+    def _one_store(self) -> History:
+        if self.store == "sqlite" and (self.dsn is not None or self.dsn_file is not None):
+            raise ValueError("dsn and dsnFile are for store: postgres")
+        if self.store == "postgres" and self.path is not None:
+            raise ValueError("path is for store: sqlite (postgres is shared, not a file)")
+        if self.dsn is not None and self.dsn_file is not None:
+            raise ValueError("give dsn or dsnFile, not both")
+        return self
+
+    def read_dsn(self, environ: Mapping[str, str]) -> str:
+        """The PostgreSQL DSN: ``dsn``, the contents of ``dsnFile``, or the environment.
+
+        Raises:
+            ConfigError: when there is none, or the file cannot be read.
+        """
+        if self.dsn:
+            return self.dsn
+        if self.dsn_file is not None:
+            try:
+                text = self.dsn_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"history.dsnFile {self.dsn_file}: cannot read: {exc.strerror}"
+                ) from exc
+            if not text:
+                raise ConfigError(f"history.dsnFile {self.dsn_file} is empty")
+            return text
+        value = environ.get("CHATNET_HISTORY_DSN", "").strip()
+        if not value:
+            raise ConfigError(
+                "history.store is postgres but there is no DSN: set history.dsn, "
+                "history.dsnFile or the environment variable CHATNET_HISTORY_DSN "
+                "(e.g. postgresql://chatnet:PASSWORD@db.example:5432/chatnet)"
+            )
+        return value
 
 
 class LinkPeer(_Model):
@@ -119,6 +177,11 @@ class Links(_Model):
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
     )
     accept: list[str] = Field(default=[], description="server names allowed to link in")
+    sync_window: float = Field(
+        default=900.0,
+        gt=0,
+        description="seconds of channel messages two servers compare when a link comes up",
+    )
 
     def read_secret(self) -> str | None:
         """The secret, from ``secret`` or from ``secretFile``."""

@@ -32,9 +32,10 @@ from . import numerics as rpl
 from .channel import Channel
 from .client import Client, Sink
 from .config import NodeConfig
-from .history import HistoryStore, StoredMessage
+from .history import HistoryBackend, StoredMessage
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .names import CHANNELLEN, NICKLEN, casefold
+from .replication import AckBook, Held, RecentLog
 from .wire import WANT_TAGS, encode
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class CoreStats:
     sendq_exceeded: int = 0
     input_too_long: int = 0
     max_local_clients: int = 0
+    replayed: int = 0  # channel messages learnt late, in a catch-up after a link came up
 
 
 def format_time(ts: float) -> str:
@@ -144,7 +146,7 @@ class ChatCore:
     def __init__(
         self,
         config: NodeConfig,
-        history: HistoryStore,
+        history: HistoryBackend,
         clock: Callable[[], float] = time.time,
         wake: Callable[[], None] | None = None,
     ) -> None:
@@ -176,6 +178,24 @@ class ChatCore:
         self._uids = itertools.count(1)
         self._event_ids = itertools.count(1)
         self.wake: Callable[[], None] = wake or (lambda: None)
+        # Failover: recent channel messages (dedup, catch-up) and the
+        # acknowledgements waiting for their message to be safe elsewhere.
+        self.recent = RecentLog(window=config.links.sync_window)
+        self.acks = AckBook()
+        self.after_commit: list[Callable[[], None]] = []
+        if self.shared_store:
+            history.on_durable = self.confirm_safe
+        self._remember_recent()
+
+    def _remember_recent(self) -> None:
+        """Rebuild the recent window from the store (after a restart, say)."""
+        recent = getattr(self.history, "recent", None)
+        if recent is None:
+            return
+        now = self.clock()
+        # The origin of a stored message is not kept: "" never matches a peer.
+        for key, stored in recent(now - self.recent.window, self.recent.limit):
+            self.recent.add("", key, stored, now)
 
     # Properties the HTTP adapter reports.
 
@@ -198,6 +218,29 @@ class ChatCore:
     def registered_count(self) -> int:
         """Clients that completed registration."""
         return len(self.nicks)
+
+    @property
+    def shared_store(self) -> bool:
+        """True when a commit puts a message in a store the whole network shares."""
+        return bool(getattr(self.history, "durable_elsewhere", False))
+
+    @property
+    def acks_wait_for_peer(self) -> bool:
+        """True when an acknowledgement waits for a second server to store the message.
+
+        Only where a second server can exist: a server with portals to dial
+        or to accept. Alone, its own store is all there is.
+        """
+        links = self.config.links
+        return (
+            self.network is not None
+            and bool(links.dial or links.accept)
+            and not self.shared_store
+        )
+
+    def unacknowledged(self) -> int:
+        """Messages whose acknowledgement is still held back."""
+        return len(self.acks)
 
     # Ids and times.
 
@@ -262,6 +305,8 @@ class ChatCore:
             self.history.commit()
         except Exception:  # a full disk must not take the chat down with it
             log.exception("history: could not store this turn's messages")
+        for hook in self.after_commit:  # e.g. tell link peers what is now stored here
+            hook()
         dirty, self.dirty = self.dirty, {}
         for client in dirty:
             outbox = client.outbox
@@ -491,14 +536,49 @@ class ChatCore:
         client.replies = None
         client.label = None
         self.current = None
+        holding = client.holding
+        if holding:
+            # The acknowledgement (echo or labeled reply) waits until every
+            # message this command sent is safe; see ``acknowledge``.
+            client.holding = None
+            self.acks.hold(Held(client, holding, replies, label))
+        else:
+            self._write_replies(client, replies, label)
+        if client.closed:
+            client.hangup = True
+
+    def _write_replies(self, client: Client, replies: list[Message], label: str | None) -> None:
         if label is None:
             for msg in replies:
                 key = client.key | WANT_TAGS if "batch" in msg.tags else client.key
                 self.queue(client, encode(msg, key))
         else:
             self._write_labeled(client, replies, label)
-        if client.closed:
-            client.hangup = True
+
+    def acknowledge(self, client: Client, msg: Message) -> None:
+        """Echo a channel message to its sender once it is safe.
+
+        Safe means stored on a second server (a link peer confirms) or in the
+        network's shared store. Until then the echo, and the rest of the
+        command's replies, are held; a standalone server's own store is all
+        there is, so it acknowledges at once.
+        """
+        if client.has("echo-message"):
+            self.send(client, msg)
+        elif client.label is None:
+            return  # nothing would tell the sender either way
+        if not (self.acks_wait_for_peer or self.shared_store):
+            return
+        if client.holding is None:
+            client.holding = set()
+        client.holding.add(msg.tags["msgid"])
+
+    def confirm_safe(self, msgids: Iterable[str]) -> None:
+        """Messages are stored elsewhere: release the acknowledgements they held."""
+        for held in self.acks.confirm(msgids):
+            client = held.client
+            if not client.closed:
+                self._write_replies(client, held.replies, held.label)
 
     def _write_labeled(self, client: Client, replies: list[Message], label: str) -> None:
         def write(data: bytes) -> None:
@@ -559,6 +639,8 @@ class ChatCore:
                 )
             )
         client.closed = True
+        if self.acks:
+            self.acks.forget(client)
         for channel in list(client.channels.values()):
             self.leave_channel(client, channel)
         folded = casefold(client.nick)
@@ -652,8 +734,21 @@ class ChatCore:
 
     # History.
 
-    def record(self, target_key: str, msg: Message, display_target: str, text: str) -> None:
-        """Store a PRIVMSG or NOTICE for CHATHISTORY."""
+    def record(
+        self,
+        target_key: str,
+        msg: Message,
+        display_target: str,
+        text: str,
+        origin: str | None = None,
+        store: bool = True,
+    ) -> bool:
+        """Store a PRIVMSG or NOTICE for CHATHISTORY.
+
+        Channel messages are also remembered in ``recent``; one seen before
+        (it came back in a catch-up) returns False and is not stored again.
+        ``store=False`` only remembers it (its origin wrote the shared store).
+        """
         client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
         stamped = msg.tags.get("time", "")
         if stamped == self._last_stamp[0]:
@@ -669,7 +764,13 @@ class ChatCore:
             text=text,
             tags=client_tags,
         )
-        self.history.append(target_key, stored)  # queued; flush() commits it
+        if not target_key.startswith("dm:") and not self.recent.add(
+            origin or self.name, target_key, stored, self.clock()
+        ):
+            return False
+        if store:
+            self.history.append(target_key, stored)  # queued; flush() commits it
+        return True
 
     # ISUPPORT.
 

@@ -61,6 +61,8 @@ def status_document(core: ChatCore) -> dict[str, Any]:
         "users": core.registered_count,
         "maxClients": config.limits.max_clients,
         "channels": len(core.channels),
+        "unacknowledged": core.unacknowledged(),
+        "replayed": core.stats.replayed,
         "links": core.network.status() if core.network is not None else [],
         "uptimeSeconds": round(core.clock() - core.started, 1),
     }

@@ -62,6 +62,16 @@ class CoreCollector(Collector):
             "chatnet_sendq_exceeded", "Clients dropped for a full send queue", stats.sendq_exceeded
         )
         yield counter("chatnet_input_too_long", "Lines refused as too long", stats.input_too_long)
+        yield gauge(
+            "chatnet_unacknowledged",
+            "Channel messages whose echo waits until a second server stored them",
+            core.unacknowledged(),
+        )
+        yield counter(
+            "chatnet_replayed",
+            "Channel messages learnt in a catch-up after a link came up",
+            stats.replayed,
+        )
         if core.network is not None:
             yield from self._links(core.network.link_metrics(), core.name)
             yield gauge("chatnet_links_up", "Established server links", len(core.network.status()))

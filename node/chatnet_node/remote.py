@@ -341,13 +341,19 @@ def message(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     out = Message(event.command, params, sender.prefix, dict(event.tags))
     if is_channel_name(event.target):
         channel = core.channels.get(casefold(event.target))
-        if channel is None:
+        if event.command == "TAGMSG":
+            if channel is not None:
+                core.deliver(out, [m for m in channel.members if m.has("message-tags")])
             return
-        if event.command != "TAGMSG":
-            core.record(casefold(channel.name), out, channel.name, event.text)
+        # Stored even where nobody has joined (every server keeps every
+        # channel's history); delivered only once, even when a catch-up
+        # brought it here first.
+        display = channel.name if channel is not None else event.target
+        fresh = core.record(
+            casefold(display), out, display, event.text, origin=event.o, store=not core.shared_store
+        )
+        if fresh and channel is not None:
             core.deliver_to_channel(out, channel, sender)
-        else:
-            core.deliver(out, [m for m in channel.members if m.has("message-tags")])
         return
     recipient = _user(core, event.target)
     if recipient is None or recipient.remote:
@@ -392,3 +398,23 @@ _HANDLERS = {
     lp.ChatMessage: message,
     lp.UserInvite: invite,
 }
+
+
+def replay(core: ChatCore, item: lp.ReplayItem) -> bool:
+    """A channel message from a catch-up: store it and deliver it if it is new here.
+
+    Its sender may have left with its server, so it comes with its source
+    (``nick!user@host``), not a uid. Returns False when it was already known.
+    """
+    from .core import format_time
+
+    key = casefold(item.target)
+    channel = core.channels.get(key)
+    display = channel.name if channel is not None else item.target
+    tags = {**item.tags, "time": format_time(item.ts), "msgid": item.msgid}
+    out = Message(item.command, [display, item.text], item.source, tags)
+    if not core.record(key, out, display, item.text, origin=item.o):
+        return False
+    if channel is not None:
+        core.deliver(out, channel.members)
+    return True

@@ -412,7 +412,13 @@ def _node_config(
         ),
         motd=spec.motd,
         drain_seconds=placement.drain_seconds(member),
+        # PostgreSQL: no DSN here, a configuration holds no password. The node
+        # reads CHATNET_HISTORY_DSN: on a cluster the pod gets it from the
+        # Secret history.postgres.secretName; locally ``chatnet up`` passes
+        # its own environment on.
         history=History(
-            path=history_path, retention_seconds=parse_duration(spec.history.retention)
+            store="postgres" if store == HistoryStore.POSTGRES else "sqlite",
+            path=history_path,
+            retention_seconds=parse_duration(spec.history.retention),
         ),
     )

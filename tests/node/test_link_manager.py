@@ -55,7 +55,10 @@ class Net:
         self.managers: dict[str, LinkManager] = {}
         self.links: dict[frozenset[str], tuple[MemSession, MemSession]] = {}
         for sid, name in enumerate(names, start=10):
-            config = NodeConfig.model_validate({"name": name, "serverId": sid, "network": "t"})
+            others = [n for n in names if n != name]
+            config = NodeConfig.model_validate(
+                {"name": name, "serverId": sid, "network": "t", "links": {"accept": others}}
+            )
             core = ChatCore(config, HistoryStore(None))
             self.cores[name] = core
             self.managers[name] = LinkManager(core)
@@ -80,7 +83,11 @@ class Net:
     def settle(self) -> None:
         for _ in range(100_000):
             if not self.wire:
-                return
+                for core in self.cores.values():
+                    core.flush()  # the end of a loop turn: commits, then ``stored`` goes out
+                if not self.wire:
+                    return
+                continue
             session, text = self.wire.popleft()
             if not session.closed:
                 session.manager.received(session, text)
@@ -126,19 +133,115 @@ def test_three_servers_in_a_line_chat_as_one_network() -> None:
     assert [line.split()[3] for line in links] == ["a", "b", "c"]
 
 
-def test_interest_routing_keeps_channel_traffic_off_servers_without_members() -> None:
+def test_interest_routing_keeps_typing_traffic_off_servers_without_members() -> None:
+    net = Net("a", "b", "c")
+    net.link("a", "b")
+    net.link("a", "c")
+    alice, _ = net.user("a", "alice")
+    bob, _ = net.user("b", "bob")
+    for server, client in (("a", alice), ("b", bob)):
+        net.say(server, client, "JOIN #ab")
+    to_c = net.links[frozenset(("a", "c"))][0]
+    before = len(to_c.sent)
+    net.say("a", alice, "TAGMSG #ab")
+    assert len(to_c.sent) == before, "c has no members in #ab: it gets no typing notices"
+
+
+def test_every_server_stores_every_channel_message() -> None:
+    """With a store per server, CHATHISTORY answers the same everywhere."""
     net = Net("a", "b", "c")
     net.link("a", "b")
     net.link("a", "c")
     alice, _ = net.user("a", "alice")
     bob, bob_out = net.user("b", "bob")
+    carol, carol_out = net.user("c", "carol")
     for server, client in (("a", alice), ("b", bob)):
         net.say(server, client, "JOIN #ab")
-    to_c = net.links[frozenset(("a", "c"))][0]
-    before = len(to_c.sent)
-    net.say("a", alice, "PRIVMSG #ab :not for c")
-    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG #ab :not for c"]
-    assert len(to_c.sent) == before, "c has no members in #ab: it gets no traffic"
+    net.say("a", alice, "PRIVMSG #ab :kept by c too")
+    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG #ab :kept by c too"]
+    carol_out.lines()
+    net.say("c", carol, "CHATHISTORY LATEST #ab * 10")
+    assert privmsgs(carol_out) == [":alice!~alice@127.0.0.1 PRIVMSG #ab :kept by c too"]
+
+
+def echo_client(net: Net, server: str, nick: str) -> tuple[Client, RecordingSink]:
+    client, out = net.user(server, nick)
+    net.say(server, client, "CAP REQ :echo-message")
+    out.lines()
+    return client, out
+
+
+def test_an_echo_waits_until_a_second_server_stored_the_message() -> None:
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, alice_out = echo_client(net, "a", "alice")
+    net.say("a", alice, "JOIN #room")
+    alice_out.lines()
+    core = net.cores["a"]
+    core.receive_line(alice, b"PRIVMSG #room :safe now?")
+    assert privmsgs(alice_out) == [], "no echo before b confirmed it stored the message"
+    assert core.unacknowledged() == 1
+    net.settle()  # b stores it, commits, confirms
+    assert privmsgs(alice_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :safe now?"]
+    assert core.unacknowledged() == 0
+    assert net.cores["b"].history.count("#room") == 1
+
+
+def test_a_labeled_ack_waits_too() -> None:
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, alice_out = net.user("a", "alice")
+    net.say("a", alice, "CAP REQ :labeled-response")
+    net.say("a", alice, "JOIN #room")
+    alice_out.lines()
+    net.cores["a"].receive_line(alice, b"@label=x1 PRIVMSG #room :labelled")
+    assert [line for line in alice_out.lines() if "x1" in line] == []
+    net.settle()
+    assert [line for line in alice_out.lines() if "x1" in line] == ["@label=x1 :a ACK"]
+
+
+def test_a_cut_off_server_holds_echoes_until_a_link_catches_the_peer_up() -> None:
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, alice_out = echo_client(net, "a", "alice")
+    bob, bob_out = net.user("b", "bob")
+    net.say("a", alice, "JOIN #room")
+    net.say("b", bob, "JOIN #room")
+    net.cut("a", "b")
+    alice_out.lines()
+    bob_out.lines()
+    net.say("a", alice, "PRIVMSG #room :while cut off")
+    assert privmsgs(alice_out) == [], "nobody else has it yet: not acknowledged"
+    net.link("a", "b")  # the burst rejoins alice, then the catch-up delivers
+    assert privmsgs(alice_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :while cut off"]
+    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :while cut off"]
+    net.cut("a", "b")
+    net.link("a", "b")  # a second catch-up finds nothing new: no duplicate
+    assert privmsgs(bob_out) == []
+    assert net.cores["b"].history.count("#room") == 1
+
+
+def test_a_catch_up_reaches_servers_beyond_the_peer() -> None:
+    """What a dying hub never forwarded, the sender's leaf brings to the next hub."""
+    net = Net("leaf", "h1", "h2", "far")
+    net.link("h1", "h2")
+    net.link("h2", "far")
+    net.link("leaf", "h1")
+    alice, _ = echo_client(net, "leaf", "alice")
+    dave, dave_out = net.user("far", "dave")
+    net.say("leaf", alice, "JOIN #room")
+    net.say("far", dave, "JOIN #room")
+    dave_out.lines()
+    # h1 stores the message and confirms, but dies before forwarding it.
+    h1 = net.managers["h1"]
+    h1.sessions.pop("h2")
+    net.say("leaf", alice, "PRIVMSG #room :only h1 saw this")
+    assert privmsgs(dave_out) == []
+    net.cut("leaf", "h1")
+    net.cut("h1", "h2")
+    net.link("leaf", "h2")
+    assert privmsgs(dave_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :only h1 saw this"]
+    assert net.cores["far"].stats.replayed == 1
 
 
 def test_ring_loses_a_link_without_a_netsplit() -> None:
@@ -206,3 +309,36 @@ def test_channel_created_on_both_sides_keeps_the_older_ops() -> None:
         assert statuses == {"older": "o", "younger": ""}
         assert "m" not in channel.flags
     assert any("MODE #both -o younger" in line for line in younger_out.lines())
+
+
+def test_a_server_that_can_have_no_peer_acknowledges_at_once() -> None:
+    config = NodeConfig.model_validate({"name": "solo", "network": "t"})
+    core = ChatCore(config, HistoryStore(None))
+    LinkManager(core)  # a link secret but no portal: nobody could store a second copy
+    sink = RecordingSink(core)
+    alice = core.connect(sink, "127.0.0.1")
+    assert alice is not None
+    for line in ("CAP REQ :echo-message", "CAP END", "NICK alice", "USER a 0 * :a", "JOIN #solo"):
+        core.receive_line(alice, line.encode())
+    sink.lines()
+    core.receive_line(alice, b"PRIVMSG #solo :just me here")
+    assert privmsgs(sink) == [":alice!~a@127.0.0.1 PRIVMSG #solo :just me here"]
+
+
+def test_a_confirmation_lost_with_its_link_is_given_when_the_link_is_back() -> None:
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, alice_out = echo_client(net, "a", "alice")
+    net.say("a", alice, "JOIN #room")
+    alice_out.lines()
+    net.cores["a"].receive_line(alice, b"PRIVMSG #room :stored, unconfirmed")
+    while net.wire:  # b receives and stores it, but the link dies before b confirms
+        session, text = net.wire.popleft()
+        session.manager.received(session, text)
+    net.cores["b"].history.commit()
+    net.cut("a", "b")
+    assert privmsgs(alice_out) == []
+    net.link("a", "b")
+    assert privmsgs(alice_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :stored, unconfirmed"]
+    assert net.cores["b"].history.count("#room") == 1
+    assert net.cores["b"].stats.replayed == 0, "b had it already: nothing to catch up"

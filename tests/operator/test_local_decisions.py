@@ -230,3 +230,24 @@ def test_table_lists_servers_and_front_door() -> None:
     assert "SERVER" in text and "fan-1" in text
     assert "web chat   http://127.0.0.1:8080/" in text
     assert "IRC        127.0.0.1:6667" in text
+
+
+# ------------------------------------------------------------------ history
+
+
+def test_postgres_history_locally_needs_the_dsn_in_the_environment() -> None:
+    import pytest
+
+    from chatnet_operator.local.up import InputError, check_local_history
+
+    text = BASE.replace("{motd: MOTD}", "{history: {store: postgres, postgres: {secretName: pg}}}")
+    report = validate_documents(parse_text(text.replace("REPLICAS", "1"), "t.yaml"))
+    assert report.ok
+    with pytest.raises(InputError, match="set CHATNET_HISTORY_DSN") as caught:
+        check_local_history(report.networks, {})
+    assert caught.value.code == 1 and "ChatNetwork acme" in str(caught.value)
+    check_local_history(report.networks, {"CHATNET_HISTORY_DSN": "postgresql://x@y/z"})
+    check_local_history([declared()], {})  # sqlite needs nothing
+    plan, _ = local_plan(report.networks[0])
+    history = plan.servers["east"].node.history
+    assert (history.store, history.path, history.dsn) == ("postgres", None, None)

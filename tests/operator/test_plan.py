@@ -153,8 +153,29 @@ def test_identity_motd_and_history() -> None:
     assert (node.name, node.server_id, node.network, node.motd) == ("a", 5, "AcmeNet", "hello")
     assert node.history.retention_seconds == 7200
     assert node.history.path == Path("/var/lib/chatnet/history.sqlite3")
+    assert node.history.store == "sqlite"
     memory = plan_text(net("history: {store: memory}", "a: role: hub, serverId: 5"))
     assert memory.servers["a"].node.history.path is None
+    assert memory.servers["a"].node.history.store == "sqlite"
+
+
+def test_postgres_history_is_shared_and_its_dsn_never_in_the_configuration() -> None:
+    plan = plan_text(
+        net(
+            "history: {store: postgres, retention: 1h, postgres: {secretName: pg}}",
+            "a: role: hub, serverId: 5",
+            "b: role: hub, serverId: 6, peers: [a]",
+        )
+    )
+    for server in plan.servers.values():
+        history = server.node.history
+        assert (history.store, history.path, history.dsn, history.dsn_file) == (
+            "postgres",
+            None,
+            None,
+            None,
+        )
+        assert history.retention_seconds == 3600
 
 
 def test_node_config_round_trips_through_the_node_loader() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..history import Ref, StoredMessage, dm_target
+from ..history import HistoryUnavailable, Ref, StoredMessage, dm_target
 from ..message import Message
 from ..names import casefold, is_channel_name
 from . import Command
@@ -17,8 +17,6 @@ from . import Command
 if TYPE_CHECKING:
     from ..client import Client
     from ..core import ChatCore
-
-_AFTER_ALL = 1 << 62
 
 
 def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | None:
@@ -34,7 +32,7 @@ def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | Non
         ts = parse_time(value)
         if ts is None:
             return None
-        return Ref(ts, _AFTER_ALL if after else 0)
+        return Ref.end(ts) if after else Ref.start(ts)
     return None
 
 
@@ -50,6 +48,21 @@ def _history_key(core: ChatCore, client: Client, target: str) -> str | None:
 
 
 def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
+    try:
+        _chathistory(core, client, msg)
+    except HistoryUnavailable:
+        # The store is unreachable (a shared database restarting): the
+        # client may retry; nothing was sent, so no batch is left open.
+        core.fail(
+            client,
+            "CHATHISTORY",
+            "MESSAGE_ERROR",
+            msg.params[0].upper(),
+            "Messages could not be retrieved",
+        )
+
+
+def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
     sub = msg.params[0].upper()
     limit_cap = core.config.limits.history_limit
     if sub == "TARGETS":
@@ -95,9 +108,9 @@ def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
             start = _resolve(core, key, msg.params[2], after=False)
             end = _resolve(core, key, msg.params[3], after=True)
             assert start is not None and end is not None
-            empty = (start.ts, start.row) <= (end.ts, end.row)
+            empty = start <= end
         else:
-            empty = (start.ts, start.row) >= (end.ts, end.row)
+            empty = start >= end
         rows = [] if empty else store.between(key, start, end, limit)
     else:
         ref = _resolve(core, key, msg.params[2], after=sub == "AFTER")

@@ -2,7 +2,8 @@
 
 A channel message is stamped (``time``, ``msgid``), stored in history, fanned
 out to the other members and echoed to the sender when it asked for
-echo-message: the echo is the sender's acknowledgement.
+echo-message: the echo is the sender's acknowledgement, so it waits until the
+message is safe beyond this server (``ChatCore.acknowledge``).
 """
 
 from __future__ import annotations
@@ -86,8 +87,7 @@ def to_channel(
     core.record(casefold(channel.name), out, channel.name, text)
     core.deliver_to_channel(out, channel, client)
     announce.message(core, client, channel.name, out, text)
-    if client.has("echo-message"):
-        core.send(client, out)
+    core.acknowledge(client, out)
 
 
 def to_nick(

@@ -14,6 +14,14 @@ plain method call, so whole networks can be simulated in one process.
 * Link down: advertise the loss; users of servers no longer reachable quit
   with the netsplit reason ``"<server> <server>"``. When the lost link was
   part of a cycle nobody becomes unreachable, so nobody quits.
+* Failover: a server tells its neighbour which of the neighbour's channel
+  messages it stored (``stored``, sent after its own commit), which releases
+  the sender's acknowledgement there. When a link comes up, both sides send
+  the msgids of their recent window (``sync``) and answer with the messages
+  the other lacks (``replay``); new ones are delivered, stored and passed on
+  to the other neighbours, so nothing acknowledged stays behind on one side.
+  With a per-server store every channel message goes to every server;
+  with a shared store only to servers with members there.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from .. import remote
 from ..announce import introduction
 from ..core import ServerView
 from ..names import casefold, is_channel_name
+from ..replication import Recent
 from . import protocol as lp
 from .topology import Advert, Topology
 
@@ -39,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message (well under 64 KiB)
+REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this size
 
 
 class LinkSession(Protocol):
@@ -108,7 +119,11 @@ class LinkManager:
         }
         self.seen: OrderedDict[str, None] = OrderedDict()
         self._burst_ids = itertools.count(1)
+        self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
+        self._sync_in: dict[str, tuple[float, set[str]]] = {}  # peer -> its window so far
+        self._last_resync = 0.0
         self.core.network = self
+        self.core.after_commit.append(self._send_stored)
 
     @property
     def me(self) -> str:
@@ -134,6 +149,7 @@ class LinkManager:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
             self._burst(peer)
+        self._offer_window(peer)
 
     def link_down(self, session: LinkSession, reason: str) -> None:
         """A link closed (or failed): re-route, and split what is cut off."""
@@ -141,6 +157,8 @@ class LinkManager:
         if self.sessions.get(peer) is not session:
             return
         del self.sessions[peer]
+        self._stored_out.pop(peer, None)
+        self._sync_in.pop(peer, None)
         self.counters.setdefault(peer, LinkCounters()).flaps += 1
         before = self.topology.reachable()
         self._advertise()
@@ -153,6 +171,7 @@ class LinkManager:
             ", ".join(sorted(lost)) or "nobody",
         )
         self._netsplit(lost, f"{self.me} {peer}")
+        self._resync()
 
     def _advertise(self) -> None:
         advert = self.topology.set_my_neighbours(self.sessions)
@@ -223,6 +242,12 @@ class LinkManager:
             return
         if isinstance(message, lp.Advert):
             self._learn(session, message)
+        elif isinstance(message, lp.Stored):
+            self.core.confirm_safe(message.ids)
+        elif isinstance(message, lp.SyncIds):
+            self._sync_received(session.peer, message)
+        elif isinstance(message, lp.Replay):
+            self._replay_received(session.peer, message)
         elif isinstance(message, lp.Ping | lp.Pong | lp.Ready | lp.Hello | lp.Auth | lp.Error):
             return  # the session handles these itself
         else:
@@ -241,10 +266,12 @@ class LinkManager:
             if peer != session.peer:
                 self._send_text(peer, text)
         lost = self.topology.split(before)
+        gone = (previous.neighbours if previous else frozenset()) - advert.neighbours
         if lost:
-            gone = (previous.neighbours if previous else frozenset()) - advert.neighbours
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")
+        if gone:
+            self._resync()
 
     def _routed(self, session: LinkSession, event: lp.Event) -> None:
         if event.id in self.seen:
@@ -262,6 +289,13 @@ class LinkManager:
             return
         remote.apply(self.core, event, self.sid_of())
         self._forward(event, exclude=session.peer)
+        if (
+            isinstance(event, lp.ChatMessage)
+            and event.o == session.peer
+            and event.command != "TAGMSG"
+            and is_channel_name(event.target)
+        ):
+            self._will_confirm(session.peer, [event.tags.get("msgid", "")])
 
     def _remember(self, event_id: str) -> None:
         self.seen[event_id] = None
@@ -287,6 +321,8 @@ class LinkManager:
         """The servers an event must reach (interest routing for traffic)."""
         core = self.core
         if isinstance(event, lp.ChatMessage):
+            if event.command != "TAGMSG" and not core.shared_store:
+                return self.topology.reachable()  # every server keeps every channel's history
             if is_channel_name(event.target):
                 channel = core.channels.get(casefold(event.target))
                 return channel.servers() if channel is not None else set()
@@ -297,7 +333,96 @@ class LinkManager:
             return {user.server} if user is not None else set()
         return self.topology.reachable()
 
-    def _send(self, peer: str, message: lp.Advert | lp.Event) -> None:
+    # Failover: confirmations and catch-up.
+
+    def _will_confirm(self, peer: str, msgids: list[str]) -> None:
+        """Tell ``peer`` these are stored here, after this turn's commit."""
+        if self.core.shared_store:
+            return  # the shared store is what makes them safe, not this server
+        pending = self._stored_out
+        if not pending:
+            self.core.wake()  # a flush commits, then ``_send_stored`` runs
+        pending.setdefault(peer, []).extend(m for m in msgids if m)
+
+    def _send_stored(self) -> None:
+        pending, self._stored_out = self._stored_out, {}
+        for peer, ids in pending.items():
+            for start in range(0, len(ids), IDS_PER_MESSAGE):
+                self._send(peer, lp.Stored(ids=ids[start : start + IDS_PER_MESSAGE]))
+
+    def _offer_window(self, peer: str) -> None:
+        """Send ``peer`` the msgids of the recent window, so it can send what is missing."""
+        recent = self.core.recent
+        since = self.core.clock() - recent.window
+        ids = [r.message.msgid for r in recent.since(since)]
+        parts = [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]
+        parts = parts or [[]]
+        waiting = self.core.acks.waiting_ids()[:IDS_PER_MESSAGE]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            self._send(
+                peer, lp.SyncIds(since=since, ids=part, done=last, waiting=waiting if last else [])
+            )
+
+    def _resync(self) -> None:
+        """The network lost a link: compare windows with every neighbour again.
+
+        A message routed through a server that just died may have reached
+        only part of the network; neighbours that stay linked see no link
+        come up, so they compare now. Coalesced: at most once a second.
+        """
+        now = self.core.clock()
+        if now - self._last_resync < 1.0:
+            return
+        self._last_resync = now
+        for peer in list(self.sessions):
+            self._offer_window(peer)
+
+    def _sync_received(self, peer: str, message: lp.SyncIds) -> None:
+        since, known = self._sync_in.get(peer, (message.since, set()))
+        known.update(message.ids)
+        if not message.done:
+            self._sync_in[peer] = (since, known)
+            return
+        self._sync_in.pop(peer, None)
+        recent = self.core.recent
+        # The peer's messages still waiting for a confirmation that this
+        # server stored already (the ``stored`` was lost with a link, or with
+        # this server's restart): confirm them now.
+        stored = [m for m in message.waiting if m in recent]
+        if stored:
+            self._will_confirm(peer, stored)
+        missing = recent.missing(since, known)
+        if missing:
+            log.info("link %s: catching it up with %d messages", peer, len(missing))
+            self._send_replay(peer, [_item(r) for r in missing])
+
+    def _replay_received(self, peer: str, message: lp.Replay) -> None:
+        fresh = [item for item in message.items if remote.replay(self.core, item)]
+        self._will_confirm(peer, [item.msgid for item in message.items if item.o == peer])
+        if not fresh:
+            return
+        self.core.stats.replayed += len(fresh)
+        log.info("link %s: learnt %d messages in a catch-up", peer, len(fresh))
+        for other in self.sessions:
+            if other != peer:
+                self._send_replay(other, fresh)
+
+    def _send_replay(self, peer: str, items: list[lp.ReplayItem]) -> None:
+        batch: list[lp.ReplayItem] = []
+        size = 0
+        for item in items:
+            cost = len(item.text) + len(item.source) + len(item.target) + 200
+            cost += sum(len(k) + len(v) + 6 for k, v in item.tags.items())
+            if batch and size + cost > REPLAY_BYTES:
+                self._send(peer, lp.Replay(items=batch))
+                batch, size = [], 0
+            batch.append(item)
+            size += cost
+        if batch:
+            self._send(peer, lp.Replay(items=batch))
+
+    def _send(self, peer: str, message: lp.AnyMessage) -> None:
         self._send_text(peer, lp.encode(message))
 
     def _send_text(self, peer: str, text: str) -> None:
@@ -371,3 +496,18 @@ class LinkManager:
                 }
             )
         return result
+
+
+def _item(recent: Recent) -> lp.ReplayItem:
+    stored = recent.message
+    assert stored.command in ("PRIVMSG", "NOTICE")
+    return lp.ReplayItem(
+        o=recent.origin,
+        msgid=stored.msgid,
+        ts=stored.ts,
+        source=stored.source,
+        command=stored.command,
+        target=stored.target,
+        text=stored.text,
+        tags=stored.tags,
+    )

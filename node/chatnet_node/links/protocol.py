@@ -85,6 +85,50 @@ class Advert(_Msg):
     role: Literal["hub", "leaf", "control"] = "hub"
 
 
+# Failover, between neighbours only (never routed): a server confirms what it
+# stored of its neighbour's messages, and two servers whose link comes up
+# compare the channel messages of a recent window and send what the other lacks.
+
+
+class Stored(_Msg):
+    """These messages, sent by the peer's clients, are now stored here."""
+
+    t: Literal["stored"] = "stored"
+    ids: list[str]
+
+
+class SyncIds(_Msg):
+    """The msgids this server saw since ``since``, in parts; the last has ``done``."""
+
+    t: Literal["sync"] = "sync"
+    since: float
+    ids: list[str]
+    done: bool
+    waiting: list[str] = []  # the sender's own messages still waiting for a ``stored``
+
+
+class ReplayItem(BaseModel):
+    """One channel message, with everything needed to deliver and store it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    o: str
+    msgid: str
+    ts: float
+    source: str
+    command: Literal["PRIVMSG", "NOTICE"]
+    target: str
+    text: str
+    tags: dict[str, str] = {}
+
+
+class Replay(_Msg):
+    """Channel messages the receiver lacks (it delivers the new ones to its members)."""
+
+    t: Literal["replay"] = "replay"
+    items: list[ReplayItem]
+
+
 # Routed events: network state and traffic. ``o`` is the origin server, ``id``
 # is unique per origin (duplicates are dropped), users are named by uid.
 
@@ -240,7 +284,7 @@ Event = (
     | UserInvite
     | UserKill
 )
-AnyMessage = Hello | Auth | Ready | Error | Ping | Pong | Advert | Event
+AnyMessage = Hello | Auth | Ready | Error | Ping | Pong | Advert | Stored | SyncIds | Replay | Event
 LinkMessage = Annotated[AnyMessage, Field(discriminator="t")]
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(LinkMessage)
 

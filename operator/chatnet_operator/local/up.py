@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,27 @@ def read_networks(paths: list[Path]) -> list[Declared]:
     report = validate_documents(docs, local=True)
     if not report.ok:
         raise InputError("\n".join(str(p) for p in report.problems), 1)
+    check_local_history(report.networks, os.environ)
     return report.networks
+
+
+def check_local_history(networks: list[Declared], environ: Mapping[str, str]) -> None:
+    """A network on PostgreSQL needs CHATNET_HISTORY_DSN here (InputError otherwise).
+
+    On a cluster each pod gets the DSN from the Secret ``history.postgres``
+    names; locally there are no Secrets, so the nodes read the same variable
+    from the environment ``chatnet up`` passes on, and a DSN never sits in a
+    manifest that may end up in a Git repository.
+    """
+    shared = [d.network.name for d in networks if d.network.spec.history.store == "postgres"]
+    if shared and not environ.get("CHATNET_HISTORY_DSN", "").strip():
+        raise InputError(
+            f"ChatNetwork {', '.join(shared)}: history.store is postgres: set "
+            "CHATNET_HISTORY_DSN to the database's DSN (e.g. "
+            "postgresql://chatnet:PASSWORD@localhost:5432/chatnet); locally the Secret "
+            "in history.postgres.secretName is not read",
+            1,
+        )
 
 
 def free_port(host: str) -> int:
