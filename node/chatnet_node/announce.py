@@ -187,6 +187,7 @@ def message(core: ChatCore, client: Client, target: str, msg: Message, text: str
             command=command,
             text=text,
             tags=msg.tags,
+            source=client.prefix,
         )
     )
 

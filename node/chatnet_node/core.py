@@ -233,9 +233,7 @@ class ChatCore:
         """
         links = self.config.links
         return (
-            self.network is not None
-            and bool(links.dial or links.accept)
-            and not self.shared_store
+            self.network is not None and bool(links.dial or links.accept) and not self.shared_store
         )
 
     def unacknowledged(self) -> int:

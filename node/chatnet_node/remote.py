@@ -335,10 +335,13 @@ def message(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     from .names import is_channel_name
 
     sender = _user(core, event.uid)
-    if sender is None:
+    if sender is None and not event.source:
         return
+    # The sender may not be known here yet (its server's burst is still on
+    # the way after a re-homing): its source travels with the message.
+    prefix = sender.prefix if sender is not None else event.source
     params = [event.target] if event.command == "TAGMSG" else [event.target, event.text]
-    out = Message(event.command, params, sender.prefix, dict(event.tags))
+    out = Message(event.command, params, prefix, dict(event.tags))
     if is_channel_name(event.target):
         channel = core.channels.get(casefold(event.target))
         if event.command == "TAGMSG":
@@ -353,7 +356,10 @@ def message(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
             casefold(display), out, display, event.text, origin=event.o, store=not core.shared_store
         )
         if fresh and channel is not None:
-            core.deliver_to_channel(out, channel, sender)
+            if sender is not None:
+                core.deliver_to_channel(out, channel, sender)
+            else:
+                core.deliver(out, channel.members)
         return
     recipient = _user(core, event.target)
     if recipient is None or recipient.remote:
@@ -363,7 +369,8 @@ def message(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
         if recipient.has("message-tags"):
             core.send(recipient, out)
         return
-    key = dm_target(casefold(sender.nick), casefold(recipient.nick))
+    sender_nick = prefix.split("!", 1)[0]
+    key = dm_target(casefold(sender_nick), casefold(recipient.nick))
     core.record(key, out, recipient.nick, event.text)
     core.send(recipient, out)
 

@@ -3,9 +3,10 @@
 This is the only module that owns the event loop's resources for a node. It
 builds the core, opens every listener at once (TCP, TLS, WebSocket+HTTP),
 ticks the core's clock, reloads the configuration on SIGHUP or when the file
-changes, and on SIGTERM drains: ``/readyz`` turns 503, new clients are told
-to go elsewhere, connected ones are asked to reconnect and, after the grace
-period, disconnected.
+changes, and on SIGTERM drains (see ``Node.drain``): ``/readyz`` turns 503,
+new clients are told to go elsewhere, messages already sent get their
+acknowledgement, and the connected clients are handed over: closed in small
+batches, each told to reconnect, so the other servers are not stampeded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from .config import ConfigError, NodeConfig, load_config
 from .core import ChatCore
-from .history import HistoryStore
+from .history import open_history
 from .httpapi import HttpRoutes
 from .links.session import LinkRuntime
 from .metrics import make_registry
@@ -32,6 +33,16 @@ log = logging.getLogger("chatnet.node")
 
 TICK_SECONDS = 0.1
 WATCH_SECONDS = 1.0
+#: What a client closed by a drain is told (``ERROR :Closing Link: HOST (...)``).
+RESTART_REASON = "Server restarting, please reconnect"
+#: A drain spreads its clients' reconnections over at most this many seconds...
+HANDOVER_SECONDS = 3.0
+#: ...closing one batch every this many seconds.
+HANDOVER_STEP = 0.1
+#: Shares of the grace period: waiting for acknowledgements before the handover,
+#: and the handover itself; what is left waits for the last acknowledgements.
+SETTLE_SHARE = 0.25
+HANDOVER_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,11 +66,9 @@ class Node:
 
     def __init__(self, config: NodeConfig, config_path: Path | None = None) -> None:
         self.config_path = config_path
-        self.history = HistoryStore(
-            config.history.path,
-            config.history.retention_seconds,
-            config.history.max_messages_per_target,
-        )
+        # SQLite (this server's file) or PostgreSQL (shared by the network);
+        # raises ConfigError for PostgreSQL without a DSN.
+        self.history = open_history(config.history)
         self.core = ChatCore(config, self.history)
         self.registry = make_registry(self.core)
         self.routes = HttpRoutes(self.core, self.registry)
@@ -76,6 +85,9 @@ class Node:
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
         loop = asyncio.get_running_loop()
+        # A shared store gets a few seconds to connect before clients come,
+        # but never keeps the node from serving chat (see PostgresHistory.start).
+        await self.history.start()
         self.core.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
         core = self.core
@@ -131,19 +143,79 @@ class Node:
             self._tasks.append(asyncio.create_task(self.drain()))
 
     async def drain(self) -> None:
-        """Stop taking clients, ask the connected ones to leave, then close."""
+        """Stop taking clients, hand the connected ones over, lose nothing; then close.
+
+        Within ``drainSeconds`` (the grace), in order:
+
+        1. ``/readyz`` turns 503 and new connections are refused with a reason;
+           every client gets a NOTICE asking it to reconnect;
+        2. messages already sent get their acknowledgement (up to a quarter of
+           the grace), so no sender is cut off between its message and its ack;
+        3. the clients are handed over: closed in batches over a few seconds
+           (at most half the grace), each with ``ERROR :Closing Link: HOST
+           (Server restarting, please reconnect)`` and, over WebSocket, close
+           code 1012 (Service Restart), so they come back through the
+           network's endpoint without all landing on one server at once;
+        4. the links stay up until what the last clients sent is acknowledged
+           (the rest of the grace): a message is stored on a second server
+           before this one goes.
+        """
         grace = self.core.config.drain_seconds
-        log.info("draining: %d clients, grace %.1fs", len(self.core.clients), grace)
+        started = time.monotonic()
+        deadline = started + grace
+        log.info(
+            "draining: %d clients, %d unacknowledged messages, grace %.1fs",
+            len(self.core.clients),
+            self.unacknowledged(),
+            grace,
+        )
         self.core.begin_drain()
-        deadline = time.monotonic() + grace
-        while self.core.clients and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
+        self.core.flush()
+        await self._settle(started + grace * SETTLE_SHARE)
+        window = min(HANDOVER_SECONDS, grace * HANDOVER_SHARE)
+        await self._hand_over(time.monotonic() + window)
+        if not await self._settle(deadline):
+            log.warning(
+                "drain: %d messages still unacknowledged after %.1fs",
+                self.unacknowledged(),
+                grace,
+            )
         if self.links is not None:
             await self.links.stop()
-        self.core.close_all("Server shutting down")
+        self.core.close_all(RESTART_REASON)
         self.core.flush()
         await asyncio.sleep(0.05)
+        log.info("drained in %.2fs", time.monotonic() - started)
         await self.close()
+
+    def unacknowledged(self) -> int:
+        """Channel messages sent here still waiting for their acknowledgement."""
+        return self.core.unacknowledged()
+
+    async def _settle(self, until: float) -> bool:
+        """Wait until no message waits for its acknowledgement; False at ``until``."""
+        while self.unacknowledged() > 0:
+            if time.monotonic() >= until:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _hand_over(self, until: float) -> None:
+        """Close the clients in batches spread until ``until`` (all at once if no time)."""
+        core = self.core
+        while core.clients:
+            steps_left = max(1, round((until - time.monotonic()) / HANDOVER_STEP))
+            # Unregistered connections first (nobody is waiting for them), oldest clients next.
+            queue = sorted(core.clients, key=lambda c: (c.registered, c.connected_at))
+            batch = queue[: -(-len(queue) // steps_left)]
+            for client in batch:
+                core.quit(client, RESTART_REASON)
+            core.flush()
+            if steps_left <= 1:
+                return
+            await asyncio.sleep(HANDOVER_STEP)
+            # What the remaining clients sent meanwhile is acknowledged before they go.
+            await self._settle(min(until, time.monotonic() + HANDOVER_STEP))
 
     async def close(self) -> None:
         """Close listeners and the history store, and mark the node stopped."""
@@ -155,7 +227,7 @@ class Node:
         for server in self.servers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
-        self.history.close()
+        await self.history.aclose()  # PostgreSQL: writes what is still queued
         self.stopped.set()
         log.info("stopped")
 

@@ -118,6 +118,8 @@ class WebSocketProtocol(Connection):
             self._send_protocol_data()
             return
         if self.ws.subprotocol == LINK:
+            # A link message (a burst, a catch-up) is bigger than a client's line.
+            self.ws.max_message_size = lp.MAX_LINK_MESSAGE
             self._send_protocol_data()
             self._fresh_parser()
             self._start_link()
@@ -210,8 +212,13 @@ class WebSocketProtocol(Connection):
 
     def finish_close(self) -> None:
         if self.ws.state.name == "OPEN":
-            # A server-side goodbye: a close frame after the final ERROR line.
-            self.ws.send_close(CloseCode.GOING_AWAY, "")
+            # A server-side goodbye: a close frame after the final ERROR line. A
+            # draining server is being restarted or moved: 1012 tells the client
+            # to come back (through the network's endpoint) at once.
+            if self.core.draining:
+                self.ws.send_close(CloseCode.SERVICE_RESTART, "Service Restart")
+            else:
+                self.ws.send_close(CloseCode.GOING_AWAY, "")
             data = b"".join(chunk for chunk in self.ws.data_to_send() if chunk)
             if data and self.transport is not None:
                 self.transport.write(data)

@@ -291,7 +291,8 @@ def test_sigterm_drains_tells_clients_and_exits(tmp_path: Path) -> None:
     newcomer = LineClient(proc.irc_port)
     assert any("shutting down" in line for line in newcomer.closed_with())
     lines = client.closed_with(timeout=6)
-    assert any("ERROR" in line and "Server shutting down" in line for line in lines), lines
+    closing = [line for line in lines if "ERROR :Closing Link" in line]
+    assert any("Server restarting" in line for line in closing), lines
     assert proc.proc is not None
     assert proc.proc.wait(timeout=5) == 0
     assert time.monotonic() - started < 5

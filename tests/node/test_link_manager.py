@@ -6,8 +6,11 @@ can be simulated exactly: bursts, routing, netsplits and conflicts.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
+
+import pytest
 
 from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
@@ -342,3 +345,73 @@ def test_a_confirmation_lost_with_its_link_is_given_when_the_link_is_back() -> N
     assert privmsgs(alice_out) == [":alice!~alice@127.0.0.1 PRIVMSG #room :stored, unconfirmed"]
     assert net.cores["b"].history.count("#room") == 1
     assert net.cores["b"].stats.replayed == 0, "b had it already: nothing to catch up"
+
+
+def _stop(net: Net, dead: str) -> None:
+    """``dead`` stops; the others have not noticed yet."""
+    for key, (sa, sb) in net.links.items():
+        if dead in key:
+            sa.closed = sb.closed = True
+
+
+def _notice(net: Net, server: str, dead: str) -> None:
+    """``server`` notices that its link to ``dead`` is gone."""
+    sa, sb = net.links[frozenset((server, dead))]
+    mine = sa if sa.manager is net.managers[server] else sb
+    net.managers[server].link_down(mine, "dead")
+    net.settle()
+
+
+def _rehoming_orders() -> list[tuple[str, ...]]:
+    steps = ("l0 notices", "l0 moves", "l1 notices", "l1 moves", "h1 notices")
+    return [
+        order
+        for order in itertools.permutations(steps)
+        if order.index("l0 notices") < order.index("l0 moves")
+        and order.index("l1 notices") < order.index("l1 moves")
+    ]
+
+
+@pytest.mark.parametrize("order", _rehoming_orders(), ids=lambda o: ", ".join(o))
+def test_leaves_rehoming_in_any_order_still_see_everyone(order: tuple[str, ...]) -> None:
+    """A hub dies; its leaves move to the other hub, which may notice last."""
+    net = Net("h0", "h1", "l0", "l1")
+    net.link("h0", "h1")
+    net.link("l0", "h0")
+    net.link("l1", "h0")
+    alice, _ = net.user("l0", "alice")
+    bob, bob_out = net.user("l1", "bob")
+    carol, carol_out = net.user("h1", "carol")
+    for server, client in (("l0", alice), ("l1", bob), ("h1", carol)):
+        net.say(server, client, "JOIN #r")
+    _stop(net, "h0")
+    for step in order:
+        server, action = step.split()
+        if action == "notices":
+            _notice(net, server, "h0")
+        else:
+            net.link(server, "h1")
+    for server in ("l0", "l1", "h1"):
+        nicks = sorted(u.nick for u in net.cores[server].users.values())
+        assert nicks == ["alice", "bob", "carol"], f"{server} sees {nicks}"
+    bob_out.lines()
+    carol_out.lines()
+    net.say("l0", alice, "PRIVMSG #r :after the move")
+    expected = [":alice!~alice@127.0.0.1 PRIVMSG #r :after the move"]
+    assert privmsgs(bob_out) == expected
+    assert privmsgs(carol_out) == expected
+
+
+def test_a_message_from_a_user_not_known_here_yet_is_still_delivered() -> None:
+    """After a re-homing, a message can overtake its sender's introduction."""
+    net = Net("a", "b")
+    net.link("a", "b")
+    alice, _ = net.user("a", "alice")
+    bob, bob_out = net.user("b", "bob")
+    net.say("a", alice, "JOIN #r")
+    net.say("b", bob, "JOIN #r")
+    bob_out.lines()
+    net.cores["b"].users.pop(alice.uid)  # its burst is still on the way
+    net.say("a", alice, "PRIVMSG #r :ahead of my intro")
+    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG #r :ahead of my intro"]
+    assert net.cores["b"].history.count("#r") == 1

@@ -404,11 +404,11 @@ def test_stop_drains_clients_before_the_front_door_closes(
         assert "stopped" in log
         for client in irc:
             client.expect("This server is shutting down")
-            assert "Server shutting down" in client.expect("ERROR :Closing Link")
+            assert "Server restarting" in client.expect("ERROR :Closing Link")
         lines, code = _websocket_goodbye(ws)
     assert any("shutting down for maintenance" in line for line in lines), lines
-    assert any("ERROR :Closing Link" in line and "Server shutting down" in line for line in lines)
-    assert code == 1001, f"the server's close frame (going away) reached the client: {code}"
+    assert any("ERROR :Closing Link" in line and "Server restarting" in line for line in lines)
+    assert code == 1012, f"the server's close frame (service restart) reached the client: {code}"
     assert _processes_mentioning(str(up.state)) == []
 
 

@@ -122,6 +122,7 @@ class LinkManager:
         self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
         self._sync_in: dict[str, tuple[float, set[str]]] = {}  # peer -> its window so far
         self._last_resync = 0.0
+        self._bursted: set[str] = set()  # peers burst to on their current link
         self.core.network = self
         self.core.after_commit.append(self._send_stored)
 
@@ -149,6 +150,7 @@ class LinkManager:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
             self._burst(peer)
+            self._send(peer, lp.WantBurst())
         self._offer_window(peer)
 
     def link_down(self, session: LinkSession, reason: str) -> None:
@@ -157,6 +159,7 @@ class LinkManager:
         if self.sessions.get(peer) is not session:
             return
         del self.sessions[peer]
+        self._bursted.discard(peer)
         self._stored_out.pop(peer, None)
         self._sync_in.pop(peer, None)
         self.counters.setdefault(peer, LinkCounters()).flaps += 1
@@ -202,6 +205,7 @@ class LinkManager:
 
     def _burst(self, peer: str) -> None:
         """Everything this side knows, in dependency order: users, then channels."""
+        self._bursted.add(peer)
         core = self.core
         for user in list(core.users.values()):
             self._send(peer, introduction(user, self._burst_id()))
@@ -242,6 +246,10 @@ class LinkManager:
             return
         if isinstance(message, lp.Advert):
             self._learn(session, message)
+        elif isinstance(message, lp.WantBurst):
+            if session.peer not in self._bursted:
+                log.info("link %s: asked for a burst", session.peer)
+                self._burst(session.peer)
         elif isinstance(message, lp.Stored):
             self.core.confirm_safe(message.ids)
         elif isinstance(message, lp.SyncIds):

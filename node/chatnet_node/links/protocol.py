@@ -90,6 +90,17 @@ class Advert(_Msg):
 # compare the channel messages of a recent window and send what the other lacks.
 
 
+class WantBurst(_Msg):
+    """The sender had lost sight of the receiver's side: please burst to it.
+
+    Each side bursts when the other was unreachable from where it stands; a
+    side that has not noticed a split yet (the peer re-homed to it before
+    its own link to the dead server timed out) bursts when asked.
+    """
+
+    t: Literal["want-burst"] = "want-burst"
+
+
 class Stored(_Msg):
     """These messages, sent by the peer's clients, are now stored here."""
 
@@ -251,6 +262,7 @@ class ChatMessage(_Event):
     command: Literal["PRIVMSG", "NOTICE", "TAGMSG"]
     text: str
     tags: dict[str, str]
+    source: str = ""  # nick!user@host, for a server that does not know the uid yet
 
 
 class UserInvite(_Event):
@@ -284,7 +296,20 @@ Event = (
     | UserInvite
     | UserKill
 )
-AnyMessage = Hello | Auth | Ready | Error | Ping | Pong | Advert | Stored | SyncIds | Replay | Event
+AnyMessage = (
+    Hello
+    | Auth
+    | Ready
+    | Error
+    | Ping
+    | Pong
+    | Advert
+    | WantBurst
+    | Stored
+    | SyncIds
+    | Replay
+    | Event
+)
 LinkMessage = Annotated[AnyMessage, Field(discriminator="t")]
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(LinkMessage)
 

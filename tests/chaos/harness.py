@@ -1,0 +1,786 @@
+"""A chaos harness: members, steady traffic, kills and partitions, and the accounting.
+
+The guarantee under test (issue 7): a channel message acknowledged to its
+sender (the echo-message echo) reaches every member who stays exactly once,
+and every member who comes back (reconnect through the network's endpoint,
+rejoin, ``CHATHISTORY AFTER`` its last msgid) recovers it, exactly once.
+
+* ``Member``: one chat user as an asyncio IRC client. It records, per
+  connection, every msgid it receives live (the same msgid twice on one
+  connection is a duplicate, always an error), and merges live lines and
+  history by msgid like the web page does (``overlaps`` counts what the
+  merge removed). When its connection drops it comes back by itself: at
+  once (jittered), then with backoff, through ``opener`` (the front door).
+* ``Sender``: a member that also talks at a steady rate; a line is
+  *acknowledged* when its echo comes back, and only then is it owed to
+  everyone (``Ledger``).
+* ``account``: who lacks which acknowledged message, who got one twice, and
+  (from a final look at every server's history) where each lost message is
+  stored, so a failure says whether the server or the recovery lost it.
+
+Everything is bounded: every wait has a deadline, every loop a count.
+"""
+
+# Every wait here takes an explicit ``timeout`` (bounded waits are the point).
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+CHANNEL = "#chaos"
+CAPS = ("message-tags", "server-time", "echo-message", "batch", "chathistory")
+HISTORY_PAGE = 100
+#: After ``AFTER msgid=<last>``, a recovering member also asks for the messages
+#: stamped up to this many seconds before its last one (``BETWEEN``): messages
+#: from different servers reach different servers in different orders, so one
+#: stamped just before the last line it saw may never have reached it.
+LOOKBACK = 10.0
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+#: Opens a connection to the network (through its front door, or to a chosen server).
+Opener = Callable[[], Awaitable[Streams]]
+
+
+def clock() -> float:
+    return time.monotonic()
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass
+class Line:
+    raw: str
+    tags: dict[str, str]
+    source: str
+    command: str
+    params: list[str]
+
+    @property
+    def nick(self) -> str:
+        return self.source.split("!", 1)[0]
+
+    @property
+    def last(self) -> str:
+        return self.params[-1] if self.params else ""
+
+
+def parse(raw: str) -> Line:
+    rest = raw
+    tags: dict[str, str] = {}
+    if rest.startswith("@"):
+        head, _, rest = rest[1:].partition(" ")
+        for item in head.split(";"):
+            key, _, value = item.partition("=")
+            tags[key] = value
+    source = ""
+    if rest.startswith(":"):
+        source, _, rest = rest[1:].partition(" ")
+    head, sep, trailing = rest.partition(" :")
+    params = head.split()
+    command = params.pop(0).upper() if params else ""
+    if sep:
+        params.append(trailing)
+    return Line(raw, tags, source, command, params)
+
+
+def iso(ts: float) -> str:
+    """An IRCv3 timestamp for ``ts`` (seconds since the epoch)."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ts(value: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class Acked:
+    """One acknowledged message: who sent it, on which server, when the echo came."""
+
+    msgid: str
+    sender: str
+    seq: int
+    server: str
+    at: float
+
+
+@dataclass
+class Ledger:
+    """Shared by every member: what was sent, what was acknowledged, what happened when."""
+
+    started: float = field(default_factory=clock)
+    acked: dict[str, Acked] = field(default_factory=dict)
+    sent: int = 0
+    sent_by: dict[str, list[int]] = field(default_factory=dict)  # sender -> seqs sent
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+    def note(self, what: str) -> None:
+        self.timeline.append((clock(), what))
+
+    def rel(self, at: float) -> str:
+        return f"+{at - self.started:.2f}s"
+
+    def acked_between(self, start: float, end: float) -> list[Acked]:
+        return [a for a in self.acked.values() if start <= a.at <= end]
+
+
+@dataclass
+class Session:
+    """One connection of a member."""
+
+    number: int
+    opened: float
+    server: str = "?"
+    nick: str = "?"
+    joined: float | None = None
+    caught_up: float | None = None  # history fetched after the rejoin
+    closed: float | None = None
+    live: Counter[str] = field(default_factory=Counter)
+    history_fetched: int = 0
+
+
+# ---------------------------------------------------------------- a member
+
+
+class Member:
+    """One chat user that comes back by itself when its connection drops."""
+
+    def __init__(
+        self,
+        label: str,
+        opener: Opener,
+        ledger: Ledger,
+        *,
+        channel: str = CHANNEL,
+        recover: bool = True,
+        rng: random.Random | None = None,
+        give_up_after: float = 30.0,
+    ) -> None:
+        self.label = label
+        self.opener = opener
+        self.ledger = ledger
+        self.channel = channel
+        self.recover = recover
+        self.rng = rng or random.Random(label)
+        self.give_up_after = give_up_after
+        self.sessions: list[Session] = []
+        self.have: dict[str, float] = {}  # msgid -> when it first arrived (merged view)
+        self.overlaps = 0  # arrivals the msgid merge removed (history vs live, reconnects)
+        self.history_dups = 0  # a msgid twice within one history answer
+        self.lookback_found = 0  # new messages only the LOOKBACK query brought
+        self.last_msgid: str | None = None
+        self.last_ts = 0.0
+        self.first_join_ts: float | None = None  # server time of the first join
+        self.errors: list[str] = []
+        self.joined = asyncio.Event()  # set while joined and caught up
+        self.stopping = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiters: list[tuple[Callable[[Line], bool], asyncio.Future[Line]]] = []
+        self._history_refs: set[str] = set()
+        self._batch_lines: dict[str, list[Line]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._alive = asyncio.Event()
+
+    # -- state
+
+    @property
+    def session(self) -> Session | None:
+        return self.sessions[-1] if self.sessions else None
+
+    @property
+    def server(self) -> str:
+        return self.session.server if self.session else "?"
+
+    @property
+    def nick(self) -> str:
+        return self.session.nick if self.session else self.label
+
+    def describe(self) -> str:
+        """Where this member was: its connections with their servers and times."""
+        parts = []
+        for s in self.sessions:
+            end = self.ledger.rel(s.closed) if s.closed is not None else "end"
+            parts.append(f"{s.server} {self.ledger.rel(s.opened)}..{end}")
+        return f"{self.label} [{', '.join(parts)}]"
+
+    # -- life cycle
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"member {self.label}")
+
+    async def wait_joined(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self.joined.wait()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        attempt = 0
+        gave_up_at = clock() + self.give_up_after
+        while not self.stopping:
+            started = clock()
+            try:
+                await self._session()
+            except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                if self.session is not None and self.session.joined is None:
+                    self.errors.append(f"{self.ledger.rel(clock())} connect failed: {exc!r}")
+            finally:
+                self.joined.clear()
+                self._alive.clear()
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
+                for _, future in self._waiters:
+                    if not future.done():
+                        future.set_exception(ConnectionError("connection closed"))
+                self._waiters.clear()
+            if self.stopping or not self.recover:
+                return
+            if clock() - started > 2.0:
+                attempt = 0
+                gave_up_at = clock() + self.give_up_after
+            if clock() > gave_up_at:
+                self.errors.append(f"gave up reconnecting after {self.give_up_after:.0f}s")
+                return
+            # At once the first time (jittered, so a server's clients do not all
+            # arrive together), then backing off: 0.25 s, 0.5 s, ... up to 2 s.
+            if attempt == 0:
+                delay = self.rng.uniform(0.0, 0.2)
+            else:
+                delay = min(2.0, 0.25 * 2 ** (attempt - 1)) * self.rng.uniform(0.5, 1.0)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.wait_for(self.opener(), 5.0)
+        self._writer = writer
+        session = Session(number=len(self.sessions) + 1, opened=clock())
+        self.sessions.append(session)
+        self._alive.set()
+        reading = asyncio.create_task(self._read(reader, session))
+        try:
+            await self._register(session)
+            await self._join(session)
+            if len(self.sessions) > 1 or self.last_msgid is not None:
+                await self._catch_up(session)
+            session.caught_up = clock()
+            self.joined.set()
+            await reading
+        finally:
+            session.closed = clock()
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+
+    # -- I/O
+
+    def send(self, line: str) -> bool:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(line.encode() + b"\r\n")
+        return True
+
+    def _expect(self, check: Callable[[Line], bool]) -> asyncio.Future[Line]:
+        future: asyncio.Future[Line] = asyncio.get_running_loop().create_future()
+        self._waiters.append((check, future))
+        return future
+
+    async def _read(self, reader: asyncio.StreamReader, session: Session) -> None:
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                return
+            line = parse(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+            self._handle(line, session)
+            for check, future in list(self._waiters):
+                if not future.done() and check(line):
+                    future.set_result(line)
+                    self._waiters.remove((check, future))
+
+    async def _register(self, session: Session) -> None:
+        nicks = [self.label] + [f"{self.label[:26]}_{n}" for n in range(1, 6)]
+        welcome = self._expect(lambda m: m.command == "001")
+        self.send("CAP LS 302")
+        self.send("CAP REQ :" + " ".join(CAPS))
+        self.send(f"NICK {nicks[0]}")
+        self.send(f"USER {self.label} 0 * :chaos member")
+        self.send("CAP END")
+        taken = self._expect(lambda m: m.command in ("433", "436"))
+        tried = 0
+        async with asyncio.timeout(8.0):
+            while not welcome.done():
+                done, _ = await asyncio.wait({welcome, taken}, return_when=asyncio.FIRST_COMPLETED)
+                if welcome in done:
+                    break
+                # The nick is still held (its old connection is not gone everywhere yet).
+                tried += 1
+                if tried >= len(nicks):
+                    raise ConnectionError(f"no free nick among {nicks}")
+                taken = self._expect(lambda m: m.command in ("433", "436"))
+                self.send(f"NICK {nicks[tried]}")
+        line = welcome.result()
+        session.nick = line.params[0]
+        session.server = line.source
+        if not taken.done():
+            taken.cancel()
+
+    async def _join(self, session: Session) -> None:
+        end = self._expect(lambda m: m.command == "366" and m.params[1:2] == [self.channel])
+        self.send(f"JOIN {self.channel}")
+        line = await asyncio.wait_for(end, 8.0)
+        del line
+        session.joined = clock()
+        if self.first_join_ts is None:
+            self.first_join_ts = time.time() - 1.0
+
+    async def _catch_up(self, session: Session) -> None:
+        """CHATHISTORY AFTER the last msgid seen (paged), then BETWEEN a LOOKBACK before it."""
+        last_ts = self.last_ts
+        await self._after()
+        if last_ts:
+            before = set(self.have)
+            start, end = iso(last_ts - LOOKBACK), iso(last_ts + 0.001)
+            lines = await self._history(f"BETWEEN {self.channel} timestamp={start} timestamp={end}")
+            if lines is not None:
+                session.history_fetched += len(lines)
+                self.lookback_found += len(
+                    {m.tags["msgid"] for m in lines if m.tags["msgid"] not in before}
+                )
+
+    async def _after(self) -> None:
+        session = self.sessions[-1]
+        ref = (
+            f"msgid={self.last_msgid}"
+            if self.last_msgid
+            else f"timestamp={iso(self.first_join_ts or time.time() - 60)}"
+        )
+        for _ in range(50):  # pages
+            lines = await self._history(f"AFTER {self.channel} {ref}")
+            if lines is None:  # unknown msgid here: fall back to its time
+                if ref.startswith("timestamp="):
+                    return
+                ref = f"timestamp={iso(self.last_ts - 1.0)}"
+                continue
+            session.history_fetched += len(lines)
+            if len(lines) < HISTORY_PAGE:
+                return
+            ref = f"msgid={lines[-1].tags['msgid']}"
+
+    async def _history(self, query: str) -> list[Line] | None:
+        def end_or_fail(m: Line) -> bool:
+            if m.command == "FAIL" and m.params[:1] == ["CHATHISTORY"]:
+                return True
+            return m.command == "BATCH" and m.params[0].startswith("-")
+
+        done = self._expect(end_or_fail)
+        self.send(f"CHATHISTORY {query} {HISTORY_PAGE}")
+        line = await asyncio.wait_for(done, 8.0)
+        if line.command == "FAIL":
+            return None
+        return self._batch_lines.pop(line.params[0][1:], [])
+
+    # -- what arrives
+
+    def _handle(self, line: Line, session: Session) -> None:
+        command = line.command
+        if command == "PING":
+            self.send("PONG :" + line.last)
+        elif command == "BATCH" and line.params:
+            ref = line.params[0]
+            if ref.startswith("+") and line.params[1:2] == ["chathistory"]:
+                self._history_refs.add(ref[1:])
+                self._batch_lines[ref[1:]] = []
+        elif command == "PRIVMSG" and line.params[:1] == [self.channel]:
+            self._message(line, session)
+
+    def _message(self, line: Line, session: Session) -> None:
+        msgid = line.tags.get("msgid")
+        if not msgid:
+            self.errors.append(f"a message without msgid: {line.raw}")
+            return
+        batch = line.tags.get("batch")
+        now = clock()
+        live = batch is None or batch not in self._history_refs
+        if live:
+            session.live[msgid] += 1
+            if line.nick == session.nick:
+                self._acknowledged(line, session, now)
+        else:
+            page = self._batch_lines.setdefault(str(batch), [])
+            if any(m.tags.get("msgid") == msgid for m in page):
+                self.history_dups += 1
+            page.append(line)
+        if msgid in self.have:
+            if live and session.live[msgid] > 1:
+                return  # a live duplicate: counted per session, reported as an error
+            self.overlaps += 1
+            return
+        self.have[msgid] = now
+        ts = parse_ts(line.tags.get("time", ""))
+        if ts >= self.last_ts:
+            self.last_ts = ts
+            self.last_msgid = msgid
+
+    def _acknowledged(self, line: Line, session: Session, now: float) -> None:
+        label, _, seq = line.last.partition(" ")
+        if label != self.label or not seq.isdigit():
+            return
+        msgid = line.tags["msgid"]
+        if msgid not in self.ledger.acked:
+            self.ledger.acked[msgid] = Acked(msgid, self.label, int(seq), session.server, now)
+
+    def live_duplicates(self) -> list[tuple[int, str, int]]:
+        """(session, msgid, times) for every msgid one connection received live twice."""
+        return [(s.number, msgid, n) for s in self.sessions for msgid, n in s.live.items() if n > 1]
+
+
+class Sender:
+    """Makes a member talk: ``rate`` lines a second, at most ``limit`` lines."""
+
+    def __init__(self, member: Member, rate: float, limit: int) -> None:
+        self.member = member
+        self.rate = rate
+        self.limit = limit
+        self.seq = 0
+
+    async def run(self, until: float) -> None:
+        member = self.member
+        rng = random.Random(f"send {member.label}")
+        while self.seq < self.limit and clock() < until:
+            if member.joined.is_set():
+                self.seq += 1
+                if member.send(f"PRIVMSG {member.channel} :{member.label} {self.seq}"):
+                    member.ledger.sent += 1
+                    member.ledger.sent_by.setdefault(member.label, []).append(self.seq)
+            await asyncio.sleep(rng.uniform(0.5, 1.5) / self.rate)
+
+
+# ---------------------------------------------------------------- running it
+
+
+async def start_members(members: Iterable[Member], timeout: float = 20.0) -> None:
+    """Connect members one after another (so a front door spreads them), all joined."""
+    for member in members:
+        member.start()
+        await member.wait_joined(timeout)
+
+
+async def traffic(senders: list[Sender], seconds: float) -> None:
+    until = clock() + seconds
+    await asyncio.gather(*(s.run(until) for s in senders))
+
+
+async def settle(members: list[Member], ledger: Ledger, timeout: float) -> float:
+    """Wait until every member is joined and has every acknowledged message (or ``timeout``)."""
+    started = clock()
+    deadline = started + timeout
+    while clock() < deadline:
+        wanted = set(ledger.acked)
+        if all(m.joined.is_set() and wanted <= m.have.keys() for m in members):
+            break
+        await asyncio.sleep(0.1)
+    return clock() - started
+
+
+# ---------------------------------------------------------------- accounting
+
+
+@dataclass
+class Report:
+    acked: int
+    sent: int
+    members: int
+    lost: dict[str, list[str]]  # member -> msgids it lacks
+    duplicated: dict[str, list[tuple[int, str, int]]]
+    overlaps: int
+    history_dups: int
+    lookback_found: int
+    unacked: dict[str, list[int]]
+    reconnections: int
+    errors: dict[str, list[str]]
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost and not self.duplicated and not self.history_dups
+
+    def summary(self) -> str:
+        lost = sum(len(v) for v in self.lost.values())
+        dups = sum(len(v) for v in self.duplicated.values())
+        return (
+            f"{self.acked} acknowledged of {self.sent} sent, {self.members} members, "
+            f"{self.reconnections} reconnections: lost {lost}, duplicated {dups}, "
+            f"history repeats {self.history_dups}, overlaps removed by msgid {self.overlaps}, "
+            f"found only by the lookback {self.lookback_found}, "
+            f"never acknowledged {sum(len(v) for v in self.unacked.values())}"
+        )
+
+
+def account(
+    ledger: Ledger,
+    members: list[Member],
+    stored: dict[str, set[str]] | None = None,
+    title: str = "",
+) -> Report:
+    """Count every acknowledged message per member; explain every loss and duplicate."""
+    acked = ledger.acked
+    lost: dict[str, list[str]] = {}
+    duplicated: dict[str, list[tuple[int, str, int]]] = {}
+    lines: list[str] = []
+    for member in members:
+        missing = sorted(set(acked) - member.have.keys(), key=lambda m: acked[m].at)
+        if missing:
+            lost[member.label] = missing
+        dups = member.live_duplicates()
+        if dups:
+            duplicated[member.label] = dups
+    for label, msgids in lost.items():
+        member = next(m for m in members if m.label == label)
+        lines.append(f"{member.describe()} lacks {len(msgids)} acknowledged messages:")
+        for msgid in msgids[:8]:
+            a = acked[msgid]
+            where = ""
+            if stored is not None:
+                holders = sorted(s for s, ids in stored.items() if msgid in ids)
+                where = f"; in the history of: {', '.join(holders) or 'no live server'}"
+            lines.append(
+                f"  {msgid} '{a.sender} {a.seq}' acked by {a.sender} on {a.server} "
+                f"at {ledger.rel(a.at)}{where}"
+            )
+        if len(msgids) > 8:
+            lines.append(f"  ... and {len(msgids) - 8} more")
+    for label, dups in duplicated.items():
+        member = next(m for m in members if m.label == label)
+        lines.append(f"{member.describe()} received live twice on one connection:")
+        for number, msgid, times in dups[:8]:
+            sender = acked[msgid].sender if msgid in acked else "?"
+            lines.append(f"  {msgid} (from {sender}) {times}x on connection {number}")
+    errors = {m.label: m.errors for m in members if m.errors}
+    acked_seqs = {(a.sender, a.seq) for a in acked.values()}
+    unacked = {
+        sender: [n for n in seqs if (sender, n) not in acked_seqs]
+        for sender, seqs in ledger.sent_by.items()
+    }
+    unacked = {k: v for k, v in unacked.items() if v}
+    for sender, seqs in unacked.items():
+        member = next((m for m in members if m.label == sender), None)
+        where = member.describe() if member else sender
+        lines.append(f"never acknowledged to {where}: lines {_ranges(seqs)} of {sender}")
+    report = Report(
+        acked=len(acked),
+        sent=ledger.sent,
+        members=len(members),
+        lost=lost,
+        duplicated=duplicated,
+        overlaps=sum(m.overlaps for m in members),
+        history_dups=sum(m.history_dups for m in members),
+        lookback_found=sum(m.lookback_found for m in members),
+        unacked=unacked,
+        reconnections=sum(max(0, len(m.sessions) - 1) for m in members),
+        errors=errors,
+        text="",
+    )
+    events = [f"  {ledger.rel(at)} {what}" for at, what in ledger.timeline]
+    head = f"{title}: {report.summary()}" if title else report.summary()
+    report.text = "\n".join([head, *lines, "timeline:", *events])
+    if errors:
+        report.text += "\nmember errors: " + "; ".join(f"{k}: {v[:3]}" for k, v in errors.items())
+    return report
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1-3, 7``."""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+async def history_of(opener: Opener, channel: str = CHANNEL, since: float = 0.0) -> set[str]:
+    """Every msgid a server's history holds for ``channel`` since ``since`` (epoch seconds)."""
+    reader, writer = await asyncio.wait_for(opener(), 5.0)
+    got: set[str] = set()
+    nick = f"audit{random.randrange(10**6)}"
+    try:
+        writer.write(
+            (
+                f"CAP REQ :batch message-tags server-time chathistory\r\nNICK {nick}\r\n"
+                f"USER audit 0 * :audit\r\nCAP END\r\n"
+            ).encode()
+        )
+        ref = f"timestamp={iso(since)}"
+        async with asyncio.timeout(15.0):
+            await _read_until(reader, writer, lambda m: m.command == "001")
+            for _ in range(200):
+                writer.write(f"CHATHISTORY AFTER {channel} {ref} {HISTORY_PAGE}\r\n".encode())
+                page = await _read_until(
+                    reader,
+                    writer,
+                    lambda m: (
+                        (m.command == "BATCH" and m.params[0].startswith("-"))
+                        or m.command == "FAIL"
+                    ),
+                )
+                ids = [m.tags["msgid"] for m in page if m.command == "PRIVMSG"]
+                got.update(ids)
+                if len(ids) < HISTORY_PAGE:
+                    break
+                ref = f"msgid={ids[-1]}"
+    finally:
+        writer.close()
+    return got
+
+
+async def views(openers: dict[str, Opener], channel: str = CHANNEL) -> str:
+    """Each server's own picture (MAP, and NAMES of the channel), for a failure message."""
+    out = []
+    for name, opener in openers.items():
+        try:
+            reader, writer = await asyncio.wait_for(opener(), 5.0)
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            out.append(f"{name}: no answer ({exc!r})")
+            continue
+        nick = f"view{random.randrange(10**6)}"
+        try:
+            writer.write(f"NICK {nick}\r\nUSER v 0 * :v\r\nMAP\r\nNAMES {channel}\r\n".encode())
+            async with asyncio.timeout(5.0):
+                lines = await _read_until(reader, writer, lambda m: m.command == "366")
+            shown = [m.last for m in lines if m.command == "006"]
+            names = [m.last for m in lines if m.command == "353"]
+            out.append(f"{name}: MAP {' | '.join(shown)}; NAMES {' '.join(names)}")
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            out.append(f"{name}: {exc!r}")
+        finally:
+            writer.close()
+    return "\n".join(out)
+
+
+async def audit(
+    openers: dict[str, Opener], ledger: Ledger, since: float, timeout: float = 20.0
+) -> dict[str, set[str]]:
+    """Every server's history of the channel, once each holds every acknowledged
+    message (a restarted server catches up when its links come back), or at ``timeout``."""
+    deadline = clock() + timeout
+    stored: dict[str, set[str]] = {}
+    for _ in range(int(timeout / 0.5) + 1):
+        for name, opener in openers.items():
+            try:
+                stored[name] = await history_of(opener, since=since)
+            except (OSError, ConnectionError, TimeoutError) as exc:
+                ledger.note(f"audit: {name} did not answer: {exc!r}")
+                stored[name] = set()
+        wanted = set(ledger.acked)
+        if all(wanted <= ids for ids in stored.values()) or clock() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    return stored
+
+
+async def all_acknowledged(ledger: Ledger, timeout: float) -> bool:
+    """Wait until every line sent has been acknowledged (or ``timeout``)."""
+    deadline = clock() + timeout
+    while clock() < deadline:
+        if len(ledger.acked) >= ledger.sent:
+            return True
+        await asyncio.sleep(0.1)
+    return len(ledger.acked) >= ledger.sent
+
+
+async def _read_until(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, check: Callable[[Line], bool]
+) -> list[Line]:
+    lines = []
+    while True:
+        raw = await reader.readline()
+        if not raw:
+            raise ConnectionError("closed")
+        line = parse(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+        if line.command == "PING":
+            writer.write(f"PONG :{line.last}\r\n".encode())
+        lines.append(line)
+        if check(line):
+            return lines
+
+
+def tcp_opener(host: str, port: int) -> Opener:
+    async def open_() -> Streams:
+        return await asyncio.open_connection(host, port, limit=1 << 20)
+
+    return open_
+
+
+def recovery_times(
+    ledger: Ledger, members: list[Member], killed_at: float, server: str
+) -> dict[str, float | None]:
+    """Per member of ``server`` at ``killed_at``: seconds until it was back and caught up.
+
+    Back: reconnected, registered and rejoined. Caught up: it holds every
+    message acknowledged to someone else before it was back. None: never.
+    """
+    out: dict[str, float | None] = {}
+    for member in members:
+        before = [s for s in member.sessions if s.opened <= killed_at]
+        if not before or before[-1].server != server:
+            continue
+        after = [s for s in member.sessions if s.opened > killed_at and s.joined is not None]
+        if not after:
+            out[member.label] = None
+            continue
+        back = after[0]
+        assert back.joined is not None
+        owed = [
+            a
+            for a in ledger.acked.values()
+            if a.at <= back.joined and a.sender != member.label and a.at >= ledger.started
+        ]
+        arrivals = [member.have.get(a.msgid) for a in owed]
+        if any(t is None for t in arrivals):
+            out[member.label] = None
+            continue
+        done = max([back.caught_up or back.joined, *(t for t in arrivals if t is not None)])
+        out[member.label] = done - killed_at
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1), nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}"

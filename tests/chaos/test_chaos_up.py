@@ -1,0 +1,109 @@
+"""Chaos on a `chatnet up` network over loopback: SIGKILL servers under steady traffic.
+
+Two hubs and two leaves (uplinks [hub-0, hub-1]) behind the front door;
+eight members spread over them by the front door, four of them talking (3
+lines/s each). Two seconds in, one server gets SIGKILL: (a) any server,
+(b) a hub (leaves re-home, clients of the surviving servers see a netsplit).
+Its members come back through the front door at once (jittered), rejoin and
+fetch ``CHATHISTORY AFTER`` their last msgid; ``chatnet up`` restarts the
+killed server. Then every member must hold every acknowledged message
+exactly once, and every server's history must hold them all.
+
+Each scenario runs with three seeds: which server dies (any-server: a hub
+and each leaf; hub: both hubs), and the members' jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import (
+    Ledger,
+    Member,
+    Sender,
+    account,
+    audit,
+    clock,
+    settle,
+    start_members,
+    tcp_opener,
+    traffic,
+    views,
+)
+from tests.chaos.upnet import UpNetwork, manifest
+
+pytestmark = pytest.mark.slow
+
+SEEDS = [1, 2, 3]
+MEMBERS = 8
+TALKERS = 4
+RATE = 3.0
+TRAFFIC_SECONDS = 6.0
+KILL_AFTER = 2.0
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[UpNetwork]:
+    net = UpNetwork(tmp_path, manifest())
+    try:
+        net.wait_ready()
+        yield net
+    finally:
+        net.stop()
+        print(net.log())  # pytest shows these only when the test failed
+        print(net.server_logs())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("victim", ["any-server", "hub"])
+async def test_sigkill_under_traffic_loses_and_duplicates_nothing(
+    network: UpNetwork, victim: str, seed: int
+) -> None:
+    since = time.time() - 1
+    ledger = Ledger()
+    front = tcp_opener(*network.front_irc)
+    members = [
+        Member(f"m{i}", front, ledger, rng=random.Random(seed * 100 + i)) for i in range(MEMBERS)
+    ]
+    try:
+        await start_members(members)
+        on = {m.label: m.server for m in members}
+        assert len(set(on.values())) == len(network.servers()), f"not spread: {on}"
+        senders = [Sender(m, RATE, limit=int(RATE * TRAFFIC_SECONDS * 2)) for m in members[::2]]
+        ledger.started = clock()
+        talking = asyncio.create_task(traffic(senders, TRAFFIC_SECONDS))
+        await asyncio.sleep(KILL_AFTER)
+        # The seeds take turns over a fixed shuffle: "any-server" kills a hub once
+        # and each leaf once, "hub" both hubs.
+        pool = network.servers("hub" if victim == "hub" else None)
+        random.Random(victim).shuffle(pool)
+        target = pool[(seed - 1) % len(pool)]
+        victims = [m.label for m in members if m.server == target]
+        pid = network.kill(target)
+        ledger.note(f"SIGKILL {target} (members {', '.join(victims)})")
+        await talking
+        ledger.note("traffic stopped")
+        await asyncio.to_thread(network.wait_restarted, target, pid)
+        waited = await settle(members, ledger, timeout=15.0)
+        ledger.note(f"settled after {waited:.1f}s")
+        openers = {s: tcp_opener(*network.irc_of(s)) for s in network.servers()}
+        stored = await audit(openers, ledger, since)
+        seen_by = await views(openers)
+    finally:
+        for member in members:
+            await member.stop()
+    report = account(ledger, members, stored, title=f"kill {target} (seed {seed})")
+    print(report.text)
+    print(seen_by)
+    assert report.acked >= 30, report.text
+    came_back = [m for m in members if m.label in victims and len(m.sessions) > 1]
+    assert len(came_back) == len(victims), f"not every member of {target} came back: {report.text}"
+    assert report.ok, f"{report.text}\nthe servers' views:\n{seen_by}"
+    short = {s: len(set(ledger.acked) - ids) for s, ids in stored.items()}
+    assert not any(short.values()), f"servers' histories lack acked messages: {short}"

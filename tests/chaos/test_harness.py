@@ -1,0 +1,69 @@
+"""The chaos harness's own accounting, on made-up receptions (no network)."""
+
+from __future__ import annotations
+
+from tests.chaos.harness import (
+    Acked,
+    Ledger,
+    Member,
+    Session,
+    Streams,
+    account,
+    parse,
+    percentile,
+)
+
+
+async def _never() -> Streams:
+    raise ConnectionError("not used")
+
+
+def member(label: str, ledger: Ledger) -> Member:
+    m = Member(label, _never, ledger)
+    m.sessions.append(Session(number=1, opened=ledger.started, server="east", nick=label))
+    return m
+
+
+def receive(m: Member, raw: str) -> None:
+    m._handle(parse(raw), m.sessions[-1])
+
+
+def test_a_lost_and_a_duplicated_message_are_named_with_where_they_are_stored() -> None:
+    ledger = Ledger()
+    ledger.acked["id1"] = Acked("id1", "alice", 1, "east", ledger.started + 1)
+    ledger.acked["id2"] = Acked("id2", "alice", 2, "east", ledger.started + 2)
+    ledger.sent_by["alice"] = [1, 2, 3]
+    bob, carol = member("bob", ledger), member("carol", ledger)
+    line = "@msgid={};time=2026-11-28T12:00:0{}.000Z :alice!a@h PRIVMSG #chaos :alice {}"
+    for n in (1, 2):
+        receive(bob, line.format(f"id{n}", n, n))
+    receive(carol, line.format("id1", 1, 1))
+    receive(carol, line.format("id1", 1, 1))  # the same msgid twice on one connection
+    report = account(ledger, [bob, carol], stored={"east": {"id1", "id2"}, "west": {"id1"}})
+    assert not report.ok
+    assert report.lost == {"carol": ["id2"]}
+    assert report.duplicated == {"carol": [(1, "id1", 2)]}
+    assert report.unacked == {"alice": [3]}
+    assert "id2 'alice 2' acked by alice on east at +2.00s; in the history of: east" in report.text
+    assert "id1 (from alice) 2x on connection 1" in report.text
+    assert "never acknowledged to alice: lines 3 of alice" in report.text
+
+
+def test_history_and_live_merge_by_msgid_and_count_the_overlap() -> None:
+    ledger = Ledger()
+    ledger.acked["id1"] = Acked("id1", "alice", 1, "east", ledger.started)
+    bob = member("bob", ledger)
+    receive(bob, "@msgid=id1 :alice!a@h PRIVMSG #chaos :alice 1")
+    receive(bob, ":east BATCH +h1 chathistory #chaos")
+    receive(bob, "@batch=h1;msgid=id1 :alice!a@h PRIVMSG #chaos :alice 1")
+    receive(bob, ":east BATCH -h1")
+    report = account(ledger, [bob])
+    assert report.ok, report.text
+    assert report.overlaps == 1
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0
