@@ -372,7 +372,7 @@ def _rehoming_orders() -> list[tuple[str, ...]]:
     ]
 
 
-@pytest.mark.parametrize("order", _rehoming_orders(), ids=lambda o: ", ".join(o))
+@pytest.mark.parametrize("order", _rehoming_orders(), ids=", ".join)
 def test_leaves_rehoming_in_any_order_still_see_everyone(order: tuple[str, ...]) -> None:
     """A hub dies; its leaves move to the other hub, which may notice last."""
     net = Net("h0", "h1", "l0", "l1")
