@@ -267,10 +267,24 @@ class Node:
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False
+        before = self.core.config
         ignored = self.core.reload(config)
         if self.links is not None:
             self.links.reconfigure(config.links)
-        if ignored:
+        if "name" in ignored or "serverId" in ignored:
+            # A new identity (a ChatServer scaled from one replica to several
+            # renames its first server): drain, exit, and let the supervisor
+            # or the kubelet start it again under the new name.
+            log.warning(
+                "reload: this server is now %s (ID %d), was %s (ID %d): "
+                "draining, then restarting to take the new identity",
+                config.name,
+                config.server_id,
+                before.name,
+                before.server_id,
+            )
+            self.request_stop()
+        elif ignored:
             log.warning("reload: %s change only on restart", ", ".join(ignored))
         log.info("configuration reloaded from %s", self.config_path)
         return True

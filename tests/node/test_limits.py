@@ -318,3 +318,20 @@ def test_saving_the_config_file_reloads_it(tmp_path: Path) -> None:
         assert "after save" in seen
     finally:
         proc.stop()
+
+
+def test_a_new_identity_in_the_config_drains_and_exits_for_a_restart(tmp_path: Path) -> None:
+    """Scaling a ChatServer from one replica to two renames its first server."""
+    proc = make_node(tmp_path)
+    proc.start()
+    client = LineClient(proc.irc_port)
+    client.register("renamed")
+    config = yaml.safe_load(proc.config_path.read_text())
+    config["name"] = "test-0"
+    proc.config_path.write_text(yaml.safe_dump(config))
+    proc.signal(signal.SIGHUP)
+    lines = client.closed_with(timeout=6)
+    assert any("Server restarting" in line for line in lines), lines
+    assert proc.proc is not None
+    assert proc.proc.wait(timeout=5) == 0
+    assert "now test-0 (ID 10), was test (ID 10)" in proc.log()
