@@ -50,10 +50,24 @@ class Listener(_Model):
 
 
 class TlsListener(Listener):
-    """A TLS listener with its certificate and key files (PEM)."""
+    """A TLS listener with its certificate and key files (PEM), or a certificate made at start.
 
-    cert_file: Path
-    key_file: Path
+    ``selfSigned: true`` suits link listeners (peers authenticate with the
+    shared secret; TLS keeps the traffic private); clients expect a real one.
+    """
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    self_signed: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TlsListener:
+        files = (self.cert_file is not None, self.key_file is not None)
+        if self.self_signed and any(files):
+            raise ValueError("give certFile and keyFile, or selfSigned: true, not both")
+        if not self.self_signed and not all(files):
+            raise ValueError("a TLS listener needs certFile and keyFile (or selfSigned: true)")
+        return self
 
 
 class Listeners(_Model):

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, NodeConfig, load_config
+from .config import ConfigError, NodeConfig, TlsListener, load_config
 from .core import ChatCore
 from .history import open_history
 from .httpapi import HttpRoutes
@@ -54,10 +54,15 @@ class Bound:
     port: int
 
 
-def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A server TLS context from PEM files."""
+def tls_context(listener: TlsListener, server_name: str) -> ssl.SSLContext:
+    """A server TLS context from the listener's PEM files, or made now."""
+    if listener.self_signed:
+        from .selfsigned import self_signed_context
+
+        return self_signed_context(server_name)
+    assert listener.cert_file is not None and listener.key_file is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
+    context.load_cert_chain(str(listener.cert_file), str(listener.key_file))
     return context
 
 
@@ -95,7 +100,7 @@ class Node:
             server = await loop.create_server(lambda: IrcStreamProtocol(core), spec.host, spec.port)
             self._remember("irc", server)
         for tls in listeners.irc_tls:
-            context = tls_context(tls.cert_file, tls.key_file)
+            context = tls_context(tls, core.config.name)
             server = await loop.create_server(
                 lambda: IrcStreamProtocol(core, secure=True),
                 tls.host,
@@ -109,7 +114,7 @@ class Node:
             )
             self._remember("websocket", server)
         for tls in listeners.websocket_tls:
-            context = tls_context(tls.cert_file, tls.key_file)
+            context = tls_context(tls, core.config.name)
             server = await loop.create_server(
                 lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
                 tls.host,

@@ -158,6 +158,7 @@ class WebSocketProtocol(Connection):
             send_text,
             lambda: self._close_with(CloseCode.NORMAL_CLOSURE, "link closed"),
             transport.get_write_buffer_size,
+            self.secure,
         )
         self.link.opened()
 

@@ -148,6 +148,16 @@ class Links(_Model):
         default=None,
         description="Secret with key 'secret' shared by every server; generated when omitted",
     )
+    tls_port: Port = Field(
+        default=8443, description="port of each server's wss:// link listener (tls not off)"
+    )
+    tls_secret_name: Name | None = Field(
+        default=None,
+        description=(
+            "kubernetes.io/tls Secret (tls.crt, tls.key) for the wss:// link listener;"
+            " a self-signed one is generated when omitted"
+        ),
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Links:
@@ -212,6 +222,18 @@ class ChatNetworkSpec(_Model):
     limits: Limits = Limits()
     motd: str = Field(default="Welcome to chatnet.", max_length=4096)
     image: str | None = Field(default=None, max_length=512, description="node image override")
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ChatNetworkSpec:
+        endpoint = self.endpoint
+        taken = {endpoint.websocket_port, endpoint.irc_port}
+        if endpoint.tls is not None:
+            taken.add(endpoint.irc_tls_port)
+        if self.links.tls != LinkTls.OFF and self.links.tls_port in taken:
+            raise ValueError(
+                f"links.tlsPort {self.links.tls_port} is also an endpoint port; pick another"
+            )
+        return self
 
 
 class Condition(_Model):

@@ -134,8 +134,8 @@ class Placement(Protocol):
         """The node's client listeners."""
         ...
 
-    def link_address(self, member: Member) -> tuple[str, int]:
-        """Host and port other servers dial to link to ``member``."""
+    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
+        """Host and port other servers dial to link to ``member`` (over wss:// if ``tls``)."""
         ...
 
     def history_path(self, member: Member) -> Path | None:
@@ -153,6 +153,9 @@ class Placement(Protocol):
     def link_tls(self) -> bool:
         """Can links between these servers use TLS (are there certificates)?"""
         ...
+
+
+LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
 
 
 @dataclass(frozen=True)
@@ -175,16 +178,33 @@ class ClusterPlacement:
                     key_file=Path("/etc/chatnet/tls/tls.key"),
                 )
             ]
+        links = self.network.spec.links
+        link_tls = []
+        if self.link_tls() and links.tls_secret_name is not None:
+            link_tls = [
+                TlsListener(
+                    host="0.0.0.0",
+                    port=links.tls_port,
+                    cert_file=LINK_TLS_DIR / "tls.crt",
+                    key_file=LINK_TLS_DIR / "tls.key",
+                )
+            ]
+        elif self.link_tls():
+            # No certificate given: each server makes its own at start (peers
+            # authenticate with the link secret; TLS keeps links private).
+            link_tls = [TlsListener(host="0.0.0.0", port=links.tls_port, self_signed=True)]
         return Listeners(
             irc=[Listener(host="0.0.0.0", port=endpoint.irc_port)],
             irc_tls=tls,
             websocket=[Listener(host="0.0.0.0", port=endpoint.websocket_port)],
+            websocket_tls=link_tls,
         )
 
-    def link_address(self, member: Member) -> tuple[str, int]:
+    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
         pod = f"{member.chat_server}-{member.ordinal}"
         host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
-        return host, self.network.spec.endpoint.websocket_port
+        spec = self.network.spec
+        return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
 
     def history_path(self, member: Member) -> Path | None:
         return Path("/var/lib/chatnet/history.sqlite3")
@@ -197,7 +217,8 @@ class ClusterPlacement:
         return 10.0
 
     def link_tls(self) -> bool:
-        return True
+        # A mounted certificate (links.tlsSecretName), or one made at start.
+        return self.network.spec.links.tls != LinkTls.OFF
 
 
 def members_of(server: ChatServer) -> list[Member]:
@@ -289,7 +310,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     tls_required = spec.links.tls == LinkTls.REQUIRED and tls_possible
 
     def target(member: Member) -> PortalTarget:
-        host, port = placement.link_address(member)
+        host, port = placement.link_address(member, tls_required)
         return PortalTarget(
             name=member.name, server_id=member.server_id, host=host, port=port, tls=tls_required
         )

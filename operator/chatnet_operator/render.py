@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from chatnet_node.config import dump_config
-from chatnet_operator.models import ChatServer, HistoryStore, Role
-from chatnet_operator.plan import NetworkPlan
+from chatnet_operator.models import ChatServer, HistoryStore, LinkTls, Role
+from chatnet_operator.plan import LINK_TLS_DIR, NetworkPlan
 from chatnet_operator.validate import Declared
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
@@ -127,7 +127,18 @@ def config_map(plan: NetworkPlan, server: ChatServer) -> Obj:
 
 def headless_service(declared: Declared, server: ChatServer) -> Obj:
     """Stable DNS names for the pods of one ChatServer, for links between servers."""
-    port = declared.network.spec.endpoint.websocket_port
+    spec = declared.network.spec
+    port = spec.endpoint.websocket_port
+    ports = [{"name": "websocket", "port": port, "targetPort": "websocket", "protocol": "TCP"}]
+    if spec.links.tls != LinkTls.OFF:
+        ports.append(
+            {
+                "name": "link-tls",
+                "port": spec.links.tls_port,
+                "targetPort": "link-tls",
+                "protocol": "TCP",
+            }
+        )
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -137,9 +148,7 @@ def headless_service(declared: Declared, server: ChatServer) -> Obj:
             # Links must reach a server that is full (not ready for new clients).
             "publishNotReadyAddresses": True,
             "selector": selector(declared.network.name, server.name),
-            "ports": [
-                {"name": "websocket", "port": port, "targetPort": "websocket", "protocol": "TCP"}
-            ],
+            "ports": ports,
         },
     }
 
@@ -156,6 +165,10 @@ def _container(declared: Declared, server: ChatServer) -> Obj:
         {"name": "link-secret", "mountPath": "/etc/chatnet/link", "readOnly": True},
         {"name": "data", "mountPath": "/var/lib/chatnet"},
     ]
+    if spec.links.tls != LinkTls.OFF:
+        ports.append({"name": "link-tls", "containerPort": spec.links.tls_port, "protocol": "TCP"})
+    if spec.links.tls_secret_name is not None and spec.links.tls != LinkTls.OFF:
+        mounts.append({"name": "link-tls", "mountPath": str(LINK_TLS_DIR), "readOnly": True})
     if endpoint.tls is not None:
         ports.append({"name": "irc-tls", "containerPort": endpoint.irc_tls_port, "protocol": "TCP"})
         mounts.append({"name": "tls", "mountPath": "/etc/chatnet/tls", "readOnly": True})
@@ -217,6 +230,9 @@ def stateful_set(declared: Declared, server: ChatServer) -> Obj:
         volumes.append(
             {"name": "tls", "secret": {"secretName": network.spec.endpoint.tls.secret_name}}
         )
+    links = network.spec.links
+    if links.tls_secret_name is not None and links.tls != LinkTls.OFF:
+        volumes.append({"name": "link-tls", "secret": {"secretName": links.tls_secret_name}})
     claims: list[Obj] = []
     if network.spec.history.store == HistoryStore.SQLITE:
         claims.append(

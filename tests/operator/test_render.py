@@ -174,3 +174,57 @@ def test_client_service_never_collides_with_a_servers_headless_service(
     objects = list(yaml.safe_load_all(capsys.readouterr().out))
     names = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
     assert sorted(names) == ["local", "local-chat"]
+
+
+def test_tls_required_links_dial_a_wss_listener_each_server_has(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ConferenceRoom's SSL-only links work on a cluster without a certificate given."""
+    objects = render(capsys, str(EXAMPLES[0].parent / "conferenceroom-geographic.yaml"))
+    node = parse_config(
+        yaml.safe_load(by_kind(objects, "ConfigMap")["us-east-config"]["data"]["us-east-0.yaml"])
+    )
+    assert node.links.tls == "required"
+    assert [(p.name, p.port, p.tls) for p in node.links.dial] == [
+        ("hub-us", 8443, True),
+        ("hub-eu", 8443, True),
+    ]
+    [listener] = node.listeners.websocket_tls
+    assert (listener.port, listener.self_signed) == (8443, True)
+    headless = by_kind(objects, "Service")["hub-us"]
+    assert [p["name"] for p in headless["spec"]["ports"]] == ["websocket", "link-tls"]
+
+
+def test_a_link_certificate_secret_is_mounted_and_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES[0].parent / "conferenceroom-geographic.yaml").read_text()
+    text = text.replace(
+        "links: {tls: required,", "links: {tls: required, tlsSecretName: geo-links-tls,"
+    )
+    manifest = tmp_path / "geo.yaml"
+    manifest.write_text(text)
+    objects = render(capsys, str(manifest))
+    pod = by_kind(objects, "StatefulSet")["hub-eu"]["spec"]["template"]["spec"]
+    assert {"name": "link-tls", "secret": {"secretName": "geo-links-tls"}} in pod["volumes"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "link-tls", "mountPath": "/etc/chatnet/link-tls", "readOnly": True} in mounts
+    node = parse_config(
+        yaml.safe_load(by_kind(objects, "ConfigMap")["hub-eu-config"]["data"]["hub-eu-0.yaml"])
+    )
+    [listener] = node.listeners.websocket_tls
+    assert str(listener.cert_file) == "/etc/chatnet/link-tls/tls.crt"
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_a_link_port_that_collides_with_an_endpoint_port_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES[0].parent / "conferenceroom-geographic.yaml").read_text()
+    manifest = tmp_path / "geo.yaml"
+    manifest.write_text(
+        text.replace("links: {tls: required,", "links: {tlsPort: 6667, tls: required,")
+    )
+    assert main(["validate", str(manifest)]) == 1
+    assert "links.tlsPort 6667 is also an endpoint port" in capsys.readouterr().err

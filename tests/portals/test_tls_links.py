@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,56 @@ def test_leaf_links_over_wss_and_a_plaintext_link_is_refused(
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_a_link_listener_with_a_certificate_made_at_start(tmp_path: Path) -> None:
+    """What the operator configures when a network gives no link certificate."""
+    tls_port = free_port()
+    hub = make_node(
+        tmp_path,
+        "self-signed-hub",
+        serverId=1,
+        links={"secret": SECRET, "tls": "required", "accept": ["leaf"]},
+    )
+    data: dict[str, Any] = yaml.safe_load(hub.config_path.read_text())
+    data["listeners"]["websocketTls"] = [
+        {"host": "127.0.0.1", "port": tls_port, "selfSigned": True}
+    ]
+    hub.config_path.write_text(yaml.safe_dump(data))
+    leaf = make_node(
+        tmp_path,
+        "leaf",
+        serverId=2,
+        links={
+            "secret": SECRET,
+            "role": "leaf",
+            "tls": "required",
+            "dial": [
+                {
+                    "name": "self-signed-hub",
+                    "serverId": 1,
+                    "host": "127.0.0.1",
+                    "port": tls_port,
+                    "tls": True,
+                }
+            ],
+        },
+    )
+    try:
+        hub.start()
+        leaf.start()
+        on_hub, on_leaf = Client(hub, "hubuser"), Client(leaf, "leafuser")
+        wait_linked(on_leaf, 2)
+        for user in (on_hub, on_leaf):
+            user.send("JOIN #tls")
+            user.expect(" 366 ")
+        on_leaf.send("PRIVMSG #tls :private without a CA")
+        assert on_hub.expect("PRIVMSG #tls").endswith(":private without a CA")
+        with urllib.request.urlopen(hub.http_url + "/status", timeout=5) as resp:
+            links = json.load(resp)["links"]
+        assert [(link["peer"], link["tls"]) for link in links] == [("leaf", True)]
+        for user in (on_hub, on_leaf):
+            user.close()
+    finally:
+        hub.stop()
+        leaf.stop()

@@ -48,9 +48,11 @@ class LinkSession:
         send_text: Callable[[str], None],
         hang_up: Callable[[], None],
         queued: Callable[[], int] = lambda: 0,
+        secure: bool = False,
     ) -> None:
         self.runtime = runtime
         self.direction = direction
+        self.secure = secure  # over TLS (wss://)
         self._send_text = send_text
         self._hang_up = hang_up
         self._queued = queued
@@ -85,6 +87,7 @@ class LinkSession:
     def info(self) -> dict[str, object]:
         return {
             "direction": self.direction,
+            "tls": self.secure,
             "rttMs": round(self.rtt * 1000, 2) if self.rtt is not None else None,
             "queuedBytes": self._queued(),
             "upSince": round(self.since, 3),
@@ -366,7 +369,7 @@ class LinkRuntime:
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
             return None
-        session = self._outbound_session(ws)
+        session = self._outbound_session(ws, secure=peer.tls)
         session.opened()
         try:
             await asyncio.wait_for(self._read_until_established(ws, session), 10)
@@ -395,7 +398,7 @@ class LinkRuntime:
         context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _outbound_session(self, ws: ClientConnection) -> LinkSession:
+    def _outbound_session(self, ws: ClientConnection, secure: bool) -> LinkSession:
         queue: asyncio.Queue[str] = asyncio.Queue()
         pending = [0]
 
@@ -417,7 +420,7 @@ class LinkRuntime:
                     await ws.send(text)
 
         self._tasks.append(asyncio.create_task(writer()))
-        return LinkSession(self, "out", send_text, hang_up, lambda: pending[0])
+        return LinkSession(self, "out", send_text, hang_up, lambda: pending[0], secure)
 
     async def _read_until_established(self, ws: ClientConnection, session: LinkSession) -> None:
         while not session.established and not session.closed:

@@ -53,7 +53,7 @@ class LocalPlacement:
             websocket=[Listener(host=self.host, port=ports.ws)],
         )
 
-    def link_address(self, member: Member) -> tuple[str, int]:
+    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
         return self.host, self.ports[member.name].ws
 
     def history_path(self, member: Member) -> Path | None:

@@ -1,0 +1,65 @@
+"""A TLS server context with a certificate made at start, for link listeners.
+
+Links authenticate peers with the network's shared secret (HMAC over a
+challenge); TLS there is for privacy, so a server that was given no
+certificate can make its own. The key never touches the disk: the PEM goes
+through an anonymous in-memory file (``memfd``), because pods run with a
+read-only root file system.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import ssl
+import tempfile
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+VALID_DAYS = 3650  # replaced at every start anyway
+
+
+def self_signed_pem(common_name: str) -> bytes:
+    """A fresh EC key and a self-signed certificate for it, as one PEM blob."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM) + key_pem
+
+
+def self_signed_context(common_name: str) -> ssl.SSLContext:
+    """A server context presenting a certificate made now for ``common_name``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    pem = self_signed_pem(common_name)
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("chatnet-link-cert")
+        try:
+            os.write(fd, pem)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return context
+    with tempfile.NamedTemporaryFile(suffix=".pem") as handle:  # not Linux
+        handle.write(pem)
+        handle.flush()
+        context.load_cert_chain(handle.name)
+    return context
