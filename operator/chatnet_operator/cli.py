@@ -128,6 +128,11 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     # Options become the variables `kopf run -m chatnet_operator` reads, so both
     # entry points share one configuration path; set before the handlers import.
     os.environ.update(operator_env(args))
+    # kopf names this replica in the peering object by POD_ID: the pod's name
+    # (the chart's POD_NAME) keeps it across container restarts in one pod, so a
+    # restarted container replaces its old entry instead of standing beside it.
+    if os.environ.get("POD_NAME"):
+        os.environ.setdefault("POD_ID", os.environ["POD_NAME"])
     try:
         import kopf
     except ImportError:
@@ -144,6 +149,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
         namespaces=args.namespace or (),
         standalone=True if args.standalone else None,
         peering_name=None if args.standalone else args.peering,
+        priority=args.priority or None,
         liveness_endpoint=(
             f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
         ),
@@ -237,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="chatnet",
         metavar="NAME",
         help="kopf peering object shared by the replicas; one acts at a time (default chatnet)",
+    )
+    op.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        metavar="N",
+        help="peering priority: the highest live replica acts (default: a stable hash "
+        "of env POD_NAME, else random, so replicas never tie)",
     )
     op.add_argument(
         "--liveness-port",

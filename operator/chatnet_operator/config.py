@@ -12,15 +12,24 @@ takes them as set (e.g. by the Helm chart's Deployment).
 | ``CHATNET_CLUSTER_DOMAIN`` | the cluster's DNS domain | cluster.local |
 | ``CHATNET_PROBE_TIMEOUT`` | seconds a node has to answer ``/status`` | 2 |
 | ``CHATNET_STATUS_URLS`` | testing/dev hook: JSON file, server name to base URL | unset |
+| ``POD_NAME`` | this replica's pod (the chart sets it): its kopf peering priority | unset |
 
 ``CHATNET_STATUS_URLS`` exists for tests and for running the operator outside
 the cluster: nodes are then probed at the URLs the file names (read on every
 probe, so it may change) instead of their pod DNS names.
+
+Peering priority: kopf pauses *every* operator when two live peers share a
+priority, and its default is 0 for all, so each replica takes its own (see
+``peering_priority``): a stable hash of ``POD_NAME`` (a restarted container in
+the same pod keeps it), else a random one. The highest acts; the others stand
+by until its entry in the peering object goes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,3 +58,21 @@ class OperatorConfig:
             probe_timeout=float(env.get("CHATNET_PROBE_TIMEOUT", "2")),
             status_urls=Path(urls) if urls else None,
         )
+
+
+#: Peering priorities are drawn from 1..MAX_PRIORITY (0 is kopf's default: "unset").
+MAX_PRIORITY = 2**31 - 1
+
+
+def peering_priority(env: Mapping[str, str] = os.environ, rng: random.Random | None = None) -> int:
+    """This replica's kopf peering priority: distinct per replica, never 0.
+
+    A stable hash of ``POD_NAME`` when set (Deployment pod names are unique),
+    otherwise a random number (``rng``, for tests). Two replicas collide with a
+    chance of about one in two billion.
+    """
+    pod = env.get("POD_NAME")
+    if pod:
+        digest = hashlib.sha256(pod.encode()).digest()
+        return 1 + int.from_bytes(digest[:8], "big") % MAX_PRIORITY
+    return (rng or random.SystemRandom()).randint(1, MAX_PRIORITY)

@@ -334,15 +334,22 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     spec = network.get("spec") or {}
     if not ((spec.get("links") or {}).get("secretName")):
         refs.append(("v1", "Secret", namespace, f"{name}-links"))
-    return await _delete_owned(kube, refs, meta["uid"])
+    # Under the network's lock: a reconcile that read the network before its
+    # deletion began must not re-create what is deleted here.
+    async with _locks[(namespace, name)]:
+        return await _delete_owned(kube, refs, meta["uid"])
 
 
 async def delete_server_children(kube: KubeClient, server: Obj) -> list[str]:
     """Remove a ChatServer's StatefulSet, PodDisruptionBudget, Service and ConfigMap."""
     meta = server["metadata"]
-    return await _delete_owned(
-        kube, server_child_refs(meta["namespace"], meta["name"]), meta["uid"]
-    )
+    network = (server.get("spec") or {}).get("network", "")
+    # Under the network's lock: a reconcile that listed this server as live
+    # before its deletion began must not re-create what is deleted here.
+    async with _locks[(meta["namespace"], network)]:
+        return await _delete_owned(
+            kube, server_child_refs(meta["namespace"], meta["name"]), meta["uid"]
+        )
 
 
 async def _delete_owned(

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any, cast
 
 import kopf
 
 from chatnet_operator import metrics
-from chatnet_operator.config import OperatorConfig
+from chatnet_operator.config import OperatorConfig, peering_priority
 from chatnet_operator.controller import (
     SyncResult,
     delete_network_children,
@@ -36,6 +38,7 @@ Obj = dict[str, Any]
 
 #: Read once at import: kopf needs the timer interval when the decorator runs.
 CONFIG = OperatorConfig.from_env()
+log = logging.getLogger("chatnet.operator")
 NETWORKS = (GROUP, VERSION, "chatnetworks")
 SERVERS = (GROUP, VERSION, "chatservers")
 FINALIZER = "chatnet.io/finalizer"
@@ -46,6 +49,33 @@ RETRY_DELAY = 5.0
 def emit(obj: Obj, kind: str, reason: str, message: str) -> None:
     """Post an Event through kopf's poster (batched, retried, never blocking)."""
     kopf.event(kopf.Body(cast(kopf.RawBody, obj)), type=kind, reason=reason, message=message[:1024])
+
+
+def configure_peering(settings: kopf.OperatorSettings, env: Mapping[str, str] = os.environ) -> None:
+    """Peering name, whether it is mandatory, and this replica's own priority.
+
+    kopf pauses *every* operator when two live peers share a priority
+    ("Pausing all operators, including self") and its default priority is 0,
+    so with two replicas nothing would be reconciled: each replica takes its
+    own (``config.peering_priority``), unless one was given (``--priority``,
+    kopf's ``--priority``). Runs as a startup handler, before kopf's peering
+    starts, so both entry points get it.
+    """
+    # (`--standalone` and `--peering` are applied before this runs; kopf pauses
+    # every watch when peering is mandatory and its CRD absent, even standalone,
+    # so mandatory only when peering is on.)
+    if settings.peering.name == "default":
+        settings.peering.name = "chatnet"
+    settings.peering.mandatory = not settings.peering.standalone
+    if settings.peering.standalone:
+        return
+    if settings.peering.priority == 0:
+        settings.peering.priority = peering_priority(env)
+    log.info(
+        "peering %r: priority %d (the highest live replica acts)",
+        settings.peering.name,
+        settings.peering.priority,
+    )
 
 
 @kopf.on.startup()
@@ -69,12 +99,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     # Two replicas must never both act: peering is on by default (the Helm
     # chart installs kopf's peering CRDs); `--standalone` turns it off.
-    # (`--standalone` and `--peering` are applied before this handler runs;
-    # kopf pauses every watch when peering is mandatory and its CRD absent, even
-    # standalone, so mandatory only when peering is on.)
-    if settings.peering.name == "default":
-        settings.peering.name = "chatnet"
-    settings.peering.mandatory = not settings.peering.standalone
+    configure_peering(settings)
     memo.kube = KubeClient(await login(settings), refresh=lambda: login(settings))
     metrics.serve(CONFIG.metrics_port)
 

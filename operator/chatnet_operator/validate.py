@@ -489,7 +489,8 @@ def validate_documents(docs: list[Document], local: bool = False) -> Report:
         )
     report = check_objects(objects, broken, local)
     report.problems[:0] = problems
-    if not report.networks and objects:
+    broken_network = any(b.kind == "ChatNetwork" for b in broken)
+    if not report.networks and objects and not broken_network:
         report.problems.append(
             Problem(
                 "(input)",

@@ -22,10 +22,14 @@ relies on (see DESIGN.md, "Where things run in tests"):
 * custom resources are pruned to their CRD's structural schema, as the real
   server drops undeclared (e.g. status) fields;
 * discovery for the core group (``/api``, ``/api/v1``) and named groups
-  (``/apis``, ``/apis/GROUP/VERSION``), ``/api/v1/namespaces`` included.
+  (``/apis``, ``/apis/GROUP/VERSION``), ``/api/v1/namespaces`` included;
+* every request is logged (``ApiServer.requests``) with the attributes RBAC
+  decides on: user (the bearer token), verb, API group, resource (with
+  ``/subresource``), namespace, name; an optional ``ApiServer.authorize``
+  answers 403 Forbidden to what it refuses, as an RBAC authorizer would.
 
 Not emulated: garbage collection of owner-referenced objects, admission,
-field selectors, server-side apply, authentication.
+field selectors, server-side apply, authentication (tokens only name users).
 
 Why not kmock: kmock 0.8's Kubernetes mode fails on ``/api/v1/namespaces``
 and reports the core group as ``/v1``, and its stateful store lacks the
@@ -42,12 +46,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import datetime
 import json
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -618,6 +623,52 @@ def _discovery_resources(store: Store, group: str, version: str) -> list[Obj]:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One request as an RBAC authorizer sees it.
+
+    ``resource`` is None for non-resource URLs (discovery, ``/version``: every
+    authenticated user may read them); then ``path`` says which.
+    """
+
+    user: str
+    verb: str
+    group: str = ""
+    resource: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    path: str = ""
+    allowed: bool = True
+
+    def __str__(self) -> str:
+        if self.resource is None:
+            return f"{self.user}: {self.verb} {self.path}"
+        where = f" in {self.namespace}" if self.namespace else " (cluster)"
+        group = self.group or "core"
+        return f"{self.user}: {self.verb} {group}/{self.resource}{where}"
+
+
+#: Decides whether a request may proceed (True) or gets 403 Forbidden.
+Authorizer = Callable[[Request], bool]
+
+
+def _verb(method: str, named: bool, watch: bool) -> str:
+    """The RBAC verb of an HTTP method on an object (``named``) or a collection."""
+    if method == "GET":
+        return "get" if named else ("watch" if watch else "list")
+    if method == "DELETE" and not named:
+        return "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, method.lower()
+    )
+
+
+def _user(request: web.Request) -> str:
+    """The bearer token names the user (no authentication is emulated)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else "anonymous"
+
+
+@dataclass(frozen=True)
 class _Target:
     rtype: ResourceType
     namespace: str | None
@@ -654,6 +705,10 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._started = threading.Event()
         self._stopping: asyncio.Event | None = None
+        #: Every request, in order, with its RBAC attributes.
+        self.requests: list[Request] = []
+        #: When set, requests it refuses get 403 Forbidden (recorded, allowed=False).
+        self.authorize: Authorizer | None = None
 
     @property
     def url(self) -> str:
@@ -694,13 +749,13 @@ class ApiServer:
         await self._stopping.wait()
         await self._runner.cleanup()
 
-    def kubeconfig(self, path: Path) -> Path:
-        """Write a kubeconfig that points at this server."""
+    def kubeconfig(self, path: Path, token: str = "test-token") -> Path:
+        """Write a kubeconfig that points at this server, as the user ``token``."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "emulated", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
+            "users": [{"name": "tester", "user": {"token": token}}],
             "contexts": [
                 {"name": "emulated", "context": {"cluster": "emulated", "user": "tester"}}
             ],
@@ -720,6 +775,9 @@ class ApiServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         store = self.store
+        if not parts or parts[0] == "version" or len(parts) <= 3 - (parts[0] == "api"):
+            # Discovery (/api, /api/v1, /apis, /apis/G, /apis/G/V) and /version.
+            self._check(Request(_user(request), request.method.lower(), path=request.path))
         if parts == ["version"]:
             return web.json_response({"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
         if parts == ["api"]:
@@ -769,7 +827,32 @@ class ApiServer:
                 }
             )
         target = _route(store, group, version, rest)
+        self._check(
+            Request(
+                user=_user(request),
+                verb=_verb(
+                    request.method,
+                    target.name is not None,
+                    request.query.get("watch") in ("true", "1"),
+                ),
+                group=group,
+                resource=target.rtype.plural + (f"/{target.sub}" if target.sub else ""),
+                namespace=target.namespace,
+                name=target.name,
+                path=request.path,
+            )
+        )
         return await self._resource(request, target)
+
+    def _check(self, found: Request) -> None:
+        """Log the request; 403 when the authorizer refuses it."""
+        allowed = self.authorize is None or found.resource is None or self.authorize(found)
+        if not allowed:
+            found = dataclasses.replace(found, allowed=False)
+        with self.store.lock:
+            self.requests.append(found)
+        if not allowed:
+            raise ApiError(403, "Forbidden", f"{found} is forbidden")
 
     async def _resource(self, request: web.Request, t: _Target) -> web.StreamResponse:
         store = self.store

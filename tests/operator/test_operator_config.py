@@ -79,3 +79,70 @@ def test_pods_are_probed_through_the_headless_service() -> None:
         "east-fanout-1.east-fanout.default.svc.cluster.local",
         8080,
     )
+
+
+# --- peering: every replica its own priority --------------------------------------
+
+
+def test_peering_priority_is_stable_per_pod_and_distinct_between_pods() -> None:
+    from chatnet_operator.config import MAX_PRIORITY, peering_priority
+
+    pods = [f"chatnet-6b8f9c7d5-{suffix}" for suffix in ("x2k4q", "p9z7m", "a1b2c", "a1b2d")]
+    priorities = [peering_priority({"POD_NAME": pod}) for pod in pods]
+    assert len(set(priorities)) == len(pods), "replicas of one ReplicaSet must not tie"
+    assert all(1 <= p <= MAX_PRIORITY for p in priorities)
+    # A restarted container in the same pod keeps its priority.
+    assert peering_priority({"POD_NAME": pods[0]}) == priorities[0]
+
+
+def test_peering_priority_without_a_pod_name_is_random_and_never_zero() -> None:
+    import random
+
+    from chatnet_operator.config import MAX_PRIORITY, peering_priority
+
+    drawn = {peering_priority({}, random.Random(seed)) for seed in range(20)}
+    assert len(drawn) == 20 and all(1 <= p <= MAX_PRIORITY for p in drawn)
+    assert peering_priority({"POD_NAME": ""}) != 0
+
+
+def test_startup_gives_each_replica_its_own_priority() -> None:
+    import kopf
+
+    from chatnet_operator.config import peering_priority
+    from chatnet_operator.handlers import configure_peering
+
+    env = {"POD_NAME": "chatnet-6b8f9c7d5-x2k4q"}
+    settings = kopf.OperatorSettings()
+    assert settings.peering.priority == 0, "kopf's default, shared by every replica"
+    configure_peering(settings, env)
+    assert settings.peering.priority == peering_priority(env)
+    assert settings.peering.name == "chatnet" and settings.peering.mandatory
+    # One given explicitly (--priority, kopf's --priority) is kept.
+    settings = kopf.OperatorSettings()
+    settings.peering.priority = 7
+    configure_peering(settings, env)
+    assert settings.peering.priority == 7
+    # Standalone: no peering, nothing to choose.
+    settings = kopf.OperatorSettings()
+    settings.peering.standalone = True
+    configure_peering(settings, env)
+    assert settings.peering.priority == 0 and not settings.peering.mandatory
+
+
+def test_operator_cli_passes_priority_and_names_the_peer_by_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    import kopf
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    monkeypatch.setattr(os, "environ", {"POD_NAME": "chatnet-6b8f9c7d5-x2k4q"})
+    assert main(["operator", "-A", "--peering=chatnet", "--liveness-port=0"]) == 0
+    assert calls[-1]["priority"] is None, "chosen at startup (configure_peering)"
+    assert calls[-1]["peering_name"] == "chatnet" and calls[-1]["clusterwide"] is True
+    assert os.environ["POD_ID"] == "chatnet-6b8f9c7d5-x2k4q", "kopf's peer identity"
+    assert main(["operator", "-A", "--priority=42", "--liveness-port=0"]) == 0
+    assert calls[-1]["priority"] == 42

@@ -227,4 +227,6 @@ def test_a_link_port_that_collides_with_an_endpoint_port_is_refused(
         text.replace("links: {tls: required,", "links: {tlsPort: 6667, tls: required,")
     )
     assert main(["validate", str(manifest)]) == 1
-    assert "links.tlsPort 6667 is also an endpoint port" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "links.tlsPort 6667 is also an endpoint port" in err
+    assert "1 problem found" in err, "no second, derived complaint (no ChatNetwork declared)"

@@ -62,37 +62,40 @@ app.kubernetes.io/part-of: chatnet
 
 {{/* RBAC rules for the namespaces the operator manages: in a ClusterRole when
 it watches every namespace, in a Role per namespace otherwise. Least
-privilege: what the handlers read and write, and what kopf itself needs. */}}
+privilege, as docs/drafts/operator-rbac.md lists them: what the operator and
+kopf request, and nothing else. tests/operator/test_chart_operator.py runs the
+operator under exactly these rules and fails on a refused or an unused grant. */}}
 {{- define "chatnet.namespacedRules" -}}
-# The resources the operator serves.
+# The resources the operator serves: kopf lists, watches and patches them
+# (finalizer, progress annotations); the operator GETs a network and LISTs the
+# servers of its namespace.
 - apiGroups: [chatnet.io]
-  resources: [chatnetworks, chatservers]
-  verbs: [get, list, watch, patch, update]
+  resources: [chatnetworks]
+  verbs: [get, list, watch, patch]
+- apiGroups: [chatnet.io]
+  resources: [chatservers]
+  verbs: [list, watch, patch]
+# Status (counts, conditions) is merge-patched through the status subresource.
 - apiGroups: [chatnet.io]
   resources: [chatnetworks/status, chatservers/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
+# Children carry ownerReferences with blockOwnerDeletion (admission checks this).
 - apiGroups: [chatnet.io]
   resources: [chatnetworks/finalizers, chatservers/finalizers]
   verbs: [update]
-# The children it renders and keeps in shape.
+# The children it renders: each is read by name, created, replaced (PUT) when
+# changed or drifted, deleted. Never listed or watched.
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, create, update, delete]
 - apiGroups: [""]
   resources: [services, configmaps, secrets]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, create, update, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, update, delete]
-# The nodes' pods, read for status.
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch]
-# Events for every important transition (kopf posts them too).
+  verbs: [get, create, update, delete]
+# Events (kopf posts core v1 Events).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
