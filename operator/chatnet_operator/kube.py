@@ -10,7 +10,7 @@ server as the same user.
 
 Paths are computed from ``apiVersion`` and ``kind`` through a fixed table of
 the kinds the operator touches; that table is also what the RBAC in
-docs/drafts/operator-rbac.md grants.
+docs/operator.md (RBAC) grants.
 """
 
 from __future__ import annotations

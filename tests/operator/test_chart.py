@@ -237,7 +237,7 @@ def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     }
 
 
-# docs/drafts/operator-rbac.md; test_chart_operator.py runs the operator under these
+# docs/operator.md (RBAC); test_chart_operator.py runs the operator under these
 # grants and checks it needs each of them and nothing more.
 CHILD_VERBS = ["get", "create", "update", "delete"]
 NAMESPACED_GRANTS = (

@@ -62,7 +62,7 @@ app.kubernetes.io/part-of: chatnet
 
 {{/* RBAC rules for the namespaces the operator manages: in a ClusterRole when
 it watches every namespace, in a Role per namespace otherwise. Least
-privilege, as docs/drafts/operator-rbac.md lists them: what the operator and
+privilege, as docs/operator.md (RBAC) lists them: what the operator and
 kopf request, and nothing else. tests/operator/test_chart_operator.py runs the
 operator under exactly these rules and fails on a refused or an unused grant. */}}
 {{- define "chatnet.namespacedRules" -}}
