@@ -1,4 +1,8 @@
-"""Start real chatnet-node processes for tests, on free loopback ports."""
+"""Start real chatnet-node processes for tests, on free loopback ports.
+
+Also what starts them for the tests in bulk: ``chatnet up`` (``start_up``),
+and the environment that finds the operator's and the node's sources.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -23,6 +27,74 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def operator_env() -> dict[str, str]:
+    """This environment with PYTHONPATH set to the operator's and the node's sources."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "operator"), str(REPO / "node")])
+    return env
+
+
+def start_up(
+    manifest: Path, endpoints: Path, state: Path, out: IO[bytes], err: IO[bytes], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``chatnet up MANIFEST`` with its listeners on ports the system picks.
+
+    SIGHUP is at its default in the child: under nohup, chatnet up would
+    inherit an ignored SIGHUP and rightly keep it.
+    """
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chatnet_operator.cli",
+                "up",
+                str(manifest),
+                "--endpoints",
+                str(endpoints),
+                "--state-dir",
+                str(state),
+                "--ws-port",
+                "0",
+                "--irc-port",
+                "0",
+            ],
+            stdout=out,
+            stderr=err,
+            env=operator_env(),
+            cwd=cwd,
+        )
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
+
+
+def node_pids(mentioning: str) -> list[int]:
+    """PIDs of chatnet_node processes whose command line contains ``mentioning``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        text = cmdline.decode(errors="replace")
+        if "chatnet_node" in text and mentioning in text:
+            pids.append(int(entry.name))
+    return pids
 
 
 @dataclass
@@ -81,14 +153,8 @@ class NodeProcess:
         self.proc.send_signal(signum)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            stop_process(self.proc, timeout=10)
 
 
 def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:

@@ -198,9 +198,24 @@ class SqlHistory:
         self.retention_seconds = retention_seconds
         self.max_per_target = max_per_target
         self.on_durable: Callable[[list[str]], None] | None = None
+        self._since_trim: dict[str, int] = {}
+        self._to_trim: set[str] = set()
 
     def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def _count_for_trim(self, target: str) -> None:
+        """Count one message appended to ``target``; every tenth of its limit, mark it.
+
+        Marked targets (``_to_trim``) are trimmed to their count limit later
+        (SQLite at commit, PostgreSQL in its writer), by index, not by a scan
+        of the whole table.
+        """
+        pending = self._since_trim.get(target, 0) + 1
+        if pending >= max(self.max_per_target // 10, 1):
+            self._to_trim.add(target)
+            pending = 0
+        self._since_trim[target] = pending
 
     def _messages(self, where: str, args: Sequence[object]) -> list[StoredMessage]:
         rows = self._rows(f"SELECT {_COLUMNS} FROM {self.table} WHERE {where}", args)
@@ -373,8 +388,6 @@ class SqliteHistory(SqlHistory):
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SQLITE_SCHEMA)
         self._inserts = 0
-        self._since_trim: dict[str, int] = {}
-        self._to_trim: set[str] = set()
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
 
@@ -412,13 +425,7 @@ class SqliteHistory(SqlHistory):
             )
         )
         self._latest_ts = message.ts
-        # Trim a target to its count limit now and then, by index, not by a
-        # scan of the whole table.
-        pending = self._since_trim.get(target, 0) + 1
-        if pending >= max(self.max_per_target // 10, 1):
-            self._to_trim.add(target)
-            pending = 0
-        self._since_trim[target] = pending
+        self._count_for_trim(target)
 
     def commit(self) -> None:
         """Write every queued message in one transaction, then housekeeping."""

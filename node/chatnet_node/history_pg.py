@@ -182,8 +182,6 @@ class PostgresHistory(SqlHistory):
         self._task: asyncio.Task[None] | None = None
         self._reader: psycopg.Connection[tuple[Any, ...]] | None = None
         self._reader_retry_at = 0.0
-        self._since_trim: dict[str, int] = {}
-        self._to_trim: set[str] = set()
         self._next_prune = 0.0
         self._sql: dict[str, str] = {}
         #: True while the writer holds a working connection (for /status and tests).
@@ -263,11 +261,7 @@ class PostgresHistory(SqlHistory):
         """Queue one message for the next ``commit``."""
         self._pending.append((target, message))
         self._unconfirmed[message.msgid] = (target, message)
-        pending = self._since_trim.get(target, 0) + 1
-        if pending >= max(self.max_per_target // 10, 1):
-            self._to_trim.add(target)
-            pending = 0
-        self._since_trim[target] = pending
+        self._count_for_trim(target)
 
     def commit(self) -> None:
         """Hand this turn's rows to the writer (never blocks)."""

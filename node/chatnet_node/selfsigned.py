@@ -10,9 +10,11 @@ read-only root file system.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import ssl
 import tempfile
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,10 +24,17 @@ from cryptography.x509.oid import NameOID
 VALID_DAYS = 3650  # replaced at every start anyway
 
 
-def self_signed_pem(common_name: str) -> bytes:
-    """A fresh EC key and a self-signed certificate for it, as one PEM blob."""
+def self_signed(
+    common_name: str, days: int = VALID_DAYS, addresses: Sequence[str] = ()
+) -> tuple[bytes, bytes]:
+    """A fresh EC key and a self-signed certificate for it: (certificate PEM, key PEM).
+
+    The certificate names ``common_name`` and the IP ``addresses``.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    alt_names: list[x509.GeneralName] = [x509.DNSName(common_name)]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -34,8 +43,8 @@ def self_signed_pem(common_name: str) -> bytes:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
@@ -43,7 +52,13 @@ def self_signed_pem(common_name: str) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return certificate.public_bytes(serialization.Encoding.PEM) + key_pem
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def self_signed_pem(common_name: str) -> bytes:
+    """A fresh EC key and a self-signed certificate for it, as one PEM blob."""
+    cert_pem, key_pem = self_signed(common_name)
+    return cert_pem + key_pem
 
 
 def self_signed_context(common_name: str) -> ssl.SSLContext:

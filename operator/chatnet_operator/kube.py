@@ -124,38 +124,34 @@ class KubeClient:
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
     ) -> Obj:
+        if params:
+            path += "?" + urlencode(params)
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else None
         try:
-            return await self._once(method, path, body, content_type, params)
+            return await self._once(method, path, data, headers)
         except ApiError as exc:
             if exc.status != 401 or self._refresh is None:
                 raise
         self.credentials = await self._refresh()
         await self.close()
-        return await self._once(method, path, body, content_type, params)
+        return await self._once(method, path, data, headers)
 
     async def _once(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        content_type: str = "application/json",
-        params: dict[str, str] | None = None,
+        self, method: str, path: str, data: str | None, headers: dict[str, str] | None
     ) -> Obj:
+        """One request of ``path`` (query included) with the current credentials."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self.credentials.headers,
                 auth=self.credentials.auth,
                 timeout=self._timeout,
             )
-        url = self.credentials.server + path
-        if params:
-            url += "?" + urlencode(params)
-        data = None if body is None else json.dumps(body)
         async with self._session.request(
             method,
-            url,
+            self.credentials.server + path,
             data=data,
-            headers={"Content-Type": content_type} if data is not None else None,
+            headers=headers,
             ssl=self.credentials.ssl_context if self.credentials.ssl_context is not None else True,
         ) as response:
             text = await response.text()

@@ -62,6 +62,48 @@ def _links(plan: NetworkPlan, probes: Mapping[str, Probe], names: set[str]) -> t
     return min(expected, reported - min(inside, reported // 2)), expected
 
 
+def _health(
+    problems: Sequence[str],
+    ready: int,
+    total: int,
+    links_missing: bool,
+    down: str,
+    previous: Sequence[Condition],
+    now: str,
+    generation: int | None,
+) -> list[Condition]:
+    """``TopologyValid`` and ``Degraded``, alike for a network and a ChatServer.
+
+    ``ready`` of ``total`` servers are ready; ``down`` is Degraded's message.
+    """
+    if 0 < ready < total:
+        reason = "PartiallyAvailable"
+    elif ready < total:
+        reason = "Unavailable"
+    else:
+        reason = "LinksDown" if links_missing else "OK"
+    return [
+        _condition(
+            "TopologyValid",
+            not problems,
+            "Valid" if not problems else "InvalidTopology",
+            "; ".join(problems) or "every cross-object rule holds",
+            previous,
+            now,
+            generation,
+        ),
+        _condition(
+            "Degraded",
+            0 < ready < total or (ready == total and links_missing),
+            reason,
+            down,
+            previous,
+            now,
+            generation,
+        ),
+    ]
+
+
 def server_ready(plan: NetworkPlan, name: str, probe: Probe | None) -> bool:
     """Answers, and takes clients if it is meant to."""
     if probe is None or not probe.healthy:
@@ -96,23 +138,11 @@ def network_status(
             now,
             generation,
         ),
-        _condition(
-            "TopologyValid",
-            not problems,
-            "Valid" if not problems else "InvalidTopology",
-            "; ".join(problems) or "every cross-object rule holds",
-            previous,
-            now,
-            generation,
-        ),
-        _condition(
-            "Degraded",
-            0 < ready < len(names) or (ready == len(names) and links_up < links_expected),
-            "PartiallyAvailable"
-            if 0 < ready < len(names)
-            else "Unavailable"
-            if down
-            else ("LinksDown" if links_up < links_expected else "OK"),
+        *_health(
+            problems,
+            ready,
+            len(names),
+            links_up < links_expected,
             f"down: {', '.join(down)}" if down else "",
             previous,
             now,
@@ -170,30 +200,16 @@ def server_status(
     ]
     if problems is not None:
         down = sorted(n for n in names if not server_ready(plan, n, probes.get(n)))
-        conditions += [
-            _condition(
-                "TopologyValid",
-                not problems,
-                "Valid" if not problems else "InvalidTopology",
-                "; ".join(problems) or "every cross-object rule holds",
-                previous,
-                now,
-                generation,
-            ),
-            _condition(
-                "Degraded",
-                0 < ready < len(names) or (whole and links_up < links_expected),
-                "PartiallyAvailable"
-                if 0 < ready < len(names)
-                else "Unavailable"
-                if not whole
-                else ("LinksDown" if links_up < links_expected else "OK"),
-                f"down: {', '.join(down)}" if 0 < ready < len(names) else "",
-                previous,
-                now,
-                generation,
-            ),
-        ]
+        conditions += _health(
+            problems,
+            ready,
+            len(names),
+            links_up < links_expected,
+            f"down: {', '.join(down)}" if 0 < ready < len(names) else "",
+            previous,
+            now,
+            generation,
+        )
     return ChatServerStatus(
         observed_generation=generation,
         replicas=running,

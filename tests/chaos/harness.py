@@ -60,6 +60,8 @@ def clock() -> float:
 
 @dataclass
 class Line:
+    """One parsed IRC line: tags (still escaped), source, command, parameters."""
+
     raw: str
     tags: dict[str, str]
     source: str
@@ -76,6 +78,7 @@ class Line:
 
 
 def parse(raw: str) -> Line:
+    """Split an IRC line; tag values are kept escaped (tests only compare msgids)."""
     rest = raw
     tags: dict[str, str] = {}
     if rest.startswith("@"):

@@ -48,6 +48,7 @@ from tests.portals.netlab import (
     Lab,
     Node,
     connect,
+    opened,
     remove_stale_labs,
     skip_unless_capable,
 )
@@ -70,13 +71,8 @@ def capable() -> None:
 
 @pytest.fixture
 def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path)
-    try:
-        lab.open()
+    with opened(tmp_path) as lab:
         yield lab
-    finally:
-        print(lab.logs())  # shown by pytest only when the test failed
-        lab.close()
 
 
 def build(lab: Lab) -> dict[str, Node]:

@@ -13,12 +13,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.nodeproc import node_pids, start_up
 
 
 def manifest(
@@ -91,34 +90,8 @@ class UpNetwork:
         self.endpoints_path = tmp / "endpoints.json"
         self.err_path = tmp / "up.err"
         self.doc: dict[str, Any] = {}
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "operator"), str(REPO / "node")])
-        hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        try:
-            with (tmp / "up.out").open("wb") as out, self.err_path.open("wb") as err:
-                self.proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "chatnet_operator.cli",
-                        "up",
-                        str(self.manifest),
-                        "--endpoints",
-                        str(self.endpoints_path),
-                        "--state-dir",
-                        str(self.state),
-                        "--ws-port",
-                        "0",
-                        "--irc-port",
-                        "0",
-                    ],
-                    stdout=out,
-                    stderr=err,
-                    env=env,
-                    cwd=tmp,
-                )
-        finally:
-            signal.signal(signal.SIGHUP, hangup)
+        with (tmp / "up.out").open("wb") as out, self.err_path.open("wb") as err:
+            self.proc = start_up(self.manifest, self.endpoints_path, self.state, out, err, tmp)
 
     def log(self) -> str:
         return self.err_path.read_text(errors="replace") if self.err_path.exists() else ""
@@ -205,12 +178,5 @@ class UpNetwork:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         # Whatever a failed stop left behind (nodes are matched by our state dir).
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if "chatnet_node" in cmdline and str(self.state) in cmdline:
-                os.kill(int(entry.name), signal.SIGKILL)
+        for pid in node_pids(str(self.state)):
+            os.kill(pid, signal.SIGKILL)

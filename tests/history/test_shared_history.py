@@ -200,7 +200,8 @@ async def test_chatnet_up_runs_a_network_on_the_shared_store(
     """Locally the nodes get the DSN from the environment of ``chatnet up``."""
     import psycopg
 
-    from tests.operator.test_up import Up, _processes_mentioning
+    from tests.nodeproc import node_pids
+    from tests.operator.test_up import Up
 
     manifest = tmp_path / "pgnet.yaml"
     manifest.write_text(UP_MANIFEST)
@@ -227,5 +228,5 @@ async def test_chatnet_up_runs_a_network_on_the_shared_store(
         for client in clients:
             await client.close()
         up.stop()
-        for pid in _processes_mentioning(str(up.state)):
+        for pid in node_pids(str(up.state)):
             os.kill(pid, signal.SIGKILL)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,12 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.nodeproc import REPO, free_port
+import yaml
+
+from chatnet_operator.loader import parse_text
+from chatnet_operator.plan import ClusterPlacement, plan_network
+from chatnet_operator.render import render_network
+from chatnet_operator.validate import validate_documents
+from tests.nodeproc import REPO, free_port, stop_process
 from tests.operator.kubeapi import ApiServer, load_yaml_objects
 
 T = TypeVar("T")
 Obj = dict[str, Any]
 CHATNET = "chatnet.io/v1alpha1"
+#: What the operator makes for a network, by (apiVersion, kind).
+CHILD_KINDS = [
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("apps/v1", "StatefulSet"),
+    ("policy/v1", "PodDisruptionBudget"),
+]
 
 
 def wait_for(check: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
@@ -48,6 +61,27 @@ def example(name: str, namespace: str) -> list[Obj]:
     for doc in docs:
         doc["metadata"]["namespace"] = namespace
     return docs
+
+
+def children(api: ApiServer, namespace: str) -> dict[str, Obj]:
+    """Every child in a namespace by KIND/NAME."""
+    out = {}
+    for api_version, kind in CHILD_KINDS:
+        for obj in api.store.items(api_version, kind, namespace):
+            out[f"{kind}/{obj['metadata']['name']}"] = obj
+    return out
+
+
+def rendered(docs: list[Obj]) -> dict[str, Obj]:
+    """What ``chatnet render`` prints for these documents, by KIND/NAME."""
+    report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
+    assert report.ok, report.problems
+    out = {}
+    for declared in report.networks:
+        plan = plan_network(declared, ClusterPlacement(declared.network))
+        for obj in render_network(declared, plan, "not-compared"):
+            out[f"{obj['kind']}/{obj['metadata']['name']}"] = obj
+    return out
 
 
 @dataclass
@@ -91,11 +125,5 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            stop_process(self.proc, timeout=15)

@@ -16,7 +16,6 @@ import contextlib
 import copy
 import functools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,18 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from chatnet_operator.config import peering_priority
-from chatnet_operator.loader import parse_text
-from chatnet_operator.plan import ClusterPlacement, plan_network
 from chatnet_operator.reconcile import APPLIED
-from chatnet_operator.render import render_network
-from chatnet_operator.validate import validate_documents
-from tests.nodeproc import REPO, free_port
+from tests.nodeproc import free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
-from tests.operator.operatorproc import CHATNET, wait_for
-from tests.operator.test_chart import CHART, HELM, NAMESPACE, kinds, one, template
+from tests.operator.operatorproc import CHATNET, children, example, rendered, wait_for
+from tests.operator.test_chart import CHART, HELM, NAMESPACE, grants, kinds, one, template
 
 pytestmark = pytest.mark.skipif(
     HELM is None,
@@ -50,13 +44,6 @@ Rule = dict[str, Any]
 OPERATOR = "operator:"
 POD_NAME = "chatnet-6b8f9c7d5-x2k4q"
 CHAT = "chat"
-CHILD_KINDS = [
-    ("v1", "Secret"),
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("apps/v1", "StatefulSet"),
-    ("policy/v1", "PodDisruptionBudget"),
-]
 #: Grants the run cannot show used, and why. Everything else the chart grants
 #: must be used by the operator during the run.
 NOT_EXERCISED = {
@@ -130,14 +117,7 @@ class Rbac:
         return any(rule_allows(rule, request) for rule in self.rules_for(request))
 
     def grants(self) -> set[tuple[str, str, str]]:
-        rules = self.cluster + [r for rules in self.namespaced.values() for r in rules]
-        return {
-            (group, resource, verb)
-            for rule in rules
-            for group in rule["apiGroups"]
-            for resource in rule["resources"]
-            for verb in rule["verbs"]
-        }
+        return grants(self.cluster + [r for rules in self.namespaced.values() for r in rules])
 
 
 def operator_command(objects: list[Obj], pod: str = POD_NAME) -> tuple[list[str], dict[str, str]]:
@@ -173,26 +153,6 @@ def operator_command(objects: list[Obj], pod: str = POD_NAME) -> tuple[list[str]
 # --- the run ------------------------------------------------------------------------
 
 
-def children(api: ApiServer, namespace: str) -> dict[str, Obj]:
-    out = {}
-    for api_version, kind in CHILD_KINDS:
-        for obj in api.store.items(api_version, kind, namespace):
-            out[f"{kind}/{obj['metadata']['name']}"] = obj
-    return out
-
-
-def rendered_names(docs: list[Obj]) -> set[str]:
-    """KIND/NAME of what ``chatnet render`` prints for these documents."""
-    report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
-    assert report.ok, report.problems
-    names = set()
-    for declared in report.networks:
-        plan = plan_network(declared, ClusterPlacement(declared.network))
-        for obj in render_network(declared, plan, "x"):
-            names.add(f"{obj['kind']}/{obj['metadata']['name']}")
-    return names
-
-
 @dataclass
 class Replica:
     """One operator pod of the chart's Deployment: a subprocess, its log, its API user."""
@@ -207,12 +167,7 @@ class Replica:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout=15)
 
 
 @dataclass
@@ -305,11 +260,10 @@ def installed(tmp: Path, *values: str) -> Iterator[Cluster]:
 
 def apply_quickstart(cluster: Cluster) -> list[Obj]:
     """``kubectl apply -n chat -f examples/quickstart.yaml``; the children it should get."""
-    docs = [copy.deepcopy(d) for d in load_yaml_objects(REPO / "examples" / "quickstart.yaml")]
+    docs = example("quickstart.yaml", CHAT)
     for doc in docs:
-        doc["metadata"]["namespace"] = CHAT
         cluster.api.store.apply(doc)
-    expected = rendered_names(docs)
+    expected = set(rendered(docs))
     cluster.wait(lambda: set(children(cluster.api, CHAT)) == expected, what="the children")
     return docs
 

@@ -21,27 +21,20 @@ import pytest
 import yaml
 
 from chatnet_operator.loader import parse_text
-from chatnet_operator.plan import ClusterPlacement, plan_network
-from chatnet_operator.render import render_network
 from chatnet_operator.validate import validate_documents
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.operator.kubeapi import ApiServer
 from tests.operator.operatorproc import (
     CHATNET,
     OperatorProcess,
+    children,
     example,
+    rendered,
     start_api,
     wait_for,
 )
 
 Obj = dict[str, Any]
-CHILD_KINDS = [
-    ("v1", "Secret"),
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("apps/v1", "StatefulSet"),
-    ("policy/v1", "PodDisruptionBudget"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -79,29 +72,8 @@ def apply_all(api: ApiServer, docs: list[Obj]) -> None:
         api.store.apply(doc)
 
 
-def children(api: ApiServer, namespace: str) -> dict[str, Obj]:
-    """Every child in a namespace by KIND/NAME."""
-    out = {}
-    for api_version, kind in CHILD_KINDS:
-        for obj in api.store.items(api_version, kind, namespace):
-            out[f"{kind}/{obj['metadata']['name']}"] = obj
-    return out
-
-
 def versions(api: ApiServer, namespace: str) -> dict[str, str]:
     return {k: v["metadata"]["resourceVersion"] for k, v in children(api, namespace).items()}
-
-
-def rendered(docs: list[Obj]) -> dict[str, Obj]:
-    """What ``chatnet render`` prints for these documents, by KIND/NAME."""
-    report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
-    assert report.ok, report.problems
-    out = {}
-    for declared in report.networks:
-        plan = plan_network(declared, ClusterPlacement(declared.network))
-        for obj in render_network(declared, plan, "not-compared"):
-            out[f"{obj['kind']}/{obj['metadata']['name']}"] = obj
-    return out
 
 
 def get(api: ApiServer, kind: str, namespace: str, name: str) -> Obj | None:

@@ -22,29 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.nodeproc import REPO, node_pids, operator_env, start_up
+
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "operator"), str(REPO / "node")])
-    return env
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains ``text`` (our state dir: unique per test)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline and "chatnet_node" in cmdline:
-            pids.append(int(entry.name))
-    return pids
 
 
 class Up:
@@ -59,35 +39,7 @@ class Up:
         self.err_path = tmp / "up.err"
         self.err = self.err_path.open("wb")
         self.clients: list[IrcClient] = []
-        # Under nohup, chatnet up would inherit an ignored SIGHUP and rightly keep it.
-        hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        try:
-            self.proc = self._start()
-        finally:
-            signal.signal(signal.SIGHUP, hangup)
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatnet_operator.cli",
-                "up",
-                str(self.manifest),
-                "--endpoints",
-                str(self.endpoints_path),
-                "--state-dir",
-                str(self.state),
-                "--ws-port",
-                "0",
-                "--irc-port",
-                "0",
-            ],
-            stdout=self.out,
-            stderr=self.err,
-            env=_env(),
-            cwd=self.tmp,
-        )
+        self.proc = start_up(manifest, self.endpoints_path, self.state, self.out, self.err, tmp)
 
     def log(self) -> str:
         return self.err_path.read_text(errors="replace")
@@ -139,7 +91,7 @@ def up_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for up in started:
         up.stop()
-        for pid in _processes_mentioning(str(up.state)):
+        for pid in node_pids(str(up.state)):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -245,15 +197,15 @@ def test_full_servers_are_skipped_and_then_refused(tmp_path: Path, up_factory: A
 def test_crashed_server_is_restarted_and_logged(up_factory: Any) -> None:
     up = up_factory(REPO / "examples" / "exchange-three-servers.yaml")
     doc = up.endpoints()
-    victim = _processes_mentioning(str(up.state))[0]
+    victim = node_pids(str(up.state))[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if "restart 1 in" in up.log() and len(_processes_mentioning(str(up.state))) == 3:
+        if "restart 1 in" in up.log() and len(node_pids(str(up.state))) == 3:
             break
         time.sleep(0.1)
     assert "exited (code -9)" in up.log()
-    assert len(_processes_mentioning(str(up.state))) == 3
+    assert len(node_pids(str(up.state))) == 3
     up.client(doc["network"]["irc"], "after")
 
 
@@ -263,14 +215,14 @@ def test_live_edit_adds_a_server_and_keeps_clients(tmp_path: Path, up_factory: A
     up = up_factory(manifest)
     doc = up.endpoints()
     clients = [up.client(doc["network"]["irc"], f"stay{i}") for i in range(4)]
-    pids_before = set(_processes_mentioning(str(up.state)))
+    pids_before = set(node_pids(str(up.state)))
     text = manifest.read_text()
     manifest.write_text(
         text.replace("replicas: 2", "replicas: 3").replace("quickstart network", "edited network")
     )
     doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1", "east-fanout-2"})
     assert all(c.alive() for c in clients), "no client was dropped"
-    pids_after = set(_processes_mentioning(str(up.state)))
+    pids_after = set(node_pids(str(up.state)))
     assert pids_before < pids_after, "servers that did not change kept running"
     assert "reloading (clients stay)" in up.log()
     # The new MOTD reached the running servers.
@@ -281,9 +233,9 @@ def test_live_edit_adds_a_server_and_keeps_clients(tmp_path: Path, up_factory: A
     manifest.write_text(text)
     doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1"})
     deadline = time.monotonic() + 10
-    while len(_processes_mentioning(str(up.state))) != 4 and time.monotonic() < deadline:
+    while len(node_pids(str(up.state))) != 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert set(_processes_mentioning(str(up.state))) == pids_before
+    assert set(node_pids(str(up.state))) == pids_before
     assert all(c.alive() for c in clients)
     assert not (up.state / "acme" / "east-fanout-2.yaml").exists()
     assert (up.state / "acme" / "east-fanout-2.log").exists(), "its log stays"
@@ -310,10 +262,10 @@ def test_sigterm_stops_everything_within_five_seconds(up_factory: Any) -> None:
     doc = up.endpoints()
     for i in range(3):
         up.client(doc["network"]["irc"], f"u{i}")
-    assert len(_processes_mentioning(str(up.state))) == 7
+    assert len(node_pids(str(up.state))) == 7
     assert up.stop() < 5
     assert up.proc.returncode == 0
-    assert _processes_mentioning(str(up.state)) == []
+    assert node_pids(str(up.state)) == []
 
 
 def test_ctrl_c_stops_everything(up_factory: Any) -> None:
@@ -321,7 +273,7 @@ def test_ctrl_c_stops_everything(up_factory: Any) -> None:
     up.client(up.endpoints()["network"]["irc"], "bye")
     assert up.stop(signal.SIGINT) < 5
     assert up.proc.returncode == 0
-    assert _processes_mentioning(str(up.state)) == []
+    assert node_pids(str(up.state)) == []
     assert "stopped" in up.log()
 
 
@@ -330,7 +282,7 @@ def test_invalid_and_unreadable_input_exit_codes(tmp_path: Path) -> None:
     bad.write_text("apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: x}\n")
     cmd = [sys.executable, "-m", "chatnet_operator.cli", "up", "--state-dir", str(tmp_path)]
     result = subprocess.run(
-        [*cmd, str(bad)], check=False, capture_output=True, env=_env(), timeout=30
+        [*cmd, str(bad)], check=False, capture_output=True, env=operator_env(), timeout=30
     )
     assert result.returncode == 1
     assert b"no ChatServer in this network serves clients" in result.stderr
@@ -338,7 +290,7 @@ def test_invalid_and_unreadable_input_exit_codes(tmp_path: Path) -> None:
         [*cmd, str(tmp_path / "missing.yaml")],
         check=False,
         capture_output=True,
-        env=_env(),
+        env=operator_env(),
         timeout=30,
     )
     assert result.returncode == 2
@@ -348,7 +300,7 @@ def test_networks_run_together_need_their_own_ports(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "chatnet_operator.cli", "up", "--state-dir", str(tmp_path)]
     files = [str(REPO / "examples" / "local.yaml"), str(REPO / "examples" / "quickstart.yaml")]
     result = subprocess.run(
-        [*cmd, *files], check=False, capture_output=True, env=_env(), timeout=30
+        [*cmd, *files], check=False, capture_output=True, env=operator_env(), timeout=30
     )
     assert result.returncode == 1
     assert b"port 8080 is also used by network local" in result.stderr
@@ -409,19 +361,19 @@ def test_stop_drains_clients_before_the_front_door_closes(
     assert any("shutting down for maintenance" in line for line in lines), lines
     assert any("ERROR :Closing Link" in line and "Server restarting" in line for line in lines)
     assert code == 1012, f"the server's close frame (service restart) reached the client: {code}"
-    assert _processes_mentioning(str(up.state)) == []
+    assert node_pids(str(up.state)) == []
 
 
 def test_killed_up_takes_its_servers_with_it(up_factory: Any) -> None:
     """SIGKILL leaves no chatnet-node behind holding the network's ports."""
     up = up_factory(REPO / "examples" / "quickstart.yaml")
     up.endpoints()
-    assert len(_processes_mentioning(str(up.state))) == 4
+    assert len(node_pids(str(up.state))) == 4
     up.stop(signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while _processes_mentioning(str(up.state)) and time.monotonic() < deadline:
+    while node_pids(str(up.state)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _processes_mentioning(str(up.state)) == []
+    assert node_pids(str(up.state)) == []
     assert time.monotonic() < deadline
 
 

@@ -325,6 +325,21 @@ class Lab:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
+@contextlib.contextmanager
+def opened(tmp: Path) -> Iterator[Lab]:
+    """A lab, open inside the ``with``; then its node logs are printed and it is closed.
+
+    Under pytest, the printed logs are shown only when the test failed.
+    """
+    lab = Lab(tmp)
+    try:
+        lab.open()
+        yield lab
+    finally:
+        print(lab.logs())
+        lab.close()
+
+
 _LABS: list[str] = []
 
 _IMPAIR_TABLE = """

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.portals.netlab import Client, Lab, Node, remove_stale_labs, skip_unless_capable
+from tests.portals.netlab import Client, Lab, Node, opened, remove_stale_labs, skip_unless_capable
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +43,8 @@ def capable() -> None:
 
 @pytest.fixture
 def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path)
-    try:
-        lab.open()
+    with opened(tmp_path) as lab:
         yield lab
-    finally:
-        print(lab.logs())  # shown by pytest only when the test failed
-        lab.close()
 
 
 def wait_linked(client: Client, servers: int, timeout: float = 20.0) -> None:

@@ -2,7 +2,8 @@
 
 ``IrcLineClient`` is the plain-TCP IRC peer both test modules chat with: a
 blocking socket with timeouts, so it fits in synchronous tests that drive a
-browser or a terminal and never needs an event loop.
+browser or a terminal and never needs an event loop. Its lines are parsed
+as the chaos harness parses them (``tests.chaos.harness.parse``).
 """
 
 from __future__ import annotations
@@ -13,37 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-@dataclass
-class Line:
-    """One parsed IRC line (tags, source nick, command, parameters)."""
-
-    raw: str
-    tags: dict[str, str]
-    nick: str
-    command: str
-    params: list[str]
-
-
-def parse_line(raw: str) -> Line:
-    """Split an IRC line; tag values are kept escaped (tests only compare msgids)."""
-    rest = raw
-    tags: dict[str, str] = {}
-    if rest.startswith("@"):
-        tag_text, _, rest = rest[1:].partition(" ")
-        for item in tag_text.split(";"):
-            key, _, value = item.partition("=")
-            tags[key] = value
-    nick = ""
-    if rest.startswith(":"):
-        source, _, rest = rest[1:].partition(" ")
-        nick = source.split("!", 1)[0]
-    head, sep, trailing = rest.partition(" :")
-    params = head.split()
-    command = params.pop(0).upper() if params else ""
-    if sep:
-        params.append(trailing)
-    return Line(raw, tags, nick, command, params)
+from tests.chaos.harness import Line
+from tests.chaos.harness import parse as parse_line
 
 
 @dataclass

@@ -27,18 +27,17 @@ from tests.nodeproc import NodeProcess
 from tests.web import IrcLineClient
 from tests.web.test_webpage import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     SocketGate,
+    checked_context,
     expect,
     expect_message,
     got_privmsg,
+    launched,
     log_in,
     members,
     messages,
-    new_context,
     say,
-    sync_api,
 )
 
 pytestmark = [
@@ -49,22 +48,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
-    ctx = new_context(browser, viewport=DESKTOP)
-    try:
+    with checked_context(browser, viewport=DESKTOP) as ctx:
         yield ctx
-        assert not ctx.errors, f"script errors on the page: {ctx.errors}"
-    finally:
-        ctx.close()
 
 
 @pytest.fixture

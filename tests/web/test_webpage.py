@@ -9,6 +9,7 @@ of pytest-asyncio is running there). Chromium is the Debian one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -53,14 +54,21 @@ Page = sync_api.Page
 WebSocketRoute = sync_api.WebSocketRoute
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@contextlib.contextmanager
+def launched() -> Iterator[Any]:
+    """Headless Chromium for the ``with``, closed after."""
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with launched() as browser:
+        yield browser
 
 
 def new_context(browser: Any, **options: Any) -> Any:
@@ -80,14 +88,24 @@ def new_context(browser: Any, **options: Any) -> Any:
     return ctx
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = new_context(browser, viewport=DESKTOP)
+@contextlib.contextmanager
+def checked_context(browser: Any, **options: Any) -> Iterator[Any]:
+    """A ``new_context`` for the ``with``, closed after; fails on its pages' script errors.
+
+    The errors are checked only when the ``with`` body finished without raising.
+    """
+    ctx = new_context(browser, **options)
     try:
         yield ctx
         assert not ctx.errors, f"script errors on the page: {ctx.errors}"
     finally:
         ctx.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    with checked_context(browser, viewport=DESKTOP) as ctx:
+        yield ctx
 
 
 @pytest.fixture
@@ -471,8 +489,7 @@ def test_reconnects_after_server_restart(context: Any, node: NodeProcess) -> Non
 def test_narrow_phone_layout(
     browser: Any, node: NodeProcess, tcp: IrcLineClient, tmp_path: Path
 ) -> None:
-    ctx = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True)
-    try:
+    with checked_context(browser, viewport=PHONE, is_mobile=True, has_touch=True) as ctx:
         page = chat_page(ctx, node, "pocket")
         assert no_horizontal_overflow(page)
         expect(page.get_by_test_id("member-list")).not_to_be_visible()
@@ -486,6 +503,3 @@ def test_narrow_phone_layout(
         expect(page.get_by_test_id("message-input")).to_be_in_viewport()
         assert no_horizontal_overflow(page)
         page.screenshot(path=str(tmp_path / "phone.png"))
-        assert not ctx.errors, f"script errors on the page: {ctx.errors}"
-    finally:
-        ctx.close()
