@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .history import StoredMessage
 
@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from .message import Message
 
 
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """One channel message as this server saw it."""
+EXPIRE_EVERY = 256  # additions between two looks at the oldest entries
+
+
+class Recent(NamedTuple):
+    """One channel message as this server saw it (a tuple: one per message sent)."""
 
     origin: str  # the server whose client sent it
     key: str  # the folded channel name (history key)
@@ -43,6 +45,7 @@ class RecentLog:
         self.window = window
         self.limit = limit
         self._entries: OrderedDict[str, Recent] = OrderedDict()
+        self._since_expiry = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -53,10 +56,16 @@ class RecentLog:
     def add(self, origin: str, key: str, message: StoredMessage, now: float) -> bool:
         """Remember a message; False when it was already known (a duplicate)."""
         entries = self._entries
-        if message.msgid in entries:
+        msgid = message.msgid
+        if msgid in entries:
             return False
-        entries[message.msgid] = Recent(origin, key, message)
-        self._expire(now)
+        entries[msgid] = Recent(origin, key, message)
+        # On the path of every channel message: look at the oldest entries
+        # now and then, not at every addition.
+        self._since_expiry += 1
+        if self._since_expiry >= EXPIRE_EVERY or len(entries) > self.limit:
+            self._since_expiry = 0
+            self._expire(now)
         return True
 
     def get(self, msgid: str) -> Recent | None:
