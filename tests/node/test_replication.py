@@ -1,0 +1,55 @@
+"""The failover bookkeeping on its own: the recent window and held acknowledgements."""
+
+from __future__ import annotations
+
+from chatnet_node.client import Client
+from chatnet_node.history import StoredMessage
+from chatnet_node.replication import EXPIRE_EVERY, AckBook, Held, RecentLog
+from tests.node.test_core import RecordingSink, make_core
+
+
+def stored(msgid: str, ts: float) -> StoredMessage:
+    return StoredMessage(msgid, ts, "a!b@c", "PRIVMSG", "#r", "hi", {})
+
+
+def test_a_message_is_new_once() -> None:
+    log = RecentLog(window=60, limit=100)
+    assert log.add("east", "#r", stored("m1", 1000.0), now=1000.0)
+    assert not log.add("west", "#r", stored("m1", 1000.0), now=1000.0)
+    assert "m1" in log and len(log) == 1
+    entry = log.get("m1")
+    assert entry is not None and entry.origin == "east"
+
+
+def test_the_window_keeps_recent_messages_and_at_most_its_limit() -> None:
+    log = RecentLog(window=60, limit=1000)
+    log.add("east", "#r", stored("old", 900.0), now=900.0)
+    for i in range(EXPIRE_EVERY):
+        log.add("east", "#r", stored(f"m{i}", 1000.0), now=1000.0)
+    assert "old" not in log, "older than the window: gone at the next look"
+    small = RecentLog(window=60, limit=10)
+    for i in range(25):
+        small.add("east", "#r", stored(f"s{i}", 1000.0), now=1000.0)
+    assert len(small) == 10 and "s24" in small and "s14" not in small
+
+
+def test_what_a_peer_lacks_since_a_time() -> None:
+    log = RecentLog(window=600, limit=100)
+    for i, ts in enumerate((100.0, 200.0, 300.0)):
+        log.add("east", "#r", stored(f"m{i}", ts), now=300.0)
+    assert [r.message.msgid for r in log.missing(150.0, {"m2"})] == ["m1"]
+
+
+def test_held_replies_are_released_when_every_message_is_safe() -> None:
+    core, _ = make_core()
+    client = Client(sink=RecordingSink(core), address="127.0.0.1", connected_at=0.0)
+    book = AckBook()
+    held = Held(client, {"m1", "m2"})
+    book.hold(held)
+    assert len(book) == 2 and sorted(book.waiting_ids()) == ["m1", "m2"]
+    assert book.confirm(["m1", "unknown"]) == []
+    assert book.confirm(["m2"]) == [held]
+    assert len(book) == 0
+    book.hold(Held(client, {"m3"}))
+    book.forget(client)
+    assert book.confirm(["m3"]) == []
