@@ -5,7 +5,7 @@ Service, delete the pod a client is on and see the client come back.
 Needs Docker (an engine), kind, kubectl and helm; skipped, saying which is
 missing, elsewhere. It drives the real CLIs (no Python Kubernetes client), so
 importing this module needs nothing beyond the `test` extra. See
-docs/drafts/packaging.md ("End-to-end tests on kind") for how to run it.
+docs/packaging.md ("End-to-end tests on kind") for how to run it.
 
 Environment:
   CHATNET_E2E_CLUSTER   kind cluster name (default chatnet-e2e); made if absent
