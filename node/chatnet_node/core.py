@@ -183,18 +183,17 @@ class ChatCore:
         self.recent = RecentLog(window=config.links.sync_window)
         self.acks = AckBook()
         self.after_commit: list[Callable[[], None]] = []
+        # True when a commit puts a message in a store the whole network
+        # shares. The store never changes at run time (reload keeps it).
+        self.shared_store = history.durable_elsewhere
         if self.shared_store:
             history.on_durable = self.confirm_safe
-        self._remember_recent()
 
-    def _remember_recent(self) -> None:
-        """Rebuild the recent window from the store (after a restart, say)."""
-        recent = getattr(self.history, "recent", None)
-        if recent is None:
-            return
+    def remember_recent(self) -> None:
+        """Rebuild the recent window from the store, once it is open (after a restart, say)."""
         now = self.clock()
         # The origin of a stored message is not kept: "" never matches a peer.
-        for key, stored in recent(now - self.recent.window, self.recent.limit):
+        for key, stored in self.history.recent(now - self.recent.window, self.recent.limit):
             self.recent.add("", key, stored, now)
 
     # Properties the HTTP adapter reports.
@@ -218,11 +217,6 @@ class ChatCore:
     def registered_count(self) -> int:
         """Clients that completed registration."""
         return len(self.nicks)
-
-    @property
-    def shared_store(self) -> bool:
-        """True when a commit puts a message in a store the whole network shares."""
-        return bool(getattr(self.history, "durable_elsewhere", False))
 
     @property
     def acks_wait_for_peer(self) -> bool:

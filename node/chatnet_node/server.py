@@ -93,6 +93,7 @@ class Node:
         # A shared store gets a few seconds to connect before clients come,
         # but never keeps the node from serving chat (see PostgresHistory.start).
         await self.history.start()
+        self.core.remember_recent()
         self.core.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
         core = self.core
