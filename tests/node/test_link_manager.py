@@ -150,6 +150,19 @@ def test_interest_routing_keeps_typing_traffic_off_servers_without_members() -> 
     assert len(to_c.sent) == before, "c has no members in #ab: it gets no typing notices"
 
 
+def test_a_private_message_goes_only_towards_its_recipient() -> None:
+    net = Net("a", "b", "c")
+    net.link("a", "b")
+    net.link("a", "c")
+    alice, _ = net.user("a", "alice")
+    _, bob_out = net.user("b", "bob")
+    to_c = net.links[frozenset(("a", "c"))][0]
+    before = len(to_c.sent)
+    net.say("a", alice, "PRIVMSG bob :just for you")
+    assert privmsgs(bob_out) == [":alice!~alice@127.0.0.1 PRIVMSG bob :just for you"]
+    assert len(to_c.sent) == before, "c holds neither end of the conversation"
+
+
 def test_every_server_stores_every_channel_message() -> None:
     """With a store per server, CHATHISTORY answers the same everywhere."""
     net = Net("a", "b", "c")

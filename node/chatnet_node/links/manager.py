@@ -329,9 +329,9 @@ class LinkManager:
         """The servers an event must reach (interest routing for traffic)."""
         core = self.core
         if isinstance(event, lp.ChatMessage):
-            if event.command != "TAGMSG" and not core.shared_store:
-                return self.topology.reachable()  # every server keeps every channel's history
             if is_channel_name(event.target):
+                if event.command != "TAGMSG" and not core.shared_store:
+                    return self.topology.reachable()  # every server keeps every channel's history
                 channel = core.channels.get(casefold(event.target))
                 return channel.servers() if channel is not None else set()
             user = core.users.get(event.target)
@@ -355,16 +355,14 @@ class LinkManager:
     def _send_stored(self) -> None:
         pending, self._stored_out = self._stored_out, {}
         for peer, ids in pending.items():
-            for start in range(0, len(ids), IDS_PER_MESSAGE):
-                self._send(peer, lp.Stored(ids=ids[start : start + IDS_PER_MESSAGE]))
+            for part in _parts(ids):
+                self._send(peer, lp.Stored(ids=part))
 
     def _offer_window(self, peer: str) -> None:
         """Send ``peer`` the msgids of the recent window, so it can send what is missing."""
         recent = self.core.recent
         since = self.core.clock() - recent.window
-        ids = [r.message.msgid for r in recent.since(since)]
-        parts = [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]
-        parts = parts or [[]]
+        parts = _parts([r.message.msgid for r in recent.since(since)]) or [[]]
         waiting = self.core.acks.waiting_ids()[:IDS_PER_MESSAGE]
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -519,3 +517,8 @@ def _item(recent: Recent) -> lp.ReplayItem:
         text=stored.text,
         tags=stored.tags,
     )
+
+
+def _parts(ids: list[str]) -> list[list[str]]:
+    """Msgids cut into lists that each fit one link message."""
+    return [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]
