@@ -1,10 +1,10 @@
-"""Self-signed certificates for TLS tests, made by ``chatnet_node.selfsigned``."""
+"""Self-signed certificates for TLS tests, made by ``chatnet_node.transport.tls``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chatnet_node.selfsigned import self_signed
+from chatnet_node.transport.tls import self_signed
 
 
 def make_certificate(cert: Path, key: Path) -> bool:

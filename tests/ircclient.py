@@ -2,7 +2,7 @@
 
 Every wait is bounded: ``expect`` and friends fail with the lines seen so far
 instead of hanging. The client has its own tiny parser (independent of the
-server's ``chatnet_node.message``) so the server's serialiser is checked, not
+server's ``chatnet_node.irc.message``) so the server's serialiser is checked, not
 trusted.
 
 Typical use::

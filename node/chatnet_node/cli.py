@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, NodeConfig, load_config, parse_config
-from .server import Node
+from .node import Node
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,14 +8,12 @@ process in tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from .core import ChatCore
+from .irc.core import ChatCore
 
 
 class CoreCollector(Collector):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatnet_node import wire
-from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
-from chatnet_node.core import ChatCore
 from chatnet_node.history import HistoryStore
+from chatnet_node.irc import wire
+from chatnet_node.irc.commands.table import COMMANDS
+from chatnet_node.irc.core import ChatCore
+from chatnet_node.irc.model import Client
 
 
 class RecordingSink:
@@ -45,7 +46,7 @@ class FakeClock:
 def make_core(**limits: object) -> tuple[ChatCore, FakeClock]:
     clock = FakeClock()
     config = NodeConfig.model_validate({"name": "unit", "limits": limits})
-    return ChatCore(config, HistoryStore(None), clock=clock), clock
+    return ChatCore(config, HistoryStore(None), COMMANDS, clock=clock), clock
 
 
 def connect(core: ChatCore, nick: str, caps: str = "") -> tuple[Client, RecordingSink]:
@@ -205,7 +206,7 @@ def test_history_is_committed_before_the_echo_leaves(tmp_path: Path) -> None:
     """The echo is the sender's acknowledgement: by then the message is on disk."""
     path = tmp_path / "history.sqlite3"
     config = NodeConfig.model_validate({"name": "unit", "history": {"path": str(path)}})
-    core = ChatCore(config, HistoryStore(path))
+    core = ChatCore(config, HistoryStore(path), COMMANDS)
     sender, out = connect(core, "sender", "echo-message")
     core.receive_line(sender, b"JOIN #durable")
     out.lines()

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
-from chatnet_node.core import ChatCore
 from chatnet_node.history import HistoryStore
+from chatnet_node.irc.commands.table import COMMANDS
+from chatnet_node.irc.core import ChatCore
+from chatnet_node.irc.model import Client
 from chatnet_node.links.manager import LinkManager
 from tests.node.test_core import RecordingSink
 
@@ -62,7 +63,7 @@ class Net:
             config = NodeConfig.model_validate(
                 {"name": name, "serverId": sid, "network": "t", "links": {"accept": others}}
             )
-            core = ChatCore(config, HistoryStore(None))
+            core = ChatCore(config, HistoryStore(None), COMMANDS)
             self.cores[name] = core
             self.managers[name] = LinkManager(core)
 
@@ -329,7 +330,7 @@ def test_channel_created_on_both_sides_keeps_the_older_ops() -> None:
 
 def test_a_server_that_can_have_no_peer_acknowledges_at_once() -> None:
     config = NodeConfig.model_validate({"name": "solo", "network": "t"})
-    core = ChatCore(config, HistoryStore(None))
+    core = ChatCore(config, HistoryStore(None), COMMANDS)
     LinkManager(core)  # a link secret but no portal: nobody could store a second copy
     sink = RecordingSink(core)
     alice = core.connect(sink, "127.0.0.1")

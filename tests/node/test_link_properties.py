@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatnet_node.names import casefold
+from chatnet_node.irc.names import casefold
 from tests.node.test_link_manager import Net
 
 SERVERS = ["s0", "s1", "s2", "s3"]

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from parser_tests import data
 
-from chatnet_node.message import (
+from chatnet_node.irc.message import (
     Message,
     ParseError,
     escape_tag_value,
@@ -29,7 +29,7 @@ from chatnet_node.message import (
     parse_tags,
     unescape_tag_value,
 )
-from chatnet_node.names import mask_matches
+from chatnet_node.irc.names import mask_matches
 
 
 def _tags(atoms: dict[str, Any]) -> dict[str, str]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
-from chatnet_node.core import ChatCore
 from chatnet_node.history import HistoryStore, StoredMessage
-from chatnet_node.replication import EXPIRE_EVERY, AckBook, Held, RecentLog
+from chatnet_node.irc.acks import AckBook, Held
+from chatnet_node.irc.commands.table import COMMANDS
+from chatnet_node.irc.core import ChatCore
+from chatnet_node.irc.model import Client
+from chatnet_node.irc.recent import EXPIRE_EVERY, RecentLog
 from tests.node.test_core import RecordingSink, make_core
 
 
@@ -68,7 +70,9 @@ def test_a_restarted_server_remembers_the_window_from_its_store(tmp_path: Path) 
     first.append("#r", stored("kept", now - 10))
     first.append("#r", stored("too-old", now - 10_000))
     first.close()
-    core = ChatCore(config, HistoryStore(tmp_path / "h.sqlite3"))
-    assert len(core.recent) == 0, "read once the store is open, not while building the core"
-    core.remember_recent()
-    assert "kept" in core.recent and "too-old" not in core.recent
+    core = ChatCore(config, HistoryStore(tmp_path / "h.sqlite3"), COMMANDS)
+    assert len(core.replication.recent) == 0, (
+        "read once the store is open, not while building the core"
+    )
+    core.replication.remember_recent()
+    assert "kept" in core.replication.recent and "too-old" not in core.replication.recent

@@ -14,14 +14,10 @@ plain method call, so whole networks can be simulated in one process.
 * Link down: advertise the loss; users of servers no longer reachable quit
   with the netsplit reason ``"<server> <server>"``. When the lost link was
   part of a cycle nobody becomes unreachable, so nobody quits.
-* Failover: a server tells its neighbour which of the neighbour's channel
-  messages it stored (``stored``, sent after its own commit), which releases
-  the sender's acknowledgement there. When a link comes up, both sides send
-  the msgids of their recent window (``sync``) and answer with the messages
-  the other lacks (``replay``); new ones are delivered, stored and passed on
-  to the other neighbours, so nothing acknowledged stays behind on one side.
-  With a per-server store every channel message goes to every server;
-  with a shared store only to servers with members there.
+* Failover: confirmations and catch-up between neighbours (``catchup``).
+  With a per-server store every channel message goes to every server, so
+  each keeps every channel's history; with a shared store only to servers
+  with members there.
 """
 
 from __future__ import annotations
@@ -32,24 +28,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from .. import remote
-from ..announce import introduction
-from ..core import ServerView
-from ..names import casefold, is_channel_name
-from ..replication import Recent
+from ..irc import remote, transitions
+from ..irc.events import ChatMessage, Event, UserInvite
+from ..irc.names import casefold, is_channel_name
+from ..irc.network import ServerView
+from ..irc.state import ChatState
 from . import protocol as lp
+from .burst import burst
+from .catchup import CatchUp
 from .topology import Advert, Topology
-
-if TYPE_CHECKING:
-    from ..core import ChatCore
 
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
-IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message (well under 64 KiB)
-REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this size
 
 
 class LinkSession(Protocol):
@@ -104,7 +97,7 @@ class ServerInfo:
 class LinkManager:
     """Routes link events for one server."""
 
-    core: ChatCore
+    core: ChatState
     role: str = "hub"
     sessions: dict[str, LinkSession] = field(default_factory=dict)
     counters: dict[str, LinkCounters] = field(default_factory=dict)
@@ -119,12 +112,9 @@ class LinkManager:
         }
         self.seen: OrderedDict[str, None] = OrderedDict()
         self._burst_ids = itertools.count(1)
-        self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
-        self._sync_in: dict[str, tuple[float, set[str]]] = {}  # peer -> its window so far
-        self._last_resync = 0.0
         self._bursted: set[str] = set()  # peers burst to on their current link
+        self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.core.network = self
-        self.core.after_commit.append(self._send_stored)
 
     @property
     def me(self) -> str:
@@ -151,7 +141,7 @@ class LinkManager:
         if not was_reachable:
             self._burst(peer)
             self._send(peer, lp.WantBurst())
-        self._offer_window(peer)
+        self.catchup.offer_window(peer)
 
     def link_down(self, session: LinkSession, reason: str) -> None:
         """A link closed (or failed): re-route, and split what is cut off."""
@@ -160,8 +150,7 @@ class LinkManager:
             return
         del self.sessions[peer]
         self._bursted.discard(peer)
-        self._stored_out.pop(peer, None)
-        self._sync_in.pop(peer, None)
+        self.catchup.forget(peer)
         self.counters.setdefault(peer, LinkCounters()).flaps += 1
         before = self.topology.reachable()
         self._advertise()
@@ -174,7 +163,7 @@ class LinkManager:
             ", ".join(sorted(lost)) or "nobody",
         )
         self._netsplit(lost, f"{self.me} {peer}")
-        self._resync()
+        self.catchup.resync()
 
     def _advertise(self) -> None:
         advert = self.topology.set_my_neighbours(self.sessions)
@@ -196,9 +185,7 @@ class LinkManager:
     def _netsplit(self, lost: set[str], reason: str) -> None:
         if not lost:
             return
-        for user in list(self.core.users.values()):
-            if user.remote and user.server in lost:
-                self.core.remove_remote(user, reason)
+        transitions.netsplit(self.core, lost, reason)
         self.topology.forget(lost)
         for name in lost:
             self.known.pop(name, None)
@@ -206,27 +193,8 @@ class LinkManager:
     def _burst(self, peer: str) -> None:
         """Everything this side knows, in dependency order: users, then channels."""
         self._bursted.add(peer)
-        core = self.core
-        for user in list(core.users.values()):
-            self._send(peer, introduction(user, self._burst_id()))
-        for channel in list(core.channels.values()):
-            self._send(
-                peer,
-                lp.ChannelState(
-                    o=self.me,
-                    id=self._burst_id(),
-                    name=channel.name,
-                    ts=channel.created,
-                    flags=sorted(channel.flags),
-                    key=channel.key,
-                    limit=channel.limit,
-                    topic=channel.topic,
-                    topic_by=channel.topic_by,
-                    topic_at=channel.topic_at,
-                    bans=[(b.mask, b.set_by, b.set_at) for b in channel.bans],
-                    members=[(m.uid, status) for m, status in channel.members.items()],
-                ),
-            )
+        for event in burst(self.core, self.me, self._burst_id):
+            self._send(peer, event)
 
     def _burst_id(self) -> str:
         return f"{self.me}:b{int(time.time())}:{next(self._burst_ids)}"
@@ -251,11 +219,11 @@ class LinkManager:
                 log.info("link %s: asked for a burst", session.peer)
                 self._burst(session.peer)
         elif isinstance(message, lp.Stored):
-            self.core.confirm_safe(message.ids)
+            self.core.replication.confirm_safe(message.ids)
         elif isinstance(message, lp.SyncIds):
-            self._sync_received(session.peer, message)
+            self.catchup.sync_received(session.peer, message)
         elif isinstance(message, lp.Replay):
-            self._replay_received(session.peer, message)
+            self.catchup.replay_received(session.peer, message)
         elif isinstance(message, lp.Ping | lp.Pong | lp.Ready | lp.Hello | lp.Auth | lp.Error):
             return  # the session handles these itself
         else:
@@ -279,9 +247,9 @@ class LinkManager:
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")
         if gone:
-            self._resync()
+            self.catchup.resync()
 
-    def _routed(self, session: LinkSession, event: lp.Event) -> None:
+    def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
         self._remember(event.id)
@@ -298,24 +266,24 @@ class LinkManager:
         remote.apply(self.core, event, self.sid_of())
         self._forward(event, exclude=session.peer)
         if (
-            isinstance(event, lp.ChatMessage)
+            isinstance(event, ChatMessage)
             and event.o == session.peer
             and event.command != "TAGMSG"
             and is_channel_name(event.target)
         ):
-            self._will_confirm(session.peer, [event.tags.get("msgid", "")])
+            self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
     def _remember(self, event_id: str) -> None:
         self.seen[event_id] = None
         if len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
 
-    def local_event(self, event: lp.Event) -> None:
+    def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""
         self._remember(event.id)
         self._forward(event, exclude=None)
 
-    def _forward(self, event: lp.Event, exclude: str | None) -> None:
+    def _forward(self, event: Event, exclude: str | None) -> None:
         hops = self.topology.next_hops(event.o, self._wanted(event))
         hops.discard(exclude or "")
         if not hops:
@@ -325,108 +293,21 @@ class LinkManager:
             if peer in self.sessions:
                 self._send_text(peer, text)
 
-    def _wanted(self, event: lp.Event) -> AbstractSet[str]:
+    def _wanted(self, event: Event) -> AbstractSet[str]:
         """The servers an event must reach (interest routing for traffic)."""
         core = self.core
-        if isinstance(event, lp.ChatMessage):
+        if isinstance(event, ChatMessage):
             if is_channel_name(event.target):
-                if event.command != "TAGMSG" and not core.shared_store:
+                if event.command != "TAGMSG" and not core.replication.shared_store:
                     return self.topology.reachable()  # every server keeps every channel's history
                 channel = core.channels.get(casefold(event.target))
                 return channel.servers() if channel is not None else set()
             user = core.users.get(event.target)
             return {user.server} if user is not None else set()
-        if isinstance(event, lp.UserInvite):
+        if isinstance(event, UserInvite):
             user = core.users.get(event.target)
             return {user.server} if user is not None else set()
         return self.topology.reachable()
-
-    # Failover: confirmations and catch-up.
-
-    def _will_confirm(self, peer: str, msgids: list[str]) -> None:
-        """Tell ``peer`` these are stored here, after this turn's commit."""
-        if self.core.shared_store:
-            return  # the shared store is what makes them safe, not this server
-        pending = self._stored_out
-        if not pending:
-            self.core.wake()  # a flush commits, then ``_send_stored`` runs
-        pending.setdefault(peer, []).extend(m for m in msgids if m)
-
-    def _send_stored(self) -> None:
-        pending, self._stored_out = self._stored_out, {}
-        for peer, ids in pending.items():
-            for part in _parts(ids):
-                self._send(peer, lp.Stored(ids=part))
-
-    def _offer_window(self, peer: str) -> None:
-        """Send ``peer`` the msgids of the recent window, so it can send what is missing."""
-        recent = self.core.recent
-        since = self.core.clock() - recent.window
-        parts = _parts([r.message.msgid for r in recent.since(since)]) or [[]]
-        waiting = self.core.acks.waiting_ids()[:IDS_PER_MESSAGE]
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            self._send(
-                peer, lp.SyncIds(since=since, ids=part, done=last, waiting=waiting if last else [])
-            )
-
-    def _resync(self) -> None:
-        """The network lost a link: compare windows with every neighbour again.
-
-        A message routed through a server that just died may have reached
-        only part of the network; neighbours that stay linked see no link
-        come up, so they compare now. Coalesced: at most once a second.
-        """
-        now = self.core.clock()
-        if now - self._last_resync < 1.0:
-            return
-        self._last_resync = now
-        for peer in list(self.sessions):
-            self._offer_window(peer)
-
-    def _sync_received(self, peer: str, message: lp.SyncIds) -> None:
-        since, known = self._sync_in.get(peer, (message.since, set()))
-        known.update(message.ids)
-        if not message.done:
-            self._sync_in[peer] = (since, known)
-            return
-        self._sync_in.pop(peer, None)
-        recent = self.core.recent
-        # The peer's messages still waiting for a confirmation that this
-        # server stored already (the ``stored`` was lost with a link, or with
-        # this server's restart): confirm them now.
-        stored = [m for m in message.waiting if m in recent]
-        if stored:
-            self._will_confirm(peer, stored)
-        missing = recent.missing(since, known)
-        if missing:
-            log.info("link %s: catching it up with %d messages", peer, len(missing))
-            self._send_replay(peer, [_item(r) for r in missing])
-
-    def _replay_received(self, peer: str, message: lp.Replay) -> None:
-        fresh = [item for item in message.items if remote.replay(self.core, item)]
-        self._will_confirm(peer, [item.msgid for item in message.items if item.o == peer])
-        if not fresh:
-            return
-        self.core.stats.replayed += len(fresh)
-        log.info("link %s: learnt %d messages in a catch-up", peer, len(fresh))
-        for other in self.sessions:
-            if other != peer:
-                self._send_replay(other, fresh)
-
-    def _send_replay(self, peer: str, items: list[lp.ReplayItem]) -> None:
-        batch: list[lp.ReplayItem] = []
-        size = 0
-        for item in items:
-            cost = len(item.text) + len(item.source) + len(item.target) + 200
-            cost += sum(len(k) + len(v) + 6 for k, v in item.tags.items())
-            if batch and size + cost > REPLAY_BYTES:
-                self._send(peer, lp.Replay(items=batch))
-                batch, size = [], 0
-            batch.append(item)
-            size += cost
-        if batch:
-            self._send(peer, lp.Replay(items=batch))
 
     def _send(self, peer: str, message: lp.AnyMessage) -> None:
         self._send_text(peer, lp.encode(message))
@@ -502,23 +383,3 @@ class LinkManager:
                 }
             )
         return result
-
-
-def _item(recent: Recent) -> lp.ReplayItem:
-    stored = recent.message
-    assert stored.command in ("PRIVMSG", "NOTICE")
-    return lp.ReplayItem(
-        o=recent.origin,
-        msgid=stored.msgid,
-        ts=stored.ts,
-        source=stored.source,
-        command=stored.command,
-        target=stored.target,
-        text=stored.text,
-        tags=stored.tags,
-    )
-
-
-def _parts(ids: list[str]) -> list[list[str]]:
-    """Msgids cut into lists that each fit one link message."""
-    return [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]

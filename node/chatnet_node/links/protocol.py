@@ -25,6 +25,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ..irc.events import Event
+
 PROTOCOL = "chatnet-link.v1"
 VERSION = 1
 MAX_LINK_MESSAGE = 64 * 1024
@@ -140,162 +142,6 @@ class Replay(_Msg):
     items: list[ReplayItem]
 
 
-# Routed events: network state and traffic. ``o`` is the origin server, ``id``
-# is unique per origin (duplicates are dropped), users are named by uid.
-
-
-class _Event(_Msg):
-    o: str
-    id: str
-
-
-class UserIntro(_Event):
-    t: Literal["uid"] = "uid"
-    uid: str
-    nick: str
-    user: str
-    host: str
-    realname: str
-    ts: float
-    signon: float
-    away: str | None = None
-    oper: str | None = None
-    invisible: bool = False
-    secure: bool = False
-
-
-class UserQuit(_Event):
-    t: Literal["quit"] = "quit"
-    uid: str
-    reason: str
-
-
-class NickChange(_Event):
-    t: Literal["nick"] = "nick"
-    uid: str
-    nick: str
-    ts: float
-
-
-class UserAway(_Event):
-    t: Literal["away"] = "away"
-    uid: str
-    text: str | None
-
-
-class UserSetname(_Event):
-    t: Literal["setname"] = "setname"
-    uid: str
-    realname: str
-
-
-class UserOper(_Event):
-    t: Literal["oper"] = "oper"
-    uid: str
-    oper: str | None
-    invisible: bool
-
-
-class ChannelJoin(_Event):
-    t: Literal["join"] = "join"
-    uid: str
-    channel: str
-    cts: int
-    status: str = ""
-    msgid: str = ""
-    time: str = ""
-
-
-class ChannelPart(_Event):
-    t: Literal["part"] = "part"
-    uid: str
-    channel: str
-    reason: str = ""
-
-
-class ChannelKick(_Event):
-    t: Literal["kick"] = "kick"
-    uid: str
-    channel: str
-    target: str
-    reason: str
-
-
-class ChannelMode(_Event):
-    t: Literal["mode"] = "mode"
-    uid: str
-    channel: str
-    changes: list[tuple[str, str, str | None]]
-
-
-class ChannelTopic(_Event):
-    t: Literal["topic"] = "topic"
-    uid: str
-    channel: str
-    topic: str
-    by: str
-    at: int
-
-
-class ChannelState(_Event):
-    """A whole channel, as a burst carries it."""
-
-    t: Literal["chan"] = "chan"
-    name: str
-    ts: int
-    flags: list[str]
-    key: str | None
-    limit: int | None
-    topic: str
-    topic_by: str
-    topic_at: int
-    bans: list[tuple[str, str, int]]
-    members: list[tuple[str, str]]
-
-
-class ChatMessage(_Event):
-    """PRIVMSG, NOTICE or TAGMSG to a channel (by name) or a user (by uid)."""
-
-    t: Literal["msg"] = "msg"
-    uid: str
-    target: str
-    command: Literal["PRIVMSG", "NOTICE", "TAGMSG"]
-    text: str
-    tags: dict[str, str]
-    source: str = ""  # nick!user@host, for a server that does not know the uid yet
-
-
-class UserInvite(_Event):
-    t: Literal["invite"] = "invite"
-    uid: str
-    target: str
-    channel: str
-
-
-class UserKill(_Event):
-    t: Literal["kill"] = "kill"
-    uid: str
-    target: str
-    reason: str
-
-
-Event = (
-    UserIntro
-    | UserQuit
-    | NickChange
-    | UserAway
-    | UserSetname
-    | UserOper
-    | ChannelJoin
-    | ChannelPart
-    | ChannelKick
-    | ChannelMode
-    | ChannelTopic
-    | ChannelState
-    | ChatMessage
-    | UserInvite
-    | UserKill
-)
 AnyMessage = (
     Hello
     | Auth
@@ -330,9 +176,18 @@ def decode(raw: str | bytes) -> AnyMessage:
         raise LinkProtocolError(f"invalid message: {where}: {first['msg']}") from exc
 
 
-def encode(message: _Msg) -> str:
-    """Serialise one link message."""
-    return message.model_dump_json()
+_DUMPERS: dict[type, TypeAdapter[AnyMessage]] = {}
+
+
+def encode(message: AnyMessage) -> str:
+    """Serialise one link message (events are dataclasses, the rest pydantic models)."""
+    if isinstance(message, BaseModel):
+        return message.model_dump_json()
+    kind = type(message)
+    dumper = _DUMPERS.get(kind)
+    if dumper is None:
+        dumper = _DUMPERS[kind] = TypeAdapter(kind)
+    return dumper.dump_json(message).decode()
 
 
 # Authentication.

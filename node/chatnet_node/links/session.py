@@ -1,13 +1,11 @@
-"""Links over WebSocket: the asyncio side of portals.
+"""One link over WebSocket, the asyncio side of a portal.
 
-* ``LinkSession``: one link, inbound (a peer dialed our WebSocket port with
-  subprotocol ``chatnet-link.v1``) or outbound (we dialed it with the
-  websockets client). It runs the handshake, answers pings, measures the
-  round trip, drops a silent peer after ``pingTimeout`` and hands every
-  other message to the manager.
-* ``LinkRuntime``: dials what the configuration says (hubs: every peer;
-  leaves: the first reachable uplink, in order), redials with jittered
-  backoff, and serves CONNECT and SQUIT.
+``LinkSession`` is one link, inbound (a peer dialed our WebSocket port with
+subprotocol ``chatnet-link.v1``, see ``transport.websocket``) or outbound
+(``dialer`` dialed it with the websockets client). It runs the handshake,
+answers pings, measures the round trip, drops a silent peer after
+``pingTimeout`` and hands every other message to the manager. The
+transport is given as two callables, so the session never owns a socket.
 """
 
 from __future__ import annotations
@@ -15,27 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import ssl
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-
-from ..config import LinkPeer, Links
 from . import protocol as lp
 from .handshake import Handshake
 from .manager import LinkManager
 
-if TYPE_CHECKING:
-    from ..core import ChatCore
-
 log = logging.getLogger("chatnet.links")
 
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 10.0
+
+class SessionOwner(Protocol):
+    """What a session needs of the runtime that made it (``dialer.LinkRuntime``)."""
+
+    manager: LinkManager
+    refusals: int
+
+    @property
+    def ping_interval(self) -> float:
+        """Seconds of silence before a ping."""
+
+    @property
+    def ping_timeout(self) -> float:
+        """Seconds of silence before the link is dropped."""
+
+    def new_handshake(self) -> Handshake:
+        """A handshake for a new link, with what this side knows now."""
 
 
 class LinkSession:
@@ -43,7 +47,7 @@ class LinkSession:
 
     def __init__(
         self,
-        runtime: LinkRuntime,
+        runtime: SessionOwner,
         direction: str,
         send_text: Callable[[str], None],
         hang_up: Callable[[], None],
@@ -161,15 +165,15 @@ class LinkSession:
         self._keepalive = asyncio.create_task(self._keep_alive())
 
     async def _keep_alive(self) -> None:
-        links = self.runtime.links
+        runtime = self.runtime
         while not self.closed:
-            await asyncio.sleep(min(links.ping_interval, 1.0))
+            await asyncio.sleep(min(runtime.ping_interval, 1.0))
             silent = time.monotonic() - self.last_heard
-            if silent > links.ping_timeout:
+            if silent > runtime.ping_timeout:
                 log.warning("link %s: no answer for %.0fs; dropping it", self.peer, silent)
                 self.close(f"Ping timeout: {int(silent)} seconds")
                 return
-            if silent >= links.ping_interval or self.rtt is None:
+            if silent >= runtime.ping_interval or self.rtt is None:
                 self._send_text(lp.encode(lp.Ping(token=repr(time.monotonic()))))
 
     def lost(self, reason: str) -> None:
@@ -182,258 +186,3 @@ class LinkSession:
         if self.established:
             self.runtime.manager.link_down(self, reason)
         self.done.set()
-
-
-class LinkRuntime:
-    """Dials and accepts this server's links."""
-
-    def __init__(self, core: ChatCore, links: Links) -> None:
-        self.core = core
-        self.links = links
-        self.secret = links.read_secret()
-        self.manager = LinkManager(core, role=links.role)
-        self.manager.control = self
-        self.refusals = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._wanted: dict[str, asyncio.Event] = {}
-        self._held: set[str] = set()  # SQUIT: not redialed until CONNECT
-
-    @property
-    def enabled(self) -> bool:
-        """Links need a secret; without one the server stays alone."""
-        return self.secret is not None
-
-    def new_handshake(self) -> Handshake:
-        config = self.core.config
-        mine = lp.Hello(
-            network=config.network,
-            server=config.name,
-            sid=config.server_id,
-            role=self.links.role,
-            version=lp.VERSION,
-            challenge=lp.new_challenge(),
-            description=config.description,
-        )
-        manager = self.manager
-        reachable = manager.topology.reachable() - {config.name}
-        allowed = set(self.links.accept) | {p.name for p in self.links.dial}
-        return Handshake(
-            mine,
-            self.secret or "",
-            known={n: manager.known[n].sid for n in reachable if n in manager.known},
-            linked=set(manager.sessions),
-            allowed=allowed or None,
-            have_uplink=self.links.role == "leaf" and bool(manager.sessions),
-        )
-
-    def start(self) -> None:
-        if not self.enabled or not self.links.dial:
-            return
-        if self.links.role == "leaf":
-            self._tasks.append(asyncio.create_task(self._leaf_loop(), name="leaf-loop"))
-            return
-        for peer in self.links.dial:
-            event = self._wanted.setdefault(peer.name, asyncio.Event())
-            if self.links.auto_connect:
-                event.set()
-            self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
-
-    def reconfigure(self, links: Links) -> None:
-        """A reloaded configuration: new accept list, new peers to dial, dropped peers."""
-        old = {p.name for p in self.links.dial}
-        self.links = links
-        self.secret = links.read_secret() or self.secret
-        new = {p.name for p in links.dial}
-        for name in old - new:
-            if name in self.manager.sessions:
-                self.manager.sessions[name].close("portal removed from the configuration")
-            event = self._wanted.pop(name, None)
-            if event is not None:
-                event.clear()
-                self._held.add(name)
-        if links.role == "leaf":  # the leaf loop reads the uplink list each round
-            if not any(t.get_name() == "leaf-loop" and not t.done() for t in self._tasks):
-                self.start()
-            return
-        for peer in links.dial:
-            if peer.name in old and peer.name not in self._held:
-                continue
-            self._held.discard(peer.name)
-            event = self._wanted.setdefault(peer.name, asyncio.Event())
-            if links.auto_connect:
-                event.set()
-            self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for session in list(self.manager.sessions.values()):
-            session.close("server shutting down")
-        await asyncio.sleep(0)
-
-    # CONNECT and SQUIT.
-
-    def connect(self, name: str) -> str | None:
-        """Dial a configured peer now; returns why not, or None."""
-        if not self.enabled:
-            return "links are not configured on this server (no link secret)"
-        if name in self.manager.sessions:
-            return f"already linked to {name}"
-        if name not in {p.name for p in self.links.dial}:
-            return f"no portal to {name} is configured here"
-        self._held.discard(name)
-        event = self._wanted.get(name)
-        if event is None:  # a leaf's uplink
-            event = self._wanted.setdefault("*leaf*", asyncio.Event())
-        event.set()
-        return None
-
-    def squit(self, name: str, reason: str) -> str | None:
-        """Close the link to a direct neighbour and keep it down until CONNECT."""
-        session = self.manager.sessions.get(name)
-        if session is None:
-            return f"not linked to {name}"
-        self._held.add(name)
-        event = self._wanted.get(name)
-        if event is not None:
-            event.clear()
-        session.close(f"SQUIT: {reason}")
-        return None
-
-    # Dialing.
-
-    async def _hub_loop(self, peer: LinkPeer, wanted: asyncio.Event) -> None:
-        delay = BACKOFF_FIRST
-        while True:
-            await wanted.wait()
-            if peer.name in self._held:
-                wanted.clear()
-                continue
-            if peer.name not in {p.name for p in self.links.dial}:
-                return  # removed from the configuration
-            session = await self._dial(peer)
-            if session is not None:
-                delay = BACKOFF_FIRST
-                await session.done.wait()
-                if not self.links.auto_connect:
-                    wanted.clear()
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, BACKOFF_MAX)
-
-    async def _leaf_loop(self) -> None:
-        wanted = self._wanted.setdefault("*leaf*", asyncio.Event())
-        if self.links.auto_connect:
-            wanted.set()
-        delay = BACKOFF_FIRST
-        while True:
-            await wanted.wait()
-            linked = False
-            for peer in self.links.dial:  # in order: the first reachable hub wins
-                if peer.name in self._held:
-                    continue
-                session = await self._dial(peer)
-                if session is None:
-                    continue
-                linked = True
-                delay = BACKOFF_FIRST
-                await session.done.wait()
-                break
-            if not self.links.auto_connect:
-                wanted.clear()
-            if not linked:
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX)
-            else:
-                await asyncio.sleep(BACKOFF_FIRST)
-
-    async def _dial(self, peer: LinkPeer) -> LinkSession | None:
-        """Open, handshake and run one outbound link; None if it never came up."""
-        if peer.name in self.manager.sessions:
-            return self.manager.sessions[peer.name]  # type: ignore[return-value]
-        scheme = "wss" if peer.tls else "ws"
-        uri = f"{scheme}://{peer.host}:{peer.port}/"
-        if not peer.tls and self.links.tls == "required":
-            log.warning(
-                "link to %s: not dialed: the network requires TLS, %s is plain", peer.name, uri
-            )
-            return None
-        try:
-            ws = await connect(
-                uri,
-                subprotocols=[lp.PROTOCOL],  # type: ignore[list-item]
-                open_timeout=5,
-                ping_interval=None,
-                max_size=lp.MAX_LINK_MESSAGE,
-                ssl=self._client_tls() if peer.tls else None,
-            )
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
-            return None
-        session = self._outbound_session(ws, secure=peer.tls)
-        session.opened()
-        try:
-            await asyncio.wait_for(self._read_until_established(ws, session), 10)
-        except (TimeoutError, ConnectionClosed):
-            session.lost("handshake did not finish")
-            await ws.close()
-            return None
-        if not session.established:
-            await ws.close()
-            return None
-        task = asyncio.create_task(self._read(ws, session))
-        self._tasks.append(task)
-        return session
-
-    def _client_tls(self) -> ssl.SSLContext:
-        """TLS for dialing: verify against ``caFile`` when given.
-
-        Without a CA the certificate is not checked: the link secret still
-        authenticates the peer (challenge and response), and TLS still keeps
-        the traffic private.
-        """
-        if self.links.ca_file is not None:
-            return ssl.create_default_context(cafile=str(self.links.ca_file))
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-
-    def _outbound_session(self, ws: ClientConnection, secure: bool) -> LinkSession:
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        pending = [0]
-
-        def send_text(text: str) -> None:
-            pending[0] += len(text)
-            queue.put_nowait(text)
-
-        def hang_up() -> None:
-            queue.put_nowait("")
-
-        async def writer() -> None:
-            with contextlib.suppress(ConnectionClosed):
-                while True:
-                    text = await queue.get()
-                    if not text:
-                        await ws.close()
-                        return
-                    pending[0] -= len(text)
-                    await ws.send(text)
-
-        self._tasks.append(asyncio.create_task(writer()))
-        return LinkSession(self, "out", send_text, hang_up, lambda: pending[0], secure)
-
-    async def _read_until_established(self, ws: ClientConnection, session: LinkSession) -> None:
-        while not session.established and not session.closed:
-            raw = await ws.recv()
-            session.received(raw if isinstance(raw, str) else raw.decode())
-
-    async def _read(self, ws: ClientConnection, session: LinkSession) -> None:
-        reason = "connection closed"
-        try:
-            async for raw in ws:
-                session.received(raw if isinstance(raw, str) else raw.decode())
-                if session.closed:
-                    break
-        except ConnectionClosed as exc:
-            reason = f"connection lost: {exc}"
-        session.lost(reason)

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
 
-from .. import announce
 from .. import numerics as rpl
-from ..core import VERSION
+from .. import transitions
+from ..core import ChatCore, Command
 from ..message import Message
+from ..model import Client
 from ..names import casefold, is_valid_nick
-from . import Command
-from .queries import send_lusers, send_motd
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from ..core import ChatCore
+from ..serverinfo import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM, USER_MODES, VERSION
+from .queries import send_isupport, send_lusers, send_motd
 
 # Capabilities this server offers, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
@@ -76,15 +72,7 @@ def nick(core: ChatCore, client: Client, msg: Message) -> None:
         client.nick = new
         try_register(core, client)
         return
-    change = Message("NICK", [new], client.prefix)
-    core.deliver(change, {client: None, **core.common_peers(client)})
-    old_folded = casefold(client.nick)
-    if core.nicks.get(old_folded) is client:
-        del core.nicks[old_folded]
-    client.nick = new
-    client.nick_ts = core.clock()
-    core.nicks[folded] = client
-    announce.nick(core, client)
+    transitions.nick(core, client, new, core.clock())
 
 
 def user(core: ChatCore, client: Client, msg: Message) -> None:
@@ -109,13 +97,7 @@ def try_register(core: ChatCore, client: Client) -> None:
     if folded in core.nicks:
         core.reply(client, rpl.ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use")
         return
-    core.nicks[folded] = client
-    client.registered = True
-    client.uid = core.new_uid()
-    client.server = core.name
-    client.nick_ts = core.clock()
-    core.users[client.uid] = client
-    announce.user(core, client)
+    transitions.register(core, client)
     config = core.config
     core.reply(
         client,
@@ -124,19 +106,18 @@ def try_register(core: ChatCore, client: Client) -> None:
     )
     core.reply(client, rpl.RPL_YOURHOST, f"Your host is {config.name}, running version {VERSION}")
     core.reply(client, rpl.RPL_CREATED, "This server was created at startup")
-    core.reply(client, rpl.RPL_MYINFO, config.name, VERSION, "io", "bklimnostv", "bklov")
+    core.reply(
+        client,
+        rpl.RPL_MYINFO,
+        config.name,
+        VERSION,
+        USER_MODES,
+        CHANNEL_MODES,
+        CHANNEL_MODES_WITH_PARAM,
+    )
     send_isupport(core, client)
     send_lusers(core, client)
     send_motd(core, client)
-
-
-def send_isupport(core: ChatCore, client: Client) -> None:
-    """RPL_ISUPPORT, at most 13 tokens a line."""
-    tokens = core.isupport_tokens()
-    for start in range(0, len(tokens), 13):
-        core.reply(
-            client, rpl.RPL_ISUPPORT, *tokens[start : start + 13], "are supported by this server"
-        )
 
 
 def cap(core: ChatCore, client: Client, msg: Message) -> None:
@@ -201,13 +182,7 @@ def setname(core: ChatCore, client: Client, msg: Message) -> None:
     if not realname or len(realname) > REALNAME_MAX:
         core.fail(client, "SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
-    client.realname = realname
-    announce.setname(core, client)
-    change = Message("SETNAME", [realname], client.prefix)
-    peers = [c for c in core.common_peers(client) if c.has("setname")]
-    core.deliver(change, peers)
-    if client.has("setname"):
-        core.send(client, change)
+    transitions.setname(core, client, realname)
 
 
 COMMANDS = {

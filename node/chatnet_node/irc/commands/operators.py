@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .. import announce
 from .. import numerics as rpl
+from .. import transitions
+from ..core import ChatCore, Command
 from ..message import Message
+from ..model import Client
 from ..names import casefold, mask_matches
-from . import Command
 from .registration import password_matches
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from ..core import ChatCore
 
 
 def oper(core: ChatCore, client: Client, msg: Message) -> None:
@@ -26,8 +21,7 @@ def oper(core: ChatCore, client: Client, msg: Message) -> None:
     if not any(mask_matches(mask, hostmask) or mask == "*" for mask in entry.hosts):
         core.reply(client, rpl.ERR_NOOPERHOST, "No O-lines for your host")
         return
-    client.oper = entry.name
-    announce.modes(core, client)
+    transitions.user_modes(core, client, oper=entry.name, invisible=client.invisible)
     core.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
     core.send(client, Message("MODE", [client.nick, "+o"], client.prefix))
 
@@ -41,11 +35,7 @@ def kill(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
     reason = f"Killed ({client.nick} ({msg.param(1) or 'No reason given'}))"
-    if target.remote:
-        announce.kill(core, client, target, reason)
-        core.remove_remote(target, reason)
-    else:
-        core.quit(target, reason)
+    transitions.kill(core, target, reason, by_uid=client.uid)
 
 
 def connect(core: ChatCore, client: Client, msg: Message) -> None:

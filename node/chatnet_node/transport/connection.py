@@ -1,4 +1,4 @@
-"""Thin asyncio adapters between sockets and the core: IRC over TCP and TLS.
+"""IRC over TCP and TLS, and the connection side every client transport shares.
 
 Output is coalesced by the core: it appends to each client's outbox, and one
 ``core.flush`` per event-loop turn (scheduled by ``flush_soon``) hands each
@@ -13,14 +13,11 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from . import wire
-from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
-
-if TYPE_CHECKING:
-    from .client import Client
-    from .core import ChatCore
+from ..irc import wire
+from ..irc.core import ChatCore
+from ..irc.message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
+from ..irc.model import Client
 
 log = logging.getLogger("chatnet.transport")
 
@@ -31,8 +28,10 @@ MAX_RAW_LINE = MAX_TAGS_FROM_CLIENT + MAX_LINE_BODY
 def flush_soon(core: ChatCore, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     """The core's ``wake``: flush once, at the end of this event-loop turn."""
 
+    flush = core.output.flush
+
     def wake() -> None:
-        loop.call_soon(core.flush)
+        loop.call_soon(flush)
 
     return wake
 

@@ -4,21 +4,19 @@ VERSION, TIME, ADMIN, INFO, LINKS."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from .. import numerics as rpl
-from ..core import VERSION, ServerView, format_time
+from ..core import ChatCore, Command
+from ..message import Message
+from ..model import Client
 from ..names import casefold, is_channel_name, mask_matches
-from . import Command
+from ..network import ServerView
+from ..serverinfo import VERSION, isupport_tokens
+from ..servertime import format_time
 
 RPL_WHOISSECURE = "671"
 RPL_MAP = "006"
 RPL_MAPEND = "007"
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from ..core import ChatCore
-    from ..message import Message
 
 
 def send_lusers(core: ChatCore, client: Client) -> None:
@@ -57,6 +55,15 @@ def send_lusers(core: ChatCore, client: Client) -> None:
         str(peak),
         f"Current global users {total}, max {peak}",
     )
+
+
+def send_isupport(core: ChatCore, client: Client) -> None:
+    """RPL_ISUPPORT, at most 13 tokens a line."""
+    tokens = isupport_tokens(core.config)
+    for start in range(0, len(tokens), 13):
+        core.reply(
+            client, rpl.RPL_ISUPPORT, *tokens[start : start + 13], "are supported by this server"
+        )
 
 
 def send_motd(core: ChatCore, client: Client) -> None:
@@ -188,8 +195,6 @@ def whowas(core: ChatCore, client: Client, msg: Message) -> None:
 
 
 def version(core: ChatCore, client: Client, msg: Message) -> None:
-    from .registration import send_isupport
-
     core.reply(client, rpl.RPL_VERSION, VERSION, core.config.name, "chatnet IRC server")
     send_isupport(core, client)
 

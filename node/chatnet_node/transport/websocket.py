@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from websockets.exceptions import InvalidHandshake
 from websockets.frames import Close, CloseCode, Frame, Opcode
@@ -27,15 +26,14 @@ from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from . import wire
-from .links import protocol as lp
-from .links.protocol import PROTOCOL
-from .links.session import LinkRuntime, LinkSession
-from .transport import MAX_RAW_LINE, Connection, raw_fd
-from .wire import ws_frame
-
-if TYPE_CHECKING:
-    from .core import ChatCore
+from ..irc import wire
+from ..irc.core import ChatCore
+from ..irc.wire import ws_frame
+from ..links import protocol as lp
+from ..links.dialer import LinkRuntime
+from ..links.protocol import PROTOCOL
+from ..links.session import LinkSession
+from .connection import MAX_RAW_LINE, Connection, raw_fd
 
 log = logging.getLogger("chatnet.websocket")
 

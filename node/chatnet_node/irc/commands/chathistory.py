@@ -7,24 +7,18 @@ batch when the client negotiated ``batch``; errors are standard replies
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..history import HistoryUnavailable, Ref, StoredMessage, dm_target
+from ...history import HistoryUnavailable, Ref, StoredMessage, dm_target
+from ..core import ChatCore, Command
 from ..message import Message
+from ..model import Client
 from ..names import casefold, is_channel_name
-from . import Command
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from ..core import ChatCore
+from ..servertime import format_time, parse_time
 
 
 def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | None:
     """Resolve a message reference. References are exclusive (IRCv3 chathistory):
     a timestamp used as a lower bound (``after``) sits after every message at
     that time, as an upper bound before all of them."""
-    from ..core import parse_time
-
     kind, _, value = raw.partition("=")
     if kind == "msgid" and value:
         return core.history.resolve_msgid(target, value)
@@ -133,8 +127,6 @@ def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) ->
 
 
 def _replay(core: ChatCore, row: StoredMessage) -> Message:
-    from ..core import format_time
-
     tags = {"time": format_time(row.ts), "msgid": row.msgid, **row.tags}
     return Message(row.command, [row.target, row.text], row.source, tags)
 
@@ -146,7 +138,7 @@ def _send_batch(
         for message in messages:
             core.send(client, message)
         return
-    ref = core.new_batch_id()
+    ref = core.ids.batch_id()
     core.send(client, Message("BATCH", [f"+{ref}", kind, *params], core.config.name))
     for message in messages:
         message.tags["batch"] = ref
@@ -155,8 +147,6 @@ def _send_batch(
 
 
 def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> None:
-    from ..core import format_time, parse_time
-
     if len(msg.params) < 4:
         core.fail(client, "CHATHISTORY", "NEED_MORE_PARAMS", "TARGETS", "Missing parameters")
         return

@@ -15,19 +15,20 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, NodeConfig, TlsListener, load_config
-from .core import ChatCore
+from .config import ConfigError, NodeConfig, load_config
 from .history import open_history
-from .httpapi import HttpRoutes
-from .links.session import LinkRuntime
+from .irc.commands.table import COMMANDS
+from .irc.core import ChatCore
+from .links.dialer import LinkRuntime
 from .metrics import make_registry
-from .transport import IrcStreamProtocol, flush_soon
-from .websocket import WebSocketProtocol
+from .transport.connection import IrcStreamProtocol, flush_soon
+from .transport.http import HttpRoutes
+from .transport.tls import tls_context
+from .transport.websocket import WebSocketProtocol
 
 log = logging.getLogger("chatnet.node")
 
@@ -54,18 +55,6 @@ class Bound:
     port: int
 
 
-def tls_context(listener: TlsListener, server_name: str) -> ssl.SSLContext:
-    """A server TLS context from the listener's PEM files, or made now."""
-    if listener.self_signed:
-        from .selfsigned import self_signed_context
-
-        return self_signed_context(server_name)
-    assert listener.cert_file is not None and listener.key_file is not None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(listener.cert_file), str(listener.key_file))
-    return context
-
-
 class Node:
     """One running chat server."""
 
@@ -74,7 +63,7 @@ class Node:
         # SQLite (this server's file) or PostgreSQL (shared by the network);
         # raises ConfigError for PostgreSQL without a DSN.
         self.history = open_history(config.history)
-        self.core = ChatCore(config, self.history)
+        self.core = ChatCore(config, self.history, COMMANDS)
         self.registry = make_registry(self.core)
         self.routes = HttpRoutes(self.core, self.registry)
         self.links: LinkRuntime | None = None
@@ -93,8 +82,8 @@ class Node:
         # A shared store gets a few seconds to connect before clients come,
         # but never keeps the node from serving chat (see PostgresHistory.start).
         await self.history.start()
-        self.core.remember_recent()
-        self.core.wake = flush_soon(self.core, loop)
+        self.core.replication.remember_recent()
+        self.core.output.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
         core = self.core
         for spec in listeners.irc:

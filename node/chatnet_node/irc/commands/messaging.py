@@ -3,24 +3,18 @@
 A channel message is stamped (``time``, ``msgid``), stored in history, fanned
 out to the other members and echoed to the sender when it asked for
 echo-message: the echo is the sender's acknowledgement, so it waits until the
-message is safe beyond this server (``ChatCore.acknowledge``).
+message is safe beyond this server (``Replication.acknowledge``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .. import announce
 from .. import numerics as rpl
-from ..core import AWAYLEN, MAX_TARGETS
-from ..history import dm_target
+from .. import transitions
+from ..core import ChatCore, Command
 from ..message import Message
+from ..model import Client
 from ..names import casefold, is_channel_name
-from . import Command
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from ..core import ChatCore
+from ..serverinfo import AWAYLEN, MAX_TARGETS
 
 ERR_TOOMANYTARGETS = "407"  # more targets than TARGMAX allows
 
@@ -83,11 +77,8 @@ def to_channel(
         if not notice:
             core.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
-    out.params[0] = channel.name
-    core.record(casefold(channel.name), out, channel.name, text)
-    core.deliver_to_channel(out, channel, client)
-    announce.message(core, client, channel.name, out, text)
-    core.acknowledge(client, out)
+    transitions.channel_message(core, client, channel, out, text)
+    core.replication.acknowledge(client, out)
 
 
 def to_nick(
@@ -98,14 +89,7 @@ def to_nick(
         if not notice:
             core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    out.params[0] = recipient.nick
-    core.record(
-        dm_target(casefold(client.nick), casefold(recipient.nick)), out, recipient.nick, text
-    )
-    if recipient.remote:
-        announce.message(core, client, recipient.uid, out, text)
-    else:
-        core.send(recipient, out)
+    transitions.private_message(core, client, recipient, out)
     if not notice and recipient.away is not None:
         core.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
     if client.has("echo-message"):
@@ -121,37 +105,24 @@ def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
             channel = core.channels.get(casefold(target))
             if channel is None or not channel.can_speak(client):
                 continue
-            out.params[0] = channel.name
-            receivers = [m for m in channel.members if m.has("message-tags") and m is not client]
-            core.deliver(out, receivers)
-            announce.message(core, client, channel.name, out, "")
+            transitions.channel_message(core, client, channel, out, "")
         else:
             recipient = core.nicks.get(casefold(target))
             if recipient is None:
                 core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 continue
-            if recipient.remote:
-                announce.message(core, client, recipient.uid, out, "")
-            elif recipient.has("message-tags"):
-                core.send(recipient, out)
+            transitions.private_message(core, client, recipient, out)
         if client.has("echo-message"):
             core.send(client, out)
 
 
 def away(core: ChatCore, client: Client, msg: Message) -> None:
     text = msg.param(0)[:AWAYLEN]
-    before = client.away
     if text:
-        client.away = text
         core.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
-        note = Message("AWAY", [text], client.prefix)
     else:
-        client.away = None
         core.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
-        note = Message("AWAY", [], client.prefix)
-    if client.away != before:  # away-notify tells of changes, not of repeats
-        announce.away(core, client)
-        core.deliver(note, [c for c in core.common_peers(client) if c.has("away-notify")])
+    transitions.away(core, client, text or None)
 
 
 COMMANDS = {

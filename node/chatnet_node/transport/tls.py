@@ -1,4 +1,4 @@
-"""A TLS server context with a certificate made at start, for link listeners.
+"""TLS server contexts: from a listener's PEM files, or with a certificate made at start.
 
 Links authenticate peers with the network's shared secret (HMAC over a
 challenge); TLS there is for privacy, so a server that was given no
@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from ..config import TlsListener
 
 VALID_DAYS = 3650  # replaced at every start anyway
 
@@ -77,4 +79,14 @@ def self_signed_context(common_name: str) -> ssl.SSLContext:
         handle.write(pem)
         handle.flush()
         context.load_cert_chain(handle.name)
+    return context
+
+
+def tls_context(listener: TlsListener, server_name: str) -> ssl.SSLContext:
+    """A server TLS context from the listener's PEM files, or made now."""
+    if listener.self_signed:
+        return self_signed_context(server_name)
+    assert listener.cert_file is not None and listener.key_file is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(listener.cert_file), str(listener.key_file))
     return context

@@ -11,17 +11,14 @@ from __future__ import annotations
 import email.utils
 import json
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from prometheus_client import CollectorRegistry
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from . import metrics
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
-    from .core import ChatCore
+from .. import metrics
+from ..irc.core import ChatCore
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 

@@ -1,0 +1,69 @@
+"""Acknowledgements held back until the message they acknowledge is safe.
+
+``AckBook`` holds a sender's acknowledgement (its echo-message echo or
+labeled-response reply) until every message of the command is safe: stored
+on a second server, or in a store the whole network shares. The held
+replies are released together, in the order the command produced them.
+Plain objects, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .message import Message
+    from .model import Client
+
+
+@dataclass(eq=False, slots=True)
+class Held:
+    """One command's replies, held until every message it sent is safe."""
+
+    client: Client
+    waiting: set[str]
+    replies: list[Message] = field(default_factory=list)
+    label: str | None = None
+
+
+class AckBook:
+    """Acknowledgements waiting for their messages to be safe, by msgid."""
+
+    def __init__(self) -> None:
+        self._by_msgid: dict[str, Held] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_msgid)
+
+    def __contains__(self, msgid: object) -> bool:
+        return msgid in self._by_msgid
+
+    def hold(self, held: Held) -> None:
+        """Hold ``held`` until ``confirm`` has seen each of its msgids."""
+        for msgid in held.waiting:
+            self._by_msgid[msgid] = held
+
+    def confirm(self, msgids: Iterable[str]) -> list[Held]:
+        """Messages became safe: the holds this completes, in confirmation order."""
+        done: list[Held] = []
+        by_msgid = self._by_msgid
+        for msgid in msgids:
+            held = by_msgid.pop(msgid, None)
+            if held is None:
+                continue
+            held.waiting.discard(msgid)
+            if not held.waiting:
+                done.append(held)
+        return done
+
+    def waiting_ids(self) -> list[str]:
+        """Every msgid still waiting (to offer again when a link comes back)."""
+        return list(self._by_msgid)
+
+    def forget(self, client: Client) -> None:
+        """A client left: nobody is left to acknowledge."""
+        gone = [m for m, held in self._by_msgid.items() if held.client is client]
+        for msgid in gone:
+            del self._by_msgid[msgid]

@@ -1,0 +1,235 @@
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE (MODE is in ``modes``)."""
+
+from __future__ import annotations
+
+from .. import numerics as rpl
+from .. import transitions
+from ..core import ChatCore, Command
+from ..message import Message
+from ..model import Channel, Client
+from ..names import casefold, is_valid_channel
+from ..serverinfo import KICKLEN, TOPICLEN
+
+NAMES_LINE_BUDGET = 400  # bytes of names per RPL_NAMREPLY line
+
+
+def join(core: ChatCore, client: Client, msg: Message) -> None:
+    if msg.params[0] == "0":
+        for channel in list(client.channels.values()):
+            part_channel(core, client, channel, "Left all channels")
+        return
+    names = msg.params[0].split(",")
+    keys = msg.param(1).split(",") if len(msg.params) > 1 else []
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        key = keys[index] if index < len(keys) else ""
+        join_one(core, client, name, key)
+
+
+def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
+    """Join one channel, creating it (with the joiner as operator) if needed."""
+    if not is_valid_channel(name):
+        core.reply(client, rpl.ERR_BADCHANMASK, name, "Bad Channel Mask")
+        return
+    folded = casefold(name)
+    if folded in client.channels:
+        return
+    if len(client.channels) >= core.config.limits.max_channels_per_client:
+        core.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+        return
+    channel = core.channels.get(folded)
+    if channel is None:
+        status, created = "o", int(core.clock())  # its creator is its first operator
+    else:
+        invited = casefold(client.nick) in channel.invited
+        if channel.key is not None and key != channel.key and not invited:
+            core.reply(client, rpl.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+            return
+        if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
+            core.reply(client, rpl.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+            return
+        if "i" in channel.flags and not invited:
+            core.reply(client, rpl.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+            return
+        if channel.is_banned(client) and not invited:
+            core.reply(client, rpl.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+            return
+        channel.invited.discard(casefold(client.nick))
+        status, created = "", channel.created
+    channel = transitions.join(core, client, name, status, created)
+    if channel.topic:
+        send_topic(core, client, channel)
+    send_names(core, client, channel)
+
+
+def send_topic(core: ChatCore, client: Client, channel: Channel) -> None:
+    """RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC."""
+    if not channel.topic:
+        core.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
+        return
+    core.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
+    core.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
+
+
+def send_names(core: ChatCore, client: Client, channel: Channel) -> None:
+    """RPL_NAMREPLY lines (split to fit) and RPL_ENDOFNAMES."""
+    in_channel = client in channel.members
+    multi = client.has("multi-prefix")
+    full = client.has("userhost-in-names")
+    entries = [
+        channel.prefix_of(member, multi) + (member.prefix if full else member.nick)
+        for member in channel.members
+        if in_channel or not member.invisible
+    ]
+    symbol = "@" if "s" in channel.flags else "="
+    line: list[str] = []
+    size = 0
+    for entry in entries:
+        if line and size + len(entry) + 1 > NAMES_LINE_BUDGET:
+            core.reply(client, rpl.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
+            line, size = [], 0
+        line.append(entry)
+        size += len(entry) + 1
+    if line:
+        core.reply(client, rpl.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
+    core.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+def part(core: ChatCore, client: Client, msg: Message) -> None:
+    reason = msg.param(1)
+    for name in msg.params[0].split(","):
+        channel = core.channels.get(casefold(name))
+        if channel is None:
+            core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif client not in channel.members:
+            core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        else:
+            part_channel(core, client, channel, reason)
+
+
+def part_channel(core: ChatCore, client: Client, channel: Channel, reason: str) -> None:
+    """Leave ``channel``, telling every member (the leaver included)."""
+    transitions.part(core, client, channel, reason)
+
+
+def topic(core: ChatCore, client: Client, msg: Message) -> None:
+    name = msg.params[0]
+    channel = core.channels.get(casefold(name))
+    if channel is None:
+        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if len(msg.params) < 2:
+        if "s" in channel.flags and client not in channel.members:
+            core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        send_topic(core, client, channel)
+        return
+    if client not in channel.members:
+        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if "t" in channel.flags and not channel.is_op(client):
+        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    transitions.topic(
+        core,
+        channel,
+        msg.params[1][:TOPICLEN],
+        source=client.prefix,
+        by_uid=client.uid,
+        set_by=client.prefix,
+        at=int(core.clock()),
+    )
+
+
+def names(core: ChatCore, client: Client, msg: Message) -> None:
+    if not msg.params:
+        core.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in msg.params[0].split(","):
+        channel = core.channels.get(casefold(name))
+        visible = channel is not None and ("s" not in channel.flags or client in channel.members)
+        if channel is not None and visible:
+            send_names(core, client, channel)
+        else:
+            core.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
+
+
+def list_(core: ChatCore, client: Client, msg: Message) -> None:
+    wanted = {casefold(n) for n in msg.params[0].split(",")} if msg.params else None
+    core.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
+    for folded, channel in sorted(core.channels.items()):
+        if wanted is not None and folded not in wanted:
+            continue
+        if "s" in channel.flags and client not in channel.members:
+            continue
+        modes, _ = channel.mode_string(reveal_key=False)
+        text = f"[{modes}] {channel.topic}"
+        core.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), text)
+    core.reply(client, rpl.RPL_LISTEND, "End of /LIST")
+
+
+def kick(core: ChatCore, client: Client, msg: Message) -> None:
+    name = msg.params[0]
+    channel = core.channels.get(casefold(name))
+    if channel is None:
+        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if client not in channel.members:
+        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if not channel.is_op(client):
+        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    reason = (msg.param(2) or client.nick)[:KICKLEN]
+    for target_nick in msg.params[1].split(","):
+        target = core.nicks.get(casefold(target_nick))
+        if target is None or target not in channel.members:
+            core.reply(
+                client,
+                rpl.ERR_USERNOTINCHANNEL,
+                target_nick,
+                channel.name,
+                "They aren't on that channel",
+            )
+            continue
+        transitions.kick(core, channel, target, reason, source=client.prefix, by_uid=client.uid)
+
+
+def invite(core: ChatCore, client: Client, msg: Message) -> None:
+    if len(msg.params) < 2:
+        core.reply(client, rpl.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    target_nick, name = msg.params[0], msg.params[1]
+    target = core.nicks.get(casefold(target_nick))
+    if target is None:
+        core.reply(client, rpl.ERR_NOSUCHNICK, target_nick, "No such nick/channel")
+        return
+    channel = core.channels.get(casefold(name))
+    if channel is None:
+        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if client not in channel.members:
+        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if target in channel.members:
+        core.reply(
+            client, rpl.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel"
+        )
+        return
+    if "i" in channel.flags and not channel.is_op(client):
+        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    core.reply(client, rpl.RPL_INVITING, target.nick, channel.name)
+    transitions.invite(core, client, target, channel)
+
+
+COMMANDS = {
+    "JOIN": Command(join, 1),
+    "PART": Command(part, 1),
+    "TOPIC": Command(topic, 1),
+    "NAMES": Command(names, 0),
+    "LIST": Command(list_, 0),
+    "KICK": Command(kick, 2),
+    "INVITE": Command(invite, 2),
+}

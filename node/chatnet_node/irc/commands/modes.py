@@ -1,0 +1,153 @@
+"""MODE: a user's own modes (``+i``, ``-o``) and a channel's modes, lists and statuses.
+
+The command reads the mode string, answers queries (``MODE #chan``, the
+ban list) and refuses what the client may not do; the changes themselves
+go through ``transitions.channel_modes``, the same function a change from
+another server goes through.
+"""
+
+from __future__ import annotations
+
+from .. import numerics as rpl
+from .. import transitions
+from ..core import ChatCore, Command
+from ..message import Message
+from ..model import FLAG_MODES, Channel, Client
+from ..names import casefold, is_channel_name
+
+
+def mode(core: ChatCore, client: Client, msg: Message) -> None:
+    target = msg.params[0]
+    if is_channel_name(target):
+        channel_mode(core, client, msg)
+    else:
+        user_mode(core, client, msg)
+
+
+def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
+    target = msg.params[0]
+    if casefold(target) != casefold(client.nick):
+        if casefold(target) not in core.nicks:
+            core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+        else:
+            core.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        return
+    if len(msg.params) < 2:
+        core.reply(client, rpl.RPL_UMODEIS, client.user_modes)
+        return
+    invisible, oper = client.invisible, client.oper
+    adding = True
+    applied = ""
+    last_sign = ""
+    unknown = False
+    for char in msg.params[1]:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        sign = "+" if adding else "-"
+        if char == "i" and invisible != adding:
+            invisible = adding
+        elif char == "o" and not adding and oper:
+            oper = None  # anyone may drop operator status; only OPER grants it
+        elif char not in "io":
+            unknown = True
+            continue
+        else:
+            continue
+        applied += (sign if sign != last_sign else "") + char
+        last_sign = sign
+    if unknown:
+        core.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if applied:
+        transitions.user_modes(core, client, oper=oper, invisible=invisible)
+        core.send(client, Message("MODE", [client.nick, applied], client.prefix))
+
+
+def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
+    name = msg.params[0]
+    channel = core.channels.get(casefold(name))
+    if channel is None:
+        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if len(msg.params) < 2:
+        letters, params = channel.mode_string(reveal_key=client in channel.members)
+        core.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, letters, *params)
+        core.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
+        return
+    changes = _parse(core, client, channel, msg.params[1], list(msg.params[2:]))
+    if not changes:
+        return
+    if not channel.is_op(client):
+        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    checked = [change for change in changes if _allowed(core, client, channel, change)]
+    transitions.channel_modes(core, channel, checked, source=client.prefix, by_uid=client.uid)
+
+
+def _parse(
+    core: ChatCore, client: Client, channel: Channel, letters: str, args: list[str]
+) -> list[transitions.ModeChange]:
+    """The changes a mode string asks for; answers list queries and unknown letters."""
+    changes: list[transitions.ModeChange] = []
+    adding = True
+    for char in letters:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        sign = "+" if adding else "-"
+        if char == "b":
+            if not args:
+                if adding:
+                    _ban_list(core, client, channel)
+                continue
+            changes.append((sign, char, args.pop(0)))
+        elif char in "ov" or (char == "k" and adding) or (char == "l" and adding):
+            if not args:
+                core.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                continue
+            changes.append((sign, char, args.pop(0)))
+        elif char == "k":
+            if args:
+                args.pop(0)
+            changes.append((sign, char, None))
+        elif char in FLAG_MODES or char == "l":
+            changes.append((sign, char, None))
+        else:
+            core.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+    return changes
+
+
+def _ban_list(core: ChatCore, client: Client, channel: Channel) -> None:
+    for ban in channel.bans:
+        core.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.set_by, str(ban.set_at))
+    core.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+
+
+def _allowed(
+    core: ChatCore, client: Client, channel: Channel, change: transitions.ModeChange
+) -> bool:
+    """Is the change well-formed here? Tells the client why not."""
+    sign, char, arg = change
+    if char in "ov" and arg is not None:
+        member = core.nicks.get(casefold(arg))
+        if member is None:
+            core.reply(client, rpl.ERR_NOSUCHNICK, arg, "No such nick/channel")
+            return False
+        if member not in channel.members:
+            core.reply(
+                client,
+                rpl.ERR_USERNOTINCHANNEL,
+                member.nick,
+                channel.name,
+                "They aren't on that channel",
+            )
+            return False
+    if char == "k" and sign == "+" and (not arg or " " in arg or "," in arg):
+        core.reply(client, rpl.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
+        return False
+    return True
+
+
+COMMANDS = {
+    "MODE": Command(mode, 1),
+}

@@ -1,0 +1,20 @@
+"""The dispatch table: every command name mapped to its ``Command``.
+
+The runtime hands it to ``ChatCore``, which never imports the commands
+itself (they import the core).
+"""
+
+from __future__ import annotations
+
+from ..core import Command
+from . import channels, chathistory, messaging, modes, operators, queries, registration
+
+COMMANDS: dict[str, Command] = {
+    **registration.COMMANDS,
+    **channels.COMMANDS,
+    **modes.COMMANDS,
+    **messaging.COMMANDS,
+    **queries.COMMANDS,
+    **operators.COMMANDS,
+    **chathistory.COMMANDS,
+}

@@ -1,0 +1,265 @@
+"""The I/O-free chat server core: connections in, commands dispatched, time kept.
+
+Transports call in with events (``connect``, ``receive_line``,
+``disconnect``, ``input_too_long``) and a clock (``tick``); the core answers
+by writing bytes to each client's ``Sink`` (through ``output``). Nothing
+here awaits, opens a socket or reads a file (the history store and the
+command table are handed in), so the whole of IRC can be tested by feeding
+lines and reading bytes back.
+
+``ChatCore`` adds to ``ChatState`` (the data and its parts) what a
+connection goes through: the limits that refuse it, line length and flood
+checks, the command dispatch with its preconditions and labeled-response
+wrapping, registration and ping timeouts, configuration reload and drain.
+Every limit that ends a connection sends ``ERROR`` with the reason first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..config import NodeConfig
+from ..history import HistoryBackend
+from . import numerics as rpl
+from . import transitions
+from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
+from .model import Client, Sink
+from .state import ChatState
+from .wire import encode
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command's handler and what must hold before it runs.
+
+    ``handle_line`` checks the preconditions once (registered yet? enough
+    parameters?) so a handler starts from a valid message. Handlers are
+    plain functions ``(core, client, msg) -> None`` that answer through the
+    core; the table of them (``commands.table``) is handed in by the runtime.
+    """
+
+    handler: Callable[[ChatCore, Client, Message], None]
+    min_params: int = 0
+    before_registration: bool = False
+    counts_as_activity: bool = True
+
+
+CommandTable = Mapping[str, Command]
+
+
+class ChatCore(ChatState):
+    """One chat server's behaviour, with no I/O of its own."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        history: HistoryBackend,
+        commands: CommandTable,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(config, history, clock)
+        self.commands = commands
+        self.draining = False
+        self._last_timeout_scan = 0.0
+
+    # What the HTTP adapter reports.
+
+    @property
+    def full(self) -> bool:
+        """True when the next client would be refused for ``maxClients``."""
+        return len(self.clients) >= self.config.limits.max_clients
+
+    @property
+    def ready(self) -> bool:
+        """True while the server takes new clients (not full, not draining)."""
+        return not self.draining and not self.full
+
+    @property
+    def registered_count(self) -> int:
+        """Clients that completed registration (of this network, on any server)."""
+        return len(self.nicks)
+
+    def unacknowledged(self) -> int:
+        """Messages whose acknowledgement is still held back."""
+        return self.replication.unacknowledged()
+
+    # Connection events.
+
+    def connect(self, sink: Sink, address: str, secure: bool = False) -> Client | None:
+        """A new connection. Returns None (after an ERROR) when a limit refuses it."""
+        limits = self.config.limits
+        reason: str | None = None
+        if self.draining:
+            reason = "Server is shutting down, please reconnect to another server"
+        elif len(self.clients) >= limits.max_clients:
+            reason = f"Server is full ({limits.max_clients} clients), try another server"
+            self.stats.rejected_full += 1
+        elif limits.max_per_address and self.per_address[address] >= limits.max_per_address:
+            reason = f"Too many connections from your address ({limits.max_per_address})"
+            self.stats.rejected_per_address += 1
+        if reason is not None:
+            line = Message("ERROR", [f"Closing Link: {address} ({reason})"])
+            sink.write(encode(line, sink.kind))
+            sink.close()
+            return None
+        now = self.clock()
+        client = Client(sink=sink, address=address, connected_at=now, secure=secure)
+        client.host = address
+        client.last_heard = now
+        client.last_active = now
+        client.tokens = float(limits.flood_burst)
+        client.tokens_at = now
+        client.password_ok = self.config.password is None
+        self.clients[client] = None
+        self.per_address[address] += 1
+        self.stats.connections += 1
+        self.stats.max_local_clients = max(self.stats.max_local_clients, len(self.clients))
+        return client
+
+    def receive_line(self, client: Client, data: bytes) -> None:
+        """One line from a client, without its line ending."""
+        if client.closed:
+            return
+        self.stats.lines_in += 1
+        now = self.clock()
+        client.last_heard = now
+        client.ping_pending = False
+        if _too_long(data):
+            self.input_too_long(client)
+            return
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail(
+                client,
+                "*",
+                "INVALID_UTF8",
+                "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
+            )
+            return
+        if not self.flood.admit(client, now):
+            if not self.flood.hold(client, line):
+                self.stats.excess_flood += 1
+                self.quit(client, "Excess Flood")
+            return
+        self.handle_line(client, line)
+
+    def input_too_long(self, client: Client) -> None:
+        """The transport met a line longer than any legal line and discarded it."""
+        self.stats.input_too_long += 1
+        self.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
+
+    def disconnect(self, client: Client, reason: str) -> None:
+        """The transport lost the connection (the client did not QUIT)."""
+        transitions.quit_(self, client, reason)
+
+    def quit(self, client: Client, reason: str, error: str | None = None) -> None:
+        """Disconnect a local client: tell its channels, send ERROR, close the connection."""
+        if client.closed:
+            return
+        closing = Message("ERROR", [error or f"Closing Link: {client.host} ({reason})"])
+        transitions.quit_(self, client, reason)
+        self.hang_up(client, closing)
+
+    # Commands.
+
+    def handle_line(self, client: Client, line: str) -> None:
+        """Parse and run one command, with labeled-response wrapping."""
+        try:
+            msg = parse_line(line)
+        except ParseError:
+            return  # empty lines and tag-only lines are ignored, as RFC 1459 says
+        command = self.commands.get(msg.command)
+        output = self.output
+        output.begin(client, msg)
+        try:
+            if command is None:
+                self.reply(client, rpl.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            elif not client.registered and not command.before_registration:
+                self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+            elif len(msg.params) < command.min_params:
+                self.reply(client, rpl.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+            else:
+                if command.counts_as_activity:
+                    client.last_active = self.clock()
+                command.handler(self, client, msg)
+        finally:
+            output.finish(client)
+
+    # Time.
+
+    def tick(self) -> None:
+        """Called a few times a second: delayed lines, timeouts, keepalive pings."""
+        now = self.clock()
+        if self.flood.throttled:
+            self.flood.release(now, self.handle_line)
+        if now - self._last_timeout_scan < 1.0:
+            return
+        self._last_timeout_scan = now
+        limits = self.config.limits
+        for client in list(self.clients):
+            if not client.registered:
+                if now - client.connected_at > limits.registration_timeout:
+                    self.quit(client, "Registration timed out")
+                continue
+            silent = now - client.last_heard
+            if client.ping_pending:
+                if silent > limits.ping_interval + limits.ping_timeout:
+                    seconds = int(limits.ping_interval + limits.ping_timeout)
+                    self.quit(client, f"Ping timeout: {seconds} seconds")
+            elif silent > limits.ping_interval:
+                client.ping_pending = True
+                self.send(client, Message("PING", [self.config.name]))
+
+    # Configuration and shutdown.
+
+    def reload(self, config: NodeConfig) -> list[str]:
+        """Swap in a new configuration; returns what could not change at run time."""
+        current = self.config
+        fixed = {
+            "name": "name",
+            "server_id": "serverId",
+            "listeners": "listeners",
+            "history": "history",
+        }
+        ignored = [
+            label for key, label in fixed.items() if getattr(config, key) != getattr(current, key)
+        ]
+        self.config = config.model_copy(update={key: getattr(current, key) for key in fixed})
+        self.flood.limits = self.config.limits
+        self.replication.links = self.config.links
+        return ignored
+
+    def begin_drain(self) -> None:
+        """Stop taking clients and ask the connected ones to move elsewhere."""
+        self.draining = True
+        for client in list(self.clients):
+            if client.registered:
+                self.notice(
+                    client,
+                    "*** This server is shutting down for maintenance; "
+                    "please reconnect to continue chatting",
+                )
+
+    def close_all(self, reason: str = "Server shutting down") -> None:
+        """Disconnect every remaining client with ``reason``."""
+        for client in list(self.clients):
+            self.quit(client, reason)
+
+    def flush(self) -> None:
+        """Hand every client its queued bytes (the runtime calls this once a turn)."""
+        self.output.flush()
+
+
+def _too_long(data: bytes) -> bool:
+    """Longer than a client may send: 4096 bytes of tags, 512 of message (CR LF included)."""
+    body = data
+    if data.startswith(b"@"):
+        space = data.find(b" ")
+        tags_len = space + 1 if space != -1 else len(data)
+        if tags_len > MAX_TAGS_FROM_CLIENT:
+            return True
+        body = data[tags_len:]
+    return len(body) > MAX_LINE_BODY - 2

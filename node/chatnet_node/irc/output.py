@@ -1,0 +1,203 @@
+"""Output: every byte a client gets, queued, serialised once, written once a turn.
+
+``Output`` owns the way out of the core:
+
+* a message is serialised once per distinct wire key among its recipients
+  (see ``wire``), never once per recipient, and appended to each one's
+  ``outbox``; ``flush`` (once per event-loop turn: ``wake`` asks for it)
+  gives every dirty client its queued bytes in one ``sink.write``;
+* replies to the client whose command is being handled are collected
+  (``begin``/``finish``) so labeled-response can wrap them, and held in the
+  ``AckBook`` when the command's acknowledgement must wait (see
+  ``replication``);
+* before any byte leaves, the ``before_write`` hooks run: the history
+  commit first, so an echo never precedes the stored message, then what
+  must follow it (link confirmations).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import repeat
+
+from .acks import AckBook, Held
+from .ids import Ids
+from .message import Message
+from .model import Channel, Client
+from .stats import CoreStats
+from .wire import WANT_TAGS, encode
+
+# Runs an iterator to its end at C speed (the fan-out loop).
+_drain = deque[None](maxlen=0).extend
+
+
+class Output:
+    """Outboxes, the dirty set, reply collection and fan-out for one server."""
+
+    def __init__(self, server_name: str, stats: CoreStats, acks: AckBook, ids: Ids) -> None:
+        self.server_name = server_name
+        self.stats = stats
+        self.acks = acks
+        self.ids = ids
+        self.dirty: dict[Client, None] = {}
+        self.current: Client | None = None  # the client whose command is running
+        self.wake: Callable[[], None] = lambda: None  # the runtime: "flush soon"
+        self.before_write: list[Callable[[], None]] = []
+
+    # One client.
+
+    def send(self, client: Client, msg: Message) -> None:
+        """Send one message to one client (collected if it is the current requester)."""
+        if client.closed or client.remote:
+            return
+        if client.replies is not None:
+            client.replies.append(msg)
+            return
+        self.queue(client, encode(msg, client.key))
+
+    def queue(self, client: Client, data: bytes) -> None:
+        """Append bytes to a client's outbox; ``flush`` hands them to its sink."""
+        client.outbox.append(data)
+        dirty = self.dirty
+        if not dirty:
+            dirty[client] = None
+            self.wake()
+        else:
+            dirty[client] = None
+
+    def reply(self, client: Client, numeric: str, *params: str) -> None:
+        """Send a numeric reply from this server to ``client``."""
+        self.send(client, Message(numeric, [client.nick, *params], self.server_name))
+
+    def notice(self, client: Client, text: str) -> None:
+        """A server NOTICE to one client."""
+        self.send(client, Message("NOTICE", [client.nick, text], self.server_name))
+
+    def fail(self, client: Client, command: str, code: str, *rest: str) -> None:
+        """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :<description>``."""
+        self.send(client, Message("FAIL", [command, code, *rest], self.server_name))
+
+    # Many clients.
+
+    def deliver(self, msg: Message, recipients: Iterable[Client]) -> None:
+        """Fan ``msg`` out, serialising it once per distinct wire key.
+
+        Per recipient: one dict lookup, one list append and one dirty mark.
+        Channel messages take the faster ``deliver_to_channel``.
+        """
+        cache: dict[int, bytes] = {}
+        current = self.current
+        dirty = self.dirty
+        was_idle = not dirty
+        count = 0
+        for client in recipients:
+            if client is current or client.closed or client.remote:
+                self.send(client, msg)
+                continue
+            key = client.key
+            data = cache.get(key)
+            if data is None:
+                data = cache[key] = encode(msg, key)
+            client.outbox.append(data)
+            dirty[client] = None
+            count += 1
+        self.stats.deliveries += count
+        if was_idle and dirty:
+            self.wake()
+
+    def deliver_to_channel(self, msg: Message, channel: Channel, sender: Client) -> None:
+        """Fan a message out to every member of ``channel`` but its ``sender``.
+
+        The fastest path in the server: per wire key, one serialisation, one
+        C-level loop appending to the members' outboxes and one C-level
+        update of the dirty set. The sender's copy is taken back afterwards.
+        """
+        dirty = self.dirty
+        was_idle = not dirty
+        count = 0
+        for key, (outboxes, members) in channel.fanout_groups().items():
+            data = encode(msg, key)
+            _drain(map(list.append, outboxes, repeat(data, len(outboxes))))
+            dirty.update(members)
+            count += len(outboxes)
+            if sender in members:
+                sender.outbox.pop()
+                count -= 1
+        self.stats.deliveries += count
+        if was_idle and dirty:
+            self.wake()
+
+    # The turn's end.
+
+    def flush(self) -> None:
+        """Give every dirty client its queued bytes in one ``sink.write``.
+
+        The adapter calls this once per event-loop turn (``wake`` asks it to),
+        so a client that gets ten messages in a turn costs one write, not ten.
+        """
+        for hook in self.before_write:  # the history commit, then link confirmations
+            hook()
+        dirty, self.dirty = self.dirty, {}
+        for client in dirty:
+            outbox = client.outbox
+            if outbox:
+                data = b"".join(outbox)  # one item: CPython returns it as is
+                outbox.clear()
+                client.sink.write(data)
+            if client.hangup:
+                client.hangup = False
+                client.sink.close()
+
+    # A command's replies.
+
+    def begin(self, client: Client, msg: Message) -> None:
+        """Start collecting replies to ``client`` for the command ``msg``."""
+        self.current = client
+        client.replies = []
+        label = msg.tags.get("label")
+        client.label = label if label and client.has("labeled-response") else None
+
+    def finish(self, client: Client) -> None:
+        """Send the collected replies, labelled and batched when the client asked."""
+        replies, label = client.replies or [], client.label
+        client.replies = None
+        client.label = None
+        self.current = None
+        holding = client.holding
+        if holding:
+            # The acknowledgement (echo or labeled reply) waits until every
+            # message this command sent is safe; see ``Replication.acknowledge``.
+            client.holding = None
+            self.acks.hold(Held(client, holding, replies, label))
+        else:
+            self.write_replies(client, replies, label)
+        if client.closed:
+            client.hangup = True
+
+    def write_replies(self, client: Client, replies: list[Message], label: str | None) -> None:
+        """Queue a command's replies, wrapped for labeled-response when labelled."""
+        if label is None:
+            for msg in replies:
+                key = client.key | WANT_TAGS if "batch" in msg.tags else client.key
+                self.queue(client, encode(msg, key))
+        else:
+            self._write_labeled(client, replies, label)
+
+    def _write_labeled(self, client: Client, replies: list[Message], label: str) -> None:
+        key = client.key | WANT_TAGS
+        name = self.server_name
+        if not replies:
+            self.queue(client, encode(Message("ACK", [], name, {"label": label}), key))
+        elif len(replies) == 1 or not client.has("batch"):
+            for msg in replies:
+                tagged = Message(msg.command, msg.params, msg.source, {**msg.tags, "label": label})
+                self.queue(client, encode(tagged, key))
+        else:
+            ref = self.ids.batch_id()
+            start = Message("BATCH", [f"+{ref}", "labeled-response"], name, {"label": label})
+            self.queue(client, encode(start, key))
+            for msg in replies:
+                tags = msg.tags if "batch" in msg.tags else {**msg.tags, "batch": ref}
+                self.queue(client, encode(Message(msg.command, msg.params, msg.source, tags), key))
+            self.queue(client, encode(Message("BATCH", [f"-{ref}"], name), key))

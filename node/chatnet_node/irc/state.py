@@ -1,0 +1,153 @@
+"""What one server knows, and the parts every change goes through.
+
+``ChatState`` is the data of the chat: the clients connected here, every
+user and channel of the network as this server sees them, and WHOWAS. It
+holds the parts each change uses (each a module of its own):
+
+* ``output``: queued, once-serialised delivery to clients (``output``);
+* ``replication``: history writes, the recent window and held
+  acknowledgements (``replication``);
+* ``flood``: token buckets and held-back lines (``flood``);
+* ``ids``: msgids, uids, event ids and ``time`` stamps (``ids``);
+* ``network``: the link layer, when the server is linked (``network``).
+
+Changes to the state are made by ``transitions`` (one function per change);
+``ChatCore`` (``core``) adds the connection lifecycle and command dispatch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import NodeConfig
+from ..history import HistoryBackend
+from .acks import AckBook
+from .events import Event
+from .flood import FloodControl
+from .ids import Ids
+from .message import Message
+from .model import Channel, Client
+from .names import casefold
+from .network import NetworkHooks
+from .output import Output
+from .replication import Replication
+from .stats import CoreStats
+from .wire import encode
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    """What WHOWAS remembers of a nick that left."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    server: str
+    at: float
+
+
+class ChatState:
+    """One server's view of the network, and the parts that change it."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        history: HistoryBackend,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.clock = clock
+        self.started = clock()
+        self.stats = CoreStats()
+        self.ids = Ids(config.server_id, clock)
+        self.acks = AckBook()
+        self.output = Output(config.name, self.stats, self.acks, self.ids)
+        self.replication = Replication(
+            config.name, config.links, history, self.output, self.acks, self.ids, clock
+        )
+        self.flood = FloodControl(config.limits)
+        self.clients: dict[Client, None] = {}  # connected here, registered or not
+        self.users: dict[str, Client] = {}  # every user of the network, by uid
+        self.nicks: dict[str, Client] = {}  # every user of the network, by folded nick
+        self.channels: dict[str, Channel] = {}  # by folded name
+        self.whowas: deque[WhowasEntry] = deque(maxlen=2000)
+        self.per_address: Counter[str] = Counter()
+        self._network: NetworkHooks | None = None
+        # True while a change that came over a link is applied: the link
+        # layer forwards the original event, so ``emit`` stays silent.
+        self.relaying = False
+        # The calls every command makes, one attribute lookup away.
+        self.send = self.output.send
+        self.reply = self.output.reply
+        self.notice = self.output.notice
+        self.fail = self.output.fail
+        self.deliver = self.output.deliver
+
+    @property
+    def name(self) -> str:
+        """This server's name."""
+        return self.config.name
+
+    @property
+    def network(self) -> NetworkHooks | None:
+        """The link layer, once the server is linked into a network."""
+        return self._network
+
+    @network.setter
+    def network(self, hooks: NetworkHooks | None) -> None:
+        self._network = hooks
+        self.replication.linked = hooks is not None
+
+    def emit(self, event: Event) -> None:
+        """Tell the rest of the network about a change made here.
+
+        Fills in the event's origin (this server) and a fresh event id. A
+        no-op on a server with no links, and while a change that came over
+        a link is being applied (``relaying``).
+        """
+        network = self._network
+        if network is None or self.relaying:
+            return
+        event.o = self.config.name
+        event.id = self.ids.event_id()
+        network.local_event(event)
+
+    def stamp(self) -> dict[str, str]:
+        """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
+        return self.ids.stamp()
+
+    def common_peers(self, client: Client) -> dict[Client, None]:
+        """Every client sharing a channel with ``client`` (not ``client`` itself)."""
+        peers: dict[Client, None] = {}
+        for channel in client.channels.values():
+            peers.update(dict.fromkeys(channel.members))
+        peers.pop(client, None)
+        return peers
+
+    def leave_channel(self, client: Client, channel: Channel) -> None:
+        """Remove a member; a channel with no members left ceases to exist."""
+        channel.remove(client)
+        client.channels.pop(casefold(channel.name), None)
+        if not channel.members:
+            self.channels.pop(casefold(channel.name), None)
+
+    def hang_up(self, client: Client, closing: Message) -> None:
+        """Send a last line (``ERROR``) to a local client and close its connection."""
+        if client.replies is not None:
+            client.replies.append(closing)  # ``finish`` sends it last, then closes
+        else:
+            self.output.queue(client, encode(closing, client.key))
+            client.hangup = True
+
+    def forget_connection(self, client: Client) -> None:
+        """A local client is gone: drop its connection's bookkeeping."""
+        self.clients.pop(client, None)
+        self.flood.forget(client)
+        self.per_address[client.address] -= 1
+        if self.per_address[client.address] <= 0:
+            del self.per_address[client.address]

@@ -1,0 +1,22 @@
+"""Counters the metrics adapter exports. Plain ints: the core does no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CoreStats:
+    """What one server counted since it started."""
+
+    connections: int = 0
+    rejected_full: int = 0
+    rejected_per_address: int = 0
+    messages_in: int = 0
+    deliveries: int = 0
+    lines_in: int = 0
+    excess_flood: int = 0
+    sendq_exceeded: int = 0
+    input_too_long: int = 0
+    max_local_clients: int = 0
+    replayed: int = 0  # channel messages learnt late, in a catch-up after a link came up

@@ -1,0 +1,38 @@
+"""A burst: everything one side of a new link knows, as events for the other side.
+
+Sent when a link joins two networks (each side was unreachable from the
+other), in dependency order: every user, then every channel with its
+members, modes, bans and topic. The receiving side merges them by the rules
+in ``irc.remote`` (nick collisions, channel timestamps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..irc.events import ChannelState, Event
+from ..irc.state import ChatState
+from ..irc.transitions import introduction
+
+
+def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[Event]:
+    """Every user, then every channel, as events from ``origin`` with ids from ``next_id``."""
+    for user in list(core.users.values()):
+        intro = introduction(user)
+        intro.o, intro.id = user.server, next_id()
+        yield intro
+    for channel in list(core.channels.values()):
+        yield ChannelState(
+            o=origin,
+            id=next_id(),
+            name=channel.name,
+            ts=channel.created,
+            flags=sorted(channel.flags),
+            key=channel.key,
+            limit=channel.limit,
+            topic=channel.topic,
+            topic_by=channel.topic_by,
+            topic_at=channel.topic_at,
+            bans=[(b.mask, b.set_by, b.set_at) for b in channel.bans],
+            members=[(m.uid, status) for m, status in channel.members.items()],
+        )

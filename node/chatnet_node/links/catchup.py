@@ -1,0 +1,171 @@
+"""Failover between neighbours: confirmations and catch-up, never routed.
+
+* A server tells its neighbour which of the neighbour's channel messages
+  it stored (``stored``, sent after its own commit): that releases the
+  sender's acknowledgement there.
+* When a link comes up (or the network loses one), both sides send the
+  msgids of their recent window (``sync``) and answer with the messages the
+  other lacks (``replay``); new ones are delivered, stored and passed on to
+  the other neighbours, so nothing acknowledged stays behind on one side.
+
+``CatchUp`` is owned by the ``LinkManager``; it sends through the manager's
+``send`` and reads the core's recent window and held acknowledgements.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from ..irc import remote
+from ..irc.recent import Recent
+from ..irc.state import ChatState
+from . import protocol as lp
+
+log = logging.getLogger("chatnet.links")
+
+IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message (well under 64 KiB)
+REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this size
+
+Send = Callable[[str, lp.AnyMessage], None]
+
+
+class CatchUp:
+    """Confirmations owed to neighbours, and windows compared with them."""
+
+    def __init__(self, core: ChatState, send: Send, peers: Callable[[], Iterable[str]]) -> None:
+        self.core = core
+        self._send = send
+        self._peers = peers
+        self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
+        self._sync_in: dict[str, tuple[float, set[str]]] = {}  # peer -> its window so far
+        self._last_resync = 0.0
+        # After this turn's history commit, tell peers what it stored.
+        core.output.before_write.append(self._send_stored)
+
+    def forget(self, peer: str) -> None:
+        """The link to ``peer`` went down: nothing is owed to it any more."""
+        self._stored_out.pop(peer, None)
+        self._sync_in.pop(peer, None)
+
+    def will_confirm(self, peer: str, msgids: list[str]) -> None:
+        """Tell ``peer`` these are stored here, after this turn's commit."""
+        if self.core.replication.shared_store:
+            return  # the shared store is what makes them safe, not this server
+        pending = self._stored_out
+        if not pending:
+            self.core.output.wake()  # a flush commits, then ``_send_stored`` runs
+        pending.setdefault(peer, []).extend(m for m in msgids if m)
+
+    def _send_stored(self) -> None:
+        pending, self._stored_out = self._stored_out, {}
+        for peer, ids in pending.items():
+            for part in _parts(ids):
+                self._send(peer, lp.Stored(ids=part))
+
+    def offer_window(self, peer: str) -> None:
+        """Send ``peer`` the msgids of the recent window, so it can send what is missing."""
+        recent = self.core.replication.recent
+        since = self.core.clock() - recent.window
+        parts = _parts([r.message.msgid for r in recent.since(since)]) or [[]]
+        waiting = self.core.acks.waiting_ids()[:IDS_PER_MESSAGE]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            self._send(
+                peer, lp.SyncIds(since=since, ids=part, done=last, waiting=waiting if last else [])
+            )
+
+    def resync(self) -> None:
+        """The network lost a link: compare windows with every neighbour again.
+
+        A message routed through a server that just died may have reached
+        only part of the network; neighbours that stay linked see no link
+        come up, so they compare now. Coalesced: at most once a second.
+        """
+        now = self.core.clock()
+        if now - self._last_resync < 1.0:
+            return
+        self._last_resync = now
+        for peer in list(self._peers()):
+            self.offer_window(peer)
+
+    def sync_received(self, peer: str, message: lp.SyncIds) -> None:
+        """A part of ``peer``'s window; on the last one, send what it lacks."""
+        since, known = self._sync_in.get(peer, (message.since, set()))
+        known.update(message.ids)
+        if not message.done:
+            self._sync_in[peer] = (since, known)
+            return
+        self._sync_in.pop(peer, None)
+        recent = self.core.replication.recent
+        # The peer's messages still waiting for a confirmation that this
+        # server stored already (the ``stored`` was lost with a link, or with
+        # this server's restart): confirm them now.
+        stored = [m for m in message.waiting if m in recent]
+        if stored:
+            self.will_confirm(peer, stored)
+        missing = recent.missing(since, known)
+        if missing:
+            log.info("link %s: catching it up with %d messages", peer, len(missing))
+            self.send_replay(peer, [_item(r) for r in missing])
+
+    def replay_received(self, peer: str, message: lp.Replay) -> None:
+        """Messages ``peer`` had and this server lacked: deliver, store, pass on."""
+        fresh = [item for item in message.items if _replayed(self.core, item)]
+        self.will_confirm(peer, [item.msgid for item in message.items if item.o == peer])
+        if not fresh:
+            return
+        self.core.stats.replayed += len(fresh)
+        log.info("link %s: learnt %d messages in a catch-up", peer, len(fresh))
+        for other in list(self._peers()):
+            if other != peer:
+                self.send_replay(other, fresh)
+
+    def send_replay(self, peer: str, items: list[lp.ReplayItem]) -> None:
+        """Send ``items`` to ``peer`` in ``replay`` messages of bounded size."""
+        batch: list[lp.ReplayItem] = []
+        size = 0
+        for item in items:
+            cost = len(item.text) + len(item.source) + len(item.target) + 200
+            cost += sum(len(k) + len(v) + 6 for k, v in item.tags.items())
+            if batch and size + cost > REPLAY_BYTES:
+                self._send(peer, lp.Replay(items=batch))
+                batch, size = [], 0
+            batch.append(item)
+            size += cost
+        if batch:
+            self._send(peer, lp.Replay(items=batch))
+
+
+def _replayed(core: ChatState, item: lp.ReplayItem) -> bool:
+    return remote.replay(
+        core,
+        origin=item.o,
+        msgid=item.msgid,
+        ts=item.ts,
+        source=item.source,
+        command=item.command,
+        target=item.target,
+        text=item.text,
+        tags=item.tags,
+    )
+
+
+def _item(recent: Recent) -> lp.ReplayItem:
+    stored = recent.message
+    assert stored.command in ("PRIVMSG", "NOTICE")
+    return lp.ReplayItem(
+        o=recent.origin,
+        msgid=stored.msgid,
+        ts=stored.ts,
+        source=stored.source,
+        command=stored.command,
+        target=stored.target,
+        text=stored.text,
+        tags=stored.tags,
+    )
+
+
+def _parts(ids: list[str]) -> list[list[str]]:
+    """Msgids cut into lists that each fit one link message."""
+    return [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]
