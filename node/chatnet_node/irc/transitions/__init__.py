@@ -1,0 +1,68 @@
+"""Every change to what the network sees, one function each (``users``, ``channels``, ``messages``).
+
+A transition changes the state, shows the change to the local clients who
+see it, and emits the link event that tells the other servers (``emit``
+fills in the origin and the event id). A local command calls it after its
+own checks; a change that came over a link calls the same function (see
+``remote``), with ``emit`` silent, since the link layer forwards the
+original event. So a change looks the same on every server by
+construction, and no command can forget to tell the network.
+
+Actors are given by ``source`` (the ``nick!user@host`` or server name the
+clients see) and ``by_uid`` (the uid the event carries), because a change
+from a link may name a user this server does not know yet. ``tags`` carry
+the origin's ``time`` and ``msgid``: every server shows the same ones.
+"""
+
+from __future__ import annotations
+
+from .channels import (
+    ModeChange,
+    channel_modes,
+    join,
+    kick,
+    part,
+    show_join,
+    show_mode_change,
+    show_status,
+    topic,
+)
+from .messages import channel_message, private_message
+from .users import (
+    away,
+    introduction,
+    invite,
+    kill,
+    netsplit,
+    nick,
+    quit_,
+    register,
+    rename,
+    setname,
+    user_modes,
+)
+
+__all__ = [
+    "ModeChange",
+    "away",
+    "channel_message",
+    "channel_modes",
+    "introduction",
+    "invite",
+    "join",
+    "kick",
+    "kill",
+    "netsplit",
+    "nick",
+    "part",
+    "private_message",
+    "quit_",
+    "register",
+    "rename",
+    "setname",
+    "show_join",
+    "show_mode_change",
+    "show_status",
+    "topic",
+    "user_modes",
+]

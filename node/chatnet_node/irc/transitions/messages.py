@@ -1,0 +1,89 @@
+"""Transitions of messages: PRIVMSG, NOTICE and TAGMSG to a channel or a user.
+
+See the package docstring for what a transition is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+from ...history import dm_target
+from ..events import ChatMessage
+from ..message import Message
+from ..model import Channel, Client
+from ..names import casefold
+from ..state import ChatState
+
+MessageCommand = Literal["PRIVMSG", "NOTICE", "TAGMSG"]
+
+
+def channel_message(
+    state: ChatState,
+    sender: Client | None,
+    channel: Channel,
+    out: Message,
+    text: str,
+    origin: str | None = None,
+) -> bool:
+    """A PRIVMSG, NOTICE or TAGMSG to ``channel``, from a member or an outsider.
+
+    PRIVMSG and NOTICE are stored (history and the recent window) and shown
+    to the other members once: False when the message was known already (a
+    catch-up brought it first). TAGMSG goes to members with message-tags
+    only, and is not stored. ``origin`` is the sender's server (None: this
+    one); ``sender`` is None when that server's burst has not arrived yet
+    (``out`` carries the source).
+    """
+    out.params[0] = channel.name
+    if out.command == "TAGMSG":
+        if sender is not None:
+            _emit_message(state, sender, channel.name, out, "")
+        receivers = [m for m in channel.members if m.has("message-tags") and m is not sender]
+        state.deliver(out, receivers)
+        return True
+    replication = state.replication
+    store = origin is None or not replication.shared_store  # the origin wrote a shared store
+    if not replication.record(casefold(channel.name), out, channel.name, text, origin, store):
+        return False
+    if sender is not None:
+        state.output.deliver_to_channel(out, channel, sender)
+        _emit_message(state, sender, channel.name, out, text)
+    else:
+        state.deliver(out, channel.members)
+    return True
+
+
+def private_message(
+    state: ChatState, sender: Client | None, recipient: Client, out: Message
+) -> None:
+    """A PRIVMSG, NOTICE or TAGMSG to one user: stored (not TAGMSG) and delivered.
+
+    A user of another server gets it from its own server: the event goes
+    there. ``sender`` is None when a link brought the message before the
+    sender's introduction (``out`` carries the source).
+    """
+    out.params[0] = recipient.nick
+    text = out.params[1] if len(out.params) > 1 else ""
+    if out.command != "TAGMSG":
+        sender_nick = (out.source or "").split("!", 1)[0]
+        key = dm_target(casefold(sender_nick), casefold(recipient.nick))
+        state.replication.record(key, out, recipient.nick, text)
+    if recipient.remote:
+        if sender is not None:
+            _emit_message(state, sender, recipient.uid, out, text)
+    elif out.command != "TAGMSG" or recipient.has("message-tags"):
+        state.send(recipient, out)
+
+
+def _emit_message(state: ChatState, sender: Client, target: str, out: Message, text: str) -> None:
+    assert out.command in ("PRIVMSG", "NOTICE", "TAGMSG")
+    state.emit(
+        ChatMessage(
+            uid=sender.uid,
+            target=target,
+            command=cast(MessageCommand, out.command),
+            text=text,
+            tags=out.tags,
+            source=sender.prefix,
+        )
+    )

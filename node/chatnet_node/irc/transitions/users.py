@@ -1,0 +1,161 @@
+"""Transitions of users: arrival, nick, modes, away, real name, invitation, departure.
+
+See the package docstring for what a transition is.
+"""
+
+from __future__ import annotations
+
+from ..events import (
+    NickChange,
+    UserAway,
+    UserIntro,
+    UserInvite,
+    UserKill,
+    UserOper,
+    UserQuit,
+    UserSetname,
+)
+from ..message import Message
+from ..model import Channel, Client
+from ..names import casefold
+from ..state import ChatState, WhowasEntry
+
+
+def introduction(user: Client) -> UserIntro:
+    """A user as the network learns of it (on registration, and in bursts)."""
+    return UserIntro(
+        uid=user.uid,
+        nick=user.nick,
+        user=user.user,
+        host=user.host,
+        realname=user.realname,
+        ts=user.nick_ts,
+        signon=user.connected_at,
+        away=user.away,
+        oper=user.oper,
+        invisible=user.invisible,
+        secure=user.secure,
+    )
+
+
+def register(state: ChatState, user: Client) -> None:
+    """A user completed registration here: it gets a uid and its nick."""
+    user.registered = True
+    user.uid = state.ids.uid()
+    user.server = state.name
+    user.nick_ts = state.clock()
+    state.users[user.uid] = user
+    state.nicks[casefold(user.nick)] = user
+    state.emit(introduction(user))
+
+
+def rename(state: ChatState, user: Client, new: str) -> None:
+    """Change a user's nick here and show NICK to the local clients who see it."""
+    audience = state.common_peers(user)
+    if not user.remote:
+        audience[user] = None
+    state.deliver(Message("NICK", [new], user.prefix), audience)
+    old = casefold(user.nick)
+    if state.nicks.get(old) is user:
+        del state.nicks[old]
+    user.nick = new
+    state.nicks[casefold(new)] = user
+
+
+def nick(state: ChatState, user: Client, new: str, ts: float) -> None:
+    """A user takes a free nick (``ts``: when, the tie-break of later collisions)."""
+    rename(state, user, new)
+    user.nick_ts = ts
+    state.emit(NickChange(uid=user.uid, nick=new, ts=ts))
+
+
+def quit_(state: ChatState, user: Client, reason: str) -> None:
+    """A user leaves the network (quit, dropped): its channels see QUIT."""
+    if user.closed:
+        return
+    if user.registered:
+        state.emit(UserQuit(uid=user.uid, reason=reason))
+    _leave(state, user, reason)
+
+
+def kill(state: ChatState, target: Client, reason: str, *, by_uid: str) -> None:
+    """An IRC operator removes a user from the network."""
+    if target.closed:
+        return
+    state.emit(UserKill(uid=by_uid, target=target.uid, reason=reason))
+    _leave(state, target, reason)
+    if not target.remote:
+        state.hang_up(target, Message("ERROR", [f"Closing Link: {target.host} ({reason})"]))
+
+
+def netsplit(state: ChatState, servers: set[str], reason: str) -> None:
+    """Servers became unreachable: their users quit here.
+
+    Every server sees the split for itself, so nothing is emitted.
+    """
+    for user in list(state.users.values()):
+        if user.remote and user.server in servers:
+            _leave(state, user, reason)
+
+
+def _leave(state: ChatState, user: Client, reason: str) -> None:
+    if user.registered:
+        state.deliver(Message("QUIT", [reason], user.prefix), state.common_peers(user))
+        state.whowas.appendleft(
+            WhowasEntry(
+                user.nick,
+                user.user,
+                user.host,
+                user.realname,
+                user.server or state.name,
+                state.clock(),
+            )
+        )
+    user.closed = True
+    if state.acks:
+        state.acks.forget(user)
+    for channel in list(user.channels.values()):
+        state.leave_channel(user, channel)
+    folded = casefold(user.nick)
+    if state.nicks.get(folded) is user:
+        del state.nicks[folded]
+    state.users.pop(user.uid, None)
+    if not user.remote:
+        state.forget_connection(user)
+
+
+def away(state: ChatState, user: Client, text: str | None) -> None:
+    """A user is away (``text``) or back (None); away-notify tells of changes only."""
+    if user.away == text:
+        return
+    user.away = text
+    state.emit(UserAway(uid=user.uid, text=text))
+    note = Message("AWAY", [text] if text else [], user.prefix)
+    state.deliver(note, [c for c in state.common_peers(user) if c.has("away-notify")])
+
+
+def setname(state: ChatState, user: Client, realname: str) -> None:
+    """A user changes its real name (shown to clients with the setname capability)."""
+    user.realname = realname
+    state.emit(UserSetname(uid=user.uid, realname=realname))
+    change = Message("SETNAME", [realname], user.prefix)
+    audience = [c for c in state.common_peers(user) if c.has("setname")]
+    if user.has("setname"):
+        audience.append(user)
+    state.deliver(change, audience)
+
+
+def user_modes(state: ChatState, user: Client, *, oper: str | None, invisible: bool) -> None:
+    """Operator status or ``+i`` changed (the user's own MODE line is its command's reply)."""
+    user.oper = oper
+    user.invisible = invisible
+    state.emit(UserOper(uid=user.uid, oper=oper, invisible=invisible))
+
+
+def invite(state: ChatState, inviter: Client, target: Client, channel: Channel) -> None:
+    """``inviter`` invites ``target`` into ``channel``; the invitee's server tells it."""
+    channel.invited.add(casefold(target.nick))
+    state.emit(UserInvite(uid=inviter.uid, target=target.uid, channel=channel.name))
+    if not target.remote:
+        line = Message("INVITE", [target.nick, channel.name], inviter.prefix, state.stamp())
+        state.send(target, line)
