@@ -75,7 +75,7 @@ def test_a_quit_and_a_kill_look_the_same_on_both_servers(net: Net) -> None:
     )
     alice, _ = net.user("a", "alice")
     bob, _ = net.user("b", "bob")
-    root, root_out = net.user("a", "root")
+    root, _ = net.user("a", "root")
     for server, client in (("a", alice), ("b", bob)):
         net.say(server, client, "JOIN #t")
     here, there = watchers(net, "a", "b")
