@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatnet_node.irc.names import casefold
-from tests.node.test_link_manager import Net
+from tests.corekit import CoreNetwork, CoreUser
 
 SERVERS = ["s0", "s1", "s2", "s3"]
 PAIRS = [(a, b) for i, a in enumerate(SERVERS) for b in SERVERS[i + 1 :]]
@@ -26,7 +26,7 @@ actions = st.lists(
 )
 
 
-def components(net: Net) -> list[set[str]]:
+def components(net: CoreNetwork) -> list[set[str]]:
     """Connected groups of servers, from the links that are up."""
     seen: set[str] = set()
     groups = []
@@ -45,7 +45,9 @@ def components(net: Net) -> list[set[str]]:
     return groups
 
 
-def view(net: Net, server: str) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+def view(
+    net: CoreNetwork, server: str
+) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
     core = net.cores[server]
     users = frozenset((u.uid, u.server) for u in core.users.values())
     members = frozenset(
@@ -57,8 +59,8 @@ def view(net: Net, server: str) -> tuple[frozenset[tuple[str, str]], frozenset[t
 @settings(max_examples=300, deadline=None)
 @given(actions)
 def test_servers_converge_and_messages_arrive_once(steps: list[tuple[str, object]]) -> None:
-    net = Net(*SERVERS)
-    users = []  # (server, client, sink)
+    net = CoreNetwork(*SERVERS)
+    users: list[tuple[str, CoreUser]] = []
     said = 0
     for kind, arg in steps:
         if kind == "link":
@@ -71,29 +73,28 @@ def test_servers_converge_and_messages_arrive_once(steps: list[tuple[str, object
                 net.cut(a, b)
         elif kind == "user":
             nick = f"u{len(users)}"
-            client, sink = net.user(str(arg), nick)
-            users.append((str(arg), client, sink))
+            users.append((str(arg), net.user(str(arg), nick)))
         elif kind == "join" and users:
-            server, client, _ = users[int(arg) % len(users)]  # type: ignore[call-overload]
-            if not client.closed:
-                net.say(server, client, "JOIN #p")
+            server, user = users[int(arg) % len(users)]  # type: ignore[call-overload]
+            if not user.client.closed:
+                net.say(user, "JOIN #p")
         elif kind == "say" and users:
-            server, client, _ = users[int(arg) % len(users)]  # type: ignore[call-overload]
-            if client.closed or "#p" not in client.channels:
+            server, user = users[int(arg) % len(users)]  # type: ignore[call-overload]
+            if user.client.closed or "#p" not in user.client.channels:
                 continue
-            for _, _, sink in users:
-                sink.lines()
+            for _, someone in users:
+                someone.lines()
             said += 1
             text = f"message {said}"
-            net.say(server, client, f"PRIVMSG #p :{text}")
+            net.say(user, f"PRIVMSG #p :{text}")
             group = next(g for g in components(net) if server in g)
-            for other_server, other, sink in users:
-                got = [line for line in sink.lines() if line.endswith(f":{text}")]
+            for other_server, other in users:
+                got = [line for line in other.lines() if line.endswith(f":{text}")]
                 member = (
-                    other is not client
-                    and not other.closed
+                    other is not user
+                    and not other.client.closed
                     and other_server in group
-                    and casefold("#p") in other.channels
+                    and casefold("#p") in other.client.channels
                 )
                 assert len(got) == (1 if member else 0), (other.nick, got)
         # Settled: every server of a component sees the same users and channels.

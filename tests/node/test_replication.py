@@ -12,7 +12,7 @@ from chatnet_node.irc.commands.table import COMMANDS
 from chatnet_node.irc.core import ChatCore
 from chatnet_node.irc.model import Client
 from chatnet_node.irc.recent import EXPIRE_EVERY, RecentLog
-from tests.node.test_core import RecordingSink, make_core
+from tests.corekit import CoreServer, RecordingSink
 
 
 def stored(msgid: str, ts: float) -> StoredMessage:
@@ -48,8 +48,7 @@ def test_what_a_peer_lacks_since_a_time() -> None:
 
 
 def test_held_replies_are_released_when_every_message_is_safe() -> None:
-    core, _ = make_core()
-    client = Client(sink=RecordingSink(core), address="127.0.0.1", connected_at=0.0)
+    client = Client(sink=RecordingSink(CoreServer().core), address="127.0.0.1", connected_at=0.0)
     book = AckBook()
     held = Held(client, {"m1", "m2"})
     book.hold(held)
