@@ -26,7 +26,7 @@ from .ids import Ids
 from .message import Message
 from .model import Channel, Client
 from .stats import CoreStats
-from .wire import WANT_TAGS, encode
+from .wire import encode
 
 # Runs an iterator to its end at C speed (the fan-out loop).
 _drain = deque[None](maxlen=0).extend
@@ -178,14 +178,14 @@ class Output:
     def write_replies(self, client: Client, replies: list[Message], label: str | None) -> None:
         """Queue a command's replies, wrapped for labeled-response when labelled."""
         if label is None:
+            key = client.key
             for msg in replies:
-                key = client.key | WANT_TAGS if "batch" in msg.tags else client.key
                 self.queue(client, encode(msg, key))
         else:
             self._write_labeled(client, replies, label)
 
     def _write_labeled(self, client: Client, replies: list[Message], label: str) -> None:
-        key = client.key | WANT_TAGS
+        key = client.key
         name = self.server_name
         if not replies:
             self.queue(client, encode(Message("ACK", [], name, {"label": label}), key))

@@ -5,8 +5,12 @@ serialised once for every distinct *wire key* among its recipients, and the
 resulting bytes are shared: a TCP line ends in CR LF, a WebSocket message is
 one complete server-to-client frame (unmasked, so identical for every client).
 
-A wire key packs the two capabilities that change a line's bytes (message-tags
-and server-time) with the transport kind.
+A wire key packs the capabilities that change a line's bytes with the
+transport kind. A tag reaches a client only under the capability that
+carries it: ``time`` under server-time; ``label`` and ``batch`` are only ever
+attached for clients that asked for labeled-response and batch, so they
+pass; every other tag (``msgid``, client-only ``+tags``...) needs
+message-tags. A client that negotiated nothing gets plain lines.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ WS_TEXT = 1
 WS_BINARY = 2
 
 # Capability bits that change serialisation.
-WANT_TAGS = 4  # message-tags: every tag
+WANT_TAGS = 4  # message-tags: msgid, client-only tags and the like
 WANT_TIME = 8  # server-time: the time tag
+WANT_ALL = WANT_TAGS | WANT_TIME
+#: Tags attached only for the clients that asked for them (labeled-response, batch).
+_ATTACHED_ON_REQUEST = frozenset(("label", "batch"))
 
 
 def wire_key(kind: int, message_tags: bool, server_time: bool) -> int:
@@ -41,12 +48,20 @@ def ws_frame(payload: bytes, binary: bool = False) -> bytes:
 
 def line_for(msg: Message, key: int) -> str:
     """The line (no CR LF) a client with wire key ``key`` gets for ``msg``."""
-    if not msg.tags or key & WANT_TAGS:
+    tags = msg.tags
+    if not tags or key & WANT_ALL == WANT_ALL:
         return format_message(msg, with_tags=True)
-    if key & WANT_TIME and "time" in msg.tags:
-        head = format_tags({"time": msg.tags["time"]})
-        return head + " " + format_message(msg, with_tags=False)
-    return format_message(msg, with_tags=False)
+    shown = {name: value for name, value in tags.items() if _shown(name, key)}
+    if not shown:
+        return format_message(msg, with_tags=False)
+    return format_tags(shown) + " " + format_message(msg, with_tags=False)
+
+
+def _shown(tag: str, key: int) -> bool:
+    """May a client with wire key ``key`` see ``tag``?"""
+    if tag == "time":
+        return bool(key & WANT_TIME)
+    return tag in _ATTACHED_ON_REQUEST or bool(key & WANT_TAGS)
 
 
 def encode(msg: Message, key: int) -> bytes:
