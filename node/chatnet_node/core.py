@@ -32,7 +32,7 @@ from . import numerics as rpl
 from .channel import Channel
 from .client import Client, Sink
 from .config import NodeConfig
-from .history import HistoryBackend, StoredMessage
+from .history.contract import HistoryBackend, StoredMessage
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .names import CHANNELLEN, NICKLEN, casefold
 from .replication import AckBook, Held, RecentLog

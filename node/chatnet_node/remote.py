@@ -331,7 +331,7 @@ def state(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
 
 def message(core: ChatCore, event: lp.Event, sid_of: dict[str, int]) -> None:
     assert isinstance(event, lp.ChatMessage)
-    from .history import dm_target
+    from .history.contract import dm_target
     from .names import is_channel_name
 
     sender = _user(core, event.uid)

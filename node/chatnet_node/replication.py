@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from .history import StoredMessage
+from .history.contract import StoredMessage
 
 if TYPE_CHECKING:
     from .client import Client

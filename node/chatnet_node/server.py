@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .config import ConfigError, NodeConfig, TlsListener, load_config
 from .core import ChatCore
-from .history import open_history
+from .history.factory import open_history
 from .httpapi import HttpRoutes
 from .links.session import LinkRuntime
 from .metrics import make_registry

@@ -19,19 +19,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatnet_node import history_pg
 from chatnet_node.config import ConfigError, History
-from chatnet_node.history import (
+from chatnet_node.history.contract import (
     HistoryBackend,
-    HistoryStore,
     HistoryUnavailable,
     Ref,
-    SqliteHistory,
     StoredMessage,
     dm_target,
-    open_history,
 )
-from chatnet_node.history_pg import PostgresHistory
+from chatnet_node.history.factory import open_history
+from chatnet_node.history.postgres import store as history_pg
+from chatnet_node.history.postgres.store import PostgresHistory
+from chatnet_node.history.sqlite import SqliteHistory
 from tests.pgserver import PgServer
 
 MakeStore = Callable[..., Awaitable[HistoryBackend]]
@@ -215,9 +214,8 @@ async def test_durability_contract(make_store: MakeStore) -> None:
         assert [m for batch in batches for m in batch] == ["k1", "k2", "k3"]
 
 
-def test_history_store_is_still_the_sqlite_store() -> None:
-    assert HistoryStore is SqliteHistory
-    store = HistoryStore(None)
+def test_sqlite_without_a_path_lives_in_memory() -> None:
+    store = SqliteHistory(None)
     store.append("#x", msg("m1", NOW))
     assert texts(store.latest("#x", None, 5)) == ["m1"]
     store.close()

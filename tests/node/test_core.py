@@ -9,7 +9,7 @@ from chatnet_node import wire
 from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
 from chatnet_node.core import ChatCore
-from chatnet_node.history import HistoryStore
+from chatnet_node.history.sqlite import SqliteHistory
 
 
 class RecordingSink:
@@ -45,7 +45,7 @@ class FakeClock:
 def make_core(**limits: object) -> tuple[ChatCore, FakeClock]:
     clock = FakeClock()
     config = NodeConfig.model_validate({"name": "unit", "limits": limits})
-    return ChatCore(config, HistoryStore(None), clock=clock), clock
+    return ChatCore(config, SqliteHistory(None), clock=clock), clock
 
 
 def connect(core: ChatCore, nick: str, caps: str = "") -> tuple[Client, RecordingSink]:
@@ -205,7 +205,7 @@ def test_history_is_committed_before_the_echo_leaves(tmp_path: Path) -> None:
     """The echo is the sender's acknowledgement: by then the message is on disk."""
     path = tmp_path / "history.sqlite3"
     config = NodeConfig.model_validate({"name": "unit", "history": {"path": str(path)}})
-    core = ChatCore(config, HistoryStore(path))
+    core = ChatCore(config, SqliteHistory(path))
     sender, out = connect(core, "sender", "echo-message")
     core.receive_line(sender, b"JOIN #durable")
     out.lines()

@@ -15,7 +15,7 @@ import pytest
 from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
 from chatnet_node.core import ChatCore
-from chatnet_node.history import HistoryStore
+from chatnet_node.history.sqlite import SqliteHistory
 from chatnet_node.links.manager import LinkManager
 from tests.node.test_core import RecordingSink
 
@@ -62,7 +62,7 @@ class Net:
             config = NodeConfig.model_validate(
                 {"name": name, "serverId": sid, "network": "t", "links": {"accept": others}}
             )
-            core = ChatCore(config, HistoryStore(None))
+            core = ChatCore(config, SqliteHistory(None))
             self.cores[name] = core
             self.managers[name] = LinkManager(core)
 
@@ -329,7 +329,7 @@ def test_channel_created_on_both_sides_keeps_the_older_ops() -> None:
 
 def test_a_server_that_can_have_no_peer_acknowledges_at_once() -> None:
     config = NodeConfig.model_validate({"name": "solo", "network": "t"})
-    core = ChatCore(config, HistoryStore(None))
+    core = ChatCore(config, SqliteHistory(None))
     LinkManager(core)  # a link secret but no portal: nobody could store a second copy
     sink = RecordingSink(core)
     alice = core.connect(sink, "127.0.0.1")

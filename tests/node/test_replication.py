@@ -8,7 +8,8 @@ from pathlib import Path
 from chatnet_node.client import Client
 from chatnet_node.config import NodeConfig
 from chatnet_node.core import ChatCore
-from chatnet_node.history import HistoryStore, StoredMessage
+from chatnet_node.history.contract import StoredMessage
+from chatnet_node.history.sqlite import SqliteHistory
 from chatnet_node.replication import EXPIRE_EVERY, AckBook, Held, RecentLog
 from tests.node.test_core import RecordingSink, make_core
 
@@ -64,11 +65,11 @@ def test_a_restarted_server_remembers_the_window_from_its_store(tmp_path: Path) 
     """So that a catch-up after a restart does not send back what it already has."""
     config = NodeConfig.model_validate({"name": "unit"})
     now = time.time()
-    first = HistoryStore(tmp_path / "h.sqlite3")
+    first = SqliteHistory(tmp_path / "h.sqlite3")
     first.append("#r", stored("kept", now - 10))
     first.append("#r", stored("too-old", now - 10_000))
     first.close()
-    core = ChatCore(config, HistoryStore(tmp_path / "h.sqlite3"))
+    core = ChatCore(config, SqliteHistory(tmp_path / "h.sqlite3"))
     assert len(core.recent) == 0, "read once the store is open, not while building the core"
     core.remember_recent()
     assert "kept" in core.recent and "too-old" not in core.recent

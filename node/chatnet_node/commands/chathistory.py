@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..history import HistoryUnavailable, Ref, StoredMessage, dm_target
+from ..history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
 from ..message import Message
 from ..names import casefold, is_channel_name
 from . import Command

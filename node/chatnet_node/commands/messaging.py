@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .. import announce
 from .. import numerics as rpl
 from ..core import AWAYLEN, MAX_TARGETS
-from ..history import dm_target
+from ..history.contract import dm_target
 from ..message import Message
 from ..names import casefold, is_channel_name
 from . import Command

@@ -26,7 +26,7 @@ fail at once (``HistoryUnavailable``, which CHATHISTORY answers with
 loop again. Rows still on their way to the database are merged into every
 answer, so a client reads its own messages at once, as with SQLite.
 
-Order is ``(ts, length(msgid), msgid)`` (see ``history``): the database
+Order is ``(ts, length(msgid), msgid)`` (see ``history.contract``): the database
 holds no order of its own that all servers agree on, since each server
 inserts whenever its writer gets to it. ``msgid`` and ``target`` use the "C"
 collation so that text compares byte by byte, as in Python and SQLite,
@@ -48,22 +48,22 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
-from .config import ConfigError
-from .history import (
+from ...config import ConfigError
+from ..contract import (
     HistoryUnavailable,
     Ref,
-    SqlHistory,
     StoredMessage,
     is_private_key,
     position,
 )
+from ..sql import SqlHistory, TrimMarks
 
 log = logging.getLogger("chatnet.history")
 
@@ -165,7 +165,10 @@ class PostgresHistory(SqlHistory):
         *,
         max_queued: int = MAX_QUEUED,
     ) -> None:
-        super().__init__(retention_seconds, max_per_target)
+        self.retention_seconds = retention_seconds
+        self.max_per_target = max_per_target
+        self.on_durable: Callable[[list[str]], None] | None = None
+        self._marks = TrimMarks()
         self._conninfo = _with_defaults(dsn)  # raises ConfigError for a malformed DSN
         self.where = describe(dsn)
         self.max_queued = max_queued
@@ -261,7 +264,7 @@ class PostgresHistory(SqlHistory):
         """Queue one message for the next ``commit``."""
         self._pending.append((target, message))
         self._unconfirmed[message.msgid] = (target, message)
-        self._count_for_trim(target)
+        self._marks.count(target, self.max_per_target)
 
     def commit(self) -> None:
         """Hand this turn's rows to the writer (never blocks)."""
@@ -358,7 +361,7 @@ class PostgresHistory(SqlHistory):
                 self._wake.clear()
                 wait = max(0.0, self._next_prune - time.time())
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait if not self._to_trim else 0.0):
+                    async with asyncio.timeout(wait if not self._marks.due else 0.0):
                         await self._wake.wait()
             if self._queue:
                 batch = [self._queue[i] for i in range(min(BATCH_ROWS, len(self._queue)))]
@@ -419,9 +422,9 @@ class PostgresHistory(SqlHistory):
     async def _housekeeping(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
         now = time.time()
         by_age = now >= self._next_prune
-        if not by_age and not self._to_trim:
+        if not by_age and not self._marks.due:
             return
-        targets, self._to_trim = self._to_trim, set()
+        targets = self._marks.take()
         if by_age:
             # Jitter: a network's servers spread their prunes instead of
             # running the same DELETE at the same moment.

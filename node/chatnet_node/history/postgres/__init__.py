@@ -1,0 +1,1 @@
+"""History in PostgreSQL: one database shared by every server of a network."""
