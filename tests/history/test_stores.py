@@ -28,7 +28,7 @@ from chatnet_node.history.contract import (
     dm_target,
 )
 from chatnet_node.history.factory import open_history
-from chatnet_node.history.postgres import store as history_pg
+from chatnet_node.history.postgres import writer as pg_writer
 from chatnet_node.history.postgres.store import PostgresHistory
 from chatnet_node.history.sqlite import SqliteHistory
 from tests.pgserver import PgServer
@@ -314,8 +314,8 @@ async def test_several_servers_create_the_schema_at_once(pg_dsn: str) -> None:
 async def test_an_unreachable_database_does_not_stop_the_store(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(history_pg, "START_WAIT", 0.3)
-    monkeypatch.setattr(history_pg, "CLOSE_WAIT", 0.2)
+    monkeypatch.setattr(pg_writer, "START_WAIT", 0.3)
+    monkeypatch.setattr(pg_writer, "CLOSE_WAIT", 0.2)
     from tests.nodeproc import free_port
 
     store = PostgresHistory(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_queued=3)
