@@ -103,7 +103,7 @@ class PostgresWriter:
         #: Called with the msgids of each batch once committed (the store's ``on_durable``).
         self.on_durable: Callable[[list[str]], None] | None = None
         self._marks = TrimMarks()
-        #: Rows appended this turn, not yet handed to the writer.
+        #: Rows appended this turn, not yet handed to the writer task.
         self._pending: list[Row] = []
         #: Rows handed to the writer, oldest first; a batch leaves only once committed.
         self._queue: deque[Row] = deque()
