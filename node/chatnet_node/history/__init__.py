@@ -25,11 +25,12 @@ Modules, and what each may import besides the standard library:
     ``PostgresHistory``: ``database`` (the table and how to reach it),
     ``writer`` (the asynchronous writer task), ``reader`` (synchronous reads
     and the merge of rows not yet written) and ``store`` (the two composed).
-    Imports ``contract``, ``sql``, psycopg, and ``..config`` for
-    ``ConfigError``.
+    Imports ``contract``, ``sql``, psycopg, and ``chatnet_node.config`` for
+    ``ConfigError`` (a malformed DSN).
 ``factory``
     ``open_history(config)``: the one module that imports every backend,
-    and what the runtime (``server``) imports.
+    and what the runtime (``server``) imports. Imports both backends
+    (``chatnet_node.config`` for type checking only).
 
 Nothing here imports the chat core (``core``, ``commands``, ``links``, the
 runtime). This file imports nothing, so that importing
