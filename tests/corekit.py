@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chatnet_node.config import NodeConfig
-from chatnet_node.history import HistoryStore
+from chatnet_node.history.sqlite import SqliteHistory
 from chatnet_node.irc import wire
 from chatnet_node.irc.commands.table import COMMANDS
 from chatnet_node.irc.core import ChatCore
@@ -142,7 +142,7 @@ class CoreServer:
         if history is not None:
             settings.setdefault("history", {})["path"] = str(history)
         self.config = NodeConfig.model_validate(settings)
-        self.core = ChatCore(self.config, HistoryStore(history), COMMANDS, clock=self.clock)
+        self.core = ChatCore(self.config, SqliteHistory(history), COMMANDS, clock=self.clock)
 
     def connection(
         self, address: str = "127.0.0.1", kind: int = wire.STREAM, secure: bool = False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError, NodeConfig, load_config
-from .history import open_history
+from .history.factory import open_history
 from .irc.commands.table import COMMANDS
 from .irc.core import ChatCore
 from .links.dialer import LinkRuntime

@@ -19,19 +19,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatnet_node import history_pg
 from chatnet_node.config import ConfigError, History
-from chatnet_node.history import (
+from chatnet_node.history.contract import (
     HistoryBackend,
-    HistoryStore,
     HistoryUnavailable,
     Ref,
-    SqliteHistory,
     StoredMessage,
     dm_target,
-    open_history,
 )
-from chatnet_node.history_pg import PostgresHistory
+from chatnet_node.history.factory import open_history
+from chatnet_node.history.postgres import writer as pg_writer
+from chatnet_node.history.postgres.store import PostgresHistory
+from chatnet_node.history.sqlite import SqliteHistory
 from tests.pgserver import PgServer
 
 MakeStore = Callable[..., Awaitable[HistoryBackend]]
@@ -215,9 +214,8 @@ async def test_durability_contract(make_store: MakeStore) -> None:
         assert [m for batch in batches for m in batch] == ["k1", "k2", "k3"]
 
 
-def test_history_store_is_still_the_sqlite_store() -> None:
-    assert HistoryStore is SqliteHistory
-    store = HistoryStore(None)
+def test_sqlite_without_a_path_lives_in_memory() -> None:
+    store = SqliteHistory(None)
     store.append("#x", msg("m1", NOW))
     assert texts(store.latest("#x", None, 5)) == ["m1"]
     store.close()
@@ -316,8 +314,8 @@ async def test_several_servers_create_the_schema_at_once(pg_dsn: str) -> None:
 async def test_an_unreachable_database_does_not_stop_the_store(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(history_pg, "START_WAIT", 0.3)
-    monkeypatch.setattr(history_pg, "CLOSE_WAIT", 0.2)
+    monkeypatch.setattr(pg_writer, "START_WAIT", 0.3)
+    monkeypatch.setattr(pg_writer, "CLOSE_WAIT", 0.2)
     from tests.nodeproc import free_port
 
     store = PostgresHistory(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_queued=3)

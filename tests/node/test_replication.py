@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from chatnet_node.config import NodeConfig
-from chatnet_node.history import HistoryStore, StoredMessage
+from chatnet_node.history.contract import StoredMessage
+from chatnet_node.history.sqlite import SqliteHistory
 from chatnet_node.irc.acks import AckBook, Held
 from chatnet_node.irc.commands.table import COMMANDS
 from chatnet_node.irc.core import ChatCore
@@ -65,11 +66,11 @@ def test_a_restarted_server_remembers_the_window_from_its_store(tmp_path: Path) 
     """So that a catch-up after a restart does not send back what it already has."""
     config = NodeConfig.model_validate({"name": "unit"})
     now = time.time()
-    first = HistoryStore(tmp_path / "h.sqlite3")
+    first = SqliteHistory(tmp_path / "h.sqlite3")
     first.append("#r", stored("kept", now - 10))
     first.append("#r", stored("too-old", now - 10_000))
     first.close()
-    core = ChatCore(config, HistoryStore(tmp_path / "h.sqlite3"), COMMANDS)
+    core = ChatCore(config, SqliteHistory(tmp_path / "h.sqlite3"), COMMANDS)
     assert len(core.replication.recent) == 0, (
         "read once the store is open, not while building the core"
     )

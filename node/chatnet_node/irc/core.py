@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..config import NodeConfig
-from ..history import HistoryBackend
+from ..history.contract import HistoryBackend
 from . import numerics as rpl
 from . import transitions
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
-from ..history import StoredMessage
+from ..history.contract import StoredMessage
 
 EXPIRE_EVERY = 256  # additions between two looks at the oldest entries
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from ..config import Links
-from ..history import HistoryBackend, StoredMessage
+from ..history.contract import HistoryBackend, StoredMessage
 from .acks import AckBook
 from .ids import Ids
 from .message import Message

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import NodeConfig
-from ..history import HistoryBackend
+from ..history.contract import HistoryBackend
 from .acks import AckBook
 from .events import Event
 from .flood import FloodControl

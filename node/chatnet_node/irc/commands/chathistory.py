@@ -7,7 +7,7 @@ batch when the client negotiated ``batch``; errors are standard replies
 
 from __future__ import annotations
 
-from ...history import HistoryUnavailable, Ref, StoredMessage, dm_target
+from ...history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
 from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client

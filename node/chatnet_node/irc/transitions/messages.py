@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
-from ...history import dm_target
+from ...history.contract import dm_target
 from ..events import ChatMessage
 from ..message import Message
 from ..model import Channel, Client

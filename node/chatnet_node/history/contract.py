@@ -1,0 +1,170 @@
+"""The history contract: what the chat core and CHATHISTORY know of a store.
+
+Everything here is plain data and a ``Protocol``: no I/O, no database
+driver. The core imports this module and nothing else of the package, so it
+never depends on a backend; the runtime picks one (``history.factory``).
+
+Keys. A store keeps one table of messages keyed by a *target*: a folded
+channel name, or for a private conversation ``"dm:" + the two folded nicks
+in order`` (``dm_target``).
+
+Order. Messages are ordered by ``(ts, len(msgid), msgid)`` in every store,
+never by a row id: a row id is local to one database, so two SQLite servers
+would order messages of one millisecond differently, and a client that
+moves from one to the other with ``CHATHISTORY AFTER msgid=...`` could skip
+one. A msgid is a fixed per-server prefix and a hex counter, so ordering by
+length then text is the counter's order (one sender's messages stay in
+order within a millisecond); any other msgid still gets one total order that
+every server computes alike. ``Ref`` is a position in that order.
+
+Reads are synchronous on purpose: the command core is synchronous (a
+command runs to completion within one event-loop turn, which is what keeps
+it free of locks), and a CHATHISTORY query is one indexed range scan with a
+small LIMIT. Writes are what can be slow, so they are batched per loop turn
+(SQLite) or handed to a writer task (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "AFTER_ALL",
+    "HistoryBackend",
+    "HistoryUnavailable",
+    "Ref",
+    "StoredMessage",
+    "dm_target",
+    "is_private_key",
+    "position",
+]
+
+#: A ``Ref.width`` after every msgid at its time (no msgid is this long).
+AFTER_ALL = 1 << 30
+
+
+class HistoryUnavailable(Exception):  # noqa: N818 - reads as "history unavailable"
+    """A read could not be answered (the database is unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message as stored: enough to replay it exactly."""
+
+    msgid: str
+    ts: float
+    source: str
+    command: str
+    target: str
+    text: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Ref:
+    """A position in a target's history: ``(ts, len(msgid), msgid)``.
+
+    Positions compare like the messages they point at. ``Ref.start(ts)`` is
+    before every message at ``ts``, ``Ref.end(ts)`` after all of them.
+    """
+
+    ts: float
+    width: int
+    msgid: str = ""
+
+    @classmethod
+    def of(cls, ts: float, msgid: str) -> Ref:
+        """The position of one message."""
+        return cls(ts, len(msgid), msgid)
+
+    @classmethod
+    def start(cls, ts: float) -> Ref:
+        """Before every message at ``ts``."""
+        return cls(ts, 0, "")
+
+    @classmethod
+    def end(cls, ts: float) -> Ref:
+        """After every message at ``ts``."""
+        return cls(ts, AFTER_ALL, "")
+
+    def params(self) -> tuple[float, int, str]:
+        """The three values an SQL row comparison takes."""
+        return (self.ts, self.width, self.msgid)
+
+
+def position(message: StoredMessage) -> Ref:
+    """Where a message sits in its target's order."""
+    return Ref(message.ts, len(message.msgid), message.msgid)
+
+
+def dm_target(folded_a: str, folded_b: str) -> str:
+    """The history key of a private conversation between two folded nicks."""
+    first, second = sorted((folded_a, folded_b))
+    return f"dm:{first} {second}"
+
+
+def is_private_key(key: str) -> bool:
+    """True for the history key of a private conversation."""
+    return key.startswith("dm:")
+
+
+class HistoryBackend(Protocol):
+    """What the core, CHATHISTORY and the node runtime use of a history store.
+
+    ``append`` and ``commit`` run in the command path: they never block on
+    the network. Reads are synchronous (see the module docstring) and raise
+    ``HistoryUnavailable`` when the store cannot answer.
+
+    The acknowledgement contract: ``durable_elsewhere`` says whether a commit
+    puts a message beyond this server (True only for a shared store);
+    ``on_durable``, when set, is called on the event-loop thread with the
+    msgids of each batch once it is durable in the shared store.
+    """
+
+    durable_elsewhere: bool
+    on_durable: Callable[[list[str]], None] | None
+    retention_seconds: float
+    max_per_target: int
+
+    async def start(self) -> None:
+        """Get ready (connect, create the schema); never raises for an unreachable store."""
+        ...
+
+    def append(self, target: str, message: StoredMessage) -> None:
+        """Queue one message for the next ``commit``; duplicate msgids are ignored."""
+        ...
+
+    def commit(self) -> None:
+        """Store (or hand to the writer) everything appended so far."""
+        ...
+
+    async def flushed(self) -> None:
+        """Wait until what was committed is durable (bound it with ``asyncio.timeout``)."""
+        ...
+
+    async def prune(self, now: float | None = None) -> None:
+        """Delete what retention no longer keeps (by age, then by count per target)."""
+        ...
+
+    def close(self) -> None:
+        """Close without waiting (what is not yet written may be lost)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Write what is queued (within a bounded time), then close."""
+        ...
+
+    def resolve_msgid(self, target: str, msgid: str) -> Ref | None: ...
+    def latest(self, target: str, after: Ref | None, limit: int) -> list[StoredMessage]: ...
+    def before(self, target: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+    def after(self, target: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+    def around(self, target: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+    def between(self, target: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]: ...
+    def targets(
+        self, targets: list[str], start: float, end: float, limit: int
+    ) -> list[tuple[str, float]]: ...
+    def conversations(self, folded_nick: str) -> list[tuple[str, str]]: ...
+    def count(self, target: str) -> int: ...
+    def recent(self, since: float, limit: int) -> list[tuple[str, StoredMessage]]: ...

@@ -1,0 +1,170 @@
+"""History in SQLite: one file per server, the default store.
+
+Nothing to run: the file sits on the server's volume (WAL mode), or in
+memory when there is no path. A commit keeps a message on this server only
+(``durable_elsewhere`` is False): the core acknowledges a message once a
+second server holds it (see ``replication``), and every channel message is
+copied to every server over the links, so the loss of one server and its
+volume loses nothing acknowledged.
+
+Retention: messages older than ``retention_seconds`` are deleted as the
+store writes (every thousand rows), and a target is trimmed to
+``max_per_target`` messages now and then (``TrimMarks``) and on ``prune``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .contract import StoredMessage
+from .sql import DESC, ORDER, SqlHistory, TrimMarks
+
+__all__ = ["SqliteHistory"]
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,
+    msgid TEXT NOT NULL UNIQUE,
+    ts REAL NOT NULL,
+    source TEXT NOT NULL,
+    command TEXT NOT NULL,
+    display_target TEXT NOT NULL,
+    text TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}'
+);
+-- Files from before the (ts, msgid) order had an index on (target, ts, id).
+DROP INDEX IF EXISTS messages_target_ts;
+CREATE INDEX IF NOT EXISTS messages_order ON messages (target, ts, length(msgid), msgid);
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+"""
+
+
+class SqliteHistory(SqlHistory):
+    """SQLite-backed history with retention by age and by count per target.
+
+    One file per server (WAL: writers never block readers); with no path the
+    store lives in memory (tests, throwaway servers). ``commit`` writes the
+    turn's messages in one transaction before any byte of the turn leaves, so
+    an acknowledgement never precedes the stored message on this server.
+    """
+
+    durable_elsewhere = False
+
+    def __init__(
+        self,
+        path: Path | None,
+        retention_seconds: float = 86400.0,
+        max_per_target: int = 10000,
+    ) -> None:
+        self.retention_seconds = retention_seconds
+        self.max_per_target = max_per_target
+        #: Never called: a commit here is not durable beyond this server.
+        self.on_durable: Callable[[list[str]], None] | None = None
+        self._marks = TrimMarks()
+        target = str(path) if path is not None else ":memory:"
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SQLITE_SCHEMA)
+        self._inserts = 0
+        self._pending: list[tuple[object, ...]] = []
+        self._latest_ts = 0.0
+
+    async def start(self) -> None:
+        """Nothing to wait for: the file was opened by the constructor."""
+
+    async def flushed(self) -> None:
+        """A commit is durable when it returns."""
+        self.commit()
+
+    def close(self) -> None:
+        """Commit what is queued and close the database."""
+        self.commit()
+        self._db.close()
+
+    async def aclose(self) -> None:
+        """The same as ``close``: SQLite writes synchronously."""
+        self.close()
+
+    def append(self, target: str, message: StoredMessage) -> None:
+        """Queue one message for the next ``commit`` (the server commits every loop turn).
+
+        Duplicate msgids are ignored when committed (idempotent replay).
+        """
+        self._pending.append(
+            (
+                target,
+                message.msgid,
+                message.ts,
+                message.source,
+                message.command,
+                message.target,
+                message.text,
+                json.dumps(message.tags) if message.tags else "{}",
+            )
+        )
+        self._latest_ts = message.ts
+        self._marks.count(target, self.max_per_target)
+
+    def commit(self) -> None:
+        """Write every queued message in one transaction, then housekeeping."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages "
+                "(target, msgid, ts, source, command, display_target, text, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._inserts += len(rows)
+            if self._inserts >= 1000:
+                self._inserts = 0
+                self._db.execute(
+                    "DELETE FROM messages WHERE ts < ?", (self._latest_ts - self.retention_seconds,)
+                )
+            for target in self._marks.due:
+                self._trim(target)
+            self._marks.due.clear()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    async def prune(self, now: float | None = None) -> None:
+        """Delete messages older than the retention, and trim every target to its count."""
+        self.commit()
+        cutoff = (now if now is not None else time.time()) - self.retention_seconds
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,))
+            for (target,) in self._db.execute("SELECT DISTINCT target FROM messages").fetchall():
+                self._trim(str(target))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _trim(self, target: str) -> None:
+        self._db.execute(
+            f"DELETE FROM messages WHERE target = ? AND {ORDER} <= (SELECT ts, length(msgid), "
+            f"msgid FROM messages WHERE target = ? ORDER BY {DESC} LIMIT 1 OFFSET ?)",
+            (target, target, self.max_per_target),
+        )
+
+    def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        # What this turn appended is readable at once (the core reads in the
+        # same turn it writes, e.g. a CHATHISTORY right after a PRIVMSG).
+        self.commit()
+        return self._db.execute(sql, tuple(args)).fetchall()
