@@ -26,7 +26,17 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-SERVER_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+#: A host name: dot-separated labels of letters, digits and '-' (not at either end).
+SERVER_NAME_RE = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+#: The longest server name IRC allows (RFC 2812's 63-character host names).
+SERVER_NAME_MAX = 63
+
+
+def valid_server_name(name: str) -> bool:
+    """Is ``name`` a host name IRC accepts as a server name (``hub1.sd.com``, ``east``)?"""
+    return len(name) <= SERVER_NAME_MAX and SERVER_NAME_RE.match(name) is not None
 
 
 class ConfigError(Exception):
@@ -234,10 +244,11 @@ class NodeConfig(_Model):
     @field_validator("name")
     @classmethod
     def _server_name(cls, value: str) -> str:
-        if not SERVER_NAME_RE.match(value):
+        if not valid_server_name(value):
             raise ValueError(
-                "server name must be 1-63 lowercase letters, digits or '-', "
-                "starting and ending with a letter or digit"
+                "server name must be a host name of at most 63 characters "
+                "(e.g. irc.example.org or east): labels of letters, digits and '-', "
+                "separated by dots, none starting or ending with '-'"
             )
         return value
 

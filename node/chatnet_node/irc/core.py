@@ -115,7 +115,6 @@ class ChatCore(ChatState):
         self.clients[client] = None
         self.per_address[address] += 1
         self.stats.connections += 1
-        self.stats.max_local_clients = max(self.stats.max_local_clients, len(self.clients))
         return client
 
     def receive_line(self, client: Client, data: bytes) -> None:

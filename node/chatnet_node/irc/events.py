@@ -193,6 +193,15 @@ class UserKill(_Event):
     reason: str
 
 
+@dataclass(slots=True, kw_only=True)
+class Wallops(_Event):
+    """WALLOPS: a message from an IRC operator to every user with user mode ``+w``."""
+
+    t: Literal["wallops"] = "wallops"
+    source: str  # nick!user@host of the operator
+    text: str
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -209,4 +218,5 @@ Event = (
     | ChatMessage
     | UserInvite
     | UserKill
+    | Wallops
 )

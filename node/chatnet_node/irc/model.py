@@ -74,6 +74,7 @@ class Client:
     channels: dict[str, Channel] = field(default_factory=dict)
     away: str | None = None
     invisible: bool = False
+    wallops: bool = False  # user mode +w: receives WALLOPS (this server only)
     oper: str | None = None
     last_active: float = 0.0
     last_heard: float = 0.0
@@ -114,7 +115,11 @@ class Client:
     @property
     def user_modes(self) -> str:
         """User modes as MODE shows them, e.g. '+io'."""
-        modes = ("i" if self.invisible else "") + ("o" if self.oper else "")
+        modes = (
+            ("i" if self.invisible else "")
+            + ("o" if self.oper else "")
+            + ("w" if self.wallops else "")
+        )
         return "+" + modes
 
 

@@ -80,6 +80,7 @@ def _intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     user.invisible = event.invisible
     user.secure = event.secure
     state.users[user.uid] = user
+    state.count_users()
     _claim_nick(state, user, sid_of)
 
 
@@ -156,6 +157,10 @@ def _invite(state: ChatState, event: ev.UserInvite, sid_of: SidOf) -> None:
     channel = state.channels.get(casefold(event.channel))
     if inviter is not None and target is not None and channel is not None:
         change.invite(state, inviter, target, channel)
+
+
+def _wallops(state: ChatState, event: ev.Wallops, sid_of: SidOf) -> None:
+    change.wallops(state, event.source, event.text)
 
 
 # Channels.
@@ -364,4 +369,5 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.ChannelState: _state,
     ev.ChatMessage: _message,
     ev.UserInvite: _invite,
+    ev.Wallops: _wallops,
 }

@@ -10,8 +10,10 @@ TOPICLEN = 390
 KICKLEN = 255
 AWAYLEN = 200
 MAX_TARGETS = 4
+MAX_KICK_TARGETS = 4
+MAX_WHOWAS_TARGETS = 4
 #: User modes and channel modes, as RPL_MYINFO (004) lists them.
-USER_MODES = "io"
+USER_MODES = "iow"
 CHANNEL_MODES = "bklimnostv"
 CHANNEL_MODES_WITH_PARAM = "bklov"
 
@@ -36,7 +38,8 @@ def isupport_tokens(config: NodeConfig) -> list[str]:
         f"NETWORK={config.network}",
         f"NICKLEN={NICKLEN}",
         "PREFIX=(ov)@+",
-        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,KICK:4,NAMES:1",
+        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,"
+        f"KICK:{MAX_KICK_TARGETS},NAMES:1,WHOWAS:{MAX_WHOWAS_TARGETS},USERHOST:5",
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
     ]

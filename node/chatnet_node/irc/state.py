@@ -77,6 +77,7 @@ class ChatState:
         self.channels: dict[str, Channel] = {}  # by folded name
         self.whowas: deque[WhowasEntry] = deque(maxlen=2000)
         self.per_address: Counter[str] = Counter()
+        self.local_users = 0  # registered clients connected here
         self._network: NetworkHooks | None = None
         # True while a change that came over a link is applied: the link
         # layer forwards the original event, so ``emit`` stays silent.
@@ -120,6 +121,12 @@ class ChatState:
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         return self.ids.stamp()
+
+    def count_users(self) -> None:
+        """Keep LUSERS' peaks: most users here and on the network at once."""
+        stats = self.stats
+        stats.max_local_users = max(stats.max_local_users, self.local_users)
+        stats.max_global_users = max(stats.max_global_users, len(self.users))
 
     def common_peers(self, client: Client) -> dict[Client, None]:
         """Every client sharing a channel with ``client`` (not ``client`` itself)."""

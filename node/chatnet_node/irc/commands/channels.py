@@ -8,7 +8,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
-from ..serverinfo import KICKLEN, TOPICLEN
+from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
 
 NAMES_LINE_BUDGET = 400  # bytes of names per RPL_NAMREPLY line
 
@@ -170,7 +170,25 @@ def list_(core: ChatCore, client: Client, msg: Message) -> None:
 
 
 def kick(core: ChatCore, client: Client, msg: Message) -> None:
-    name = msg.params[0]
+    """KICK #chan nick[,nick...] or, paired, KICK #a,#b nick1,nick2 (RFC 2812).
+
+    Each target is kicked with a KICK of its own: clients never get one
+    naming several channels or users. At most ``MAX_KICK_TARGETS`` targets
+    (ISUPPORT TARGMAX); the rest are dropped silently, as the spec allows.
+    """
+    names = [n for n in msg.params[0].split(",") if n]
+    nicks = [n for n in msg.params[1].split(",") if n][:MAX_KICK_TARGETS]
+    if not names or not nicks or (len(names) > 1 and len(names) != len(nicks)):
+        core.reply(client, rpl.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        return
+    reason = (msg.param(2) or client.nick)[:KICKLEN]
+    pairs = zip(names if len(names) > 1 else names * len(nicks), nicks, strict=True)
+    for name, target_nick in pairs:
+        kick_one(core, client, name, target_nick, reason)
+
+
+def kick_one(core: ChatCore, client: Client, name: str, target_nick: str, reason: str) -> None:
+    """Put ``target_nick`` out of channel ``name``, if ``client`` may."""
     channel = core.channels.get(casefold(name))
     if channel is None:
         core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
@@ -181,19 +199,17 @@ def kick(core: ChatCore, client: Client, msg: Message) -> None:
     if not channel.is_op(client):
         core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
         return
-    reason = (msg.param(2) or client.nick)[:KICKLEN]
-    for target_nick in msg.params[1].split(","):
-        target = core.nicks.get(casefold(target_nick))
-        if target is None or target not in channel.members:
-            core.reply(
-                client,
-                rpl.ERR_USERNOTINCHANNEL,
-                target_nick,
-                channel.name,
-                "They aren't on that channel",
-            )
-            continue
-        transitions.kick(core, channel, target, reason, source=client.prefix, by_uid=client.uid)
+    target = core.nicks.get(casefold(target_nick))
+    if target is None or target not in channel.members:
+        core.reply(
+            client,
+            rpl.ERR_USERNOTINCHANNEL,
+            target_nick,
+            channel.name,
+            "They aren't on that channel",
+        )
+        return
+    transitions.kick(core, channel, target, reason, source=client.prefix, by_uid=client.uid)
 
 
 def invite(core: ChatCore, client: Client, msg: Message) -> None:

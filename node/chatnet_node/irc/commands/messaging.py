@@ -16,8 +16,6 @@ from ..model import Client
 from ..names import casefold, is_channel_name
 from ..serverinfo import AWAYLEN, MAX_TARGETS
 
-ERR_TOOMANYTARGETS = "407"  # more targets than TARGMAX allows
-
 
 def client_tags(client: Client, msg: Message) -> dict[str, str]:
     """Client-only tags (``+name``) a sender may attach, when it negotiated message-tags."""
@@ -53,7 +51,7 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
     if len(targets) > MAX_TARGETS and not notice:
         core.reply(
             client,
-            ERR_TOOMANYTARGETS,
+            rpl.ERR_TOOMANYTARGETS,
             targets[MAX_TARGETS],
             f"Too many recipients. Only {MAX_TARGETS} processed",
         )

@@ -35,7 +35,7 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
     if len(msg.params) < 2:
         core.reply(client, rpl.RPL_UMODEIS, client.user_modes)
         return
-    invisible, oper = client.invisible, client.oper
+    invisible, oper, wallops = client.invisible, client.oper, client.wallops
     adding = True
     applied = ""
     last_sign = ""
@@ -49,7 +49,9 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
             invisible = adding
         elif char == "o" and not adding and oper:
             oper = None  # anyone may drop operator status; only OPER grants it
-        elif char not in "io":
+        elif char == "w" and wallops != adding:
+            wallops = adding
+        elif char not in "iow":
             unknown = True
             continue
         else:
@@ -59,7 +61,9 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
     if unknown:
         core.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if applied:
-        transitions.user_modes(core, client, oper=oper, invisible=invisible)
+        client.wallops = wallops  # only this server delivers WALLOPS to its users
+        if (oper, invisible) != (client.oper, client.invisible):
+            transitions.user_modes(core, client, oper=oper, invisible=invisible)
         core.send(client, Message("MODE", [client.nick, applied], client.prefix))
 
 

@@ -38,6 +38,17 @@ def kill(core: ChatCore, client: Client, msg: Message) -> None:
     transitions.kill(core, target, reason, by_uid=client.uid)
 
 
+def wallops(core: ChatCore, client: Client, msg: Message) -> None:
+    """WALLOPS :text, from an operator to every user with ``+w`` on the network."""
+    if not client.oper:
+        core.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return
+    if not msg.params[0]:
+        core.reply(client, rpl.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
+        return
+    transitions.wallops(core, client.prefix, msg.params[0])
+
+
 def connect(core: ChatCore, client: Client, msg: Message) -> None:
     """CONNECT <server>: bring up a configured portal now."""
     if not client.oper:
@@ -70,4 +81,5 @@ COMMANDS = {
     "SQUIT": Command(squit, 1),
     "OPER": Command(oper, 2),
     "KILL": Command(kill, 1),
+    "WALLOPS": Command(wallops, 1),
 }

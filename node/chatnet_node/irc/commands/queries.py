@@ -11,24 +11,20 @@ from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name, mask_matches
 from ..network import ServerView
-from ..serverinfo import VERSION, isupport_tokens
+from ..serverinfo import MAX_WHOWAS_TARGETS, VERSION, isupport_tokens
 from ..servertime import format_time
-
-RPL_WHOISSECURE = "671"
-RPL_MAP = "006"
-RPL_MAPEND = "007"
 
 
 def send_lusers(core: ChatCore, client: Client) -> None:
     """The LUSERS numerics (also part of the welcome burst)."""
-    users = list(core.nicks.values())
+    users = core.users.values()
     invisible = sum(1 for u in users if u.invisible)
     opers = sum(1 for u in users if u.oper)
-    local = sum(1 for u in users if not u.remote)
+    local = core.local_users
     unknown = len(core.clients) - local
     total = len(users)
     servers = len(network_servers(core))
-    peak = core.stats.max_local_clients
+    local_peak, global_peak = core.stats.max_local_users, core.stats.max_global_users
     core.reply(
         client,
         rpl.RPL_LUSERCLIENT,
@@ -45,15 +41,15 @@ def send_lusers(core: ChatCore, client: Client) -> None:
         client,
         rpl.RPL_LOCALUSERS,
         str(local),
-        str(peak),
-        f"Current local users {local}, max {peak}",
+        str(local_peak),
+        f"Current local users {local}, max {local_peak}",
     )
     core.reply(
         client,
         rpl.RPL_GLOBALUSERS,
         str(total),
-        str(peak),
-        f"Current global users {total}, max {peak}",
+        str(global_peak),
+        f"Current global users {total}, max {global_peak}",
     )
 
 
@@ -156,7 +152,7 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
     if target.oper:
         core.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.secure:
-        core.reply(client, RPL_WHOISSECURE, target.nick, "is using a secure connection")
+        core.reply(client, rpl.RPL_WHOISSECURE, target.nick, "is using a secure connection")
     if client is target or client.oper:
         core.reply(
             client,
@@ -178,20 +174,54 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
 
 
 def whowas(core: ChatCore, client: Client, msg: Message) -> None:
-    nick = msg.params[0]
-    count = int(msg.params[1]) if len(msg.params) > 1 and msg.params[1].isdigit() else 0
-    folded = casefold(nick)
-    found = [e for e in core.whowas if casefold(e.nick) == folded]
-    if count > 0:
-        found = found[:count]
-    if not found:
-        core.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
-    for entry in found:
+    """WHOWAS nick[,nick...] [count]: who left, most recent first; masks allowed."""
+    if not msg.params or not msg.params[0]:
+        core.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        core.reply(client, rpl.RPL_ENDOFWHOWAS, "*", "End of WHOWAS")
+        return
+    targets = [t for t in msg.params[0].split(",") if t][:MAX_WHOWAS_TARGETS]
+    raw_count = msg.param(1)
+    count = int(raw_count) if raw_count.lstrip("-").isdigit() else 0  # <= 0: every entry
+    shown: dict[str, int] = {}
+    for entry in core.whowas:  # newest first
+        target = next((t for t in targets if _nick_matches(t, entry.nick)), None)
+        if target is None or 0 < count <= shown.get(target, 0):
+            continue
+        shown[target] = shown.get(target, 0) + 1
         core.reply(
             client, rpl.RPL_WHOWASUSER, entry.nick, entry.user, entry.host, "*", entry.realname
         )
         core.reply(client, rpl.RPL_WHOISSERVER, entry.nick, entry.server, format_time(entry.at))
-    core.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+    for target in targets:
+        if target not in shown:
+            core.reply(client, rpl.ERR_WASNOSUCHNICK, target, "There was no such nickname")
+    core.reply(client, rpl.RPL_ENDOFWHOWAS, msg.params[0], "End of WHOWAS")
+
+
+def _nick_matches(mask: str, nick: str) -> bool:
+    if "*" in mask or "?" in mask:
+        return mask_matches(mask, nick)
+    return casefold(mask) == casefold(nick)
+
+
+def userhost(core: ChatCore, client: Client, msg: Message) -> None:
+    """USERHOST nick [nick...]: ``nick[*]=[+-]user@host`` for up to five nicks online."""
+    replies = []
+    for nick in msg.params[:5]:
+        target = core.nicks.get(casefold(nick))
+        if target is None:
+            continue
+        oper = "*" if target.oper else ""
+        away = "-" if target.away is not None else "+"
+        replies.append(f"{target.nick}{oper}={away}{target.user}@{target.host}")
+    core.reply(client, rpl.RPL_USERHOST, " ".join(replies))
+
+
+def ison(core: ChatCore, client: Client, msg: Message) -> None:
+    """ISON nick [nick...]: which of these nicks are online."""
+    wanted = [n for param in msg.params for n in param.split()]
+    online = [core.nicks[casefold(n)].nick for n in wanted if casefold(n) in core.nicks]
+    core.reply(client, rpl.RPL_ISON, " ".join(online))
 
 
 def version(core: ChatCore, client: Client, msg: Message) -> None:
@@ -255,18 +285,20 @@ def map_(core: ChatCore, client: Client, msg: Message) -> None:
     def walk(server: ServerView, depth: int) -> None:
         indent = "  " * depth + ("`- " if depth else "")
         line = f"{indent}{server.name} ({server.sid}) {users.get(server.name, 0)} users"
-        core.reply(client, RPL_MAP, line)
+        core.reply(client, rpl.RPL_MAP, line)
         for child in sorted(children.get(server.name, []), key=lambda s: s.name):
             walk(child, depth + 1)
 
     walk(servers[0], 0)
-    core.reply(client, RPL_MAPEND, "End of /MAP")
+    core.reply(client, rpl.RPL_MAPEND, "End of /MAP")
 
 
 COMMANDS = {
     "WHO": Command(who, 0),
     "WHOIS": Command(whois, 1),
-    "WHOWAS": Command(whowas, 1),
+    "WHOWAS": Command(whowas, 0),
+    "USERHOST": Command(userhost, 1),
+    "ISON": Command(ison, 1),
     "MOTD": Command(motd, 0),
     "LUSERS": Command(lusers, 0),
     "VERSION": Command(version, 0),

@@ -79,6 +79,9 @@ def user(core: ChatCore, client: Client, msg: Message) -> None:
     if client.registered:
         core.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
         return
+    if not msg.params[0] or not msg.params[3]:
+        core.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
     username = "".join(c for c in msg.params[0] if c.isalnum() or c in "-_.")[:10]
     client.user = "~" + (username or "user")
     client.realname = msg.params[3][:REALNAME_MAX]

@@ -7,7 +7,7 @@ itself (they import the core).
 from __future__ import annotations
 
 from ..core import Command
-from . import channels, chathistory, messaging, modes, operators, queries, registration
+from . import channels, chathistory, help, messaging, modes, operators, queries, registration
 
 COMMANDS: dict[str, Command] = {
     **registration.COMMANDS,
@@ -17,4 +17,5 @@ COMMANDS: dict[str, Command] = {
     **queries.COMMANDS,
     **operators.COMMANDS,
     **chathistory.COMMANDS,
+    **help.COMMANDS,
 }

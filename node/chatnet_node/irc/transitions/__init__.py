@@ -40,6 +40,7 @@ from .users import (
     rename,
     setname,
     user_modes,
+    wallops,
 )
 
 __all__ = [
@@ -65,4 +66,5 @@ __all__ = [
     "show_status",
     "topic",
     "user_modes",
+    "wallops",
 ]

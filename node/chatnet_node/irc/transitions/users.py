@@ -14,6 +14,7 @@ from ..events import (
     UserOper,
     UserQuit,
     UserSetname,
+    Wallops,
 )
 from ..message import Message
 from ..model import Channel, Client
@@ -46,6 +47,8 @@ def register(state: ChatState, user: Client) -> None:
     user.nick_ts = state.clock()
     state.users[user.uid] = user
     state.nicks[casefold(user.nick)] = user
+    state.local_users += 1
+    state.count_users()
     state.emit(introduction(user))
 
 
@@ -121,6 +124,8 @@ def _leave(state: ChatState, user: Client, reason: str) -> None:
         del state.nicks[folded]
     state.users.pop(user.uid, None)
     if not user.remote:
+        if user.registered:
+            state.local_users -= 1
         state.forget_connection(user)
 
 
@@ -159,3 +164,10 @@ def invite(state: ChatState, inviter: Client, target: Client, channel: Channel) 
     if not target.remote:
         line = Message("INVITE", [target.nick, channel.name], inviter.prefix, state.stamp())
         state.send(target, line)
+
+
+def wallops(state: ChatState, source: str, text: str) -> None:
+    """An operator's WALLOPS: every user with ``+w``, on every server, gets it."""
+    state.emit(Wallops(source=source, text=text))
+    line = Message("WALLOPS", [text], source)
+    state.deliver(line, [c for c in state.clients if c.wallops and c.registered])

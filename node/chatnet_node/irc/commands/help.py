@@ -1,0 +1,94 @@
+"""HELP and HELPOP: what each command does, in the numerics modern IRC uses.
+
+``HELP`` alone lists the commands; ``HELP <command>`` explains one
+(RPL_HELPSTART 704, RPL_HELPTXT 705, RPL_ENDOFHELP 706); an unknown subject
+gets ERR_HELPNOTFOUND (524).
+"""
+
+from __future__ import annotations
+
+from .. import numerics as rpl
+from ..core import ChatCore, Command
+from ..message import Message
+from ..model import Client
+
+#: Per command: its syntax, then what it does.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "ADMIN": ("ADMIN", "Who runs this server and how to reach them."),
+    "AWAY": ("AWAY [:<message>]", "Mark yourself away with a message; without one, back."),
+    "CAP": ("CAP LS|LIST|REQ|END [...]", "Negotiate IRCv3 capabilities."),
+    "CHATHISTORY": (
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS <target> ...",
+        "Read the history of a channel or conversation (IRCv3 chathistory).",
+    ),
+    "CONNECT": ("CONNECT <server>", "Operators: bring up a configured portal now."),
+    "HELP": ("HELP [<command>]", "This help; HELPOP is the same."),
+    "HELPOP": ("HELPOP [<command>]", "This help; HELP is the same."),
+    "INFO": ("INFO", "About this server."),
+    "INVITE": ("INVITE <nick> <channel>", "Invite someone into a channel."),
+    "ISON": ("ISON <nick> [<nick>...]", "Which of these nicks are online."),
+    "JOIN": ("JOIN <channel>[,<channel>...] [<key>[,<key>...]]", "Join channels; 0 parts all."),
+    "KICK": (
+        "KICK <channel>[,<channel>...] <nick>[,<nick>...] [:<reason>]",
+        "Channel operators: put someone out of a channel.",
+    ),
+    "KILL": ("KILL <nick> [:<reason>]", "Operators: disconnect someone from the network."),
+    "LINKS": ("LINKS", "The servers of this network."),
+    "LIST": ("LIST [<channel>[,<channel>...]]", "Channels and their topics."),
+    "LUSERS": ("LUSERS", "How many users, servers and channels there are."),
+    "MAP": ("MAP", "The servers of this network as a tree, with their users."),
+    "MODE": (
+        "MODE <channel>|<nick> [<modes> [<arguments>...]]",
+        "Show or change channel modes (+imnstkl, +b, +o/+v) or your own (+iw).",
+    ),
+    "MOTD": ("MOTD", "The message of the day."),
+    "NAMES": ("NAMES [<channel>]", "Who is in a channel."),
+    "NICK": ("NICK <nick>", "Change your nick."),
+    "NOTICE": ("NOTICE <target>[,<target>...] :<text>", "Like PRIVMSG; never answered."),
+    "OPER": ("OPER <name> <password>", "Become an IRC operator."),
+    "PART": ("PART <channel>[,<channel>...] [:<reason>]", "Leave channels."),
+    "PASS": ("PASS <password>", "The connection password, before NICK and USER."),
+    "PING": ("PING <token>", "The server answers PONG with the same token."),
+    "PONG": ("PONG <token>", "The answer to the server's PING."),
+    "PRIVMSG": ("PRIVMSG <target>[,<target>...] :<text>", "Send a message to channels or users."),
+    "QUIT": ("QUIT [:<reason>]", "Leave the network."),
+    "SETNAME": ("SETNAME :<real name>", "Change your real name (IRCv3 setname)."),
+    "SQUIT": ("SQUIT <server> [:<reason>]", "Operators: close a portal until CONNECT."),
+    "TAGMSG": ("TAGMSG <target>", "A message of tags only (typing notices, reactions)."),
+    "TIME": ("TIME", "The server's time."),
+    "TOPIC": ("TOPIC <channel> [:<topic>]", "Show or set a channel's topic."),
+    "USER": ("USER <username> 0 * :<real name>", "Your user name and real name, at connection."),
+    "USERHOST": ("USERHOST <nick> [<nick>...]", "User and host of up to five nicks."),
+    "VERSION": ("VERSION", "This server's version and what it supports (005)."),
+    "WALLOPS": ("WALLOPS :<text>", "Operators: a message to every user with mode +w."),
+    "WHO": ("WHO <mask>|<channel>", "Who matches a mask, or is in a channel."),
+    "WHOIS": ("WHOIS <nick>", "Who someone is."),
+    "WHOWAS": ("WHOWAS <nick>[,<nick>...] [<count>]", "Who used a nick that is gone."),
+}
+
+
+def help_(core: ChatCore, client: Client, msg: Message) -> None:
+    subject = msg.param(0).upper()
+    if not subject:
+        core.reply(client, rpl.RPL_HELPSTART, "*", f"** Help for {core.config.network} **")
+        core.reply(client, rpl.RPL_HELPTXT, "*", "Commands (HELP <command> tells more):")
+        names = sorted(TOPICS)
+        for start in range(0, len(names), 8):
+            core.reply(client, rpl.RPL_HELPTXT, "*", " ".join(names[start : start + 8]))
+        core.reply(client, rpl.RPL_ENDOFHELP, "*", "End of /HELP")
+        return
+    topic = TOPICS.get(subject)
+    if topic is None:
+        core.reply(client, rpl.ERR_HELPNOTFOUND, subject, "No help available on this topic")
+        return
+    syntax, *lines = topic
+    core.reply(client, rpl.RPL_HELPSTART, subject, syntax)
+    for line in lines:
+        core.reply(client, rpl.RPL_HELPTXT, subject, line)
+    core.reply(client, rpl.RPL_ENDOFHELP, subject, "End of /HELP")
+
+
+COMMANDS = {
+    "HELP": Command(help_, 0),
+    "HELPOP": Command(help_, 0),
+}
