@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from chatnet_node.config import NodeConfig, Operator
+from chatnet_node.irc import wire
 from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
 NAME = "My.Little.Server"
@@ -239,3 +240,31 @@ def test_wallops_reaches_users_with_mode_w_on_every_server() -> None:
     assert there.lines() == expected
     assert deaf.lines() == []
     assert root.lines() == [], "root has no +w"
+
+
+# Line length.
+
+
+@pytest.mark.parametrize("kind", [wire.STREAM, wire.WS_TEXT])
+def test_a_relayed_line_is_cut_to_510_bytes_at_a_character_boundary(
+    server: CoreServer, kind: int
+) -> None:
+    """A client may send 510 bytes; relayed with its source the line would pass
+    the limit every client relies on, so it is cut (never split inside a character)."""
+    alice = server.user("alice", "echo-message")
+    bob = server.user("bob", "message-tags server-time", kind=kind)
+    for user in (alice, bob):
+        user.send("JOIN #c")
+        user.lines()
+    text = "a " + "é" * 246 + "x"  # the whole line: 507 bytes
+    alice.lines()
+    bob.lines()
+    alice.send(f"PRIVMSG #c :{text}")
+    (echo,) = alice.lines()
+    (relayed,) = bob.lines()
+    prefix = ":alice!~alice@127.0.0.1 PRIVMSG #c :"
+    room = 510 - len(prefix) - len("a ")  # bytes left for two-byte characters
+    assert echo == prefix + "a " + "é" * (room // 2)
+    assert len(echo.encode()) in (509, 510)
+    tags, body = relayed.split(" ", 1)
+    assert tags.startswith("@time=") and body == echo, "tags do not count against the 510"

@@ -54,13 +54,21 @@ async def test_subprotocols(
     assert lines[-1].command == "ERROR"
 
 
-async def test_both_subprotocols_offered_gets_one(irc: Clients) -> None:
+@pytest.mark.parametrize(
+    "offered",
+    [
+        ["text.ircv3.net", "binary.ircv3.net"],
+        ["binary.ircv3.net", "text.ircv3.net"],
+        ["v1.example", "text.ircv3.net", "binary.ircv3.net"],
+    ],
+)
+async def test_the_clients_first_supported_subprotocol_wins(
+    irc: Clients, offered: list[str]
+) -> None:
     async with ws_connect(
-        irc.ws_url or "",
-        subprotocols=[Subprotocol("text.ircv3.net"), Subprotocol("binary.ircv3.net")],
-        open_timeout=5,
+        irc.ws_url or "", subprotocols=[Subprotocol(s) for s in offered], open_timeout=5
     ) as ws:
-        assert ws.subprotocol in ("text.ircv3.net", "binary.ircv3.net")
+        assert ws.subprotocol == next(s for s in offered if s.endswith(".ircv3.net"))
 
 
 async def test_tcp_and_websocket_chat_both_ways(irc: Clients) -> None:
@@ -109,6 +117,25 @@ async def test_binary_frame_on_text_connection_is_closed_1003(irc: Clients) -> N
     got = await good.expect("PRIVMSG")
     assert got.nick == "stayer" and got.last == "me too"
     assert "binary on a text connection" not in [m.last for m in tcp.seen]
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007(irc: Clients) -> None:
+    tcp = await irc.tcp("stayer")
+    bad = await irc.websocket("baduser")
+    for client in (tcp, bad):
+        await client.join("#room")
+    # A text frame whose payload is not UTF-8: the websockets client never sends
+    # one, so the bytes go out as a raw frame on its socket.
+    payload = b"PRIVMSG #room :\xff\xfe"
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    bad.ws.transport.write(bytes((0x81, 0x80 | len(payload))) + mask + masked)
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(5):
+            while True:
+                await bad.ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert (await tcp.expect("QUIT")).nick == "baduser"
 
 
 async def test_invalid_utf8_on_binary_connection(irc: Clients) -> None:

@@ -22,6 +22,9 @@ STREAM = 0
 WS_TEXT = 1
 WS_BINARY = 2
 
+#: Bytes of a line after its tags, CR LF not counted (RFC 1459, IRCv3 WebSocket).
+MAX_BODY = 510
+
 # Capability bits that change serialisation.
 WANT_TAGS = 4  # message-tags: msgid, client-only tags and the like
 WANT_TIME = 8  # server-time: the time tag
@@ -44,6 +47,16 @@ def ws_frame(payload: bytes, binary: bool = False) -> bytes:
     if size < 65536:
         return bytes((first, 126)) + size.to_bytes(2, "big") + payload
     return bytes((first, 127)) + size.to_bytes(8, "big") + payload
+
+
+def _cut_body(data: bytes) -> bytes:
+    start = data.find(b" ") + 1 if data.startswith(b"@") else 0
+    if len(data) - start <= MAX_BODY:
+        return data
+    end = start + MAX_BODY
+    while end > start and data[end] & 0xC0 == 0x80:  # not inside a UTF-8 character
+        end -= 1
+    return data[:end]
 
 
 def line_for(msg: Message, key: int) -> str:
@@ -70,8 +83,16 @@ def encode(msg: Message, key: int) -> bytes:
 
 
 def frame_line(line: str, key: int) -> bytes:
-    """Frame an already-serialised line for the transport in ``key``."""
+    """Frame an already-serialised line for the transport in ``key``.
+
+    The part after the tags is cut to ``MAX_BODY`` bytes, at a character
+    boundary: relayed with its source, a message a client sent at full
+    length would pass the limit every client may rely on (RFC 1459's 512
+    bytes with CR LF; 510 without, over WebSocket).
+    """
     data = line.encode("utf-8", "replace")
+    if len(data) > MAX_BODY:
+        data = _cut_body(data)
     kind = key & 3
     if kind == STREAM:
         return data + b"\r\n"

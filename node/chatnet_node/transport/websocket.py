@@ -9,8 +9,10 @@ Outgoing IRC lines skip the library: server-to-client frames are unmasked, so
 with the same capabilities (see ``ChatCore.flush`` for the coalescing).
 
 Subprotocols: ``text.ircv3.net`` (UTF-8 text frames) and ``binary.ircv3.net``
-(binary frames); a client that offers neither gets text. One IRC line per
-WebSocket message; a binary frame on a text connection closes it with 1003.
+(binary frames), the client's first choice wins; a client that offers neither
+gets text. One IRC line per WebSocket message; a binary frame on a text
+connection closes it with 1003, a text frame that is not UTF-8 with 1007 (a
+legacy client with no subprotocol may send either kind).
 """
 
 from __future__ import annotations
@@ -47,14 +49,20 @@ HttpHandler = Callable[[Request], Response]
 def select_subprotocol(
     protocol: ServerProtocol, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
-    """A server link, else binary when offered (it carries any bytes), then text, else text."""
-    if LINK in offered:
-        return LINK
-    if BINARY in offered:
-        return BINARY
-    if TEXT in offered:
-        return TEXT
-    return None
+    """The client's first choice among those this server speaks (IRCv3 WebSocket).
+
+    None (no ``Sec-WebSocket-Protocol`` in the answer) when it offered none of
+    them: such a legacy client gets text frames.
+    """
+    return next((choice for choice in offered if choice in (LINK, BINARY, TEXT)), None)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_upgrade(request: Request) -> bool:
@@ -180,8 +188,12 @@ class WebSocketProtocol(Connection):
         if self.link is not None:
             self.link.received(data.decode("utf-8", "replace"))
             return
-        if self.fragment_opcode is Opcode.BINARY and self.kind == wire.WS_TEXT:
+        if self.fragment_opcode is Opcode.BINARY and self.ws.subprotocol == TEXT:
             self._close_with(CloseCode.UNSUPPORTED_DATA, "text.ircv3.net takes text frames only")
+            return
+        if self.fragment_opcode is Opcode.TEXT and not _is_utf8(data):
+            # RFC 6455 8.1: a text message that is not UTF-8 fails the connection.
+            self._close_with(CloseCode.INVALID_DATA, "text frames must be UTF-8")
             return
         client = self.client
         if client is None or client.closed:
