@@ -17,3 +17,5 @@ the other servers of its network. Its packages, from the top:
 
 Lower layers never import higher ones; ``make lint`` checks it.
 """
+
+__version__ = "0.1.0"  # the one place the version is written (pyproject reads it)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import ConfigError, NodeConfig, load_config, parse_config
 from .node import Node
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatnet-node",
         description="Run one chatnet chat server (IRC over TCP, TLS and WebSocket).",
     )
+    parser.add_argument("--version", action="version", version=f"chatnet-node {__version__}")
     parser.add_argument("--config", type=Path, help="YAML configuration file")
     parser.add_argument("--name", default="local", help="server name (default: local)")
     parser.add_argument("--server-id", type=int, default=1, help="numeric server ID")

@@ -28,7 +28,7 @@ def test_flags_start_a_server_that_says_where_to_connect() -> None:
     irc, ws = free_port(), free_port()
     proc = run_node(
         "--name",
-        "flagged",
+        "irc.flagged.example",
         "--irc",
         f"127.0.0.1:{irc}",
         "--ws",
@@ -39,7 +39,7 @@ def test_flags_start_a_server_that_says_where_to_connect() -> None:
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert "chatnet-node flagged" in first
+        assert "chatnet-node irc.flagged.example" in first
         rest = proc.stdout.readline() + proc.stdout.readline()
         assert f"127.0.0.1:{irc}" in rest and f"http://127.0.0.1:{ws}/" in rest
         with socket.create_connection(("127.0.0.1", irc), timeout=5) as sock:
@@ -48,11 +48,18 @@ def test_flags_start_a_server_that_says_where_to_connect() -> None:
             deadline = time.monotonic() + 5
             while b" 376 " not in data and time.monotonic() < deadline:
                 data += sock.recv(4096)
-            assert b":flagged 001 flag :Welcome" in data
+            assert b":irc.flagged.example 001 flag :Welcome" in data
+            assert b":irc.flagged.example 004 flag irc.flagged.example chatnet-0.1.0 " in data
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
     assert proc.returncode == 0
+
+
+def test_version() -> None:
+    proc = run_node("--version")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == "chatnet-node 0.1.0\n"
 
 
 def test_invalid_config_file_names_the_file_and_field(tmp_path: Path) -> None:

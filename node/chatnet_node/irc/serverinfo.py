@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .. import __version__
 from ..config import NodeConfig
 from .names import CHANNELLEN, NICKLEN
 
-VERSION = "chatnet-0.1.0"
+VERSION = f"chatnet-{__version__}"
 TOPICLEN = 390
 KICKLEN = 255
 AWAYLEN = 200
