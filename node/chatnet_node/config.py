@@ -105,6 +105,7 @@ class Limits(_Model):
     sendq_bytes: int = Field(default=1 << 20, ge=4096, description="bytes queued per client")
     max_channels_per_client: int = Field(default=100, ge=1)
     history_limit: int = Field(default=100, ge=1, description="CHATHISTORY batch limit")
+    max_monitor: int = Field(default=100, ge=0, description="nicks a client may MONITOR")
 
 
 class Operator(_Model):

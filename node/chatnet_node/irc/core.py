@@ -228,6 +228,7 @@ class ChatCore(ChatState):
         ]
         self.config = config.model_copy(update={key: getattr(current, key) for key in fixed})
         self.flood.limits = self.config.limits
+        self.monitors.limit = self.config.limits.max_monitor
         self.replication.links = self.config.links
         return ignored
 

@@ -82,6 +82,7 @@ def _intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     state.users[user.uid] = user
     state.count_users()
     _claim_nick(state, user, sid_of)
+    change.arrived(state, user)
 
 
 def _claim_nick(state: ChatState, user: Client, sid_of: SidOf) -> None:
@@ -115,10 +116,12 @@ def _nick(state: ChatState, event: ev.NickChange, sid_of: SidOf) -> None:
     old = casefold(user.nick)
     if state.nicks.get(old) is user:
         del state.nicks[old]
+        state.monitors.offline(user.nick, state.send, state.name)
     state.deliver(Message("NICK", [event.nick], user.prefix), state.common_peers(user))
     user.nick = event.nick
     user.nick_ts = event.ts
     _claim_nick(state, user, sid_of)
+    change.arrived(state, user)
 
 
 def _quit(state: ChatState, event: ev.UserQuit, sid_of: SidOf) -> None:

@@ -35,6 +35,7 @@ def isupport_tokens(config: NodeConfig) -> list[str]:
         "LINELEN=512",
         "MAXLIST=b:100",
         "MODES=4",
+        f"MONITOR={limits.max_monitor}",
         "MSGREFTYPES=msgid,timestamp",
         f"NETWORK={config.network}",
         f"NICKLEN={NICKLEN}",

@@ -30,6 +30,7 @@ from .flood import FloodControl
 from .ids import Ids
 from .message import Message
 from .model import Channel, Client
+from .monitor import Monitors
 from .names import casefold
 from .network import NetworkHooks
 from .output import Output
@@ -71,6 +72,7 @@ class ChatState:
             config.name, config.links, history, self.output, self.acks, self.ids, clock
         )
         self.flood = FloodControl(config.limits)
+        self.monitors = Monitors(config.limits.max_monitor)
         self.clients: dict[Client, None] = {}  # connected here, registered or not
         self.users: dict[str, Client] = {}  # every user of the network, by uid
         self.nicks: dict[str, Client] = {}  # every user of the network, by folded nick

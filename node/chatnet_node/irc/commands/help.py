@@ -41,6 +41,10 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "MODE <channel>|<nick> [<modes> [<arguments>...]]",
         "Show or change channel modes (+imnstkl, +b, +o/+v) or your own (+iw).",
     ),
+    "MONITOR": (
+        "MONITOR +|-|C|L|S [<nick>[,<nick>...]]",
+        "Be told when nicks come online or go offline, anywhere on the network.",
+    ),
     "MOTD": ("MOTD", "The message of the day."),
     "NAMES": ("NAMES [<channel>]", "Who is in a channel."),
     "NICK": ("NICK <nick>", "Change your nick."),

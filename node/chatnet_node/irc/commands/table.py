@@ -7,7 +7,17 @@ itself (they import the core).
 from __future__ import annotations
 
 from ..core import Command
-from . import channels, chathistory, help, messaging, modes, operators, queries, registration
+from . import (
+    channels,
+    chathistory,
+    help,
+    messaging,
+    modes,
+    monitor,
+    operators,
+    queries,
+    registration,
+)
 
 COMMANDS: dict[str, Command] = {
     **registration.COMMANDS,
@@ -18,4 +28,5 @@ COMMANDS: dict[str, Command] = {
     **operators.COMMANDS,
     **chathistory.COMMANDS,
     **help.COMMANDS,
+    **monitor.COMMANDS,
 }

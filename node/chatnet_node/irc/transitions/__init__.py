@@ -29,6 +29,7 @@ from .channels import (
 )
 from .messages import channel_message, private_message
 from .users import (
+    arrived,
     away,
     introduction,
     invite,
@@ -45,6 +46,7 @@ from .users import (
 
 __all__ = [
     "ModeChange",
+    "arrived",
     "away",
     "channel_message",
     "channel_modes",

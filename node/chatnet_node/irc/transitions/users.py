@@ -50,6 +50,12 @@ def register(state: ChatState, user: Client) -> None:
     state.local_users += 1
     state.count_users()
     state.emit(introduction(user))
+    arrived(state, user)
+
+
+def arrived(state: ChatState, user: Client) -> None:
+    """A user is on the network under its nick (registered here, or from a link)."""
+    state.monitors.online(user, state.send, state.name)
 
 
 def rename(state: ChatState, user: Client, new: str) -> None:
@@ -58,11 +64,14 @@ def rename(state: ChatState, user: Client, new: str) -> None:
     if not user.remote:
         audience[user] = None
     state.deliver(Message("NICK", [new], user.prefix), audience)
-    old = casefold(user.nick)
+    old_nick, old = user.nick, casefold(user.nick)
     if state.nicks.get(old) is user:
         del state.nicks[old]
     user.nick = new
     state.nicks[casefold(new)] = user
+    if old != casefold(new):  # a change of case is the same nick to MONITOR
+        state.monitors.offline(old_nick, state.send, state.name)
+        state.monitors.online(user, state.send, state.name)
 
 
 def nick(state: ChatState, user: Client, new: str, ts: float) -> None:
@@ -122,8 +131,10 @@ def _leave(state: ChatState, user: Client, reason: str) -> None:
     folded = casefold(user.nick)
     if state.nicks.get(folded) is user:
         del state.nicks[folded]
+        state.monitors.offline(user.nick, state.send, state.name)
     state.users.pop(user.uid, None)
     if not user.remote:
+        state.monitors.forget(user)
         if user.registered:
             state.local_users -= 1
         state.forget_connection(user)
@@ -136,7 +147,9 @@ def away(state: ChatState, user: Client, text: str | None) -> None:
     user.away = text
     state.emit(UserAway(uid=user.uid, text=text))
     note = Message("AWAY", [text] if text else [], user.prefix)
-    state.deliver(note, [c for c in state.common_peers(user) if c.has("away-notify")])
+    audience = {c: None for c in state.common_peers(user) if c.has("away-notify")}
+    audience.update(dict.fromkeys(state.monitors.extended(user, "away-notify")))
+    state.deliver(note, audience)
 
 
 def setname(state: ChatState, user: Client, realname: str) -> None:
@@ -144,9 +157,10 @@ def setname(state: ChatState, user: Client, realname: str) -> None:
     user.realname = realname
     state.emit(UserSetname(uid=user.uid, realname=realname))
     change = Message("SETNAME", [realname], user.prefix)
-    audience = [c for c in state.common_peers(user) if c.has("setname")]
+    audience = {c: None for c in state.common_peers(user) if c.has("setname")}
+    audience.update(dict.fromkeys(state.monitors.extended(user, "setname")))
     if user.has("setname"):
-        audience.append(user)
+        audience[user] = None
     state.deliver(change, audience)
 
 
