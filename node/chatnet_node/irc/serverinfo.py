@@ -44,4 +44,5 @@ def isupport_tokens(config: NodeConfig) -> list[str]:
         f"KICK:{MAX_KICK_TARGETS},NAMES:1,WHOWAS:{MAX_WHOWAS_TARGETS},USERHOST:5",
         f"TOPICLEN={TOPICLEN}",
         "UTF8ONLY",
+        "WHOX",
     ]

@@ -17,6 +17,7 @@ from . import (
     operators,
     queries,
     registration,
+    who,
 )
 
 COMMANDS: dict[str, Command] = {
@@ -29,4 +30,5 @@ COMMANDS: dict[str, Command] = {
     **chathistory.COMMANDS,
     **help.COMMANDS,
     **monitor.COMMANDS,
+    **who.COMMANDS,
 }
