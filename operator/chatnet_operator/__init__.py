@@ -8,4 +8,4 @@ and ``chatnet render`` never need kopf installed.
 import sys
 
 if "kopf" in sys.modules:
-    from chatnet_operator import handlers as handlers
+    from chatnet_operator.cluster import handlers as handlers

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chatnet_operator import crds
-from chatnet_operator.loader import UnreadableInputError, load_files
-from chatnet_operator.models import ChatNetwork, ChatServer
-from chatnet_operator.plan import ClusterPlacement, plan_network
-from chatnet_operator.render import render_network, to_yaml
-from chatnet_operator.validate import Declared, Report, validate_documents
+from chatnet_operator.api import crds
+from chatnet_operator.api.loader import UnreadableInputError, load_files
+from chatnet_operator.api.models import ChatNetwork, ChatServer
+from chatnet_operator.api.validate import Declared, Report, validate_documents
+from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.render import render_network, to_yaml
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -141,7 +141,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
-    import chatnet_operator.handlers  # noqa: F401  (registers the handlers)
+    import chatnet_operator.cluster.handlers  # noqa: F401  (registers the handlers)
 
     kopf.configure(verbose=args.verbose)
     kopf.run(

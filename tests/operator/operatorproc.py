@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 import yaml
 
-from chatnet_operator.loader import parse_text
-from chatnet_operator.plan import ClusterPlacement, plan_network
-from chatnet_operator.render import render_network
-from chatnet_operator.validate import validate_documents
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.render import render_network
 from tests.nodeproc import REPO, free_port, stop_process
 from tests.operator.kubeapi import ApiServer, load_yaml_objects
 

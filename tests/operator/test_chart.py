@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chatnet_operator import crds
+from chatnet_operator.api import crds
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "chatnet"

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from chatnet_operator.config import peering_priority
-from chatnet_operator.reconcile import APPLIED
+from chatnet_operator.cluster.config import peering_priority
+from chatnet_operator.cluster.reconcile import APPLIED
 from tests.nodeproc import free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
 from tests.operator.operatorproc import CHATNET, children, example, rendered, wait_for

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chatnet_operator import crds
+from chatnet_operator.api import crds
 from chatnet_operator.cli import main
 
 K8S_VERSION = "1.31.0"

@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatnet_operator.loader import parse_text
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import Declared, validate_documents
 from chatnet_operator.local.backoff import FIRST, LIMIT, next_delay
 from chatnet_operator.local.balance import SETTLE_SECONDS, ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
@@ -21,9 +22,8 @@ from chatnet_operator.local.report import (
     table,
     write_atomically,
 )
-from chatnet_operator.plan import NetworkPlan, plan_network
-from chatnet_operator.status import Probe
-from chatnet_operator.validate import Declared, validate_documents
+from chatnet_operator.observe.status import Probe
+from chatnet_operator.plan.planner import NetworkPlan, plan_network
 
 BASE = """\
 apiVersion: chatnet.io/v1alpha1

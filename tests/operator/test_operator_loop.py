@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chatnet_operator.loader import parse_text
-from chatnet_operator.validate import validate_documents
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import validate_documents
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.operator.kubeapi import ApiServer
 from tests.operator.operatorproc import (

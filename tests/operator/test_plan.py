@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatnet_node.config import dump_config, parse_config
-from chatnet_operator.loader import load_files, parse_text
-from chatnet_operator.models import ChatNetwork, ChatServer
-from chatnet_operator.plan import ClusterPlacement, NetworkPlan, plan_network
-from chatnet_operator.validate import Declared, check_objects, validate_documents
+from chatnet_operator.api.loader import load_files, parse_text
+from chatnet_operator.api.models import ChatNetwork, ChatServer
+from chatnet_operator.api.validate import Declared, check_objects, validate_documents
+from chatnet_operator.plan.planner import ClusterPlacement, NetworkPlan, plan_network
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

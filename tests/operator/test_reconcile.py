@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chatnet_operator.plan import ClusterPlacement, plan_network
-from chatnet_operator.reconcile import (
+from chatnet_operator.cluster.reconcile import (
     APPLIED,
     contains,
     decide,
@@ -22,7 +21,8 @@ from chatnet_operator.reconcile import (
     owner_reference,
     server_child_refs,
 )
-from chatnet_operator.status import invalid_conditions, network_status
+from chatnet_operator.observe.status import invalid_conditions, network_status
+from chatnet_operator.plan.planner import ClusterPlacement, plan_network
 from tests.nodeproc import REPO
 
 Obj = dict[str, Any]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from chatnet_node.config import parse_config
-from chatnet_operator import crds
+from chatnet_operator.api import crds
 from chatnet_operator.cli import main
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import jsonschema
 
-from chatnet_operator import crds
-from chatnet_operator.loader import load_files
-from chatnet_operator.models import ChatNetwork
-from chatnet_operator.plan import ClusterPlacement, NetworkPlan, plan_network
-from chatnet_operator.status import Probe, network_status, server_status, summary
-from chatnet_operator.validate import validate_documents
+from chatnet_operator.api import crds
+from chatnet_operator.api.loader import load_files
+from chatnet_operator.api.models import ChatNetwork
+from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.observe.status import Probe, network_status, server_status, summary
+from chatnet_operator.plan.planner import ClusterPlacement, NetworkPlan, plan_network
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

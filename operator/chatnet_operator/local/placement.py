@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatnet_node.config import Listener, Listeners
-from chatnet_operator.plan import Member, members_of
-from chatnet_operator.validate import Declared
+from chatnet_operator.api.validate import Declared
+from chatnet_operator.plan.planner import Member, members_of
 
 LOOPBACK = "127.0.0.1"
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatnet_node.config import dump_config
-from chatnet_operator.loader import UnreadableInputError, load_files
+from chatnet_operator.api.loader import UnreadableInputError, load_files
+from chatnet_operator.api.validate import Declared, validate_documents
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
 from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
-from chatnet_operator.local.probe import probe
 from chatnet_operator.local.report import (
     FrontDoor,
     endpoints_document,
@@ -42,9 +42,9 @@ from chatnet_operator.local.report import (
     write_atomically,
 )
 from chatnet_operator.local.supervisor import ServerProcess
-from chatnet_operator.plan import NetworkPlan, ServerPlan, plan_network
-from chatnet_operator.status import Probe, network_status, summary
-from chatnet_operator.validate import Declared, validate_documents
+from chatnet_operator.observe.probe import probe
+from chatnet_operator.observe.status import Probe, network_status, summary
+from chatnet_operator.plan.planner import NetworkPlan, ServerPlan, plan_network
 
 log = logging.getLogger("chatnet.up")
 POLL_SECONDS = 0.3

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chatnet_operator.local.probe import probe
-from chatnet_operator.plan import NetworkPlan
-from chatnet_operator.status import Probe
+from chatnet_operator.observe.probe import probe
+from chatnet_operator.observe.status import Probe
+from chatnet_operator.plan.planner import NetworkPlan
 
 
 def pod_targets(

@@ -31,13 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatnet_operator import metrics
-from chatnet_operator.config import OperatorConfig
-from chatnet_operator.kube import ApiError, KubeClient
-from chatnet_operator.models import API_VERSION, ChatNetworkStatus, ChatServerStatus, Condition
-from chatnet_operator.plan import ClusterPlacement, NetworkPlan, plan_network
-from chatnet_operator.probing import pod_targets, probe_all, read_overrides
-from chatnet_operator.reconcile import (
+from chatnet_operator.api.models import API_VERSION, ChatNetworkStatus, ChatServerStatus, Condition
+from chatnet_operator.api.validate import Declared
+from chatnet_operator.cluster import metrics
+from chatnet_operator.cluster.config import OperatorConfig
+from chatnet_operator.cluster.kube import ApiError, KubeClient
+from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
+from chatnet_operator.cluster.reconcile import (
     Action,
     child_ref,
     decide,
@@ -47,14 +47,14 @@ from chatnet_operator.reconcile import (
     link_secret_ref,
     server_child_refs,
 )
-from chatnet_operator.render import client_service_name, selector
-from chatnet_operator.status import (
+from chatnet_operator.observe.status import (
     Probe,
     invalid_conditions,
     network_status,
     server_status,
 )
-from chatnet_operator.validate import Declared
+from chatnet_operator.plan.planner import ClusterPlacement, NetworkPlan, plan_network
+from chatnet_operator.plan.render import client_service_name, selector
 
 Obj = dict[str, Any]
 #: Post a Kubernetes Event: (object, "Normal" or "Warning", reason, message).

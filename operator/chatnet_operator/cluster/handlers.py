@@ -22,17 +22,17 @@ from typing import Any, cast
 
 import kopf
 
-from chatnet_operator import metrics
-from chatnet_operator.config import OperatorConfig, peering_priority
-from chatnet_operator.controller import (
+from chatnet_operator.api.models import GROUP, VERSION
+from chatnet_operator.cluster import metrics
+from chatnet_operator.cluster.config import OperatorConfig, peering_priority
+from chatnet_operator.cluster.controller import (
     SyncResult,
     delete_network_children,
     delete_server_children,
     sync_network,
     sync_server,
 )
-from chatnet_operator.kube import ApiError, KubeClient, login
-from chatnet_operator.models import GROUP, VERSION
+from chatnet_operator.cluster.kube import ApiError, KubeClient, login
 
 Obj = dict[str, Any]
 

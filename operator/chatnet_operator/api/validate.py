@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from chatnet_operator.loader import Document, FieldPath
-from chatnet_operator.models import (
+from chatnet_operator.api.loader import Document, FieldPath
+from chatnet_operator.api.models import (
     API_VERSION,
     KINDS,
     MAX_SERVER_NAME,

@@ -11,7 +11,7 @@ import contextlib
 import json
 from typing import Any
 
-from chatnet_operator.status import Probe
+from chatnet_operator.observe.status import Probe
 
 
 async def http_get(host: str, port: int, path: str, limit: float = 1.0) -> tuple[int, bytes]:

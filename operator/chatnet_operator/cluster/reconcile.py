@@ -28,10 +28,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chatnet_operator.loader import Document
-from chatnet_operator.plan import NetworkPlan
-from chatnet_operator.render import LINK_SECRET_KEY, link_secret_name, render_network
-from chatnet_operator.validate import Declared, validate_documents
+from chatnet_operator.api.loader import Document
+from chatnet_operator.api.validate import Declared, validate_documents
+from chatnet_operator.plan.planner import NetworkPlan
+from chatnet_operator.plan.render import LINK_SECRET_KEY, link_secret_name, render_network
 
 Obj = dict[str, Any]
 

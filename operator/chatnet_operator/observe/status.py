@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from chatnet_operator.models import ChatNetworkStatus, ChatServerStatus, Condition
-from chatnet_operator.plan import NetworkPlan
+from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus, Condition
+from chatnet_operator.plan.planner import NetworkPlan
 
 
 @dataclass(frozen=True)

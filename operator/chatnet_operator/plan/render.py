@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 from chatnet_node.config import dump_config
-from chatnet_operator.models import ChatServer, HistoryStore, LinkTls, Role
-from chatnet_operator.plan import LINK_TLS_DIR, NetworkPlan
-from chatnet_operator.validate import Declared
+from chatnet_operator.api.models import ChatServer, HistoryStore, LinkTls, Role
+from chatnet_operator.api.validate import Declared
+from chatnet_operator.plan.planner import LINK_TLS_DIR, NetworkPlan
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
 CONFIG_DIR = "/etc/chatnet/config"

@@ -38,7 +38,7 @@ from chatnet_node.config import (
     NodeConfig,
     TlsListener,
 )
-from chatnet_operator.models import (
+from chatnet_operator.api.models import (
     ChatNetwork,
     ChatServer,
     HistoryStore,
@@ -47,7 +47,7 @@ from chatnet_operator.models import (
     Role,
     parse_duration,
 )
-from chatnet_operator.validate import Declared
+from chatnet_operator.api.validate import Declared
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
 

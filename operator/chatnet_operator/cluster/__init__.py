@@ -1,0 +1,13 @@
+"""The operator on a Kubernetes cluster: kopf handlers around one reconcile loop.
+
+* ``handlers``: the kopf edge (events, timers, peering, liveness);
+* ``controller``: one pass per network: read, validate, apply, probe, write
+  status;
+* ``reconcile``: pure decisions: the desired children and what to write;
+* ``kube``: the Kubernetes API calls (aiohttp, with kopf's login);
+* ``probing``: which pods to probe, and probing them;
+* ``metrics`` and ``config``: the operator's own Prometheus metrics and
+  settings.
+
+May import: ``api``, ``plan``, ``observe``. Never ``local``.
+"""
