@@ -18,7 +18,8 @@ from chatnet_operator.api import crds
 from chatnet_operator.api.loader import UnreadableInputError, load_files
 from chatnet_operator.api.models import ChatNetwork, ChatServer
 from chatnet_operator.api.validate import Declared, Report, validate_documents
-from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network, to_yaml
 
 EXIT_OK = 0
@@ -88,7 +89,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         declared = _with_namespace(found, args.namespace)
         plan = plan_network(declared, ClusterPlacement(declared.network, args.cluster_domain))
         secret = args.link_secret or secrets.token_urlsafe(32)
-        objects += render_network(declared, plan, secret)
+        objects += render_network(plan, secret)
     sys.stdout.write(to_yaml(objects))
     return EXIT_OK
 

@@ -16,7 +16,8 @@ import yaml
 
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
-from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
 from tests.nodeproc import REPO, free_port, stop_process
 from tests.operator.kubeapi import ApiServer, load_yaml_objects
@@ -79,7 +80,7 @@ def rendered(docs: list[Obj]) -> dict[str, Obj]:
     out = {}
     for declared in report.networks:
         plan = plan_network(declared, ClusterPlacement(declared.network))
-        for obj in render_network(declared, plan, "not-compared"):
+        for obj in render_network(plan, "not-compared"):
             out[f"{obj['kind']}/{obj['metadata']['name']}"] = obj
     return out
 

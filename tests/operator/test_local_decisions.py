@@ -23,7 +23,8 @@ from chatnet_operator.local.report import (
     write_atomically,
 )
 from chatnet_operator.observe.status import Probe
-from chatnet_operator.plan.planner import NetworkPlan, plan_network
+from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.planner import plan_network
 
 BASE = """\
 apiVersion: chatnet.io/v1alpha1

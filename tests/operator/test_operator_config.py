@@ -68,7 +68,8 @@ def test_status_url_overrides(tmp_path: Path) -> None:
 def test_pods_are_probed_through_the_headless_service() -> None:
     from chatnet_operator.api.loader import load_files
     from chatnet_operator.api.validate import validate_documents
-    from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+    from chatnet_operator.plan.placement import ClusterPlacement
+    from chatnet_operator.plan.planner import plan_network
 
     report = validate_documents(load_files([REPO / "examples" / "quickstart.yaml"]))
     declared = report.networks[0]

@@ -22,7 +22,8 @@ from chatnet_operator.cluster.reconcile import (
     server_child_refs,
 )
 from chatnet_operator.observe.status import invalid_conditions, network_status
-from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from tests.nodeproc import REPO
 
 Obj = dict[str, Any]
@@ -42,7 +43,7 @@ def desired(docs: list[Obj], secret: str = "s") -> list[Obj]:
     assert declared is not None, problems
     plan = plan_network(declared, ClusterPlacement(declared.network))
     by_name = {s["metadata"]["name"]: s for s in servers}
-    return desired_children(declared, plan, secret, network, by_name)
+    return desired_children(plan, secret, network, by_name)
 
 
 def as_stored(obj: Obj) -> Obj:
@@ -217,10 +218,12 @@ def test_link_secret_is_kept_across_runs() -> None:
     docs = cluster_objects()
     declared, _ = declared_from_cluster(docs[0], docs[1:])
     assert declared is not None
-    assert link_secret_ref(declared) == ("ns", "acme-links")
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert link_secret_ref(plan) == ("ns", "acme-links")
     docs[0]["spec"]["links"]["secretName"] = "mine"
     declared, _ = declared_from_cluster(docs[0], docs[1:])
-    assert declared is not None and link_secret_ref(declared) is None
+    assert declared is not None
+    assert link_secret_ref(plan_network(declared, ClusterPlacement(declared.network))) is None
     assert not [c for c in desired(docs) if c["kind"] == "Secret"]
 
 

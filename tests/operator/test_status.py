@@ -11,7 +11,9 @@ from chatnet_operator.api.loader import load_files
 from chatnet_operator.api.models import ChatNetwork
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.observe.status import Probe, network_status, server_status, summary
-from chatnet_operator.plan.planner import ClusterPlacement, NetworkPlan, plan_network
+from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from chatnet_operator.api.loader import Document
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.cli import main
-from chatnet_operator.plan.planner import ClusterPlacement, plan_network
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

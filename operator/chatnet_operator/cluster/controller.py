@@ -53,7 +53,9 @@ from chatnet_operator.observe.status import (
     network_status,
     server_status,
 )
-from chatnet_operator.plan.planner import ClusterPlacement, NetworkPlan, plan_network
+from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import client_service_name, selector
 
 Obj = dict[str, Any]
@@ -266,12 +268,12 @@ async def _sync(
     _invalid.discard((namespace, name))
     metrics.INVALID_NETWORKS.set(len(_invalid))
     live = {s["metadata"]["name"]: s for s in servers if not s["metadata"].get("deletionTimestamp")}
-    secret_ref = link_secret_ref(declared)
-    secret = await kube.get("v1", "Secret", *secret_ref) if secret_ref else None
-    secret_value = existing_link_secret(secret) or secrets.token_urlsafe(32)
     declared = _with_image(declared, config.node_image)
     plan = plan_network(declared, ClusterPlacement(declared.network, config.cluster_domain))
-    desired = desired_children(declared, plan, secret_value, network, live)
+    secret_ref = link_secret_ref(plan)
+    secret = await kube.get("v1", "Secret", *secret_ref) if secret_ref else None
+    secret_value = existing_link_secret(secret) or secrets.token_urlsafe(32)
+    desired = desired_children(plan, secret_value, network, live)
     actions = await _apply(kube, desired, secret, emit, network)
     _child_events(emit, network, live, actions)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from chatnet_operator.observe.probe import probe
 from chatnet_operator.observe.status import Probe
-from chatnet_operator.plan.planner import NetworkPlan
+from chatnet_operator.plan.desired import NetworkPlan
 
 
 def pod_targets(

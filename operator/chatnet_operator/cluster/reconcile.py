@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from chatnet_operator.api.loader import Document
 from chatnet_operator.api.validate import Declared, validate_documents
-from chatnet_operator.plan.planner import NetworkPlan
-from chatnet_operator.plan.render import LINK_SECRET_KEY, link_secret_name, render_network
+from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.render import LINK_SECRET_KEY, render_network
 
 Obj = dict[str, Any]
 
@@ -108,7 +108,6 @@ def existing_link_secret(secret: Obj | None) -> str | None:
 
 
 def desired_children(
-    declared: Declared,
     plan: NetworkPlan,
     secret_value: str,
     network: Obj,
@@ -119,7 +118,7 @@ def desired_children(
     ``network`` and ``servers`` (by name) are the API objects, for their UIDs.
     """
     out = []
-    for obj in render_network(declared, plan, secret_value):
+    for obj in render_network(plan, secret_value):
         server = obj["metadata"].get("labels", {}).get(SERVER_LABEL)
         owner = servers[server] if server else network
         meta = obj["metadata"]
@@ -129,11 +128,11 @@ def desired_children(
     return out
 
 
-def link_secret_ref(declared: Declared) -> tuple[str, str] | None:
+def link_secret_ref(plan: NetworkPlan) -> tuple[str, str] | None:
     """(namespace, name) of the Secret the operator generates, if it generates one."""
-    if declared.network.spec.links.secret_name is not None:
+    if not plan.cluster.link_secret_generated:
         return None
-    return declared.network.namespace, link_secret_name(declared)
+    return plan.namespace, plan.cluster.link_secret
 
 
 def contains(have: Any, want: Any) -> bool:

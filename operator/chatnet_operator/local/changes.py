@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from chatnet_operator.plan.planner import ServerPlan
+from chatnet_operator.plan.desired import ServerPlan
 
 #: NodeConfig fields a running node cannot change (it keeps the old value on reload).
 RESTART_FIELDS = ("name", "server_id", "listeners", "history")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from chatnet_node.config import Listener, Listeners
 from chatnet_operator.api.validate import Declared
-from chatnet_operator.plan.planner import Member, members_of
+from chatnet_operator.plan.desired import Member
+from chatnet_operator.plan.planner import members_of
 
 LOOPBACK = "127.0.0.1"
 

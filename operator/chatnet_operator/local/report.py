@@ -15,7 +15,7 @@ from typing import Any
 
 from chatnet_operator.local.placement import ServerPorts
 from chatnet_operator.observe.status import Probe, network_status, server_ready
-from chatnet_operator.plan.planner import NetworkPlan
+from chatnet_operator.plan.desired import NetworkPlan
 
 #: The endpoints file waits for every expected portal to be up.
 REQUIRE_LINKS = True

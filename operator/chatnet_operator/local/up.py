@@ -44,7 +44,8 @@ from chatnet_operator.local.report import (
 from chatnet_operator.local.supervisor import ServerProcess
 from chatnet_operator.observe.probe import probe
 from chatnet_operator.observe.status import Probe, network_status, summary
-from chatnet_operator.plan.planner import NetworkPlan, ServerPlan, plan_network
+from chatnet_operator.plan.desired import NetworkPlan, ServerPlan
+from chatnet_operator.plan.planner import plan_network
 
 log = logging.getLogger("chatnet.up")
 POLL_SECONDS = 0.3

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus, Condition
-from chatnet_operator.plan.planner import NetworkPlan
+from chatnet_operator.plan.desired import NetworkPlan
 
 
 @dataclass(frozen=True)

@@ -21,23 +21,8 @@ Links:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-
-from chatnet_node.config import (
-    History,
-    Limits,
-    LinkPeer,
-    Links,
-    Listener,
-    Listeners,
-    NodeConfig,
-    TlsListener,
-)
+from chatnet_node.config import History, Limits, LinkPeer, Links, NodeConfig
 from chatnet_operator.api.models import (
     ChatNetwork,
     ChatServer,
@@ -48,177 +33,19 @@ from chatnet_operator.api.models import (
     parse_duration,
 )
 from chatnet_operator.api.validate import Declared
+from chatnet_operator.plan.desired import (
+    ClusterPlan,
+    EndpointPlan,
+    LinkPlan,
+    Member,
+    NetworkPlan,
+    PortalTarget,
+    ServerPlan,
+    ServerSetPlan,
+)
+from chatnet_operator.plan.placement import Placement
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class PortalTarget(_Model):
-    """A server to dial: its identity and where it listens for links."""
-
-    name: str
-    server_id: int
-    host: str
-    port: int
-    tls: bool = False
-    external: bool = False
-
-
-class LinkPlan(_Model):
-    """How one server links into the network (the node gets it as ``links:``)."""
-
-    role: Role
-    auto_connect: bool = True
-    tls: LinkTls = LinkTls.OPTIONAL
-    ping_interval: float = 60.0
-    ping_timeout: float = 120.0
-    secret_file: Path | None = None
-    #: Hubs dial every entry; a leaf dials the first reachable one, in order.
-    dial: list[PortalTarget] = []
-    #: Servers allowed to link in (names).
-    accept: list[str] = []
-
-
-@dataclass(frozen=True)
-class Member:
-    """One server of a ChatServer: the replica ``ordinal`` of ``chat_server``."""
-
-    name: str
-    server_id: int
-    chat_server: str
-    ordinal: int
-    role: Role
-
-
-class ServerPlan(_Model):
-    """The desired state of one server."""
-
-    name: str
-    server_id: int
-    role: Role
-    chat_server: str
-    ordinal: int
-    serves_clients: bool
-    node: NodeConfig
-    links: LinkPlan
-
-
-class NetworkPlan(_Model):
-    """The desired state of one network."""
-
-    network: str
-    namespace: str
-    display_name: str
-    servers: dict[str, ServerPlan]
-    #: Every in-network link that is up when the network is whole: (dialer, listener).
-    links: list[tuple[str, str]]
-    #: A spanning tree of those links (pairs as in ``links``).
-    tree: list[tuple[str, str]]
-
-    @property
-    def expected_links(self) -> int:
-        """Links that are up when the network is whole (external dials included)."""
-        external = sum(1 for s in self.servers.values() for t in s.links.dial if t.external)
-        return len(self.links) + external
-
-
-class Placement(Protocol):
-    """Where servers run: answers what the planner cannot know by itself."""
-
-    def listeners(self, member: Member) -> Listeners:
-        """The node's client listeners."""
-        ...
-
-    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
-        """Host and port other servers dial to link to ``member`` (over wss:// if ``tls``)."""
-        ...
-
-    def history_path(self, member: Member) -> Path | None:
-        """Where an SQLite history file lives."""
-        ...
-
-    def link_secret_file(self) -> Path | None:
-        """The file holding the network's shared link secret."""
-        ...
-
-    def drain_seconds(self, member: Member) -> float:
-        """How long a stopping server lets its clients move elsewhere."""
-        ...
-
-    def link_tls(self) -> bool:
-        """Can links between these servers use TLS (are there certificates)?"""
-        ...
-
-
-LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
-
-
-@dataclass(frozen=True)
-class ClusterPlacement:
-    """Servers as StatefulSet pods: ``POD.SET.NAMESPACE.svc.DOMAIN``, fixed ports."""
-
-    network: ChatNetwork
-    cluster_domain: str = "cluster.local"
-
-    def listeners(self, member: Member) -> Listeners:
-        # A pod owns its network namespace, so it listens on every address.
-        endpoint = self.network.spec.endpoint
-        tls = []
-        if endpoint.tls is not None:
-            tls = [
-                TlsListener(
-                    host="0.0.0.0",
-                    port=endpoint.irc_tls_port,
-                    cert_file=Path("/etc/chatnet/tls/tls.crt"),
-                    key_file=Path("/etc/chatnet/tls/tls.key"),
-                )
-            ]
-        links = self.network.spec.links
-        link_tls = []
-        if self.link_tls() and links.tls_secret_name is not None:
-            link_tls = [
-                TlsListener(
-                    host="0.0.0.0",
-                    port=links.tls_port,
-                    cert_file=LINK_TLS_DIR / "tls.crt",
-                    key_file=LINK_TLS_DIR / "tls.key",
-                )
-            ]
-        elif self.link_tls():
-            # No certificate given: each server makes its own at start (peers
-            # authenticate with the link secret; TLS keeps links private).
-            link_tls = [TlsListener(host="0.0.0.0", port=links.tls_port, self_signed=True)]
-        return Listeners(
-            irc=[Listener(host="0.0.0.0", port=endpoint.irc_port)],
-            irc_tls=tls,
-            websocket=[Listener(host="0.0.0.0", port=endpoint.websocket_port)],
-            websocket_tls=link_tls,
-        )
-
-    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
-        pod = f"{member.chat_server}-{member.ordinal}"
-        host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
-        spec = self.network.spec
-        return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
-
-    def history_path(self, member: Member) -> Path | None:
-        return Path("/var/lib/chatnet/history.sqlite3")
-
-    def link_secret_file(self) -> Path | None:
-        return Path("/etc/chatnet/link/secret")
-
-    def drain_seconds(self, member: Member) -> float:
-        # Within the pod's terminationGracePeriodSeconds (30) with room to spare.
-        return 10.0
-
-    def link_tls(self) -> bool:
-        # A mounted certificate (links.tlsSecretName), or one made at start.
-        return self.network.spec.links.tls != LinkTls.OFF
 
 
 def members_of(server: ChatServer) -> list[Member]:
@@ -380,8 +207,49 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         namespace=network.namespace,
         display_name=network.display_name,
         servers=plans,
+        sets=[_set_plan(server, members[server.name]) for server in servers],
+        cluster=cluster_plan(network),
         links=links,
         tree=tree,
+    )
+
+
+def _set_plan(server: ChatServer, members: list[Member]) -> ServerSetPlan:
+    spec = server.spec
+    return ServerSetPlan(
+        name=server.name,
+        role=spec.role,
+        serves_clients=spec.serves_clients,
+        replicas=spec.replicas,
+        members=[m.name for m in members],
+        resources=spec.resources.model_dump(exclude_defaults=True) if spec.resources else None,
+        zone=spec.zone,
+        region=spec.region,
+    )
+
+
+def cluster_plan(network: ChatNetwork) -> ClusterPlan:
+    """How ``network`` runs on a cluster: images, Services, Secrets and volumes."""
+    spec = network.spec
+    endpoint = spec.endpoint
+    tls = endpoint.tls
+    return ClusterPlan(
+        image=spec.image,
+        endpoint=EndpointPlan(
+            websocket_port=endpoint.websocket_port,
+            irc_port=endpoint.irc_port,
+            irc_tls_port=endpoint.irc_tls_port if tls is not None else None,
+            tls_secret=tls.secret_name if tls is not None else None,
+            service_type=endpoint.service_type,
+        ),
+        link_secret=spec.links.secret_name or f"{network.name}-links",
+        link_secret_generated=spec.links.secret_name is None,
+        link_tls=spec.links.tls,
+        link_tls_port=spec.links.tls_port,
+        link_tls_secret=spec.links.tls_secret_name,
+        history_store=spec.history.store,
+        storage_size=spec.history.storage_size,
+        postgres_secret=spec.history.postgres.secret_name if spec.history.postgres else None,
     )
 
 

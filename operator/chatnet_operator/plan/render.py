@@ -10,6 +10,9 @@ the owner's UID, which a rendered file cannot know).
 Configuration changes reach running pods without a restart: the ConfigMap is
 mounted as a volume, the kubelet swaps the files in place and the node
 reloads them; so the pod template deliberately carries no config checksum.
+
+Render reads the plan alone (``plan.desired``), never the API objects: what
+runs is what was planned.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Any
 import yaml
 
 from chatnet_node.config import dump_config
-from chatnet_operator.api.models import ChatServer, HistoryStore, LinkTls, Role
-from chatnet_operator.api.validate import Declared
-from chatnet_operator.plan.planner import LINK_TLS_DIR, NetworkPlan
+from chatnet_operator.api.models import HistoryStore, LinkTls, Role
+from chatnet_operator.plan.desired import ClusterPlan, NetworkPlan, ServerSetPlan
+from chatnet_operator.plan.placement import LINK_TLS_DIR
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
 CONFIG_DIR = "/etc/chatnet/config"
@@ -34,12 +37,7 @@ PRE_STOP_SECONDS = 5  # about two readiness periods: endpoints drop the pod firs
 Obj = dict[str, Any]
 
 
-def link_secret_name(declared: Declared) -> str:
-    """The Secret holding the shared link secret: declared, or ``NETWORK-links``."""
-    return declared.network.spec.links.secret_name or f"{declared.network.name}-links"
-
-
-def _labels(network: str, server: ChatServer | None = None) -> dict[str, str]:
+def _labels(network: str, server: ServerSetPlan | None = None) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/name": "chatnet",
         "app.kubernetes.io/instance": network,
@@ -48,10 +46,10 @@ def _labels(network: str, server: ChatServer | None = None) -> dict[str, str]:
     }
     if server is not None:
         labels |= {
-            "app.kubernetes.io/component": server.spec.role.value,
+            "app.kubernetes.io/component": server.role.value,
             "chatnet.io/server": server.name,
-            "chatnet.io/role": server.spec.role.value,
-            "chatnet.io/serves-clients": "true" if server.spec.serves_clients else "false",
+            "chatnet.io/role": server.role.value,
+            "chatnet.io/serves-clients": "true" if server.serves_clients else "false",
         }
     return labels
 
@@ -65,13 +63,12 @@ def _meta(name: str, namespace: str, labels: dict[str, str]) -> Obj:
     return {"name": name, "namespace": namespace, "labels": labels}
 
 
-def link_secret(declared: Declared, secret_value: str) -> Obj:
+def link_secret(plan: NetworkPlan, secret_value: str) -> Obj:
     """The network's shared link secret (only when the network does not name its own)."""
-    network = declared.network
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(link_secret_name(declared), network.namespace, _labels(network.name)),
+        "metadata": _meta(plan.cluster.link_secret, plan.namespace, _labels(plan.network)),
         "type": "Opaque",
         "data": {LINK_SECRET_KEY: base64.b64encode(secret_value.encode()).decode()},
     }
@@ -82,26 +79,23 @@ def client_service_name(network: str) -> str:
     return f"{network}-chat"
 
 
-def client_service(declared: Declared) -> Obj:
+def client_service(plan: NetworkPlan) -> Obj:
     """The network endpoint: WebSocket and IRC over every server that serves clients."""
-    network = declared.network
-    endpoint = network.spec.endpoint
-    ports = [
+    endpoint = plan.cluster.endpoint
+    ports: list[Obj] = [
         {"name": "websocket", "port": endpoint.websocket_port, "targetPort": "websocket"},
         {"name": "irc", "port": endpoint.irc_port, "targetPort": "irc"},
     ]
-    if endpoint.tls is not None:
+    if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "port": endpoint.irc_tls_port, "targetPort": "irc-tls"})
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(
-            client_service_name(network.name), network.namespace, _labels(network.name)
-        ),
+        "metadata": _meta(client_service_name(plan.network), plan.namespace, _labels(plan.network)),
         "spec": {
             "type": endpoint.service_type.value,
             "selector": {
-                "chatnet.io/network": network.name,
+                "chatnet.io/network": plan.network,
                 "chatnet.io/serves-clients": "true",
             },
             "ports": [{**p, "protocol": "TCP"} for p in ports],
@@ -109,32 +103,31 @@ def client_service(declared: Declared) -> Obj:
     }
 
 
-def config_map(plan: NetworkPlan, server: ChatServer) -> Obj:
+def config_map(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     """Node configuration of every replica, keyed by pod name (``NAME-ORDINAL.yaml``)."""
     data: dict[str, str] = {}
-    for member in plan.servers.values():
-        if member.chat_server != server.name:
-            continue
+    for name in server.members:
+        member = plan.servers[name]
         pod = f"{server.name}-{member.ordinal}"
         data[f"{pod}.yaml"] = dump_config(member.node)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(f"{server.name}-config", server.namespace, _labels(plan.network, server)),
+        "metadata": _meta(f"{server.name}-config", plan.namespace, _labels(plan.network, server)),
         "data": data,
     }
 
 
-def headless_service(declared: Declared, server: ChatServer) -> Obj:
+def headless_service(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     """Stable DNS names for the pods of one ChatServer, for links between servers."""
-    spec = declared.network.spec
-    port = spec.endpoint.websocket_port
+    cluster = plan.cluster
+    port = cluster.endpoint.websocket_port
     ports = [{"name": "websocket", "port": port, "targetPort": "websocket", "protocol": "TCP"}]
-    if spec.links.tls != LinkTls.OFF:
+    if cluster.link_tls != LinkTls.OFF:
         ports.append(
             {
                 "name": "link-tls",
-                "port": spec.links.tls_port,
+                "port": cluster.link_tls_port,
                 "targetPort": "link-tls",
                 "protocol": "TCP",
             }
@@ -142,20 +135,19 @@ def headless_service(declared: Declared, server: ChatServer) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(server.name, server.namespace, _labels(declared.network.name, server)),
+        "metadata": _meta(server.name, plan.namespace, _labels(plan.network, server)),
         "spec": {
             "clusterIP": "None",
             # Links must reach a server that is full (not ready for new clients).
             "publishNotReadyAddresses": True,
-            "selector": selector(declared.network.name, server.name),
+            "selector": selector(plan.network, server.name),
             "ports": ports,
         },
     }
 
 
-def _container(declared: Declared, server: ChatServer) -> Obj:
-    spec = declared.network.spec
-    endpoint = spec.endpoint
+def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
+    endpoint = cluster.endpoint
     ports = [
         {"name": "websocket", "containerPort": endpoint.websocket_port, "protocol": "TCP"},
         {"name": "irc", "containerPort": endpoint.irc_port, "protocol": "TCP"},
@@ -165,30 +157,30 @@ def _container(declared: Declared, server: ChatServer) -> Obj:
         {"name": "link-secret", "mountPath": "/etc/chatnet/link", "readOnly": True},
         {"name": "data", "mountPath": "/var/lib/chatnet"},
     ]
-    if spec.links.tls != LinkTls.OFF:
-        ports.append({"name": "link-tls", "containerPort": spec.links.tls_port, "protocol": "TCP"})
-    if spec.links.tls_secret_name is not None and spec.links.tls != LinkTls.OFF:
+    if cluster.link_tls != LinkTls.OFF:
+        ports.append(
+            {"name": "link-tls", "containerPort": cluster.link_tls_port, "protocol": "TCP"}
+        )
+    if cluster.link_tls_secret is not None and cluster.link_tls != LinkTls.OFF:
         mounts.append({"name": "link-tls", "mountPath": str(LINK_TLS_DIR), "readOnly": True})
-    if endpoint.tls is not None:
+    if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "containerPort": endpoint.irc_tls_port, "protocol": "TCP"})
         mounts.append({"name": "tls", "mountPath": "/etc/chatnet/tls", "readOnly": True})
     env: list[Obj] = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
-    if spec.history.store == HistoryStore.POSTGRES and spec.history.postgres is not None:
+    if cluster.history_store == HistoryStore.POSTGRES and cluster.postgres_secret is not None:
         env.append(
             {
                 "name": "CHATNET_HISTORY_DSN",
-                "valueFrom": {
-                    "secretKeyRef": {"name": spec.history.postgres.secret_name, "key": "dsn"}
-                },
+                "valueFrom": {"secretKeyRef": {"name": cluster.postgres_secret, "key": "dsn"}},
             }
         )
     # A control server serves no clients, so "ready for clients" never applies to it.
-    ready_path = "/healthz" if server.spec.role == Role.CONTROL else "/readyz"
+    ready_path = "/healthz" if server.role == Role.CONTROL else "/readyz"
     container: Obj = {
         "name": "node",
-        "image": spec.image or DEFAULT_IMAGE,
+        "image": cluster.image or DEFAULT_IMAGE,
         "command": ["chatnet-node", "--config", f"{CONFIG_DIR}/$(POD_NAME).yaml"],
         "env": env,
         "ports": ports,
@@ -213,28 +205,25 @@ def _container(declared: Declared, server: ChatServer) -> Obj:
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if server.spec.resources is not None:
-        container["resources"] = server.spec.resources.model_dump(exclude_defaults=True)
+    if server.resources is not None:
+        container["resources"] = server.resources
     return container
 
 
-def stateful_set(declared: Declared, server: ChatServer) -> Obj:
+def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     """The pods of one ChatServer: stable names, so stable server names and IDs."""
-    network = declared.network
-    labels = _labels(network.name, server)
+    cluster = plan.cluster
+    labels = _labels(plan.network, server)
     volumes: list[Obj] = [
         {"name": "config", "configMap": {"name": f"{server.name}-config"}},
-        {"name": "link-secret", "secret": {"secretName": link_secret_name(declared)}},
+        {"name": "link-secret", "secret": {"secretName": cluster.link_secret}},
     ]
-    if network.spec.endpoint.tls is not None:
-        volumes.append(
-            {"name": "tls", "secret": {"secretName": network.spec.endpoint.tls.secret_name}}
-        )
-    links = network.spec.links
-    if links.tls_secret_name is not None and links.tls != LinkTls.OFF:
-        volumes.append({"name": "link-tls", "secret": {"secretName": links.tls_secret_name}})
+    if cluster.endpoint.tls_secret is not None:
+        volumes.append({"name": "tls", "secret": {"secretName": cluster.endpoint.tls_secret}})
+    if cluster.link_tls_secret is not None and cluster.link_tls != LinkTls.OFF:
+        volumes.append({"name": "link-tls", "secret": {"secretName": cluster.link_tls_secret}})
     claims: list[Obj] = []
-    if network.spec.history.store == HistoryStore.SQLITE:
+    if cluster.history_store == HistoryStore.SQLITE:
         claims.append(
             {
                 "apiVersion": "v1",
@@ -242,17 +231,17 @@ def stateful_set(declared: Declared, server: ChatServer) -> Obj:
                 "metadata": {"name": "data", "labels": labels},
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": network.spec.history.storage_size}},
+                    "resources": {"requests": {"storage": cluster.storage_size}},
                 },
             }
         )
     else:
         volumes.append({"name": "data", "emptyDir": {}})
     node_selector = {}
-    if server.spec.zone:
-        node_selector["topology.kubernetes.io/zone"] = server.spec.zone
-    if server.spec.region:
-        node_selector["topology.kubernetes.io/region"] = server.spec.region
+    if server.zone:
+        node_selector["topology.kubernetes.io/zone"] = server.zone
+    if server.region:
+        node_selector["topology.kubernetes.io/region"] = server.region
     pod_spec: Obj = {
         # Draining moves clients away gracefully; give it time before SIGKILL.
         "terminationGracePeriodSeconds": 30,
@@ -268,20 +257,20 @@ def stateful_set(declared: Declared, server: ChatServer) -> Obj:
                 "maxSkew": 1,
                 "topologyKey": "kubernetes.io/hostname",
                 "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": selector(network.name, server.name)},
+                "labelSelector": {"matchLabels": selector(plan.network, server.name)},
             }
         ],
-        "containers": [_container(declared, server)],
+        "containers": [_container(cluster, server)],
         "volumes": volumes,
     }
     if node_selector:
         pod_spec["nodeSelector"] = node_selector
     spec: Obj = {
         "serviceName": server.name,
-        "replicas": server.spec.replicas,
+        "replicas": server.replicas,
         # Servers are peers, not a sequence: start and stop them all at once.
         "podManagementPolicy": "Parallel",
-        "selector": {"matchLabels": selector(network.name, server.name)},
+        "selector": {"matchLabels": selector(plan.network, server.name)},
         "updateStrategy": {"type": "RollingUpdate"},
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
@@ -290,36 +279,36 @@ def stateful_set(declared: Declared, server: ChatServer) -> Obj:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _meta(server.name, server.namespace, labels),
+        "metadata": _meta(server.name, plan.namespace, labels),
         "spec": spec,
     }
 
 
-def disruption_budget(declared: Declared, server: ChatServer) -> Obj:
+def disruption_budget(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     """At most one server of a set down at a time during voluntary disruptions."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(server.name, server.namespace, _labels(declared.network.name, server)),
+        "metadata": _meta(server.name, plan.namespace, _labels(plan.network, server)),
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": selector(declared.network.name, server.name)},
+            "selector": {"matchLabels": selector(plan.network, server.name)},
         },
     }
 
 
-def render_network(declared: Declared, plan: NetworkPlan, secret_value: str) -> list[Obj]:
+def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
     """Every Kubernetes object of one network, in the order to apply them."""
     objects: list[Obj] = []
-    if declared.network.spec.links.secret_name is None:
-        objects.append(link_secret(declared, secret_value))
-    objects.append(client_service(declared))
-    for server in sorted(declared.servers, key=lambda s: s.spec.server_id):
+    if plan.cluster.link_secret_generated:
+        objects.append(link_secret(plan, secret_value))
+    objects.append(client_service(plan))
+    for server in plan.sets:
         objects += [
             config_map(plan, server),
-            headless_service(declared, server),
-            stateful_set(declared, server),
-            disruption_budget(declared, server),
+            headless_service(plan, server),
+            stateful_set(plan, server),
+            disruption_budget(plan, server),
         ]
     return objects
 

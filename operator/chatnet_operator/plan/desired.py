@@ -1,0 +1,140 @@
+"""The desired state: what the planner produces and everything downstream reads.
+
+``NetworkPlan`` is the whole of it: per server, the node's configuration
+and its link plan; per ChatServer, the set of servers one workload runs;
+for the network, how it runs on a cluster (``ClusterPlan``). ``render``,
+``chatnet up``, the operator's status and ``chatnet render`` read only
+this, never the raw API objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from chatnet_node.config import NodeConfig
+from chatnet_operator.api.models import HistoryStore, LinkTls, Role, ServiceType
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class PortalTarget(_Model):
+    """A server to dial: its identity and where it listens for links."""
+
+    name: str
+    server_id: int
+    host: str
+    port: int
+    tls: bool = False
+    external: bool = False
+
+
+class LinkPlan(_Model):
+    """How one server links into the network (the node gets it as ``links:``)."""
+
+    role: Role
+    auto_connect: bool = True
+    tls: LinkTls = LinkTls.OPTIONAL
+    ping_interval: float = 60.0
+    ping_timeout: float = 120.0
+    secret_file: Path | None = None
+    #: Hubs dial every entry; a leaf dials the first reachable one, in order.
+    dial: list[PortalTarget] = []
+    #: Servers allowed to link in (names).
+    accept: list[str] = []
+
+
+@dataclass(frozen=True)
+class Member:
+    """One server of a ChatServer: the replica ``ordinal`` of ``chat_server``."""
+
+    name: str
+    server_id: int
+    chat_server: str
+    ordinal: int
+    role: Role
+
+
+class ServerPlan(_Model):
+    """The desired state of one server."""
+
+    name: str
+    server_id: int
+    role: Role
+    chat_server: str
+    ordinal: int
+    serves_clients: bool
+    node: NodeConfig
+    links: LinkPlan
+
+
+class ServerSetPlan(_Model):
+    """One ChatServer: the servers one workload (a StatefulSet) runs, and how."""
+
+    name: str
+    role: Role
+    serves_clients: bool
+    replicas: int
+    #: The servers of the set, in ordinal order (``NAME`` alone, or ``NAME-0``...).
+    members: list[str]
+    resources: dict[str, Any] | None = None
+    zone: str | None = None
+    region: str | None = None
+
+
+class EndpointPlan(_Model):
+    """The network's client endpoint: one Service over every server that serves clients."""
+
+    websocket_port: int
+    irc_port: int
+    #: IRC over TLS, with its certificate Secret; None without TLS.
+    irc_tls_port: int | None = None
+    tls_secret: str | None = None
+    service_type: ServiceType = ServiceType.CLUSTER_IP
+
+
+class ClusterPlan(_Model):
+    """How the network runs on a Kubernetes cluster, beyond each node's configuration."""
+
+    image: str | None
+    endpoint: EndpointPlan
+    #: The Secret holding the shared link secret, and whether the operator makes it.
+    link_secret: str
+    link_secret_generated: bool
+    link_tls: LinkTls
+    link_tls_port: int
+    #: The wss:// link certificate Secret; None: each server makes its own.
+    link_tls_secret: str | None
+    history_store: HistoryStore
+    storage_size: str
+    postgres_secret: str | None
+
+
+class NetworkPlan(_Model):
+    """The desired state of one network."""
+
+    network: str
+    namespace: str
+    display_name: str
+    servers: dict[str, ServerPlan]
+    #: The ChatServers, by server ID: each a set of ``servers``.
+    sets: list[ServerSetPlan]
+    cluster: ClusterPlan
+    #: Every in-network link that is up when the network is whole: (dialer, listener).
+    links: list[tuple[str, str]]
+    #: A spanning tree of those links (pairs as in ``links``).
+    tree: list[tuple[str, str]]
+
+    @property
+    def expected_links(self) -> int:
+        """Links that are up when the network is whole (external dials included)."""
+        external = sum(1 for s in self.servers.values() for t in s.links.dial if t.external)
+        return len(self.links) + external

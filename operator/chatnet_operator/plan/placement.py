@@ -1,0 +1,110 @@
+"""Where servers run: the questions the planner cannot answer by itself.
+
+A ``Placement`` answers them: on a cluster (``ClusterPlacement``) pods have
+fixed ports and DNS names ``POD.SET.NAMESPACE.svc.DOMAIN``; locally
+(``local.placement``) processes get loopback ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from chatnet_node.config import Listener, Listeners, TlsListener
+from chatnet_operator.api.models import ChatNetwork, LinkTls
+from chatnet_operator.plan.desired import Member
+
+
+class Placement(Protocol):
+    """Where servers run: answers what the planner cannot know by itself."""
+
+    def listeners(self, member: Member) -> Listeners:
+        """The node's client listeners."""
+        ...
+
+    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
+        """Host and port other servers dial to link to ``member`` (over wss:// if ``tls``)."""
+        ...
+
+    def history_path(self, member: Member) -> Path | None:
+        """Where an SQLite history file lives."""
+        ...
+
+    def link_secret_file(self) -> Path | None:
+        """The file holding the network's shared link secret."""
+        ...
+
+    def drain_seconds(self, member: Member) -> float:
+        """How long a stopping server lets its clients move elsewhere."""
+        ...
+
+    def link_tls(self) -> bool:
+        """Can links between these servers use TLS (are there certificates)?"""
+        ...
+
+
+LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
+
+
+@dataclass(frozen=True)
+class ClusterPlacement:
+    """Servers as StatefulSet pods: ``POD.SET.NAMESPACE.svc.DOMAIN``, fixed ports."""
+
+    network: ChatNetwork
+    cluster_domain: str = "cluster.local"
+
+    def listeners(self, member: Member) -> Listeners:
+        # A pod owns its network namespace, so it listens on every address.
+        endpoint = self.network.spec.endpoint
+        tls = []
+        if endpoint.tls is not None:
+            tls = [
+                TlsListener(
+                    host="0.0.0.0",
+                    port=endpoint.irc_tls_port,
+                    cert_file=Path("/etc/chatnet/tls/tls.crt"),
+                    key_file=Path("/etc/chatnet/tls/tls.key"),
+                )
+            ]
+        links = self.network.spec.links
+        link_tls = []
+        if self.link_tls() and links.tls_secret_name is not None:
+            link_tls = [
+                TlsListener(
+                    host="0.0.0.0",
+                    port=links.tls_port,
+                    cert_file=LINK_TLS_DIR / "tls.crt",
+                    key_file=LINK_TLS_DIR / "tls.key",
+                )
+            ]
+        elif self.link_tls():
+            # No certificate given: each server makes its own at start (peers
+            # authenticate with the link secret; TLS keeps links private).
+            link_tls = [TlsListener(host="0.0.0.0", port=links.tls_port, self_signed=True)]
+        return Listeners(
+            irc=[Listener(host="0.0.0.0", port=endpoint.irc_port)],
+            irc_tls=tls,
+            websocket=[Listener(host="0.0.0.0", port=endpoint.websocket_port)],
+            websocket_tls=link_tls,
+        )
+
+    def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
+        pod = f"{member.chat_server}-{member.ordinal}"
+        host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
+        spec = self.network.spec
+        return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
+
+    def history_path(self, member: Member) -> Path | None:
+        return Path("/var/lib/chatnet/history.sqlite3")
+
+    def link_secret_file(self) -> Path | None:
+        return Path("/etc/chatnet/link/secret")
+
+    def drain_seconds(self, member: Member) -> float:
+        # Within the pod's terminationGracePeriodSeconds (30) with room to spare.
+        return 10.0
+
+    def link_tls(self) -> bool:
+        # A mounted certificate (links.tlsSecretName), or one made at start.
+        return self.network.spec.links.tls != LinkTls.OFF
