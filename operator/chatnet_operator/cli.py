@@ -17,7 +17,8 @@ from typing import Any
 from chatnet_operator.api import crds
 from chatnet_operator.api.loader import UnreadableInputError, load_files
 from chatnet_operator.api.models import ChatNetwork, ChatServer
-from chatnet_operator.api.validate import Declared, Report, validate_documents
+from chatnet_operator.api.outcome import Declared, Report
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network, to_yaml

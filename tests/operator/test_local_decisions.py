@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatnet_operator.api.loader import parse_text
-from chatnet_operator.api.validate import Declared, validate_documents
+from chatnet_operator.api.outcome import Declared
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.local.backoff import FIRST, LIMIT, next_delay
 from chatnet_operator.local.balance import SETTLE_SECONDS, ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers

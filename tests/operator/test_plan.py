@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from chatnet_node.config import dump_config, parse_config
 from chatnet_operator.api.loader import load_files, parse_text
 from chatnet_operator.api.models import ChatNetwork, ChatServer
-from chatnet_operator.api.validate import Declared, check_objects, validate_documents
+from chatnet_operator.api.outcome import Declared
+from chatnet_operator.api.validate import check_objects, validate_documents
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network

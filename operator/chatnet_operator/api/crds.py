@@ -16,14 +16,14 @@ import yaml
 from pydantic import BaseModel
 
 from chatnet_operator.api import models
-from chatnet_operator.api.models import GROUP, VERSION, Rule
+from chatnet_operator.api.fields import GROUP, VERSION, Rule
 
 #: Where ``chatnet crds --write`` puts the files: the repository's crds/ folder.
 CRDS_DIR = Path(__file__).resolve().parents[3] / "crds"
 #: The Helm chart ships the same files (beside kopf's peering CRDs, not generated here).
 CHART_CRDS_DIR = CRDS_DIR.parent / "charts" / "chatnet" / "crds"
 HEADER = (
-    "# Generated from operator/chatnet_operator/models.py by `chatnet crds --write`.\n"
+    "# Generated from operator/chatnet_operator/api/models.py by `chatnet crds --write`.\n"
     "# Do not edit by hand: change the models and regenerate.\n"
 )
 

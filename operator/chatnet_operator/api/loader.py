@@ -87,3 +87,11 @@ def load_files(paths: list[Path]) -> list[Document]:
             raise UnreadableInputError(f"{path}: cannot read: {reason}") from exc
         docs += parse_text(text, str(path))
     return docs
+
+
+def dotted(path: FieldPath) -> str:
+    """A field path as people write it: ``spec.portals[0].port``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(document)"

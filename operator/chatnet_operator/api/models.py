@@ -14,64 +14,24 @@ their messages identical.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
 
-GROUP = "chatnet.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
-#: Highest server ID a node accepts (``NodeConfig.server_id``).
-MAX_SERVER_ID = 4095
-#: Longest ChatServer name: a StatefulSet adds "-NNN" and a 10-character hash to pod labels.
-MAX_SERVER_NAME = 50
-
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# A subset of Go's time.ParseDuration syntax, so CEL's duration() accepts it too.
-DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-Name = Annotated[str, Field(pattern=DNS_LABEL, min_length=1, max_length=63)]
-Duration = Annotated[str, Field(pattern=DURATION, max_length=32)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration such as ``90s``, ``1h30m`` or ``500ms``."""
-    if not re.fullmatch(DURATION, text):
-        raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h30m")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A single-object rule, checked in Python and emitted as CEL for the API server."""
-
-    cel: str
-    message: str
-    check: Callable[[Any], bool]
-
-
-def _check_rules(obj: Any, rules: list[Rule]) -> None:
-    broken = [rule.message for rule in rules if not rule.check(obj)]
-    if broken:
-        raise ValueError("; ".join(broken))
-
+from chatnet_operator.api.fields import (
+    MAX_SERVER_ID,
+    ApiModel,
+    Condition,
+    Duration,
+    Name,
+    ObjectMeta,
+    Port,
+    Quantity,
+    Rule,
+    check_rules,
+    parse_duration,
+)
 
 # ----------------------------------------------------------------- ChatNetwork
 
@@ -100,13 +60,13 @@ class ServiceType(StrEnum):
     LOAD_BALANCER = "LoadBalancer"
 
 
-class SecretRef(_Model):
+class SecretRef(ApiModel):
     """A Secret in the same namespace."""
 
     secret_name: Name = Field(description="name of a Secret in the same namespace")
 
 
-class Endpoint(_Model):
+class Endpoint(ApiModel):
     """Where end users connect: one Service over every server that serves clients."""
 
     websocket_port: Port = Field(default=8080, description="WebSocket and HTTP (web chat) port")
@@ -119,7 +79,7 @@ class Endpoint(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> Endpoint:
-        _check_rules(self, ENDPOINT_RULES)
+        check_rules(self, ENDPOINT_RULES)
         return self
 
 
@@ -138,7 +98,7 @@ ENDPOINT_RULES = [
 ]
 
 
-class Links(_Model):
+class Links(ApiModel):
     """How servers link to each other (portals)."""
 
     tls: LinkTls = Field(default=LinkTls.OPTIONAL, description="TLS on server-to-server links")
@@ -161,7 +121,7 @@ class Links(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> Links:
-        _check_rules(self, LINKS_RULES)
+        check_rules(self, LINKS_RULES)
         return self
 
 
@@ -174,7 +134,7 @@ LINKS_RULES = [
 ]
 
 
-class History(_Model):
+class History(ApiModel):
     """Channel history for CHATHISTORY, kept so reconnecting users catch up."""
 
     store: HistoryStore = HistoryStore.SQLITE
@@ -186,7 +146,7 @@ class History(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> History:
-        _check_rules(self, HISTORY_RULES)
+        check_rules(self, HISTORY_RULES)
         return self
 
 
@@ -199,7 +159,7 @@ HISTORY_RULES = [
 ]
 
 
-class Limits(_Model):
+class Limits(ApiModel):
     """Per-server client limits; a ChatServer may override maxClients."""
 
     max_clients: int = Field(default=1000, ge=0, le=1_000_000, description="clients per server")
@@ -210,7 +170,7 @@ class Limits(_Model):
     flood_rate: int = Field(default=4, ge=1, le=1000, description="lines per second, sustained")
 
 
-class ChatNetworkSpec(_Model):
+class ChatNetworkSpec(ApiModel):
     """One chat network: its endpoint, its links, its history and defaults for its servers."""
 
     display_name: str | None = Field(
@@ -236,18 +196,7 @@ class ChatNetworkSpec(_Model):
         return self
 
 
-class Condition(_Model):
-    """A Kubernetes-style condition (Ready, TopologyValid, Degraded)."""
-
-    type: str = Field(max_length=64)
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(default="", max_length=128)
-    message: str = Field(default="", max_length=4096)
-    last_transition_time: str | None = None
-    observed_generation: int | None = Field(default=None, ge=0)
-
-
-class ChatNetworkStatus(_Model):
+class ChatNetworkStatus(ApiModel):
     """What the operator last saw of the network."""
 
     observed_generation: int | None = Field(default=None, ge=0)
@@ -263,19 +212,7 @@ class ChatNetworkStatus(_Model):
     conditions: list[Condition] = []
 
 
-class ObjectMeta(BaseModel):
-    """The part of metadata chatnet reads; everything else is kept as is."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Name
-    namespace: Name | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    generation: int | None = None
-
-
-class ChatNetwork(_Model):
+class ChatNetwork(ApiModel):
     """A ChatNetwork resource."""
 
     api_version: Literal["chatnet.io/v1alpha1"] = "chatnet.io/v1alpha1"
@@ -309,7 +246,7 @@ class Role(StrEnum):
     CONTROL = "control"
 
 
-class Portal(_Model):
+class Portal(ApiModel):
     """A server outside this cluster (Exchange's portals: name, address, port, server ID)."""
 
     name: Name = Field(description="the remote server's name")
@@ -320,14 +257,14 @@ class Portal(_Model):
     role: Literal["hub", "control"] = Field(default="hub", description="the remote server's role")
 
 
-class Resources(_Model):
+class Resources(ApiModel):
     """Container requests and limits, as in a Pod spec."""
 
     requests: dict[str, Quantity] = {}
     limits: dict[str, Quantity] = {}
 
 
-class ChatServerSpec(_Model):
+class ChatServerSpec(ApiModel):
     """One chat server, or a numbered set of them when replicas > 1."""
 
     network: Name = Field(description="the ChatNetwork this server belongs to")
@@ -357,7 +294,7 @@ class ChatServerSpec(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> ChatServerSpec:
-        _check_rules(self, SERVER_RULES)
+        check_rules(self, SERVER_RULES)
         return self
 
     @property
@@ -424,7 +361,7 @@ SERVER_RULES = [
 ]
 
 
-class ChatServerStatus(_Model):
+class ChatServerStatus(ApiModel):
     """What the operator last saw of the server set."""
 
     observed_generation: int | None = Field(default=None, ge=0)
@@ -440,7 +377,7 @@ class ChatServerStatus(_Model):
     conditions: list[Condition] = []
 
 
-class ChatServer(_Model):
+class ChatServer(ApiModel):
     """A ChatServer resource."""
 
     api_version: Literal["chatnet.io/v1alpha1"] = "chatnet.io/v1alpha1"

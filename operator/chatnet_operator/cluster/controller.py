@@ -31,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatnet_operator.api.models import API_VERSION, ChatNetworkStatus, ChatServerStatus, Condition
-from chatnet_operator.api.validate import Declared
+from chatnet_operator.api.fields import API_VERSION, Condition
+from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus
+from chatnet_operator.api.outcome import Declared
 from chatnet_operator.cluster import metrics
 from chatnet_operator.cluster.config import OperatorConfig
 from chatnet_operator.cluster.kube import ApiError, KubeClient

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import kopf
 
-from chatnet_operator.api.models import GROUP, VERSION
+from chatnet_operator.api.fields import GROUP, VERSION
 from chatnet_operator.cluster import metrics
 from chatnet_operator.cluster.config import OperatorConfig, peering_priority
 from chatnet_operator.cluster.controller import (

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chatnet_operator.api.loader import Document
-from chatnet_operator.api.validate import Declared, validate_documents
+from chatnet_operator.api.outcome import Declared
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.render import LINK_SECRET_KEY, render_network
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatnet_node.config import Listener, Listeners
-from chatnet_operator.api.validate import Declared
+from chatnet_operator.api.outcome import Declared
 from chatnet_operator.plan.desired import Member
 from chatnet_operator.plan.planner import members_of
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from chatnet_node.config import dump_config
 from chatnet_operator.api.loader import UnreadableInputError, load_files
-from chatnet_operator.api.validate import Declared, validate_documents
+from chatnet_operator.api.outcome import Declared
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener

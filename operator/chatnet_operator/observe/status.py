@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus, Condition
+from chatnet_operator.api.fields import Condition
+from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus
 from chatnet_operator.plan.desired import NetworkPlan
 
 

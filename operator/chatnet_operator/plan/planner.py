@@ -23,16 +23,9 @@ from __future__ import annotations
 from collections import deque
 
 from chatnet_node.config import History, Limits, LinkPeer, Links, NodeConfig
-from chatnet_operator.api.models import (
-    ChatNetwork,
-    ChatServer,
-    HistoryStore,
-    LinkTls,
-    Portal,
-    Role,
-    parse_duration,
-)
-from chatnet_operator.api.validate import Declared
+from chatnet_operator.api.fields import parse_duration
+from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
+from chatnet_operator.api.outcome import Declared
 from chatnet_operator.plan.desired import (
     ClusterPlan,
     EndpointPlan,

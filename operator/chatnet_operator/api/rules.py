@@ -1,0 +1,276 @@
+"""The rules between objects: identities, references, roles, links and ports.
+
+``NetworkRules`` checks every ChatNetwork with its ChatServers at once and
+collects every problem (one method per rule), so one run shows everything
+to fix. Objects that failed their own checks are known, so rules that would
+only echo their problem stay quiet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from chatnet_operator.api.fields import MAX_SERVER_NAME
+from chatnet_operator.api.loader import Document, FieldPath, dotted
+from chatnet_operator.api.models import ChatNetwork, ChatServer, Portal, Role
+from chatnet_operator.api.outcome import Broken, Declared, Problem
+
+_HUBLIKE = (Role.HUB, Role.CONTROL)
+
+
+class NetworkRules:
+    """Collects cross-object problems; one method per rule."""
+
+    def __init__(
+        self,
+        objects: list[tuple[ChatNetwork | ChatServer, Document | None]],
+        broken: list[Broken],
+    ) -> None:
+        self.objects = objects
+        # Objects that failed on their own: their problems are reported already,
+        # so rules that would only echo them ("no server named ...") stay quiet.
+        self.broken_servers = {(b.namespace, b.name) for b in broken if b.kind == "ChatServer"}
+        self.broken_networks = {(b.namespace, b.name) for b in broken if b.kind == "ChatNetwork"}
+        self.incomplete = self.broken_networks | {
+            (b.namespace, b.network) for b in broken if b.network
+        }
+        self.problems: list[Problem] = []
+        self.where: dict[int, Document | None] = {id(o): d for o, d in objects}
+        self.networks: dict[tuple[str, str], ChatNetwork] = {}
+        self.servers: dict[tuple[str, str], ChatServer] = {}
+
+    def add(self, obj: ChatNetwork | ChatServer, path: FieldPath, problem: str, fix: str) -> None:
+        doc = self.where.get(id(obj))
+        where = doc.where(path) if doc else ""
+        self.problems.append(Problem(f"{obj.kind}/{obj.name}", dotted(path), problem, fix, where))
+
+    def run(self, local: bool) -> list[Declared]:
+        self.index()
+        by_network: dict[tuple[str, str], list[ChatServer]] = defaultdict(list)
+        for server in self.servers.values():
+            key = (server.namespace, server.spec.network)
+            if key in self.broken_networks:
+                continue
+            if key not in self.networks:
+                known = sorted(n for ns, n in self.networks if ns == server.namespace)
+                self.add(
+                    server,
+                    ("spec", "network"),
+                    f"no ChatNetwork named {server.spec.network!r} in namespace "
+                    f"{server.namespace!r}",
+                    f"create it, or use one of: {', '.join(known)}"
+                    if known
+                    else "declare a ChatNetwork with that name",
+                )
+                continue
+            by_network[key].append(server)
+        declared = []
+        for key, network in self.networks.items():
+            servers = by_network.get(key, [])
+            self.check_network(network, servers, complete=key not in self.incomplete)
+            declared.append(Declared(network, tuple(servers)))
+        if local:
+            self.check_local_ports()
+        return declared
+
+    def index(self) -> None:
+        for obj, _doc in self.objects:
+            table: dict[tuple[str, str], Any] = (
+                self.networks if isinstance(obj, ChatNetwork) else self.servers
+            )
+            key = (obj.namespace, obj.name)
+            if key in table:
+                first = self.where.get(id(table[key]))
+                self.add(
+                    obj,
+                    ("metadata", "name"),
+                    f"{obj.kind} {obj.name!r} is declared twice"
+                    + (f" (first at {first.where()})" if first else ""),
+                    "rename one of them or delete the duplicate",
+                )
+                continue
+            table[key] = obj
+            if isinstance(obj, ChatServer) and len(obj.name) > MAX_SERVER_NAME:
+                self.add(
+                    obj,
+                    ("metadata", "name"),
+                    f"name is {len(obj.name)} characters long",
+                    f"use at most {MAX_SERVER_NAME} (pod names add a suffix)",
+                )
+
+    def check_network(
+        self, network: ChatNetwork, servers: list[ChatServer], complete: bool
+    ) -> None:
+        if complete and not any(
+            s.spec.role != Role.CONTROL and s.spec.replicas > 0 for s in servers
+        ):
+            self.add(
+                network,
+                ("metadata", "name"),
+                "no ChatServer in this network serves clients",
+                f"add a ChatServer with spec.network: {network.name} and role hub or leaf",
+            )
+        self.check_identities(servers)
+        self.check_control(servers)
+        by_name = {s.name: s for s in servers}
+        for server in servers:
+            self.check_links(server, by_name)
+        if complete:
+            self.check_hubs_connected(network, servers)
+
+    def check_identities(self, servers: list[ChatServer]) -> None:
+        names: dict[str, ChatServer] = {}
+        ids: dict[int, str] = {}
+        top = max((s.spec.server_id + s.spec.replicas for s in servers), default=1)
+        for server in servers:
+            for name, server_id in server.members():
+                other = names.get(name)
+                if other is not None and other is not server:
+                    self.add(
+                        server,
+                        ("metadata", "name"),
+                        f"server name {name!r} is also a replica of ChatServer {other.name!r}",
+                        "rename one of the two ChatServers",
+                    )
+                names[name] = server
+                if server_id in ids:
+                    self.add(
+                        server,
+                        ("spec", "serverId"),
+                        f"server ID {server_id} (of {name}) is also used by {ids[server_id]}",
+                        f"give each server its own ID range, e.g. serverId: {top}",
+                    )
+                    top += server.spec.replicas
+                else:
+                    ids[server_id] = name
+        reserved = f"{servers[0].spec.network}-chat" if servers else ""
+        for server in servers:
+            if server.name == reserved:
+                self.add(
+                    server,
+                    ("metadata", "name"),
+                    f"the name {reserved!r} is taken by the network's client Service",
+                    "rename this ChatServer",
+                )
+        for server in servers:
+            for index, portal in enumerate(server.spec.portals):
+                path: FieldPath = ("spec", "portals", index)
+                if portal.name in names:
+                    self.add(
+                        server,
+                        (*path, "name"),
+                        f"portal {portal.name!r} has the name of a server in this network",
+                        "a portal is for a server outside this network's manifests; "
+                        "link to an in-network server with peers or uplinks instead",
+                    )
+                owner = ids.get(portal.server_id)
+                if owner is not None and owner != portal.name:
+                    self.add(
+                        server,
+                        (*path, "serverId"),
+                        f"portal {portal.name!r} uses server ID {portal.server_id}, "
+                        f"already used by {owner}",
+                        "use the remote server's real, unique server ID",
+                    )
+
+    def check_control(self, servers: list[ChatServer]) -> None:
+        controls = [s for s in servers if s.spec.role == Role.CONTROL]
+        for extra in controls[1:]:
+            self.add(
+                extra,
+                ("spec", "role"),
+                f"the network already has a control server ({controls[0].name}); "
+                "a network has at most one",
+                "make this server a hub, or remove it",
+            )
+
+    def check_links(self, server: ChatServer, by_name: dict[str, ChatServer]) -> None:
+        portals: dict[str, Portal] = {p.name: p for p in server.spec.portals}
+        field_name = "uplinks" if server.spec.role == Role.LEAF else "peers"
+        targets = server.spec.uplinks if server.spec.role == Role.LEAF else server.spec.peers
+        hubs = sorted(n for n, s in by_name.items() if s.spec.role in _HUBLIKE and n != server.name)
+        choices = ", ".join(hubs) or "(none: declare a hub first)"
+        for index, target in enumerate(targets):
+            path: FieldPath = ("spec", field_name, index)
+            if target == server.name:
+                self.add(server, path, "a server cannot link to itself", "remove this entry")
+                continue
+            if target in portals:
+                continue
+            other = by_name.get(target)
+            if other is None and (server.namespace, target) in self.broken_servers:
+                continue
+            if other is None:
+                elsewhere = [
+                    s
+                    for (ns, n), s in self.servers.items()
+                    if ns == server.namespace and n == target
+                ]
+                problem = (
+                    f"{target!r} belongs to network {elsewhere[0].spec.network!r}, "
+                    f"not {server.spec.network!r}"
+                    if elsewhere
+                    else f"no ChatServer or portal named {target!r}"
+                )
+                self.add(
+                    server, path, problem, f"use a hub of network {server.spec.network}: {choices}"
+                )
+                continue
+            if other.spec.role not in _HUBLIKE:
+                self.add(
+                    server,
+                    path,
+                    f"{target!r} is a {other.spec.role.value}; {field_name} must be hubs",
+                    f"use a hub of network {server.spec.network}: {choices}",
+                )
+
+    def check_hubs_connected(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
+        hubs = {s.name: s for s in servers if s.spec.role in _HUBLIKE}
+        if len(hubs) < 2:
+            return
+        parent = {name: name for name in hubs}
+
+        def find(name: str) -> str:
+            while parent[name] != name:
+                parent[name] = parent[parent[name]]
+                name = parent[name]
+            return name
+
+        for hub in hubs.values():
+            for peer in hub.spec.peers:
+                if peer in hubs:
+                    parent[find(peer)] = find(hub.name)
+        groups: dict[str, list[str]] = defaultdict(list)
+        for name in sorted(hubs):
+            groups[find(name)].append(name)
+        if len(groups) > 1:
+            parts = sorted(groups.values())
+            described = " | ".join(", ".join(g) for g in parts)
+            self.add(
+                network,
+                ("metadata", "name"),
+                f"its hubs form {len(parts)} separate groups ({described}), so users on one "
+                "side never see the other",
+                f"add {parts[1][0]!r} to spec.peers of ChatServer {parts[0][0]!r}"
+                + (" (and join the other groups the same way)" if len(parts) > 2 else ""),
+            )
+
+    def check_local_ports(self) -> None:
+        used: dict[int, str] = {}
+        for network in self.networks.values():
+            endpoint = network.spec.endpoint
+            ports = [("websocketPort", endpoint.websocket_port), ("ircPort", endpoint.irc_port)]
+            if endpoint.tls is not None:
+                ports.append(("ircTlsPort", endpoint.irc_tls_port))
+            for name, port in ports:
+                if port in used:
+                    self.add(
+                        network,
+                        ("spec", "endpoint", name),
+                        f"port {port} is also used by {used[port]}; run locally, both "
+                        "front doors cannot listen on it",
+                        "give each network its own endpoint ports",
+                    )
+                else:
+                    used[port] = f"network {network.name} ({name})"
