@@ -26,6 +26,7 @@ lint: deps
 	$(BIN)/ruff check operator node tests bench
 	$(BIN)/ruff format --check operator node tests bench
 	$(BIN)/mypy
+	PYTHONPATH=operator:node $(BIN)/lint-imports
 
 unit: deps
 	$(BIN)/python -m pytest -q

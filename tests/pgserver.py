@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from tests.nodeproc import free_port
 
 USER = "chatnet"
@@ -141,7 +143,6 @@ class PgServer:
 
     def create_database(self) -> str:
         """A new empty database; its DSN."""
-        import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:

@@ -19,6 +19,7 @@ from chatnet_operator.api.loader import UnreadableInputError, load_files
 from chatnet_operator.api.models import ChatNetwork, ChatServer
 from chatnet_operator.api.outcome import Declared, Report
 from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.local.up import Options, run_up
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network, to_yaml
@@ -96,8 +97,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from chatnet_operator.local.up import Options, run_up
-
     return run_up(
         Options(
             files=args.files,
@@ -136,14 +135,15 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     if os.environ.get("POD_NAME"):
         os.environ.setdefault("POD_ID", os.environ["POD_NAME"])
     try:
-        import kopf
+        import kopf  # noqa: PLC0415 - optional: validate, render and up run without it
     except ImportError:
         print(
             "chatnet: operator: kopf is not installed (pip install 'chatnet[operator]')",
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
-    import chatnet_operator.cluster.handlers  # noqa: F401  (registers the handlers)
+    # Registers the handlers; after the environment above, which they read.
+    import chatnet_operator.cluster.handlers  # noqa: F401, PLC0415
 
     kopf.configure(verbose=args.verbose)
     kopf.run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -155,7 +156,6 @@ class UpNetwork:
 
     def wait_restarted(self, server: str, old_pid: int, timeout: float = 15.0) -> None:
         """Wait until a new process of ``server`` answers on its IRC port."""
-        import socket
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

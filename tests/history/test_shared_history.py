@@ -14,10 +14,12 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.ircclient import Clients, IrcClient, Msg
-from tests.nodeproc import NodeProcess, make_node
+from tests.nodeproc import NodeProcess, make_node, node_pids
+from tests.operator.test_up import Up
 from tests.pgserver import PgServer
 
 CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
@@ -198,10 +200,6 @@ async def test_chatnet_up_runs_a_network_on_the_shared_store(
     tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Locally the nodes get the DSN from the environment of ``chatnet up``."""
-    import psycopg
-
-    from tests.nodeproc import node_pids
-    from tests.operator.test_up import Up
 
     manifest = tmp_path / "pgnet.yaml"
     manifest.write_text(UP_MANIFEST)

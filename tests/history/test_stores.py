@@ -11,6 +11,7 @@ and a database restarted under a running store.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
 from chatnet_node.config import ConfigError, History
 from chatnet_node.history.contract import (
@@ -31,6 +33,7 @@ from chatnet_node.history.factory import open_history
 from chatnet_node.history.postgres import writer as pg_writer
 from chatnet_node.history.postgres.store import PostgresHistory
 from chatnet_node.history.sqlite import SqliteHistory
+from tests.nodeproc import free_port
 from tests.pgserver import PgServer
 
 MakeStore = Callable[..., Awaitable[HistoryBackend]]
@@ -223,7 +226,6 @@ def test_sqlite_without_a_path_lives_in_memory() -> None:
 
 async def test_an_old_sqlite_file_gets_the_new_index(tmp_path: Path) -> None:
     """Files written before the (ts, msgid) order keep working."""
-    import sqlite3
 
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:
@@ -277,7 +279,6 @@ def test_open_history_chooses_the_store(tmp_path: Path, monkeypatch: pytest.Monk
     ],
 )
 def test_history_configuration_errors(data: dict[str, Any], error: str) -> None:
-    from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match=error):
         History.model_validate(data)
@@ -316,7 +317,6 @@ async def test_an_unreachable_database_does_not_stop_the_store(
 ) -> None:
     monkeypatch.setattr(pg_writer, "START_WAIT", 0.3)
     monkeypatch.setattr(pg_writer, "CLOSE_WAIT", 0.2)
-    from tests.nodeproc import free_port
 
     store = PostgresHistory(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_queued=3)
     started = time.monotonic()

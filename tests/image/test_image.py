@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from chatnet_operator.cli import build_parser
 from tests.ircclient import IrcClient
 from tests.nodeproc import REPO, make_node
 
@@ -146,7 +147,6 @@ def test_both_commands_run(image: str) -> None:
 
 
 def test_operator_command_runs(image: str) -> None:
-    from chatnet_operator.cli import build_parser
 
     if not re.search(r"^\s+operator\s", build_parser().format_help(), re.MULTILINE):
         pytest.skip("`chatnet operator` is not in this checkout yet (operator/chatnet_operator)")

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from chatnet_operator.api import crds
+from chatnet_operator.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "chatnet"
@@ -340,7 +341,6 @@ def test_crds_write_keeps_the_chart_in_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`chatnet crds --write` without --dir writes crds/ and the chart's crds/."""
-    from chatnet_operator.cli import main
 
     assert crds.CHART_CRDS_DIR == CHART / "crds"
     # Pointed at copies, so the checkout is left as it is.

@@ -6,6 +6,7 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from chatnet_operator.local.report import (
     table,
     write_atomically,
 )
+from chatnet_operator.local.up import InputError, check_local_history
 from chatnet_operator.observe.status import Probe
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.planner import plan_network
@@ -238,9 +240,6 @@ def test_table_lists_servers_and_front_door() -> None:
 
 
 def test_postgres_history_locally_needs_the_dsn_in_the_environment() -> None:
-    import pytest
-
-    from chatnet_operator.local.up import InputError, check_local_history
 
     text = BASE.replace("{motd: MOTD}", "{history: {store: postgres, postgres: {secretName: pg}}}")
     report = validate_documents(parse_text(text.replace("REPLICAS", "1"), "t.yaml"))

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from chatnet_operator.api.loader import load_files
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.cli import build_parser, main, operator_env
-from chatnet_operator.cluster.config import OperatorConfig
+from chatnet_operator.cluster.config import MAX_PRIORITY, OperatorConfig, peering_priority
+from chatnet_operator.cluster.handlers import configure_peering
 from chatnet_operator.cluster.probing import pod_targets, read_overrides
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from tests.nodeproc import REPO
 
 
@@ -66,10 +73,6 @@ def test_status_url_overrides(tmp_path: Path) -> None:
 
 
 def test_pods_are_probed_through_the_headless_service() -> None:
-    from chatnet_operator.api.loader import load_files
-    from chatnet_operator.api.validate import validate_documents
-    from chatnet_operator.plan.placement import ClusterPlacement
-    from chatnet_operator.plan.planner import plan_network
 
     report = validate_documents(load_files([REPO / "examples" / "quickstart.yaml"]))
     declared = report.networks[0]
@@ -86,7 +89,6 @@ def test_pods_are_probed_through_the_headless_service() -> None:
 
 
 def test_peering_priority_is_stable_per_pod_and_distinct_between_pods() -> None:
-    from chatnet_operator.cluster.config import MAX_PRIORITY, peering_priority
 
     pods = [f"chatnet-6b8f9c7d5-{suffix}" for suffix in ("x2k4q", "p9z7m", "a1b2c", "a1b2d")]
     priorities = [peering_priority({"POD_NAME": pod}) for pod in pods]
@@ -97,9 +99,6 @@ def test_peering_priority_is_stable_per_pod_and_distinct_between_pods() -> None:
 
 
 def test_peering_priority_without_a_pod_name_is_random_and_never_zero() -> None:
-    import random
-
-    from chatnet_operator.cluster.config import MAX_PRIORITY, peering_priority
 
     drawn = {peering_priority({}, random.Random(seed)) for seed in range(20)}
     assert len(drawn) == 20 and all(1 <= p <= MAX_PRIORITY for p in drawn)
@@ -107,10 +106,7 @@ def test_peering_priority_without_a_pod_name_is_random_and_never_zero() -> None:
 
 
 def test_startup_gives_each_replica_its_own_priority() -> None:
-    import kopf
-
-    from chatnet_operator.cluster.config import peering_priority
-    from chatnet_operator.cluster.handlers import configure_peering
+    import kopf  # noqa: PLC0415 - imported first, kopf would make chatnet_operator register its handlers
 
     env = {"POD_NAME": "chatnet-6b8f9c7d5-x2k4q"}
     settings = kopf.OperatorSettings()
@@ -133,9 +129,8 @@ def test_startup_gives_each_replica_its_own_priority() -> None:
 def test_operator_cli_passes_priority_and_names_the_peer_by_pod(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import os
 
-    import kopf
+    import kopf  # noqa: PLC0415 - imported first, kopf would make chatnet_operator register its handlers
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
+from chatnet_operator.local.frontdoor import Listener
 from tests.nodeproc import REPO, node_pids, operator_env, start_up
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -379,7 +380,6 @@ def test_killed_up_takes_its_servers_with_it(up_factory: Any) -> None:
 
 def test_front_door_cuts_leftover_connections_quietly() -> None:
     """A connection whose server never hangs up is cut by close(), without a logged error."""
-    from chatnet_operator.local.frontdoor import Listener
 
     async def scenario() -> tuple[list[dict[str, Any]], bytes]:
         errors: list[dict[str, Any]] = []

@@ -91,7 +91,7 @@ async def login(settings: Any) -> Credentials:
 
     ``settings`` are the operator's ``kopf.OperatorSettings``.
     """
-    import kopf
+    import kopf  # noqa: PLC0415 - the optional operator dependency, needed only here
 
     info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
         settings=settings
