@@ -30,30 +30,39 @@ import queue
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (
+    BENCH,
+    HOST,
+    cpu_busy_seconds,
+    free_port,
+    node_env,
+    proc_cpu_seconds,
+    proc_rss_kib,
+    stop_process,
+    venv_python,
+    wait_port,
+)
+
 OUT = BENCH / "out"
 LOADGEN_SRC = BENCH / "loadgen.c"
 LOADGEN_BIN = OUT / "loadgen"
 NAIVE = BENCH / "naive_broadcast.py"
 INSPIRCD = Path("/usr/sbin/inspircd")
-HOST = "127.0.0.1"
 CHANNEL = "#bench"
 SERVER_CPU = 0
 GEN_CPU = 1
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 ALL_SERVERS = ("chatnet", "inspircd", "naive")
 
@@ -61,12 +70,6 @@ ALL_SERVERS = ("chatnet", "inspircd", "naive")
 TARGET_CPU_RATIO = 0.8
 TARGET_RSS_TCP_KIB = 4.0
 TARGET_RSS_WS_KIB = 8.0
-
-
-def venv_python() -> str:
-    """The project's interpreter if there is one, else the running one."""
-    candidate = REPO / ".venv" / "bin" / "python"
-    return str(candidate) if candidate.exists() else sys.executable
 
 
 # --------------------------------------------------------------------------- setup
@@ -113,48 +116,6 @@ def pin_prefix(cpu: int) -> list[str]:
     return [*prefix, "taskset", "-c", str(cpu)]
 
 
-def cpu_busy_seconds() -> dict[int, float]:
-    """user+nice+system time of each CPU from /proc/stat (irq/softirq excluded)."""
-    busy: dict[int, float] = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *values = line.split()
-        if name.startswith("cpu") and name != "cpu":
-            user, nice, system = (int(v) for v in values[:3])
-            busy[int(name[3:])] = (user + nice + system) / CLK_TCK
-    return busy
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout:.0f}s")
-
-
 # --------------------------------------------------------------------------- servers
 
 
@@ -180,13 +141,7 @@ class Server:
             return ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def boost(pid: int) -> None:
@@ -241,10 +196,9 @@ def chatnet_config(name: str, irc_port: int, ws_port: int) -> dict[str, Any]:
     }
 
 
-def chatnet_available() -> str | None:
+def chatnet_available(node_dir: Path | None = None) -> str | None:
     """None if ``python -m chatnet_node --help`` works, else why not."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "node"), env.get("PYTHONPATH")]))
+    env = node_env(node_dir)
     try:
         res = subprocess.run(
             [venv_python(), "-m", "chatnet_node", "--help"],
@@ -261,20 +215,23 @@ def chatnet_available() -> str | None:
     return None
 
 
-def start_chatnet(workdir: Path) -> Server:
+#: ``--baseline DIR``: another checkout whose node runs as ``chatnet-base`` in the same run.
+BASELINE: dict[str, Path] = {}
+
+
+def start_chatnet(workdir: Path, kind: str = "chatnet") -> Server:
     irc_port, ws_port = free_port(), free_port()
     # JSON is YAML: no dependency on PyYAML here.
-    cfg = workdir / "chatnet.yaml"
+    cfg = workdir / f"{kind}.yaml"
     cfg.write_text(json.dumps(chatnet_config("bench", irc_port, ws_port), indent=1))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "node"), env.get("PYTHONPATH")]))
-    log = workdir / "chatnet.log"
+    env = node_env(BASELINE.get("node") if kind == "chatnet-base" else None)
+    log = workdir / f"{kind}.log"
     proc = _spawn(
         [*pin_prefix(SERVER_CPU), venv_python(), "-m", "chatnet_node", "--config", str(cfg)],
         log,
         env,
     )
-    server = Server("chatnet", proc, irc_port, ws_port, workdir, log)
+    server = Server(kind, proc, irc_port, ws_port, workdir, log)
     try:
         wait_port(irc_port, proc, 30)
         wait_port(ws_port, proc, 30)
@@ -378,8 +335,18 @@ def _gid(name: str) -> int:
         return grp.getgrnam("nobody").gr_gid
 
 
-STARTERS = {"chatnet": start_chatnet, "inspircd": start_inspircd, "naive": start_naive}
-TRANSPORTS = {"chatnet": ("tcp", "ws"), "inspircd": ("tcp", "ws"), "naive": ("tcp",)}
+STARTERS: dict[str, Callable[[Path], Server]] = {
+    "chatnet": start_chatnet,
+    "chatnet-base": lambda workdir: start_chatnet(workdir, "chatnet-base"),
+    "inspircd": start_inspircd,
+    "naive": start_naive,
+}
+TRANSPORTS = {
+    "chatnet": ("tcp", "ws"),
+    "chatnet-base": ("tcp", "ws"),
+    "inspircd": ("tcp", "ws"),
+    "naive": ("tcp",),
+}
 
 
 # --------------------------------------------------------------------------- generator
@@ -910,20 +877,23 @@ def _index(sessions: Sequence[Session]) -> dict[tuple[str, tuple[str, int, str, 
     return {(r.server, r.key): r for s in sessions for r in s.results}
 
 
-def format_ratios(sessions: Sequence[Session], servers: Sequence[str]) -> str:
-    if "inspircd" not in servers:
+def format_ratios(
+    sessions: Sequence[Session], servers: Sequence[str], against: str = "inspircd"
+) -> str:
+    if against not in servers:
         return ""
-    others = [s for s in servers if s != "inspircd"]
+    others = [s for s in servers if s != against]
     idx = _index(sessions)
-    keys = sorted({r.key for s in sessions for r in s.results if r.server == "inspircd"})
+    keys = sorted({r.key for s in sessions for r in s.results if r.server == against})
     head = f"{'transport':<9} {'members':>7} {'mode':<5} {'snd':>3}"
     for other in others:
         head += f" | {other + ' deliv/s':>15} {'deliv/cpu-s':>11} {'p99':>6}"
-    lines = ["== ratios against InspIRCd ==", head]
+    title = "InspIRCd" if against == "inspircd" else f"{against} ({BASELINE.get('node', '')})"
+    lines = [f"== ratios against {title} ==", head]
     for key in keys:
         if not any((other, key) in idx for other in others):
             continue
-        base = idx[("inspircd", key)]
+        base = idx[(against, key)]
         row = f"{key[0]:<9} {key[1]:>7} {key[2]:<5} {key[3]:>3}"
         for other in others:
             r = idx.get((other, key))
@@ -1019,6 +989,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     )
     parser.add_argument("--quick", action="store_true", help="small N and short runs")
     parser.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma-separated")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (its root): its node runs too, as chatnet-base, and every "
+        "result is also given as a ratio against it (a before/after in the same run)",
+    )
     parser.add_argument("--members", default=None, help="comma-separated member counts")
     parser.add_argument("--senders", default="1,10", help="comma-separated sender counts")
     parser.add_argument("--transports", default="tcp,ws", help="tcp,ws")
@@ -1080,6 +1057,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     for s in servers:
         if s not in ALL_SERVERS:
             parser.error(f"unknown server {s!r} (choose from {', '.join(ALL_SERVERS)})")
+    if args.baseline is not None:
+        node_dir = args.baseline.resolve() / "node"
+        if not (node_dir / "chatnet_node").is_dir():
+            parser.error(f"--baseline: {args.baseline} has no node/chatnet_node")
+        BASELINE["node"] = node_dir
+        servers.insert(servers.index("chatnet") + 1 if "chatnet" in servers else 0, "chatnet-base")
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
     for t in transports:
         if t not in ("tcp", "ws"):
@@ -1120,12 +1103,14 @@ def run(opts: Options, log: Any = print) -> tuple[list[Session], list[str]]:
     skipped: list[str] = []
     sessions: list[Session] = []
     servers = list(opts.servers)
-    if "chatnet" in servers:
-        why = chatnet_available()
+    for kind in ("chatnet", "chatnet-base"):
+        if kind not in servers:
+            continue
+        why = chatnet_available(BASELINE.get("node") if kind == "chatnet-base" else None)
         if why is not None:
-            log(f"fanout: chatnet skipped: python -m chatnet_node --help failed: {why}")
-            servers.remove("chatnet")
-            skipped.append("chatnet")
+            log(f"fanout: {kind} skipped: python -m chatnet_node --help failed: {why}")
+            servers.remove(kind)
+            skipped.append(kind)
     if "inspircd" in servers and not INSPIRCD.exists():
         log(f"fanout: inspircd skipped: {INSPIRCD} not installed")
         servers.remove("inspircd")
@@ -1173,10 +1158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in ran:
         print()
         print(format_server(kind, [s for s in sessions if s.server == kind]))
-    ratios = format_ratios(sessions, ran)
-    if ratios:
-        print()
-        print(ratios)
+    for against in ("inspircd", "chatnet-base"):
+        ratios = format_ratios(sessions, ran, against)
+        if ratios:
+            print()
+            print(ratios)
     targets: list[dict[str, Any]] = []
     if "chatnet" in ran and "inspircd" in ran:
         targets = evaluate_targets(sessions, opts)

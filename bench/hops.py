@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +25,9 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import free_port, node_env, stop_process, wait_port
+
 SECRET = "bench-hops"
 LIMITS = {
     "maxClients": 10000,
@@ -37,12 +36,6 @@ LIMITS = {
     "floodMaxQueued": 1000000,
     "sendqBytes": 64 << 20,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -64,30 +57,21 @@ class Server:
         }
         self.path = tmp / f"{name}.yaml"
         self.path.write_text(yaml.safe_dump(config))
-        env = {**os.environ, "PYTHONPATH": str(REPO / "node")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatnet_node", "--config", str(self.path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=node_env(),
         )
 
     def wait(self) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.irc), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start")
+        try:
+            wait_port(self.irc, self.proc, 15)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.name} did not start: {exc}") from exc
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 10)
 
 
 async def register(port: int, nick: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -1,0 +1,98 @@
+"""What every benchmark script needs: ports, processes, the node, and /proc.
+
+* ``free_port``, ``wait_port``: loopback ports to listen on, and waiting for
+  a server to listen;
+* ``node_env``, ``venv_python``: how to run ``python -m chatnet_node`` from
+  this checkout, or from another one (``node_dir``: a baseline to compare
+  against in the same run);
+* ``stop_process``: SIGTERM, then SIGKILL after a bounded wait;
+* ``proc_cpu_seconds``, ``proc_rss_kib``, ``cpu_busy_seconds``: what
+  ``/proc`` says a process, or each CPU, used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def venv_python() -> str:
+    """The project's interpreter if there is one, else the running one."""
+    candidate = REPO / ".venv" / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+def node_env(node_dir: Path | None = None) -> dict[str, str]:
+    """The environment that runs ``chatnet_node`` from ``node_dir`` (default: this checkout)."""
+    source = str(node_dir or REPO / "node")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    return env
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (now)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Wait until something accepts on ``port``; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 8.0) -> None:
+    """SIGTERM, and SIGKILL if it is not gone within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid: int) -> int:
+    """A process's resident set size, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_busy_seconds() -> dict[int, float]:
+    """user+nice+system time of each CPU from /proc/stat (irq/softirq excluded)."""
+    busy: dict[int, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            user, nice, system = (int(v) for v in values[:3])
+            busy[int(name[3:])] = (user + nice + system) / CLK_TCK
+    return busy
