@@ -15,7 +15,7 @@ and fast. ``CoreServer`` is one server with a clock the test moves;
     assert bob.lines() == [":alice!~alice@127.0.0.1 PRIVMSG #room :hi"]
 
 Tests of what only sockets show (framing, TLS, a slow reader, the process)
-stay on real sockets (``tests/ircclient.py``).
+stay on real sockets (``tests/irc/``).
 """
 
 from __future__ import annotations
@@ -153,12 +153,12 @@ class CoreServer:
         assert client is not None, f"refused: {b''.join(sink.data)!r}"
         return CoreUser(self, client, sink)
 
-    def user(self, nick: str, caps: str = "", **connection: Any) -> CoreUser:
+    def user(self, nick: str, caps: str = "", realname: str = "", **connection: Any) -> CoreUser:
         """A registered client (its welcome burst already read)."""
         user = self.connection(**connection)
         if caps:
             user.send(f"CAP REQ :{caps}")
-        user.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} Real")
+        user.send(f"NICK {nick}", f"USER {nick} 0 * :{realname or nick + ' Real'}")
         if caps:
             user.send("CAP END")
         assert user.client.registered, user.lines()

@@ -11,13 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,18 +133,17 @@ class NodeProcess:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited: {self.log()}")
             try:
                 with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+                    return bool(resp.status == 200)
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"node {self.name} did not start: {self.log()}")
+                return False
+
+        wait_until(healthy, timeout, f"node {self.name} healthy", 0.05, self.log)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

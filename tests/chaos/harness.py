@@ -37,6 +37,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tests.irc.lines import Msg, parse
+
 CHANNEL = "#chaos"
 CAPS = ("message-tags", "server-time", "echo-message", "batch", "chathistory")
 HISTORY_PAGE = 100
@@ -55,46 +57,7 @@ def clock() -> float:
     return time.monotonic()
 
 
-# ---------------------------------------------------------------- parsing
-
-
-@dataclass
-class Line:
-    """One parsed IRC line: tags (still escaped), source, command, parameters."""
-
-    raw: str
-    tags: dict[str, str]
-    source: str
-    command: str
-    params: list[str]
-
-    @property
-    def nick(self) -> str:
-        return self.source.split("!", 1)[0]
-
-    @property
-    def last(self) -> str:
-        return self.params[-1] if self.params else ""
-
-
-def parse(raw: str) -> Line:
-    """Split an IRC line; tag values are kept escaped (tests only compare msgids)."""
-    rest = raw
-    tags: dict[str, str] = {}
-    if rest.startswith("@"):
-        head, _, rest = rest[1:].partition(" ")
-        for item in head.split(";"):
-            key, _, value = item.partition("=")
-            tags[key] = value
-    source = ""
-    if rest.startswith(":"):
-        source, _, rest = rest[1:].partition(" ")
-    head, sep, trailing = rest.partition(" :")
-    params = head.split()
-    command = params.pop(0).upper() if params else ""
-    if sep:
-        params.append(trailing)
-    return Line(raw, tags, source, command, params)
+# ---------------------------------------------------------------- times
 
 
 def iso(ts: float) -> str:
@@ -195,9 +158,9 @@ class Member:
         self.joined = asyncio.Event()  # set while joined and caught up
         self.stopping = False
         self._writer: asyncio.StreamWriter | None = None
-        self._waiters: list[tuple[Callable[[Line], bool], asyncio.Future[Line]]] = []
+        self._waiters: list[tuple[Callable[[Msg], bool], asyncio.Future[Msg]]] = []
         self._history_refs: set[str] = set()
-        self._batch_lines: dict[str, list[Line]] = {}
+        self._batch_lines: dict[str, list[Msg]] = {}
         self._task: asyncio.Task[None] | None = None
         self._alive = asyncio.Event()
 
@@ -308,8 +271,8 @@ class Member:
         writer.write(line.encode() + b"\r\n")
         return True
 
-    def _expect(self, check: Callable[[Line], bool]) -> asyncio.Future[Line]:
-        future: asyncio.Future[Line] = asyncio.get_running_loop().create_future()
+    def _expect(self, check: Callable[[Msg], bool]) -> asyncio.Future[Msg]:
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         self._waiters.append((check, future))
         return future
 
@@ -348,7 +311,7 @@ class Member:
                 self.send(f"NICK {nicks[tried]}")
         line = welcome.result()
         session.nick = line.params[0]
-        session.server = line.source
+        session.server = line.source or ""
         if not taken.done():
             taken.cancel()
 
@@ -394,8 +357,8 @@ class Member:
                 return
             ref = f"msgid={lines[-1].tags['msgid']}"
 
-    async def _history(self, query: str) -> list[Line] | None:
-        def end_or_fail(m: Line) -> bool:
+    async def _history(self, query: str) -> list[Msg] | None:
+        def end_or_fail(m: Msg) -> bool:
             if m.command == "FAIL" and m.params[:1] == ["CHATHISTORY"]:
                 return True
             return m.command == "BATCH" and m.params[0].startswith("-")
@@ -409,7 +372,7 @@ class Member:
 
     # -- what arrives
 
-    def _handle(self, line: Line, session: Session) -> None:
+    def _handle(self, line: Msg, session: Session) -> None:
         command = line.command
         if command == "PING":
             self.send("PONG :" + line.last)
@@ -421,7 +384,7 @@ class Member:
         elif command == "PRIVMSG" and line.params[:1] == [self.channel]:
             self._message(line, session)
 
-    def _message(self, line: Line, session: Session) -> None:
+    def _message(self, line: Msg, session: Session) -> None:
         msgid = line.tags.get("msgid")
         if not msgid:
             self.errors.append(f"a message without msgid: {line.raw}")
@@ -449,7 +412,7 @@ class Member:
             self.last_ts = ts
             self.last_msgid = msgid
 
-    def _acknowledged(self, line: Line, session: Session, now: float) -> None:
+    def _acknowledged(self, line: Msg, session: Session, now: float) -> None:
         label, _, seq = line.last.partition(" ")
         if label != self.label or not seq.isdigit():
             return
@@ -718,8 +681,8 @@ async def all_acknowledged(ledger: Ledger, timeout: float) -> bool:
 
 
 async def _read_until(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, check: Callable[[Line], bool]
-) -> list[Line]:
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, check: Callable[[Msg], bool]
+) -> list[Msg]:
     lines = []
     while True:
         raw = await reader.readline()

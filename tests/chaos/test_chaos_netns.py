@@ -52,6 +52,7 @@ from tests.portals.netlab import (
     remove_stale_labs,
     skip_unless_capable,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -92,12 +93,7 @@ def build(lab: Lab) -> dict[str, Node]:
 
 
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, node.log()):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{node.name}: no log line {pattern!r} in {timeout}s")
+    wait_until(lambda: re.search(pattern, node.log()), timeout, f"{node.name}: {pattern!r}", 0.1)
 
 
 def opener(ns: str, first: Node, nodes: list[Node], rng: random.Random) -> Opener:

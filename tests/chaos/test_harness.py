@@ -9,9 +9,9 @@ from tests.chaos.harness import (
     Session,
     Streams,
     account,
-    parse,
     percentile,
 )
+from tests.irc.lines import parse
 
 
 async def _never() -> Streams:

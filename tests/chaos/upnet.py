@@ -14,11 +14,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.nodeproc import node_pids, start_up
+from tests.waiting import wait_until
 
 
 def manifest(
@@ -105,15 +105,15 @@ class UpNetwork:
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         """The endpoints document, once every server and link is up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"chatnet up exited: {self.log()}")
-            if self.endpoints_path.exists():
-                self.doc = json.loads(self.endpoints_path.read_text())
-                return self.doc
-            time.sleep(0.1)
-        raise RuntimeError(f"chatnet up not ready in {timeout}s: {self.log()}")
+            return self.endpoints_path.exists()
+
+        wait_until(ready, timeout, "chatnet up ready", 0.1, self.log)
+        self.doc = json.loads(self.endpoints_path.read_text())
+        return self.doc
 
     @property
     def front_irc(self) -> tuple[str, int]:
@@ -157,17 +157,17 @@ class UpNetwork:
     def wait_restarted(self, server: str, old_pid: int, timeout: float = 15.0) -> None:
         """Wait until a new process of ``server`` answers on its IRC port."""
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             pid = self.pid(server)
-            if pid is not None and pid != old_pid:
-                try:
-                    with socket.create_connection(self.irc_of(server), timeout=1):
-                        return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{server} was not restarted in {timeout}s")
+            if pid is None or pid == old_pid:
+                return False
+            try:
+                with socket.create_connection(self.irc_of(server), timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(answers, timeout, f"{server} restarted", 0.1, self.log)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

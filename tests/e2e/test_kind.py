@@ -33,7 +33,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ircclient import IrcClient, Msg
+from tests.irc.client import IrcClient
+from tests.irc.lines import Msg
 from tests.nodeproc import REPO, free_port
 
 CLUSTER = os.environ.get("CHATNET_E2E_CLUSTER", "chatnet-e2e")

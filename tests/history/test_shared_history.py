@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.ircclient import Clients, IrcClient, Msg
+from tests.irc.client import Clients, IrcClient
+from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node, node_pids
 from tests.operator.test_up import Up
 from tests.pgserver import PgServer

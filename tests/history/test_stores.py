@@ -35,6 +35,7 @@ from chatnet_node.history.postgres.store import PostgresHistory
 from chatnet_node.history.sqlite import SqliteHistory
 from tests.nodeproc import free_port
 from tests.pgserver import PgServer
+from tests.waiting import eventually
 
 MakeStore = Callable[..., Awaitable[HistoryBackend]]
 NOW = time.time()
@@ -162,9 +163,8 @@ async def test_retention_by_count_per_target(make_store: MakeStore) -> None:
         store.append("#count", msg(f"c{i:02d}", NOW + i))
     store.append("#small", msg("s", NOW))
     await store.flushed()
-    deadline = time.monotonic() + 5
-    while store.count("#count") > 5 and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)  # PostgreSQL trims in its writer, after the insert
+    # PostgreSQL trims in its writer, after the insert.
+    await eventually(lambda: store.count("#count") <= 5, 5, "#count trimmed to 5")
     assert texts(store.latest("#count", None, 100)) == [f"c{i:02d}" for i in range(7, 12)]
     assert store.count("#small") == 1
 
@@ -355,14 +355,14 @@ async def test_a_database_restart_under_a_running_store(pg_server: PgServer, pg_
         async with asyncio.timeout(15):
             await store.flushed()
         assert durable == ["before", "during", "after"]  # kept in order across the outage
-        deadline = time.monotonic() + 5
-        while True:  # reads reconnect on their own
+
+        def readable() -> list[StoredMessage] | None:  # reads reconnect on their own
             try:
-                rows = store.latest("#r", None, 10)
-                break
+                return store.latest("#r", None, 10)
             except HistoryUnavailable:
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.1)
+                return None
+
+        rows = await eventually(readable, 5, "reads back after the outage", poll=0.1)
         assert texts(rows) == ["before", "during", "after"]
     finally:
         await store.aclose()

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatnet_operator.cli import build_parser
-from tests.ircclient import IrcClient
+from tests.irc.client import IrcClient
 from tests.nodeproc import REPO, make_node
 
 IMAGE = "chatnet:test"

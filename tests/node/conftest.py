@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.ircclient import Clients
+from tests.irc.client import Clients
 from tests.nodeproc import NodeProcess
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ircclient import IrcClient, Msg
+from tests.irc.client import IrcClient
+from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node
 
 SECRET = "drain-test-secret"

@@ -14,13 +14,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import irc.client
 import irc.client_aio
 import pydle
 import pytest
 
-from tests.ircclient import Clients, eventually
+import irc.client
+from tests.irc.client import Clients
 from tests.nodeproc import NodeProcess
+from tests.waiting import eventually
 
 HOST = "127.0.0.1"
 

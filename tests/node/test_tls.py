@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ircclient import IrcClient
+from tests.irc.client import IrcClient
 from tests.nodeproc import NodeProcess, free_port, make_node
 
 

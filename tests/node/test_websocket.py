@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.ircclient import Clients, IrcClient
+from tests.irc.client import Clients, IrcClient
 from tests.nodeproc import NodeProcess, make_node
 
 

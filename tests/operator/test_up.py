@@ -23,7 +23,10 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from chatnet_operator.local.frontdoor import Listener
+from tests.irc.blocking import LineClient
+from tests.irc.lines import contains
 from tests.nodeproc import REPO, node_pids, operator_env, start_up
+from tests.waiting import wait_until
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
@@ -39,7 +42,7 @@ class Up:
         self.out = (tmp / "up.out").open("wb")
         self.err_path = tmp / "up.err"
         self.err = self.err_path.open("wb")
-        self.clients: list[IrcClient] = []
+        self.clients: list[LineClient] = []
         self.proc = start_up(manifest, self.endpoints_path, self.state, self.out, self.err, tmp)
 
     def log(self) -> str:
@@ -47,15 +50,15 @@ class Up:
 
     def endpoints(self, timeout: float = 30.0, servers: set[str] | None = None) -> dict[str, Any]:
         """The endpoints file, once it exists (and lists exactly ``servers``, if given)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def listed() -> dict[str, Any] | None:
             assert self.proc.poll() is None, f"chatnet up exited: {self.log()}"
-            if self.endpoints_path.exists():
-                doc: dict[str, Any] = json.loads(self.endpoints_path.read_text())
-                if servers is None or set(doc["servers"]) == servers:
-                    return doc
-            time.sleep(0.1)
-        raise AssertionError(f"no endpoints file in time: {self.log()}")
+            if not self.endpoints_path.exists():
+                return None
+            doc: dict[str, Any] = json.loads(self.endpoints_path.read_text())
+            return doc if servers is None or set(doc["servers"]) == servers else None
+
+        return wait_until(listed, timeout, "the endpoints file", 0.1, self.log)
 
     def stop(self, signum: int = signal.SIGTERM) -> float:
         """Send ``signum``; returns how long it took to exit."""
@@ -73,9 +76,9 @@ class Up:
             client.close()
         return time.monotonic() - start
 
-    def client(self, address: str, nick: str) -> IrcClient:
+    def client(self, address: str, nick: str) -> LineClient:
         """An IRC client, closed when the test ends."""
-        client = IrcClient(address, nick)
+        client = irc_client(address, nick)
         self.clients.append(client)
         return client
 
@@ -96,41 +99,15 @@ def up_factory(tmp_path: Path) -> Iterator[Any]:
             os.kill(pid, signal.SIGKILL)
 
 
-class IrcClient:
-    """A minimal IRC client over TCP."""
+def irc_client(address: str, nick: str) -> LineClient:
+    """A registered client at ``HOST:PORT``; ``server_of`` tells where it landed."""
+    host, port = address.rsplit(":", 1)
+    return LineClient.tcp(int(port), host).register(nick)
 
-    def __init__(self, address: str, nick: str) -> None:
-        host, port = address.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.buf = b""
-        self.send(f"NICK {nick}")
-        self.send(f"USER {nick} 0 * :{nick}")
-        welcome = self.expect(" 001 ")
-        self.server = welcome.split()[0].lstrip(":")
 
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\r\n")
-
-    def expect(self, needle: str) -> str:
-        while True:
-            while b"\r\n" in self.buf:
-                line, self.buf = self.buf.split(b"\r\n", 1)
-                text = line.decode(errors="replace")
-                if text.startswith("PING "):
-                    self.send("PONG " + text[5:])
-                if needle in text:
-                    return text
-            data = self.sock.recv(4096)
-            if not data:
-                raise ConnectionError(f"closed while waiting for {needle!r}")
-            self.buf += data
-
-    def alive(self) -> bool:
-        self.send("PING :still-here")
-        return "still-here" in self.expect("PONG")
-
-    def close(self) -> None:
-        self.sock.close()
+def server_of(client: LineClient) -> str:
+    """The server that welcomed ``client`` (the source of its 001)."""
+    return next(m.source or "" for m in client.seen if m.command == "001")
 
 
 def test_quickstart_front_door_spreads_clients_over_ready_servers(up_factory: Any) -> None:
@@ -144,7 +121,7 @@ def test_quickstart_front_door_spreads_clients_over_ready_servers(up_factory: An
     }
     clients = [up.client(doc["network"]["irc"], f"user{i}") for i in range(4)]
     # Four new clients on four empty servers: the least-loaded rule gives one each.
-    assert sorted(c.server for c in clients) == sorted(doc["servers"])
+    assert sorted(server_of(c) for c in clients) == sorted(doc["servers"])
     out = (up.tmp / "up.out").read_text()
     assert "web chat   " + doc["network"]["http"] in out
 
@@ -158,12 +135,7 @@ def test_websocket_and_web_page_through_the_front_door(up_factory: Any) -> None:
     with ws_connect(doc["network"]["ws"], subprotocols=[Subprotocol("text.ircv3.net")]) as ws:
         ws.send("NICK webuser")
         ws.send("USER webuser 0 * :web")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if " 001 " in str(ws.recv(timeout=10)):
-                break
-        else:
-            pytest.fail("no welcome over WebSocket")
+        wait_until(lambda: " 001 " in str(ws.recv(timeout=10)), 10, "a welcome", poll=0)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -171,7 +143,7 @@ def test_every_example_comes_up(example: Path, up_factory: Any) -> None:
     up = up_factory(example)
     doc = up.endpoints()
     client = up.client(doc["network"]["irc"], "visitor")
-    assert doc["servers"][client.server]["role"] != "control", "the control room takes no one"
+    assert doc["servers"][server_of(client)]["role"] != "control", "the control room takes no one"
     assert up.stop() < 5
 
 
@@ -188,7 +160,7 @@ def test_full_servers_are_skipped_and_then_refused(tmp_path: Path, up_factory: A
     doc = up.endpoints()
     first = up.client(doc["network"]["irc"], "first")
     second = up.client(doc["network"]["irc"], "second")
-    assert {first.server, second.server} == {"a", "b"}
+    assert {server_of(first), server_of(second)} == {"a", "b"}
     time.sleep(1.0)  # let the front door see both servers full
     host, port = doc["network"]["irc"].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:
@@ -200,11 +172,13 @@ def test_crashed_server_is_restarted_and_logged(up_factory: Any) -> None:
     doc = up.endpoints()
     victim = node_pids(str(up.state))[0]
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if "restart 1 in" in up.log() and len(node_pids(str(up.state))) == 3:
-            break
-        time.sleep(0.1)
+    wait_until(
+        lambda: "restart 1 in" in up.log() and len(node_pids(str(up.state))) == 3,
+        15,
+        "the killed server restarted",
+        0.1,
+        up.log,
+    )
     assert "exited (code -9)" in up.log()
     assert len(node_pids(str(up.state))) == 3
     up.client(doc["network"]["irc"], "after")
@@ -222,22 +196,20 @@ def test_live_edit_adds_a_server_and_keeps_clients(tmp_path: Path, up_factory: A
         text.replace("replicas: 2", "replicas: 3").replace("quickstart network", "edited network")
     )
     doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1", "east-fanout-2"})
-    assert all(c.alive() for c in clients), "no client was dropped"
+    assert all(c.ping() for c in clients), "no client was dropped"
     pids_after = set(node_pids(str(up.state)))
     assert pids_before < pids_after, "servers that did not change kept running"
     assert "reloading (clients stay)" in up.log()
     # The new MOTD reached the running servers.
     fresh = up.client(doc["servers"]["east"]["irc"], "newcomer")
     fresh.send("MOTD")
-    assert "edited network" in fresh.expect("edited")
+    assert "edited network" in fresh.expect(contains("edited")).last
     # Scale back down: only the removed server stops.
     manifest.write_text(text)
     doc = up.endpoints(servers={"east", "west", "east-fanout-0", "east-fanout-1"})
-    deadline = time.monotonic() + 10
-    while len(node_pids(str(up.state))) != 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(node_pids(str(up.state))) == 4, 10, "four servers left", poll=0.1)
     assert set(node_pids(str(up.state))) == pids_before
-    assert all(c.alive() for c in clients)
+    assert all(c.ping() for c in clients)
     assert not (up.state / "acme" / "east-fanout-2.yaml").exists()
     assert (up.state / "acme" / "east-fanout-2.log").exists(), "its log stays"
 
@@ -251,11 +223,9 @@ def test_invalid_edit_is_reported_and_the_network_keeps_running(
     doc = up.endpoints()
     client = up.client(doc["network"]["irc"], "keeper")
     manifest.write_text(manifest.read_text().replace("role: hub", "role: boss"))
-    deadline = time.monotonic() + 10
-    while "were not applied" not in up.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: "were not applied" in up.log(), 10, "the refusal logged", 0.1)
     assert "spec.role: Input should be 'hub', 'leaf' or 'control'" in up.log()
-    assert client.alive()
+    assert client.ping()
 
 
 def test_sigterm_stops_everything_within_five_seconds(up_factory: Any) -> None:
@@ -310,11 +280,7 @@ def test_networks_run_together_need_their_own_ports(tmp_path: Path) -> None:
 def _websocket_login(ws: Any, nick: str) -> None:
     ws.send(f"NICK {nick}")
     ws.send(f"USER {nick} 0 * :{nick}")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if " 001 " in str(ws.recv(timeout=10)):
-            return
-    pytest.fail("no welcome over WebSocket")
+    wait_until(lambda: " 001 " in str(ws.recv(timeout=10)), 10, "a welcome", poll=0)
 
 
 def _websocket_goodbye(ws: Any) -> tuple[list[str], int | None]:
@@ -342,7 +308,7 @@ def test_stop_drains_clients_before_the_front_door_closes(
     doc = up.endpoints()
     # Not up.client(): Up.stop() closes those, and these must read after the stop.
     with contextlib.ExitStack() as stack:
-        irc = [IrcClient(doc["network"]["irc"], f"irc{i}") for i in range(3)]
+        irc = [irc_client(doc["network"]["irc"], f"irc{i}") for i in range(3)]
         for client in irc:
             stack.callback(client.close)
         ws = stack.enter_context(
@@ -356,8 +322,8 @@ def test_stop_drains_clients_before_the_front_door_closes(
         assert "Exception in callback" not in log, log
         assert "stopped" in log
         for client in irc:
-            client.expect("This server is shutting down")
-            assert "Server restarting" in client.expect("ERROR :Closing Link")
+            client.expect(contains("This server is shutting down"))
+            assert "Server restarting" in client.expect("ERROR").last
         lines, code = _websocket_goodbye(ws)
     assert any("shutting down for maintenance" in line for line in lines), lines
     assert any("ERROR :Closing Link" in line and "Server restarting" in line for line in lines)
@@ -371,11 +337,7 @@ def test_killed_up_takes_its_servers_with_it(up_factory: Any) -> None:
     up.endpoints()
     assert len(node_pids(str(up.state))) == 4
     up.stop(signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while node_pids(str(up.state)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert node_pids(str(up.state)) == []
-    assert time.monotonic() < deadline
+    wait_until(lambda: not node_pids(str(up.state)), 10, "every node process gone", 0.1)
 
 
 def test_front_door_cuts_leftover_connections_quietly() -> None:

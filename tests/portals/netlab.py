@@ -24,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.irc.blocking import LineClient
 from tests.nodeproc import REPO
-from tests.portals.lineclient import LineClient
+from tests.waiting import wait_until
 
 SUBNET = "10.77.0"
 PREFIX = "cnl"
@@ -107,7 +107,7 @@ def connect(ns: str, host: str, port: int, timeout: float = 10.0) -> socket.sock
 
 def Client(ns: str, host: str, nick: str) -> LineClient:  # noqa: N802 - reads like a class
     """A registered IRC client whose socket lives in lab namespace ``ns``."""
-    return LineClient(connect(ns, host, IRC_PORT), nick)
+    return LineClient(connect(ns, host, IRC_PORT), f"{ns}:{host}").register(nick)
 
 
 @dataclass
@@ -149,8 +149,7 @@ class Node:
             )
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited: {self.log()}")
@@ -158,10 +157,10 @@ class Node:
                 sock = connect(self.host.ns, self.addr, WS_PORT, timeout=1)
                 with sock:
                     sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            time.sleep(0.05)
-        raise RuntimeError(f"node {self.name} did not start: {self.log()}")
+                    return sock.recv(64).startswith(b"HTTP/1.1 200")
+            return False
+
+        wait_until(healthy, timeout, f"node {self.name} healthy", 0.05, self.log)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.portals.netlab import Client, Lab, Node, opened, remove_stale_labs, skip_unless_capable
+from tests.irc.blocking import LineClient
+from tests.irc.lines import Msg, contains
+from tests.portals.netlab import Lab, Node, opened, remove_stale_labs, skip_unless_capable
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,61 +50,59 @@ def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
         yield lab
 
 
-def wait_linked(client: Client, servers: int, timeout: float = 20.0) -> None:
+def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
     """Poll LUSERS until the client's server sees ``servers`` servers."""
-    deadline = time.monotonic() + timeout
-    line = ""
-    while time.monotonic() < deadline:
+
+    def linked() -> bool:
         client.send("LUSERS")
-        line = client.expect(" 251 ")
-        client.expect(" 266 ")
-        if f"on {servers} servers" in line:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{client.nick}: never saw {servers} servers: {line}")
+        seen = client.expect("251").last.endswith(f"on {servers} servers")
+        client.expect("266")
+        return seen
+
+    wait_until(linked, timeout, f"{client.nick} sees {servers} servers", poll=0.2)
 
 
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> str:
     """Wait for a line of the node's log matching ``pattern``; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in node.log().splitlines():
-            if re.search(pattern, line):
-                return line
-        time.sleep(0.1)
-    raise AssertionError(f"{node.name}: no log line {pattern!r} in {timeout}s")
+
+    def found() -> str | None:
+        return next((ln for ln in node.log().splitlines() if re.search(pattern, ln)), None)
+
+    return wait_until(found, timeout, f"{node.name}: a log line {pattern!r}", poll=0.1)
 
 
-def join_all(channel: str, clients: list[Client]) -> None:
+def join_all(channel: str, clients: list[LineClient]) -> None:
     for client in clients:
         client.send(f"JOIN {channel}")
-        client.expect(" 366 ")
+        client.expect("366")
     # Everyone has seen the later ones' JOIN (the earlier were in NAMES).
     for i, client in enumerate(clients):
         for other in clients[i + 1 :]:
-            client.expect(f":{other.nick}!~{other.nick}@")
+            client.expect(contains(f":{other.nick}!~{other.nick}@"))
     time.sleep(0.3)
     for client in clients:
         client.drain(0.2)
 
 
-def text_of(line: str, target: str) -> str | None:
-    """The text of a PRIVMSG to ``target``, or None (a one-word text has no colon)."""
-    marker = f" PRIVMSG {target} "
-    if marker not in line:
+def text_of(line: Msg, target: str) -> str | None:
+    """The text of a PRIVMSG to ``target``, or None."""
+    if line.command != "PRIVMSG" or line.params[:1] != [target]:
         return None
-    text = line.split(marker, 1)[1]
-    return text[1:] if text.startswith(":") else text
+    return line.last
 
 
-def say(sender: Client, channel: str, text: str, *receivers: Client) -> None:
+def privmsg(channel: str, text: str) -> Callable[[Msg], bool]:
+    return lambda m: text_of(m, channel) == text
+
+
+def say(sender: LineClient, channel: str, text: str, *receivers: LineClient) -> None:
     """``sender`` says ``text``; each receiver gets it exactly once."""
     sender.send(f"PRIVMSG {channel} :{text}")
     for receiver in receivers:
-        line = receiver.expect(f"PRIVMSG {channel} :{text}")
-        assert line.startswith(f":{sender.nick}!"), line
+        line = receiver.expect(privmsg(channel, text))
+        assert line.nick == sender.nick, line
     for receiver in receivers:
-        again = [x for x in receiver.drain(0.3) if f"PRIVMSG {channel} :{text}" in x]
+        again = [x for x in receiver.drain(0.3) if privmsg(channel, text)(x)]
         assert not again, f"{receiver.nick} got {text!r} twice: {again}"
 
 
@@ -121,19 +122,20 @@ def test_partition_between_two_hubs_splits_and_heals(lab: Lab) -> None:
     lab.partition(hub_a, hub_b)
     # Each side stops hearing the other and splits it off, with the reason.
     for me, other, here, there in ((alice, bob, hub_a, hub_b), (bob, alice, hub_b, hub_a)):
-        quit_line = me.expect(f":{other.nick}!~{other.nick}@{users.addr} QUIT", timeout=12)
-        reason = quit_line.split(" QUIT :", 1)[1]
-        assert reason == f"{here.name} {there.name}", quit_line
+        quit_line = me.expect(
+            contains(f":{other.nick}!~{other.nick}@{users.addr} QUIT"), timeout=12
+        )
+        assert quit_line.last == f"{here.name} {there.name}", quit_line
     split_after = time.monotonic() - started
     assert split_after < 10, f"the split took {split_after:.1f}s with pingTimeout 3"
     alice.send("LUSERS")
-    assert "on 1 servers" in alice.expect(" 251 ")
+    assert "on 1 servers" in alice.expect("251").raw
     assert lab.dropped() > 0
 
     lab.heal()
     healed = time.monotonic()
-    bob_back = alice.expect(f":bob!~bob@{users.addr} JOIN #split", timeout=25)
-    alice_back = bob.expect(f":alice!~alice@{users.addr} JOIN #split", timeout=25)
+    bob_back = alice.expect(contains(f":bob!~bob@{users.addr} JOIN #split"), timeout=25)
+    alice_back = bob.expect(contains(f":alice!~alice@{users.addr} JOIN #split"), timeout=25)
     assert bob_back and alice_back
     rejoined_after = time.monotonic() - healed
     # The netjoin comes once: no second JOIN, no QUIT.
@@ -141,7 +143,7 @@ def test_partition_between_two_hubs_splits_and_heals(lab: Lab) -> None:
         extra = [
             line
             for line in me.drain(1.0)
-            if line.startswith(f":{other.nick}!") and (" JOIN " in line or " QUIT " in line)
+            if line.nick == other.nick and line.command in ("JOIN", "QUIT")
         ]
         assert not extra, f"{me.nick}: duplicate netjoin: {extra}"
     say(alice, "#split", "after the heal, from a", bob)
@@ -173,23 +175,23 @@ def test_partition_inside_a_triangle_reroutes_without_a_split(lab: Lab) -> None:
     down_b = wait_log(hub_b, r"link down: hub-b -- hub-a")
     assert down_a.endswith("cut off: nobody"), down_a
     assert down_b.endswith("cut off: nobody"), down_b
-    seen: dict[str, list[str]] = {u.nick: u.drain(0.5) for u in (alice, bob, carol)}
+    seen: dict[str, list[Msg]] = {u.nick: u.drain(0.5) for u in (alice, bob, carol)}
 
     # a and b still talk, through c, each message once.
     say(alice, "#tri", "round by c, from a", bob, carol)
     say(bob, "#tri", "round by c, from b", alice, carol)
     alice.send("PRIVMSG bob :a private word round by c")
-    assert bob.expect("PRIVMSG bob :").endswith(":a private word round by c")
+    assert bob.expect(contains("PRIVMSG bob :")).raw.endswith(":a private word round by c")
     for user in (alice, bob, carol):
         user.send("LUSERS")
-        assert "on 3 servers" in user.expect(" 251 ")
+        assert "on 3 servers" in user.expect("251").raw
 
     lab.heal()
     wait_log(hub_a, r"link up: hub-a -- hub-b \(cycle\)", timeout=25)
     say(carol, "#tri", "after the heal", alice, bob)
     for user in (alice, bob, carol):
         seen[user.nick] += user.drain(0.5)
-        split = [line for line in seen[user.nick] if " QUIT " in line or " JOIN " in line]
+        split = [line for line in seen[user.nick] if line.command in ("QUIT", "JOIN")]
         assert not split, f"{user.nick} saw a netsplit or netjoin: {split}"
 
 
@@ -212,11 +214,10 @@ def test_five_percent_loss_loses_and_duplicates_nothing(lab: Lab) -> None:
         alice.send(f"PRIVMSG #loss :n={n:04d}")
         time.sleep(0.02)  # one link frame each, so the loss hits messages, not one big burst
     got: list[str] = []
-    deadline = time.monotonic() + 30
-    for line in bob.lines(30):
+    for line in bob.incoming(30):
         if (text := text_of(line, "#loss")) is not None:
             got.append(text)
-        if (got and got[-1] == f"n={count:04d}") or time.monotonic() > deadline:
+        if got and got[-1] == f"n={count:04d}":
             break
     elapsed = time.monotonic() - started
     got += [t for x in bob.drain(1.0) if (t := text_of(x, "#loss")) is not None]
@@ -249,14 +250,14 @@ def test_killed_hub_moves_its_leaf_to_the_next_uplink(lab: Lab) -> None:
 
     started = time.monotonic()
     hub_1.kill()
-    quit_line = alice.expect(f":bob!~bob@{users.addr} QUIT", timeout=10)
-    assert quit_line.endswith(":leaf hub-1"), quit_line
-    alice.expect(f":bob!~bob@{users.addr} JOIN #kill", timeout=25)
-    bob.expect(f":alice!~alice@{users.addr} JOIN #kill", timeout=25)
+    quit_line = alice.expect(contains(f":bob!~bob@{users.addr} QUIT"), timeout=10)
+    assert quit_line.last == "leaf hub-1", quit_line
+    alice.expect(contains(f":bob!~bob@{users.addr} JOIN #kill"), timeout=25)
+    bob.expect(contains(f":alice!~alice@{users.addr} JOIN #kill"), timeout=25)
     moved_after = time.monotonic() - started
     wait_log(leaf, r"link up: leaf -- hub-2", timeout=5)
     say(alice, "#kill", "via hub-2, from the leaf", bob)
     say(bob, "#kill", "via hub-2, to the leaf", alice)
     alice.send("LUSERS")
-    assert "on 2 servers" in alice.expect(" 251 ")
+    assert "on 2 servers" in alice.expect("251").raw
     print(f"leaf re-homed {moved_after:.1f}s after the kill")

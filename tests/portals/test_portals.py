@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,15 +17,17 @@ from typing import Any
 
 import pytest
 
+from tests.irc.blocking import LineClient
+from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, make_node
-from tests.portals.lineclient import LineClient
+from tests.waiting import wait_until
 
 SECRET = "portal-test-secret"
 
 
 def Client(node: NodeProcess, nick: str) -> LineClient:  # noqa: N802 - reads like a class
     """A registered IRC client on ``node``."""
-    return LineClient(socket.create_connection(("127.0.0.1", node.irc_port), timeout=10), nick)
+    return LineClient.tcp(node.irc_port).register(nick)
 
 
 @pytest.fixture
@@ -66,15 +67,14 @@ def peer(node: NodeProcess, sid: int) -> dict[str, Any]:
 
 def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
     """Poll LUSERS until the client's server sees ``servers`` servers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def linked() -> bool:
         client.send("LUSERS")
-        line = client.expect(" 251 ")
-        if f"on {servers} servers" in line:
-            client.expect(" 266 ")
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"never saw {servers} servers: {line}")
+        seen = client.expect("251").last.endswith(f"on {servers} servers")
+        client.expect("266")
+        return seen
+
+    wait_until(linked, timeout, f"{servers} servers linked", poll=0.2)
 
 
 def test_exchange_three_servers_are_one_network(network: Any) -> None:
@@ -88,31 +88,31 @@ def test_exchange_three_servers_are_one_network(network: Any) -> None:
         wait_linked(user, 3)
     for user in users:
         user.send("JOIN #lobby")
-        user.expect(" 366 ")
+        user.expect("366")
     time.sleep(0.5)
     for user in users:
         user.drain()
     users[0].send("PRIVMSG #lobby :hello from chat1")
     for other in users[1:]:
-        assert other.expect("PRIVMSG #lobby").endswith(":hello from chat1")
+        assert other.expect(contains("PRIVMSG #lobby")).raw.endswith(":hello from chat1")
     # Exactly once: nothing more arrives.
     for other in users[1:]:
-        assert not [line for line in other.drain() if "PRIVMSG" in line]
+        assert not [line for line in other.drain() if line.command == "PRIVMSG"]
     users[2].send("NAMES #lobby")
-    names = users[2].expect(" 353 ")
-    assert {"user1", "user2", "user3"} <= set(names.split(":")[-1].replace("@", "").split())
+    names = users[2].expect("353")
+    assert {"user1", "user2", "user3"} <= set(names.last.replace("@", "").split())
     users[0].send("WHOIS user3")
-    assert " 312 user1 user3 chat3 " in users[0].expect(" 312 ")
+    assert " 312 user1 user3 chat3 " in users[0].expect("312").raw
     users[1].send("LINKS")
     linked = []
-    for line in users[1].lines(5):
-        if " 364 " in line:
-            linked.append(line.split()[3])
-        if " 365 " in line:
+    for line in users[1].incoming(5):
+        if line.command == "364":
+            linked.append(line.params[1])
+        if line.command == "365":
             break
     assert sorted(linked) == ["chat1", "chat2", "chat3"]
     users[2].send("PRIVMSG user1 :a private word")
-    assert users[0].expect("PRIVMSG user1").endswith(":a private word")
+    assert users[0].expect(contains("PRIVMSG user1")).raw.endswith(":a private word")
     with urllib.request.urlopen(chat1.http_url + "/metrics", timeout=5) as resp:
         metrics = resp.read().decode()
     assert 'chatnet_link_messages_out_total{peer="chat2",server="chat1"}' in metrics
@@ -147,24 +147,24 @@ def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:
     wait_linked(alice, 6)
     for user in (alice, bruno):
         user.send("JOIN #geo")
-        user.expect(" 366 ")
-    alice.expect("bruno!~bruno@127.0.0.1 JOIN #geo")
+        user.expect("366")
+    alice.expect(contains("bruno!~bruno@127.0.0.1 JOIN #geo"))
     alice.drain()
     bruno.send("PRIVMSG #geo :across the ocean")
-    assert alice.expect("PRIVMSG #geo").endswith(":across the ocean")
+    assert alice.expect(contains("PRIVMSG #geo")).raw.endswith(":across the ocean")
     bruno.drain()
     # The US hub dies: us-1 re-homes to hub-eu, alice stays connected.
     assert hub_us.proc is not None
     hub_us.proc.send_signal(signal.SIGKILL)
     hub_us.proc.wait()
     split = alice.expect("QUIT")
-    assert "bruno" in split and "us-1 hub-us" in split, split
-    alice.expect("bruno!~bruno@127.0.0.1 JOIN #geo", timeout=20)
+    assert split.nick == "bruno" and split.last == "us-1 hub-us", split
+    alice.expect(contains("bruno!~bruno@127.0.0.1 JOIN #geo"), timeout=20)
     # Both sides of the netjoin know each other before the next message.
-    assert "hub-eu hub-us" in bruno.expect("alice!~alice@127.0.0.1 QUIT")
-    bruno.expect("alice!~alice@127.0.0.1 JOIN #geo", timeout=20)
+    assert "hub-eu hub-us" in bruno.expect(contains("alice!~alice@127.0.0.1 QUIT")).raw
+    bruno.expect(contains("alice!~alice@127.0.0.1 JOIN #geo"), timeout=20)
     bruno.send("PRIVMSG #geo :still here after the split")
-    assert alice.expect("PRIVMSG #geo").endswith(":still here after the split")
+    assert alice.expect(contains("PRIVMSG #geo")).raw.endswith(":still here after the split")
     assert "us-1 -- hub-eu" in leaves[0].log()
 
 
@@ -176,14 +176,12 @@ def test_wrong_secret_is_refused_with_a_reason_on_both_sides(network: Any, tmp_p
     )
     intruder.start()
     try:
-        deadline = time.monotonic() + 15
-        while "authentication failed" not in hub.log() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "authentication failed" in hub.log(), 15, "the refusal logged", 0.2)
         assert "authentication failed: wrong link secret" in hub.log()
         assert "wrong link secret" in intruder.log()
         alone = network.client(hub, "lonely")
         alone.send("LUSERS")
-        assert "on 1 servers" in alone.expect(" 251 ")
+        assert "on 1 servers" in alone.expect("251").raw
     finally:
         intruder.stop()
 
@@ -199,15 +197,15 @@ def test_squit_splits_and_connect_rejoins(network: Any) -> None:
     wait_linked(admin, 2)
     for user in (admin, lefty):
         user.send("JOIN #ops")
-        user.expect(" 366 ")
+        user.expect("366")
     admin.send("OPER admin pw")
-    admin.expect(" 381 ")
+    admin.expect("381")
     admin.send("SQUIT left :maintenance")
-    assert "lefty" in admin.expect("QUIT")
+    assert admin.expect("QUIT").nick == "lefty"
     time.sleep(2)  # SQUIT keeps it down: no automatic reconnect
     admin.send("LUSERS")
-    assert "on 1 servers" in admin.expect(" 251 ")
+    assert "on 1 servers" in admin.expect("251").raw
     admin.send("CONNECT left")
-    admin.expect("lefty!~lefty@127.0.0.1 JOIN #ops", timeout=20)
+    admin.expect(contains("lefty!~lefty@127.0.0.1 JOIN #ops"), timeout=20)
     lefty.send("SQUIT right :not an operator")
-    assert " 481 " in lefty.expect(" 481 ")
+    assert " 481 " in lefty.expect("481").raw

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.portals.test_portals import SECRET, Client, wait_linked
+from tests.waiting import wait_until
 
 
 def tls_hub(tmp_path: Path, certificate: tuple[Path, Path]) -> tuple[NodeProcess, int]:
@@ -32,10 +33,7 @@ def tls_hub(tmp_path: Path, certificate: tuple[Path, Path]) -> tuple[NodeProcess
 
 
 def wait_for(node: NodeProcess, text: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in node.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert text in node.log(), node.log()[-2000:]
+    wait_until(lambda: text in node.log(), timeout, f"{node.name} logs {text!r}", poll=0.1)
 
 
 def test_leaf_links_over_wss_and_a_plaintext_link_is_refused(
@@ -84,14 +82,14 @@ def test_leaf_links_over_wss_and_a_plaintext_link_is_refused(
         wait_linked(on_leaf, 2)
         for user in (on_hub, on_leaf):
             user.send("JOIN #tls")
-            user.expect(" 366 ")
-        on_hub.expect("leafuser!~leafuser@127.0.0.1 JOIN #tls")
+            user.expect("366")
+        on_hub.expect(contains("leafuser!~leafuser@127.0.0.1 JOIN #tls"))
         on_leaf.send("PRIVMSG #tls :over an encrypted portal")
-        assert on_hub.expect("PRIVMSG #tls").endswith(":over an encrypted portal")
+        assert on_hub.expect(contains("PRIVMSG #tls")).raw.endswith(":over an encrypted portal")
         wait_for(hub, "plaintext link refused: this network requires TLS")
         wait_for(plain, "plaintext link refused")
         on_hub.send("LUSERS")
-        assert "on 2 servers" in on_hub.expect(" 251 "), "the plaintext leaf stays out"
+        assert "on 2 servers" in on_hub.expect("251").raw, "the plaintext leaf stays out"
         for user in (on_hub, on_leaf):
             user.close()
     finally:
@@ -139,9 +137,9 @@ def test_a_link_listener_with_a_certificate_made_at_start(tmp_path: Path) -> Non
         wait_linked(on_leaf, 2)
         for user in (on_hub, on_leaf):
             user.send("JOIN #tls")
-            user.expect(" 366 ")
+            user.expect("366")
         on_leaf.send("PRIVMSG #tls :private without a CA")
-        assert on_hub.expect("PRIVMSG #tls").endswith(":private without a CA")
+        assert on_hub.expect(contains("PRIVMSG #tls")).raw.endswith(":private without a CA")
         with urllib.request.urlopen(hub.http_url + "/status", timeout=5) as resp:
             links = json.load(resp)["links"]
         assert [(link["peer"], link["tls"]) for link in links] == [("leaf", True)]

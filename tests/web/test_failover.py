@@ -24,7 +24,7 @@ import pytest
 
 from tests.chaos.upnet import UpNetwork, manifest
 from tests.nodeproc import NodeProcess
-from tests.web import IrcLineClient
+from tests.web import irc_peer
 from tests.web.test_webpage import (
     CHROMIUM,
     DESKTOP,
@@ -72,11 +72,10 @@ def network(tmp_path: Path) -> Iterator[UpNetwork]:
 
 def server_of(net: UpNetwork, nick: str, via: str) -> str:
     """Which server ``nick`` is on, asked with WHOIS on server ``via``."""
-    probe = IrcLineClient(net.irc_of(via)[1], f"probe{int(time.monotonic() * 1000) % 100000}")
-    probe.connect()
+    probe = irc_peer(net.irc_of(via)[1], f"probe{int(time.monotonic() * 1000) % 100000}")
     try:
         probe.send(f"WHOIS {nick}")
-        line = probe.wait_for(lambda ln: ln.command in ("312", "401"))
+        line = probe.expect(lambda ln: ln.command in ("312", "401"))
         assert line.command == "312", f"{nick} is nowhere: {line.raw}"
         return line.params[2]
     finally:
@@ -94,7 +93,7 @@ def test_page_fails_over_through_the_front_door_and_misses_nothing(
     state = page.get_by_test_id("conn-state")
     first = server_of(net, "alice", net.servers()[0])
     other = next(s for s in net.servers() if s != first)
-    bob = IrcLineClient(net.irc_of(other)[1], "bob").connect()
+    bob = irc_peer(net.irc_of(other)[1], "bob")
     try:
         bob.join("#lobby")
         before = bob.privmsg("#lobby", "before the failover")
@@ -105,13 +104,14 @@ def test_page_fails_over_through_the_front_door_and_misses_nothing(
         os.kill(pid, signal.SIGKILL if how == "sigkill" else signal.SIGTERM)
         started = time.monotonic()
         # bob talks while alice is away (or while she is coming back: either way, once).
-        bob.wait_for(lambda ln: ln.command == "QUIT" and ln.nick == "alice", timeout=10)
+        bob.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice", timeout=10)
         away = bob.privmsg("#lobby", "while you were away")
 
         expect(state).to_have_attribute("data-reconnects", "1", timeout=20_000)
         expect(state).to_have_attribute("data-state", "connected")
         back_after = time.monotonic() - started
-        bob.wait_for(lambda ln: ln.command == "JOIN" and ln.nick == "alice", timeout=10)
+        # Her JOIN may come before the echo of bob's line (held until it is safe).
+        bob.saw(lambda ln: ln.command == "JOIN" and ln.nick == "alice", timeout=10)
         expect(page.get_by_test_id("me")).to_have_text("as alice")
         line = expect_message(page, "bob", "while you were away")
         expect(line).to_have_attribute("data-msgid", away.tags["msgid"])
@@ -141,14 +141,14 @@ def test_page_takes_its_nick_back_once_it_is_free(context: Any, node: NodeProces
     gate = SocketGate(page, node.ws_url)
     page.goto(node.http_url + "/")
     log_in(page, "alice")
-    holder = IrcLineClient(node.irc_port, "watcher").connect()
+    holder = irc_peer(node.irc_port, "watcher")
     try:
         holder.join("#lobby")
         gate.blocked = True
         gate.cut()
-        holder.wait_for(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+        holder.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
         holder.send("NICK alice")  # the nick is taken while the page is away
-        holder.wait_for(lambda ln: ln.command == "NICK" and ln.params[0] == "alice")
+        holder.expect(lambda ln: ln.command == "NICK" and ln.params[0] == "alice")
         gate.blocked = False
         state = page.get_by_test_id("conn-state")
         expect(state).to_have_attribute("data-reconnects", "1", timeout=20_000)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.irc.blocking import LineClient
+from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess
-from tests.web import IrcLineClient, Line
+from tests.waiting import wait_until
+from tests.web import irc_peer
 
 IRSSI = shutil.which("irssi")
 TMUX = shutil.which("tmux")
@@ -88,14 +90,11 @@ class Irssi:
         return self.tmux("capture-pane", "-p", "-J", "-t", self.session, "-S", "-200")
 
     def wait_screen(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
+        def matched() -> str | None:
             text = self.screen()
-            if pred(text):
-                return text
-            time.sleep(0.1)
-        raise TimeoutError(f"irssi screen never matched; it shows:\n{text}")
+            return text if pred(text) else None
+
+        return wait_until(matched, timeout, "irssi's screen matches", 0.1, self.screen)
 
     def stop(self) -> None:
         subprocess.run(
@@ -122,41 +121,37 @@ def irssi(tmp_path: Path) -> Iterator[Irssi]:
 
 
 @pytest.fixture
-def tcp(node: NodeProcess) -> Iterator[IrcLineClient]:
-    client = IrcLineClient(node.irc_port, "tcpalice").connect()
+def tcp(node: NodeProcess) -> Iterator[LineClient]:
+    client = irc_peer(node.irc_port, "tcpalice")
     try:
         yield client
     finally:
         client.close()
 
 
-def from_irssi(command: str, *params: str) -> Callable[[Line], bool]:
+def from_irssi(command: str, *params: str) -> Callable[[Msg], bool]:
     return lambda ln: (
         ln.nick == NICK and ln.command == command and ln.params[: len(params)] == [*params]
     )
 
 
-def test_irssi_connects_joins_and_talks(
-    node: NodeProcess, irssi: Irssi, tcp: IrcLineClient
-) -> None:
+def test_irssi_connects_joins_and_talks(node: NodeProcess, irssi: Irssi, tcp: LineClient) -> None:
     tcp.join("#lobby")
     irssi.type(f"/connect 127.0.0.1 {node.irc_port}")
+
     # irssi refuses /join until it is registered; retry until the join shows up.
-    deadline = time.monotonic() + 20
-    while True:
+    def joined() -> bool:
         irssi.type("/join #lobby")
-        try:
-            tcp.wait_for(from_irssi("JOIN", "#lobby"), timeout=2)
-            break
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"irssi never joined; screen:\n{irssi.screen()}") from None
+        tcp.drain(2)
+        return tcp.has(from_irssi("JOIN", "#lobby"))
+
+    wait_until(joined, 20, "irssi joins #lobby", poll=0, context=irssi.screen)
 
     # irssi's channel window lists who is there (the NAMES reply).
     irssi.wait_screen(lambda s: "tcpalice" in s and NICK in s)
 
     irssi.type("hello from irssi")
-    tcp.wait_for(from_irssi("PRIVMSG", "#lobby", "hello from irssi"))
+    tcp.expect(from_irssi("PRIVMSG", "#lobby", "hello from irssi"))
 
     tcp.privmsg("#lobby", "hi irssi, this is a plain TCP client")
     irssi.wait_screen(lambda s: "hi irssi, this is a plain TCP client" in s and "tcpalice" in s)
@@ -170,7 +165,7 @@ def test_irssi_connects_joins_and_talks(
     tcp.send("TOPIC #lobby :a topic from the TCP side")
     irssi.wait_screen(lambda s: "changed the topic of #lobby to: a topic from the TCP side" in s)
     irssi.type("/me waves")
-    tcp.wait_for(from_irssi("PRIVMSG", "#lobby", "\x01ACTION waves\x01"))
+    tcp.expect(from_irssi("PRIVMSG", "#lobby", "\x01ACTION waves\x01"))
 
     irssi.type("/quit")
-    tcp.wait_for(lambda ln: ln.nick == NICK and ln.command == "QUIT")
+    tcp.expect(lambda ln: ln.nick == NICK and ln.command == "QUIT")

@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess, make_node
-from tests.web import IrcLineClient
+from tests.waiting import wait_until
+from tests.web import irc_peer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -109,8 +111,8 @@ def context(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def tcp(node: NodeProcess) -> Iterator[IrcLineClient]:
-    client = IrcLineClient(node.irc_port, "tcpbob").connect()
+def tcp(node: NodeProcess) -> Iterator[LineClient]:
+    client = irc_peer(node.irc_port, "tcpbob")
     try:
         yield client
     finally:
@@ -173,8 +175,8 @@ def expect_message(page: Any, nick: str, text: str, channel: str = "#lobby") -> 
     return line
 
 
-def got_privmsg(client: IrcLineClient, nick: str, text: str, target: str = "#lobby") -> Any:
-    return client.wait_for(
+def got_privmsg(client: LineClient, nick: str, text: str, target: str = "#lobby") -> Any:
+    return client.expect(
         lambda ln: ln.command == "PRIVMSG" and ln.nick == nick and ln.params == [target, text]
     )
 
@@ -182,13 +184,6 @@ def got_privmsg(client: IrcLineClient, nick: str, text: str, target: str = "#lob
 def status(node: NodeProcess) -> dict[str, Any]:
     with urllib.request.urlopen(node.http_url + "/status", timeout=5) as resp:
         return dict(json.load(resp))
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def no_horizontal_overflow(page: Any) -> bool:
@@ -219,7 +214,7 @@ def test_page_is_served_as_html(context: Any, node: NodeProcess) -> None:
 
 
 def test_two_tabs_and_a_tcp_client_chat(
-    context: Any, node: NodeProcess, tcp: IrcLineClient, tmp_path: Path
+    context: Any, node: NodeProcess, tcp: LineClient, tmp_path: Path
 ) -> None:
     tcp.join("#lobby")
     tcp.send("TOPIC #lobby :Welcome to #lobby - say hi, be kind")
@@ -255,7 +250,7 @@ def test_two_tabs_and_a_tcp_client_chat(
     assert carol.locator("#log b, #log img").count() == 0
 
     # Someone comes and goes: both member lists follow.
-    dave = IrcLineClient(node.irc_port, "dave").connect()
+    dave = irc_peer(node.irc_port, "dave")
     try:
         dave.join("#lobby")
         for page in tabs:
@@ -291,12 +286,12 @@ def test_two_tabs_and_a_tcp_client_chat(
 
 
 def test_member_list_follows_nick_mode_kick_and_quit(
-    context: Any, node: NodeProcess, tcp: IrcLineClient
+    context: Any, node: NodeProcess, tcp: LineClient
 ) -> None:
     tcp.join("#lobby")  # first in: tcpbob is the channel operator
     page = chat_page(context, node, "alice")
     expect(members(page).first).to_have_text("@tcpbob")
-    guest = IrcLineClient(node.irc_port, "guest").connect()
+    guest = irc_peer(node.irc_port, "guest")
     try:
         guest.join("#lobby")
         expect(members(page).filter(has_text="guest")).to_have_count(1)
@@ -328,7 +323,7 @@ def test_member_list_follows_nick_mode_kick_and_quit(
 
 
 def test_nick_is_checked_on_the_page_and_by_the_server(
-    context: Any, node: NodeProcess, tcp: IrcLineClient
+    context: Any, node: NodeProcess, tcp: LineClient
 ) -> None:
     page = open_page(context, node)
     error = page.get_by_test_id("login-error")
@@ -386,7 +381,7 @@ class SocketGate:
 
 @pytest.mark.parametrize("case", ["msgid", "paged", "unknown-msgid"])
 def test_reconnects_and_fetches_what_it_missed(
-    context: Any, node: NodeProcess, tcp: IrcLineClient, case: str
+    context: Any, node: NodeProcess, tcp: LineClient, case: str
 ) -> None:
     """Drop the page's socket, keep it away while others talk, then let it back in.
 
@@ -413,7 +408,7 @@ def test_reconnects_and_fetches_what_it_missed(
     gate.blocked = True
     gate.cut()
     expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
-    tcp.wait_for(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+    tcp.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
     count = 12 if case == "paged" else 2
     missed = [tcp.privmsg("#lobby", f"while you were away {n}") for n in range(1, count + 1)]
     time.sleep(1.5)  # at least one refused attempt goes by
@@ -422,7 +417,7 @@ def test_reconnects_and_fetches_what_it_missed(
     expect(page.get_by_test_id("conn-state")).to_have_attribute(
         "data-state", "connected", timeout=30_000
     )
-    tcp.wait_for(lambda ln: ln.command == "JOIN" and ln.nick == "alice")
+    tcp.expect(lambda ln: ln.command == "JOIN" and ln.nick == "alice")
     assert len(gate.live) == 2
     for echo in missed:
         line = expect_message(page, "tcpbob", echo.params[1])
@@ -447,7 +442,7 @@ def test_server_errors_before_login_are_shown(context: Any, tmp_path: Path) -> N
     full = make_node(tmp_path, name="full", limits={"maxClients": 1})
     full.start()
     try:
-        holder = IrcLineClient(full.irc_port, "holder").connect()
+        holder = irc_peer(full.irc_port, "holder")
         try:
             page = open_page(context, full)
             page.get_by_test_id("nick-input").fill("late")
@@ -474,7 +469,7 @@ def test_reconnects_after_server_restart(context: Any, node: NodeProcess) -> Non
     expect(state).to_have_attribute("data-state", "connected", timeout=40_000)
     expect(members(page).filter(has_text="alice")).to_have_count(1)
 
-    late = IrcLineClient(node.irc_port, "latecomer").connect()
+    late = irc_peer(node.irc_port, "latecomer")
     try:
         late.join("#lobby")
         expect(members(page).filter(has_text="latecomer")).to_have_count(1)
@@ -487,7 +482,7 @@ def test_reconnects_after_server_restart(context: Any, node: NodeProcess) -> Non
 
 
 def test_narrow_phone_layout(
-    browser: Any, node: NodeProcess, tcp: IrcLineClient, tmp_path: Path
+    browser: Any, node: NodeProcess, tcp: LineClient, tmp_path: Path
 ) -> None:
     with checked_context(browser, viewport=PHONE, is_mobile=True, has_touch=True) as ctx:
         page = chat_page(ctx, node, "pocket")

@@ -1,9 +1,7 @@
-"""A small asyncio IRC client for tests, over TCP (plain or TLS) and over WebSocket.
+"""The asyncio IRC test client, over TCP (plain or TLS) and over WebSocket.
 
 Every wait is bounded: ``expect`` and friends fail with the lines seen so far
-instead of hanging. The client has its own tiny parser (independent of the
-server's ``chatnet_node.irc.message``) so the server's serialiser is checked, not
-trusted.
+instead of hanging.
 
 Typical use::
 
@@ -22,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl as ssl_module
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,91 +29,10 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from tests.irc.lines import Matcher, Msg, matcher, parse
+
 DEFAULT_TIMEOUT = 5.0
 HOST = "127.0.0.1"
-
-_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
-
-
-def unescape(value: str) -> str:
-    """Undo IRCv3 tag value escaping (a lone trailing backslash is dropped)."""
-    out: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char == "\\":
-            nxt = next(chars, "")
-            out.append(_UNESCAPES.get(nxt, nxt))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-@dataclass
-class Msg:
-    """One parsed line from the server."""
-
-    raw: str
-    command: str
-    params: list[str] = field(default_factory=list)
-    source: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def nick(self) -> str:
-        """The nick part of the source (``nick!user@host``)."""
-        return (self.source or "").split("!", 1)[0]
-
-    @property
-    def last(self) -> str:
-        """The last parameter, or '' when there is none."""
-        return self.params[-1] if self.params else ""
-
-    def __str__(self) -> str:
-        return self.raw
-
-
-def parse(raw: str) -> Msg:
-    """Parse one line (no CR LF) the simple, strict way servers send them."""
-    rest = raw
-    tags: dict[str, str] = {}
-    source: str | None = None
-    if rest.startswith("@"):
-        head, _, rest = rest.partition(" ")
-        for item in head[1:].split(";"):
-            key, sep, value = item.partition("=")
-            if key:
-                tags[key] = unescape(value) if sep else ""
-    rest = rest.lstrip(" ")
-    if rest.startswith(":"):
-        head, _, rest = rest.partition(" ")
-        source = head[1:]
-    rest = rest.lstrip(" ")
-    trailing: str | None = None
-    if " :" in rest:
-        rest, _, trailing = rest.partition(" :")
-    words = rest.split()
-    if not words:
-        raise ValueError(f"no command in {raw!r}")
-    params = words[1:]
-    if trailing is not None:
-        params.append(trailing)
-    return Msg(raw, words[0].upper(), params, source, tags)
-
-
-Matcher = str | Callable[[Msg], bool]
-
-
-def matcher(match: Matcher, *params: str) -> Callable[[Msg], bool]:
-    """A predicate from a command or numeric whose first parameters must equal
-    ``params`` (for numerics the first is the client's nick), or any callable."""
-    if callable(match):
-        return match
-    command = match.upper()
-
-    def check(msg: Msg) -> bool:
-        return msg.command == command and msg.params[: len(params)] == list(params)
-
-    return check
 
 
 class IrcClient:
@@ -430,13 +346,3 @@ class Clients:
         for client in self.made:
             await client.close()
         self.made.clear()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``check`` every 20 ms until it holds; fail after ``timeout`` seconds."""
-    for _ in range(max(1, int(timeout / 0.02))):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    if not check():
-        raise AssertionError(f"condition not met within {timeout}s: {what or check}")
