@@ -196,20 +196,25 @@ class ChatNetworkSpec(ApiModel):
         return self
 
 
-class ChatNetworkStatus(ApiModel):
-    """What the operator last saw of the network."""
+class ObservedStatus(ApiModel):
+    """What both kinds report: the generation seen, clients against capacity, links up."""
 
     observed_generation: int | None = Field(default=None, ge=0)
-    servers_ready: int = Field(default=0, ge=0)
-    servers_declared: int = Field(default=0, ge=0)
-    servers: str = Field(default="", description="ready/declared, for kubectl get")
-    links_up: int = Field(default=0, ge=0)
-    links_expected: int = Field(default=0, ge=0)
-    links: str = Field(default="", description="up/expected, for kubectl get")
     client_count: int = Field(default=0, ge=0)
     capacity: int = Field(default=0, ge=0)
     clients: str = Field(default="", description="clients/capacity, for kubectl get")
+    links_up: int = Field(default=0, ge=0)
+    links_expected: int = Field(default=0, ge=0)
+    links: str = Field(default="", description="up/expected, for kubectl get")
     conditions: list[Condition] = []
+
+
+class ChatNetworkStatus(ObservedStatus):
+    """What the operator last saw of the network."""
+
+    servers_ready: int = Field(default=0, ge=0)
+    servers_declared: int = Field(default=0, ge=0)
+    servers: str = Field(default="", description="ready/declared, for kubectl get")
 
 
 class ChatNetwork(ApiModel):
@@ -361,20 +366,12 @@ SERVER_RULES = [
 ]
 
 
-class ChatServerStatus(ApiModel):
+class ChatServerStatus(ObservedStatus):
     """What the operator last saw of the server set."""
 
-    observed_generation: int | None = Field(default=None, ge=0)
     replicas: int = Field(default=0, ge=0, description="pods that exist (scale subresource)")
     ready_replicas: int = Field(default=0, ge=0)
     selector: str = Field(default="", description="label selector of the pods (scale subresource)")
-    client_count: int = Field(default=0, ge=0)
-    capacity: int = Field(default=0, ge=0)
-    clients: str = Field(default="", description="clients/capacity, for kubectl get")
-    links_up: int = Field(default=0, ge=0)
-    links_expected: int = Field(default=0, ge=0)
-    links: str = Field(default="", description="up/expected, for kubectl get")
-    conditions: list[Condition] = []
 
 
 class ChatServer(ApiModel):

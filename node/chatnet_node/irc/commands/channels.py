@@ -9,6 +9,7 @@ from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
 from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
+from .lookup import channel_named, is_operator, joined_channel, refuse_not_on, user_named
 
 NAMES_LINE_BUDGET = 400  # bytes of names per RPL_NAMREPLY line
 
@@ -99,12 +100,8 @@ def send_names(core: ChatCore, client: Client, channel: Channel) -> None:
 def part(core: ChatCore, client: Client, msg: Message) -> None:
     reason = msg.param(1)
     for name in msg.params[0].split(","):
-        channel = core.channels.get(casefold(name))
-        if channel is None:
-            core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        elif client not in channel.members:
-            core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
-        else:
+        channel = joined_channel(core, client, name)
+        if channel is not None:
             part_channel(core, client, channel, reason)
 
 
@@ -114,22 +111,19 @@ def part_channel(core: ChatCore, client: Client, channel: Channel, reason: str) 
 
 
 def topic(core: ChatCore, client: Client, msg: Message) -> None:
-    name = msg.params[0]
-    channel = core.channels.get(casefold(name))
+    channel = channel_named(core, client, msg.params[0])
     if channel is None:
-        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if len(msg.params) < 2:
         if "s" in channel.flags and client not in channel.members:
-            core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            refuse_not_on(core, client, channel)
             return
         send_topic(core, client, channel)
         return
     if client not in channel.members:
-        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        refuse_not_on(core, client, channel)
         return
-    if "t" in channel.flags and not channel.is_op(client):
-        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    if "t" in channel.flags and not is_operator(core, client, channel):
         return
     transitions.topic(
         core,
@@ -189,15 +183,8 @@ def kick(core: ChatCore, client: Client, msg: Message) -> None:
 
 def kick_one(core: ChatCore, client: Client, name: str, target_nick: str, reason: str) -> None:
     """Put ``target_nick`` out of channel ``name``, if ``client`` may."""
-    channel = core.channels.get(casefold(name))
-    if channel is None:
-        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        return
-    if client not in channel.members:
-        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
-        return
-    if not channel.is_op(client):
-        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    channel = joined_channel(core, client, name)
+    if channel is None or not is_operator(core, client, channel):
         return
     target = core.nicks.get(casefold(target_nick))
     if target is None or target not in channel.members:
@@ -217,24 +204,18 @@ def invite(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return
     target_nick, name = msg.params[0], msg.params[1]
-    target = core.nicks.get(casefold(target_nick))
+    target = user_named(core, client, target_nick)
     if target is None:
-        core.reply(client, rpl.ERR_NOSUCHNICK, target_nick, "No such nick/channel")
         return
-    channel = core.channels.get(casefold(name))
+    channel = joined_channel(core, client, name)
     if channel is None:
-        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        return
-    if client not in channel.members:
-        core.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         return
     if target in channel.members:
         core.reply(
             client, rpl.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel"
         )
         return
-    if "i" in channel.flags and not channel.is_op(client):
-        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    if "i" in channel.flags and not is_operator(core, client, channel):
         return
     core.reply(client, rpl.RPL_INVITING, target.nick, channel.name)
     transitions.invite(core, client, target, channel)

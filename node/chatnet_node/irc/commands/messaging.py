@@ -15,6 +15,7 @@ from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
 from ..serverinfo import AWAYLEN, MAX_TARGETS
+from .lookup import refuse_no_such_nick, user_named
 
 
 def client_tags(client: Client, msg: Message) -> dict[str, str]:
@@ -85,7 +86,7 @@ def to_nick(
     recipient = core.nicks.get(casefold(target))
     if recipient is None:
         if not notice:
-            core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+            refuse_no_such_nick(core, client, target)
         return
     transitions.private_message(core, client, recipient, out)
     if not notice and recipient.away is not None:
@@ -105,9 +106,8 @@ def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
                 continue
             transitions.channel_message(core, client, channel, out, "")
         else:
-            recipient = core.nicks.get(casefold(target))
+            recipient = user_named(core, client, target)
             if recipient is None:
-                core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 continue
             transitions.private_message(core, client, recipient, out)
         if client.has("echo-message"):

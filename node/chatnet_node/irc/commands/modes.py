@@ -14,6 +14,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import FLAG_MODES, Channel, Client
 from ..names import casefold, is_channel_name
+from .lookup import channel_named, is_operator, refuse_no_such_nick, user_named
 
 
 def mode(core: ChatCore, client: Client, msg: Message) -> None:
@@ -28,7 +29,7 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
     target = msg.params[0]
     if casefold(target) != casefold(client.nick):
         if casefold(target) not in core.nicks:
-            core.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+            refuse_no_such_nick(core, client, target)
         else:
             core.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
@@ -69,9 +70,8 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
 
 def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
     name = msg.params[0]
-    channel = core.channels.get(casefold(name))
+    channel = channel_named(core, client, name)
     if channel is None:
-        core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if len(msg.params) < 2:
         letters, params = channel.mode_string(reveal_key=client in channel.members)
@@ -81,8 +81,7 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
     changes = _parse(core, client, channel, msg.params[1], list(msg.params[2:]))
     if not changes:
         return
-    if not channel.is_op(client):
-        core.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    if not is_operator(core, client, channel):
         return
     checked = [change for change in changes if _allowed(core, client, channel, change)]
     transitions.channel_modes(core, channel, checked, source=client.prefix, by_uid=client.uid)
@@ -133,9 +132,8 @@ def _allowed(
     """Is the change well-formed here? Tells the client why not."""
     sign, char, arg = change
     if char in "ov" and arg is not None:
-        member = core.nicks.get(casefold(arg))
+        member = user_named(core, client, arg)
         if member is None:
-            core.reply(client, rpl.ERR_NOSUCHNICK, arg, "No such nick/channel")
             return False
         if member not in channel.members:
             core.reply(

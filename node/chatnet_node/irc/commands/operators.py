@@ -7,7 +7,8 @@ from .. import transitions
 from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
-from ..names import casefold, mask_matches
+from ..names import mask_matches
+from .lookup import user_named
 from .registration import password_matches
 
 
@@ -30,9 +31,8 @@ def kill(core: ChatCore, client: Client, msg: Message) -> None:
     if not client.oper:
         core.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
         return
-    target = core.nicks.get(casefold(msg.params[0]))
+    target = user_named(core, client, msg.params[0])
     if target is None:
-        core.reply(client, rpl.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
     reason = f"Killed ({client.nick} ({msg.param(1) or 'No reason given'}))"
     transitions.kill(core, target, reason, by_uid=client.uid)

@@ -13,6 +13,7 @@ from ..model import Client
 from ..names import casefold, is_channel_name, mask_matches
 from ..serverinfo import MAX_WHOWAS_TARGETS
 from ..servertime import format_time
+from .lookup import refuse_no_such_nick
 from .queries import network_servers
 
 #: WHOX fields, in the order RPL_WHOSPCRPL (354) gives them.
@@ -120,7 +121,7 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
     nick = msg.params[-1]
     target = core.nicks.get(casefold(nick))
     if target is None:
-        core.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        refuse_no_such_nick(core, client, nick)
         core.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
     core.reply(
