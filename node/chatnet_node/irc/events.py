@@ -16,7 +16,7 @@ in flight never misroutes anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import ConfigDict
@@ -50,6 +50,7 @@ class UserIntro(_Event):
     oper: str | None = None
     invisible: bool = False
     secure: bool = False
+    bot: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -83,12 +84,13 @@ class UserSetname(_Event):
 
 @dataclass(slots=True, kw_only=True)
 class UserOper(_Event):
-    """User modes the network sees: operator status and ``+i``."""
+    """User modes the network sees: operator status, ``+i`` and ``+B``."""
 
     t: Literal["oper"] = "oper"
     uid: str
     oper: str | None
     invisible: bool
+    bot: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -162,6 +164,8 @@ class ChannelState(_Event):
     topic_at: int
     bans: list[tuple[str, str, int]]
     members: list[tuple[str, str]]
+    excepts: list[tuple[str, str, int]] = field(default_factory=list)
+    invex: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)

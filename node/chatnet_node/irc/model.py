@@ -11,7 +11,9 @@ Plain state, no I/O.
 * ``Channel``: members with their status, modes, bans, invites and topic.
   Channel modes: ``i`` invite-only, ``m`` moderated, ``n`` no outside
   messages, ``t`` topic settable by operators only, ``s`` secret, ``k`` key,
-  ``l`` member limit; list mode ``b``; member modes ``o`` and ``v``.
+  ``l`` member limit; list modes ``b`` (bans, and ``m:mask`` mutes: the
+  user may join but not speak), ``e`` (ban exceptions) and ``I`` (invite
+  exceptions); member modes ``o`` and ``v``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Client:
     away: str | None = None
     invisible: bool = False
     wallops: bool = False  # user mode +w: receives WALLOPS (this server only)
+    bot: bool = False  # user mode +B: marked as a bot (IRCv3 bot-mode)
     oper: str | None = None
     last_active: float = 0.0
     last_heard: float = 0.0
@@ -119,17 +122,22 @@ class Client:
             ("i" if self.invisible else "")
             + ("o" if self.oper else "")
             + ("w" if self.wallops else "")
+            + ("B" if self.bot else "")
         )
         return "+" + modes
 
 
 FLAG_MODES = "imnst"
 PREFIXES = (("o", "@"), ("v", "+"))
+#: The list modes: bans, ban exceptions, invite exceptions.
+LIST_MODES = "beI"
+#: The extban that mutes instead of keeping out (ISUPPORT ``EXTBAN=,m``).
+MUTE_PREFIX = "m:"
 
 
 @dataclass(frozen=True, slots=True)
 class Ban:
-    """One entry of the ban list."""
+    """One entry of a mask list (``+b``, ``+e`` or ``+I``)."""
 
     mask: str
     set_by: str
@@ -147,6 +155,8 @@ class Channel:
     key: str | None = None
     limit: int | None = None
     bans: list[Ban] = field(default_factory=list)
+    excepts: list[Ban] = field(default_factory=list)
+    invex: list[Ban] = field(default_factory=list)
     invited: set[str] = field(default_factory=set)
     topic: str = ""
     topic_by: str = ""
@@ -201,8 +211,12 @@ class Channel:
             self._servers = frozenset(member.server for member in self.members)
         return self._servers
 
+    def mask_list(self, mode: str) -> list[Ban]:
+        """The list behind list mode ``b``, ``e`` or ``I``."""
+        return {"b": self.bans, "e": self.excepts, "I": self.invex}[mode]
+
     def can_speak(self, client: Client) -> bool:
-        """May ``client`` send to this channel (modes n, m and bans)?"""
+        """May ``client`` send to this channel (modes n, m, bans and mutes)?"""
         status = self.members.get(client)
         if status is None:
             if "n" in self.flags:
@@ -211,12 +225,47 @@ class Channel:
             return True
         if "m" in self.flags:
             return False
-        return not self.is_banned(client)
+        return not self.is_banned(client) and not self.is_muted(client)
 
     def is_banned(self, client: Client) -> bool:
-        """Does any ban mask match the client?"""
+        """Does a ban keep the client out (a ban matches, no exception does)?"""
+        return self._matched(client, self.bans, "") and not self._excepted(client)
+
+    def is_muted(self, client: Client) -> bool:
+        """Does an ``m:`` extban silence the client (and no exception lift it)?"""
+        return self._matched(client, self.bans, MUTE_PREFIX) and not self._excepted(client)
+
+    def is_invite_excepted(self, client: Client) -> bool:
+        """May the client join this ``+i`` channel uninvited (an ``+I`` mask matches)?"""
+        return self._matched(client, self.invex, "")
+
+    def _excepted(self, client: Client) -> bool:
+        # A ban exception lifts bans and mutes alike, whichever form it takes.
+        return self._matched(client, self.excepts, "") or self._matched(
+            client, self.excepts, MUTE_PREFIX
+        )
+
+    @staticmethod
+    def _matched(client: Client, entries: list[Ban], prefix: str) -> bool:
         hostmask = client.prefix
-        return any(mask_matches(ban.mask, hostmask) for ban in self.bans)
+        for entry in entries:
+            mask = entry.mask
+            if prefix:
+                if mask.startswith(prefix) and mask_matches(mask[len(prefix) :], hostmask):
+                    return True
+            elif not mask.startswith(MUTE_PREFIX) and mask_matches(mask, hostmask):
+                return True
+        return False
+
+    def has_status(self, client: Client, prefix: str) -> bool:
+        """Has the member status ``prefix`` (``@``, ``+``) or a higher one?"""
+        status = self.members.get(client, "")
+        for mode, symbol in PREFIXES:
+            if mode in status:
+                return True
+            if symbol == prefix:
+                return False
+        return False
 
     def prefix_of(self, client: Client, multi: bool) -> str:
         """The NAMES/WHO prefix of a member: highest only, or all with multi-prefix."""

@@ -57,7 +57,12 @@ def mask_matches(mask: str, hostmask: str) -> bool:
 
 
 def normalize_ban_mask(mask: str) -> str:
-    """Complete a partial ban mask the way servers do: 'nick' -> 'nick!*@*'."""
+    """Complete a partial ban mask the way servers do: 'nick' -> 'nick!*@*'.
+
+    A mute extban keeps its prefix: 'm:troll' -> 'm:troll!*@*'.
+    """
+    if mask.startswith("m:"):
+        return "m:" + normalize_ban_mask(mask[2:])
     if "!" not in mask and "@" not in mask:
         return f"{mask}!*@*"
     if "!" not in mask:

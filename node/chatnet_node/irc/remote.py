@@ -30,6 +30,7 @@ from . import transitions as change
 from .message import Message
 from .model import NULL_SINK, Ban, Channel, Client
 from .names import casefold, is_channel_name
+from .serverinfo import STATUSMSG
 from .servertime import format_time
 from .state import ChatState
 
@@ -78,6 +79,7 @@ def _intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     user.away = event.away
     user.oper = event.oper
     user.invisible = event.invisible
+    user.bot = event.bot
     user.secure = event.secure
     state.users[user.uid] = user
     state.count_users()
@@ -151,7 +153,7 @@ def _setname(state: ChatState, event: ev.UserSetname, sid_of: SidOf) -> None:
 def _oper(state: ChatState, event: ev.UserOper, sid_of: SidOf) -> None:
     user = state.users.get(event.uid)
     if user is not None:
-        change.user_modes(state, user, oper=event.oper, invisible=event.invisible)
+        change.user_modes(state, user, oper=event.oper, invisible=event.invisible, bot=event.bot)
 
 
 def _invite(state: ChatState, event: ev.UserInvite, sid_of: SidOf) -> None:
@@ -245,6 +247,12 @@ def _topic(state: ChatState, event: ev.ChannelTopic, sid_of: SidOf) -> None:
     )
 
 
+def _merge(entries: list[Ban], theirs: list[tuple[str, str, int]]) -> None:
+    """Add the list entries we do not have yet (a tie in a burst keeps both sides' lists)."""
+    known = {casefold(entry.mask) for entry in entries}
+    entries += [Ban(m, by, at) for m, by, at in theirs if casefold(m) not in known]
+
+
 def _state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
     """A whole channel from a burst, merged by the channel timestamp rule."""
     folded = casefold(event.name)
@@ -264,12 +272,15 @@ def _state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
         channel.flags = set(event.flags)
         channel.key, channel.limit = event.key, event.limit
         channel.bans = [Ban(m, b, a) for m, b, a in event.bans]
+        channel.excepts = [Ban(m, b, a) for m, b, a in event.excepts]
+        channel.invex = [Ban(m, b, a) for m, b, a in event.invex]
     elif not ours_win:
         channel.flags |= set(event.flags)
         channel.key = channel.key if channel.key is not None else event.key
         channel.limit = channel.limit if channel.limit is not None else event.limit
-        known = {casefold(b.mask) for b in channel.bans}
-        channel.bans += [Ban(m, b, a) for m, b, a in event.bans if casefold(m) not in known]
+        _merge(channel.bans, event.bans)
+        _merge(channel.excepts, event.excepts)
+        _merge(channel.invex, event.invex)
     newer = (event.topic_at, event.topic) > (channel.topic_at, channel.topic)
     if event.topic and (fresh or newer) and event.topic != channel.topic:
         channel.topic, channel.topic_by, channel.topic_at = (
@@ -305,6 +316,12 @@ def _message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
     prefix = sender.prefix if sender is not None else event.source
     params = [event.target] if event.command == "TAGMSG" else [event.target, event.text]
     out = Message(event.command, params, prefix, dict(event.tags))
+    status, name = event.target[:1], event.target[1:]
+    if status in STATUSMSG and is_channel_name(name):
+        channel = state.channels.get(casefold(name))
+        if channel is not None:
+            change.status_message(state, sender, channel, status, out)
+        return
     if is_channel_name(event.target):
         channel = state.channels.get(casefold(event.target))
         if channel is not None:

@@ -13,10 +13,14 @@ AWAYLEN = 200
 MAX_TARGETS = 4
 MAX_KICK_TARGETS = 4
 MAX_WHOWAS_TARGETS = 4
+#: Most entries a channel keeps in each of its lists: bans, exceptions, invite exceptions.
+MAX_LIST_ENTRIES = 100
 #: User modes and channel modes, as RPL_MYINFO (004) lists them.
-USER_MODES = "iow"
-CHANNEL_MODES = "bklimnostv"
-CHANNEL_MODES_WITH_PARAM = "bklov"
+USER_MODES = "Biow"
+CHANNEL_MODES = "Ibeklimnostv"
+CHANNEL_MODES_WITH_PARAM = "Ibeklov"
+#: Channel statuses a message may be addressed to (``PRIVMSG @#chan``), highest first.
+STATUSMSG = "@+"
 
 
 def isupport_tokens(config: NodeConfig) -> list[str]:
@@ -24,22 +28,27 @@ def isupport_tokens(config: NodeConfig) -> list[str]:
     limits = config.limits
     return [
         f"AWAYLEN={AWAYLEN}",
+        "BOT=B",
         "CASEMAPPING=rfc1459",
         f"CHANLIMIT=#:{limits.max_channels_per_client}",
-        "CHANMODES=b,k,l,imnst",
+        "CHANMODES=Ibe,k,l,imnst",
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=#",
         f"CHATHISTORY={limits.history_limit}",
-        "ELIST=",
+        "ELIST=CMNTU",
+        "EXCEPTS=e",
+        "EXTBAN=,m",
+        "INVEX=I",
         f"KICKLEN={KICKLEN}",
         "LINELEN=512",
-        "MAXLIST=b:100",
+        f"MAXLIST=beI:{MAX_LIST_ENTRIES}",
         "MODES=4",
         f"MONITOR={limits.max_monitor}",
         "MSGREFTYPES=msgid,timestamp",
         f"NETWORK={config.network}",
         f"NICKLEN={NICKLEN}",
         "PREFIX=(ov)@+",
+        f"STATUSMSG={STATUSMSG}",
         f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,"
         f"KICK:{MAX_KICK_TARGETS},NAMES:1,WHOWAS:{MAX_WHOWAS_TARGETS},USERHOST:5",
         f"TOPICLEN={TOPICLEN}",

@@ -34,5 +34,7 @@ def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[
             topic_by=channel.topic_by,
             topic_at=channel.topic_at,
             bans=[(b.mask, b.set_by, b.set_at) for b in channel.bans],
+            excepts=[(b.mask, b.set_by, b.set_at) for b in channel.excepts],
+            invex=[(b.mask, b.set_by, b.set_at) for b in channel.invex],
             members=[(m.uid, status) for m, status in channel.members.items()],
         )

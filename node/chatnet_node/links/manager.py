@@ -302,6 +302,9 @@ class LinkManager:
                     return self.topology.reachable()  # every server keeps every channel's history
                 channel = core.channels.get(casefold(event.target))
                 return channel.servers() if channel is not None else set()
+            if is_channel_name(event.target[1:]):  # STATUSMSG (@#chan): not stored anywhere
+                channel = core.channels.get(casefold(event.target[1:]))
+                return channel.servers() if channel is not None else set()
             user = core.users.get(event.target)
             return {user.server} if user is not None else set()
         if isinstance(event, UserInvite):

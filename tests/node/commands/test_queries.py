@@ -78,7 +78,7 @@ def test_isupport_and_version(server: CoreServer) -> None:
     assert tokens["CHANTYPES"] == "#"
     assert tokens["PREFIX"] == "(ov)@+"
     assert tokens["CASEMAPPING"] == "rfc1459"
-    assert tokens["CHANMODES"] == "b,k,l,imnst"
+    assert tokens["CHANMODES"] == "Ibe,k,l,imnst"
     for key in ("NICKLEN", "CHANNELLEN", "TOPICLEN", "KICKLEN", "AWAYLEN", "CHATHISTORY"):
         assert tokens[key].isdigit(), key
     assert tokens["MSGREFTYPES"] == "msgid,timestamp"

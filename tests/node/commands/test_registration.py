@@ -23,7 +23,7 @@ def test_welcome_burst(server: CoreServer) -> None:
         ":test 001 alice :Welcome to the TestNet IRC Network alice!~alice@127.0.0.1",
         ":test 002 alice :Your host is test, running version chatnet-0.1.0",
         ":test 003 alice :This server was created at startup",
-        ":test 004 alice test chatnet-0.1.0 iow bklimnostv bklov",
+        ":test 004 alice test chatnet-0.1.0 Biow Ibeklimnostv Ibeklov",
     ]
     codes = [line.split()[1] for line in lines]
     assert codes[4:6] == ["005", "005"]

@@ -50,7 +50,7 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
         if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
             core.reply(client, rpl.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
             return
-        if "i" in channel.flags and not invited:
+        if "i" in channel.flags and not invited and not channel.is_invite_excepted(client):
             core.reply(client, rpl.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
             return
         if channel.is_banned(client) and not invited:
@@ -149,20 +149,6 @@ def names(core: ChatCore, client: Client, msg: Message) -> None:
             core.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
 
 
-def list_(core: ChatCore, client: Client, msg: Message) -> None:
-    wanted = {casefold(n) for n in msg.params[0].split(",")} if msg.params else None
-    core.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
-    for folded, channel in sorted(core.channels.items()):
-        if wanted is not None and folded not in wanted:
-            continue
-        if "s" in channel.flags and client not in channel.members:
-            continue
-        modes, _ = channel.mode_string(reveal_key=False)
-        text = f"[{modes}] {channel.topic}"
-        core.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), text)
-    core.reply(client, rpl.RPL_LISTEND, "End of /LIST")
-
-
 def kick(core: ChatCore, client: Client, msg: Message) -> None:
     """KICK #chan nick[,nick...] or, paired, KICK #a,#b nick1,nick2 (RFC 2812).
 
@@ -226,7 +212,6 @@ COMMANDS = {
     "PART": Command(part, 1),
     "TOPIC": Command(topic, 1),
     "NAMES": Command(names, 0),
-    "LIST": Command(list_, 0),
     "KICK": Command(kick, 2),
     "INVITE": Command(invite, 2),
 }

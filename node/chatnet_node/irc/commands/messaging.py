@@ -14,15 +14,23 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
-from ..serverinfo import AWAYLEN, MAX_TARGETS
+from ..serverinfo import AWAYLEN, MAX_TARGETS, STATUSMSG
 from .lookup import refuse_no_such_nick, user_named
 
+#: The tags a bot's messages carry: the ratified name, and the draft one older clients know.
+BOT_TAGS = {"bot": "", "draft/bot": ""}
 
-def client_tags(client: Client, msg: Message) -> dict[str, str]:
-    """Client-only tags (``+name``) a sender may attach, when it negotiated message-tags."""
-    if not msg.tags or not client.has("message-tags"):
-        return {}
-    return {k: v for k, v in msg.tags.items() if k.startswith("+")}
+
+def sender_tags(client: Client, msg: Message) -> dict[str, str]:
+    """Tags a message takes from its sender: its client-only tags, and ``bot`` for a bot.
+
+    Client-only tags (``+name``) pass only from a client that negotiated
+    message-tags; other tags it sent are the server's to set.
+    """
+    tags = BOT_TAGS.copy() if client.bot else {}
+    if msg.tags and client.has("message-tags"):
+        tags.update((k, v) for k, v in msg.tags.items() if k.startswith("+"))
+    return tags
 
 
 def privmsg(core: ChatCore, client: Client, msg: Message) -> None:
@@ -45,7 +53,7 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
             core.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
         return
     text = msg.params[1]
-    extra = client_tags(client, msg)
+    extra = sender_tags(client, msg)
     core.stats.messages_in += 1
     # One copy per distinct target: "bob,Bob" is one person.
     targets = list({casefold(t): t for t in msg.params[0].split(",") if t}.values())
@@ -60,8 +68,32 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
         out = Message(command, [target, text], client.prefix, {**core.stamp(), **extra})
         if is_channel_name(target):
             to_channel(core, client, target, out, text, notice)
+        elif is_status_target(target):
+            to_status(core, client, target, out, notice)
         else:
             to_nick(core, client, target, out, text, notice)
+
+
+def is_status_target(target: str) -> bool:
+    """``@#chan`` or ``+#chan``: a message for the members with that status (STATUSMSG)."""
+    return target[:1] in STATUSMSG and is_channel_name(target[1:])
+
+
+def to_status(core: ChatCore, client: Client, target: str, out: Message, notice: bool) -> None:
+    """PRIVMSG, NOTICE or TAGMSG to ``@#chan``: the operators, or ``+#chan``: the voiced too."""
+    prefix, name = target[0], target[1:]
+    channel = core.channels.get(casefold(name))
+    if channel is None:
+        if not notice:
+            core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if not channel.can_speak(client):
+        if not notice:
+            core.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return
+    transitions.status_message(core, client, channel, prefix, out)
+    if client.has("echo-message"):
+        core.send(client, out)
 
 
 def to_channel(
@@ -97,7 +129,7 @@ def to_nick(
 
 def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
     """TAGMSG carries only client tags (typing notifications, reactions)."""
-    extra = client_tags(client, msg)
+    extra = sender_tags(client, msg)
     for target in msg.params[0].split(",")[:MAX_TARGETS]:
         out = Message("TAGMSG", [target], client.prefix, {**core.stamp(), **extra})
         if is_channel_name(target):
@@ -105,6 +137,9 @@ def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:
             if channel is None or not channel.can_speak(client):
                 continue
             transitions.channel_message(core, client, channel, out, "")
+        elif is_status_target(target):
+            to_status(core, client, target, out, notice=True)
+            continue  # to_status echoes
         else:
             recipient = user_named(core, client, target)
             if recipient is None:

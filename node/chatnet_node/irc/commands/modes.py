@@ -12,8 +12,9 @@ from .. import numerics as rpl
 from .. import transitions
 from ..core import ChatCore, Command
 from ..message import Message
-from ..model import FLAG_MODES, Channel, Client
-from ..names import casefold, is_channel_name
+from ..model import FLAG_MODES, LIST_MODES, Channel, Client
+from ..names import casefold, is_channel_name, normalize_ban_mask
+from ..serverinfo import MAX_LIST_ENTRIES, USER_MODES
 from .lookup import channel_named, is_operator, refuse_no_such_nick, user_named
 
 
@@ -36,7 +37,7 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
     if len(msg.params) < 2:
         core.reply(client, rpl.RPL_UMODEIS, client.user_modes)
         return
-    invisible, oper, wallops = client.invisible, client.oper, client.wallops
+    invisible, oper, wallops, bot = client.invisible, client.oper, client.wallops, client.bot
     adding = True
     applied = ""
     last_sign = ""
@@ -52,7 +53,9 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
             oper = None  # anyone may drop operator status; only OPER grants it
         elif char == "w" and wallops != adding:
             wallops = adding
-        elif char not in "iow":
+        elif char == "B" and bot != adding:
+            bot = adding
+        elif char not in USER_MODES:
             unknown = True
             continue
         else:
@@ -63,8 +66,8 @@ def user_mode(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if applied:
         client.wallops = wallops  # only this server delivers WALLOPS to its users
-        if (oper, invisible) != (client.oper, client.invisible):
-            transitions.user_modes(core, client, oper=oper, invisible=invisible)
+        if (oper, invisible, bot) != (client.oper, client.invisible, client.bot):
+            transitions.user_modes(core, client, oper=oper, invisible=invisible, bot=bot)
         core.send(client, Message("MODE", [client.nick, applied], client.prefix))
 
 
@@ -98,10 +101,10 @@ def _parse(
             adding = char == "+"
             continue
         sign = "+" if adding else "-"
-        if char == "b":
+        if char in LIST_MODES:
             if not args:
                 if adding:
-                    _ban_list(core, client, channel)
+                    _mask_list(core, client, channel, char)
                 continue
             changes.append((sign, char, args.pop(0)))
         elif char in "ov" or (char == "k" and adding) or (char == "l" and adding):
@@ -120,10 +123,19 @@ def _parse(
     return changes
 
 
-def _ban_list(core: ChatCore, client: Client, channel: Channel) -> None:
-    for ban in channel.bans:
-        core.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.set_by, str(ban.set_at))
-    core.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+#: What each list mode answers a query with: entry numeric, end numeric, end text.
+LIST_REPLIES = {
+    "b": (rpl.RPL_BANLIST, rpl.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (rpl.RPL_EXCEPTLIST, rpl.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (rpl.RPL_INVITELIST, rpl.RPL_ENDOFINVITELIST, "End of channel invite list"),
+}
+
+
+def _mask_list(core: ChatCore, client: Client, channel: Channel, mode: str) -> None:
+    entry, end, text = LIST_REPLIES[mode]
+    for ban in channel.mask_list(mode):
+        core.reply(client, entry, channel.name, ban.mask, ban.set_by, str(ban.set_at))
+    core.reply(client, end, channel.name, text)
 
 
 def _allowed(
@@ -143,6 +155,13 @@ def _allowed(
                 channel.name,
                 "They aren't on that channel",
             )
+            return False
+    if char in LIST_MODES and sign == "+" and arg is not None:
+        entries = channel.mask_list(char)
+        mask = casefold(normalize_ban_mask(arg))
+        full = len(entries) >= MAX_LIST_ENTRIES
+        if full and all(casefold(entry.mask) != mask for entry in entries):
+            core.reply(client, rpl.ERR_BANLISTFULL, channel.name, char, "Channel list is full")
             return False
     if char == "k" and sign == "+" and (not arg or " " in arg or "," in arg):
         core.reply(client, rpl.ERR_INVALIDKEY, channel.name, "Key is not well-formed")

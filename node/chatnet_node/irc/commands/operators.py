@@ -22,7 +22,9 @@ def oper(core: ChatCore, client: Client, msg: Message) -> None:
     if not any(mask_matches(mask, hostmask) or mask == "*" for mask in entry.hosts):
         core.reply(client, rpl.ERR_NOOPERHOST, "No O-lines for your host")
         return
-    transitions.user_modes(core, client, oper=entry.name, invisible=client.invisible)
+    transitions.user_modes(
+        core, client, oper=entry.name, invisible=client.invisible, bot=client.bot
+    )
     core.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
     core.send(client, Message("MODE", [client.nick, "+o"], client.prefix))
 

@@ -11,6 +11,7 @@ from . import (
     channels,
     chathistory,
     help,
+    listing,
     messaging,
     modes,
     monitor,
@@ -23,6 +24,7 @@ from . import (
 COMMANDS: dict[str, Command] = {
     **registration.COMMANDS,
     **channels.COMMANDS,
+    **listing.COMMANDS,
     **modes.COMMANDS,
     **messaging.COMMANDS,
     **queries.COMMANDS,

@@ -70,10 +70,12 @@ def _matches(core: ChatCore, client: Client, mask: str) -> list[tuple[Client, st
 
 
 def _flags(core: ChatCore, client: Client, target: Client, channel_name: str) -> str:
-    """``H``ere or ``G``one, ``*`` for an operator, then the channel status prefix."""
+    """``H``ere or ``G``one, ``*`` for an operator, ``B`` for a bot, then the channel status."""
     flags = "G" if target.away is not None else "H"
     if target.oper:
         flags += "*"
+    if target.bot:
+        flags += "B"
     if channel_name != "*":
         channel = core.channels.get(casefold(channel_name))
         if channel is not None:
@@ -141,6 +143,8 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.RPL_AWAY, target.nick, target.away)
     if target.oper:
         core.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if target.bot:
+        core.reply(client, rpl.RPL_WHOISBOT, target.nick, f"is a bot on {core.config.network}")
     if target.secure:
         core.reply(client, rpl.RPL_WHOISSECURE, target.nick, "is using a secure connection")
     if client is target or client.oper:

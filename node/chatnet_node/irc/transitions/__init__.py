@@ -27,7 +27,7 @@ from .channels import (
     show_status,
     topic,
 )
-from .messages import channel_message, private_message
+from .messages import channel_message, private_message, status_message
 from .users import (
     arrived,
     away,
@@ -66,6 +66,7 @@ __all__ = [
     "show_join",
     "show_mode_change",
     "show_status",
+    "status_message",
     "topic",
     "user_modes",
     "wallops",

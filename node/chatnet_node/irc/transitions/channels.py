@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from ..events import ChannelJoin, ChannelKick, ChannelMode, ChannelPart, ChannelTopic
 from ..message import Message
-from ..model import Ban, Channel, Client
+from ..model import LIST_MODES, Ban, Channel, Client
 from ..names import casefold, normalize_ban_mask
+from ..serverinfo import MAX_LIST_ENTRIES
 from ..state import ChatState
 
-#: Most bans a channel keeps (ISUPPORT ``MAXLIST=b:100``).
-MAX_BANS = 100
 ModeChange = tuple[str, str, str | None]  # (sign, letter, argument)
 
 
@@ -186,13 +185,14 @@ def channel_modes(
             else:
                 continue
             applied.append((sign, char, member.nick))
-        elif char == "b":
+        elif char in LIST_MODES:
+            entries = channel.mask_list(char)
             mask = normalize_ban_mask(arg or "")
-            existing = [b for b in channel.bans if casefold(b.mask) == casefold(mask)]
-            if adding and not existing and len(channel.bans) < MAX_BANS:
-                channel.bans.append(Ban(mask, source, int(state.clock())))
+            existing = [b for b in entries if casefold(b.mask) == casefold(mask)]
+            if adding and not existing and len(entries) < MAX_LIST_ENTRIES:
+                entries.append(Ban(mask, source, int(state.clock())))
             elif not adding and existing:
-                channel.bans.remove(existing[0])
+                entries.remove(existing[0])
             else:
                 continue
             applied.append((sign, char, mask))

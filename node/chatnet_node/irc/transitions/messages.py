@@ -53,6 +53,29 @@ def channel_message(
     return True
 
 
+def status_message(
+    state: ChatState, sender: Client | None, channel: Channel, prefix: str, out: Message
+) -> None:
+    """A message to the members of ``channel`` with status ``prefix`` or higher (STATUSMSG).
+
+    ``PRIVMSG @#chan`` reaches the channel operators, ``+#chan`` the voiced
+    and the operators. It is not stored: history is for everyone who may
+    read the channel, and these members are fewer.
+    """
+    out.params[0] = prefix + channel.name
+    if sender is not None:
+        text = out.params[1] if len(out.params) > 1 else ""
+        _emit_message(state, sender, out.params[0], out, text)
+    receivers = [
+        member
+        for member in channel.members
+        if member is not sender
+        and channel.has_status(member, prefix)
+        and (out.command != "TAGMSG" or member.has("message-tags"))
+    ]
+    state.deliver(out, receivers)
+
+
 def private_message(
     state: ChatState, sender: Client | None, recipient: Client, out: Message
 ) -> None:

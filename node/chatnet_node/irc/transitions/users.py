@@ -36,6 +36,7 @@ def introduction(user: Client) -> UserIntro:
         oper=user.oper,
         invisible=user.invisible,
         secure=user.secure,
+        bot=user.bot,
     )
 
 
@@ -164,11 +165,14 @@ def setname(state: ChatState, user: Client, realname: str) -> None:
     state.deliver(change, audience)
 
 
-def user_modes(state: ChatState, user: Client, *, oper: str | None, invisible: bool) -> None:
-    """Operator status or ``+i`` changed (the user's own MODE line is its command's reply)."""
+def user_modes(
+    state: ChatState, user: Client, *, oper: str | None, invisible: bool, bot: bool
+) -> None:
+    """Operator status, ``+i`` or ``+B`` changed (the user's own MODE line is its reply)."""
     user.oper = oper
     user.invisible = invisible
-    state.emit(UserOper(uid=user.uid, oper=oper, invisible=invisible))
+    user.bot = bot
+    state.emit(UserOper(uid=user.uid, oper=oper, invisible=invisible, bot=bot))
 
 
 def invite(state: ChatState, inviter: Client, target: Client, channel: Channel) -> None:
