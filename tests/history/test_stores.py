@@ -144,6 +144,29 @@ async def test_duplicates_are_stored_once_even_from_two_servers(make_store: Make
         assert store.count("#dup") == 2
 
 
+async def test_forget_deletes_one_message_wherever_it_is(make_store: MakeStore) -> None:
+    """A redaction: gone from reads at once, and gone for good once written."""
+    store = await make_store()
+    for i in range(4):
+        store.append("#red", msg(f"r{i}", NOW + i))
+    store.commit()
+    found = store.find("#red", "r1")
+    assert found is not None and found.source == "alice!a@host"
+    assert store.find("#other", "r1") is None  # a msgid belongs to its target
+    store.forget("#red", "r1")  # still on its way to the database (PostgreSQL)
+    store.append("#red", msg("r9", NOW + 9))
+    store.forget("#red", "r9")  # appended this turn, not yet committed
+    assert texts(store.latest("#red", None, 10)) == ["r0", "r2", "r3"]
+    await store.flushed()
+    store.forget("#red", "r2")  # already written
+    store.forget("#red", "never-stored")
+    await store.flushed()  # deletes written too
+    for reader in (store, await make_store()):  # another server of the network too
+        assert texts(reader.latest("#red", None, 10)) == ["r0", "r3"]
+        assert reader.find("#red", "r2") is None
+        assert reader.resolve_msgid("#red", "r1") is None
+
+
 async def test_retention_by_age(make_store: MakeStore) -> None:
     # Now, not NOW: a store also prunes by the real clock as it writes, and
     # NOW (taken at import) can be minutes old when this test runs.

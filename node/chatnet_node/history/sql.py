@@ -105,6 +105,11 @@ class SqlHistory:
         )
         return Ref.of(float(rows[0][0]), msgid) if rows else None
 
+    def find(self, target: str, msgid: str) -> StoredMessage | None:
+        """The message ``msgid`` of ``target``, if history holds it."""
+        found = self._messages("target = ? AND msgid = ?", (target, msgid))
+        return found[0] if found else None
+
     def latest(self, target: str, after: Ref | None, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages, after ``after`` when given, oldest first."""
         return self._range(target, after, None, descending=True, limit=limit)[::-1]

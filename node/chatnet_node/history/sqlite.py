@@ -142,6 +142,11 @@ class SqliteHistory(SqlHistory):
             raise
         self._db.execute("COMMIT")
 
+    def forget(self, target: str, msgid: str) -> None:
+        """Delete one message now (after what is queued: it may be among it)."""
+        self.commit()
+        self._db.execute("DELETE FROM messages WHERE target = ? AND msgid = ?", (target, msgid))
+
     async def prune(self, now: float | None = None) -> None:
         """Delete messages older than the retention, and trim every target to its count."""
         self.commit()

@@ -136,6 +136,13 @@ class PostgresReader(SqlHistory):
             return position(waiting[1])
         return super().resolve_msgid(target, msgid)
 
+    def find(self, target: str, msgid: str) -> StoredMessage | None:
+        """The message, also while it is on its way to the database."""
+        waiting = self._unwritten.get(msgid)
+        if waiting is not None and waiting[0] == target:
+            return waiting[1]
+        return super().find(target, msgid)
+
     def targets(
         self, targets: list[str], start: float, end: float, limit: int
     ) -> list[tuple[str, float]]:

@@ -135,6 +135,10 @@ class PostgresHistory:
         """Hand this turn's rows to the writer (never blocks)."""
         self._writer.commit()
 
+    def forget(self, target: str, msgid: str) -> None:
+        """Delete one message: queued for the writer, gone from reads at once."""
+        self._writer.forget(target, msgid)
+
     async def prune(self, now: float | None = None) -> None:
         """Delete messages older than the retention and trim every target to its count."""
         await self._writer.prune(now)
@@ -143,6 +147,9 @@ class PostgresHistory:
 
     def resolve_msgid(self, target: str, msgid: str) -> Ref | None:
         return self._reader.resolve_msgid(target, msgid)
+
+    def find(self, target: str, msgid: str) -> StoredMessage | None:
+        return self._reader.find(target, msgid)
 
     def latest(self, target: str, after: Ref | None, limit: int) -> list[StoredMessage]:
         return self._reader.latest(target, after, limit)

@@ -120,6 +120,10 @@ class PostgresWriter:
         #: Messages left out of history because the queue was full.
         self.dropped = 0
         self._overflowing = False
+        #: Redacted msgids to delete from the database on the writer's next pass.
+        self._deletes: set[tuple[str, str]] = set()
+        #: Redacted msgids whose rows are still queued: they are never inserted.
+        self._skip: set[str] = set()
 
     @property
     def queued(self) -> int:
@@ -150,9 +154,9 @@ class PostgresWriter:
             )
 
     async def flushed(self) -> None:
-        """Wait until everything committed so far is in the database."""
+        """Wait until everything committed (and forgotten) so far is in the database."""
         self.commit()
-        while self._queue:
+        while self._queue or self._deletes:
             await self._drained.wait()
 
     def close(self) -> None:
@@ -191,6 +195,21 @@ class PostgresWriter:
         self._pending.append((target, message))
         self.unwritten[message.msgid] = (target, message)
         self._marks.count(target, self.max_per_target)
+
+    def forget(self, target: str, msgid: str) -> None:
+        """Delete one message (a redaction), wherever it is on its way.
+
+        Gone from reads at once (``unwritten`` no longer has it); a queued
+        row is skipped when its batch is written, and the database row, if
+        any (or if its batch is being written right now), is deleted after
+        the batch: deletes always follow inserts, so nothing comes back.
+        """
+        self._pending = [row for row in self._pending if row[1].msgid != msgid]
+        if self.unwritten.pop(msgid, None) is not None:
+            self._skip.add(msgid)
+        self._deletes.add((target, msgid))
+        self._drained.clear()
+        self._wake.set()
 
     def commit(self) -> None:
         """Hand this turn's rows to the writer task (never blocks)."""
@@ -289,24 +308,29 @@ class PostgresWriter:
                 self._wake.clear()
                 wait = max(0.0, self._next_prune - time.time())
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait if not self._marks.due else 0.0):
+                    async with asyncio.timeout(0.0 if self._marks.due or self._deletes else wait):
                         await self._wake.wait()
             if self._queue:
                 batch = [self._queue[i] for i in range(min(BATCH_ROWS, len(self._queue)))]
-                stored = await self._insert(conn, batch)
+                wanted = [row for row in batch if row[1].msgid not in self._skip]
+                stored = await self._insert(conn, wanted) if wanted else set()
+                # A redacted row is as good as written: whoever waits for it may go on.
+                stored |= {m.msgid for _, m in batch if m.msgid in self._skip}
                 for _ in batch:
                     self._queue.popleft()
                 self._confirmed(batch, stored)
-            if not self._queue:
+            if not self._queue and not self._deletes:
                 self._drained.set()
-                if self._overflowing:
-                    self._overflowing = False
-                    log.warning(
-                        "history: the PostgreSQL writer caught up; %d messages in all were "
-                        "left out of history",
-                        self.dropped,
-                    )
+            if not self._queue and self._overflowing:
+                self._overflowing = False
+                log.warning(
+                    "history: the PostgreSQL writer caught up; %d messages in all were "
+                    "left out of history",
+                    self.dropped,
+                )
             await self._housekeeping(conn)
+            if not self._queue and not self._deletes:
+                self._drained.set()
 
     async def _insert(
         self,
@@ -340,6 +364,7 @@ class PostgresWriter:
     def _confirmed(self, batch: list[Row], stored: set[str]) -> None:
         for _, message in batch:
             self.unwritten.pop(message.msgid, None)
+            self._skip.discard(message.msgid)
         callback = self.on_durable
         if callback is not None and stored:
             try:
@@ -350,6 +375,16 @@ class PostgresWriter:
     # Retention.
 
     async def _housekeeping(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+        if self._deletes:
+            deletes, self._deletes = self._deletes, set()
+            try:
+                async with conn.transaction(), conn.cursor() as cur:
+                    await cur.executemany(
+                        f"DELETE FROM {TABLE} WHERE target = %s AND msgid = %s", sorted(deletes)
+                    )
+            except BaseException:
+                self._deletes |= deletes  # tried again on the next pass (or connection)
+                raise
         now = time.time()
         by_age = now >= self._next_prune
         if not by_age and not self._marks.due:
