@@ -206,6 +206,19 @@ class Wallops(_Event):
     text: str
 
 
+@dataclass(slots=True, kw_only=True)
+class MessageRedact(_Event):
+    """REDACT: a message taken back, by its author or a channel operator."""
+
+    t: Literal["redact"] = "redact"
+    uid: str
+    target: str  # a channel name, or the uid of the other side of a private conversation
+    redacted: str  # the msgid of the message taken back
+    reason: str
+    msgid: str
+    time: str
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -223,4 +236,5 @@ Event = (
     | UserInvite
     | UserKill
     | Wallops
+    | MessageRedact
 )

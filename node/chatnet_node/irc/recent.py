@@ -32,6 +32,8 @@ class RecentLog:
         self.limit = limit
         self._entries: OrderedDict[str, Recent] = OrderedDict()
         self._since_expiry = 0
+        #: Redacted messages: still known (a catch-up does not bring them back), never sent on.
+        self._redacted: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -54,6 +56,11 @@ class RecentLog:
             self._expire(now)
         return True
 
+    def redact(self, msgid: str) -> None:
+        """The message was redacted: a peer that lacks it will not be sent it."""
+        if msgid in self._entries:
+            self._redacted.add(msgid)
+
     def get(self, msgid: str) -> Recent | None:
         """The message with this msgid, if it is still in the window."""
         return self._entries.get(msgid)
@@ -65,11 +72,16 @@ class RecentLog:
             first = next(iter(entries.values()))
             if len(entries) <= self.limit and first.message.ts >= horizon:
                 break
-            entries.popitem(last=False)
+            self._redacted.discard(entries.popitem(last=False)[0])
 
     def since(self, ts: float) -> list[Recent]:
         """Messages stamped at or after ``ts``, in arrival order."""
-        return [r for r in self._entries.values() if r.message.ts >= ts]
+        redacted = self._redacted
+        return [
+            r
+            for r in self._entries.values()
+            if r.message.ts >= ts and r.message.msgid not in redacted
+        ]
 
     def missing(self, since: float, known: set[str]) -> list[Recent]:
         """What a peer that knows ``known`` lacks of the messages since ``since``."""

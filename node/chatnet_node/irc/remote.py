@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..history.contract import dm_target
 from . import events as ev
 from . import transitions as change
 from .message import Message
@@ -166,6 +167,28 @@ def _invite(state: ChatState, event: ev.UserInvite, sid_of: SidOf) -> None:
 
 def _wallops(state: ChatState, event: ev.Wallops, sid_of: SidOf) -> None:
     change.wallops(state, event.source, event.text)
+
+
+def _redact(state: ChatState, event: ev.MessageRedact, sid_of: SidOf) -> None:
+    redactor = state.users.get(event.uid)
+    if redactor is None:
+        return
+    where: Channel | Client | None
+    if is_channel_name(event.target):
+        where = state.channels.get(casefold(event.target))
+        key = casefold(event.target)
+    else:
+        where = state.users.get(event.target)
+        key = dm_target(casefold(redactor.nick), casefold(where.nick)) if where else ""
+    tags = _tags(event.msgid, event.time)
+    if where is None:
+        # Nobody here is in that conversation, but its history may be here.
+        if key:
+            state.replication.forget(key, event.redacted, store=not state.replication.shared_store)
+        return
+    change.redact(
+        state, redactor, where, key, event.redacted, event.reason, tags=tags, origin=event.o
+    )
 
 
 # Channels.
@@ -390,4 +413,5 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.ChatMessage: _message,
     ev.UserInvite: _invite,
     ev.Wallops: _wallops,
+    ev.MessageRedact: _redact,
 }

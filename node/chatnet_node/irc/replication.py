@@ -75,6 +75,12 @@ class Replication:
         for key, stored in self.history.recent(now - self.recent.window, self.recent.limit):
             self.recent.add("", key, stored, now)
 
+    def forget(self, target_key: str, msgid: str, store: bool = True) -> None:
+        """A message was redacted: out of history (``store``: ours to delete) and never resent."""
+        self.recent.redact(msgid)
+        if store:
+            self.history.forget(target_key, msgid)
+
     @property
     def waits_for_peer(self) -> bool:
         """True when an acknowledgement waits for a second server to store the message.

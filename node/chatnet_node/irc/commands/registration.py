@@ -26,6 +26,7 @@ CAPABILITIES: dict[str, str] = {
     "chathistory": "",
     "draft/chathistory": "",
     "draft/extended-monitor": "",
+    "draft/message-redaction": "",
     "echo-message": "",
     "extended-join": "",
     "extended-monitor": "",

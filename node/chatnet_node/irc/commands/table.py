@@ -17,6 +17,7 @@ from . import (
     monitor,
     operators,
     queries,
+    redaction,
     registration,
     who,
 )
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     **modes.COMMANDS,
     **messaging.COMMANDS,
     **queries.COMMANDS,
+    **redaction.COMMANDS,
     **operators.COMMANDS,
     **chathistory.COMMANDS,
     **help.COMMANDS,

@@ -27,7 +27,7 @@ from .channels import (
     show_status,
     topic,
 )
-from .messages import channel_message, private_message, status_message
+from .messages import REDACTION_CAP, channel_message, private_message, redact, status_message
 from .users import (
     arrived,
     away,
@@ -45,6 +45,7 @@ from .users import (
 )
 
 __all__ = [
+    "REDACTION_CAP",
     "ModeChange",
     "arrived",
     "away",
@@ -60,6 +61,7 @@ __all__ = [
     "part",
     "private_message",
     "quit_",
+    "redact",
     "register",
     "rename",
     "setname",

@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Literal, cast
 
 from ...history.contract import dm_target
-from ..events import ChatMessage
+from ..events import ChatMessage, MessageRedact
 from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold
 from ..state import ChatState
 
 MessageCommand = Literal["PRIVMSG", "NOTICE", "TAGMSG"]
+#: The capability of clients that understand REDACT (no fallback is sent to the others).
+REDACTION_CAP = "draft/message-redaction"
 
 
 def channel_message(
@@ -96,6 +98,44 @@ def private_message(
             _emit_message(state, sender, recipient.uid, out, text)
     elif out.command != "TAGMSG" or recipient.has("message-tags"):
         state.send(recipient, out)
+
+
+def redact(
+    state: ChatState,
+    redactor: Client,
+    where: Channel | Client,
+    key: str,
+    msgid: str,
+    reason: str,
+    *,
+    tags: dict[str, str] | None = None,
+    origin: str | None = None,
+) -> None:
+    """Take message ``msgid`` back from ``where`` (a channel, or the other side of a DM).
+
+    It leaves history (``key`` is its history key; a shared store is its
+    origin's to delete) and the recent window, and every client here that
+    understands REDACT is told, the redactor included.
+    """
+    state.replication.forget(key, msgid, store=origin is None or not state.replication.shared_store)
+    tags = tags or state.stamp()
+    if isinstance(where, Channel):
+        name, target, receivers = where.name, where.name, list(where.members)
+    else:
+        name, target, receivers = where.nick, where.uid, [redactor, where]
+    state.emit(
+        MessageRedact(
+            uid=redactor.uid,
+            target=target,
+            redacted=msgid,
+            reason=reason,
+            msgid=tags["msgid"],
+            time=tags["time"],
+        )
+    )
+    params = [name, msgid, reason] if reason else [name, msgid]
+    line = Message("REDACT", params, redactor.prefix, tags)
+    state.deliver(line, [client for client in receivers if client.has(REDACTION_CAP)])
 
 
 def _emit_message(state: ChatState, sender: Client, target: str, out: Message, text: str) -> None:
