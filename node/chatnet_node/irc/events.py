@@ -219,6 +219,16 @@ class MessageRedact(_Event):
     time: str
 
 
+@dataclass(slots=True, kw_only=True)
+class ReadMarker(_Event):
+    """MARKREAD: how far a user has read a conversation (keyed by folded nick and target)."""
+
+    t: Literal["markread"] = "markread"
+    nick: str
+    target: str
+    ts: float
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -237,4 +247,5 @@ Event = (
     | UserKill
     | Wallops
     | MessageRedact
+    | ReadMarker
 )

@@ -169,6 +169,10 @@ def _wallops(state: ChatState, event: ev.Wallops, sid_of: SidOf) -> None:
     change.wallops(state, event.source, event.text)
 
 
+def _markread(state: ChatState, event: ev.ReadMarker, sid_of: SidOf) -> None:
+    change.mark_read(state, event.nick, event.target, event.ts)
+
+
 def _redact(state: ChatState, event: ev.MessageRedact, sid_of: SidOf) -> None:
     redactor = state.users.get(event.uid)
     if redactor is None:
@@ -414,4 +418,5 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.UserInvite: _invite,
     ev.Wallops: _wallops,
     ev.MessageRedact: _redact,
+    ev.ReadMarker: _markread,
 }

@@ -34,6 +34,7 @@ from .monitor import Monitors
 from .names import casefold
 from .network import NetworkHooks
 from .output import Output
+from .readmarkers import ReadMarkers
 from .replication import Replication
 from .stats import CoreStats
 from .wire import encode
@@ -73,6 +74,7 @@ class ChatState:
         )
         self.flood = FloodControl(config.limits)
         self.monitors = Monitors(config.limits.max_monitor)
+        self.read_markers = ReadMarkers()
         self.clients: dict[Client, None] = {}  # connected here, registered or not
         self.users: dict[str, Client] = {}  # every user of the network, by uid
         self.nicks: dict[str, Client] = {}  # every user of the network, by folded nick

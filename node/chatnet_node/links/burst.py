@@ -2,15 +2,16 @@
 
 Sent when a link joins two networks (each side was unreachable from the
 other), in dependency order: every user, then every channel with its
-members, modes, bans and topic. The receiving side merges them by the rules
-in ``irc.remote`` (nick collisions, channel timestamps).
+members, modes, lists and topic, then every read marker. The receiving
+side merges them by the rules in ``irc.remote`` (nick collisions, channel
+timestamps, markers only moving forward).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..irc.events import ChannelState, Event
+from ..irc.events import ChannelState, Event, ReadMarker
 from ..irc.state import ChatState
 from ..irc.transitions import introduction
 
@@ -38,3 +39,5 @@ def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[
             invex=[(b.mask, b.set_by, b.set_at) for b in channel.invex],
             members=[(m.uid, status) for m, status in channel.members.items()],
         )
+    for nick, target, ts in core.read_markers.items():
+        yield ReadMarker(o=origin, id=next_id(), nick=nick, target=target, ts=ts)

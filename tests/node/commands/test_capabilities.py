@@ -10,7 +10,7 @@ from tests.corekit import CoreServer, CoreUser
 
 ALL_CAPS = (
     "away-notify batch cap-notify chathistory draft/chathistory draft/extended-monitor "
-    "draft/message-redaction "
+    "draft/message-redaction draft/read-marker "
     "echo-message extended-join extended-monitor labeled-response message-tags "
     "multi-prefix server-time setname userhost-in-names"
 )

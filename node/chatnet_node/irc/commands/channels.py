@@ -61,6 +61,8 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
     channel = transitions.join(core, client, name, status, created)
     if channel.topic:
         send_topic(core, client, channel)
+    if client.has(transitions.READ_MARKER_CAP):
+        transitions.show_marker(core, client, channel.name)  # before the end of NAMES
     send_names(core, client, channel)
 
 

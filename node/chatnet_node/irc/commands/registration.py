@@ -27,6 +27,7 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     "draft/extended-monitor": "",
     "draft/message-redaction": "",
+    "draft/read-marker": "",
     "echo-message": "",
     "extended-join": "",
     "extended-monitor": "",

@@ -29,22 +29,26 @@ from .channels import (
 )
 from .messages import REDACTION_CAP, channel_message, private_message, redact, status_message
 from .users import (
+    READ_MARKER_CAP,
     arrived,
     away,
     introduction,
     invite,
     kill,
+    mark_read,
     netsplit,
     nick,
     quit_,
     register,
     rename,
     setname,
+    show_marker,
     user_modes,
     wallops,
 )
 
 __all__ = [
+    "READ_MARKER_CAP",
     "REDACTION_CAP",
     "ModeChange",
     "arrived",
@@ -56,6 +60,7 @@ __all__ = [
     "join",
     "kick",
     "kill",
+    "mark_read",
     "netsplit",
     "nick",
     "part",
@@ -66,6 +71,7 @@ __all__ = [
     "rename",
     "setname",
     "show_join",
+    "show_marker",
     "show_mode_change",
     "show_status",
     "status_message",

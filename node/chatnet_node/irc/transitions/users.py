@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..events import (
     NickChange,
+    ReadMarker,
     UserAway,
     UserIntro,
     UserInvite,
@@ -189,3 +190,28 @@ def wallops(state: ChatState, source: str, text: str) -> None:
     state.emit(Wallops(source=source, text=text))
     line = Message("WALLOPS", [text], source)
     state.deliver(line, [c for c in state.clients if c.wallops and c.registered])
+
+
+#: The capability of clients that are told their read markers.
+READ_MARKER_CAP = "draft/read-marker"
+
+
+def mark_read(state: ChatState, nick: str, target: str, ts: float) -> bool:
+    """User ``nick`` has read ``target`` up to ``ts``; False when its marker was already there.
+
+    The marker only moves forward. The user, if connected here with the
+    capability, is told the new value (every server keeps every marker).
+    """
+    if not state.read_markers.advance(casefold(nick), casefold(target), ts):
+        return False
+    state.emit(ReadMarker(nick=nick, target=target, ts=ts))
+    user = state.nicks.get(casefold(nick))
+    if user is not None and not user.remote and user.has(READ_MARKER_CAP):
+        show_marker(state, user, target)
+    return True
+
+
+def show_marker(state: ChatState, user: Client, target: str) -> None:
+    """MARKREAD ``target`` with the user's marker (``*`` when none), from the server."""
+    marker = state.read_markers.get(casefold(user.nick), casefold(target))
+    state.send(user, Message("MARKREAD", [target, marker], state.name))
