@@ -1,4 +1,4 @@
-"""REDACT (draft/message-redaction): who may take a message back, who is told, what history keeps."""
+"""REDACT (draft/message-redaction): who may take a message back, who is told, what is kept."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
 CAPS = "draft/message-redaction message-tags echo-message"
+FORBIDDEN = "REDACT_FORBIDDEN {} {} :You are not authorised to delete this message"
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_operators_may_redact_others_members_may_not(server: CoreServer) -> None
     op.lines()
     carol.lines()
     assert carol.ask(f"REDACT #room {msgid}") == [
-        f":test FAIL REDACT REDACT_FORBIDDEN #room {msgid} :You are not authorised to delete this message"
+        ":test FAIL REDACT " + FORBIDDEN.format("#room", msgid)
     ]
     (told,) = op.ask(f"REDACT #room {msgid} :spam")
     assert told.endswith(f":op!~op@127.0.0.1 REDACT #room {msgid} spam")
@@ -85,7 +86,7 @@ def test_private_messages_only_by_their_author(server: CoreServer) -> None:
     msgid = msgid_of(alice.ask("PRIVMSG bob :just between us")[0])
     bob.lines()
     assert bob.ask(f"REDACT alice {msgid}") == [
-        f":test FAIL REDACT REDACT_FORBIDDEN alice {msgid} :You are not authorised to delete this message"
+        ":test FAIL REDACT " + FORBIDDEN.format("alice", msgid)
     ]
     (told,) = alice.ask(f"REDACT bob {msgid}")
     assert told.endswith(f":alice!~alice@127.0.0.1 REDACT bob {msgid}")

@@ -34,16 +34,23 @@ TOPICS: dict[str, tuple[str, ...]] = {
     ),
     "KILL": ("KILL <nick> [:<reason>]", "Operators: disconnect someone from the network."),
     "LINKS": ("LINKS", "The servers of this network."),
-    "LIST": ("LIST [<channel>[,<channel>...]]", "Channels and their topics."),
+    "LIST": (
+        "LIST [<mask>|!<mask>|>n|<n|C<m|C>m|T<m|T>m[,...]]",
+        "Channels and their topics; filter by name, members, minutes since creation or topic.",
+    ),
     "LUSERS": ("LUSERS", "How many users, servers and channels there are."),
     "MAP": ("MAP", "The servers of this network as a tree, with their users."),
     "MODE": (
         "MODE <channel>|<nick> [<modes> [<arguments>...]]",
-        "Show or change channel modes (+imnstkl, +b, +o/+v) or your own (+iw).",
+        "Channel modes (+imnstkl, lists +b/+e/+I, m:mask mutes, +o/+v) or yours (+iwB).",
     ),
     "MONITOR": (
         "MONITOR +|-|C|L|S [<nick>[,<nick>...]]",
         "Be told when nicks come online or go offline, anywhere on the network.",
+    ),
+    "MARKREAD": (
+        "MARKREAD <target> [timestamp=<time>]",
+        "Your read marker in a conversation: ask for it, or move it forward.",
     ),
     "MOTD": ("MOTD", "The message of the day."),
     "NAMES": ("NAMES [<channel>]", "Who is in a channel."),
@@ -56,6 +63,10 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "PONG": ("PONG <token>", "The answer to the server's PING."),
     "PRIVMSG": ("PRIVMSG <target>[,<target>...] :<text>", "Send a message to channels or users."),
     "QUIT": ("QUIT [:<reason>]", "Leave the network."),
+    "REDACT": (
+        "REDACT <target> <msgid> [:<reason>]",
+        "Take a message back: yours, or any in a channel you operate.",
+    ),
     "SETNAME": ("SETNAME :<real name>", "Change your real name (IRCv3 setname)."),
     "SQUIT": ("SQUIT <server> [:<reason>]", "Operators: close a portal until CONNECT."),
     "TAGMSG": ("TAGMSG <target>", "A message of tags only (typing notices, reactions)."),
