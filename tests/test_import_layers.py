@@ -3,11 +3,12 @@
 import-linter checks the contracts in pyproject.toml (the node: runtime >
 transports > links > IRC core, the core never imports I/O or a history
 backend, the node never imports the operator; the operator: cli > cluster |
-local > observe > plan > api, the two runtimes apart, api and plan without
-I/O). Here it runs on the checkout, where every contract must be kept, then
-on copies of the checkout with one forbidden import added each, which it must
-refuse, naming the contract and the import. Every contract is broken at
-least once, so a contract that stops being checked fails this file.
+local > observe > plan > api, the two runtimes apart, render reading only
+the plan, api and plan without I/O). Here it runs on the checkout, where
+every contract must be kept, then on copies of the checkout with one
+forbidden import added each, which it must refuse, naming the contract and
+the import. Every contract is broken at least once, so a contract that stops
+being checked fails this file.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ BREAKS = [
         "operator/chatnet_operator/api/validate.py",
         "from chatnet_operator.plan import planner",
         "chatnet_operator.api.validate -> chatnet_operator.plan.planner",
+    ),
+    Break(
+        "render-reads-the-plan",
+        "operator/chatnet_operator/plan/render.py",
+        "from chatnet_operator.api.models import ChatServer",
+        "chatnet_operator.plan.render -> chatnet_operator.api.models",
     ),
     Break(
         "operator-pure-core",
