@@ -19,7 +19,7 @@ K8S_VERSION = "1.31.0"
 def test_crds_folder_matches_the_models() -> None:
     stale = crds.stale_files()
     assert not stale, (
-        f"crds/ is out of date with operator/chatnet_operator/models.py ({', '.join(stale)}); "
+        f"crds/ is out of date with operator/chatnet_operator/api/models.py ({', '.join(stale)}); "
         "regenerate with: chatnet crds --write"
     )
 

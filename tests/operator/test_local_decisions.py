@@ -16,6 +16,7 @@ from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.local.backoff import FIRST, LIMIT, next_delay
 from chatnet_operator.local.balance import SETTLE_SECONDS, ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
+from chatnet_operator.local.manifests import InputError, check_local_history
 from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
 from chatnet_operator.local.report import (
     FrontDoor,
@@ -24,7 +25,6 @@ from chatnet_operator.local.report import (
     table,
     write_atomically,
 )
-from chatnet_operator.local.up import InputError, check_local_history
 from chatnet_operator.observe.status import Probe
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.planner import plan_network

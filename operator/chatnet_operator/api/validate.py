@@ -2,8 +2,8 @@
 
 Every problem names the object, the field, what is wrong and how to fix it,
 and all problems are collected before anything is reported, so one run of
-``chatnet validate`` shows everything to fix. The operator reuses
-``check_objects`` on what it reads from the cluster.
+``chatnet validate`` shows everything to fix. The operator runs the same
+``validate_documents`` on the objects it reads from the cluster.
 """
 
 from __future__ import annotations

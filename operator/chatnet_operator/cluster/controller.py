@@ -3,7 +3,7 @@
 This is the operator's only loop body; kopf handlers (``handlers.py``) decide
 when it runs (an object changed, the operator resumed, the re-sync timer
 fired) and this module decides what it does. The decisions are the pure
-functions of ``reconcile.py`` and ``status.py``; here are the API calls, in
+functions of ``reconcile`` and ``observe.status``; here are the API calls, in
 an order that keeps the network running:
 
 1. read the ChatNetwork and every ChatServer naming it;

@@ -1,14 +1,15 @@
 """``chatnet up``: run declared networks as local processes until Ctrl-C.
 
-The loop: read the files, plan with loopback placement, start one supervised
-node per server and one front door per network, then poll the nodes (for the
-front door's choice and the endpoints file) and the files (for live edits,
-applied like ``kubectl apply``). SIGINT, SIGTERM or SIGHUP (the terminal
-closed) stops everything within 5 seconds, in the order clients notice least:
-the front doors take no one new, every node drains (its clients get a NOTICE
-and a final ``ERROR``, passed on by the front door), then the front doors
-close. Should ``chatnet up`` die without stopping (SIGKILL), the kernel sends
-each node SIGTERM (see ``supervisor``), so no node is left holding its ports.
+The loop: read the files (``manifests``), plan with loopback placement,
+start one supervised node per server and one front door per network, then
+poll the nodes (for the front door's choice and the endpoints file) and the
+files (for live edits, applied like ``kubectl apply``). SIGINT, SIGTERM or
+SIGHUP (the terminal closed) stops everything within 5 seconds, in the order
+clients notice least: the front doors take no one new, every node drains (its
+clients get a NOTICE and a final ``ERROR``, passed on by the front door),
+then the front doors close. Should ``chatnet up`` die without stopping
+(SIGKILL), the kernel sends each node SIGTERM (see ``supervisor``), so no
+node is left holding its ports.
 """
 
 from __future__ import annotations
@@ -22,17 +23,15 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatnet_node.config import dump_config
-from chatnet_operator.api.loader import UnreadableInputError, load_files
 from chatnet_operator.api.outcome import Declared
-from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
+from chatnet_operator.local.manifests import InputError, read_networks
 from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
 from chatnet_operator.local.report import (
     FrontDoor,
@@ -54,46 +53,6 @@ POLL_SECONDS = 0.3
 STOP_GRACE = 3.0
 #: Each of these stops ``chatnet up`` gracefully (SIGHUP: its terminal was closed).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class InputError(Exception):
-    """The files are unreadable (code 2) or invalid (code 1); the message says why."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def read_networks(paths: list[Path]) -> list[Declared]:
-    """Validated networks from files, or InputError with every problem."""
-    try:
-        docs = load_files(paths)
-    except UnreadableInputError as exc:
-        raise InputError(str(exc), 2) from exc
-    report = validate_documents(docs, local=True)
-    if not report.ok:
-        raise InputError("\n".join(str(p) for p in report.problems), 1)
-    check_local_history(report.networks, os.environ)
-    return report.networks
-
-
-def check_local_history(networks: list[Declared], environ: Mapping[str, str]) -> None:
-    """A network on PostgreSQL needs CHATNET_HISTORY_DSN here (InputError otherwise).
-
-    On a cluster each pod gets the DSN from the Secret ``history.postgres``
-    names; locally there are no Secrets, so the nodes read the same variable
-    from the environment ``chatnet up`` passes on, and a DSN never sits in a
-    manifest that may end up in a Git repository.
-    """
-    shared = [d.network.name for d in networks if d.network.spec.history.store == "postgres"]
-    if shared and not environ.get("CHATNET_HISTORY_DSN", "").strip():
-        raise InputError(
-            f"ChatNetwork {', '.join(shared)}: history.store is postgres: set "
-            "CHATNET_HISTORY_DSN to the database's DSN (e.g. "
-            "postgresql://chatnet:PASSWORD@localhost:5432/chatnet); locally the Secret "
-            "in history.postgres.secretName is not read",
-            1,
-        )
 
 
 def free_port(host: str) -> int:

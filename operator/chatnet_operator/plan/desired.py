@@ -19,6 +19,23 @@ from pydantic.alias_generators import to_camel
 from chatnet_node.config import NodeConfig
 from chatnet_operator.api.models import HistoryStore, LinkTls, Role, ServiceType
 
+# The enums the plan's fields are typed with are the API's own; they are part
+# of the plan's vocabulary, so a reader of the plan takes them from here.
+__all__ = [
+    "ClusterPlan",
+    "EndpointPlan",
+    "HistoryStore",
+    "LinkPlan",
+    "LinkTls",
+    "Member",
+    "NetworkPlan",
+    "PortalTarget",
+    "Role",
+    "ServerPlan",
+    "ServerSetPlan",
+    "ServiceType",
+]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(

@@ -12,7 +12,8 @@ mounted as a volume, the kubelet swaps the files in place and the node
 reloads them; so the pod template deliberately carries no config checksum.
 
 Render reads the plan alone (``plan.desired``), never the API objects: what
-runs is what was planned.
+runs is what was planned (import-linter's ``render-reads-the-plan`` contract
+keeps ``chatnet_operator.api`` out of this module).
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ from typing import Any
 import yaml
 
 from chatnet_node.config import dump_config
-from chatnet_operator.api.models import HistoryStore, LinkTls, Role
-from chatnet_operator.plan.desired import ClusterPlan, NetworkPlan, ServerSetPlan
+from chatnet_operator.plan.desired import (
+    ClusterPlan,
+    HistoryStore,
+    LinkTls,
+    NetworkPlan,
+    Role,
+    ServerSetPlan,
+)
 from chatnet_operator.plan.placement import LINK_TLS_DIR
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
