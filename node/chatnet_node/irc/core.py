@@ -26,6 +26,7 @@ from . import numerics as rpl
 from . import transitions
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .model import Client, Sink
+from .multiline import BatchError
 from .state import ChatState
 from .wire import encode
 
@@ -138,7 +139,9 @@ class ChatCore(ChatState):
                 "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
             )
             return
-        if not self.flood.admit(client, now):
+        if client.multiline is not None and _in_a_batch(line):
+            pass  # a multiline batch's lines are paid for when it closes (``FloodControl.charge``)
+        elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
                 self.stats.excess_flood += 1
                 self.quit(client, "Excess Flood")
@@ -174,7 +177,9 @@ class ChatCore(ChatState):
         output = self.output
         output.begin(client, msg)
         try:
-            if command is None:
+            if "batch" in msg.tags and msg.command != "BATCH" and self._batch_line(client, msg):
+                pass
+            elif command is None:
                 self.reply(client, rpl.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
             elif not client.registered and not command.before_registration:
                 self.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
@@ -186,6 +191,21 @@ class ChatCore(ChatState):
                 command.handler(self, client, msg)
         finally:
             output.finish(client)
+
+    def _batch_line(self, client: Client, msg: Message) -> bool:
+        """A line of the client's open multiline batch (or of one that failed): taken here.
+
+        False when the client has no such batch: the line runs as a command.
+        """
+        batch = client.multiline
+        if batch is None:
+            return msg.tags["batch"] == client.dropped_batch and client.dropped_batch is not None
+        try:
+            batch.add(msg)
+        except BatchError as error:
+            client.multiline, client.dropped_batch = None, batch.ref
+            self.fail(client, "BATCH", error.code, *error.context, error.description)
+        return True
 
     # Time.
 
@@ -263,3 +283,11 @@ def _too_long(data: bytes) -> bool:
             return True
         body = data[tags_len:]
     return len(body) > MAX_LINE_BODY - 2
+
+
+def _in_a_batch(line: str) -> bool:
+    """Does a raw line carry a ``batch`` tag (before it is parsed)?"""
+    if not line.startswith("@"):
+        return False
+    tags = line.split(" ", 1)[0]
+    return tags.startswith("@batch=") or ";batch=" in tags

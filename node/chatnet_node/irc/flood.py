@@ -45,6 +45,15 @@ class FloodControl:
                 client.delayed = None
                 self.throttled.discard(client)
 
+    def charge(self, client: Client, lines: int, now: float) -> None:
+        """Take tokens for lines that came in together (a multiline batch) after the fact.
+
+        The balance may go below zero: the client's next lines wait until it
+        is paid back, so a batch costs what its lines would have.
+        """
+        self._take_token(client, now)
+        client.tokens -= max(0, lines - 1)
+
     def forget(self, client: Client) -> None:
         """A client left: nothing of it waits any more."""
         self.throttled.discard(client)

@@ -27,6 +27,7 @@ from .names import mask_matches
 
 if TYPE_CHECKING:
     from .message import Message
+    from .multiline import OpenBatch
 
 
 class Sink(Protocol):
@@ -85,6 +86,8 @@ class Client:
     tokens: float = 0.0
     tokens_at: float = 0.0
     delayed: deque[str] | None = None  # lines held back by flood control
+    multiline: OpenBatch | None = None  # a draft/multiline batch being sent
+    dropped_batch: str | None = None  # a batch that failed: its remaining lines are ignored
     closed: bool = False
     key: int = 0
     replies: list[Message] | None = None

@@ -396,7 +396,7 @@ def replay(
     if not state.replication.record(key, out, display, text, origin=origin):
         return False
     if channel is not None:
-        state.deliver(out, channel.members)
+        change.deliver_message(state, out, channel.members)
     return True
 
 

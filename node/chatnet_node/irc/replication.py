@@ -128,14 +128,16 @@ class Replication:
             self.history.append(target_key, stored)  # queued; the flush commits it
         return True
 
-    def acknowledge(self, client: Client, msg: Message) -> None:
+    def acknowledge(self, client: Client, msg: Message, echo: list[Message] | None = None) -> None:
         """Echo a channel message to its sender once it is safe.
 
-        Until then the echo, and the rest of the command's replies, are held
+        Until then the echo (``msg``, or the lines ``echo`` of a multiline
+        message), and the rest of the command's replies, are held
         (``Output.finish`` hands them to the ``AckBook``).
         """
         if client.has("echo-message"):
-            self.output.send(client, msg)
+            for line in echo or [msg]:
+                self.output.send(client, line)
         elif client.label is None:
             return  # nothing would tell the sender either way
         if not (self.waits_for_peer or self.shared_store):

@@ -10,10 +10,11 @@ from tests.corekit import CoreServer, CoreUser
 
 ALL_CAPS = (
     "away-notify batch cap-notify chathistory draft/chathistory draft/extended-monitor "
-    "draft/message-redaction draft/read-marker "
+    "draft/message-redaction draft/multiline draft/read-marker "
     "echo-message extended-join extended-monitor labeled-response message-tags "
     "multi-prefix server-time setname userhost-in-names"
 )
+ALL_CAPS_302 = ALL_CAPS.replace("draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32")
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
@@ -37,7 +38,7 @@ def room(server: CoreServer, *members: tuple[str, str]) -> list[CoreUser]:
 
 def test_cap_ls_list_req_end(server: CoreServer) -> None:
     client = server.connection()
-    assert client.ask("CAP LS 302") == [f":test CAP * LS :{ALL_CAPS}"]
+    assert client.ask("CAP LS 302") == [f":test CAP * LS :{ALL_CAPS_302}"]
     # Registration waits for CAP END.
     assert client.ask("NICK alice", "USER alice 0 * :Alice") == []
     assert client.ask("CAP REQ :multi-prefix server-time") == [

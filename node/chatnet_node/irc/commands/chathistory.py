@@ -8,6 +8,7 @@ batch when the client negotiated ``batch``; errors are standard replies
 from __future__ import annotations
 
 from ...history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
+from .. import multiline
 from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
@@ -136,14 +137,24 @@ def _send_batch(
 ) -> None:
     if not client.has("batch"):
         for message in messages:
-            core.send(client, message)
+            for line in _lines(core, client, message):
+                core.send(client, line)
         return
     ref = core.ids.batch_id()
     core.send(client, Message("BATCH", [f"+{ref}", kind, *params], core.config.name))
     for message in messages:
-        message.tags["batch"] = ref
-        core.send(client, message)
+        for line in _lines(core, client, message):
+            line.tags.setdefault("batch", ref)  # a multiline batch's lines stay in theirs
+            core.send(client, line)
     core.send(client, Message("BATCH", [f"-{ref}"], core.config.name))
+
+
+def _lines(core: ChatCore, client: Client, message: Message) -> list[Message]:
+    """A stored message as the client sees it: a multiline one as its lines or its batch."""
+    if len(message.params) < 2 or not multiline.is_multiline(message.params[1]):
+        return [message]
+    batch_id = core.ids.batch_id() if multiline.capable(client.caps) else None
+    return multiline.render(message, batch_id)
 
 
 def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> None:

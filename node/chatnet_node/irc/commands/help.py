@@ -16,6 +16,10 @@ from ..model import Client
 TOPICS: dict[str, tuple[str, ...]] = {
     "ADMIN": ("ADMIN", "Who runs this server and how to reach them."),
     "AWAY": ("AWAY [:<message>]", "Mark yourself away with a message; without one, back."),
+    "BATCH": (
+        "BATCH +<ref> draft/multiline <target> ... BATCH -<ref>",
+        "Send one message of several lines (draft/multiline): lines tagged batch=<ref>.",
+    ),
     "CAP": ("CAP LS|LIST|REQ|END [...]", "Negotiate IRCv3 capabilities."),
     "CHATHISTORY": (
         "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS <target> ...",

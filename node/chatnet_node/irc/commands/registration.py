@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from .. import multiline, transitions
 from .. import numerics as rpl
-from .. import transitions
 from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
@@ -27,6 +27,7 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     "draft/extended-monitor": "",
     "draft/message-redaction": "",
+    "draft/multiline": multiline.CAP_VALUE,
     "draft/read-marker": "",
     "echo-message": "",
     "extended-join": "",

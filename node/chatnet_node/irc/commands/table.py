@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..core import Command
 from . import (
+    batches,
     channels,
     chathistory,
     help,
@@ -29,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     **listing.COMMANDS,
     **modes.COMMANDS,
     **messaging.COMMANDS,
+    **batches.COMMANDS,
     **queries.COMMANDS,
     **readmarker.COMMANDS,
     **redaction.COMMANDS,

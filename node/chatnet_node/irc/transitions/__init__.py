@@ -27,7 +27,14 @@ from .channels import (
     show_status,
     topic,
 )
-from .messages import REDACTION_CAP, channel_message, private_message, redact, status_message
+from .messages import (
+    REDACTION_CAP,
+    channel_message,
+    deliver_message,
+    private_message,
+    redact,
+    status_message,
+)
 from .users import (
     READ_MARKER_CAP,
     arrived,
@@ -55,6 +62,7 @@ __all__ = [
     "away",
     "channel_message",
     "channel_modes",
+    "deliver_message",
     "introduction",
     "invite",
     "join",

@@ -5,9 +5,11 @@ See the package docstring for what a transition is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal, cast
 
 from ...history.contract import dm_target
+from .. import multiline
 from ..events import ChatMessage, MessageRedact
 from ..message import Message
 from ..model import Channel, Client
@@ -48,10 +50,13 @@ def channel_message(
     if not replication.record(casefold(channel.name), out, channel.name, text, origin, store):
         return False
     if sender is not None:
-        state.output.deliver_to_channel(out, channel, sender)
+        if multiline.is_multiline(text):
+            deliver_message(state, out, [m for m in channel.members if m is not sender])
+        else:
+            state.output.deliver_to_channel(out, channel, sender)
         _emit_message(state, sender, channel.name, out, text)
     else:
-        state.deliver(out, channel.members)
+        deliver_message(state, out, channel.members)
     return True
 
 
@@ -97,7 +102,24 @@ def private_message(
         if sender is not None:
             _emit_message(state, sender, recipient.uid, out, text)
     elif out.command != "TAGMSG" or recipient.has("message-tags"):
-        state.send(recipient, out)
+        deliver_message(state, out, [recipient])
+
+
+def deliver_message(state: ChatState, out: Message, receivers: Iterable[Client]) -> None:
+    """Deliver a PRIVMSG or NOTICE, as lines of a multiline message when it has several."""
+    if len(out.params) < 2 or not multiline.is_multiline(out.params[1]):
+        state.deliver(out, receivers)
+        return
+    batched: list[Client] = []
+    plain: list[Client] = []
+    for client in receivers:
+        (batched if multiline.capable(client.caps) else plain).append(client)
+    if batched:
+        for line in multiline.render(out, state.ids.batch_id()):
+            state.deliver(line, batched)
+    if plain:
+        for line in multiline.render(out, None):
+            state.deliver(line, plain)
 
 
 def redact(
