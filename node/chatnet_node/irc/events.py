@@ -150,6 +150,19 @@ class ChannelTopic(_Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ChannelRename(_Event):
+    """RENAME (draft/channel-rename): a channel takes a new name, members and all."""
+
+    t: Literal["rename"] = "rename"
+    uid: str
+    channel: str
+    new: str
+    reason: str
+    msgid: str = ""
+    time: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
 class ChannelState(_Event):
     """A whole channel, as a burst carries it."""
 
@@ -241,6 +254,7 @@ Event = (
     | ChannelKick
     | ChannelMode
     | ChannelTopic
+    | ChannelRename
     | ChannelState
     | ChatMessage
     | UserInvite

@@ -280,6 +280,26 @@ def _merge(entries: list[Ban], theirs: list[tuple[str, str, int]]) -> None:
     entries += [Ban(m, by, at) for m, by, at in theirs if casefold(m) not in known]
 
 
+def _rename(state: ChatState, event: ev.ChannelRename, sid_of: SidOf) -> None:
+    channel = state.channels.get(casefold(event.channel))
+    if channel is None:
+        return
+    if casefold(event.new) in state.channels and casefold(event.new) != casefold(event.channel):
+        # The name was taken here meanwhile (a race across servers): the two
+        # channels stay apart under their names; the renamer's server keeps the new one.
+        log.warning("rename of %s to %s: the name is taken here", event.channel, event.new)
+        return
+    change.rename_channel(
+        state,
+        channel,
+        event.new,
+        event.reason,
+        source=_source(state, event.uid, event.o),
+        by_uid=event.uid,
+        tags=_tags(event.msgid, event.time),
+    )
+
+
 def _state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
     """A whole channel from a burst, merged by the channel timestamp rule."""
     folded = casefold(event.name)
@@ -414,6 +434,7 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.ChannelMode: _mode,
     ev.ChannelTopic: _topic,
     ev.ChannelState: _state,
+    ev.ChannelRename: _rename,
     ev.ChatMessage: _message,
     ev.UserInvite: _invite,
     ev.Wallops: _wallops,

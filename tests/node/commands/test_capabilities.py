@@ -9,7 +9,8 @@ import pytest
 from tests.corekit import CoreServer, CoreUser
 
 ALL_CAPS = (
-    "away-notify batch cap-notify chathistory draft/chathistory draft/extended-monitor "
+    "away-notify batch cap-notify chathistory draft/channel-rename draft/chathistory "
+    "draft/extended-monitor "
     "draft/message-redaction draft/multiline draft/read-marker "
     "echo-message extended-join extended-monitor labeled-response message-tags "
     "multi-prefix server-time setname userhost-in-names"

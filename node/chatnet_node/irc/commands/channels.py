@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from .. import numerics as rpl
 from .. import transitions
+from ..channelinfo import send_names, send_topic
 from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
 from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
 from .lookup import channel_named, is_operator, joined_channel, refuse_not_on, user_named
-
-NAMES_LINE_BUDGET = 400  # bytes of names per RPL_NAMREPLY line
 
 
 def join(core: ChatCore, client: Client, msg: Message) -> None:
@@ -64,39 +63,6 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
     if client.has(transitions.READ_MARKER_CAP):
         transitions.show_marker(core, client, channel.name)  # before the end of NAMES
     send_names(core, client, channel)
-
-
-def send_topic(core: ChatCore, client: Client, channel: Channel) -> None:
-    """RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC."""
-    if not channel.topic:
-        core.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
-        return
-    core.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
-    core.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
-
-
-def send_names(core: ChatCore, client: Client, channel: Channel) -> None:
-    """RPL_NAMREPLY lines (split to fit) and RPL_ENDOFNAMES."""
-    in_channel = client in channel.members
-    multi = client.has("multi-prefix")
-    full = client.has("userhost-in-names")
-    entries = [
-        channel.prefix_of(member, multi) + (member.prefix if full else member.nick)
-        for member in channel.members
-        if in_channel or not member.invisible
-    ]
-    symbol = "@" if "s" in channel.flags else "="
-    line: list[str] = []
-    size = 0
-    for entry in entries:
-        if line and size + len(entry) + 1 > NAMES_LINE_BUDGET:
-            core.reply(client, rpl.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
-            line, size = [], 0
-        line.append(entry)
-        size += len(entry) + 1
-    if line:
-        core.reply(client, rpl.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
-    core.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
 def part(core: ChatCore, client: Client, msg: Message) -> None:
@@ -209,6 +175,21 @@ def invite(core: ChatCore, client: Client, msg: Message) -> None:
     transitions.invite(core, client, target, channel)
 
 
+def rename(core: ChatCore, client: Client, msg: Message) -> None:
+    """RENAME #old #new [:reason] (draft/channel-rename): channel operators only."""
+    old, new, reason = msg.params[0], msg.params[1], msg.param(2)[:KICKLEN]
+    channel = channel_named(core, client, old)
+    if channel is None or not is_operator(core, client, channel):
+        return
+    if not is_valid_channel(new):
+        core.fail(client, "RENAME", "CANNOT_RENAME", old, new, f"{new} is not a valid channel name")
+        return
+    if casefold(new) in core.channels and casefold(new) != casefold(old):
+        core.fail(client, "RENAME", "CHANNEL_NAME_IN_USE", old, new, "Channel already exists")
+        return
+    transitions.rename_channel(core, channel, new, reason, source=client.prefix, by_uid=client.uid)
+
+
 COMMANDS = {
     "JOIN": Command(join, 1),
     "PART": Command(part, 1),
@@ -216,4 +197,5 @@ COMMANDS = {
     "NAMES": Command(names, 0),
     "KICK": Command(kick, 2),
     "INVITE": Command(invite, 2),
+    "RENAME": Command(rename, 2),
 }

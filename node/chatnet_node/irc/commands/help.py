@@ -67,6 +67,10 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "PONG": ("PONG <token>", "The answer to the server's PING."),
     "PRIVMSG": ("PRIVMSG <target>[,<target>...] :<text>", "Send a message to channels or users."),
     "QUIT": ("QUIT [:<reason>]", "Leave the network."),
+    "RENAME": (
+        "RENAME <channel> <new name> [:<reason>]",
+        "Channel operators: give a channel a new name, members and all.",
+    ),
     "REDACT": (
         "REDACT <target> <msgid> [:<reason>]",
         "Take a message back: yours, or any in a channel you operate.",

@@ -24,6 +24,7 @@ CAPABILITIES: dict[str, str] = {
     "batch": "",
     "cap-notify": "",
     "chathistory": "",
+    "draft/channel-rename": "",
     "draft/chathistory": "",
     "draft/extended-monitor": "",
     "draft/message-redaction": "",

@@ -17,11 +17,13 @@ the origin's ``time`` and ``msgid``: every server shows the same ones.
 from __future__ import annotations
 
 from .channels import (
+    RENAME_CAP,
     ModeChange,
     channel_modes,
     join,
     kick,
     part,
+    rename_channel,
     show_join,
     show_mode_change,
     show_status,
@@ -57,6 +59,7 @@ from .users import (
 __all__ = [
     "READ_MARKER_CAP",
     "REDACTION_CAP",
+    "RENAME_CAP",
     "ModeChange",
     "arrived",
     "away",
@@ -77,6 +80,7 @@ __all__ = [
     "redact",
     "register",
     "rename",
+    "rename_channel",
     "setname",
     "show_join",
     "show_marker",

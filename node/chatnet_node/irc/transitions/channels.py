@@ -5,7 +5,15 @@ See the package docstring for what a transition is.
 
 from __future__ import annotations
 
-from ..events import ChannelJoin, ChannelKick, ChannelMode, ChannelPart, ChannelTopic
+from ..channelinfo import send_names, send_topic
+from ..events import (
+    ChannelJoin,
+    ChannelKick,
+    ChannelMode,
+    ChannelPart,
+    ChannelRename,
+    ChannelTopic,
+)
 from ..message import Message
 from ..model import LIST_MODES, Ban, Channel, Client
 from ..names import casefold, normalize_ban_mask
@@ -258,3 +266,56 @@ def show_mode_change(
             mode_args.append(arg)
     change = Message("MODE", [channel.name, letters, *mode_args], source, tags)
     state.deliver(change, list(channel.members))
+
+
+#: The capability of clients that understand RENAME; the others see a PART and a JOIN.
+RENAME_CAP = "draft/channel-rename"
+
+
+def rename_channel(
+    state: ChatState,
+    channel: Channel,
+    new_name: str,
+    reason: str,
+    *,
+    source: str,
+    by_uid: str,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """``channel`` is called ``new_name`` from now on, with its members, modes and topic.
+
+    Members with ``draft/channel-rename`` see one RENAME; the others see
+    themselves leave the old name and join the new one (with its topic and
+    names), which is all an older client can understand.
+    """
+    tags = tags or state.stamp()
+    old_name = channel.name
+    state.emit(
+        ChannelRename(
+            uid=by_uid,
+            channel=old_name,
+            new=new_name,
+            reason=reason,
+            msgid=tags["msgid"],
+            time=tags["time"],
+        )
+    )
+    old_key, new_key = casefold(old_name), casefold(new_name)
+    del state.channels[old_key]
+    channel.name = new_name
+    state.channels[new_key] = channel
+    for member in channel.members:
+        member.channels.pop(old_key, None)
+        member.channels[new_key] = channel
+    members = [m for m in channel.members if not m.remote]
+    rename = Message("RENAME", [old_name, new_name, reason], source, tags)
+    state.deliver(rename, [m for m in members if m.has(RENAME_CAP)])
+    why = f"Changing the channel name: {reason}" if reason else "Changing the channel name"
+    for member in members:
+        if member.has(RENAME_CAP):
+            continue
+        state.send(member, Message("PART", [old_name, why], member.prefix, tags))
+        state.send(member, Message("JOIN", [new_name], member.prefix, tags))
+        if channel.topic:
+            send_topic(state, member, channel)
+        send_names(state, member, channel)
