@@ -15,6 +15,8 @@ MAX_KICK_TARGETS = 4
 MAX_WHOWAS_TARGETS = 4
 #: Most entries a channel keeps in each of its lists: bans, exceptions, invite exceptions.
 MAX_LIST_ENTRIES = 100
+#: The longest mask a list mode takes (a nick!user@host mask fits easily).
+MAX_MASK_LENGTH = 200
 #: User modes and channel modes, as RPL_MYINFO (004) lists them.
 USER_MODES = "Biow"
 CHANNEL_MODES = "Ibeklimnostv"

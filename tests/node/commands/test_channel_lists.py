@@ -92,6 +92,10 @@ def test_list_modes_refuse_non_operators_and_full_lists() -> None:
     op.lines()
     assert op.ask("MODE #room +I one-too-many") == [":test 478 op #room I :Channel list is full"]
     assert op.ask("MODE #room +I n5") == []  # already there: nothing to do, nothing to refuse
+    long_mask = "x" * 250 + "!*@*"
+    assert op.ask(f"MODE #room +b {long_mask}") == [
+        f":test 696 op #room b {'x' * 40}... :Mask is too long"
+    ]
 
 
 def test_lists_cross_the_network_and_its_bursts() -> None:

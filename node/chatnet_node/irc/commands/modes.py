@@ -14,7 +14,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import FLAG_MODES, LIST_MODES, Channel, Client
 from ..names import casefold, is_channel_name, normalize_ban_mask
-from ..serverinfo import MAX_LIST_ENTRIES, USER_MODES
+from ..serverinfo import MAX_LIST_ENTRIES, MAX_MASK_LENGTH, USER_MODES
 from .lookup import channel_named, is_operator, refuse_no_such_nick, user_named
 
 
@@ -156,6 +156,16 @@ def _allowed(
                 "They aren't on that channel",
             )
             return False
+    if char in LIST_MODES and sign == "+" and arg is not None and len(arg) > MAX_MASK_LENGTH:
+        core.reply(
+            client,
+            rpl.ERR_INVALIDMODEPARAM,
+            channel.name,
+            char,
+            arg[:40] + "...",
+            "Mask is too long",
+        )
+        return False
     if char in LIST_MODES and sign == "+" and arg is not None:
         entries = channel.mask_list(char)
         mask = casefold(normalize_ban_mask(arg))
