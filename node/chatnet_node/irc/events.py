@@ -51,6 +51,7 @@ class UserIntro(_Event):
     invisible: bool = False
     secure: bool = False
     bot: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -179,6 +180,7 @@ class ChannelState(_Event):
     members: list[tuple[str, str]]
     excepts: list[tuple[str, str, int]] = field(default_factory=list)
     invex: list[tuple[str, str, int]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -242,6 +244,17 @@ class ReadMarker(_Event):
     ts: float
 
 
+@dataclass(slots=True, kw_only=True)
+class MetadataSet(_Event):
+    """METADATA SET/CLEAR: a key of a user (by uid) or of a channel (by name) changed."""
+
+    t: Literal["metadata"] = "metadata"
+    uid: str  # who changed it
+    target: str  # a channel name, or the uid of the user whose key it is
+    key: str
+    value: str | None  # None: the key was removed
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -262,4 +275,5 @@ Event = (
     | Wallops
     | MessageRedact
     | ReadMarker
+    | MetadataSet
 )

@@ -87,6 +87,8 @@ class Client:
     tokens_at: float = 0.0
     delayed: deque[str] | None = None  # lines held back by flood control
     multiline: OpenBatch | None = None  # a draft/multiline batch being sent
+    metadata: dict[str, str] | None = None  # draft/metadata-2 keys set on this user
+    metadata_subs: set[str] | None = None  # the keys this client subscribed to
     dropped_batch: str | None = None  # a batch that failed: its remaining lines are ignored
     closed: bool = False
     key: int = 0
@@ -164,6 +166,7 @@ class Channel:
     topic: str = ""
     topic_by: str = ""
     topic_at: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)  # draft/metadata-2
     _groups: dict[int, tuple[list[list[bytes]], dict[Client, None]]] | None = None
     _servers: frozenset[str] | None = None
 

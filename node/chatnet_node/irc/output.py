@@ -56,6 +56,26 @@ class Output:
             return
         self.queue(client, encode(msg, client.key))
 
+    def send_batch(
+        self, client: Client, kind: str, params: list[str], messages: list[Message]
+    ) -> None:
+        """Messages in one IRCv3 batch of ``kind`` (just the messages without ``batch``).
+
+        A message already in a batch of its own (a multiline message's
+        lines) stays in it; that batch's opening and closing lines join the
+        outer one.
+        """
+        if not client.has("batch"):
+            for message in messages:
+                self.send(client, message)
+            return
+        ref = self.ids.batch_id()
+        self.send(client, Message("BATCH", [f"+{ref}", kind, *params], self.server_name))
+        for message in messages:
+            message.tags.setdefault("batch", ref)
+            self.send(client, message)
+        self.send(client, Message("BATCH", [f"-{ref}"], self.server_name))
+
     def queue(self, client: Client, data: bytes) -> None:
         """Append bytes to a client's outbox; ``flush`` hands them to its sink."""
         client.outbox.append(data)

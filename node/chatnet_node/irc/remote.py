@@ -81,6 +81,7 @@ def _intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     user.oper = event.oper
     user.invisible = event.invisible
     user.bot = event.bot
+    user.metadata = dict(event.metadata) if event.metadata else None
     user.secure = event.secure
     state.users[user.uid] = user
     state.count_users()
@@ -167,6 +168,17 @@ def _invite(state: ChatState, event: ev.UserInvite, sid_of: SidOf) -> None:
 
 def _wallops(state: ChatState, event: ev.Wallops, sid_of: SidOf) -> None:
     change.wallops(state, event.source, event.text)
+
+
+def _metadata(state: ChatState, event: ev.MetadataSet, sid_of: SidOf) -> None:
+    changer = state.users.get(event.uid)
+    target: Client | Channel | None
+    if is_channel_name(event.target):
+        target = state.channels.get(casefold(event.target))
+    else:
+        target = state.users.get(event.target)
+    if changer is not None and target is not None:
+        change.set_metadata(state, changer, target, event.key, event.value)
 
 
 def _markread(state: ChatState, event: ev.ReadMarker, sid_of: SidOf) -> None:
@@ -321,10 +333,13 @@ def _state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
         channel.bans = [Ban(m, b, a) for m, b, a in event.bans]
         channel.excepts = [Ban(m, b, a) for m, b, a in event.excepts]
         channel.invex = [Ban(m, b, a) for m, b, a in event.invex]
+        channel.metadata = dict(event.metadata)
     elif not ours_win:
         channel.flags |= set(event.flags)
         channel.key = channel.key if channel.key is not None else event.key
         channel.limit = channel.limit if channel.limit is not None else event.limit
+        for key, value in event.metadata.items():
+            channel.metadata.setdefault(key, value)
         _merge(channel.bans, event.bans)
         _merge(channel.excepts, event.excepts)
         _merge(channel.invex, event.invex)
@@ -440,4 +455,5 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.Wallops: _wallops,
     ev.MessageRedact: _redact,
     ev.ReadMarker: _markread,
+    ev.MetadataSet: _metadata,
 }

@@ -91,6 +91,7 @@ class ChatState:
         self.reply = self.output.reply
         self.notice = self.output.notice
         self.fail = self.output.fail
+        self.send_batch = self.output.send_batch
         self.deliver = self.output.deliver
 
     @property

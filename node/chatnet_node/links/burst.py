@@ -37,6 +37,7 @@ def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[
             bans=[(b.mask, b.set_by, b.set_at) for b in channel.bans],
             excepts=[(b.mask, b.set_by, b.set_at) for b in channel.excepts],
             invex=[(b.mask, b.set_by, b.set_at) for b in channel.invex],
+            metadata=dict(channel.metadata),
             members=[(m.uid, status) for m, status in channel.members.items()],
         )
     for nick, target, ts in core.read_markers.items():

@@ -11,6 +11,7 @@ from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
 from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
 from .lookup import channel_named, is_operator, joined_channel, refuse_not_on, user_named
+from .metadata import subscribed_values
 
 
 def join(core: ChatCore, client: Client, msg: Message) -> None:
@@ -63,6 +64,10 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
     if client.has(transitions.READ_MARKER_CAP):
         transitions.show_marker(core, client, channel.name)  # before the end of NAMES
     send_names(core, client, channel)
+    if client.metadata_subs:
+        known = subscribed_values(core, client, channel)
+        if known:
+            core.send_batch(client, "metadata", [], known)
 
 
 def part(core: ChatCore, client: Client, msg: Message) -> None:

@@ -118,7 +118,8 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
             rows = store.after(key, ref, limit)
         else:
             rows = store.around(key, ref, limit)
-    _send_batch(core, client, "chathistory", [target], [_replay(core, r) for r in rows])
+    lines = [line for r in rows for line in _lines(core, client, _replay(core, r))]
+    core.send_batch(client, "chathistory", [target], lines)
 
 
 def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) -> None:
@@ -130,23 +131,6 @@ def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) ->
 def _replay(core: ChatCore, row: StoredMessage) -> Message:
     tags = {"time": format_time(row.ts), "msgid": row.msgid, **row.tags}
     return Message(row.command, [row.target, row.text], row.source, tags)
-
-
-def _send_batch(
-    core: ChatCore, client: Client, kind: str, params: list[str], messages: list[Message]
-) -> None:
-    if not client.has("batch"):
-        for message in messages:
-            for line in _lines(core, client, message):
-                core.send(client, line)
-        return
-    ref = core.ids.batch_id()
-    core.send(client, Message("BATCH", [f"+{ref}", kind, *params], core.config.name))
-    for message in messages:
-        for line in _lines(core, client, message):
-            line.tags.setdefault("batch", ref)  # a multiline batch's lines stay in theirs
-            core.send(client, line)
-    core.send(client, Message("BATCH", [f"-{ref}"], core.config.name))
 
 
 def _lines(core: ChatCore, client: Client, message: Message) -> list[Message]:
@@ -184,7 +168,7 @@ def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> No
         Message("CHATHISTORY", ["TARGETS", names[key], format_time(ts)], core.config.name)
         for key, ts in found
     ]
-    _send_batch(core, client, "draft/chathistory-targets", [], lines)
+    core.send_batch(client, "draft/chathistory-targets", [], lines)
 
 
 COMMANDS = {

@@ -44,6 +44,10 @@ TOPICS: dict[str, tuple[str, ...]] = {
     ),
     "LUSERS": ("LUSERS", "How many users, servers and channels there are."),
     "MAP": ("MAP", "The servers of this network as a tree, with their users."),
+    "METADATA": (
+        "METADATA <target>|* GET|LIST|SET|CLEAR|SUB|UNSUB|SUBS|SYNC [...]",
+        "Key-value metadata on users and channels (draft/metadata-2), and what you follow.",
+    ),
     "MODE": (
         "MODE <channel>|<nick> [<modes> [<arguments>...]]",
         "Channel modes (+imnstkl, lists +b/+e/+I, m:mask mutes, +o/+v) or yours (+iwB).",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .. import multiline, transitions
+from .. import metadata, multiline, transitions
 from .. import numerics as rpl
 from ..core import ChatCore, Command
 from ..message import Message
@@ -28,6 +28,7 @@ CAPABILITIES: dict[str, str] = {
     "draft/chathistory": "",
     "draft/extended-monitor": "",
     "draft/message-redaction": "",
+    "draft/metadata-2": metadata.CAP_VALUE,
     "draft/multiline": multiline.CAP_VALUE,
     "draft/read-marker": "",
     "echo-message": "",

@@ -37,6 +37,7 @@ from .messages import (
     redact,
     status_message,
 )
+from .metadata import set_metadata
 from .users import (
     READ_MARKER_CAP,
     arrived,
@@ -81,6 +82,7 @@ __all__ = [
     "register",
     "rename",
     "rename_channel",
+    "set_metadata",
     "setname",
     "show_join",
     "show_marker",
