@@ -165,6 +165,16 @@ class CoreServer:
         user.lines()
         return user
 
+    def room(self, *members: tuple[str, str], channel: str = "#room") -> list[CoreUser]:
+        """``(nick, caps)`` users who joined ``channel`` in this order (the first one
+        made it: an operator); what they got so far is read."""
+        users = [self.user(nick, caps) for nick, caps in members]
+        for user in users:
+            user.send(f"JOIN {channel}")
+        for user in users:
+            user.lines()
+        return users
+
     def tick(self, seconds: float = 0.0) -> None:
         """Let time pass and the server's clock tick."""
         self.clock.now += seconds

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.corekit import CoreNetwork, CoreServer
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def test_bot_mode(server: CoreServer) -> None:

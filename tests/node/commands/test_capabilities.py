@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.corekit import CoreServer, CoreUser
+from tests.corekit import CoreServer
 
 ALL_CAPS = (
     "away-notify batch cap-notify chathistory draft/channel-rename draft/chathistory "
@@ -19,21 +17,6 @@ ALL_CAPS_302 = ALL_CAPS.replace(
     "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32"
 ).replace("draft/metadata-2", "draft/metadata-2=maxsub=50,maxkey=20")
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
-
-
-def room(server: CoreServer, *members: tuple[str, str]) -> list[CoreUser]:
-    """(nick, caps) users who joined #room in order; what they got so far is read."""
-    users = [server.user(nick, caps) for nick, caps in members]
-    for user in users:
-        user.send("JOIN #room")
-    for user in users:
-        user.lines()
-    return users
 
 
 # Negotiation.
@@ -88,8 +71,7 @@ def test_registration_without_cap_end_is_held(server: CoreServer) -> None:
 
 
 def test_client_tags_relayed_only_to_message_tags_clients(server: CoreServer) -> None:
-    alice, bob, carol, dave = room(
-        server,
+    alice, bob, carol, dave = server.room(
         ("alice", "message-tags echo-message"),
         ("bob", "message-tags"),
         ("carol", ""),
@@ -109,8 +91,8 @@ def test_client_tags_relayed_only_to_message_tags_clients(server: CoreServer) ->
 
 
 def test_tagmsg(server: CoreServer) -> None:
-    alice, bob, carol = room(
-        server, ("alice", "message-tags echo-message"), ("bob", "message-tags"), ("carol", "")
+    alice, bob, carol = server.room(
+        ("alice", "message-tags echo-message"), ("bob", "message-tags"), ("carol", "")
     )
     alice.send("@+typing=active TAGMSG #room")
     (got,) = bob.lines()
@@ -132,7 +114,7 @@ def test_echo_message_for_private_messages(server: CoreServer) -> None:
 
 
 def test_server_time_on_server_messages(server: CoreServer) -> None:
-    (alice,) = room(server, ("alice", "server-time"))
+    (alice,) = server.room(("alice", "server-time"))
     bob = server.user("bob")
     bob.send("JOIN #room")
     (join,) = alice.lines()
@@ -184,7 +166,7 @@ def test_label_ignored_without_the_cap(server: CoreServer) -> None:
 
 
 def test_multi_prefix(server: CoreServer) -> None:
-    alice, bob = room(server, ("alice", "multi-prefix"), ("bob", ""))
+    alice, bob = server.room(("alice", "multi-prefix"), ("bob", ""))
     alice.send("MODE #room +v alice")
     assert alice.ask("NAMES #room")[0] == ":test 353 alice = #room :@+alice bob"
     assert bob.ask("NAMES #room")[0] == ":test 353 bob = #room :@alice bob"
@@ -198,7 +180,7 @@ def test_userhost_in_names(server: CoreServer) -> None:
 
 
 def test_extended_join(server: CoreServer) -> None:
-    alice, carol = room(server, ("alice", "extended-join"), ("carol", ""))
+    alice, carol = server.room(("alice", "extended-join"), ("carol", ""))
     bob = server.user("bob", realname="Bob the Builder")
     bob.send("JOIN #room")
     assert alice.lines() == [":bob!~bob@127.0.0.1 JOIN #room * :Bob the Builder"]
@@ -206,7 +188,7 @@ def test_extended_join(server: CoreServer) -> None:
 
 
 def test_away_notify(server: CoreServer) -> None:
-    alice, bob, carol = room(server, ("alice", "away-notify"), ("bob", ""), ("carol", ""))
+    alice, bob, carol = server.room(("alice", "away-notify"), ("bob", ""), ("carol", ""))
     assert bob.ask("AWAY :brb") == [":test 306 bob :You have been marked as being away"]
     assert alice.lines() == [":bob!~bob@127.0.0.1 AWAY brb"]
     bob.send("AWAY")
@@ -225,7 +207,7 @@ def test_away_notify(server: CoreServer) -> None:
 
 
 def test_setname_cap(server: CoreServer) -> None:
-    alice, bob, carol = room(server, ("alice", "setname"), ("bob", "setname"), ("carol", ""))
+    alice, bob, carol = server.room(("alice", "setname"), ("bob", "setname"), ("carol", ""))
     change = ":alice!~alice@127.0.0.1 SETNAME :Alice in Wonderland"
     assert alice.ask("SETNAME :Alice in Wonderland") == [change]
     assert bob.lines() == [change]

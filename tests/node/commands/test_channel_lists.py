@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
 START = 1_800_000_000  # the kit's clock: list entries are stamped with it
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def op_in(server: CoreServer, channel: str = "#room") -> CoreUser:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreServer, CoreUser
 
 START = 1_800_000_000  # the kit's clock: channels and topics are stamped with it
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def in_room(server: CoreServer, *nicks: str, channel: str = "#room") -> list[CoreUser]:

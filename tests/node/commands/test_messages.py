@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreServer
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def test_privmsg_and_notice_to_channels_and_nicks(server: CoreServer) -> None:

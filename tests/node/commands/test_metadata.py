@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreNetwork, CoreServer
 
 CAPS = "draft/metadata-2 batch"
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def batch_of(lines: list[str]) -> list[str]:

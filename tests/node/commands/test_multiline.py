@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
 BASE = "message-tags batch echo-message server-time labeled-response"
 MULTI = BASE + " draft/multiline"
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
-
-
-def room(server: CoreServer, *members: tuple[str, str]) -> list[CoreUser]:
-    users = [server.user(nick, caps) for nick, caps in members]
-    for user in users:
-        user.send("JOIN #test")
-    for user in users:
-        user.lines()
-    return users
 
 
 def send_batch(
@@ -39,7 +23,9 @@ def test_the_cap_advertises_its_limits(server: CoreServer) -> None:
 
 
 def test_a_batch_reaches_each_client_as_it_can_read_it(server: CoreServer) -> None:
-    alice, bob, charlie = room(server, ("alice", MULTI), ("bob", MULTI), ("charlie", BASE))
+    alice, bob, charlie = server.room(
+        ("alice", MULTI), ("bob", MULTI), ("charlie", BASE), channel="#test"
+    )
     echo = send_batch(
         alice,
         "@batch=123 PRIVMSG #test hello",
@@ -72,7 +58,9 @@ def test_a_batch_reaches_each_client_as_it_can_read_it(server: CoreServer) -> No
 
 
 def test_blank_lines_and_client_tags(server: CoreServer) -> None:
-    alice, bob, charlie = room(server, ("alice", MULTI), ("bob", MULTI), ("charlie", BASE))
+    alice, bob, charlie = server.room(
+        ("alice", MULTI), ("bob", MULTI), ("charlie", BASE), channel="#test"
+    )
     send_batch(
         alice,
         "@batch=123 PRIVMSG #test :",
@@ -87,7 +75,7 @@ def test_blank_lines_and_client_tags(server: CoreServer) -> None:
 
 
 def test_history_keeps_it_whole(server: CoreServer) -> None:
-    alice, bob = room(server, ("alice", MULTI), ("bob", "batch"))
+    alice, bob = server.room(("alice", MULTI), ("bob", "batch"), channel="#test")
     send_batch(alice, "@batch=123 PRIVMSG #test one", "@batch=123 PRIVMSG #test two")
     replay = alice.ask("CHATHISTORY LATEST #test * 10")
     assert replay[0].startswith(":test BATCH +") and replay[0].endswith(" chathistory #test")
@@ -108,7 +96,7 @@ def test_history_keeps_it_whole(server: CoreServer) -> None:
 
 
 def test_broken_batches_fail_and_send_nothing(server: CoreServer) -> None:
-    alice, bob = room(server, ("alice", MULTI), ("bob", MULTI))
+    alice, bob = server.room(("alice", MULTI), ("bob", MULTI), channel="#test")
     fail = ":test FAIL BATCH MULTILINE_INVALID :Invalid multiline batch"
     assert alice.ask("BATCH +1 draft/multiline #test", "@batch=2 PRIVMSG #test :hi") == [fail]
     assert alice.ask("@batch=1 PRIVMSG #test :rest of the failed batch", "BATCH -1") == []

@@ -3,15 +3,8 @@ LUSERS, TIME, ADMIN, INFO, LINKS, and OPER with KILL."""
 
 from __future__ import annotations
 
-import pytest
-
 from chatnet_node.config import Operator
 from tests.corekit import START, CoreServer
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def test_who(server: CoreServer) -> None:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreNetwork, CoreServer
 
 CAP = "draft/read-marker"
 EARLY = "timestamp=2027-01-15T07:59:00.000Z"  # before the kit's clock (START, 08:00:00)
 LATER = "timestamp=2027-01-15T07:59:30.000Z"
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def test_get_set_and_only_forward(server: CoreServer) -> None:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.corekit import CoreNetwork, CoreServer, CoreUser
+from tests.corekit import CoreNetwork, CoreServer
 
 CAPS = "draft/message-redaction message-tags echo-message"
 FORBIDDEN = "REDACT_FORBIDDEN {} {} :You are not authorised to delete this message"
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def msgid_of(line: str) -> str:
@@ -23,17 +16,8 @@ def msgid_of(line: str) -> str:
     return found.group(1)
 
 
-def room(server: CoreServer, *members: tuple[str, str]) -> list[CoreUser]:
-    users = [server.user(nick, caps) for nick, caps in members]
-    for user in users:
-        user.send("JOIN #room")
-    for user in users:
-        user.lines()
-    return users
-
-
 def test_the_author_takes_a_message_back(server: CoreServer) -> None:
-    alice, bob, carol = room(server, ("alice", CAPS), ("bob", CAPS), ("carol", ""))
+    alice, bob, carol = server.room(("alice", CAPS), ("bob", CAPS), ("carol", ""))
     (echo,) = alice.ask("PRIVMSG #room :oops, wrong window")
     msgid = msgid_of(echo)
     bob.lines()
@@ -49,7 +33,7 @@ def test_the_author_takes_a_message_back(server: CoreServer) -> None:
 
 
 def test_operators_may_redact_others_members_may_not(server: CoreServer) -> None:
-    op, bob, carol = room(server, ("op", CAPS), ("bob", CAPS), ("carol", CAPS))
+    op, bob, carol = server.room(("op", CAPS), ("bob", CAPS), ("carol", CAPS))
     (echo,) = bob.ask("PRIVMSG #room :spam spam")
     msgid = msgid_of(echo)
     op.lines()
@@ -63,7 +47,7 @@ def test_operators_may_redact_others_members_may_not(server: CoreServer) -> None
 
 
 def test_bad_redactions_change_nothing(server: CoreServer) -> None:
-    alice, bob = room(server, ("alice", CAPS), ("bob", CAPS))
+    alice, bob = server.room(("alice", CAPS), ("bob", CAPS))
     msgid = msgid_of(alice.ask("PRIVMSG #room :keep me")[0])
     bob.lines()
     outsider = server.user("outsider", CAPS)

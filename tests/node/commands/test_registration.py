@@ -6,14 +6,7 @@ Numerics and their wording follow modern.ircdocs.horse. The server is named
 
 from __future__ import annotations
 
-import pytest
-
 from tests.corekit import CoreServer
-
-
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
 
 
 def test_welcome_burst(server: CoreServer) -> None:

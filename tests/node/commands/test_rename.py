@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.corekit import CoreNetwork, CoreServer, CoreUser
+from tests.corekit import CoreNetwork, CoreServer
 
 CAP = "draft/channel-rename"
 
 
-@pytest.fixture
-def server() -> CoreServer:
-    return CoreServer(name="test")
-
-
-def room(server: CoreServer, *members: tuple[str, str]) -> list[CoreUser]:
-    users = [server.user(nick, caps) for nick, caps in members]
-    for user in users:
-        user.send("JOIN #bar")
-    for user in users:
-        user.lines()
-    return users
-
-
 def test_rename_as_each_client_understands_it(server: CoreServer) -> None:
-    bar, baz = room(server, ("bar", CAP), ("baz", ""))
+    bar, baz = server.room(("bar", CAP), ("baz", ""), channel="#bar")
     bar.send("TOPIC #bar :drinks", "MODE #bar +m")
     bar.lines()
     baz.lines()
@@ -47,7 +31,7 @@ def test_rename_as_each_client_understands_it(server: CoreServer) -> None:
 
 
 def test_bad_renames_change_nothing(server: CoreServer) -> None:
-    bar, baz = room(server, ("bar", CAP), ("baz", CAP))
+    bar, baz = server.room(("bar", CAP), ("baz", CAP), channel="#bar")
     other = server.user("other")
     other.send("JOIN #taken")
     assert baz.ask("RENAME #bar #qux") == [":test 482 baz #bar :You're not channel operator"]

@@ -15,7 +15,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
-from .messaging import sender_tags
+from .messaging import sender_tags, speakable_channel
 
 
 def batch(core: ChatCore, client: Client, msg: Message) -> None:
@@ -74,12 +74,8 @@ def close_batch(core: ChatCore, client: Client, ref: str) -> None:
     else:
         client.label = opened.label  # no echo: the label is acknowledged (ACK)
     if is_channel_name(target):
-        channel = core.channels.get(casefold(target))
-        if channel is None or not channel.can_speak(client):
-            if not notice:
-                numeric = rpl.ERR_NOSUCHCHANNEL if channel is None else rpl.ERR_CANNOTSENDTOCHAN
-                text_ = "No such channel" if channel is None else "Cannot send to channel"
-                core.reply(client, numeric, target, text_)
+        channel = speakable_channel(core, client, target, notice)
+        if channel is None:
             return
         transitions.channel_message(core, client, channel, out, text)
         core.replication.acknowledge(client, out, echo if echoed else None)

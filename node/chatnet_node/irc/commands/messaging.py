@@ -12,7 +12,7 @@ from .. import numerics as rpl
 from .. import transitions
 from ..core import ChatCore, Command
 from ..message import Message
-from ..model import Client
+from ..model import Channel, Client
 from ..names import casefold, is_channel_name
 from ..serverinfo import AWAYLEN, MAX_TARGETS, STATUSMSG
 from .lookup import refuse_no_such_nick, user_named
@@ -82,31 +82,33 @@ def is_status_target(target: str) -> bool:
 def to_status(core: ChatCore, client: Client, target: str, out: Message, notice: bool) -> None:
     """PRIVMSG, NOTICE or TAGMSG to ``@#chan``: the operators, or ``+#chan``: the voiced too."""
     prefix, name = target[0], target[1:]
-    channel = core.channels.get(casefold(name))
+    channel = speakable_channel(core, client, name, notice)
     if channel is None:
-        if not notice:
-            core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        return
-    if not channel.can_speak(client):
-        if not notice:
-            core.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
         return
     transitions.status_message(core, client, channel, prefix, out)
     if client.has("echo-message"):
         core.send(client, out)
 
 
-def to_channel(
-    core: ChatCore, client: Client, target: str, out: Message, text: str, notice: bool
-) -> None:
-    channel = core.channels.get(casefold(target))
+def speakable_channel(core: ChatCore, client: Client, name: str, notice: bool) -> Channel | None:
+    """The channel ``name`` if ``client`` may send to it; else the reason (never to a NOTICE)."""
+    channel = core.channels.get(casefold(name))
     if channel is None:
         if not notice:
-            core.reply(client, rpl.ERR_NOSUCHCHANNEL, target, "No such channel")
-        return
+            core.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return None
     if not channel.can_speak(client):
         if not notice:
             core.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return None
+    return channel
+
+
+def to_channel(
+    core: ChatCore, client: Client, target: str, out: Message, text: str, notice: bool
+) -> None:
+    channel = speakable_channel(core, client, target, notice)
+    if channel is None:
         return
     transitions.channel_message(core, client, channel, out, text)
     core.replication.acknowledge(client, out)

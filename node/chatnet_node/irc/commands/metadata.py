@@ -9,6 +9,8 @@ LIST, CLEAR and SYNC answer in a ``metadata`` batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .. import metadata, transitions
 from .. import numerics as rpl
 from ..core import ChatCore, Command
@@ -145,11 +147,7 @@ def sub(core: ChatCore, client: Client, _: Client | Channel, keys: list[str]) ->
     subs = client.metadata_subs if client.metadata_subs is not None else set()
     client.metadata_subs = subs
     done: list[str] = []
-    for raw in keys:
-        key = raw.lower()
-        if not metadata.valid_key(key):
-            core.fail(client, "METADATA", "INVALID_KEY", raw, "invalid key")
-            continue
+    for key in _valid_keys(core, client, keys):
         if key not in subs and len(subs) >= metadata.MAX_SUBS:
             core.fail(client, "METADATA", "TOO_MANY_SUBS", key, "too many subscriptions")
             break
@@ -165,16 +163,22 @@ def unsub(core: ChatCore, client: Client, _: Client | Channel, keys: list[str]) 
         core.reply(client, rpl.ERR_NEEDMOREPARAMS, "METADATA", "Not enough parameters")
         return
     done: list[str] = []
-    for raw in keys:
-        key = raw.lower()
-        if not metadata.valid_key(key):
-            core.fail(client, "METADATA", "INVALID_KEY", raw, "invalid key")
-            continue
+    for key in _valid_keys(core, client, keys):
         if client.metadata_subs is not None:
             client.metadata_subs.discard(key)
         done.append(key)
     if done:
         core.reply(client, rpl.RPL_METADATAUNSUBOK, " ".join(done))
+
+
+def _valid_keys(core: ChatCore, client: Client, keys: list[str]) -> Iterator[str]:
+    """The keys, folded, in order; each invalid one is refused (FAIL) and left out."""
+    for raw in keys:
+        key = raw.lower()
+        if metadata.valid_key(key):
+            yield key
+        else:
+            core.fail(client, "METADATA", "INVALID_KEY", raw, "invalid key")
 
 
 def subs(core: ChatCore, client: Client, _: Client | Channel, __: list[str]) -> None:
