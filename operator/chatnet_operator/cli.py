@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chatnet_node import __version__
 from chatnet_operator.api import crds
 from chatnet_operator.api.loader import UnreadableInputError, load_files
 from chatnet_operator.api.models import ChatNetwork, ChatServer
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatnet",
         description="Run multi-server chat networks declared in YAML: locally or on Kubernetes.",
     )
+    # One package ships the operator and the node: they share a version.
+    parser.add_argument("--version", action="version", version=f"chatnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     crds_cmd = sub.add_parser("crds", help="print the CustomResourceDefinitions (or write crds/)")

@@ -112,11 +112,12 @@ def test_a_hub_set_and_its_peers_form_a_mesh() -> None:
 
 
 def test_leaf_prefers_its_first_uplink_then_fails_over() -> None:
-    plan = plan_file("conferenceroom-geographic.yaml")
-    assert [t.name for t in plan.servers["eu-paris"].links.dial] == ["hub-eu", "hub-us"]
-    assert [t.name for t in plan.servers["us-west"].links.dial] == ["hub-us", "hub-eu"]
-    assert "eu-paris" in plan.servers["hub-eu"].links.accept
-    assert "eu-paris" in plan.servers["hub-us"].links.accept, "a failover hub accepts it too"
+    plan = plan_file("conferenceroom-geographic.yaml")  # IRC names end in geo.example
+    dial = {name: [t.name for t in plan.servers[name].links.dial] for name in plan.servers}
+    assert dial["eu-paris"] == ["hub-eu.geo.example", "hub-us.geo.example"]
+    assert dial["us-west"] == ["hub-us.geo.example", "hub-eu.geo.example"]
+    assert "eu-paris.geo.example" in plan.servers["hub-eu"].links.accept
+    assert "eu-paris.geo.example" in plan.servers["hub-us"].links.accept, "a failover hub too"
     assert plan.expected_links == 7
 
 
@@ -328,3 +329,14 @@ def test_every_hub_and_leaf_is_linked_into_one_tree(declared: Declared) -> None:
             assert [(a, b) for a, b in plan.links if name in (a, b)] == [
                 (name, server.links.dial[0].name)
             ]
+
+
+def test_server_domain_names_every_server_on_irc_not_in_kubernetes() -> None:
+    """Objects keep their names; the nodes, their links and LINKS see ``NAME.<domain>``."""
+    plan = plan_file("conferenceroom-geographic.yaml")
+    assert sorted(plan.servers) == sorted(s.name for s in plan.servers.values())
+    assert {s.name: s.node.name for s in plan.servers.values()}["hub-us"] == "hub-us.geo.example"
+    assert all(s.node.name == f"{s.name}.geo.example" for s in plan.servers.values())
+    assert all(a.endswith(".geo.example") for s in plan.servers.values() for a in s.links.accept)
+    without = plan_file("quickstart.yaml")
+    assert all(s.node.name == s.name for s in without.servers.values())

@@ -185,9 +185,11 @@ def test_tls_required_links_dial_a_wss_listener_each_server_has(
         yaml.safe_load(by_kind(objects, "ConfigMap")["us-east-config"]["data"]["us-east-0.yaml"])
     )
     assert node.links.tls == "required"
-    assert [(p.name, p.port, p.tls) for p in node.links.dial] == [
-        ("hub-us", 8443, True),
-        ("hub-eu", 8443, True),
+    # IRC names take the network's serverDomain; the addresses stay the pods' DNS names.
+    assert node.name == "us-east.geo.example"
+    assert [(p.name, p.host.split(".")[0], p.port, p.tls) for p in node.links.dial] == [
+        ("hub-us.geo.example", "hub-us-0", 8443, True),
+        ("hub-eu.geo.example", "hub-eu-0", 8443, True),
     ]
     [listener] = node.listeners.websocket_tls
     assert (listener.port, listener.self_signed) == (8443, True)

@@ -105,9 +105,17 @@ def irc_client(address: str, nick: str) -> LineClient:
     return LineClient.tcp(int(port), host).register(nick)
 
 
-def server_of(client: LineClient) -> str:
-    """The server that welcomed ``client`` (the source of its 001)."""
-    return next(m.source or "" for m in client.seen if m.command == "001")
+def server_of(client: LineClient, doc: dict[str, Any] | None = None) -> str:
+    """The server that welcomed ``client`` (the source of its 001).
+
+    With the endpoints document: the server's object name, which the IRC
+    name (``NAME.<serverDomain>``) maps back to.
+    """
+    irc_name = next(m.source or "" for m in client.seen if m.command == "001")
+    if doc is None:
+        return irc_name
+    by_irc_name = {entry["ircName"]: name for name, entry in doc["servers"].items()}
+    return by_irc_name[irc_name]
 
 
 def test_quickstart_front_door_spreads_clients_over_ready_servers(up_factory: Any) -> None:
@@ -143,8 +151,29 @@ def test_every_example_comes_up(example: Path, up_factory: Any) -> None:
     up = up_factory(example)
     doc = up.endpoints()
     client = up.client(doc["network"]["irc"], "visitor")
-    assert doc["servers"][server_of(client)]["role"] != "control", "the control room takes no one"
+    server = server_of(client, doc)
+    assert doc["servers"][server]["role"] != "control", "the control room takes no one"
     assert up.stop() < 5
+
+
+def test_server_domain_gives_the_irc_names(up_factory: Any) -> None:
+    """ConferenceRoom's network with serverDomain: LINKS, WHOIS and 004 show NAME.geo.example."""
+    up = up_factory(REPO / "examples" / "conferenceroom-geographic.yaml")
+    doc = up.endpoints()
+    assert {entry["ircName"] for entry in doc["servers"].values()} == {
+        f"{name}.geo.example" for name in doc["servers"]
+    }
+    client = up.client(doc["network"]["irc"], "visitor")
+    client.send("LINKS")
+    linked = []
+    for line in client.incoming(10):
+        if line.command == "364":
+            linked.append(line.params[1])
+        if line.command == "365":
+            break
+    assert sorted(linked) == sorted(entry["ircName"] for entry in doc["servers"].values())
+    client.send("WHOIS visitor")
+    assert client.expect("312").params[2] == server_of(client)
 
 
 def test_full_servers_are_skipped_and_then_refused(tmp_path: Path, up_factory: Any) -> None:

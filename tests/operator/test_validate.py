@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import chatnet_node
 from chatnet_operator.api.loader import Document
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.cli import main
@@ -101,6 +102,35 @@ def test_problem_names_file_line_object_field_and_fix(
     assert code == 1
     assert "f0.yaml:9: ChatServer/hub: spec.maxClinets: Extra inputs are not permitted" in err
     assert "fix: did you mean maxClients? (keys are camelCase)" in err
+
+
+@pytest.mark.parametrize(
+    ("domain", "expected"),
+    [
+        ("acme.chat", None),
+        (
+            "Acme.Chat",
+            "ChatNetwork/acme: spec.serverDomain: String should match pattern",
+        ),
+        ("-acme.chat", "spec.serverDomain: String should match pattern"),
+        (
+            "a-very-long-domain-name-for-a-chat-network.example.org.uk",
+            "ChatNetwork/acme: spec.serverDomain: server hub-east would be IRC server "
+            "'hub-east.a-very-long-domain-name-for-a-chat-network.example.org.uk', longer than "
+            "63 characters; fix: use a shorter serverDomain or shorter ChatServer names",
+        ),
+    ],
+)
+def test_server_domain(
+    domain: str, expected: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", f"spec: {{serverDomain: {domain}, ")
+    code, _, err = run(tmp_path, capsys, network + server("hub-east", "role: hub, serverId: 1"))
+    if expected is None:
+        assert code == 0, err
+    else:
+        assert code == 1
+        assert expected in err
 
 
 @pytest.mark.parametrize(
@@ -367,3 +397,11 @@ def test_a_broken_object_is_reported_once_not_echoed(
     assert "did you mean maxClients?" in err
     assert "named 'b'" not in err, "b exists; only its own problem is reported"
     assert "1 problem found" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chatnet --version``: the operator and the node ship together, one version."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"chatnet {chatnet_node.__version__}\n"

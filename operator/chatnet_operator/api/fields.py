@@ -22,6 +22,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MAX_SERVER_ID = 4095
 #: Longest ChatServer name: a StatefulSet adds "-NNN" and a 10-character hash to pod labels.
 MAX_SERVER_NAME = 50
+#: A DNS domain for ``serverDomain`` (lower case, as Kubernetes names are).
+DOMAIN_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # A subset of Go's time.ParseDuration syntax, so CEL's duration() accepts it too.

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from chatnet_operator.api.fields import (
+    DOMAIN_PATTERN,
     MAX_SERVER_ID,
     ApiModel,
     Condition,
@@ -176,6 +177,13 @@ class ChatNetworkSpec(ApiModel):
     display_name: str | None = Field(
         default=None, max_length=64, description="network name users see; metadata.name if unset"
     )
+    server_domain: str | None = Field(
+        default=None,
+        max_length=60,
+        pattern=DOMAIN_PATTERN,
+        description="the domain of the servers' IRC names: ChatServer east becomes IRC "
+        "server east.<serverDomain> (object names stay as they are); unset: east",
+    )
     endpoint: Endpoint = Endpoint()
     links: Links = Links()
     history: History = History()
@@ -237,6 +245,11 @@ class ChatNetwork(ApiModel):
     @property
     def display_name(self) -> str:
         return self.spec.display_name or self.metadata.name
+
+    def irc_name(self, server: str) -> str:
+        """The IRC name of server ``server`` (a ChatServer or a replica's name)."""
+        domain = self.spec.server_domain
+        return f"{server}.{domain}" if domain else server
 
 
 # ------------------------------------------------------------------ ChatServer

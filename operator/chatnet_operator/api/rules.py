@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from chatnet_node.config import SERVER_NAME_MAX, valid_server_name
 from chatnet_operator.api.fields import MAX_SERVER_NAME
 from chatnet_operator.api.loader import Document, FieldPath, dotted
 from chatnet_operator.api.models import ChatNetwork, ChatServer, Portal, Role
@@ -112,12 +113,29 @@ class NetworkRules:
                 f"add a ChatServer with spec.network: {network.name} and role hub or leaf",
             )
         self.check_identities(servers)
+        self.check_irc_names(network, servers)
         self.check_control(servers)
         by_name = {s.name: s for s in servers}
         for server in servers:
             self.check_links(server, by_name)
         if complete:
             self.check_hubs_connected(network, servers)
+
+    def check_irc_names(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
+        """Every server's IRC name (``serverDomain`` appended) must be a valid server name."""
+        if not network.spec.server_domain:
+            return
+        for server in servers:
+            for name, _ in server.members():
+                full = network.irc_name(name)
+                if not valid_server_name(full):
+                    self.add(
+                        network,
+                        ("spec", "serverDomain"),
+                        f"server {name} would be IRC server {full!r}, longer than "
+                        f"{SERVER_NAME_MAX} characters",
+                        "use a shorter serverDomain or shorter ChatServer names",
+                    )
 
     def check_identities(self, servers: list[ChatServer]) -> None:
         names: dict[str, ChatServer] = {}

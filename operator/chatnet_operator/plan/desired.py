@@ -83,6 +83,7 @@ class Member:
 class ServerPlan(_Model):
     """The desired state of one server."""
 
+    #: The server's object name (pods, Services, status); its IRC name is ``node.name``.
     name: str
     server_id: int
     role: Role

@@ -129,10 +129,16 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     tls_possible = placement.link_tls()
     tls_required = spec.links.tls == LinkTls.REQUIRED and tls_possible
 
+    irc = network.irc_name  # links know each other by IRC name; placement by object name
+
     def target(member: Member) -> PortalTarget:
         host, port = placement.link_address(member, tls_required)
         return PortalTarget(
-            name=member.name, server_id=member.server_id, host=host, port=port, tls=tls_required
+            name=irc(member.name),
+            server_id=member.server_id,
+            host=host,
+            port=port,
+            tls=tls_required,
         )
 
     dial: dict[str, list[PortalTarget]] = {name: [] for name in flat}
@@ -141,8 +147,8 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     for edge in edges:
         low, high = sorted((flat[n] for n in edge), key=lambda m: m.server_id)
         links.append((high.name, low.name))
-        accept[low.name].add(high.name)
-        accept[high.name].add(low.name)
+        accept[low.name].add(irc(high.name))
+        accept[high.name].add(irc(low.name))
     links.sort(key=lambda pair: (flat[pair[0]].server_id, flat[pair[1]].server_id))
     for dialer, listener in links:
         dial[dialer].append(target(flat[listener]))
@@ -165,7 +171,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                     dial[member.name].append(_external(portals[cand], tls_required))
                 else:
                     dial[member.name].append(target(flat[cand]))
-                    accept[cand].add(member.name)
+                    accept[cand].add(irc(member.name))
             if candidates and not isinstance(candidates[0], int):
                 links.append((member.name, candidates[0]))
                 tree.append((member.name, candidates[0]))
@@ -281,7 +287,7 @@ def _node_config(
     store = spec.history.store
     history_path = placement.history_path(member) if store == HistoryStore.SQLITE else None
     return NodeConfig(
-        name=member.name,
+        name=network.irc_name(member.name),
         server_id=member.server_id,
         network=network.display_name,
         description=f"{network.display_name} {server.spec.role.value} {member.name}",
