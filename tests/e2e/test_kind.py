@@ -281,9 +281,10 @@ async def connect(port: int, nick: str, within: float) -> IrcClient:
 
 
 async def server_of(client: IrcClient, nick: str) -> str:
+    """The object name of the server ``nick`` is on (its IRC name less the serverDomain)."""
     await client.send(f"WHOIS {nick}")
     reply: Msg = await client.expect("312", client.nick, nick)
-    return reply.params[2]
+    return reply.params[2].split(".", 1)[0]
 
 
 async def test_chat_and_recover_from_a_dead_pod(installed: Cluster, service_port: int) -> None:
