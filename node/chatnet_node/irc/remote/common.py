@@ -1,0 +1,27 @@
+"""What every handler of a remote event shares: the server-ID map, stamps, sources."""
+
+from __future__ import annotations
+
+import logging
+
+from ..state import ChatState
+
+log = logging.getLogger("chatnet.remote")
+
+SidOf = dict[str, int]
+
+
+def guest_nick(uid: str) -> str:
+    """The nick a collision loser gets: valid, unique, the same on every server."""
+    return f"Guest{uid}"
+
+
+def tags_of(msgid: str, time: str) -> dict[str, str] | None:
+    """The origin's stamp, when the event carries one."""
+    return {"time": time, "msgid": msgid} if msgid else None
+
+
+def source_of(state: ChatState, uid: str, origin: str) -> str:
+    """Who the clients see doing it: the user, or its server when not known here."""
+    user = state.users.get(uid)
+    return user.prefix if user is not None else origin

@@ -1,0 +1,102 @@
+"""Messages from other servers: relayed, replayed by a catch-up, redacted."""
+
+from __future__ import annotations
+
+from ...history.contract import dm_target
+from .. import events as ev
+from .. import transitions as change
+from ..message import Message
+from ..model import Channel, Client
+from ..names import casefold, is_channel_name
+from ..serverinfo import STATUSMSG
+from ..servertime import format_time
+from ..state import ChatState
+from .common import SidOf, tags_of
+
+
+def on_message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
+    sender = state.users.get(event.uid)
+    if sender is None and not event.source:
+        return
+    # The sender may not be known here yet (its server's burst is still on
+    # the way after a re-homing): its source travels with the message.
+    prefix = sender.prefix if sender is not None else event.source
+    params = [event.target] if event.command == "TAGMSG" else [event.target, event.text]
+    out = Message(event.command, params, prefix, dict(event.tags))
+    status, name = event.target[:1], event.target[1:]
+    if status in STATUSMSG and is_channel_name(name):
+        channel = state.channels.get(casefold(name))
+        if channel is not None:
+            change.status_message(state, sender, channel, status, out)
+        return
+    if is_channel_name(event.target):
+        channel = state.channels.get(casefold(event.target))
+        if channel is not None:
+            change.channel_message(state, sender, channel, out, event.text, origin=event.o)
+        elif event.command != "TAGMSG":
+            # Stored even where nobody has joined: every server keeps every
+            # channel's history (and a shared store was written by the origin).
+            replication = state.replication
+            replication.record(
+                casefold(event.target),
+                out,
+                event.target,
+                event.text,
+                event.o,
+                store=not replication.shared_store,
+            )
+        return
+    recipient = state.users.get(event.target)
+    if recipient is not None and not recipient.remote:
+        change.private_message(state, sender, recipient, out)
+
+
+def replay(
+    state: ChatState,
+    *,
+    origin: str,
+    msgid: str,
+    ts: float,
+    source: str,
+    command: str,
+    target: str,
+    text: str,
+    tags: dict[str, str],
+) -> bool:
+    """A channel message from a catch-up: store it and deliver it if it is new here.
+
+    Its sender may have left with its server, so it comes with its source
+    (``nick!user@host``), not a uid. Returns False when it was already known.
+    """
+    key = casefold(target)
+    channel = state.channels.get(key)
+    display = channel.name if channel is not None else target
+    stamped = {**tags, "time": format_time(ts), "msgid": msgid}
+    out = Message(command, [display, text], source, stamped)
+    if not state.replication.record(key, out, display, text, origin=origin):
+        return False
+    if channel is not None:
+        change.deliver_message(state, out, channel.members)
+    return True
+
+
+def on_redact(state: ChatState, event: ev.MessageRedact, sid_of: SidOf) -> None:
+    redactor = state.users.get(event.uid)
+    if redactor is None:
+        return
+    where: Channel | Client | None
+    if is_channel_name(event.target):
+        where = state.channels.get(casefold(event.target))
+        key = casefold(event.target)
+    else:
+        where = state.users.get(event.target)
+        key = dm_target(casefold(redactor.nick), casefold(where.nick)) if where else ""
+    tags = tags_of(event.msgid, event.time)
+    if where is None:
+        # Nobody here is in that conversation, but its history may be here.
+        if key:
+            state.replication.forget(key, event.redacted, store=not state.replication.shared_store)
+        return
+    change.redact(
+        state, redactor, where, key, event.redacted, event.reason, tags=tags, origin=event.o
+    )
