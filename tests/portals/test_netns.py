@@ -50,17 +50,6 @@ def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
         yield lab
 
 
-def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
-    """Poll LUSERS until the client's server sees ``servers`` servers."""
-
-    def linked() -> bool:
-        client.send("LUSERS")
-        seen = client.expect("251").last.endswith(f"on {servers} servers")
-        client.expect("266")
-        return seen
-
-    wait_until(linked, timeout, f"{client.nick} sees {servers} servers", poll=0.2)
-
 
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> str:
     """Wait for a line of the node's log matching ``pattern``; return it."""
@@ -113,8 +102,8 @@ def test_partition_between_two_hubs_splits_and_heals(lab: Lab) -> None:
     lab.start(hub_a, hub_b)
     alice = lab.client(users, hub_a, "alice")
     bob = lab.client(users, hub_b, "bob")
-    wait_linked(alice, 2)
-    wait_linked(bob, 2)
+    alice.wait_linked(2)
+    bob.wait_linked(2)
     join_all("#split", [alice, bob])
     say(alice, "#split", "before the partition", bob)
 
@@ -161,7 +150,7 @@ def test_partition_inside_a_triangle_reroutes_without_a_split(lab: Lab) -> None:
     bob = lab.client(users, hub_b, "bob")
     carol = lab.client(users, hub_c, "carol")
     for user in (alice, bob, carol):
-        wait_linked(user, 3)
+        user.wait_linked(3)
     # Every pair of hubs has its own link before the partition.
     wait_log(hub_a, r"link up: hub-a -- hub-b")
     wait_log(hub_a, r"link up: hub-a -- hub-c")
@@ -204,7 +193,7 @@ def test_five_percent_loss_loses_and_duplicates_nothing(lab: Lab) -> None:
     lab.start(hub_a, hub_b)
     alice = lab.client(users, hub_a, "alice")
     bob = lab.client(users, hub_b, "bob")
-    wait_linked(alice, 2)
+    alice.wait_linked(2)
     join_all("#loss", [alice, bob])
 
     lab.lose(hub_a, hub_b, 5)
@@ -243,8 +232,8 @@ def test_killed_hub_moves_its_leaf_to_the_next_uplink(lab: Lab) -> None:
     wait_log(leaf, r"link up: leaf -- hub-1")
     alice = lab.client(users, leaf, "alice")
     bob = lab.client(users, hub_2, "bob")
-    wait_linked(alice, 3)
-    wait_linked(bob, 3)
+    alice.wait_linked(3)
+    bob.wait_linked(3)
     join_all("#kill", [alice, bob])
     say(alice, "#kill", "via hub-1", bob)
 
