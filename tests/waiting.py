@@ -21,7 +21,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, overload
+from typing import Literal, TypeAlias, TypeVar, overload
 
 __all__ = ["Deadline", "eventually", "wait_until"]
 
@@ -29,6 +29,8 @@ T = TypeVar("T")
 POLL = 0.02
 
 Context = Callable[[], str] | None
+#: What a condition returns: a true value when it holds, else None or False.
+Maybe: TypeAlias = T | Literal[False] | None
 
 
 class Deadline:
@@ -59,7 +61,7 @@ def _failure(
 
 
 def wait_until(
-    check: Callable[[], T | None],
+    check: Callable[[], Maybe[T]],
     timeout: float = 10.0,
     what: str = "",
     poll: float = POLL,
@@ -82,7 +84,7 @@ def wait_until(
 
 @overload
 async def eventually(
-    check: Callable[[], Awaitable[T | None]],
+    check: Callable[[], Awaitable[Maybe[T]]],
     timeout: float = ...,
     what: str = ...,
     poll: float = ...,
@@ -94,7 +96,7 @@ async def eventually(
 
 @overload
 async def eventually(
-    check: Callable[[], T | None],
+    check: Callable[[], Maybe[T]],
     timeout: float = ...,
     what: str = ...,
     poll: float = ...,

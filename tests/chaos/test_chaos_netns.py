@@ -34,7 +34,6 @@ from tests.chaos.harness import (
     Member,
     Opener,
     Sender,
-    Streams,
     account,
     all_acknowledged,
     audit,
@@ -43,6 +42,7 @@ from tests.chaos.harness import (
     start_members,
     traffic,
 )
+from tests.irc.client import IrcClient
 from tests.portals.netlab import (
     IRC_PORT,
     Lab,
@@ -99,7 +99,7 @@ def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> None:
 def opener(ns: str, first: Node, nodes: list[Node], rng: random.Random) -> Opener:
     """Connect to ``first``, else to any other server: the lab's front door."""
 
-    async def open_() -> Streams:
+    async def open_() -> IrcClient:
         others = [n for n in nodes if n is not first]
         rng.shuffle(others)
         failures = []
@@ -109,8 +109,7 @@ def opener(ns: str, first: Node, nodes: list[Node], rng: random.Random) -> Opene
             except OSError as exc:
                 failures.append(f"{node.name}: {exc}")
                 continue
-            sock.setblocking(False)
-            return await asyncio.open_connection(sock=sock, limit=1 << 20)
+            return await IrcClient.on_socket(sock, f"{ns}:{node.name}")
         raise ConnectionError(f"no server answered: {failures}")
 
     return open_

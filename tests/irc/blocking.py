@@ -15,6 +15,7 @@ reading (unless ``answer_pings`` is off, to play a client that went silent).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -52,6 +53,7 @@ class LineClient:
         self.answer_pings = answer_pings  # False: play a client that never answers
         self._buffer = b""
         self._sync_counter = 0
+        self._close: Callable[[], None] = conn.close
 
     @classmethod
     def tcp(
@@ -76,8 +78,14 @@ class LineClient:
         cls, url: str, subprotocol: str = "text.ircv3.net", timeout: float = DEFAULT_TIMEOUT
     ) -> LineClient:
         """Connect over WebSocket (text frames), offering ``subprotocol``."""
-        ws = ws_connect(url, subprotocols=[Subprotocol(subprotocol)], open_timeout=timeout)
-        return cls(ws, f"ws:{url}")
+        # Entered as a context manager, as websockets wants its sync connections.
+        stack = contextlib.ExitStack()
+        ws = stack.enter_context(
+            ws_connect(url, subprotocols=[Subprotocol(subprotocol)], open_timeout=timeout)
+        )
+        client = cls(ws, f"ws:{url}")
+        client._close = stack.close
+        return client
 
     @property
     def sock(self) -> socket.socket:
@@ -121,7 +129,7 @@ class LineClient:
         self.close()
 
     def close(self) -> None:
-        self.conn.close()
+        self._close()
 
     # Sending.
 

@@ -50,6 +50,8 @@ class IrcClient:
     def __init__(self, label: str, keep: int | None = None) -> None:
         self.inbox = Inbox(label, keep)
         """What arrived and what has been read (``tests.irc.conversation``)."""
+        self.answer_pings = True
+        """PINGs are answered as they are read; False plays a client that went silent."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ws: ClientConnection | None = None
@@ -139,6 +141,13 @@ class IrcClient:
     ) -> None:
         await self.close()
 
+    def abort(self) -> None:
+        """Close the connection at once, without QUIT and without waiting."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def close(self) -> None:
         """Close the connection without QUIT (bounded)."""
         if self._writer is not None:
@@ -209,6 +218,8 @@ class IrcClient:
                 return None
             msg = from_tcp(raw)
         self.inbox.add(msg)
+        if msg.command == "PING" and self.answer_pings:
+            await self.send(f"PONG :{msg.last}")
         return msg
 
     async def _more(self, deadline: Deadline, what: str) -> None:

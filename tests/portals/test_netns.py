@@ -50,7 +50,6 @@ def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
         yield lab
 
 
-
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> str:
     """Wait for a line of the node's log matching ``pattern``; return it."""
 

@@ -65,7 +65,6 @@ def peer(node: NodeProcess, sid: int) -> dict[str, Any]:
     return {"name": node.name, "serverId": sid, "host": "127.0.0.1", "port": node.ws_port}
 
 
-
 def test_exchange_three_servers_are_one_network(network: Any) -> None:
     chat1 = network.node("chat1", 10, accept=["chat2", "chat3"])
     chat2 = network.node("chat2", 11, dial=[peer(chat1, 10)], accept=["chat3"])
