@@ -5,6 +5,8 @@
   was awaited and the last value the condition saw (and, when given, a
   context such as a log tail). ``eventually`` also takes a condition that is
   a coroutine function (one that asks a server, say).
+* ``within``: the same polling, answering whether the condition came true
+  instead of failing (for a caller that explains a shortfall itself).
 * ``Deadline``: the one way to spell "``timeout`` seconds from now" for the
   loops that are not a wait-until (a reader that stops at a time, a client
   waiting for its next line): ``left()`` is what a blocking call may take.
@@ -23,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeAlias, TypeVar, overload
 
-__all__ = ["Deadline", "eventually", "wait_until"]
+__all__ = ["Deadline", "Maybe", "eventually", "wait_until", "within"]
 
 T = TypeVar("T")
 POLL = 0.02
@@ -89,8 +91,6 @@ async def eventually(
     what: str = ...,
     poll: float = ...,
     context: Context = ...,
-    *,
-    fail: bool = ...,
 ) -> T: ...
 
 
@@ -101,8 +101,6 @@ async def eventually(
     what: str = ...,
     poll: float = ...,
     context: Context = ...,
-    *,
-    fail: bool = ...,
 ) -> T: ...
 
 
@@ -112,23 +110,30 @@ async def eventually(
     what: str = "",
     poll: float = POLL,
     context: Context = None,
-    *,
-    fail: bool = True,
 ) -> object:
     """``wait_until`` for coroutines: the event loop runs while it waits.
 
-    ``check`` may be a coroutine function (awaited each time). With
-    ``fail=False`` the last value is returned instead of failing, for a
-    caller that explains a shortfall better itself (the chaos accounting).
+    ``check`` may be a coroutine function (awaited each time).
     """
-    deadline = Deadline(timeout)
+    value = await _polled(check, Deadline(timeout), poll)
+    if not value:
+        raise AssertionError(_failure(what, check, timeout, value, context))
+    return value
+
+
+async def within(check: Callable[[], object], timeout: float, poll: float = POLL) -> bool:
+    """Did ``check`` come true within ``timeout`` seconds? Polls like ``eventually``
+    but never fails: for a caller that explains a shortfall better itself (the
+    chaos accounting names every lost message)."""
+    return bool(await _polled(check, Deadline(timeout), poll))
+
+
+async def _polled(check: Callable[[], object], deadline: Deadline, poll: float) -> object:
+    """The first true value of ``check`` (awaited if need be), or its last at ``deadline``."""
     while True:
         value = check()
         if inspect.isawaitable(value):
             value = await value
         if value or deadline.passed:
-            break
+            return value
         await asyncio.sleep(poll)
-    if not value and fail:
-        raise AssertionError(_failure(what, check, timeout, value, context))
-    return value  # falsy only with fail=False

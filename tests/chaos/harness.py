@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 
 from tests.irc.client import IrcClient
 from tests.irc.lines import Msg
-from tests.waiting import eventually
+from tests.waiting import within
 
 CHANNEL = "#chaos"
 CAPS = ("message-tags", "server-time", "echo-message", "batch", "chathistory")
@@ -475,11 +475,10 @@ async def settle(members: list[Member], ledger: Ledger, timeout: float) -> float
     """Wait until every member is joined and has every acknowledged message (or
     ``timeout``); the seconds it took. The accounting explains any shortfall."""
     started = clock()
-    await eventually(
+    await within(
         lambda: all(m.joined.is_set() and ledger.acked.keys() <= m.have.keys() for m in members),
         timeout,
         poll=0.1,
-        fail=False,
     )
     return clock() - started
 
@@ -669,13 +668,13 @@ async def audit(
                 stored[name] = set()
         return all(ledger.acked.keys() <= ids for ids in stored.values())
 
-    await eventually(complete, timeout, poll=0.5, fail=False)
+    await within(complete, timeout, poll=0.5)
     return stored
 
 
 async def all_acknowledged(ledger: Ledger, timeout: float) -> bool:
     """Wait until every line sent has been acknowledged (or ``timeout``)."""
-    return await eventually(lambda: len(ledger.acked) >= ledger.sent, timeout, poll=0.1, fail=False)
+    return await within(lambda: len(ledger.acked) >= ledger.sent, timeout, poll=0.1)
 
 
 def tcp_opener(host: str, port: int) -> Opener:

@@ -24,8 +24,6 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -43,15 +41,7 @@ from tests.chaos.harness import (
     traffic,
 )
 from tests.irc.client import IrcClient
-from tests.portals.netlab import (
-    IRC_PORT,
-    Lab,
-    Node,
-    connect,
-    opened,
-    remove_stale_labs,
-    skip_unless_capable,
-)
+from tests.portals.netlab import IRC_PORT, Lab, Node, connect
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,18 +52,6 @@ RATE = 3.0
 TRAFFIC_SECONDS = 9.0
 ACT_AFTER = 2.0
 PARTITION_SECONDS = 6.0
-
-
-@pytest.fixture(scope="module")
-def capable() -> None:
-    skip_unless_capable()
-    remove_stale_labs()
-
-
-@pytest.fixture
-def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    with opened(tmp_path) as lab:
-        yield lab
 
 
 def build(lab: Lab) -> dict[str, Node]:

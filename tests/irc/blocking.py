@@ -27,7 +27,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from tests.irc import conversation
-from tests.irc.conversation import Closed, Expect, Fail, Inbox, Script, Send, Step
+from tests.irc.conversation import Closed, Expect, Fail, Inbox, InboxView, Script, Send, Step
 from tests.irc.lines import Matcher, Msg, from_tcp, from_websocket, matcher
 from tests.waiting import Deadline, wait_until
 
@@ -38,7 +38,7 @@ HOST = "127.0.0.1"
 T = TypeVar("T")
 
 
-class LineClient:
+class LineClient(InboxView):
     """One blocking connection to a server: a TCP socket, or a WebSocket."""
 
     def __init__(
@@ -98,24 +98,6 @@ class LineClient:
         """WebSocket: the code of the close frame received, once closed."""
         assert isinstance(self.conn, ClientConnection), "not a WebSocket client"
         return self.conn.close_code
-
-    @property
-    def label(self) -> str:
-        return self.inbox.label
-
-    @property
-    def nick(self) -> str:
-        """The nick the server welcomed us with ('*' before registering)."""
-        return self.inbox.nick
-
-    @property
-    def seen(self) -> list[Msg]:
-        """Every line received."""
-        return self.inbox.seen
-
-    @property
-    def eof(self) -> bool:
-        return self.inbox.closed
 
     def __enter__(self) -> Self:
         return self

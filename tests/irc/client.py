@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests.irc import conversation
-from tests.irc.conversation import Closed, Expect, Fail, Inbox, Script, Send, Step
+from tests.irc.conversation import Closed, Expect, Fail, Inbox, InboxView, Script, Send, Step
 from tests.irc.lines import Matcher, Msg, from_tcp, from_websocket, matcher
 from tests.waiting import Deadline, eventually
 
@@ -44,7 +44,7 @@ HOST = "127.0.0.1"
 T = TypeVar("T")
 
 
-class IrcClient:
+class IrcClient(InboxView):
     """One connection to the server. Create with ``tcp``, ``websocket`` or ``on_socket``."""
 
     def __init__(self, label: str, keep: int | None = None) -> None:
@@ -111,24 +111,6 @@ class IrcClient:
         """The WebSocket connection (WebSocket clients only)."""
         assert self._ws is not None, "not a WebSocket client"
         return self._ws
-
-    @property
-    def label(self) -> str:
-        return self.inbox.label
-
-    @property
-    def nick(self) -> str:
-        """The nick the server welcomed us with ('*' before registering)."""
-        return self.inbox.nick
-
-    @property
-    def seen(self) -> list[Msg]:
-        """Every line received, for assertions and failure messages."""
-        return self.inbox.seen
-
-    @property
-    def eof(self) -> bool:
-        return self.inbox.closed
 
     async def __aenter__(self) -> Self:
         return self
@@ -312,6 +294,10 @@ class IrcClient:
     async def join(self, *channels: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Join channels and wait for each one's end of NAMES."""
         await self.run(conversation.join(*channels, timeout=timeout))
+
+    async def privmsg(self, target: str, text: str, timeout: float = DEFAULT_TIMEOUT) -> Msg:
+        """Send a message and return the server's echo of it (needs echo-message)."""
+        return await self.run(conversation.privmsg(self.nick, target, text, timeout))
 
     async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
         """Round trip a PING; returns every line that arrived before its PONG.

@@ -3,7 +3,8 @@
 * ``Inbox``: every line a connection received (``seen``) and how far the
   test has read them (``cursor``). A client feeds it what it reads and asks
   it for the lines up to a match; lines before a match are read past, never
-  lost (``first`` still finds them).
+  lost (``first`` still finds them). ``InboxView`` is what both clients show
+  of it (``nick``, ``seen``...).
 * Conversations (``register``, ``join``, ``sync``, ``lusers``, ``privmsg``,
   ``quit``) are scripts: generators that yield steps (``Send`` a line,
   ``Expect`` lines up to a match, wait until ``Closed``, ``Fail``) and get
@@ -26,6 +27,7 @@ __all__ = [
     "Expect",
     "Fail",
     "Inbox",
+    "InboxView",
     "Script",
     "Send",
     "Step",
@@ -101,6 +103,31 @@ class Inbox:
         """An assertion naming the connection, ``what`` went wrong and the last lines."""
         lines = "\n".join(f"  {m.raw}" for m in self.seen[-tail:])
         return AssertionError(f"{self.label} {self.nick}: {what}; last lines:\n{lines}")
+
+
+class InboxView:
+    """What both clients show of their ``inbox``."""
+
+    inbox: Inbox
+
+    @property
+    def label(self) -> str:
+        return self.inbox.label
+
+    @property
+    def nick(self) -> str:
+        """The nick the server welcomed us with ('*' before registering)."""
+        return self.inbox.nick
+
+    @property
+    def seen(self) -> list[Msg]:
+        """Every line received, for assertions and failure messages."""
+        return self.inbox.seen
+
+    @property
+    def eof(self) -> bool:
+        """The server closed the connection."""
+        return self.inbox.closed
 
 
 # Steps a conversation yields; each client carries them out.

@@ -211,10 +211,9 @@ def test_sighup_reload_changes_motd_and_limits_without_dropping(tmp_path: Path) 
         # A broken file is refused; the running configuration stays.
         proc.config_path.write_text("limits: {maxClients: -5}\nname: Bad Name\n")
         proc.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        wait_until(lambda: "reload refused" in proc.log(), 5, "the reload refused", 0.1)
         stay.send("MOTD")
         assert stay.expect(lambda m: m.command in ("372", "422")).last == "- second motd"
-        assert "reload refused" in proc.log()
         stay.send("PING alive")
         assert stay.expect("PONG").last == "alive"
         stay.close()

@@ -22,32 +22,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg, contains
-from tests.portals.netlab import Lab, Node, opened, remove_stale_labs, skip_unless_capable
+from tests.portals.netlab import Lab, Node
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 # Keepalive fast enough that a silent link is noticed within seconds.
 FAST = {"pingInterval": 1, "pingTimeout": 3}
-
-
-@pytest.fixture(scope="module")
-def capable() -> None:
-    skip_unless_capable()
-    remove_stale_labs()
-
-
-@pytest.fixture
-def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    with opened(tmp_path) as lab:
-        yield lab
 
 
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> str:
