@@ -31,12 +31,14 @@ __all__ = [
     "Script",
     "Send",
     "Step",
+    "end_of_names",
     "join",
     "lusers",
     "privmsg",
     "quit_",
     "register",
     "sync",
+    "welcomed",
 ]
 
 T = TypeVar("T")
