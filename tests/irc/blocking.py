@@ -135,7 +135,9 @@ class LineClient(InboxView):
             return None
         self.inbox.add(msg)
         if msg.command == "PING" and self.answer_pings:
-            self.send(f"PONG :{msg.last}")
+            # A PONG that cannot go out: the connection is going, the next read says so.
+            with contextlib.suppress(OSError, ConnectionClosed):
+                self.send(f"PONG :{msg.last}")
         return msg
 
     def _read_tcp(self, sock: socket.socket, deadline: Deadline) -> Msg | None:

@@ -201,7 +201,9 @@ class IrcClient(InboxView):
             msg = from_tcp(raw)
         self.inbox.add(msg)
         if msg.command == "PING" and self.answer_pings:
-            await self.send(f"PONG :{msg.last}")
+            # A PONG that cannot go out: the connection is going, the next read says so.
+            with contextlib.suppress(OSError, ConnectionClosed):
+                await self.send(f"PONG :{msg.last}")
         return msg
 
     async def _more(self, deadline: Deadline, what: str) -> None:
