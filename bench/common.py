@@ -1,11 +1,13 @@
 """What every benchmark script needs: ports, processes, the node, and /proc.
 
-* ``free_port``, ``wait_port``: loopback ports to listen on, and waiting for
-  a server to listen;
+* ``free_port``, ``wait_port``, ``wait_http``: loopback ports to listen on,
+  and waiting for a server to listen and answer (through the tests' one
+  wait-until helper, ``tests.waiting``);
 * ``node_env``, ``venv_python``: how to run ``python -m chatnet_node`` from
   this checkout, or from another one (``node_dir``: a baseline to compare
   against in the same run);
-* ``stop_process``: SIGTERM, then SIGKILL after a bounded wait;
+* ``stop_process``, ``reap``: SIGTERM (or whatever told it to stop), then
+  SIGKILL after a bounded wait;
 * ``proc_cpu_seconds``, ``proc_rss_kib``, ``cpu_busy_seconds``: what
   ``/proc`` says a process, or each CPU, used.
 """
@@ -18,8 +20,28 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from tests.waiting import wait_until
+
+__all__ = [
+    "BENCH",
+    "HOST",
+    "REPO",
+    "cpu_busy_seconds",
+    "free_port",
+    "node_env",
+    "proc_cpu_seconds",
+    "proc_rss_kib",
+    "reap",
+    "stop_process",
+    "venv_python",
+    "wait_http",
+    "wait_port",
+]
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -50,14 +72,34 @@ def free_port() -> int:
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     """Wait until something accepts on ``port``; fail early if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout:.0f}s")
+            return True
+        return False
+
+    _wait(listening, timeout, f"something listens on {HOST}:{port}")
+
+
+def wait_http(url: str, timeout: float) -> None:
+    """Wait until ``url`` answers 200 (a server's /healthz)."""
+
+    def answers() -> bool:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+        return False
+
+    _wait(answers, timeout, f"{url} answers 200")
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """``tests.waiting.wait_until``, failing as the scripts report a start: RuntimeError."""
+    try:
+        wait_until(check, timeout, what, poll=0.05)
+    except AssertionError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 8.0) -> None:
@@ -65,6 +107,11 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 8.0) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
+    reap(proc, timeout)
+
+
+def reap(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Wait ``timeout`` seconds for a process told to stop, then SIGKILL it (bounded)."""
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -35,13 +35,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.waiting import Deadline
+
 from bench.common import (
     BENCH,
     HOST,
@@ -50,8 +51,10 @@ from bench.common import (
     node_env,
     proc_cpu_seconds,
     proc_rss_kib,
+    reap,
     stop_process,
     venv_python,
+    wait_http,
     wait_port,
 )
 
@@ -235,23 +238,11 @@ def start_chatnet(workdir: Path, kind: str = "chatnet") -> Server:
     try:
         wait_port(irc_port, proc, 30)
         wait_port(ws_port, proc, 30)
-        _wait_healthz(ws_port, 10)
+        wait_http(f"http://{HOST}:{ws_port}/healthz", 10)
     except RuntimeError as exc:
         server.stop()
         raise RuntimeError(f"chatnet did not start: {exc}\n{server.log_tail()}") from exc
     return server
-
-
-def _wait_healthz(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            url = f"http://{HOST}:{port}/healthz"
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        time.sleep(0.05)
-    raise RuntimeError(f"/healthz on port {port} is not 200 after {timeout:.0f}s")
 
 
 def start_naive(workdir: Path) -> Server:
@@ -422,13 +413,12 @@ class LoadGen:
 
     def expect(self, keyword: str, timeout: float) -> dict[str, Any]:
         """Wait for the next ``KEYWORD {json}`` line; fail on FATAL, exit or timeout."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if deadline.passed:
                 raise RuntimeError(f"loadgen: no {keyword} within {timeout:.0f}s")
             try:
-                line = self.lines.get(timeout=left)
+                line = self.lines.get(timeout=deadline.left())
             except queue.Empty:
                 continue
             if line is None:
@@ -447,11 +437,7 @@ class LoadGen:
         if self.proc.poll() is None:
             with contextlib.suppress(OSError, ValueError):
                 self.send("QUIT")
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+            reap(self.proc, 10)
         for thread in self.threads:
             thread.join(timeout=5)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):

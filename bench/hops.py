@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.waiting import Deadline
+
 from bench.common import free_port, node_env, stop_process, wait_port
 
 SECRET = "bench-hops"
@@ -83,12 +85,12 @@ async def register(port: int, nick: str) -> tuple[asyncio.StreamReader, asyncio.
 
 
 async def member(
-    reader: asyncio.StreamReader, expected: int, latencies: list[float], deadline: float
+    reader: asyncio.StreamReader, expected: int, latencies: list[float], deadline: Deadline
 ) -> int:
     got = 0
-    while got < expected and time.monotonic() < deadline:
+    while got < expected and not deadline.passed:
         try:
-            line = await asyncio.wait_for(reader.readline(), max(deadline - time.monotonic(), 0.01))
+            line = await asyncio.wait_for(reader.readline(), max(deadline.left(), 0.01))
         except TimeoutError:
             break
         if b"PRIVMSG #bench :" in line:
@@ -107,7 +109,7 @@ async def run(
     results: dict[str, float] = {}
     for mode in ("burst", "rate"):
         latencies: list[float] = []
-        deadline = time.monotonic() + 60
+        deadline = Deadline(60)
         tasks = [asyncio.create_task(member(r, count, latencies, deadline)) for r, _ in sockets]
         start = time.perf_counter()
         for i in range(count):

@@ -43,6 +43,7 @@ from tests.chaos.harness import (  # noqa: E402 - after the path is set
     tcp_opener,
 )
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
+from tests.waiting import within  # noqa: E402
 
 TARGET_P99 = 5.0
 WAIT_PER_KILL = 30.0
@@ -72,6 +73,22 @@ async def connect_all(members: list[Member], batch: int = 25) -> None:
             await asyncio.sleep(0.01)
         async with asyncio.timeout(60):
             await asyncio.gather(*(m.wait_joined(60) for m in group))
+
+
+async def back_after(
+    ledger: Ledger, members: list[Member], killed_at: float, server: str
+) -> dict[str, float | None]:
+    """``recovery_times`` of ``server``'s members, once all are back and caught up,
+    or ``WAIT_PER_KILL`` seconds after the kill (None: not back by then)."""
+    times: dict[str, float | None] = {}
+
+    def all_back() -> bool:
+        nonlocal times
+        times = recovery_times(ledger, members, killed_at, server)
+        return bool(times) and all(t is not None for t in times.values())
+
+    await within(all_back, WAIT_PER_KILL - (clock() - killed_at), poll=0.1)
+    return times
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> int:
@@ -106,12 +123,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             killed_at = clock()
             pid = net.kill(target)
             ledger.note(f"SIGKILL {target}")
-            times: dict[str, float | None] = {}
-            while clock() - killed_at < WAIT_PER_KILL:
-                await asyncio.sleep(0.1)
-                times = recovery_times(ledger, members, killed_at, target)
-                if times and all(t is not None for t in times.values()):
-                    break
+            times = await back_after(ledger, members, killed_at, target)
             done = [t for t in times.values() if t is not None]
             missing = len(times) - len(done)
             never += missing

@@ -1,4 +1,4 @@
-"""Shared fixtures: real node processes on loopback."""
+"""Shared fixtures: real node processes on loopback, a network-namespace lab."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from tests.certs import make_certificate
 from tests.nodeproc import NodeProcess, make_node
+from tests.portals.netlab import Lab, opened, remove_stale_labs, skip_unless_capable
 
 
 @pytest.fixture
@@ -29,3 +30,17 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     if not make_certificate(cert, key):
         pytest.skip("no way to make a certificate: neither 'cryptography' nor 'openssl'")
     return cert, key
+
+
+@pytest.fixture(scope="module")
+def netns_capable() -> None:
+    """Skip unless namespaces and nftables work here; clear what killed runs left."""
+    skip_unless_capable()
+    remove_stale_labs()
+
+
+@pytest.fixture
+def lab(netns_capable: None, tmp_path: Path) -> Iterator[Lab]:
+    """A network-namespace lab (``tests/portals/netlab.py``) for one test, then closed."""
+    with opened(tmp_path) as lab:
+        yield lab

@@ -30,14 +30,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
-    proc.send_signal(signal.SIGTERM)
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 10.0, signum: int = signal.SIGTERM
+) -> None:
+    """``signum`` (SIGTERM), then SIGKILL if it has not exited within ``timeout``
+    seconds; nothing if it has exited already. Every wait is bounded."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signum)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=10)
 
 
 def operator_env() -> dict[str, str]:

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 def test_hops_benchmark_prints_both_setups_and_the_difference() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "hops.py"),
-            "--members",
-            "5",
-            "--messages",
-            "60",
-            "--rate",
-            "200",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    result = run_bench(
+        "hops.py", "--members", "5", "--messages", "60", "--rate", "200", timeout=120
     )
     out = result.stdout
     assert "one server" in out and "hub -> leaf (1 hop)" in out

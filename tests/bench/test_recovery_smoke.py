@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 pytestmark = pytest.mark.slow
 
 
 def test_recovery_benchmark_kills_servers_and_every_client_comes_back() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "recovery.py"),
-            "--clients",
-            "12",
-            "--kills",
-            "2",
-            "--talkers",
-            "2",
-            "--rate",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        "recovery.py",
+        *("--clients", "12", "--kills", "2", "--talkers", "2", "--rate", "2"),
         timeout=110,
         check=False,
     )

@@ -5,7 +5,8 @@ sender (the echo-message echo) reaches every member who stays exactly once,
 and every member who comes back (reconnect through the network's endpoint,
 rejoin, ``CHATHISTORY AFTER`` its last msgid) recovers it, exactly once.
 
-* ``Member``: one chat user as an asyncio IRC client. It records, per
+* ``Member``: one chat user on the asyncio IRC test client
+  (``tests.irc.client``: its parser, framing checks and PING answers). It records, per
   connection, every msgid it receives live (the same msgid twice on one
   connection is a duplicate, always an error), and merges live lines and
   history by msgid like the web page does (``overlaps`` counts what the
@@ -18,7 +19,8 @@ rejoin, ``CHATHISTORY AFTER`` its last msgid) recovers it, exactly once.
   (from a final look at every server's history) where each lost message is
   stored, so a failure says whether the server or the recovery lost it.
 
-Everything is bounded: every wait has a deadline, every loop a count.
+Everything is bounded: every wait has a deadline (``tests.waiting``), every
+loop a count.
 """
 
 # Every wait here takes an explicit ``timeout`` (bounded waits are the point).
@@ -37,20 +39,29 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tests.irc.lines import Msg, parse
+from tests.irc.client import IrcClient
+from tests.irc.lines import Msg
+from tests.waiting import within
 
 CHANNEL = "#chaos"
 CAPS = ("message-tags", "server-time", "echo-message", "batch", "chathistory")
+AUDIT_CAPS = ("batch", "message-tags", "server-time", "chathistory")
+#: How a server that does not answer shows to the audit and the views (the
+#: test client fails with an AssertionError when a connection closes or stalls).
+UNANSWERED = (OSError, ConnectionError, TimeoutError, AssertionError)
 HISTORY_PAGE = 100
 #: After ``AFTER msgid=<last>``, a recovering member also asks for the messages
 #: stamped up to this many seconds before its last one (``BETWEEN``): messages
 #: from different servers reach different servers in different orders, so one
 #: stamped just before the last line it saw may never have reached it.
 LOOKBACK = 10.0
+#: A connection that hears nothing (not even a PING) for this long is taken for dead.
+SILENCE = 120.0
+#: Lines a member's connection remembers once read (a member lives long).
+KEEP = 200
 
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 #: Opens a connection to the network (through its front door, or to a chosen server).
-Opener = Callable[[], Awaitable[Streams]]
+Opener = Callable[[], Awaitable[IrcClient]]
 
 
 def clock() -> float:
@@ -157,7 +168,7 @@ class Member:
         self.errors: list[str] = []
         self.joined = asyncio.Event()  # set while joined and caught up
         self.stopping = False
-        self._writer: asyncio.StreamWriter | None = None
+        self._client: IrcClient | None = None
         self._waiters: list[tuple[Callable[[Msg], bool], asyncio.Future[Msg]]] = []
         self._history_refs: set[str] = set()
         self._batch_lines: dict[str, list[Msg]] = {}
@@ -197,8 +208,8 @@ class Member:
 
     async def stop(self) -> None:
         self.stopping = True
-        if self._writer is not None:
-            self._writer.close()
+        if self._client is not None:
+            self._client.abort()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -211,15 +222,18 @@ class Member:
             started = clock()
             try:
                 await self._session()
-            except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            except (OSError, ConnectionError, TimeoutError) as exc:
                 if self.session is not None and self.session.joined is None:
                     self.errors.append(f"{self.ledger.rel(clock())} connect failed: {exc!r}")
+            except AssertionError as exc:  # the server broke the framing: never retried
+                self.errors.append(f"{self.ledger.rel(clock())} {exc}")
+                return
             finally:
                 self.joined.clear()
                 self._alive.clear()
-                if self._writer is not None:
-                    self._writer.close()
-                    self._writer = None
+                if self._client is not None:
+                    self._client.abort()
+                    self._client = None
                 for _, future in self._waiters:
                     if not future.done():
                         future.set_exception(ConnectionError("connection closed"))
@@ -242,12 +256,13 @@ class Member:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(self.opener(), 5.0)
-        self._writer = writer
+        client = await asyncio.wait_for(self.opener(), 5.0)
+        client.inbox.keep = KEEP
+        self._client = client
         session = Session(number=len(self.sessions) + 1, opened=clock())
         self.sessions.append(session)
         self._alive.set()
-        reading = asyncio.create_task(self._read(reader, session))
+        reading = asyncio.create_task(self._read(client, session))
         try:
             await self._register(session)
             await self._join(session)
@@ -265,23 +280,20 @@ class Member:
     # -- I/O
 
     def send(self, line: str) -> bool:
-        writer = self._writer
-        if writer is None or writer.is_closing():
-            return False
-        writer.write(line.encode() + b"\r\n")
-        return True
+        """Queue a line on the current connection; False when there is none."""
+        return self._client is not None and self._client.send_nowait(line)
 
     def _expect(self, check: Callable[[Msg], bool]) -> asyncio.Future[Msg]:
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         self._waiters.append((check, future))
         return future
 
-    async def _read(self, reader: asyncio.StreamReader, session: Session) -> None:
+    async def _read(self, client: IrcClient, session: Session) -> None:
         while True:
-            raw = await reader.readline()
-            if not raw:
+            try:
+                line = await client.recv(timeout=SILENCE)
+            except ConnectionError:  # closed by the server
                 return
-            line = parse(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
             self._handle(line, session)
             for check, future in list(self._waiters):
                 if not future.done() and check(line):
@@ -374,9 +386,7 @@ class Member:
 
     def _handle(self, line: Msg, session: Session) -> None:
         command = line.command
-        if command == "PING":
-            self.send("PONG :" + line.last)
-        elif command == "BATCH" and line.params:
+        if command == "BATCH" and line.params:
             ref = line.params[0]
             if ref.startswith("+") and line.params[1:2] == ["chathistory"]:
                 self._history_refs.add(ref[1:])
@@ -462,14 +472,14 @@ async def traffic(senders: list[Sender], seconds: float) -> None:
 
 
 async def settle(members: list[Member], ledger: Ledger, timeout: float) -> float:
-    """Wait until every member is joined and has every acknowledged message (or ``timeout``)."""
+    """Wait until every member is joined and has every acknowledged message (or
+    ``timeout``); the seconds it took. The accounting explains any shortfall."""
     started = clock()
-    deadline = started + timeout
-    while clock() < deadline:
-        wanted = set(ledger.acked)
-        if all(m.joined.is_set() and wanted <= m.have.keys() for m in members):
-            break
-        await asyncio.sleep(0.1)
+    await within(
+        lambda: all(m.joined.is_set() and ledger.acked.keys() <= m.have.keys() for m in members),
+        timeout,
+        poll=0.1,
+    )
     return clock() - started
 
 
@@ -554,8 +564,8 @@ def account(
     }
     unacked = {k: v for k, v in unacked.items() if v}
     for sender, seqs in unacked.items():
-        member = next((m for m in members if m.label == sender), None)
-        where = member.describe() if member else sender
+        talker = next((m for m in members if m.label == sender), None)
+        where = talker.describe() if talker else sender
         lines.append(f"never acknowledged to {where}: lines {_ranges(seqs)} of {sender}")
     report = Report(
         acked=len(acked),
@@ -592,37 +602,28 @@ def _ranges(numbers: list[int]) -> str:
 
 async def history_of(opener: Opener, channel: str = CHANNEL, since: float = 0.0) -> set[str]:
     """Every msgid a server's history holds for ``channel`` since ``since`` (epoch seconds)."""
-    reader, writer = await asyncio.wait_for(opener(), 5.0)
+    client = await asyncio.wait_for(opener(), 5.0)
     got: set[str] = set()
     nick = f"audit{random.randrange(10**6)}"
     try:
-        writer.write(
-            (
-                f"CAP REQ :batch message-tags server-time chathistory\r\nNICK {nick}\r\n"
-                f"USER audit 0 * :audit\r\nCAP END\r\n"
-            ).encode()
-        )
         ref = f"timestamp={iso(since)}"
         async with asyncio.timeout(15.0):
-            await _read_until(reader, writer, lambda m: m.command == "001")
+            await client.register(nick, AUDIT_CAPS, user="audit", realname="audit", timeout=15)
             for _ in range(200):
-                writer.write(f"CHATHISTORY AFTER {channel} {ref} {HISTORY_PAGE}\r\n".encode())
-                page = await _read_until(
-                    reader,
-                    writer,
-                    lambda m: (
-                        (m.command == "BATCH" and m.params[0].startswith("-"))
-                        or m.command == "FAIL"
-                    ),
-                )
+                await client.send(f"CHATHISTORY AFTER {channel} {ref} {HISTORY_PAGE}")
+                page = await client.collect_until(_history_end, timeout=15)
                 ids = [m.tags["msgid"] for m in page if m.command == "PRIVMSG"]
                 got.update(ids)
                 if len(ids) < HISTORY_PAGE:
                     break
                 ref = f"msgid={ids[-1]}"
     finally:
-        writer.close()
+        client.abort()
     return got
+
+
+def _history_end(m: Msg) -> bool:
+    return (m.command == "BATCH" and m.params[0].startswith("-")) or m.command == "FAIL"
 
 
 async def views(openers: dict[str, Opener], channel: str = CHANNEL) -> str:
@@ -630,22 +631,24 @@ async def views(openers: dict[str, Opener], channel: str = CHANNEL) -> str:
     out = []
     for name, opener in openers.items():
         try:
-            reader, writer = await asyncio.wait_for(opener(), 5.0)
-        except (OSError, ConnectionError, TimeoutError) as exc:
+            client = await asyncio.wait_for(opener(), 5.0)
+        except UNANSWERED as exc:
             out.append(f"{name}: no answer ({exc!r})")
             continue
         nick = f"view{random.randrange(10**6)}"
         try:
-            writer.write(f"NICK {nick}\r\nUSER v 0 * :v\r\nMAP\r\nNAMES {channel}\r\n".encode())
             async with asyncio.timeout(5.0):
-                lines = await _read_until(reader, writer, lambda m: m.command == "366")
+                await client.register(nick, user="v", realname="v")
+                await client.send("MAP")
+                await client.send(f"NAMES {channel}")
+                lines = await client.collect_until("366")
             shown = [m.last for m in lines if m.command == "006"]
             names = [m.last for m in lines if m.command == "353"]
             out.append(f"{name}: MAP {' | '.join(shown)}; NAMES {' '.join(names)}")
-        except (OSError, ConnectionError, TimeoutError) as exc:
+        except UNANSWERED as exc:
             out.append(f"{name}: {exc!r}")
         finally:
-            writer.close()
+            client.abort()
     return "\n".join(out)
 
 
@@ -654,53 +657,29 @@ async def audit(
 ) -> dict[str, set[str]]:
     """Every server's history of the channel, once each holds every acknowledged
     message (a restarted server catches up when its links come back), or at ``timeout``."""
-    deadline = clock() + timeout
     stored: dict[str, set[str]] = {}
-    for _ in range(int(timeout / 0.5) + 1):
+
+    async def complete() -> bool:
         for name, opener in openers.items():
             try:
                 stored[name] = await history_of(opener, since=since)
-            except (OSError, ConnectionError, TimeoutError) as exc:
+            except UNANSWERED as exc:
                 ledger.note(f"audit: {name} did not answer: {exc!r}")
                 stored[name] = set()
-        wanted = set(ledger.acked)
-        if all(wanted <= ids for ids in stored.values()) or clock() > deadline:
-            break
-        await asyncio.sleep(0.5)
+        return all(ledger.acked.keys() <= ids for ids in stored.values())
+
+    await within(complete, timeout, poll=0.5)
     return stored
 
 
 async def all_acknowledged(ledger: Ledger, timeout: float) -> bool:
     """Wait until every line sent has been acknowledged (or ``timeout``)."""
-    deadline = clock() + timeout
-    while clock() < deadline:
-        if len(ledger.acked) >= ledger.sent:
-            return True
-        await asyncio.sleep(0.1)
-    return len(ledger.acked) >= ledger.sent
-
-
-async def _read_until(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, check: Callable[[Msg], bool]
-) -> list[Msg]:
-    lines = []
-    while True:
-        raw = await reader.readline()
-        if not raw:
-            raise ConnectionError("closed")
-        line = parse(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
-        if line.command == "PING":
-            writer.write(f"PONG :{line.last}\r\n".encode())
-        lines.append(line)
-        if check(line):
-            return lines
+    return await within(lambda: len(ledger.acked) >= ledger.sent, timeout, poll=0.1)
 
 
 def tcp_opener(host: str, port: int) -> Opener:
-    async def open_() -> Streams:
-        return await asyncio.open_connection(host, port, limit=1 << 20)
-
-    return open_
+    """Connect straight to ``host:port`` (a server, or the network's front door)."""
+    return lambda: IrcClient.tcp(port, host)
 
 
 def recovery_times(

@@ -24,8 +24,6 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +32,6 @@ from tests.chaos.harness import (
     Member,
     Opener,
     Sender,
-    Streams,
     account,
     all_acknowledged,
     audit,
@@ -43,15 +40,8 @@ from tests.chaos.harness import (
     start_members,
     traffic,
 )
-from tests.portals.netlab import (
-    IRC_PORT,
-    Lab,
-    Node,
-    connect,
-    opened,
-    remove_stale_labs,
-    skip_unless_capable,
-)
+from tests.irc.client import IrcClient
+from tests.portals.netlab import IRC_PORT, Lab, Node, connect
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,18 +52,6 @@ RATE = 3.0
 TRAFFIC_SECONDS = 9.0
 ACT_AFTER = 2.0
 PARTITION_SECONDS = 6.0
-
-
-@pytest.fixture(scope="module")
-def capable() -> None:
-    skip_unless_capable()
-    remove_stale_labs()
-
-
-@pytest.fixture
-def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    with opened(tmp_path) as lab:
-        yield lab
 
 
 def build(lab: Lab) -> dict[str, Node]:
@@ -99,7 +77,7 @@ def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> None:
 def opener(ns: str, first: Node, nodes: list[Node], rng: random.Random) -> Opener:
     """Connect to ``first``, else to any other server: the lab's front door."""
 
-    async def open_() -> Streams:
+    async def open_() -> IrcClient:
         others = [n for n in nodes if n is not first]
         rng.shuffle(others)
         failures = []
@@ -109,8 +87,7 @@ def opener(ns: str, first: Node, nodes: list[Node], rng: random.Random) -> Opene
             except OSError as exc:
                 failures.append(f"{node.name}: {exc}")
                 continue
-            sock.setblocking(False)
-            return await asyncio.open_connection(sock=sock, limit=1 << 20)
+            return await IrcClient.on_socket(sock, f"{ns}:{node.name}")
         raise ConnectionError(f"no server answered: {failures}")
 
     return open_

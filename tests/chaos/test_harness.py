@@ -7,14 +7,14 @@ from tests.chaos.harness import (
     Ledger,
     Member,
     Session,
-    Streams,
     account,
     percentile,
 )
+from tests.irc.client import IrcClient
 from tests.irc.lines import parse
 
 
-async def _never() -> Streams:
+async def _never() -> IrcClient:
     raise ConnectionError("not used")
 
 

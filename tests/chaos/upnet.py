@@ -13,11 +13,10 @@ import json
 import os
 import signal
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.nodeproc import node_pids, start_up
+from tests.nodeproc import node_pids, start_up, stop_process
 from tests.waiting import wait_until
 
 
@@ -170,13 +169,7 @@ class UpNetwork:
         wait_until(answers, timeout, f"{server} restarted", 0.1, self.log)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, 10)
         # Whatever a failed stop left behind (nodes are matched by our state dir).
         for pid in node_pids(str(self.state)):
             os.kill(pid, signal.SIGKILL)

@@ -17,7 +17,6 @@ Environment:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -36,6 +35,7 @@ import yaml
 from tests.irc.client import IrcClient
 from tests.irc.lines import Msg
 from tests.nodeproc import REPO, free_port
+from tests.waiting import eventually, wait_until
 
 CLUSTER = os.environ.get("CHATNET_E2E_CLUSTER", "chatnet-e2e")
 KEEP = os.environ.get("CHATNET_E2E_KEEP") == "1"
@@ -210,14 +210,14 @@ def test_operator_replicas_run_and_peer(installed: Cluster) -> None:
     assert deployment["status"].get("availableReplicas") == 2
     # Both replicas register in the peering object with distinct priorities:
     # kopf pauses *every* operator when two share one.
-    deadline = time.monotonic() + 60
-    peers: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        peers = installed.get("clusterkopfpeering", "chatnet").get("status") or {}
-        if len(peers) == 2:
-            break
-        time.sleep(2)
-    assert len(peers) == 2, f"peers: {peers}"
+    last: dict[str, Any] = {}
+
+    def two_peers() -> dict[str, Any] | None:
+        nonlocal last
+        last = installed.get("clusterkopfpeering", "chatnet").get("status") or {}
+        return last if len(last) == 2 else None
+
+    peers = wait_until(two_peers, 60, "two peers", 2, lambda: f"peers: {last}")
     priorities = [p.get("priority", 0) for p in peers.values()]
     assert len(set(priorities)) == 2, f"replicas share a peering priority: {peers}"
 
@@ -244,7 +244,7 @@ def service_port(installed: Cluster) -> Iterator[int]:
     """A NodePort twin of the network's client Service (same selector and ports), so a
     client here reaches it through kube-proxy on a port kind maps to loopback."""
     service = installed.get("-n", NS, f"service/{NETWORK}-chat")
-    twin = {
+    twin: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": f"{NETWORK}-chat-e2e", "namespace": NS},
@@ -263,10 +263,10 @@ def service_port(installed: Cluster) -> Iterator[int]:
 
 async def connect(port: int, nick: str, within: float) -> IrcClient:
     """Connect and register, retrying until ``within`` seconds have passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
     last: BaseException | None = None
-    while loop.time() < deadline:
+
+    async def registered() -> IrcClient | None:
+        nonlocal last
         client: IrcClient | None = None
         try:
             client = await IrcClient.tcp(port)
@@ -276,8 +276,11 @@ async def connect(port: int, nick: str, within: float) -> IrcClient:
             last = exc
             if client is not None:
                 await client.close()
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"{nick} could not connect within {within}s: {last}")
+            return None
+
+    return await eventually(
+        registered, within, f"{nick} connects", 0.5, lambda: f"last error: {last}"
+    )
 
 
 async def server_of(client: IrcClient, nick: str) -> str:

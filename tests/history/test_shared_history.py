@@ -22,6 +22,7 @@ from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node, node_pids
 from tests.operator.test_up import Up
 from tests.pgserver import PgServer
+from tests.waiting import eventually
 
 CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
 
@@ -50,8 +51,7 @@ async def say(client: IrcClient, target: str, texts: list[str]) -> list[Msg]:
     echoes = []
     for text in texts:
         await asyncio.sleep(0.002)  # distinct server-time values
-        await client.send(f"PRIVMSG {target} :{text}")
-        echoes.append(await client.expect(lambda m, t=text: m.command == "PRIVMSG" and m.last == t))
+        echoes.append(await client.privmsg(target, text))
     return echoes
 
 
@@ -66,16 +66,20 @@ async def history(client: IrcClient, line: str) -> list[Msg]:
 
 async def history_texts(client: IrcClient, line: str, want: int, within: float = 10) -> list[str]:
     """The texts of a CHATHISTORY answer, asked until it has ``want`` messages."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
+    last: list[str] = []
+
+    async def answered() -> list[str] | None:
+        nonlocal last
         try:
-            got = [m.last for m in await history(client, line)]
-        except LookupError:  # FAIL: the database is not back yet
-            got = []
-        if len(got) >= want or loop.time() > deadline:
-            return got
-        await asyncio.sleep(0.1)
+            last = [m.last for m in await history(client, line)]
+        except LookupError as fail:  # FAIL: the database is not back yet
+            last = [str(fail)]
+            return None
+        return last if len(last) >= want else None
+
+    return await eventually(
+        answered, within, f"{want} messages for {line}", 0.1, lambda: f"last answer: {last}"
+    )
 
 
 async def test_history_is_shared_by_servers_and_outlives_them(

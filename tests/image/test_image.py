@@ -24,7 +24,8 @@ import pytest
 
 from chatnet_operator.cli import build_parser
 from tests.irc.client import IrcClient
-from tests.nodeproc import REPO, make_node
+from tests.nodeproc import REPO, make_node, stop_process
+from tests.waiting import wait_until
 
 IMAGE = "chatnet:test"
 BUILD_SCRIPT = REPO / "scripts" / "build-image.sh"
@@ -71,21 +72,22 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def started() -> str | None:
+        if engine_up():
+            return "up"
+        return "exited" if proc.poll() is not None else None
+
+    state: str | None = None
     try:
-        deadline = time.monotonic() + 60
-        while not engine_up():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                pytest.skip(f"dockerd could not start on this machine:\n{tail}")
-            time.sleep(0.5)
+        with contextlib.suppress(AssertionError):  # not up in time: skipped below
+            state = wait_until(started, 60, "dockerd answers or exits", 0.5)
+        if state != "up":
+            tail = log_path.read_text(errors="replace")[-2000:]
+            pytest.skip(f"dockerd could not start on this machine:\n{tail}")
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, 30)
 
 
 @pytest.fixture(scope="module")
@@ -158,20 +160,21 @@ def test_operator_command_runs(image: str) -> None:
 
 
 def wait_healthy(name: str, url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def logs() -> str:
+        out = docker("logs", name, check=False)
+        return f"{out.stdout}{out.stderr}"
+
+    def healthy() -> bool:
         state = docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip()
         if state != "true":
-            logs = docker("logs", name, check=False)
-            pytest.fail(f"the node container exited:\n{logs.stdout}{logs.stderr}")
+            pytest.fail(f"the node container exited:\n{logs()}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
+                return bool(resp.status == 200)
         except OSError:
-            time.sleep(0.2)
-    logs = docker("logs", name, check=False)
-    pytest.fail(f"the node container never answered {url}:\n{logs.stdout}{logs.stderr}")
+            return False
+
+    wait_until(healthy, timeout, f"the node container answers {url}", 0.2, logs)
 
 
 async def test_node_container_serves_an_irc_client(image: str, tmp_path: Path) -> None:

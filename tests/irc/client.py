@@ -1,7 +1,9 @@
 """The asyncio IRC test client, over TCP (plain or TLS) and over WebSocket.
 
 Every wait is bounded: ``expect`` and friends fail with the lines seen so far
-instead of hanging.
+instead of hanging. What it received lives in an ``Inbox`` and its
+conversations (register, join, sync...) are the scripts of
+``tests.irc.conversation``, shared with the blocking client.
 
 Typical use::
 
@@ -19,36 +21,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl as ssl_module
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.irc.lines import Matcher, Msg, matcher, parse
+from tests.irc import conversation
+from tests.irc.conversation import Closed, Expect, Fail, Inbox, InboxView, Script, Send, Step
+from tests.irc.lines import Matcher, Msg, from_tcp, from_websocket, matcher
+from tests.waiting import Deadline, eventually
+
+__all__ = ["Clients", "IrcClient", "connected"]
 
 DEFAULT_TIMEOUT = 5.0
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
-class IrcClient:
-    """One connection to the server. Create with ``tcp`` or ``websocket``."""
+class IrcClient(InboxView):
+    """One connection to the server. Create with ``tcp``, ``websocket`` or ``on_socket``."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.nick = "*"
-        self.seen: list[Msg] = []  # every line received, for failure messages
-        self.buffer: list[Msg] = []  # received but not consumed by expect()
+    def __init__(self, label: str, keep: int | None = None) -> None:
+        self.inbox = Inbox(label, keep)
+        """What arrived and what has been read (``tests.irc.conversation``)."""
+        self.answer_pings = True
+        """PINGs are answered as they are read; False plays a client that went silent."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ws: ClientConnection | None = None
         self._ws_binary = False
         self._sync_counter = 0
-        self.eof = False
 
     # Construction.
 
@@ -65,6 +73,20 @@ class IrcClient:
         client._reader, client._writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=ssl, limit=1 << 20), timeout
         )
+        return client
+
+    @classmethod
+    async def on_socket(
+        cls, sock: socket.socket, label: str = "", keep: int | None = None
+    ) -> IrcClient:
+        """Talk over a connected TCP socket made elsewhere (inside a network namespace).
+
+        ``keep``: remember only about that many lines already read (a long-lived
+        client that would otherwise keep every line it ever received).
+        """
+        client = cls(label or "tcp:{}:{}".format(*sock.getpeername()[:2]), keep)
+        sock.setblocking(False)
+        client._reader, client._writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
         return client
 
     @classmethod
@@ -101,6 +123,13 @@ class IrcClient:
     ) -> None:
         await self.close()
 
+    def abort(self) -> None:
+        """Close the connection at once, without QUIT and without waiting."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def close(self) -> None:
         """Close the connection without QUIT (bounded)."""
         if self._writer is not None:
@@ -135,21 +164,31 @@ class IrcClient:
         self._writer.write(data)
         await self._writer.drain()
 
+    def send_nowait(self, line: str) -> bool:
+        """TCP: queue a line without waiting for the socket; False once the
+        connection is closing (for code that must not block, like a PONG)."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(line.encode() + b"\r\n")
+        return True
+
     # Receiving.
 
-    async def _read_line(self, timeout: float) -> Msg | None:
-        """The next line from the network, or None at end of stream."""
-        if self.eof:
+    async def _read_line(self, timeout: float | None) -> Msg | None:
+        """The next line from the network (kept in the inbox), or None at end of stream.
+
+        Raises TimeoutError when nothing arrives within ``timeout``.
+        """
+        if self.inbox.closed:
             return None
         if self._ws is not None:
             try:
                 data: Any = await asyncio.wait_for(self._ws.recv(), timeout)
             except ConnectionClosed:
-                self.eof = True
+                self.inbox.closed = True
                 return None
-            text = data.decode("utf-8") if isinstance(data, bytes) else data
-            assert "\n" not in text.rstrip("\r\n"), f"several lines in one message: {text!r}"
-            text = text.rstrip("\r\n")
+            msg = from_websocket(data)
         else:
             assert self._reader is not None
             try:
@@ -157,90 +196,87 @@ class IrcClient:
             except (ConnectionResetError, ssl_module.SSLError):
                 raw = b""
             if not raw:
-                self.eof = True
+                self.inbox.closed = True
                 return None
-            assert raw.endswith(b"\r\n"), f"line without CR LF: {raw!r}"
-            text = raw[:-2].decode("utf-8")
-        msg = parse(text)
-        self.seen.append(msg)
+            msg = from_tcp(raw)
+        self.inbox.add(msg)
+        if msg.command == "PING" and self.answer_pings:
+            # A PONG that cannot go out: the connection is going, the next read says so.
+            with contextlib.suppress(OSError, ConnectionClosed):
+                await self.send(f"PONG :{msg.last}")
         return msg
 
+    async def _more(self, deadline: Deadline, what: str) -> None:
+        """Read one more line before ``deadline``; fail, naming ``what``, if none comes."""
+        if not self.inbox.closed and not deadline.passed:
+            with contextlib.suppress(TimeoutError):
+                if await self._read_line(deadline.left()) is not None:
+                    return
+        if self.inbox.closed:
+            raise self.inbox.failure(f"connection closed while waiting for {what}")
+        raise self.inbox.failure(f"timed out waiting for {what}")
+
     async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Msg:
-        """The next line (buffered first)."""
-        if self.buffer:
-            return self.buffer.pop(0)
-        msg = await self._read_line(timeout)
+        """The next unread line (TimeoutError if none comes within ``timeout``)."""
+        msg = self.inbox.next()
+        if msg is None and await self._read_line(timeout) is not None:
+            msg = self.inbox.next()
         if msg is None:
             raise ConnectionError(f"{self.label} {self.nick}: connection closed")
         return msg
 
-    def _fail(self, what: str) -> AssertionError:
-        tail = "\n".join(f"  {m.raw}" for m in self.seen[-30:])
-        return AssertionError(f"{self.label} {self.nick}: {what}; last lines:\n{tail}")
-
     async def expect(self, match: Matcher, *params: str, timeout: float = DEFAULT_TIMEOUT) -> Msg:
-        """Wait for a matching line; lines before it are consumed (and kept in ``seen``)."""
+        """Wait for a matching line; lines before it are read past (and kept in ``seen``)."""
         lines = await self.collect_until(match, *params, timeout=timeout)
         return lines[-1]
 
     async def collect_until(
         self, match: Matcher, *params: str, timeout: float = DEFAULT_TIMEOUT
     ) -> list[Msg]:
-        """Every line up to and including the first that matches."""
-        check = matcher(match, *params)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        lines: list[Msg] = []
-        while True:
-            if self.buffer:
-                msg: Msg | None = self.buffer.pop(0)
-            else:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise self._fail(f"timed out waiting for {match!r} {params}")
-                try:
-                    msg = await self._read_line(remaining)
-                except TimeoutError:
-                    raise self._fail(f"timed out waiting for {match!r} {params}") from None
-            if msg is None:
-                raise self._fail(f"connection closed while waiting for {match!r} {params}")
-            lines.append(msg)
-            if check(msg):
-                return lines
+        """Every unread line up to and including the first that matches."""
+        return await self._until(matcher(match, *params), f"{match!r} {params}", timeout)
 
-    async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
-        """Round trip a PING; returns every line that arrived before its PONG.
-
-        The server answers in order, so anything a command caused has arrived
-        by then: use it to assert that something did *not* happen.
-        """
-        self._sync_counter += 1
-        token = f"sync{self._sync_counter}"
-        await self.send(f"PING {token}")
-        lines = await self.collect_until(
-            lambda m: m.command == "PONG" and m.last == token, timeout=timeout
-        )
-        return lines[:-1]
+    async def _until(self, check: Callable[[Msg], bool], what: str, timeout: float) -> list[Msg]:
+        deadline = Deadline(timeout)
+        start = self.inbox.cursor
+        while (found := self.inbox.find(check, start)) is None:
+            start = len(self.inbox.seen)
+            await self._more(deadline, what)
+        return self.inbox.take(found)
 
     async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
-        """Read until the server closes the connection; returns the lines read."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        lines = list(self.buffer)
-        self.buffer.clear()
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise self._fail("the server did not close the connection")
-            try:
-                msg = await self._read_line(remaining)
-            except TimeoutError:
-                raise self._fail("the server did not close the connection") from None
-            if msg is None:
-                return lines
-            lines.append(msg)
+        """Read until the server closes the connection; returns the unread lines."""
+        deadline = Deadline(timeout)
+        while not self.inbox.closed:
+            if deadline.passed:
+                raise self.inbox.failure("the server did not close the connection")
+            with contextlib.suppress(TimeoutError):
+                await self._read_line(deadline.left())
+        return self.inbox.rest()
 
-    # Registration.
+    # Conversations (tests.irc.conversation), run on this connection.
+
+    async def run(self, script: Script[T]) -> T:
+        """Carry out a conversation's steps; its result."""
+        try:
+            step = next(script)
+            while True:
+                step = script.send(await self._step(step))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _step(self, step: Step) -> list[Msg]:
+        match step:
+            case Send(line):
+                await self.send(line)
+                return []
+            case Expect(check, what, timeout):
+                return await self._until(check, what, timeout)
+            case Closed(timeout):
+                return await self.wait_closed(timeout)
+            case Fail(what):
+                raise self.inbox.failure(what)
 
     async def register(
         self,
@@ -253,52 +289,38 @@ class IrcClient:
     ) -> list[Msg]:
         """Register (negotiating ``caps``, which must all be ACKed); returns the
         lines up to the end of the MOTD."""
-        wanted = list(caps)
-        if wanted:
-            await self.send("CAP LS 302")
-        if password is not None:
-            await self.send(f"PASS {password}")
-        await self.send(f"NICK {nick}")
-        await self.send(f"USER {user or nick} 0 * :{realname or 'Test ' + nick}")
-        if wanted:
-            await self._await_ls(timeout)
-            await self.send("CAP REQ :" + " ".join(wanted))
-            ack = await self.expect(
-                lambda m: (
-                    m.command == "CAP" and len(m.params) > 1 and m.params[1] in ("ACK", "NAK")
-                ),
-                timeout=timeout,
-            )
-            if ack.params[1] != "ACK":
-                raise self._fail(f"capabilities refused: {ack.raw}")
-            await self.send("CAP END")
-        lines = await self.collect_until(lambda m: m.command in ("376", "422"), timeout=timeout)
-        welcome = next((m for m in lines if m.command == "001"), None)
-        if welcome is None:
-            raise self._fail("no 001 before the end of the MOTD")
-        self.nick = welcome.params[0]
+        lines = await self.run(conversation.register(nick, caps, user, realname, password, timeout))
+        self.inbox.nick = conversation.welcomed(lines)
         return lines
-
-    async def _await_ls(self, timeout: float) -> Msg:
-        """Wait for the last line of CAP LS (302 multiline aware)."""
-        while True:
-            msg = await self.expect(
-                lambda m: m.command == "CAP" and len(m.params) > 2 and m.params[1] == "LS",
-                timeout=timeout,
-            )
-            if msg.params[2] != "*":
-                return msg
 
     async def join(self, *channels: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Join channels and wait for each one's end of NAMES."""
-        for channel in channels:
-            await self.send(f"JOIN {channel}")
-            await self.expect("366", self.nick, channel, timeout=timeout)
+        await self.run(conversation.join(*channels, timeout=timeout))
+
+    async def privmsg(self, target: str, text: str, timeout: float = DEFAULT_TIMEOUT) -> Msg:
+        """Send a message and return the server's echo of it (needs echo-message)."""
+        return await self.run(conversation.privmsg(self.nick, target, text, timeout))
+
+    async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
+        """Round trip a PING; returns every line that arrived before its PONG.
+
+        The server answers in order, so anything a command caused has arrived
+        by then: use it to assert that something did *not* happen.
+        """
+        self._sync_counter += 1
+        return await self.run(conversation.sync(f"sync{self._sync_counter}", timeout))
+
+    async def wait_linked(self, servers: int, timeout: float = 20.0) -> None:
+        """Ask LUSERS until this client's server sees ``servers`` servers."""
+
+        async def linked() -> bool:
+            return await self.run(conversation.lusers()) == servers
+
+        await eventually(linked, timeout, f"{self.nick} sees {servers} servers", poll=0.1)
 
     async def quit(self, reason: str = "bye") -> None:
         """QUIT and wait for the server to close the connection."""
-        await self.send(f"QUIT :{reason}")
-        await self.wait_closed()
+        await self.run(conversation.quit_(reason, DEFAULT_TIMEOUT))
 
 
 async def connected(port: int, nick: str, caps: Iterable[str] = (), **kwargs: Any) -> IrcClient:

@@ -1,7 +1,9 @@
-"""IRC lines as the tests read them: one strict parser, and the matchers every client uses.
+"""IRC lines as the tests read them: one strict parser, the framing checks, and the matchers.
 
 The parser is the tests' own (independent of ``chatnet_node.irc.message``),
-so the server's serialiser is checked, not trusted.
+so the server's serialiser is checked, not trusted: ``from_tcp`` and
+``from_websocket`` also check the framing (CR LF, UTF-8, one line per
+WebSocket message) for every client that reads from a server.
 """
 
 from __future__ import annotations
@@ -75,6 +77,19 @@ def parse(raw: str) -> Msg:
     if trailing is not None:
         params.append(trailing)
     return Msg(raw, words[0].upper(), params, source, tags)
+
+
+def from_tcp(raw: bytes) -> Msg:
+    """One line as read off a TCP stream, CR LF included: it must end in CR LF and be UTF-8."""
+    assert raw.endswith(b"\r\n"), f"line without CR LF: {raw!r}"
+    return parse(raw[:-2].decode("utf-8"))
+
+
+def from_websocket(data: str | bytes) -> Msg:
+    """One WebSocket message (text, or bytes on ``binary.ircv3.net``): exactly one line."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    assert "\n" not in text.rstrip("\r\n"), f"several lines in one message: {text!r}"
+    return parse(text.rstrip("\r\n"))
 
 
 Matcher = str | Callable[[Msg], bool]

@@ -7,9 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from tests.irc.blocking import LineClient
 from tests.nodeproc import REPO, free_port
 
 
@@ -42,14 +42,10 @@ def test_flags_start_a_server_that_says_where_to_connect() -> None:
         assert "chatnet-node irc.flagged.example" in first
         rest = proc.stdout.readline() + proc.stdout.readline()
         assert f"127.0.0.1:{irc}" in rest and f"http://127.0.0.1:{ws}/" in rest
-        with socket.create_connection(("127.0.0.1", irc), timeout=5) as sock:
-            sock.sendall(b"NICK flag\r\nUSER f 0 * :f\r\n")
-            data = b""
-            deadline = time.monotonic() + 5
-            while b" 376 " not in data and time.monotonic() < deadline:
-                data += sock.recv(4096)
-            assert b":irc.flagged.example 001 flag :Welcome" in data
-            assert b":irc.flagged.example 004 flag irc.flagged.example chatnet-0.1.0 " in data
+        with LineClient.tcp(irc, timeout=5).register("flag", timeout=5) as client:
+            data = "\n".join(m.raw for m in client.seen)
+            assert ":irc.flagged.example 001 flag :Welcome" in data
+            assert ":irc.flagged.example 004 flag irc.flagged.example chatnet-0.1.0 " in data
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)

@@ -27,6 +27,7 @@ import pytest
 from tests.irc.client import IrcClient
 from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node
+from tests.waiting import Deadline
 
 SECRET = "drain-test-secret"
 CAPS = ["message-tags", "server-time", "echo-message", "batch", "chathistory"]
@@ -141,11 +142,7 @@ async def test_drain_loses_no_acknowledged_message(
         await alice.register("alice", caps=CAPS)
         await bob.register("bob", caps=CAPS)
         # Linked: each sees the other in LUSERS' server count.
-        for _ in range(100):
-            await bob.send("LUSERS")
-            if "on 2 servers" in (await bob.expect("251")).last:
-                break
-            await asyncio.sleep(0.1)
+        await bob.wait_linked(2, timeout=15)
         await alice.join("#room")
         await bob.join("#room")
         await alice.expect(lambda m: m.command == "JOIN" and m.nick == "bob")
@@ -154,8 +151,8 @@ async def test_drain_loses_no_acknowledged_message(
         sent = 0
         drained = False
         closed = False
-        deadline = time.monotonic() + 15
-        while not closed and time.monotonic() < deadline:
+        talking = Deadline(15)
+        while not closed and not talking.passed:
             if sent == 10 and not drained:
                 a.signal(signal.SIGTERM)
                 drained = True

@@ -15,6 +15,7 @@ from websockets.typing import Subprotocol
 
 from tests.irc.client import Clients, IrcClient
 from tests.nodeproc import NodeProcess, make_node
+from tests.waiting import eventually
 
 
 async def raw_frame_after_ping(client: IrcClient, token: str) -> str | bytes:
@@ -210,12 +211,12 @@ async def test_full_server_turns_readyz_503(tmp_path: Path) -> None:
             await client.quit()
         finally:
             await client.close()
-        for _ in range(100):
+
+        async def ready() -> bool:
             status, _, _ = await asyncio.to_thread(http_get, node.http_url + "/readyz")
-            if status == 200:
-                break
-            await asyncio.sleep(0.05)
-        assert status == 200
+            return status == 200
+
+        await eventually(ready, 10, "/readyz is 200 again", poll=0.05)
     finally:
         node.stop()
 

@@ -60,6 +60,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from tests.waiting import Deadline
+
 Obj = dict[str, Any]
 
 
@@ -922,13 +924,13 @@ class ApiServer:
                 await send(event)
             if initial:
                 await send(bookmark({"k8s.io/initial-events-end": "true"}))
-            deadline = loop.time() + timeout
-            while (left := deadline - loop.time()) > 0:
+            deadline = Deadline(timeout)  # the watch ends then, as kube-apiserver's do
+            while (left := deadline.left()) > 0:
                 wait = min(left, self.bookmark_interval) if bookmarks else left
                 try:
                     event = await asyncio.wait_for(watcher.queue.get(), wait)
                 except TimeoutError:
-                    if bookmarks and loop.time() < deadline:
+                    if bookmarks and not deadline.passed:
                         await send(bookmark())
                     continue
                 await send(event)

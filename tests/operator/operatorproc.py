@@ -21,7 +21,7 @@ from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
 from tests.nodeproc import REPO, free_port, stop_process
 from tests.operator.kubeapi import ApiServer, load_yaml_objects
-from tests.waiting import wait_until
+from tests.waiting import Maybe, wait_until
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -36,7 +36,7 @@ CHILD_KINDS = [
 ]
 
 
-def wait_for(check: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+def wait_for(check: Callable[[], Maybe[T]], timeout: float = 15.0, what: str = "condition") -> T:
     """Poll ``check`` every 0.1 s until it returns something truthy (``tests.waiting``)."""
     return wait_until(check, timeout, what, poll=0.1)
 

@@ -10,7 +10,6 @@ references it sets.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import yaml
 
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
+from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.operator.kubeapi import ApiServer
 from tests.operator.operatorproc import (
@@ -381,18 +381,6 @@ def test_delete_releases_finalizers_and_children(api: ApiServer, operator: Opera
     assert valid is not None and "ChatNetwork/acme: not found" in valid["message"]
 
 
-def irc_register(port: int, nick: str) -> socket.socket:
-    """A plain TCP IRC client, registered (welcome received)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
-    seen = b""
-    while b" 001 " not in seen:
-        chunk = sock.recv(4096)
-        assert chunk, f"connection closed before welcome: {seen!r}"
-        seen += chunk
-    return sock
-
-
 def _start_hubs(tmp: Path) -> tuple[NodeProcess, NodeProcess]:
     east = make_node(
         tmp,
@@ -457,7 +445,7 @@ def test_status_aggregates_from_real_nodes(
         assert network["status"]["servers"] == "2/2"
         assert network["status"]["links"] == "1/1"
         assert network["status"]["capacity"] == 100
-        client = irc_register(east.irc_port, "alice")
+        client = LineClient.tcp(east.irc_port, timeout=5).register("alice")
         try:
             wait_for(
                 lambda: (

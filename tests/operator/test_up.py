@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect as ws_connect
-from websockets.typing import Subprotocol
 
 from chatnet_operator.local.frontdoor import Listener
 from tests.irc.blocking import LineClient
 from tests.irc.lines import contains
-from tests.nodeproc import REPO, node_pids, operator_env, start_up
+from tests.nodeproc import REPO, node_pids, operator_env, start_up, stop_process
 from tests.waiting import wait_until
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -63,13 +59,7 @@ class Up:
     def stop(self, signum: int = signal.SIGTERM) -> float:
         """Send ``signum``; returns how long it took to exit."""
         start = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10, signum)
         self.out.close()
         self.err.close()
         for client in self.clients:
@@ -140,10 +130,8 @@ def test_websocket_and_web_page_through_the_front_door(up_factory: Any) -> None:
     with urllib.request.urlopen(doc["network"]["http"], timeout=5) as resp:
         assert resp.status == 200
         assert b"<html" in resp.read().lower()
-    with ws_connect(doc["network"]["ws"], subprotocols=[Subprotocol("text.ircv3.net")]) as ws:
-        ws.send("NICK webuser")
-        ws.send("USER webuser 0 * :web")
-        wait_until(lambda: " 001 " in str(ws.recv(timeout=10)), 10, "a welcome", poll=0)
+    with LineClient.websocket(doc["network"]["ws"]) as ws:
+        ws.register("webuser")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -192,8 +180,8 @@ def test_full_servers_are_skipped_and_then_refused(tmp_path: Path, up_factory: A
     assert {server_of(first), server_of(second)} == {"a", "b"}
     time.sleep(1.0)  # let the front door see both servers full
     host, port = doc["network"]["irc"].rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        assert b"full" in sock.recv(4096)
+    with LineClient.tcp(int(port), host, timeout=5) as refused:
+        assert "full" in refused.expect("ERROR", timeout=5).last
 
 
 def test_crashed_server_is_restarted_and_logged(up_factory: Any) -> None:
@@ -306,25 +294,6 @@ def test_networks_run_together_need_their_own_ports(tmp_path: Path) -> None:
     assert b"port 8080 is also used by network local" in result.stderr
 
 
-def _websocket_login(ws: Any, nick: str) -> None:
-    ws.send(f"NICK {nick}")
-    ws.send(f"USER {nick} 0 * :{nick}")
-    wait_until(lambda: " 001 " in str(ws.recv(timeout=10)), 10, "a welcome", poll=0)
-
-
-def _websocket_goodbye(ws: Any) -> tuple[list[str], int | None]:
-    """Every message left on a closing WebSocket, and the close code it ended with."""
-    lines: list[str] = []
-    try:
-        while True:
-            lines.append(str(ws.recv(timeout=10)))
-    except ConnectionClosed:
-        pass
-    except TimeoutError:
-        lines.append("(no close in 10 s)")
-    return lines, ws.close_code
-
-
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 
 
@@ -340,10 +309,8 @@ def test_stop_drains_clients_before_the_front_door_closes(
         irc = [irc_client(doc["network"]["irc"], f"irc{i}") for i in range(3)]
         for client in irc:
             stack.callback(client.close)
-        ws = stack.enter_context(
-            ws_connect(doc["network"]["ws"], subprotocols=[Subprotocol("text.ircv3.net")])
-        )
-        _websocket_login(ws, "webuser")
+        ws = stack.enter_context(LineClient.websocket(doc["network"]["ws"]))
+        ws.register("webuser")
         assert up.stop(signum) < 5
         assert up.proc.returncode == 0
         log = up.log()
@@ -353,7 +320,8 @@ def test_stop_drains_clients_before_the_front_door_closes(
         for client in irc:
             client.expect(contains("This server is shutting down"))
             assert "Server restarting" in client.expect("ERROR").last
-        lines, code = _websocket_goodbye(ws)
+        lines = [m.raw for m in ws.wait_closed(timeout=10)]
+        code = ws.close_code
     assert any("shutting down for maintenance" in line for line in lines), lines
     assert any("ERROR :Closing Link" in line and "Server restarting" in line for line in lines)
     assert code == 1012, f"the server's close frame (service restart) reached the client: {code}"

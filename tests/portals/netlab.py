@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from tests.irc.blocking import LineClient
-from tests.nodeproc import REPO
+from tests.nodeproc import REPO, stop_process
 from tests.waiting import wait_until
 
 SUBNET = "10.77.0"
@@ -169,14 +169,8 @@ class Node:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc, 3)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -17,7 +17,7 @@ import pytest
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node
-from tests.portals.test_portals import peer, wait_linked
+from tests.portals.test_portals import peer
 
 SECRET = "modern-network-secret"
 CAPS = (
@@ -65,7 +65,7 @@ def test_monitor_redaction_and_read_marker_across_two_hops(
     chain: dict[str, NodeProcess],
 ) -> None:
     alice = user(chain["leaf"], "alice")
-    wait_linked(alice, 3)
+    alice.wait_linked(3)
     alice.send("MONITOR + bob")
     assert alice.expect("731").last == "bob"
 

@@ -22,44 +22,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg, contains
-from tests.portals.netlab import Lab, Node, opened, remove_stale_labs, skip_unless_capable
+from tests.portals.netlab import Lab, Node
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 # Keepalive fast enough that a silent link is noticed within seconds.
 FAST = {"pingInterval": 1, "pingTimeout": 3}
-
-
-@pytest.fixture(scope="module")
-def capable() -> None:
-    skip_unless_capable()
-    remove_stale_labs()
-
-
-@pytest.fixture
-def lab(capable: None, tmp_path: Path) -> Iterator[Lab]:
-    with opened(tmp_path) as lab:
-        yield lab
-
-
-def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
-    """Poll LUSERS until the client's server sees ``servers`` servers."""
-
-    def linked() -> bool:
-        client.send("LUSERS")
-        seen = client.expect("251").last.endswith(f"on {servers} servers")
-        client.expect("266")
-        return seen
-
-    wait_until(linked, timeout, f"{client.nick} sees {servers} servers", poll=0.2)
 
 
 def wait_log(node: Node, pattern: str, timeout: float = 15.0) -> str:
@@ -113,8 +88,8 @@ def test_partition_between_two_hubs_splits_and_heals(lab: Lab) -> None:
     lab.start(hub_a, hub_b)
     alice = lab.client(users, hub_a, "alice")
     bob = lab.client(users, hub_b, "bob")
-    wait_linked(alice, 2)
-    wait_linked(bob, 2)
+    alice.wait_linked(2)
+    bob.wait_linked(2)
     join_all("#split", [alice, bob])
     say(alice, "#split", "before the partition", bob)
 
@@ -161,7 +136,7 @@ def test_partition_inside_a_triangle_reroutes_without_a_split(lab: Lab) -> None:
     bob = lab.client(users, hub_b, "bob")
     carol = lab.client(users, hub_c, "carol")
     for user in (alice, bob, carol):
-        wait_linked(user, 3)
+        user.wait_linked(3)
     # Every pair of hubs has its own link before the partition.
     wait_log(hub_a, r"link up: hub-a -- hub-b")
     wait_log(hub_a, r"link up: hub-a -- hub-c")
@@ -204,7 +179,7 @@ def test_five_percent_loss_loses_and_duplicates_nothing(lab: Lab) -> None:
     lab.start(hub_a, hub_b)
     alice = lab.client(users, hub_a, "alice")
     bob = lab.client(users, hub_b, "bob")
-    wait_linked(alice, 2)
+    alice.wait_linked(2)
     join_all("#loss", [alice, bob])
 
     lab.lose(hub_a, hub_b, 5)
@@ -243,8 +218,8 @@ def test_killed_hub_moves_its_leaf_to_the_next_uplink(lab: Lab) -> None:
     wait_log(leaf, r"link up: leaf -- hub-1")
     alice = lab.client(users, leaf, "alice")
     bob = lab.client(users, hub_2, "bob")
-    wait_linked(alice, 3)
-    wait_linked(bob, 3)
+    alice.wait_linked(3)
+    bob.wait_linked(3)
     join_all("#kill", [alice, bob])
     say(alice, "#kill", "via hub-1", bob)
 

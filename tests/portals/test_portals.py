@@ -65,18 +65,6 @@ def peer(node: NodeProcess, sid: int) -> dict[str, Any]:
     return {"name": node.name, "serverId": sid, "host": "127.0.0.1", "port": node.ws_port}
 
 
-def wait_linked(client: LineClient, servers: int, timeout: float = 20.0) -> None:
-    """Poll LUSERS until the client's server sees ``servers`` servers."""
-
-    def linked() -> bool:
-        client.send("LUSERS")
-        seen = client.expect("251").last.endswith(f"on {servers} servers")
-        client.expect("266")
-        return seen
-
-    wait_until(linked, timeout, f"{servers} servers linked", poll=0.2)
-
-
 def test_exchange_three_servers_are_one_network(network: Any) -> None:
     chat1 = network.node("chat1", 10, accept=["chat2", "chat3"])
     chat2 = network.node("chat2", 11, dial=[peer(chat1, 10)], accept=["chat3"])
@@ -85,7 +73,7 @@ def test_exchange_three_servers_are_one_network(network: Any) -> None:
         node.start()
     users = [network.client(n, f"user{i}") for i, n in enumerate((chat1, chat2, chat3), 1)]
     for user in users:
-        wait_linked(user, 3)
+        user.wait_linked(3)
     for user in users:
         user.send("JOIN #lobby")
         user.expect("366")
@@ -144,7 +132,7 @@ def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:
         node.start()
     alice = network.client(leaves[0], "alice")  # on us-1
     bruno = network.client(leaves[3], "bruno")  # on eu-2
-    wait_linked(alice, 6)
+    alice.wait_linked(6)
     for user in (alice, bruno):
         user.send("JOIN #geo")
         user.expect("366")
@@ -194,7 +182,7 @@ def test_squit_splits_and_connect_rejoins(network: Any) -> None:
         node.start()
     admin = network.client(right, "admin")
     lefty = network.client(left, "lefty")
-    wait_linked(admin, 2)
+    admin.wait_linked(2)
     for user in (admin, lefty):
         user.send("JOIN #ops")
         user.expect("366")

@@ -11,7 +11,7 @@ import yaml
 
 from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, free_port, make_node
-from tests.portals.test_portals import SECRET, Client, wait_linked
+from tests.portals.test_portals import SECRET, Client
 from tests.waiting import wait_until
 
 
@@ -79,7 +79,7 @@ def test_leaf_links_over_wss_and_a_plaintext_link_is_refused(
         secure.start()
         plain.start()
         on_hub, on_leaf = Client(hub, "hubuser"), Client(secure, "leafuser")
-        wait_linked(on_leaf, 2)
+        on_leaf.wait_linked(2)
         for user in (on_hub, on_leaf):
             user.send("JOIN #tls")
             user.expect("366")
@@ -134,7 +134,7 @@ def test_a_link_listener_with_a_certificate_made_at_start(tmp_path: Path) -> Non
         hub.start()
         leaf.start()
         on_hub, on_leaf = Client(hub, "hubuser"), Client(leaf, "leafuser")
-        wait_linked(on_leaf, 2)
+        on_leaf.wait_linked(2)
         for user in (on_hub, on_leaf):
             user.send("JOIN #tls")
             user.expect("366")

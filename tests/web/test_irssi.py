@@ -122,11 +122,8 @@ def irssi(tmp_path: Path) -> Iterator[Irssi]:
 
 @pytest.fixture
 def tcp(node: NodeProcess) -> Iterator[LineClient]:
-    client = irc_peer(node.irc_port, "tcpalice")
-    try:
+    with irc_peer(node.irc_port, "tcpalice") as client:
         yield client
-    finally:
-        client.close()
 
 
 def from_irssi(command: str, *params: str) -> Callable[[Msg], bool]:

@@ -112,11 +112,8 @@ def context(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def tcp(node: NodeProcess) -> Iterator[LineClient]:
-    client = irc_peer(node.irc_port, "tcpbob")
-    try:
+    with irc_peer(node.irc_port, "tcpbob") as client:
         yield client
-    finally:
-        client.close()
 
 
 # ---- helpers -------------------------------------------------------------
