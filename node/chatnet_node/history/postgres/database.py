@@ -19,6 +19,9 @@ DSN that may hold a password.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
@@ -68,6 +71,37 @@ TRIM = (
     f"(SELECT ts, length(msgid), msgid FROM {TABLE} WHERE target = %s "
     "ORDER BY ts DESC, length(msgid) DESC, msgid DESC LIMIT 1 OFFSET %s)"
 )
+
+#: Delete one message (a redaction): (target, msgid).
+DELETE_ONE = f"DELETE FROM {TABLE} WHERE target = %s AND msgid = %s"
+
+
+async def delete_messages(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]], rows: Iterable[tuple[str, str]]
+) -> None:
+    """Delete messages by (target, msgid), in one transaction."""
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(DELETE_ONE, sorted(rows))
+
+
+async def prune_rows(
+    conn: psycopg.AsyncConnection[tuple[Any, ...]],
+    cutoff: float | None,
+    targets: Iterable[str],
+    max_per_target: int,
+) -> None:
+    """Delete what is older than ``cutoff`` and trim ``targets`` to their count.
+
+    A lock timeout keeps a prune that meets another server's from stalling
+    the caller; what it did not delete is deleted the next time.
+    """
+    async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = '2s'")
+        if cutoff is not None:
+            await conn.execute(f"DELETE FROM {TABLE} WHERE ts < %s", (cutoff,))
+        for target in sorted(targets):
+            await conn.execute(TRIM, (target, target, max_per_target))
+
 
 #: Connection settings used unless the DSN sets them: fail fast on a dead
 #: network path instead of waiting for the kernel's TCP timeouts.

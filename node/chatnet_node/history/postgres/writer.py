@@ -45,7 +45,15 @@ import psycopg
 
 from ..contract import StoredMessage
 from ..sql import TrimMarks
-from .database import INSERT, SCHEMA, SCHEMA_LOCK, TABLE, TRIM, row_params
+from .database import (
+    INSERT,
+    SCHEMA,
+    SCHEMA_LOCK,
+    TABLE,
+    delete_messages,
+    prune_rows,
+    row_params,
+)
 
 __all__ = [
     "BACKOFF",
@@ -378,10 +386,7 @@ class PostgresWriter:
         if self._deletes:
             deletes, self._deletes = self._deletes, set()
             try:
-                async with conn.transaction(), conn.cursor() as cur:
-                    await cur.executemany(
-                        f"DELETE FROM {TABLE} WHERE target = %s AND msgid = %s", sorted(deletes)
-                    )
+                await delete_messages(conn, deletes)
             except BaseException:
                 self._deletes |= deletes  # tried again on the next pass (or connection)
                 raise
@@ -404,19 +409,10 @@ class PostgresWriter:
             log.debug("history: prune skipped: %s", exc)
 
     async def _prune_on(
-        self,
-        conn: psycopg.AsyncConnection[tuple[Any, ...]],
-        now: float | None,
-        targets: set[str],
+        self, conn: psycopg.AsyncConnection[tuple[Any, ...]], now: float | None, targets: set[str]
     ) -> None:
-        async with conn.transaction():
-            await conn.execute("SET LOCAL lock_timeout = '2s'")
-            if now is not None:
-                await conn.execute(
-                    f"DELETE FROM {TABLE} WHERE ts < %s", (now - self.retention_seconds,)
-                )
-            for target in sorted(targets):
-                await conn.execute(TRIM, (target, target, self.max_per_target))
+        cutoff = now - self.retention_seconds if now is not None else None
+        await prune_rows(conn, cutoff, targets, self.max_per_target)
 
     async def prune(self, now: float | None = None) -> None:
         """Delete messages older than the retention and trim every target to its count.
