@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint unit deps system-deps bench image clean
+.PHONY: up test lint unit deps system-deps client-deps bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,21 @@ deps: $(STAMP)
 
 system-deps:
 	bash scripts/install-system-deps.sh
+
+# irc-framework for tests/clients (npm ci from the committed lock file), where
+# Node.js and npm exist; without them, or if npm fails, those tests skip.
+IRCFW := tests/clients/ircframework
+client-deps: system-deps
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory $(IRCFW)/node_modules/.installed || \
+	        echo "client-deps: npm ci failed; the irc-framework tests will skip" >&2; \
+	else \
+	    echo "client-deps: no node or npm; the irc-framework tests will skip" >&2; \
+	fi
+
+$(IRCFW)/node_modules/.installed: $(IRCFW)/package.json $(IRCFW)/package-lock.json
+	npm ci --prefix $(IRCFW) --no-audit --no-fund --loglevel=error
+	touch $@
 
 up: deps
 	$(BIN)/chatnet up examples/quickstart.yaml
@@ -31,7 +46,7 @@ lint: deps
 unit: deps
 	$(BIN)/python -m pytest -q
 
-test: deps system-deps lint
+test: deps system-deps client-deps lint
 	bash scripts/run-tests.sh
 
 bench: deps
@@ -42,4 +57,4 @@ image: deps
 	bash scripts/build-image.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(IRCFW)/node_modules

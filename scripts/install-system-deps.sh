@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: Chromium for
-# the web page, irssi and tmux for the terminal-client test, InspIRCd for the
+# the web page, irssi and tmux for the terminal-client tests, WeeChat
+# (weechat-headless, and weechat-plugins for its fifo plugin) for the
+# client-interop tests, Node.js and npm (only where no node or npm is
+# installed: a machine's own Node.js is kept) for the irc-framework tests
+# (`make client-deps` installs irc-framework itself), InspIRCd for the
 # fan-out benchmark, iproute2 and nftables for the network-namespace tests,
 # PostgreSQL for the shared history store's tests (the test starts its own
 # server in a temporary directory; the packaged cluster is not used), and
@@ -9,7 +13,11 @@
 # quietly when not root or not on Debian; the tests that need a missing
 # program skip with a message that says which.
 set -euo pipefail
-PKGS=(chromium irssi tmux inspircd nftables iproute2 postgresql docker.io debootstrap)
+PKGS=(chromium irssi tmux weechat-headless weechat-plugins inspircd nftables iproute2 postgresql
+    docker.io debootstrap)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PKGS+=(nodejs npm)
+fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "install-system-deps: not root or no apt-get; skipping ${PKGS[*]}" >&2
     exit 0
