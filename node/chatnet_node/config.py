@@ -109,11 +109,61 @@ class Limits(_Model):
 
 
 class Operator(_Model):
-    """An IRC operator: OPER NAME PASSWORD. The password may be plain or sha256:HEX."""
+    """An IRC operator: OPER NAME PASSWORD. The password may be plain or sha256:HEX.
+
+    Give it inline (``password``) or as a file holding it (``passwordFile``,
+    a mounted Kubernetes Secret on a cluster); exactly one of the two.
+    """
 
     name: str
-    password: str
+    password: str | None = None
+    password_file: Path | None = Field(default=None, description="a file holding the password")
     hosts: list[str] = Field(default_factory=lambda: ["*"])
+
+    @model_validator(mode="after")
+    def _one_password(self) -> Operator:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError(f"operator {self.name}: give exactly one of password, passwordFile")
+        return self
+
+
+class Accounts(_Model):
+    """User accounts (NickServ, SASL, draft/account-registration) and owned channels.
+
+    Accounts and channel registrations are network-wide: every server keeps
+    them, persisted beside its history, and links carry them.
+    """
+
+    enabled: bool = True
+    registration: bool = Field(default=True, description="may users register accounts")
+    email_required: bool = Field(default=False, description="REGISTER needs an e-mail address")
+    nick_enforcement: Literal["rename", "warn"] = Field(
+        default="rename",
+        description="a registered nick used without logging in: renamed after the grace "
+        "period, or only warned",
+    )
+    nick_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    guest_prefix: str = Field(default="Guest", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,15}$")
+    max_certfps: int = Field(default=5, ge=0, le=50, description="client certificates per account")
+
+
+class Cloaks(_Model):
+    """Hide users' addresses: a keyed hash (HMAC-SHA256) of the address under a secret.
+
+    Every server of a network needs the same secret, so a user's cloak (and
+    a ban on it) is the same everywhere. Without one a random secret is
+    made at start (cloaks then change when the server restarts).
+    """
+
+    enabled: bool = True
+    secret: str | None = Field(default=None, description="the network's cloak secret")
+    secret_file: Path | None = Field(default=None, description="a file holding the secret")
+    suffix: str = Field(
+        default="chatnet",
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,62})$",
+        description="the last label of every cloak",
+    )
+    account_cloaks: bool = Field(default=True, description="show logged-in users as account/NAME")
 
 
 class History(_Model):
@@ -237,6 +287,8 @@ class NodeConfig(_Model):
     limits: Limits = Limits()
     motd: str = "Welcome to chatnet."
     operators: list[Operator] = []
+    accounts: Accounts = Accounts()
+    cloaks: Cloaks = Cloaks()
     history: History = History()
     admin: Admin = Admin()
     drain_seconds: float = Field(default=10.0, ge=0)
@@ -252,6 +304,50 @@ class NodeConfig(_Model):
                 "separated by dots, none starting or ending with '-'"
             )
         return value
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from exc
+    if not text:
+        raise ConfigError(f"{what} {path} is empty")
+    return text
+
+
+def inline_secrets(config: NodeConfig, environ: Mapping[str, str]) -> NodeConfig:
+    """The configuration with every secret file read into its field.
+
+    Operators' ``passwordFile`` become ``password``; the cloak secret comes
+    from ``cloaks.secret``, ``cloaks.secretFile`` or the environment
+    variable ``CHATNET_CLOAK_SECRET``. The chat core reads only the inline
+    fields, so it never touches a file.
+
+    Raises:
+        ConfigError: naming the file that cannot be read or is empty.
+    """
+    operators = [
+        op
+        if op.password_file is None
+        else op.model_copy(
+            update={
+                "password": _read_secret_file(op.password_file, f"operator {op.name} passwordFile"),
+                "password_file": None,
+            }
+        )
+        for op in config.operators
+    ]
+    cloaks = config.cloaks
+    if cloaks.secret is None:
+        secret = None
+        if cloaks.secret_file is not None:
+            secret = _read_secret_file(cloaks.secret_file, "cloaks.secretFile")
+        elif environ.get("CHATNET_CLOAK_SECRET", "").strip():
+            secret = environ["CHATNET_CLOAK_SECRET"].strip()
+        if secret is not None:
+            cloaks = cloaks.model_copy(update={"secret": secret, "secret_file": None})
+    return config.model_copy(update={"operators": operators, "cloaks": cloaks})
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 
-from .config import ConfigError, NodeConfig, load_config
+from .config import ConfigError, NodeConfig, inline_secrets, load_config
 from .history.factory import open_history
 from .irc.commands.table import COMMANDS
 from .irc.core import ChatCore
@@ -60,6 +62,7 @@ class Node:
 
     def __init__(self, config: NodeConfig, config_path: Path | None = None) -> None:
         self.config_path = config_path
+        config = with_secrets(config)
         # SQLite (this server's file) or PostgreSQL (shared by the network);
         # raises ConfigError for PostgreSQL without a DSN.
         self.history = open_history(config.history)
@@ -258,7 +261,7 @@ class Node:
             log.info("reload: no configuration file to read")
             return False
         try:
-            config = load_config(self.config_path)
+            config = with_secrets(load_config(self.config_path), self.core.config)
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False
@@ -283,3 +286,25 @@ class Node:
             log.warning("reload: %s change only on restart", ", ".join(ignored))
         log.info("configuration reloaded from %s", self.config_path)
         return True
+
+
+def with_secrets(config: NodeConfig, running: NodeConfig | None = None) -> NodeConfig:
+    """``config`` with its secret files read (``inline_secrets``) and a cloak secret.
+
+    With cloaks on and no secret configured, the running one is kept on a
+    reload, or a random one is made (cloaks then differ between servers and
+    change on restart: a warning says so).
+    """
+    config = inline_secrets(config, os.environ)
+    cloaks = config.cloaks
+    if cloaks.enabled and cloaks.secret is None:
+        secret = running.cloaks.secret if running is not None else None
+        if secret is None:
+            log.warning(
+                "cloaks: no secret configured (cloaks.secret, cloaks.secretFile or "
+                "CHATNET_CLOAK_SECRET): using a random one, so cloaks differ between "
+                "servers and change when this server restarts"
+            )
+            secret = token_hex(32)
+        config = config.model_copy(update={"cloaks": cloaks.model_copy(update={"secret": secret})})
+    return config

@@ -15,7 +15,7 @@ from .registration import password_matches
 def oper(core: ChatCore, client: Client, msg: Message) -> None:
     name, password = msg.params[0], msg.params[1]
     entry = next((o for o in core.config.operators if o.name == name), None)
-    if entry is None or not password_matches(entry.password, password):
+    if entry is None or entry.password is None or not password_matches(entry.password, password):
         core.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         return
     hostmask = f"{client.user}@{client.address}"
