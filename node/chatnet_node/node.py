@@ -22,9 +22,11 @@ from pathlib import Path
 from secrets import token_hex
 
 from .config import ConfigError, NodeConfig, inline_secrets, load_config
+from .history.contract import HistoryUnavailable
 from .history.factory import open_history
 from .irc.commands.table import COMMANDS
 from .irc.core import ChatCore
+from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
@@ -85,6 +87,7 @@ class Node:
         # A shared store gets a few seconds to connect before clients come,
         # but never keeps the node from serving chat (see PostgresHistory.start).
         await self.history.start()
+        self._load_records()
         self.core.replication.remember_recent()
         self.core.output.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
@@ -120,6 +123,16 @@ class Node:
             self.links.start()
         if self.config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config()))
+
+    def _load_records(self) -> None:
+        """Accounts and registered channels this server stored before it restarted."""
+        try:
+            count = accounts.load_records(self.core, self.history.load_records())
+        except HistoryUnavailable as exc:
+            log.warning("accounts: cannot read stored records (%s); links will bring them", exc)
+            return
+        if count:
+            log.info("accounts: %d stored records loaded", count)
 
     def _remember(self, kind: str, server: asyncio.Server) -> None:
         self.servers.append(server)

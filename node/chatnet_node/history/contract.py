@@ -36,6 +36,7 @@ __all__ = [
     "HistoryUnavailable",
     "Ref",
     "StoredMessage",
+    "StoredRecord",
     "dm_target",
     "is_private_key",
     "position",
@@ -92,6 +93,18 @@ class Ref:
     def params(self) -> tuple[float, int, str]:
         """The three values an SQL row comparison takes."""
         return (self.ts, self.width, self.msgid)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One version of a network-wide record, as a store keeps it (see ``irc.registry``)."""
+
+    name: str  # folded
+    created: float
+    origin: str
+    updated: float
+    by: str
+    data: str  # the record as JSON
 
 
 def position(message: StoredMessage) -> Ref:
@@ -158,6 +171,18 @@ class HistoryBackend(Protocol):
 
     async def aclose(self) -> None:
         """Write what is queued (within a bounded time), then close."""
+        ...
+
+    def save_record(self, kind: str, record: StoredRecord) -> None:
+        """Keep one version of a network-wide record (an account, a registered channel).
+
+        Replaces the stored version of the same registration only if older,
+        so servers sharing one store may all write it.
+        """
+        ...
+
+    def load_records(self) -> list[tuple[str, str]]:
+        """Every stored record as ``(kind, JSON)``, read when the server starts."""
         ...
 
     def resolve_msgid(self, target: str, msgid: str) -> Ref | None: ...

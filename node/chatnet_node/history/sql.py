@@ -18,9 +18,22 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .contract import Ref, StoredMessage
+from .contract import Ref, StoredMessage, StoredRecord
 
-__all__ = ["ASC", "COLUMNS", "DESC", "NOT_PRIVATE", "ORDER", "SqlHistory", "TrimMarks"]
+__all__ = [
+    "ASC",
+    "COLUMNS",
+    "DESC",
+    "LOAD_RECORDS",
+    "NOT_PRIVATE",
+    "ORDER",
+    "RECORDS",
+    "RECORDS_SCHEMA",
+    "SAVE_RECORD",
+    "SqlHistory",
+    "TrimMarks",
+    "record_params",
+]
 
 #: The columns a ``StoredMessage`` is read from, in order.
 COLUMNS = "msgid, ts, source, command, display_target, text, tags"
@@ -30,6 +43,42 @@ ASC = "ts ASC, length(msgid) ASC, msgid ASC"
 DESC = "ts DESC, length(msgid) DESC, msgid DESC"
 #: Channel messages only: private conversations' keys start with "dm:".
 NOT_PRIVATE = "NOT (target >= 'dm:' AND target < 'dm;')"
+
+
+#: Network-wide records (accounts, registered channels): one row per registration.
+RECORDS = "chatnet_records"
+RECORDS_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {RECORDS} (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    origin TEXT NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
+    by_server TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, name, created, origin)
+)"""
+#: Store one version, replacing only an older one: (kind, name, created,
+#: origin, updated, by, data). Both databases speak this upsert.
+SAVE_RECORD = (
+    f"INSERT INTO {RECORDS} (kind, name, created, origin, updated, by_server, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name, created, origin) DO UPDATE SET "
+    "updated = excluded.updated, by_server = excluded.by_server, data = excluded.data "
+    f"WHERE ({RECORDS}.updated, {RECORDS}.by_server) < (excluded.updated, excluded.by_server)"
+)
+LOAD_RECORDS = f"SELECT kind, data FROM {RECORDS}"
+
+
+def record_params(kind: str, record: StoredRecord) -> tuple[object, ...]:
+    """The parameters of ``SAVE_RECORD`` for one version."""
+    return (
+        kind,
+        record.name,
+        record.created,
+        record.origin,
+        record.updated,
+        record.by,
+        record.data,
+    )
 
 
 class TrimMarks:
@@ -71,6 +120,10 @@ class SqlHistory:
 
     def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def load_records(self) -> list[tuple[str, str]]:
+        """Every stored record as ``(kind, JSON)``."""
+        return [(str(kind), str(data)) for kind, data in self._rows(LOAD_RECORDS, ())]
 
     def _messages(self, where: str, args: Sequence[object]) -> list[StoredMessage]:
         rows = self._rows(f"SELECT {COLUMNS} FROM {self.table} WHERE {where}", args)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contract import StoredMessage
-from .sql import DESC, ORDER, SqlHistory, TrimMarks
+from .contract import StoredMessage, StoredRecord
+from .sql import DESC, ORDER, RECORDS_SCHEMA, SAVE_RECORD, SqlHistory, TrimMarks, record_params
 
 __all__ = ["SqliteHistory"]
 
@@ -75,6 +75,7 @@ class SqliteHistory(SqlHistory):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SQLITE_SCHEMA)
+        self._db.execute(RECORDS_SCHEMA)
         self._inserts = 0
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
@@ -146,6 +147,10 @@ class SqliteHistory(SqlHistory):
         """Delete one message now (after what is queued: it may be among it)."""
         self.commit()
         self._db.execute("DELETE FROM messages WHERE target = ? AND msgid = ?", (target, msgid))
+
+    def save_record(self, kind: str, record: StoredRecord) -> None:
+        """Keep one version now (records are rare: registrations and their changes)."""
+        self._db.execute(SAVE_RECORD, record_params(kind, record))
 
     async def prune(self, now: float | None = None) -> None:
         """Delete messages older than the retention, and trim every target to its count."""

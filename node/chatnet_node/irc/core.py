@@ -27,7 +27,9 @@ from . import transitions
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .model import Client, Sink
 from .multiline import BatchError
+from .names import casefold
 from .state import ChatState
+from .transitions import accounts
 from .wire import encode
 
 
@@ -231,6 +233,21 @@ class ChatCore(ChatState):
             elif silent > limits.ping_interval:
                 client.ping_pending = True
                 self.send(client, Message("PING", [self.config.name]))
+        for client in accounts.nicks_due(self, now):
+            self._take_nick_back(client)
+
+    def _take_nick_back(self, client: Client) -> None:
+        """The grace period for a registered nick is over: the holder becomes a guest."""
+        guest = f"{self.config.accounts.guest_prefix}{client.uid}"
+        if casefold(guest) in self.nicks:
+            return
+        accounts.service_notice(
+            self,
+            client,
+            accounts.NICKSERV,
+            f"You did not log in for the registered nick {client.nick}: you are now {guest}",
+        )
+        transitions.nick(self, client, guest, self.clock())
 
     # Configuration and shutdown.
 

@@ -17,7 +17,7 @@ in flight never misroutes anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict
 
@@ -51,6 +51,7 @@ class UserIntro(_Event):
     invisible: bool = False
     secure: bool = False
     bot: bool = False
+    account: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -255,6 +256,24 @@ class MetadataSet(_Event):
     value: str | None  # None: the key was removed
 
 
+@dataclass(slots=True, kw_only=True)
+class UserAccount(_Event):
+    """A user logged in to an account (``account``) or out of it (None)."""
+
+    t: Literal["account"] = "account"
+    uid: str
+    account: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class RecordSet(_Event):
+    """One version of a network-wide record (see ``registry``), as JSON data."""
+
+    t: Literal["record"] = "record"
+    kind: Literal["account", "channel"]
+    data: dict[str, Any]
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -276,4 +295,6 @@ Event = (
     | MessageRedact
     | ReadMarker
     | MetadataSet
+    | UserAccount
+    | RecordSet
 )

@@ -28,6 +28,7 @@ from .names import mask_matches
 if TYPE_CHECKING:
     from .message import Message
     from .multiline import OpenBatch
+    from .sasl import Exchange
 
 
 class Sink(Protocol):
@@ -101,6 +102,10 @@ class Client:
     server: str = ""  # name of the server the user is connected to
     remote: bool = False  # True for users of other servers (no connection here)
     nick_ts: float = 0.0  # when the nick was taken: older wins a collision
+    account: str | None = None  # the account logged in to, as registered
+    certfp: str | None = None  # SHA-256 of the TLS client certificate (local clients)
+    sasl: Exchange | None = None  # a SASL exchange in progress
+    nick_deadline: float | None = None  # when a registered nick it holds is taken back
 
     def __post_init__(self) -> None:
         self.update_wire_key()
@@ -112,8 +117,9 @@ class Client:
 
     def update_wire_key(self) -> None:
         """Recompute the wire key after capabilities change."""
+        caps = self.caps
         self.key = wire.wire_key(
-            self.sink.kind, "message-tags" in self.caps, "server-time" in self.caps
+            self.sink.kind, "message-tags" in caps, "server-time" in caps, "account-tag" in caps
         )
 
     def has(self, cap: str) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ..config import NodeConfig
 from ..history.contract import HistoryBackend
+from .accounts import Account, ChannelRecord
 from .acks import AckBook
 from .events import Event
 from .flood import FloodControl
@@ -35,6 +36,7 @@ from .names import casefold
 from .network import NetworkHooks
 from .output import Output
 from .readmarkers import ReadMarkers
+from .registry import Registry
 from .replication import Replication
 from .stats import CoreStats
 from .wire import encode
@@ -75,6 +77,13 @@ class ChatState:
         self.flood = FloodControl(config.limits)
         self.monitors = Monitors(config.limits.max_monitor)
         self.read_markers = ReadMarkers()
+        self.accounts: Registry[Account] = Registry()
+        self.channel_records: Registry[ChannelRecord] = Registry()
+        #: Local clients logged in, with when their account was registered
+        #: (a login outlives neither a drop nor a lost netsplit race).
+        self.logins: dict[Client, float] = {}
+        #: Local clients holding a registered nick they must log in for.
+        self.nick_deadlines: dict[Client, None] = {}
         self.clients: dict[Client, None] = {}  # connected here, registered or not
         self.users: dict[str, Client] = {}  # every user of the network, by uid
         self.nicks: dict[str, Client] = {}  # every user of the network, by folded nick
@@ -159,6 +168,8 @@ class ChatState:
     def forget_connection(self, client: Client) -> None:
         """A local client is gone: drop its connection's bookkeeping."""
         self.clients.pop(client, None)
+        self.logins.pop(client, None)
+        self.nick_deadlines.pop(client, None)
         self.flood.forget(client)
         self.per_address[client.address] -= 1
         if self.per_address[client.address] <= 0:

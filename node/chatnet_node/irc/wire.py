@@ -7,10 +7,10 @@ one complete server-to-client frame (unmasked, so identical for every client).
 
 A wire key packs the capabilities that change a line's bytes with the
 transport kind. A tag reaches a client only under the capability that
-carries it: ``time`` under server-time; ``label`` and ``batch`` are only ever
-attached for clients that asked for labeled-response and batch, so they
-pass; every other tag (``msgid``, client-only ``+tags``...) needs
-message-tags. A client that negotiated nothing gets plain lines.
+carries it: ``time`` under server-time, ``account`` under account-tag;
+``label`` and ``batch`` are only ever attached for clients that asked for
+labeled-response and batch, so they pass; every other tag (``msgid``,
+client-only ``+tags``...) needs message-tags. A client that negotiated nothing gets plain lines.
 """
 
 from __future__ import annotations
@@ -28,14 +28,20 @@ MAX_BODY = 510
 # Capability bits that change serialisation.
 WANT_TAGS = 4  # message-tags: msgid, client-only tags and the like
 WANT_TIME = 8  # server-time: the time tag
-WANT_ALL = WANT_TAGS | WANT_TIME
+WANT_ACCOUNT = 16  # account-tag: the account tag
+WANT_ALL = WANT_TAGS | WANT_TIME | WANT_ACCOUNT
 #: Tags attached only for the clients that asked for them (labeled-response, batch).
 _ATTACHED_ON_REQUEST = frozenset(("label", "batch"))
 
 
-def wire_key(kind: int, message_tags: bool, server_time: bool) -> int:
+def wire_key(kind: int, message_tags: bool, server_time: bool, account_tag: bool = False) -> int:
     """Combine a transport kind with the serialisation-relevant capabilities."""
-    return kind | (WANT_TAGS if message_tags else 0) | (WANT_TIME if server_time else 0)
+    return (
+        kind
+        | (WANT_TAGS if message_tags else 0)
+        | (WANT_TIME if server_time else 0)
+        | (WANT_ACCOUNT if account_tag else 0)
+    )
 
 
 def ws_frame(payload: bytes, binary: bool = False) -> bytes:
@@ -74,6 +80,8 @@ def _shown(tag: str, key: int) -> bool:
     """May a client with wire key ``key`` see ``tag``?"""
     if tag == "time":
         return bool(key & WANT_TIME)
+    if tag == "account":
+        return bool(key & WANT_ACCOUNT)
     return tag in _ATTACHED_ON_REQUEST or bool(key & WANT_TAGS)
 
 

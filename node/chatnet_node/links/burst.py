@@ -2,7 +2,8 @@
 
 Sent when a link joins two networks (each side was unreachable from the
 other), in dependency order: every user, then every channel with its
-members, modes, lists and topic, then every read marker. The receiving
+members, modes, lists and topic, then every account and registered
+channel (every version: see ``irc.registry``), then every read marker. The receiving
 side merges them by the rules in ``irc.remote`` (nick collisions, channel
 timestamps, markers only moving forward).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..irc.events import ChannelState, Event, ReadMarker
+from ..irc.events import ChannelState, Event, ReadMarker, RecordSet
 from ..irc.state import ChatState
 from ..irc.transitions import introduction
 
@@ -40,5 +41,11 @@ def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[
             metadata=dict(channel.metadata),
             members=[(m.uid, status) for m, status in channel.members.items()],
         )
+    for account in core.accounts.everything():
+        yield RecordSet(
+            o=origin, id=next_id(), kind="account", data=account.model_dump(mode="json")
+        )
+    for record in core.channel_records.everything():
+        yield RecordSet(o=origin, id=next_id(), kind="channel", data=record.model_dump(mode="json"))
     for nick, target, ts in core.read_markers.items():
         yield ReadMarker(o=origin, id=next_id(), nick=nick, target=target, ts=ts)

@@ -7,15 +7,22 @@ import re
 from tests.corekit import CoreServer
 
 ALL_CAPS = (
-    "away-notify batch cap-notify chathistory draft/channel-rename draft/chathistory "
+    "account-notify account-tag away-notify batch cap-notify chathistory "
+    "draft/account-registration draft/channel-rename draft/chathistory "
     "draft/extended-monitor "
     "draft/message-redaction draft/metadata-2 draft/multiline draft/read-marker "
     "echo-message extended-join extended-monitor labeled-response message-tags "
-    "multi-prefix server-time setname userhost-in-names"
+    "multi-prefix sasl server-time setname userhost-in-names"
 )
-ALL_CAPS_302 = ALL_CAPS.replace(
-    "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32"
-).replace("draft/metadata-2", "draft/metadata-2=maxsub=50,maxkey=20")
+ALL_CAPS_302 = (
+    ALL_CAPS.replace("draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32")
+    .replace("draft/metadata-2", "draft/metadata-2=maxsub=50,maxkey=20")
+    .replace(
+        "draft/account-registration",
+        "draft/account-registration=before-connect,custom-account-name",
+    )
+    .replace("sasl", "sasl=PLAIN,EXTERNAL,SCRAM-SHA-256")
+)
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 

@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from ...config import ConfigError
 from ..contract import StoredMessage
+from ..sql import RECORDS_SCHEMA
 
 __all__ = [
     "INSERT",
@@ -54,6 +55,7 @@ SCHEMA = (
     )""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (target, ts, length(msgid), msgid)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)",
+    RECORDS_SCHEMA,
 )
 #: Servers starting together serialise their CREATE ... IF NOT EXISTS on
 #: this advisory lock: concurrent ones can otherwise fail on the catalog.

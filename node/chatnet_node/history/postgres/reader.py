@@ -26,8 +26,15 @@ from typing import Any
 
 import psycopg
 
-from ..contract import HistoryUnavailable, Ref, StoredMessage, is_private_key, position
-from ..sql import SqlHistory
+from ..contract import (
+    HistoryUnavailable,
+    Ref,
+    StoredMessage,
+    StoredRecord,
+    is_private_key,
+    position,
+)
+from ..sql import SAVE_RECORD, SqlHistory, record_params
 from .database import TABLE
 
 __all__ = ["READ_RETRY_SECONDS", "READ_STATEMENT_TIMEOUT_MS", "PostgresReader"]
@@ -89,6 +96,20 @@ class PostgresReader(SqlHistory):
                     log.warning("history: read from PostgreSQL at %s failed: %s", self.where, exc)
                     raise HistoryUnavailable(str(exc)) from exc
         raise AssertionError("unreachable")
+
+    def save_record(self, kind: str, record: StoredRecord) -> None:
+        """Keep one version now, on the read connection (records are rare).
+
+        A failure is logged, not raised: the record lives on in every
+        server's memory, and the next version or burst writes it again.
+        """
+        try:
+            self._connection().execute(SAVE_RECORD.replace("?", "%s"), record_params(kind, record))
+        except (psycopg.Error, HistoryUnavailable) as exc:
+            self.close()
+            log.warning(
+                "history: cannot store a %s record in PostgreSQL at %s: %s", kind, self.where, exc
+            )
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._conn is not None and not self._conn.closed:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..contract import Ref, StoredMessage
+from ..contract import Ref, StoredMessage, StoredRecord
 from .database import describe, with_defaults
 from .reader import PostgresReader
 from .writer import MAX_QUEUED, PostgresWriter
@@ -144,6 +144,12 @@ class PostgresHistory:
         await self._writer.prune(now)
 
     # The read path: the reader's (see ``SqlHistory`` for each query).
+
+    def save_record(self, kind: str, record: StoredRecord) -> None:
+        self._reader.save_record(kind, record)
+
+    def load_records(self) -> list[tuple[str, str]]:
+        return self._reader.load_records()
 
     def resolve_msgid(self, target: str, msgid: str) -> Ref | None:
         return self._reader.resolve_msgid(target, msgid)

@@ -10,6 +10,8 @@ from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
 from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
+from ..transitions import accounts
+from ..transitions.owned import access_status
 from .lookup import channel_named, is_operator, joined_channel, refuse_not_on, user_named
 from .metadata import subscribed_values
 
@@ -58,6 +60,9 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
             return
         channel.invited.discard(casefold(client.nick))
         status, created = "", channel.created
+    record = core.channel_records.get(folded)
+    if record is not None:  # status by its access list, never for making it
+        status = access_status(record, client) or ""
     channel = transitions.join(core, client, name, status, created)
     if channel.topic:
         send_topic(core, client, channel)
@@ -107,6 +112,7 @@ def topic(core: ChatCore, client: Client, msg: Message) -> None:
         set_by=client.prefix,
         at=int(core.clock()),
     )
+    accounts.keep_settings(core, channel)
 
 
 def names(core: ChatCore, client: Client, msg: Message) -> None:

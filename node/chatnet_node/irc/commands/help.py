@@ -16,6 +16,10 @@ from ..model import Client
 TOPICS: dict[str, tuple[str, ...]] = {
     "ADMIN": ("ADMIN", "Who runs this server and how to reach them."),
     "AWAY": ("AWAY [:<message>]", "Mark yourself away with a message; without one, back."),
+    "AUTHENTICATE": (
+        "AUTHENTICATE PLAIN|SCRAM-SHA-256|EXTERNAL, then base64 pieces",
+        "Log in with SASL (the sasl capability); * aborts.",
+    ),
     "BATCH": (
         "BATCH +<ref> draft/multiline <target> ... BATCH -<ref>",
         "Send one message of several lines (draft/multiline): lines tagged batch=<ref>.",
@@ -25,6 +29,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS <target> ...",
         "Read the history of a channel or conversation (IRCv3 chathistory).",
     ),
+    "CHANSERV": ("CHANSERV <command> ...", "Talk to ChanServ (/msg ChanServ HELP); CS is short."),
     "CONNECT": ("CONNECT <server>", "Operators: bring up a configured portal now."),
     "HELP": ("HELP [<command>]", "This help; HELPOP is the same."),
     "HELPOP": ("HELPOP [<command>]", "This help; HELP is the same."),
@@ -52,6 +57,14 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "MODE <channel>|<nick> [<modes> [<arguments>...]]",
         "Channel modes (+imnstkl, lists +b/+e/+I, m:mask mutes, +o/+v) or yours (+iwB).",
     ),
+    "NICKSERV": ("NICKSERV <command> ...", "Talk to NickServ (/msg NickServ HELP); NS is short."),
+    "NS": ("NS <command> ...", "Talk to NickServ: /msg NickServ HELP lists its commands."),
+    "CS": ("CS <command> ...", "Talk to ChanServ: /msg ChanServ HELP lists its commands."),
+    "REGISTER": (
+        "REGISTER <account|*> <email|*> <password>",
+        "Register an account and log in (draft/account-registration).",
+    ),
+    "VERIFY": ("VERIFY <account> <code>", "Confirm a registration (none is ever pending here)."),
     "MONITOR": (
         "MONITOR +|-|C|L|S [<nick>[,<nick>...]]",
         "Be told when nicks come online or go offline, anywhere on the network.",

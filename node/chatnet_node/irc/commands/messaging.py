@@ -16,18 +16,21 @@ from ..model import Channel, Client
 from ..names import casefold, is_channel_name
 from ..serverinfo import AWAYLEN, MAX_TARGETS, STATUSMSG
 from .lookup import refuse_no_such_nick, user_named
+from .services import to_service
 
 #: The tags a bot's messages carry: the ratified name, and the draft one older clients know.
 BOT_TAGS = {"bot": "", "draft/bot": ""}
 
 
 def sender_tags(client: Client, msg: Message) -> dict[str, str]:
-    """Tags a message takes from its sender: its client-only tags, and ``bot`` for a bot.
+    """Tags a message takes from its sender: client-only tags, ``bot``, ``account``.
 
     Client-only tags (``+name``) pass only from a client that negotiated
     message-tags; other tags it sent are the server's to set.
     """
     tags = BOT_TAGS.copy() if client.bot else {}
+    if client.account is not None:
+        tags["account"] = client.account
     if msg.tags and client.has("message-tags"):
         tags.update((k, v) for k, v in msg.tags.items() if k.startswith("+"))
     return tags
@@ -119,7 +122,7 @@ def to_nick(
 ) -> None:
     recipient = core.nicks.get(casefold(target))
     if recipient is None:
-        if not notice:
+        if not notice and not to_service(core, client, target, text):
             refuse_no_such_nick(core, client, target)
         return
     transitions.private_message(core, client, recipient, out)

@@ -15,6 +15,7 @@ from ..message import Message
 from ..model import FLAG_MODES, LIST_MODES, Channel, Client
 from ..names import casefold, is_channel_name, normalize_ban_mask
 from ..serverinfo import MAX_LIST_ENTRIES, MAX_MASK_LENGTH, USER_MODES
+from ..transitions import accounts
 from .lookup import channel_named, is_operator, refuse_no_such_nick, user_named
 
 
@@ -88,6 +89,7 @@ def channel_mode(core: ChatCore, client: Client, msg: Message) -> None:
         return
     checked = [change for change in changes if _allowed(core, client, channel, change)]
     transitions.channel_modes(core, channel, checked, source=client.prefix, by_uid=client.uid)
+    accounts.keep_settings(core, channel)
 
 
 def _parse(

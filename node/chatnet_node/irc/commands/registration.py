@@ -16,7 +16,10 @@ from ..message import Message
 from ..model import Client
 from ..names import casefold, is_valid_nick
 from ..serverinfo import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAM, USER_MODES, VERSION
+from ..transitions import accounts
+from . import register, sasl
 from .queries import send_isupport, send_lusers, send_motd
+from .services import is_service
 
 # Capabilities this server offers, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
@@ -41,7 +44,26 @@ CAPABILITIES: dict[str, str] = {
     "setname": "",
     "userhost-in-names": "",
 }
+#: Offered when accounts are on (``accounts.enabled``), with their values.
+ACCOUNT_CAPABILITIES = ("account-notify", "account-tag", "draft/account-registration", "sasl")
 REALNAME_MAX = 200
+
+
+def offered(core: ChatCore) -> dict[str, str]:
+    """The capabilities this server offers now, with their values."""
+    if not core.config.accounts.enabled:
+        return CAPABILITIES
+    return dict(
+        sorted(
+            {
+                **CAPABILITIES,
+                "account-notify": "",
+                "account-tag": "",
+                "draft/account-registration": register.cap_value(core),
+                "sasl": sasl.CAP_VALUE,
+            }.items()
+        )
+    )
 
 
 def password_matches(expected: str, given: str) -> bool:
@@ -68,6 +90,9 @@ def nick(core: ChatCore, client: Client, msg: Message) -> None:
     if not is_valid_nick(new):
         core.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
         return
+    if is_service(new):
+        core.reply(client, rpl.ERR_ERRONEUSNICKNAME, new, "Reserved for a service")
+        return
     folded = casefold(new)
     holder = core.nicks.get(folded)
     if holder is not None and holder is not client:
@@ -80,6 +105,7 @@ def nick(core: ChatCore, client: Client, msg: Message) -> None:
         try_register(core, client)
         return
     transitions.nick(core, client, new, core.clock())
+    accounts.claim_nick(core, client)
 
 
 def user(core: ChatCore, client: Client, msg: Message) -> None:
@@ -128,6 +154,7 @@ def try_register(core: ChatCore, client: Client) -> None:
     send_isupport(core, client)
     send_lusers(core, client)
     send_motd(core, client)
+    accounts.claim_nick(core, client)
 
 
 def cap(core: ChatCore, client: Client, msg: Message) -> None:
@@ -142,7 +169,7 @@ def cap(core: ChatCore, client: Client, msg: Message) -> None:
         if client.cap_version >= 302:
             client.caps.add("cap-notify")
         listing = " ".join(
-            f"{k}={v}" if v and client.cap_version >= 302 else k for k, v in CAPABILITIES.items()
+            f"{k}={v}" if v and client.cap_version >= 302 else k for k, v in offered(core).items()
         )
         core.send(client, Message("CAP", [target, "LS", listing], name))
     elif sub == "LIST":
@@ -151,7 +178,8 @@ def cap(core: ChatCore, client: Client, msg: Message) -> None:
         if not client.registered:
             client.cap_negotiating = True
         wanted = msg.param(1).split()
-        ok = all(w.lstrip("-") in CAPABILITIES for w in wanted) and wanted
+        available = offered(core)
+        ok = all(w.lstrip("-") in available for w in wanted) and wanted
         verdict = "ACK" if ok else "NAK"
         if ok:
             for item in wanted:

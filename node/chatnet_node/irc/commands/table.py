@@ -21,7 +21,10 @@ from . import (
     queries,
     readmarker,
     redaction,
+    register,
     registration,
+    sasl,
+    services,
     who,
 )
 
@@ -41,4 +44,7 @@ COMMANDS: dict[str, Command] = {
     **help.COMMANDS,
     **monitor.COMMANDS,
     **who.COMMANDS,
+    **sasl.COMMANDS,
+    **register.COMMANDS,
+    **services.COMMANDS,
 }

@@ -112,7 +112,7 @@ def _whox_reply(
         "f": _flags(core, client, target, channel_name),
         "d": "0",
         "l": "0" if target.remote else str(int(core.clock() - target.last_active)),
-        "a": "0",  # the account: none yet
+        "a": target.account or "0",
         "o": "n/a",
         "r": target.realname,
     }
@@ -141,6 +141,8 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
     core.reply(client, rpl.RPL_WHOISSERVER, target.nick, server, info)
     if target.away is not None:
         core.reply(client, rpl.RPL_AWAY, target.nick, target.away)
+    if target.account is not None:
+        core.reply(client, rpl.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if target.oper:
         core.reply(client, rpl.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.bot:

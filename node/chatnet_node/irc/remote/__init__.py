@@ -64,4 +64,6 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.MessageRedact: messages.on_redact,
     ev.ReadMarker: users.on_markread,
     ev.MetadataSet: users.on_metadata,
+    ev.UserAccount: users.on_account,
+    ev.RecordSet: users.on_record,
 }

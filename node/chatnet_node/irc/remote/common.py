@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..state import ChatState
+from ..transitions.accounts import SERVICES, service_prefix
 
 log = logging.getLogger("chatnet.remote")
 
@@ -22,6 +23,8 @@ def tags_of(msgid: str, time: str) -> dict[str, str] | None:
 
 
 def source_of(state: ChatState, uid: str, origin: str) -> str:
-    """Who the clients see doing it: the user, or its server when not known here."""
+    """Who the clients see doing it: the user, a service, or its server when not known here."""
+    if uid in SERVICES:
+        return service_prefix(state, uid)
     user = state.users.get(uid)
     return user.prefix if user is not None else origin

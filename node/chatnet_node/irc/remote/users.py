@@ -8,6 +8,7 @@ from ..message import Message
 from ..model import NULL_SINK, Channel, Client
 from ..names import casefold, is_channel_name
 from ..state import ChatState
+from ..transitions import accounts
 from .common import SidOf, guest_nick, log
 
 
@@ -29,6 +30,7 @@ def on_intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     user.oper = event.oper
     user.invisible = event.invisible
     user.bot = event.bot
+    user.account = event.account
     user.metadata = dict(event.metadata) if event.metadata else None
     user.secure = event.secure
     state.users[user.uid] = user
@@ -131,3 +133,16 @@ def on_metadata(state: ChatState, event: ev.MetadataSet, sid_of: SidOf) -> None:
 
 def on_markread(state: ChatState, event: ev.ReadMarker, sid_of: SidOf) -> None:
     change.mark_read(state, event.nick, event.target, event.ts)
+
+
+def on_account(state: ChatState, event: ev.UserAccount, sid_of: SidOf) -> None:
+    user = state.users.get(event.uid)
+    if user is not None:
+        accounts.set_account(state, user, event.account)
+
+
+def on_record(state: ChatState, event: ev.RecordSet, sid_of: SidOf) -> None:
+    try:
+        accounts.merge_record(state, event.kind, event.data)
+    except ValueError as exc:  # pydantic's ValidationError: a malformed record
+        log.warning("record from %s refused: %s", event.o, exc)

@@ -19,6 +19,7 @@ from ..model import LIST_MODES, Ban, Channel, Client
 from ..names import casefold, normalize_ban_mask
 from ..serverinfo import MAX_LIST_ENTRIES
 from ..state import ChatState
+from .owned import restore_settings
 
 ModeChange = tuple[str, str, str | None]  # (sign, letter, argument)
 
@@ -40,6 +41,7 @@ def join(
     channel = state.channels.get(folded)
     if channel is None:
         channel = state.channels[folded] = Channel(name=name, created=cts)
+        restore_settings(channel, state.channel_records.get(folded))
     elif cts > channel.created:
         status = ""
     channel.add(user, status)
@@ -64,7 +66,9 @@ def join(
 def show_join(state: ChatState, user: Client, channel: Channel, tags: dict[str, str]) -> None:
     """JOIN (extended-join where asked) to the members, and the joiner's AWAY."""
     plain = Message("JOIN", [channel.name], user.prefix, tags)
-    extended = Message("JOIN", [channel.name, "*", user.realname], user.prefix, tags)
+    extended = Message(
+        "JOIN", [channel.name, user.account or "*", user.realname], user.prefix, tags
+    )
     members = list(channel.members)
     state.deliver(extended, [m for m in members if m.has("extended-join")])
     state.deliver(plain, [m for m in members if not m.has("extended-join")])

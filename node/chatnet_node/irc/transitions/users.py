@@ -38,6 +38,7 @@ def introduction(user: Client) -> UserIntro:
         invisible=user.invisible,
         secure=user.secure,
         bot=user.bot,
+        account=user.account,
         metadata=dict(user.metadata or {}),
     )
 

@@ -1,0 +1,275 @@
+"""Transitions of accounts and registered channels: records, logins, owned nicks and channels.
+
+See the package docstring for what a transition is. Records (``registry``)
+change through ``save``: merged here, persisted in this server's store,
+emitted to the network; a version from a link takes the same path through
+``merge_record``. What a record change means for the users here is settled
+by ``_settle_*`` the same way on every server (each logs out its own
+users), so every server converges whatever order versions arrive in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ...history.contract import StoredRecord
+from .. import numerics as rpl
+from ..accounts import Account, ChannelRecord, credentials
+from ..events import RecordSet, UserAccount
+from ..message import Message
+from ..model import Channel, Client
+from ..names import casefold
+from ..registry import Record
+from ..state import ChatState
+from .channels import channel_modes
+from .owned import access_status, masks
+
+#: The services' names: where they speak from, and the ``uid`` their changes carry.
+NICKSERV = "NickServ"
+CHANSERV = "ChanServ"
+SERVICES = (NICKSERV, CHANSERV)
+SETTINGS_MODES = frozenset("imnts")
+
+Kind = Literal["account", "channel"]
+
+
+def service_prefix(state: ChatState, service: str) -> str:
+    """The source of a service's messages: ``NickServ!NickServ@services.<network>``."""
+    return f"{service}!{service}@services.{state.config.network}"
+
+
+def service_notice(state: ChatState, client: Client, service: str, text: str) -> None:
+    """A NOTICE from a service to a local client."""
+    state.send(client, Message("NOTICE", [client.nick, text], service_prefix(state, service)))
+
+
+# Records.
+
+
+def save(state: ChatState, record: Account | ChannelRecord) -> bool:
+    """A record changed here: keep it, store it, tell the network. False if not newer."""
+    kind: Kind = "account" if isinstance(record, Account) else "channel"
+    if not _merge(state, kind, record):
+        return False
+    state.emit(RecordSet(kind=kind, data=record.model_dump(mode="json")))
+    _settle(state, kind, record.name)
+    return True
+
+
+def merge_record(state: ChatState, kind: Kind, data: dict[str, Any]) -> None:
+    """A version from another server (a link event, a burst, or this server's store)."""
+    record: Account | ChannelRecord = (
+        Account.model_validate(data) if kind == "account" else ChannelRecord.model_validate(data)
+    )
+    if _merge(state, kind, record):
+        _settle(state, kind, record.name)
+
+
+def load_records(state: ChatState, rows: list[tuple[str, str]]) -> int:
+    """Take in the records this server stored before it restarted; how many."""
+    for kind, data in rows:
+        if kind == "account":
+            state.accounts.merge(Account.model_validate_json(data))
+        elif kind == "channel":
+            state.channel_records.merge(ChannelRecord.model_validate_json(data))
+    return len(rows)
+
+
+def _merge(state: ChatState, kind: Kind, record: Record) -> bool:
+    registry: Any = state.accounts if kind == "account" else state.channel_records
+    if not registry.merge(record):
+        return False
+    state.history.save_record(
+        kind,
+        StoredRecord(
+            name=record.folded,
+            created=record.created,
+            origin=record.origin,
+            updated=record.updated,
+            by=record.by,
+            data=record.model_dump_json(),
+        ),
+    )
+    return True
+
+
+def _settle(state: ChatState, kind: Kind, name: str) -> None:
+    """What a changed record means here: losers of a split dropped, users logged out."""
+    registry: Any = state.accounts if kind == "account" else state.channel_records
+    winner = registry.get(name)
+    for version in registry.versions(name):
+        # Two registrations of one name met (a healed netsplit): the earlier
+        # won on every server; the loser's own server drops it for good.
+        if not version.dropped and version is not winner and version.origin == state.name:
+            save(state, version.model_copy(update=_dropped_now(state)))
+    if kind != "account":
+        return
+    for client in list(state.clients):
+        if client.account is None or casefold(client.account) != casefold(name):
+            continue
+        if winner is None or winner.created != client_account_created(state, client):
+            logout(state, client)
+            service_notice(
+                state,
+                client,
+                NICKSERV,
+                f"You have been logged out: the account {name} was dropped "
+                "or registered elsewhere first",
+            )
+
+
+def _dropped_now(state: ChatState) -> dict[str, Any]:
+    return {"dropped": True, "updated": state.clock(), "by": state.name}
+
+
+def new_version(state: ChatState, record: Record, **changes: Any) -> dict[str, Any]:
+    """The fields of a newer version of ``record`` made here, with ``changes``."""
+    return {**changes, "updated": max(state.clock(), record.updated + 1e-6), "by": state.name}
+
+
+def created_here(state: ChatState, name: str) -> dict[str, Any]:
+    """The identity and first version of a record registered here now."""
+    now = state.clock()
+    return {"name": name, "created": now, "origin": state.name, "updated": now, "by": state.name}
+
+
+def register_account(state: ChatState, name: str, password: str, email: str | None) -> Account:
+    """Register the account ``name`` here (the caller checked it is free)."""
+    account = Account(**created_here(state, name), email=email, **credentials(password))
+    save(state, account)
+    return account
+
+
+def drop(state: ChatState, record: Account | ChannelRecord) -> None:
+    """Drop a record network-wide (a tombstone: it never comes back)."""
+    save(state, record.model_copy(update=new_version(state, record, dropped=True)))
+
+
+# Logins.
+
+
+def client_account_created(state: ChatState, client: Client) -> float | None:
+    """When the account a local client logged in to was registered (None: not logged in)."""
+    return state.logins.get(client)
+
+
+def login(state: ChatState, client: Client, account: Account) -> None:
+    """``client`` is now logged in to ``account``: numerics, tags, owned nick, channel access."""
+    state.logins[client] = account.created
+    set_account(state, client, account.name)
+    if not client.registered:
+        # 900 now, though the nick may still change: clients wait for it.
+        prefix = f"{client.nick}!{client.user or '*'}@{client.host or client.address}"
+        name = account.name
+        state.reply(client, rpl.RPL_LOGGEDIN, prefix, name, f"You are now logged in as {name}")
+    if client.nick_deadline is not None and casefold(client.nick) == account.folded:
+        client.nick_deadline = None
+        state.nick_deadlines.pop(client, None)
+    if client.registered:
+        for channel in list(client.channels.values()):
+            grant_access(state, client, channel)
+
+
+def logout(state: ChatState, client: Client) -> None:
+    """``client`` is no longer logged in."""
+    state.logins.pop(client, None)
+    set_account(state, client, None)
+    if client.registered:
+        claim_nick(state, client)
+
+
+def set_account(state: ChatState, user: Client, account: str | None) -> None:
+    """Record a user's account here, tell its peers (account-notify) and the network."""
+    user.account = account
+    if not user.registered:
+        return  # told in the user's introduction when it registers
+    state.emit(UserAccount(uid=user.uid, account=account))
+    if not user.remote:
+        prefix = user.prefix
+        if account is None:
+            state.reply(user, rpl.RPL_LOGGEDOUT, prefix, "You are now logged out")
+        else:
+            state.reply(
+                user, rpl.RPL_LOGGEDIN, prefix, account, f"You are now logged in as {account}"
+            )
+    note = Message("ACCOUNT", [account or "*"], user.prefix)
+    state.deliver(note, [p for p in state.common_peers(user) if p.has("account-notify")])
+
+
+# Owned nicks.
+
+
+def claim_nick(state: ChatState, client: Client) -> None:
+    """If ``client`` holds a registered nick it is not logged in to, warn and set a deadline."""
+    accounts = state.config.accounts
+    owner = state.accounts.get(client.nick) if accounts.enabled else None
+    if owner is None or (client.account is not None and casefold(client.account) == owner.folded):
+        client.nick_deadline = None
+        state.nick_deadlines.pop(client, None)
+        return
+    grace = accounts.nick_grace_seconds
+    if accounts.nick_enforcement == "rename":
+        client.nick_deadline = state.clock() + grace
+        state.nick_deadlines[client] = None
+        service_notice(
+            state,
+            client,
+            NICKSERV,
+            f"This nickname is registered. Log in (/msg NickServ IDENTIFY password, or SASL) "
+            f"within {grace:g} seconds or your nick will be changed",
+        )
+    else:
+        service_notice(
+            state, client, NICKSERV, "This nickname is registered to someone else: please change it"
+        )
+
+
+def nicks_due(state: ChatState, now: float) -> list[Client]:
+    """Local clients whose grace period to log in for their registered nick is over."""
+    due = [
+        c for c in state.nick_deadlines if c.nick_deadline is not None and c.nick_deadline <= now
+    ]
+    for client in due:
+        client.nick_deadline = None
+        del state.nick_deadlines[client]
+    return [c for c in due if not c.closed and c.registered]
+
+
+# Owned channels.
+
+
+def grant_access(state: ChatState, client: Client, channel: Channel) -> None:
+    """Give ``client`` what the channel's access list says, if it lacks it (ChanServ does)."""
+    status = access_status(state.channel_records.get(channel.name), client)
+    have = channel.members.get(client, "")
+    if status and status not in have:
+        channel_modes(
+            state,
+            channel,
+            [("+", status, client.nick)],
+            source=service_prefix(state, CHANSERV),
+            by_uid=CHANSERV,
+        )
+
+
+def keep_settings(state: ChatState, channel: Channel) -> None:
+    """A registered channel's topic, modes or lists changed here: keep them network-wide."""
+    if state.relaying:
+        return  # the origin keeps them, and its record version travels
+    record = state.channel_records.get(channel.name)
+    if record is None:
+        return
+    settings = {
+        "modes": tuple(sorted(channel.flags & SETTINGS_MODES)),
+        "key": channel.key,
+        "limit": channel.limit,
+        "topic": channel.topic,
+        "topic_by": channel.topic_by,
+        "topic_at": channel.topic_at,
+        "bans": masks(channel.bans),
+        "excepts": masks(channel.excepts),
+        "invex": masks(channel.invex),
+    }
+    if all(getattr(record, k) == v for k, v in settings.items()):
+        return
+    save(state, record.model_copy(update=new_version(state, record, **settings)))
