@@ -82,7 +82,7 @@ class Registry(Generic[R]):
         """Take in one version; True when it was new (stored, and worth passing on)."""
         identities = self._versions.setdefault(record.folded, {})
         current = identities.get(record.identity)
-        if current is not None and current.version >= record.version:
+        if current is not None and _rank(current) >= _rank(record):
             return False
         identities[record.identity] = record
         live = [r for r in identities.values() if not r.dropped]
@@ -104,3 +104,12 @@ class Registry(Generic[R]):
         """Every stored version, effective or not (for a burst)."""
         for identities in list(self._versions.values()):
             yield from list(identities.values())
+
+
+def _rank(record: Record) -> tuple[float, str, bool, str]:
+    """Which of two versions of one registration wins: the newer; on a tie, a drop, then the data.
+
+    Ties never happen between well-behaved servers (one server makes one
+    version per instant) but must still be settled alike everywhere.
+    """
+    return (record.updated, record.by, record.dropped, record.model_dump_json())

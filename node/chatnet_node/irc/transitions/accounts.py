@@ -10,6 +10,8 @@ users), so every server converges whatever order versions arrive in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from ...history.contract import StoredRecord
@@ -101,14 +103,16 @@ def _settle(state: ChatState, kind: Kind, name: str) -> None:
         # Two registrations of one name met (a healed netsplit): the earlier
         # won on every server; the loser's own server drops it for good.
         if not version.dropped and version is not winner and version.origin == state.name:
-            save(state, version.model_copy(update=_dropped_now(state)))
+            with _ours(state):
+                save(state, version.model_copy(update=_dropped_now(state)))
     if kind != "account":
         return
     for client in list(state.clients):
         if client.account is None or casefold(client.account) != casefold(name):
             continue
         if winner is None or winner.created != client_account_created(state, client):
-            logout(state, client)
+            with _ours(state):
+                logout(state, client)
             service_notice(
                 state,
                 client,
@@ -116,6 +120,16 @@ def _settle(state: ChatState, kind: Kind, name: str) -> None:
                 f"You have been logged out: the account {name} was dropped "
                 "or registered elsewhere first",
             )
+
+
+@contextmanager
+def _ours(state: ChatState) -> Iterator[None]:
+    """A change this server makes while applying one from a link: the network must hear of it."""
+    relaying, state.relaying = state.relaying, False
+    try:
+        yield
+    finally:
+        state.relaying = relaying
 
 
 def _dropped_now(state: ChatState) -> dict[str, Any]:
