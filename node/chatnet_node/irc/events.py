@@ -237,7 +237,7 @@ class MessageRedact(_Event):
 
 @dataclass(slots=True, kw_only=True)
 class ReadMarker(_Event):
-    """MARKREAD: how far a user has read a conversation (keyed by folded nick and target)."""
+    """MARKREAD: how far a user has read a conversation (``nick``: folded nick or ``$account``)."""
 
     t: Literal["markread"] = "markread"
     nick: str

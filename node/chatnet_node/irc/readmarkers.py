@@ -4,8 +4,9 @@ A marker is the server-time of the last message the user read in a channel
 or a private conversation. It only moves forward. Every server of the
 network keeps every marker (a change travels as a link event, a burst
 carries them all), so a user who reconnects to another server, after a
-failover say, finds its markers there. Markers are keyed by the folded
-nick until accounts exist. Plain object, no I/O.
+failover say, finds its markers there. Markers are keyed by the user's
+account (``$name``) once logged in, so every connection of one account
+shares them, and by the folded nick for users not logged in. Plain object, no I/O.
 """
 
 from __future__ import annotations

@@ -84,6 +84,8 @@ class ChatState:
         self.logins: dict[Client, float] = {}
         #: Local clients holding a registered nick they must log in for.
         self.nick_deadlines: dict[Client, None] = {}
+        #: Wrong passwords per local connection (too many and it is closed).
+        self.login_failures: Counter[Client] = Counter()
         self.clients: dict[Client, None] = {}  # connected here, registered or not
         self.users: dict[str, Client] = {}  # every user of the network, by uid
         self.nicks: dict[str, Client] = {}  # every user of the network, by folded nick
@@ -170,6 +172,7 @@ class ChatState:
         self.clients.pop(client, None)
         self.logins.pop(client, None)
         self.nick_deadlines.pop(client, None)
+        self.login_failures.pop(client, None)
         self.flood.forget(client)
         self.per_address[client.address] -= 1
         if self.per_address[client.address] <= 0:

@@ -381,3 +381,33 @@ def test_ghost_frees_the_nick(server: CoreServer) -> None:
     second = server.user("second")
     second.send("NICK alice2")
     assert second.ask(f"NS GHOST alice {PASSWORD}")[-1].endswith(":alice has been ghosted")
+
+
+def test_read_markers_follow_the_account_across_connections(server: CoreServer) -> None:
+    caps = "draft/read-marker server-time"
+    phone = server.user("alice", caps)
+    phone.send(f"NS REGISTER {PASSWORD}", "JOIN #room")
+    laptop = server.user("alice_laptop", caps)
+    laptop.send(f"NS IDENTIFY alice {PASSWORD}", "JOIN #room")
+    phone.lines()
+    laptop.lines()
+    stamp = "timestamp=2026-01-01T00:00:00.000Z"
+    (moved,) = phone.ask(f"MARKREAD #room {stamp}")
+    assert moved == f":test MARKREAD #room {stamp}"
+    assert laptop.lines() == [moved]  # the account's other connection follows
+    stranger = server.user("stranger", caps)
+    assert stranger.ask("MARKREAD #room") == [":test MARKREAD #room *"]
+
+
+def test_too_many_wrong_passwords_close_the_connection(server: CoreServer) -> None:
+    registered(server, "alice")
+    guesser = server.user("guesser")
+    for attempt in range(4):
+        server.tick(1)
+        assert guesser.ask(f"NS IDENTIFY alice guess-{attempt}")[0].endswith(
+            ":Invalid account or password"
+        )
+    server.tick(1)
+    last = guesser.ask("NS IDENTIFY alice guess-5")
+    assert last[-1] == "ERROR :Closing Link: too many failed login attempts"
+    assert guesser.closed

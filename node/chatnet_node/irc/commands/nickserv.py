@@ -88,6 +88,7 @@ def _identify(core: ChatCore, client: Client, args: list[str]) -> None:
     account = core.accounts.get(name)
     if account is None or not password_ok(account, password):
         tell(core, client, "Invalid account or password")
+        accounts.login_failed(core, client)
         return
     accounts.login(core, client, account)
     tell(core, client, f"You are now logged in as {account.name}")
@@ -117,6 +118,8 @@ def _ghost(core: ChatCore, client: Client, args: list[str]) -> None:
     )
     if not mine and not (owner is not None and len(args) > 1 and password_ok(owner, args[1])):
         tell(core, client, f"You may not ghost {nick}: it is not yours")
+        if len(args) > 1:
+            accounts.login_failed(core, client)
         return
     transitions.kill(core, holder, f"GHOST command used by {client.nick}", by_uid=NICKSERV)
     tell(core, client, f"{nick} has been ghosted")
@@ -128,6 +131,8 @@ def _drop(core: ChatCore, client: Client, args: list[str]) -> None:
         return
     if not args or not password_ok(account, args[0]):
         tell(core, client, "Syntax: DROP <password> (your account's password, to confirm)")
+        if args:
+            accounts.login_failed(core, client)
         return
     accounts.drop(core, account)
     tell(core, client, f"Account {account.name} has been dropped")

@@ -31,7 +31,9 @@ def markread(core: ChatCore, client: Client, msg: Message) -> None:
     if ts is None:
         core.fail(client, "MARKREAD", "INVALID_PARAMS", msg.params[1], "Invalid parameters")
         return
-    moved = transitions.mark_read(core, client.nick, target, min(ts, core.clock()))
+    moved = transitions.mark_read(
+        core, transitions.marker_owner(client), target, min(ts, core.clock())
+    )
     if not moved or not client.has(transitions.READ_MARKER_CAP):
         transitions.show_marker(core, client, target)  # the answer: the marker as it stands
 

@@ -60,6 +60,7 @@ def authenticate(core: ChatCore, client: Client, msg: Message) -> None:
     client.sasl = None
     if isinstance(step, sasl.Failure):
         core.reply(client, rpl.ERR_SASLFAIL, "SASL authentication failed")
+        accounts.login_failed(core, client)
         return
     accounts.login(core, client, step.account)
     core.reply(client, rpl.RPL_SASLSUCCESS, "SASL authentication successful")

@@ -25,6 +25,7 @@ from ..registry import Record
 from ..state import ChatState
 from .channels import channel_modes
 from .owned import access_status, masks
+from .users import quit_
 
 #: The services' names: where they speak from, and the ``uid`` their changes carry.
 NICKSERV = "NickServ"
@@ -182,6 +183,21 @@ def login(state: ChatState, client: Client, account: Account) -> None:
     if client.registered:
         for channel in list(client.channels.values()):
             grant_access(state, client, channel)
+
+
+#: Wrong passwords (SASL, IDENTIFY, GHOST, DROP) one connection may give before it is closed.
+MAX_LOGIN_FAILURES = 5
+
+
+def login_failed(state: ChatState, client: Client) -> bool:
+    """Count a wrong password; True (and the connection is closing) when it was one too many."""
+    state.login_failures[client] += 1
+    if state.login_failures[client] < MAX_LOGIN_FAILURES:
+        return False
+    if not client.closed:
+        quit_(state, client, "Too many failed login attempts")
+        state.hang_up(client, Message("ERROR", ["Closing Link: too many failed login attempts"]))
+    return True
 
 
 def logout(state: ChatState, client: Client) -> None:

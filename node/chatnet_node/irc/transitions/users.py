@@ -198,22 +198,36 @@ def wallops(state: ChatState, source: str, text: str) -> None:
 READ_MARKER_CAP = "draft/read-marker"
 
 
-def mark_read(state: ChatState, nick: str, target: str, ts: float) -> bool:
-    """User ``nick`` has read ``target`` up to ``ts``; False when its marker was already there.
+def marker_owner(user: Client) -> str:
+    """Whose read markers a user moves: its account's (``$name``) once logged in, else its nick's.
 
-    The marker only moves forward. The user, if connected here with the
-    capability, is told the new value (every server keeps every marker).
+    ``$`` never appears in a nick, so the two kinds of key never meet.
     """
-    if not state.read_markers.advance(casefold(nick), casefold(target), ts):
+    return f"${casefold(user.account)}" if user.account else casefold(user.nick)
+
+
+def mark_read(state: ChatState, owner: str, target: str, ts: float) -> bool:
+    """``owner`` (a ``marker_owner``) has read ``target`` up to ``ts``; False if already there.
+
+    The marker only moves forward. Every connection of the owner here with
+    the capability is told the new value (every server keeps every marker).
+    """
+    owner = owner if owner.startswith("$") else casefold(owner)
+    if not state.read_markers.advance(owner, casefold(target), ts):
         return False
-    state.emit(ReadMarker(nick=nick, target=target, ts=ts))
-    user = state.nicks.get(casefold(nick))
-    if user is not None and not user.remote and user.has(READ_MARKER_CAP):
-        show_marker(state, user, target)
+    state.emit(ReadMarker(nick=owner, target=target, ts=ts))
+    if owner.startswith("$"):
+        holders = [c for c in state.clients if c.registered and marker_owner(c) == owner]
+    else:
+        holder = state.nicks.get(owner)
+        holders = [holder] if holder is not None and holder.account is None else []
+    for user in holders:
+        if not user.remote and user.has(READ_MARKER_CAP):
+            show_marker(state, user, target)
     return True
 
 
 def show_marker(state: ChatState, user: Client, target: str) -> None:
     """MARKREAD ``target`` with the user's marker (``*`` when none), from the server."""
-    marker = state.read_markers.get(casefold(user.nick), casefold(target))
+    marker = state.read_markers.get(marker_owner(user), casefold(target))
     state.send(user, Message("MARKREAD", [target, marker], state.name))
