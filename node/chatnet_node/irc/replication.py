@@ -28,6 +28,10 @@ from .model import Client
 from .output import Output
 from .recent import RecentLog
 
+#: Server tags a stored message keeps besides client-only ones: who sent it
+#: (replays show it under account-tag; REDACT recognises the author by it).
+KEPT_TAGS = frozenset(("account",))
+
 log = logging.getLogger("chatnet.replication")
 
 
@@ -118,7 +122,7 @@ class Replication:
             command=msg.command,
             target=display_target,
             text=text,
-            tags={k: v for k, v in tags.items() if k.startswith("+")},
+            tags={k: v for k, v in tags.items() if k.startswith("+") or k in KEPT_TAGS},
         )
         if not target_key.startswith("dm:") and not self.recent.add(
             origin or self.server_name, target_key, stored, self.clock()

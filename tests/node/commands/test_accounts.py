@@ -411,3 +411,19 @@ def test_too_many_wrong_passwords_close_the_connection(server: CoreServer) -> No
     last = guesser.ask("NS IDENTIFY alice guess-5")
     assert last[-1] == "ERROR :Closing Link: too many failed login attempts"
     assert guesser.closed
+
+
+def test_a_logged_in_author_redacts_from_another_connection(server: CoreServer) -> None:
+    caps = "draft/message-redaction message-tags echo-message"
+    alice = server.user("alice", caps)
+    alice.send(f"NS REGISTER {PASSWORD}", "JOIN #room")
+    alice.lines()
+    (echo,) = alice.ask("PRIVMSG #room :sent from my phone")
+    msgid = echo.split("msgid=")[1].split(";")[0].split(" ")[0]
+    laptop = server.user("laptop", caps)
+    laptop.send("JOIN #room")
+    laptop.lines()
+    assert "REDACT_FORBIDDEN" in laptop.ask(f"REDACT #room {msgid}")[0]  # not yet logged in
+    laptop.send(f"NS IDENTIFY alice {PASSWORD}")
+    laptop.lines()
+    assert laptop.ask(f"REDACT #room {msgid}")[0].endswith(f"REDACT #room {msgid}")

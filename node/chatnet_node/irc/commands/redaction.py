@@ -7,8 +7,10 @@ wrote it and that it was sent there. The redaction reaches every client
 that negotiated the capability (the others see no change) on every
 server, and the message leaves history everywhere.
 
-The author is recognised by the ``nick!user@host`` the message was sent
-with (until accounts exist, that is the identity a server can check).
+The author is recognised by the account the message was sent from (its
+``account`` tag), so a logged-in user may take a message back from any
+connection, after a nick change or a reconnect; a message sent without an
+account is recognised by the ``nick!user@host`` it was sent with.
 """
 
 from __future__ import annotations
@@ -79,9 +81,14 @@ def _conversation(core: ChatCore, client: Client, target: str) -> Channel | Clie
 
 def _may_redact(client: Client, where: Channel | Client, stored: StoredMessage) -> bool:
     """The author may; in a channel, its operators and IRC operators may too."""
-    nick, _, address = stored.source.partition("!")
-    if casefold(nick) == casefold(client.nick) and address == f"{client.user}@{client.host}":
-        return True
+    author_account = stored.tags.get("account")
+    if author_account is not None:
+        if client.account is not None and casefold(client.account) == casefold(author_account):
+            return True
+    else:
+        nick, _, address = stored.source.partition("!")
+        if casefold(nick) == casefold(client.nick) and address == f"{client.user}@{client.host}":
+            return True
     return isinstance(where, Channel) and (where.is_op(client) or client.oper is not None)
 
 
