@@ -43,6 +43,14 @@ class CoreCollector(Collector):
         yield gauge("chatnet_channels", "Channels with members on this server", len(core.channels))
         yield gauge("chatnet_max_clients", "The maxClients limit", core.config.limits.max_clients)
         yield gauge("chatnet_ready", "1 while the server takes new clients", int(core.ready))
+        yield gauge("chatnet_accounts", "Accounts registered on the network", len(core.accounts))
+        yield gauge(
+            "chatnet_registered_channels",
+            "Channels registered on the network",
+            len(core.channel_records),
+        )
+        yield gauge("chatnet_logged_in", "Clients here logged in to an account", len(core.logins))
+        yield counter("chatnet_login_failures", "Wrong passwords given here", stats.login_failures)
         yield counter("chatnet_connections", "Connections accepted", stats.connections)
         yield counter(
             "chatnet_rejected_full", "Connections refused: server full", stats.rejected_full

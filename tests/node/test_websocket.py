@@ -179,8 +179,12 @@ async def test_status_json(node: NodeProcess, irc: Clients) -> None:
 
 
 async def test_metrics(node: NodeProcess, irc: Clients) -> None:
-    await irc.tcp("alice")
+    alice = await irc.tcp("alice")
+    await alice.send("PRIVMSG NickServ :REGISTER correct-horse-battery")
+    await alice.expect("900")
     status, content_type, body = await asyncio.to_thread(http_get, node.http_url + "/metrics")
+    assert 'chatnet_accounts{server="test"} 1.0' in body
+    assert 'chatnet_logged_in{server="test"} 1.0' in body
     assert status == 200 and content_type.startswith("text/plain")
     assert "chatnet_clients" in body
     samples = [

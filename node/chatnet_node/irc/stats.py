@@ -18,6 +18,7 @@ class CoreStats:
     excess_flood: int = 0
     sendq_exceeded: int = 0
     input_too_long: int = 0
+    login_failures: int = 0  # wrong passwords (SASL, IDENTIFY, GHOST, DROP)
     max_local_users: int = 0  # most registered users at once on this server
     max_global_users: int = 0  # most users at once on the network, as seen here
     replayed: int = 0  # channel messages learnt late, in a catch-up after a link came up

@@ -427,3 +427,20 @@ def test_a_logged_in_author_redacts_from_another_connection(server: CoreServer) 
     laptop.send(f"NS IDENTIFY alice {PASSWORD}")
     laptop.lines()
     assert laptop.ask(f"REDACT #room {msgid}")[0].endswith(f"REDACT #room {msgid}")
+
+
+def test_operators_reset_passwords_and_drop_accounts() -> None:
+    server = CoreServer(name="test", operators=[{"name": "admin", "password": "operpass"}])
+    registered(server, "alice")
+    user = server.user("someone")
+    assert user.ask("NS SADROP alice")[0].endswith(":SADROP is for IRC operators")
+    user.send("OPER admin operpass")
+    user.lines()
+    assert user.ask("NS SASET alice PASSWORD brand-new-secret")[0].endswith(
+        ":The password of alice has been changed"
+    )
+    checker = server.user("checker")
+    assert checker.ask("NS IDENTIFY alice brand-new-secret")[0].startswith(":test 900 checker")
+    assert user.ask("NS SADROP alice")[0].endswith(":Account alice has been dropped")
+    assert checker.client.account is None  # logged out: the account is gone
+    assert user.ask("NS SADROP nobody")[0].endswith(":nobody is not a registered account")

@@ -31,6 +31,8 @@ HELP = {
     "SET": "SET PASSWORD <new password>: change your password",
     "INFO": "INFO [account]: when an account was registered, and more for your own",
     "CERT": "CERT ADD [fingerprint] | DEL <fingerprint> | LIST: TLS certificates that log you in",
+    "SADROP": "SADROP <account>: IRC operators: delete an account",
+    "SASET": "SASET <account> PASSWORD <new password>: IRC operators: reset a password",
 }
 
 
@@ -214,6 +216,44 @@ def _cert(core: ChatCore, client: Client, args: list[str]) -> None:
     tell(core, client, f"Certificate {'added' if sub == 'ADD' else 'removed'}")
 
 
+def _sadrop(core: ChatCore, client: Client, args: list[str]) -> None:
+    account = _operated_account(core, client, args, "SADROP")
+    if account is not None:
+        accounts.drop(core, account)
+        tell(core, client, f"Account {account.name} has been dropped")
+
+
+def _saset(core: ChatCore, client: Client, args: list[str]) -> None:
+    account = _operated_account(core, client, args, "SASET")
+    if account is None:
+        return
+    if len(args) < 3 or args[1].upper() != "PASSWORD":
+        tell(core, client, "Syntax: " + HELP["SASET"])
+        return
+    if (why := password_problem(args[2])) is not None:
+        tell(core, client, why)
+        return
+    update = accounts.new_version(core, account, **credentials(args[2]))
+    accounts.save(core, account.model_copy(update=update))
+    tell(core, client, f"The password of {account.name} has been changed")
+
+
+def _operated_account(
+    core: ChatCore, client: Client, args: list[str], command: str
+) -> Account | None:
+    """The account an IRC operator's command names; says why not when there is none."""
+    if not client.oper:
+        tell(core, client, f"{command} is for IRC operators")
+        return None
+    if not args:
+        tell(core, client, "Syntax: " + HELP[command])
+        return None
+    account = core.accounts.get(args[0])
+    if account is None:
+        tell(core, client, f"{args[0]} is not a registered account")
+    return account
+
+
 def _own_account(core: ChatCore, client: Client) -> Account | None:
     """The account ``client`` is logged in to; tells it to log in first when none."""
     account = core.accounts.get(client.account) if client.account else None
@@ -233,4 +273,6 @@ _HANDLERS: dict[str, Handler] = {
     "SET": _set,
     "INFO": _info,
     "CERT": _cert,
+    "SADROP": _sadrop,
+    "SASET": _saset,
 }

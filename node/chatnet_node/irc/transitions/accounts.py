@@ -192,6 +192,7 @@ MAX_LOGIN_FAILURES = 5
 def login_failed(state: ChatState, client: Client) -> bool:
     """Count a wrong password; True (and the connection is closing) when it was one too many."""
     state.login_failures[client] += 1
+    state.stats.login_failures += 1
     if state.login_failures[client] < MAX_LOGIN_FAILURES:
         return False
     if not client.closed:
