@@ -444,3 +444,13 @@ def test_operators_reset_passwords_and_drop_accounts() -> None:
     assert user.ask("NS SADROP alice")[0].endswith(":Account alice has been dropped")
     assert checker.client.account is None  # logged out: the account is gone
     assert user.ask("NS SADROP nobody")[0].endswith(":nobody is not a registered account")
+
+
+def test_extended_monitor_tells_watchers_of_logins(server: CoreServer) -> None:
+    registered(server, "alice")
+    watcher = server.user("watcher", "account-notify extended-monitor")
+    alice = server.user("alice")
+    watcher.send("MONITOR + alice")
+    watcher.lines()
+    alice.send(f"NS IDENTIFY {PASSWORD}")
+    assert watcher.lines() == [":alice!~alice@127.0.0.1 ACCOUNT alice"]

@@ -224,7 +224,10 @@ def set_account(state: ChatState, user: Client, account: str | None) -> None:
                 user, rpl.RPL_LOGGEDIN, prefix, account, f"You are now logged in as {account}"
             )
     note = Message("ACCOUNT", [account or "*"], user.prefix)
-    state.deliver(note, [p for p in state.common_peers(user) if p.has("account-notify")])
+    audience = {p: None for p in state.common_peers(user) if p.has("account-notify")}
+    audience.update(dict.fromkeys(state.monitors.extended(user, "account-notify")))
+    audience.pop(user, None)
+    state.deliver(note, audience)
 
 
 # Owned nicks.
