@@ -26,6 +26,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
 from scramp import ScramMechanism
 
+from .model import Client
+from .names import casefold
 from .registry import Record
 
 #: OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
@@ -140,3 +142,40 @@ def account_name_problem(name: str) -> str | None:
     if not ACCOUNT_NAME.match(name):
         return "Account names are nicks: a letter or one of _[]\\`^{}| first, at most 30"
     return None
+
+
+class Logins:
+    """The local connections logged in, by account: who to log out when an account goes."""
+
+    def __init__(self) -> None:
+        #: Per connection: the folded account name and the registration it logged in to.
+        self._of: dict[Client, tuple[str, tuple[float, str]]] = {}
+        self._by_account: dict[str, dict[Client, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._of)
+
+    def add(self, client: Client, account: Account) -> None:
+        """``client`` logged in to ``account``."""
+        self.remove(client)
+        self._of[client] = (account.folded, account.identity)
+        self._by_account.setdefault(account.folded, {})[client] = None
+
+    def remove(self, client: Client) -> None:
+        """``client`` logged out, or left."""
+        entry = self._of.pop(client, None)
+        if entry is None:
+            return
+        clients = self._by_account[entry[0]]
+        del clients[client]
+        if not clients:
+            del self._by_account[entry[0]]
+
+    def of(self, name: str) -> list[Client]:
+        """The connections logged in to the account ``name`` (any case)."""
+        return list(self._by_account.get(casefold(name), ()))
+
+    def identity(self, client: Client) -> tuple[float, str] | None:
+        """Which registration ``client`` logged in to (None: not logged in)."""
+        entry = self._of.get(client)
+        return None if entry is None else entry[1]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..config import NodeConfig
 from ..history.contract import HistoryBackend
-from .accounts import Account, ChannelRecord
+from .accounts import Account, ChannelRecord, Logins
 from .acks import AckBook
 from .events import Event
 from .flood import FloodControl
@@ -81,7 +81,7 @@ class ChatState:
         self.channel_records: Registry[ChannelRecord] = Registry()
         #: Local clients logged in, with when their account was registered
         #: (a login outlives neither a drop nor a lost netsplit race).
-        self.logins: dict[Client, float] = {}
+        self.logins = Logins()
         #: Local clients holding a registered nick they must log in for.
         self.nick_deadlines: dict[Client, None] = {}
         #: Wrong passwords per local connection (too many and it is closed).
@@ -170,7 +170,7 @@ class ChatState:
     def forget_connection(self, client: Client) -> None:
         """A local client is gone: drop its connection's bookkeeping."""
         self.clients.pop(client, None)
-        self.logins.pop(client, None)
+        self.logins.remove(client)
         self.nick_deadlines.pop(client, None)
         self.login_failures.pop(client, None)
         self.flood.forget(client)

@@ -454,3 +454,13 @@ def test_extended_monitor_tells_watchers_of_logins(server: CoreServer) -> None:
     watcher.lines()
     alice.send(f"NS IDENTIFY {PASSWORD}")
     assert watcher.lines() == [":alice!~alice@127.0.0.1 ACCOUNT alice"]
+
+
+def test_a_nick_dropped_during_the_grace_period_is_kept(server: CoreServer) -> None:
+    owner = server.user("owner")
+    owner.send(f"NS REGISTER {PASSWORD}", "NICK owner_away")
+    squatter = server.user("owner")
+    server.tick(10)
+    owner.send(f"NS DROP {PASSWORD}")
+    server.tick(60)
+    assert squatter.nick == "owner"

@@ -108,10 +108,8 @@ def _settle(state: ChatState, kind: Kind, name: str) -> None:
                 save(state, version.model_copy(update=_dropped_now(state)))
     if kind != "account":
         return
-    for client in list(state.clients):
-        if client.account is None or casefold(client.account) != casefold(name):
-            continue
-        if winner is None or winner.created != client_account_created(state, client):
+    for client in state.logins.of(name):
+        if winner is None or winner.identity != state.logins.identity(client):
             with _ours(state):
                 logout(state, client)
             service_notice(
@@ -163,14 +161,9 @@ def drop(state: ChatState, record: Account | ChannelRecord) -> None:
 # Logins.
 
 
-def client_account_created(state: ChatState, client: Client) -> float | None:
-    """When the account a local client logged in to was registered (None: not logged in)."""
-    return state.logins.get(client)
-
-
 def login(state: ChatState, client: Client, account: Account) -> None:
     """``client`` is now logged in to ``account``: numerics, tags, owned nick, channel access."""
-    state.logins[client] = account.created
+    state.logins.add(client, account)
     set_account(state, client, account.name)
     if not client.registered:
         # 900 now, though the nick may still change: clients wait for it.
@@ -203,7 +196,7 @@ def login_failed(state: ChatState, client: Client) -> bool:
 
 def logout(state: ChatState, client: Client) -> None:
     """``client`` is no longer logged in."""
-    state.logins.pop(client, None)
+    state.logins.remove(client)
     set_account(state, client, None)
     if client.registered:
         claim_nick(state, client)
@@ -266,7 +259,15 @@ def nicks_due(state: ChatState, now: float) -> list[Client]:
     for client in due:
         client.nick_deadline = None
         del state.nick_deadlines[client]
-    return [c for c in due if not c.closed and c.registered]
+    return [c for c in due if not c.closed and c.registered and _holds_anothers_nick(state, c)]
+
+
+def _holds_anothers_nick(state: ChatState, client: Client) -> bool:
+    """Is ``client``'s nick (still) registered to an account it is not logged in to?"""
+    owner = state.accounts.get(client.nick)
+    return owner is not None and (
+        client.account is None or casefold(client.account) != owner.folded
+    )
 
 
 # Owned channels.
