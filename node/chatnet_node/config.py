@@ -252,6 +252,13 @@ class Links(_Model):
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
     )
     accept: list[str] = Field(default=[], description="server names allowed to link in")
+    ack_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="seconds a sender waits for a message to be safe on a second server "
+        "before it is told (FAIL ... ACK_TIMEOUT) that its fate is not known yet",
+    )
     sync_window: float = Field(
         default=900.0,
         gt=0,

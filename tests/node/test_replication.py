@@ -13,7 +13,7 @@ from chatnet_node.irc.commands.table import COMMANDS
 from chatnet_node.irc.core import ChatCore
 from chatnet_node.irc.model import Client
 from chatnet_node.irc.recent import EXPIRE_EVERY, RecentLog
-from tests.corekit import CoreServer, RecordingSink
+from tests.corekit import CoreNetwork, CoreServer, RecordingSink
 
 
 def stored(msgid: str, ts: float) -> StoredMessage:
@@ -50,7 +50,7 @@ def test_what_a_peer_lacks_since_a_time() -> None:
 
 def test_held_replies_are_released_when_every_message_is_safe() -> None:
     client = Client(sink=RecordingSink(CoreServer().core), address="127.0.0.1", connected_at=0.0)
-    book = AckBook()
+    book = AckBook(lambda: 0.0)
     held = Held(client, {"m1", "m2"})
     book.hold(held)
     assert len(book) == 2 and sorted(book.waiting_ids()) == ["m1", "m2"]
@@ -76,3 +76,50 @@ def test_a_restarted_server_remembers_the_window_from_its_store(tmp_path: Path) 
     )
     core.replication.remember_recent()
     assert "kept" in core.replication.recent and "too-old" not in core.replication.recent
+
+
+def test_a_hold_is_overdue_once_after_the_timeout() -> None:
+    now = [100.0]
+    client = Client(sink=RecordingSink(CoreServer().core), address="127.0.0.1", connected_at=0.0)
+    book = AckBook(lambda: now[0])
+    first, second = Held(client, {"m1"}), Held(client, {"m2"})
+    book.hold(first)
+    now[0] = 103.0
+    book.hold(second)
+    assert book.overdue(5.0) == []
+    now[0] = 105.0
+    assert book.overdue(5.0) == [first]
+    assert book.overdue(5.0) == []  # told once
+    now[0] = 110.0
+    assert book.confirm(["m2"]) == [second]  # safe before it was overdue: never reported
+    assert book.overdue(5.0) == []
+    assert book.confirm(["m1"]) == [first]  # still released when it becomes safe
+
+
+def test_a_cut_off_sender_learns_the_fate_then_gets_the_echo() -> None:
+    """A server cut off from every neighbour: FAIL ACK_TIMEOUT after 5 s, the echo on the heal."""
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    caps = "echo-message labeled-response message-tags"
+    alice = net.user("a", "alice", caps)
+    bob = net.user("b", "bob")
+    net.say(alice, "JOIN #room")
+    net.say(bob, "JOIN #room")
+    alice.lines()
+    net.cut("a", "b")
+    alice.lines()  # bob's netsplit QUIT
+    net.say(alice, "@label=m1 PRIVMSG #room :anyone there?")
+    assert alice.lines() == []  # held: not yet on a second server
+    net.servers["a"].tick(4)
+    assert alice.lines() == []
+    net.servers["a"].tick(2)
+    (fail,) = alice.lines()
+    assert fail.startswith("@label=m1 :a FAIL PRIVMSG ACK_TIMEOUT #room ")
+    assert fail.endswith(
+        ":Not yet stored on a second server after 5 seconds: it may still be delivered"
+    )
+    net.servers["a"].tick(10)
+    assert alice.lines() == []  # told once
+    net.link("a", "b")
+    (echo,) = [line for line in alice.lines() if "PRIVMSG #room" in line]
+    assert "label=m1" in echo and echo.endswith("PRIVMSG #room :anyone there?")

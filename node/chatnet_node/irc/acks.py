@@ -4,12 +4,15 @@
 labeled-response reply) until every message of the command is safe: stored
 on a second server, or in a store the whole network shares. The held
 replies are released together, in the order the command produced them.
-Plain objects, no I/O.
+A hold that waits longer than ``links.ackTimeout`` (a server cut off from
+every neighbour) is reported ``overdue`` once, so the sender learns that its
+message's fate is not known yet; its acknowledgement still follows if the
+message becomes safe later. Plain objects, no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,8 +34,11 @@ class Held:
 class AckBook:
     """Acknowledgements waiting for their messages to be safe, by msgid."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._by_msgid: dict[str, Held] = {}
+        self._clock = clock
+        #: Holds not yet overdue, oldest first, with when they began.
+        self._since: dict[Held, float] = {}
 
     def __len__(self) -> int:
         return len(self._by_msgid)
@@ -44,6 +50,7 @@ class AckBook:
         """Hold ``held`` until ``confirm`` has seen each of its msgids."""
         for msgid in held.waiting:
             self._by_msgid[msgid] = held
+        self._since[held] = self._clock()
 
     def confirm(self, msgids: Iterable[str]) -> list[Held]:
         """Messages became safe: the holds this completes, in confirmation order."""
@@ -55,8 +62,21 @@ class AckBook:
                 continue
             held.waiting.discard(msgid)
             if not held.waiting:
+                self._since.pop(held, None)
                 done.append(held)
         return done
+
+    def overdue(self, timeout: float) -> list[Held]:
+        """Holds older than ``timeout`` seconds, each returned once (oldest first)."""
+        cutoff = self._clock() - timeout
+        due: list[Held] = []
+        for held, since in self._since.items():
+            if since > cutoff:
+                break
+            due.append(held)
+        for held in due:
+            del self._since[held]
+        return due
 
     def waiting_ids(self) -> list[str]:
         """Every msgid still waiting (to offer again when a link comes back)."""
@@ -66,4 +86,4 @@ class AckBook:
         """A client left: nobody is left to acknowledge."""
         gone = [m for m, held in self._by_msgid.items() if held.client is client]
         for msgid in gone:
-            del self._by_msgid[msgid]
+            self._since.pop(self._by_msgid.pop(msgid), None)

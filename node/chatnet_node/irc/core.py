@@ -233,6 +233,7 @@ class ChatCore(ChatState):
             elif silent > limits.ping_interval:
                 client.ping_pending = True
                 self.send(client, Message("PING", [self.config.name]))
+        self.replication.report_overdue()
         for client in accounts.nicks_due(self, now):
             self._take_nick_back(client)
 

@@ -150,6 +150,38 @@ class Replication:
             client.holding = set()
         client.holding.add(msg.tags["msgid"])
 
+    def report_overdue(self) -> None:
+        """Tell senders whose messages are still not safe after ``links.ackTimeout``.
+
+        ``FAIL <command> ACK_TIMEOUT <target> <msgid>`` (labelled like the
+        command), once per held message: it stays stored here and is offered
+        again to every server that links; the echo still comes if it becomes
+        safe.
+        """
+        timeout = self.links.ack_timeout
+        for held in self.acks.overdue(timeout):
+            client = held.client
+            if client.closed:
+                continue
+            for msgid in sorted(held.waiting):
+                echo = next((m for m in held.replies if m.tags.get("msgid") == msgid), None)
+                command = echo.command if echo is not None else "PRIVMSG"
+                target = echo.params[0] if echo is not None and echo.params else "*"
+                fail = Message(
+                    "FAIL",
+                    [
+                        command,
+                        "ACK_TIMEOUT",
+                        target,
+                        msgid,
+                        f"Not yet stored on a second server after {timeout:g} seconds: "
+                        "it may still be delivered",
+                    ],
+                    self.server_name,
+                    {"label": held.label} if held.label else {},
+                )
+                self.output.send(client, fail)
+
     def confirm_safe(self, msgids: Iterable[str]) -> None:
         """Messages are stored elsewhere: release the acknowledgements they held."""
         for held in self.acks.confirm(msgids):

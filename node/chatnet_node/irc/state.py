@@ -69,7 +69,7 @@ class ChatState:
         self.started = clock()
         self.stats = CoreStats()
         self.ids = Ids(config.server_id, clock)
-        self.acks = AckBook()
+        self.acks = AckBook(clock)
         self.output = Output(config.name, self.stats, self.acks, self.ids)
         self.replication = Replication(
             config.name, config.links, history, self.output, self.acks, self.ids, clock
