@@ -21,18 +21,22 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from chatnet_node.config import ConfigError, History
+from chatnet_node.config import ConfigError, History, NodeConfig
 from chatnet_node.history.contract import (
     HistoryBackend,
     HistoryUnavailable,
     Ref,
     StoredMessage,
+    StoredRecord,
     dm_target,
 )
 from chatnet_node.history.factory import open_history
 from chatnet_node.history.postgres import writer as pg_writer
 from chatnet_node.history.postgres.store import PostgresHistory
 from chatnet_node.history.sqlite import SqliteHistory
+from chatnet_node.irc.commands.table import COMMANDS
+from chatnet_node.irc.core import ChatCore
+from tests.corekit import RecordingSink
 from tests.nodeproc import free_port
 from tests.pgserver import PgServer
 from tests.waiting import eventually
@@ -419,3 +423,54 @@ async def test_schema_uses_byte_order_whatever_the_locale(pg_dsn: str) -> None:
             "WHERE table_name = 'chatnet_messages' AND column_name IN ('msgid', 'target')"
         ).fetchall()
     assert sorted(rows) == [("msgid", "C"), ("target", "C")]
+
+
+async def test_records_are_kept_and_only_newer_versions_replace_them(
+    make_store: MakeStore,
+) -> None:
+    store = await make_store()
+    first = StoredRecord(name="alice", created=1.0, origin="a", updated=1.0, by="a", data='{"v":1}')
+    newer = StoredRecord(name="alice", created=1.0, origin="a", updated=2.0, by="b", data='{"v":2}')
+    other = StoredRecord(name="alice", created=5.0, origin="b", updated=5.0, by="b", data='{"v":3}')
+    store.save_record("account", first)
+    store.save_record("account", newer)
+    store.save_record("account", first)  # older: ignored, whatever order servers write in
+    store.save_record("account", other)  # another registration of the name: kept beside
+    store.save_record("channel", first)
+    assert sorted(store.load_records()) == [
+        ("account", '{"v":2}'),
+        ("account", '{"v":3}'),
+        ("channel", '{"v":1}'),
+    ]
+
+
+async def test_a_full_write_queue_refuses_messages_instead_of_losing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL unreachable, its queue full: senders get FAIL, nothing accepted is dropped."""
+    monkeypatch.setattr(pg_writer, "START_WAIT", 0.3)
+    monkeypatch.setattr(pg_writer, "CLOSE_WAIT", 0.2)
+    store = PostgresHistory(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_queued=3)
+    await store.start()
+    core = ChatCore(NodeConfig.model_validate({"name": "test"}), store, COMMANDS)
+    sink = RecordingSink(core)
+    client = core.connect(sink, "127.0.0.1")
+    assert client is not None
+    for line in ("NICK alice", "USER alice 0 * :A", "JOIN #q"):
+        core.receive_line(client, line.encode())
+    core.flush()
+    sink.lines()
+    for i in range(5):
+        core.receive_line(client, f"PRIVMSG #q :message {i}".encode())
+        core.flush()
+    refused = [line for line in sink.lines() if "FAIL" in line]
+    assert (
+        refused
+        == [
+            ":test FAIL PRIVMSG TEMPORARILY_UNAVAILABLE #q :History is overloaded (its database "
+            "is slow or unreachable): message not sent, try again shortly"
+        ]
+        * 2
+    )
+    assert store.dropped == 0 and store.queued == 3
+    await store.aclose()

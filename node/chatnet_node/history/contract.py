@@ -145,6 +145,15 @@ class HistoryBackend(Protocol):
         """Get ready (connect, create the schema); never raises for an unreachable store."""
         ...
 
+    @property
+    def overloaded(self) -> bool:
+        """True while the store cannot take another message (its write queue is full).
+
+        The command path then refuses new messages with a reason instead of
+        accepting what it could not keep.
+        """
+        ...
+
     def append(self, target: str, message: StoredMessage) -> None:
         """Queue one message for the next ``commit``; duplicate msgids are ignored."""
         ...

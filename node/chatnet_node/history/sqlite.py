@@ -80,6 +80,11 @@ class SqliteHistory(SqlHistory):
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
 
+    @property
+    def overloaded(self) -> bool:
+        """Never: a commit writes synchronously, so nothing queues up."""
+        return False
+
     async def start(self) -> None:
         """Nothing to wait for: the file was opened by the constructor."""
 

@@ -101,6 +101,11 @@ class PostgresHistory:
         return self._writer.dropped
 
     @property
+    def overloaded(self) -> bool:
+        """The writer's queue (with this turn's rows) is full: new messages are refused."""
+        return self._writer.queued >= self._writer.max_queued
+
+    @property
     def queued(self) -> int:
         """Messages handed over but not yet in the database (a metric: it grows in an outage)."""
         return self._writer.queued

@@ -63,6 +63,16 @@ def close_batch(core: ChatCore, client: Client, ref: str) -> None:
         _fail(core, client, error)
         return
     core.flood.charge(client, len(opened.lines), core.clock())
+    if core.history.overloaded:
+        core.fail(
+            client,
+            "BATCH",
+            "TEMPORARILY_UNAVAILABLE",
+            opened.target,
+            "History is overloaded (its database is slow or unreachable): "
+            "message not sent, try again shortly",
+        )
+        return
     core.stats.messages_in += 1
     target = opened.target
     out = Message(opened.command, [target, text], client.prefix, {**core.stamp(), **opened.tags})

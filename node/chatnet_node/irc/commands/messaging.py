@@ -56,6 +56,17 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
             core.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
         return
     text = msg.params[1]
+    if core.history.overloaded:
+        # Refused, never accepted and then lost: the sender may send it again.
+        core.fail(
+            client,
+            command,
+            "TEMPORARILY_UNAVAILABLE",
+            msg.params[0],
+            "History is overloaded (its database is slow or unreachable): "
+            "message not sent, try again shortly",
+        )
+        return
     extra = sender_tags(client, msg)
     core.stats.messages_in += 1
     # One copy per distinct target: "bob,Bob" is one person.
