@@ -138,7 +138,13 @@ class CoreServer:
 
     def __init__(self, name: str = "unit", history: Path | None = None, **config: Any) -> None:
         self.clock = FakeClock()
-        settings: dict[str, Any] = {"name": name, "network": "TestNet", **config}
+        # Cloaks off unless a test asks: exact lines show the real address.
+        settings: dict[str, Any] = {
+            "name": name,
+            "network": "TestNet",
+            "cloaks": {"enabled": False},
+            **config,
+        }
         if history is not None:
             settings.setdefault("history", {})["path"] = str(history)
         self.config = NodeConfig.model_validate(settings)

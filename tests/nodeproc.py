@@ -18,9 +18,17 @@ from typing import IO, Any
 
 import yaml
 
+from chatnet_node.config import Cloaks
+from chatnet_node.irc.cloaks import cloak
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+#: Every test node's cloak secret, so a test knows the cloak users see.
+CLOAK_SECRET = "test-cloak-secret"
+#: The cloak of a client connecting from 127.0.0.1 to a test node.
+LOCAL_CLOAK = cloak(Cloaks(secret=CLOAK_SECRET), "127.0.0.1")
 
 
 def free_port() -> int:
@@ -179,6 +187,7 @@ def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:
         },
         "history": {"path": str(tmp / f"{name}-history.sqlite3")},
         "drainSeconds": 1.0,
+        "cloaks": {"secret": CLOAK_SECRET},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):

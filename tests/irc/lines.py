@@ -111,3 +111,17 @@ def matcher(match: Matcher, *params: str) -> Callable[[Msg], bool]:
 def contains(text: str) -> Callable[[Msg], bool]:
     """A predicate: the raw line contains ``text`` (for lines no command pins down)."""
     return lambda msg: text in msg.raw
+
+
+def from_user(nick: str, command: str, *params: str) -> Callable[[Msg], bool]:
+    """A predicate: ``command`` from the user ``nick`` (whatever its host: it may be cloaked)."""
+
+    def check(msg: Msg) -> bool:
+        source = msg.source or ""
+        return (
+            source.split("!", 1)[0] == nick
+            and msg.command == command
+            and msg.params[: len(params)] == list(params)
+        )
+
+    return check

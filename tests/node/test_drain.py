@@ -26,7 +26,7 @@ import pytest
 
 from tests.irc.client import IrcClient
 from tests.irc.lines import Msg
-from tests.nodeproc import NodeProcess, make_node
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess, make_node
 from tests.waiting import Deadline
 
 SECRET = "drain-test-secret"
@@ -97,7 +97,7 @@ async def test_sigterm_hands_clients_over_in_batches(draining_node: NodeProcess)
         assert notice, f"{client.nick}: no NOTICE asking to reconnect: {texts}"
         error = [m for m in lines if m.command == "ERROR"]
         assert error, f"{client.nick}: no ERROR before the close: {texts}"
-        assert error[-1].last.startswith("Closing Link: 127.0.0.1 ("), error[-1].raw
+        assert error[-1].last.startswith(f"Closing Link: {LOCAL_CLOAK} ("), error[-1].raw
         assert "Server restarting, please reconnect" in error[-1].last, error[-1].raw
     for client in ws:
         assert client.ws.close_code == 1012, f"{client.nick}: close code {client.ws.close_code}"

@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.irc.client import Clients
-from tests.nodeproc import make_node
+from tests.nodeproc import LOCAL_CLOAK, make_node
 
 HIST_CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
-WELCOME = ":test 001 alice :Welcome to the TestNet IRC Network alice!~alice@127.0.0.1"
+# Users are shown cloaked (a keyed hash of 127.0.0.1), never by their address.
+WELCOME = f":test 001 alice :Welcome to the TestNet IRC Network alice!~alice@{LOCAL_CLOAK}"
 
 
 async def test_a_conversation_over_tcp(irc: Clients) -> None:
@@ -26,13 +27,13 @@ async def test_a_conversation_over_tcp(irc: Clients) -> None:
     bob = await irc.tcp("bob", caps=["echo-message"])
     await alice.join("#room")
     await bob.join("#room")
-    assert (await alice.expect("JOIN")).raw == ":bob!~bob@127.0.0.1 JOIN #room"
+    assert (await alice.expect("JOIN")).raw == f":bob!~bob@{LOCAL_CLOAK} JOIN #room"
     await bob.send("PRIVMSG #room :hello over tcp")
-    said = ":bob!~bob@127.0.0.1 PRIVMSG #room :hello over tcp"
+    said = f":bob!~bob@{LOCAL_CLOAK} PRIVMSG #room :hello over tcp"
     assert (await bob.expect("PRIVMSG")).raw == said
     assert (await alice.expect("PRIVMSG")).raw == said
     await bob.quit("see you")
-    assert (await alice.expect("QUIT")).raw == ":bob!~bob@127.0.0.1 QUIT :Quit: see you"
+    assert (await alice.expect("QUIT")).raw == f":bob!~bob@{LOCAL_CLOAK} QUIT :Quit: see you"
 
 
 async def test_a_wrong_password_closes_the_socket(tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ async def test_a_wrong_password_closes_the_socket(tmp_path: Path) -> None:
         await bad.send("USER bad 0 * :Bad")
         assert [m.raw for m in await bad.wait_closed()] == [
             ":test 464 bad :Password incorrect",
-            "ERROR :Closing Link: 127.0.0.1 (Bad password)",
+            f"ERROR :Closing Link: {LOCAL_CLOAK} (Bad password)",
         ]
     finally:
         await pool.aclose()

@@ -16,7 +16,7 @@ import pytest
 
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg
-from tests.nodeproc import NodeProcess, make_node
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess, make_node
 from tests.portals.test_portals import peer
 
 SECRET = "modern-network-secret"
@@ -71,7 +71,7 @@ def test_monitor_redaction_and_read_marker_across_two_hops(
 
     bob = user(chain["hub2"], "bob")
     online: Msg = alice.expect("730")
-    assert online.last == "bob!~bob@127.0.0.1"
+    assert online.last == f"bob!~bob@{LOCAL_CLOAK}"
     bob.send("WHOIS alice")
     assert bob.expect("312").params[2] == "leaf.acme.chat"
 

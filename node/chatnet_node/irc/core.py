@@ -24,6 +24,7 @@ from ..config import NodeConfig
 from ..history.contract import HistoryBackend
 from . import numerics as rpl
 from . import transitions
+from .cloaks import cloak
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .model import Client, Sink
 from .multiline import BatchError
@@ -109,7 +110,7 @@ class ChatCore(ChatState):
             return None
         now = self.clock()
         client = Client(sink=sink, address=address, connected_at=now, secure=secure)
-        client.host = address
+        client.host = cloak(self.config.cloaks, address)
         client.last_heard = now
         client.last_active = now
         client.tokens = float(limits.flood_burst)

@@ -42,10 +42,11 @@ class UserIntro(_Event):
     uid: str
     nick: str
     user: str
-    host: str
+    host: str  # as users see it (a cloak)
     realname: str
     ts: float
     signon: float
+    ip: str = ""  # the real address, for IRC operators and bans ("" from older servers)
     away: str | None = None
     oper: str | None = None
     invisible: bool = False
@@ -257,6 +258,15 @@ class MetadataSet(_Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class UserHost(_Event):
+    """A user's shown host changed (CHGHOST): logged in with an account cloak, say."""
+
+    t: Literal["host"] = "host"
+    uid: str
+    host: str
+
+
+@dataclass(slots=True, kw_only=True)
 class UserAccount(_Event):
     """A user logged in to an account (``account``) or out of it (None)."""
 
@@ -296,5 +306,6 @@ Event = (
     | ReadMarker
     | MetadataSet
     | UserAccount
+    | UserHost
     | RecordSet
 )

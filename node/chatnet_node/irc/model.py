@@ -259,13 +259,20 @@ class Channel:
 
     @staticmethod
     def _matched(client: Client, entries: list[Ban], prefix: str) -> bool:
-        hostmask = client.prefix
+        # A mask matches the host users see (a cloak, or account/NAME) and the
+        # real address alike, so an operator's ban on an IP holds under a cloak.
+        hostmasks = [client.prefix]
+        if client.host != client.address:
+            hostmasks.append(f"{client.nick}!{client.user}@{client.address}")
         for entry in entries:
             mask = entry.mask
             if prefix:
-                if mask.startswith(prefix) and mask_matches(mask[len(prefix) :], hostmask):
-                    return True
-            elif not mask.startswith(MUTE_PREFIX) and mask_matches(mask, hostmask):
+                if not mask.startswith(prefix):
+                    continue
+                mask = mask[len(prefix) :]
+            elif mask.startswith(MUTE_PREFIX):
+                continue
+            if any(mask_matches(mask, hostmask) for hostmask in hostmasks):
                 return True
         return False
 

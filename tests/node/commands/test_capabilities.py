@@ -7,7 +7,7 @@ import re
 from tests.corekit import CoreServer
 
 ALL_CAPS = (
-    "account-notify account-tag away-notify batch cap-notify chathistory "
+    "account-notify account-tag away-notify batch cap-notify chathistory chghost "
     "draft/account-registration draft/channel-rename draft/chathistory "
     "draft/extended-monitor "
     "draft/message-redaction draft/metadata-2 draft/multiline draft/read-marker "

@@ -26,6 +26,7 @@ CAPABILITIES: dict[str, str] = {
     "away-notify": "",
     "batch": "",
     "cap-notify": "",
+    "chghost": "",
     "chathistory": "",
     "draft/channel-rename": "",
     "draft/chathistory": "",

@@ -105,7 +105,7 @@ def _whox_reply(
         "t": token or "0",
         "c": channel_name,
         "u": target.user,
-        "i": target.address if sees_address and not target.remote else HIDDEN_IP,
+        "i": target.address if sees_address else HIDDEN_IP,
         "h": target.host,
         "s": target.server or core.config.name,
         "n": target.nick,
@@ -155,6 +155,10 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
             rpl.RPL_WHOISHOST,
             target.nick,
             f"is connecting from {target.user}@{target.address} {target.address}",
+        )
+    if client.oper and target.host != target.address:
+        core.reply(
+            client, rpl.RPL_WHOISACTUALLY, target.nick, target.address, "actually using host"
         )
     if not target.remote:  # idle time is only known where the user is
         idle = int(core.clock() - target.last_active)

@@ -65,5 +65,6 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.ReadMarker: users.on_markread,
     ev.MetadataSet: users.on_metadata,
     ev.UserAccount: users.on_account,
+    ev.UserHost: users.on_host,
     ev.RecordSet: users.on_record,
 }

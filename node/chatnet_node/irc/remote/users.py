@@ -15,7 +15,7 @@ from .common import SidOf, guest_nick, log
 def on_intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     if event.uid in state.users:
         return  # already known (a burst after a heal): no duplicate
-    user = Client(sink=NULL_SINK, address=event.host, connected_at=event.signon)
+    user = Client(sink=NULL_SINK, address=event.ip or event.host, connected_at=event.signon)
     user.remote = True
     user.registered = True
     user.uid = event.uid
@@ -146,3 +146,9 @@ def on_record(state: ChatState, event: ev.RecordSet, sid_of: SidOf) -> None:
         accounts.merge_record(state, event.kind, event.data)
     except ValueError as exc:  # pydantic's ValidationError: a malformed record
         log.warning("record from %s refused: %s", event.o, exc)
+
+
+def on_host(state: ChatState, event: ev.UserHost, sid_of: SidOf) -> None:
+    user = state.users.get(event.uid)
+    if user is not None:
+        change.set_host(state, user, event.host)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ...history.contract import StoredRecord
 from .. import numerics as rpl
 from ..accounts import Account, ChannelRecord, credentials
+from ..cloaks import account_cloak, cloak
 from ..events import RecordSet, UserAccount
 from ..message import Message
 from ..model import Channel, Client
@@ -25,7 +26,7 @@ from ..registry import Record
 from ..state import ChatState
 from .channels import channel_modes
 from .owned import access_status, masks
-from .users import quit_
+from .users import quit_, set_host
 
 #: The services' names: where they speak from, and the ``uid`` their changes carry.
 NICKSERV = "NickServ"
@@ -164,6 +165,7 @@ def drop(state: ChatState, record: Account | ChannelRecord) -> None:
 def login(state: ChatState, client: Client, account: Account) -> None:
     """``client`` is now logged in to ``account``: numerics, tags, owned nick, channel access."""
     state.logins.add(client, account)
+    _show_host(state, client, account_cloak(state.config.cloaks, account.name))
     set_account(state, client, account.name)
     if not client.registered:
         # 900 now, though the nick may still change: clients wait for it.
@@ -198,6 +200,7 @@ def logout(state: ChatState, client: Client) -> None:
     """``client`` is no longer logged in."""
     state.logins.remove(client)
     set_account(state, client, None)
+    _show_host(state, client, None)
     if client.registered:
         claim_nick(state, client)
 
@@ -221,6 +224,18 @@ def set_account(state: ChatState, user: Client, account: str | None) -> None:
     audience.update(dict.fromkeys(state.monitors.extended(user, "account-notify")))
     audience.pop(user, None)
     state.deliver(note, audience)
+
+
+def _show_host(state: ChatState, client: Client, account_host: str | None) -> None:
+    """Show a logged-in user as ``account/NAME`` (when configured), or back as its cloak."""
+    if account_host is None and state.config.cloaks.account_cloaks:
+        account_host = cloak(state.config.cloaks, client.address)
+    if account_host is None:
+        return
+    if client.registered:
+        set_host(state, client, account_host)
+    else:
+        client.host = account_host  # shown from the welcome on
 
 
 # Owned nicks.

@@ -9,6 +9,7 @@ from ..events import (
     NickChange,
     ReadMarker,
     UserAway,
+    UserHost,
     UserIntro,
     UserInvite,
     UserKill,
@@ -30,6 +31,7 @@ def introduction(user: Client) -> UserIntro:
         nick=user.nick,
         user=user.user,
         host=user.host,
+        ip=user.address,
         realname=user.realname,
         ts=user.nick_ts,
         signon=user.connected_at,
@@ -231,3 +233,20 @@ def show_marker(state: ChatState, user: Client, target: str) -> None:
     """MARKREAD ``target`` with the user's marker (``*`` when none), from the server."""
     marker = state.read_markers.get(marker_owner(user), casefold(target))
     state.send(user, Message("MARKREAD", [target, marker], state.name))
+
+
+def set_host(state: ChatState, user: Client, host: str) -> None:
+    """The host users see for ``user`` changes: CHGHOST to who shares a channel (and asked).
+
+    Clients without the ``chghost`` capability are not told (they show the
+    old host until the user next joins or speaks).
+    """
+    if host == user.host:
+        return
+    change = Message("CHGHOST", [user.user, host], user.prefix)
+    audience = {p: None for p in state.common_peers(user) if p.has("chghost")}
+    if not user.remote and user.has("chghost"):
+        audience[user] = None
+    state.deliver(change, audience)
+    user.host = host
+    state.emit(UserHost(uid=user.uid, host=host))
