@@ -96,7 +96,7 @@ class Node:
             server = await loop.create_server(lambda: IrcStreamProtocol(core), spec.host, spec.port)
             self._remember("irc", server)
         for tls in listeners.irc_tls:
-            context = tls_context(tls, core.config.name)
+            context = tls_context(tls, core.config.name, client_certificates=True)
             server = await loop.create_server(
                 lambda: IrcStreamProtocol(core, secure=True),
                 tls.host,
@@ -110,7 +110,7 @@ class Node:
             )
             self._remember("websocket", server)
         for tls in listeners.websocket_tls:
-            context = tls_context(tls, core.config.name)
+            context = tls_context(tls, core.config.name, client_certificates=True)
             server = await loop.create_server(
                 lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
                 tls.host,

@@ -7,12 +7,20 @@ are skipped with a message saying so.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
+from chatnet_node.transport.tls import self_signed
 from tests.irc.client import IrcClient
 from tests.nodeproc import NodeProcess, free_port, make_node
 
@@ -91,3 +99,90 @@ async def test_tls_rejects_plaintext_and_keeps_serving(
         await secure.register("afterwards")
     finally:
         await secure.close()
+
+
+def client_certificate(tmp_path: Path, name: str, expired: bool = False) -> tuple[Path, str]:
+    """A self-signed client certificate (PEM with its key) and its SHA-256 fingerprint."""
+    cert_pem, key_pem = self_signed(name)
+    if expired:
+        key = serialization.load_pem_private_key(key_pem, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert_pem = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=10))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+            .public_bytes(Encoding.PEM)
+        )
+    path = tmp_path / f"{name}.pem"
+    path.write_bytes(cert_pem + key_pem)
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(Encoding.DER)
+    return path, hashlib.sha256(der).hexdigest()
+
+
+async def test_a_client_certificate_is_fingerprinted_and_logs_in_with_sasl_external(
+    tls_node: NodeProcess, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Any self-signed certificate (even an expired one) is fingerprinted, never trusted."""
+    assert tls_node.tls_port is not None
+    pem, fingerprint = client_certificate(tmp_path, "alice-laptop")
+    with_cert = client_context(certificate[0])
+    with_cert.load_cert_chain(str(pem))
+    alice = await IrcClient.tcp(tls_node.tls_port, ssl=with_cert)
+    plain = await IrcClient.tcp(tls_node.tls_port, ssl=client_context(certificate[0]))
+    try:
+        await alice.register("alice")
+        await plain.register("plain")
+        await alice.send("WHOIS alice")
+        shown = await alice.expect("276")
+        assert shown.params[-1] == f"has client certificate fingerprint {fingerprint}"
+        await plain.send("WHOIS alice")
+        assert "276" not in [m.command for m in await plain.collect_until("318")]
+        await plain.send("WHOIS plain")
+        assert "276" not in [m.command for m in await plain.collect_until("318")]
+        await alice.send("PRIVMSG NickServ :REGISTER correct-horse-battery")
+        await alice.expect("900")
+        await alice.send("PRIVMSG NickServ :CERT ADD")
+        assert (await alice.expect("NOTICE")).last == "Certificate added"
+        await alice.quit()
+    finally:
+        await alice.close()
+        await plain.close()
+
+    again = client_context(certificate[0])
+    again.load_cert_chain(str(pem))
+    back = await IrcClient.tcp(tls_node.tls_port, ssl=again)
+    try:
+        await back.send("CAP REQ :sasl")
+        await back.send("NICK back")
+        await back.send("USER back 0 * :B")
+        await back.send("AUTHENTICATE EXTERNAL")
+        assert (await back.expect("AUTHENTICATE")).params == ["+"]
+        await back.send("AUTHENTICATE +")
+        assert (await back.expect("903")).last == "SASL authentication successful"
+        await back.send("CAP END")
+        await back.expect("001")
+        await back.send("WHOIS back")
+        assert (await back.expect("330")).params[2] == "alice"
+    finally:
+        await back.close()
+
+    expired_pem, _ = client_certificate(tmp_path, "old", expired=True)
+    old = client_context(certificate[0])
+    old.load_cert_chain(str(expired_pem))
+    stranger = await IrcClient.tcp(tls_node.tls_port, ssl=old)
+    try:
+        await stranger.send("CAP REQ :sasl")
+        await stranger.send("NICK stranger")
+        await stranger.send("AUTHENTICATE EXTERNAL")
+        await stranger.expect("AUTHENTICATE")
+        await stranger.send("AUTHENTICATE +")
+        await stranger.expect("904")  # connected, fingerprinted, but no account lists it
+    finally:
+        await stranger.close()

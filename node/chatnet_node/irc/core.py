@@ -91,8 +91,13 @@ class ChatCore(ChatState):
 
     # Connection events.
 
-    def connect(self, sink: Sink, address: str, secure: bool = False) -> Client | None:
-        """A new connection. Returns None (after an ERROR) when a limit refuses it."""
+    def connect(
+        self, sink: Sink, address: str, secure: bool = False, certfp: str | None = None
+    ) -> Client | None:
+        """A new connection. Returns None (after an ERROR) when a limit refuses it.
+
+        ``certfp``: the SHA-256 fingerprint of the TLS client certificate, if any.
+        """
         limits = self.config.limits
         reason: str | None = None
         if self.draining:
@@ -110,6 +115,7 @@ class ChatCore(ChatState):
             return None
         now = self.clock()
         client = Client(sink=sink, address=address, connected_at=now, secure=secure)
+        client.certfp = certfp
         client.host = cloak(self.config.cloaks, address)
         client.last_heard = now
         client.last_active = now

@@ -18,6 +18,7 @@ from ..irc import wire
 from ..irc.core import ChatCore
 from ..irc.message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
 from ..irc.model import Client
+from .tls import certificate_fingerprint
 
 log = logging.getLogger("chatnet.transport")
 
@@ -160,7 +161,10 @@ class IrcStreamProtocol(Connection):
         transport = self.attach(transport)
         if not self.secure:
             self.fd = raw_fd(transport)
-        self.client = self.core.connect(self, self.peer_address(), self.secure)
+        certfp = (
+            certificate_fingerprint(transport.get_extra_info("ssl_object")) if self.secure else None
+        )
+        self.client = self.core.connect(self, self.peer_address(), self.secure, certfp=certfp)
 
     def data_received(self, data: bytes) -> None:
         client = self.client

@@ -1,5 +1,19 @@
 """TLS server contexts: from a listener's PEM files, or with a certificate made at start.
 
+Client certificates ("CertFP", for SASL EXTERNAL): a client TLS listener
+asks every client for a certificate and accepts any, or none, because
+clients use self-signed certificates that no CA signs: the server only
+fingerprints them (SHA-256 of the DER, ``certificate_fingerprint``) and an
+account lists the fingerprints that log in to it. Python's ``ssl`` module
+has no verification callback, and without one OpenSSL refuses a
+certificate it cannot verify, so ``accept_any_client_certificate`` installs
+an accepting callback on the context's OpenSSL ``SSL_CTX`` through ctypes
+(the same libssl ``_ssl`` uses). It checks first that it found the right
+structure (OpenSSL must report the verify mode Python just set); if not,
+it changes nothing, logs why, and clients connect without a fingerprint.
+An expired or otherwise invalid certificate is fingerprinted all the same:
+nothing here trusts a certificate, an account does.
+
 Links authenticate peers with the network's shared secret (HMAC over a
 challenge); TLS there is for privacy, so a server that was given no
 certificate can make its own. The key never touches the disk: the PEM goes
@@ -9,8 +23,12 @@ read-only root file system.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime
+import hashlib
 import ipaddress
+import logging
 import os
 import ssl
 import tempfile
@@ -24,6 +42,56 @@ from cryptography.x509.oid import NameOID
 from ..config import TlsListener
 
 VALID_DAYS = 3650  # replaced at every start anyway
+log = logging.getLogger("chatnet.tls")
+
+#: ``int verify_callback(int preverify_ok, X509_STORE_CTX *ctx)``
+_VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+#: Accept whatever certificate the client shows (kept alive for OpenSSL).
+_ACCEPT_ANY = _VERIFY_CALLBACK(lambda preverify_ok, store: 1)
+_SSL_VERIFY_PEER = 1
+
+
+def _libssl() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("ssl")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VERIFY_CALLBACK]
+    lib.SSL_CTX_set_verify.restype = None
+    lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+    lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+    return lib
+
+
+def accept_any_client_certificate(context: ssl.SSLContext) -> bool:
+    """Ask clients for a certificate and accept any (or none); False if this OpenSSL won't.
+
+    See the module docstring for why and how.
+    """
+    context.verify_mode = ssl.CERT_OPTIONAL
+    try:
+        lib = _libssl()
+        # CPython's SSLContext object: the object header, then ``SSL_CTX *ctx``.
+        pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+        ok = lib is not None and pointer is not None
+        ok = ok and lib.SSL_CTX_get_verify_mode(pointer) == _SSL_VERIFY_PEER  # type: ignore[union-attr]
+    except (OSError, AttributeError) as exc:
+        log.warning("client certificates: libssl not usable (%s): no fingerprints", exc)
+        ok, lib, pointer = False, None, None
+    if not ok or lib is None:
+        context.verify_mode = ssl.CERT_NONE
+        log.warning("client certificates: cannot reach OpenSSL's context: no fingerprints")
+        return False
+    lib.SSL_CTX_set_verify(pointer, _SSL_VERIFY_PEER, _ACCEPT_ANY)
+    return True
+
+
+def certificate_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:
+    """SHA-256 of the client's certificate (DER), lowercase hex; None without one."""
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest() if der else None
 
 
 def self_signed(
@@ -82,11 +150,20 @@ def self_signed_context(common_name: str) -> ssl.SSLContext:
     return context
 
 
-def tls_context(listener: TlsListener, server_name: str) -> ssl.SSLContext:
-    """A server TLS context from the listener's PEM files, or made now."""
+def tls_context(
+    listener: TlsListener, server_name: str, client_certificates: bool = False
+) -> ssl.SSLContext:
+    """A server TLS context from the listener's PEM files, or made now.
+
+    With ``client_certificates``, clients are asked for a certificate (any
+    is accepted: see the module docstring).
+    """
     if listener.self_signed:
-        return self_signed_context(server_name)
-    assert listener.cert_file is not None and listener.key_file is not None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(listener.cert_file), str(listener.key_file))
+        context = self_signed_context(server_name)
+    else:
+        assert listener.cert_file is not None and listener.key_file is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(listener.cert_file), str(listener.key_file))
+    if client_certificates:
+        accept_any_client_certificate(context)
     return context

@@ -36,6 +36,7 @@ from ..links.dialer import LinkRuntime
 from ..links.protocol import PROTOCOL
 from ..links.session import LinkSession
 from .connection import MAX_RAW_LINE, Connection, raw_fd
+from .tls import certificate_fingerprint
 
 log = logging.getLogger("chatnet.websocket")
 
@@ -136,7 +137,12 @@ class WebSocketProtocol(Connection):
         # idle client) alive; a fresh frame parser holds nothing of it. The
         # library swaps parsers the same way after an HTTP response.
         self._fresh_parser()
-        self.client = self.core.connect(self, self.peer_address(), secure=self.secure)
+        certfp = None
+        if self.secure and self.transport is not None:
+            certfp = certificate_fingerprint(self.transport.get_extra_info("ssl_object"))
+        self.client = self.core.connect(
+            self, self.peer_address(), secure=self.secure, certfp=certfp
+        )
 
     def _fresh_parser(self) -> None:
         self.ws.parser = Protocol.parse(self.ws)

@@ -149,6 +149,13 @@ def whois(core: ChatCore, client: Client, msg: Message) -> None:
         core.reply(client, rpl.RPL_WHOISBOT, target.nick, f"is a bot on {core.config.network}")
     if target.secure:
         core.reply(client, rpl.RPL_WHOISSECURE, target.nick, "is using a secure connection")
+    if target.certfp is not None and (client is target or client.oper):
+        core.reply(
+            client,
+            rpl.RPL_WHOISCERTFP,
+            target.nick,
+            f"has client certificate fingerprint {target.certfp}",
+        )
     if client is target or client.oper:
         core.reply(
             client,
