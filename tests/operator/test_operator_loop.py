@@ -29,7 +29,7 @@ from tests.operator.operatorproc import (
     OperatorProcess,
     children,
     example,
-    rendered,
+    operator_children,
     start_api,
     wait_for,
 )
@@ -127,7 +127,7 @@ def wait_quiet(api: ApiServer, namespace: str, seconds: float = 2.5) -> dict[str
 def test_create_makes_every_child_as_rendered(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "create")
     apply_all(api, docs)
-    expected = rendered(docs)
+    expected = operator_children(docs)
     found = wait_children(api, "create", len(expected))
     assert set(found) == set(expected)
     network = get(api, "ChatNetwork", "create", "exchange")
