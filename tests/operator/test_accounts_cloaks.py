@@ -82,7 +82,8 @@ def render(capsys: pytest.CaptureFixture[str], *args: str) -> str:
         (
             "  operators: [{name: a, passwordSecretRef: {name: s}},"
             " {name: a, passwordSecretRef: {name: s, key: k}}]",
-            "f.yaml:4: ChatNetwork/acme: spec: operator names must be unique; "
+            "f.yaml:4: ChatNetwork/acme: spec: operators must not repeat a name "
+            "(operators[].name); "
             "fix: change the fields named in the message",
         ),
         (

@@ -242,7 +242,7 @@ NETWORK_RULES = [
     Rule(
         "!has(self.operators)"
         " || self.operators.all(o, self.operators.exists_one(p, p.name == o.name))",
-        "operator names must be unique",
+        "operators must not repeat a name (operators[].name)",
         lambda s: _unique([o.name for o in s.operators]),
     ),
 ]
