@@ -30,7 +30,7 @@ from chatnet_operator.cluster.config import peering_priority
 from chatnet_operator.cluster.reconcile import APPLIED
 from tests.nodeproc import free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
-from tests.operator.operatorproc import CHATNET, children, example, rendered, wait_for
+from tests.operator.operatorproc import CHATNET, children, example, operator_children, wait_for
 from tests.operator.test_chart import CHART, HELM, NAMESPACE, grants, kinds, one, template
 
 pytestmark = pytest.mark.skipif(
@@ -263,7 +263,7 @@ def apply_quickstart(cluster: Cluster) -> list[Obj]:
     docs = example("quickstart.yaml", CHAT)
     for doc in docs:
         cluster.api.store.apply(doc)
-    expected = set(rendered(docs))
+    expected = set(operator_children(docs))
     cluster.wait(lambda: set(children(cluster.api, CHAT)) == expected, what="the children")
     return docs
 
@@ -303,18 +303,25 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
             what="a ChildrenCreated event",
         )
         # Every kind of child replaced: each made stale (its fingerprint), then
-        # a ChatServer change re-syncs the network at once.
-        for obj in children(api, CHAT).values():
-            obj["metadata"]["annotations"][APPLIED] = "stale"
-            api.store.apply(obj)
+        # a ChatServer change re-syncs the network at once. The generated cloak
+        # Secret is the exception: created once, never rewritten (cloaks and bans
+        # on them must survive), so it keeps its value.
+        cloak_key = "Secret/acme-cloak"
+        cloak = children(api, CHAT)[cloak_key]
+        for key, obj in children(api, CHAT).items():
+            if key != cloak_key:
+                obj["metadata"]["annotations"][APPLIED] = "stale"
+                api.store.apply(obj)
         set_max_clients(api, "west", 900)
         cluster.wait(
             lambda: all(
                 o["metadata"]["annotations"][APPLIED] != "stale"
-                for o in children(api, CHAT).values()
+                for k, o in children(api, CHAT).items()
+                if k != cloak_key
             ),
             what="every child replaced",
         )
+        assert children(api, CHAT)[cloak_key]["data"] == cloak["data"]
         assert "900" in str(children(api, CHAT)["ConfigMap/west-config"]["data"])
         # Deletions: a server's children, then the network's (finalizers released).
         for name, kind in (("east-fanout", "ChatServer"), ("acme", "ChatNetwork")):

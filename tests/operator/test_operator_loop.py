@@ -9,6 +9,7 @@ references it sets.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.request
@@ -29,7 +30,7 @@ from tests.operator.operatorproc import (
     OperatorProcess,
     children,
     example,
-    rendered,
+    operator_children,
     start_api,
     wait_for,
 )
@@ -127,7 +128,7 @@ def wait_quiet(api: ApiServer, namespace: str, seconds: float = 2.5) -> dict[str
 def test_create_makes_every_child_as_rendered(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "create")
     apply_all(api, docs)
-    expected = rendered(docs)
+    expected = operator_children(docs)
     found = wait_children(api, "create", len(expected))
     assert set(found) == set(expected)
     network = get(api, "ChatNetwork", "create", "exchange")
@@ -503,3 +504,58 @@ def test_restart_changes_no_child(
     finally:
         again.stop()
         operator.start()
+
+
+def test_the_cloak_secret_is_created_once_and_kept(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    docs = example("operators-cloaks.yaml", "cloaks")
+    apply_all(api, [d for d in docs if d["kind"] != "Secret"])
+    found = wait_children(api, "cloaks", len(operator_children(docs)))
+    secret = found["Secret/staffed-cloak"]
+    value = secret["data"]["secret"]
+    assert len(base64.b64decode(value)) >= 32
+    version = secret["metadata"]["resourceVersion"]
+    # A change that re-renders every server keeps the cloak secret as it is.
+    network = get(api, "ChatNetwork", "cloaks", "staffed")
+    assert network is not None
+    network["spec"]["motd"] = "changed"
+    api.store.apply(network)
+    wait_for(
+        lambda: "changed" in str(children(api, "cloaks")["ConfigMap/north-config"]["data"]),
+        what="the new motd",
+    )
+    wait_quiet(api, "cloaks")
+    kept = children(api, "cloaks")["Secret/staffed-cloak"]
+    assert kept["data"]["secret"] == value
+    assert kept["metadata"]["resourceVersion"] == version
+    created = [e for e in events(api, "cloaks", "Created") if "staffed-cloak" in e["message"]]
+    assert len(created) == 1
+
+
+def test_an_invalid_accounts_block_sets_topology_invalid(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    docs = example("operators-cloaks.yaml", "badaccounts")
+    docs = [d for d in docs if d["kind"] != "Secret"]
+    docs[0]["spec"]["accounts"]["nickGraceSeconds"] = 7200
+    docs[0]["spec"]["operators"].append({"name": "bob"})
+    apply_all(api, docs)
+    network = wait_for(
+        lambda: (
+            (n := get(api, "ChatNetwork", "badaccounts", "staffed"))
+            and (c := condition(n, "TopologyValid"))
+            and c["status"] == "False"
+            and n
+        ),
+        what="TopologyValid=False",
+    )
+    valid = condition(network, "TopologyValid")
+    assert valid is not None and valid["reason"] == "InvalidTopology"
+    assert valid["message"] == (
+        "ChatNetwork/staffed: spec.accounts.nickGraceSeconds: Input should be less than or "
+        "equal to 3600; fix: correct the value; "
+        "ChatNetwork/staffed: spec.operators[1].passwordSecretRef: Field required; "
+        "fix: add this field"
+    )
+    assert children(api, "badaccounts") == {}

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chatnet_operator.local.frontdoor import Listener
 from tests.irc.blocking import LineClient
@@ -366,3 +368,58 @@ def test_front_door_cuts_leftover_connections_quietly() -> None:
     errors, rest = asyncio.run(scenario())
     assert rest == b""
     assert errors == []
+
+
+def test_servers_share_one_cloak_secret_and_an_operator_from_a_secret_can_oper(
+    up_factory: Any,
+) -> None:
+    up = up_factory(REPO / "examples" / "operators-cloaks.yaml")
+    doc = up.endpoints()
+    assert set(doc["servers"]) == {"north", "south"}
+    state = up.state / "staffed"
+    configs = {
+        name: yaml.safe_load((state / f"{name}.yaml").read_text()) for name in doc["servers"]
+    }
+    files = {c["cloaks"]["secretFile"] for c in configs.values()}
+    cloak = state / "secrets" / "staffed-cloak" / "secret"
+    assert files == {str(cloak.resolve())}, "every server reads the network's one cloak secret"
+    assert stat.S_IMODE(cloak.stat().st_mode) == 0o600
+    secret = cloak.read_text()
+    assert len(secret.strip()) >= 32
+    password = state / "secrets" / "staff-opers" / "alice"
+    assert password.read_text() == "change-me-alice"
+    assert stat.S_IMODE(password.stat().st_mode) == 0o600
+    for c in configs.values():
+        [oper] = c["operators"]
+        assert oper["passwordFile"] == str(password.resolve()) and oper["password"] is None
+    client = up.client(doc["network"]["irc"], "alice")
+    client.send("OPER alice wrong")
+    client.expect("464")
+    client.send("OPER alice change-me-alice")
+    client.expect("381")
+    assert up.stop() < 5
+    # A second run keeps the cloak secret (cloaks and bans on them stay valid).
+    up.endpoints_path.unlink(missing_ok=True)
+    again = up_factory(REPO / "examples" / "operators-cloaks.yaml")
+    assert again.state == up.state
+    again.endpoints()
+    assert cloak.read_text() == secret
+
+
+def test_a_referenced_secret_missing_locally_is_named(tmp_path: Path) -> None:
+    text = (REPO / "examples" / "operators-cloaks.yaml").read_text()
+    manifest = tmp_path / "nosecret.yaml"
+    manifest.write_text(text.split("---\n", 1)[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "chatnet_operator.cli", "up", str(manifest)],
+        capture_output=True,
+        text=True,
+        env=operator_env(),
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "spec.operators[0].passwordSecretRef: Secret staff-opers (key alice) is not in " in (
+        done.stderr
+    )

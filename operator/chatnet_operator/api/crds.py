@@ -33,6 +33,7 @@ _RULES: dict[str, list[Rule]] = {
     "Links": models.LINKS_RULES,
     "History": models.HISTORY_RULES,
     "ChatServerSpec": models.SERVER_RULES,
+    "ChatNetworkSpec": models.NETWORK_RULES,
 }
 # Rules only the API server can check: they compare with the stored object.
 _TRANSITION_RULES: dict[str, list[dict[str, str]]] = {

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from chatnet_node.config import Accounts as NodeAccounts
+from chatnet_node.config import Cloaks as NodeCloaks
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
     MAX_SERVER_ID,
@@ -171,6 +173,81 @@ class Limits(ApiModel):
     flood_rate: int = Field(default=4, ge=1, le=1000, description="lines per second, sustained")
 
 
+def _node_pattern(model: type[Any], field: str) -> str:
+    """The regular expression the node's model checks ``field`` with (one rule, one place)."""
+    for meta in model.model_fields[field].metadata:
+        pattern = getattr(meta, "pattern", None)
+        if isinstance(pattern, str):
+            return pattern
+    raise LookupError(f"{model.__name__}.{field} has no pattern")
+
+
+class SecretKeyRef(ApiModel):
+    """One key of a Secret in the same namespace."""
+
+    name: Name = Field(description="name of a Secret in the same namespace")
+    key: str = Field(
+        default="secret",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="the key holding the value",
+    )
+
+
+class Accounts(NodeAccounts):
+    """User accounts (NickServ, SASL, registration): the node's ``accounts`` block as is."""
+
+    model_config = ApiModel.model_config
+
+
+class Cloaks(ApiModel):
+    """Hide users' addresses behind an HMAC of the address under a network-wide secret."""
+
+    enabled: bool = True
+    secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="the cloak secret shared by every server; when omitted the operator "
+        "creates the Secret NETWORK-cloak (key 'secret') once and keeps it",
+    )
+    suffix: str = Field(
+        default="chatnet",
+        pattern=_node_pattern(NodeCloaks, "suffix"),
+        description="the last label of every cloak",
+    )
+    account_cloaks: bool = Field(default=True, description="show logged-in users as account/NAME")
+
+
+class IrcOperator(ApiModel):
+    """An IRC operator: OPER NAME PASSWORD, the password (plain or sha256:HEX) in a Secret."""
+
+    name: str = Field(
+        min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", description="OPER name"
+    )
+    password_secret_ref: SecretKeyRef = Field(
+        description="the Secret key holding the password (plain or sha256:HEX)"
+    )
+    hosts: list[str] = Field(
+        default=["*"],
+        max_length=64,
+        description="user@host masks the operator may OPER from",
+    )
+
+
+def _unique(items: list[Any]) -> bool:
+    return len(items) == len(set(items))
+
+
+NETWORK_RULES = [
+    Rule(
+        "!has(self.operators)"
+        " || self.operators.all(o, self.operators.exists_one(p, p.name == o.name))",
+        "operators must not repeat a name (operators[].name)",
+        lambda s: _unique([o.name for o in s.operators]),
+    ),
+]
+
+
 class ChatNetworkSpec(ApiModel):
     """One chat network: its endpoint, its links, its history and defaults for its servers."""
 
@@ -190,9 +267,15 @@ class ChatNetworkSpec(ApiModel):
     limits: Limits = Limits()
     motd: str = Field(default="Welcome to chatnet.", max_length=4096)
     image: str | None = Field(default=None, max_length=512, description="node image override")
+    accounts: Accounts = Accounts()
+    cloaks: Cloaks = Cloaks()
+    operators: list[IrcOperator] = Field(
+        default=[], max_length=64, description="IRC operators of every server"
+    )
 
     @model_validator(mode="after")
     def _ports_differ(self) -> ChatNetworkSpec:
+        check_rules(self, NETWORK_RULES)
         endpoint = self.endpoint
         taken = {endpoint.websocket_port, endpoint.irc_port}
         if endpoint.tls is not None:
@@ -318,10 +401,6 @@ class ChatServerSpec(ApiModel):
     @property
     def serves_clients(self) -> bool:
         return self.role != Role.CONTROL
-
-
-def _unique(items: list[Any]) -> bool:
-    return len(items) == len(set(items))
 
 
 SERVER_RULES = [

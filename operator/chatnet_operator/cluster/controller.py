@@ -41,6 +41,7 @@ from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overri
 from chatnet_operator.cluster.reconcile import (
     Action,
     child_ref,
+    cloak_secret,
     decide,
     declared_from_cluster,
     desired_children,
@@ -55,7 +56,7 @@ from chatnet_operator.observe.status import (
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
-from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.placement import ClusterPlacement, cloak_secret_name
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import client_service_name, selector
 
@@ -274,6 +275,7 @@ async def _sync(
     secret_ref = link_secret_ref(plan)
     secret = await kube.get("v1", "Secret", *secret_ref) if secret_ref else None
     secret_value = existing_link_secret(secret) or secrets.token_urlsafe(32)
+    await _ensure_cloak_secret(kube, plan, network, emit)
     desired = desired_children(plan, secret_value, network, live)
     actions = await _apply(kube, desired, secret, emit, network)
     _child_events(emit, network, live, actions)
@@ -302,6 +304,22 @@ async def _sync(
     return SyncResult(actions=actions)
 
 
+async def _ensure_cloak_secret(
+    kube: KubeClient, plan: NetworkPlan, network: Obj, emit: Emit
+) -> None:
+    """Create the generated cloak Secret when it is missing; never touch an existing one."""
+    wanted = cloak_secret(plan, secrets.token_urlsafe(32), network)
+    if wanted is None or await kube.get(*child_ref(wanted)) is not None:
+        return
+    try:
+        await kube.create(wanted)
+    except ApiError as exc:
+        if exc.status != 409:  # someone (another run) created it meanwhile: keep theirs
+            raise
+        return
+    emit(network, "Normal", "Created", f"Secret/{wanted['metadata']['name']}: cloak secret")
+
+
 async def _report_missing_network(
     kube: KubeClient, emit: Emit, namespace: str, name: str, servers: list[Obj]
 ) -> None:
@@ -325,7 +343,7 @@ async def sync_server(
 
 
 async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
-    """Remove the network-wide children (client Service, generated link Secret).
+    """Remove the network-wide children (client Service, generated link and cloak Secrets).
 
     Done explicitly, not left to garbage collection, so a deleted network's
     endpoint is gone when its finalizer is released. The servers' children
@@ -337,6 +355,9 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     spec = network.get("spec") or {}
     if not ((spec.get("links") or {}).get("secretName")):
         refs.append(("v1", "Secret", namespace, f"{name}-links"))
+    cloaks = spec.get("cloaks") or {}
+    if cloaks.get("enabled", True) and not cloaks.get("secretRef"):
+        refs.append(("v1", "Secret", namespace, cloak_secret_name(name)))
     # Under the network's lock: a reconcile that read the network before its
     # deletion began must not re-create what is deleted here.
     async with _locks[(namespace, name)]:

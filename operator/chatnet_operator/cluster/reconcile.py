@@ -32,6 +32,7 @@ from chatnet_operator.api.loader import Document
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
 from chatnet_operator.plan.render import LINK_SECRET_KEY, render_network
 
 Obj = dict[str, Any]
@@ -213,3 +214,32 @@ def server_child_refs(namespace: str, server: str) -> list[tuple[str, str, str, 
         ("v1", "Service", namespace, server),
         ("v1", "ConfigMap", namespace, f"{server}-config"),
     ]
+
+
+def cloak_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
+    """The Secret holding a network's generated cloak secret, to create once.
+
+    Never in ``chatnet render`` output (a render prints no random secret and
+    stays reproducible) and never replaced: a new secret would change every
+    user's cloak and void every ban on one. Owned by the ChatNetwork.
+    """
+    name = plan.cluster.cloak_secret_generated
+    if name is None:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": plan.namespace,
+            "labels": {
+                "app.kubernetes.io/name": "chatnet",
+                "app.kubernetes.io/instance": plan.network,
+                "app.kubernetes.io/managed-by": "chatnet-operator",
+                "chatnet.io/network": plan.network,
+            },
+            "ownerReferences": [owner_reference(network)],
+        },
+        "type": "Opaque",
+        "data": {CLOAK_SECRET_KEY: base64.b64encode(value.encode()).decode()},
+    }

@@ -9,13 +9,15 @@ on PostgreSQL needs ``CHATNET_HISTORY_DSN`` (``check_local_history``).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from chatnet_operator.api.loader import UnreadableInputError, load_files
+from chatnet_operator.api.loader import Document, UnreadableInputError, load_files
 from chatnet_operator.api.outcome import Declared
-from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.api.validate import is_secret, validate_documents
 
 
 class InputError(Exception):
@@ -26,17 +28,84 @@ class InputError(Exception):
         self.code = code
 
 
-def read_networks(paths: list[Path]) -> list[Declared]:
-    """Validated networks from files, or InputError with every problem."""
+def _load(paths: list[Path]) -> list[Document]:
     try:
-        docs = load_files(paths)
+        return load_files(paths)
     except UnreadableInputError as exc:
         raise InputError(str(exc), 2) from exc
+
+
+def read_networks(paths: list[Path]) -> list[Declared]:
+    """Validated networks from files, or InputError with every problem."""
+    docs = _load(paths)
     report = validate_documents(docs, local=True)
     if not report.ok:
         raise InputError("\n".join(str(p) for p in report.problems), 1)
     check_local_history(report.networks, os.environ)
+    check_local_secrets(report.networks, secret_values(docs))
     return report.networks
+
+
+SecretValues = dict[tuple[str, str], str]
+
+
+def secret_values(docs: list[Document]) -> SecretValues:
+    """(Secret name, key) to value, from every ``kind: Secret`` in the files.
+
+    ``stringData`` as is, ``data`` base64-decoded (``stringData`` wins on a
+    key in both, as on a cluster). Namespaces are ignored: one machine, one
+    namespace. A value that does not decode is left out (and then reported
+    missing if referenced).
+    """
+    out: SecretValues = {}
+    for doc in docs:
+        data = doc.data
+        if not is_secret(data):
+            continue
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            continue
+        encoded = data.get("data")
+        for key, value in (encoded if isinstance(encoded, dict) else {}).items():
+            with contextlib.suppress(ValueError, UnicodeDecodeError, TypeError):
+                out[(name, str(key))] = base64.b64decode(str(value), validate=True).decode()
+        plain = data.get("stringData")
+        for key, value in (plain if isinstance(plain, dict) else {}).items():
+            out[(name, str(key))] = str(value)
+    return out
+
+
+def read_secret_values(paths: list[Path]) -> SecretValues:
+    """``secret_values`` of the files."""
+    return secret_values(_load(paths))
+
+
+def check_local_secrets(networks: list[Declared], values: SecretValues) -> None:
+    """Every operator's passwordSecretRef (and a named cloaks.secretRef) is in the files.
+
+    Locally there is no API server to read a Secret from: the ``kind: Secret``
+    objects must sit in the files ``chatnet up`` reads (InputError otherwise).
+    """
+    problems = []
+    for declared in networks:
+        spec = declared.network.spec
+        refs = [
+            (f"operators[{i}].passwordSecretRef", o.password_secret_ref)
+            for i, o in enumerate(spec.operators)
+        ]
+        if spec.cloaks.enabled and spec.cloaks.secret_ref is not None:
+            refs.append(("cloaks.secretRef", spec.cloaks.secret_ref))
+        for where, ref in refs:
+            if (ref.name, ref.key) not in values:
+                problems.append(
+                    f"ChatNetwork/{declared.network.name}: spec.{where}: Secret {ref.name} "
+                    f"(key {ref.key}) is not in the files; locally chatnet up reads Secrets "
+                    "only from its input: add a kind: Secret with that name and key "
+                    "(stringData or base64 data)"
+                )
+    if problems:
+        raise InputError("\n".join(problems), 1)
 
 
 def check_local_history(networks: list[Declared], environ: Mapping[str, str]) -> None:

@@ -63,6 +63,10 @@ class LocalPlacement:
     def link_secret_file(self) -> Path | None:
         return self.state_dir / "link-secret"
 
+    def secret_file(self, name: str, key: str) -> Path:
+        # ``chatnet up`` writes these from the manifests' Secrets (and the cloak secret).
+        return self.state_dir / "secrets" / name / key
+
     def drain_seconds(self, member: Member) -> float:
         # Ctrl-C must stop everything within 5 seconds.
         return 1.0

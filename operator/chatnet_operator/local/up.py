@@ -31,7 +31,7 @@ from chatnet_operator.api.outcome import Declared
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
-from chatnet_operator.local.manifests import InputError, read_networks
+from chatnet_operator.local.manifests import InputError, read_networks, read_secret_values
 from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
 from chatnet_operator.local.report import (
     FrontDoor,
@@ -45,6 +45,7 @@ from chatnet_operator.local.supervisor import ServerProcess
 from chatnet_operator.observe.probe import probe
 from chatnet_operator.observe.status import Probe, network_status, summary
 from chatnet_operator.plan.desired import NetworkPlan, ServerPlan
+from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
 from chatnet_operator.plan.planner import plan_network
 
 log = logging.getLogger("chatnet.up")
@@ -53,6 +54,16 @@ POLL_SECONDS = 0.3
 STOP_GRACE = 3.0
 #: Each of these stops ``chatnet up`` gracefully (SIGHUP: its terminal was closed).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, readable by this user only (mode 0600)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
 
 
 def free_port(host: str) -> int:
@@ -117,6 +128,30 @@ class Runtime:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32) + "\n")
 
+    def _secrets(self, network: str, plan: NetworkPlan) -> None:
+        """Write the Secret keys the servers read: from the files, and the cloak secret.
+
+        The generated cloak secret is made once per network and kept across
+        runs (mode 0600), so every server of the network, now and after a
+        restart, cloaks an address the same way.
+        """
+        values = read_secret_values(self.options.files)
+        base = (self._state(network) / "secrets").resolve()
+        generated = plan.cluster.cloak_secret_generated
+        for name in plan.cluster.mounted_secrets:
+            folder = base / name
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if name == generated:
+                path = folder / CLOAK_SECRET_KEY
+                if not path.exists():
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as handle:
+                        handle.write(secrets.token_urlsafe(32) + "\n")
+                continue
+            for (secret, key), value in values.items():
+                if secret == name:
+                    _write_private(folder / key, value)
+
     def _mtime_now(self) -> dict[Path, float | None]:
         out: dict[Path, float | None] = {}
         for path in self.options.files:
@@ -148,6 +183,8 @@ class Runtime:
         changes = diff_servers(old, new)
         old_network = {n: k for k, net in self.networks.items() for n in net.plan.servers}
         await asyncio.gather(*(self._stop_server(old_network[name], name) for name in changes.stop))
+        for network, (_, plan) in planned.items():
+            self._secrets(network, plan)
         for name in changes.start + changes.restart + changes.reload:
             self._link_secret(network_of[name])
             self._write_server(network_of[name], new[name])

@@ -134,6 +134,10 @@ class ClusterPlan(_Model):
     history_store: HistoryStore
     storage_size: str
     postgres_secret: str | None
+    #: Secrets mounted read-only at ``SECRETS_DIR/NAME`` (operators' passwords, the cloak secret).
+    mounted_secrets: list[str] = []
+    #: The Secret the operator creates once (never in render output) for the cloak secret.
+    cloak_secret_generated: str | None = None
 
 
 class NetworkPlan(_Model):

@@ -39,12 +39,23 @@ class Placement(Protocol):
         """How long a stopping server lets its clients move elsewhere."""
         ...
 
+    def secret_file(self, name: str, key: str) -> Path:
+        """Where a server reads key ``key`` of Secret ``name``."""
+        ...
+
     def link_tls(self) -> bool:
         """Can links between these servers use TLS (are there certificates)?"""
         ...
 
 
 LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
+SECRETS_DIR = Path("/etc/chatnet/secrets")  # Secret NAME is mounted at SECRETS_DIR/NAME
+CLOAK_SECRET_KEY = "secret"  # the key of the generated NETWORK-cloak Secret
+
+
+def cloak_secret_name(network: str) -> str:
+    """The Secret the operator creates for a network's cloak secret when none is named."""
+    return f"{network}-cloak"
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,9 @@ class ClusterPlacement:
 
     def link_secret_file(self) -> Path | None:
         return Path("/etc/chatnet/link/secret")
+
+    def secret_file(self, name: str, key: str) -> Path:
+        return SECRETS_DIR / name / key
 
     def drain_seconds(self, member: Member) -> float:
         # Within the pod's terminationGracePeriodSeconds (30) with room to spare.

@@ -22,7 +22,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from chatnet_node.config import History, Limits, LinkPeer, Links, NodeConfig
+from chatnet_node.config import (
+    Accounts,
+    Cloaks,
+    History,
+    Limits,
+    LinkPeer,
+    Links,
+    NodeConfig,
+    Operator,
+)
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
 from chatnet_operator.api.outcome import Declared
@@ -36,7 +45,7 @@ from chatnet_operator.plan.desired import (
     ServerPlan,
     ServerSetPlan,
 )
-from chatnet_operator.plan.placement import Placement
+from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
 
@@ -249,7 +258,32 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
         history_store=spec.history.store,
         storage_size=spec.history.storage_size,
         postgres_secret=spec.history.postgres.secret_name if spec.history.postgres else None,
+        mounted_secrets=sorted({name for name, _ in secret_keys(network)}),
+        cloak_secret_generated=(
+            cloak_secret_name(network.name)
+            if spec.cloaks.enabled and spec.cloaks.secret_ref is None
+            else None
+        ),
     )
+
+
+def cloak_secret_key(network: ChatNetwork) -> tuple[str, str] | None:
+    """(Secret, key) of the network's cloak secret; None when cloaks are off."""
+    cloaks = network.spec.cloaks
+    if not cloaks.enabled:
+        return None
+    if cloaks.secret_ref is None:
+        return cloak_secret_name(network.name), CLOAK_SECRET_KEY
+    return cloaks.secret_ref.name, cloaks.secret_ref.key
+
+
+def secret_keys(network: ChatNetwork) -> list[tuple[str, str]]:
+    """Every (Secret, key) the servers read: operators' passwords, then the cloak secret."""
+    keys = [(o.password_secret_ref.name, o.password_secret_ref.key) for o in network.spec.operators]
+    cloak = cloak_secret_key(network)
+    if cloak is not None:
+        keys.append(cloak)
+    return keys
 
 
 def node_links(plan: LinkPlan) -> Links:
@@ -299,6 +333,18 @@ def _node_config(
             flood_rate=float(spec.limits.flood_rate),
         ),
         motd=spec.motd,
+        operators=[
+            Operator(
+                name=o.name,
+                password_file=placement.secret_file(
+                    o.password_secret_ref.name, o.password_secret_ref.key
+                ),
+                hosts=list(o.hosts),
+            )
+            for o in spec.operators
+        ],
+        accounts=Accounts.model_validate(spec.accounts.model_dump()),
+        cloaks=_node_cloaks(network, placement),
         drain_seconds=placement.drain_seconds(member),
         # PostgreSQL: no DSN here, a configuration holds no password. The node
         # reads CHATNET_HISTORY_DSN: on a cluster the pod gets it from the
@@ -309,4 +355,15 @@ def _node_config(
             path=history_path,
             retention_seconds=parse_duration(spec.history.retention),
         ),
+    )
+
+
+def _node_cloaks(network: ChatNetwork, placement: Placement) -> Cloaks:
+    cloaks = network.spec.cloaks
+    secret = cloak_secret_key(network)
+    return Cloaks(
+        enabled=cloaks.enabled,
+        secret_file=placement.secret_file(*secret) if secret is not None else None,
+        suffix=cloaks.suffix,
+        account_cloaks=cloaks.account_cloaks,
     )

@@ -32,7 +32,7 @@ from chatnet_operator.plan.desired import (
     Role,
     ServerSetPlan,
 )
-from chatnet_operator.plan.placement import LINK_TLS_DIR
+from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
 CONFIG_DIR = "/etc/chatnet/config"
@@ -173,6 +173,10 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
     if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "containerPort": endpoint.irc_tls_port, "protocol": "TCP"})
         mounts.append({"name": "tls", "mountPath": "/etc/chatnet/tls", "readOnly": True})
+    for i, name in enumerate(cluster.mounted_secrets):
+        mounts.append(
+            {"name": f"secret-{i}", "mountPath": str(SECRETS_DIR / name), "readOnly": True}
+        )
     env: list[Obj] = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
@@ -229,6 +233,8 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
         volumes.append({"name": "tls", "secret": {"secretName": cluster.endpoint.tls_secret}})
     if cluster.link_tls_secret is not None and cluster.link_tls != LinkTls.OFF:
         volumes.append({"name": "link-tls", "secret": {"secretName": cluster.link_tls_secret}})
+    for i, name in enumerate(cluster.mounted_secrets):
+        volumes.append({"name": f"secret-{i}", "secret": {"secretName": name}})
     claims: list[Obj] = []
     if cluster.history_store == HistoryStore.SQLITE:
         claims.append(
