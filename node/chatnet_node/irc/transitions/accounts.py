@@ -10,6 +10,8 @@ users), so every server converges whatever order versions arrive in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from ...history.contract import StoredRecord
@@ -94,14 +96,34 @@ def _merge(state: ChatState, kind: Kind, record: Record) -> bool:
 
 
 def _settle(state: ChatState, kind: Kind, name: str) -> None:
-    """What a changed record means here: losers of a split dropped, users logged out."""
+    """What a changed record means here: losers of a split dropped, users logged out.
+
+    These are this server's own changes even when a link's event caused them
+    (a healed netsplit's burst): the tombstone and the logouts are emitted,
+    or the other servers would never learn them.
+    """
+    with _originating(state):
+        _settle_here(state, kind, name)
+
+
+@contextmanager
+def _originating(state: ChatState) -> Iterator[None]:
+    """Emit what this server changes of its own accord, even while applying a link's event."""
+    relaying, state.relaying = state.relaying, False
+    try:
+        yield
+    finally:
+        state.relaying = relaying
+
+
+def _settle_here(state: ChatState, kind: Kind, name: str) -> None:
     registry: Any = state.accounts if kind == "account" else state.channel_records
     winner = registry.get(name)
     for version in registry.versions(name):
         # Two registrations of one name met (a healed netsplit): the earlier
         # won on every server; the loser's own server drops it for good.
         if not version.dropped and version is not winner and version.origin == state.name:
-            save(state, version.model_copy(update=_dropped_now(state)))
+            save(state, version.model_copy(update=new_version(state, version, dropped=True)))
     if kind != "account":
         return
     for client in list(state.clients):
@@ -116,10 +138,6 @@ def _settle(state: ChatState, kind: Kind, name: str) -> None:
                 f"You have been logged out: the account {name} was dropped "
                 "or registered elsewhere first",
             )
-
-
-def _dropped_now(state: ChatState) -> dict[str, Any]:
-    return {"dropped": True, "updated": state.clock(), "by": state.name}
 
 
 def new_version(state: ChatState, record: Record, **changes: Any) -> dict[str, Any]:
