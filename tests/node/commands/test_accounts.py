@@ -1,13 +1,16 @@
-"""Accounts: NickServ, draft/account-registration, SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), owned nicks."""
+"""Accounts: NickServ, draft/account-registration, SASL (PLAIN, SCRAM-SHA-256, EXTERNAL),
+owned nicks."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
 import pytest
 from scramp import ScramClient
 
+from chatnet_node.irc.accounts import ScramKeys, credentials
 from tests.corekit import CoreServer
 
 PASSWORD = "correct-horse-battery"
@@ -20,9 +23,10 @@ def b64(data: bytes | str) -> str:
 def registered(server: CoreServer, nick: str = "alice", password: str = PASSWORD) -> None:
     """An account ``nick`` registered through NickServ by a connection that then leaves."""
     user = server.user(nick)
-    assert f"Account {nick} registered; you are logged in" in user.ask(
-        f"PRIVMSG NickServ :REGISTER {password}"
-    )[0]
+    assert (
+        f"Account {nick} registered; you are logged in"
+        in user.ask(f"PRIVMSG NickServ :REGISTER {password}")[0]
+    )
     user.send("QUIT")
     server.tick(1)
 
@@ -42,7 +46,8 @@ def test_nickserv_register_identify_logout(server: CoreServer) -> None:
     alice = server.user("alice")
     lines = alice.ask(f"PRIVMSG NickServ :REGISTER {PASSWORD} alice@example.org")
     assert lines == [
-        ":NickServ!NickServ@services.TestNet NOTICE alice :Account alice registered; you are logged in",
+        ":NickServ!NickServ@services.TestNet NOTICE alice "
+        ":Account alice registered; you are logged in",
         ":test 900 alice alice!~alice@127.0.0.1 alice :You are now logged in as alice",
     ]
     assert alice.ask("PRIVMSG NickServ :LOGOUT") == [
@@ -67,7 +72,9 @@ def test_nickserv_refuses_bad_registrations(server: CoreServer) -> None:
     registered(server, "alice")
     alice = server.user("alice")  # the nick, not the account
     alice.lines()
-    assert alice.ask(f"NS REGISTER {PASSWORD}")[0].endswith(":The account alice is already registered")
+    assert alice.ask(f"NS REGISTER {PASSWORD}")[0].endswith(
+        ":The account alice is already registered"
+    )
     bob = server.user("bob")
     assert bob.ask("NS REGISTER short")[0].endswith(":Passwords must be at least 8 characters")
     assert bob.ask(f"NS REGISTER {PASSWORD} not-an-email")[0].endswith(
@@ -83,13 +90,19 @@ def test_set_password_drop_and_info(server: CoreServer) -> None:
     alice = server.user("alice")
     alice.send(f"NS REGISTER {PASSWORD}")
     alice.lines()
-    assert alice.ask("NS SET PASSWORD another-long-one")[0].endswith(":Your password has been changed")
+    assert alice.ask("NS SET PASSWORD another-long-one")[0].endswith(
+        ":Your password has been changed"
+    )
     other = server.user("bob")
     assert other.ask(f"NS IDENTIFY alice {PASSWORD}")[0].endswith(":Invalid account or password")
     info = other.ask("NS INFO alice")
-    assert info[0].startswith(":NickServ!NickServ@services.TestNet NOTICE bob :Account alice: registered 20")
+    assert info[0].startswith(
+        ":NickServ!NickServ@services.TestNet NOTICE bob :Account alice: registered 20"
+    )
     assert "E-mail" not in " ".join(info)  # only for the owner and operators
-    assert alice.ask("NS DROP wrong")[0].endswith(":Syntax: DROP <password> (your account's password, to confirm)")
+    assert alice.ask("NS DROP wrong")[0].endswith(
+        ":Syntax: DROP <password> (your account's password, to confirm)"
+    )
     dropped = alice.ask("NS DROP another-long-one")
     assert ":test 901 alice alice!~alice@127.0.0.1 :You are now logged out" in dropped
     assert other.ask("NS INFO alice")[0].endswith(":alice is not a registered account")
@@ -107,20 +120,43 @@ def test_register_before_connecting(server: CoreServer) -> None:
         ":test 900 carol carol!*@127.0.0.1 carol :You are now logged in as carol",
     ]
     welcome = user.ask("USER carol 0 * :Carol", "CAP END")
-    assert welcome[0] == ":test 001 carol :Welcome to the TestNet IRC Network carol!~carol@127.0.0.1"
+    assert (
+        welcome[0] == ":test 001 carol :Welcome to the TestNet IRC Network carol!~carol@127.0.0.1"
+    )
     assert not [line for line in welcome if "NickServ" in line]  # its own nick: no warning
 
 
 @pytest.mark.parametrize(
     ("line", "reply"),
     [
-        (f"REGISTER * * {PASSWORD}", "FAIL REGISTER NEED_NICK * :Choose a nick (or an account name) first"),
-        ("REGISTER dave * short", "FAIL REGISTER WEAK_PASSWORD dave :Passwords must be at least 8 characters"),
-        (f"REGISTER 9lives * {PASSWORD}", "FAIL REGISTER BAD_ACCOUNT_NAME 9lives :Account names are nicks"),
-        (f"REGISTER NickServ * {PASSWORD}", "FAIL REGISTER BAD_ACCOUNT_NAME NickServ :That name is reserved"),
-        (f"REGISTER dave x@ {PASSWORD}", "FAIL REGISTER INVALID_EMAIL dave :x@ is not an e-mail address"),
-        (f"REGISTER alice * {PASSWORD}", "FAIL REGISTER ACCOUNT_EXISTS alice :The account alice is already registered"),
-        ("VERIFY dave 1234", "FAIL VERIFY INVALID_CODE dave :No verification is pending for that account"),
+        (
+            f"REGISTER * * {PASSWORD}",
+            "FAIL REGISTER NEED_NICK * :Choose a nick (or an account name) first",
+        ),
+        (
+            "REGISTER dave * short",
+            "FAIL REGISTER WEAK_PASSWORD dave :Passwords must be at least 8 characters",
+        ),
+        (
+            f"REGISTER 9lives * {PASSWORD}",
+            "FAIL REGISTER BAD_ACCOUNT_NAME 9lives :Account names are nicks",
+        ),
+        (
+            f"REGISTER NickServ * {PASSWORD}",
+            "FAIL REGISTER BAD_ACCOUNT_NAME NickServ :That name is reserved",
+        ),
+        (
+            f"REGISTER dave x@ {PASSWORD}",
+            "FAIL REGISTER INVALID_EMAIL dave :x@ is not an e-mail address",
+        ),
+        (
+            f"REGISTER alice * {PASSWORD}",
+            "FAIL REGISTER ACCOUNT_EXISTS alice :The account alice is already registered",
+        ),
+        (
+            "VERIFY dave 1234",
+            "FAIL VERIFY INVALID_CODE dave :No verification is pending for that account",
+        ),
     ],
 )
 def test_register_failures(server: CoreServer, line: str, reply: str) -> None:
@@ -235,17 +271,12 @@ def test_sasl_scram_wrong_password(server: CoreServer) -> None:
 
 def test_scram_keys_follow_rfc_7677() -> None:
     """The stored keys are RFC 5802's: StoredKey = H(HMAC(SaltedPassword, "Client Key"))."""
-    from chatnet_node.irc.accounts import credentials
-
     keys = credentials("pencil")["scram"]
-    salted = hashlib.pbkdf2_hmac(
-        "sha256", b"pencil", base64.b64decode(keys.salt), keys.iterations  # type: ignore[attr-defined]
-    )
-    import hmac
-
+    assert isinstance(keys, ScramKeys)
+    salted = hashlib.pbkdf2_hmac("sha256", b"pencil", base64.b64decode(keys.salt), keys.iterations)
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    assert base64.b64decode(keys.stored_key) == hashlib.sha256(client_key).digest()  # type: ignore[attr-defined]
-    assert keys.iterations == 4096  # type: ignore[attr-defined]
+    assert base64.b64decode(keys.stored_key) == hashlib.sha256(client_key).digest()
+    assert keys.iterations == 4096
 
 
 def test_sasl_external_with_a_registered_certificate(server: CoreServer) -> None:
@@ -306,7 +337,9 @@ def test_a_registered_nick_is_taken_back_after_the_grace_period(server: CoreServ
     server.tick(2)
     lines = squatter.lines()
     guest = f"Guest{squatter.client.uid}"
-    assert lines[0].endswith(f":You did not log in for the registered nick alice: you are now {guest}")
+    assert lines[0].endswith(
+        f":You did not log in for the registered nick alice: you are now {guest}"
+    )
     assert lines[1] == f":alice!~alice@127.0.0.1 NICK {guest}"
     assert squatter.nick == guest
 
