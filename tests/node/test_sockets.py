@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.irc import conversation
 from tests.irc.client import Clients
 from tests.irc.lines import contains
-from tests.nodeproc import make_node
+from tests.nodeproc import NodeProcess, make_node
 
 HIST_CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
 WELCOME = ":test 001 alice :Welcome to the TestNet IRC Network alice!~alice@127.0.0.1"
@@ -99,7 +99,12 @@ async def test_history_outlives_the_process(tmp_path: Path) -> None:
 
 async def test_accounts_and_registered_channels_outlive_a_killed_process(tmp_path: Path) -> None:
     """Records are written at once: a SIGKILL right after loses none of them."""
-    node = make_node(tmp_path, name="persist")
+    await records_outlive_a_kill(make_node(tmp_path, name="persist"))
+
+
+async def records_outlive_a_kill(node: NodeProcess) -> None:
+    """Register an account and a channel with settings, SIGKILL ``node``, start it
+    again: IDENTIFY works, and the channel made again has its topic, modes and lists."""
     node.start()
     pool = Clients(node.irc_port)
     password = "correct-horse-battery"
