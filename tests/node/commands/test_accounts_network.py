@@ -93,3 +93,21 @@ def test_split_registrations_earliest_wins_everywhere() -> None:
     probe = net.user("c", "probe")
     assert probe.ask(f"NS IDENTIFY early {OTHER}")[0].endswith(":Invalid account or password")
     assert "You are now logged in as early" in probe.ask(f"NS IDENTIFY early {PASSWORD}")[-1]
+
+
+def test_a_drop_or_a_new_password_on_one_server_holds_on_every_server() -> None:
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = net.user("a", "alice")
+    net.say(alice, f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+    net.say(alice, f"NS SET PASSWORD {OTHER}")
+    there = net.user("b", "there")
+    assert there.ask(f"NS IDENTIFY alice {PASSWORD}")[0].endswith(":Invalid account or password")
+    net.say(there, f"NS IDENTIFY alice {OTHER}")
+    assert whois_account(alice, "there") == "alice"
+    net.say(alice, f"NS DROP {OTHER}")
+    # b logs out its own user, and tells a.
+    assert any("You have been logged out" in line for line in there.lines())
+    assert there.client.account is None
+    assert whois_account(alice, "there") is None
+    assert net.cores["b"].accounts.get("alice") is None
