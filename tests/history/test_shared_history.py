@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from tests.irc.client import Clients, IrcClient
-from tests.irc.lines import Msg
+from tests.irc.lines import Msg, contains
+from tests.node.test_sockets import records_outlive_a_kill
 from tests.nodeproc import NodeProcess, make_node, node_pids
 from tests.operator.test_up import Up
 from tests.pgserver import PgServer
@@ -233,3 +234,22 @@ async def test_chatnet_up_runs_a_network_on_the_shared_store(
         up.stop()
         for pid in node_pids(str(up.state)):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_accounts_and_registered_channels_outlive_a_killed_node_on_postgres(
+    tmp_path: Path, pg_dsn: str, nodes: list[NodeProcess]
+) -> None:
+    """The records in PostgreSQL: back after a SIGKILL, and read by another server at start."""
+    keeper = pg_node(tmp_path, "keeper", 10, pg_dsn)
+    nodes.append(keeper)
+    await records_outlive_a_kill(keeper)
+    other = pg_node(tmp_path, "other", 11, pg_dsn)  # never linked to keeper
+    other.start()
+    nodes.append(other)
+    async with await IrcClient.tcp(other.irc_port) as client:
+        await client.register("visitor")
+        await client.send("PRIVMSG NickServ :IDENTIFY alice correct-horse-battery")
+        await client.expect(contains("You are now logged in as alice"))
+        await client.send("PRIVMSG ChanServ :INFO #kept")
+        info = await client.expect(lambda m: m.command == "NOTICE" and m.nick == "ChanServ")
+        assert info.last == "#kept: founder alice"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.irc import conversation
 from tests.irc.client import Clients
-from tests.nodeproc import LOCAL_CLOAK, make_node
+from tests.irc.lines import contains
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess, make_node
 
 HIST_CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
 # Users are shown cloaked (a keyed hash of 127.0.0.1), never by their address.
@@ -91,6 +93,62 @@ async def test_history_outlives_the_process(tmp_path: Path) -> None:
         assert replayed.last == "before restart"
         assert replayed.tags["msgid"] == echo.tags["msgid"]
         assert replayed.tags["time"] == echo.tags["time"]
+    finally:
+        await pool.aclose()
+        node.stop()
+
+
+async def test_accounts_and_registered_channels_outlive_a_killed_process(tmp_path: Path) -> None:
+    """Records are written at once: a SIGKILL right after loses none of them."""
+    await records_outlive_a_kill(make_node(tmp_path, name="persist"))
+
+
+async def records_outlive_a_kill(node: NodeProcess) -> None:
+    """Register an account and a channel with settings, SIGKILL ``node``, start it
+    again: IDENTIFY works, and the channel made again has its topic, modes and lists."""
+    node.start()
+    pool = Clients(node.irc_port)
+    password = "correct-horse-battery"
+    try:
+        alice = await pool.tcp("alice")
+        await alice.send(f"PRIVMSG NickServ :REGISTER {password}")
+        await alice.expect(contains("Account alice registered"))
+        await alice.join("#kept")
+        await alice.send("PRIVMSG ChanServ :REGISTER #kept")
+        await alice.expect(contains("#kept is registered to alice"))
+        await alice.send("TOPIC #kept :a topic that stays")
+        await alice.expect("TOPIC")
+        await alice.send("MODE #kept +mk-t+l sesame 12")
+        await alice.expect("MODE")
+        for change in ("+b *!*@banned.example", "+e *!*@friend.example", "+I *!*@guest.example"):
+            await alice.send(f"MODE #kept {change}")
+            await alice.expect("MODE")
+        await alice.sync()
+        assert node.proc is not None
+        node.proc.kill()
+        node.proc.wait(timeout=10)
+        await pool.aclose()
+        node.start()
+        pool = Clients(node.irc_port)
+        back = await pool.tcp("back")
+        await back.send(f"PRIVMSG NickServ :IDENTIFY alice {password}")
+        await back.expect(contains("You are now logged in as alice"))
+        await back.send("JOIN #kept sesame")
+        joined = await back.collect_until(conversation.end_of_names("#kept"))
+        topic = next(m for m in joined if m.command == "332")
+        assert topic.last == "a topic that stays"
+        names = next(m for m in joined if m.command == "353")
+        assert names.last == "@back", "the founder gets op when the channel is made again"
+        await back.send("MODE #kept")
+        modes = await back.expect("324")
+        assert modes.params[2:] == ["+mnkl", "sesame", "12"]
+        for letter, numeric, mask in (
+            ("b", "367", "*!*@banned.example"),
+            ("e", "348", "*!*@friend.example"),
+            ("I", "346", "*!*@guest.example"),
+        ):
+            await back.send(f"MODE #kept +{letter}")
+            assert (await back.expect(numeric)).params[2] == mask
     finally:
         await pool.aclose()
         node.stop()

@@ -16,7 +16,7 @@ same answer whatever order the changes arrive in. The rules:
 * The **effective** record of a name is the earliest-registered identity
   that is not dropped: after a netsplit the first registration wins, on
   every server, whatever order the two arrived in. The loser stays stored
-  but has no effect (its origin server drops it: see ``transitions.services``).
+  but has no effect (its origin server drops it: see ``transitions.accounts``).
 
 This is a state-based CRDT (a map of LWW registers with a deterministic
 choice), so merging is commutative, associative and idempotent: any two

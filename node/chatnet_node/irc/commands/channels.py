@@ -11,7 +11,7 @@ from ..model import Channel, Client
 from ..names import casefold, is_valid_channel
 from ..serverinfo import KICKLEN, MAX_KICK_TARGETS, TOPICLEN
 from ..transitions import accounts
-from ..transitions.owned import access_status
+from ..transitions.owned import access_status, restore_settings
 from .lookup import channel_named, is_operator, joined_channel, refuse_not_on, user_named
 from .metadata import subscribed_values
 
@@ -42,25 +42,21 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
         core.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
     channel = core.channels.get(folded)
+    record = core.channel_records.get(folded)
     if channel is None:
         status, created = "o", int(core.clock())  # its creator is its first operator
+        if record is not None:
+            # An empty registered channel kept its key, limit, +i and lists:
+            # whoever makes it again must get past them like any joiner.
+            kept = Channel(name=record.name, created=created)
+            restore_settings(kept, record)
+            if _refused(core, client, kept, key):
+                return
     else:
-        invited = casefold(client.nick) in channel.invited
-        if channel.key is not None and key != channel.key and not invited:
-            core.reply(client, rpl.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
-            return
-        if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
-            core.reply(client, rpl.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
-            return
-        if "i" in channel.flags and not invited and not channel.is_invite_excepted(client):
-            core.reply(client, rpl.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
-            return
-        if channel.is_banned(client) and not invited:
-            core.reply(client, rpl.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+        if _refused(core, client, channel, key):
             return
         channel.invited.discard(casefold(client.nick))
         status, created = "", channel.created
-    record = core.channel_records.get(folded)
     if record is not None:  # status by its access list, never for making it
         status = access_status(record, client) or ""
     channel = transitions.join(core, client, name, status, created)
@@ -73,6 +69,26 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
         known = subscribed_values(core, client, channel)
         if known:
             core.send_batch(client, "metadata", [], known)
+
+
+def _refused(core: ChatCore, client: Client, channel: Channel, key: str) -> bool:
+    """Does ``channel``'s key, limit, +i or ban keep ``client`` out? Tells it why."""
+    invited = casefold(client.nick) in channel.invited
+    if invited:
+        return False
+    if channel.key is not None and key != channel.key:
+        core.reply(client, rpl.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+        return True
+    if channel.limit is not None and len(channel.members) >= channel.limit:
+        core.reply(client, rpl.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+        return True
+    if "i" in channel.flags and not channel.is_invite_excepted(client):
+        core.reply(client, rpl.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+        return True
+    if channel.is_banned(client):
+        core.reply(client, rpl.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+        return True
+    return False
 
 
 def part(core: ChatCore, client: Client, msg: Message) -> None:

@@ -98,33 +98,19 @@ def _merge(state: ChatState, kind: Kind, record: Record) -> bool:
 
 
 def _settle(state: ChatState, kind: Kind, name: str) -> None:
-    """What a changed record means here: losers of a split dropped, users logged out."""
-    registry: Any = state.accounts if kind == "account" else state.channel_records
-    winner = registry.get(name)
-    for version in registry.versions(name):
-        # Two registrations of one name met (a healed netsplit): the earlier
-        # won on every server; the loser's own server drops it for good.
-        if not version.dropped and version is not winner and version.origin == state.name:
-            with _ours(state):
-                save(state, version.model_copy(update=_dropped_now(state)))
-    if kind != "account":
-        return
-    for client in state.logins.of(name):
-        if winner is None or winner.identity != state.logins.identity(client):
-            with _ours(state):
-                logout(state, client)
-            service_notice(
-                state,
-                client,
-                NICKSERV,
-                f"You have been logged out: the account {name} was dropped "
-                "or registered elsewhere first",
-            )
+    """What a changed record means here: losers of a split dropped, users logged out.
+
+    These are this server's own changes even when a link's event caused them
+    (a healed netsplit's burst): the tombstone and the logouts are emitted,
+    or the other servers would never learn them.
+    """
+    with _originating(state):
+        _settle_here(state, kind, name)
 
 
 @contextmanager
-def _ours(state: ChatState) -> Iterator[None]:
-    """A change this server makes while applying one from a link: the network must hear of it."""
+def _originating(state: ChatState) -> Iterator[None]:
+    """Emit what this server changes of its own accord, even while applying a link's event."""
     relaying, state.relaying = state.relaying, False
     try:
         yield
@@ -132,8 +118,26 @@ def _ours(state: ChatState) -> Iterator[None]:
         state.relaying = relaying
 
 
-def _dropped_now(state: ChatState) -> dict[str, Any]:
-    return {"dropped": True, "updated": state.clock(), "by": state.name}
+def _settle_here(state: ChatState, kind: Kind, name: str) -> None:
+    registry: Any = state.accounts if kind == "account" else state.channel_records
+    winner = registry.get(name)
+    for version in registry.versions(name):
+        # Two registrations of one name met (a healed netsplit): the earlier
+        # won on every server; the loser's own server drops it for good.
+        if not version.dropped and version is not winner and version.origin == state.name:
+            save(state, version.model_copy(update=new_version(state, version, dropped=True)))
+    if kind != "account":
+        return
+    for client in state.logins.of(name):
+        if winner is None or winner.identity != state.logins.identity(client):
+            logout(state, client)
+            service_notice(
+                state,
+                client,
+                NICKSERV,
+                f"You have been logged out: the account {name} was dropped "
+                "or registered elsewhere first",
+            )
 
 
 def new_version(state: ChatState, record: Record, **changes: Any) -> dict[str, Any]:
