@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.irc.blocking import LineClient
+from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, make_node
 
 #: The node's server name: a host name with dots, as clients show it.
@@ -27,3 +29,13 @@ def named_node(tmp_path: Path) -> Iterator[NodeProcess]:
     finally:
         proc.stop()
     assert "Traceback" not in proc.log(), proc.log()
+
+
+def register_account(port: int, account: str, password: str) -> None:
+    """Register ``account`` (a nick) through NickServ from a plain TCP client that then quits."""
+    with LineClient.tcp(port) as user:
+        user.register(account)
+        user.send(f"PRIVMSG NickServ :REGISTER {password}")
+        user.expect(contains(f"Account {account} registered; you are logged in"))
+        user.send("QUIT :registered")
+        user.wait_closed()

@@ -16,6 +16,7 @@ tests skip and say so.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import SERVER_NAME
+from tests.clients.conftest import SERVER_NAME, register_account
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg, parse
 from tests.nodeproc import NodeProcess
@@ -225,3 +226,59 @@ def test_read_marker_round_trip_and_next_connection(named_node: NodeProcess) -> 
         ("backwards", "MARKREAD", marker),
         ("reconnected", "MARKREAD", marker),
     ]
+
+
+SASL_ACCOUNT = "ifsasl"
+SASL_PASSWORD = "if-sasl-secret-pw"  # as in driver.mjs
+WRONG_PASSWORD = "if-wrong-secret-pw"
+
+
+def test_sasl_plain_through_irc_framework_account_option(named_node: NodeProcess) -> None:
+    register_account(named_node.irc_port, SASL_ACCOUNT, SASL_PASSWORD)
+    with LineClient.tcp(named_node.irc_port) as tagged:
+        tagged.register("pytagged", ("account-tag", "extended-join", "message-tags"))
+        tagged.join("#sasl")
+        run = drive("sasl", named_node)
+        heard = tagged.saw(lambda m: m.command == "PRIVMSG" and m.nick == SASL_ACCOUNT)
+        joins = [m for m in tagged.inbox.seen if m.command == "JOIN" and m.nick == SASL_ACCOUNT]
+
+    caps = run.one("caps")
+    assert {"account-tag", "account-notify", "extended-join"} <= set(caps["enabled"])
+    assert caps["sasl"] == "PLAIN,EXTERNAL,SCRAM-SHA-256"
+    right, wrong = run.named("sasl")
+    # Logged in (900) during capability negotiation, before the welcome.
+    assert right["events"] == [
+        {"loggedin": SASL_ACCOUNT, "nick": SASL_ACCOUNT, "motd": False},
+        {"motd": True},
+    ]
+    # A wrong password: irc-framework's 'sasl failed' (904); it still connects, logged out.
+    assert wrong["events"] == [
+        {"failed": "fail", "message": "SASL authentication failed", "nick": "ifwrong"},
+        {"motd": True},
+    ]
+    assert run.one("join") == {
+        "event": "join",
+        "nick": SASL_ACCOUNT,
+        "account": SASL_ACCOUNT,
+        "gecos": f"irc-framework {SASL_ACCOUNT}",
+    }
+    assert run.one("privmsg") == {
+        "event": "privmsg",
+        "message": "hello with an account",
+        "account": SASL_ACCOUNT,
+    }
+    # account-notify, as irc-framework's 'account' event (false: logged out).
+    assert [(e["why"], e["account"]) for e in run.named("account")] == [
+        ("logout", False),
+        ("identify", SASL_ACCOUNT),
+    ]
+    # The Python client with account-tag and extended-join sees the same.
+    assert heard.tags.get("account") == SASL_ACCOUNT, heard.raw
+    assert heard.last == "hello with an account"
+    assert [m.params[:2] for m in joins] == [["#sasl", SASL_ACCOUNT]]
+    # Nothing of either password in the node's log, plain or as the PLAIN response.
+    log = named_node.log()
+    for password in (SASL_PASSWORD, WRONG_PASSWORD):
+        response = base64.b64encode(f"{SASL_ACCOUNT}\0{SASL_ACCOUNT}\0{password}".encode())
+        assert password not in log
+        assert response.decode() not in log

@@ -14,7 +14,7 @@ import glob
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +35,11 @@ class WeeChat:
     home: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, port: int, nick: str, realname: str) -> None:
-        """Start WeeChat, add the server at ``127.0.0.1:port`` and connect to it."""
+    def start(self, port: int, nick: str, realname: str, settings: Sequence[str] = ()) -> None:
+        """Start WeeChat, add the server at ``127.0.0.1:port`` and connect to it.
+
+        ``settings``: more commands run before connecting (``/set ...``).
+        """
         assert WEECHAT is not None
         self.home.mkdir(parents=True)
         option = f"irc.server.{SERVER}"
@@ -48,6 +51,7 @@ class WeeChat:
             f'/set {option}.realname "{realname}"',
             f"/set {option}.anti_flood_prio_high 0",
             f"/set {option}.anti_flood_prio_low 0",
+            *settings,
             f"/connect {SERVER}",
         ]
         run = ";".join(commands)
@@ -115,11 +119,13 @@ class WeeChat:
 
 
 @contextmanager
-def running_weechat(home: Path, port: int, nick: str, realname: str) -> Iterator[WeeChat]:
+def running_weechat(
+    home: Path, port: int, nick: str, realname: str, settings: Sequence[str] = ()
+) -> Iterator[WeeChat]:
     """A WeeChat connecting to ``127.0.0.1:port`` as ``nick``; quit afterwards."""
     client = WeeChat(home)
     try:
-        client.start(port, nick, realname)
+        client.start(port, nick, realname, settings)
         yield client
     finally:
         client.stop()

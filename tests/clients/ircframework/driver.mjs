@@ -51,7 +51,10 @@ function parsed(command) {
  * A registered irc-framework client, once its welcome (ISUPPORT, MOTD) is in.
  * `caps`: capabilities to request besides irc-framework's own set.
  */
-async function connect(nick, { caps = [], echo = false, realname = `irc-framework ${nick}` } = {}) {
+async function connect(
+    nick,
+    { caps = [], echo = false, realname = `irc-framework ${nick}`, account = undefined, onClient = () => {} } = {},
+) {
     const client = new IRC.Client();
     if (caps.length) {
         client.requestCap(caps);
@@ -59,6 +62,7 @@ async function connect(nick, { caps = [], echo = false, realname = `irc-framewor
     client.on('raw', ({ line, from_server }) => {
         process.stderr.write(`${nick} ${from_server ? '<' : '>'} ${line.trimEnd()}\n`);
     });
+    onClient(client);
     const welcomed = waitFor(client, 'motd');
     client.connect({
         host: HOST,
@@ -68,6 +72,7 @@ async function connect(nick, { caps = [], echo = false, realname = `irc-framewor
         gecos: realname,
         auto_reconnect: false,
         enable_echomessage: echo,
+        account,
     });
     await welcomed;
     return client;
@@ -105,7 +110,61 @@ function tagged(tags, command, ...params) {
     return message;
 }
 
+/** The account tests/clients/test_ircframework.py registers before the `sasl` scenario. */
+const SASL_ACCOUNT = 'ifsasl';
+const SASL_PASSWORD = 'if-sasl-secret-pw';
+const WRONG_PASSWORD = 'if-wrong-secret-pw';
+
 const scenarios = {
+    /**
+     * SASL PLAIN through irc-framework's `account` option: logged in before
+     * registration ends, seen by another irc-framework client in extended-join,
+     * account-tag and account-notify; a wrong password is irc-framework's
+     * 'sasl failed'.
+     */
+    async sasl() {
+        const watcher = await connect('ifwatch');
+        emit('caps', { enabled: watcher.network.cap.enabled, sasl: watcher.network.cap.available.get('sasl') });
+        await join(watcher, '#sasl');
+
+        // Each client's SASL outcome and its welcome's end, in the order they came.
+        const record = (events) => (client) => {
+            client.on('loggedin', (e) => events.push({ loggedin: e.account, nick: e.nick, motd: false }));
+            client.on('sasl failed', (e) => events.push({ failed: e.reason, message: e.message, nick: e.nick }));
+            client.once('motd', () => events.push({ motd: true }));
+        };
+        const saslEvents = [];
+        const wrongEvents = [];
+        const joined = waitFor(watcher, 'join', (e) => e.nick === SASL_ACCOUNT);
+        const user = await connect(SASL_ACCOUNT, {
+            account: { account: SASL_ACCOUNT, password: SASL_PASSWORD },
+            onClient: record(saslEvents),
+        });
+        emit('sasl', { events: [...saslEvents] });
+        user.join('#sasl');
+        const joinEvent = await joined;
+        emit('join', { nick: joinEvent.nick, account: joinEvent.account, gecos: joinEvent.gecos });
+
+        const heard = waitFor(watcher, 'privmsg', (e) => e.nick === SASL_ACCOUNT);
+        user.say('#sasl', 'hello with an account');
+        const message = await heard;
+        emit('privmsg', { message: message.message, account: message.account ?? null });
+
+        let notified = waitFor(watcher, 'account', (e) => e.nick === SASL_ACCOUNT);
+        user.say('NickServ', 'LOGOUT');
+        emit('account', { why: 'logout', account: (await notified).account });
+        notified = waitFor(watcher, 'account', (e) => e.nick === SASL_ACCOUNT);
+        user.say('NickServ', `IDENTIFY ${SASL_PASSWORD}`);
+        emit('account', { why: 'identify', account: (await notified).account });
+
+        const wrong = await connect('ifwrong', {
+            account: { account: SASL_ACCOUNT, password: WRONG_PASSWORD },
+            onClient: record(wrongEvents),
+        });
+        emit('sasl', { events: wrongEvents });
+        await Promise.all([quit(user), quit(wrong), quit(watcher)]);
+    },
+
     /** MONITOR: a watched nick is offline, comes online, goes away (extended-monitor), quits. */
     async monitor() {
         const watcher = await connect('ifwatcher', { caps: ['extended-monitor'] });
