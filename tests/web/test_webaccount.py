@@ -127,7 +127,9 @@ def test_create_account_reload_and_log_in(
     assert PASSWORD not in stored(page)
 
 
-def test_wrong_password_retry_or_guest(context: Any, node: NodeProcess, tcp: LineClient) -> None:
+def test_wrong_password_retry_or_guest(
+    context: Any, node: NodeProcess, tcp: LineClient, tmp_path: Path
+) -> None:
     with irc_peer(node.irc_port, "webbea") as owner:
         owner.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
         owner.expect(lambda ln: ln.command == "NOTICE" and "registered" in ln.params[-1])
@@ -138,6 +140,7 @@ def test_wrong_password_retry_or_guest(context: Any, node: NodeProcess, tcp: Lin
     expect(page.get_by_test_id("login-error")).to_have_text("Wrong account or password.")
     expect(page.get_by_test_id("guest-button")).to_be_visible()
     expect(page.locator("#chat")).to_be_hidden()
+    page.screenshot(path=str(tmp_path / "web-login-error.png"))
     # Retry with the right one.
     submit(page, "webbea", PASSWORD)
     expect_chatting(page, "webbea")
