@@ -30,7 +30,8 @@ def main() -> None:
         # libFuzzer adds what it finds to the first directory: a scratch one,
         # so the committed seeds stay as they are.
         args.append(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
-    args.append(str(seeds))
+    if str(seeds) not in dirs:
+        args.append(str(seeds))
     atheris.Setup(args, TARGETS[name])
     atheris.Fuzz()
 
