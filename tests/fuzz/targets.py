@@ -158,7 +158,7 @@ def websocket(data: bytes) -> None:
         core.flush()
         out = bytes(transport.data)
         if not prefix and out and not out.startswith(b"HTTP/1.1 200"):
-            assert out.startswith((b"HTTP/1.1 4", b"HTTP/1.1 101")), out[:80]
+            assert out.startswith((b"HTTP/1.1 4", b"HTTP/1.1 5", b"HTTP/1.1 101")), out[:80]
         proto.connection_lost(None)
         core.flush()
 
