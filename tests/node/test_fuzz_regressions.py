@@ -56,3 +56,11 @@ def test_handshake_with_two_upgrade_headers() -> None:
     proto, transport = _feed(UPGRADE[:-2] + b"Upgrade: websocket\r\n\r\n")
     assert transport.data.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
     assert proto.client is None
+
+
+def test_ping_frame_before_the_handshake_completes() -> None:
+    # The library answered the early ping: its pong went out before the HTTP response.
+    ping = b"\x89\x80abcd"  # a masked, empty ping
+    proto, transport = _feed(UPGRADE + ping)
+    assert transport.data.startswith(b"HTTP/1.1 400 ")
+    assert proto.client is None and proto.closed

@@ -112,11 +112,12 @@ class WebSocketProtocol(Connection):
         self._send_protocol_data()
 
     def _handle_request(self, request: Request) -> None:
-        if self.ws.eof_sent:
+        if self.ws.data_to_send() or self.ws.eof_sent:
             # Bytes after the request (a pipelined request, a frame sent before
-            # the 101) were parsed as frames and failed the connection: answer
-            # this request alone (the library may not send another response),
-            # then close.
+            # the 101) were parsed as frames: answered (a pong, dropped here:
+            # nothing goes before the response) or failing the connection.
+            # Answer this request alone (the library may not send another
+            # response), then close.
             if is_upgrade(request):
                 response = self.ws.reject(400, "Failed to open a WebSocket connection\n")
             else:
