@@ -367,6 +367,8 @@ def load_config(path: Path) -> NodeConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read: not UTF-8 text (byte {exc.start})") from exc
     try:
         data: Any = yaml.safe_load(text)
         tree = yaml.compose(text)

@@ -68,7 +68,8 @@ def _is_utf8(data: bytes) -> bool:
 
 def is_upgrade(request: Request) -> bool:
     """Does this HTTP request ask for a WebSocket?"""
-    return "websocket" in request.headers.get("Upgrade", "").lower()
+    # get_all: ``get`` raises MultipleValuesError on a repeated header.
+    return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
 
 
 class WebSocketProtocol(Connection):
@@ -112,6 +113,20 @@ class WebSocketProtocol(Connection):
         self._send_protocol_data()
 
     def _handle_request(self, request: Request) -> None:
+        if self.ws.data_to_send() or self.ws.eof_sent:
+            # Bytes after the request (a pipelined request, a frame sent before
+            # the 101) were parsed as frames: answered (a pong, dropped here:
+            # nothing goes before the response) or failing the connection.
+            # Answer this request alone (the library may not send another
+            # response), then close.
+            if is_upgrade(request):
+                response = self.ws.reject(400, "Failed to open a WebSocket connection\n")
+            else:
+                response = self.http(request)
+            self.write(response.serialize())
+            self._send_protocol_data()
+            self.close()
+            return
         if not is_upgrade(request):
             self.ws.send_response(self.http(request))
             self._send_protocol_data()

@@ -51,7 +51,11 @@ def _field_lines(node: yaml.Node, path: FieldPath, out: dict[FieldPath, int]) ->
 
 def parse_text(text: str, source: str) -> list[Document]:
     """Every non-empty document of a YAML stream."""
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks every character first: a control character raises here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise UnreadableInputError(f"{source}: YAML error: {exc}") from exc
     docs = []
     try:
         while loader.check_node():

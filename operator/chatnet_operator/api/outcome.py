@@ -58,7 +58,8 @@ class Broken:
 
     @staticmethod
     def from_data(data: Any) -> Broken | None:
-        if not isinstance(data, dict) or data.get("kind") not in KINDS:
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in KINDS:  # a mapping is not hashable
             return None
         meta = data.get("metadata")
         spec = data.get("spec")

@@ -85,7 +85,7 @@ def parse_document(doc: Document) -> tuple[ChatNetwork | ChatServer | None, list
         ]
     kind = doc.data.get("kind")
     api_version = doc.data.get("apiVersion")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a mapping is not hashable
         return None, [
             Problem(
                 label,
