@@ -30,7 +30,7 @@ import pytest
 from tests.clients.conftest import SERVER_NAME, register_account
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg, parse
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess
 
 NODE = shutil.which("node")
 DRIVER_DIR = Path(__file__).resolve().parent / "ircframework"
@@ -110,7 +110,7 @@ def test_monitor_notifies_online_away_and_offline(named_node: NodeProcess) -> No
     (online,) = run.received("ifwatcher", "730")
     assert (online.source, online.params) == (
         SERVER_NAME,
-        ["ifwatcher", "ifwatched!~ifwatched@127.0.0.1"],
+        ["ifwatcher", f"ifwatched!~ifwatched@{LOCAL_CLOAK}"],
     )
 
 
@@ -119,7 +119,7 @@ def whox_user(nick: str, channel: str, **flags: Any) -> dict[str, Any]:
     return {
         "nick": nick,
         "ident": f"~{nick}",
-        "hostname": "127.0.0.1",
+        "hostname": LOCAL_CLOAK,
         "server": SERVER_NAME,
         "real_name": f"irc-framework {nick}",
         "account": "",

@@ -60,7 +60,9 @@ def test_irssi_logs_in_with_sasl_plain(named_node: NodeProcess, irssi: Irssi) ->
         assert "sasl" in acknowledged.split()
         # 900 (irssi shows its mask, account and text) and 903, before the welcome.
         # Before NICK and USER the node has no nick or ident for the mask: ``*``.
-        logged_in = lines.index(f"*!*@127.0.0.1 {ACCOUNT} You are now logged in as {ACCOUNT}")
+        logged_in = lines.index(
+            f"*!*@account/{ACCOUNT} {ACCOUNT} You are now logged in as {ACCOUNT}"
+        )
         assert lines[logged_in + 1] == "SASL authentication succeeded"
         assert lines[logged_in + 2].startswith(f"Welcome to the TestNet IRC Network {ACCOUNT}!")
 

@@ -20,7 +20,7 @@ from chatnet_node import __version__
 from tests.clients.conftest import DESCRIPTION, NETWORK, SERVER_NAME
 from tests.clients.irssi import IRSSI, TMUX, Irssi, running_irssi
 from tests.irc.blocking import LineClient
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess
 from tests.waiting import wait_until
 
 NICK = "irsuser"
@@ -72,7 +72,7 @@ def test_irssi_server_name_lusers_whois_and_notify(named_node: NodeProcess, irss
     # irssi's last step of connecting is making itself invisible.
     screen = irssi.wait_screen(lambda s: f"Mode change [+i] for user {NICK}" in s)
     welcome = shown(screen)
-    assert f"Welcome to the {NETWORK} IRC Network {NICK}!~irssitest@127.0.0.1" in welcome
+    assert f"Welcome to the {NETWORK} IRC Network {NICK}!~irssitest@{LOCAL_CLOAK}" in welcome
     assert f"Your host is {SERVER_NAME}, running version chatnet-{__version__}" in welcome
     assert any(ln.startswith(f"{SERVER_NAME} chatnet-{__version__} ") for ln in welcome)
     assert f"- {SERVER_NAME} Message of the day -" in welcome
@@ -96,7 +96,7 @@ def test_irssi_server_name_lusers_whois_and_notify(named_node: NodeProcess, irss
 
         whois = section(irssi, "/whois irpeer", "End of WHOIS")
         assert whois[:5] == [
-            "irpeer [~irpeer@127.0.0.1]",
+            f"irpeer [~irpeer@{LOCAL_CLOAK}]",
             " ircname  : Test irpeer",
             " channels : @#lobby",
             f" server   : {SERVER_NAME} [{DESCRIPTION}]",
@@ -109,7 +109,7 @@ def test_irssi_server_name_lusers_whois_and_notify(named_node: NodeProcess, irss
     irssi.type("/notify irfriend")
     with LineClient.tcp(named_node.irc_port) as friend:
         friend.register("irfriend")
-        joined = "Irssi: irfriend [~irfriend@127.0.0.1] [Test irfriend] has joined to IRC"
+        joined = f"Irssi: irfriend [~irfriend@{LOCAL_CLOAK}] [Test irfriend] has joined to IRC"
         irssi.wait_screen(lambda s: joined in shown(s))
         friend.send("QUIT :bye")
         friend.wait_closed()

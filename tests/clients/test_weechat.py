@@ -19,7 +19,7 @@ from chatnet_node import __version__
 from tests.clients.conftest import DESCRIPTION, NETWORK, SERVER_NAME
 from tests.clients.weechat import FIFO_PLUGIN, WEECHAT, WeeChat, running_weechat
 from tests.irc.blocking import LineClient
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import LOCAL_CLOAK, NodeProcess
 
 NICK = "wcuser"
 
@@ -44,7 +44,7 @@ def test_weechat_server_name_lusers_whois_and_notify(
 ) -> None:
     with running_weechat(tmp_path / "weechat", named_node.irc_port, NICK, "WeeChat user") as wc:
         welcome = wc.wait_lines(lambda lines: "End of /MOTD command." in lines)
-        assert f"Welcome to the {NETWORK} IRC Network {NICK}!~{NICK}@127.0.0.1" in welcome
+        assert f"Welcome to the {NETWORK} IRC Network {NICK}!~{NICK}@{LOCAL_CLOAK}" in welcome
         assert f"Your host is {SERVER_NAME}, running version chatnet-{__version__}" in welcome
         assert any(ln.startswith(f"{SERVER_NAME} chatnet-{__version__} ") for ln in welcome)
         assert f"- {SERVER_NAME} Message of the day -" in welcome
@@ -66,7 +66,7 @@ def test_weechat_server_name_lusers_whois_and_notify(
 
             whois = after(wc, "whois wcpeer", "[wcpeer] End of /WHOIS list")
             assert whois[:4] == [
-                "[wcpeer] (~wcpeer@127.0.0.1): Test wcpeer",
+                f"[wcpeer] (~wcpeer@{LOCAL_CLOAK}): Test wcpeer",
                 "[wcpeer] @#lobby",
                 f"[wcpeer] {SERVER_NAME} ({DESCRIPTION})",
                 "[wcpeer] is away: out for lunch",
@@ -80,7 +80,7 @@ def test_weechat_server_name_lusers_whois_and_notify(
         start = len(wc.lines())
         with LineClient.tcp(named_node.irc_port) as friend:
             friend.register("wcfriend")
-            joined = "notify: wcfriend (~wcfriend@127.0.0.1) has connected"
+            joined = f"notify: wcfriend (~wcfriend@{LOCAL_CLOAK}) has connected"
             assert wc.wait_lines(lambda lines: joined in lines, start) == [joined]
             friend.send("QUIT :bye")
             friend.wait_closed()

@@ -56,11 +56,11 @@ def test_weechat_logs_in_with_sasl(named_node: NodeProcess, tmp_path: Path, mech
         peer.register("wcpeer", ("account-tag", "extended-join", "message-tags"))
         peer.join("#wcsasl")
         welcome = wc.wait_lines(lambda lines: "End of /MOTD command." in lines)
-        logged_in = f"You are now logged in as {ACCOUNT} ({ACCOUNT}!~{ACCOUNT}@127.0.0.1)"
+        logged_in = f"You are now logged in as {ACCOUNT} ({ACCOUNT}!~{ACCOUNT}@account/{ACCOUNT})"
         # 900 and 903 before the welcome (001): logged in during capability negotiation.
         assert welcome.index(logged_in) + 1 == welcome.index("SASL authentication successful")
         assert welcome.index("SASL authentication successful") < welcome.index(
-            f"Welcome to the TestNet IRC Network {ACCOUNT}!~{ACCOUNT}@127.0.0.1"
+            f"Welcome to the TestNet IRC Network {ACCOUNT}!~{ACCOUNT}@account/{ACCOUNT}"
         )
         assert "SASL authentication failed" not in welcome
 

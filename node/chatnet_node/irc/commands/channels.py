@@ -74,7 +74,8 @@ def join_one(core: ChatCore, client: Client, name: str, key: str) -> None:
 def _refused(core: ChatCore, client: Client, channel: Channel, key: str) -> bool:
     """Does ``channel``'s key, limit, +i or ban keep ``client`` out? Tells it why."""
     invited = casefold(client.nick) in channel.invited
-    if invited:
+    # The founder and the access list's operators of a registered channel always get in.
+    if invited or access_status(core.channel_records.get(channel.name), client) == "o":
         return False
     if channel.key is not None and key != channel.key:
         core.reply(client, rpl.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
