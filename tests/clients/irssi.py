@@ -18,10 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from tests.waiting import wait_until
 
 IRSSI = shutil.which("irssi")
 TMUX = shutil.which("tmux")
+#: The marks of a test that drives irssi: slow, and skipped (saying why) without it.
+NEEDS_IRSSI = [
+    pytest.mark.slow,
+    pytest.mark.skipif(IRSSI is None, reason="needs irssi (Debian package irssi)"),
+    pytest.mark.skipif(TMUX is None, reason="needs tmux (Debian package tmux)"),
+]
 
 CONFIG = """\
 servers = ( );

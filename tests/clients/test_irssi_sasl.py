@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.conftest import register_account
-from tests.clients.irssi import IRSSI, TMUX, Irssi, running_irssi
+from tests.clients.irssi import NEEDS_IRSSI, Irssi, running_irssi
 from tests.clients.test_irssi_server import shown
 from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess
@@ -25,11 +25,7 @@ ACCOUNT = "irsasl"
 PASSWORD = "ir-sasl-secret-pw"
 WRONG_PASSWORD = "ir-wrong-secret-pw"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(IRSSI is None, reason="needs irssi (Debian package irssi)"),
-    pytest.mark.skipif(TMUX is None, reason="needs tmux (Debian package tmux)"),
-]
+pytestmark = NEEDS_IRSSI
 
 
 @pytest.fixture

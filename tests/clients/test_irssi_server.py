@@ -18,7 +18,7 @@ import pytest
 
 from chatnet_node import __version__
 from tests.clients.conftest import DESCRIPTION, NETWORK, SERVER_NAME
-from tests.clients.irssi import IRSSI, TMUX, Irssi, running_irssi
+from tests.clients.irssi import NEEDS_IRSSI, Irssi, running_irssi
 from tests.irc.blocking import LineClient
 from tests.nodeproc import LOCAL_CLOAK, NodeProcess
 from tests.waiting import wait_until
@@ -26,11 +26,7 @@ from tests.waiting import wait_until
 NICK = "irsuser"
 _TIMESTAMP = re.compile(r"^\d\d:\d\d (?:-!- )?(.*?)\s*$")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(IRSSI is None, reason="needs irssi (Debian package irssi)"),
-    pytest.mark.skipif(TMUX is None, reason="needs tmux (Debian package tmux)"),
-]
+pytestmark = NEEDS_IRSSI
 
 
 @pytest.fixture

@@ -13,23 +13,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from chatnet_node import __version__
 from tests.clients.conftest import DESCRIPTION, NETWORK, SERVER_NAME
-from tests.clients.weechat import FIFO_PLUGIN, WEECHAT, WeeChat, running_weechat
+from tests.clients.weechat import NEEDS_WEECHAT, WeeChat, running_weechat
 from tests.irc.blocking import LineClient
 from tests.nodeproc import LOCAL_CLOAK, NodeProcess
 
 NICK = "wcuser"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(WEECHAT is None, reason="needs WeeChat (Debian package weechat-headless)"),
-    pytest.mark.skipif(
-        not FIFO_PLUGIN, reason="needs WeeChat's fifo plugin (Debian package weechat-plugins)"
-    ),
-]
+pytestmark = NEEDS_WEECHAT
 
 
 def after(weechat: WeeChat, command: str, *expected: str) -> list[str]:

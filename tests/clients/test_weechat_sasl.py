@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.conftest import register_account
-from tests.clients.weechat import FIFO_PLUGIN, SERVER, WEECHAT, running_weechat
+from tests.clients.weechat import NEEDS_WEECHAT, SERVER, running_weechat
 from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess
 
@@ -25,13 +25,7 @@ ACCOUNT = "wcsasl"
 PASSWORD = "wc-sasl-secret-pw"
 WRONG_PASSWORD = "wc-wrong-secret-pw"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(WEECHAT is None, reason="needs WeeChat (Debian package weechat-headless)"),
-    pytest.mark.skipif(
-        not FIFO_PLUGIN, reason="needs WeeChat's fifo plugin (Debian package weechat-plugins)"
-    ),
-]
+pytestmark = NEEDS_WEECHAT
 
 
 def sasl_settings(mechanism: str, username: str, password: str) -> list[str]:

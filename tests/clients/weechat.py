@@ -19,10 +19,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.waiting import wait_until
 
 WEECHAT = shutil.which("weechat-headless")
 FIFO_PLUGIN = bool(glob.glob("/usr/lib/*/weechat/plugins/fifo.so"))
+#: The marks of a test that drives WeeChat: slow, and skipped (saying why) without it.
+NEEDS_WEECHAT = [
+    pytest.mark.slow,
+    pytest.mark.skipif(WEECHAT is None, reason="needs WeeChat (Debian package weechat-headless)"),
+    pytest.mark.skipif(
+        not FIFO_PLUGIN, reason="needs WeeChat's fifo plugin (Debian package weechat-plugins)"
+    ),
+]
 #: The server's name inside WeeChat (its buffer is ``irc.server.chatnet``).
 SERVER = "chatnet"
 BUFFER = f"irc.server.{SERVER}"

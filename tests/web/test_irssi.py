@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.irssi import IRSSI, TMUX, Irssi, running_irssi
+from tests.clients.irssi import NEEDS_IRSSI, Irssi, running_irssi
 from tests.irc.blocking import LineClient
 from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess
@@ -21,11 +21,7 @@ from tests.web import irc_peer
 
 NICK = "irssiuser"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(IRSSI is None, reason="needs irssi (Debian package irssi)"),
-    pytest.mark.skipif(TMUX is None, reason="needs tmux (Debian package tmux)"),
-]
+pytestmark = NEEDS_IRSSI
 
 
 @pytest.fixture
