@@ -521,9 +521,14 @@ def test_the_cloak_secret_is_created_once_and_kept(
     assert network is not None
     network["spec"]["motd"] = "changed"
     api.store.apply(network)
+    # Both servers' configs carry the motd; wait for the second write too, so
+    # the quiet window below starts after the re-render, not in the middle of it.
     wait_for(
-        lambda: "changed" in str(children(api, "cloaks")["ConfigMap/north-config"]["data"]),
-        what="the new motd",
+        lambda: all(
+            "changed" in str(children(api, "cloaks")[f"ConfigMap/{name}-config"]["data"])
+            for name in ("north", "south")
+        ),
+        what="the new motd on both servers",
     )
     wait_quiet(api, "cloaks")
     kept = children(api, "cloaks")["Secret/staffed-cloak"]

@@ -15,7 +15,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
-from .messaging import sender_tags, speakable_channel
+from .messaging import refused_for_overload, sender_tags, speakable_channel
 
 
 def batch(core: ChatCore, client: Client, msg: Message) -> None:
@@ -63,15 +63,7 @@ def close_batch(core: ChatCore, client: Client, ref: str) -> None:
         _fail(core, client, error)
         return
     core.flood.charge(client, len(opened.lines), core.clock())
-    if core.history.overloaded:
-        core.fail(
-            client,
-            "BATCH",
-            "TEMPORARILY_UNAVAILABLE",
-            opened.target,
-            "History is overloaded (its database is slow or unreachable): "
-            "message not sent, try again shortly",
-        )
+    if refused_for_overload(core, client, "BATCH", opened.target):
         return
     core.stats.messages_in += 1
     target = opened.target

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import transitions
-from ..accounts import ChannelRecord
+from ..accounts import ChannelRecord, Mask
 from ..core import ChatCore
-from ..model import Ban, Channel, Client
+from ..model import Channel, Client
 from ..names import casefold, is_channel_name
 from ..servertime import format_time
 from ..transitions import accounts
@@ -241,7 +241,9 @@ def _ban(sign: str) -> Handler:
         if channel is None:
             entries = [m for m in record.bans if casefold(m.mask) != casefold(mask)]
             if sign == "+":
-                entries.append(masks([_entry(core, mask)])[0])
+                entries.append(
+                    Mask(mask=mask, set_by=service_prefix(core, CHANSERV), set_at=int(core.clock()))
+                )
             accounts.save(
                 core,
                 record.model_copy(update=accounts.new_version(core, record, bans=tuple(entries))),
@@ -253,10 +255,6 @@ def _ban(sign: str) -> Handler:
         )
 
     return ban
-
-
-def _entry(core: ChatCore, mask: str) -> Ban:
-    return Ban(mask, service_prefix(core, CHANSERV), int(core.clock()))
 
 
 def _topic(

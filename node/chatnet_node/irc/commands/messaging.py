@@ -36,6 +36,24 @@ def sender_tags(client: Client, msg: Message) -> dict[str, str]:
     return tags
 
 
+def refused_for_overload(core: ChatCore, client: Client, command: str, target: str) -> bool:
+    """Refuse a message history cannot take now (FAIL TEMPORARILY_UNAVAILABLE); True if so.
+
+    Refused, never accepted and then lost: the sender may send it again.
+    """
+    if not core.history.overloaded:
+        return False
+    core.fail(
+        client,
+        command,
+        "TEMPORARILY_UNAVAILABLE",
+        target,
+        "History is overloaded (its database is slow or unreachable): "
+        "message not sent, try again shortly",
+    )
+    return True
+
+
 def privmsg(core: ChatCore, client: Client, msg: Message) -> None:
     relay(core, client, msg, notice=False)
 
@@ -56,16 +74,7 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
             core.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
         return
     text = msg.params[1]
-    if core.history.overloaded:
-        # Refused, never accepted and then lost: the sender may send it again.
-        core.fail(
-            client,
-            command,
-            "TEMPORARILY_UNAVAILABLE",
-            msg.params[0],
-            "History is overloaded (its database is slow or unreachable): "
-            "message not sent, try again shortly",
-        )
+    if refused_for_overload(core, client, command, msg.params[0]):
         return
     extra = sender_tags(client, msg)
     core.stats.messages_in += 1

@@ -150,8 +150,7 @@ def _set(core: ChatCore, client: Client, args: list[str]) -> None:
     if (why := password_problem(args[1])) is not None:
         tell(core, client, why)
         return
-    update = accounts.new_version(core, account, **credentials(args[1]))
-    accounts.save(core, account.model_copy(update=update))
+    _set_password(core, account, args[1])
     tell(core, client, "Your password has been changed")
 
 
@@ -233,8 +232,7 @@ def _saset(core: ChatCore, client: Client, args: list[str]) -> None:
     if (why := password_problem(args[2])) is not None:
         tell(core, client, why)
         return
-    update = accounts.new_version(core, account, **credentials(args[2]))
-    accounts.save(core, account.model_copy(update=update))
+    _set_password(core, account, args[2])
     tell(core, client, f"The password of {account.name} has been changed")
 
 
@@ -252,6 +250,12 @@ def _operated_account(
     if account is None:
         tell(core, client, f"{args[0]} is not a registered account")
     return account
+
+
+def _set_password(core: ChatCore, account: Account, password: str) -> None:
+    """A new version of ``account`` with ``password`` (hash and SCRAM keys), network-wide."""
+    update = accounts.new_version(core, account, **credentials(password))
+    accounts.save(core, account.model_copy(update=update))
 
 
 def _own_account(core: ChatCore, client: Client) -> Account | None:
