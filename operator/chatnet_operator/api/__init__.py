@@ -3,7 +3,8 @@
 * ``models``: the pydantic models of ``ChatNetwork`` and ``ChatServer`` (spec
   and status), the single source of truth, built from ``fields`` (shared
   field types, durations, one-object rules as Python and CEL, metadata,
-  conditions);
+  conditions), with the larger spec blocks in their own modules: ``endpoint``
+  (where users connect) and ``staff`` (accounts, cloaks, IRC operators);
 * ``crds``: the CustomResourceDefinitions generated from those models;
 * ``loader``: YAML manifests read into documents that remember where each
   field came from;

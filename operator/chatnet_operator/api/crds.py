@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from chatnet_operator.api import models
+from chatnet_operator.api import endpoint, models
 from chatnet_operator.api.fields import GROUP, VERSION, Rule
 
 #: Where ``chatnet crds --write`` puts the files: the repository's crds/ folder.
@@ -29,7 +29,7 @@ HEADER = (
 
 # CEL rules per model, by the model's name in the JSON schema's $defs.
 _RULES: dict[str, list[Rule]] = {
-    "Endpoint": models.ENDPOINT_RULES,
+    "Endpoint": endpoint.ENDPOINT_RULES,
     "Links": models.LINKS_RULES,
     "History": models.HISTORY_RULES,
     "ChatServerSpec": models.SERVER_RULES,

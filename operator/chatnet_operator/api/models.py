@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from chatnet_node.config import Accounts as NodeAccounts
-from chatnet_node.config import Cloaks as NodeCloaks
+from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
     MAX_SERVER_ID,
@@ -35,6 +34,7 @@ from chatnet_operator.api.fields import (
     check_rules,
     parse_duration,
 )
+from chatnet_operator.api.staff import Accounts, Cloaks, IrcOperator
 
 # ----------------------------------------------------------------- ChatNetwork
 
@@ -53,52 +53,6 @@ class HistoryStore(StrEnum):
     MEMORY = "memory"
     SQLITE = "sqlite"
     POSTGRES = "postgres"
-
-
-class ServiceType(StrEnum):
-    """How the client Service is exposed on a cluster."""
-
-    CLUSTER_IP = "ClusterIP"
-    NODE_PORT = "NodePort"
-    LOAD_BALANCER = "LoadBalancer"
-
-
-class SecretRef(ApiModel):
-    """A Secret in the same namespace."""
-
-    secret_name: Name = Field(description="name of a Secret in the same namespace")
-
-
-class Endpoint(ApiModel):
-    """Where end users connect: one Service over every server that serves clients."""
-
-    websocket_port: Port = Field(default=8080, description="WebSocket and HTTP (web chat) port")
-    irc_port: Port = Field(default=6667, description="plain IRC over TCP")
-    irc_tls_port: Port = Field(default=6697, description="IRC over TLS, when tls is set")
-    tls: SecretRef | None = Field(
-        default=None, description="kubernetes.io/tls Secret for IRC over TLS"
-    )
-    service_type: ServiceType = ServiceType.CLUSTER_IP
-
-    @model_validator(mode="after")
-    def _rules(self) -> Endpoint:
-        check_rules(self, ENDPOINT_RULES)
-        return self
-
-
-ENDPOINT_RULES = [
-    Rule(
-        "self.websocketPort != self.ircPort",
-        "websocketPort and ircPort must differ",
-        lambda e: e.websocket_port != e.irc_port,
-    ),
-    Rule(
-        "!has(self.tls)"
-        " || (self.ircTlsPort != self.ircPort && self.ircTlsPort != self.websocketPort)",
-        "ircTlsPort must differ from ircPort and websocketPort",
-        lambda e: e.tls is None or e.irc_tls_port not in (e.irc_port, e.websocket_port),
-    ),
-]
 
 
 class Links(ApiModel):
@@ -171,67 +125,6 @@ class Limits(ApiModel):
         default=20, ge=1, le=1000, description="lines a client may send at once"
     )
     flood_rate: int = Field(default=4, ge=1, le=1000, description="lines per second, sustained")
-
-
-def _node_pattern(model: type[Any], field: str) -> str:
-    """The regular expression the node's model checks ``field`` with (one rule, one place)."""
-    for meta in model.model_fields[field].metadata:
-        pattern = getattr(meta, "pattern", None)
-        if isinstance(pattern, str):
-            return pattern
-    raise LookupError(f"{model.__name__}.{field} has no pattern")
-
-
-class SecretKeyRef(ApiModel):
-    """One key of a Secret in the same namespace."""
-
-    name: Name = Field(description="name of a Secret in the same namespace")
-    key: str = Field(
-        default="secret",
-        min_length=1,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="the key holding the value",
-    )
-
-
-class Accounts(NodeAccounts):
-    """User accounts (NickServ, SASL, registration): the node's ``accounts`` block as is."""
-
-    model_config = ApiModel.model_config
-
-
-class Cloaks(ApiModel):
-    """Hide users' addresses behind an HMAC of the address under a network-wide secret."""
-
-    enabled: bool = True
-    secret_ref: SecretKeyRef | None = Field(
-        default=None,
-        description="the cloak secret shared by every server; when omitted the operator "
-        "creates the Secret NETWORK-cloak (key 'secret') once and keeps it",
-    )
-    suffix: str = Field(
-        default="chatnet",
-        pattern=_node_pattern(NodeCloaks, "suffix"),
-        description="the last label of every cloak",
-    )
-    account_cloaks: bool = Field(default=True, description="show logged-in users as account/NAME")
-
-
-class IrcOperator(ApiModel):
-    """An IRC operator: OPER NAME PASSWORD, the password (plain or sha256:HEX) in a Secret."""
-
-    name: str = Field(
-        min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", description="OPER name"
-    )
-    password_secret_ref: SecretKeyRef = Field(
-        description="the Secret key holding the password (plain or sha256:HEX)"
-    )
-    hosts: list[str] = Field(
-        default=["*"],
-        max_length=64,
-        description="user@host masks the operator may OPER from",
-    )
 
 
 def _unique(items: list[Any]) -> bool:

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from chatnet_node.config import NodeConfig
-from chatnet_operator.api.models import HistoryStore, LinkTls, Role, ServiceType
+from chatnet_operator.api.endpoint import ServiceType
+from chatnet_operator.api.models import HistoryStore, LinkTls, Role
 
 # The enums the plan's fields are typed with are the API's own; they are part
 # of the plan's vocabulary, so a reader of the plan takes them from here.
