@@ -564,3 +564,50 @@ def test_an_invalid_accounts_block_sets_topology_invalid(
         "fix: add this field"
     )
     assert children(api, "badaccounts") == {}
+
+
+def test_a_missing_secret_is_named_in_a_condition_until_it_exists(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    docs = example("operators-cloaks.yaml", "secrets")
+    opers = next(d for d in docs if d["kind"] == "Secret")
+    apply_all(api, [d for d in docs if d["kind"] != "Secret"])
+    network = wait_for(
+        lambda: (
+            (n := get(api, "ChatNetwork", "secrets", "staffed"))
+            and (c := condition(n, "SecretsFound"))
+            and c["status"] == "False"
+            and n
+        ),
+        what="SecretsFound=False",
+    )
+    found = condition(network, "SecretsFound")
+    assert found is not None and found["reason"] == "SecretMissing"
+    assert found["message"] == (
+        "spec.operators[0].passwordSecretRef: Secret/staff-opers not found in namespace "
+        "secrets; fix: create it with key alice"
+    )
+    warned = wait_for(lambda: events(api, "secrets", "SecretMissing"), what="a Warning Event")
+    assert warned[0]["type"] == "Warning" and "staff-opers" in warned[0]["message"]
+    # The children are applied anyway: the pods start once the Secret exists.
+    wait_children(api, "secrets", len(operator_children(docs)))
+
+    # A Secret without the key the spec names is still a problem, with its own fix.
+    api.store.apply({**opers, "stringData": {"bob": "x"}})
+    wait_for(
+        lambda: (
+            "has no key alice"
+            in str(condition(get(api, "ChatNetwork", "secrets", "staffed"), "SecretsFound"))
+        ),
+        what="the missing key named",
+    )
+    api.store.apply(opers)
+    wait_for(
+        lambda: (
+            (c := condition(get(api, "ChatNetwork", "secrets", "staffed"), "SecretsFound"))
+            and c["status"] == "True"
+        ),
+        what="SecretsFound=True",
+    )
+    assert len(events(api, "secrets", "SecretMissing")) == 2
+    assert events(api, "secrets", "SecretsFound")

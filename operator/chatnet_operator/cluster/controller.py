@@ -49,10 +49,12 @@ from chatnet_operator.cluster.reconcile import (
     link_secret_ref,
     server_child_refs,
 )
+from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
 from chatnet_operator.observe.status import (
     Probe,
     invalid_conditions,
     network_status,
+    secrets_condition,
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
@@ -276,6 +278,7 @@ async def _sync(
     secret = await kube.get("v1", "Secret", *secret_ref) if secret_ref else None
     secret_value = existing_link_secret(secret) or secrets.token_urlsafe(32)
     await _ensure_cloak_secret(kube, plan, network, emit)
+    missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, secret_value, network, live)
     actions = await _apply(kube, desired, secret, emit, network)
     _child_events(emit, network, live, actions)
@@ -285,7 +288,9 @@ async def _sync(
     before = _conditions(network)
     generation = network["metadata"].get("generation")
     status = network_status(plan, probes, (), before, now, generation)
+    status.conditions.append(secrets_condition(missing_secrets, before, now, generation))
     await _write_status(kube, network, _status_dump(status))
+    _secret_events(emit, network, before, status.conditions)
     _transitions(emit, network, before, status.conditions)
     for server_name, obj in live.items():
         before = _conditions(obj)
@@ -302,6 +307,26 @@ async def _sync(
         await _write_status(kube, obj, _status_dump(found))
         _transitions(emit, obj, before, found.conditions)
     return SyncResult(actions=actions)
+
+
+async def _check_secrets(kube: KubeClient, declared: Declared, namespace: str) -> list[str]:
+    """What is wrong with the Secrets the spec names (pods wait for them until fixed)."""
+    uses = secret_uses(declared.network)
+    found = {use.secret: await kube.get("v1", "Secret", namespace, use.secret) for use in uses}
+    return secret_problems(uses, found, namespace)
+
+
+def _secret_events(
+    emit: Emit, network: Obj, before: list[Condition], after: list[Condition]
+) -> None:
+    """Warn once when a named Secret goes missing (or the message changes); note its return."""
+    old, new = _condition(before, "SecretsFound"), _condition(after, "SecretsFound")
+    if new is None or (old is not None and (old.status, old.message) == (new.status, new.message)):
+        return
+    if new.status == "False":
+        emit(network, "Warning", "SecretMissing", new.message)
+    elif old is not None:
+        emit(network, "Normal", "SecretsFound", new.message)
 
 
 async def _ensure_cloak_secret(

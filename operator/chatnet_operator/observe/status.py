@@ -51,6 +51,21 @@ def _condition(
     )
 
 
+def secrets_condition(
+    problems: Sequence[str], previous: Sequence[Condition], now: str, generation: int | None
+) -> Condition:
+    """``SecretsFound``: every Secret the spec names exists with the keys it needs."""
+    return _condition(
+        "SecretsFound",
+        not problems,
+        "AllFound" if not problems else "SecretMissing",
+        "; ".join(problems) or "every Secret the spec names exists",
+        previous,
+        now,
+        generation,
+    )
+
+
 def _links(plan: NetworkPlan, probes: Mapping[str, Probe], names: set[str]) -> tuple[int, int]:
     """(up, expected) links touching ``names``.
 
