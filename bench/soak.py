@@ -34,8 +34,10 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +62,12 @@ from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.irc.client import IrcClient  # noqa: E402
 
 from bench.common import proc_rss_kib  # noqa: E402 - after the path is set
+from bench.fanout import build_loadgen  # noqa: E402
 
+#: Bystanders: idle members in the channel, held by the C load generator (one
+#: process per server), so the network carries thousands of clients while the
+#: Python members stay few enough to account for every message.
+BYSTANDER_RATE = 0.05
 PROBE_CHANNEL = "#probe"
 SIDE_CHANNEL = "#side"
 
@@ -88,7 +95,12 @@ class Faults:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="how long the load runs")
-    parser.add_argument("--clients", type=int, default=600, help="members in the channel")
+    parser.add_argument(
+        "--clients", type=int, default=300, help="members in the channel, every message counted"
+    )
+    parser.add_argument(
+        "--bystanders", type=int, default=2000, help="idle members held by the C load generator"
+    )
     parser.add_argument("--talkers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=0.5, help="lines per second per talker")
     parser.add_argument("--churners", type=int, default=10, help="users changing nick, join/part")
@@ -105,7 +117,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--minutes: more than 0, at most a day")
     if not 2 <= args.clients <= 5000 or not 1 <= args.talkers <= args.clients:
         parser.error("--clients from 2 to 5000, --talkers from 1 to --clients")
+    if not 0 <= args.bystanders <= 20000:
+        parser.error("--bystanders from 0 to 20000")
     return args
+
+
+class Bystanders:
+    """``count`` idle members spread over the servers, each server's held by one loadgen.
+
+    A killed server's connections are gone for good (loadgen does not
+    reconnect): ``replace`` starts that server's loadgen again once it is back.
+    """
+
+    def __init__(self, net: UpNetwork, count: int, loadgen: Path, seconds: float) -> None:
+        self.net = net
+        self.loadgen = loadgen
+        self.per_server = max(2, count // len(net.servers())) if count else 0
+        self.until = clock() + seconds
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.generation = 0
+
+    def start_all(self) -> None:
+        if self.per_server:
+            for server in self.net.servers():
+                self.replace(server)
+
+    def replace(self, server: str) -> None:
+        """(Re)start ``server``'s bystanders: connect, register, join, then listen."""
+        old = self.procs.pop(server, None)
+        if old is not None:
+            stop(old)
+        self.generation += 1
+        host, port = self.net.irc_of(server)
+        proc = subprocess.Popen(
+            [str(self.loadgen), "--host", host, "--port", str(port), "--members",
+             str(self.per_server), "--channel", "#chaos", "--prefix",
+             f"b{self.generation}{server.replace('-', '')}x", "--quickack"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, bufsize=1,
+        )  # fmt: skip
+        self.procs[server] = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        for command, keyword in (("", "REGISTERED"), ("JOIN", "JOINED")):
+            if command:
+                proc.stdin.write(command + "\n")
+                proc.stdin.flush()
+            while True:  # loadgen answers or dies within its own 120 s bounds
+                line = proc.stdout.readline()
+                if not line or line.startswith("FATAL"):
+                    raise RuntimeError(f"bystanders of {server}: {line.strip() or 'exited'}")
+                if line.startswith(keyword):
+                    break
+        # Listen until the end (RATE reads every socket; one line every 20 s).
+        left = max(1.0, self.until - clock())
+        proc.stdin.write(f"RATE 1 {BYSTANDER_RATE} {left:.0f} 5\n")
+        proc.stdin.flush()
+
+    @property
+    def count(self) -> int:
+        return self.per_server * sum(p.poll() is None for p in self.procs.values())
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            stop(proc)
+        self.procs.clear()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait(timeout=10)
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 def open_fds(pid: int) -> int:
@@ -116,12 +200,18 @@ def open_fds(pid: int) -> int:
 
 
 async def connect_all(members: list[Member], batch: int = 25) -> None:
+    """Start members in batches, each batch joined before the next (60 s at most)."""
     for start in range(0, len(members), batch):
         group = members[start : start + batch]
         for member in group:
             member.start()
             await asyncio.sleep(0.01)
-        await asyncio.gather(*(m.wait_joined(60) for m in group))
+        try:
+            await asyncio.gather(*(m.wait_joined(60) for m in group))
+        except TimeoutError:
+            stuck = [m for m in group if not m.joined.is_set()]
+            detail = "; ".join(f"{m.describe()} {m.errors[-2:]}" for m in stuck[:5])
+            raise RuntimeError(f"{len(stuck)} members not joined in 60 s: {detail}") from None
 
 
 async def probe(net: UpNetwork, until: float, window: list[float]) -> None:
@@ -196,6 +286,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     members: list[Member] = []
     kill_marks: list[tuple[float, str]] = []
     tasks: list[asyncio.Task[None]] = []
+    bystanders: Bystanders | None = None
     try:
         await asyncio.to_thread(net.wait_ready, 90)
         front = tcp_opener(*net.front_irc)
@@ -207,6 +298,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         started = clock()
         await connect_all(members)
         print(f"{args.clients} members joined in {clock() - started:.1f}s", flush=True)
+        bystanders = Bystanders(net, args.bystanders, build_loadgen(), args.minutes * 60 + 60)
+        started = clock()
+        await asyncio.to_thread(bystanders.start_all)
+        print(f"{bystanders.count} bystanders joined in {clock() - started:.1f}s", flush=True)
         ledger.started = clock()
         until = clock() + args.minutes * 60
         window: list[float] = []
@@ -223,6 +318,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 faults.kills.append((clock() - ledger.started, target))
                 ledger.note(f"SIGKILL {target}")
                 await asyncio.to_thread(net.wait_restarted, target, pid, 60.0)
+                if bystanders is not None and bystanders.per_server:
+                    with contextlib.suppress(RuntimeError):
+                        await asyncio.to_thread(bystanders.replace, target)
 
         async def freeze() -> None:
             target = rng.choice(net.servers())
@@ -260,7 +358,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 fds={s: open_fds(p) for s, p in pids.items()},
                 pids=pids,
                 probe_ms=window[:],
-                joined=sum(m.joined.is_set() for m in members),
+                joined=sum(m.joined.is_set() for m in members)
+                + (bystanders.count if bystanders else 0),
             )
             window.clear()
             samples.append(sample)
@@ -280,6 +379,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         settled = await settle_quietly(members, ledger)
     finally:
+        if bystanders is not None:
+            bystanders.stop_all()
         await asyncio.gather(*(m.stop() for m in members))
         await asyncio.to_thread(net.stop)
 
@@ -391,8 +492,16 @@ def plot(samples: list[Sample], faults: Faults, path: Path) -> None:
     print(f"plot: {path}")
 
 
+def raise_open_files() -> None:
+    """Every member holds a socket: lift the soft limit on open files to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_open_files()
     with tempfile.TemporaryDirectory(prefix="chatnet-soak-") as tmp:
         started = time.monotonic()
         code = asyncio.run(run(args, Path(tmp)))
