@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -53,7 +54,7 @@ class Toleration(ApiModel):
     """core/v1 Toleration: lets the pods run on nodes with a matching taint."""
 
     key: str | None = Field(default=None, max_length=317)
-    operator: str | None = Field(default=None, pattern=r"^(Exists|Equal)$")
+    operator: Literal["Exists", "Equal"] | None = None
     value: str | None = Field(default=None, max_length=63)
     effect: Effect | None = None
     toleration_seconds: int | None = Field(default=None, description="for NoExecute only")
@@ -69,9 +70,8 @@ class Requirement(ApiModel):
     """A selector requirement (label or node field): key, operator, values."""
 
     key: str = Field(min_length=1, max_length=317)
-    operator: str = Field(
-        pattern=r"^(In|NotIn|Exists|DoesNotExist|Gt|Lt)$",
-        description="In, NotIn, Exists, DoesNotExist (Gt, Lt: node selectors only)",
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(
+        description="Gt and Lt: node selectors only"
     )
     values: list[str] | None = Field(default=None, max_length=_MAX_ITEMS)
 

@@ -45,6 +45,10 @@ LINK_SECRET_KEY = "secret"
 MANAGED_BY = "chatnet-operator"
 _RUN_AS = 10001
 PRE_STOP_SECONDS = 5  # about two readiness periods: endpoints drop the pod first
+#: The oldest Kubernetes the rendered objects run on: ``lifecycle.preStop.sleep``
+#: is on by default from 1.30 (beta; alpha and off in 1.29, GA in 1.34). The
+#: chart's ``kubeVersion`` and docs/operator.md ("Kubernetes versions") agree.
+MIN_KUBERNETES = "1.30"
 
 Obj = dict[str, Any]
 
@@ -329,7 +333,8 @@ def _recommended_labels(objects: list[Obj], version: str) -> None:
         if obj["kind"] == "StatefulSet":
             metas.append(obj["spec"]["template"]["metadata"])
         for meta in metas:
-            labels = meta.setdefault("labels", {})
+            # A copy: the claim templates may share the dict.
+            labels = meta["labels"] = dict(meta.get("labels", {}))
             labels.setdefault("app.kubernetes.io/component", "network")
             for key, value in extra.items():
                 labels.setdefault(key, value)
