@@ -291,3 +291,25 @@ def test_app_version_is_the_image_tag_when_it_is_a_label_value() -> None:
     assert app_version("registry:5000/chatnet", "x") == "x", "a port is not a tag"
     assert app_version("chatnet:1.0@sha256:" + "a" * 64, "x") == "1.0"
     assert app_version("chatnet:" + "v" * 100, "x") == "x", "too long for a label"
+
+
+def test_a_zone_against_the_networks_node_selector_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "zone.yaml"
+    network = (
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: n}\n"
+        "spec: {pod: {nodeSelector: {topology.kubernetes.io/zone: b}}}\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: s}\n"
+    )
+    manifest.write_text(network + "spec: {network: n, role: hub, serverId: 1, zone: a}\n")
+    assert main(["render", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert "ChatServer/s: spec.zone: zone a contradicts the network's pod.nodeSelector" in err
+    # The server's own nodeSelector overrides the network's: then it is consistent.
+    manifest.write_text(
+        network + "spec: {network: n, role: hub, serverId: 1, zone: a,"
+        " pod: {nodeSelector: {topology.kubernetes.io/zone: a}}}\n"
+    )
+    objects = render(capsys, manifest)
+    assert pods(objects)["s"]["spec"]["nodeSelector"] == {"topology.kubernetes.io/zone": "a"}
