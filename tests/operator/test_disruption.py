@@ -117,3 +117,21 @@ def test_one_budget_per_chatserver_would_let_every_hub_go(
     assert not any(
         backbone(pods) <= outage for outage in largest_outages(pods, budgets_of(objects))
     )
+
+
+def test_a_server_named_like_the_hubs_budget_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A leaf ChatServer acme-hubs would own a budget of the same name as the network's."""
+    manifest = tmp_path / "clash.yaml"
+    manifest.write_text(
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatNetwork\nmetadata: {name: acme}\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: hub}\n"
+        "spec: {network: acme, role: hub, serverId: 1}\n---\n"
+        "apiVersion: chatnet.io/v1alpha1\nkind: ChatServer\nmetadata: {name: acme-hubs}\n"
+        "spec: {network: acme, role: leaf, serverId: 2, uplinks: [hub]}\n"
+    )
+    assert main(["validate", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert "ChatServer/acme-hubs: metadata.name: the name 'acme-hubs' is taken by the" in err
+    assert "PodDisruptionBudget of the network's hubs" in err

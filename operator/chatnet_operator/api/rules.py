@@ -190,13 +190,19 @@ class NetworkRules:
                     top += server.spec.replicas
                 else:
                     ids[server_id] = name
-        reserved = f"{servers[0].spec.network}-chat" if servers else ""
+        network = servers[0].spec.network if servers else ""
+        # Names of the network's own children (plan.render.client_service_name,
+        # plan.disruption.backbone_budget_name) that a server's children would take.
+        reserved = {
+            f"{network}-chat": "the network's client Service",
+            f"{network}-hubs": "the PodDisruptionBudget of the network's hubs",
+        }
         for server in servers:
-            if server.name == reserved:
+            if server.name in reserved:
                 self.add(
                     server,
                     ("metadata", "name"),
-                    f"the name {reserved!r} is taken by the network's client Service",
+                    f"the name {server.name!r} is taken by {reserved[server.name]}",
                     "rename this ChatServer",
                 )
         for server in servers:
