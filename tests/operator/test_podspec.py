@@ -177,6 +177,13 @@ def test_network_pod_settings_with_server_overrides(
     ("pod", "message"),
     [
         ("{tolerations: [{key: a, operator: Exist}]}", "'Exists' or 'Equal'"),
+        ("{tolerations: [{operator: Equal, value: x}]}", "needs operator: Exists"),
+        ("{tolerations: [{key: a, operator: Exists, value: x}]}", "takes no value"),
+        (
+            "{affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution:"
+            " {nodeSelectorTerms: [{matchExpressions: [{key: k, operator: In}]}]}}}}",
+            "operator In needs values",
+        ),
         ("{affinity: {nodeAfinity: {}}}", "did you mean nodeAffinity?"),
         ("{labels: {chatnet.io/server: x}}", "is set by the operator"),
         ("{labels: {team: 'no spaces'}}", "is not a valid label value"),

@@ -17,7 +17,7 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from chatnet_operator.api.fields import ApiModel, Name
 
@@ -59,6 +59,15 @@ class Toleration(ApiModel):
     effect: Effect | None = None
     toleration_seconds: int | None = Field(default=None, description="for NoExecute only")
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        # The API server's own rules, checked here so the error names the field early.
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists takes no value: remove value")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("a toleration without a key needs operator: Exists (any taint)")
+        return self
+
 
 class LocalObjectReference(ApiModel):
     """core/v1 LocalObjectReference: a Secret in the same namespace, by name."""
@@ -74,6 +83,16 @@ class Requirement(ApiModel):
         description="Gt and Lt: node selectors only"
     )
     values: list[str] | None = Field(default=None, max_length=_MAX_ITEMS)
+
+    @model_validator(mode="after")
+    def _values(self) -> Requirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs values: [at least one]")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no values: remove values")
+        if self.operator in ("Gt", "Lt") and len(self.values or []) != 1:
+            raise ValueError(f"operator {self.operator} needs exactly one value (an integer)")
+        return self
 
 
 class NodeSelectorTerm(ApiModel):
