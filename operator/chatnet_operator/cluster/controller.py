@@ -47,6 +47,7 @@ from chatnet_operator.cluster.reconcile import (
     desired_children,
     existing_link_secret,
     link_secret_ref,
+    retired_children,
     server_child_refs,
 )
 from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
@@ -58,6 +59,7 @@ from chatnet_operator.observe.status import (
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.disruption import backbone_budget_name
 from chatnet_operator.plan.placement import ClusterPlacement, cloak_secret_name
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import client_service_name, selector
@@ -291,6 +293,9 @@ async def _sync(
     desired = desired_children(plan, secret_value, network, live)
     actions = await _apply(kube, desired, secret, emit, network)
     _child_events(emit, network, live, actions)
+    for owner, ref in retired_children(plan):
+        if owner in live:
+            await _delete_owned(kube, [ref], live[owner]["metadata"]["uid"])
 
     probes = await _probe(config, declared, plan)
     now = _now()
@@ -385,7 +390,10 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     """
     meta = network["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    refs = [("v1", "Service", namespace, client_service_name(name))]
+    refs = [
+        ("v1", "Service", namespace, client_service_name(name)),
+        ("policy/v1", "PodDisruptionBudget", namespace, backbone_budget_name(name)),
+    ]
     spec = network.get("spec") or {}
     if not ((spec.get("links") or {}).get("secretName")):
         refs.append(("v1", "Secret", namespace, f"{name}-links"))
