@@ -78,6 +78,8 @@ class Replication:
         # The origin of a stored message is not kept: "" never matches a peer.
         for key, stored in self.history.recent(now - self.recent.window, self.recent.limit):
             self.recent.add("", key, stored, now)
+            # Stamps made here after a restart still sort after what was stored.
+            self.ids.observe(stored.ts)
 
     def forget(self, target_key: str, msgid: str, store: bool = True) -> None:
         """A message was redacted: out of history (``store``: ours to delete) and never resent."""
