@@ -112,8 +112,9 @@ class Replication:
     ) -> bool:
         """Store a PRIVMSG or NOTICE for CHATHISTORY.
 
-        Channel messages are also remembered in ``recent``; one seen before
-        (it came back in a catch-up) returns False and is not stored again.
+        Channel and private messages are also remembered in ``recent``; one
+        seen before (it came back in a catch-up) returns False and is not
+        stored again.
         ``store=False`` only remembers it (its origin wrote the shared store).
         """
         tags = msg.tags
@@ -126,16 +127,14 @@ class Replication:
             text=text,
             tags={k: v for k, v in tags.items() if k.startswith("+") or k in KEPT_TAGS},
         )
-        if not target_key.startswith("dm:") and not self.recent.add(
-            origin or self.server_name, target_key, stored, self.clock()
-        ):
+        if not self.recent.add(origin or self.server_name, target_key, stored, self.clock()):
             return False
         if store:
             self.history.append(target_key, stored)  # queued; the flush commits it
         return True
 
     def acknowledge(self, client: Client, msg: Message, echo: list[Message] | None = None) -> None:
-        """Echo a channel message to its sender once it is safe.
+        """Echo a channel or private message to its sender once it is safe.
 
         Until then the echo (``msg``, or the lines ``echo`` of a multiline
         message), and the rest of the command's replies, are held

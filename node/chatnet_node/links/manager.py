@@ -269,7 +269,7 @@ class LinkManager:
             isinstance(event, ChatMessage)
             and event.o == session.peer
             and event.command != "TAGMSG"
-            and is_channel_name(event.target)
+            and _kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
@@ -305,6 +305,8 @@ class LinkManager:
             if is_channel_name(event.target[1:]):  # STATUSMSG (@#chan): not stored anywhere
                 channel = core.channels.get(casefold(event.target[1:]))
                 return channel.servers() if channel is not None else set()
+            if event.command != "TAGMSG" and not core.replication.shared_store:
+                return self.topology.reachable()  # private messages too: see private_message
             user = core.users.get(event.target)
             return {user.server} if user is not None else set()
         if isinstance(event, UserInvite):
@@ -386,3 +388,8 @@ class LinkManager:
                 }
             )
         return result
+
+
+def _kept_everywhere(target: str) -> bool:
+    """True for a message every server stores: to a channel or a user, not ``@#chan``."""
+    return is_channel_name(target) or not is_channel_name(target[1:])
