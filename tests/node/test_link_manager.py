@@ -189,6 +189,49 @@ def test_a_catch_up_reaches_servers_beyond_the_peer() -> None:
     assert net.cores["far"].stats.replayed == 1
 
 
+def test_a_private_message_sent_while_cut_off_is_acknowledged_after_the_heal() -> None:
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = echo_client(net, "a", "alice")
+    carol = net.user("a", "carol")
+    net.user("b", "bob")
+    net.cut("a", "b")
+    alice.lines()
+    carol.lines()
+    net.say(alice, "PRIVMSG carol :while cut off")
+    line = ":alice!~alice@127.0.0.1 PRIVMSG carol :while cut off"
+    assert privmsgs(carol) == [line], "delivered at once"
+    assert privmsgs(alice) == [], "nobody else has it yet: not acknowledged"
+    net.link("a", "b")
+    assert privmsgs(alice) == [line]
+    assert net.cores["b"].history.count("dm:alice carol") == 1
+    net.cut("a", "b")
+    net.link("a", "b")  # a second catch-up finds nothing new: no duplicate
+    assert privmsgs(carol) == []
+    assert net.cores["b"].history.count("dm:alice carol") == 1
+
+
+def test_a_catch_up_brings_a_private_message_to_its_recipient_beyond_the_peer() -> None:
+    """What a dying hub never forwarded, the sender's leaf brings to the recipient."""
+    net = CoreNetwork("leaf", "h1", "h2", "far")
+    net.link("h1", "h2")
+    net.link("h2", "far")
+    net.link("leaf", "h1")
+    alice = echo_client(net, "leaf", "alice")
+    dave = net.user("far", "dave")
+    dave.lines()
+    h1 = net.managers["h1"]
+    h1.sessions.pop("h2")  # h1 stores it and confirms, but dies before forwarding it
+    net.say(alice, "PRIVMSG dave :only h1 saw this")
+    assert privmsgs(alice) == [":alice!~alice@127.0.0.1 PRIVMSG dave :only h1 saw this"]
+    assert privmsgs(dave) == []
+    net.cut("leaf", "h1")
+    net.cut("h1", "h2")
+    net.link("leaf", "h2")
+    assert privmsgs(dave) == [":alice!~alice@127.0.0.1 PRIVMSG dave :only h1 saw this"]
+    assert net.cores["far"].history.count("dm:alice dave") == 1
+
+
 def test_ring_loses_a_link_without_a_netsplit() -> None:
     net = CoreNetwork("a", "b", "c")
     net.link("a", "b")
