@@ -150,6 +150,11 @@ class Replication:
         if client.holding is None:
             client.holding = set()
         client.holding.add(msg.tags["msgid"])
+        if not self.output.dirty:
+            # Nothing else asked for this turn's flush (a private message to
+            # another server's user queues no bytes here), yet its history
+            # commit is what makes the message safe: ask for it.
+            self.output.wake()
 
     def report_overdue(self) -> None:
         """Tell senders whose messages are still not safe after ``links.ackTimeout``.
