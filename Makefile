@@ -21,17 +21,22 @@ system-deps:
 
 # irc-framework for tests/clients (npm ci from the committed lock file), where
 # Node.js and npm exist; without them, or if npm fails, those tests skip.
+# The same for tests/operator/crdcheck: validators generated from published
+# CRDs (CloudNativePG) that the objects the operator creates are checked with.
 IRCFW := tests/clients/ircframework
+CRDCHECK := tests/operator/crdcheck
 client-deps: system-deps
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory $(IRCFW)/node_modules/.installed || \
 	        echo "client-deps: npm ci failed; the irc-framework tests will skip" >&2; \
+	    $(MAKE) --no-print-directory $(CRDCHECK)/node_modules/.installed || \
+	        echo "client-deps: npm ci failed; the CRD schema checks will skip" >&2; \
 	else \
-	    echo "client-deps: no node or npm; the irc-framework tests will skip" >&2; \
+	    echo "client-deps: no node or npm; the irc-framework tests and CRD checks will skip" >&2; \
 	fi
 
-$(IRCFW)/node_modules/.installed: $(IRCFW)/package.json $(IRCFW)/package-lock.json
-	npm ci --prefix $(IRCFW) --no-audit --no-fund --loglevel=error
+%/node_modules/.installed: %/package.json %/package-lock.json
+	npm ci --prefix $* --no-audit --no-fund --loglevel=error
 	touch $@
 
 up: deps
@@ -50,6 +55,7 @@ test: deps system-deps client-deps lint
 	bash scripts/run-tests.sh
 
 bench: deps
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/fanout.py
 
 # The operator + node image, built offline (debootstrap base, local wheelhouse).
@@ -57,4 +63,4 @@ image: deps
 	bash scripts/build-image.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(IRCFW)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(IRCFW)/node_modules $(CRDCHECK)/node_modules

@@ -76,6 +76,8 @@ class PgServer:
     port: int
     prefix: list[str]
     databases: list[str] = field(default_factory=list)
+    #: Extra ``-c name=value`` settings (replication, for a primary and its standby).
+    settings: list[str] = field(default_factory=list)
 
     @property
     def data(self) -> Path:
@@ -89,7 +91,7 @@ class PgServer:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{dbname}"
 
     @classmethod
-    def create(cls) -> PgServer:
+    def create(cls, settings: list[str] | None = None) -> PgServer:
         """initdb and start a server; raises PostgresUnavailable with the reason."""
         bindir = find_bindir()
         if bindir is None:
@@ -101,7 +103,7 @@ class PgServer:
         root = Path(tempfile.mkdtemp(prefix="chatnet-pg-"))
         if user is not None:
             os.chown(root, user.pw_uid, user.pw_gid)
-        server = cls(bindir, root, free_port(), prefix)
+        server = cls(bindir, root, free_port(), prefix, settings=list(settings or []))
         server._run(
             "initdb",
             "-D",
@@ -130,7 +132,7 @@ class PgServer:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c full_page_writes=off "
-            "-c max_connections=200"
+            "-c max_connections=200" + "".join(f" -c {setting}" for setting in self.settings)
         )
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "30",
@@ -140,6 +142,29 @@ class PgServer:
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: ``fast`` (clients disconnected) or ``immediate`` (a crash)."""
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-m", mode, "stop")
+
+    def standby(self, name: str) -> PgServer:
+        """A streaming-replication standby of this server, started, named ``name``.
+
+        ``name`` is its ``cluster_name``, which is the application name the
+        primary's ``synchronous_standby_names`` refers to.
+        """
+        root = Path(tempfile.mkdtemp(prefix="chatnet-pg-standby-"))
+        owner = self.root.stat()
+        os.chown(root, owner.st_uid, owner.st_gid)
+        standby = PgServer(
+            self.bindir, root, free_port(), self.prefix, settings=[f"cluster_name={name}"]
+        )
+        standby._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER,
+            "-D", str(standby.data), "-R", "--checkpoint=fast", "--wal-method=stream",
+        )  # fmt: skip
+        standby.start()
+        return standby
+
+    def promote(self) -> None:
+        """Make a standby the primary (what an HA operator does on failover)."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
 
     def create_database(self) -> str:
         """A new empty database; its DSN."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chatnet_operator.cluster.config import peering_priority
 from chatnet_operator.cluster.reconcile import APPLIED
@@ -279,6 +280,58 @@ def set_max_clients(api: ApiServer, server: str, value: int) -> None:
     api.store.apply(obj)
 
 
+#: Where CloudNativePG is installed: its Cluster kind (the schema is CNPG's own
+#: business; tests/operator/test_cnpg.py checks ours against it).
+CNPG_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "clusters.postgresql.cnpg.io"},
+    "spec": {
+        "group": "postgresql.cnpg.io",
+        "scope": "Namespaced",
+        "names": {"kind": "Cluster", "listKind": "ClusterList", "plural": "clusters",
+                  "singular": "cluster"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        }}],
+    },
+}  # fmt: skip
+VAULT = f"""\
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {{name: vault, namespace: {CHAT}}}
+spec:
+  links: {{secretName: vault-links}}
+  cloaks: {{enabled: false}}
+  history: {{store: postgres, cnpg: {{instances: 2}}}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {{name: vault-a, namespace: {CHAT}}}
+spec: {{network: vault, role: hub, serverId: 1}}
+"""
+
+
+def use_cnpg(cluster: Cluster) -> None:
+    """A network on a CNPG Cluster: the operator creates it, then keeps it in step."""
+    api = cluster.api
+    api.store.add_crd(copy.deepcopy(CNPG_CRD))
+    for doc in (d for d in yaml.safe_load_all(VAULT) if d):
+        api.store.apply(doc)
+
+    def database() -> Obj | None:
+        return api.store.find("postgresql.cnpg.io/v1", "Cluster", CHAT, "vault-history")
+
+    made = cluster.wait(database, what="the CNPG Cluster")
+    assert made["spec"]["instances"] == 2 and made["spec"]["minSyncReplicas"] == 1
+    assert "ownerReferences" not in made["metadata"], "the history outlives the network"
+    made["metadata"]["annotations"][APPLIED] = "stale"
+    made["spec"]["instances"] = 5  # drift: someone edited it by hand
+    api.store.apply(made)
+    set_max_clients(api, "vault-a", 800)  # a ChatServer change re-syncs the network at once
+    cluster.wait(lambda: (database() or {}).get("spec", {}).get("instances") == 2, what="undrift")
+
+
 @pytest.mark.parametrize("values", [[], [f"watchNamespaces={{{CHAT}}}"]], ids=["all", "watched"])
 def test_chart_deployment_runs_the_operator_within_its_rbac(
     tmp_path: Path, values: list[str]
@@ -323,6 +376,7 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
         )
         assert children(api, CHAT)[cloak_key]["data"] == cloak["data"]
         assert "900" in str(children(api, CHAT)["ConfigMap/west-config"]["data"])
+        use_cnpg(cluster)
         # Deletions: a server's children, then the network's (finalizers released).
         for name, kind in (("east-fanout", "ChatServer"), ("acme", "ChatNetwork")):
             api.store.delete(api.store.type_for(CHATNET, kind), CHAT, name)

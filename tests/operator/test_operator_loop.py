@@ -611,3 +611,32 @@ def test_a_missing_secret_is_named_in_a_condition_until_it_exists(
     )
     assert len(events(api, "secrets", "SecretMissing")) == 2
     assert events(api, "secrets", "SecretsFound")
+
+
+def test_a_cnpg_network_without_cloudnativepg_says_so_and_runs_the_rest(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    meta = {"namespace": "nocnpg"}
+    docs = [
+        {"apiVersion": CHATNET, "kind": "ChatNetwork", "metadata": {"name": "pg", **meta},
+         "spec": {"history": {"store": "postgres", "cnpg": {}}}},
+        {"apiVersion": CHATNET, "kind": "ChatServer", "metadata": {"name": "solo", **meta},
+         "spec": {"network": "pg", "role": "hub", "serverId": 1}},
+    ]  # fmt: skip
+    apply_all(api, docs)
+    rejected = wait_for(
+        lambda: [e for e in events(api, "nocnpg", "ChildRejected") if "Cluster" in e["message"]],
+        what="a ChildRejected event for the Cluster",
+    )
+    assert rejected[0]["message"] == (
+        "Cluster/pg-history: this cluster does not serve postgresql.cnpg.io/v1 Cluster "
+        "(is its operator installed?)"
+    )
+    # Everything else is applied: the servers start once CloudNativePG is there.
+    made = wait_for(
+        lambda: "StatefulSet/solo" in (c := children(api, "nocnpg")) and c, what="the servers"
+    )
+    env = made["StatefulSet/solo"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "pg-history-app", "key": "uri"} in [
+        e.get("valueFrom", {}).get("secretKeyRef") for e in env
+    ]

@@ -94,6 +94,11 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, update, delete]
+# The CloudNativePG Cluster of history.cnpg: created and kept in step, never
+# deleted (the history outlives the network).
+- apiGroups: [postgresql.cnpg.io]
+  resources: [clusters]
+  verbs: [get, create, update]
 # Events (kopf posts core v1 Events).
 - apiGroups: [""]
   resources: [events]

@@ -91,6 +91,25 @@ LINKS_RULES = [
 ]
 
 
+class Cnpg(ApiModel):
+    """A PostgreSQL cluster run by CloudNativePG for the network's shared history."""
+
+    instances: int = Field(
+        default=3, ge=1, le=9, description="PostgreSQL instances: one primary, the rest standbys"
+    )
+    storage: Quantity = Field(default="10Gi", description="volume per instance")
+    storage_class: Name | None = Field(default=None, description="StorageClass of the volumes")
+    synchronous: bool = Field(
+        default=True,
+        description="commit on a standby too before a message is acknowledged (instances >= 2)",
+    )
+    cluster_name: Name | None = Field(
+        default=None,
+        description="adopt this existing CNPG Cluster (its NAME-app Secret) instead of "
+        "creating NETWORK-history",
+    )
+
+
 class History(ApiModel):
     """Channel history for CHATHISTORY, kept so reconnecting users catch up."""
 
@@ -98,6 +117,10 @@ class History(ApiModel):
     retention: Duration = Field(default="24h", description="how long messages are kept")
     postgres: SecretRef | None = Field(
         default=None, description="Secret with key 'dsn' when store is postgres"
+    )
+    cnpg: Cnpg | None = Field(
+        default=None,
+        description="store postgres on a CloudNativePG Cluster the operator creates (or adopts)",
     )
     storage_size: Quantity = Field(default="1Gi", description="volume per server for sqlite")
 
@@ -109,9 +132,19 @@ class History(ApiModel):
 
 HISTORY_RULES = [
     Rule(
-        "self.store != 'postgres' || has(self.postgres)",
-        "store postgres needs postgres.secretName",
-        lambda h: h.store != HistoryStore.POSTGRES or h.postgres is not None,
+        "self.store != 'postgres' || has(self.postgres) || has(self.cnpg)",
+        "store postgres needs postgres.secretName or cnpg",
+        lambda h: h.store != HistoryStore.POSTGRES or h.postgres is not None or h.cnpg is not None,
+    ),
+    Rule(
+        "!has(self.postgres) || !has(self.cnpg)",
+        "postgres.secretName and cnpg exclude each other: name one database",
+        lambda h: h.postgres is None or h.cnpg is None,
+    ),
+    Rule(
+        "!has(self.cnpg) || self.store == 'postgres'",
+        "cnpg needs store postgres",
+        lambda h: h.cnpg is None or h.store == HistoryStore.POSTGRES,
     ),
 ]
 

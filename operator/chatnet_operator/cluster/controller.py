@@ -195,12 +195,19 @@ async def _apply(
                 await kube.replace(action.obj)
         except ApiError as exc:
             # 422: the API refuses the change (e.g. a StatefulSet's immutable
-            # volumeClaimTemplates after history.storageSize changed). Retrying
-            # cannot help; say so and keep reconciling the other children.
-            if exc.status != 422:
+            # volumeClaimTemplates after history.storageSize changed); 404 on a
+            # create: the kind is not served (CloudNativePG not installed).
+            # Retrying cannot help; say so and keep reconciling the other children.
+            if exc.status not in (404, 422):
                 raise
             metrics.ERRORS.labels(obj["kind"]).inc()
-            emit(network, "Warning", "ChildRejected", f"{action.key}: {exc.message}")
+            reason = (
+                f"this cluster does not serve {obj['apiVersion']} {obj['kind']} "
+                "(is its operator installed?)"
+                if exc.status == 404
+                else exc.message
+            )
+            emit(network, "Warning", "ChildRejected", f"{action.key}: {reason}")
             continue
         metrics.CHILD_WRITES.labels(obj["kind"], action.verb).inc()
         log.info("%s %s (%s)", action.verb, action.key, action.why)
@@ -212,8 +219,10 @@ def _child_events(emit: Emit, network: Obj, servers: dict[str, Obj], actions: li
     """One Event per owner: which children were created, which updated and why."""
     by_owner: defaultdict[tuple[str, str], list[Action]] = defaultdict(list)
     for action in actions:
-        ref = action.obj["metadata"]["ownerReferences"][0]
-        by_owner[(ref["kind"], ref["name"])].append(action)
+        # An unowned child (the CNPG Cluster) is reported on its network.
+        refs = action.obj["metadata"].get("ownerReferences")
+        owner_key = (refs[0]["kind"], refs[0]["name"]) if refs else ("ChatNetwork", "")
+        by_owner[owner_key].append(action)
     for (kind, owner_name), owned in by_owner.items():
         owner = servers[owner_name] if kind == "ChatServer" else network
         created = [a.key for a in owned if a.verb == "create"]

@@ -36,6 +36,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("chatnet.io/v1alpha1", "ChatNetwork"): "chatnetworks",
     ("chatnet.io/v1alpha1", "ChatServer"): "chatservers",
+    ("postgresql.cnpg.io/v1", "Cluster"): "clusters",
 }
 
 

@@ -31,6 +31,8 @@ from typing import Any, Literal
 from chatnet_operator.api.loader import Document
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.plan.cnpg import API_VERSION as CNPG_API_VERSION
+from chatnet_operator.plan.cnpg import KIND as CNPG_KIND
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
 from chatnet_operator.plan.render import LINK_SECRET_KEY, render_network
@@ -39,6 +41,10 @@ Obj = dict[str, Any]
 
 #: Annotation on every child: the fingerprint of the object last applied.
 APPLIED = "chatnet.io/applied"
+#: Children with no owner reference, so deleting the ChatNetwork does not delete
+#: them: the CNPG Cluster holds the network's history (and its volumes); it is
+#: removed by hand, never by a ``kubectl delete chatnetwork``.
+OUTLIVES_THE_NETWORK = {(CNPG_API_VERSION, CNPG_KIND)}
 #: Label on every child of a ChatServer (render sets it); absent on network-wide ones.
 SERVER_LABEL = "chatnet.io/server"
 
@@ -124,7 +130,8 @@ def desired_children(
         server = obj["metadata"].get("labels", {}).get(SERVER_LABEL)
         owner = servers[server] if server else network
         meta = obj["metadata"]
-        meta["ownerReferences"] = [owner_reference(owner)]
+        if (obj["apiVersion"], obj["kind"]) not in OUTLIVES_THE_NETWORK:
+            meta["ownerReferences"] = [owner_reference(owner)]
         meta["annotations"] = {**meta.get("annotations", {}), APPLIED: fingerprint(obj)}
         out.append(obj)
     return out

@@ -24,6 +24,7 @@ from chatnet_operator.api.models import HistoryStore, LinkTls, Role
 # of the plan's vocabulary, so a reader of the plan takes them from here.
 __all__ = [
     "ClusterPlan",
+    "CnpgPlan",
     "EndpointPlan",
     "HistoryStore",
     "LinkPlan",
@@ -120,6 +121,18 @@ class EndpointPlan(_Model):
     service_type: ServiceType = ServiceType.CLUSTER_IP
 
 
+class CnpgPlan(_Model):
+    """The CloudNativePG Cluster holding the shared history: made by the operator, or adopted."""
+
+    cluster_name: str
+    #: False: an existing Cluster named by ``history.cnpg.clusterName`` is used as it is.
+    create: bool
+    instances: int
+    storage: str
+    storage_class: str | None = None
+    synchronous: bool = True
+
+
 class ClusterPlan(_Model):
     """How the network runs on a Kubernetes cluster, beyond each node's configuration."""
 
@@ -135,6 +148,9 @@ class ClusterPlan(_Model):
     history_store: HistoryStore
     storage_size: str
     postgres_secret: str | None
+    #: The key of ``postgres_secret`` holding the DSN: ``dsn``, or CNPG's ``uri``.
+    postgres_secret_key: str = "dsn"
+    cnpg: CnpgPlan | None = None
     #: Secrets mounted read-only at ``SECRETS_DIR/NAME`` (operators' passwords, the cloak secret).
     mounted_secrets: list[str] = []
     #: The Secret the operator creates once (never in render output) for the cloak secret.

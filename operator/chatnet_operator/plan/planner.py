@@ -21,6 +21,7 @@ Links:
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from chatnet_node.config import (
     Accounts,
@@ -37,6 +38,7 @@ from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, L
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.plan.desired import (
     ClusterPlan,
+    CnpgPlan,
     EndpointPlan,
     LinkPlan,
     Member,
@@ -257,7 +259,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
         link_tls_secret=spec.links.tls_secret_name,
         history_store=spec.history.store,
         storage_size=spec.history.storage_size,
-        postgres_secret=spec.history.postgres.secret_name if spec.history.postgres else None,
+        **_postgres(network),
         mounted_secrets=sorted({name for name, _ in secret_keys(network)}),
         cloak_secret_generated=(
             cloak_secret_name(network.name)
@@ -265,6 +267,30 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             else None
         ),
     )
+
+
+def _postgres(network: ChatNetwork) -> dict[str, Any]:
+    """Where the shared store's DSN comes from: a Secret named in the spec, or CNPG's app Secret."""
+    history = network.spec.history
+    if history.postgres is not None:
+        return {"postgres_secret": history.postgres.secret_name}
+    cnpg = history.cnpg
+    if cnpg is None:
+        return {"postgres_secret": None}
+    name = cnpg.cluster_name or f"{network.name}-history"
+    return {
+        # CNPG keeps the application user's connection URI in NAME-app, key uri.
+        "postgres_secret": f"{name}-app",
+        "postgres_secret_key": "uri",
+        "cnpg": CnpgPlan(
+            cluster_name=name,
+            create=cnpg.cluster_name is None,
+            instances=cnpg.instances,
+            storage=cnpg.storage,
+            storage_class=cnpg.storage_class,
+            synchronous=cnpg.synchronous,
+        ),
+    }
 
 
 def cloak_secret_key(network: ChatNetwork) -> tuple[str, str] | None:

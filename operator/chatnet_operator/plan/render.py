@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from chatnet_node.config import dump_config
+from chatnet_operator.plan.cnpg import cnpg_cluster
 from chatnet_operator.plan.desired import (
     ClusterPlan,
     HistoryStore,
@@ -184,7 +185,12 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
         env.append(
             {
                 "name": "CHATNET_HISTORY_DSN",
-                "valueFrom": {"secretKeyRef": {"name": cluster.postgres_secret, "key": "dsn"}},
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": cluster.postgres_secret,
+                        "key": cluster.postgres_secret_key,
+                    }
+                },
             }
         )
     # A control server serves no clients, so "ready for clients" never applies to it.
@@ -316,6 +322,9 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
     if plan.cluster.link_secret_generated:
         objects.append(link_secret(plan, secret_value))
     objects.append(client_service(plan))
+    database = cnpg_cluster(plan, lambda name: _meta(name, plan.namespace, _labels(plan.network)))
+    if database is not None:
+        objects.append(database)  # before the servers, which wait for its app Secret
     for server in plan.sets:
         objects += [
             config_map(plan, server),
