@@ -48,6 +48,7 @@ def introduction(user: Client) -> UserIntro:
 def register(state: ChatState, user: Client) -> None:
     """A user completed registration here: it gets a uid and its nick."""
     user.registered = True
+    state.throttle.registered(user.block)
     user.uid = state.ids.uid()
     user.server = state.name
     user.nick_ts = state.clock()
