@@ -150,6 +150,12 @@ class Limits(_Model):
         default=40, ge=0, description="delayed lines before 'Excess Flood'"
     )
     sendq_bytes: int = Field(default=1 << 20, ge=4096, description="bytes queued per client")
+    socket_send_buffer: int = Field(
+        default=65536,
+        ge=0,
+        description="the kernel's send buffer per client socket (SO_SNDBUF; the kernel "
+        "doubles it), 0: the kernel's autotuning (up to 4 MiB per socket on Linux)",
+    )
     max_channels_per_client: int = Field(default=100, ge=1)
     history_limit: int = Field(default=100, ge=1, description="CHATHISTORY batch limit")
     max_monitor: int = Field(default=100, ge=0, description="nicks a client may MONITOR")

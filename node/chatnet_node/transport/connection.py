@@ -10,8 +10,10 @@ exceeded"): a slow reader never slows the server or the other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 
 from ..irc import wire
@@ -94,6 +96,14 @@ class Connection(asyncio.Protocol):
         """Keep the transport; ask it to report any buffered byte (see ``buffered``)."""
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        size = self.core.config.limits.socket_send_buffer
+        sock = transport.get_extra_info("socket")
+        if size and sock is not None:
+            # A reader that never reads pins the kernel's send buffer too, and
+            # Linux autotunes it up to 4 MiB: capped, 10,000 of them cannot
+            # take the host's TCP memory (``sendqBytes`` bounds the rest).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         # High-water mark 0: pause_writing as soon as anything is buffered,
         # resume_writing once it has all gone, so "may I write directly?" is a
         # flag read instead of a method call per write.
