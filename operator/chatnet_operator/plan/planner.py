@@ -31,6 +31,7 @@ from chatnet_node.config import (
     Links,
     NodeConfig,
     Operator,
+    Throttle,
 )
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
@@ -331,6 +332,7 @@ def _node_config(
             max_per_address=spec.limits.max_per_address,
             flood_burst=spec.limits.flood_burst,
             flood_rate=float(spec.limits.flood_rate),
+            throttle=Throttle.model_validate(spec.limits.throttle.model_dump()),
         ),
         motd=spec.motd,
         operators=[
