@@ -20,8 +20,10 @@ def test_slow_readers_are_dropped_with_sendq_exceeded_and_memory_stays_bounded()
     )
     out = result.stdout
     assert "200 slow readers connected" in out, out + result.stderr
-    dropped = re.search(r"'SendQ exceeded': (\d+) seen by a watcher, (\d+) counted", out)
+    dropped = re.search(r"'SendQ exceeded': (\d+) counted by the server of (\d+)", out)
     assert dropped and dropped.groups() == ("200", "200"), out
+    seen = re.search(r"saw (\d+) QUIT 'SendQ exceeded' of its (\d+)", out)
+    assert seen and seen.group(1) == seen.group(2), out
     delivered = re.search(r"under flood: (\d+)/(\d+)", out)
     assert delivered and delivered.group(1) == delivered.group(2), out
     memory = re.search(
