@@ -120,3 +120,26 @@ def test_connection_attempts_are_counted_on_every_server(
         "(limit 8 per 30s across the network), try again in "
     ), reason
     connect(clients, b, "127.0.0.5", "unaffected")
+
+
+def test_the_default_throttle_stops_a_connection_flood_from_one_address(tmp_path: Path) -> None:
+    """Before the throttle, 1,500 connections from one address all registered."""
+    node = make_node(tmp_path, "solo", limits={"throttle": {"exempt": []}})
+    node.start()
+    clients: list[LineClient] = []
+    try:
+        reasons = []
+        for i in range(45):
+            client = connect(clients, node, "127.0.0.6")
+            client.send(f"NICK flood{i}", f"USER flood{i} 0 * :flood")
+            lines = client.drain(0.05) if i < 20 else client.wait_closed()
+            reasons.append(next((m.last for m in lines if m.command == "ERROR"), "admitted"))
+        assert reasons[:20] == ["admitted"] * 20
+        assert all("(20 open across the network, limit 20)" in r for r in reasons[20:30]), reasons
+        assert all("(limit 30 per 60s across the network)" in r for r in reasons[30:]), reasons
+        connect(clients, node, "127.0.0.7", "neighbour")
+    finally:
+        for client in clients:
+            client.close()
+        node.stop()
+    assert "Traceback" not in node.log()

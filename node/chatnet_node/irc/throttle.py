@@ -100,14 +100,6 @@ class ConnectionThrottle:
         if len(recent) > settings.max_attempts:
             recent.popleft()  # one over the limit is all an answer needs
         recent.append(now)
-        open_now = self.open[block] + sum(
-            r.counts.get(block, (0, 0))[0] for r in self.remote.values()
-        )
-        if open_now >= settings.max_connections:
-            return (
-                f"Throttled: too many connections from {block} "
-                f"({open_now} open across the network, limit {settings.max_connections})"
-            )
         tried = len(recent) + sum(r.counts.get(block, (0, 0))[1] for r in self.remote.values())
         if tried > settings.max_attempts:
             wait = max(1, int(settings.window_seconds - (now - recent[0]) + 0.999))
@@ -115,6 +107,14 @@ class ConnectionThrottle:
                 f"Throttled: too many connection attempts from {block} "
                 f"(limit {settings.max_attempts} per {settings.window_seconds:g}s across "
                 f"the network), try again in {wait}s"
+            )
+        open_now = self.open[block] + sum(
+            r.counts.get(block, (0, 0))[0] for r in self.remote.values()
+        )
+        if open_now >= settings.max_connections:
+            return (
+                f"Throttled: too many connections from {block} "
+                f"({open_now} open across the network, limit {settings.max_connections})"
             )
         if self.unregistered[block] >= settings.max_unregistered:
             return (
