@@ -295,6 +295,9 @@ def run(opts: Options) -> Result:
             "limits": {
                 "maxClients": opts.count + opts.users + 100,
                 "sendqBytes": opts.sendq,
+                # What a public endpoint expecting hostile readers sets: without
+                # it Linux lets each socket buffer up to 4 MiB in the kernel.
+                "socketSendBuffer": 65536,
                 "pingInterval": 3600,
                 "floodRate": FLOOD_RATE,
                 "floodBurst": 50,

@@ -151,7 +151,7 @@ class Limits(_Model):
     )
     sendq_bytes: int = Field(default=1 << 20, ge=4096, description="bytes queued per client")
     socket_send_buffer: int = Field(
-        default=65536,
+        default=0,
         ge=0,
         description="the kernel's send buffer per client socket (SO_SNDBUF; the kernel "
         "doubles it), 0: the kernel's autotuning (up to 4 MiB per socket on Linux)",
@@ -166,18 +166,18 @@ class Limits(_Model):
     max_handshakes_per_address: int = Field(
         default=10, ge=1, description="unfinished handshakes per address block, per server"
     )
-    join_part_burst: int = Field(default=50, ge=1, description="channels joined or left at once")
-    join_part_per_minute: float = Field(default=30.0, gt=0)
+    join_part_burst: int = Field(default=100, ge=1, description="channels joined or left at once")
+    join_part_per_minute: float = Field(default=60.0, gt=0)
     nick_change_burst: int = Field(default=5, ge=1, description="nick changes at once")
     nick_changes_per_minute: float = Field(default=6.0, gt=0)
     history_rows_burst: int = Field(
-        default=5000, ge=1, description="CHATHISTORY rows a client may fetch at once"
+        default=20000, ge=1, description="CHATHISTORY rows a client may fetch at once"
     )
-    history_rows_per_second: float = Field(default=100.0, gt=0)
+    history_rows_per_second: float = Field(default=1000.0, gt=0)
     query_lines_burst: int = Field(
-        default=5000, ge=1, description="WHO and MONITOR reply lines a client may get at once"
+        default=20000, ge=1, description="WHO and MONITOR reply lines a client may get at once"
     )
-    query_lines_per_second: float = Field(default=100.0, gt=0)
+    query_lines_per_second: float = Field(default=1000.0, gt=0)
 
 
 class Operator(_Model):

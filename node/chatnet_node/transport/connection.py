@@ -101,7 +101,9 @@ class Connection(asyncio.Protocol):
         if size and sock is not None:
             # A reader that never reads pins the kernel's send buffer too, and
             # Linux autotunes it up to 4 MiB: capped, 10,000 of them cannot
-            # take the host's TCP memory (``sendqBytes`` bounds the rest).
+            # take the host's TCP memory (``sendqBytes`` bounds the rest). Off
+            # by default: a small buffer drops readers that are merely behind
+            # in a burst sooner.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         # High-water mark 0: pause_writing as soon as anything is buffered,
