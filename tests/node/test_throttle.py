@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ from chatnet_node.config import ConfigError, Limits, Throttle, parse_config
 from chatnet_node.irc import costs
 from chatnet_node.irc.model import NULL_SINK, Client
 from chatnet_node.irc.throttle import MAX_SHARED, ConnectionThrottle
+from tests.corekit import CoreNetwork
 
 
 def make(**settings: object) -> ConnectionThrottle:
@@ -107,3 +109,20 @@ def test_budgets_refuse_once_spent_and_refill() -> None:
     assert costs.refusal("history", 10.2) == (
         "Too many history rows (historyRowsBurst, historyRowsPerSecond): try again in 11s"
     )
+
+
+def test_counts_travel_the_whole_network_and_leave_with_a_split() -> None:
+    net = CoreNetwork("a", "b", "c")
+    net.link("a", "b")
+    net.link("b", "c")
+    block = "198.51.100.9"
+    for _ in range(3):
+        net.cores["a"].throttle.opened(block)
+    now = time.time()
+    net.managers["a"].share_counts(now)
+    net.settle()
+    assert net.cores["c"].throttle.remote["a"].counts == {block: (3, 0)}  # two hops away
+    net.managers["a"].share_counts(now + 0.1)  # not due yet: nothing sent
+    assert not net.wire
+    net.cut("b", "c")
+    assert "a" not in net.cores["c"].throttle.remote

@@ -269,8 +269,8 @@ class LinkManager:
 
     def _counts(self, session: LinkSession, message: lp.Counts) -> None:
         """Another server's counts: keep them if newer, and pass them on."""
-        if message.server == self.me:
-            return
+        if message.server == self.me or message.server not in self.topology.reachable():
+            return  # ours coming back, or from a server not (yet) in the network
         if not self.core.throttle.learn(message.server, message.seq, message.blocks, time.time()):
             return  # seen already, by another path
         text = lp.encode(message)
