@@ -173,6 +173,10 @@ class ChatCore(ChatState):
         """The transport lost the connection (the client did not QUIT)."""
         transitions.quit_(self, client, reason)
 
+    def drop(self, clients: list[Client], reason: str) -> None:
+        """The transports closed these connections together (SendQ exceeded)."""
+        transitions.users.quit_many(self, clients, reason)
+
     def quit(self, client: Client, reason: str, error: str | None = None) -> None:
         """Disconnect a local client: tell its channels, send ERROR, close the connection."""
         if client.closed:

@@ -47,6 +47,22 @@ def raw_fd(transport: asyncio.BaseTransport) -> int:
     return int(sock.fileno()) if sock is not None else -1
 
 
+_dropping: dict[ChatCore, list[Client]] = {}
+
+
+def _drop_soon(core: ChatCore, client: Client) -> None:
+    """Tell the core of a dropped client after this turn, with the others dropped in it."""
+    pending = _dropping.get(core)
+    if pending is None:
+        pending = _dropping[core] = []
+        asyncio.get_running_loop().call_soon(_drop_pending, core)
+    pending.append(client)
+
+
+def _drop_pending(core: ChatCore) -> None:
+    core.drop(_dropping.pop(core, []), "SendQ exceeded")
+
+
 class Connection(asyncio.Protocol):
     """The ``Sink`` side shared by every client transport."""
 
@@ -131,14 +147,20 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def sendq_exceeded(self) -> None:
-        """Drop a client that does not read fast enough."""
+        """Drop a client that does not read fast enough.
+
+        The socket is aborted at once; the core hears of it just after this
+        turn's writes, together with every other client that overflowed in
+        the same turn (``ChatCore.drop``): slow readers of one channel fill
+        up together, and their QUITs need not go to each other.
+        """
         self.core.stats.sendq_exceeded += 1
         client = self.client
         log.info("dropping %s: SendQ exceeded", client.nick if client else "connection")
         self.closed = True
         self.fd = -1
         if client is not None:
-            self.core.disconnect(client, "SendQ exceeded")
+            _drop_soon(self.core, client)  # before abort: connection_lost comes after it
         if self.transport is not None:
             self.transport.abort()
 
