@@ -60,6 +60,16 @@ class CoreCollector(Collector):
             "Connections refused: too many from one address",
             stats.rejected_per_address,
         )
+        yield counter(
+            "chatnet_rejected_throttled",
+            "Connections refused by the network-wide connection throttle",
+            stats.rejected_throttled,
+        )
+        yield counter(
+            "chatnet_rate_limited",
+            "Commands refused by a cost budget (joins, nick changes, history, WHO/MONITOR)",
+            stats.rate_limited,
+        )
         yield counter("chatnet_lines_received", "IRC lines received", stats.lines_in)
         yield counter("chatnet_messages", "PRIVMSG and NOTICE received", stats.messages_in)
         yield counter("chatnet_deliveries", "Messages fanned out to clients", stats.deliveries)

@@ -16,7 +16,9 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
@@ -32,6 +34,7 @@ from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.http import HttpRoutes
 from .transport.tls import tls_context
+from .transport.tlsgate import TlsGate
 from .transport.websocket import WebSocketProtocol
 
 log = logging.getLogger("chatnet.node")
@@ -98,10 +101,9 @@ class Node:
         for tls in listeners.irc_tls:
             context = tls_context(tls, core.config.name, client_certificates=True)
             server = await loop.create_server(
-                lambda: IrcStreamProtocol(core, secure=True),
+                _gated(core, context, lambda: IrcStreamProtocol(core, secure=True)),
                 tls.host,
                 tls.port,
-                ssl=context,
             )
             self._remember("irc-tls", server)
         for spec in listeners.websocket:
@@ -112,10 +114,13 @@ class Node:
         for tls in listeners.websocket_tls:
             context = tls_context(tls, core.config.name, client_certificates=True)
             server = await loop.create_server(
-                lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
+                _gated(
+                    core,
+                    context,
+                    lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
+                ),
                 tls.host,
                 tls.port,
-                ssl=context,
             )
             self._remember("websocket-tls", server)
         self._tasks.append(asyncio.create_task(self._tick()))
@@ -247,6 +252,8 @@ class Node:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self.core.tick()
+                if self.links is not None:
+                    self.links.manager.share_counts(time.time())
             except Exception:  # one bad client must not stop the clock for all
                 log.exception("tick failed")
 
@@ -299,6 +306,13 @@ class Node:
             log.warning("reload: %s change only on restart", ", ".join(ignored))
         log.info("configuration reloaded from %s", self.config_path)
         return True
+
+
+def _gated(
+    core: ChatCore, context: ssl.SSLContext, make: Callable[[], asyncio.Protocol]
+) -> Callable[[], TlsGate]:
+    """A TLS listener's protocol factory: handshakes bounded and timed (``TlsGate``)."""
+    return lambda: TlsGate(core, context, make)
 
 
 def with_secrets(config: NodeConfig, running: NodeConfig | None = None) -> NodeConfig:

@@ -64,9 +64,13 @@ class LineClient(InboxView):
         rcvbuf: int | None = None,
         answer_pings: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        source: str | None = None,
     ) -> LineClient:
-        """Connect over TCP (``rcvbuf``: a small receive buffer, to play a slow reader)."""
+        """Connect over TCP (``rcvbuf``: a small receive buffer, to play a slow reader;
+        ``source``: the local address to connect from, e.g. 127.0.0.2)."""
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if source is not None:
+            sock.bind((source, 0))
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.settimeout(timeout)

@@ -238,8 +238,13 @@ class Lab:
             },
             "history": {"path": str(self.tmp / f"{name}-history.sqlite3")},
             "drainSeconds": 0.2,
-            # The lab's clients send quickly; the flood limit is not under test.
-            "limits": {"floodBurst": 1000, "floodRate": 1000.0},
+            # The lab's clients send quickly, all from one host; neither the flood
+            # limit nor the connection throttle is under test here.
+            "limits": {
+                "floodBurst": 1000,
+                "floodRate": 1000.0,
+                "throttle": {"exempt": [f"{SUBNET}.0/24"]},
+            },
             "links": {"secret": SECRET, **links},
         }
         path = self.tmp / f"{name}.yaml"

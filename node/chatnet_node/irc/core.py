@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from ..config import NodeConfig
 from ..history.contract import HistoryBackend
+from . import costs, transitions
 from . import numerics as rpl
-from . import transitions
 from .cloaks import cloak
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .model import Client, Sink
@@ -100,6 +100,9 @@ class ChatCore(ChatState):
         """
         limits = self.config.limits
         reason: str | None = None
+        now = self.clock()
+        block = self.throttle.block(address)
+        throttled = self.throttle.admit(block, now)
         if self.draining:
             reason = "Server is shutting down, please reconnect to another server"
         elif len(self.clients) >= limits.max_clients:
@@ -108,14 +111,18 @@ class ChatCore(ChatState):
         elif limits.max_per_address and self.per_address[address] >= limits.max_per_address:
             reason = f"Too many connections from your address ({limits.max_per_address})"
             self.stats.rejected_per_address += 1
+        elif throttled is not None:
+            reason = throttled
+            self.stats.rejected_throttled += 1
         if reason is not None:
             line = Message("ERROR", [f"Closing Link: {address} ({reason})"])
             sink.write(encode(line, sink.kind))
             sink.close()
             return None
-        now = self.clock()
         client = Client(sink=sink, address=address, connected_at=now, secure=secure)
         client.certfp = certfp
+        client.block = block
+        self.throttle.opened(block)
         client.host = cloak(self.config.cloaks, address)
         client.last_heard = now
         client.last_active = now
@@ -166,6 +173,10 @@ class ChatCore(ChatState):
         """The transport lost the connection (the client did not QUIT)."""
         transitions.quit_(self, client, reason)
 
+    def drop(self, clients: list[Client], reason: str) -> None:
+        """The transports closed these connections together (SendQ exceeded)."""
+        transitions.users.quit_many(self, clients, reason)
+
     def quit(self, client: Client, reason: str, error: str | None = None) -> None:
         """Disconnect a local client: tell its channels, send ERROR, close the connection."""
         if client.closed:
@@ -173,6 +184,27 @@ class ChatCore(ChatState):
         closing = Message("ERROR", [error or f"Closing Link: {client.host} ({reason})"])
         transitions.quit_(self, client, reason)
         self.hang_up(client, closing)
+
+    # Cost budgets (``costs``).
+
+    def afford(self, client: Client, kind: costs.Kind, command: str, cost: float = 1.0) -> bool:
+        """May ``client`` spend ``cost`` of ``kind`` now? If not it is told why, and when."""
+        seconds = costs.wait(client, self.config.limits, kind, cost, self.clock())
+        if seconds == 0.0:
+            return True
+        self.stats.rate_limited += 1
+        text = costs.refusal(kind, seconds)
+        if kind == "history":
+            self.fail(client, "CHATHISTORY", "RATE_LIMITED", command, text)
+        elif kind == "nick":
+            self.reply(client, rpl.ERR_NICKTOOFAST, command, text)
+        else:
+            self.reply(client, rpl.RPL_TRYAGAIN, command, text)
+        return False
+
+    def charge(self, client: Client, kind: costs.Kind, cost: float) -> None:
+        """Take what a command cost from the client's budget of ``kind``."""
+        costs.charge(client, self.config.limits, kind, cost, self.clock())
 
     # Commands.
 
@@ -273,6 +305,7 @@ class ChatCore(ChatState):
         ]
         self.config = config.model_copy(update={key: getattr(current, key) for key in fixed})
         self.flood.limits = self.config.limits
+        self.throttle.configure(self.config.limits.throttle)
         self.monitors.limit = self.config.limits.max_monitor
         self.replication.links = self.config.links
         return ignored

@@ -106,6 +106,8 @@ class Client:
     certfp: str | None = None  # SHA-256 of the TLS client certificate (local clients)
     sasl: Exchange | None = None  # a SASL exchange in progress
     nick_deadline: float | None = None  # when a registered nick it holds is taken back
+    block: str | None = None  # the address block the connection throttle counts it under
+    budgets: dict[str, tuple[float, float]] | None = None  # cost budgets: balance, when (costs)
 
     def __post_init__(self) -> None:
         self.update_wire_key()

@@ -8,6 +8,7 @@ holds the parts each change uses (each a module of its own):
 * ``replication``: history writes, the recent window and held
   acknowledgements (``replication``);
 * ``flood``: token buckets and held-back lines (``flood``);
+* ``throttle``: connections per address block, network-wide (``throttle``);
 * ``ids``: msgids, uids, event ids and ``time`` stamps (``ids``);
 * ``network``: the link layer, when the server is linked (``network``).
 
@@ -39,6 +40,7 @@ from .readmarkers import ReadMarkers
 from .registry import Registry
 from .replication import Replication
 from .stats import CoreStats
+from .throttle import ConnectionThrottle
 from .wire import encode
 
 
@@ -75,6 +77,7 @@ class ChatState:
             config.name, config.links, history, self.output, self.acks, self.ids, clock
         )
         self.flood = FloodControl(config.limits)
+        self.throttle = ConnectionThrottle(config.limits.throttle)
         self.monitors = Monitors(config.limits.max_monitor)
         self.read_markers = ReadMarkers()
         self.accounts: Registry[Account] = Registry()
@@ -174,6 +177,7 @@ class ChatState:
         self.nick_deadlines.pop(client, None)
         self.login_failures.pop(client, None)
         self.flood.forget(client)
+        self.throttle.closed(client.block, client.registered)
         self.per_address[client.address] -= 1
         if self.per_address[client.address] <= 0:
             del self.per_address[client.address]

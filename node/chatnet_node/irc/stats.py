@@ -12,6 +12,8 @@ class CoreStats:
     connections: int = 0
     rejected_full: int = 0
     rejected_per_address: int = 0
+    rejected_throttled: int = 0  # refused by the connection throttle (``throttle``)
+    rate_limited: int = 0  # commands refused by a cost budget (``costs``)
     messages_in: int = 0
     deliveries: int = 0
     lines_in: int = 0

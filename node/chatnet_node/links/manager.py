@@ -14,6 +14,8 @@ plain method call, so whole networks can be simulated in one process.
 * Link down: advertise the loss; users of servers no longer reachable quit
   with the netsplit reason ``"<server> <server>"``. When the lost link was
   part of a cycle nobody becomes unreachable, so nobody quits.
+* Throttle counts: every server floods its per-address-block connection
+  counts (``share_counts``), so the connection throttle is network-wide.
 * Failover: confirmations and catch-up between neighbours (``catchup``).
   With a per-server store every channel message goes to every server, so
   each keeps every channel's history; with a shared store only to servers
@@ -187,6 +189,7 @@ class LinkManager:
         if not lost:
             return
         transitions.netsplit(self.core, lost, reason)
+        self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
             self.known.pop(name, None)
@@ -215,6 +218,8 @@ class LinkManager:
             return
         if isinstance(message, lp.Advert):
             self._learn(session, message)
+        elif isinstance(message, lp.Counts):
+            self._counts(session, message)
         elif isinstance(message, lp.WantBurst):
             if session.peer not in self._bursted:
                 log.info("link %s: asked for a burst", session.peer)
@@ -249,6 +254,30 @@ class LinkManager:
             self._netsplit(lost, f"{message.server} {other}")
         if gone:
             self.catchup.resync()
+
+    def share_counts(self, now: float) -> None:
+        """Every ``shareInterval``: tell every server this one's throttle counts."""
+        throttle = self.core.throttle
+        if not throttle.share_due(now):
+            return
+        snapshot = throttle.snapshot(now)
+        if snapshot is None or not self.sessions:
+            return
+        seq, entries = snapshot
+        text = lp.encode(lp.Counts(server=self.me, seq=seq, blocks=entries))
+        for peer in self.sessions:
+            self._send_text(peer, text)
+
+    def _counts(self, session: LinkSession, message: lp.Counts) -> None:
+        """Another server's counts: keep them if newer, and pass them on."""
+        if message.server == self.me or message.server not in self.topology.reachable():
+            return  # ours coming back, or from a server not (yet) in the network
+        if not self.core.throttle.learn(message.server, message.seq, message.blocks, time.time()):
+            return  # seen already, by another path
+        text = lp.encode(message)
+        for peer in self.sessions:
+            if peer != session.peer:
+                self._send_text(peer, text)
 
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:

@@ -87,6 +87,19 @@ class Advert(_Msg):
     role: Literal["hub", "leaf", "control"] = "hub"
 
 
+class Counts(_Msg):
+    """A server's connection counts per address block (the connection throttle).
+
+    Flooded to every server like an advert, newest ``seq`` wins; each entry is
+    ``[block, connections open, attempts in the window]`` (``irc.throttle``).
+    """
+
+    t: Literal["counts"] = "counts"
+    server: str
+    seq: int
+    blocks: list[tuple[str, int, int]] = Field(max_length=1000)
+
+
 # Failover, between neighbours only (never routed): a server confirms what it
 # stored of its neighbour's messages, and two servers whose link comes up
 # compare the channel messages of a recent window and send what the other lacks.
@@ -150,6 +163,7 @@ AnyMessage = (
     | Ping
     | Pong
     | Advert
+    | Counts
     | WantBurst
     | Stored
     | SyncIds

@@ -10,8 +10,10 @@ exceeded"): a slow reader never slows the server or the other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 
 from ..irc import wire
@@ -43,6 +45,22 @@ def raw_fd(transport: asyncio.BaseTransport) -> int:
         return -1
     sock = transport.get_extra_info("socket")
     return int(sock.fileno()) if sock is not None else -1
+
+
+_dropping: dict[ChatCore, list[Client]] = {}
+
+
+def _drop_soon(core: ChatCore, client: Client) -> None:
+    """Tell the core of a dropped client after this turn, with the others dropped in it."""
+    pending = _dropping.get(core)
+    if pending is None:
+        pending = _dropping[core] = []
+        asyncio.get_running_loop().call_soon(_drop_pending, core)
+    pending.append(client)
+
+
+def _drop_pending(core: ChatCore) -> None:
+    core.drop(_dropping.pop(core, []), "SendQ exceeded")
 
 
 class Connection(asyncio.Protocol):
@@ -94,6 +112,16 @@ class Connection(asyncio.Protocol):
         """Keep the transport; ask it to report any buffered byte (see ``buffered``)."""
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        size = self.core.config.limits.socket_send_buffer
+        sock = transport.get_extra_info("socket")
+        if size and sock is not None:
+            # A reader that never reads pins the kernel's send buffer too, and
+            # Linux autotunes it up to 4 MiB: capped, 10,000 of them cannot
+            # take the host's TCP memory (``sendqBytes`` bounds the rest). Off
+            # by default: a small buffer drops readers that are merely behind
+            # in a burst sooner.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         # High-water mark 0: pause_writing as soon as anything is buffered,
         # resume_writing once it has all gone, so "may I write directly?" is a
         # flag read instead of a method call per write.
@@ -119,14 +147,20 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def sendq_exceeded(self) -> None:
-        """Drop a client that does not read fast enough."""
+        """Drop a client that does not read fast enough.
+
+        The socket is aborted at once; the core hears of it just after this
+        turn's writes, together with every other client that overflowed in
+        the same turn (``ChatCore.drop``): slow readers of one channel fill
+        up together, and their QUITs need not go to each other.
+        """
         self.core.stats.sendq_exceeded += 1
         client = self.client
         log.info("dropping %s: SendQ exceeded", client.nick if client else "connection")
         self.closed = True
         self.fd = -1
         if client is not None:
-            self.core.disconnect(client, "SendQ exceeded")
+            _drop_soon(self.core, client)  # before abort: connection_lost comes after it
         if self.transport is not None:
             self.transport.abort()
 

@@ -75,7 +75,17 @@ def is_upgrade(request: Request) -> bool:
 class WebSocketProtocol(Connection):
     """One HTTP or WebSocket connection on the WebSocket port."""
 
-    __slots__ = ("fragment_opcode", "fragments", "http", "link", "links", "secure", "ws")
+    __slots__ = (
+        "fragment_opcode",
+        "fragments",
+        "handshake_block",
+        "handshake_timer",
+        "http",
+        "link",
+        "links",
+        "secure",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -97,11 +107,65 @@ class WebSocketProtocol(Connection):
         )
         self.fragments: list[bytes] = []
         self.fragment_opcode: Opcode | None = None
+        self.handshake_block: str | None = None
+        self.handshake_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.fd = raw_fd(self.attach(transport))
+        self._begin_handshake()
+
+    # Slowloris: the HTTP request (and so the WebSocket handshake) must come
+    # whole within ``handshakeTimeout``, and one address block may have only
+    # ``maxHandshakesPerAddress`` requests under way at once.
+
+    def _begin_handshake(self) -> None:
+        limits = self.core.config.limits
+        throttle = self.core.throttle
+        block = throttle.block(self.peer_address())
+        if not throttle.handshake_started(block, limits.max_handshakes_per_address):
+            self.core.stats.rejected_throttled += 1
+            self._http_refusal(
+                "429 Too Many Requests",
+                f"Throttled: too many unfinished requests from {block} "
+                f"(limit {limits.max_handshakes_per_address})",
+            )
+            return
+        self.handshake_block = block
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # bytes fed by hand (the fuzz harness): no clock to time out with
+            throttle.handshake_over(block)
+            return
+        self.handshake_timer = loop.call_later(limits.handshake_timeout, self._handshake_timed_out)
+
+    def _end_handshake(self) -> None:
+        if self.handshake_timer is not None:
+            self.handshake_timer.cancel()
+            self.handshake_timer = None
+            self.core.throttle.handshake_over(self.handshake_block)
+
+    def _handshake_timed_out(self) -> None:
+        self.handshake_timer = None
+        self.core.throttle.handshake_over(self.handshake_block)
+        if not self.closed:
+            seconds = self.core.config.limits.handshake_timeout
+            self._http_refusal(
+                "408 Request Timeout",
+                f"Request not complete within {seconds:g}s (handshakeTimeout)",
+            )
+
+    def _http_refusal(self, status: str, text: str) -> None:
+        body = (text + "\n").encode()
+        self.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        self.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # refused or timed out: whatever else comes is not read
         self.ws.receive_data(data)
         for event in self.ws.events_received():
             if isinstance(event, Request):
@@ -113,6 +177,7 @@ class WebSocketProtocol(Connection):
         self._send_protocol_data()
 
     def _handle_request(self, request: Request) -> None:
+        self._end_handshake()
         if self.ws.data_to_send() or self.ws.eof_sent:
             # Bytes after the request (a pipelined request, a frame sent before
             # the 101) were parsed as frames: answered (a pong, dropped here:
@@ -264,6 +329,7 @@ class WebSocketProtocol(Connection):
             reason = "Connection closed"
         else:
             reason = "Connection closed"
+        self._end_handshake()
         self.ws.receive_eof()
         if self.link is not None:
             self.link.lost(reason)

@@ -14,10 +14,11 @@ their messages identical.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
@@ -150,6 +151,41 @@ HISTORY_RULES = [
 ]
 
 
+class Throttle(ApiModel):
+    """The connection throttle: connections per address block, counted across the network."""
+
+    enabled: bool = True
+    ipv4_prefix: int = Field(default=32, ge=8, le=32, description="IPv4 block width (bits)")
+    ipv6_prefix: int = Field(default=64, ge=16, le=128, description="IPv6 block width (bits)")
+    max_connections: int = Field(
+        default=20, ge=1, le=1_000_000, description="connections open at once per block"
+    )
+    max_attempts: int = Field(
+        default=30, ge=1, le=1_000_000, description="new connections per block per window"
+    )
+    window_seconds: int = Field(default=60, ge=1, le=3600)
+    max_unregistered: int = Field(
+        default=10, ge=1, le=100_000, description="connections per block still registering"
+    )
+    exempt: list[Annotated[str, Field(max_length=43)]] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        max_length=100,
+        description="address blocks (CIDR) never throttled",
+    )
+
+    @field_validator("exempt")
+    @classmethod
+    def _blocks(cls, value: list[str]) -> list[str]:
+        for block in value:
+            try:
+                ipaddress.ip_network(block, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{block!r} is not an address block (e.g. 203.0.113.0/24)"
+                ) from None
+        return value
+
+
 class Limits(ApiModel):
     """Per-server client limits; a ChatServer may override maxClients."""
 
@@ -159,6 +195,7 @@ class Limits(ApiModel):
         default=20, ge=1, le=1000, description="lines a client may send at once"
     )
     flood_rate: int = Field(default=4, ge=1, le=1000, description="lines per second, sustained")
+    throttle: Throttle = Field(default_factory=Throttle)
 
 
 def _unique(items: list[Any]) -> bool:

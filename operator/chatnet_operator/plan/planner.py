@@ -32,6 +32,7 @@ from chatnet_node.config import (
     Links,
     NodeConfig,
     Operator,
+    Throttle,
 )
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
@@ -360,6 +361,7 @@ def _node_config(
             max_per_address=spec.limits.max_per_address,
             flood_burst=spec.limits.flood_burst,
             flood_rate=float(spec.limits.flood_rate),
+            throttle=Throttle.model_validate(spec.limits.throttle.model_dump()),
         ),
         motd=spec.motd,
         operators=[

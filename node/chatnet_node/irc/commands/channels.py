@@ -17,6 +17,10 @@ from .metadata import subscribed_values
 
 
 def join(core: ChatCore, client: Client, msg: Message) -> None:
+    cost = len(client.channels) if msg.params[0] == "0" else len(msg.params[0].split(","))
+    if not core.afford(client, "joinpart", "JOIN", cost):
+        return
+    core.charge(client, "joinpart", cost)
     if msg.params[0] == "0":
         for channel in list(client.channels.values()):
             part_channel(core, client, channel, "Left all channels")
@@ -94,7 +98,11 @@ def _refused(core: ChatCore, client: Client, channel: Channel, key: str) -> bool
 
 def part(core: ChatCore, client: Client, msg: Message) -> None:
     reason = msg.param(1)
-    for name in msg.params[0].split(","):
+    names = msg.params[0].split(",")
+    if not core.afford(client, "joinpart", "PART", len(names)):
+        return
+    core.charge(client, "joinpart", len(names))
+    for name in names:
         channel = joined_channel(core, client, name)
         if channel is not None:
             part_channel(core, client, channel, reason)

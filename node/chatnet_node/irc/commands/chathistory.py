@@ -43,6 +43,9 @@ def _history_key(core: ChatCore, client: Client, target: str) -> str | None:
 
 
 def chathistory(core: ChatCore, client: Client, msg: Message) -> None:
+    if not core.afford(client, "history", msg.params[0].upper()):
+        return
+    core.charge(client, "history", 1)  # a request costs even when it finds nothing
     try:
         _chathistory(core, client, msg)
     except HistoryUnavailable:
@@ -118,6 +121,7 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
             rows = store.after(key, ref, limit)
         else:
             rows = store.around(key, ref, limit)
+    core.charge(client, "history", len(rows))
     lines = [line for r in rows for line in _lines(core, client, _replay(core, r))]
     core.send_batch(client, "chathistory", [target], lines)
 
@@ -164,6 +168,7 @@ def _targets(core: ChatCore, client: Client, msg: Message, limit_cap: int) -> No
         online = core.nicks.get(other)
         names[key] = online.nick if online is not None else other
     found = core.history.targets(list(names), times[0], times[1], limit)
+    core.charge(client, "history", len(found))
     lines = [
         Message("CHATHISTORY", ["TARGETS", names[key], format_time(ts)], core.config.name)
         for key, ts in found

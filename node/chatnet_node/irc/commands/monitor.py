@@ -21,6 +21,11 @@ def monitor(core: ChatCore, client: Client, msg: Message) -> None:
     modifier = msg.params[0]
     targets = [t for t in msg.param(1).split(",") if t]
     books = core.monitors
+    if not core.afford(client, "query", "MONITOR"):
+        return
+    # Every nick named or listed is a reply line (or a search): that is the cost.
+    watched = len(books.targets(client)) if modifier.upper() in ("L", "S") else 0
+    core.charge(client, "query", 1 + len(targets) + watched)
     if modifier in ("+", "-") and not targets:
         core.reply(client, rpl.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")
     elif modifier == "+":

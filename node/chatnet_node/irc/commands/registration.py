@@ -105,6 +105,9 @@ def nick(core: ChatCore, client: Client, msg: Message) -> None:
         client.nick = new
         try_register(core, client)
         return
+    if not core.afford(client, "nick", new):
+        return
+    core.charge(client, "nick", 1)
     transitions.nick(core, client, new, core.clock())
     accounts.claim_nick(core, client)
 

@@ -29,8 +29,12 @@ def who(core: ChatCore, client: Client, msg: Message) -> None:
     invisible users show only to those who share a channel with them.
     """
     mask = msg.param(0, "*") or "*"
+    if not core.afford(client, "query", "WHO"):
+        return
     fields, token = _whox(msg.param(1))
-    for target, channel_name in _matches(core, client, mask):
+    found = _matches(core, client, mask)
+    core.charge(client, "query", len(found) + 1)
+    for target, channel_name in found:
         if fields is None:
             _who_reply(core, client, target, channel_name)
         else:

@@ -1,0 +1,381 @@
+"""Slow readers: thousands of clients that never read, while normal users chat.
+
+Starts one chatnet-node, then:
+
+1. **idle**: ``--users`` normal users in ``#chat`` take turns to send
+   ``--rate`` messages a second for ``--seconds``; every user times each
+   delivery (monotonic clock, same machine): the idle p99;
+2. connects ``--count`` slow readers (a 4 KiB receive buffer, registered,
+   in one of the ``#floodN`` channels of 500, then never read again) and
+   reads the server's RSS;
+3. **flood**: ``--flooders`` clients, 20 lines a second each, fill the
+   flood channels with 400-byte lines while the same ``#chat`` run is
+   timed again, until every slow reader has been dropped or ``--timeout``
+   passes.
+
+Prints the idle and flood p99 and their ratio (target: at most 2), the slow
+readers dropped with "SendQ exceeded" (the server's ``chatnet_sendq_exceeded``;
+a watcher in ``#flood0`` sees each of its channel's QUITs) and the server's
+peak RSS growth against the bound ``2 * count * sendqBytes + 16 MiB``.
+Exits 1 when a target is missed. Raises RLIMIT_NOFILE (soft to hard) for
+itself and the server.
+
+    .venv/bin/python bench/slow_readers.py                 # 10,000 slow readers
+    .venv/bin/python bench/slow_readers.py --count 500 --seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.common import (  # noqa: E402 - after the path is set
+    HOST,
+    free_port,
+    node_env,
+    stop_process,
+    venv_python,
+    wait_http,
+)
+
+LINE = "x" * 400
+RCVBUF = 4096
+#: Slow readers per flood channel: every JOIN goes to every member, so one
+#: channel of 10,000 would cost 50 million JOIN lines before the flood starts.
+PER_CHANNEL = 500
+#: Lines a second each flooder sends (the bench's floodRate; an attacker
+#: would use more connections at the default 4 instead).
+FLOOD_RATE = 20
+SLACK = 16 << 20
+
+
+@dataclass
+class Options:
+    count: int = 10_000
+    users: int = 20
+    rate: float = 20.0
+    seconds: float = 5.0
+    sendq: int = 65536
+    timeout: float = 240.0
+    flooders: int = 10
+
+
+@dataclass
+class Result:
+    idle_p99: float = 0.0
+    flood_p99: float = 0.0
+    delivered: int = 0
+    expected: int = 0
+    slow_connected: int = 0
+    watched: int = 0
+    dropped_seen: int = 0
+    dropped_metric: int = 0
+    rss_before_kib: int = 0
+    rss_peak_kib: int = 0
+    flood_lines: int = 0
+    flood_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def metric(port: int, name: str) -> int:
+    """A counter from the server's /metrics (-1 when it cannot be read)."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return -1
+    found = re.search(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else -1
+
+
+class User:
+    """A normal user on an asyncio stream: reads everything, times ``T`` lines."""
+
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+        self.latencies: list[float] = []
+        self.quits = 0
+        self.reader: asyncio.StreamReader
+        self.writer: asyncio.StreamWriter
+        self.task: asyncio.Task[None] | None = None
+
+    async def connect(self, port: int, channel: str) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, port, limit=1 << 20)
+        self.send(f"NICK {self.nick}", f"USER {self.nick} 0 * :{self.nick}", f"JOIN {channel}")
+        while True:
+            line = await asyncio.wait_for(self.reader.readline(), 30)
+            if not line:
+                raise RuntimeError(f"{self.nick}: closed while joining")
+            if b" 366 " in line:
+                break
+        self.task = asyncio.create_task(self._read())
+
+    def send(self, *lines: str) -> None:
+        self.writer.write("".join(f"{line}\r\n" for line in lines).encode())
+
+    async def _read(self) -> None:
+        reader = self.reader
+        while line := await reader.readline():
+            if b" PRIVMSG #chat :T " in line:
+                sent = int(line.rsplit(b" ", 1)[1])
+                self.latencies.append((time.monotonic_ns() - sent) / 1e9)
+            elif b" QUIT :SendQ exceeded" in line:
+                self.quits += 1
+            elif line.startswith(b"PING "):
+                self.writer.write(b"PONG " + line[5:])
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+async def slow_reader(port: int, i: int, channel: str) -> socket.socket | None:
+    """A registered client in ``channel`` that will never read again."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (HOST, port))
+        await loop.sock_sendall(
+            sock, f"NICK s{i}\r\nUSER s 0 * :s\r\nJOIN {channel}\r\nMODE {channel} -n\r\n".encode()
+        )
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b" 366 " not in seen:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), deadline - time.monotonic())
+            if not data:
+                raise OSError("closed")
+            seen = seen[-200:] + data
+    except (OSError, TimeoutError):
+        sock.close()
+        return None
+    return sock
+
+
+async def timed_run(
+    users: list[User], opts: Options, busy: asyncio.Task[None] | None = None
+) -> tuple[list[float], int]:
+    """The sender posts at ``rate`` for ``seconds`` (and while ``busy`` runs);
+    every other user's latencies, and how many deliveries were expected."""
+    for user in users:
+        user.latencies.clear()
+    sent = 0
+    started = time.monotonic()
+    while time.monotonic() - started < opts.seconds or (busy is not None and not busy.done()):
+        # Senders take turns, so each stays far under the flood limit.
+        users[sent % len(users)].send(f"PRIVMSG #chat :T {time.monotonic_ns()}")
+        sent += 1
+        await asyncio.sleep(1 / opts.rate)
+    await asyncio.sleep(1.0)  # the last ones arrive
+    latencies = [x for user in users for x in user.latencies]
+    return latencies, sent * (len(users) - 1)
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Result:
+    result = Result()
+    users = [User(f"user{i}") for i in range(opts.users)]
+    for user in users:
+        await user.connect(irc_port, "#chat")
+    watcher = User("watcher")
+    channels = [f"#flood{i}" for i in range(max(1, -(-opts.count // PER_CHANNEL)))]
+    await watcher.connect(irc_port, channels[0])
+    watcher.send(f"MODE {channels[0]} -n")  # it made #flood0: flooders speak from outside
+    latencies, _ = await timed_run(users, opts)
+    result.idle_p99 = p99(latencies)
+
+    started = time.monotonic()
+    slow: list[socket.socket] = []
+    batch = 200
+    for first in range(0, opts.count, batch):
+        made = await asyncio.gather(
+            *(
+                slow_reader(irc_port, i, channels[i % len(channels)])
+                for i in range(first, min(first + batch, opts.count))
+            )
+        )
+        slow.extend(s for s in made if s is not None)
+    result.slow_connected = len(slow)
+    print(f"{len(slow)} slow readers connected in {time.monotonic() - started:.1f}s", flush=True)
+    result.rss_before_kib = status_kib(pid, "VmRSS")
+
+    flooders = [User(f"flooder{i}") for i in range(opts.flooders)]
+    for flooder in flooders:
+        # From outside the flood channels (their first member set -n), so a
+        # flooder never reads the flood itself.
+        await flooder.connect(irc_port, "#flooders")
+    deadline = time.monotonic() + opts.timeout
+
+    async def flood() -> None:
+        # Each flooder at FLOOD_RATE lines a second, to the channels in turn.
+        turn = 0
+        dropped = 0
+        next_check = 0.0
+        while dropped < len(slow) and time.monotonic() < deadline:
+            if time.monotonic() >= next_check:
+                dropped = await asyncio.to_thread(metric, ws_port, "chatnet_sendq_exceeded")
+                next_check = time.monotonic() + 0.5
+            for flooder in flooders:
+                flooder.send(f"PRIVMSG {channels[turn % len(channels)]} :{LINE}")
+                turn += 1
+            result.flood_lines += len(flooders)
+            await asyncio.sleep(1 / FLOOD_RATE)
+
+    flooding = asyncio.create_task(flood())
+    latencies, flood_expected = await timed_run(users, opts, flooding)
+    result.flood_seconds = time.monotonic() - (deadline - opts.timeout)
+    result.flood_p99 = p99(latencies)
+    result.delivered = len(latencies)
+    result.expected = flood_expected
+    await flooding
+    result.rss_peak_kib = status_kib(pid, "VmHWM")
+    result.dropped_seen = watcher.quits
+    result.watched = sum(1 for i in range(len(slow)) if i % len(channels) == 0)
+    result.dropped_metric = metric(ws_port, "chatnet_sendq_exceeded")
+    for sock in slow:
+        sock.close()
+    for user in [*users, watcher, *flooders]:
+        await user.close()
+    return result
+
+
+def run(opts: Options) -> Result:
+    """Start a node, measure, stop it; the figures."""
+    raise_nofile()
+    with tempfile.TemporaryDirectory() as tmp:
+        irc_port, ws_port = free_port(), free_port()
+        config = {
+            "name": "bench",
+            "listeners": {
+                "irc": [{"host": HOST, "port": irc_port}],
+                "websocket": [{"host": HOST, "port": ws_port}],
+            },
+            "limits": {
+                "maxClients": opts.count + opts.users + 100,
+                "sendqBytes": opts.sendq,
+                # What a public endpoint expecting hostile readers sets: without
+                # it Linux lets each socket buffer up to 4 MiB in the kernel.
+                "socketSendBuffer": 65536,
+                "pingInterval": 3600,
+                "floodRate": FLOOD_RATE,
+                "floodBurst": 50,
+            },
+            "history": {"path": None},
+            "cloaks": {"secret": "bench"},
+        }
+        path = Path(tmp) / "node.yaml"
+        path.write_text(yaml.safe_dump(config))
+        log = (Path(tmp) / "node.log").open("wb")
+        proc = subprocess.Popen(
+            [venv_python(), "-m", "chatnet_node", "--config", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=node_env(),
+        )
+        try:
+            wait_http(f"http://{HOST}:{ws_port}/healthz", 20)
+            return asyncio.run(measure(irc_port, ws_port, proc.pid, opts))
+        finally:
+            stop_process(proc)
+            log.close()
+
+
+def report(opts: Options, result: Result) -> bool:
+    ratio = result.flood_p99 / result.idle_p99 if result.idle_p99 > 0 else float("inf")
+    growth = max(0, result.rss_peak_kib - result.rss_before_kib) * 1024
+    # A slow reader's queue may pass sendqBytes by the write that crossed the
+    # limit, and the transport's buffer over-allocates as it grows: at most
+    # twice the limit per reader, plus a little for the allocator's own slack.
+    bound = result.slow_connected * opts.sendq * 2 + SLACK
+    print(
+        f"normal users: {opts.users} in #chat, {opts.rate:g} msg/s for {opts.seconds:g}s; "
+        f"slow readers: {result.slow_connected} (sendq {opts.sendq} bytes)"
+    )
+    print(
+        f"normal users' p99: idle {result.idle_p99 * 1000:.1f} ms, with the slow readers "
+        f"{result.flood_p99 * 1000:.1f} ms, ratio {ratio:.2f} (target <= 2)"
+    )
+    print(f"delivered to normal users under flood: {result.delivered}/{result.expected}")
+    print(
+        f"slow readers dropped with 'SendQ exceeded': {result.dropped_metric} counted by "
+        f"the server of {result.slow_connected}; a watcher in #flood0 saw "
+        f"{result.dropped_seen} QUIT 'SendQ exceeded' of its {result.watched} "
+        f"({result.flood_lines} flood lines from {opts.flooders} flooders in "
+        f"{result.flood_seconds:.1f}s)"
+    )
+    print(
+        f"server RSS {result.rss_before_kib / 1024:.0f} MiB before the flood, peak growth "
+        f"{growth / 2**20:.1f} MiB ({growth / max(1, result.slow_connected) / 1024:.0f} KiB "
+        f"per slow reader), bound 2*count*sendq+16MiB {bound / 2**20:.1f} MiB"
+    )
+    ok = (
+        ratio <= 2.0
+        and result.delivered == result.expected
+        and result.dropped_metric == result.slow_connected
+        and result.dropped_seen == result.watched
+        and growth <= bound
+    )
+    print("PASS" if ok else "MISS")
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=Options.count)
+    parser.add_argument("--users", type=int, default=Options.users)
+    parser.add_argument("--rate", type=float, default=Options.rate)
+    parser.add_argument("--seconds", type=float, default=Options.seconds)
+    parser.add_argument("--sendq", type=int, default=Options.sendq)
+    parser.add_argument("--timeout", type=float, default=Options.timeout)
+    parser.add_argument("--flooders", type=int, default=Options.flooders)
+    args = parser.parse_args()
+    opts = Options(
+        args.count, args.users, args.rate, args.seconds, args.sendq, args.timeout, args.flooders
+    )
+    sys.exit(0 if report(opts, run(opts)) else 1)
+
+
+if __name__ == "__main__":
+    main()
