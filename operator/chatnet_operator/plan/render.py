@@ -33,6 +33,7 @@ from chatnet_operator.plan.desired import (
     Role,
     ServerSetPlan,
 )
+from chatnet_operator.plan.exposure import expose, proxy_container_ports
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
@@ -96,7 +97,7 @@ def client_service(plan: NetworkPlan) -> Obj:
     ]
     if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "port": endpoint.irc_tls_port, "targetPort": "irc-tls"})
-    return {
+    service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(client_service_name(plan.network), plan.namespace, _labels(plan.network)),
@@ -109,6 +110,7 @@ def client_service(plan: NetworkPlan) -> Obj:
             "ports": [{**p, "protocol": "TCP"} for p in ports],
         },
     }
+    return expose(service, endpoint.exposure)
 
 
 def config_map(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
@@ -159,6 +161,7 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
     ports = [
         {"name": "websocket", "containerPort": endpoint.websocket_port, "protocol": "TCP"},
         {"name": "irc", "containerPort": endpoint.irc_port, "protocol": "TCP"},
+        *proxy_container_ports(endpoint.exposure),
     ]
     mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
