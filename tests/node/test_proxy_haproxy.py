@@ -53,9 +53,15 @@ class Front:
     v2: int
     tls_v2: int
     http: int
+    #: HAProxy in TCP mode (send-proxy-v2) to the node's PROXY WebSocket port.
+    ws_v2: int
+    #: The node's WebSocket port that takes PROXY headers.
+    node_ws_proxy: int
 
 
-def _haproxy_config(node: NodeProcess, tls_port: int, front: dict[str, int]) -> str:
+def _haproxy_config(
+    node: NodeProcess, tls_port: int, ws_proxy_port: int, front: dict[str, int]
+) -> str:
     return f"""
 global
     maxconn 256
@@ -85,6 +91,13 @@ frontend irc_tls_v2
 backend node_tls_v2
     mode tcp
     server node 127.0.0.1:{tls_port} send-proxy-v2
+frontend ws_v2
+    mode tcp
+    bind 127.0.0.1:{front["ws_v2"]}
+    default_backend node_ws_v2
+backend node_ws_v2
+    mode tcp
+    server node 127.0.0.1:{ws_proxy_port} send-proxy-v2
 frontend web
     mode http
     bind 127.0.0.1:{front["http"]}
@@ -102,7 +115,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     if not make_certificate(cert, key):
         pytest.skip("no way to make a certificate: neither 'cryptography' nor 'openssl'")
-    tls_port = free_port()
+    tls_port, ws_proxy_port = free_port(), free_port()
     node = make_node(
         tmp,
         name="proxied",
@@ -123,12 +136,15 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
                 "proxyProtocol": True,
             }
         ],
-        "websocket": [{"host": "127.0.0.1", "port": node.ws_port}],
+        "websocket": [
+            {"host": "127.0.0.1", "port": node.ws_port},
+            {"host": "127.0.0.1", "port": ws_proxy_port, "proxyProtocol": True},
+        ],
     }
     node.config_path.write_text(yaml.safe_dump(config_data))
-    ports = {"v1": free_port(), "v2": free_port(), "tls_v2": free_port(), "http": free_port()}
+    ports = {name: free_port() for name in ("v1", "v2", "tls_v2", "http", "ws_v2")}
     config = tmp / "haproxy.cfg"
-    config.write_text(_haproxy_config(node, tls_port, ports))
+    config.write_text(_haproxy_config(node, tls_port, ws_proxy_port, ports))
     node.start()
     assert HAPROXY is not None
     log = (tmp / "haproxy.log").open("wb")
@@ -145,7 +161,15 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
             return True
 
         wait_until(listening, 10.0, "haproxy listening", 0.05)
-        yield Front(node, ports["v1"], ports["v2"], ports["tls_v2"], ports["http"])
+        yield Front(
+            node,
+            ports["v1"],
+            ports["v2"],
+            ports["tls_v2"],
+            ports["http"],
+            ports["ws_v2"],
+            ws_proxy_port,
+        )
     finally:
         stop_process(proxy, timeout=5)
         log.close()
@@ -270,3 +294,21 @@ async def test_a_forged_forwarded_for_from_an_untrusted_peer_is_refused(front: F
         answer = await _raw_exchange(front.node.ws_port, BOB, request.encode())
         assert answer.startswith(b"HTTP/1.1 403"), answer
         assert b"from 127.0.0.3, which is not a trusted proxy (trustedProxies)" in answer
+
+
+async def test_websocket_through_a_tcp_balancer_with_proxy_v2(front: Front) -> None:
+    async with (
+        await IrcClient.websocket(f"ws://127.0.0.1:{front.ws_v2}/", source=ALICE) as web,
+        await _oper(front) as oper,
+    ):
+        await web.register("l4web")
+        assert await _whois_address(oper, "l4web") == ALICE
+
+
+async def test_a_websocket_port_with_proxy_protocol_refuses_untrusted_peers(
+    front: Front,
+) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: chat\r\n\r\n"
+    answer = await _raw_exchange(front.node_ws_proxy, BOB, request)
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden"), answer
+    assert b"127.0.0.3 is not a trusted proxy" in answer
