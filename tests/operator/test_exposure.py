@@ -122,6 +122,10 @@ def test_the_older_service_type_keeps_working(
     assert find(objects, "Service", "lb-chat")["spec"]["type"] == "LoadBalancer"
     objects = render(capsys, manifest(tmp_path, "{}"))
     assert find(objects, "Service", "lb-chat")["spec"]["type"] == "ClusterIP"
+    # The older CRD's stored default does not stand in the way of service.type.
+    endpoint = "{serviceType: ClusterIP, service: {type: LoadBalancer}}"
+    objects = render(capsys, manifest(tmp_path, endpoint))
+    assert find(objects, "Service", "lb-chat")["spec"]["type"] == "LoadBalancer"
 
 
 @pytest.mark.parametrize(
@@ -133,7 +137,7 @@ def test_the_older_service_type_keeps_working(
         ),
         (
             "{serviceType: NodePort, service: {type: LoadBalancer}}",
-            "give service.type or serviceType (the older spelling of the same), not both",
+            "serviceType and service.type disagree: keep service.type and remove serviceType",
         ),
         (
             "{service: {externalTrafficPolicy: Local}}",

@@ -7,8 +7,10 @@ their clients' real addresses behind a load balancer. Kept apart from
 ``endpoint`` (which other features grow too); ``Endpoint`` embeds them and
 ``EXPOSURE_RULES`` joins its rules.
 
-``serviceType`` (the older field) keeps working; giving it and
-``service.type`` both is an error that says which to keep.
+``serviceType`` (the older field) keeps working; ``service.type`` wins
+over it, and the two disagreeing is an error that says which to keep
+(``serviceType: ClusterIP``, the old default, counts as not given: objects
+stored under the older CRD carry it without their authors writing it).
 """
 
 from __future__ import annotations
@@ -80,10 +82,20 @@ _TYPE_CEL = (
 )
 
 EXPOSURE_RULES = [
+    # serviceType: ClusterIP counts as unset: CRDs before service.type defaulted
+    # it, so objects stored then carry it without their authors having written it.
     Rule(
-        "!has(self.serviceType) || !has(self.service) || !has(self.service.type)",
-        "give service.type or serviceType (the older spelling of the same), not both",
-        lambda e: e.service_type is None or e.service is None or e.service.type is None,
+        "!has(self.serviceType) || self.serviceType == 'ClusterIP' || !has(self.service)"
+        " || !has(self.service.type) || self.service.type == self.serviceType",
+        "serviceType and service.type disagree: keep service.type and remove serviceType "
+        "(its older spelling)",
+        lambda e: (
+            e.service_type is None
+            or e.service_type.value == "ClusterIP"
+            or e.service is None
+            or e.service.type is None
+            or e.service.type == e.service_type.value
+        ),
     ),
     Rule(
         "!has(self.service) || !has(self.service.externalTrafficPolicy)"
