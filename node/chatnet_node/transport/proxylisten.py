@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Callable, Sequence
 
 from .forwarded import Network, is_trusted, normal_address
-from .proxyproto import ProxyHeader, ProxyHeaderError, next_read, parse_header
+from .proxyproto import V1_MAX, V1_PREFIX, ProxyHeader, ProxyHeaderError, next_read, parse_header
 
 log = logging.getLogger("chatnet.proxy")
 
@@ -64,6 +64,16 @@ async def read_header(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> P
     """
     data = b""
     while (wanted := next_read(data)) > 0:
+        if wanted == 1 and data.startswith(V1_PREFIX):
+            # A v1 line: look at what has arrived (without taking it) and
+            # take exactly up to its CR LF, instead of a byte at a time.
+            try:
+                ahead = sock.recv(V1_MAX - len(data), socket.MSG_PEEK)
+            except (BlockingIOError, InterruptedError):
+                ahead = b""
+            end = ahead.find(b"\n")
+            if end >= 0:
+                wanted = end + 1
         chunk = await loop.sock_recv(sock, wanted)
         if not chunk:
             raise ProxyHeaderError("the connection closed before the PROXY header ended")
