@@ -1,20 +1,27 @@
-"""The PROXY header reader on a real socket pair: exactly the header is taken, nothing after.
+"""The PROXY listener: its header reader on a socket pair, and a node process reloading trust.
 
 What follows the header (a TLS ClientHello, IRC lines with their line feeds)
 belongs to the next layer; a reader that looked for a v1 line end in a v2
-header would take it.
+header would take it. ``trustedProxies`` changes on SIGHUP, for the next
+connection, without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import struct
+from pathlib import Path
 
 import pytest
+import yaml
 
 from chatnet_node.transport.proxylisten import read_header
 from chatnet_node.transport.proxyproto import V2_SIGNATURE, ProxyHeaderError
+from tests.irc.client import IrcClient
+from tests.nodeproc import make_node
+from tests.waiting import wait_until
 
 V2 = (
     V2_SIGNATURE
@@ -64,3 +71,29 @@ async def test_a_peer_that_closes_mid_header_is_an_error() -> None:
         client.shutdown(socket.SHUT_WR)
         with pytest.raises(ProxyHeaderError, match="closed before the PROXY header ended"):
             await asyncio.wait_for(read_header(loop, server), 5)
+
+
+async def test_trusted_proxies_reload_without_a_restart(tmp_path: Path) -> None:
+    node = make_node(tmp_path, name="reloader", trustedProxies=["192.0.2.1/32"])
+    config = yaml.safe_load(node.config_path.read_text())
+    config["listeners"]["irc"][0]["proxyProtocol"] = True
+    node.config_path.write_text(yaml.safe_dump(config))
+    node.start()
+    try:
+        async with await IrcClient.tcp(node.irc_port) as refused:
+            await refused.send_raw(b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 6667")
+            error = await refused.expect("ERROR")
+            assert "127.0.0.1 is not a trusted proxy" in error.params[0]
+        config["trustedProxies"] = ["127.0.0.0/8"]
+        node.config_path.write_text(yaml.safe_dump(config))
+        node.signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in node.log(), 5, "the reload", 0.05)
+        async with await IrcClient.tcp(node.irc_port) as client:
+            await client.send_raw(b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 6667")
+            await client.register("behind")
+            await client.send("WHOIS behind")
+            host = await client.expect("378")
+            assert host.params[-1].endswith("@198.51.100.7 198.51.100.7"), host
+        assert "listeners change only on restart" not in node.log()
+    finally:
+        node.stop()
