@@ -10,12 +10,13 @@
 # server in a temporary directory; the packaged cluster is not used), and
 # libfaketime for the test of two servers whose clocks differ, and
 # docker.io and debootstrap for the image test (scripts/build-image.sh makes
-# its own Debian base; the test starts dockerd when none runs). Skipped
+# its own Debian base; the test starts dockerd when none runs), and haproxy
+# for the PROXY protocol and X-Forwarded-For tests (tests/node/test_proxy_haproxy.py). Skipped
 # quietly when not root or not on Debian; the tests that need a missing
 # program skip with a message that says which.
 set -euo pipefail
-PKGS=(chromium irssi tmux weechat-headless weechat-plugins inspircd nftables iproute2 postgresql libfaketime
-    docker.io debootstrap)
+PKGS=(chromium irssi tmux weechat-headless weechat-plugins inspircd nftables iproute2 postgresql
+    libfaketime docker.io debootstrap haproxy)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     PKGS+=(nodejs npm)
 fi

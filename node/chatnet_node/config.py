@@ -58,6 +58,10 @@ class Listener(_Model):
 
     host: str = "127.0.0.1"
     port: Port
+    proxy_protocol: bool = Field(
+        default=False,
+        description="every connection starts with a PROXY v1/v2 header from a trustedProxies peer",
+    )
 
 
 class TlsListener(Listener):
@@ -372,6 +376,34 @@ class NodeConfig(_Model):
     admin: Admin = Admin()
     drain_seconds: float = Field(default=10.0, ge=0)
     links: Links = Links()
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="CIDRs of the proxies whose PROXY or Forwarded/X-Forwarded-For headers "
+        "are believed",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        return [str(_network(item)) for item in value]
+
+    @model_validator(mode="after")
+    def _proxied_listeners_need_proxies(self) -> NodeConfig:
+        listeners = self.listeners
+        for kind, specs in (
+            ("irc", listeners.irc),
+            ("ircTls", listeners.irc_tls),
+            ("websocket", listeners.websocket),
+            ("websocketTls", listeners.websocket_tls),
+        ):
+            for i, spec in enumerate(specs):
+                if spec.proxy_protocol and not self.trusted_proxies:
+                    raise ValueError(
+                        f"listeners.{kind}[{i}] has proxyProtocol: true but trustedProxies "
+                        "is empty: list the addresses of the proxies allowed to send PROXY "
+                        "headers (e.g. trustedProxies: [10.0.0.0/8])"
+                    )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -383,6 +415,23 @@ class NodeConfig(_Model):
                 "separated by dots, none starting or ending with '-'"
             )
         return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """One trustedProxies entry: a CIDR or a single address, with a message that helps."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            raise ValueError(
+                f"trustedProxies: {text!r} is not an IP network "
+                "(e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)"
+            ) from None
+        raise ValueError(
+            f"trustedProxies: {text!r} has host bits set; did you mean {loose}?"
+        ) from None
 
 
 def _read_secret_file(path: Path, what: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 
-from .config import ConfigError, NodeConfig, inline_secrets, load_config
+from .config import ConfigError, Listener, NodeConfig, inline_secrets, load_config
 from .history.contract import HistoryUnavailable
 from .history.factory import open_history
 from .irc.commands.table import COMMANDS
@@ -32,7 +32,9 @@ from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
+from .transport.forwarded import Network, trusted_networks
 from .transport.http import HttpRoutes
+from .transport.proxylisten import ProxiedListener, Refusal, http_refusal, irc_refusal
 from .transport.tls import tls_context
 from .transport.tlsgate import TlsGate
 from .transport.websocket import WebSocketProtocol
@@ -51,6 +53,10 @@ HANDOVER_STEP = 0.1
 #: and the handover itself; what is left waits for the last acknowledgements.
 SETTLE_SHARE = 0.25
 HANDOVER_SHARE = 0.5
+
+
+#: A listening server: asyncio's, or one that reads PROXY headers first.
+Listening = asyncio.Server | ProxiedListener
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Node:
         self.links: LinkRuntime | None = None
         if config.links.read_secret() is not None:
             self.links = LinkRuntime(self.core, config.links)
-        self.servers: list[asyncio.Server] = []
+        self.servers: list[Listening] = []
         self.bound: list[Bound] = []
         self.stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,34 +101,37 @@ class Node:
         self.core.output.wake = flush_soon(self.core, loop)
         listeners = self.core.config.listeners
         core = self.core
+        routes, links = self.routes, self.links
         for spec in listeners.irc:
-            server = await loop.create_server(lambda: IrcStreamProtocol(core), spec.host, spec.port)
-            self._remember("irc", server)
+            await self._listen(
+                "irc", spec, None, irc_refusal, lambda peer: IrcStreamProtocol(core, peer=peer)
+            )
         for tls in listeners.irc_tls:
             context = tls_context(tls, core.config.name, client_certificates=True)
-            server = await loop.create_server(
-                _gated(core, context, lambda: IrcStreamProtocol(core, secure=True)),
-                tls.host,
-                tls.port,
+            await self._listen(
+                "irc-tls",
+                tls,
+                context,
+                irc_refusal,
+                lambda peer: IrcStreamProtocol(core, secure=True, peer=peer),
             )
-            self._remember("irc-tls", server)
         for spec in listeners.websocket:
-            server = await loop.create_server(
-                lambda: WebSocketProtocol(core, self.routes, self.links), spec.host, spec.port
+            await self._listen(
+                "websocket",
+                spec,
+                None,
+                http_refusal,
+                lambda peer: WebSocketProtocol(core, routes, links, peer=peer),
             )
-            self._remember("websocket", server)
         for tls in listeners.websocket_tls:
             context = tls_context(tls, core.config.name, client_certificates=True)
-            server = await loop.create_server(
-                _gated(
-                    core,
-                    context,
-                    lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
-                ),
-                tls.host,
-                tls.port,
+            await self._listen(
+                "websocket-tls",
+                tls,
+                context,
+                http_refusal,
+                lambda peer: WebSocketProtocol(core, routes, links, secure=True, peer=peer),
             )
-            self._remember("websocket-tls", server)
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()
@@ -139,7 +148,43 @@ class Node:
         if count:
             log.info("accounts: %d stored records loaded", count)
 
-    def _remember(self, kind: str, server: asyncio.Server) -> None:
+    async def _listen(
+        self,
+        kind: str,
+        spec: Listener,
+        context: ssl.SSLContext | None,
+        refusal: Refusal,
+        factory: Callable[[str | None], asyncio.Protocol],
+    ) -> None:
+        """Open one listener; a ``proxyProtocol`` one reads a PROXY header first.
+
+        On a TLS listener the handshake is run by a ``TlsGate`` (bounded per
+        address block and timed), after the PROXY header where there is one,
+        so the gate counts the real client's address.
+        """
+        core = self.core
+
+        def gated(peer: str | None) -> asyncio.Protocol:
+            if context is None:
+                return factory(peer)
+            return TlsGate(core, context, lambda: factory(peer), address=peer)
+
+        if spec.proxy_protocol:
+
+            def trusted() -> tuple[Network, ...]:
+                # Read at every connection: a reload changes the list at once.
+                return trusted_networks(tuple(core.config.trusted_proxies))
+
+            proxied = await ProxiedListener.open(
+                spec.host, spec.port, kind, gated, trusted, refusal, None
+            )
+            self._remember(kind, proxied)
+            return
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: gated(None), spec.host, spec.port)
+        self._remember(kind, server)
+
+    def _remember(self, kind: str, server: Listening) -> None:
         self.servers.append(server)
         for sock in server.sockets:
             host, port = sock.getsockname()[:2]
@@ -306,13 +351,6 @@ class Node:
             log.warning("reload: %s change only on restart", ", ".join(ignored))
         log.info("configuration reloaded from %s", self.config_path)
         return True
-
-
-def _gated(
-    core: ChatCore, context: ssl.SSLContext, make: Callable[[], asyncio.Protocol]
-) -> Callable[[], TlsGate]:
-    """A TLS listener's protocol factory: handshakes bounded and timed (``TlsGate``)."""
-    return lambda: TlsGate(core, context, make)
 
 
 def with_secrets(config: NodeConfig, running: NodeConfig | None = None) -> NodeConfig:

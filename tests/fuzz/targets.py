@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 from chatnet_node.config import ConfigError, load_config, parse_config
 from chatnet_node.irc.message import ParseError, parse_line
 from chatnet_node.links import protocol as lp
+from chatnet_node.transport import forwarded, proxyproto
 from chatnet_node.transport.websocket import WebSocketProtocol
 from chatnet_operator.api.loader import UnreadableInputError, parse_text
 from chatnet_operator.api.validate import validate_documents
@@ -195,6 +196,32 @@ def manifests(data: bytes) -> None:
     validate_documents(docs, local=True)
 
 
+def proxy_header(data: bytes) -> None:
+    """A PROXY header read as the listener reads it: a header or ProxyHeaderError.
+
+    The reader never takes a byte past the header's end, and whatever the
+    bytes, the forwarded-header walk answers an address or ForwardedError.
+    """
+    read = b""
+    try:
+        while (wanted := proxyproto.next_read(read)) > 0:
+            assert wanted > 0
+            chunk = data[len(read) : len(read) + wanted]
+            if len(chunk) < wanted:
+                break
+            read += chunk
+        else:
+            header = proxyproto.parse_header(read)
+            assert header.source is None or forwarded.ip(header.source[0]) is not None
+    except proxyproto.ProxyHeaderError:
+        pass
+    text = data.decode("utf-8", "replace")
+    networks = forwarded.trusted_networks(("10.0.0.0/8", "::1/128"))
+    for hops in (forwarded.forwarded_for([text]), forwarded.x_forwarded_for([text])):
+        with contextlib.suppress(forwarded.ForwardedError):
+            forwarded.client_address("10.0.0.1", hops, networks, "Forwarded")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "irc_parser": irc_parser,
     "irc_core": irc_core,
@@ -202,4 +229,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "link_protocol": link_protocol,
     "node_config": node_config,
     "manifests": manifests,
+    "proxy_header": proxy_header,
 }

@@ -27,6 +27,7 @@ RUNS = {
     "link_protocol": 5_000,
     "node_config": 500,
     "manifests": 500,
+    "proxy_header": 5_000,
 }
 
 

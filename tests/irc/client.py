@@ -67,11 +67,14 @@ class IrcClient(InboxView):
         host: str = HOST,
         ssl: ssl_module.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        source: str | None = None,
     ) -> IrcClient:
-        """Connect over TCP (TLS when ``ssl`` is given)."""
+        """Connect over TCP (TLS when ``ssl`` is given), from address ``source`` if given."""
         client = cls(f"tcp:{port}")
+        local = (source, 0) if source is not None else None
         client._reader, client._writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ssl, limit=1 << 20), timeout
+            asyncio.open_connection(host, port, ssl=ssl, limit=1 << 20, local_addr=local),
+            timeout,
         )
         return client
 
@@ -95,12 +98,26 @@ class IrcClient(InboxView):
         url: str,
         subprotocol: str | None = "text.ircv3.net",
         timeout: float = DEFAULT_TIMEOUT,
+        source: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> IrcClient:
-        """Connect over WebSocket, offering ``subprotocol`` (or none)."""
+        """Connect over WebSocket, offering ``subprotocol`` (or none).
+
+        ``source``: the local address to connect from; ``headers``: added to
+        the handshake request.
+        """
         client = cls(f"ws:{url}")
         offered = [Subprotocol(subprotocol)] if subprotocol else None
+        local = {"local_addr": (source, 0)} if source is not None else {}
         client._ws = await asyncio.wait_for(
-            ws_connect(url, subprotocols=offered, open_timeout=timeout, close_timeout=2),
+            ws_connect(
+                url,
+                subprotocols=offered,
+                open_timeout=timeout,
+                close_timeout=2,
+                additional_headers=headers,
+                **local,
+            ),
             timeout,
         )
         client._ws_binary = client._ws.subprotocol == "binary.ircv3.net"

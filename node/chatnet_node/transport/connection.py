@@ -20,6 +20,7 @@ from ..irc import wire
 from ..irc.core import ChatCore
 from ..irc.message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
 from ..irc.model import Client
+from .forwarded import normal_address
 from .tls import certificate_fingerprint
 
 log = logging.getLogger("chatnet.transport")
@@ -66,10 +67,13 @@ def _drop_pending(core: ChatCore) -> None:
 class Connection(asyncio.Protocol):
     """The ``Sink`` side shared by every client transport."""
 
-    __slots__ = ("buffered", "client", "closed", "core", "fd", "kind", "transport")
+    __slots__ = ("buffered", "client", "closed", "core", "fd", "kind", "peer", "transport")
 
-    def __init__(self, core: ChatCore) -> None:
+    def __init__(self, core: ChatCore, peer: str | None = None) -> None:
         self.core = core
+        #: The real client's address when a trusted proxy named it (PROXY
+        #: header, forwarded header); None: the TCP peer is the client.
+        self.peer = peer
         self.kind = wire.STREAM
         self.transport: asyncio.Transport | None = None
         self.client: Client | None = None
@@ -165,10 +169,21 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
     def peer_address(self) -> str:
-        """The remote IP address, as the core's per-address limit counts it."""
-        assert self.transport is not None
+        """The client's IP address, as limits, bans, cloaks and WHOIS use it.
+
+        What a trusted proxy said (``peer``), else the TCP peer's address
+        (IPv4-mapped IPv6 written as IPv4, so one client has one address).
+        """
+        if self.peer is not None:
+            return self.peer
+        return self.tcp_peer()
+
+    def tcp_peer(self) -> str:
+        """The TCP peer's address (the proxy's, behind one)."""
+        if self.transport is None:
+            return "unknown"
         peer = self.transport.get_extra_info("peername")
-        return str(peer[0]) if peer else "unknown"
+        return normal_address(str(peer[0])) if peer else "unknown"
 
     def lost(self, reason: str) -> None:
         """Tell the core the connection is gone (unless it closed it itself)."""
@@ -185,8 +200,8 @@ class IrcStreamProtocol(Connection):
 
     __slots__ = ("buffer", "discarding", "secure")
 
-    def __init__(self, core: ChatCore, secure: bool = False) -> None:
-        super().__init__(core)
+    def __init__(self, core: ChatCore, secure: bool = False, peer: str | None = None) -> None:
+        super().__init__(core, peer)
         self.secure = secure
         self.buffer = b""
         self.discarding = False

@@ -41,11 +41,17 @@ class TlsGate(asyncio.Protocol):
     """The protocol a TLS listener accepts with; the real one comes after the handshake."""
 
     def __init__(
-        self, core: ChatCore, context: ssl.SSLContext, make: Callable[[], asyncio.Protocol]
+        self,
+        core: ChatCore,
+        context: ssl.SSLContext,
+        make: Callable[[], asyncio.Protocol],
+        address: str | None = None,
     ) -> None:
         self.core = core
         self.context = context
         self.make = make
+        #: The client's address when a PROXY header named it; else the TCP peer's.
+        self.address = address
         self.block: str | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -53,7 +59,7 @@ class TlsGate(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         transport.pause_reading()  # start_tls reads from here on
         peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if peer else "unknown"
+        address = self.address or (str(peer[0]) if peer else "unknown")
         core = self.core
         limits = core.config.limits
         self.block = core.throttle.block(address)

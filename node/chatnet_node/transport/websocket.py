@@ -36,6 +36,13 @@ from ..links.dialer import LinkRuntime
 from ..links.protocol import PROTOCOL
 from ..links.session import LinkSession
 from .connection import MAX_RAW_LINE, Connection, raw_fd
+from .forwarded import (
+    ForwardedError,
+    client_address,
+    forwarded_for,
+    trusted_networks,
+    x_forwarded_for,
+)
 from .tls import certificate_fingerprint
 
 log = logging.getLogger("chatnet.websocket")
@@ -93,8 +100,9 @@ class WebSocketProtocol(Connection):
         http: HttpHandler,
         links: LinkRuntime | None = None,
         secure: bool = False,
+        peer: str | None = None,
     ) -> None:
-        super().__init__(core)
+        super().__init__(core, peer)
         self.secure = secure
         self.http = http
         self.links = links
@@ -196,6 +204,11 @@ class WebSocketProtocol(Connection):
             self.ws.send_response(self.http(request))
             self._send_protocol_data()
             return
+        refused = self._believe_forwarded(request)
+        if refused is not None:
+            self.ws.send_response(self.ws.reject(403, f"{refused}\n"))
+            self._send_protocol_data()
+            return
         try:
             response = self.ws.accept(request)
         except InvalidHandshake as exc:  # pragma: no cover - accept() reports, not raises
@@ -223,6 +236,29 @@ class WebSocketProtocol(Connection):
         self.client = self.core.connect(
             self, self.peer_address(), secure=self.secure, certfp=certfp
         )
+
+    def _believe_forwarded(self, request: Request) -> str | None:
+        """Take the client's address from ``Forwarded``/``X-Forwarded-For``; a refusal's reason.
+
+        Believed only from a peer inside ``trustedProxies``; from any other
+        peer the header is a forgery and the handshake is refused (403). A
+        server that declares no trusted proxies ignores the headers.
+        """
+        networks = trusted_networks(tuple(self.core.config.trusted_proxies))
+        forwarded = request.headers.get_all("Forwarded")
+        xff = request.headers.get_all("X-Forwarded-For")
+        if not networks or not (forwarded or xff):
+            return None
+        if forwarded:
+            hops, header = forwarded_for(forwarded), "Forwarded"
+        else:
+            hops, header = x_forwarded_for(xff), "X-Forwarded-For"
+        try:
+            self.peer = client_address(self.peer_address(), hops, networks, header)
+        except ForwardedError as exc:
+            log.warning("refused a WebSocket from %s: %s", self.peer_address(), exc)
+            return str(exc)
+        return None
 
     def _fresh_parser(self) -> None:
         self.ws.parser = Protocol.parse(self.ws)

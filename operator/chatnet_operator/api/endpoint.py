@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
+from chatnet_operator.api.exposure import EXPOSURE_RULES, ProxyFields
 from chatnet_operator.api.fields import ApiModel, Name, Port, Rule, check_rules
 
 
@@ -28,7 +29,7 @@ class SecretRef(ApiModel):
     secret_name: Name = Field(description="name of a Secret in the same namespace")
 
 
-class Endpoint(ApiModel):
+class Endpoint(ProxyFields):
     """Where end users connect: one Service over every server that serves clients."""
 
     websocket_port: Port = Field(default=8080, description="WebSocket and HTTP (web chat) port")
@@ -37,7 +38,9 @@ class Endpoint(ApiModel):
     tls: SecretRef | None = Field(
         default=None, description="kubernetes.io/tls Secret for IRC over TLS"
     )
-    service_type: ServiceType = ServiceType.CLUSTER_IP
+    service_type: ServiceType | None = Field(
+        default=None, description="the older spelling of service.type (still accepted)"
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Endpoint:
@@ -57,4 +60,5 @@ ENDPOINT_RULES = [
         "ircTlsPort must differ from ircPort and websocketPort",
         lambda e: e.tls is None or e.irc_tls_port not in (e.irc_port, e.websocket_port),
     ),
+    *EXPOSURE_RULES,
 ]

@@ -247,6 +247,10 @@ class ChatNetworkSpec(ApiModel):
         taken = {endpoint.websocket_port, endpoint.irc_port}
         if endpoint.tls is not None:
             taken.add(endpoint.irc_tls_port)
+        if endpoint.proxy_protocol:
+            if endpoint.tls is not None and endpoint.irc_tls_port == endpoint.proxy_websocket_port:
+                raise ValueError("endpoint.proxyWebsocketPort must differ from ircTlsPort")
+            taken.add(endpoint.proxy_websocket_port)
         if self.links.tls != LinkTls.OFF and self.links.tls_port in taken:
             raise ValueError(
                 f"links.tlsPort {self.links.tls_port} is also an endpoint port; pick another"

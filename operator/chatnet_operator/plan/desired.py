@@ -20,6 +20,7 @@ from chatnet_node.config import NodeConfig
 from chatnet_operator.api.endpoint import ServiceType
 from chatnet_operator.api.models import HistoryStore, LinkTls, Role
 from chatnet_operator.api.pod import PodSettings
+from chatnet_operator.plan.exposure import ExposurePlan
 
 # The enums the plan's fields are typed with are the API's own; they are part
 # of the plan's vocabulary, so a reader of the plan takes them from here.
@@ -125,6 +126,8 @@ class EndpointPlan(_Model):
     irc_tls_port: int | None = None
     tls_secret: str | None = None
     service_type: ServiceType = ServiceType.CLUSTER_IP
+    #: The Service's extras and the proxies in front (``plan.exposure``).
+    exposure: ExposurePlan = ExposurePlan()
 
 
 class CnpgPlan(_Model):

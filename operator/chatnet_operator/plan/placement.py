@@ -93,10 +93,19 @@ class ClusterPlacement:
             # No certificate given: each server makes its own at start (peers
             # authenticate with the link secret; TLS keeps links private).
             link_tls = [TlsListener(host="0.0.0.0", port=links.tls_port, self_signed=True)]
+        # proxyProtocol: the client ports require a PROXY header, and the load
+        # balancer's WebSocket traffic gets its own port (plan.exposure says why).
+        proxied = endpoint.proxy_protocol
+        tls = [t.model_copy(update={"proxy_protocol": proxied}) for t in tls]
+        websocket = [Listener(host="0.0.0.0", port=endpoint.websocket_port)]
+        if proxied:
+            websocket.append(
+                Listener(host="0.0.0.0", port=endpoint.proxy_websocket_port, proxy_protocol=True)
+            )
         return Listeners(
-            irc=[Listener(host="0.0.0.0", port=endpoint.irc_port)],
+            irc=[Listener(host="0.0.0.0", port=endpoint.irc_port, proxy_protocol=proxied)],
             irc_tls=tls,
-            websocket=[Listener(host="0.0.0.0", port=endpoint.websocket_port)],
+            websocket=websocket,
             websocket_tls=link_tls,
         )
 

@@ -34,6 +34,7 @@ from chatnet_node.config import (
     Operator,
     Throttle,
 )
+from chatnet_operator.api.exposure import service_type
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
 from chatnet_operator.api.outcome import Declared
@@ -47,7 +48,9 @@ from chatnet_operator.plan.desired import (
     PortalTarget,
     ServerPlan,
     ServerSetPlan,
+    ServiceType,
 )
+from chatnet_operator.plan.exposure import ExposurePlan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
@@ -254,7 +257,21 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             irc_port=endpoint.irc_port,
             irc_tls_port=endpoint.irc_tls_port if tls is not None else None,
             tls_secret=tls.secret_name if tls is not None else None,
-            service_type=endpoint.service_type,
+            service_type=ServiceType(service_type(endpoint)),
+            exposure=ExposurePlan(
+                annotations=endpoint.service.annotations if endpoint.service else {},
+                external_traffic_policy=(
+                    endpoint.service.external_traffic_policy if endpoint.service else None
+                ),
+                load_balancer_source_ranges=(
+                    endpoint.service.load_balancer_source_ranges if endpoint.service else []
+                ),
+                proxy_protocol=endpoint.proxy_protocol,
+                trusted_proxies=endpoint.trusted_proxies,
+                proxy_websocket_port=endpoint.proxy_websocket_port
+                if endpoint.proxy_protocol
+                else None,
+            ),
         ),
         link_secret=spec.links.secret_name or f"{network.name}-links",
         link_secret_generated=spec.links.secret_name is None,
@@ -356,6 +373,7 @@ def _node_config(
         network=network.display_name,
         description=f"{network.display_name} {server.spec.role.value} {member.name}",
         listeners=placement.listeners(member),
+        trusted_proxies=spec.endpoint.trusted_proxies,
         limits=Limits(
             max_clients=max_clients,
             max_per_address=spec.limits.max_per_address,

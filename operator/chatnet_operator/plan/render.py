@@ -37,6 +37,7 @@ from chatnet_operator.plan.desired import (
     ServerSetPlan,
 )
 from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
+from chatnet_operator.plan.exposure import expose, proxy_container_ports
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 from chatnet_operator.plan.podspec import app_version, finish_template
 
@@ -105,7 +106,7 @@ def client_service(plan: NetworkPlan) -> Obj:
     ]
     if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "port": endpoint.irc_tls_port, "targetPort": "irc-tls"})
-    return {
+    service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(client_service_name(plan.network), plan.namespace, _labels(plan.network)),
@@ -118,6 +119,7 @@ def client_service(plan: NetworkPlan) -> Obj:
             "ports": [{**p, "protocol": "TCP"} for p in ports],
         },
     }
+    return expose(service, endpoint.exposure)
 
 
 def config_map(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
@@ -168,6 +170,7 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
     ports = [
         {"name": "websocket", "containerPort": endpoint.websocket_port, "protocol": "TCP"},
         {"name": "irc", "containerPort": endpoint.irc_port, "protocol": "TCP"},
+        *proxy_container_ports(endpoint.exposure),
     ]
     mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
