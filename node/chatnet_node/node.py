@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.http import HttpRoutes
-from .transport.tls import tls_context
+from .config import TlsListener
+from .transport.tls import ReloadingCertificate, tls_context
 from .transport.websocket import WebSocketProtocol
 
 log = logging.getLogger("chatnet.node")
@@ -80,6 +82,8 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._config_mtime = self._mtime()
         self._draining = False
+        #: File-based client certificates, reloaded when renewed on disk.
+        self.certificates: list[ReloadingCertificate] = []
 
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
@@ -96,7 +100,7 @@ class Node:
             server = await loop.create_server(lambda: IrcStreamProtocol(core), spec.host, spec.port)
             self._remember("irc", server)
         for tls in listeners.irc_tls:
-            context = tls_context(tls, core.config.name, client_certificates=True)
+            context = self._tls_context(tls)
             server = await loop.create_server(
                 lambda: IrcStreamProtocol(core, secure=True),
                 tls.host,
@@ -110,7 +114,7 @@ class Node:
             )
             self._remember("websocket", server)
         for tls in listeners.websocket_tls:
-            context = tls_context(tls, core.config.name, client_certificates=True)
+            context = self._tls_context(tls)
             server = await loop.create_server(
                 lambda: WebSocketProtocol(core, self.routes, self.links, secure=True),
                 tls.host,
@@ -123,6 +127,23 @@ class Node:
             self.links.start()
         if self.config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config()))
+        if self.certificates:
+            self._tasks.append(asyncio.create_task(self._watch_certificates()))
+
+    def _tls_context(self, listener: TlsListener) -> ssl.SSLContext:
+        """A client listener's context; from files, it follows their renewals."""
+        context = tls_context(listener, self.core.config.name, client_certificates=True)
+        if listener.cert_file is not None and listener.key_file is not None:
+            self.certificates.append(
+                ReloadingCertificate(context, listener.cert_file, listener.key_file)
+            )
+        return context
+
+    async def _watch_certificates(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            for certificate in self.certificates:
+                certificate.check()
 
     def _load_records(self) -> None:
         """Accounts and registered channels this server stored before it restarted."""
