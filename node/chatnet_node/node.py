@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 
-from .config import ConfigError, NodeConfig, inline_secrets, load_config
+from .config import ConfigError, NodeConfig, TlsListener, inline_secrets, load_config
 from .history.contract import HistoryUnavailable
 from .history.factory import open_history
 from .irc.commands.table import COMMANDS
@@ -32,7 +32,6 @@ from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.http import HttpRoutes
-from .config import TlsListener
 from .transport.tls import ReloadingCertificate, tls_context
 from .transport.websocket import WebSocketProtocol
 
