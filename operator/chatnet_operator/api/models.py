@@ -34,6 +34,7 @@ from chatnet_operator.api.fields import (
     check_rules,
     parse_duration,
 )
+from chatnet_operator.api.monitoring import Monitoring
 from chatnet_operator.api.staff import Accounts, Cloaks, IrcOperator
 
 # ----------------------------------------------------------------- ChatNetwork
@@ -197,6 +198,10 @@ class ChatNetworkSpec(ApiModel):
     cloaks: Cloaks = Cloaks()
     operators: list[IrcOperator] = Field(
         default=[], max_length=64, description="IRC operators of every server"
+    )
+    monitoring: Monitoring = Field(
+        default=Monitoring(),
+        description="ServiceMonitor/PodMonitor and alerts (prometheus-operator)",
     )
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ from chatnet_node.config import (
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
 from chatnet_operator.api.outcome import Declared
+from chatnet_operator.plan.certificates import certificate_plan
 from chatnet_operator.plan.desired import (
     ClusterPlan,
     CnpgPlan,
@@ -47,7 +48,9 @@ from chatnet_operator.plan.desired import (
     ServerPlan,
     ServerSetPlan,
 )
+from chatnet_operator.plan.monitoring import monitoring_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
+from chatnet_operator.plan.routes import ingress_plan, route_plan
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
 
@@ -249,8 +252,11 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             websocket_port=endpoint.websocket_port,
             irc_port=endpoint.irc_port,
             irc_tls_port=endpoint.irc_tls_port if tls is not None else None,
-            tls_secret=tls.secret_name if tls is not None else None,
+            tls_secret=tls.secret_for(network.name) if tls is not None else None,
             service_type=endpoint.service_type,
+            certificate=certificate_plan(network),
+            ingress=ingress_plan(network),
+            route=route_plan(network),
         ),
         link_secret=spec.links.secret_name or f"{network.name}-links",
         link_secret_generated=spec.links.secret_name is None,
@@ -266,6 +272,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             if spec.cloaks.enabled and spec.cloaks.secret_ref is None
             else None
         ),
+        monitoring=monitoring_plan(network),
     )
 
 

@@ -33,6 +33,7 @@ from chatnet_operator.plan.desired import (
     Role,
     ServerSetPlan,
 )
+from chatnet_operator.plan.optional import endpoint_objects, monitoring_objects
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
@@ -322,6 +323,8 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
     if plan.cluster.link_secret_generated:
         objects.append(link_secret(plan, secret_value))
     objects.append(client_service(plan))
+    network_meta = lambda name: _meta(name, plan.namespace, _labels(plan.network))  # noqa: E731
+    objects += endpoint_objects(plan, client_service_name(plan.network), network_meta)
     database = cnpg_cluster(plan, lambda name: _meta(name, plan.namespace, _labels(plan.network)))
     if database is not None:
         objects.append(database)  # before the servers, which wait for its app Secret
@@ -332,6 +335,7 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
             stateful_set(plan, server),
             disruption_budget(plan, server),
         ]
+    objects += monitoring_objects(plan, network_meta)
     return objects
 
 
