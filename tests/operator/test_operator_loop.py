@@ -34,6 +34,7 @@ from tests.operator.operatorproc import (
     start_api,
     wait_for,
 )
+from tests.waiting import wait_until
 
 Obj = dict[str, Any]
 
@@ -107,10 +108,24 @@ def child_writes(api: ApiServer, namespace: str, since: int) -> list[tuple[str, 
 
 
 def wait_children(api: ApiServer, namespace: str, count: int) -> dict[str, Obj]:
-    return wait_for(
+    """``count`` children, once no write changed them for a second.
+
+    The servers of an example are applied one by one, so a first reconcile
+    may plan a partial network and the next rewrite its ConfigMaps: on a
+    loaded machine that lands after the count is reached.
+    """
+    wait_for(
         lambda: (found := children(api, namespace)) and len(found) >= count and found,
         what=f"{count} children in {namespace}",
     )
+    seen: list[dict[str, str]] = []
+
+    def still() -> bool:
+        seen.append(versions(api, namespace))
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_until(still, 20.0, f"children of {namespace} settled", poll=0.5)
+    return children(api, namespace)
 
 
 def wait_quiet(api: ApiServer, namespace: str, seconds: float = 2.5) -> dict[str, str]:
@@ -191,7 +206,9 @@ def test_create_makes_every_child_as_rendered(api: ApiServer, operator: Operator
 
 def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None:
     apply_all(api, example("exchange-three-servers.yaml", "drift"))
-    wait_children(api, "drift", 14)
+    wait_children(
+        api, "drift", len(operator_children(example("exchange-three-servers.yaml", "drift")))
+    )
     # Several re-syncs (one a second) write nothing: the reconcile is idempotent.
     wait_quiet(api, "drift")
     # Someone edits the pod template: the next re-sync puts it back.
@@ -220,7 +237,7 @@ def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None
 def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "limits")
     apply_all(api, docs)
-    wait_children(api, "limits", 14)
+    wait_children(api, "limits", len(operator_children(docs)))
     before = wait_quiet(api, "limits")
     sts_before = {k: v for k, v in children(api, "limits").items() if k.startswith("StatefulSet/")}
     network = docs[0]
@@ -263,7 +280,7 @@ def test_scale_subresource_sets_statefulset_replicas(
     api: ApiServer, operator: OperatorProcess
 ) -> None:
     apply_all(api, example("quickstart.yaml", "scale"))
-    wait_children(api, "scale", 14)
+    wait_children(api, "scale", len(operator_children(example("quickstart.yaml", "scale"))))
     # What `kubectl scale chatserver east-fanout --replicas 3` sends.
     request = urllib.request.Request(
         f"{api.url}/apis/chatnet.io/v1alpha1/namespaces/scale/chatservers/east-fanout/scale",
@@ -290,7 +307,7 @@ def test_scale_subresource_sets_statefulset_replicas(
 def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "invalid")
     apply_all(api, docs)
-    wait_children(api, "invalid", 14)
+    wait_children(api, "invalid", len(operator_children(docs)))
     before = wait_quiet(api, "invalid")
     with api.store.lock:
         mark = len(api.store.writes)
@@ -340,7 +357,7 @@ def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProc
 
 def test_delete_releases_finalizers_and_children(api: ApiServer, operator: OperatorProcess) -> None:
     apply_all(api, example("quickstart.yaml", "delete"))
-    wait_children(api, "delete", 14)
+    wait_children(api, "delete", len(operator_children(example("quickstart.yaml", "delete"))))
     wait_for(
         lambda: (
             "chatnet.io/finalizer"
@@ -487,7 +504,7 @@ def test_restart_changes_no_child(
     api: ApiServer, operator: OperatorProcess, tmp_path: Path, status_urls: Path
 ) -> None:
     apply_all(api, example("quickstart.yaml", "restart"))
-    wait_children(api, "restart", 14)
+    wait_children(api, "restart", len(operator_children(example("quickstart.yaml", "restart"))))
     before = wait_quiet(api, "restart")
     operator.stop()
     with api.store.lock:

@@ -185,7 +185,10 @@ def test_alerts_use_metrics_a_real_node_serves(tmp_path: Path) -> None:
     node.start()
     try:
         with urllib.request.urlopen(node.http_url + "/metrics", timeout=5) as resp:
-            served = set(re.findall(r"^# TYPE (\w+) ", resp.read().decode(), re.MULTILINE))
+            # Series names as Prometheus stores them (counters end in _total).
+            served = set(
+                re.findall(r"^(?:# TYPE )?(chatnet_\w+)[{ ]", resp.read().decode(), re.MULTILINE)
+            )
     finally:
         node.stop()
     assert used and used <= served, f"alerts use metrics the node does not serve: {used - served}"
