@@ -56,7 +56,8 @@ def certificate(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj | None:
                 "kind": wanted.issuer_kind,
                 "group": wanted.issuer_group,
             },
-            "usages": ["server auth", "digital signature", "key encipherment"],
+            # ECDSA keys sign; "key encipherment" is for RSA key exchange only.
+            "usages": ["server auth", "digital signature"],
             # A new key at every renewal: a leaked key stops working with the old certificate.
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         },
