@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 
-from .config import ConfigError, Listener, NodeConfig, inline_secrets, load_config
+from .config import ConfigError, Listener, NodeConfig, TlsListener, inline_secrets, load_config
 from .history.contract import HistoryUnavailable
 from .history.factory import open_history
 from .irc.commands.table import COMMANDS
@@ -35,7 +35,7 @@ from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.forwarded import Network, trusted_networks
 from .transport.http import HttpRoutes
 from .transport.proxylisten import ProxiedListener, Refusal, http_refusal, irc_refusal
-from .transport.tls import tls_context
+from .transport.tls import ReloadingCertificate, tls_context
 from .transport.tlsgate import TlsGate
 from .transport.websocket import WebSocketProtocol
 
@@ -89,6 +89,8 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._config_mtime = self._mtime()
         self._draining = False
+        #: File-based client certificates, reloaded when renewed on disk.
+        self.certificates: list[ReloadingCertificate] = []
 
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
@@ -107,7 +109,7 @@ class Node:
                 "irc", spec, None, irc_refusal, lambda peer: IrcStreamProtocol(core, peer=peer)
             )
         for tls in listeners.irc_tls:
-            context = tls_context(tls, core.config.name, client_certificates=True)
+            context = self._tls_context(tls)
             await self._listen(
                 "irc-tls",
                 tls,
@@ -124,7 +126,7 @@ class Node:
                 lambda peer: WebSocketProtocol(core, routes, links, peer=peer),
             )
         for tls in listeners.websocket_tls:
-            context = tls_context(tls, core.config.name, client_certificates=True)
+            context = self._tls_context(tls)
             await self._listen(
                 "websocket-tls",
                 tls,
@@ -137,6 +139,23 @@ class Node:
             self.links.start()
         if self.config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config()))
+        if self.certificates:
+            self._tasks.append(asyncio.create_task(self._watch_certificates()))
+
+    def _tls_context(self, listener: TlsListener) -> ssl.SSLContext:
+        """A client listener's context; from files, it follows their renewals."""
+        context = tls_context(listener, self.core.config.name, client_certificates=True)
+        if listener.cert_file is not None and listener.key_file is not None:
+            self.certificates.append(
+                ReloadingCertificate(context, listener.cert_file, listener.key_file)
+            )
+        return context
+
+    async def _watch_certificates(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            for certificate in self.certificates:
+                certificate.check()
 
     def _load_records(self) -> None:
         """Accounts and registered channels this server stored before it restarted."""

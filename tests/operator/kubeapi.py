@@ -22,7 +22,10 @@ relies on (see DESIGN.md, "Where things run in tests"):
 * custom resources are pruned to their CRD's structural schema, as the real
   server drops undeclared (e.g. status) fields;
 * discovery for the core group (``/api``, ``/api/v1``) and named groups
-  (``/apis``, ``/apis/GROUP/VERSION``), ``/api/v1/namespaces`` included;
+  (``/apis``, ``/apis/GROUP/VERSION``), ``/api/v1/namespaces`` included; a
+  CRD added with ``Store.add_crd`` (e.g. cert-manager's, prometheus-operator's:
+  ``tests/operator/optional_kinds.py``) appears in discovery at once, and a
+  group version nobody serves answers 404, as on a real server;
 * every request is logged (``ApiServer.requests``) with the attributes RBAC
   decides on: user (the bearer token), verb, API group, resource (with
   ``/subresource``), namespace, name; an optional ``ApiServer.authorize``
@@ -107,6 +110,7 @@ BUILTIN_TYPES = [
         subresources=("status",),
     ),
     ResourceType("events.k8s.io", "v1", "events", "Event"),
+    ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", subresources=("status",)),
 ]
 
 

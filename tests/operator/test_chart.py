@@ -259,6 +259,15 @@ def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 # docs/operator.md (RBAC); test_chart_operator.py runs the operator under these
 # grants and checks it needs each of them and nothing more.
 CHILD_VERBS = ["get", "create", "update", "delete"]
+#: Ingress, and the kinds created only when their CRDs are served (plan/optional.py).
+OPTIONAL_RESOURCES = [
+    ("networking.k8s.io", "ingresses"),
+    ("cert-manager.io", "certificates"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("monitoring.coreos.com", "servicemonitors"),
+    ("monitoring.coreos.com", "podmonitors"),
+    ("monitoring.coreos.com", "prometheusrules"),
+]
 NAMESPACED_GRANTS = (
     {("chatnet.io", "chatnetworks", v) for v in ("get", "list", "watch", "patch")}
     | {("chatnet.io", "chatservers", v) for v in ("list", "watch", "patch")}
@@ -269,6 +278,7 @@ NAMESPACED_GRANTS = (
     | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
     | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "update")}
     | {("", "events", "create")}
+    | {(g, r, v) for g, r in OPTIONAL_RESOURCES for v in ("get", "create", "update")}
 )  # fmt: skip
 CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 PEERING_VERBS = ("list", "watch", "patch")

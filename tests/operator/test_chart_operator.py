@@ -32,7 +32,16 @@ from chatnet_operator.cluster.reconcile import APPLIED
 from tests.nodeproc import free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
 from tests.operator.operatorproc import CHATNET, children, example, operator_children, wait_for
-from tests.operator.test_chart import CHART, HELM, NAMESPACE, grants, kinds, one, template
+from tests.operator.test_chart import (
+    CHART,
+    HELM,
+    NAMESPACE,
+    OPTIONAL_RESOURCES,
+    grants,
+    kinds,
+    one,
+    template,
+)
 
 pytestmark = pytest.mark.skipif(
     HELM is None,
@@ -52,6 +61,9 @@ NOT_EXERCISED = {
     # children with blockOwnerDeletion; the emulator has no admission.
     ("chatnet.io", "chatnetworks/finalizers", "update"),
     ("chatnet.io", "chatservers/finalizers", "update"),
+    # The quickstart asks for no Ingress, certificate or monitoring (their
+    # creation is tested in test_optional_kinds.py).
+    *((g, r, v) for g, r in OPTIONAL_RESOURCES for v in ("get", "create", "update")),
 }
 
 

@@ -113,6 +113,21 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [postgresql.cnpg.io]
   resources: [clusters]
   verbs: [get, create, update]
+# The web chat's routes and the endpoint's certificate; the servers' scrape
+# targets and alerts. Created and kept in step (owner references remove them
+# with the network); the optional kinds only when their CRDs are served.
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, create, update]
+- apiGroups: [cert-manager.io]
+  resources: [certificates]
+  verbs: [get, create, update]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, update]
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors, podmonitors, prometheusrules]
+  verbs: [get, create, update]
 # Events (kopf posts core v1 Events).
 - apiGroups: [""]
   resources: [events]

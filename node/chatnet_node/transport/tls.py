@@ -19,6 +19,15 @@ challenge); TLS there is for privacy, so a server that was given no
 certificate can make its own. The key never touches the disk: the PEM goes
 through an anonymous in-memory file (``memfd``), because pods run with a
 read-only root file system.
+
+Certificates from files are renewed in place (cert-manager rewrites the
+mounted Secret): ``ReloadingCertificate`` polls the files' modification
+times and loads a changed pair into the running context, so every new
+connection gets the new certificate while the connections already open
+keep theirs (OpenSSL copies the certificate into each connection when it
+starts). The new pair is first loaded into a scratch context: a bad one
+(unreadable, a key that does not match) leaves the running certificate in
+place, and the reason is logged.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import os
 import ssl
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -148,6 +158,62 @@ def self_signed_context(common_name: str) -> ssl.SSLContext:
         handle.flush()
         context.load_cert_chain(handle.name)
     return context
+
+
+def _load_pem_pair(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """Load a certificate chain and key held in memory (the key never touches the disk)."""
+    if not hasattr(os, "memfd_create"):  # not Linux
+        with tempfile.NamedTemporaryFile(suffix=".pem") as handle:
+            handle.write(cert_pem + b"\n" + key_pem)
+            handle.flush()
+            context.load_cert_chain(handle.name)
+        return
+    fd = os.memfd_create("chatnet-tls-reload")
+    try:
+        os.write(fd, cert_pem + b"\n" + key_pem)
+        context.load_cert_chain(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+class ReloadingCertificate:
+    """A listener's certificate files, loaded again into its context when they change."""
+
+    def __init__(self, context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
+        self.context = context
+        self.cert_file = cert_file
+        self.key_file = key_file
+        self._seen = self._stamp()
+        #: How many times a changed pair was loaded (tests and logs).
+        self.reloads = 0
+
+    def _stamp(self) -> tuple[float, float] | None:
+        try:
+            return (self.cert_file.stat().st_mtime, self.key_file.stat().st_mtime)
+        except OSError:
+            return None
+
+    def check(self) -> bool:
+        """Load the files if they changed since the last look; True when a new pair took."""
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return False
+        self._seen = stamp
+        try:
+            cert_pem, key_pem = self.cert_file.read_bytes(), self.key_file.read_bytes()
+            # A scratch context first: a failed load half-changes the one it loads into.
+            _load_pem_pair(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), cert_pem, key_pem)
+        except (OSError, ssl.SSLError) as exc:
+            log.error(
+                "certificate %s changed but cannot be used, keeping the running one: %s",
+                self.cert_file,
+                exc,
+            )
+            return False
+        _load_pem_pair(self.context, cert_pem, key_pem)
+        self.reloads += 1
+        log.info("certificate %s reloaded for new connections", self.cert_file)
+        return True
 
 
 def tls_context(

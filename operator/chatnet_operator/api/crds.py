@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from chatnet_operator.api import endpoint, models
+from chatnet_operator.api import certificates, endpoint, models, monitoring
 from chatnet_operator.api.fields import GROUP, VERSION, Rule
 
 #: Where ``chatnet crds --write`` puts the files: the repository's crds/ folder.
@@ -30,6 +30,8 @@ HEADER = (
 # CEL rules per model, by the model's name in the JSON schema's $defs.
 _RULES: dict[str, list[Rule]] = {
     "Endpoint": endpoint.ENDPOINT_RULES,
+    "EndpointTls": certificates.TLS_RULES,
+    "Monitoring": monitoring.MONITORING_RULES,
     "Links": models.LINKS_RULES,
     "History": models.HISTORY_RULES,
     "ChatServerSpec": models.SERVER_RULES,

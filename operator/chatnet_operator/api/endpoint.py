@@ -11,8 +11,10 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
+from chatnet_operator.api.certificates import EndpointTls
 from chatnet_operator.api.exposure import EXPOSURE_RULES, ProxyFields
 from chatnet_operator.api.fields import ApiModel, Name, Port, Rule, check_rules
+from chatnet_operator.api.routes import Gateway, Ingress
 
 
 class ServiceType(StrEnum):
@@ -35,8 +37,12 @@ class Endpoint(ProxyFields):
     websocket_port: Port = Field(default=8080, description="WebSocket and HTTP (web chat) port")
     irc_port: Port = Field(default=6667, description="plain IRC over TCP")
     irc_tls_port: Port = Field(default=6697, description="IRC over TLS, when tls is set")
-    tls: SecretRef | None = Field(
-        default=None, description="kubernetes.io/tls Secret for IRC over TLS"
+    tls: EndpointTls | None = Field(
+        default=None, description="IRC over TLS: a Secret you keep, or one cert-manager issues"
+    )
+    ingress: Ingress | None = Field(default=None, description="an Ingress for https/wss web chat")
+    gateway: Gateway | None = Field(
+        default=None, description="a Gateway API HTTPRoute for https/wss web chat"
     )
     service_type: ServiceType | None = Field(
         default=None, description="the older spelling of service.type (still accepted)"

@@ -35,6 +35,7 @@ from chatnet_operator.api.fields import (
     check_rules,
     parse_duration,
 )
+from chatnet_operator.api.monitoring import Monitoring
 from chatnet_operator.api.pod import PodSettings
 from chatnet_operator.api.staff import Accounts, Cloaks, IrcOperator
 
@@ -238,6 +239,10 @@ class ChatNetworkSpec(ApiModel):
     )
     pod: PodSettings = Field(
         default=PodSettings(), description="pod settings of every server; a ChatServer's override"
+    )
+    monitoring: Monitoring = Field(
+        default=Monitoring(),
+        description="ServiceMonitor/PodMonitor and alerts (prometheus-operator)",
     )
 
     @model_validator(mode="after")

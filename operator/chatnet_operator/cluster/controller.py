@@ -26,6 +26,7 @@ import datetime
 import logging
 import secrets
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.cluster import metrics
 from chatnet_operator.cluster.config import OperatorConfig
+from chatnet_operator.cluster.discovery import CONDITION as DISCOVERY_CONDITION
+from chatnet_operator.cluster.discovery import Discovery, Kind, missing_condition
 from chatnet_operator.cluster.kube import ApiError, KubeClient
 from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
 from chatnet_operator.cluster.reconcile import (
@@ -60,6 +63,7 @@ from chatnet_operator.observe.status import (
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
+from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
 from chatnet_operator.plan.placement import ClusterPlacement, cloak_secret_name
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import client_service_name, selector
@@ -197,19 +201,12 @@ async def _apply(
                 await kube.replace(action.obj)
         except ApiError as exc:
             # 422: the API refuses the change (e.g. a StatefulSet's immutable
-            # volumeClaimTemplates after history.storageSize changed); 404 on a
-            # create: the kind is not served (CloudNativePG not installed).
-            # Retrying cannot help; say so and keep reconciling the other children.
-            if exc.status not in (404, 422):
+            # volumeClaimTemplates after history.storageSize changed). Retrying
+            # cannot help; say so and keep reconciling the other children.
+            if exc.status != 422:
                 raise
             metrics.ERRORS.labels(obj["kind"]).inc()
-            reason = (
-                f"this cluster does not serve {obj['apiVersion']} {obj['kind']} "
-                "(is its operator installed?)"
-                if exc.status == 404
-                else exc.message
-            )
-            emit(network, "Warning", "ChildRejected", f"{action.key}: {reason}")
+            emit(network, "Warning", "ChildRejected", f"{action.key}: {exc.message}")
             continue
         metrics.CHILD_WRITES.labels(obj["kind"], action.verb).inc()
         log.info("%s %s (%s)", action.verb, action.key, action.why)
@@ -291,6 +288,7 @@ async def _sync(
     await _ensure_cloak_secret(kube, plan, network, emit)
     missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, secret_value, network, live)
+    desired, missing_kinds = await _served_only(kube, desired)
     actions = await _apply(kube, desired, secret, emit, network)
     _child_events(emit, network, live, actions)
     for owner, ref in retired_children(plan):
@@ -303,8 +301,12 @@ async def _sync(
     generation = network["metadata"].get("generation")
     status = network_status(plan, probes, (), before, now, generation)
     status.conditions.append(secrets_condition(missing_secrets, before, now, generation))
+    kinds_condition = _kinds_condition(missing_kinds, desired, before, now, generation)
+    if kinds_condition is not None:
+        status.conditions.append(kinds_condition)
     await _write_status(kube, network, _status_dump(status))
     _secret_events(emit, network, before, status.conditions)
+    _kinds_events(emit, network, before, status.conditions)
     _transitions(emit, network, before, status.conditions)
     for server_name, obj in live.items():
         before = _conditions(obj)
@@ -321,6 +323,44 @@ async def _sync(
         await _write_status(kube, obj, _status_dump(found))
         _transitions(emit, obj, before, found.conditions)
     return SyncResult(actions=actions)
+
+
+_discoveries: weakref.WeakKeyDictionary[KubeClient, Discovery] = weakref.WeakKeyDictionary()
+
+
+async def _served_only(kube: KubeClient, desired: list[Obj]) -> tuple[list[Obj], list[Kind]]:
+    """The children this cluster can hold, and the optional kinds it does not serve."""
+    wanted = [(o["apiVersion"], o["kind"]) for o in desired if is_optional(o)]
+    if not wanted:
+        return desired, []
+    discovery = _discoveries.setdefault(kube, Discovery(kube))
+    missing = await discovery.missing(wanted)
+    kept = [o for o in desired if (o["apiVersion"], o["kind"]) not in missing]
+    return kept, missing
+
+
+def _kinds_condition(
+    missing: list[Kind], desired: list[Obj], before: list[Condition], now: str, gen: int | None
+) -> Condition | None:
+    """``OptionalKindsAvailable`` when the spec asks for an optional kind (or did before)."""
+    previous = _condition(before, DISCOVERY_CONDITION)
+    if not missing and previous is None and not any(is_optional(o) for o in desired):
+        return None
+    return missing_condition(missing, OPTIONAL_KINDS, previous, now, gen)
+
+
+def _kinds_events(
+    emit: Emit, network: Obj, before: list[Condition], after: list[Condition]
+) -> None:
+    """Warn when an asked-for kind is not served (or what is missing changes); note its arrival."""
+    old = _condition(before, DISCOVERY_CONDITION)
+    new = _condition(after, DISCOVERY_CONDITION)
+    if new is None or (old is not None and (old.status, old.message) == (new.status, new.message)):
+        return
+    if new.status == "False":
+        emit(network, "Warning", "KindsMissing", new.message)
+    elif old is not None:
+        emit(network, "Normal", "KindsServed", new.message)
 
 
 async def _check_secrets(kube: KubeClient, declared: Declared, namespace: str) -> list[str]:

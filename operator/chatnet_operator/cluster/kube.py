@@ -37,6 +37,14 @@ PLURALS: dict[tuple[str, str], str] = {
     ("chatnet.io/v1alpha1", "ChatNetwork"): "chatnetworks",
     ("chatnet.io/v1alpha1", "ChatServer"): "chatservers",
     ("postgresql.cnpg.io/v1", "Cluster"): "clusters",
+    # The endpoint's routes and certificate, the servers' monitoring: created
+    # only when discovery (cluster.discovery) shows the kind is served.
+    ("networking.k8s.io/v1", "Ingress"): "ingresses",
+    ("cert-manager.io/v1", "Certificate"): "certificates",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitors",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrules",
 }
 
 
@@ -168,6 +176,10 @@ class KubeClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    async def get_path(self, path: str) -> Obj:
+        """GET any path (discovery: ``/apis/GROUP/VERSION``); raises ApiError."""
+        return await self._request("GET", path)
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         """The object, or None when it does not exist."""

@@ -38,7 +38,12 @@ def secret_uses(network: ChatNetwork) -> list[SecretUse]:
         uses.append(SecretUse(spec.links.secret_name, (LINK_SECRET_KEY,), "spec.links.secretName"))
     if spec.links.tls != LinkTls.OFF and spec.links.tls_secret_name is not None:
         uses.append(SecretUse(spec.links.tls_secret_name, _TLS_KEYS, "spec.links.tlsSecretName"))
-    if spec.endpoint.tls is not None:
+    # With issuerRef cert-manager writes the Secret: the Certificate's status tells.
+    if (
+        spec.endpoint.tls is not None
+        and spec.endpoint.tls.secret_name is not None
+        and (spec.endpoint.tls.issuer_ref is None)
+    ):
         uses.append(
             SecretUse(spec.endpoint.tls.secret_name, _TLS_KEYS, "spec.endpoint.tls.secretName")
         )

@@ -25,17 +25,21 @@ from chatnet_operator.plan.exposure import ExposurePlan
 # The enums the plan's fields are typed with are the API's own; they are part
 # of the plan's vocabulary, so a reader of the plan takes them from here.
 __all__ = [
+    "CertificatePlan",
     "ClusterPlan",
     "CnpgPlan",
     "EndpointPlan",
     "HistoryStore",
+    "IngressPlan",
     "LinkPlan",
     "LinkTls",
     "Member",
+    "MonitoringPlan",
     "NetworkPlan",
     "PodSettings",
     "PortalTarget",
     "Role",
+    "RoutePlan",
     "ServerPlan",
     "ServerSetPlan",
     "ServiceType",
@@ -117,6 +121,43 @@ class ServerSetPlan(_Model):
     pod: PodSettings = PodSettings()
 
 
+class CertificatePlan(_Model):
+    """A cert-manager Certificate for the client endpoint; it writes ``secret_name``."""
+
+    secret_name: str
+    issuer_name: str
+    issuer_kind: str
+    issuer_group: str
+    dns_names: list[str]
+
+
+class IngressPlan(_Model):
+    """An Ingress sending the web chat (https, wss) to the client Service."""
+
+    host: str
+    class_name: str | None = None
+    annotations: dict[str, str] = {}
+    tls_secret: str | None = None
+
+
+class RoutePlan(_Model):
+    """A Gateway API HTTPRoute sending the web chat to the client Service."""
+
+    #: Each a Gateway reference: name, and namespace / sectionName when given.
+    parent_refs: list[dict[str, str]]
+    hostnames: list[str] = []
+
+
+class MonitoringPlan(_Model):
+    """prometheus-operator objects for the servers (``spec.monitoring``)."""
+
+    service_monitor: bool = False
+    pod_monitor: bool = False
+    prometheus_rule: bool = False
+    interval: str = "30s"
+    labels: dict[str, str] = {}
+
+
 class EndpointPlan(_Model):
     """The network's client endpoint: one Service over every server that serves clients."""
 
@@ -128,6 +169,10 @@ class EndpointPlan(_Model):
     service_type: ServiceType = ServiceType.CLUSTER_IP
     #: The Service's extras and the proxies in front (``plan.exposure``).
     exposure: ExposurePlan = ExposurePlan()
+    #: cert-manager makes ``tls_secret`` (None: the user keeps it, or no TLS).
+    certificate: CertificatePlan | None = None
+    ingress: IngressPlan | None = None
+    route: RoutePlan | None = None
 
 
 class CnpgPlan(_Model):
@@ -164,6 +209,7 @@ class ClusterPlan(_Model):
     mounted_secrets: list[str] = []
     #: The Secret the operator creates once (never in render output) for the cloak secret.
     cloak_secret_generated: str | None = None
+    monitoring: MonitoringPlan = MonitoringPlan()
 
 
 class NetworkPlan(_Model):

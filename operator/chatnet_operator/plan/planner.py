@@ -38,6 +38,7 @@ from chatnet_operator.api.exposure import service_type
 from chatnet_operator.api.fields import parse_duration
 from chatnet_operator.api.models import ChatNetwork, ChatServer, HistoryStore, LinkTls, Portal, Role
 from chatnet_operator.api.outcome import Declared
+from chatnet_operator.plan.certificates import certificate_plan
 from chatnet_operator.plan.desired import (
     ClusterPlan,
     CnpgPlan,
@@ -51,7 +52,9 @@ from chatnet_operator.plan.desired import (
     ServiceType,
 )
 from chatnet_operator.plan.exposure import ExposurePlan
+from chatnet_operator.plan.monitoring import monitoring_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
+from chatnet_operator.plan.routes import ingress_plan, route_plan
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
 
@@ -256,7 +259,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             websocket_port=endpoint.websocket_port,
             irc_port=endpoint.irc_port,
             irc_tls_port=endpoint.irc_tls_port if tls is not None else None,
-            tls_secret=tls.secret_name if tls is not None else None,
+            tls_secret=tls.secret_for(network.name) if tls is not None else None,
             service_type=ServiceType(service_type(endpoint)),
             exposure=ExposurePlan(
                 annotations=endpoint.service.annotations if endpoint.service else {},
@@ -272,6 +275,9 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
                 if endpoint.proxy_protocol
                 else None,
             ),
+            certificate=certificate_plan(network),
+            ingress=ingress_plan(network),
+            route=route_plan(network),
         ),
         link_secret=spec.links.secret_name or f"{network.name}-links",
         link_secret_generated=spec.links.secret_name is None,
@@ -287,6 +293,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             if spec.cloaks.enabled and spec.cloaks.secret_ref is None
             else None
         ),
+        monitoring=monitoring_plan(network),
     )
 
 

@@ -38,6 +38,7 @@ from chatnet_operator.plan.desired import (
 )
 from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
 from chatnet_operator.plan.exposure import expose, proxy_container_ports
+from chatnet_operator.plan.optional import endpoint_objects, monitoring_objects
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 from chatnet_operator.plan.podspec import app_version, finish_template
 
@@ -355,7 +356,9 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
     if plan.cluster.link_secret_generated:
         objects.append(link_secret(plan, secret_value))
     objects.append(client_service(plan))
-    database = cnpg_cluster(plan, lambda name: _meta(name, plan.namespace, _labels(plan.network)))
+    network_meta = lambda name: _meta(name, plan.namespace, _labels(plan.network))  # noqa: E731
+    objects += endpoint_objects(plan, client_service_name(plan.network), network_meta)
+    database = cnpg_cluster(plan, network_meta)
     if database is not None:
         objects.append(database)  # before the servers, which wait for its app Secret
     for server in plan.sets:
@@ -369,6 +372,7 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
     if has_backbone(plan):
         labels = _labels(plan.network) | {"app.kubernetes.io/component": "hub"}
         objects.append(backbone_budget(plan.network, plan.namespace, labels))
+    objects += monitoring_objects(plan, network_meta)
     _recommended_labels(
         objects, app_version(plan.cluster.image or DEFAULT_IMAGE, chatnet_node.__version__)
     )
