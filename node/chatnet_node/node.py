@@ -30,6 +30,7 @@ from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
+from .transport.admin import AdminProtocol
 from .transport.http import HttpRoutes
 from .transport.tls import tls_context
 from .transport.websocket import WebSocketProtocol
@@ -54,7 +55,7 @@ HANDOVER_SHARE = 0.5
 class Bound:
     """A listener and the address it actually got (port 0 resolved)."""
 
-    kind: str  # "irc", "irc-tls" or "websocket"
+    kind: str  # "irc", "irc-tls", "websocket", "websocket-tls" or "admin"
     host: str
     port: int
 
@@ -70,7 +71,10 @@ class Node:
         self.history = open_history(config.history)
         self.core = ChatCore(config, self.history, COMMANDS)
         self.registry = make_registry(self.core)
-        self.routes = HttpRoutes(self.core, self.registry)
+        # With an admin listener, /status, /metrics and the probes leave the client port.
+        has_admin = bool(config.listeners.admin)
+        self.routes = HttpRoutes(self.core, self.registry, admin=not has_admin)
+        self.admin_routes = HttpRoutes(self.core, self.registry, page=False)
         self.links: LinkRuntime | None = None
         if config.links.read_secret() is not None:
             self.links = LinkRuntime(self.core, config.links)
@@ -118,6 +122,11 @@ class Node:
                 ssl=context,
             )
             self._remember("websocket-tls", server)
+        for spec in listeners.admin:
+            server = await loop.create_server(
+                lambda: AdminProtocol(self.admin_routes), spec.host, spec.port
+            )
+            self._remember("admin", server)
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()
