@@ -186,7 +186,7 @@ def test_scaling_starts_and_stops_only_the_difference() -> None:
 def test_new_listener_means_restart() -> None:
     old, ports = local_plan(declared())
     moved = dict(ports)
-    moved["east"] = ServerPorts(1, 2)
+    moved["east"] = ServerPorts(1, 2, 3)
     new, _ = local_plan(declared(), moved)
     assert diff_servers(old.servers, new.servers).restart == ["east"]
 
@@ -222,6 +222,7 @@ def test_endpoints_document_shape(tmp_path: Path) -> None:
     assert doc["servers"]["fan-1"]["serverId"] == 21
     assert doc["servers"]["east"]["role"] == "hub"
     assert doc["servers"]["east"]["irc"] == f"127.0.0.1:{ports['east'].irc}"
+    assert doc["servers"]["east"]["admin"] == f"http://127.0.0.1:{ports['east'].admin}/"
     out = tmp_path / "sub" / "endpoints.json"
     write_atomically(out, json.dumps(doc))
     assert json.loads(out.read_text()) == doc

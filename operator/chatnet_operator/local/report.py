@@ -64,6 +64,7 @@ def endpoints_document(
             p = ports[name]
             servers[name] = {
                 **_urls(host, p.irc, p.ws),
+                "admin": f"http://{host}:{p.admin}/",  # /status, /metrics, /healthz, /readyz
                 "ircName": server.node.name,  # NAME.<serverDomain> when the network has one
                 "role": server.role.value,
                 "serverId": server.server_id,
