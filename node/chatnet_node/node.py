@@ -29,8 +29,8 @@ from .irc.core import ChatCore
 from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
-from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.admin import AdminProtocol
+from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.http import HttpRoutes
 from .transport.tls import tls_context
 from .transport.websocket import WebSocketProtocol

@@ -249,6 +249,7 @@ NAMESPACED_GRANTS = (
     | {("apps", "statefulsets", v) for v in CHILD_VERBS}
     | {("", r, v) for r in ("services", "configmaps", "secrets") for v in CHILD_VERBS}
     | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
+    | {("networking.k8s.io", "networkpolicies", v) for v in CHILD_VERBS}
     | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "update")}
     | {("", "events", "create")}
 )  # fmt: skip

@@ -94,6 +94,10 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, update, delete]
+# One NetworkPolicy per network (spec.networkPolicy).
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, create, update, delete]
 # The CloudNativePG Cluster of history.cnpg: created and kept in step, never
 # deleted (the history outlives the network).
 - apiGroups: [postgresql.cnpg.io]

@@ -37,7 +37,9 @@ def assign_ports(
     out: dict[str, ServerPorts] = {}
     for server in declared.servers:
         for member in members_of(server):
-            out[member.name] = existing.get(member.name) or ServerPorts(allocate(), allocate(), allocate())
+            out[member.name] = existing.get(member.name) or ServerPorts(
+                allocate(), allocate(), allocate()
+            )
     return out
 
 

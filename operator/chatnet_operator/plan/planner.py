@@ -47,6 +47,7 @@ from chatnet_operator.plan.desired import (
     ServerPlan,
     ServerSetPlan,
 )
+from chatnet_operator.plan.lockdown import policy_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
@@ -221,6 +222,8 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         cluster=cluster_plan(network),
         links=links,
         tree=tree,
+        namespaced=network.metadata.namespace is not None,
+        network_policy=policy_plan(network, servers),
     )
 
 
@@ -266,6 +269,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             if spec.cloaks.enabled and spec.cloaks.secret_ref is None
             else None
         ),
+        admin_port=spec.admin_port,
     )
 
 
