@@ -191,7 +191,7 @@ def test_create_makes_every_child_as_rendered(api: ApiServer, operator: Operator
 
 def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None:
     apply_all(api, example("exchange-three-servers.yaml", "drift"))
-    wait_children(api, "drift", 14)
+    wait_children(api, "drift", 16)
     # Several re-syncs (one a second) write nothing: the reconcile is idempotent.
     wait_quiet(api, "drift")
     # Someone edits the pod template: the next re-sync puts it back.
@@ -220,7 +220,7 @@ def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None
 def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "limits")
     apply_all(api, docs)
-    wait_children(api, "limits", 14)
+    wait_children(api, "limits", 16)
     before = wait_quiet(api, "limits")
     sts_before = {k: v for k, v in children(api, "limits").items() if k.startswith("StatefulSet/")}
     network = docs[0]
@@ -229,9 +229,12 @@ def test_limit_change_touches_config_maps_only(api: ApiServer, operator: Operato
     api.store.apply(network)
 
     def config_changed() -> bool:
-        cm = children(api, "limits")["ConfigMap/chat2-config"]
-        text = cm["data"]["chat2-0.yaml"]
-        return "New rules." in text
+        # Every server's ConfigMap: they are written one after another.
+        found = children(api, "limits")
+        return all(
+            "New rules." in found[f"ConfigMap/{name}-config"]["data"][f"{name}-0.yaml"]
+            for name in ("chat1", "chat2", "chat3")
+        )
 
     wait_for(config_changed, what="ConfigMap updated")
     after = wait_quiet(api, "limits")
@@ -263,7 +266,7 @@ def test_scale_subresource_sets_statefulset_replicas(
     api: ApiServer, operator: OperatorProcess
 ) -> None:
     apply_all(api, example("quickstart.yaml", "scale"))
-    wait_children(api, "scale", 14)
+    wait_children(api, "scale", 16)
     # What `kubectl scale chatserver east-fanout --replicas 3` sends.
     request = urllib.request.Request(
         f"{api.url}/apis/chatnet.io/v1alpha1/namespaces/scale/chatservers/east-fanout/scale",
@@ -290,7 +293,7 @@ def test_scale_subresource_sets_statefulset_replicas(
 def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "invalid")
     apply_all(api, docs)
-    wait_children(api, "invalid", 14)
+    wait_children(api, "invalid", 16)
     before = wait_quiet(api, "invalid")
     with api.store.lock:
         mark = len(api.store.writes)
@@ -340,7 +343,7 @@ def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProc
 
 def test_delete_releases_finalizers_and_children(api: ApiServer, operator: OperatorProcess) -> None:
     apply_all(api, example("quickstart.yaml", "delete"))
-    wait_children(api, "delete", 14)
+    wait_children(api, "delete", 16)
     wait_for(
         lambda: (
             "chatnet.io/finalizer"
@@ -434,7 +437,7 @@ def test_status_aggregates_from_real_nodes(
 ) -> None:
     east, west = _start_hubs(tmp_path)
     try:
-        status_urls.write_text(json.dumps({"east": east.http_url, "west": west.http_url}))
+        status_urls.write_text(json.dumps({"east": east.admin_url, "west": west.admin_url}))
         apply_all(api, list(yaml.safe_load_all(NETWORK)))
 
         def network_ready() -> Obj | None:
@@ -487,7 +490,7 @@ def test_restart_changes_no_child(
     api: ApiServer, operator: OperatorProcess, tmp_path: Path, status_urls: Path
 ) -> None:
     apply_all(api, example("quickstart.yaml", "restart"))
-    wait_children(api, "restart", 14)
+    wait_children(api, "restart", 16)
     before = wait_quiet(api, "restart")
     operator.stop()
     with api.store.lock:
