@@ -233,6 +233,7 @@ def test_table_lists_servers_and_front_door() -> None:
     plan, ports = local_plan(declared())
     text = table([FrontDoor("acme", "127.0.0.1", 6667, 8080)], [plan], ports, "127.0.0.1")
     assert "SERVER" in text and "fan-1" in text
+    assert f"http://127.0.0.1:{ports['fan-1'].admin}/" in text
     assert "web chat   http://127.0.0.1:8080/" in text
     assert "IRC        127.0.0.1:6667" in text
 

@@ -98,7 +98,7 @@ def table(
     fronts: list[FrontDoor], plans: list[NetworkPlan], ports: Mapping[str, ServerPorts], host: str
 ) -> str:
     """The table printed at start: every server, then where users connect."""
-    rows = [("SERVER", "ROLE", "ID", "MAX", "IRC", "WEB (HTTP + WebSocket)")]
+    rows = [("SERVER", "ROLE", "ID", "MAX", "IRC", "WEB (HTTP + WebSocket)", "ADMIN (/status)")]
     for plan in plans:
         for name, server in plan.servers.items():
             p = ports[name]
@@ -110,6 +110,7 @@ def table(
                     str(server.node.limits.max_clients),
                     f"{host}:{p.irc}",
                     f"http://{host}:{p.ws}/",
+                    f"http://{host}:{p.admin}/",
                 )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
