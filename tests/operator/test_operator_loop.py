@@ -217,6 +217,31 @@ def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None
     wait_for(lambda: "ConfigMap/chat2-config" in children(api, "drift"), what="child recreated")
 
 
+def test_network_policy_follows_the_switch_and_the_link_secret_stays(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    docs = example("exchange-three-servers.yaml", "netpol")
+    apply_all(api, docs)
+    found = wait_children(api, "netpol", 16)
+    policy = found["NetworkPolicy/exchange"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    link_secret = found["Secret/exchange-links"]
+    network = docs[0]
+    network["spec"]["networkPolicy"] = {"enabled": False}
+    api.store.apply(network)
+    wait_for(lambda: "NetworkPolicy/exchange" not in children(api, "netpol"), what="policy removed")
+    network["spec"]["networkPolicy"] = {"clientSources": ["198.51.100.0/24"]}
+    api.store.apply(network)
+    policy = wait_for(
+        lambda: children(api, "netpol").get("NetworkPolicy/exchange"), what="policy back"
+    )
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    # The generated link Secret was never rewritten meanwhile.
+    kept = children(api, "netpol")["Secret/exchange-links"]
+    assert kept["data"] == link_secret["data"]
+    assert kept["metadata"]["resourceVersion"] == link_secret["metadata"]["resourceVersion"]
+
+
 def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "limits")
     apply_all(api, docs)
