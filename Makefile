@@ -55,6 +55,7 @@ test: deps system-deps client-deps lint
 	bash scripts/run-tests.sh
 
 bench: deps
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/fanout.py
 
 # The operator + node image, built offline (debootstrap base, local wheelhouse).

@@ -8,12 +8,13 @@
 # fan-out benchmark, iproute2 and nftables for the network-namespace tests,
 # PostgreSQL for the shared history store's tests (the test starts its own
 # server in a temporary directory; the packaged cluster is not used), and
+# libfaketime for the test of two servers whose clocks differ, and
 # docker.io and debootstrap for the image test (scripts/build-image.sh makes
 # its own Debian base; the test starts dockerd when none runs). Skipped
 # quietly when not root or not on Debian; the tests that need a missing
 # program skip with a message that says which.
 set -euo pipefail
-PKGS=(chromium irssi tmux weechat-headless weechat-plugins inspircd nftables iproute2 postgresql
+PKGS=(chromium irssi tmux weechat-headless weechat-plugins inspircd nftables iproute2 postgresql libfaketime
     docker.io debootstrap)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     PKGS+=(nodejs npm)

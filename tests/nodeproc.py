@@ -125,6 +125,8 @@ class NodeProcess:
     admin_port: int | None = None
     log_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Environment variables set for this node's process only (say, libfaketime's).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def http_url(self) -> str:
@@ -142,6 +144,7 @@ class NodeProcess:
     def start(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "node"), env.get("PYTHONPATH", "")])
+        env.update(self.env)
         assert self.log_path is not None
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

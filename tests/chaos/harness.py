@@ -215,6 +215,14 @@ class Member:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    def drop(self) -> bool:
+        """Cut the connection as a network failure would (no QUIT); the member comes
+        back by itself. False when it is not connected and joined."""
+        if self._client is None or not self.joined.is_set():
+            return False
+        self._client.abort()
+        return True
+
     async def _run(self) -> None:
         attempt = 0
         gave_up_at = clock() + self.give_up_after

@@ -19,6 +19,7 @@ import pytest
 
 from tests.irc.client import Clients, IrcClient
 from tests.irc.lines import Msg, contains
+from tests.node.test_clock_skew import FAKETIME
 from tests.node.test_sockets import records_outlive_a_kill
 from tests.nodeproc import NodeProcess, make_node, node_pids
 from tests.operator.test_up import Up
@@ -253,3 +254,53 @@ async def test_accounts_and_registered_channels_outlive_a_killed_node_on_postgre
         await client.send("PRIVMSG ChanServ :INFO #kept")
         info = await client.expect(lambda m: m.command == "NOTICE" and m.nick == "ChanServ")
         assert info.last == "#kept: founder alice"
+
+
+async def test_linked_servers_with_skewed_clocks_order_and_keep_private_messages_on_postgres(
+    tmp_path: Path, pg_dsn: str, nodes: list[NodeProcess]
+) -> None:
+    """The hybrid clock and private messages' guarantee hold on the shared store too.
+
+    ``west`` runs 5 s behind ``east`` (libfaketime): Bob's answer still sorts
+    after the question he saw, and Alice's acknowledged private message to
+    Bob is in the store when Bob's server is killed.
+    """
+    if not FAKETIME.exists():
+        pytest.skip("needs libfaketime (apt-get install libfaketime)")
+    store = {"store": "postgres", "path": None, "dsn": pg_dsn}
+    east = make_node(tmp_path, "east", serverId=10, history=store, links={"secret": "s"})
+    dial = {"name": "east", "serverId": 10, "host": "127.0.0.1", "port": east.ws_port}
+    west = make_node(
+        tmp_path, "west", serverId=11, history=store, links={"secret": "s", "dial": [dial]}
+    )
+    west.env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME": "-5", "DONT_FAKE_MONOTONIC": "1"}
+    for node in (east, west):
+        node.start()
+        nodes.append(node)
+    on_east, on_west = Clients(east.irc_port), Clients(west.irc_port)
+    try:
+        alice = await on_east.tcp("alice", caps=CAPS)
+        bob = await on_west.tcp("bob", caps=CAPS)
+        await alice.wait_linked(2)
+        await alice.join("#room")
+        await bob.join("#room")
+        await alice.expect(lambda m: m.command == "JOIN" and m.nick == "bob")
+        (question,) = await say(alice, "#room", ["anyone?"])
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "anyone?")
+        (answer,) = await say(bob, "#room", ["me"])
+        after = f"CHATHISTORY AFTER #room msgid={question.tags['msgid']} 10"
+        assert await history_texts(alice, after, 1) == ["me"]
+        assert answer.tags["time"] > question.tags["time"]
+
+        private = await say(alice, "bob", ["just for you", "and this"])
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "and this")
+        assert west.proc is not None
+        west.signal(signal.SIGKILL)
+        west.proc.wait(timeout=10)
+        await alice.wait_linked(1)  # east has noticed: bob's nick is free again
+        back = await on_east.tcp("bob", caps=CAPS)
+        body = await history(back, "CHATHISTORY AFTER alice timestamp=2000-01-01T00:00:00.000Z 10")
+        assert [m.tags["msgid"] for m in body] == [m.tags["msgid"] for m in private]
+    finally:
+        await on_east.aclose()
+        await on_west.aclose()

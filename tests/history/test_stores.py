@@ -196,7 +196,7 @@ async def test_retention_by_count_per_target(make_store: MakeStore) -> None:
     assert store.count("#small") == 1
 
 
-async def test_recent_is_channel_messages_oldest_first(make_store: MakeStore) -> None:
+async def test_recent_is_channel_and_private_messages_oldest_first(make_store: MakeStore) -> None:
     store = await make_store()
     store.append("#a", msg("r1", NOW - 100))
     store.append("#a", msg("r2", NOW - 5))
@@ -207,8 +207,13 @@ async def test_recent_is_channel_messages_oldest_first(make_store: MakeStore) ->
     pending = store.recent(NOW - 10, 10)  # rows not yet written count too
     await store.flushed()
     for got in (pending, store.recent(NOW - 10, 10)):
-        assert [(key, m.msgid) for key, m in got] == [("#a", "r2"), ("#b", "r4"), ("#a", "r5")]
-    assert [m.msgid for _, m in store.recent(NOW - 10, 2)] == ["r2", "r4"]
+        assert [(key, m.msgid) for key, m in got] == [
+            ("#a", "r2"),
+            ("dm:alice bob", "r3"),
+            ("#b", "r4"),
+            ("#a", "r5"),
+        ]
+    assert [m.msgid for _, m in store.recent(NOW - 10, 2)] == ["r2", "r3"]
     assert [m.msgid for _, m in store.recent(NOW - 3, 10)] == ["r4", "r5"]  # ts >= since
 
 

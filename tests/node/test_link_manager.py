@@ -52,17 +52,47 @@ def test_interest_routing_keeps_typing_traffic_off_servers_without_members() -> 
     assert len(to_c.sent) == before, "c has no members in #ab: it gets no typing notices"
 
 
-def test_a_private_message_goes_only_towards_its_recipient() -> None:
+def test_a_typing_notice_to_a_user_goes_only_towards_its_recipient() -> None:
+    net = CoreNetwork("a", "b", "c")
+    net.link("a", "b")
+    net.link("a", "c")
+    alice = net.user("a", "alice")
+    net.user("b", "bob", caps="message-tags")
+    to_c = net.links[frozenset(("a", "c"))][0]
+    before = len(to_c.sent)
+    net.say(alice, "@+typing=active TAGMSG bob")
+    assert len(to_c.sent) == before, "c holds neither end of the conversation"
+
+
+def test_every_server_stores_a_private_message_and_only_the_recipient_gets_it() -> None:
+    """A copy on every server: the recipient finds it after any one server's loss."""
     net = CoreNetwork("a", "b", "c")
     net.link("a", "b")
     net.link("a", "c")
     alice = net.user("a", "alice")
     bob = net.user("b", "bob")
-    to_c = net.links[frozenset(("a", "c"))][0]
-    before = len(to_c.sent)
+    carol = net.user("c", "carol")
     net.say(alice, "PRIVMSG bob :just for you")
     assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG bob :just for you"]
-    assert len(to_c.sent) == before, "c holds neither end of the conversation"
+    assert privmsgs(carol) == [], "carol is not part of the conversation"
+    for name in ("a", "b", "c"):
+        assert net.cores[name].history.count("dm:alice bob") == 1, f"{name} lacks a copy"
+    net.say(carol, "CHATHISTORY AFTER bob timestamp=2000-01-01T00:00:00.000Z 10")
+    assert privmsgs(carol) == [], "a conversation is read only by its two ends"
+
+
+def test_an_echo_of_a_private_message_waits_until_a_second_server_stored_it() -> None:
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = net.user("a", "alice", caps="echo-message")
+    net.user("a", "bob")  # on the same server: the copy must still go to b
+    alice.lines()
+    alice.send("PRIVMSG bob :safe now?")
+    assert privmsgs(alice) == [], "no echo before b confirmed it stored the message"
+    assert net.cores["a"].unacknowledged() == 1
+    net.settle()
+    assert privmsgs(alice) == [":alice!~alice@127.0.0.1 PRIVMSG bob :safe now?"]
+    assert net.cores["b"].history.count("dm:alice bob") == 1
 
 
 def test_every_server_stores_every_channel_message() -> None:
@@ -157,6 +187,49 @@ def test_a_catch_up_reaches_servers_beyond_the_peer() -> None:
     net.link("leaf", "h2")
     assert privmsgs(dave) == [":alice!~alice@127.0.0.1 PRIVMSG #room :only h1 saw this"]
     assert net.cores["far"].stats.replayed == 1
+
+
+def test_a_private_message_sent_while_cut_off_is_acknowledged_after_the_heal() -> None:
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = echo_client(net, "a", "alice")
+    carol = net.user("a", "carol")
+    net.user("b", "bob")
+    net.cut("a", "b")
+    alice.lines()
+    carol.lines()
+    net.say(alice, "PRIVMSG carol :while cut off")
+    line = ":alice!~alice@127.0.0.1 PRIVMSG carol :while cut off"
+    assert privmsgs(carol) == [line], "delivered at once"
+    assert privmsgs(alice) == [], "nobody else has it yet: not acknowledged"
+    net.link("a", "b")
+    assert privmsgs(alice) == [line]
+    assert net.cores["b"].history.count("dm:alice carol") == 1
+    net.cut("a", "b")
+    net.link("a", "b")  # a second catch-up finds nothing new: no duplicate
+    assert privmsgs(carol) == []
+    assert net.cores["b"].history.count("dm:alice carol") == 1
+
+
+def test_a_catch_up_brings_a_private_message_to_its_recipient_beyond_the_peer() -> None:
+    """What a dying hub never forwarded, the sender's leaf brings to the recipient."""
+    net = CoreNetwork("leaf", "h1", "h2", "far")
+    net.link("h1", "h2")
+    net.link("h2", "far")
+    net.link("leaf", "h1")
+    alice = echo_client(net, "leaf", "alice")
+    dave = net.user("far", "dave")
+    dave.lines()
+    h1 = net.managers["h1"]
+    h1.sessions.pop("h2")  # h1 stores it and confirms, but dies before forwarding it
+    net.say(alice, "PRIVMSG dave :only h1 saw this")
+    assert privmsgs(alice) == [":alice!~alice@127.0.0.1 PRIVMSG dave :only h1 saw this"]
+    assert privmsgs(dave) == []
+    net.cut("leaf", "h1")
+    net.cut("h1", "h2")
+    net.link("leaf", "h2")
+    assert privmsgs(dave) == [":alice!~alice@127.0.0.1 PRIVMSG dave :only h1 saw this"]
+    assert net.cores["far"].history.count("dm:alice dave") == 1
 
 
 def test_ring_loses_a_link_without_a_netsplit() -> None:

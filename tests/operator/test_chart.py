@@ -1,4 +1,5 @@
-"""The Helm chart in charts/chatnet: lints, renders objects valid for Kubernetes 1.31,
+"""The Helm chart in charts/chatnet: lints, renders objects valid at the oldest Kubernetes
+chatnet supports and at the newest kubernetes-validate knows,
 grants what the operator needs and no more, and ships the CRDs of crds/."""
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import yaml
 
 from chatnet_operator.api import crds
 from chatnet_operator.cli import main
+from chatnet_operator.plan.render import MIN_KUBERNETES
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "chatnet"
-K8S_VERSION = "1.31.0"
+K8S_VERSION = f"{MIN_KUBERNETES}.0"
+K8S_VERSIONS = [K8S_VERSION, kubernetes_validate.utils.latest_version()]
 NAMESPACE = "chatnet-system"
 WATCHED = ["team-a", "team-b"]
 
@@ -76,7 +79,8 @@ def chart_crds() -> dict[str, dict[str, Any]]:
 
 
 def validate_all(objects: list[dict[str, Any]]) -> None:
-    """Built-in kinds against the 1.31 schemas; custom resources against the chart's CRDs."""
+    """Built-in kinds against the oldest and newest schemas; custom resources against the
+    chart's CRDs."""
     custom = {(d["spec"]["group"], d["spec"]["names"]["kind"]): d for d in chart_crds().values()}
     for obj in objects:
         group = obj["apiVersion"].rpartition("/")[0]
@@ -85,7 +89,8 @@ def validate_all(objects: list[dict[str, Any]]) -> None:
             namespaced = crd["spec"]["scope"] == "Namespaced"
             assert ("namespace" in obj["metadata"]) == namespaced, obj["metadata"]
             continue
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        for version in K8S_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
 
 
 # --- lint and render ------------------------------------------------------------
@@ -100,16 +105,29 @@ def test_helm_lint_strict(values: list[str]) -> None:
     assert "0 chart(s) failed" in out
 
 
-def test_defaults_render_valid_kubernetes_1_31() -> None:
+def test_defaults_render_valid_kubernetes() -> None:
     objects = template()
     validate_all(objects)
     assert sorted(o["kind"] for o in objects) == [
         "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding",
-        "Deployment", "Service", "ServiceAccount",
+        "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
     ]  # fmt: skip
 
 
-def test_watched_namespaces_render_valid_kubernetes_1_31() -> None:
+def test_chart_kube_version_is_the_supported_minimum() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={MIN_KUBERNETES}.0-0"
+    assert HELM is not None
+    major, minor = MIN_KUBERNETES.split(".")
+    older = f"{major}.{int(minor) - 1}.0"
+    proc = subprocess.run(
+        [HELM, "template", "x", str(CHART), "--kube-version", older],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+
+
+def test_watched_namespaces_render_valid_kubernetes() -> None:
     objects = template(f"watchNamespaces={{{','.join(WATCHED)}}}")
     validate_all(objects)
     for kind in ("Role", "RoleBinding", "KopfPeering"):
@@ -358,3 +376,60 @@ def test_crds_write_keeps_the_chart_in_step(
     for name, text in crds.crd_files().items():
         assert (chart / name).read_text() == text
     assert peering.read_text() == "# not generated\n", "hand-written CRDs are kept"
+
+
+# --- the operator's availability ------------------------------------------------------
+
+
+def test_operator_replicas_have_a_budget_and_avoid_each_other() -> None:
+    objects = template()
+    deployment = one(objects, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    budget = one(objects, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    # It selects exactly the Deployment's pods (and so keeps a standby up).
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    terms = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert [(t["weight"], t["podAffinityTerm"]["topologyKey"]) for t in terms] == [
+        (100, "kubernetes.io/hostname"),
+        (50, "topology.kubernetes.io/zone"),
+    ]
+    for term in terms:
+        selector = term["podAffinityTerm"]["labelSelector"]
+        assert selector["matchLabels"].items() <= pod_labels.items()
+
+
+def test_budget_and_anti_affinity_values() -> None:
+    objects = template("replicas=1")
+    assert not kinds(objects, "PodDisruptionBudget"), "one replica: nothing to keep up"
+    objects = template("podDisruptionBudget.maxUnavailable=50%", "podAntiAffinity.enabled=false")
+    validate_all(objects)
+    assert one(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == "50%"
+    assert "affinity" not in one(objects, "Deployment")["spec"]["template"]["spec"]
+    # A declared podAntiAffinity replaces the default; other affinity is kept beside it.
+    objects = template(
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+    )
+    validate_all(objects)
+    affinity = one(objects, "Deployment")["spec"]["template"]["spec"]["affinity"]
+    assert set(affinity) == {"nodeAffinity", "podAntiAffinity"}
+    required = "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]"
+    objects = template(
+        f"{required}.topologyKey=kubernetes.io/hostname",
+        f"{required}.labelSelector.matchLabels.app\\.kubernetes\\.io/name=chatnet",
+    )
+    validate_all(objects)
+    anti = one(objects, "Deployment")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti == {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "chatnet"}},
+            }
+        ]
+    }

@@ -12,8 +12,9 @@ import yaml
 
 from chatnet_operator.api import crds
 from chatnet_operator.cli import main
+from chatnet_operator.plan.render import MIN_KUBERNETES
 
-K8S_VERSION = "1.31.0"
+K8S_VERSIONS = [f"{MIN_KUBERNETES}.0", kubernetes_validate.utils.latest_version()]
 
 
 def test_crds_folder_matches_the_models() -> None:
@@ -37,9 +38,10 @@ def test_crds_command_prints_both(capsys: pytest.CaptureFixture[str]) -> None:
     assert [d["spec"]["names"]["kind"] for d in docs] == ["ChatNetwork", "ChatServer"]
 
 
+@pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("doc", crds.crd_documents(), ids=lambda d: d["metadata"]["name"])
-def test_crd_is_a_valid_kubernetes_object(doc: dict[str, Any]) -> None:
-    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+def test_crd_is_a_valid_kubernetes_object(doc: dict[str, Any], version: str) -> None:
+    kubernetes_validate.validate(doc, version, strict=True)
 
 
 def _walk(node: dict[str, Any], path: str) -> list[str]:

@@ -190,8 +190,9 @@ def test_create_makes_every_child_as_rendered(api: ApiServer, operator: Operator
 
 
 def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None:
-    apply_all(api, example("exchange-three-servers.yaml", "drift"))
-    wait_children(api, "drift", 16)
+    docs = example("exchange-three-servers.yaml", "drift")
+    apply_all(api, docs)
+    wait_children(api, "drift", len(operator_children(docs)))
     # Several re-syncs (one a second) write nothing: the reconcile is idempotent.
     wait_quiet(api, "drift")
     # Someone edits the pod template: the next re-sync puts it back.
@@ -222,7 +223,7 @@ def test_network_policy_follows_the_switch_and_the_link_secret_stays(
 ) -> None:
     docs = example("exchange-three-servers.yaml", "netpol")
     apply_all(api, docs)
-    found = wait_children(api, "netpol", 16)
+    found = wait_children(api, "netpol", len(operator_children(docs)))
     policy = found["NetworkPolicy/exchange"]
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     link_secret = found["Secret/exchange-links"]
@@ -245,7 +246,7 @@ def test_network_policy_follows_the_switch_and_the_link_secret_stays(
 def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "limits")
     apply_all(api, docs)
-    wait_children(api, "limits", 16)
+    wait_children(api, "limits", len(operator_children(docs)))
     before = wait_quiet(api, "limits")
     sts_before = {k: v for k, v in children(api, "limits").items() if k.startswith("StatefulSet/")}
     network = docs[0]
@@ -290,8 +291,9 @@ def test_limit_change_touches_config_maps_only(api: ApiServer, operator: Operato
 def test_scale_subresource_sets_statefulset_replicas(
     api: ApiServer, operator: OperatorProcess
 ) -> None:
-    apply_all(api, example("quickstart.yaml", "scale"))
-    wait_children(api, "scale", 16)
+    docs = example("quickstart.yaml", "scale")
+    apply_all(api, docs)
+    wait_children(api, "scale", len(operator_children(docs)))
     # What `kubectl scale chatserver east-fanout --replicas 3` sends.
     request = urllib.request.Request(
         f"{api.url}/apis/chatnet.io/v1alpha1/namespaces/scale/chatservers/east-fanout/scale",
@@ -318,7 +320,7 @@ def test_scale_subresource_sets_statefulset_replicas(
 def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "invalid")
     apply_all(api, docs)
-    wait_children(api, "invalid", 16)
+    wait_children(api, "invalid", len(operator_children(docs)))
     before = wait_quiet(api, "invalid")
     with api.store.lock:
         mark = len(api.store.writes)
@@ -367,8 +369,9 @@ def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProc
 
 
 def test_delete_releases_finalizers_and_children(api: ApiServer, operator: OperatorProcess) -> None:
-    apply_all(api, example("quickstart.yaml", "delete"))
-    wait_children(api, "delete", 16)
+    docs = example("quickstart.yaml", "delete")
+    apply_all(api, docs)
+    wait_children(api, "delete", len(operator_children(docs)))
     wait_for(
         lambda: (
             "chatnet.io/finalizer"
@@ -395,6 +398,7 @@ def test_delete_releases_finalizers_and_children(api: ApiServer, operator: Opera
     wait_for(lambda: get(api, "ChatNetwork", "delete", "acme") is None, what="network gone")
     left = children(api, "delete")
     assert "Service/acme-chat" not in left and "Secret/acme-links" not in left
+    assert "PodDisruptionBudget/acme-hubs" not in left
     # The servers' children stay with their servers, which now report the network missing.
     assert "StatefulSet/east" in left
     server = wait_for(
@@ -408,6 +412,40 @@ def test_delete_releases_finalizers_and_children(api: ApiServer, operator: Opera
     )
     valid = condition(server, "TopologyValid")
     assert valid is not None and "ChatNetwork/acme: not found" in valid["message"]
+
+
+def test_a_hubs_own_budget_from_before_is_removed(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    """A per-hub PodDisruptionBudget (earlier versions made one) beside NAME-hubs would make
+    the eviction API refuse to evict that hub: the operator deletes it, never a stranger's."""
+    docs = example("quickstart.yaml", "retire")
+    apply_all(api, docs)
+    found = wait_children(api, "retire", len(operator_children(docs)))
+    assert "PodDisruptionBudget/acme-hubs" in found and "PodDisruptionBudget/east" not in found
+    east = get(api, "ChatServer", "retire", "east")
+    assert east is not None
+    old = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"chatnet.io/server": "east"}}},
+    }
+    owner = {
+        "apiVersion": CHATNET,
+        "kind": "ChatServer",
+        "name": "east",
+        "uid": east["metadata"]["uid"],
+        "controller": True,
+    }
+    api.store.apply(
+        {**old, "metadata": {"name": "east", "namespace": "retire", "ownerReferences": [owner]}}
+    )
+    api.store.apply({**old, "metadata": {"name": "west", "namespace": "retire"}})
+    wait_for(
+        lambda: "PodDisruptionBudget/east" not in children(api, "retire"),
+        what="the hub's own budget removed",
+    )
+    assert "PodDisruptionBudget/west" in children(api, "retire"), "not the operator's: kept"
 
 
 def _start_hubs(tmp: Path) -> tuple[NodeProcess, NodeProcess]:
@@ -514,8 +552,9 @@ def test_status_aggregates_from_real_nodes(
 def test_restart_changes_no_child(
     api: ApiServer, operator: OperatorProcess, tmp_path: Path, status_urls: Path
 ) -> None:
-    apply_all(api, example("quickstart.yaml", "restart"))
-    wait_children(api, "restart", 16)
+    docs = example("quickstart.yaml", "restart")
+    apply_all(api, docs)
+    wait_children(api, "restart", len(operator_children(docs)))
     before = wait_quiet(api, "restart")
     operator.stop()
     with api.store.lock:

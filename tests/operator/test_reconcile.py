@@ -199,7 +199,20 @@ def test_image_change_changes_pod_templates() -> None:
     docs[0]["spec"]["image"] = "registry.example/chatnet:2"
     after = {f"{c['kind']}/{c['metadata']['name']}": c for c in desired(docs)}
     changed = {k for k in after if decide(after[k], as_stored(before[k])) is not None}
-    assert changed == {"StatefulSet/east", "StatefulSet/west", "StatefulSet/east-fanout"}
+    sets = {"StatefulSet/east", "StatefulSet/west", "StatefulSet/east-fanout"}
+    assert sets <= changed
+    for key in sets:
+        template = after[key]["spec"]["template"]
+        assert template["spec"]["containers"][0]["image"] == "registry.example/chatnet:2"
+        assert template["metadata"]["labels"]["app.kubernetes.io/version"] == "2"
+    # Every other object only takes the new app.kubernetes.io/version label.
+    for key in changed - sets:
+        old, new = before[key], after[key]
+        assert {k: v for k, v in old.items() if k != "metadata"} == {
+            k: v for k, v in new.items() if k != "metadata"
+        }, key
+        labels = {**old["metadata"]["labels"], "app.kubernetes.io/version": "2"}
+        assert new["metadata"]["labels"] == labels, key
 
 
 def test_scaling_changes_replicas_and_configs() -> None:
@@ -260,13 +273,21 @@ def test_contains(have: Obj, want: Obj, expected: bool) -> None:
 
 
 def test_server_child_refs_name_every_server_child() -> None:
-    kinds = {(ref[1], ref[3]) for ref in server_child_refs("ns", "east")}
-    rendered = {
-        (c["kind"], c["metadata"]["name"])
-        for c in desired(cluster_objects())
-        if c["metadata"]["labels"].get("chatnet.io/server") == "east"
-    }
-    assert kinds == rendered
+    def rendered(server: str) -> set[tuple[str, str]]:
+        return {
+            (c["kind"], c["metadata"]["name"])
+            for c in desired(cluster_objects())
+            if c["metadata"]["labels"].get("chatnet.io/server") == server
+        }
+
+    def refs(server: str) -> set[tuple[str, str]]:
+        return {(ref[1], ref[3]) for ref in server_child_refs("ns", server)}
+
+    assert refs("east-fanout") == rendered("east-fanout")
+    # A hub has no budget of its own now (NAME-hubs covers it), but one an
+    # earlier version made is still deleted with it.
+    assert refs("east") - rendered("east") == {("PodDisruptionBudget", "east")}
+    assert rendered("east") <= refs("east")
 
 
 def test_invalid_conditions_keep_degraded_and_fail_ready() -> None:

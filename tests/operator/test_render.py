@@ -1,4 +1,5 @@
-"""`chatnet render`: Kubernetes objects valid for 1.31, and samples valid for the CRDs."""
+"""`chatnet render`: Kubernetes objects valid at the oldest and newest supported versions,
+and samples valid for the CRDs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import yaml
 from chatnet_node.config import parse_config
 from chatnet_operator.api import crds
 from chatnet_operator.cli import main
+from chatnet_operator.plan.render import MIN_KUBERNETES
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-K8S_VERSION = "1.31.0"
+K8S_VERSION = f"{MIN_KUBERNETES}.0"
+#: The oldest version chatnet supports and the newest kubernetes-validate ships.
+K8S_VERSIONS = [K8S_VERSION, kubernetes_validate.utils.latest_version()]
 
 
 def render(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
@@ -27,16 +31,27 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
+@pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_rendered_objects_are_valid_kubernetes_1_31(
-    example: Path, capsys: pytest.CaptureFixture[str]
+def test_rendered_objects_are_valid_at_the_oldest_and_newest_kubernetes(
+    example: Path, version: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     objects = render(capsys, str(example))
     kinds = {o["kind"] for o in objects}
     assert {"Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
     assert "Secret" not in kinds, "render prints no secret"
     for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_version_before_the_minimum_lacks_the_pre_stop_sleep(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Why the minimum is what it is: 1.28 does not know lifecycle.preStop.sleep."""
+    objects = render(capsys, str(EXAMPLES[0].parent / "quickstart.yaml"))
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    with pytest.raises(kubernetes_validate.ValidationError, match="sleep"):
+        kubernetes_validate.validate(sts, "1.28.0", strict=True)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -62,7 +77,8 @@ def test_one_statefulset_per_chatserver_with_its_replicas(
         "conference": 2,
         "fanout": 4,
     }
-    assert set(by_kind(objects, "PodDisruptionBudget")) == set(sets)
+    # Leaf sets have their own budget; the hubs (and the control room) share one.
+    assert set(by_kind(objects, "PodDisruptionBudget")) == {"fanout", "crossing-hubs"}
     headless = by_kind(objects, "Service")["fanout"]
     assert headless["spec"]["clusterIP"] == "None"
 

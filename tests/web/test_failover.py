@@ -162,3 +162,40 @@ def test_page_takes_its_nick_back_once_it_is_free(context: Any, node: NodeProces
         got_privmsg(holder, "alice", "it is me again")
     finally:
         holder.close()
+
+
+def test_page_catches_up_a_private_message_it_never_received(
+    context: Any, node: NodeProcess
+) -> None:
+    """Bob's line reached alice's server but never the page (it died with the server):
+    back, the page asks CHATHISTORY TARGETS and opens the conversation with it."""
+    page = context.new_page()
+    gate = SocketGate(page, node.ws_url)
+    page.goto(node.http_url + "/")
+    log_in(page, "alice")
+    bob = irc_peer(node.irc_port, "bob")
+    try:
+        dropped: list[str] = []
+
+        def drop_private(frame: str) -> str:
+            lines = frame.split("\r\n")
+            dropped.extend(line for line in lines if " PRIVMSG alice :" in line)
+            return "\r\n".join(line for line in lines if " PRIVMSG alice :" not in line)
+
+        gate.to_page = drop_private
+        sent = bob.privmsg("alice", "did you get this?")
+        for _ in range(100):  # bounded: 10 s
+            if dropped:
+                break
+            page.wait_for_timeout(100)
+        assert dropped, "the page's copy never passed the gate"
+        gate.to_page = lambda frame: frame
+        expect(page.locator('#log ol[data-channel="bob"]')).to_have_count(0)
+        gate.cut()
+        state = page.get_by_test_id("conn-state")
+        expect(state).to_have_attribute("data-reconnects", "1", timeout=20_000)
+        line = expect_message(page, "bob", "did you get this?", channel="bob")
+        expect(line).to_have_attribute("data-msgid", sent.tags["msgid"])
+        assert gate.sent("CHATHISTORY TARGETS"), gate.from_page
+    finally:
+        bob.close()

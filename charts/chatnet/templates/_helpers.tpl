@@ -53,6 +53,20 @@ app.kubernetes.io/part-of: chatnet
 {{- default (include "chatnet.image" .) .Values.nodeImage }}
 {{- end }}
 
+{{/* The operator pods' affinity: .Values.affinity, plus preferred
+anti-affinity between replicas (other nodes, then other zones) unless it is
+turned off or affinity sets its own podAntiAffinity. */}}
+{{- define "chatnet.affinity" -}}
+{{- $affinity := deepCopy .Values.affinity }}
+{{- if and .Values.podAntiAffinity.enabled (not (hasKey $affinity "podAntiAffinity")) }}
+{{- $selector := dict "matchLabels" (fromYaml (include "chatnet.selectorLabels" .)) }}
+{{- $host := dict "weight" 100 "podAffinityTerm" (dict "labelSelector" $selector "topologyKey" "kubernetes.io/hostname") }}
+{{- $zone := dict "weight" 50 "podAffinityTerm" (dict "labelSelector" $selector "topologyKey" "topology.kubernetes.io/zone") }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list $host $zone)) }}
+{{- end }}
+{{- toYaml $affinity }}
+{{- end }}
+
 {{/* Refuse values that cannot work, with the fix in the message. */}}
 {{- define "chatnet.validate" -}}
 {{- if and (not .Values.peering.enabled) (gt (int .Values.replicas) 1) }}

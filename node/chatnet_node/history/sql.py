@@ -25,7 +25,6 @@ __all__ = [
     "COLUMNS",
     "DESC",
     "LOAD_RECORDS",
-    "NOT_PRIVATE",
     "ORDER",
     "RECORDS",
     "RECORDS_SCHEMA",
@@ -41,8 +40,6 @@ COLUMNS = "msgid, ts, source, command, display_target, text, tags"
 ORDER = "(ts, length(msgid), msgid)"
 ASC = "ts ASC, length(msgid) ASC, msgid ASC"
 DESC = "ts DESC, length(msgid) DESC, msgid DESC"
-#: Channel messages only: private conversations' keys start with "dm:".
-NOT_PRIVATE = "NOT (target >= 'dm:' AND target < 'dm;')"
 
 
 #: Network-wide records (accounts, registered channels): one row per registration.
@@ -226,15 +223,14 @@ class SqlHistory:
         return int(rows[0][0])
 
     def recent(self, since: float, limit: int) -> list[tuple[str, StoredMessage]]:
-        """Channel messages with ``ts >= since``, oldest first, the first ``limit`` of them.
+        """Channel and private messages with ``ts >= since``, oldest first, the first ``limit``.
 
         What a restarted server rebuilds its replication window from; to read
         more, call again with ``since`` at the last time returned (the
         messages at that time come again: deduplicate by msgid).
         """
         rows = self._rows(
-            f"SELECT target, {COLUMNS} FROM {self.table} "
-            f"WHERE ts >= ? AND {NOT_PRIVATE} ORDER BY {ASC} LIMIT ?",
+            f"SELECT target, {COLUMNS} FROM {self.table} WHERE ts >= ? ORDER BY {ASC} LIMIT ?",
             (since, limit),
         )
         return [(str(r[0]), _message(r[1:])) for r in rows]

@@ -1,9 +1,10 @@
-"""The channel messages this server saw lately, by msgid (failover's memory).
+"""The messages this server saw lately, by msgid (failover's memory).
 
-``RecentLog`` remembers the channel messages of a recent window, in arrival
-order. It deduplicates a message that reaches this server twice (live and
-again in a catch-up after a link comes back), and it answers "what do you
-have that I lack?" when two servers resynchronise. Plain object, no I/O.
+``RecentLog`` remembers the channel and private messages of a recent window,
+in arrival order. It deduplicates a message that reaches this server twice
+(live and again in a catch-up after a link comes back), and it answers "what
+do you have that I lack?" when two servers resynchronise. Plain object, no
+I/O.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ EXPIRE_EVERY = 256  # additions between two looks at the oldest entries
 
 
 class Recent(NamedTuple):
-    """One channel message as this server saw it (a tuple: one per message sent)."""
+    """One channel or private message as this server saw it (a tuple: one per message sent)."""
 
     origin: str  # the server whose client sent it
-    key: str  # the folded channel name (history key)
+    key: str  # the history key: a folded channel name, or a private conversation's
     message: StoredMessage
 
 
 class RecentLog:
-    """The channel messages of the last ``window`` seconds, at most ``limit``."""
+    """The messages of the last ``window`` seconds, at most ``limit``."""
 
     def __init__(self, window: float = 900.0, limit: int = 50_000) -> None:
         self.window = window

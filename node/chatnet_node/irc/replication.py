@@ -78,6 +78,8 @@ class Replication:
         # The origin of a stored message is not kept: "" never matches a peer.
         for key, stored in self.history.recent(now - self.recent.window, self.recent.limit):
             self.recent.add("", key, stored, now)
+            # Stamps made here after a restart still sort after what was stored.
+            self.ids.observe(stored.ts)
 
     def forget(self, target_key: str, msgid: str, store: bool = True) -> None:
         """A message was redacted: out of history (``store``: ours to delete) and never resent."""
@@ -110,8 +112,9 @@ class Replication:
     ) -> bool:
         """Store a PRIVMSG or NOTICE for CHATHISTORY.
 
-        Channel messages are also remembered in ``recent``; one seen before
-        (it came back in a catch-up) returns False and is not stored again.
+        Channel and private messages are also remembered in ``recent``; one
+        seen before (it came back in a catch-up) returns False and is not
+        stored again.
         ``store=False`` only remembers it (its origin wrote the shared store).
         """
         tags = msg.tags
@@ -124,16 +127,14 @@ class Replication:
             text=text,
             tags={k: v for k, v in tags.items() if k.startswith("+") or k in KEPT_TAGS},
         )
-        if not target_key.startswith("dm:") and not self.recent.add(
-            origin or self.server_name, target_key, stored, self.clock()
-        ):
+        if not self.recent.add(origin or self.server_name, target_key, stored, self.clock()):
             return False
         if store:
             self.history.append(target_key, stored)  # queued; the flush commits it
         return True
 
     def acknowledge(self, client: Client, msg: Message, echo: list[Message] | None = None) -> None:
-        """Echo a channel message to its sender once it is safe.
+        """Echo a channel or private message to its sender once it is safe.
 
         Until then the echo (``msg``, or the lines ``echo`` of a multiline
         message), and the rest of the command's replies, are held
@@ -149,6 +150,11 @@ class Replication:
         if client.holding is None:
             client.holding = set()
         client.holding.add(msg.tags["msgid"])
+        if not self.output.dirty:
+            # Nothing else asked for this turn's flush (a private message to
+            # another server's user queues no bytes here), yet its history
+            # commit is what makes the message safe: ask for it.
+            self.output.wake()
 
     def report_overdue(self) -> None:
         """Tell senders whose messages are still not safe after ``links.ackTimeout``.

@@ -1,6 +1,6 @@
 """Failover between neighbours: confirmations and catch-up, never routed.
 
-* A server tells its neighbour which of the neighbour's channel messages
+* A server tells its neighbour which of the neighbour's channel and private messages
   it stored (``stored``, sent after its own commit): that releases the
   sender's acknowledgement there.
 * When a link comes up (or the network loses one), both sides send the

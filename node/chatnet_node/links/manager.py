@@ -35,6 +35,7 @@ from ..irc.events import ChatMessage, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
 from ..irc.network import ServerView
 from ..irc.state import ChatState
+from ..irc.transitions.accounts import SERVICES
 from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
@@ -263,13 +264,19 @@ class LinkManager:
             )
             self.dropped += 1
             return
-        remote.apply(self.core, event, self.sid_of())
+        sid_of = self.sid_of()
+        why = not_its_user(self.core, event, sid_of)
+        if why is not None:
+            log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
+            self.dropped += 1
+            return
+        remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
             isinstance(event, ChatMessage)
             and event.o == session.peer
             and event.command != "TAGMSG"
-            and is_channel_name(event.target)
+            and _kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
@@ -305,6 +312,8 @@ class LinkManager:
             if is_channel_name(event.target[1:]):  # STATUSMSG (@#chan): not stored anywhere
                 channel = core.channels.get(casefold(event.target[1:]))
                 return channel.servers() if channel is not None else set()
+            if event.command != "TAGMSG" and not core.replication.shared_store:
+                return self.topology.reachable()  # private messages too: see private_message
             user = core.users.get(event.target)
             return {user.server} if user is not None else set()
         if isinstance(event, UserInvite):
@@ -386,3 +395,31 @@ class LinkManager:
                 }
             )
         return result
+
+
+def _kept_everywhere(target: str) -> bool:
+    """True for a message every server stores: to a channel or a user, not ``@#chan``."""
+    return is_channel_name(target) or not is_channel_name(target[1:])
+
+
+def not_its_user(core: ChatState, event: Event, sid_of: dict[str, int]) -> str | None:
+    """Why ``event`` acts for a user its origin does not own (None: it does own it).
+
+    A server speaks only for its own users: a change to a user (a message, a
+    quit, a nick change...) comes from the server the user is on, and a new
+    user's uid starts with its server's ID. So a peer that passed the link's
+    authentication still cannot put words in another server's users' mouths
+    (services act from every server).
+    """
+    uid = getattr(event, "uid", None)
+    if not isinstance(uid, str) or uid in SERVICES:
+        return None
+    user = core.users.get(uid)
+    if user is not None:
+        if user.server != event.o:
+            return f"user {uid} ({user.nick}) is on {user.server}, not {event.o}"
+        return None
+    sid = sid_of.get(event.o)
+    if sid is not None and not uid.startswith(f"{sid}u"):
+        return f"user {uid} is not one of {event.o}'s (server ID {sid})"
+    return None

@@ -4,7 +4,8 @@
   and status), the single source of truth, built from ``fields`` (shared
   field types, durations, one-object rules as Python and CEL, metadata,
   conditions), with the larger spec blocks in their own modules: ``endpoint``
-  (where users connect) and ``staff`` (accounts, cloaks, IRC operators);
+  (where users connect), ``staff`` (accounts, cloaks, IRC operators) and
+  ``pod`` (where and how a server's pods run);
 * ``crds``: the CustomResourceDefinitions generated from those models;
 * ``loader``: YAML manifests read into documents that remember where each
   field came from;

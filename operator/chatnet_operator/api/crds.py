@@ -72,7 +72,15 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "const" in node:
         out["enum"] = [node["const"]]
         out.setdefault("type", "string")
-    for key in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
+    for key in (
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "maxProperties",
+    ):
         if key in node:
             out[key] = node[key]
     if node.get("type") == "object" or "properties" in node:

@@ -35,6 +35,7 @@ from chatnet_operator.api.fields import (
     parse_duration,
 )
 from chatnet_operator.api.netpolicy import DEFAULT_ADMIN_PORT, NetworkPolicySpec
+from chatnet_operator.api.pod import PodSettings
 from chatnet_operator.api.staff import Accounts, Cloaks, IrcOperator
 
 # ----------------------------------------------------------------- ChatNetwork
@@ -208,6 +209,9 @@ class ChatNetworkSpec(ApiModel):
         default_factory=NetworkPolicySpec,
         description="who may reach which port of the network's pods",
     )
+    pod: PodSettings = Field(
+        default=PodSettings(), description="pod settings of every server; a ChatServer's override"
+    )
 
     @model_validator(mode="after")
     def _ports_differ(self) -> ChatNetworkSpec:
@@ -307,6 +311,11 @@ class Resources(ApiModel):
     limits: dict[str, Quantity] = {}
 
 
+#: The well-known node labels spec.zone and spec.region select on.
+ZONE_LABEL = "topology.kubernetes.io/zone"
+REGION_LABEL = "topology.kubernetes.io/region"
+
+
 class ChatServerSpec(ApiModel):
     """One chat server, or a numbered set of them when replicas > 1."""
 
@@ -333,11 +342,23 @@ class ChatServerSpec(ApiModel):
     region: str | None = Field(
         default=None, max_length=63, description="topology.kubernetes.io/region"
     )
-    resources: Resources | None = None
+    resources: Resources | None = Field(
+        default=None, description="container requests and limits; default: sized from maxClients"
+    )
+    pod: PodSettings = Field(
+        default=PodSettings(), description="pod settings over the network's spec.pod"
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ChatServerSpec:
         check_rules(self, SERVER_RULES)
+        selected = self.pod.node_selector or {}
+        for key, value in ((ZONE_LABEL, self.zone), (REGION_LABEL, self.region)):
+            if value is not None and selected.get(key, value) != value:
+                raise ValueError(
+                    f"pod.nodeSelector {key}={selected[key]} contradicts "
+                    f"{key.rsplit('/', 1)[1]}: {value}; set one of them"
+                )
         return self
 
     @property

@@ -14,7 +14,14 @@ from typing import Any
 from chatnet_node.config import SERVER_NAME_MAX, valid_server_name
 from chatnet_operator.api.fields import MAX_SERVER_NAME
 from chatnet_operator.api.loader import Document, FieldPath, dotted
-from chatnet_operator.api.models import ChatNetwork, ChatServer, Portal, Role
+from chatnet_operator.api.models import (
+    REGION_LABEL,
+    ZONE_LABEL,
+    ChatNetwork,
+    ChatServer,
+    Portal,
+    Role,
+)
 from chatnet_operator.api.outcome import Broken, Declared, Problem
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
@@ -118,8 +125,29 @@ class NetworkRules:
         by_name = {s.name: s for s in servers}
         for server in servers:
             self.check_links(server, by_name)
+            self.check_placement(network, server)
         if complete:
             self.check_hubs_connected(network, servers)
+
+    def check_placement(self, network: ChatNetwork, server: ChatServer) -> None:
+        """A server's zone or region against the network's pod.nodeSelector (an AND of both
+        would match no node; the server's own nodeSelector is checked with the server)."""
+        selected = network.spec.pod.node_selector or {}
+        for key, field, value in (
+            (ZONE_LABEL, "zone", server.spec.zone),
+            (REGION_LABEL, "region", server.spec.region),
+        ):
+            if value is None or key not in selected or selected[key] == value:
+                continue
+            if key in (server.spec.pod.node_selector or {}):
+                continue  # the server's own nodeSelector overrides the network's
+            self.add(
+                server,
+                ("spec", field),
+                f"{field} {value} contradicts the network's pod.nodeSelector {key}={selected[key]}",
+                f"remove {key} from ChatNetwork/{network.name} spec.pod.nodeSelector, "
+                f"or set spec.pod.nodeSelector.{key} on this server",
+            )
 
     def check_irc_names(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
         """Every server's IRC name (``serverDomain`` appended) must be a valid server name."""
@@ -162,13 +190,19 @@ class NetworkRules:
                     top += server.spec.replicas
                 else:
                     ids[server_id] = name
-        reserved = f"{servers[0].spec.network}-chat" if servers else ""
+        network = servers[0].spec.network if servers else ""
+        # Names of the network's own children (plan.render.client_service_name,
+        # plan.disruption.backbone_budget_name) that a server's children would take.
+        reserved = {
+            f"{network}-chat": "the network's client Service",
+            f"{network}-hubs": "the PodDisruptionBudget of the network's hubs",
+        }
         for server in servers:
-            if server.name == reserved:
+            if server.name in reserved:
                 self.add(
                     server,
                     ("metadata", "name"),
-                    f"the name {reserved!r} is taken by the network's client Service",
+                    f"the name {server.name!r} is taken by {reserved[server.name]}",
                     "rename this ChatServer",
                 )
         for server in servers:

@@ -46,6 +46,7 @@ from chatnet_operator.cluster.reconcile import (
     desired_children,
     generated_secret,
     generated_secrets,
+    retired_children,
     server_child_refs,
 )
 from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
@@ -57,6 +58,7 @@ from chatnet_operator.observe.status import (
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.disruption import backbone_budget_name
 from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
 from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.placement import ClusterPlacement, cloak_secret_name
@@ -287,6 +289,9 @@ async def _sync(
         ref = (NETPOL_API_VERSION, NETPOL_KIND, namespace, name)
         await _delete_owned(kube, [ref], network["metadata"]["uid"])
     _child_events(emit, network, live, actions)
+    for owner, ref in retired_children(plan):
+        if owner in live:
+            await _delete_owned(kube, [ref], live[owner]["metadata"]["uid"])
 
     probes = await _probe(config, declared, plan)
     now = _now()
@@ -382,7 +387,10 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     """
     meta = network["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    refs = [("v1", "Service", namespace, client_service_name(name))]
+    refs = [
+        ("v1", "Service", namespace, client_service_name(name)),
+        ("policy/v1", "PodDisruptionBudget", namespace, backbone_budget_name(name)),
+    ]
     refs.append((NETPOL_API_VERSION, NETPOL_KIND, namespace, name))
     spec = network.get("spec") or {}
     if not ((spec.get("links") or {}).get("secretName")):

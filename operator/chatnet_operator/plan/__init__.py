@@ -7,7 +7,9 @@
 * ``planner``: every server's node configuration and link plan, from the
   validated objects and a ``Placement``;
 * ``render``: the plan, and only the plan, as the Kubernetes objects the
-  operator applies and ``chatnet render`` prints.
+  operator applies and ``chatnet render`` prints; ``podspec`` finishes its
+  pod templates (sizing, ``spec.pod``, probes, hub anti-affinity) and
+  ``disruption`` its PodDisruptionBudgets.
 
 May import: ``api`` and ``chatnet_node.config``. Never ``observe``,
 ``cluster`` or ``local``.

@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from chatnet_node.config import NodeConfig
 from chatnet_operator.api.endpoint import ServiceType
 from chatnet_operator.api.models import HistoryStore, LinkTls, Role
+from chatnet_operator.api.pod import PodSettings
 
 # The enums the plan's fields are typed with are the API's own; they are part
 # of the plan's vocabulary, so a reader of the plan takes them from here.
@@ -31,6 +32,7 @@ __all__ = [
     "LinkTls",
     "Member",
     "NetworkPlan",
+    "PodSettings",
     "PolicyPlan",
     "PortalTarget",
     "Role",
@@ -109,6 +111,10 @@ class ServerSetPlan(_Model):
     resources: dict[str, Any] | None = None
     zone: str | None = None
     region: str | None = None
+    #: Clients each server of the set admits (0: a control server); sizes default resources.
+    max_clients: int = 0
+    #: The network's ``spec.pod`` with the ChatServer's over it.
+    pod: PodSettings = PodSettings()
 
 
 class EndpointPlan(_Model):

@@ -218,7 +218,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         namespace=network.namespace,
         display_name=network.display_name,
         servers=plans,
-        sets=[_set_plan(server, members[server.name]) for server in servers],
+        sets=[_set_plan(network, server, members[server.name]) for server in servers],
         cluster=cluster_plan(network),
         links=links,
         tree=tree,
@@ -227,8 +227,9 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     )
 
 
-def _set_plan(server: ChatServer, members: list[Member]) -> ServerSetPlan:
+def _set_plan(network: ChatNetwork, server: ChatServer, members: list[Member]) -> ServerSetPlan:
     spec = server.spec
+    max_clients = 0 if spec.role == Role.CONTROL else spec.max_clients
     return ServerSetPlan(
         name=server.name,
         role=spec.role,
@@ -238,6 +239,8 @@ def _set_plan(server: ChatServer, members: list[Member]) -> ServerSetPlan:
         resources=spec.resources.model_dump(exclude_defaults=True) if spec.resources else None,
         zone=spec.zone,
         region=spec.region,
+        max_clients=network.spec.limits.max_clients if max_clients is None else max_clients,
+        pod=spec.pod.over(network.spec.pod),
     )
 
 

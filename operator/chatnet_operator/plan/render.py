@@ -1,10 +1,12 @@
 """Turn a network plan into the Kubernetes objects the operator creates.
 
 ``chatnet render`` prints these and the operator applies them, so both go
-through this one function. Objects per network: the client Service and the
-NetworkPolicy (``plan/netpolicy.py``); per ChatServer: a ConfigMap with the node configuration of
-every replica, a headless Service for links, a StatefulSet, a
-PodDisruptionBudget. Owner references are added by the operator (they need
+through this one function. Objects per network: the client Service, the
+NetworkPolicy (``plan/netpolicy.py``) and one PodDisruptionBudget over all
+its hubs; per ChatServer: a ConfigMap with the node configuration of every
+replica, a headless Service for links, a StatefulSet (its pod template
+finished by ``podspec``), and for a leaf set its own PodDisruptionBudget
+(``disruption`` says why hubs share one). Owner references are added by the operator (they need
 the owner's UID, which a rendered file cannot know).
 
 Configuration changes reach running pods without a restart: the ConfigMap is
@@ -28,6 +30,7 @@ from typing import Any
 
 import yaml
 
+import chatnet_node
 from chatnet_node.config import dump_config
 from chatnet_operator.plan.cnpg import cnpg_cluster
 from chatnet_operator.plan.desired import (
@@ -38,8 +41,10 @@ from chatnet_operator.plan.desired import (
     Role,
     ServerSetPlan,
 )
+from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
 from chatnet_operator.plan.netpolicy import network_policy
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
+from chatnet_operator.plan.podspec import app_version, finish_template
 
 DEFAULT_IMAGE = "ghcr.io/chatnet/chatnet:0.1.0"
 CONFIG_DIR = "/etc/chatnet/config"
@@ -47,6 +52,10 @@ LINK_SECRET_KEY = "secret"
 MANAGED_BY = "chatnet-operator"
 _RUN_AS = 10001
 PRE_STOP_SECONDS = 5  # about two readiness periods: endpoints drop the pod first
+#: The oldest Kubernetes the rendered objects run on: ``lifecycle.preStop.sleep``
+#: is on by default from 1.30 (beta; alpha and off in 1.29, GA in 1.34). The
+#: chart's ``kubeVersion`` and docs/operator.md ("Kubernetes versions") agree.
+MIN_KUBERNETES = "1.30"
 
 Obj = dict[str, Any]
 
@@ -312,10 +321,14 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
         "podManagementPolicy": "Parallel",
         "selector": {"matchLabels": selector(plan.network, server.name)},
         "updateStrategy": {"type": "RollingUpdate"},
-        "template": {
-            "metadata": {"labels": labels, "annotations": scrape_annotations(cluster)},
-            "spec": pod_spec,
-        },
+        "template": finish_template(
+            plan.network,
+            server,
+            {
+                "metadata": {"labels": dict(labels), "annotations": scrape_annotations(cluster)},
+                "spec": pod_spec,
+            },
+        ),
     }
     if claims:
         spec["volumeClaimTemplates"] = claims
@@ -328,7 +341,7 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
 
 
 def disruption_budget(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
-    """At most one server of a set down at a time during voluntary disruptions."""
+    """At most one server of a leaf set down at a time during voluntary disruptions."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
@@ -338,6 +351,25 @@ def disruption_budget(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
             "selector": {"matchLabels": selector(plan.network, server.name)},
         },
     }
+
+
+def _recommended_labels(objects: list[Obj], version: str) -> None:
+    """The recommended app.kubernetes.io labels every object (and pod) lacks, in place.
+
+    Not on a StatefulSet's volumeClaimTemplates: the API refuses any change
+    to them, so their labels stay as first rendered.
+    """
+    extra = {"app.kubernetes.io/version": version, "app.kubernetes.io/part-of": "chatnet"}
+    for obj in objects:
+        metas = [obj["metadata"]]
+        if obj["kind"] == "StatefulSet":
+            metas.append(obj["spec"]["template"]["metadata"])
+        for meta in metas:
+            # A copy: the claim templates may share the dict.
+            labels = meta["labels"] = dict(meta.get("labels", {}))
+            labels.setdefault("app.kubernetes.io/component", "network")
+            for key, value in extra.items():
+                labels.setdefault(key, value)
 
 
 def render_network(plan: NetworkPlan) -> list[Obj]:
@@ -356,8 +388,18 @@ def render_network(plan: NetworkPlan) -> list[Obj]:
             config_map(plan, server),
             headless_service(plan, server),
             stateful_set(plan, server),
-            disruption_budget(plan, server),
         ]
+        if not is_backbone(server):
+            objects.append(disruption_budget(plan, server))
+    if has_backbone(plan):
+        labels = _labels(plan.network) | {"app.kubernetes.io/component": "hub"}
+        budget = backbone_budget(plan.network, plan.namespace, labels)
+        if plan.object_namespace is None:
+            del budget["metadata"]["namespace"]
+        objects.append(budget)
+    _recommended_labels(
+        objects, app_version(plan.cluster.image or DEFAULT_IMAGE, chatnet_node.__version__)
+    )
     return objects
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chatnet_node.history.contract import StoredRecord
+from chatnet_node.irc.accounts import Account, credentials
 from chatnet_node.irc.transitions import accounts
 from tests.corekit import CoreServer, CoreUser
 
@@ -168,3 +170,34 @@ def test_drop_gives_the_channel_up(server: CoreServer) -> None:
     assert founder.ask("CS INFO #ops")[0].endswith(":#ops is not registered")
     # Dropped for good: registering it again is a new registration.
     assert founder.ask("CS REGISTER #ops")[0].endswith(":#ops is registered to founder")
+
+
+def test_a_restart_settles_a_split_it_had_not_settled(tmp_path: Path) -> None:
+    """Stopped after storing the other side's earlier registration but before dropping its
+    own: the restarted server drops its own (the loser) and keeps the winner."""
+    history = tmp_path / "history.db"
+    first = CoreServer(name="b", history=history)
+    first.clock.now = 2000.0
+    mine = account(first, "dup")
+    assert mine.client.account == "dup"
+    winner = Account(name="dup", created=1000.0, origin="a", updated=1000.0, by="a",
+                     **credentials("the-winners-password"))  # fmt: skip
+    first.core.history.save_record(
+        "account",
+        StoredRecord(name=winner.folded, created=winner.created, origin="a",
+                     updated=winner.updated, by="a", data=winner.model_dump_json()),
+    )  # fmt: skip
+    first.core.history.close()
+
+    second = CoreServer(name="b", history=history)
+    accounts.load_records(second.core, second.core.history.load_records())
+    assert second.core.accounts.get("dup") == winner
+    assert [v.dropped for v in second.core.accounts.versions("dup") if v.origin == "b"] == [True]
+    checker = second.user("checker")
+    assert checker.ask(f"NS IDENTIFY dup {PASSWORD}")[-1].endswith(":Invalid account or password")
+    assert checker.ask("NS IDENTIFY dup the-winners-password")[0].startswith(":b 900 checker")
+    # The tombstone is stored too: a second restart finds nothing left to settle.
+    second.core.history.close()
+    third = CoreServer(name="b", history=history)
+    accounts.load_records(third.core, third.core.history.load_records())
+    assert [v.dropped for v in third.core.accounts.versions("dup") if v.origin == "b"] == [True]

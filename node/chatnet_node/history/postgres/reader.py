@@ -198,9 +198,7 @@ class PostgresReader(SqlHistory):
         except HistoryUnavailable as exc:
             log.warning("history: recent messages not read from PostgreSQL: %s", exc)
             rows = []
-        extra = [
-            (t, m) for t, m in self._unwritten.values() if m.ts >= since and not is_private_key(t)
-        ]
+        extra = [(t, m) for t, m in self._unwritten.values() if m.ts >= since]
         if not extra:
             return rows
         merged = {m.msgid: (t, m) for t, m in rows}

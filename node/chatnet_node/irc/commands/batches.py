@@ -90,9 +90,7 @@ def close_batch(core: ChatCore, client: Client, ref: str) -> None:
     transitions.private_message(core, client, recipient, out)
     if not notice and recipient.away is not None:
         core.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
-    if echoed:
-        for line in echo:
-            core.send(client, line)
+    core.replication.acknowledge(client, out, echo if echoed else None)
 
 
 def _fail(core: ChatCore, client: Client, error: multiline.BatchError) -> None:

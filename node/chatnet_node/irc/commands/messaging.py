@@ -148,8 +148,9 @@ def to_nick(
     transitions.private_message(core, client, recipient, out)
     if not notice and recipient.away is not None:
         core.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
-    if client.has("echo-message"):
-        core.send(client, out)
+    # Acknowledged like a channel message: once a second server (or the
+    # shared store) holds it, so the recipient finds it after any one loss.
+    core.replication.acknowledge(client, out)
 
 
 def tagmsg(core: ChatCore, client: Client, msg: Message) -> None:

@@ -47,8 +47,9 @@ def on_message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
             )
         return
     recipient = state.users.get(event.target)
-    if recipient is not None and not recipient.remote:
-        change.private_message(state, sender, recipient, out)
+    if recipient is not None:
+        # Stored here wherever the recipient is; delivered if it is here.
+        change.private_message(state, sender, recipient, out, origin=event.o)
 
 
 def replay(
@@ -63,15 +64,27 @@ def replay(
     text: str,
     tags: dict[str, str],
 ) -> bool:
-    """A channel message from a catch-up: store it and deliver it if it is new here.
+    """A channel or private message from a catch-up: store it and deliver it if new here.
 
     Its sender may have left with its server, so it comes with its source
-    (``nick!user@host``), not a uid. Returns False when it was already known.
+    (``nick!user@host``), not a uid. A private message's ``target`` is the
+    recipient's nick when it was sent: a user here under that nick gets it.
+    Returns False when it was already known.
     """
+    stamped = {**tags, "time": format_time(ts), "msgid": msgid}
+    if not is_channel_name(target):
+        folded = casefold(target)
+        key = dm_target(casefold(source.split("!", 1)[0]), folded)
+        out = Message(command, [target, text], source, stamped)
+        if not state.replication.record(key, out, target, text, origin=origin):
+            return False
+        recipient = state.nicks.get(folded)
+        if recipient is not None and not recipient.remote:
+            change.deliver_message(state, out, [recipient])
+        return True
     key = casefold(target)
     channel = state.channels.get(key)
     display = channel.name if channel is not None else target
-    stamped = {**tags, "time": format_time(ts), "msgid": msgid}
     out = Message(command, [display, text], source, stamped)
     if not state.replication.record(key, out, display, text, origin=origin):
         return False

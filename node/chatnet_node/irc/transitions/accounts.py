@@ -70,12 +70,27 @@ def merge_record(state: ChatState, kind: Kind, data: dict[str, Any]) -> None:
 
 
 def load_records(state: ChatState, rows: list[tuple[str, str]]) -> int:
-    """Take in the records this server stored before it restarted; how many."""
+    """Take in the records this server stored before it restarted; how many.
+
+    Then settle every name with more than one registration: a server that
+    stopped between storing a winner from another side of a split and storing
+    the tombstone of its own losing registration drops that loser now, as it
+    would have (the tombstone reaches the others with the next burst).
+    """
+    contested: set[tuple[Kind, str]] = set()
     for kind, data in rows:
         if kind == "account":
-            state.accounts.merge(Account.model_validate_json(data))
+            account = Account.model_validate_json(data)
+            state.accounts.merge(account)
+            if len(state.accounts.versions(account.name)) > 1:
+                contested.add(("account", account.name))
         elif kind == "channel":
-            state.channel_records.merge(ChannelRecord.model_validate_json(data))
+            channel = ChannelRecord.model_validate_json(data)
+            state.channel_records.merge(channel)
+            if len(state.channel_records.versions(channel.name)) > 1:
+                contested.add(("channel", channel.name))
+    for kind, name in sorted(contested):
+        _settle(state, kind, name)
     return len(rows)
 
 

@@ -84,25 +84,40 @@ def status_message(
 
 
 def private_message(
-    state: ChatState, sender: Client | None, recipient: Client, out: Message
-) -> None:
+    state: ChatState,
+    sender: Client | None,
+    recipient: Client,
+    out: Message,
+    origin: str | None = None,
+) -> bool:
     """A PRIVMSG, NOTICE or TAGMSG to one user: stored (not TAGMSG) and delivered.
 
-    A user of another server gets it from its own server: the event goes
-    there. ``sender`` is None when a link brought the message before the
-    sender's introduction (``out`` carries the source).
+    A PRIVMSG or NOTICE is stored on every server, as a channel message is
+    (history and the recent window), so the recipient finds it after the
+    loss of any one server; False when it was known already (a catch-up
+    brought it first). Only the recipient's server delivers it. ``origin``
+    is the sender's server (None: this one); ``sender`` is None when a link
+    brought the message before the sender's introduction (``out`` carries
+    the source).
     """
     out.params[0] = recipient.nick
     text = out.params[1] if len(out.params) > 1 else ""
-    if out.command != "TAGMSG":
+    stored = out.command != "TAGMSG"
+    replication = state.replication
+    if stored:
         sender_nick = (out.source or "").split("!", 1)[0]
         key = dm_target(casefold(sender_nick), casefold(recipient.nick))
-        state.replication.record(key, out, recipient.nick, text)
-    if recipient.remote:
-        if sender is not None:
-            _emit_message(state, sender, recipient.uid, out, text)
-    elif out.command != "TAGMSG" or recipient.has("message-tags"):
+        store = origin is None or not replication.shared_store  # the origin wrote a shared store
+        if not replication.record(key, out, recipient.nick, text, origin, store):
+            return False
+    # Every server keeps a copy (unless they share one store); a TAGMSG goes
+    # only to the recipient's server.
+    sent_on = recipient.remote or (stored and replication.waits_for_peer)
+    if origin is None and sender is not None and sent_on:
+        _emit_message(state, sender, recipient.uid, out, text)
+    if not recipient.remote and (stored or recipient.has("message-tags")):
         deliver_message(state, out, [recipient])
+    return True
 
 
 def deliver_message(state: ChatState, out: Message, receivers: Iterable[Client]) -> None:

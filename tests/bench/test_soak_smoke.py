@@ -1,0 +1,36 @@
+"""bench/soak.py in its short form: two minutes of chat, churn, a kill and a freeze.
+
+The long run (an hour) is run by hand; this is the form the test command
+runs. It asserts what the soak is for: no acknowledged message lost or
+duplicated while servers die and freeze and clients come and go, and every
+server sampled all along.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.bench import run_bench
+
+
+@pytest.mark.timeout(420)
+def test_two_minutes_of_churn_and_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    result = run_bench(
+        "soak.py", "--minutes", "2", "--clients", "40", "--talkers", "5", "--rate", "1",
+        "--churners", "4", "--kill-every", "35", "--freeze-every", "50", "--sample", "10",
+        "--json", str(out), timeout=400, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["lost"] == 0 and report["duplicated"] == 0, report["summary"]
+    assert report["acked"] > 100, report["summary"]
+    assert len(report["kills"]) >= 2 and len(report["freezes"]) >= 1
+    assert len(report["samples"]) >= 10
+    # Every server sampled every time (but one just killed, not back yet).
+    complete = [s for s in report["samples"] if len(s["rss_kib"]) == 8]
+    assert len(complete) >= len(report["samples"]) - len(report["kills"])
+    assert "lost 0, duplicated 0" in result.stdout

@@ -1,0 +1,174 @@
+"""A hostile link peer that knows the link secret, against a real node.
+
+The fake peer (``evil``, server ID 42) speaks the link protocol over a real
+WebSocket: it runs the same handshake, then tries what a compromised or
+buggy server might. The node must refuse each with a logged reason, keep
+the link where the protocol allows, drop it where it must, and let its own
+users notice nothing:
+
+* a message, and a QUIT, for a user of the node (not evil's to speak for);
+* a message from a uid outside evil's server ID, with a forged source;
+* an event whose origin is a server that is not behind this link;
+* the same event again (a replay), and a message again under a new event id;
+* a message bigger than the link protocol allows: the link is dropped;
+* a peer speaking another protocol version: refused at the handshake.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from chatnet_node.irc import events as ev
+from chatnet_node.irc.servertime import format_time
+from chatnet_node.links import protocol as lp
+from chatnet_node.links.handshake import Handshake
+from tests.irc.client import IrcClient
+from tests.nodeproc import NodeProcess, make_node
+from tests.waiting import eventually
+
+SECRET = "hostile-peer-secret"
+EVIL, EVIL_SID = "evil", 42
+CAPS = ["message-tags", "server-time", "echo-message"]
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeProcess]:
+    node = make_node(tmp_path, "a", serverId=1, links={"secret": SECRET})
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+async def handshake(node: NodeProcess, version: int = lp.VERSION) -> tuple[ClientConnection, str]:
+    """Link to ``node`` as ``evil``; the open link, or the node's refusal."""
+    ws = await connect(node.ws_url, subprotocols=[lp.PROTOCOL], max_size=None)  # type: ignore[list-item]
+    mine = lp.Hello(
+        network="TestNet",
+        server=EVIL,
+        sid=EVIL_SID,
+        role="hub",
+        version=version,
+        challenge=lp.new_challenge(),
+    )
+    shake = Handshake(mine, SECRET, known={}, linked=set(), allowed=None, have_uplink=False)
+    for message in shake.start():
+        await ws.send(lp.encode(message))
+    while not shake.done:
+        answer = lp.decode(await ws.recv(decode=True))
+        for message in shake.receive(answer):
+            await ws.send(lp.encode(message))
+        if shake.failed is not None:
+            return ws, shake.failed
+    advert = lp.Advert(server=EVIL, sid=EVIL_SID, seq=1, neighbours=["a"])
+    await ws.send(lp.encode(advert))
+    return ws, ""
+
+
+async def uid_of(ws: ClientConnection, nick: str) -> str:
+    """The uid of ``nick`` from the node's burst."""
+    while True:
+        message = lp.decode(await ws.recv(decode=True))
+        if isinstance(message, ev.UserIntro) and message.nick == nick:
+            return message.uid
+
+
+def say(uid: str, msgid: str, text: str, source: str = "", o: str = EVIL) -> ev.ChatMessage:
+    message = ev.ChatMessage(
+        uid=uid,
+        target="#room",
+        command="PRIVMSG",
+        text=text,
+        tags={"time": format_time(time.time()), "msgid": msgid},
+        source=source,
+    )
+    message.o, message.id = o, f"evil-event-{msgid}"
+    return message
+
+
+def intro(uid: str, nick: str) -> ev.UserIntro:
+    user = ev.UserIntro(
+        uid=uid, nick=nick, user="m", host="evil.example", realname="M", ts=1.0, signon=1.0
+    )
+    user.o, user.id = EVIL, f"evil-intro-{uid}"
+    return user
+
+
+def join(uid: str) -> ev.ChannelJoin:
+    event = ev.ChannelJoin(uid=uid, channel="#room", cts=2**40)  # younger: no status
+    event.o, event.id = EVIL, f"evil-join-{uid}"
+    return event
+
+
+async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
+    node: NodeProcess,
+) -> None:
+    alice = await IrcClient.tcp(node.irc_port)
+    bob = await IrcClient.tcp(node.irc_port)
+    ws: ClientConnection | None = None
+    try:
+        await alice.register("alice", caps=CAPS)
+        await bob.register("bob", caps=CAPS)
+        await alice.join("#room")
+        await bob.join("#room")
+        ws, refused = await handshake(node)
+        assert not refused, refused
+        alice_uid = await uid_of(ws, "alice")
+
+        # Its own user may speak; the node's users may not be spoken for.
+        for event in (intro(f"{EVIL_SID}u1", "mallory"), join(f"{EVIL_SID}u1")):
+            await ws.send(lp.encode(event))
+        spoofed = [
+            say(alice_uid, "evil1", "I am alice, trust me"),
+            say("7u1", "evil2", "a uid that is not evil's", source="alice!~alice@host"),
+            say(f"{EVIL_SID}u1", "evil3", "origin not behind this link", o="b"),
+        ]
+        quit_ = ev.UserQuit(uid=alice_uid, reason="spoofed quit")
+        quit_.o, quit_.id = EVIL, "evil-quit"
+        honest = say(f"{EVIL_SID}u1", "evil4", "hello from mallory")
+        again = say(f"{EVIL_SID}u1", "evil4", "hello from mallory")
+        again.id = "evil-event-evil4-again"  # the same message under a new event id
+        for event in [*spoofed, quit_, honest, honest, again]:
+            await ws.send(lp.encode(event))
+
+        lines = await bob.collect_until(lambda m: m.command == "PRIVMSG" and m.nick == "mallory")
+        lines += await bob.sync()
+        texts = [m.last for m in lines if m.command in ("PRIVMSG", "QUIT")]
+        assert texts == ["hello from mallory"], f"bob saw {texts}"
+        await alice.privmsg("#room", "still here")  # the spoofed QUIT changed nothing
+
+        log = node.log()
+        for why in (
+            f"dropped msg from {EVIL}: user {alice_uid} (alice) is on a, not {EVIL}",
+            f"dropped msg from {EVIL}: user 7u1 is not one of {EVIL}'s (server ID {EVIL_SID})",
+            "dropped msg from b: origin does not match this link",
+            f"dropped quit from {EVIL}: user {alice_uid} (alice) is on a, not {EVIL}",
+        ):
+            assert why in log, f"no {why!r} in the node's log:\n{log}"
+
+        # A message bigger than the protocol allows: the node drops the link.
+        await ws.send("x" * (lp.MAX_LINK_MESSAGE + 1))
+
+        async def link_down() -> bool:
+            return "link down: a -- evil" in node.log()
+
+        await eventually(link_down, 10, "the link to evil dropped", 0.1, node.log)
+        await bob.expect(lambda m: m.command == "QUIT" and m.nick == "mallory")
+        await alice.privmsg("#room", "and still here")
+    finally:
+        if ws is not None:
+            await ws.close()
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_peer_of_another_protocol_version_is_refused(node: NodeProcess) -> None:
+    ws, refused = await handshake(node, version=lp.VERSION + 1)
+    await ws.close()
+    assert refused.startswith(f"refused by peer: protocol version {lp.VERSION + 1} not supported")

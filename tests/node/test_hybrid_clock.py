@@ -1,0 +1,68 @@
+"""The hybrid logical clock behind every ``time`` tag (``irc.ids.Ids``), on a fake clock."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from chatnet_node.irc.ids import MAX_AHEAD, Ids
+from chatnet_node.irc.servertime import format_time, parse_time
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stamped(ids: Ids) -> float:
+    ts = parse_time(ids.stamp()["time"])
+    assert ts is not None
+    return ts
+
+
+def test_stamps_follow_the_wall_clock_when_nothing_later_was_seen() -> None:
+    clock = Clock(1000.0)
+    ids = Ids(1, clock)
+    assert stamped(ids) == 1000.0
+    clock.now = 1000.25
+    assert stamped(ids) == 1000.25
+
+
+def test_a_message_seen_from_a_clock_ahead_pulls_later_stamps_past_it() -> None:
+    clock = Clock(1000.0)
+    ids = Ids(1, clock)
+    ids.time_of({"time": format_time(1005.0), "msgid": "2abcdef1"})
+    first, second = stamped(ids), stamped(ids)
+    assert first == second == 1005.001  # strictly after what was seen
+    clock.now = 1010.0  # the wall clock overtakes it: back to the wall clock
+    assert stamped(ids) == 1010.0
+
+
+def test_the_clock_never_goes_back_when_the_wall_clock_does() -> None:
+    clock = Clock(1000.0)
+    ids = Ids(1, clock)
+    stamped(ids)
+    clock.now = 990.0  # NTP stepped the clock back
+    assert stamped(ids) == 1000.0
+
+
+def test_a_stamp_far_in_the_future_is_followed_only_up_to_max_ahead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock(1000.0)
+    ids = Ids(1, clock)
+    with caplog.at_level(logging.WARNING, logger="chatnet.ids"):
+        ids.time_of({"time": format_time(1000.0 + 86400), "msgid": "2abcdef1"})
+    assert stamped(ids) == 1000.0 + MAX_AHEAD
+    assert "ahead of this server's clock" in caplog.text
+
+
+def test_the_time_of_a_message_stamped_here_is_not_parsed_again() -> None:
+    ids = Ids(1, Clock(1000.0))
+    tags = ids.stamp()
+    assert ids.time_of(tags) == 1000.0
+    assert stamped(ids) == 1000.0  # its own stamp does not push the clock
