@@ -121,6 +121,8 @@ class NodeProcess:
     config_path: Path
     proc: subprocess.Popen[bytes] | None = None
     tls_port: int | None = None
+    #: The admin listener (/healthz, /readyz, /status, /metrics); None: on ws_port.
+    admin_port: int | None = None
     log_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: Environment variables set for this node's process only (say, libfaketime's).
@@ -129,6 +131,11 @@ class NodeProcess:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.ws_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Where /healthz, /readyz, /status and /metrics answer."""
+        return f"http://127.0.0.1:{self.admin_port or self.ws_port}"
 
     @property
     def ws_url(self) -> str:
@@ -154,7 +161,7 @@ class NodeProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited: {self.log()}")
             try:
-                with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:
+                with urllib.request.urlopen(self.admin_url + "/healthz", timeout=1) as resp:
                     return bool(resp.status == 200)
             except OSError:
                 return False
@@ -179,7 +186,7 @@ def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:
     ``overrides`` are merged into the top level of the YAML configuration
     (camelCase keys, as in the file format).
     """
-    irc_port, ws_port = free_port(), free_port()
+    irc_port, ws_port, admin_port = free_port(), free_port(), free_port()
     config: dict[str, Any] = {
         "name": name,
         "serverId": 10,
@@ -187,6 +194,7 @@ def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:
         "listeners": {
             "irc": [{"host": "127.0.0.1", "port": irc_port}],
             "websocket": [{"host": "127.0.0.1", "port": ws_port}],
+            "admin": [{"host": "127.0.0.1", "port": admin_port}],
         },
         "history": {"path": str(tmp / f"{name}-history.sqlite3")},
         "drainSeconds": 1.0,
@@ -204,5 +212,6 @@ def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:
         irc_port=irc_port,
         ws_port=ws_port,
         config_path=path,
+        admin_port=admin_port if config["listeners"].get("admin") else None,
         log_path=tmp / f"{name}.log",
     )

@@ -92,6 +92,9 @@ class Listeners(_Model):
     irc_tls: list[TlsListener] = []
     websocket: list[Listener] = []
     websocket_tls: list[TlsListener] = []
+    #: Plain HTTP for /healthz, /readyz, /status and /metrics (see transport/admin.py).
+    #: When set, the WebSocket ports answer 404 for those paths.
+    admin: list[Listener] = []
 
 
 def _cidr(value: str) -> str:

@@ -31,6 +31,7 @@ from .irc.core import ChatCore
 from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
+from .transport.admin import AdminProtocol
 from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.forwarded import Network, trusted_networks
 from .transport.http import HttpRoutes
@@ -63,7 +64,7 @@ Listening = asyncio.Server | ProxiedListener
 class Bound:
     """A listener and the address it actually got (port 0 resolved)."""
 
-    kind: str  # "irc", "irc-tls" or "websocket"
+    kind: str  # "irc", "irc-tls", "websocket", "websocket-tls" or "admin"
     host: str
     port: int
 
@@ -79,7 +80,10 @@ class Node:
         self.history = open_history(config.history)
         self.core = ChatCore(config, self.history, COMMANDS)
         self.registry = make_registry(self.core)
-        self.routes = HttpRoutes(self.core, self.registry)
+        # With an admin listener, /status, /metrics and the probes leave the client port.
+        has_admin = bool(config.listeners.admin)
+        self.routes = HttpRoutes(self.core, self.registry, admin=not has_admin)
+        self.admin_routes = HttpRoutes(self.core, self.registry, page=False)
         self.links: LinkRuntime | None = None
         if config.links.read_secret() is not None:
             self.links = LinkRuntime(self.core, config.links)
@@ -134,6 +138,11 @@ class Node:
                 http_refusal,
                 lambda peer: WebSocketProtocol(core, routes, links, secure=True, peer=peer),
             )
+        for spec in listeners.admin:
+            server = await loop.create_server(
+                lambda: AdminProtocol(self.admin_routes), spec.host, spec.port
+            )
+            self._remember("admin", server)
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +22,12 @@ from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.local.up import Options, run_up
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
-from chatnet_operator.plan.render import render_network, to_yaml
+from chatnet_operator.plan.render import render_network, secret_note, to_yaml
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
+EXIT_USAGE = 2  # argparse's code for a bad option
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -87,13 +87,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
     code, report = load_and_validate(args.files)
     if report is None:
         return code
+    if args.link_secret is not None:
+        print(
+            "chatnet: render: --link-secret is gone: render never prints a secret. Create "
+            "the Secret yourself (kubectl create secret generic NAME --from-literal=secret=...) "
+            "and name it in spec.links.secretName, or leave secretName out and the operator "
+            "generates NETWORK-links in the cluster",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     objects = []
+    notes = []
     for found in report.networks:
         declared = _with_namespace(found, args.namespace)
         plan = plan_network(declared, ClusterPlacement(declared.network, args.cluster_domain))
-        secret = args.link_secret or secrets.token_urlsafe(32)
-        objects += render_network(plan, secret)
-    sys.stdout.write(to_yaml(objects))
+        objects += render_network(plan)
+        notes.append(secret_note(plan))
+    sys.stdout.write("".join(notes) + to_yaml(objects))
     return EXIT_OK
 
 
@@ -202,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument(
         "--link-secret",
-        help="shared link secret to put in the rendered Secret (default: a random one)",
+        help=argparse.SUPPRESS,  # removed: render prints no secret (a clear error says so)
     )
     render.set_defaults(func=_cmd_render)
 

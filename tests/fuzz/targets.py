@@ -21,7 +21,10 @@ from websockets.http11 import Request, Response
 from chatnet_node.config import ConfigError, load_config, parse_config
 from chatnet_node.irc.message import ParseError, parse_line
 from chatnet_node.links import protocol as lp
+from chatnet_node.metrics import make_registry
 from chatnet_node.transport import forwarded, proxyproto
+from chatnet_node.transport.admin import AdminProtocol
+from chatnet_node.transport.http import HttpRoutes
 from chatnet_node.transport.websocket import WebSocketProtocol
 from chatnet_operator.api.loader import UnreadableInputError, parse_text
 from chatnet_operator.api.validate import validate_documents
@@ -42,6 +45,7 @@ class _Core:
 
     server: CoreServer | None = None
     count = 0
+    admin: HttpRoutes | None = None
 
 
 def _check_output(raw: bytes) -> None:
@@ -164,6 +168,27 @@ def websocket(data: bytes) -> None:
         core.flush()
 
 
+def admin_http(data: bytes) -> None:
+    """The admin port: arbitrary bytes get one HTTP answer (200, 4xx or 503) and a close,
+    or nothing yet (an incomplete request); nothing escapes ``data_received``."""
+    if _Core.server is None:
+        _Core.server = CoreServer()
+    core = _Core.server.core
+    if _Core.admin is None:
+        _Core.admin = HttpRoutes(core, make_registry(core), page=False)
+    proto = AdminProtocol(_Core.admin)
+    transport = FakeTransport()
+    proto.connection_made(transport)
+    step = max(1, data[0] % 64) if data else 1
+    for start in range(0, len(data), step):
+        proto.data_received(data[start : start + step])
+    out = bytes(transport.data)
+    if out:
+        assert out.startswith((b"HTTP/1.1 200", b"HTTP/1.1 4", b"HTTP/1.1 503")), out[:80]
+        assert transport.closed and out.count(b"HTTP/1.1 ") >= 1
+    proto.eof_received()
+
+
 def link_protocol(data: bytes) -> None:
     """A link line from a peer: a message or LinkProtocolError, nothing else."""
     for raw in (data, data.decode("utf-8", "replace")):
@@ -226,6 +251,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "irc_parser": irc_parser,
     "irc_core": irc_core,
     "websocket": websocket,
+    "admin_http": admin_http,
     "link_protocol": link_protocol,
     "node_config": node_config,
     "manifests": manifests,

@@ -24,6 +24,7 @@ RUNS = {
     "irc_parser": 10_000,
     "irc_core": 500,
     "websocket": 1_500,
+    "admin_http": 3_000,
     "link_protocol": 5_000,
     "node_config": 500,
     "manifests": 500,

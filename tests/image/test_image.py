@@ -192,7 +192,7 @@ async def test_node_container_serves_an_irc_client(image: str, tmp_path: Path) -
         f"--volume={node.config_path}:/etc/chatnet/node.yaml:ro",
     ]
     with container(image, options, ["--config=/etc/chatnet/node.yaml"]) as name:
-        wait_healthy(name, node.http_url + "/healthz")
+        wait_healthy(name, node.admin_url + "/healthz")
         async with await IrcClient.tcp(node.irc_port) as alice:
             await alice.register("alice", caps=["echo-message"])
             await alice.join("#image")

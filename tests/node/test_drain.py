@@ -35,7 +35,7 @@ CAPS = ["message-tags", "server-time", "echo-message", "batch", "chathistory"]
 
 def readyz(node: NodeProcess) -> int:
     try:
-        with urllib.request.urlopen(node.http_url + "/readyz", timeout=2) as resp:
+        with urllib.request.urlopen(node.admin_url + "/readyz", timeout=2) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)

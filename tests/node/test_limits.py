@@ -37,7 +37,7 @@ def LineClient(port: int, rcvbuf: int | None = None, answer_pings: bool = True) 
 
 def http_status(node: NodeProcess, path: str) -> int:
     try:
-        with urllib.request.urlopen(node.http_url + path, timeout=3) as resp:
+        with urllib.request.urlopen(node.admin_url + path, timeout=3) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)

@@ -160,15 +160,15 @@ def http_get(url: str) -> tuple[int, str, str]:
 
 
 def test_healthz_and_readyz(node: NodeProcess) -> None:
-    assert http_get(node.http_url + "/healthz")[0] == 200
-    status, _, body = http_get(node.http_url + "/readyz")
+    assert http_get(node.admin_url + "/healthz")[0] == 200
+    status, _, body = http_get(node.admin_url + "/readyz")
     assert status == 200 and body.strip() == "ready"
 
 
 async def test_status_json(node: NodeProcess, irc: Clients) -> None:
     client = await irc.tcp("alice")
     await client.join("#one", "#two")
-    status, content_type, body = await asyncio.to_thread(http_get, node.http_url + "/status")
+    status, content_type, body = await asyncio.to_thread(http_get, node.admin_url + "/status")
     assert status == 200 and content_type.startswith("application/json")
     doc = json.loads(body)
     assert doc["name"] == "test"
@@ -182,7 +182,7 @@ async def test_metrics(node: NodeProcess, irc: Clients) -> None:
     alice = await irc.tcp("alice")
     await alice.send("PRIVMSG NickServ :REGISTER correct-horse-battery")
     await alice.expect("900")
-    status, content_type, body = await asyncio.to_thread(http_get, node.http_url + "/metrics")
+    status, content_type, body = await asyncio.to_thread(http_get, node.admin_url + "/metrics")
     assert 'chatnet_accounts{server="test"} 1.0' in body
     assert 'chatnet_logged_in{server="test"} 1.0' in body
     assert status == 200 and content_type.startswith("text/plain")
@@ -209,15 +209,15 @@ async def test_full_server_turns_readyz_503(tmp_path: Path) -> None:
         client = await IrcClient.tcp(node.irc_port)
         try:
             await client.register("only")
-            status, _, body = await asyncio.to_thread(http_get, node.http_url + "/readyz")
+            status, _, body = await asyncio.to_thread(http_get, node.admin_url + "/readyz")
             assert status == 503 and body.strip() == "full"
-            assert (await asyncio.to_thread(http_get, node.http_url + "/healthz"))[0] == 200
+            assert (await asyncio.to_thread(http_get, node.admin_url + "/healthz"))[0] == 200
             await client.quit()
         finally:
             await client.close()
 
         async def ready() -> bool:
-            status, _, _ = await asyncio.to_thread(http_get, node.http_url + "/readyz")
+            status, _, _ = await asyncio.to_thread(http_get, node.admin_url + "/readyz")
             return status == 200
 
         await eventually(ready, 10, "/readyz is 200 again", poll=0.05)

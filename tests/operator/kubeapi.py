@@ -101,6 +101,7 @@ BUILTIN_TYPES = [
     ResourceType(
         "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", subresources=("status",)
     ),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

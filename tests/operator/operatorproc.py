@@ -16,7 +16,7 @@ import yaml
 
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
-from chatnet_operator.cluster.reconcile import cloak_secret
+from chatnet_operator.cluster.reconcile import generated_secret, generated_secrets
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
@@ -34,6 +34,7 @@ CHILD_KINDS = [
     ("v1", "ConfigMap"),
     ("apps/v1", "StatefulSet"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
 ]
 
 
@@ -75,23 +76,23 @@ def rendered(docs: list[Obj]) -> dict[str, Obj]:
     out = {}
     for declared in report.networks:
         plan = plan_network(declared, ClusterPlacement(declared.network))
-        for obj in render_network(plan, "not-compared"):
+        for obj in render_network(plan):
             out[f"{obj['kind']}/{obj['metadata']['name']}"] = obj
     return out
 
 
 def operator_children(docs: list[Obj]) -> dict[str, Obj]:
-    """What the operator makes of these documents: ``rendered`` and each generated cloak
-    Secret (created once by the operator, never printed by ``chatnet render``)."""
+    """What the operator makes of these documents: ``rendered`` and each generated Secret
+    (link and cloak: created once by the operator, never printed by ``chatnet render``)."""
     out = rendered(docs)
     report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
     for declared in report.networks:
         plan = plan_network(declared, ClusterPlacement(declared.network))
         owner = {"apiVersion": "chatnet.io/v1alpha1", "kind": "ChatNetwork"}
         owner["metadata"] = {"name": declared.network.name, "uid": "not-compared"}
-        secret = cloak_secret(plan, "not-compared", owner)
-        if secret is not None:
-            out[f"Secret/{secret['metadata']['name']}"] = secret
+        for name, key, _ in generated_secrets(plan):
+            secret = generated_secret(plan, name, key, "not-compared", owner)
+            out[f"Secret/{name}"] = secret
     return out
 
 

@@ -120,11 +120,11 @@ def _objects(text: str) -> list[dict[str, Any]]:
 def test_render_mounts_operator_and_cloak_secrets_and_prints_no_cloak_secret(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    first = render(capsys, str(EXAMPLE), "--link-secret", "fixed")
-    assert render(capsys, str(EXAMPLE), "--link-secret", "fixed") == first, "reproducible"
+    first = render(capsys, str(EXAMPLE))
+    assert render(capsys, str(EXAMPLE)) == first, "reproducible"
     objects = _objects(first)
     secrets = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
-    assert secrets == ["staffed-links"], "the cloak Secret is made by the operator, not render"
+    assert secrets == [], "the link and cloak Secrets are made by the operator, not render"
     pod = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
     assert {"name": "secret-0", "secret": {"secretName": "staff-opers"}} in pod["volumes"]
     assert {"name": "secret-1", "secret": {"secretName": "staffed-cloak"}} in pod["volumes"]

@@ -274,8 +274,10 @@ NAMESPACED_GRANTS = (
     | {("chatnet.io", f"{r}/status", "patch") for r in ("chatnetworks", "chatservers")}
     | {("chatnet.io", f"{r}/finalizers", "update") for r in ("chatnetworks", "chatservers")}
     | {("apps", "statefulsets", v) for v in CHILD_VERBS}
-    | {("", r, v) for r in ("services", "configmaps", "secrets") for v in CHILD_VERBS}
+    | {("", r, v) for r in ("services", "configmaps") for v in CHILD_VERBS}
+    | {("", "secrets", v) for v in ("get", "create", "delete")}
     | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
+    | {("networking.k8s.io", "networkpolicies", v) for v in CHILD_VERBS}
     | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "update")}
     | {("", "events", "create")}
     | {(g, r, v) for g, r in OPTIONAL_RESOURCES for v in ("get", "create", "update")}

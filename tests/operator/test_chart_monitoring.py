@@ -79,7 +79,7 @@ def test_dashboard_configmap_for_the_grafana_sidecar(tmp_path: Path) -> None:
     node = make_node(tmp_path, links={"secret": "s" * 32, "role": "hub"})
     node.start()
     try:
-        with urllib.request.urlopen(node.http_url + "/metrics", timeout=5) as resp:
+        with urllib.request.urlopen(node.admin_url + "/metrics", timeout=5) as resp:
             text = resp.read().decode()
     finally:
         node.stop()

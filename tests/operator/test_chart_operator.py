@@ -368,13 +368,14 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
             what="a ChildrenCreated event",
         )
         # Every kind of child replaced: each made stale (its fingerprint), then
-        # a ChatServer change re-syncs the network at once. The generated cloak
-        # Secret is the exception: created once, never rewritten (cloaks and bans
-        # on them must survive), so it keeps its value.
-        cloak_key = "Secret/acme-cloak"
+        # a ChatServer change re-syncs the network at once. The generated link
+        # and cloak Secrets are the exception: created once, never rewritten
+        # (links must not split, cloaks and bans on them must survive).
+        generated = ("Secret/acme-cloak", "Secret/acme-links")
+        cloak_key = generated[0]
         cloak = children(api, CHAT)[cloak_key]
         for key, obj in children(api, CHAT).items():
-            if key != cloak_key:
+            if key not in generated:
                 obj["metadata"]["annotations"][APPLIED] = "stale"
                 api.store.apply(obj)
         set_max_clients(api, "west", 900)
@@ -382,7 +383,7 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
             lambda: all(
                 o["metadata"]["annotations"][APPLIED] != "stale"
                 for k, o in children(api, CHAT).items()
-                if k != cloak_key
+                if k not in generated
             ),
             what="every child replaced",
         )

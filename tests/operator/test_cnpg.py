@@ -98,8 +98,7 @@ def test_the_cluster_outlives_the_network_that_made_it() -> None:
              "metadata": {"name": "chat", "uid": "u1"}}  # fmt: skip
     servers = {"a": {**owner, "kind": "ChatServer", "metadata": {"name": "a", "uid": "u2"}}}
     children = {
-        f"{o['kind']}/{o['metadata']['name']}": o
-        for o in desired_children(plan, "s", owner, servers)
+        f"{o['kind']}/{o['metadata']['name']}": o for o in desired_children(plan, owner, servers)
     }
     assert "ownerReferences" not in children["Cluster/chat-history"]["metadata"]
     assert children["Service/chat-chat"]["metadata"]["ownerReferences"][0]["uid"] == "u1"

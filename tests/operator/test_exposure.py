@@ -69,8 +69,8 @@ def test_the_example_renders_a_proxy_protocol_endpoint(
     pod = find(objects, "StatefulSet", "hub")["spec"]["template"]["spec"]
     container = pod["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports["websocket-proxy"] == 8081 and ports["websocket"] == 8080
-    assert container["readinessProbe"]["httpGet"]["port"] == "websocket"
+    assert ports["websocket-proxy"] == 8082 and ports["websocket"] == 8080
+    assert container["readinessProbe"]["httpGet"]["port"] == "admin"  # never the PROXY port
     headless = find(objects, "Service", "hub")
     assert headless["spec"]["ports"][0]["targetPort"] == "websocket"
     configs = node_configs(objects)
@@ -81,7 +81,7 @@ def test_the_example_renders_a_proxy_protocol_endpoint(
         assert [(x.port, x.proxy_protocol) for x in listeners.irc] == [(6667, True)]
         assert [(x.port, x.proxy_protocol) for x in listeners.websocket] == [
             (8080, False),
-            (8081, True),
+            (8082, True),
         ]
         assert not any(x.proxy_protocol for x in listeners.websocket_tls), "links stay direct"
 

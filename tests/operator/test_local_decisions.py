@@ -186,7 +186,7 @@ def test_scaling_starts_and_stops_only_the_difference() -> None:
 def test_new_listener_means_restart() -> None:
     old, ports = local_plan(declared())
     moved = dict(ports)
-    moved["east"] = ServerPorts(1, 2)
+    moved["east"] = ServerPorts(1, 2, 3)
     new, _ = local_plan(declared(), moved)
     assert diff_servers(old.servers, new.servers).restart == ["east"]
 
@@ -222,6 +222,7 @@ def test_endpoints_document_shape(tmp_path: Path) -> None:
     assert doc["servers"]["fan-1"]["serverId"] == 21
     assert doc["servers"]["east"]["role"] == "hub"
     assert doc["servers"]["east"]["irc"] == f"127.0.0.1:{ports['east'].irc}"
+    assert doc["servers"]["east"]["admin"] == f"http://127.0.0.1:{ports['east'].admin}/"
     out = tmp_path / "sub" / "endpoints.json"
     write_atomically(out, json.dumps(doc))
     assert json.loads(out.read_text()) == doc
@@ -232,6 +233,7 @@ def test_table_lists_servers_and_front_door() -> None:
     plan, ports = local_plan(declared())
     text = table([FrontDoor("acme", "127.0.0.1", 6667, 8080)], [plan], ports, "127.0.0.1")
     assert "SERVER" in text and "fan-1" in text
+    assert f"http://127.0.0.1:{ports['fan-1'].admin}/" in text
     assert "web chat   http://127.0.0.1:8080/" in text
     assert "IRC        127.0.0.1:6667" in text
 

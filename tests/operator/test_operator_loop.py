@@ -233,6 +233,31 @@ def test_second_run_and_drift(api: ApiServer, operator: OperatorProcess) -> None
     wait_for(lambda: "ConfigMap/chat2-config" in children(api, "drift"), what="child recreated")
 
 
+def test_network_policy_follows_the_switch_and_the_link_secret_stays(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    docs = example("exchange-three-servers.yaml", "netpol")
+    apply_all(api, docs)
+    found = wait_children(api, "netpol", len(operator_children(docs)))
+    policy = found["NetworkPolicy/exchange"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    link_secret = found["Secret/exchange-links"]
+    network = docs[0]
+    network["spec"]["networkPolicy"] = {"enabled": False}
+    api.store.apply(network)
+    wait_for(lambda: "NetworkPolicy/exchange" not in children(api, "netpol"), what="policy removed")
+    network["spec"]["networkPolicy"] = {"clientSources": ["198.51.100.0/24"]}
+    api.store.apply(network)
+    policy = wait_for(
+        lambda: children(api, "netpol").get("NetworkPolicy/exchange"), what="policy back"
+    )
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    # The generated link Secret was never rewritten meanwhile.
+    kept = children(api, "netpol")["Secret/exchange-links"]
+    assert kept["data"] == link_secret["data"]
+    assert kept["metadata"]["resourceVersion"] == link_secret["metadata"]["resourceVersion"]
+
+
 def test_limit_change_touches_config_maps_only(api: ApiServer, operator: OperatorProcess) -> None:
     docs = example("exchange-three-servers.yaml", "limits")
     apply_all(api, docs)
@@ -245,9 +270,12 @@ def test_limit_change_touches_config_maps_only(api: ApiServer, operator: Operato
     api.store.apply(network)
 
     def config_changed() -> bool:
-        cm = children(api, "limits")["ConfigMap/chat2-config"]
-        text = cm["data"]["chat2-0.yaml"]
-        return "New rules." in text
+        # Every server's ConfigMap: they are written one after another.
+        found = children(api, "limits")
+        return all(
+            "New rules." in found[f"ConfigMap/{name}-config"]["data"][f"{name}-0.yaml"]
+            for name in ("chat1", "chat2", "chat3")
+        )
 
     wait_for(config_changed, what="ConfigMap updated")
     after = wait_quiet(api, "limits")
@@ -487,7 +515,7 @@ def test_status_aggregates_from_real_nodes(
 ) -> None:
     east, west = _start_hubs(tmp_path)
     try:
-        status_urls.write_text(json.dumps({"east": east.http_url, "west": west.http_url}))
+        status_urls.write_text(json.dumps({"east": east.admin_url, "west": west.admin_url}))
         apply_all(api, list(yaml.safe_load_all(NETWORK)))
 
         def network_ready() -> Obj | None:

@@ -80,7 +80,7 @@ def rendered(text: str) -> dict[str, Obj]:
     assert report.ok, report.problems
     (declared,) = report.networks
     plan = plan_network(declared, ClusterPlacement(declared.network))
-    return {f"{o['kind']}/{o['metadata']['name']}": o for o in render_network(plan, "x")}
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in render_network(plan)}
 
 
 @pytest.mark.parametrize("monitor", ["serviceMonitor", "podMonitor"])
@@ -168,6 +168,9 @@ def test_service_monitor_scrapes_each_server_once() -> None:
         assert set(monitor["spec"]["podTargetLabels"]) <= set(pod_labels)
         container = objects[f"StatefulSet/{name}"]["spec"]["template"]["spec"]["containers"][0]
         assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in container["ports"]}
+        # /metrics lives on the admin port, which the headless Service exposes.
+        ports = {p["name"] for p in objects[f"Service/{name}"]["spec"]["ports"]}
+        assert monitor["spec"]["endpoints"][0]["port"] == "admin" and "admin" in ports
 
 
 def test_alerts_use_metrics_a_real_node_serves(tmp_path: Path) -> None:
@@ -184,7 +187,7 @@ def test_alerts_use_metrics_a_real_node_serves(tmp_path: Path) -> None:
     node = make_node(tmp_path, links={"secret": "s" * 32, "role": "hub"})
     node.start()
     try:
-        with urllib.request.urlopen(node.http_url + "/metrics", timeout=5) as resp:
+        with urllib.request.urlopen(node.admin_url + "/metrics", timeout=5) as resp:
             # Series names as Prometheus stores them (counters end in _total).
             served = set(
                 re.findall(r"^(?:# TYPE )?(chatnet_\w+)[{ ]", resp.read().decode(), re.MULTILINE)

@@ -14,6 +14,7 @@ from chatnet_operator.api.loader import load_files, parse_text
 from chatnet_operator.api.models import ChatNetwork, ChatServer
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.api.validate import check_objects, validate_documents
+from chatnet_operator.cli import _with_namespace
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
@@ -21,10 +22,10 @@ from chatnet_operator.plan.planner import plan_network
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def plan_file(name: str) -> NetworkPlan:
+def plan_file(name: str, namespace: str | None = None) -> NetworkPlan:
     report = validate_documents(load_files([EXAMPLES / name]))
     assert report.ok, report.problems
-    declared = report.networks[0]
+    declared = _with_namespace(report.networks[0], namespace)
     return plan_network(declared, ClusterPlacement(declared.network))
 
 
@@ -131,7 +132,7 @@ def test_link_settings_come_from_the_network() -> None:
 
 
 def test_cluster_addresses_are_stable_pod_dns_names() -> None:
-    plan = plan_file("webcrossing-fanout.yaml")
+    plan = plan_file("webcrossing-fanout.yaml", namespace="default")
     target = plan.servers["fanout-1"].links.dial[0]
     assert (target.host, target.port) == (
         "conference-1.conference.default.svc.cluster.local",

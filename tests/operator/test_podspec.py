@@ -153,7 +153,13 @@ def test_network_pod_settings_with_server_overrides(
     assert west["spec"]["nodeSelector"] == {"pool": "chat"}
     assert west["spec"]["priorityClassName"] == "chat-critical"
     assert west["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert west["metadata"]["annotations"] == {"example.com/owner": "team-chat"}
+    assert west["metadata"]["annotations"] == {
+        "example.com/owner": "team-chat",
+        # The scrape annotations point at the admin port; spec.pod's come on top.
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8081",
+        "prometheus.io/path": "/metrics",
+    }
     assert west["metadata"]["labels"]["team"] == "chat"
     assert west["metadata"]["labels"]["app.kubernetes.io/version"] == "2.0.1"
     node = west["spec"]["affinity"]["nodeAffinity"]

@@ -15,9 +15,9 @@ from chatnet_operator.cluster.reconcile import (
     decide,
     declared_from_cluster,
     desired_children,
-    existing_link_secret,
     fingerprint,
-    link_secret_ref,
+    generated_secrets,
+    link_secret,
     owner_reference,
     server_child_refs,
 )
@@ -37,13 +37,13 @@ def cluster_objects(example: str = "quickstart.yaml", namespace: str = "ns") -> 
     return docs
 
 
-def desired(docs: list[Obj], secret: str = "s") -> list[Obj]:
+def desired(docs: list[Obj]) -> list[Obj]:
     network, servers = docs[0], docs[1:]
     declared, problems = declared_from_cluster(network, servers)
     assert declared is not None, problems
     plan = plan_network(declared, ClusterPlacement(declared.network))
     by_name = {s["metadata"]["name"]: s for s in servers}
-    return desired_children(plan, secret, network, by_name)
+    return desired_children(plan, network, by_name)
 
 
 def as_stored(obj: Obj) -> Obj:
@@ -94,7 +94,7 @@ def test_children_are_owned_by_network_or_their_server() -> None:
         f"{c['kind']}/{c['metadata']['name']}": c["metadata"]["ownerReferences"][0]["uid"]
         for c in children
     }
-    assert owners["Secret/acme-links"] == "uid-0"
+    assert owners["NetworkPolicy/acme"] == "uid-0"
     assert owners["Service/acme-chat"] == "uid-0"
     assert owners["StatefulSet/east"] == "uid-1"
     assert owners["ConfigMap/east-fanout-config"] == "uid-3"
@@ -223,21 +223,31 @@ def test_scaling_changes_replicas_and_configs() -> None:
     assert len(children["ConfigMap/east-fanout-config"]["data"]) == 3
 
 
-def test_link_secret_is_kept_across_runs() -> None:
-    secret = {"data": {"secret": base64.b64encode(b"kept-value").decode()}}
-    assert existing_link_secret(secret) == "kept-value"
-    assert existing_link_secret(None) is None
-    assert existing_link_secret({"data": {"secret": "%%%"}}) is None
+def test_the_link_secret_is_generated_by_the_operator_never_rendered() -> None:
     docs = cluster_objects()
     declared, _ = declared_from_cluster(docs[0], docs[1:])
     assert declared is not None
     plan = plan_network(declared, ClusterPlacement(declared.network))
-    assert link_secret_ref(plan) == ("ns", "acme-links")
+    assert [(n, k) for n, k, _ in generated_secrets(plan)] == [
+        ("acme-links", "secret"),
+        ("acme-cloak", "secret"),
+    ]
+    secret = link_secret(plan, "kept-value", docs[0])
+    assert secret is not None and secret["metadata"]["namespace"] == "ns"
+    assert base64.b64decode(secret["data"]["secret"]) == b"kept-value"
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == docs[0]["metadata"]["uid"]
+    assert not [c for c in desired(docs) if c["kind"] == "Secret"]
+    # Named by the network: nothing to generate; the pods mount the named one.
     docs[0]["spec"]["links"]["secretName"] = "mine"
     declared, _ = declared_from_cluster(docs[0], docs[1:])
     assert declared is not None
-    assert link_secret_ref(plan_network(declared, ClusterPlacement(declared.network))) is None
-    assert not [c for c in desired(docs) if c["kind"] == "Secret"]
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert link_secret(plan, "x", docs[0]) is None
+    assert "mine" not in [n for n, _, _ in generated_secrets(plan)]
+    pods = [c for c in desired(docs) if c["kind"] == "StatefulSet"]
+    for pod in pods:
+        volumes = pod["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "link-secret", "secret": {"secretName": "mine"}} in volumes
 
 
 def test_fingerprint_is_of_the_object_as_rendered() -> None:

@@ -3,7 +3,6 @@ and samples valid for the CRDs."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,8 @@ def test_rendered_objects_are_valid_at_the_oldest_and_newest_kubernetes(
 ) -> None:
     objects = render(capsys, str(example))
     kinds = {o["kind"] for o in objects}
-    assert {"Secret", "Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget"} <= kinds
+    assert {"Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    assert "Secret" not in kinds, "render prints no secret"
     for obj in objects:
         kubernetes_validate.validate(obj, version, strict=True)
 
@@ -111,22 +111,6 @@ def test_configmap_holds_a_loadable_node_config_per_pod(
         "containers"
     ][0]
     assert container["command"][-1] == "/etc/chatnet/config/$(POD_NAME).yaml"
-
-
-def test_namespace_and_link_secret_options(capsys: pytest.CaptureFixture[str]) -> None:
-    objects = render(
-        capsys,
-        str(EXAMPLES[0].parent / "exchange-three-servers.yaml"),
-        "-n",
-        "chat",
-        "--link-secret",
-        "s3cret",
-    )
-    assert {o["metadata"]["namespace"] for o in objects} == {"chat"}
-    secret = by_kind(objects, "Secret")["exchange-links"]
-    assert base64.b64decode(secret["data"]["secret"]) == b"s3cret"
-    node = yaml.safe_load(by_kind(objects, "ConfigMap")["chat2-config"]["data"]["chat2-0.yaml"])
-    assert node["links"]["dial"][0]["host"] == "chat1-0.chat1.chat.svc.cluster.local"
 
 
 def test_sqlite_history_gets_a_volume_per_server(capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,7 +196,7 @@ def test_tls_required_links_dial_a_wss_listener_each_server_has(
     [listener] = node.listeners.websocket_tls
     assert (listener.port, listener.self_signed) == (8443, True)
     headless = by_kind(objects, "Service")["hub-us"]
-    assert [p["name"] for p in headless["spec"]["ports"]] == ["websocket", "link-tls"]
+    assert [p["name"] for p in headless["spec"]["ports"]] == ["websocket", "link-tls", "admin"]
 
 
 def test_a_link_certificate_secret_is_mounted_and_used(

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,15 @@ def test_websocket_and_web_page_through_the_front_door(up_factory: Any) -> None:
         assert b"<html" in resp.read().lower()
     with LineClient.websocket(doc["network"]["ws"]) as ws:
         ws.register("webuser")
+    # Status and metrics answer on each server's admin port, not on the client port.
+    server = doc["servers"]["local"]
+    with urllib.request.urlopen(server["admin"] + "status", timeout=5) as resp:
+        assert json.load(resp)["clients"] >= 0
+    for url in (server["http"] + "status", doc["network"]["http"] + "metrics"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        refused.value.close()
+        assert refused.value.code == 404, url
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)

@@ -101,11 +101,11 @@ def test_exchange_three_servers_are_one_network(network: Any) -> None:
     assert sorted(linked) == ["chat1", "chat2", "chat3"]
     users[2].send("PRIVMSG user1 :a private word")
     assert users[0].expect(contains("PRIVMSG user1")).raw.endswith(":a private word")
-    with urllib.request.urlopen(chat1.http_url + "/metrics", timeout=5) as resp:
+    with urllib.request.urlopen(chat1.admin_url + "/metrics", timeout=5) as resp:
         metrics = resp.read().decode()
     assert 'chatnet_link_messages_out_total{peer="chat2",server="chat1"}' in metrics
     assert 'chatnet_links_up{server="chat1"} 2.0' in metrics
-    with urllib.request.urlopen(chat1.http_url + "/status", timeout=5) as resp:
+    with urllib.request.urlopen(chat1.admin_url + "/status", timeout=5) as resp:
         links = json.load(resp)["links"]
     assert sorted(link["peer"] for link in links) == ["chat2", "chat3"]
     assert all(link["up"] and link["rttMs"] is not None for link in links)

@@ -140,7 +140,7 @@ def test_a_link_listener_with_a_certificate_made_at_start(tmp_path: Path) -> Non
             user.expect("366")
         on_leaf.send("PRIVMSG #tls :private without a CA")
         assert on_hub.expect(contains("PRIVMSG #tls")).raw.endswith(":private without a CA")
-        with urllib.request.urlopen(hub.http_url + "/status", timeout=5) as resp:
+        with urllib.request.urlopen(hub.admin_url + "/status", timeout=5) as resp:
             links = json.load(resp)["links"]
         assert [(link["peer"], link["tls"]) for link in links] == [("leaf", True)]
         for user in (on_hub, on_leaf):

@@ -179,7 +179,7 @@ def got_privmsg(client: LineClient, nick: str, text: str, target: str = "#lobby"
 
 
 def status(node: NodeProcess) -> dict[str, Any]:
-    with urllib.request.urlopen(node.http_url + "/status", timeout=5) as resp:
+    with urllib.request.urlopen(node.admin_url + "/status", timeout=5) as resp:
         return dict(json.load(resp))
 
 

@@ -103,10 +103,18 @@ operator under exactly these rules and fails on a refused or an unused grant. */
   resources: [statefulsets]
   verbs: [get, create, update, delete]
 - apiGroups: [""]
-  resources: [services, configmaps, secrets]
+  resources: [services, configmaps]
   verbs: [get, create, update, delete]
+# Secrets: the generated link and cloak Secrets, created once and never updated.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, create, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
+  verbs: [get, create, update, delete]
+# One NetworkPolicy per network (spec.networkPolicy).
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
   verbs: [get, create, update, delete]
 # The CloudNativePG Cluster of history.cnpg: created and kept in step, never
 # deleted (the history outlives the network).

@@ -1,9 +1,15 @@
-"""The HTTP side of the WebSocket port: health, readiness, status, metrics, page.
+"""HTTP routes: health, readiness, status, metrics (the admin paths) and the page.
 
 ``/healthz`` answers while the process serves; ``/readyz`` turns 503 when the
 server is full or draining, so a Kubernetes Service stops sending it users;
 ``/status`` is JSON for the operator and people; ``/metrics`` is Prometheus;
 ``/`` is the web chat page.
+
+Two route tables share this code: the WebSocket port's (the page, and the
+admin paths only when the node has no admin listener, so a bare node stays
+observable) and the admin listener's (the admin paths, no page). With an admin
+listener the client port answers 404 for the admin paths: whoever reaches
+the public endpoint cannot read the node's status or metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ from websockets.http11 import Request, Response
 from .. import metrics
 from ..irc.core import ChatCore
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
+#: What the admin listener serves (and the client port too when there is none).
+ADMIN_PATHS = frozenset({"/healthz", "/readyz", "/status", "/metrics"})
 
 
 def load_page() -> bytes:
@@ -66,16 +80,32 @@ def status_document(core: ChatCore) -> dict[str, Any]:
 
 
 class HttpRoutes:
-    """Maps a request path to a response. Called by the WebSocket adapter."""
+    """Maps a request path to a response. Called by the WebSocket and admin adapters.
 
-    def __init__(self, core: ChatCore, registry: CollectorRegistry) -> None:
+    ``admin``: serve the admin paths; ``page``: serve the web chat page.
+    """
+
+    def __init__(
+        self,
+        core: ChatCore,
+        registry: CollectorRegistry,
+        *,
+        admin: bool = True,
+        page: bool = True,
+    ) -> None:
         self.core = core
         self.registry = registry
-        self.page = load_page()
+        self.admin = admin
+        self.page = load_page() if page else None
 
     def __call__(self, request: Request) -> Response:
-        path = request.path.split("?", 1)[0]
+        return self.get(request.path.split("?", 1)[0])
+
+    def get(self, path: str) -> Response:
+        """The response to ``GET path``."""
         core = self.core
+        if path in ADMIN_PATHS and not self.admin:
+            return response(404, b"not found\n", "text/plain; charset=utf-8")
         if path == "/healthz":
             return response(200, b"ok\n", "text/plain; charset=utf-8")
         if path == "/readyz":
@@ -88,6 +118,6 @@ class HttpRoutes:
             return response(200, body, "application/json")
         if path == "/metrics":
             return response(200, metrics.render(self.registry), "text/plain; version=0.0.4")
-        if path in ("/", "/index.html"):
+        if path in ("/", "/index.html") and self.page is not None:
             return response(200, self.page, "text/html; charset=utf-8")
         return response(404, b"not found\n", "text/plain; charset=utf-8")

@@ -25,7 +25,7 @@ from chatnet_operator.api.fields import ApiModel, Port, Rule
 #: What the CRD accepts as a CIDR (the models check it exactly).
 CIDR_PATTERN = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"
 #: The pod port of the WebSocket listener that takes PROXY headers (proxyProtocol).
-DEFAULT_PROXY_WEBSOCKET_PORT = 8081
+DEFAULT_PROXY_WEBSOCKET_PORT = 8082
 
 
 def _cidr(text: str) -> str:

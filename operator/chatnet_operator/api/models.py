@@ -36,6 +36,7 @@ from chatnet_operator.api.fields import (
     parse_duration,
 )
 from chatnet_operator.api.monitoring import Monitoring
+from chatnet_operator.api.netpolicy import DEFAULT_ADMIN_PORT, NetworkPolicySpec
 from chatnet_operator.api.pod import PodSettings
 from chatnet_operator.api.staff import Accounts, Cloaks, IrcOperator
 
@@ -237,6 +238,15 @@ class ChatNetworkSpec(ApiModel):
     operators: list[IrcOperator] = Field(
         default=[], max_length=64, description="IRC operators of every server"
     )
+    admin_port: Port = Field(
+        default=DEFAULT_ADMIN_PORT,
+        description="each pod's admin port: /healthz, /readyz, /status, /metrics "
+        "(not on the client Service)",
+    )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="who may reach which port of the network's pods",
+    )
     pod: PodSettings = Field(
         default=PodSettings(), description="pod settings of every server; a ChatServer's override"
     )
@@ -259,6 +269,12 @@ class ChatNetworkSpec(ApiModel):
         if self.links.tls != LinkTls.OFF and self.links.tls_port in taken:
             raise ValueError(
                 f"links.tlsPort {self.links.tls_port} is also an endpoint port; pick another"
+            )
+        if self.links.tls != LinkTls.OFF:
+            taken.add(self.links.tls_port)
+        if self.admin_port in taken:
+            raise ValueError(
+                f"adminPort {self.admin_port} is also a client or link port; pick another"
             )
         return self
 

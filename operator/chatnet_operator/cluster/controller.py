@@ -44,12 +44,11 @@ from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overri
 from chatnet_operator.cluster.reconcile import (
     Action,
     child_ref,
-    cloak_secret,
     decide,
     declared_from_cluster,
     desired_children,
-    existing_link_secret,
-    link_secret_ref,
+    generated_secret,
+    generated_secrets,
     retired_children,
     server_child_refs,
 )
@@ -63,6 +62,8 @@ from chatnet_operator.observe.status import (
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
+from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
+from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
 from chatnet_operator.plan.placement import ClusterPlacement, cloak_secret_name
 from chatnet_operator.plan.planner import plan_network
@@ -183,14 +184,10 @@ async def _report_invalid(
             )
 
 
-async def _apply(
-    kube: KubeClient, desired: list[Obj], secret: Obj | None, emit: Emit, network: Obj
-) -> list[Action]:
+async def _apply(kube: KubeClient, desired: list[Obj], emit: Emit, network: Obj) -> list[Action]:
     actions = []
-    secret_key = child_ref(secret) if secret else None
     for obj in desired:
-        ref = child_ref(obj)
-        existing = secret if ref == secret_key else await kube.get(*ref)
+        existing = await kube.get(*child_ref(obj))
         action = decide(obj, existing)
         if action is None:
             continue
@@ -233,9 +230,7 @@ def _child_events(emit: Emit, network: Obj, servers: dict[str, Obj], actions: li
 
 
 async def _probe(config: OperatorConfig, declared: Declared, plan: NetworkPlan) -> dict[str, Probe]:
-    targets = pod_targets(
-        plan, declared.network.spec.endpoint.websocket_port, config.cluster_domain
-    )
+    targets = pod_targets(plan, plan.cluster.admin_port, config.cluster_domain)
     missing: dict[str, Probe] = {}
     if config.status_urls is not None:
         # The override file is the whole map: a server it does not name is not
@@ -282,14 +277,15 @@ async def _sync(
     live = {s["metadata"]["name"]: s for s in servers if not s["metadata"].get("deletionTimestamp")}
     declared = _with_image(declared, config.node_image)
     plan = plan_network(declared, ClusterPlacement(declared.network, config.cluster_domain))
-    secret_ref = link_secret_ref(plan)
-    secret = await kube.get("v1", "Secret", *secret_ref) if secret_ref else None
-    secret_value = existing_link_secret(secret) or secrets.token_urlsafe(32)
-    await _ensure_cloak_secret(kube, plan, network, emit)
+    await _ensure_generated_secrets(kube, plan, network, emit)
     missing_secrets = await _check_secrets(kube, declared, namespace)
-    desired = desired_children(plan, secret_value, network, live)
+    desired = desired_children(plan, network, live)
     desired, missing_kinds = await _served_only(kube, desired)
-    actions = await _apply(kube, desired, secret, emit, network)
+    actions = await _apply(kube, desired, emit, network)
+    if plan.network_policy is None:
+        # Switched off (spec.networkPolicy.enabled: false): remove the one made before.
+        ref = (NETPOL_API_VERSION, NETPOL_KIND, namespace, name)
+        await _delete_owned(kube, [ref], network["metadata"]["uid"])
     _child_events(emit, network, live, actions)
     for owner, ref in retired_children(plan):
         if owner in live:
@@ -383,20 +379,21 @@ def _secret_events(
         emit(network, "Normal", "SecretsFound", new.message)
 
 
-async def _ensure_cloak_secret(
+async def _ensure_generated_secrets(
     kube: KubeClient, plan: NetworkPlan, network: Obj, emit: Emit
 ) -> None:
-    """Create the generated cloak Secret when it is missing; never touch an existing one."""
-    wanted = cloak_secret(plan, secrets.token_urlsafe(32), network)
-    if wanted is None or await kube.get(*child_ref(wanted)) is not None:
-        return
-    try:
-        await kube.create(wanted)
-    except ApiError as exc:
-        if exc.status != 409:  # someone (another run) created it meanwhile: keep theirs
-            raise
-        return
-    emit(network, "Normal", "Created", f"Secret/{wanted['metadata']['name']}: cloak secret")
+    """Create each generated Secret (link, cloak) when missing; never touch an existing one."""
+    for name, key, what in generated_secrets(plan):
+        if await kube.get("v1", "Secret", plan.namespace, name) is not None:
+            continue
+        wanted = generated_secret(plan, name, key, secrets.token_urlsafe(32), network)
+        try:
+            await kube.create(wanted)
+        except ApiError as exc:
+            if exc.status != 409:  # someone (another run) created it meanwhile: keep theirs
+                raise
+            continue
+        emit(network, "Normal", "Created", f"Secret/{name}: {what}")
 
 
 async def _report_missing_network(
@@ -434,6 +431,7 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
         ("v1", "Service", namespace, client_service_name(name)),
         ("policy/v1", "PodDisruptionBudget", namespace, backbone_budget_name(name)),
     ]
+    refs.append((NETPOL_API_VERSION, NETPOL_KIND, namespace, name))
     spec = network.get("spec") or {}
     if not ((spec.get("links") or {}).get("secretName")):
         refs.append(("v1", "Secret", namespace, f"{name}-links"))

@@ -34,6 +34,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("v1", "Event"): "events",
     ("apps/v1", "StatefulSet"): "statefulsets",
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("chatnet.io/v1alpha1", "ChatNetwork"): "chatnetworks",
     ("chatnet.io/v1alpha1", "ChatServer"): "chatservers",
     ("postgresql.cnpg.io/v1", "Cluster"): "clusters",

@@ -1,4 +1,4 @@
-"""Where the operator reaches each node's HTTP port, and asking them all at once.
+"""Where the operator reaches each node's admin port, and asking them all at once.
 
 On a cluster a node is its pod's DNS name through the ChatServer's headless
 Service (``POD.SERVER.NAMESPACE.svc:PORT``; the Service publishes pods that

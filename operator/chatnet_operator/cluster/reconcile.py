@@ -102,23 +102,8 @@ def fingerprint(obj: Obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def existing_link_secret(secret: Obj | None) -> str | None:
-    """The shared link secret already stored, so restarts and re-renders keep it."""
-    if secret is None:
-        return None
-    value = (secret.get("data") or {}).get(LINK_SECRET_KEY)
-    if not value:
-        return None
-    try:
-        decoded = base64.b64decode(value, validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return decoded or None
-
-
 def desired_children(
     plan: NetworkPlan,
-    secret_value: str,
     network: Obj,
     servers: dict[str, Obj],
 ) -> list[Obj]:
@@ -127,7 +112,7 @@ def desired_children(
     ``network`` and ``servers`` (by name) are the API objects, for their UIDs.
     """
     out = []
-    for obj in render_network(plan, secret_value):
+    for obj in render_network(plan):
         server = obj["metadata"].get("labels", {}).get(SERVER_LABEL)
         owner = servers[server] if server else network
         meta = obj["metadata"]
@@ -136,13 +121,6 @@ def desired_children(
         meta["annotations"] = {**meta.get("annotations", {}), APPLIED: fingerprint(obj)}
         out.append(obj)
     return out
-
-
-def link_secret_ref(plan: NetworkPlan) -> tuple[str, str] | None:
-    """(namespace, name) of the Secret the operator generates, if it generates one."""
-    if not plan.cluster.link_secret_generated:
-        return None
-    return plan.namespace, plan.cluster.link_secret
 
 
 def contains(have: Any, want: Any) -> bool:
@@ -238,16 +216,26 @@ def retired_children(plan: NetworkPlan) -> list[tuple[str, tuple[str, str, str, 
     ]
 
 
-def cloak_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
-    """The Secret holding a network's generated cloak secret, to create once.
+def generated_secrets(plan: NetworkPlan) -> list[tuple[str, str, str]]:
+    """(name, key, what for) of every Secret the operator makes once for a network.
 
-    Never in ``chatnet render`` output (a render prints no random secret and
-    stays reproducible) and never replaced: a new secret would change every
-    user's cloak and void every ban on one. Owned by the ChatNetwork.
+    The link secret ``NETWORK-links`` (unless ``spec.links.secretName`` names
+    one) and the cloak secret ``NETWORK-cloak`` (unless ``cloaks.secretRef``
+    does). Never in ``chatnet render`` output (a render prints no secret and
+    stays reproducible) and never replaced: a new link secret would split the
+    network until every pod restarted; a new cloak secret would change every
+    user's cloak and void every ban on one.
     """
-    name = plan.cluster.cloak_secret_generated
-    if name is None:
-        return None
+    out = []
+    if plan.cluster.link_secret_generated:
+        out.append((plan.cluster.link_secret, LINK_SECRET_KEY, "link secret"))
+    if plan.cluster.cloak_secret_generated is not None:
+        out.append((plan.cluster.cloak_secret_generated, CLOAK_SECRET_KEY, "cloak secret"))
+    return out
+
+
+def generated_secret(plan: NetworkPlan, name: str, key: str, value: str, network: Obj) -> Obj:
+    """One Secret of ``generated_secrets`` holding ``value``, owned by the ChatNetwork."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -263,5 +251,20 @@ def cloak_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
             "ownerReferences": [owner_reference(network)],
         },
         "type": "Opaque",
-        "data": {CLOAK_SECRET_KEY: base64.b64encode(value.encode()).decode()},
+        "data": {key: base64.b64encode(value.encode()).decode()},
     }
+
+
+def cloak_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
+    """The generated cloak Secret holding ``value``; None when the network names its own."""
+    name = plan.cluster.cloak_secret_generated
+    if name is None:
+        return None
+    return generated_secret(plan, name, CLOAK_SECRET_KEY, value, network)
+
+
+def link_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
+    """The generated link Secret holding ``value``; None when the network names its own."""
+    if not plan.cluster.link_secret_generated:
+        return None
+    return generated_secret(plan, plan.cluster.link_secret, LINK_SECRET_KEY, value, network)

@@ -24,6 +24,8 @@ class ServerPorts:
 
     irc: int
     ws: int
+    #: /healthz, /readyz, /status and /metrics (what ``chatnet up`` polls).
+    admin: int
 
 
 def assign_ports(
@@ -35,7 +37,9 @@ def assign_ports(
     out: dict[str, ServerPorts] = {}
     for server in declared.servers:
         for member in members_of(server):
-            out[member.name] = existing.get(member.name) or ServerPorts(allocate(), allocate())
+            out[member.name] = existing.get(member.name) or ServerPorts(
+                allocate(), allocate(), allocate()
+            )
     return out
 
 
@@ -52,6 +56,7 @@ class LocalPlacement:
         return Listeners(
             irc=[Listener(host=self.host, port=ports.irc)],
             websocket=[Listener(host=self.host, port=ports.ws)],
+            admin=[Listener(host=self.host, port=ports.admin)],
         )
 
     def link_address(self, member: Member, tls: bool) -> tuple[str, int]:

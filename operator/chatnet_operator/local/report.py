@@ -64,6 +64,7 @@ def endpoints_document(
             p = ports[name]
             servers[name] = {
                 **_urls(host, p.irc, p.ws),
+                "admin": f"http://{host}:{p.admin}/",  # /status, /metrics, /healthz, /readyz
                 "ircName": server.node.name,  # NAME.<serverDomain> when the network has one
                 "role": server.role.value,
                 "serverId": server.server_id,
@@ -97,7 +98,7 @@ def table(
     fronts: list[FrontDoor], plans: list[NetworkPlan], ports: Mapping[str, ServerPorts], host: str
 ) -> str:
     """The table printed at start: every server, then where users connect."""
-    rows = [("SERVER", "ROLE", "ID", "MAX", "IRC", "WEB (HTTP + WebSocket)")]
+    rows = [("SERVER", "ROLE", "ID", "MAX", "IRC", "WEB (HTTP + WebSocket)", "ADMIN (/status)")]
     for plan in plans:
         for name, server in plan.servers.items():
             p = ports[name]
@@ -109,6 +110,7 @@ def table(
                     str(server.node.limits.max_clients),
                     f"{host}:{p.irc}",
                     f"http://{host}:{p.ws}/",
+                    f"http://{host}:{p.admin}/",
                 )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

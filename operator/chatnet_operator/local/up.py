@@ -290,7 +290,7 @@ class Runtime:
             names = [n for n in self.procs if n in self.ports]
             started = time.monotonic()
             results = await asyncio.gather(
-                *(probe(self.options.host, self.ports[n].ws) for n in names)
+                *(probe(self.options.host, self.ports[n].admin) for n in names)
             )
             for name, result in zip(names, results, strict=False):
                 if name in self.procs:

@@ -37,6 +37,7 @@ __all__ = [
     "MonitoringPlan",
     "NetworkPlan",
     "PodSettings",
+    "PolicyPlan",
     "PortalTarget",
     "Role",
     "RoutePlan",
@@ -187,6 +188,17 @@ class CnpgPlan(_Model):
     synchronous: bool = True
 
 
+class PolicyPlan(_Model):
+    """The network's NetworkPolicy: who may reach which port (``plan/netpolicy.py`` renders it)."""
+
+    #: CIDRs allowed on the client ports; empty: anywhere.
+    client_sources: list[str] = []
+    #: CIDRs allowed on the link ports besides the network's own pods (external portals).
+    link_sources: list[str] = []
+    #: NetworkPolicy ``from`` peers (Kubernetes' shape) allowed on the admin port.
+    admin_from: list[dict[str, Any]] = []
+
+
 class ClusterPlan(_Model):
     """How the network runs on a Kubernetes cluster, beyond each node's configuration."""
 
@@ -210,6 +222,8 @@ class ClusterPlan(_Model):
     #: The Secret the operator creates once (never in render output) for the cloak secret.
     cloak_secret_generated: str | None = None
     monitoring: MonitoringPlan = MonitoringPlan()
+    #: Each pod's admin listener: /healthz, /readyz, /status, /metrics.
+    admin_port: int = 8081
 
 
 class NetworkPlan(_Model):
@@ -226,6 +240,16 @@ class NetworkPlan(_Model):
     links: list[tuple[str, str]]
     #: A spanning tree of those links (pairs as in ``links``).
     tree: list[tuple[str, str]]
+    #: False when the manifests name no namespace (``chatnet render`` without ``-n``):
+    #: objects then carry none and link names are relative to the pods' own namespace.
+    namespaced: bool = True
+    #: None: the network has no NetworkPolicy (``spec.networkPolicy.enabled: false``).
+    network_policy: PolicyPlan | None = None
+
+    @property
+    def object_namespace(self) -> str | None:
+        """``metadata.namespace`` of every rendered object (None: left to ``kubectl -n``)."""
+        return self.namespace if self.namespaced else None
 
     @property
     def expected_links(self) -> int:

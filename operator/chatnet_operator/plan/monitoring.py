@@ -42,7 +42,9 @@ def _meta(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj:
 
 
 def _endpoint(plan: NetworkPlan) -> Obj:
-    return {"port": "websocket", "path": "/metrics", "interval": plan.cluster.monitoring.interval}
+    # The admin port: /metrics is not served on the client port (a NetworkPolicy
+    # admits the scrapers there, see spec.networkPolicy.metricsFrom).
+    return {"port": "admin", "path": "/metrics", "interval": plan.cluster.monitoring.interval}
 
 
 def service_monitor(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj | None:

@@ -60,7 +60,10 @@ def cloak_secret_name(network: str) -> str:
 
 @dataclass(frozen=True)
 class ClusterPlacement:
-    """Servers as StatefulSet pods: ``POD.SET.NAMESPACE.svc.DOMAIN``, fixed ports."""
+    """Servers as StatefulSet pods: ``POD.SET.NAMESPACE.svc.DOMAIN``, fixed ports.
+
+    With no namespace declared, links dial ``POD.SET`` (see ``link_address``).
+    """
 
     network: ChatNetwork
     cluster_domain: str = "cluster.local"
@@ -107,11 +110,17 @@ class ClusterPlacement:
             irc_tls=tls,
             websocket=websocket,
             websocket_tls=link_tls,
+            admin=[Listener(host="0.0.0.0", port=self.network.spec.admin_port)],
         )
 
     def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
         pod = f"{member.chat_server}-{member.ordinal}"
         host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
+        if self.network.metadata.namespace is None:
+            # No namespace declared (``chatnet render`` without -n): a name relative
+            # to the pod's own namespace, which its DNS search path completes, so
+            # the same rendered files work in whichever namespace they are applied.
+            host = f"{pod}.{member.chat_server}"
         spec = self.network.spec
         return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
 

@@ -52,6 +52,7 @@ from chatnet_operator.plan.desired import (
     ServiceType,
 )
 from chatnet_operator.plan.exposure import ExposurePlan
+from chatnet_operator.plan.lockdown import policy_plan
 from chatnet_operator.plan.monitoring import monitoring_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
 from chatnet_operator.plan.routes import ingress_plan, route_plan
@@ -228,6 +229,8 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         cluster=cluster_plan(network),
         links=links,
         tree=tree,
+        namespaced=network.metadata.namespace is not None,
+        network_policy=policy_plan(network, servers),
     )
 
 
@@ -294,6 +297,7 @@ def cluster_plan(network: ChatNetwork) -> ClusterPlan:
             else None
         ),
         monitoring=monitoring_plan(network),
+        admin_port=spec.admin_port,
     )
 
 

@@ -1,17 +1,23 @@
 """Turn a network plan into the Kubernetes objects the operator creates.
 
 ``chatnet render`` prints these and the operator applies them, so both go
-through this one function. Objects per network: the link Secret and the
-client Service, and one PodDisruptionBudget over all its hubs; per
-ChatServer: a ConfigMap with the node configuration of every replica, a
-headless Service for links, a StatefulSet (its pod template finished by
-``podspec``), and for a leaf set its own PodDisruptionBudget (``disruption``
-says why hubs share one). Owner references are added by the operator (they need
+through this one function. Objects per network: the client Service, the
+NetworkPolicy (``plan/netpolicy.py``) and one PodDisruptionBudget over all
+its hubs; per ChatServer: a ConfigMap with the node configuration of every
+replica, a headless Service for links, a StatefulSet (its pod template
+finished by ``podspec``), and for a leaf set its own PodDisruptionBudget
+(``disruption`` says why hubs share one). Owner references are added by the operator (they need
 the owner's UID, which a rendered file cannot know).
 
 Configuration changes reach running pods without a restart: the ConfigMap is
 mounted as a volume, the kubelet swaps the files in place and the node
 reloads them; so the pod template deliberately carries no config checksum.
+
+Reproducible: the same input gives the same output byte for byte. No Secret
+value is ever rendered: the pods mount the link Secret by name (the one
+``spec.links.secretName`` names, or ``NETWORK-links``, which the operator
+generates in the cluster once and keeps, like the cloak Secret). Objects
+carry no namespace when the manifests name none (``plan.object_namespace``).
 
 Render reads the plan alone (``plan.desired``), never the API objects: what
 runs is what was planned (import-linter's ``render-reads-the-plan`` contract
@@ -20,7 +26,6 @@ keeps ``chatnet_operator.api`` out of this module).
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import yaml
@@ -38,6 +43,7 @@ from chatnet_operator.plan.desired import (
 )
 from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
 from chatnet_operator.plan.exposure import expose, proxy_container_ports
+from chatnet_operator.plan.netpolicy import network_policy
 from chatnet_operator.plan.optional import endpoint_objects, monitoring_objects
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
 from chatnet_operator.plan.podspec import app_version, finish_template
@@ -78,19 +84,10 @@ def selector(network: str, server: str) -> dict[str, str]:
     return {"chatnet.io/network": network, "chatnet.io/server": server}
 
 
-def _meta(name: str, namespace: str, labels: dict[str, str]) -> Obj:
+def _meta(name: str, namespace: str | None, labels: dict[str, str]) -> Obj:
+    if namespace is None:
+        return {"name": name, "labels": labels}
     return {"name": name, "namespace": namespace, "labels": labels}
-
-
-def link_secret(plan: NetworkPlan, secret_value: str) -> Obj:
-    """The network's shared link secret (only when the network does not name its own)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _meta(plan.cluster.link_secret, plan.namespace, _labels(plan.network)),
-        "type": "Opaque",
-        "data": {LINK_SECRET_KEY: base64.b64encode(secret_value.encode()).decode()},
-    }
 
 
 def client_service_name(network: str) -> str:
@@ -110,7 +107,9 @@ def client_service(plan: NetworkPlan) -> Obj:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(client_service_name(plan.network), plan.namespace, _labels(plan.network)),
+        "metadata": _meta(
+            client_service_name(plan.network), plan.object_namespace, _labels(plan.network)
+        ),
         "spec": {
             "type": endpoint.service_type.value,
             "selector": {
@@ -133,7 +132,9 @@ def config_map(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(f"{server.name}-config", plan.namespace, _labels(plan.network, server)),
+        "metadata": _meta(
+            f"{server.name}-config", plan.object_namespace, _labels(plan.network, server)
+        ),
         "data": data,
     }
 
@@ -152,10 +153,12 @@ def headless_service(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
                 "protocol": "TCP",
             }
         )
+    # The operator reads /status through this Service (pod DNS names).
+    ports.append(_admin_port(cluster, "port"))
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(server.name, plan.namespace, _labels(plan.network, server)),
+        "metadata": _meta(server.name, plan.object_namespace, _labels(plan.network, server)),
         "spec": {
             "clusterIP": "None",
             # Links must reach a server that is full (not ready for new clients).
@@ -166,12 +169,21 @@ def headless_service(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     }
 
 
+def _admin_port(cluster: ClusterPlan, key: str) -> Obj:
+    """The admin port entry of a Service (``key`` "port") or a container ("containerPort")."""
+    out: Obj = {"name": "admin", key: cluster.admin_port, "protocol": "TCP"}
+    if key == "port":
+        out["targetPort"] = "admin"
+    return out
+
+
 def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
     endpoint = cluster.endpoint
     ports = [
         {"name": "websocket", "containerPort": endpoint.websocket_port, "protocol": "TCP"},
         {"name": "irc", "containerPort": endpoint.irc_port, "protocol": "TCP"},
         *proxy_container_ports(endpoint.exposure),
+        _admin_port(cluster, "containerPort"),
     ]
     mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -215,12 +227,12 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
         "env": env,
         "ports": ports,
         "readinessProbe": {
-            "httpGet": {"path": ready_path, "port": "websocket"},
+            "httpGet": {"path": ready_path, "port": "admin"},
             "periodSeconds": 5,
             "failureThreshold": 1,
         },
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "websocket"},
+            "httpGet": {"path": "/healthz", "port": "admin"},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -238,6 +250,15 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
     if server.resources is not None:
         container["resources"] = server.resources
     return container
+
+
+def scrape_annotations(cluster: ClusterPlan) -> dict[str, str]:
+    """The common Prometheus discovery annotations: metrics on the admin port."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(cluster.admin_port),
+        "prometheus.io/path": "/metrics",
+    }
 
 
 def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
@@ -305,7 +326,12 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
         "selector": {"matchLabels": selector(plan.network, server.name)},
         "updateStrategy": {"type": "RollingUpdate"},
         "template": finish_template(
-            plan.network, server, {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
+            plan.network,
+            server,
+            {
+                "metadata": {"labels": dict(labels), "annotations": scrape_annotations(cluster)},
+                "spec": pod_spec,
+            },
         ),
     }
     if claims:
@@ -313,7 +339,7 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": _meta(server.name, plan.namespace, labels),
+        "metadata": _meta(server.name, plan.object_namespace, labels),
         "spec": spec,
     }
 
@@ -323,7 +349,7 @@ def disruption_budget(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _meta(server.name, plan.namespace, _labels(plan.network, server)),
+        "metadata": _meta(server.name, plan.object_namespace, _labels(plan.network, server)),
         "spec": {
             "maxUnavailable": 1,
             "selector": {"matchLabels": selector(plan.network, server.name)},
@@ -350,13 +376,13 @@ def _recommended_labels(objects: list[Obj], version: str) -> None:
                 labels.setdefault(key, value)
 
 
-def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
+def render_network(plan: NetworkPlan) -> list[Obj]:
     """Every Kubernetes object of one network, in the order to apply them."""
-    objects: list[Obj] = []
-    if plan.cluster.link_secret_generated:
-        objects.append(link_secret(plan, secret_value))
-    objects.append(client_service(plan))
-    network_meta = lambda name: _meta(name, plan.namespace, _labels(plan.network))  # noqa: E731
+    objects: list[Obj] = [client_service(plan)]
+    policy = network_policy(plan, _meta, _labels(plan.network))
+    if policy is not None:
+        objects.append(policy)
+    network_meta = lambda name: _meta(name, plan.object_namespace, _labels(plan.network))  # noqa: E731
     objects += endpoint_objects(plan, client_service_name(plan.network), network_meta)
     database = cnpg_cluster(plan, network_meta)
     if database is not None:
@@ -371,12 +397,30 @@ def render_network(plan: NetworkPlan, secret_value: str) -> list[Obj]:
             objects.append(disruption_budget(plan, server))
     if has_backbone(plan):
         labels = _labels(plan.network) | {"app.kubernetes.io/component": "hub"}
-        objects.append(backbone_budget(plan.network, plan.namespace, labels))
+        budget = backbone_budget(plan.network, plan.namespace, labels)
+        if plan.object_namespace is None:
+            del budget["metadata"]["namespace"]
+        objects.append(budget)
     objects += monitoring_objects(plan, network_meta)
     _recommended_labels(
         objects, app_version(plan.cluster.image or DEFAULT_IMAGE, chatnet_node.__version__)
     )
     return objects
+
+
+def secret_note(plan: NetworkPlan) -> str:
+    """A YAML comment saying where the link Secret comes from (render prints no secret)."""
+    name = plan.cluster.link_secret
+    if plan.cluster.link_secret_generated:
+        how = (
+            f"the operator generates Secret {name} (key {LINK_SECRET_KEY}) in the cluster "
+            "once and keeps it"
+        )
+    else:
+        how = (
+            f"create Secret {name} (key {LINK_SECRET_KEY}) yourself, as spec.links.secretName says"
+        )
+    return f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
 
 
 class _Dumper(yaml.SafeDumper):
