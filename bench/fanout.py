@@ -177,8 +177,18 @@ def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) ->
     return proc
 
 
-def chatnet_config(name: str, irc_port: int, ws_port: int) -> dict[str, Any]:
-    """The node configuration for the benchmark: flood control out of the way."""
+#: ``--history``: where chatnet keeps channel history ("disk": an SQLite file in the
+#: server's work directory, as on a cluster; "memory": SQLite in memory).
+HISTORY = {"where": "disk"}
+
+
+def chatnet_config(
+    name: str, irc_port: int, ws_port: int, history_path: Path | None = None
+) -> dict[str, Any]:
+    """The node configuration for the benchmark: flood control out of the way.
+
+    ``history_path``: the SQLite file history goes to (None: in memory).
+    """
     return {
         "name": name,
         "listeners": {
@@ -195,7 +205,7 @@ def chatnet_config(name: str, irc_port: int, ws_port: int) -> dict[str, Any]:
             "pingInterval": 600,
             "pingTimeout": 900,
         },
-        "history": {"path": None},
+        "history": {"path": str(history_path) if history_path is not None else None},
     }
 
 
@@ -226,7 +236,8 @@ def start_chatnet(workdir: Path, kind: str = "chatnet") -> Server:
     irc_port, ws_port = free_port(), free_port()
     # JSON is YAML: no dependency on PyYAML here.
     cfg = workdir / f"{kind}.yaml"
-    cfg.write_text(json.dumps(chatnet_config("bench", irc_port, ws_port), indent=1))
+    history = workdir / f"{kind}-history.db" if HISTORY["where"] == "disk" else None
+    cfg.write_text(json.dumps(chatnet_config("bench", irc_port, ws_port, history), indent=1))
     env = node_env(BASELINE.get("node") if kind == "chatnet-base" else None)
     log = workdir / f"{kind}.log"
     proc = _spawn(
@@ -593,7 +604,7 @@ def profiling(server: Server, opts: Options, name: str) -> Iterator[None]:
             "--pid",
             str(server.pid),
             "--rate",
-            "250",
+            "1000",
             "--format",
             "raw",
             "--nonblocking",
@@ -986,6 +997,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     parser.add_argument("--senders", default="1,10", help="comma-separated sender counts")
     parser.add_argument("--transports", default="tcp,ws", help="tcp,ws")
     parser.add_argument("--modes", default="burst,rate", help="burst,rate")
+    parser.add_argument(
+        "--history",
+        choices=("disk", "memory"),
+        default="disk",
+        help="chatnet's channel history: an SQLite file on disk, as on a cluster (default), "
+        "or SQLite in memory",
+    )
     parser.add_argument("--nice", type=int, default=None, help="boost nice value (root)")
     parser.add_argument("--rate", type=float, default=50.0, help="fixed-rate msgs/s (total)")
     parser.add_argument("--rate-seconds", type=float, default=None)
@@ -1124,6 +1142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         BOOST["nice"] = max(-20, min(19, args.nice))
     if args.no_boost:
         BOOST["nice"] = 0
+    HISTORY["where"] = args.history
     if (os.cpu_count() or 1) < 2:
         print("fanout: fewer than 2 CPUs: server and generator share a core", file=sys.stderr)
     started = time.monotonic()

@@ -47,8 +47,12 @@ class Ids:
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         now = int(self.clock() * 1000) / 1000  # what the tag says, to the millisecond
-        text = format_time(now)
-        self._last_stamp = (text, now)
+        last_text, last_now = self._last_stamp
+        if now == last_now:
+            text = last_text  # many messages a millisecond: format it once
+        else:
+            text = format_time(now)
+            self._last_stamp = (text, now)
         return {"time": text, "msgid": self.msgid()}
 
     def time_of(self, tags: dict[str, str]) -> float:
