@@ -41,6 +41,21 @@ def test_the_window_keeps_recent_messages_and_at_most_its_limit() -> None:
     assert len(small) == 10 and "s24" in small and "s14" not in small
 
 
+def test_a_full_window_drops_its_oldest_message_for_each_new_one() -> None:
+    """At its limit (a busy server) the window slides by one, in arrival order."""
+    log = RecentLog(window=600, limit=3)
+    for i in range(3):
+        log.add("east", "#r", stored(f"m{i}", 100.0), now=100.0)
+    log.redact("m0")
+    assert [r.message.msgid for r in log.since(0.0)] == ["m1", "m2"]
+    log.add("east", "#r", stored("m3", 100.0), now=100.0)
+    log.add("east", "#r", stored("m4", 100.0), now=100.0)
+    assert len(log) == 3 and "m0" not in log and "m1" not in log
+    assert [r.message.msgid for r in log.since(0.0)] == ["m2", "m3", "m4"]
+    assert log.add("east", "#r", stored("m0", 100.0), now=100.0), "gone, so new again"
+    assert log.since(0.0)[-1].message.msgid == "m0", "its redaction left with it"
+
+
 def test_what_a_peer_lacks_since_a_time() -> None:
     log = RecentLog(window=600, limit=100)
     for i, ts in enumerate((100.0, 200.0, 300.0)):

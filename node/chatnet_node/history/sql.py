@@ -94,11 +94,12 @@ class TrimMarks:
 
     def count(self, target: str, max_per_target: int) -> None:
         """Count one message appended to ``target``; every tenth of the limit, mark it."""
-        pending = self._since.get(target, 0) + 1
-        if pending >= max(max_per_target // 10, 1):
+        since = self._since
+        pending = since.get(target, 0) + 1
+        if pending >= (max_per_target // 10 or 1):
             self.due.add(target)
             pending = 0
-        self._since[target] = pending
+        since[target] = pending
 
     def take(self) -> set[str]:
         """The marked targets, now unmarked (the caller trims them next)."""

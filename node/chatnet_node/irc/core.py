@@ -142,7 +142,7 @@ class ChatCore(ChatState):
         now = self.clock()
         client.last_heard = now
         client.ping_pending = False
-        if _too_long(data):
+        if len(data) > MAX_LINE_BODY - 2 and _too_long(data):  # short lines: no look at tags
             self.input_too_long(client)
             return
         try:

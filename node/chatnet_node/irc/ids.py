@@ -73,8 +73,12 @@ class Ids:
         else:
             self._floor_ms = millis
         now = millis / 1000
-        text = format_time(now)
-        self._last_stamp = (text, now)
+        last_text, last_now = self._last_stamp
+        if now == last_now:
+            text = last_text  # many messages a millisecond: format it once
+        else:
+            text = format_time(now)
+            self._last_stamp = (text, now)
         return {"time": text, "msgid": self.msgid()}
 
     def time_of(self, tags: dict[str, str]) -> float:

@@ -239,6 +239,8 @@ class Channel:
             return True
         if "m" in self.flags:
             return False
+        if not self.bans:
+            return True  # nothing to match (the path of most messages)
         return not self.is_banned(client) and not self.is_muted(client)
 
     def is_banned(self, client: Client) -> bool:

@@ -41,6 +41,10 @@ class Output:
         self.acks = acks
         self.ids = ids
         self.dirty: dict[Client, None] = {}
+        #: The fan-out groups' member sets merged into ``dirty`` since the last
+        #: flush (by id; the value keeps the set alive, so an id is never reused
+        #: meanwhile): a channel's second message in a turn marks nobody again.
+        self._merged: dict[int, dict[Client, None]] = {}
         self.current: Client | None = None  # the client whose command is running
         self.wake: Callable[[], None] = lambda: None  # the runtime: "flush soon"
         self.before_write: list[Callable[[], None]] = []
@@ -134,12 +138,15 @@ class Output:
         update of the dirty set. The sender's copy is taken back afterwards.
         """
         dirty = self.dirty
+        merged = self._merged
         was_idle = not dirty
         count = 0
         for key, (outboxes, members) in channel.fanout_groups().items():
             data = encode(msg, key)
             _drain(map(list.append, outboxes, repeat(data, len(outboxes))))
-            dirty.update(members)
+            if merged.get(id(members)) is not members:
+                dirty.update(members)
+                merged[id(members)] = members
             count += len(outboxes)
             if sender in members:
                 sender.outbox.pop()
@@ -159,6 +166,7 @@ class Output:
         for hook in self.before_write:  # the history commit, then link confirmations
             hook()
         dirty, self.dirty = self.dirty, {}
+        self._merged.clear()
         for client in dirty:
             outbox = client.outbox
             if outbox:

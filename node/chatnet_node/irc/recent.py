@@ -49,10 +49,15 @@ class RecentLog:
         if msgid in entries:
             return False
         entries[msgid] = Recent(origin, key, message)
-        # On the path of every channel message: look at the oldest entries
-        # now and then, not at every addition.
+        if len(entries) > self.limit:
+            # Full (a busy server, at steady state): the oldest goes, O(1),
+            # on the path of every channel message.
+            oldest = entries.popitem(last=False)[0]
+            if self._redacted:
+                self._redacted.discard(oldest)
+        # Look at the oldest entries' age now and then, not at every addition.
         self._since_expiry += 1
-        if self._since_expiry >= EXPIRE_EVERY or len(entries) > self.limit:
+        if self._since_expiry >= EXPIRE_EVERY:
             self._since_expiry = 0
             self._expire(now)
         return True

@@ -31,6 +31,8 @@ from .recent import RecentLog
 #: Server tags a stored message keeps besides client-only ones: who sent it
 #: (replays show it under account-tag; REDACT recognises the author by it).
 KEPT_TAGS = frozenset(("account",))
+#: The tags every message this server stamps carries, and none of which is kept.
+_STAMP_TAGS = frozenset(("time", "msgid"))
 
 log = logging.getLogger("chatnet.replication")
 
@@ -118,6 +120,11 @@ class Replication:
         ``store=False`` only remembers it (its origin wrote the shared store).
         """
         tags = msg.tags
+        kept = (
+            {}
+            if tags.keys() <= _STAMP_TAGS  # the common case: only time and msgid
+            else {k: v for k, v in tags.items() if k.startswith("+") or k in KEPT_TAGS}
+        )
         stored = StoredMessage(
             msgid=tags.get("msgid") or self.ids.msgid(),
             ts=self.ids.time_of(tags),
@@ -125,7 +132,7 @@ class Replication:
             command=msg.command,
             target=display_target,
             text=text,
-            tags={k: v for k, v in tags.items() if k.startswith("+") or k in KEPT_TAGS},
+            tags=kept,
         )
         if not self.recent.add(origin or self.server_name, target_key, stored, self.clock()):
             return False

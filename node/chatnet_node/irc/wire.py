@@ -70,6 +70,8 @@ def line_for(msg: Message, key: int) -> str:
     tags = msg.tags
     if not tags or key & WANT_ALL == WANT_ALL:
         return format_message(msg, with_tags=True)
+    if not key & WANT_ALL and "label" not in tags and "batch" not in tags:
+        return format_message(msg, with_tags=False)  # a plain client: no tag at all
     shown = {name: value for name, value in tags.items() if _shown(name, key)}
     if not shown:
         return format_message(msg, with_tags=False)

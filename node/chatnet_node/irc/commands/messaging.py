@@ -78,8 +78,14 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
         return
     extra = sender_tags(client, msg)
     core.stats.messages_in += 1
-    # One copy per distinct target: "bob,Bob" is one person.
-    targets = list({casefold(t): t for t in msg.params[0].split(",") if t}.values())
+    raw_targets = msg.params[0]
+    # One copy per distinct target: "bob,Bob" is one person. (One target is
+    # the common case: no splitting, no folding here.)
+    targets = (
+        list({casefold(t): t for t in raw_targets.split(",") if t}.values())
+        if "," in raw_targets
+        else [raw_targets]
+    )
     if len(targets) > MAX_TARGETS and not notice:
         core.reply(
             client,
@@ -87,8 +93,12 @@ def relay(core: ChatCore, client: Client, msg: Message, notice: bool) -> None:
             targets[MAX_TARGETS],
             f"Too many recipients. Only {MAX_TARGETS} processed",
         )
+    source = client.prefix
     for target in targets[:MAX_TARGETS]:
-        out = Message(command, [target, text], client.prefix, {**core.stamp(), **extra})
+        tags = core.ids.stamp()  # a fresh dict: the message's own
+        if extra:
+            tags.update(extra)
+        out = Message(command, [target, text], source, tags)
         if is_channel_name(target):
             to_channel(core, client, target, out, text, notice)
         elif is_status_target(target):

@@ -177,6 +177,8 @@ def redact(
 
 def _emit_message(state: ChatState, sender: Client, target: str, out: Message, text: str) -> None:
     assert out.command in ("PRIVMSG", "NOTICE", "TAGMSG")
+    if state.network is None or state.relaying:
+        return  # ``emit`` would drop it: do not build it (every message passes here)
     state.emit(
         ChatMessage(
             uid=sender.uid,
