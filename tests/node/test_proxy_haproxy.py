@@ -126,6 +126,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     # The listeners need the ports make_node picked: PROXY headers on IRC and IRC over TLS.
     config_data = yaml.safe_load(node.config_path.read_text())
     config_data["listeners"] = {
+        "admin": config_data["listeners"]["admin"],
         "irc": [{"host": "127.0.0.1", "port": node.irc_port, "proxyProtocol": True}],
         "ircTls": [
             {
