@@ -280,7 +280,7 @@ class RecordSet(_Event):
     """One version of a network-wide record (see ``registry``), as JSON data."""
 
     t: Literal["record"] = "record"
-    kind: Literal["account", "channel"]
+    kind: Literal["account", "channel", "kline"]
     data: dict[str, Any]
 
 

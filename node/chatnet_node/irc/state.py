@@ -30,6 +30,7 @@ from .acks import AckBook
 from .events import Event
 from .flood import FloodControl
 from .ids import Ids
+from .klines import NetworkBan
 from .message import Message
 from .model import Channel, Client
 from .monitor import Monitors
@@ -82,6 +83,7 @@ class ChatState:
         self.read_markers = ReadMarkers()
         self.accounts: Registry[Account] = Registry()
         self.channel_records: Registry[ChannelRecord] = Registry()
+        self.klines: Registry[NetworkBan] = Registry()
         #: Local clients logged in, with when their account was registered
         #: (a login outlives neither a drop nor a lost netsplit race).
         self.logins = Logins()

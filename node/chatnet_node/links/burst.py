@@ -47,5 +47,7 @@ def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[
         )
     for record in core.channel_records.everything():
         yield RecordSet(o=origin, id=next_id(), kind="channel", data=record.model_dump(mode="json"))
+    for ban in core.klines.everything():
+        yield RecordSet(o=origin, id=next_id(), kind="kline", data=ban.model_dump(mode="json"))
     for nick, target, ts in core.read_markers.items():
         yield ReadMarker(o=origin, id=next_id(), nick=nick, target=target, ts=ts)

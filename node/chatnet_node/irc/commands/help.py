@@ -42,6 +42,12 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "Channel operators: put someone out of a channel.",
     ),
     "KILL": ("KILL <nick> [:<reason>]", "Operators: disconnect someone from the network."),
+    "KLINE": (
+        "KLINE [<minutes>|<1h30m>] <user@host> [:<reason>]",
+        "Operators: ban a mask from the whole network (no duration: until UNKLINE).",
+    ),
+    "UNKLINE": ("UNKLINE <user@host>", "Operators: lift a network-wide ban."),
+    "STATS": ("STATS k", "Operators: the network-wide bans (K-lines) in force."),
     "LINKS": ("LINKS", "The servers of this network."),
     "LIST": (
         "LIST [<mask>|!<mask>|>n|<n|C<m|C>m|T<m|T>m[,...]]",

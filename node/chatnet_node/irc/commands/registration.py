@@ -12,6 +12,7 @@ import hmac
 from .. import metadata, multiline, transitions
 from .. import numerics as rpl
 from ..core import ChatCore, Command
+from ..klines import ban_for
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_valid_nick
@@ -136,6 +137,12 @@ def try_register(core: ChatCore, client: Client) -> None:
     folded = casefold(client.nick)
     if folded in core.nicks:
         core.reply(client, rpl.ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use")
+        return
+    ban = ban_for(core.klines.effective(), client, core.clock())
+    if ban is not None:
+        reason = ban.reason or "banned from this network"
+        core.reply(client, rpl.ERR_YOUREBANNEDCREEP, f"You are banned from this network: {reason}")
+        core.quit(client, f"K-Lined: {reason}")
         return
     transitions.register(core, client)
     config = core.config

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ...history.contract import StoredRecord
 from .. import numerics as rpl
 from ..accounts import Account, ChannelRecord, credentials
 from ..cloaks import account_cloak, cloak
 from ..events import RecordSet, UserAccount
+from ..klines import NetworkBan, ban_for
 from ..message import Message
 from ..model import Channel, Client
 from ..names import casefold
@@ -34,7 +35,27 @@ CHANSERV = "ChanServ"
 SERVICES = (NICKSERV, CHANSERV)
 SETTINGS_MODES = frozenset("imnts")
 
-Kind = Literal["account", "channel"]
+Kind = Literal["account", "channel", "kline"]
+AnyRecord = Account | ChannelRecord | NetworkBan
+#: The model of each kind of record (how a stored or linked version is read).
+MODELS: dict[str, type[AnyRecord]] = {
+    "account": Account,
+    "channel": ChannelRecord,
+    "kline": NetworkBan,
+}
+
+
+def registry_of(state: ChatState, kind: Kind) -> Any:
+    """The registry keeping records of ``kind``."""
+    if kind == "account":
+        return state.accounts
+    return state.channel_records if kind == "channel" else state.klines
+
+
+def kind_of(record: AnyRecord) -> Kind:
+    if isinstance(record, Account):
+        return "account"
+    return "channel" if isinstance(record, ChannelRecord) else "kline"
 
 
 def service_prefix(state: ChatState, service: str) -> str:
@@ -50,9 +71,9 @@ def service_notice(state: ChatState, client: Client, service: str, text: str) ->
 # Records.
 
 
-def save(state: ChatState, record: Account | ChannelRecord) -> bool:
+def save(state: ChatState, record: AnyRecord) -> bool:
     """A record changed here: keep it, store it, tell the network. False if not newer."""
-    kind: Kind = "account" if isinstance(record, Account) else "channel"
+    kind = kind_of(record)
     if not _merge(state, kind, record):
         return False
     state.emit(RecordSet(kind=kind, data=record.model_dump(mode="json")))
@@ -62,9 +83,7 @@ def save(state: ChatState, record: Account | ChannelRecord) -> bool:
 
 def merge_record(state: ChatState, kind: Kind, data: dict[str, Any]) -> None:
     """A version from another server (a link event, a burst, or this server's store)."""
-    record: Account | ChannelRecord = (
-        Account.model_validate(data) if kind == "account" else ChannelRecord.model_validate(data)
-    )
+    record = MODELS[kind].model_validate(data)
     if _merge(state, kind, record):
         _settle(state, kind, record.name)
 
@@ -79,23 +98,21 @@ def load_records(state: ChatState, rows: list[tuple[str, str]]) -> int:
     """
     contested: set[tuple[Kind, str]] = set()
     for kind, data in rows:
-        if kind == "account":
-            account = Account.model_validate_json(data)
-            state.accounts.merge(account)
-            if len(state.accounts.versions(account.name)) > 1:
-                contested.add(("account", account.name))
-        elif kind == "channel":
-            channel = ChannelRecord.model_validate_json(data)
-            state.channel_records.merge(channel)
-            if len(state.channel_records.versions(channel.name)) > 1:
-                contested.add(("channel", channel.name))
+        if kind not in MODELS:
+            continue
+        known = cast(Kind, kind)
+        record = MODELS[known].model_validate_json(data)
+        registry = registry_of(state, known)
+        registry.merge(record)
+        if len(registry.versions(record.name)) > 1:
+            contested.add((known, record.name))
     for kind, name in sorted(contested):
         _settle(state, kind, name)
     return len(rows)
 
 
 def _merge(state: ChatState, kind: Kind, record: Record) -> bool:
-    registry: Any = state.accounts if kind == "account" else state.channel_records
+    registry = registry_of(state, kind)
     if not registry.merge(record):
         return False
     state.history.save_record(
@@ -134,13 +151,17 @@ def _originating(state: ChatState) -> Iterator[None]:
 
 
 def _settle_here(state: ChatState, kind: Kind, name: str) -> None:
-    registry: Any = state.accounts if kind == "account" else state.channel_records
+    registry = registry_of(state, kind)
     winner = registry.get(name)
     for version in registry.versions(name):
         # Two registrations of one name met (a healed netsplit): the earlier
         # won on every server; the loser's own server drops it for good.
         if not version.dropped and version is not winner and version.origin == state.name:
             save(state, version.model_copy(update=new_version(state, version, dropped=True)))
+    if kind == "kline":
+        if winner is not None:
+            enforce_kline(state, winner)
+        return
     if kind != "account":
         return
     for client in state.logins.of(name):
@@ -153,6 +174,18 @@ def _settle_here(state: ChatState, kind: Kind, name: str) -> None:
                 f"You have been logged out: the account {name} was dropped "
                 "or registered elsewhere first",
             )
+
+
+def enforce_kline(state: ChatState, ban: NetworkBan) -> None:
+    """Disconnect this server's users an active K-line matches (each server its own)."""
+    now = state.clock()
+    if not ban.active(now):
+        return
+    reason = f"K-Lined: {ban.reason or 'banned from this network'}"
+    for user in list(state.users.values()):
+        if not user.remote and ban_for([ban], user, now) is not None:
+            quit_(state, user, reason)
+            state.hang_up(user, Message("ERROR", [f"Closing Link: {user.host} ({reason})"]))
 
 
 def new_version(state: ChatState, record: Record, **changes: Any) -> dict[str, Any]:
