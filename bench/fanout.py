@@ -354,6 +354,7 @@ class LoadGen:
         inflight: int,
         quickack: bool = True,
         prefix: str = "m",
+        channel: str = CHANNEL,
     ) -> None:
         cmd = [
             *pin_prefix(GEN_CPU),
@@ -365,7 +366,7 @@ class LoadGen:
             "--members",
             str(members),
             "--channel",
-            CHANNEL,
+            channel,
             "--inflight",
             str(inflight),
             "--prefix",

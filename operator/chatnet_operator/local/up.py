@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -64,6 +65,18 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     tmp.replace(path)
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft limit on open files to the hard one, for this process and its nodes.
+
+    The front door holds two sockets per client and each node one: the usual
+    soft limit of 1024 would refuse the 500th client of a network.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port(host: str) -> int:
@@ -257,7 +270,8 @@ class Runtime:
             max_clients = p.max_clients or server.node.limits.max_clients
             ready = p.healthy and p.ready
             pending = len(self.pending.get(name, []))
-            loads.append(ServerLoad(name, ready, p.clients, max_clients, pending))
+            live = sum(door.live[self._address(name, door.kind)] for door in net.listeners)
+            loads.append(ServerLoad(name, ready, p.clients, max_clients, pending, live))
         choice = least_loaded(loads)
         if choice is None:
             return None
@@ -398,6 +412,7 @@ def run_up(options: Options) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s chatnet: %(message)s", datefmt="%H:%M:%S"
     )
+    raise_open_files_limit()
     try:
         networks = read_networks(options.files)
     except InputError as exc:
