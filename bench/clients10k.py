@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -79,8 +78,10 @@ def main() -> int:
         (work / "net.yaml").write_text(manifest(irc_port, ws_port, args.max_clients))
         endpoints = work / "endpoints.json"
         up = subprocess.Popen(
-            [str(venv / "chatnet"), "up", str(work / "net.yaml"), "--endpoints", str(endpoints)]
-            + ["--state-dir", str(work / "state")],
+            [
+                *(str(venv / "chatnet"), "up", str(work / "net.yaml")),
+                *("--endpoints", str(endpoints), "--state-dir", str(work / "state")),
+            ],
             stdout=(work / "up.out").open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -90,14 +91,18 @@ def main() -> int:
             deadline = Deadline(60)
             while not endpoints.exists():
                 if deadline.passed or up.poll() is not None:
-                    raise SystemExit("chatnet up did not come up:\n" + (work / "up.out").read_text())
+                    raise SystemExit(
+                        "chatnet up did not come up:\n" + (work / "up.out").read_text()
+                    )
                 time.sleep(0.2)
             nodes = children(up.pid)
             node_rss0 = sum(proc_rss_kib(p) for p in nodes)
             door_rss0, door_cpu0 = proc_rss_kib(up.pid), proc_cpu_seconds(up.pid)
             idle = args.clients - BACKGROUND_MEMBERS - PROBE_MEMBERS
             started = time.monotonic()
-            gens.append(LoadGen(irc_port, idle, False, args.concurrency, prefix="i", channel="#idle"))
+            gens.append(
+                LoadGen(irc_port, idle, False, args.concurrency, prefix="i", channel="#idle")
+            )
             reg = gens[0].expect("REGISTERED", 600)
             bg = LoadGen(irc_port, BACKGROUND_MEMBERS, False, args.concurrency, prefix="b")
             gens.append(bg)
@@ -130,8 +135,10 @@ def main() -> int:
         f"({idle / reg['seconds']:.0f}/s, {args.concurrency} in flight); "
         f"all {clients} in {reg_seconds:.1f}s"
     )
-    print(f"servers' RSS: {node_rss0 / 1024:.0f} MiB -> {node_rss / 1024:.0f} MiB, "
-          f"{(node_rss - node_rss0) / clients:.1f} KiB per client")
+    print(
+        f"servers' RSS: {node_rss0 / 1024:.0f} MiB -> {node_rss / 1024:.0f} MiB, "
+        f"{(node_rss - node_rss0) / clients:.1f} KiB per client"
+    )
     print(
         f"probe channel ({PROBE_MEMBERS} members, {PROBE_RATE} msg/s) under background "
         f"({BACKGROUND_MEMBERS} members, {BACKGROUND_RATE} msg/s): "

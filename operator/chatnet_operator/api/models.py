@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from chatnet_operator.api.autoscale import SERVER_AUTOSCALE_RULES, Autoscale
 from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
@@ -318,6 +319,9 @@ class ChatServerSpec(ApiModel):
         default=None, max_length=63, description="topology.kubernetes.io/region"
     )
     resources: Resources | None = None
+    autoscale: Autoscale | None = Field(
+        default=None, description="fan-out replicas that follow the load (chatnet sets replicas)"
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ChatServerSpec:
@@ -381,6 +385,7 @@ SERVER_RULES = [
         "portal names must be unique",
         lambda s: _unique([p.name for p in s.portals]),
     ),
+    *SERVER_AUTOSCALE_RULES,
 ]
 
 
@@ -413,9 +418,10 @@ class ChatServer(ApiModel):
         """(server name, server ID) of every replica: NAME alone, or NAME-0..N-1 for a set.
 
         Replica i of a set gets serverId + i, so a set owns a contiguous ID range.
+        An autoscaled set is always numbered, so growing from one keeps NAME-0.
         """
         spec = self.spec
-        if spec.replicas == 1:
+        if spec.replicas == 1 and spec.autoscale is None:
             return [(self.name, spec.server_id)]
         return [(f"{self.name}-{i}", spec.server_id + i) for i in range(spec.replicas)]
 

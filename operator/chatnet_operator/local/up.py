@@ -29,6 +29,7 @@ from pathlib import Path
 
 from chatnet_node.config import dump_config
 from chatnet_operator.api.outcome import Declared
+from chatnet_operator.local.autoscaler import LocalAutoscaler
 from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
@@ -119,6 +120,9 @@ class Runtime:
         self.stopping = asyncio.Event()
         self._mtimes: dict[Path, float | None] = {}
         self._endpoints_written = False
+        self.autoscaler = LocalAutoscaler()
+        # A live edit and an autoscaling step must not interleave their starts and stops.
+        self._applying = asyncio.Lock()
 
     # ----------------------------------------------------------------- files
 
@@ -188,7 +192,14 @@ class Runtime:
         return planned
 
     async def apply(self, networks: list[Declared]) -> None:
-        """Make the running processes match ``networks`` (start, stop, restart, reload)."""
+        """Make the running processes match ``networks`` (start, stop, restart, reload).
+
+        Autoscaled sets run the replica count the autoscaler chose, not the file's.
+        """
+        async with self._applying:
+            await self._apply(self.autoscaler.override(networks))
+
+    async def _apply(self, networks: list[Declared]) -> None:
         planned = self._plan(networks)
         old = {n: s for net in self.networks.values() for n, s in net.plan.servers.items()}
         new = {n: s for _, plan in planned.values() for n, s in plan.servers.items()}
@@ -310,6 +321,9 @@ class Runtime:
                 if name in self.procs:
                     self.probes[name] = result
                     self.pending[name] = settle(self.pending.get(name, []), started)
+            declared = [net.declared for net in self.networks.values()]
+            if self.autoscaler.observe(declared, self.probes, time.monotonic()):
+                await self.apply(declared)
             self._maybe_write_endpoints()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
