@@ -87,6 +87,11 @@ class Listeners(_Model):
     irc_tls: list[TlsListener] = []
     websocket: list[Listener] = []
     websocket_tls: list[TlsListener] = []
+    handoff: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="abstract Unix socket name a local front door hands clients over",
+    )
 
 
 class Limits(_Model):

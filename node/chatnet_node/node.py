@@ -30,6 +30,7 @@ from .irc.transitions import accounts
 from .links.dialer import LinkRuntime
 from .metrics import make_registry
 from .transport.connection import IrcStreamProtocol, flush_soon
+from .transport.handoff import HandoffServer
 from .transport.http import HttpRoutes
 from .transport.tls import tls_context
 from .transport.websocket import WebSocketProtocol
@@ -80,6 +81,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._config_mtime = self._mtime()
         self._draining = False
+        self.handoff: HandoffServer | None = None
 
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
@@ -118,6 +120,15 @@ class Node:
                 ssl=context,
             )
             self._remember("websocket-tls", server)
+        if listeners.handoff is not None:
+            self.handoff = HandoffServer(
+                listeners.handoff,
+                {
+                    b"i": lambda: IrcStreamProtocol(core),
+                    b"w": lambda: WebSocketProtocol(core, self.routes, self.links),
+                },
+            )
+            self.handoff.start()
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()
@@ -230,6 +241,8 @@ class Node:
 
     async def close(self) -> None:
         """Close listeners and the history store, and mark the node stopped."""
+        if self.handoff is not None:
+            self.handoff.close()
         for server in self.servers:
             server.close()
         for task in self._tasks:

@@ -68,3 +68,15 @@ def settle(sent_at: list[float], probe_started: float) -> list[float]:
     only makes the choice more careful).
     """
     return [t for t in sent_at if t > probe_started - SETTLE_SECONDS]
+
+
+#: Seconds a server that stops answering its probe is still offered clients. A
+#: burst can keep a node too busy to answer within the probe's limit; counting it
+#: out then sends the whole burst elsewhere, or refuses it as "full". A server
+#: that is really gone refuses the connection at once and the next one is tried.
+PROBE_GRACE = 3.0
+
+
+def trust_last_good(answered: bool, last_good_at: float | None, now: float) -> bool:
+    """Should the front door keep using the last good probe instead of this one?"""
+    return not answered and last_good_at is not None and now - last_good_at <= PROBE_GRACE

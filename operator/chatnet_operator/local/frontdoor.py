@@ -1,9 +1,16 @@
-"""The front door: one TCP listener per client port, relaying to a chosen server.
+"""The front door: one TCP listener per client port, handing each client to a server.
 
 It plays the network Service locally: each new connection (IRC, or HTTP and
 WebSocket, which are TCP once the server is chosen) goes to the server that
 ``choose`` returns, the least-loaded ready one. When none has room, an IRC
 client gets an IRC error and an HTTP client a 503, instead of a silent hang.
+
+Handoff first: the accepted socket itself is passed to the chosen node over
+its handoff socket (``SCM_RIGHTS``, see ``chatnet_node.transport.handoff``)
+and closed here, so the front door holds no socket and copies no byte per
+client (with a relay, 10,000 clients need 20,000 descriptors here, more than
+a usual hard limit allows). When a node cannot take a handoff (no handoff
+socket, or its queue is full) the connection is relayed instead.
 
 The relay is two asyncio protocols wired back to back, not streams: bytes
 read on one side are handed to the other side's transport as they are, and
@@ -25,7 +32,9 @@ here), then ``close``, which cuts whatever is left after a short linger.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections import Counter
 from collections.abc import Callable
 
@@ -34,6 +43,8 @@ log = logging.getLogger("chatnet.up")
 Address = tuple[str, int]
 #: The (host, port) to send a new connection to, skipping ``exclude``; None when all are full.
 Chooser = Callable[[set[Address]], Address | None]
+#: The handoff socket name of the server at an address, if it takes handoffs.
+HandoffOf = Callable[[Address], str | None]
 #: Servers tried for one connection before giving up (one may have just died).
 ATTEMPTS = 3
 #: Seconds ``close`` lets relayed connections finish on their own before cutting them.
@@ -44,6 +55,10 @@ CLOSE_LIMIT = 0.5
 CONNECT_LIMIT = 5.0
 #: Bytes buffered towards one side before the other side stops being read.
 HIGH_WATER = 64 * 1024
+#: Connections accepted per wake-up of the listening socket.
+ACCEPT_BATCH = 128
+#: Pending connections the kernel queues for a burst of registrations.
+BACKLOG = 4096
 
 _FULL_IRC = b"ERROR :Closing link: every server of this network is full, try again later\r\n"
 _FULL_HTTP = (
@@ -95,6 +110,9 @@ class _Side(asyncio.Protocol):
 
 
 class _ClientSide(_Side):
+    def __init__(self, listener: Listener) -> None:
+        super().__init__(_Relay(listener))
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Nothing to relay to yet: keep what the client sends in the kernel meanwhile.
@@ -203,30 +221,96 @@ class _Relay:
 class Listener:
     """One listening port of a front door."""
 
-    def __init__(self, host: str, port: int, choose: Chooser, kind: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        choose: Chooser,
+        kind: str,
+        handoff_of: HandoffOf | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.choose = choose
         self.kind = kind
-        self.server: asyncio.Server | None = None
+        self.handoff_of = handoff_of
+        self.sock: socket.socket | None = None
         self.relays: set[_Relay] = set()
         #: Connections being relayed (or connecting) to each server address.
         self.live: Counter[Address] = Counter()
+        #: Connections handed off so far (the rest were relayed or refused).
+        self.handed_off = 0
+        self._channels: dict[str, socket.socket] = {}
+        self._accepting: set[asyncio.Task[object]] = set()
 
     async def start(self) -> int:
         """Listen; returns the port (useful when asked for port 0)."""
-        loop = asyncio.get_running_loop()
-        # A burst of hundreds of registrations must not overflow the accept queue.
-        self.server = await loop.create_server(
-            lambda: _ClientSide(_Relay(self)), self.host, self.port, backlog=4096
-        )
-        self.port = int(self.server.sockets[0].getsockname()[1])
+        sock = socket.create_server((self.host, self.port), backlog=BACKLOG)
+        sock.setblocking(False)
+        self.sock = sock
+        self.port = int(sock.getsockname()[1])
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
         return self.port
+
+    def _accept(self) -> None:
+        if self.sock is None:
+            return
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: leave it queued, log once a wake-up
+                log.warning("front door: cannot accept: %s", exc)
+                return
+            client.setblocking(False)
+            if not self._hand_off(client):
+                self._relay(client)
+
+    def _hand_off(self, client: socket.socket) -> bool:
+        """Pass ``client`` to the chosen server's handoff socket; False if it cannot be."""
+        if self.handoff_of is None:
+            return False
+        target = self.choose(set())
+        name = self.handoff_of(target) if target is not None else None
+        if name is None:
+            return False
+        channel = self._channels.get(name)
+        try:
+            if channel is None:
+                channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                channel.setblocking(False)
+                self._channels[name] = channel
+                channel.connect("\0" + name)
+            socket.send_fds(channel, [b"i" if self.kind == "irc" else b"w"], [client.fileno()])
+        except BlockingIOError:
+            return False  # its queue is full for now: relay this one
+        except OSError as exc:
+            log.warning("front door: handoff to %s failed (%s); relaying", name, exc)
+            dropped = self._channels.pop(name, None)
+            if dropped is not None:
+                dropped.close()
+            return False
+        client.close()  # the server has its own descriptor now
+        self.handed_off += 1
+        return True
+
+    def _relay(self, client: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(loop.connect_accepted_socket(lambda: _ClientSide(self), client))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
 
     def stop_accepting(self) -> None:
         """Take no new connections; the relayed ones carry on."""
-        if self.server is not None:
-            self.server.close()
+        if self.sock is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     async def close(self, linger: float = LINGER) -> None:
         """Stop listening, give relayed connections ``linger`` seconds to end, cut the rest.

@@ -30,11 +30,16 @@ from pathlib import Path
 from chatnet_node.config import dump_config
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.local.autoscaler import LocalAutoscaler
-from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
+from chatnet_operator.local.balance import ServerLoad, least_loaded, settle, trust_last_good
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
 from chatnet_operator.local.manifests import InputError, read_networks, read_secret_values
-from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
+from chatnet_operator.local.placement import (
+    LocalPlacement,
+    ServerPorts,
+    assign_ports,
+    handoff_name,
+)
 from chatnet_operator.local.report import (
     FrontDoor,
     endpoints_document,
@@ -117,6 +122,9 @@ class Runtime:
         self.procs: dict[str, ServerProcess] = {}
         self.probes: dict[str, Probe] = {}
         self.pending: dict[str, list[float]] = {}
+        #: The probes the front door balances on, and when each server last answered.
+        self.door_probes: dict[str, Probe] = {}
+        self.answered_at: dict[str, float] = {}
         self.stopping = asyncio.Event()
         self._mtimes: dict[Path, float | None] = {}
         self._endpoints_written = False
@@ -252,6 +260,8 @@ class Runtime:
     async def _stop_server(self, network: str, name: str) -> None:
         proc = self.procs.pop(name, None)
         self.probes.pop(name, None)
+        self.door_probes.pop(name, None)
+        self.answered_at.pop(name, None)
         if proc is not None:
             log.info("server %s: removed from the network; stopping it", name)
             await proc.stop(STOP_GRACE)
@@ -277,7 +287,7 @@ class Runtime:
                 continue
             if self._address(name, kind) in exclude:
                 continue
-            p = self.probes[name]
+            p = self.door_probes.get(name, self.probes[name])
             max_clients = p.max_clients or server.node.limits.max_clients
             ready = p.healthy and p.ready
             pending = len(self.pending.get(name, []))
@@ -289,6 +299,14 @@ class Runtime:
         self.pending.setdefault(choice, []).append(time.monotonic())
         return self._address(choice, kind)
 
+    def _handoff_of(self, address: tuple[str, int]) -> str | None:
+        """The handoff socket of the server listening at ``address``."""
+        host = self.options.host
+        for ports in self.ports.values():
+            if address in ((host, ports.irc), (host, ports.ws)):
+                return handoff_name(host, ports.irc)
+        return None
+
     async def _open_front(self, net: _Network) -> None:
         endpoint = net.declared.network.spec.endpoint
         name = net.declared.network.name
@@ -297,8 +315,12 @@ class Runtime:
             self.options.ws_port if self.options.ws_port is not None else endpoint.websocket_port
         )
         irc_port = self.options.irc_port if self.options.irc_port is not None else endpoint.irc_port
-        ws = Listener(host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws")
-        irc = Listener(host, irc_port, lambda ex: self._chooser(name, "irc", ex), "irc")
+        ws = Listener(
+            host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws", self._handoff_of
+        )
+        irc = Listener(
+            host, irc_port, lambda ex: self._chooser(name, "irc", ex), "irc", self._handoff_of
+        )
         ws_port, irc_port = await ws.start(), await irc.start()
         net.listeners = [ws, irc]
         net.front = FrontDoor(name, host, irc_port, ws_port)
@@ -317,10 +339,16 @@ class Runtime:
             results = await asyncio.gather(
                 *(probe(self.options.host, self.ports[n].ws) for n in names)
             )
+            now = time.monotonic()
             for name, result in zip(names, results, strict=False):
                 if name in self.procs:
                     self.probes[name] = result
-                    self.pending[name] = settle(self.pending.get(name, []), started)
+                    if trust_last_good(result.healthy, self.answered_at.get(name), now):
+                        continue  # too busy to answer, most likely: keep its last good view
+                    self.door_probes[name] = result
+                    if result.healthy:
+                        self.answered_at[name] = now
+                        self.pending[name] = settle(self.pending.get(name, []), started)
             declared = [net.declared for net in self.networks.values()]
             if self.autoscaler.observe(declared, self.probes, time.monotonic()):
                 await self.apply(declared)
