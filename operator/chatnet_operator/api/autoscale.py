@@ -80,3 +80,14 @@ SERVER_AUTOSCALE_RULES = [
         ),
     ),
 ]
+
+
+class AutoscaleStatus(ApiModel):
+    """``status.autoscale``: the last resize and why (also posted as an Event)."""
+
+    replicas: int = Field(ge=0, description="replicas chosen")
+    last_scale_time: str = Field(description="when (RFC 3339)")
+    reason: str = Field(max_length=1024, description="the load that caused it")
+    emptiest: str | None = Field(
+        default=None, max_length=1024, description="scale-down: the emptiest replicas then"
+    )

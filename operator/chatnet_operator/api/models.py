@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from chatnet_operator.api.autoscale import SERVER_AUTOSCALE_RULES, Autoscale
+from chatnet_operator.api.autoscale import SERVER_AUTOSCALE_RULES, Autoscale, AutoscaleStatus
 from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
@@ -395,6 +395,9 @@ class ChatServerStatus(ObservedStatus):
     replicas: int = Field(default=0, ge=0, description="pods that exist (scale subresource)")
     ready_replicas: int = Field(default=0, ge=0)
     selector: str = Field(default="", description="label selector of the pods (scale subresource)")
+    autoscale: AutoscaleStatus | None = Field(
+        default=None, description="the last resize by spec.autoscale, and why"
+    )
 
 
 class ChatServer(ApiModel):
