@@ -368,6 +368,7 @@ class LoadGen:
         inflight: int,
         quickack: bool = True,
         prefix: str = "m",
+        channel: str = CHANNEL,
     ) -> None:
         cmd = [
             *pin_prefix(GEN_CPU),
@@ -379,7 +380,7 @@ class LoadGen:
             "--members",
             str(members),
             "--channel",
-            CHANNEL,
+            channel,
             "--inflight",
             str(inflight),
             "--prefix",

@@ -95,6 +95,11 @@ class Listeners(_Model):
     #: Plain HTTP for /healthz, /readyz, /status and /metrics (see transport/admin.py).
     #: When set, the WebSocket ports answer 404 for those paths.
     admin: list[Listener] = []
+    handoff: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="abstract Unix socket name a local front door hands clients over",
+    )
 
 
 def _cidr(value: str) -> str:

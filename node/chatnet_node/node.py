@@ -34,6 +34,7 @@ from .metrics import make_registry
 from .transport.admin import AdminProtocol
 from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.forwarded import Network, trusted_networks
+from .transport.handoff import HandoffServer
 from .transport.http import HttpRoutes
 from .transport.proxylisten import ProxiedListener, Refusal, http_refusal, irc_refusal
 from .transport.tls import ReloadingCertificate, tls_context
@@ -95,6 +96,7 @@ class Node:
         self._draining = False
         #: File-based client certificates, reloaded when renewed on disk.
         self.certificates: list[ReloadingCertificate] = []
+        self.handoff: HandoffServer | None = None
 
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
@@ -143,6 +145,15 @@ class Node:
                 lambda: AdminProtocol(self.admin_routes), spec.host, spec.port
             )
             self._remember("admin", server)
+        if listeners.handoff is not None:
+            self.handoff = HandoffServer(
+                listeners.handoff,
+                {
+                    b"i": lambda: IrcStreamProtocol(core),
+                    b"w": lambda: WebSocketProtocol(core, self.routes, self.links),
+                },
+            )
+            self.handoff.start()
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:
             self.links.start()
@@ -308,6 +319,8 @@ class Node:
 
     async def close(self) -> None:
         """Close listeners and the history store, and mark the node stopped."""
+        if self.handoff is not None:
+            self.handoff.close()
         for server in self.servers:
             server.close()
         for task in self._tasks:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from chatnet_operator.api import certificates, endpoint, models, monitoring
+from chatnet_operator.api import autoscale, certificates, endpoint, models, monitoring
 from chatnet_operator.api.fields import GROUP, VERSION, Rule
 
 #: Where ``chatnet crds --write`` puts the files: the repository's crds/ folder.
@@ -36,6 +36,7 @@ _RULES: dict[str, list[Rule]] = {
     "History": models.HISTORY_RULES,
     "ChatServerSpec": models.SERVER_RULES,
     "ChatNetworkSpec": models.NETWORK_RULES,
+    "Autoscale": autoscale.AUTOSCALE_RULES,
 }
 # Rules only the API server can check: they compare with the stored object.
 _TRANSITION_RULES: dict[str, list[dict[str, str]]] = {

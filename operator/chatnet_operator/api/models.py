@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from chatnet_operator.api.autoscale import SERVER_AUTOSCALE_RULES, Autoscale, AutoscaleStatus
 from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
@@ -394,6 +395,9 @@ class ChatServerSpec(ApiModel):
     pod: PodSettings = Field(
         default=PodSettings(), description="pod settings over the network's spec.pod"
     )
+    autoscale: Autoscale | None = Field(
+        default=None, description="fan-out replicas that follow the load (chatnet sets replicas)"
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ChatServerSpec:
@@ -464,6 +468,7 @@ SERVER_RULES = [
         "portal names must be unique",
         lambda s: _unique([p.name for p in s.portals]),
     ),
+    *SERVER_AUTOSCALE_RULES,
 ]
 
 
@@ -473,6 +478,9 @@ class ChatServerStatus(ObservedStatus):
     replicas: int = Field(default=0, ge=0, description="pods that exist (scale subresource)")
     ready_replicas: int = Field(default=0, ge=0)
     selector: str = Field(default="", description="label selector of the pods (scale subresource)")
+    autoscale: AutoscaleStatus | None = Field(
+        default=None, description="the last resize by spec.autoscale, and why"
+    )
 
 
 class ChatServer(ApiModel):
@@ -496,9 +504,10 @@ class ChatServer(ApiModel):
         """(server name, server ID) of every replica: NAME alone, or NAME-0..N-1 for a set.
 
         Replica i of a set gets serverId + i, so a set owns a contiguous ID range.
+        An autoscaled set is always numbered, so growing from one keeps NAME-0.
         """
         spec = self.spec
-        if spec.replicas == 1:
+        if spec.replicas == 1 and spec.autoscale is None:
             return [(self.name, spec.server_id)]
         return [(f"{self.name}-{i}", spec.server_id + i) for i in range(spec.replicas)]
 

@@ -36,6 +36,7 @@ from chatnet_operator.api.fields import API_VERSION, Condition
 from chatnet_operator.api.models import ChatNetworkStatus, ChatServerStatus
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.cluster import metrics
+from chatnet_operator.cluster.autoscaling import autoscale
 from chatnet_operator.cluster.config import OperatorConfig
 from chatnet_operator.cluster.discovery import CONDITION as DISCOVERY_CONDITION
 from chatnet_operator.cluster.discovery import Discovery, Kind, missing_condition
@@ -318,6 +319,7 @@ async def _sync(
         )
         await _write_status(kube, obj, _status_dump(found))
         _transitions(emit, obj, before, found.conditions)
+    await autoscale(kube, emit, declared, probes, live, now)
     return SyncResult(actions=actions)
 
 

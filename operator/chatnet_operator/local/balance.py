@@ -1,8 +1,13 @@
 """Which server takes the next client: the least loaded of those that are ready.
 
 123 Flash Chat's load balancer in one function. Load is the share of
-``maxClients`` in use, counting clients sent since the last poll, so a burst
-of connections between two polls still spreads out.
+``maxClients`` in use. A server's ``/status`` lags a burst twice over: it is
+polled every few hundred milliseconds, and it counts a client only once
+registered, which under a burst takes seconds. So the estimate also counts
+what the front door itself handed out: connections sent since the last
+probe (``pending``) and connections it is relaying to that server right now
+(``live``, reserved at the handoff and released when the connection ends).
+Balancing on the probe alone piled a 500-connection burst onto one server.
 """
 
 from __future__ import annotations
@@ -20,10 +25,17 @@ class ServerLoad:
     clients: int
     max_clients: int
     pending: int = 0
+    live: int = 0
+
+    @property
+    def load(self) -> int:
+        """Clients it has or is about to have: the larger of what it reported plus what
+        was sent since, and what the front door is relaying to it (registered or not)."""
+        return max(self.clients + self.pending, self.live)
 
     @property
     def has_room(self) -> bool:
-        return self.ready and self.clients + self.pending < self.max_clients
+        return self.ready and self.load < self.max_clients
 
 
 def least_loaded(loads: Iterable[ServerLoad]) -> str | None:
@@ -37,7 +49,7 @@ def least_loaded(loads: Iterable[ServerLoad]) -> str | None:
         return None
     best = min(
         candidates,
-        key=lambda s: ((s.clients + s.pending) / s.max_clients, s.clients + s.pending, s.name),
+        key=lambda s: (s.load / s.max_clients, s.load, s.name),
     )
     return best.name
 
@@ -56,3 +68,15 @@ def settle(sent_at: list[float], probe_started: float) -> list[float]:
     only makes the choice more careful).
     """
     return [t for t in sent_at if t > probe_started - SETTLE_SECONDS]
+
+
+#: Seconds a server that stops answering its probe is still offered clients. A
+#: burst can keep a node too busy to answer within the probe's limit; counting it
+#: out then sends the whole burst elsewhere, or refuses it as "full". A server
+#: that is really gone refuses the connection at once and the next one is tried.
+PROBE_GRACE = 3.0
+
+
+def trust_last_good(answered: bool, last_good_at: float | None, now: float) -> bool:
+    """Should the front door keep using the last good probe instead of this one?"""
+    return not answered and last_good_at is not None and now - last_good_at <= PROBE_GRACE

@@ -43,6 +43,11 @@ def assign_ports(
     return out
 
 
+def handoff_name(host: str, irc_port: int) -> str:
+    """The node's handoff socket name: unique while its IRC port is bound on ``host``."""
+    return f"chatnet-handoff-{host}-{irc_port}"
+
+
 @dataclass(frozen=True)
 class LocalPlacement:
     """A ``Placement`` for processes on this machine."""
@@ -57,6 +62,7 @@ class LocalPlacement:
             irc=[Listener(host=self.host, port=ports.irc)],
             websocket=[Listener(host=self.host, port=ports.ws)],
             admin=[Listener(host=self.host, port=ports.admin)],
+            handoff=handoff_name(self.host, ports.irc),
         )
 
     def link_address(self, member: Member, tls: bool) -> tuple[str, int]:

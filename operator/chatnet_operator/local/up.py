@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -28,11 +29,17 @@ from pathlib import Path
 
 from chatnet_node.config import dump_config
 from chatnet_operator.api.outcome import Declared
-from chatnet_operator.local.balance import ServerLoad, least_loaded, settle
+from chatnet_operator.local.autoscaler import LocalAutoscaler
+from chatnet_operator.local.balance import ServerLoad, least_loaded, settle, trust_last_good
 from chatnet_operator.local.changes import diff_servers
 from chatnet_operator.local.frontdoor import LINGER, Listener
 from chatnet_operator.local.manifests import InputError, read_networks, read_secret_values
-from chatnet_operator.local.placement import LocalPlacement, ServerPorts, assign_ports
+from chatnet_operator.local.placement import (
+    LocalPlacement,
+    ServerPorts,
+    assign_ports,
+    handoff_name,
+)
 from chatnet_operator.local.report import (
     FrontDoor,
     endpoints_document,
@@ -64,6 +71,18 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     tmp.replace(path)
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft limit on open files to the hard one, for this process and its nodes.
+
+    The front door holds two sockets per client and each node one: the usual
+    soft limit of 1024 would refuse the 500th client of a network.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port(host: str) -> int:
@@ -103,9 +122,15 @@ class Runtime:
         self.procs: dict[str, ServerProcess] = {}
         self.probes: dict[str, Probe] = {}
         self.pending: dict[str, list[float]] = {}
+        #: The probes the front door balances on, and when each server last answered.
+        self.door_probes: dict[str, Probe] = {}
+        self.answered_at: dict[str, float] = {}
         self.stopping = asyncio.Event()
         self._mtimes: dict[Path, float | None] = {}
         self._endpoints_written = False
+        self.autoscaler = LocalAutoscaler()
+        # A live edit and an autoscaling step must not interleave their starts and stops.
+        self._applying = asyncio.Lock()
 
     # ----------------------------------------------------------------- files
 
@@ -175,7 +200,14 @@ class Runtime:
         return planned
 
     async def apply(self, networks: list[Declared]) -> None:
-        """Make the running processes match ``networks`` (start, stop, restart, reload)."""
+        """Make the running processes match ``networks`` (start, stop, restart, reload).
+
+        Autoscaled sets run the replica count the autoscaler chose, not the file's.
+        """
+        async with self._applying:
+            await self._apply(self.autoscaler.override(networks))
+
+    async def _apply(self, networks: list[Declared]) -> None:
         planned = self._plan(networks)
         old = {n: s for net in self.networks.values() for n, s in net.plan.servers.items()}
         new = {n: s for _, plan in planned.values() for n, s in plan.servers.items()}
@@ -228,6 +260,8 @@ class Runtime:
     async def _stop_server(self, network: str, name: str) -> None:
         proc = self.procs.pop(name, None)
         self.probes.pop(name, None)
+        self.door_probes.pop(name, None)
+        self.answered_at.pop(name, None)
         if proc is not None:
             log.info("server %s: removed from the network; stopping it", name)
             await proc.stop(STOP_GRACE)
@@ -253,16 +287,25 @@ class Runtime:
                 continue
             if self._address(name, kind) in exclude:
                 continue
-            p = self.probes[name]
+            p = self.door_probes.get(name, self.probes[name])
             max_clients = p.max_clients or server.node.limits.max_clients
             ready = p.healthy and p.ready
             pending = len(self.pending.get(name, []))
-            loads.append(ServerLoad(name, ready, p.clients, max_clients, pending))
+            live = sum(door.live[self._address(name, door.kind)] for door in net.listeners)
+            loads.append(ServerLoad(name, ready, p.clients, max_clients, pending, live))
         choice = least_loaded(loads)
         if choice is None:
             return None
         self.pending.setdefault(choice, []).append(time.monotonic())
         return self._address(choice, kind)
+
+    def _handoff_of(self, address: tuple[str, int]) -> str | None:
+        """The handoff socket of the server listening at ``address``."""
+        host = self.options.host
+        for ports in self.ports.values():
+            if address in ((host, ports.irc), (host, ports.ws)):
+                return handoff_name(host, ports.irc)
+        return None
 
     async def _open_front(self, net: _Network) -> None:
         endpoint = net.declared.network.spec.endpoint
@@ -272,8 +315,12 @@ class Runtime:
             self.options.ws_port if self.options.ws_port is not None else endpoint.websocket_port
         )
         irc_port = self.options.irc_port if self.options.irc_port is not None else endpoint.irc_port
-        ws = Listener(host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws")
-        irc = Listener(host, irc_port, lambda ex: self._chooser(name, "irc", ex), "irc")
+        ws = Listener(
+            host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws", self._handoff_of
+        )
+        irc = Listener(
+            host, irc_port, lambda ex: self._chooser(name, "irc", ex), "irc", self._handoff_of
+        )
         ws_port, irc_port = await ws.start(), await irc.start()
         net.listeners = [ws, irc]
         net.front = FrontDoor(name, host, irc_port, ws_port)
@@ -292,10 +339,19 @@ class Runtime:
             results = await asyncio.gather(
                 *(probe(self.options.host, self.ports[n].admin) for n in names)
             )
+            now = time.monotonic()
             for name, result in zip(names, results, strict=False):
                 if name in self.procs:
                     self.probes[name] = result
-                    self.pending[name] = settle(self.pending.get(name, []), started)
+                    if trust_last_good(result.healthy, self.answered_at.get(name), now):
+                        continue  # too busy to answer, most likely: keep its last good view
+                    self.door_probes[name] = result
+                    if result.healthy:
+                        self.answered_at[name] = now
+                        self.pending[name] = settle(self.pending.get(name, []), started)
+            declared = [net.declared for net in self.networks.values()]
+            if self.autoscaler.observe(declared, self.probes, time.monotonic()):
+                await self.apply(declared)
             self._maybe_write_endpoints()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
@@ -398,6 +454,7 @@ def run_up(options: Options) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s chatnet: %(message)s", datefmt="%H:%M:%S"
     )
+    raise_open_files_limit()
     try:
         networks = read_networks(options.files)
     except InputError as exc:
