@@ -499,9 +499,16 @@ def raise_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a ``timeout``, a test's deadline) stops the run like Ctrl-C: the network
+    is stopped on the way out, never left running."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_open_files()
+    signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="chatnet-soak-") as tmp:
         started = time.monotonic()
         code = asyncio.run(run(args, Path(tmp)))

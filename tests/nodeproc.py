@@ -153,7 +153,11 @@ class NodeProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # a node that never became ready is not left running
+            raise
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         def healthy() -> bool:
