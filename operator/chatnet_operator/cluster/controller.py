@@ -302,8 +302,9 @@ async def _sync(
     if kinds_condition is not None:
         status.conditions.append(kinds_condition)
     await _write_status(kube, network, _status_dump(status))
-    _secret_events(emit, network, before, status.conditions)
-    _kinds_events(emit, network, before, status.conditions)
+    changed = (before, status.conditions)
+    _problem_events(emit, network, changed, "SecretsFound", ("SecretMissing", "SecretsFound"))
+    _problem_events(emit, network, changed, DISCOVERY_CONDITION, ("KindsMissing", "KindsServed"))
     _transitions(emit, network, before, status.conditions)
     for server_name, obj in live.items():
         before = _conditions(obj)
@@ -347,38 +348,33 @@ def _kinds_condition(
     return missing_condition(missing, OPTIONAL_KINDS, previous, now, gen)
 
 
-def _kinds_events(
-    emit: Emit, network: Obj, before: list[Condition], after: list[Condition]
-) -> None:
-    """Warn when an asked-for kind is not served (or what is missing changes); note its arrival."""
-    old = _condition(before, DISCOVERY_CONDITION)
-    new = _condition(after, DISCOVERY_CONDITION)
-    if new is None or (old is not None and (old.status, old.message) == (new.status, new.message)):
-        return
-    if new.status == "False":
-        emit(network, "Warning", "KindsMissing", new.message)
-    elif old is not None:
-        emit(network, "Normal", "KindsServed", new.message)
-
-
 async def _check_secrets(kube: KubeClient, declared: Declared, namespace: str) -> list[str]:
     """What is wrong with the Secrets the spec names (pods wait for them until fixed)."""
     uses = secret_uses(declared.network)
-    found = {use.secret: await kube.get("v1", "Secret", namespace, use.secret) for use in uses}
+    # One read per Secret, however many fields name it (operators often share one).
+    names = sorted({use.secret for use in uses})
+    found = {name: await kube.get("v1", "Secret", namespace, name) for name in names}
     return secret_problems(uses, found, namespace)
 
 
-def _secret_events(
-    emit: Emit, network: Obj, before: list[Condition], after: list[Condition]
+def _problem_events(
+    emit: Emit,
+    network: Obj,
+    changed: tuple[list[Condition], list[Condition]],
+    kind: str,
+    reasons: tuple[str, str],
 ) -> None:
-    """Warn once when a named Secret goes missing (or the message changes); note its return."""
-    old, new = _condition(before, "SecretsFound"), _condition(after, "SecretsFound")
+    """Events for a problem condition (``SecretsFound``, ``OptionalKindsAvailable``):
+    ``reasons[0]`` (Warning) when it turns False or its message changes, ``reasons[1]``
+    (Normal) when it turns True again; nothing at a re-sync that changed nothing."""
+    before, after = changed
+    old, new = _condition(before, kind), _condition(after, kind)
     if new is None or (old is not None and (old.status, old.message) == (new.status, new.message)):
         return
     if new.status == "False":
-        emit(network, "Warning", "SecretMissing", new.message)
+        emit(network, "Warning", reasons[0], new.message)
     elif old is not None:
-        emit(network, "Normal", "SecretsFound", new.message)
+        emit(network, "Normal", reasons[1], new.message)
 
 
 async def _ensure_generated_secrets(

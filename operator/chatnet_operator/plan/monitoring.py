@@ -47,42 +47,36 @@ def _endpoint(plan: NetworkPlan) -> Obj:
     return {"port": "admin", "path": "/metrics", "interval": plan.cluster.monitoring.interval}
 
 
-def service_monitor(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj | None:
-    if not plan.cluster.monitoring.service_monitor:
-        return None
+def _monitor(plan: NetworkPlan, meta: Callable[[str], Obj], kind: str, endpoints: str) -> Obj:
+    """A ServiceMonitor or PodMonitor of this network's servers (alike but for the
+    name of their endpoints list)."""
     return {
         "apiVersion": API_VERSION,
-        "kind": "ServiceMonitor",
+        "kind": kind,
         "metadata": _meta(plan, meta),
         "spec": {
-            # The servers' headless Services (they carry chatnet.io/server; the
-            # client Service does not, so no pod is scraped twice).
+            # The servers' headless Services or pods (they carry chatnet.io/server;
+            # the client Service does not, so no pod is scraped twice).
             "selector": {
                 "matchLabels": {"chatnet.io/network": plan.network},
                 "matchExpressions": [{"key": "chatnet.io/server", "operator": "Exists"}],
             },
             "podTargetLabels": list(_TARGET_LABELS),
-            "endpoints": [_endpoint(plan)],
+            endpoints: [_endpoint(plan)],
         },
     }
+
+
+def service_monitor(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj | None:
+    if not plan.cluster.monitoring.service_monitor:
+        return None
+    return _monitor(plan, meta, "ServiceMonitor", "endpoints")
 
 
 def pod_monitor(plan: NetworkPlan, meta: Callable[[str], Obj]) -> Obj | None:
     if not plan.cluster.monitoring.pod_monitor:
         return None
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "PodMonitor",
-        "metadata": _meta(plan, meta),
-        "spec": {
-            "selector": {
-                "matchLabels": {"chatnet.io/network": plan.network},
-                "matchExpressions": [{"key": "chatnet.io/server", "operator": "Exists"}],
-            },
-            "podTargetLabels": list(_TARGET_LABELS),
-            "podMetricsEndpoints": [_endpoint(plan)],
-        },
-    }
+    return _monitor(plan, meta, "PodMonitor", "podMetricsEndpoints")
 
 
 def alert_rules(plan: NetworkPlan) -> list[Obj]:
