@@ -31,11 +31,34 @@ CLOAK_SECRET = "test-cloak-secret"
 LOCAL_CLOAK = cloak(Cloaks(secret=CLOAK_SECRET), "127.0.0.1")
 
 
+#: Test listeners take ports below Linux's ephemeral range (32768-60999), so a
+#: port handed out is never taken meanwhile by some client's outgoing socket.
+_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+_next_port = [_PORTS.start + (os.getpid() * 7919) % len(_PORTS)]
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 now and never handed out before in this run.
+
+    ``bind(0)`` would give the same port twice when its first taker has not
+    started listening yet (two nodes made before either starts), and an
+    ephemeral port can be taken by an outgoing connection before the test
+    listens on it; both made CI fail with "address already in use".
+    """
+    for _ in range(len(_PORTS)):
+        port = _next_port[0]
+        _next_port[0] = _PORTS.start + (port + 1 - _PORTS.start) % len(_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {_PORTS}")
 
 
 def stop_process(
