@@ -9,19 +9,25 @@
 * ``stop_process``, ``reap``: SIGTERM (or whatever told it to stop), then
   SIGKILL after a bounded wait;
 * ``proc_cpu_seconds``, ``proc_rss_kib``, ``cpu_busy_seconds``: what
-  ``/proc`` says a process, or each CPU, used.
+  ``/proc`` says a process, or each CPU, used;
+* ``raise_nofile``, ``run_in_tempdir``: what a long run needs around it (many
+  sockets, a scratch directory, a network stopped on SIGTERM as on Ctrl-C).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,9 @@ __all__ = [
     "node_env",
     "proc_cpu_seconds",
     "proc_rss_kib",
+    "raise_nofile",
     "reap",
+    "run_in_tempdir",
     "stop_process",
     "venv_python",
     "wait_http",
@@ -143,3 +151,32 @@ def cpu_busy_seconds() -> dict[int, float]:
             user, nice, system = (int(v) for v in values[:3])
             busy[int(name[3:])] = (user + nice + system) / CLK_TCK
     return busy
+
+
+def raise_nofile() -> int:
+    """Lift this process's soft limit on open files to the hard one (its children,
+    servers and load generators, inherit it); return the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a ``timeout``, a test's deadline) stops a run like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def run_in_tempdir(prefix: str, run: Callable[[Path], Coroutine[Any, Any, int]]) -> int:
+    """Run ``run(scratch_dir)`` to its exit code and print how long it took.
+
+    SIGTERM is turned into KeyboardInterrupt, so whatever ``run`` started (a
+    network under ``chatnet up``) is stopped on the way out, never left running.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        started = time.monotonic()
+        code = asyncio.run(run(Path(tmp)))
+        print(f"ran {time.monotonic() - started:.0f}s")
+    return code

@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +42,8 @@ from tests.chaos.harness import (  # noqa: E402 - after the path is set
 )
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.waiting import within  # noqa: E402
+
+from bench.common import run_in_tempdir  # noqa: E402
 
 TARGET_P99 = 5.0
 WAIT_PER_KILL = 30.0
@@ -166,11 +166,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="chatnet-recovery-") as tmp:
-        started = time.monotonic()
-        code = asyncio.run(run(args, Path(tmp)))
-        print(f"ran {time.monotonic() - started:.0f}s")
-    return code
+    return run_in_tempdir("chatnet-recovery-", lambda tmp: run(args, tmp))
 
 
 if __name__ == "__main__":

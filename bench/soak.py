@@ -34,12 +34,10 @@ import contextlib
 import json
 import os
 import random
-import resource
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +59,7 @@ from tests.chaos.harness import (  # noqa: E402
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.irc.client import IrcClient  # noqa: E402
 
-from bench.common import proc_rss_kib  # noqa: E402 - after the path is set
+from bench.common import proc_rss_kib, raise_nofile, run_in_tempdir  # noqa: E402
 from bench.fanout import build_loadgen  # noqa: E402
 
 #: Bystanders: idle members in the channel, held by the C load generator (one
@@ -492,28 +490,10 @@ def plot(samples: list[Sample], faults: Faults, path: Path) -> None:
     print(f"plot: {path}")
 
 
-def raise_open_files() -> None:
-    """Every member holds a socket: lift the soft limit on open files to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (a ``timeout``, a test's deadline) stops the run like Ctrl-C: the network
-    is stopped on the way out, never left running."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    raise_open_files()
-    signal.signal(signal.SIGTERM, _interrupt)
-    with tempfile.TemporaryDirectory(prefix="chatnet-soak-") as tmp:
-        started = time.monotonic()
-        code = asyncio.run(run(args, Path(tmp)))
-        print(f"ran {time.monotonic() - started:.0f}s")
-    return code
+    raise_nofile()
+    return run_in_tempdir("chatnet-soak-", lambda tmp: run(args, tmp))
 
 
 if __name__ == "__main__":

@@ -691,8 +691,9 @@ def test_a_missing_secret_is_named_in_a_condition_until_it_exists(
         ),
         what="SecretsFound=True",
     )
+    # The Normal Event is posted after the status patch: wait for it too.
+    wait_for(lambda: events(api, "secrets", "SecretsFound"), what="a SecretsFound Event")
     assert len(events(api, "secrets", "SecretMissing")) == 2
-    assert events(api, "secrets", "SecretsFound")
 
 
 def test_a_cnpg_network_without_cloudnativepg_says_so_and_runs_the_rest(
