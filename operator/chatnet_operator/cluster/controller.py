@@ -53,6 +53,7 @@ from chatnet_operator.cluster.reconcile import (
     generated_secret,
     generated_secrets,
     prune_selector,
+    retired_children,
     server_child_refs,
     stale_children,
 )
@@ -313,9 +314,13 @@ async def _sync(
     desired, missing_kinds = await _served_only(kube, desired)
     actions = await _apply(kube, desired, emit, network)
     _child_events(emit, network, live, actions)
-    # A hub's own PodDisruptionBudget of earlier versions, a NetworkPolicy
-    # switched off, an Ingress, route or monitor removed from the spec.
+    # A NetworkPolicy switched off, an Ingress, route or monitor removed from
+    # the spec, a hub's own PodDisruptionBudget once it has NAME-hubs.
     pruned = await _prune(kube, desired, network, live)
+    # Made by versions that labelled it otherwise: found by name (and owner).
+    for owner, ref in retired_children(plan):
+        if owner in live:
+            pruned += await _delete_owned(kube, [ref], live[owner]["metadata"]["uid"])
     if pruned:
         emit(network, "Normal", "ChildrenDeleted", "deleted " + ", ".join(pruned))
 

@@ -54,20 +54,18 @@ class ApiError(Exception):
         self.message = message
 
 
-def _message(exc: ApiException) -> str:
-    """The ``message`` of a Kubernetes ``Status`` body, else the body or the reason."""
-    raw: Any = exc.body
+def _status_message(raw: Any, fallback: Any = "") -> str:
+    """The ``message`` of a Kubernetes ``Status`` body, else the body, else ``fallback``."""
     body = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     try:
         found = json.loads(body).get("message") if body else None
     except (ValueError, AttributeError):
         found = None
-    return str(found or body or exc.reason)
+    return str(found or body or fallback)
 
 
-def _raw(_client: Any, data: Any) -> Any:
-    """Keep the decoded JSON as it is (the dynamic client would wrap it)."""
-    return data
+def _message(exc: ApiException) -> str:
+    return _status_message(exc.body, exc.reason)
 
 
 def kubeconfig_path() -> str | None:
@@ -167,22 +165,36 @@ class KubeClient:
     # ---------------------------------------------------------------- calls
 
     async def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        """One request; the decoded JSON answer, or ApiError.
+
+        The dynamic client's ``request`` builds the URL, query, headers and
+        auth; its answer is read here, since it does not raise on an error
+        status (it asks the REST layer not to preload the body).
+        """
         assert self._dynamic is not None  # made by _resource, which every path comes from
         try:
-            return await self._dynamic.request(
+            response = await self._dynamic.request(
                 method,
                 path,
                 body=body,
-                serializer=_raw,
+                serialize=False,
                 _request_timeout=self._timeout,
                 **params,
             )
+            try:
+                text = await response.text()
+            finally:
+                response.release()
         except ApiException as exc:
             raise ApiError(exc.status or 0, _message(exc)) from exc
         except TimeoutError as exc:
             raise ApiError(0, f"{method.upper()} {path}: no answer in {self._timeout} s") from exc
         except aiohttp.ClientError as exc:
             raise ApiError(0, f"{method.upper()} {path}: {exc!r}") from exc
+        status = int(response.status)
+        if status >= 400:
+            raise ApiError(status, _status_message(text, response.reason))
+        return json.loads(text) if text else {}
 
     async def _path(
         self, api_version: str, kind: str, namespace: str, name: str | None = None

@@ -36,6 +36,7 @@ from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.cnpg import API_VERSION as CNPG_API_VERSION
 from chatnet_operator.plan.cnpg import KIND as CNPG_KIND
 from chatnet_operator.plan.desired import NetworkPlan
+from chatnet_operator.plan.disruption import is_backbone
 from chatnet_operator.plan.optional import OPTIONAL_KINDS
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
 from chatnet_operator.plan.render import LINK_SECRET_KEY, MANAGED_BY, render_network
@@ -242,6 +243,20 @@ def server_child_refs(namespace: str, server: str) -> list[tuple[str, str, str, 
         ("policy/v1", "PodDisruptionBudget", namespace, server),
         ("v1", "Service", namespace, server),
         ("v1", "ConfigMap", namespace, f"{server}-config"),
+    ]
+
+
+def retired_children(plan: NetworkPlan) -> list[tuple[str, tuple[str, str, str, str]]]:
+    """(owning ChatServer, child) of what earlier versions made and this one must remove.
+
+    A hub's own PodDisruptionBudget (before the network-wide ``NAME-hubs``
+    one, or from when it was a leaf): the eviction API refuses to evict a pod
+    two budgets select, so it must go.
+    """
+    return [
+        (s.name, ("policy/v1", "PodDisruptionBudget", plan.namespace, s.name))
+        for s in plan.sets
+        if is_backbone(s)
     ]
 
 
