@@ -406,7 +406,8 @@ class Store:
     def add_crd(self, crd: Obj) -> None:
         """Serve the kinds of a CRD (also stored as a CustomResourceDefinition object)."""
         with self.lock:
-            self.types += crd_types(crd)
+            # Installing a CRD twice serves its kinds once (as kubectl apply would).
+            self.types += [t for t in crd_types(crd) if t not in self.types]
             meta = crd["metadata"]["name"]
             if (
                 self._key(
