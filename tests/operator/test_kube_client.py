@@ -172,3 +172,11 @@ async def test_errors_carry_the_status_and_the_servers_message(kube: KubeClient)
     with pytest.raises(ApiError) as unknown:
         await kube.list("example.org/v1", "Nothing", NS)
     assert unknown.value.status == 404 and "not served" in unknown.value.message
+
+
+async def test_no_credentials_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(ApiError, match="no Kubernetes credentials"):
+        await KubeClient.connect()

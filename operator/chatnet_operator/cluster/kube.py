@@ -12,10 +12,12 @@ API server's discovery, not from a table here, so an optional kind
 operator's monitors, CloudNativePG's Cluster) is usable as soon as its CRD
 is served, and ``served_version`` says whether it is (``cluster.discovery``).
 
-Credentials are found as kopf finds its own: the pod's service account when
-running in a cluster (the token file is re-read as it rotates), else the
-kubeconfig (``KUBECONFIG``, else ``~/.kube/config``), so the operator's calls
-and kopf's watches go to the same server as the same user.
+Credentials are found as kopf finds its own (kopf logs in through the same
+kubernetes_asyncio loaders when the package is installed): the pod's
+service account when running in a cluster (the token file is re-read as it
+rotates), else the kubeconfig (``KUBECONFIG``, else ``~/.kube/config``), so
+the operator's calls and kopf's watches go to the same server as the same
+user.
 
 Writes of the children the operator owns use server-side apply with the
 field manager ``chatnet-operator`` (``apply``); see docs/operator.md
@@ -29,7 +31,6 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -68,27 +69,30 @@ def _message(exc: ApiException) -> str:
     return _status_message(exc.body, exc.reason)
 
 
-def kubeconfig_path() -> str | None:
-    """The kubeconfig kopf and kubectl read: ``KUBECONFIG``'s first file, else ~/.kube/config."""
-    paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    first = next((p for p in paths.split(os.pathsep) if p), paths)
-    return first if Path(first).exists() else None
-
-
 async def load_configuration() -> Configuration:
-    """Where the API server is and who we are: service account first, then kubeconfig."""
+    """Where the API server is and who we are, found exactly as kopf finds its own.
+
+    kopf, with kubernetes_asyncio installed, logs in through the same two
+    loaders in the same order (``kopf.login_via_async_client``): the pod's
+    service account, else the kubeconfig (``KUBECONFIG``, a list merged as
+    kubectl does, else ``~/.kube/config``).
+    """
     configuration = Configuration()
     try:
         kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except kube_config.ConfigException:
-        path = kubeconfig_path()
-        if path is None:
+        try:
+            # The library's default path is read from the environment at its
+            # import; read it now (the same value in a process started with it).
+            await kube_config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG", "~/.kube/config"),
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except kube_config.ConfigException as exc:
             raise ApiError(
-                0, "no Kubernetes credentials: neither a service account nor a kubeconfig"
-            ) from None
-        await kube_config.load_kube_config(
-            config_file=path, client_configuration=configuration, persist_config=False
-        )
+                0, f"no Kubernetes credentials: neither a service account nor a kubeconfig: {exc}"
+            ) from exc
     return configuration
 
 
