@@ -220,12 +220,12 @@ async def _apply(kube: KubeClient, desired: list[Obj], emit: Emit, network: Obj)
 
 
 async def _prune(
-    kube: KubeClient, desired: list[Obj], network: Obj, live: dict[str, Obj]
+    kube: KubeClient, discovery: Discovery, desired: list[Obj], network: Obj, live: dict[str, Obj]
 ) -> list[str]:
     """Delete the children made before that are no longer desired; their KIND/NAME."""
     meta = network["metadata"]
     owners = {meta["uid"], *(s["metadata"]["uid"] for s in live.values())}
-    served, _ = await Discovery(kube).resolve(k for k in PRUNED_KINDS if k in OPTIONAL_KINDS)
+    served, _ = await discovery.resolve(k for k in PRUNED_KINDS if k in OPTIONAL_KINDS)
     deleted = []
     for key in PRUNED_KINDS:
         kind = key[1]
@@ -311,12 +311,13 @@ async def _sync(
     await _ensure_generated_secrets(kube, plan, network, emit)
     missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, network, live)
-    desired, missing_kinds = await _served_only(kube, desired)
+    discovery = Discovery(kube)
+    desired, missing_kinds = await _served_only(discovery, desired)
     actions = await _apply(kube, desired, emit, network)
     _child_events(emit, network, live, actions)
     # A NetworkPolicy switched off, an Ingress, route or monitor removed from
     # the spec, a hub's own PodDisruptionBudget once it has NAME-hubs.
-    pruned = await _prune(kube, desired, network, live)
+    pruned = await _prune(kube, discovery, desired, network, live)
     # Made by versions that labelled it otherwise: found by name (and owner).
     for owner, ref in retired_children(plan):
         if owner in live:
@@ -356,12 +357,12 @@ async def _sync(
     return SyncResult(actions=actions)
 
 
-async def _served_only(kube: KubeClient, desired: list[Obj]) -> tuple[list[Obj], list[Kind]]:
+async def _served_only(discovery: Discovery, desired: list[Obj]) -> tuple[list[Obj], list[Kind]]:
     """The children this cluster can hold (in the version it serves), and the kinds it lacks."""
     wanted = [(o["apiVersion"], o["kind"]) for o in desired if is_optional(o)]
     if not wanted:
         return desired, []
-    served, missing = await Discovery(kube).resolve(wanted)
+    served, missing = await discovery.resolve(wanted)
     kept = [
         {**obj, "apiVersion": served.get((obj["apiVersion"], obj["kind"]), obj["apiVersion"])}
         for obj in desired

@@ -21,7 +21,7 @@ which spec field wants them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatnet_operator.api.fields import Condition
 from chatnet_operator.cluster.kube import KubeClient
@@ -39,16 +39,25 @@ ALTERNATIVES: dict[Kind, tuple[str, ...]] = {
 
 @dataclass
 class Discovery:
-    """Which version of each wanted kind the cluster serves, by asking its discovery."""
+    """Which version of each wanted kind the cluster serves, by asking its discovery.
+
+    One per reconcile: each kind is asked once in it (a kind not served
+    costs the client a fresh read of ``/apis``).
+    """
 
     kube: KubeClient
+    _answers: dict[Kind, str | None] = field(default_factory=dict)
 
     async def version(self, api_version: str, kind: str) -> str | None:
         """The apiVersion to write ``kind`` in (``api_version`` or an alternative), else None."""
-        for candidate in (api_version, *ALTERNATIVES.get((api_version, kind), ())):
-            if await self.kube.served(candidate, kind):
-                return candidate
-        return None
+        key = (api_version, kind)
+        if key not in self._answers:
+            self._answers[key] = None
+            for candidate in (api_version, *ALTERNATIVES.get(key, ())):
+                if await self.kube.served(candidate, kind):
+                    self._answers[key] = candidate
+                    break
+        return self._answers[key]
 
     async def resolve(self, wanted: Iterable[Kind]) -> tuple[dict[Kind, str], list[Kind]]:
         """(the served apiVersion of each served kind, those not served in order)."""
