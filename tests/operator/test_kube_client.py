@@ -141,11 +141,11 @@ async def test_list_delete_and_conditional_patch(api: ApiServer, kube: KubeClien
 
 
 async def test_discovery_sees_a_crd_installed_later(api: ApiServer, kube: KubeClient) -> None:
-    discovery = Discovery(kube)
-    assert await discovery.version("monitoring.coreos.com/v1", "PodMonitor") is None
+    # One Discovery per reconcile, as the controller does: the next one sees the CRD.
+    assert await Discovery(kube).version("monitoring.coreos.com/v1", "PodMonitor") is None
     assert await kube.get("monitoring.coreos.com/v1", "PodMonitor", NS, "x") is None
     api.store.add_crd(optional_kinds.crd("monitoring.coreos.com", "PodMonitor"))
-    assert await discovery.version("monitoring.coreos.com/v1", "PodMonitor") == (
+    assert await Discovery(kube).version("monitoring.coreos.com/v1", "PodMonitor") == (
         "monitoring.coreos.com/v1"
     )
     assert await kube.list("monitoring.coreos.com/v1", "PodMonitor", NS) == []
