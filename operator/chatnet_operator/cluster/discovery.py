@@ -2,12 +2,13 @@
 
 cert-manager, the Gateway API, prometheus-operator and CloudNativePG are
 separate installs. Before creating one of their objects the operator asks
-the API server's discovery, through the official client's discoverer
-(``KubeClient.served``), whether the kind is served. An answer that it is
-is kept by the client (a CRD removed later makes a write answer 404, which
-the controller reports and which drops the kept answer); a kind not found
-makes the client fetch discovery again at the next ask, so installing
-cert-manager or prometheus-operator takes effect at the next re-sync.
+the API server's discovery (``KubeClient.served_kinds``: the group
+version's document, one request) whether the kind is served. An answer
+that it is is kept for a while by the client (a CRD removed later makes a
+write answer 404, which the controller reports and which drops the kept
+answer); one that it is not is asked again at the next reconcile, so
+installing cert-manager or prometheus-operator takes effect at the next
+re-sync.
 
 Which version: the rendered objects name the version chatnet writes; where
 an older version of the same group serves the kind with the same schema
@@ -41,12 +42,12 @@ ALTERNATIVES: dict[Kind, tuple[str, ...]] = {
 class Discovery:
     """Which version of each wanted kind the cluster serves, by asking its discovery.
 
-    One per reconcile: each kind is asked once in it (a kind not served
-    costs the client a fresh read of ``/apis``).
+    One per reconcile: each group version is asked at most once in it.
     """
 
     kube: KubeClient
     _answers: dict[Kind, str | None] = field(default_factory=dict)
+    _kinds: dict[str, frozenset[str]] = field(default_factory=dict)
 
     async def version(self, api_version: str, kind: str) -> str | None:
         """The apiVersion to write ``kind`` in (``api_version`` or an alternative), else None."""
@@ -54,7 +55,9 @@ class Discovery:
         if key not in self._answers:
             self._answers[key] = None
             for candidate in (api_version, *ALTERNATIVES.get(key, ())):
-                if await self.kube.served(candidate, kind):
+                if candidate not in self._kinds:
+                    self._kinds[candidate] = await self.kube.served_kinds(candidate)
+                if kind in self._kinds[candidate]:
                     self._answers[key] = candidate
                     break
         return self._answers[key]

@@ -10,7 +10,7 @@ where each kind lives (group, version, plural, namespaced) comes from the
 API server's discovery, not from a table here, so an optional kind
 (cert-manager's Certificate, the Gateway API's HTTPRoute, prometheus-
 operator's monitors, CloudNativePG's Cluster) is usable as soon as its CRD
-is served, and ``served_version`` says whether it is (``cluster.discovery``).
+is served, and ``served_kinds`` says whether it is (``cluster.discovery``).
 
 Credentials are found as kopf finds its own (kopf logs in through the same
 kubernetes_asyncio loaders when the package is installed): the pod's
@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 import aiohttp
@@ -44,6 +45,8 @@ Obj = dict[str, Any]
 
 #: The field manager of every server-side apply (what ``managedFields`` names).
 FIELD_MANAGER = "chatnet-operator"
+#: Seconds a group version's served kinds are trusted (``served_kinds``).
+DISCOVERY_TTL = 30.0
 
 
 class ApiError(Exception):
@@ -113,6 +116,8 @@ class KubeClient:
         # The discoverer mutates its cache on a miss; reconciles of several
         # networks run concurrently in kopf's loop.
         self._discovery_lock = asyncio.Lock()
+        #: Group version -> (when, the kinds it serves), for non-empty answers.
+        self._served: dict[str, tuple[float, frozenset[str]]] = {}
 
     @classmethod
     async def connect(cls, request_timeout: float = 10.0) -> KubeClient:
@@ -146,22 +151,37 @@ class KubeClient:
                 raise ApiError(0, f"discovery: {exc!r}") from exc
         raise ApiError(404, f"{kind} ({api_version}) is not served by this cluster")
 
-    async def served(self, api_version: str, kind: str) -> bool:
-        """Whether the API server serves ``kind`` in ``api_version`` (asks discovery).
+    async def served_kinds(self, api_version: str) -> frozenset[str]:
+        """The kinds a group version serves (empty when it is not served): its discovery document.
 
-        A kind not found makes the client fetch discovery again, so a CRD
-        installed since the last call is seen at once.
+        A non-empty answer is kept ``DISCOVERY_TTL`` seconds (CRDs are rarely
+        removed, and then a write answers 404 and ``forget_discovery`` drops
+        it); an empty one is asked again every time, so a CRD installed later
+        is seen at the next reconcile. One request, where a miss in the
+        dynamic client's discoverer would re-read all of ``/apis``.
         """
+        kept = self._served.get(api_version)
+        if kept is not None and time.monotonic() - kept[0] < DISCOVERY_TTL:
+            return kept[1]
+        async with self._discovery_lock:
+            await self._discoverer()
+        prefix = "/apis/" if "/" in api_version else "/api/"
         try:
-            await self._resource(api_version, kind)
+            found = await self._call("get", prefix + api_version)
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            return False
-        return True
+            found = {}
+        kinds = frozenset(
+            r["kind"] for r in found.get("resources") or [] if "/" not in r.get("name", "")
+        )
+        if kinds:
+            self._served[api_version] = (time.monotonic(), kinds)
+        return kinds
 
     async def forget_discovery(self) -> None:
         """Drop what discovery said (a write answered 404: the CRD may be gone)."""
+        self._served.clear()
         async with self._discovery_lock:
             if self._dynamic is not None:
                 await self._dynamic.resources.invalidate_cache()
