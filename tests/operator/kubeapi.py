@@ -17,6 +17,19 @@ relies on (see DESIGN.md, "Where things run in tests"):
   ``scale`` subresources, listed in discovery as ``<plural>/status`` and
   ``<plural>/scale``; writes to the main resource keep the status, writes to
   ``/status`` change only the status;
+* server-side apply (PATCH ``application/apply-patch+yaml`` with a
+  ``fieldManager``): creates the object when missing (then authorized as
+  ``create`` too, as kube-apiserver does), else merges the applied
+  configuration in; each manager's fields are kept in ``managedFields``
+  (``FieldsV1``, lists atomic), so a field the same manager applied before
+  and no longer applies is removed and fields of others stay; a field
+  another applier owns with a different value answers 409 unless
+  ``force=true`` (then ownership moves). Simplified: only appliers own
+  fields (PUT and merge patch do not take ownership), lists are atomic (no
+  merge keys), no ``time`` in the entries;
+* a merge patch naming ``metadata.resourceVersion`` is conditional on it
+  (409 when stale), as on a real server; PUT and patches keep
+  ``managedFields`` when they do not send it;
 * DELETE of an object with finalizers sets ``deletionTimestamp``; the object
   goes when its last finalizer is removed;
 * custom resources are pruned to their CRD's structural schema, as the real
@@ -32,7 +45,8 @@ relies on (see DESIGN.md, "Where things run in tests"):
   answers 403 Forbidden to what it refuses, as an RBAC authorizer would.
 
 Not emulated: garbage collection of owner-referenced objects, admission,
-field selectors, server-side apply, authentication (tokens only name users).
+field selectors, strategic merge (treated as merge patch), authentication
+(tokens only name users).
 
 Why not kmock: kmock 0.8's Kubernetes mode fails on ``/api/v1/namespaces``
 and reports the core group as ``/v1``, and its stateful store lacks the
@@ -254,6 +268,98 @@ def json_patch(target: Obj, ops: list[Obj]) -> Obj:
     return doc
 
 
+#: Metadata the server sets or that names the object: never owned by a field manager.
+_UNOWNED_METADATA = {
+    "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation",
+    "managedFields", "deletionTimestamp", "selfLink",
+}  # fmt: skip
+
+FieldPath = tuple[str, ...]
+
+
+def field_paths(obj: Obj) -> set[FieldPath]:
+    """The leaf fields an applied configuration sets (lists and empty maps are leaves)."""
+    out: set[FieldPath] = set()
+
+    def walk(value: Any, path: FieldPath) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                walk(item, (*path, key))
+        else:
+            out.add(path)
+
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind", "status"):
+            continue
+        if key == "metadata":
+            for mkey, mvalue in (value or {}).items():
+                if mkey not in _UNOWNED_METADATA:
+                    walk(mvalue, ("metadata", mkey))
+        else:
+            walk(value, (key,))
+    return out
+
+
+def fields_v1(paths: set[FieldPath]) -> Obj:
+    """``managedFields[].fieldsV1`` of leaf paths: ``{"f:spec": {"f:replicas": {}}}``."""
+    root: Obj = {}
+    for path in sorted(paths):
+        node = root
+        for part in path:
+            node = node.setdefault(f"f:{part}", {})
+    return root
+
+
+def paths_of(fields: Obj) -> set[FieldPath]:
+    """The leaf paths of a ``fieldsV1`` tree (inverse of ``fields_v1``)."""
+    out: set[FieldPath] = set()
+
+    def walk(node: Obj, path: FieldPath) -> None:
+        if not node:
+            out.add(path)
+        for key, child in node.items():
+            walk(child, (*path, key.removeprefix("f:")))
+
+    for key, child in fields.items():
+        walk(child, (key.removeprefix("f:"),))
+    return out
+
+
+def _lookup(obj: Any, path: FieldPath) -> tuple[bool, Any]:
+    node = obj
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _remove(obj: Obj, path: FieldPath, kept: set[FieldPath]) -> None:
+    """Drop a field, and each parent map left empty that no kept field lies under."""
+    parents = [obj]
+    for part in path[:-1]:
+        node = parents[-1].get(part)
+        if not isinstance(node, dict):
+            return
+        parents.append(node)
+    parents[-1].pop(path[-1], None)
+    for depth in range(len(path) - 1, 0, -1):
+        prefix = path[:depth]
+        if parents[depth] or any(k[:depth] == prefix for k in kept):
+            break
+        parents[depth - 1].pop(path[depth - 1], None)
+
+
+def _deep_merge(target: Any, applied: Any) -> Any:
+    """Maps merged key by key; anything else (lists included) replaced."""
+    if not (isinstance(target, dict) and isinstance(applied, dict)):
+        return copy.deepcopy(applied)
+    out = dict(target)
+    for key, value in applied.items():
+        out[key] = _deep_merge(target.get(key), value)
+    return out
+
+
 def _matches(obj: Obj, selector: str) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     for term in filter(None, selector.split(",")):
@@ -300,7 +406,8 @@ class Store:
     def add_crd(self, crd: Obj) -> None:
         """Serve the kinds of a CRD (also stored as a CustomResourceDefinition object)."""
         with self.lock:
-            self.types += crd_types(crd)
+            # Installing a CRD twice serves its kinds once (as kubectl apply would).
+            self.types += [t for t in crd_types(crd) if t not in self.types]
             meta = crd["metadata"]["name"]
             if (
                 self._key(
@@ -415,6 +522,8 @@ class Store:
         if "namespace" in old["metadata"]:
             meta["namespace"] = old["metadata"]["namespace"]
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if "managedFields" not in meta and "managedFields" in old["metadata"]:
+            meta["managedFields"] = copy.deepcopy(old["metadata"]["managedFields"])
         if new == old:
             return copy.deepcopy(old)
 
@@ -489,15 +598,83 @@ class Store:
             base = self.scale_of(rtype, old) if sub == "scale" else old
             if "json-patch" in content_type:
                 patched = json_patch(base, patch)
-            elif "apply-patch" in content_type:
-                raise ApiError(415, "UnsupportedMediaType", "server-side apply is not emulated")
             else:
+                wanted = ((patch or {}).get("metadata") or {}).get("resourceVersion")
+                if wanted and wanted != old["metadata"]["resourceVersion"]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {rtype.plural} "{name}": '
+                        "the object has been modified",
+                    )
                 patched = merge_patch(base, patch)
             if sub == "scale":
                 new = copy.deepcopy(old)
                 _set_path(new, rtype.spec_replicas, patched.get("spec", {}).get("replicas", 0))
                 return self.scale_of(rtype, self._store_update(rtype, old, new))
             new = self._subresource_view(rtype, old, patched, sub)
+            return self._store_update(rtype, old, new)
+
+    def exists(self, rtype: ResourceType, namespace: str | None, name: str) -> bool:
+        with self.lock:
+            return self._key(rtype, namespace if rtype.namespaced else None, name) in self.objects
+
+    def server_side_apply(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        manager: str,
+        force: bool,
+    ) -> Obj:
+        """Apply ``body`` as ``manager``: create, or merge and drop what it stopped applying."""
+        if not isinstance(body, dict) or (body.get("metadata") or {}).get("name") != name:
+            raise ApiError(400, "BadRequest", "the applied object must name the object patched")
+        if (body.get("apiVersion"), body.get("kind")) != (rtype.api_version, rtype.kind):
+            raise ApiError(400, "BadRequest", f"apply of {body.get('kind')} to {rtype.plural}")
+        owned = field_paths(body)
+        entry = {
+            "manager": manager,
+            "operation": "Apply",
+            "apiVersion": rtype.api_version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1(owned),
+        }
+        with self.lock:
+            if not self.exists(rtype, namespace, name):
+                created = copy.deepcopy(body)
+                created.pop("status", None)
+                created["metadata"]["managedFields"] = [entry]
+                return self.create(rtype, namespace, created)
+            old = self.get(rtype, namespace, name)
+            entries = old["metadata"].get("managedFields") or []
+            mine = [e for e in entries if (e["manager"], e["operation"]) == (manager, "Apply")]
+            others = [e for e in entries if e not in mine]
+            before = paths_of(mine[0]["fieldsV1"]) if mine else set()
+            conflicts = []
+            for other in others:
+                for path in paths_of(other.get("fieldsV1") or {}) & owned:
+                    if _lookup(old, path) != _lookup(body, path):
+                        conflicts.append(f'.{".".join(path)} (owned by "{other["manager"]}")')
+            if conflicts and not force:
+                raise ApiError(
+                    409, "Conflict", "Apply failed with conflicts: " + ", ".join(conflicts)
+                )
+            new = copy.deepcopy(old)
+            for path in sorted(before - owned, key=len, reverse=True):
+                _remove(new, path, owned)
+            applied = {k: v for k, v in body.items() if k not in ("status",)}
+            new = _deep_merge(new, applied)
+            kept = []
+            for other in others:
+                # Forced: the fields this manager now applies are no longer theirs.
+                left = paths_of(other.get("fieldsV1") or {}) - owned
+                if left:
+                    kept.append({**other, "fieldsV1": fields_v1(left)})
+            new["metadata"]["managedFields"] = [*kept, entry]
+            new["metadata"].pop("resourceVersion", None)
+            new = self._subresource_view(rtype, old, new, None)
             return self._store_update(rtype, old, new)
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
@@ -834,22 +1011,21 @@ class ApiServer:
                 }
             )
         target = _route(store, group, version, rest)
-        self._check(
-            Request(
-                user=_user(request),
-                verb=_verb(
-                    request.method,
-                    target.name is not None,
-                    request.query.get("watch") in ("true", "1"),
-                ),
-                group=group,
-                resource=target.rtype.plural + (f"/{target.sub}" if target.sub else ""),
-                namespace=target.namespace,
-                name=target.name,
-                path=request.path,
-            )
+        found = Request(
+            user=_user(request),
+            verb=_verb(
+                request.method,
+                target.name is not None,
+                request.query.get("watch") in ("true", "1"),
+            ),
+            group=group,
+            resource=target.rtype.plural + (f"/{target.sub}" if target.sub else ""),
+            namespace=target.namespace,
+            name=target.name,
+            path=request.path,
         )
-        return await self._resource(request, target)
+        self._check(found)
+        return await self._resource(request, target, found)
 
     def _check(self, found: Request) -> None:
         """Log the request; 403 when the authorizer refuses it."""
@@ -861,7 +1037,9 @@ class ApiServer:
         if not allowed:
             raise ApiError(403, "Forbidden", f"{found} is forbidden")
 
-    async def _resource(self, request: web.Request, t: _Target) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, t: _Target, found: Request
+    ) -> web.StreamResponse:
         store = self.store
         method = request.method
         query = request.query
@@ -884,6 +1062,8 @@ class ApiServer:
         if method == "PUT":
             body = await request.json()
             return web.json_response(store.replace(t.rtype, t.namespace, t.name, body, t.sub))
+        if method == "PATCH" and "apply-patch" in request.headers.get("Content-Type", ""):
+            return await self._apply(request, t, found)
         if method == "PATCH":
             body = await request.json()
             content_type = request.headers.get("Content-Type", "application/merge-patch+json")
@@ -893,6 +1073,25 @@ class ApiServer:
         if method == "DELETE":
             return web.json_response(store.delete(t.rtype, t.namespace, t.name))
         raise ApiError(405, "MethodNotAllowed", method)
+
+    async def _apply(self, request: web.Request, t: _Target, found: Request) -> web.StreamResponse:
+        """Server-side apply; creating the object needs ``create`` as well as ``patch``."""
+        assert t.name is not None
+        manager = request.query.get("fieldManager")
+        if not manager:
+            raise ApiError(400, "BadRequest", "fieldManager is required for apply requests")
+        if t.sub is not None:
+            raise ApiError(415, "UnsupportedMediaType", "apply to a subresource is not emulated")
+        try:
+            body = yaml.safe_load(await request.text())
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"the applied object is not YAML: {exc}") from exc
+        if not self.store.exists(t.rtype, t.namespace, t.name):
+            self._check(dataclasses.replace(found, verb="create"))
+        force = request.query.get("force") in ("true", "True", "1")
+        return web.json_response(
+            self.store.server_side_apply(t.rtype, t.namespace, t.name, body, manager, force)
+        )
 
     async def _watch(self, request: web.Request, t: _Target) -> web.StreamResponse:
         query = request.query

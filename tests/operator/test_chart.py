@@ -258,7 +258,8 @@ def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 # docs/operator.md (RBAC); test_chart_operator.py runs the operator under these
 # grants and checks it needs each of them and nothing more.
-CHILD_VERBS = ["get", "create", "update", "delete"]
+#: Read by name, server-side applied (patch; create when missing), listed to prune, deleted.
+CHILD_VERBS = ["get", "list", "create", "patch", "delete"]
 #: Ingress, and the kinds created only when their CRDs are served (plan/optional.py).
 OPTIONAL_RESOURCES = [
     ("networking.k8s.io", "ingresses"),
@@ -278,9 +279,9 @@ NAMESPACED_GRANTS = (
     | {("", "secrets", v) for v in ("get", "create", "delete")}
     | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
     | {("networking.k8s.io", "networkpolicies", v) for v in CHILD_VERBS}
-    | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "update")}
+    | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "patch")}
     | {("", "events", "create")}
-    | {(g, r, v) for g, r in OPTIONAL_RESOURCES for v in ("get", "create", "update")}
+    | {(g, r, v) for g, r in OPTIONAL_RESOURCES for v in CHILD_VERBS}
 )  # fmt: skip
 CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 PEERING_VERBS = ("list", "watch", "patch")

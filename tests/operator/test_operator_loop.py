@@ -360,9 +360,15 @@ def test_invalid_topology_touches_nothing(api: ApiServer, operator: OperatorProc
     assert valid is not None and valid["reason"] == "InvalidTopology"
     assert valid["message"] == "; ".join(expected)
     assert condition(network, "Ready")["status"] == "False"  # type: ignore[index]
-    server = get(api, "ChatServer", "invalid", "chat3")
-    assert server is not None
-    assert server["status"]["observedGeneration"] == server["metadata"]["generation"]
+    # The servers' statuses are written after the network's, one by one.
+    server = wait_for(
+        lambda: (
+            (s := get(api, "ChatServer", "invalid", "chat3"))
+            and s["status"]["observedGeneration"] == s["metadata"]["generation"]
+            and s
+        ),
+        what="chat3's status observed its new generation",
+    )
     assert condition(server, "TopologyValid")["status"] == "False"  # type: ignore[index]
     warnings = wait_for(lambda: events(api, "invalid", "InvalidTopology"), what="Warning Event")
     assert all(e["type"] == "Warning" for e in warnings)

@@ -295,3 +295,65 @@ def test_operator_creates_optional_kinds_only_when_served(
         api.store.find("monitoring.coreos.com/v1", "PodMonitor", namespace, "prod-servers") is None
     )
     wait_for(lambda: _event(api, namespace, "KindsServed"), what="a KindsServed Event")
+
+
+def test_operator_deletes_what_the_spec_no_longer_asks_for(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    """Routes, certificate and monitoring removed from the spec are deleted; a look-alike
+    nobody owns, and the network's other children, stay."""
+    namespace = "pruned"
+    for crd in optional_kinds.all_crds():
+        api.store.add_crd(crd)
+    docs = list(yaml.safe_load_all(manifest(namespace)))
+    for doc in docs:
+        api.store.apply(doc)
+    optional = [
+        ("networking.k8s.io/v1", "Ingress", "prod-chat"),
+        ("cert-manager.io/v1", "Certificate", "prod-chat"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute", "prod-chat"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor", "prod-servers"),
+        ("monitoring.coreos.com/v1", "PrometheusRule", "prod-servers"),
+    ]
+    wait_for(
+        lambda: all(api.store.find(v, k, namespace, n) for v, k, n in optional),
+        what="every optional object created",
+    )
+    applied = api.store.find("cert-manager.io/v1", "Certificate", namespace, "prod-chat")
+    assert applied is not None
+    managers = {e["manager"] for e in applied["metadata"]["managedFields"]}
+    assert managers == {"chatnet-operator"}, "written by server-side apply"
+    # A copy someone made by hand, with the same labels but no owner: not the operator's.
+    monitor = api.store.find(
+        "monitoring.coreos.com/v1", "ServiceMonitor", namespace, "prod-servers"
+    )
+    assert monitor is not None
+    stranger = {
+        "apiVersion": monitor["apiVersion"],
+        "kind": monitor["kind"],
+        "metadata": {
+            "name": "by-hand",
+            "namespace": namespace,
+            "labels": monitor["metadata"]["labels"],
+        },
+        "spec": monitor["spec"],
+    }
+    api.store.apply(stranger)
+
+    network = docs[0]
+    for field in ("ingress", "gateway", "tls"):
+        del network["spec"]["endpoint"][field]
+    del network["spec"]["monitoring"]
+    api.store.apply(network)
+    wait_for(
+        lambda: not any(api.store.find(v, k, namespace, n) for v, k, n in optional),
+        what="the objects the spec no longer asks for deleted",
+    )
+    kept = api.store.find("monitoring.coreos.com/v1", "ServiceMonitor", namespace, "by-hand")
+    assert kept is not None, "an object the operator does not own is never pruned"
+    for name in ("east", "west", "edge"):
+        assert api.store.find("apps/v1", "StatefulSet", namespace, name) is not None
+    assert api.store.find("v1", "Service", namespace, "prod-chat") is not None
+    deleted = wait_for(lambda: _event(api, namespace, "ChildrenDeleted"), what="an Event")
+    assert "Ingress/prod-chat" in deleted["message"]
+    assert "Traceback" not in operator.log()

@@ -11,6 +11,7 @@ import yaml
 
 from chatnet_operator.cluster.reconcile import (
     APPLIED,
+    PRUNED_KINDS,
     contains,
     decide,
     declared_from_cluster,
@@ -19,12 +20,16 @@ from chatnet_operator.cluster.reconcile import (
     generated_secrets,
     link_secret,
     owner_reference,
+    prune_selector,
     server_child_refs,
+    stale_children,
 )
 from chatnet_operator.observe.status import invalid_conditions, network_status
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from tests.nodeproc import REPO
+from tests.operator.test_optional_kinds import manifest as optional_manifest
+from tests.operator.test_optional_kinds import rendered as optional_rendered
 
 Obj = dict[str, Any]
 
@@ -301,3 +306,49 @@ def test_invalid_conditions_keep_degraded_and_fail_ready() -> None:
     assert after["TopologyValid"].status == "False" and after["TopologyValid"].message == "bad"
     assert after["TopologyValid"].last_transition_time == "t2"
     assert after["Degraded"].status == "False" and after["Degraded"].observed_generation == 2
+
+
+def _selected(obj: Obj, selector: str) -> bool:
+    labels = obj["metadata"].get("labels", {})
+    return all(labels.get(k) == v for k, v in (t.split("=") for t in selector.split(",")))
+
+
+def test_every_rendered_child_is_found_by_the_prune_selector_and_kinds() -> None:
+    """What the operator may have to delete again is what it lists: every rendered
+    kind (but the CNPG Cluster, which outlives the network) and every child's labels."""
+    docs = cluster_objects("exchange-three-servers.yaml")
+    children = desired(docs)
+    assert children
+    for obj in children:
+        assert _selected(obj, prune_selector("exchange")), obj["metadata"]["name"]
+        assert (obj["apiVersion"], obj["kind"]) in PRUNED_KINDS
+    assert not _selected(children[0], prune_selector("other"))
+    # And every optional kind a network can ask for (routes, certificate, monitoring).
+    objects = optional_rendered(optional_manifest("ns")).values()
+    kinds = {(o["apiVersion"], o["kind"]) for o in objects}
+    assert len(kinds) >= 9 and kinds <= set(PRUNED_KINDS) | {("v1", "Secret")}
+    assert all(_selected(o, prune_selector("prod")) for o in objects)
+
+
+def test_stale_children_are_the_owned_ones_no_longer_desired() -> None:
+    docs = cluster_objects("exchange-three-servers.yaml")
+    children = desired(docs)
+    owners = {d["metadata"]["uid"] for d in docs}
+    assert stale_children(children, children, owners) == []
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "exchange-chat",
+            "ownerReferences": [owner_reference(docs[0])],
+        },
+    }
+    stranger = copy.deepcopy(ingress)
+    stranger["metadata"]["name"] = "by-hand"
+    del stranger["metadata"]["ownerReferences"]
+    going = copy.deepcopy(ingress)
+    going["metadata"] |= {"name": "going", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    found = stale_children([*children, ingress, stranger, going], children, owners)
+    assert found == [ingress]
+    # Owned by a ChatServer no longer live (being deleted): its own deletion handles it.
+    assert stale_children([ingress], [], owners - {docs[0]["metadata"]["uid"]}) == []

@@ -97,45 +97,47 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [chatnet.io]
   resources: [chatnetworks/finalizers, chatservers/finalizers]
   verbs: [update]
-# The children it renders: each is read by name, created, replaced (PUT) when
-# changed or drifted, deleted. Never listed or watched.
+# The children it renders: each is read by name, written by server-side
+# apply (PATCH, and create when it is missing), listed by its labels to find
+# the ones no longer wanted, which are deleted.
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [get, create, update, delete]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [""]
   resources: [services, configmaps]
-  verbs: [get, create, update, delete]
+  verbs: [get, list, create, patch, delete]
 # Secrets: the generated link and cloak Secrets, created once and never updated.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, create, update, delete]
+  verbs: [get, list, create, patch, delete]
 # One NetworkPolicy per network (spec.networkPolicy).
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [get, create, update, delete]
+  verbs: [get, list, create, patch, delete]
 # The CloudNativePG Cluster of history.cnpg: created and kept in step, never
 # deleted (the history outlives the network).
 - apiGroups: [postgresql.cnpg.io]
   resources: [clusters]
-  verbs: [get, create, update]
+  verbs: [get, create, patch]
 # The web chat's routes and the endpoint's certificate; the servers' scrape
-# targets and alerts. Created and kept in step (owner references remove them
-# with the network); the optional kinds only when their CRDs are served.
+# targets and alerts. Kept in step, deleted when the spec no longer asks for
+# them (owner references remove them with the network); the optional kinds
+# only when their CRDs are served.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
-  verbs: [get, create, update]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [cert-manager.io]
   resources: [certificates]
-  verbs: [get, create, update]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, create, update]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors, podmonitors, prometheusrules]
-  verbs: [get, create, update]
+  verbs: [get, list, create, patch, delete]
 # Events (kopf posts core v1 Events).
 - apiGroups: [""]
   resources: [events]

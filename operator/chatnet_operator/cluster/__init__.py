@@ -4,7 +4,9 @@
 * ``controller``: one pass per network: read, validate, apply, probe, write
   status;
 * ``reconcile``: pure decisions: the desired children and what to write;
-* ``kube``: the Kubernetes API calls (aiohttp, with kopf's login);
+* ``kube``: the Kubernetes API calls (kubernetes_asyncio's dynamic client,
+  with the credentials kopf uses); ``discovery``: which optional kinds are
+  served, in which version;
 * ``probing``: which pods to probe, and probing them;
 * ``metrics`` and ``config``: the operator's own Prometheus metrics and
   settings.

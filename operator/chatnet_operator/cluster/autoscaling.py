@@ -15,7 +15,6 @@ a whole stabilisation window passes before the next resize.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -55,11 +54,14 @@ async def autoscale(
         if decision is None:
             continue
         current = server.spec.replicas
-        updated = copy.deepcopy(obj)
-        updated["spec"]["replicas"] = decision.replicas
-        updated.pop("status", None)
+        meta = obj["metadata"]
+        # Only spec.replicas, and only if nobody changed the object since it was read.
+        change = {
+            "metadata": {"resourceVersion": meta.get("resourceVersion")},
+            "spec": {"replicas": decision.replicas},
+        }
         try:
-            await kube.replace(updated)
+            await kube.patch(obj["apiVersion"], obj["kind"], namespace, meta["name"], change)
         except ApiError as exc:
             # Changed meanwhile (a conflict) or deleted: the next sync decides again.
             log.warning("autoscale %s/%s: not applied: %s", namespace, server.name, exc)
@@ -72,7 +74,6 @@ async def autoscale(
         }
         if decision.remove:
             record["emptiest"] = ", ".join(decision.remove)
-        meta = obj["metadata"]
         try:
             await kube.patch_status(
                 obj["apiVersion"], obj["kind"], namespace, meta["name"], {"autoscale": record}

@@ -10,8 +10,10 @@ an order that keeps the network running:
 2. validate them together; if invalid, write no child, mark every object
    ``TopologyValid=False`` with the exact problems and warn once (the nodes
    keep running on their last good configuration);
-3. apply each child that is missing, changed or drifted (a second run
-   writes nothing, so an operator restart touches no pod);
+3. apply (server-side, as ``chatnet-operator``) each child that is missing,
+   changed or drifted (a second run writes nothing, so an operator restart
+   touches no pod), and delete the children it made before and no longer
+   wants (a removed Ingress, monitor or route);
 4. probe every node's ``/status`` and ``/readyz`` and write the status of
    the network and of each server, only where it changed.
 
@@ -26,7 +28,6 @@ import datetime
 import logging
 import secrets
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from chatnet_operator.cluster.discovery import Discovery, Kind, missing_conditio
 from chatnet_operator.cluster.kube import ApiError, KubeClient
 from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
 from chatnet_operator.cluster.reconcile import (
+    PRUNED_KINDS,
     Action,
     child_ref,
     decide,
@@ -50,8 +52,10 @@ from chatnet_operator.cluster.reconcile import (
     desired_children,
     generated_secret,
     generated_secrets,
+    prune_selector,
     retired_children,
     server_child_refs,
+    stale_children,
 )
 from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
 from chatnet_operator.observe.status import (
@@ -193,11 +197,14 @@ async def _apply(kube: KubeClient, desired: list[Obj], emit: Emit, network: Obj)
         if action is None:
             continue
         try:
-            if action.verb == "create":
-                await kube.create(action.obj)
-            else:
-                await kube.replace(action.obj)
+            # Server-side apply of the desired object itself (not the merged
+            # replacement ``decide`` builds): the server keeps what other
+            # writers set and drops what this operator no longer sets.
+            await kube.apply(obj)
         except ApiError as exc:
+            if exc.status == 404:
+                # The kind stopped being served (a CRD removed): ask discovery again.
+                await kube.forget_discovery()
             # 422: the API refuses the change (e.g. a StatefulSet's immutable
             # volumeClaimTemplates after history.storageSize changed). Retrying
             # cannot help; say so and keep reconciling the other children.
@@ -210,6 +217,29 @@ async def _apply(kube: KubeClient, desired: list[Obj], emit: Emit, network: Obj)
         log.info("%s %s (%s)", action.verb, action.key, action.why)
         actions.append(action)
     return actions
+
+
+async def _prune(
+    kube: KubeClient, discovery: Discovery, desired: list[Obj], network: Obj, live: dict[str, Obj]
+) -> list[str]:
+    """Delete the children made before that are no longer desired; their KIND/NAME."""
+    meta = network["metadata"]
+    owners = {meta["uid"], *(s["metadata"]["uid"] for s in live.values())}
+    served, _ = await discovery.resolve(k for k in PRUNED_KINDS if k in OPTIONAL_KINDS)
+    deleted = []
+    for key in PRUNED_KINDS:
+        kind = key[1]
+        if key in OPTIONAL_KINDS and key not in served:
+            continue  # not served: nothing of it can exist
+        version = served.get(key, key[0])
+        found = await kube.list(version, kind, meta["namespace"], prune_selector(meta["name"]))
+        for obj in stale_children(found, desired, owners):
+            name = obj["metadata"]["name"]
+            if await kube.delete(version, kind, meta["namespace"], name):
+                metrics.CHILD_WRITES.labels(kind, "delete").inc()
+                log.info("delete %s/%s (no longer desired)", kind, name)
+                deleted.append(f"{kind}/{name}")
+    return deleted
 
 
 def _child_events(emit: Emit, network: Obj, servers: dict[str, Obj], actions: list[Action]) -> None:
@@ -281,16 +311,19 @@ async def _sync(
     await _ensure_generated_secrets(kube, plan, network, emit)
     missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, network, live)
-    desired, missing_kinds = await _served_only(kube, desired)
+    discovery = Discovery(kube)
+    desired, missing_kinds = await _served_only(discovery, desired)
     actions = await _apply(kube, desired, emit, network)
-    if plan.network_policy is None:
-        # Switched off (spec.networkPolicy.enabled: false): remove the one made before.
-        ref = (NETPOL_API_VERSION, NETPOL_KIND, namespace, name)
-        await _delete_owned(kube, [ref], network["metadata"]["uid"])
     _child_events(emit, network, live, actions)
+    # A NetworkPolicy switched off, an Ingress, route or monitor removed from
+    # the spec, a hub's own PodDisruptionBudget once it has NAME-hubs.
+    pruned = await _prune(kube, discovery, desired, network, live)
+    # Made by versions that labelled it otherwise: found by name (and owner).
     for owner, ref in retired_children(plan):
         if owner in live:
-            await _delete_owned(kube, [ref], live[owner]["metadata"]["uid"])
+            pruned += await _delete_owned(kube, [ref], live[owner]["metadata"]["uid"])
+    if pruned:
+        emit(network, "Normal", "ChildrenDeleted", "deleted " + ", ".join(pruned))
 
     probes = await _probe(config, declared, plan)
     now = _now()
@@ -324,17 +357,17 @@ async def _sync(
     return SyncResult(actions=actions)
 
 
-_discoveries: weakref.WeakKeyDictionary[KubeClient, Discovery] = weakref.WeakKeyDictionary()
-
-
-async def _served_only(kube: KubeClient, desired: list[Obj]) -> tuple[list[Obj], list[Kind]]:
-    """The children this cluster can hold, and the optional kinds it does not serve."""
+async def _served_only(discovery: Discovery, desired: list[Obj]) -> tuple[list[Obj], list[Kind]]:
+    """The children this cluster can hold (in the version it serves), and the kinds it lacks."""
     wanted = [(o["apiVersion"], o["kind"]) for o in desired if is_optional(o)]
     if not wanted:
         return desired, []
-    discovery = _discoveries.setdefault(kube, Discovery(kube))
-    missing = await discovery.missing(wanted)
-    kept = [o for o in desired if (o["apiVersion"], o["kind"]) not in missing]
+    served, missing = await discovery.resolve(wanted)
+    kept = [
+        {**obj, "apiVersion": served.get((obj["apiVersion"], obj["kind"]), obj["apiVersion"])}
+        for obj in desired
+        if (obj["apiVersion"], obj["kind"]) not in missing
+    ]
     return kept, missing
 
 

@@ -1,66 +1,82 @@
-"""Which optional kinds this cluster serves: API discovery, and what to say when one is missing.
+"""Which optional kinds this cluster serves, in which version, and what to say when one is missing.
 
-cert-manager, the Gateway API and prometheus-operator are separate
-installs. Before creating one of their objects the operator asks the API
-server's discovery (``GET /apis/GROUP/VERSION``) whether the kind is
-served. A group version that serves it is remembered for a while (CRDs
-are rarely removed, and then a create answers 404, which the controller
-reports); one that does not is asked again at every reconcile, so
+cert-manager, the Gateway API, prometheus-operator and CloudNativePG are
+separate installs. Before creating one of their objects the operator asks
+the API server's discovery (``KubeClient.served_kinds``: the group
+version's document, one request) whether the kind is served. An answer
+that it is is kept for a while by the client (a CRD removed later makes a
+write answer 404, which the controller reports and which drops the kept
+answer); one that it is not is asked again at the next reconcile, so
 installing cert-manager or prometheus-operator takes effect at the next
-re-sync. A kind that is
-not served is left out, and ``missing_condition`` says on the ChatNetwork
-which kinds are missing and which spec field wants them.
+re-sync.
+
+Which version: the rendered objects name the version chatnet writes; where
+an older version of the same group serves the kind with the same schema
+(``ALTERNATIVES``), the object is written in that version instead, so an
+older Gateway API install (HTTPRoute in ``v1beta1`` only) still gets its
+route. A kind served in none of them is left out, and
+``missing_condition`` says on the ChatNetwork which kinds are missing and
+which spec field wants them.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chatnet_operator.api.fields import Condition
-from chatnet_operator.cluster.kube import ApiError, KubeClient
+from chatnet_operator.cluster.kube import KubeClient
 
-#: Seconds a discovery answer is trusted; an installed CRD is noticed within this.
-CACHE_SECONDS = 30.0
 CONDITION = "OptionalKindsAvailable"
 
 Kind = tuple[str, str]  # (apiVersion, kind)
 
+#: Other versions that serve a kind with the same schema, in order of preference.
+ALTERNATIVES: dict[Kind, tuple[str, ...]] = {
+    # Gateway API v0.8-v1.0 installs serve HTTPRoute as v1beta1 (identical schema).
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): ("gateway.networking.k8s.io/v1beta1",),
+}
+
 
 @dataclass
 class Discovery:
-    """Served kinds per group version, from discovery; a non-empty answer kept ``ttl`` seconds."""
+    """Which version of each wanted kind the cluster serves, by asking its discovery.
+
+    One per reconcile: each group version is asked at most once in it.
+    """
 
     kube: KubeClient
-    ttl: float = CACHE_SECONDS
-    _seen: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+    _answers: dict[Kind, str | None] = field(default_factory=dict)
+    _kinds: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    async def served_kinds(self, api_version: str) -> frozenset[str]:
-        """The kinds ``api_version`` serves (empty when the group version is not served)."""
-        cached = self._seen.get(api_version)
-        if cached is not None and cached[1] and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
-        prefix = "/apis/" if "/" in api_version else "/api/"
-        try:
-            found = await self.kube.get_path(prefix + api_version)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            found = {}
-        kinds = frozenset(
-            r["kind"] for r in found.get("resources", []) if "/" not in r.get("name", "")
-        )
-        self._seen[api_version] = (time.monotonic(), kinds)
-        return kinds
+    async def version(self, api_version: str, kind: str) -> str | None:
+        """The apiVersion to write ``kind`` in (``api_version`` or an alternative), else None."""
+        key = (api_version, kind)
+        if key not in self._answers:
+            self._answers[key] = None
+            for candidate in (api_version, *ALTERNATIVES.get(key, ())):
+                if candidate not in self._kinds:
+                    self._kinds[candidate] = await self.kube.served_kinds(candidate)
+                if kind in self._kinds[candidate]:
+                    self._answers[key] = candidate
+                    break
+        return self._answers[key]
+
+    async def resolve(self, wanted: Iterable[Kind]) -> tuple[dict[Kind, str], list[Kind]]:
+        """(the served apiVersion of each served kind, those not served in order)."""
+        served: dict[Kind, str] = {}
+        missing: list[Kind] = []
+        for api_version, kind in dict.fromkeys(wanted):
+            found = await self.version(api_version, kind)
+            if found is None:
+                missing.append((api_version, kind))
+            else:
+                served[(api_version, kind)] = found
+        return served, missing
 
     async def missing(self, wanted: Iterable[Kind]) -> list[Kind]:
         """Those of ``wanted`` this cluster does not serve, in order."""
-        out = []
-        for api_version, kind in dict.fromkeys(wanted):
-            if kind not in await self.served_kinds(api_version):
-                out.append((api_version, kind))
-        return out
+        return (await self.resolve(wanted))[1]
 
 
 def missing_message(missing: list[Kind], fields: dict[Kind, str]) -> str:

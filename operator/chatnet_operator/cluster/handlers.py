@@ -32,7 +32,7 @@ from chatnet_operator.cluster.controller import (
     sync_network,
     sync_server,
 )
-from chatnet_operator.cluster.kube import ApiError, KubeClient, login
+from chatnet_operator.cluster.kube import ApiError, KubeClient
 
 Obj = dict[str, Any]
 
@@ -100,7 +100,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     # Two replicas must never both act: peering is on by default (the Helm
     # chart installs kopf's peering CRDs); `--standalone` turns it off.
     configure_peering(settings)
-    memo.kube = KubeClient(await login(settings), refresh=lambda: login(settings))
+    # The same credentials kopf finds (service account, else kubeconfig).
+    memo.kube = await KubeClient.connect()
     metrics.serve(CONFIG.metrics_port)
 
 

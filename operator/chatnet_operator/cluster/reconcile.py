@@ -9,7 +9,9 @@ unit-tested without a cluster:
 * ``desired_children``: the objects ``chatnet render`` prints, with owner
   references (network-wide objects belong to the ChatNetwork, a server's to
   its ChatServer) and a fingerprint annotation of what was applied;
-* ``decide``: create, replace or leave alone, given what exists.
+* ``decide``: create, replace or leave alone, given what exists;
+* ``stale_children``: what the operator made before and no longer wants
+  (an Ingress after ``spec.endpoint.ingress`` was removed), to delete.
 
 Why a fingerprint and a subset comparison, not only one of them: the API
 server adds defaults to every object, so "desired equals existing" never
@@ -35,8 +37,9 @@ from chatnet_operator.plan.cnpg import API_VERSION as CNPG_API_VERSION
 from chatnet_operator.plan.cnpg import KIND as CNPG_KIND
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import is_backbone
+from chatnet_operator.plan.optional import OPTIONAL_KINDS
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
-from chatnet_operator.plan.render import LINK_SECRET_KEY, render_network
+from chatnet_operator.plan.render import LINK_SECRET_KEY, MANAGED_BY, render_network
 
 Obj = dict[str, Any]
 
@@ -179,6 +182,47 @@ def decide(desired: Obj, existing: Obj | None) -> Action | None:
             if key in have_spec and key not in obj["spec"]:
                 obj["spec"][key] = have_spec[key]
     return Action("replace", obj, why)
+
+
+#: Every kind the operator renders and may have to remove again, listed (by
+#: ``prune_selector``) at each reconcile. Not Secrets: the generated ones are
+#: never in the desired list and go with their network. Not the CNPG Cluster:
+#: it outlives the network (``OUTLIVES_THE_NETWORK``).
+PRUNED_KINDS: tuple[tuple[str, str], ...] = (
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("networking.k8s.io/v1", "Ingress"),
+    *(kind for kind in OPTIONAL_KINDS if kind not in OUTLIVES_THE_NETWORK),
+)
+
+
+def prune_selector(network: str) -> str:
+    """The label selector of every child the operator renders for ``network``."""
+    return f"app.kubernetes.io/managed-by={MANAGED_BY},chatnet.io/network={network}"
+
+
+def stale_children(existing: list[Obj], desired: list[Obj], owners: set[str]) -> list[Obj]:
+    """Those of ``existing`` the operator made and no longer wants: delete them.
+
+    Made by the operator: a controller owner reference to one of ``owners``
+    (the UIDs of the ChatNetwork and its live ChatServers); an object
+    carrying the labels but owned by nobody here (copied by hand, or a
+    ChatServer being deleted, whose children its own deletion removes) is
+    left alone. No longer wanted: no desired child of that kind and name.
+    """
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
+    out = []
+    for obj in existing:
+        meta = obj.get("metadata") or {}
+        if (obj.get("kind"), meta.get("name")) in wanted or meta.get("deletionTimestamp"):
+            continue
+        refs = meta.get("ownerReferences") or []
+        if any(r.get("controller") and r.get("uid") in owners for r in refs):
+            out.append(obj)
+    return out
 
 
 def child_ref(obj: Obj) -> tuple[str, str, str, str]:
