@@ -14,6 +14,7 @@ store writes (every thousand rows), and a target is trimmed to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -157,10 +158,14 @@ class SqliteHistory(SqlHistory):
             for target in self._marks.due:
                 self._trim(target)
             self._marks.due.clear()
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may leave the transaction open; the
+            # next turn's BEGIN would then fail too, for good.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def forget(self, target: str, msgid: str) -> None:
         """Delete one message now (after what is queued: it may be among it)."""
