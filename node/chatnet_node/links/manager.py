@@ -41,7 +41,7 @@ from ..irc.transitions.accounts import SERVICES
 from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
-from .drops import drop_reason
+from .drops import DROP_REASONS, drop_reason
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -88,8 +88,9 @@ class LinkCounters:
     bytes_in: int = 0
     bytes_out: int = 0
     flaps: int = 0
-    #: Times the link went down, by kind of reason (``drops.drop_reason``).
-    drops: dict[str, int] = field(default_factory=dict)
+    #: Times the link went down, by kind of reason (``drops.drop_reason``); every
+    #: kind from 0, so that a rate over the first drop sees it.
+    drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
 
 
 @dataclass
