@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,8 @@ def linked_pair(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
         assert "Traceback" not in node.log(), node.log()
 
 
-async def scraped(node: NodeProcess, holds: str, check: object) -> Scrape:
+async def scraped(node: NodeProcess, holds: str, check: Callable[[Scrape], bool]) -> Scrape:
     """Scrape ``node`` until ``check(scrape)`` is true (within 10 s)."""
-    import asyncio  # noqa: PLC0415
-
-    assert callable(check)
 
     async def ok() -> Scrape | None:
         result = await asyncio.to_thread(scrape, node)
