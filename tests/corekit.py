@@ -201,6 +201,7 @@ class MemSession:
     peer_role: str = "hub"
     peer_description: str = ""
     other: MemSession | None = None
+    rtt: float | None = None
     closed: bool = False
     sent: list[str] = field(default_factory=list)
 

@@ -13,7 +13,9 @@ the other servers of its network. Its packages, from the top:
   PostgreSQL);
 * ``irc``: the IRC core, with no I/O;
 * ``config`` and ``metrics``: the configuration file's models (shared with
-  the operator) and the Prometheus adapter.
+  the operator) and the Prometheus adapter;
+* ``timings``: the latency histograms the core, the links and the history
+  stores fill (plain counters, no I/O; ``metrics`` exports them).
 
 Lower layers never import higher ones; ``make lint`` checks it.
 """

@@ -1,19 +1,36 @@
 """Prometheus metrics: a collector that reads the core's counters on scrape.
 
-The core only counts (plain ints); this adapter turns the counts into
-Prometheus families, in a registry per node so several nodes can share a
-process in tests.
+The core only counts (plain ints, and ``timings.Histogram`` for durations);
+this adapter turns the counts into Prometheus families, in a registry per
+node so several nodes can share a process in tests. Nothing is computed on
+the command path for a scrape: reading the counters is the whole cost.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from .history.contract import HistoryStats
 from .irc.core import ChatCore
+from .timings import Histogram
+
+
+def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
+    """Cumulative ``le`` buckets as the exposition writes them (``+Inf`` last)."""
+    return [
+        ("+Inf" if bound == math.inf else repr(bound), count)
+        for bound, count in histogram.cumulative()
+    ]
 
 
 class CoreCollector(Collector):
@@ -53,6 +70,11 @@ class CoreCollector(Collector):
         yield counter("chatnet_login_failures", "Wrong passwords given here", stats.login_failures)
         yield counter("chatnet_connections", "Connections accepted", stats.connections)
         yield counter(
+            "chatnet_registrations",
+            "Clients that completed registration here (first connections and reconnects)",
+            stats.registrations,
+        )
+        yield counter(
             "chatnet_rejected_full", "Connections refused: server full", stats.rejected_full
         )
         yield counter(
@@ -83,14 +105,59 @@ class CoreCollector(Collector):
             "Channel messages whose echo waits until a second server stored them",
             core.unacknowledged(),
         )
+        acks = HistogramMetricFamily(
+            "chatnet_ack_latency_seconds",
+            "Seconds from a channel or private message's arrival to the release of its "
+            "acknowledgement (echo) once a second server or the shared store has it",
+            labels=labels,
+        )
+        latency = core.acks.latency
+        acks.add_metric(server, _buckets(latency), latency.sum)
+        yield acks
+        yield from self._history(core.history.stats, core.name)
         yield counter(
             "chatnet_replayed",
             "Channel messages learnt in a catch-up after a link came up",
             stats.replayed,
         )
         if core.network is not None:
-            yield from self._links(core.network.link_metrics(), core.name)
-            yield gauge("chatnet_links_up", "Established server links", len(core.network.status()))
+            network = core.network
+            yield from self._links(network.link_metrics(), core.name)
+            yield gauge("chatnet_links_up", "Established server links", len(network.status()))
+            rtt = GaugeMetricFamily(
+                "chatnet_link_rtt_seconds",
+                "Last measured link round trip (ping to pong), per linked peer",
+                labels=["server", "peer"],
+            )
+            for peer, seconds in sorted(network.link_rtts().items()):
+                rtt.add_metric([core.name, peer], seconds)
+            yield rtt
+            drops = CounterMetricFamily(
+                "chatnet_link_drops",
+                "Times the link to a peer went down, by kind of reason",
+                labels=["server", "peer", "reason"],
+            )
+            for peer, reasons in sorted(network.link_drops().items()):
+                for reason, count in sorted(reasons.items()):
+                    drops.add_metric([core.name, peer, reason], count)
+            yield drops
+
+    def _history(self, stats: HistoryStats, server: str) -> Iterator[Metric]:
+        writes = HistogramMetricFamily(
+            "chatnet_history_write_seconds",
+            "Seconds per history write: one SQLite transaction or one PostgreSQL batch",
+            labels=["server", "store"],
+        )
+        writes.add_metric([server, stats.store], _buckets(stats.writes), stats.writes.sum)
+        yield writes
+        errors = CounterMetricFamily(
+            "chatnet_history_errors",
+            "Failed history operations, by kind (write, connect, read, row, record, prune)",
+            labels=["server", "store", "op"],
+        )
+        for op, count in sorted(stats.errors.items()):
+            errors.add_metric([server, stats.store, op], count)
+        yield errors
 
     def _links(self, per_peer: dict[str, dict[str, int]], server: str) -> Iterator[Metric]:
         docs = {

@@ -365,6 +365,11 @@ async def test_an_unreachable_database_does_not_stop_the_store(
         store.latest("#q", None, 10)
     with pytest.raises(HistoryUnavailable):  # at once: no new connection attempt yet
         store.latest("#q", None, 10)
+    # /metrics: the writer's failed connections, and one failed read (the second
+    # one was not tried).
+    assert store.stats.store == "postgres"
+    assert store.stats.errors["connect"] >= 1 and store.stats.errors["read"] == 1
+    assert store.stats.writes.count == 0
     await store.aclose()
     assert "were not written" in caplog.text
 
@@ -387,6 +392,10 @@ async def test_a_database_restart_under_a_running_store(pg_server: PgServer, pg_
         async with asyncio.timeout(15):
             await store.flushed()
         assert durable == ["before", "during", "after"]  # kept in order across the outage
+        # /metrics: the outage is counted (the batch or the reconnection failed),
+        # and every batch written is timed.
+        assert store.stats.errors["write"] + store.stats.errors["connect"] >= 1
+        assert 2 <= store.stats.writes.count <= 3
 
         def readable() -> list[StoredMessage] | None:  # reads reconnect on their own
             try:

@@ -3,7 +3,7 @@
 The rendered Certificate, HTTPRoute, ServiceMonitor, PodMonitor and
 PrometheusRule are checked against the kinds' schemas
 (``tests/operator/schemas``), the Ingress with kubernetes-validate; the
-alerts only name metrics a real node serves. Then the real operator runs
+alerts' metrics are checked against real nodes in test_monitoring_names. Then the real operator runs
 against an emulated API that serves none of the optional kinds: the
 network's core children are made, the rest is reported (condition and
 Event) and created once the CRDs are installed.
@@ -11,10 +11,7 @@ Event) and created once the CRDs are installed.
 
 from __future__ import annotations
 
-import re
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -26,7 +23,7 @@ from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
-from tests.nodeproc import free_port, make_node
+from tests.nodeproc import free_port
 from tests.operator import optional_kinds
 from tests.operator.kubeapi import ApiServer
 from tests.operator.operatorproc import CHATNET, OperatorProcess, start_api, wait_for
@@ -173,7 +170,8 @@ def test_service_monitor_scrapes_each_server_once() -> None:
         assert monitor["spec"]["endpoints"][0]["port"] == "admin" and "admin" in ports
 
 
-def test_alerts_use_metrics_a_real_node_serves(tmp_path: Path) -> None:
+def test_the_alerts_of_a_network() -> None:
+    """The alerts rendered; test_monitoring_names checks their metrics against real nodes."""
     rule = rendered(manifest())["PrometheusRule/prod-servers"]
     alerts = {r["alert"]: r["expr"] for r in rule["spec"]["groups"][0]["rules"]}
     assert set(alerts) == {
@@ -181,20 +179,11 @@ def test_alerts_use_metrics_a_real_node_serves(tmp_path: Path) -> None:
         "ChatnetServerNotReady",
         "ChatnetLinkDown",
         "ChatnetAcknowledgementBacklog",
+        "ChatnetAcknowledgementLatencyHigh",
+        "ChatnetHistoryErrors",
     }
     assert 'chatnet_io_server=~"east|edge|west"' in alerts["ChatnetServerNotReady"]
-    used = {m for expr in alerts.values() for m in re.findall(r"\bchatnet_[a-z_]+(?=\{)", expr)}
-    node = make_node(tmp_path, links={"secret": "s" * 32, "role": "hub"})
-    node.start()
-    try:
-        with urllib.request.urlopen(node.admin_url + "/metrics", timeout=5) as resp:
-            # Series names as Prometheus stores them (counters end in _total).
-            served = set(
-                re.findall(r"^(?:# TYPE )?(chatnet_\w+)[{ ]", resp.read().decode(), re.MULTILINE)
-            )
-    finally:
-        node.stop()
-    assert used and used <= served, f"alerts use metrics the node does not serve: {used - served}"
+    assert 'chatnet_io_network="prod"' in alerts["ChatnetHistoryErrors"]
 
 
 def test_a_wrong_tls_block_is_refused_with_the_fix() -> None:

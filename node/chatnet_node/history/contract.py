@@ -30,9 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..timings import WRITE_BUCKETS, Histogram
+
 __all__ = [
     "AFTER_ALL",
     "HistoryBackend",
+    "HistoryStats",
     "HistoryUnavailable",
     "Ref",
     "StoredMessage",
@@ -48,6 +51,27 @@ AFTER_ALL = 1 << 30
 
 class HistoryUnavailable(Exception):  # noqa: N818 - reads as "history unavailable"
     """A read could not be answered (the database is unreachable)."""
+
+
+class HistoryStats:
+    """What a store counted since it opened, for ``/metrics`` (``chatnet_history_*``).
+
+    ``writes``: how long each write took (a SQLite commit, a PostgreSQL
+    batch). ``errors``: failed operations by kind; every kind the store can
+    fail at is there from the start (at 0), so an alert on its increase sees
+    the first one.
+    """
+
+    __slots__ = ("errors", "store", "writes")
+
+    def __init__(self, store: str, ops: tuple[str, ...]) -> None:
+        self.store = store
+        self.writes = Histogram(WRITE_BUCKETS)
+        self.errors = dict.fromkeys(ops, 0)
+
+    def error(self, op: str) -> None:
+        """One ``op`` failed."""
+        self.errors[op] = self.errors.get(op, 0) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +162,8 @@ class HistoryBackend(Protocol):
 
     durable_elsewhere: bool
     on_durable: Callable[[list[str]], None] | None
+    #: Write latency and errors, for /metrics.
+    stats: HistoryStats
     retention_seconds: float
     max_per_target: int
 

@@ -14,6 +14,7 @@ store writes (every thousand rows), and a target is trimmed to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contract import StoredMessage, StoredRecord
+from .contract import HistoryStats, StoredMessage, StoredRecord
 from .sql import DESC, ORDER, RECORDS_SCHEMA, SAVE_RECORD, SqlHistory, TrimMarks, record_params
 
 __all__ = ["SqliteHistory"]
@@ -67,6 +68,7 @@ class SqliteHistory(SqlHistory):
         #: Never called: a commit here is not durable beyond this server.
         self.on_durable: Callable[[list[str]], None] | None = None
         self._marks = TrimMarks()
+        self.stats = HistoryStats("sqlite", ("write", "prune", "record"))
         target = str(path) if path is not None else ":memory:"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,10 +124,23 @@ class SqliteHistory(SqlHistory):
         self._marks.count(target, self.max_per_target)
 
     def commit(self) -> None:
-        """Write every queued message in one transaction, then housekeeping."""
+        """Write every queued message in one transaction, then housekeeping.
+
+        A failure (a full disk, a read-only file) loses this turn's messages
+        from history, is counted in ``stats`` and raised to the caller.
+        """
         if not self._pending:
             return
         rows, self._pending = self._pending, []
+        began = time.perf_counter()
+        try:
+            self._write(rows)
+        except BaseException:
+            self.stats.error("write")
+            raise
+        self.stats.writes.observe(time.perf_counter() - began)
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
@@ -143,10 +158,14 @@ class SqliteHistory(SqlHistory):
             for target in self._marks.due:
                 self._trim(target)
             self._marks.due.clear()
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may leave the transaction open; the
+            # next turn's BEGIN would then fail too, for good.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def forget(self, target: str, msgid: str) -> None:
         """Delete one message now (after what is queued: it may be among it)."""
@@ -155,21 +174,31 @@ class SqliteHistory(SqlHistory):
 
     def save_record(self, kind: str, record: StoredRecord) -> None:
         """Keep one version now (records are rare: registrations and their changes)."""
-        self._db.execute(SAVE_RECORD, record_params(kind, record))
+        try:
+            self._db.execute(SAVE_RECORD, record_params(kind, record))
+        except sqlite3.Error:
+            self.stats.error("record")
+            raise
 
     async def prune(self, now: float | None = None) -> None:
         """Delete messages older than the retention, and trim every target to its count."""
         self.commit()
         cutoff = (now if now is not None else time.time()) - self.retention_seconds
-        self._db.execute("BEGIN")
         try:
-            self._db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,))
-            for (target,) in self._db.execute("SELECT DISTINCT target FROM messages").fetchall():
-                self._trim(str(target))
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("DELETE FROM messages WHERE ts < ?", (cutoff,))
+                for (target,) in self._db.execute(
+                    "SELECT DISTINCT target FROM messages"
+                ).fetchall():
+                    self._trim(str(target))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self.stats.error("prune")
             raise
-        self._db.execute("COMMIT")
 
     def _trim(self, target: str) -> None:
         self._db.execute(

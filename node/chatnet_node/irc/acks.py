@@ -7,7 +7,8 @@ replies are released together, in the order the command produced them.
 A hold that waits longer than ``links.ackTimeout`` (a server cut off from
 every neighbour) is reported ``overdue`` once, so the sender learns that its
 message's fate is not known yet; its acknowledgement still follows if the
-message becomes safe later. Plain objects, no I/O.
+message becomes safe later. ``latency`` counts how long each released hold
+waited (``chatnet_ack_latency_seconds``). Plain objects, no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ..timings import ACK_BUCKETS, Histogram
 
 if TYPE_CHECKING:
     from .message import Message
@@ -29,6 +32,7 @@ class Held:
     waiting: set[str]
     replies: list[Message] = field(default_factory=list)
     label: str | None = None
+    since: float = 0.0  # when the hold began (the turn the command arrived in)
 
 
 class AckBook:
@@ -39,6 +43,8 @@ class AckBook:
         self._clock = clock
         #: Holds not yet overdue, oldest first, with when they began.
         self._since: dict[Held, float] = {}
+        #: Seconds from a command's turn to the release of its acknowledgement.
+        self.latency = Histogram(ACK_BUCKETS)
 
     def __len__(self) -> int:
         return len(self._by_msgid)
@@ -50,7 +56,8 @@ class AckBook:
         """Hold ``held`` until ``confirm`` has seen each of its msgids."""
         for msgid in held.waiting:
             self._by_msgid[msgid] = held
-        self._since[held] = self._clock()
+        held.since = self._clock()
+        self._since[held] = held.since
 
     def confirm(self, msgids: Iterable[str]) -> list[Held]:
         """Messages became safe: the holds this completes, in confirmation order."""
@@ -64,6 +71,11 @@ class AckBook:
             if not held.waiting:
                 self._since.pop(held, None)
                 done.append(held)
+        if done:
+            now = self._clock()
+            observe = self.latency.observe
+            for held in done:
+                observe(max(now - held.since, 0.0))  # a wall clock may step back
         return done
 
     def overdue(self, timeout: float) -> list[Held]:

@@ -44,3 +44,9 @@ class NetworkHooks(Protocol):
 
     def link_metrics(self) -> dict[str, dict[str, int]]:
         """Per peer: messagesIn/Out, bytesIn/Out and flaps, for /metrics."""
+
+    def link_drops(self) -> dict[str, dict[str, int]]:
+        """Per peer: times its link went down, by kind of reason, for /metrics."""
+
+    def link_rtts(self) -> dict[str, float]:
+        """Per linked peer: the last measured round trip in seconds, for /metrics."""

@@ -10,6 +10,7 @@ class CoreStats:
     """What one server counted since it started."""
 
     connections: int = 0
+    registrations: int = 0  # clients that completed registration here (connects and reconnects)
     rejected_full: int = 0
     rejected_per_address: int = 0
     rejected_throttled: int = 0  # refused by the connection throttle (``throttle``)

@@ -41,6 +41,7 @@ from ..irc.transitions.accounts import SERVICES
 from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
+from .drops import DROP_REASONS, drop_reason
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -55,6 +56,8 @@ class LinkSession(Protocol):
     peer_sid: int
     peer_role: str
     peer_description: str
+    #: The last measured round trip in seconds (None before the first pong).
+    rtt: float | None
 
     def send(self, text: str) -> None:
         """Queue one link message (never blocks)."""
@@ -85,6 +88,9 @@ class LinkCounters:
     bytes_in: int = 0
     bytes_out: int = 0
     flaps: int = 0
+    #: Times the link went down, by kind of reason (``drops.drop_reason``); every
+    #: kind from 0, so that a rate over the first drop sees it.
+    drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
 
 
 @dataclass
@@ -154,7 +160,10 @@ class LinkManager:
         del self.sessions[peer]
         self._bursted.discard(peer)
         self.catchup.forget(peer)
-        self.counters.setdefault(peer, LinkCounters()).flaps += 1
+        counters = self.counters.setdefault(peer, LinkCounters())
+        counters.flaps += 1
+        kind = drop_reason(reason)
+        counters.drops[kind] = counters.drops.get(kind, 0) + 1
         before = self.topology.reachable()
         self._advertise()
         lost = self.topology.split(before)
@@ -404,6 +413,16 @@ class LinkManager:
                 "flaps": c.flaps,
             }
             for peer, c in self.counters.items()
+        }
+
+    def link_drops(self) -> dict[str, dict[str, int]]:
+        """Per peer (current or past): times its link went down, by kind of reason."""
+        return {peer: dict(c.drops) for peer, c in self.counters.items()}
+
+    def link_rtts(self) -> dict[str, float]:
+        """Per linked peer: the last measured round trip in seconds (unmeasured ones left out)."""
+        return {
+            peer: session.rtt for peer, session in self.sessions.items() if session.rtt is not None
         }
 
     def status(self) -> list[dict[str, object]]:

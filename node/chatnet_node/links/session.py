@@ -70,6 +70,7 @@ class LinkSession:
         self.rtt: float | None = None
         self.since = time.time()
         self.last_heard = time.monotonic()
+        self._pinged = 0.0  # when the last ping left (monotonic)
         self._keepalive: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
 
@@ -173,8 +174,16 @@ class LinkSession:
                 log.warning("link %s: no answer for %.0fs; dropping it", self.peer, silent)
                 self.close(f"Ping timeout: {int(silent)} seconds")
                 return
-            if silent >= runtime.ping_interval or self.rtt is None:
-                self._send_text(lp.encode(lp.Ping(token=repr(time.monotonic()))))
+            now = time.monotonic()
+            # A busy link is never silent, yet its round trip is a metric
+            # (chatnet_link_rtt_seconds): measure it every ping interval too.
+            if (
+                silent >= runtime.ping_interval
+                or self.rtt is None
+                or now - self._pinged >= runtime.ping_interval
+            ):
+                self._pinged = now
+                self._send_text(lp.encode(lp.Ping(token=repr(now))))
 
     def lost(self, reason: str) -> None:
         """The transport is gone (or going): tell the manager once."""

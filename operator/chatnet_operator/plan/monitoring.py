@@ -21,6 +21,8 @@ Obj = dict[str, Any]
 API_VERSION = "monitoring.coreos.com/v1"
 #: Channel messages waiting for a second server's acknowledgement before an alert.
 BACKLOG_THRESHOLD = 100
+#: Seconds the slowest 1% of acknowledgements may take before an alert.
+ACK_LATENCY_THRESHOLD = 1.0
 _TARGET_LABELS = ["chatnet.io/network", "chatnet.io/server"]
 
 
@@ -116,6 +118,32 @@ def alert_rules(plan: NetworkPlan) -> list[Obj]:
                 "summary": f"channel messages of {where} wait for a second server",
                 "description": "{{ $value }} messages are not acknowledged by another "
                 "server: links or history are slow.",
+            },
+        },
+        {
+            "alert": "ChatnetAcknowledgementLatencyHigh",
+            "expr": "histogram_quantile(0.99, sum by (le, chatnet_io_server) "
+            f"(rate(chatnet_ack_latency_seconds_bucket{{{sel}}}[5m]))) > {ACK_LATENCY_THRESHOLD}",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": f"senders on {where} wait long for their echo",
+                "description": "1% of acknowledgements on {{ $labels.chatnet_io_server }} take "
+                "over {{ $value }}s: a link is slow or a peer's history store is.",
+            },
+        },
+        {
+            "alert": "ChatnetHistoryErrors",
+            "expr": "sum by (chatnet_io_server, store, op) "
+            f"(increase(chatnet_history_errors_total{{{sel}}}[10m])) > 0",
+            "for": "2m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": f"history writes or reads fail on {where}",
+                "description": "{{ $labels.chatnet_io_server }}: {{ $value }} failed "
+                "{{ $labels.op }} operations on its {{ $labels.store }} history store in 10 "
+                "minutes (a full disk, an unreachable database); messages may be missing "
+                "from history.",
             },
         },
     ]

@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from ..contract import (
+    HistoryStats,
     HistoryUnavailable,
     Ref,
     StoredMessage,
@@ -57,9 +58,15 @@ class PostgresReader(SqlHistory):
     table = TABLE
 
     def __init__(
-        self, conninfo: str, where: str, unwritten: Mapping[str, tuple[str, StoredMessage]]
+        self,
+        conninfo: str,
+        where: str,
+        unwritten: Mapping[str, tuple[str, StoredMessage]],
+        stats: HistoryStats,
     ):
         self._conninfo = conninfo
+        #: The store's counters: failed reads and record writes are counted here.
+        self.stats = stats
         #: The database, for logs (``database.describe``).
         self.where = where
         self._unwritten = unwritten
@@ -93,6 +100,7 @@ class PostgresReader(SqlHistory):
                 # restarted since this connection was last used.
                 if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
                     self._retry_at = time.monotonic() + READ_RETRY_SECONDS
+                    self.stats.error("read")
                     log.warning("history: read from PostgreSQL at %s failed: %s", self.where, exc)
                     raise HistoryUnavailable(str(exc)) from exc
         raise AssertionError("unreachable")
@@ -107,6 +115,7 @@ class PostgresReader(SqlHistory):
             self._connection().execute(SAVE_RECORD.replace("?", "%s"), record_params(kind, record))
         except (psycopg.Error, HistoryUnavailable) as exc:
             self.close()
+            self.stats.error("record")
             log.warning(
                 "history: cannot store a %s record in PostgreSQL at %s: %s", kind, self.where, exc
             )
@@ -122,6 +131,7 @@ class PostgresReader(SqlHistory):
         except psycopg.Error as exc:
             self.close()
             self._retry_at = time.monotonic() + READ_RETRY_SECONDS
+            self.stats.error("read")
             log.warning("history: cannot reach PostgreSQL at %s to read: %s", self.where, exc)
             raise HistoryUnavailable(str(exc)) from exc
         return self._conn

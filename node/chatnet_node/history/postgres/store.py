@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..contract import Ref, StoredMessage, StoredRecord
+from ..contract import HistoryStats, Ref, StoredMessage, StoredRecord
 from .database import describe, with_defaults
 from .reader import PostgresReader
 from .writer import MAX_QUEUED, PostgresWriter
@@ -54,7 +54,11 @@ class PostgresHistory:
         self._writer = PostgresWriter(
             conninfo, self.where, retention_seconds, max_per_target, max_queued
         )
-        self._reader = PostgresReader(conninfo, self.where, self._writer.unwritten)
+        self._reader = PostgresReader(
+            conninfo, self.where, self._writer.unwritten, self._writer.stats
+        )
+        #: Write latency and failures by kind (the writer's and the reader's), for /metrics.
+        self.stats: HistoryStats = self._writer.stats
 
     # Settings and state, kept by the writer.
 

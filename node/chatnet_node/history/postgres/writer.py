@@ -43,7 +43,7 @@ from typing import Any
 
 import psycopg
 
-from ..contract import StoredMessage
+from ..contract import HistoryStats, StoredMessage
 from ..sql import TrimMarks
 from .database import (
     INSERT,
@@ -111,6 +111,10 @@ class PostgresWriter:
         #: Called with the msgids of each batch once committed (the store's ``on_durable``).
         self.on_durable: Callable[[list[str]], None] | None = None
         self._marks = TrimMarks()
+        #: Batch write latency and failures by kind, for /metrics (the reader counts its own).
+        self.stats = HistoryStats(
+            "postgres", ("connect", "write", "row", "prune", "read", "record")
+        )
         #: Rows appended this turn, not yet handed to the writer task.
         self._pending: list[Row] = []
         #: Rows handed to the writer, oldest first; a batch leaves only once committed.
@@ -255,6 +259,7 @@ class PostgresWriter:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             except psycopg.Error as exc:
+                self.stats.error("connect")
                 now = time.monotonic()
                 if failing_since is None:
                     failing_since = last_remind = now
@@ -288,6 +293,7 @@ class PostgresWriter:
                     self._ready.set()
                     await self._serve(conn)
             except psycopg.Error as exc:
+                self.stats.error("write")
                 log.error(
                     "history: lost PostgreSQL at %s (%s); %d messages queued, reconnecting",
                     self.where,
@@ -296,6 +302,7 @@ class PostgresWriter:
                 )
                 failing_since = last_remind = time.monotonic()
             except Exception:  # a bug here must not end history for good
+                self.stats.error("write")
                 log.exception("history: the PostgreSQL writer failed; restarting it")
                 failing_since = last_remind = time.monotonic()
             finally:
@@ -321,7 +328,9 @@ class PostgresWriter:
             if self._queue:
                 batch = [self._queue[i] for i in range(min(BATCH_ROWS, len(self._queue)))]
                 wanted = [row for row in batch if row[1].msgid not in self._skip]
+                began = time.perf_counter()
                 stored = await self._insert(conn, wanted) if wanted else set()
+                self.stats.writes.observe(time.perf_counter() - began)
                 # A redacted row is as good as written: whoever waits for it may go on.
                 stored |= {m.msgid for _, m in batch if m.msgid in self._skip}
                 for _ in batch:
@@ -366,6 +375,7 @@ class PostgresWriter:
             except (psycopg.DataError, ValueError) as exc:
                 if conn.broken:
                     raise
+                self.stats.error("row")
                 log.error("history: message %s cannot be stored: %s", message.msgid, exc)
         return stored
 
@@ -404,6 +414,7 @@ class PostgresWriter:
         except psycopg.Error as exc:
             if conn.broken:
                 raise
+            self.stats.error("prune")
             # Another server pruning the same rows (lock timeout, deadlock):
             # what it did not delete is deleted next time.
             log.debug("history: prune skipped: %s", exc)

@@ -55,6 +55,7 @@ def register(state: ChatState, user: Client) -> None:
     state.users[user.uid] = user
     state.nicks[casefold(user.nick)] = user
     state.local_users += 1
+    state.stats.registrations += 1
     state.count_users()
     state.emit(introduction(user))
     arrived(state, user)
