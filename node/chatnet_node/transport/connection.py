@@ -14,12 +14,14 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 from collections.abc import Callable
 
 from ..irc import wire
 from ..irc.core import ChatCore
 from ..irc.message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
 from ..irc.model import Client
+from ..irc.output import TURN_BUDGET
 from .forwarded import normal_address
 from .tls import certificate_fingerprint
 
@@ -30,12 +32,16 @@ MAX_RAW_LINE = MAX_TAGS_FROM_CLIENT + MAX_LINE_BODY
 
 
 def flush_soon(core: ChatCore, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-    """The core's ``wake``: flush once, at the end of this event-loop turn."""
+    """The core's ``wake``: flush once, at the end of this event-loop turn.
+
+    Big fan-outs get ``TURN_BUDGET`` of it; what is left asks for the next
+    turn, after the sockets have been read (see ``Output.flush``).
+    """
 
     flush = core.output.flush
 
     def wake() -> None:
-        loop.call_soon(flush)
+        loop.call_soon(flush, TURN_BUDGET)
 
     return wake
 
@@ -61,7 +67,19 @@ def _drop_soon(core: ChatCore, client: Client) -> None:
 
 
 def _drop_pending(core: ChatCore) -> None:
-    core.drop(_dropping.pop(core, []), "SendQ exceeded")
+    clients = _dropping.pop(core, [])
+    # One line per turn, not per client: thousands can overflow together.
+    nicks = ", ".join(client.nick for client in clients[:_LOGGED_NICKS])
+    more = f" and {len(clients) - _LOGGED_NICKS} more" if len(clients) > _LOGGED_NICKS else ""
+    log.info("dropping %d clients (SendQ exceeded): %s%s", len(clients), nicks, more)
+    core.drop(clients, "SendQ exceeded")
+
+
+#: Nicks named in the log line of a turn's SendQ drops.
+_LOGGED_NICKS = 20
+#: SO_LINGER on, timeout 0: close() resets the connection and frees its
+#: unsent bytes at once (a slow reader's kernel buffer is full by definition).
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class Connection(asyncio.Protocol):
@@ -160,13 +178,21 @@ class Connection(asyncio.Protocol):
         """
         self.core.stats.sendq_exceeded += 1
         client = self.client
-        log.info("dropping %s: SendQ exceeded", client.nick if client else "connection")
         self.closed = True
         self.fd = -1
         if client is not None:
             _drop_soon(self.core, client)  # before abort: connection_lost comes after it
-        if self.transport is not None:
-            self.transport.abort()
+        else:
+            log.info("dropping a connection: SendQ exceeded")
+        transport = self.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # Else the kernel keeps trying to deliver what the reader never
+                # reads, holding its send buffer for minutes after the close.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+            transport.abort()
 
     def peer_address(self) -> str:
         """The client's IP address, as limits, bans, cloaks and WHOIS use it.

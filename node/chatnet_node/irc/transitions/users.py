@@ -5,6 +5,8 @@ See the package docstring for what a transition is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..events import (
     NickChange,
     ReadMarker,
@@ -105,10 +107,20 @@ def quit_many(state: ChatState, users: list[Client], reason: str) -> None:
     cost 500 QUITs to the others, not 250,000 among themselves.
     """
     leaving = {user: None for user in users if not user.closed}
+    # Each channel's members that stay, found once per channel (by folded
+    # name), not once per leaving member: 500 leaving one channel of 500
+    # cost 500 steps here, not 250,000.
+    staying: dict[str, list[Client]] = {}
     for user in leaving:
         if user.registered:
             state.emit(UserQuit(uid=user.uid, reason=reason))
-        _leave(state, user, reason, leaving)
+        audience: dict[Client, None] = {}
+        for folded, channel in user.channels.items():
+            others = staying.get(folded)
+            if others is None:
+                others = staying[folded] = [m for m in channel.members if m not in leaving]
+            audience.update(dict.fromkeys(others))
+        _leave(state, user, reason, audience)
 
 
 def kill(state: ChatState, target: Client, reason: str, *, by_uid: str) -> None:
@@ -132,12 +144,12 @@ def netsplit(state: ChatState, servers: set[str], reason: str) -> None:
 
 
 def _leave(
-    state: ChatState, user: Client, reason: str, leaving: dict[Client, None] | None = None
+    state: ChatState, user: Client, reason: str, audience: Iterable[Client] | None = None
 ) -> None:
+    """``user`` leaves the network; its QUIT goes to ``audience`` (default: its peers)."""
     if user.registered:
-        peers = state.common_peers(user)
-        audience = peers.keys() - leaving.keys() if leaving else peers
-        state.deliver(Message("QUIT", [reason], user.prefix), audience)
+        peers = state.common_peers(user) if audience is None else audience
+        state.deliver(Message("QUIT", [reason], user.prefix), peers)
         state.whowas.appendleft(
             WhowasEntry(
                 user.nick,
