@@ -5,7 +5,7 @@ See the package docstring for what a transition is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from ..events import (
     NickChange,
@@ -99,12 +99,15 @@ def quit_(state: ChatState, user: Client, reason: str) -> None:
     _leave(state, user, reason)
 
 
-def quit_many(state: ChatState, users: list[Client], reason: str) -> None:
+def quit_many(
+    state: ChatState, users: list[Client], reason: str, also_leaving: Container[Client] = ()
+) -> None:
     """Many local users leave at once (slow readers dropped together).
 
     Each one's QUIT goes to its channels' members that are not leaving in
-    the same breath: 500 slow readers of one channel dropped in one turn
-    cost 500 QUITs to the others, not 250,000 among themselves.
+    the same breath (``users``, ``also_leaving``: those to leave next): 500
+    slow readers of one channel dropped in one turn cost 500 QUITs to the
+    others, not 250,000 among themselves.
     """
     leaving = {user: None for user in users if not user.closed}
     # Each channel's members that stay, found once per channel (by folded
@@ -118,7 +121,9 @@ def quit_many(state: ChatState, users: list[Client], reason: str) -> None:
         for folded, channel in user.channels.items():
             others = staying.get(folded)
             if others is None:
-                others = staying[folded] = [m for m in channel.members if m not in leaving]
+                others = staying[folded] = [
+                    m for m in channel.members if m not in leaving and m not in also_leaving
+                ]
             audience.update(dict.fromkeys(others))
         _leave(state, user, reason, audience)
 
