@@ -47,10 +47,11 @@ BULK_FANOUT = 256
 #: The time one turn may spend writing big fan-outs before the sockets are
 #: read again: what a small chat's message may wait behind them.
 TURN_BUDGET = 0.004
-#: Big fan-outs waiting longer than this are written in full: when the server
-#: cannot keep up, reading pauses until they are out (as it would without
-#: slices), so what waits stays bounded.
-MAX_BULK_LAG = 1.0
+#: Big fan-outs waiting longer than this are written in full, reading paused
+#: until they are out (as without slices). Rarely reached: the longer a
+#: client waits the more lines one write carries, so slices catch up; what
+#: waits meanwhile is a pointer per line in the outboxes.
+MAX_BULK_LAG = 10.0
 #: Writes between two looks at the clock.
 _CHECK_EVERY = 32
 
