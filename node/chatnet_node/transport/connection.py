@@ -153,7 +153,6 @@ class Connection(asyncio.Protocol):
         (QUIT "SendQ exceeded") and the socket is reset in a coming turn,
         a slice of the turn's overflows at a time (see ``drops``).
         """
-        self.core.stats.sendq_exceeded += 1
         self.closed = True
         self.fd = -1
         drop_soon(self.core, self.client, self.reset)

@@ -64,6 +64,8 @@ class Drops:
             self.core.drop(clients, REASON, waiting)
             for _, close in batch:
                 close()
+            # Counted as their QUITs go out, so the metric never runs ahead of them.
+            self.core.stats.sendq_exceeded += len(batch)
             count += len(batch)
             nicks.extend(client.nick for client in clients[: LOGGED_NICKS - len(nicks)])
             if time.monotonic() >= deadline:
