@@ -4,7 +4,7 @@ A flood can overflow thousands of send queues in one turn. Each drop costs a
 QUIT to the channels and a socket reset; done all at once, the server would
 stop for that long and every other user would wait. So the connection stops
 taking bytes at once (``Connection.sendq_exceeded``) and waits here; each
-turn drops what ``TURN_BUDGET`` allows, in batches: those still waiting get
+turn drops what ``BUDGET`` allows, in batches: those still waiting get
 no QUIT of those ahead of them (they are leaving too), so 500 readers of one
 channel dropped together cost 500 QUITs to the others, not 250,000 among
 themselves.
@@ -26,7 +26,12 @@ log = logging.getLogger("chatnet.transport")
 
 REASON = "SendQ exceeded"
 #: Clients dropped between two looks at the clock.
-BATCH = 32
+BATCH = 8
+#: The time a turn may spend dropping: half a turn's budget, since their
+#: sockets' close (asyncio's ``connection_lost`` callbacks, in the next turn:
+#: the kernel frees a full send buffer and resets the connection) costs as
+#: much again.
+BUDGET = TURN_BUDGET / 2
 #: Nicks named in the log line of a turn's drops.
 LOGGED_NICKS = 20
 
@@ -50,10 +55,10 @@ class Drops:
             asyncio.get_running_loop().call_soon(self.run)
 
     def run(self) -> None:
-        """Drop the queued clients for ``TURN_BUDGET``; the rest in the next turn."""
+        """Drop the queued clients for ``BUDGET``; the rest in the next turn."""
         self.scheduled = False
         queue, waiting = self.queue, self.waiting
-        deadline = time.monotonic() + TURN_BUDGET
+        deadline = time.monotonic() + BUDGET
         nicks: list[str] = []
         count = 0
         while queue:
