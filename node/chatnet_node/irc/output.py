@@ -47,11 +47,11 @@ BULK_FANOUT = 256
 #: The time one turn may spend writing big fan-outs before the sockets are
 #: read again: what a small chat's message may wait behind them.
 TURN_BUDGET = 0.004
-#: Big fan-outs waiting longer than this are written in full, reading paused
-#: until they are out (as without slices). Rarely reached: the longer a
-#: client waits the more lines one write carries, so slices catch up; what
-#: waits meanwhile is a pointer per line in the outboxes.
-MAX_BULK_LAG = 10.0
+#: A pass over the big fan-outs still unwritten after this long is finished
+#: in one go, reading paused until it is out (as without slices). Rarely
+#: reached: the longer a client waits the more lines one write carries, so
+#: the slices catch up; what waits meanwhile is a pointer per line.
+MAX_BULK_LAG = 5.0
 #: Writes between two looks at the clock.
 _CHECK_EVERY = 32
 
@@ -68,7 +68,10 @@ class Output:
         #: Clients with bytes from big fan-outs (``BULK_FANOUT``), oldest
         #: first: written after ``dirty``, ``TURN_BUDGET`` a turn.
         self.bulk: dict[Client, None] = {}
-        self._bulk_since: float | None = None  # when the oldest of ``bulk`` was seen
+        #: The big fan-outs being written, a slice a turn (taken from ``bulk``
+        #: when the last pass was done), and when the pass began.
+        self._pass: dict[Client, None] = {}
+        self._pass_started = 0.0
         #: The fan-out groups' member sets merged into ``dirty`` since the last
         #: flush (by id; the value keeps the set alive, so an id is never reused
         #: meanwhile): a channel's second message in a turn marks nobody again.
@@ -114,7 +117,7 @@ class Output:
         dirty = self.dirty
         if not dirty:
             dirty[client] = None
-            if not self.bulk:  # else a flush is already asked for
+            if not self.bulk and not self._pass:  # else a flush is already asked for
                 self.wake()
         else:
             dirty[client] = None
@@ -142,7 +145,7 @@ class Output:
         cache: dict[int, bytes] = {}
         current = self.current
         dirty = self.dirty
-        was_idle = not dirty and not self.bulk
+        was_idle = not dirty and not self.bulk and not self._pass
         count = 0
         for client in recipients:
             if client is current or client.closed or client.remote:
@@ -168,7 +171,7 @@ class Output:
         copy is taken back afterwards.
         """
         bulk = self.bulk
-        was_idle = not self.dirty and not bulk
+        was_idle = not self.dirty and not bulk and not self._pass
         dirty = bulk if len(channel.members) > BULK_FANOUT else self.dirty
         merged = self._merged
         count = 0
@@ -202,28 +205,24 @@ class Output:
         dirty, self.dirty = self.dirty, {}
         self._merged.clear()
         _write(dirty)
-        if not self.bulk:
+        if not self.bulk and not self._pass:
             return
-        if budget is not None:
-            now = time.monotonic()
-            if self._bulk_since is None:
-                self._bulk_since = now
-            elif now - self._bulk_since > MAX_BULK_LAG:
-                budget = None  # not keeping up: everything, before reading more
-        bulk, self.bulk = self.bulk, {}
-        if budget is None:
-            _write(bulk)
-            rest: dict[Client, None] = {}
-        else:
-            rest = _write_for(bulk, time.monotonic() + budget)
-        if rest:
-            rest.update(self.bulk)  # the oldest first
-            self.bulk = rest
+        if budget is None:  # everything
+            _write(self._pass)
+            _write(self.bulk)
+            self._pass, self.bulk = {}, {}
+            return
+        now = time.monotonic()
+        if not self._pass:
+            # A new pass: the big fan-outs marked so far. Those marked while
+            # it is written wait for the next one, so none waits forever.
+            self._pass, self.bulk = self.bulk, {}
+            self._pass_started = now
+        elif now - self._pass_started > MAX_BULK_LAG:
+            budget = float("inf")  # not keeping up: this pass in full, before reading more
+        self._pass = _write_for(self._pass, now + budget)
+        if self._pass or self.bulk:
             self.wake()
-        elif self.bulk:
-            self.wake()
-        else:
-            self._bulk_since = None
 
     # A command's replies.
 
