@@ -155,6 +155,8 @@ class Connection(asyncio.Protocol):
         """
         self.closed = True
         self.fd = -1
+        if self.transport is not None:
+            self.transport.pause_reading()  # nor is anything it sends read meanwhile
         drop_soon(self.core, self.client, self.reset)
 
     def reset(self) -> None:
