@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -115,6 +116,12 @@ async def run(config: NodeConfig, config_path: Path | None) -> int:
         return 1
     node.install_signal_handlers()
     announce(node)
+    # What start-up loaded (modules, configuration, stored records) lives as
+    # long as the process: frozen out of the collector's way, a full
+    # collection, which stops every client while it runs, scans only what
+    # came after (with 10,000 clients it otherwise takes hundreds of ms).
+    gc.collect()
+    gc.freeze()
     await node.stopped.wait()
     return 0
 

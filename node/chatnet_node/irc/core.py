@@ -17,7 +17,7 @@ Every limit that ends a connection sends ``ERROR`` with the reason first.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 
 from ..config import NodeConfig
@@ -173,9 +173,10 @@ class ChatCore(ChatState):
         """The transport lost the connection (the client did not QUIT)."""
         transitions.quit_(self, client, reason)
 
-    def drop(self, clients: list[Client], reason: str) -> None:
-        """The transports closed these connections together (SendQ exceeded)."""
-        transitions.users.quit_many(self, clients, reason)
+    def drop(self, clients: list[Client], reason: str, leaving: Container[Client] = ()) -> None:
+        """The transports close these connections together (SendQ exceeded);
+        ``leaving``: clients to be dropped next, who need no QUIT of these."""
+        transitions.users.quit_many(self, clients, reason, leaving)
 
     def quit(self, client: Client, reason: str, error: str | None = None) -> None:
         """Disconnect a local client: tell its channels, send ERROR, close the connection."""

@@ -6,6 +6,14 @@
   (see ``wire``), never once per recipient, and appended to each one's
   ``outbox``; ``flush`` (once per event-loop turn: ``wake`` asks for it)
   gives every dirty client its queued bytes in one ``sink.write``;
+* big fan-outs wait behind small ones: a message to a channel of more than
+  ``BULK_FANOUT`` members marks its recipients in ``bulk``, written after
+  ``dirty`` and, per turn, only for ``TURN_BUDGET`` seconds (the rest the
+  next turn, once the sockets have been read again). A flood to channels
+  of thousands (or to thousands of readers that never read, every write a
+  system call until their buffers fill) then costs the server the same
+  work, but spread in slices between which a normal user's message is
+  read, fanned out and written: a small chat keeps its latency;
 * replies to the client whose command is being handled are collected
   (``begin``/``finish``) so labeled-response can wrap them, and held in the
   ``AckBook`` when the command's acknowledgement must wait (see
@@ -17,9 +25,10 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import repeat
+from itertools import islice, repeat
 
 from .acks import AckBook, Held
 from .ids import Ids
@@ -31,6 +40,21 @@ from .wire import encode
 # Runs an iterator to its end at C speed (the fan-out loop).
 _drain = deque[None](maxlen=0).extend
 
+#: A channel with more members than this is a big fan-out: written after the
+#: small ones, in slices (above the 100-member channels of a busy community
+#: chat, which stay on the direct path).
+BULK_FANOUT = 256
+#: The time one turn may spend writing big fan-outs before the sockets are
+#: read again: what a small chat's message may wait behind them.
+TURN_BUDGET = 0.004
+#: A pass over the big fan-outs still unwritten after this long is finished
+#: in one go, reading paused until it is out (as without slices). Rarely
+#: reached: the longer a client waits the more lines one write carries, so
+#: the slices catch up; what waits meanwhile is a pointer per line.
+MAX_BULK_LAG = 5.0
+#: Writes between two looks at the clock.
+_CHECK_EVERY = 32
+
 
 class Output:
     """Outboxes, the dirty set, reply collection and fan-out for one server."""
@@ -41,6 +65,13 @@ class Output:
         self.acks = acks
         self.ids = ids
         self.dirty: dict[Client, None] = {}
+        #: Clients with bytes from big fan-outs (``BULK_FANOUT``), oldest
+        #: first: written after ``dirty``, ``TURN_BUDGET`` a turn.
+        self.bulk: dict[Client, None] = {}
+        #: The big fan-outs being written, a slice a turn (taken from ``bulk``
+        #: when the last pass was done), and when the pass began.
+        self._pass: dict[Client, None] = {}
+        self._pass_started = 0.0
         #: The fan-out groups' member sets merged into ``dirty`` since the last
         #: flush (by id; the value keeps the set alive, so an id is never reused
         #: meanwhile): a channel's second message in a turn marks nobody again.
@@ -86,7 +117,8 @@ class Output:
         dirty = self.dirty
         if not dirty:
             dirty[client] = None
-            self.wake()
+            if not self.bulk and not self._pass:  # else a flush is already asked for
+                self.wake()
         else:
             dirty[client] = None
 
@@ -113,7 +145,7 @@ class Output:
         cache: dict[int, bytes] = {}
         current = self.current
         dirty = self.dirty
-        was_idle = not dirty
+        was_idle = not dirty and not self.bulk and not self._pass
         count = 0
         for client in recipients:
             if client is current or client.closed or client.remote:
@@ -135,11 +167,13 @@ class Output:
 
         The fastest path in the server: per wire key, one serialisation, one
         C-level loop appending to the members' outboxes and one C-level
-        update of the dirty set. The sender's copy is taken back afterwards.
+        update of the dirty set (``bulk`` for a big channel). The sender's
+        copy is taken back afterwards.
         """
-        dirty = self.dirty
+        bulk = self.bulk
+        was_idle = not self.dirty and not bulk and not self._pass
+        dirty = bulk if len(channel.members) > BULK_FANOUT else self.dirty
         merged = self._merged
-        was_idle = not dirty
         count = 0
         for key, (outboxes, members) in channel.fanout_groups().items():
             data = encode(msg, key)
@@ -157,25 +191,38 @@ class Output:
 
     # The turn's end.
 
-    def flush(self) -> None:
+    def flush(self, budget: float | None = None) -> None:
         """Give every dirty client its queued bytes in one ``sink.write``.
 
         The adapter calls this once per event-loop turn (``wake`` asks it to),
         so a client that gets ten messages in a turn costs one write, not ten.
+        With a ``budget`` (seconds) the big fan-outs (``bulk``) are written
+        for that long only, after everything else, and the rest asks for
+        another turn; without one, everything is written.
         """
         for hook in self.before_write:  # the history commit, then link confirmations
             hook()
         dirty, self.dirty = self.dirty, {}
         self._merged.clear()
-        for client in dirty:
-            outbox = client.outbox
-            if outbox:
-                data = b"".join(outbox)  # one item: CPython returns it as is
-                outbox.clear()
-                client.sink.write(data)
-            if client.hangup:
-                client.hangup = False
-                client.sink.close()
+        _write(dirty)
+        if not self.bulk and not self._pass:
+            return
+        if budget is None:  # everything
+            _write(self._pass)
+            _write(self.bulk)
+            self._pass, self.bulk = {}, {}
+            return
+        now = time.monotonic()
+        if not self._pass:
+            # A new pass: the big fan-outs marked so far. Those marked while
+            # it is written wait for the next one, so none waits forever.
+            self._pass, self.bulk = self.bulk, {}
+            self._pass_started = now
+        elif now - self._pass_started > MAX_BULK_LAG:
+            budget = float("inf")  # not keeping up: this pass in full, before reading more
+        self._pass = _write_for(self._pass, now + budget)
+        if self._pass or self.bulk:
+            self.wake()
 
     # A command's replies.
 
@@ -229,3 +276,31 @@ class Output:
                 tags = msg.tags if "batch" in msg.tags else {**msg.tags, "batch": ref}
                 self.queue(client, encode(Message(msg.command, msg.params, msg.source, tags), key))
             self.queue(client, encode(Message("BATCH", [f"-{ref}"], name), key))
+
+
+def _write(clients: Iterable[Client]) -> None:
+    """Each client's queued bytes in one ``sink.write``; the hang-ups asked for."""
+    for client in clients:
+        outbox = client.outbox
+        if outbox:
+            data = b"".join(outbox)  # one item: CPython returns it as is
+            outbox.clear()
+            client.sink.write(data)
+        if client.hangup:
+            client.hangup = False
+            client.sink.close()
+
+
+def _write_for(clients: dict[Client, None], deadline: float) -> dict[Client, None]:
+    """``_write`` until ``deadline`` (``time.monotonic``); the clients not reached.
+
+    At least one batch is written, so every call makes progress.
+    """
+    waiting = iter(clients)
+    while True:
+        batch = list(islice(waiting, _CHECK_EVERY))
+        _write(batch)
+        if len(batch) < _CHECK_EVERY:
+            return {}
+        if time.monotonic() >= deadline:
+            return dict.fromkeys(waiting)

@@ -14,12 +14,15 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 from collections.abc import Callable
 
 from ..irc import wire
 from ..irc.core import ChatCore
 from ..irc.message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT
 from ..irc.model import Client
+from ..irc.output import TURN_BUDGET
+from .drops import drop_soon
 from .forwarded import normal_address
 from .tls import certificate_fingerprint
 
@@ -30,12 +33,16 @@ MAX_RAW_LINE = MAX_TAGS_FROM_CLIENT + MAX_LINE_BODY
 
 
 def flush_soon(core: ChatCore, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-    """The core's ``wake``: flush once, at the end of this event-loop turn."""
+    """The core's ``wake``: flush once, at the end of this event-loop turn.
+
+    Big fan-outs get ``TURN_BUDGET`` of it; what is left asks for the next
+    turn, after the sockets have been read (see ``Output.flush``).
+    """
 
     flush = core.output.flush
 
     def wake() -> None:
-        loop.call_soon(flush)
+        loop.call_soon(flush, TURN_BUDGET)
 
     return wake
 
@@ -48,20 +55,9 @@ def raw_fd(transport: asyncio.BaseTransport) -> int:
     return int(sock.fileno()) if sock is not None else -1
 
 
-_dropping: dict[ChatCore, list[Client]] = {}
-
-
-def _drop_soon(core: ChatCore, client: Client) -> None:
-    """Tell the core of a dropped client after this turn, with the others dropped in it."""
-    pending = _dropping.get(core)
-    if pending is None:
-        pending = _dropping[core] = []
-        asyncio.get_running_loop().call_soon(_drop_pending, core)
-    pending.append(client)
-
-
-def _drop_pending(core: ChatCore) -> None:
-    core.drop(_dropping.pop(core, []), "SendQ exceeded")
+#: SO_LINGER on, timeout 0: close() resets the connection and frees its
+#: unsent bytes at once (a slow reader's kernel buffer is full by definition).
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class Connection(asyncio.Protocol):
@@ -153,20 +149,28 @@ class Connection(asyncio.Protocol):
     def sendq_exceeded(self) -> None:
         """Drop a client that does not read fast enough.
 
-        The socket is aborted at once; the core hears of it just after this
-        turn's writes, together with every other client that overflowed in
-        the same turn (``ChatCore.drop``): slow readers of one channel fill
-        up together, and their QUITs need not go to each other.
+        The connection takes no more bytes from now on; the client leaves
+        (QUIT "SendQ exceeded") and the socket is reset in a coming turn,
+        a slice of the turn's overflows at a time (see ``drops``).
         """
-        self.core.stats.sendq_exceeded += 1
-        client = self.client
-        log.info("dropping %s: SendQ exceeded", client.nick if client else "connection")
         self.closed = True
         self.fd = -1
-        if client is not None:
-            _drop_soon(self.core, client)  # before abort: connection_lost comes after it
         if self.transport is not None:
-            self.transport.abort()
+            self.transport.pause_reading()  # nor is anything it sends read meanwhile
+        drop_soon(self.core, self.client, self.reset)
+
+    def reset(self) -> None:
+        """Abort the connection with a TCP reset, discarding what is unsent."""
+        transport = self.transport
+        if transport is None:
+            return  # already lost
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Else the kernel keeps trying to deliver what the reader never
+            # reads, holding its send buffer for minutes after the close.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        transport.abort()
 
     def peer_address(self) -> str:
         """The client's IP address, as limits, bans, cloaks and WHOIS use it.
