@@ -268,11 +268,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-replicas", type=int, default=4)
     parser.add_argument("--target", type=int, default=50, help="targetClientsPercent")
     parser.add_argument("--window", type=float, default=5.0, help="stabilizationWindow, s")
-    parser.add_argument("--peak", type=int, default=70, help="clients at the peak")
+    parser.add_argument("--peak", type=int, default=100, help="clients at the peak")
     parser.add_argument("--floor", type=int, default=10, help="clients after the ramp down")
-    parser.add_argument("--step", type=int, default=10, help="clients per step")
+    parser.add_argument("--step", type=int, default=5, help="clients per step")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between steps")
-    parser.add_argument("--hold", type=float, default=25.0, help="seconds at peak and floor")
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds at peak and floor")
     parser.add_argument("--limit", type=float, default=300.0, help="seconds for the whole run")
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args(argv)
@@ -335,13 +335,17 @@ async def run(
 def report(watch: Watch, crowd: Crowd) -> None:
     for at, reason, _, _ in watch.events:
         print(f"{at:6.1f}s  {reason}")
-    last = watch.sampler.samples[-1][1] if watch.sampler.samples else {}
+    # The last look before the clients were told to go (the "end" mark).
+    end = watch.sampler.marks[-1][0] if watch.sampler.marks else float("inf")
+    before_end = [v for t, v in watch.sampler.samples if t <= end]
+    last = before_end[-1] if before_end else {}
     peak = max((v.get("ready", 0) for _, v in watch.sampler.samples), default=0)
     print(
         f"resizes: {len(watch.events)}; most replicas ready at once: {peak:.0f}; "
         f"clients closed by a drain who came back: {crowd.reconnects}; refused as full: "
         f"{crowd.refused}; "
-        f"at the end {last.get('clients', 0):.0f} clients on {last.get('ready', 0):.0f} replicas"
+        f"at the end {last.get('clients', 0):.0f} of {last.get('wanted', 0):.0f} clients "
+        f"connected, on {last.get('ready', 0):.0f} replicas"
     )
 
 
