@@ -108,6 +108,8 @@ def start_up(
                 "0",
                 "--irc-port",
                 "0",
+                "--irc-tls-port",
+                "0",
             ],
             stdout=out,
             stderr=err,

@@ -114,8 +114,10 @@ class Node:
             await self._listen(
                 "irc", spec, None, irc_refusal, lambda peer: IrcStreamProtocol(core, peer=peer)
             )
+        handoff_tls: ssl.SSLContext | None = None
         for tls in listeners.irc_tls:
             context = self._tls_context(tls)
+            handoff_tls = handoff_tls or context
             await self._listen(
                 "irc-tls",
                 tls,
@@ -146,13 +148,18 @@ class Node:
             )
             self._remember("admin", server)
         if listeners.handoff is not None:
-            self.handoff = HandoffServer(
-                listeners.handoff,
-                {
-                    b"i": lambda: IrcStreamProtocol(core),
-                    b"w": lambda: WebSocketProtocol(core, self.routes, self.links),
-                },
-            )
+            factories: dict[bytes, Callable[[], asyncio.Protocol]] = {
+                b"i": lambda: IrcStreamProtocol(core),
+                b"w": lambda: WebSocketProtocol(core, self.routes, self.links),
+            }
+            if handoff_tls is not None:
+                # Raw sockets from the front door's TLS port: the handshake is ours,
+                # gated like one accepted on the ircTls listener.
+                context = handoff_tls
+                factories[b"t"] = lambda: TlsGate(
+                    core, context, lambda: IrcStreamProtocol(core, secure=True)
+                )
+            self.handoff = HandoffServer(listeners.handoff, factories)
             self.handoff.start()
         self._tasks.append(asyncio.create_task(self._tick()))
         if self.links is not None:

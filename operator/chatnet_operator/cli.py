@@ -116,6 +116,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             host=args.host,
             ws_port=args.ws_port,
             irc_port=args.irc_port,
+            irc_tls_port=args.irc_tls_port,
         )
     )
 
@@ -236,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="front door WebSocket/HTTP port (default: from the file; 0: any)",
     )
     up.add_argument("--irc-port", type=int, help="front door IRC port (default: from the file)")
+    up.add_argument(
+        "--irc-tls-port",
+        type=int,
+        help="front door IRC-over-TLS port, with endpoint.tls (default: from the file)",
+    )
     up.set_defaults(func=_cmd_up)
 
     op = sub.add_parser("operator", help="run the Kubernetes operator (kopf) until interrupted")

@@ -2,7 +2,8 @@
 
 ``chatnet up``'s front door accepts a client, picks a server, and passes the
 accepted socket itself over a Unix ``SOCK_SEQPACKET`` socket (``SCM_RIGHTS``),
-one message per connection: ``i`` for IRC, ``w`` for WebSocket/HTTP. The node
+one message per connection: ``i`` for IRC, ``w`` for WebSocket/HTTP, ``t`` for IRC
+over TLS (the node runs the handshake, with its ``ircTls`` certificate). The node
 then serves it exactly as if it had accepted it (and sees the client's real
 address). The front door keeps no socket and relays no byte, so it costs
 nothing per connected client.

@@ -10,7 +10,10 @@ its handoff socket (``SCM_RIGHTS``, see ``chatnet_node.transport.handoff``)
 and closed here, so the front door holds no socket and copies no byte per
 client (with a relay, 10,000 clients need 20,000 descriptors here, more than
 a usual hard limit allows). When a node cannot take a handoff (no handoff
-socket, or its queue is full) the connection is relayed instead.
+socket, or its queue is full) the connection is relayed instead. On the
+IRC-over-TLS port (``endpoint.tls``) the door never reads a byte either: the
+raw socket is handed off (or relayed) before the handshake, and the node does
+TLS with its own certificate, so it sees the client's address and certificate.
 
 The relay is two asyncio protocols wired back to back, not streams: bytes
 read on one side are handed to the other side's transport as they are, and
@@ -59,6 +62,9 @@ HIGH_WATER = 64 * 1024
 ACCEPT_BATCH = 128
 #: Pending connections the kernel queues for a burst of registrations.
 BACKLOG = 4096
+
+#: The message naming a handed-off socket's listener kind (``chatnet_node.transport.handoff``).
+HANDOFF_KIND = {"irc": b"i", "ws": b"w", "irc-tls": b"t"}
 
 _FULL_IRC = b"ERROR :Closing link: every server of this network is full, try again later\r\n"
 _FULL_HTTP = (
@@ -186,7 +192,8 @@ class _Relay:
             self.client.transport.resume_reading()
             return
         if not self.client.closed:
-            full = _FULL_IRC if self.listener.kind == "irc" else _FULL_HTTP
+            # A TLS client cannot read a plain refusal: it is only closed.
+            full = {"irc": _FULL_IRC, "ws": _FULL_HTTP}.get(self.listener.kind, b"")
             self.client.transport.write(full)
             _close_soon(self.client.transport)
 
@@ -282,7 +289,7 @@ class Listener:
                 channel.setblocking(False)
                 self._channels[name] = channel
                 channel.connect("\0" + name)
-            socket.send_fds(channel, [b"i" if self.kind == "irc" else b"w"], [client.fileno()])
+            socket.send_fds(channel, [HANDOFF_KIND[self.kind]], [client.fileno()])
         except BlockingIOError:
             return False  # its queue is full for now: relay this one
         except OSError as exc:

@@ -81,6 +81,10 @@ def read_secret_values(paths: list[Path]) -> SecretValues:
     return secret_values(_load(paths))
 
 
+#: The keys of a ``kubernetes.io/tls`` Secret: certificate chain, then private key.
+TLS_KEYS = ("tls.crt", "tls.key")
+
+
 def check_local_secrets(networks: list[Declared], values: SecretValues) -> None:
     """Every operator's passwordSecretRef (and a named cloaks.secretRef) is in the files.
 
@@ -103,6 +107,18 @@ def check_local_secrets(networks: list[Declared], values: SecretValues) -> None:
                     f"(key {ref.key}) is not in the files; locally chatnet up reads Secrets "
                     "only from its input: add a kind: Secret with that name and key "
                     "(stringData or base64 data)"
+                )
+        tls = spec.endpoint.tls
+        if tls is not None:
+            name = tls.secret_for(declared.network.name)
+            missing = [key for key in TLS_KEYS if (name, key) not in values]
+            if missing:
+                problems.append(
+                    f"ChatNetwork/{declared.network.name}: spec.endpoint.tls: Secret {name} "
+                    f"(keys {', '.join(TLS_KEYS)}) is not in the files: missing "
+                    f"{', '.join(missing)}; locally there is no cert-manager and chatnet up "
+                    "reads Secrets only from its input: add a kind: Secret of type "
+                    "kubernetes.io/tls with that name (PEM in stringData or base64 data)"
                 )
     if problems:
         raise InputError("\n".join(problems), 1)

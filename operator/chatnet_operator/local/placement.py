@@ -1,16 +1,18 @@
 """Where local servers listen: loopback ports, and files in a state directory.
 
 Ports of a server never change while ``chatnet up`` runs, so a live edit
-that leaves a server alone leaves its clients connected.
+that leaves a server alone leaves its clients connected. A network with
+``endpoint.tls`` gives each server an IRC-over-TLS port too, with the
+certificate of the ``kind: Secret`` in the files (``tls_files``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from chatnet_node.config import Listener, Listeners
+from chatnet_node.config import Listener, Listeners, TlsListener
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.plan.desired import Member
 from chatnet_operator.plan.planner import members_of
@@ -26,6 +28,8 @@ class ServerPorts:
     ws: int
     #: /healthz, /readyz, /status and /metrics (what ``chatnet up`` polls).
     admin: int
+    #: IRC over TLS, when the network has ``endpoint.tls``.
+    irc_tls: int | None = None
 
 
 def assign_ports(
@@ -33,13 +37,20 @@ def assign_ports(
     existing: Mapping[str, ServerPorts],
     allocate: Callable[[], int],
 ) -> dict[str, ServerPorts]:
-    """Ports for every server of a network: kept for known servers, new for new ones."""
+    """Ports for every server of a network: kept for known servers, new for new ones.
+
+    A TLS port is added (or dropped) as the network's ``endpoint.tls`` comes or goes.
+    """
+    tls = declared.network.spec.endpoint.tls is not None
     out: dict[str, ServerPorts] = {}
     for server in declared.servers:
         for member in members_of(server):
-            out[member.name] = existing.get(member.name) or ServerPorts(
-                allocate(), allocate(), allocate()
-            )
+            ports = existing.get(member.name) or ServerPorts(allocate(), allocate(), allocate())
+            if tls and ports.irc_tls is None:
+                ports = replace(ports, irc_tls=allocate())
+            elif not tls and ports.irc_tls is not None:
+                ports = replace(ports, irc_tls=None)
+            out[member.name] = ports
     return out
 
 
@@ -55,11 +66,18 @@ class LocalPlacement:
     ports: Mapping[str, ServerPorts]
     state_dir: Path
     host: str = LOOPBACK
+    #: The endpoint certificate and key (``endpoint.tls``'s Secret, written from the files).
+    tls_files: tuple[Path, Path] | None = None
 
     def listeners(self, member: Member) -> Listeners:
         ports = self.ports[member.name]
+        tls = []
+        if self.tls_files is not None and ports.irc_tls is not None:
+            cert, key = self.tls_files
+            tls = [TlsListener(host=self.host, port=ports.irc_tls, cert_file=cert, key_file=key)]
         return Listeners(
             irc=[Listener(host=self.host, port=ports.irc)],
+            irc_tls=tls,
             websocket=[Listener(host=self.host, port=ports.ws)],
             admin=[Listener(host=self.host, port=ports.admin)],
             handoff=handoff_name(self.host, ports.irc),

@@ -29,10 +29,15 @@ class FrontDoor:
     host: str
     irc_port: int
     ws_port: int
+    #: IRC over TLS (the network has ``endpoint.tls``).
+    irc_tls_port: int | None = None
 
     @property
     def urls(self) -> dict[str, str]:
-        return _urls(self.host, self.irc_port, self.ws_port)
+        urls = _urls(self.host, self.irc_port, self.ws_port)
+        if self.irc_tls_port is not None:
+            urls["ircs"] = f"{self.host}:{self.irc_tls_port}"
+        return urls
 
 
 def _urls(host: str, irc: int, ws: int) -> dict[str, str]:
@@ -64,6 +69,7 @@ def endpoints_document(
             p = ports[name]
             servers[name] = {
                 **_urls(host, p.irc, p.ws),
+                **({"ircs": f"{host}:{p.irc_tls}"} if p.irc_tls is not None else {}),
                 "admin": f"http://{host}:{p.admin}/",  # /status, /metrics, /healthz, /readyz
                 "ircName": server.node.name,  # NAME.<serverDomain> when the network has one
                 "role": server.role.value,
@@ -124,4 +130,6 @@ def table(
             f"  WebSocket  {urls['ws']}",
             f"  IRC        {urls['irc']}",
         ]
+        if "ircs" in urls:
+            lines.append(f"  IRC (TLS)  {urls['ircs']}")
     return "\n".join(lines) + "\n"

@@ -102,6 +102,7 @@ class Options:
     host: str = "127.0.0.1"
     ws_port: int | None = None
     irc_port: int | None = None
+    irc_tls_port: int | None = None
 
 
 @dataclass
@@ -163,7 +164,8 @@ class Runtime:
         values = read_secret_values(self.options.files)
         base = (self._state(network) / "secrets").resolve()
         generated = plan.cluster.cloak_secret_generated
-        for name in plan.cluster.mounted_secrets:
+        tls = plan.cluster.endpoint.tls_secret
+        for name in [*plan.cluster.mounted_secrets, *([tls] if tls is not None else [])]:
             folder = base / name
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             if name == generated:
@@ -194,7 +196,13 @@ class Runtime:
         for declared in networks:
             ports = assign_ports(declared, self.ports, lambda: free_port(self.options.host))
             new_ports |= ports
-            placement = LocalPlacement(ports, self._state(declared.network.name).resolve())
+            state = self._state(declared.network.name).resolve()
+            tls = declared.network.spec.endpoint.tls
+            tls_files = None
+            if tls is not None:
+                folder = state / "secrets" / tls.secret_for(declared.network.name)
+                tls_files = (folder / "tls.crt", folder / "tls.key")
+            placement = LocalPlacement(ports, state, tls_files=tls_files)
             planned[declared.network.name] = (declared, plan_network(declared, placement))
         self.ports = new_ports
         return planned
@@ -273,6 +281,10 @@ class Runtime:
 
     def _address(self, name: str, kind: str) -> tuple[str, int]:
         ports = self.ports[name]
+        if kind == "irc-tls":
+            # A network without TLS has no irc-tls door, so this is never asked then.
+            assert ports.irc_tls is not None
+            return self.options.host, ports.irc_tls
         return self.options.host, ports.irc if kind == "irc" else ports.ws
 
     def _chooser(
@@ -303,7 +315,7 @@ class Runtime:
         """The handoff socket of the server listening at ``address``."""
         host = self.options.host
         for ports in self.ports.values():
-            if address in ((host, ports.irc), (host, ports.ws)):
+            if address in ((host, ports.irc), (host, ports.ws), (host, ports.irc_tls)):
                 return handoff_name(host, ports.irc)
         return None
 
@@ -323,7 +335,20 @@ class Runtime:
         )
         ws_port, irc_port = await ws.start(), await irc.start()
         net.listeners = [ws, irc]
-        net.front = FrontDoor(name, host, irc_port, ws_port)
+        tls_port = None
+        if endpoint.tls is not None:
+            # The TLS handshake is the node's: the door hands off (or relays) the raw socket.
+            wanted = self.options.irc_tls_port
+            tls = Listener(
+                host,
+                endpoint.irc_tls_port if wanted is None else wanted,
+                lambda ex: self._chooser(name, "irc-tls", ex),
+                "irc-tls",
+                self._handoff_of,
+            )
+            tls_port = await tls.start()
+            net.listeners.append(tls)
+        net.front = FrontDoor(name, host, irc_port, ws_port, tls_port)
 
     async def _close_front(self, net: _Network, linger: float = LINGER) -> None:
         """Close a network's listeners; stop its servers first, so their goodbyes get through."""

@@ -62,4 +62,5 @@ async def probe(host: str, port: int, limit: float = 1.0) -> Probe:
         clients=int(status.get("clients", 0)),
         max_clients=int(status.get("maxClients", 0)),
         links_up=sum(1 for link in links if not isinstance(link, dict) or link.get("up", True)),
+        draining=bool(status.get("draining", False)),
     )

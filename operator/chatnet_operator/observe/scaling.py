@@ -29,10 +29,15 @@ def policy_of(server: ChatServer) -> Policy | None:
 
 def sample_of(server: ChatServer, probes: Mapping[str, Probe], now: float) -> Sample | None:
     """The set's load now; None while a replica is starting, draining or silent
-    (not a fair look at the load)."""
+    (not a fair look at the load).
+
+    A full replica is not ready either (``/readyz`` turns 503 so no one is sent
+    to it), but it is the clearest look of all: counting it out would leave
+    the set blind exactly when every replica is full.
+    """
     names = [name for name, _ in server.members()]
     seen = [probes.get(name) for name in names]
-    ready = [p for p in seen if p is not None and p.healthy and p.ready]
+    ready = [p for p in seen if p is not None and p.healthy and (p.ready or p.full)]
     if len(ready) != len(names):
         return None
     capacity = max(p.max_clients for p in ready)

@@ -27,6 +27,13 @@ class Probe:
     clients: int = 0
     max_clients: int = 0
     links_up: int = 0
+    #: Told to stop: taking no one, handing its clients over (``/status`` ``draining``).
+    draining: bool = False
+
+    @property
+    def full(self) -> bool:
+        """Not ready only because every place is taken (``/readyz`` says 503 then too)."""
+        return self.healthy and not self.draining and 0 < self.max_clients <= self.clients
 
 
 def _condition(
