@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..irc import remote, transitions
-from ..irc.events import ChatMessage, Event, UserInvite
+from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
 from ..irc.network import ServerView
 from ..irc.state import ChatState
@@ -46,6 +46,7 @@ from .topology import Advert, Topology
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
 class LinkSession(Protocol):
@@ -116,6 +117,7 @@ class LinkManager:
         self.seen: OrderedDict[str, None] = OrderedDict()
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
+        self._next_clock = 0.0
         self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.core.network = self
 
@@ -189,6 +191,7 @@ class LinkManager:
         if not lost:
             return
         transitions.netsplit(self.core, lost, reason)
+        self.core.ids.forget(lost)
         self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
@@ -268,6 +271,18 @@ class LinkManager:
         for peer in self.sessions:
             self._send_text(peer, text)
 
+    def send_clock(self, now: float) -> None:
+        """Every ``CLOCK_INTERVAL`` (monotonic ``now``): tell every server this one's clock.
+
+        Down this server's tree like its messages, so a server that heard it
+        has every message stamped here before it: what bounds the look back
+        of ``CHATHISTORY AFTER`` (``irc.ids``).
+        """
+        if now < self._next_clock or not self.sessions:
+            return
+        self._next_clock = now + CLOCK_INTERVAL
+        self.core.emit(ClockTick(ts=self.core.ids.now_ms() / 1000))
+
     def _counts(self, session: LinkSession, message: lp.Counts) -> None:
         """Another server's counts: keep them if newer, and pass them on."""
         if message.server == self.me or message.server not in self.topology.reachable():
@@ -282,7 +297,8 @@ class LinkManager:
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
-        self._remember(event.id)
+        if not isinstance(event, ClockTick):
+            self._remember(event.id)
         parent = self.topology.tree(event.o).get(self.me)
         if event.o == self.me or session.peer not in (parent, event.o):
             log.warning(
@@ -316,7 +332,8 @@ class LinkManager:
 
     def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""
-        self._remember(event.id)
+        if not isinstance(event, ClockTick):  # many, and harmless twice
+            self._remember(event.id)
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
