@@ -32,6 +32,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from ..irc import remote, transitions
 from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
@@ -41,6 +43,7 @@ from ..irc.transitions.accounts import SERVICES
 from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
+from .guard import PeerRate, Replays
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -118,6 +121,10 @@ class LinkManager:
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
         self._next_clock = 0.0
+        links = config.links
+        self.rate = PeerRate(links.peer_rate, links.peer_burst)
+        self.replays = Replays()
+        self._flooding: set[int] = set()  # links being dropped for flooding
         self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.core.network = self
 
@@ -154,6 +161,8 @@ class LinkManager:
         if self.sessions.get(peer) is not session:
             return
         del self.sessions[peer]
+        self.rate.forget(id(session))
+        self._flooding.discard(id(session))
         self._bursted.discard(peer)
         self.catchup.forget(peer)
         self.counters.setdefault(peer, LinkCounters()).flaps += 1
@@ -213,11 +222,19 @@ class LinkManager:
         counters = self.counters.setdefault(session.peer, LinkCounters())
         counters.messages_in += 1
         counters.bytes_in += len(raw)
+        link = id(session)
+        if link in self._flooding or self.sessions.get(session.peer) is not session:
+            return  # being dropped: what is still queued is not applied
         try:
             message = lp.decode(raw)
         except lp.LinkProtocolError as exc:
+            if self._flooded(session, session.peer):
+                return
             log.warning("link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
+            return
+        origin = session.peer if isinstance(message, BaseModel) else message.o
+        if self._flooded(session, origin):
             return
         if isinstance(message, lp.Advert):
             self._learn(session, message)
@@ -237,6 +254,23 @@ class LinkManager:
             return  # the session handles these itself
         else:
             self._routed(session, message)
+
+    def _flooded(self, session: LinkSession, origin: str) -> bool:
+        """Count one message of ``origin`` on this link; True (and the link dropped) if too many."""
+        link = id(session)
+        if self.rate.admit(link, origin, time.monotonic(), origin != session.peer):
+            return False
+        self._flooding.add(link)
+        self.dropped += 1
+        limits = self.core.config.links
+        whose = "" if origin == session.peer else f" from {origin}"
+        reason = (
+            f"flooding: more than {limits.peer_burst:g} link messages{whose} at once "
+            f"or {limits.peer_rate:g} a second"
+        )
+        log.warning("link %s: dropped the link: %s", session.peer, reason)
+        session.close(reason)
+        return True
 
     def _learn(self, session: LinkSession, message: lp.Advert) -> None:
         advert = Advert(message.server, message.seq, frozenset(message.neighbours))
@@ -310,7 +344,9 @@ class LinkManager:
             self.dropped += 1
             return
         sid_of = self.sid_of()
-        why = not_its_user(self.core, event, sid_of)
+        why = self._replayed(event, sid_of.get(event.o))
+        if why is None:
+            why = not_its_user(self.core, event, sid_of)
         if why is not None:
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
@@ -324,6 +360,15 @@ class LinkManager:
             and _kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
+
+    def _replayed(self, event: Event, sid: int | None) -> str | None:
+        """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
+        if sid is None:
+            return None
+        why = self.replays.stale("event", event.id, sid, "e")
+        if why is None and isinstance(event, ChatMessage):
+            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid)
+        return why
 
     def _remember(self, event_id: str) -> None:
         self.seen[event_id] = None
