@@ -21,9 +21,11 @@ docs/failover.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,13 +44,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProcess]]:
-    """``c`` the hub; ``a`` (5 s behind) and ``b`` dial it."""
-    c = make_node(tmp_path, "c", serverId=3, links={"secret": SECRET})
+Network = tuple[NodeProcess, NodeProcess, NodeProcess]
+
+
+@contextlib.contextmanager
+def three_servers(tmp: Path, **overrides: Any) -> Iterator[Network]:
+    """``c`` the hub; ``a`` (5 s behind) and ``b`` dial it; ``overrides`` for all three."""
+    c = make_node(tmp, "c", serverId=3, links={"secret": SECRET}, **overrides)
     dial = {"name": "c", "serverId": 3, "host": "127.0.0.1", "port": c.ws_port}
-    a = make_node(tmp_path, "a", serverId=1, links={"secret": SECRET, "dial": [dial]})
-    b = make_node(tmp_path, "b", serverId=2, links={"secret": SECRET, "dial": [dial]})
+    a = make_node(tmp, "a", serverId=1, links={"secret": SECRET, "dial": [dial]}, **overrides)
+    b = make_node(tmp, "b", serverId=2, links={"secret": SECRET, "dial": [dial]}, **overrides)
     a.env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME": f"-{SKEW:g}", "DONT_FAKE_MONOTONIC": "1"}
     nodes = (a, b, c)
     try:
@@ -60,6 +65,12 @@ def network(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProc
             if node.proc is not None and node.proc.poll() is None:
                 node.signal(signal.SIGCONT)
             node.stop()
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Network]:
+    with three_servers(tmp_path) as nodes:
+        yield nodes
 
 
 def said(text: str) -> Callable[[Msg], bool]:
@@ -80,8 +91,13 @@ async def after(node: NodeProcess, nick: str, msgid: str) -> list[Msg]:
 
 
 async def test_after_returns_a_message_stamped_earlier_that_the_dead_server_never_delivered(
-    network: tuple[NodeProcess, NodeProcess, NodeProcess],
+    network: Network,
 ) -> None:
+    await concurrent_line_is_caught_up(network)
+
+
+async def concurrent_line_is_caught_up(network: Network) -> None:
+    """The scene of the module docstring, and what Bob must find."""
     a, b, c = network
     alice, bob, carol, dave = [await IrcClient.tcp(n.irc_port) for n in (a, b, b, c)]
     try:

@@ -103,7 +103,9 @@ def test_tagmsg(server: CoreServer) -> None:
     )
     alice.send("@+typing=active TAGMSG #room")
     (got,) = bob.lines()
-    assert re.fullmatch(r"@msgid=[\w-]+;\+typing=active :alice!~alice@127\.0\.0\.1 TAGMSG #room", got)
+    assert re.fullmatch(
+        r"@msgid=[\w-]+;\+typing=active :alice!~alice@127\.0\.0\.1 TAGMSG #room", got
+    )
     assert alice.lines() == [got]
     assert carol.lines() == []
     alice.send("@+typing=paused TAGMSG bob")

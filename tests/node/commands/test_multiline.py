@@ -81,7 +81,8 @@ def test_history_keeps_it_whole(server: CoreServer) -> None:
     assert replay[0].startswith(":test BATCH +") and replay[0].endswith(" chathistory #test")
     outer = replay[0].split()[2][1:]
     assert re.fullmatch(
-        rf"@{TIME};msgid=[\w-]+;batch={outer} :alice!\S+ BATCH \+\w+ draft/multiline #test", replay[1]
+        rf"@{TIME};msgid=[\w-]+;batch={outer} :alice!\S+ BATCH \+\w+ draft/multiline #test",
+        replay[1],
     )
     assert [line.split(" :alice")[1] for line in replay[2:4]] == [
         "!~alice@127.0.0.1 PRIVMSG #test one",
