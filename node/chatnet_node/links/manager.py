@@ -89,6 +89,7 @@ class LinkCounters:
     bytes_in: int = 0
     bytes_out: int = 0
     flaps: int = 0
+    clocks_in: int = 0  # of messages_in, the ``clock`` events (two a second per server)
 
 
 @dataclass
@@ -236,6 +237,8 @@ class LinkManager:
         origin = session.peer if isinstance(message, BaseModel) else message.o
         if self._flooded(session, origin):
             return
+        if isinstance(message, ClockTick):
+            counters.clocks_in += 1
         if isinstance(message, lp.Advert):
             self._learn(session, message)
         elif isinstance(message, lp.Counts):
@@ -483,6 +486,7 @@ class LinkManager:
                     **session.info(),
                     "messagesIn": counters.messages_in,
                     "messagesOut": counters.messages_out,
+                    "clocksIn": counters.clocks_in,
                 }
             )
         return result
