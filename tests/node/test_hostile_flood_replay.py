@@ -161,3 +161,24 @@ async def test_old_events_and_messages_replayed_are_refused(
         assert stored == ["first", "second"], f"history holds {stored}"
     finally:
         await alice.close()
+
+
+async def test_a_peer_naming_many_origins_is_counted_as_itself(
+    pair: tuple[NodeProcess, NodeProcess],
+) -> None:
+    a, _ = pair
+    ws, refused = await handshake(a)
+    assert not refused, refused
+    for n in range(1, 400):  # 399 events, each claiming a server of its own
+        message = said(n, f"from nowhere {n}", n)
+        message.o = f"ghost{n}"
+        try:
+            await ws.send(lp.encode(message))
+        except Exception:
+            break
+
+    async def dropped() -> bool:
+        return "link evil: dropped the link: flooding: more than 200 link messages at" in a.log()
+
+    await eventually(dropped, 10, "evil's link dropped for flooding", 0.1, a.log)
+    await ws.close()

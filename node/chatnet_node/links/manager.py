@@ -234,7 +234,12 @@ class LinkManager:
             log.warning("link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
             return
-        origin = session.peer if isinstance(message, BaseModel) else message.o
+        origin = session.peer
+        if not isinstance(message, BaseModel) and message.o != origin:
+            # Counted for the server behind the peer only where that fits the
+            # route: a peer cannot get fresh allowances by naming new origins.
+            if self.topology.tree(message.o).get(self.me) == origin:
+                origin = message.o
         if self._flooded(session, origin):
             return
         if isinstance(message, ClockTick):
