@@ -234,12 +234,15 @@ class LinkManager:
             log.warning("link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
             return
+        # An event counts for the server behind the peer only where that fits
+        # the route: a peer cannot get fresh allowances by naming new origins.
         origin = session.peer
-        if not isinstance(message, BaseModel) and message.o != origin:
-            # Counted for the server behind the peer only where that fits the
-            # route: a peer cannot get fresh allowances by naming new origins.
-            if self.topology.tree(message.o).get(self.me) == origin:
-                origin = message.o
+        if (
+            not isinstance(message, BaseModel)
+            and message.o != origin
+            and self.topology.tree(message.o).get(self.me) == origin
+        ):
+            origin = message.o
         if self._flooded(session, origin):
             return
         if isinstance(message, ClockTick):
