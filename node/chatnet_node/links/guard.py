@@ -4,7 +4,8 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
 
 * ``PeerRate``: a token bucket of link messages per link and origin server
   (``links.peerRate`` a second, ``links.peerBurst`` at once): a peer's own
-  messages count for it, the events it forwards for their origin. A link
+  messages count for it, the events it forwards for their origin (only one
+  the routes place behind it: the manager decides). A link
   whose bucket empties is flooding: the manager drops that link with the
   reason logged; other links are not touched. Counting per origin keeps a
   hub that forwards many servers' traffic under the limit; a forwarded
