@@ -57,7 +57,7 @@ def said(counter: int, text: str, event: int, ts: float | None = None) -> ev.Cha
         target="#room",
         command="PRIVMSG",
         text=text,
-        tags={"time": stamp, "msgid": f"{PREFIX}{counter:x}-000000"},
+        tags={"time": stamp, "msgid": f"{PREFIX}{counter:x}-0000000"},
     )
     message.o, message.id = EVIL, f"{PREFIX}e{event:x}"
     return message
@@ -128,7 +128,7 @@ async def test_old_events_and_messages_replayed_are_refused(
             items=[
                 lp.ReplayItem(
                     o=EVIL,
-                    msgid=f"{PREFIX}1-000000",
+                    msgid=f"{PREFIX}1-0000000",
                     ts=time.time() - 7200,  # two hours old: outside any sync window
                     source="mallory!m@evil.example",
                     command="PRIVMSG",
@@ -148,7 +148,7 @@ async def test_old_events_and_messages_replayed_are_refused(
         del lines
         log = a.log()
         for why in (
-            f"dropped msg from {EVIL}: replayed msgid {PREFIX}5-000000: already applied up to 6",
+            f"dropped msg from {EVIL}: replayed msgid {PREFIX}5-0000000: already applied up to 6",
             f"dropped msg from {EVIL}: replayed event {PREFIX}e8: already applied up to 9",
             "link evil: refused 1 replayed messages stamped before the sync window",
         ):

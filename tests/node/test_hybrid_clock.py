@@ -78,7 +78,7 @@ def test_a_msgid_carries_the_horizon_the_servers_heard_up_to() -> None:
     ids.hear("b", 998.0)  # older than what b said already: no change
     clock.now = 1000.5
     tags = ids.stamp()
-    assert tags["msgid"].endswith("-000104")  # 1300 ms in base 36
+    assert tags["msgid"].endswith("-0000514")  # 1300 ms in hex
     assert horizon_of(tags["msgid"], 1000.5) == 999.2
     ids.forget({"b"})  # b split off: c alone holds the horizon back
     assert horizon_of(ids.stamp()["msgid"], 1000.5) == 999.75

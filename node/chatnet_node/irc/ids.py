@@ -14,8 +14,8 @@ is; ``CHATHISTORY AFTER msgid=`` then finds it. A peer's stamp is followed
 at most ``MAX_AHEAD`` seconds past the wall clock, so one server whose
 clock runs far ahead cannot drag the network's stamps with it.
 
-Every msgid ``stamp`` makes ends in the message's *horizon*: ``-`` and six
-base-36 digits, the milliseconds between its stamp and the earliest stamp
+Every msgid ``stamp`` makes ends in the message's *horizon*: ``-`` and seven
+hex digits, the milliseconds between its stamp and the earliest stamp
 this server could still receive from another server (``hear`` keeps, per
 origin, the latest stamp heard from it: its messages, and the ``clock``
 events every server sends twice a second). Links are FIFO along each
@@ -41,20 +41,11 @@ from .servertime import format_time, parse_time
 #: still move it (a clock further ahead is not followed, and is logged).
 MAX_AHEAD = 60.0
 
-#: The width of a msgid's horizon suffix, and what it can say (25 days in ms).
-HORIZON_DIGITS = 6
-HORIZON_MAX = 36**HORIZON_DIGITS - 1
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+#: The width of a msgid's horizon suffix (hex), and what it can say (3 days in ms).
+HORIZON_DIGITS = 7
+HORIZON_MAX = 16**HORIZON_DIGITS - 1
 
 log = logging.getLogger("chatnet.ids")
-
-
-def _base36(value: int) -> str:
-    out = []
-    for _ in range(HORIZON_DIGITS):
-        value, digit = divmod(value, 36)
-        out.append(_DIGITS[digit])
-    return "".join(reversed(out))
 
 
 def horizon_of(msgid: str, ts: float) -> float:
@@ -63,7 +54,7 @@ def horizon_of(msgid: str, ts: float) -> float:
     if len(msgid) <= HORIZON_DIGITS + 1 or msgid[-HORIZON_DIGITS - 1] != "-":
         return ts
     try:
-        delta = int(suffix, 36)
+        delta = int(suffix, 16)
     except ValueError:
         return ts
     return (round(ts * 1000) - delta) / 1000
@@ -129,11 +120,19 @@ class Ids:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         # What the tag says, to the millisecond; two of this server's stamps
         # in one millisecond are ordered by their msgids' counter.
-        millis = self.now_ms()
+        millis = int(self.clock() * 1000)  # as ``now_ms``, inline: once per message
+        if millis < self._floor_ms:
+            millis = self._floor_ms  # a message seen here is later than the wall clock
+        else:
+            self._floor_ms = millis
         horizon = self._horizon_ms
         if horizon is None:
             horizon = self._horizon_ms = min(self._heard.values(), default=1 << 62)
-        delta = min(max(millis - horizon, 0), HORIZON_MAX)
+        delta = millis - horizon
+        if delta < 0:
+            delta = 0
+        elif delta > HORIZON_MAX:
+            delta = HORIZON_MAX
         now = millis / 1000
         last_text, last_now = self._last_stamp
         if now == last_now:
@@ -141,7 +140,7 @@ class Ids:
         else:
             text = format_time(now)
             self._last_stamp = (text, now)
-        return {"time": text, "msgid": f"{self.msgid()}-{_base36(delta)}"}
+        return {"time": text, "msgid": f"{self._prefix}{next(self._msgids):x}-{delta:07x}"}
 
     def time_of(self, tags: dict[str, str]) -> float:
         """The time a message's ``time`` tag says (now, when it has none).
