@@ -125,7 +125,11 @@ class Node:
 
     def link_messages_in(self) -> int:
         """Link messages this server has received, over all its links."""
-        return sum(int(link.get("messagesIn", 0)) for link in self.status().get("links", []))
+        # Apart from the clock events every server sends twice a second (``irc.ids``).
+        return sum(
+            int(link.get("messagesIn", 0)) - int(link.get("clocksIn", 0))
+            for link in self.status().get("links", [])
+        )
 
     def links_up(self) -> int:
         return sum(1 for link in self.status().get("links", []) if link.get("state") == "up")

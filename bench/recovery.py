@@ -8,8 +8,8 @@ measure for each of its clients the time from the kill until it is
 * back: reconnected through the front door (at once, jittered, then with
   backoff), registered and rejoined, and
 * caught up: it holds every message acknowledged to someone else before it
-  was back (fetched with ``CHATHISTORY AFTER`` its last msgid plus a short
-  lookback, merged with what arrives live, by msgid).
+  was back (fetched with ``CHATHISTORY AFTER`` its last msgid, no lookback,
+  merged with what arrives live, by msgid).
 
 ``chatnet up`` restarts the killed server; the next kill waits for it. The
 result: p50, p99 and max over every client of every kill, and over kills

@@ -348,6 +348,17 @@ class Links(_Model):
         gt=0,
         description="seconds of channel messages two servers compare when a link comes up",
     )
+    peer_rate: float = Field(
+        default=20000.0,
+        ge=0,
+        description="link messages a second one peer may send (0: no limit); a peer "
+        "that sends more than peerBurst beyond it is flooding and its link is dropped",
+    )
+    peer_burst: float = Field(
+        default=200000.0,
+        ge=1,
+        description="link messages one peer may send at once (a burst of a large network)",
+    )
 
     def read_secret(self) -> str | None:
         """The secret, from ``secret`` or from ``secretFile``."""

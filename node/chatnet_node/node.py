@@ -347,6 +347,7 @@ class Node:
                 self.core.tick()
                 if self.links is not None:
                     self.links.manager.share_counts(time.time())
+                    self.links.manager.send_clock(time.monotonic())
             except Exception:  # one bad client must not stop the clock for all
                 log.exception("tick failed")
 

@@ -50,11 +50,6 @@ AUDIT_CAPS = ("batch", "message-tags", "server-time", "chathistory")
 #: test client fails with an AssertionError when a connection closes or stalls).
 UNANSWERED = (OSError, ConnectionError, TimeoutError, AssertionError)
 HISTORY_PAGE = 100
-#: After ``AFTER msgid=<last>``, a recovering member also asks for the messages
-#: stamped up to this many seconds before its last one (``BETWEEN``): messages
-#: from different servers reach different servers in different orders, so one
-#: stamped just before the last line it saw may never have reached it.
-LOOKBACK = 10.0
 #: A connection that hears nothing (not even a PING) for this long is taken for dead.
 SILENCE = 120.0
 #: Lines a member's connection remembers once read (a member lives long).
@@ -161,7 +156,6 @@ class Member:
         self.have: dict[str, float] = {}  # msgid -> when it first arrived (merged view)
         self.overlaps = 0  # arrivals the msgid merge removed (history vs live, reconnects)
         self.history_dups = 0  # a msgid twice within one history answer
-        self.lookback_found = 0  # new messages only the LOOKBACK query brought
         self.last_msgid: str | None = None
         self.last_ts = 0.0
         self.first_join_ts: float | None = None  # server time of the first join
@@ -345,18 +339,8 @@ class Member:
             self.first_join_ts = time.time() - 1.0
 
     async def _catch_up(self, session: Session) -> None:
-        """CHATHISTORY AFTER the last msgid seen (paged), then BETWEEN a LOOKBACK before it."""
-        last_ts = self.last_ts
+        """CHATHISTORY AFTER the last msgid seen (paged), with no lookback: as the web page."""
         await self._after()
-        if last_ts:
-            before = set(self.have)
-            start, end = iso(last_ts - LOOKBACK), iso(last_ts + 0.001)
-            lines = await self._history(f"BETWEEN {self.channel} timestamp={start} timestamp={end}")
-            if lines is not None:
-                session.history_fetched += len(lines)
-                self.lookback_found += len(
-                    {m.tags["msgid"] for m in lines if m.tags["msgid"] not in before}
-                )
 
     async def _after(self) -> None:
         session = self.sessions[-1]
@@ -503,7 +487,6 @@ class Report:
     duplicated: dict[str, list[tuple[int, str, int]]]
     overlaps: int
     history_dups: int
-    lookback_found: int
     unacked: dict[str, list[int]]
     reconnections: int
     errors: dict[str, list[str]]
@@ -520,7 +503,6 @@ class Report:
             f"{self.acked} acknowledged of {self.sent} sent, {self.members} members, "
             f"{self.reconnections} reconnections: lost {lost}, duplicated {dups}, "
             f"history repeats {self.history_dups}, overlaps removed by msgid {self.overlaps}, "
-            f"found only by the lookback {self.lookback_found}, "
             f"never acknowledged {sum(len(v) for v in self.unacked.values())}"
         )
 
@@ -583,7 +565,6 @@ def account(
         duplicated=duplicated,
         overlaps=sum(m.overlaps for m in members),
         history_dups=sum(m.history_dups for m in members),
-        lookback_found=sum(m.lookback_found for m in members),
         unacked=unacked,
         reconnections=sum(max(0, len(m.sessions) - 1) for m in members),
         errors=errors,

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from chatnet_node.irc.ids import MAX_AHEAD, Ids
+from chatnet_node.irc.ids import MAX_AHEAD, Ids, horizon_of
 from chatnet_node.irc.servertime import format_time, parse_time
 
 
@@ -66,3 +66,23 @@ def test_the_time_of_a_message_stamped_here_is_not_parsed_again() -> None:
     tags = ids.stamp()
     assert ids.time_of(tags) == 1000.0
     assert stamped(ids) == 1000.0  # its own stamp does not push the clock
+
+
+def test_a_msgid_carries_the_horizon_the_servers_heard_up_to() -> None:
+    clock = Clock(1000.0)
+    ids = Ids(1, clock)
+    alone = ids.stamp()
+    assert horizon_of(alone["msgid"], 1000.0) == 1000.0  # nobody else: nothing to look back to
+    ids.hear("b", 999.2)
+    ids.hear("c", 999.75)
+    ids.hear("b", 998.0)  # older than what b said already: no change
+    clock.now = 1000.5
+    tags = ids.stamp()
+    assert tags["msgid"].endswith("-0000514")  # 1300 ms in hex
+    assert horizon_of(tags["msgid"], 1000.5) == 999.2
+    ids.forget({"b"})  # b split off: c alone holds the horizon back
+    assert horizon_of(ids.stamp()["msgid"], 1000.5) == 999.75
+    # The suffix has a fixed width: msgids of one server still sort by counter.
+    ordered = [ids.stamp()["msgid"] for _ in range(40)]
+    assert sorted(ordered, key=lambda m: (len(m), m)) == ordered
+    assert horizon_of("someone-elses-id", 5.0) == 5.0

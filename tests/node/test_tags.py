@@ -16,7 +16,7 @@ from tests.corekit import CoreServer, CoreUser
 
 PLAIN = ":alice!~alice@127.0.0.1 PRIVMSG #c :hi there"
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-MSGID = r"msgid=\w+"
+MSGID = r"msgid=[\w-]+"
 
 
 def channel_pair(caps: str) -> tuple[CoreUser, CoreUser]:

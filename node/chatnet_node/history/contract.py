@@ -12,10 +12,11 @@ Order. Messages are ordered by ``(ts, len(msgid), msgid)`` in every store,
 never by a row id: a row id is local to one database, so two SQLite servers
 would order messages of one millisecond differently, and a client that
 moves from one to the other with ``CHATHISTORY AFTER msgid=...`` could skip
-one. A msgid is a fixed per-server prefix and a hex counter, so ordering by
-length then text is the counter's order (one sender's messages stay in
-order within a millisecond); any other msgid still gets one total order that
-every server computes alike. ``Ref`` is a position in that order.
+one. A msgid is a fixed per-server prefix, a hex counter and a fixed-width
+horizon (``irc.ids``), so ordering by length then text is the counter's
+order (one sender's messages stay in order within a millisecond); any other
+msgid still gets one total order that every server computes alike. ``Ref``
+is a position in that order.
 
 Reads are synchronous on purpose: the command core is synchronous (a
 command runs to completion within one event-loop turn, which is what keeps

@@ -284,6 +284,18 @@ class RecordSet(_Event):
     data: dict[str, Any]
 
 
+@dataclass(slots=True, kw_only=True)
+class ClockTick(_Event):
+    """A server's hybrid clock, sent down its tree twice a second (``irc.ids``).
+
+    Every later stamp of its origin is at least ``ts``: a server that heard
+    it knows it has every message its origin stamped before.
+    """
+
+    t: Literal["clock"] = "clock"
+    ts: float
+
+
 Event = (
     UserIntro
     | UserQuit
@@ -308,4 +320,5 @@ Event = (
     | UserAccount
     | UserHost
     | RecordSet
+    | ClockTick
 )

@@ -13,6 +13,19 @@ server sorts after it in history, however far behind this server's clock
 is; ``CHATHISTORY AFTER msgid=`` then finds it. A peer's stamp is followed
 at most ``MAX_AHEAD`` seconds past the wall clock, so one server whose
 clock runs far ahead cannot drag the network's stamps with it.
+
+Every msgid ``stamp`` makes ends in the message's *horizon*: ``-`` and seven
+hex digits, the milliseconds between its stamp and the earliest stamp
+this server could still receive from another server (``hear`` keeps, per
+origin, the latest stamp heard from it: its messages, and the ``clock``
+events every server sends twice a second). Links are FIFO along each
+origin's routing tree, and an origin's stamps never go back, so every
+message stamped before the horizon had reached this server, and so (down
+the same tree) every server that delivers this message, before it. What a
+client that last saw this message may have missed is stamped after the
+horizon: ``CHATHISTORY AFTER msgid=`` looks back to it (``horizon_of``),
+and never further. The suffix has a fixed width, so ordering msgids by
+length, then text, is still their counter's order.
 """
 
 from __future__ import annotations
@@ -28,7 +41,23 @@ from .servertime import format_time, parse_time
 #: still move it (a clock further ahead is not followed, and is logged).
 MAX_AHEAD = 60.0
 
+#: The width of a msgid's horizon suffix (hex), and what it can say (3 days in ms).
+HORIZON_DIGITS = 7
+HORIZON_MAX = 16**HORIZON_DIGITS - 1
+
 log = logging.getLogger("chatnet.ids")
+
+
+def horizon_of(msgid: str, ts: float) -> float:
+    """The horizon of a message stamped ``ts`` (``ts`` itself for a msgid without one)."""
+    suffix = msgid[-HORIZON_DIGITS:]
+    if len(msgid) <= HORIZON_DIGITS + 1 or msgid[-HORIZON_DIGITS - 1] != "-":
+        return ts
+    try:
+        delta = int(suffix, 16)
+    except ValueError:
+        return ts
+    return (round(ts * 1000) - delta) / 1000
 
 
 class Ids:
@@ -46,6 +75,9 @@ class Ids:
         #: The hybrid clock, in milliseconds: no stamp made here is earlier.
         self._floor_ms = 0
         self._warned_ahead = -MAX_AHEAD
+        #: Per origin server, the latest stamp heard from it (ms).
+        self._heard: dict[str, int] = {}
+        self._horizon_ms: int | None = None  # min of _heard, None: to recompute
 
     def msgid(self) -> str:
         """A message id unique across this network's servers and restarts."""
@@ -63,15 +95,44 @@ class Ids:
         """A reference tag for a BATCH."""
         return f"b{next(self._batch_ids)}"
 
+    def hear(self, origin: str, ts: float) -> None:
+        """``origin`` stamped something ``ts`` that reached this server over its tree."""
+        millis = int(ts * 1000)
+        if millis > self._heard.get(origin, -1):
+            self._heard[origin] = millis
+            self._horizon_ms = None
+
+    def forget(self, origins: set[str]) -> None:
+        """These servers left the network: their stamps no longer hold the horizon back."""
+        for origin in origins:
+            self._heard.pop(origin, None)
+        self._horizon_ms = None
+
+    def now_ms(self) -> int:
+        """The hybrid clock now, in milliseconds (what a stamp made now would say)."""
+        millis = int(self.clock() * 1000)
+        if millis < self._floor_ms:
+            return self._floor_ms  # a message seen here is later than the wall clock
+        self._floor_ms = millis
+        return millis
+
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         # What the tag says, to the millisecond; two of this server's stamps
         # in one millisecond are ordered by their msgids' counter.
-        millis = int(self.clock() * 1000)
+        millis = int(self.clock() * 1000)  # as ``now_ms``, inline: once per message
         if millis < self._floor_ms:
             millis = self._floor_ms  # a message seen here is later than the wall clock
         else:
             self._floor_ms = millis
+        horizon = self._horizon_ms
+        if horizon is None:
+            horizon = self._horizon_ms = min(self._heard.values(), default=1 << 62)
+        delta = millis - horizon
+        if delta < 0:
+            delta = 0
+        elif delta > HORIZON_MAX:
+            delta = HORIZON_MAX
         now = millis / 1000
         last_text, last_now = self._last_stamp
         if now == last_now:
@@ -79,7 +140,7 @@ class Ids:
         else:
             text = format_time(now)
             self._last_stamp = (text, now)
-        return {"time": text, "msgid": self.msgid()}
+        return {"time": text, "msgid": f"{self._prefix}{next(self._msgids):x}-{delta:07x}"}
 
     def time_of(self, tags: dict[str, str]) -> float:
         """The time a message's ``time`` tag says (now, when it has none).

@@ -26,6 +26,9 @@ log = logging.getLogger("chatnet.links")
 
 IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message (well under 64 KiB)
 REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this size
+#: Seconds before this server's window that a caught-up message may still be
+#: stamped (the peer's clock may be behind); anything older is a replay, refused.
+REPLAY_SLACK = 60.0
 
 Send = Callable[[str, lp.AnyMessage], None]
 
@@ -111,7 +114,17 @@ class CatchUp:
 
     def replay_received(self, peer: str, message: lp.Replay) -> None:
         """Messages ``peer`` had and this server lacked: deliver, store, pass on."""
-        fresh = [item for item in message.items if _replayed(self.core, item)]
+        oldest = self.core.clock() - self.core.replication.recent.window - REPLAY_SLACK
+        items = [item for item in message.items if item.ts >= oldest]
+        if len(items) < len(message.items):
+            # Only the window is ever compared: an older message is not caught
+            # up but replayed, and would be delivered and stored again.
+            log.warning(
+                "link %s: refused %d replayed messages stamped before the sync window",
+                peer,
+                len(message.items) - len(items),
+            )
+        fresh = [item for item in items if _replayed(self.core, item)]
         self.will_confirm(peer, [item.msgid for item in message.items if item.o == peer])
         if not fresh:
             return

@@ -32,8 +32,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from ..irc import remote, transitions
-from ..irc.events import ChatMessage, Event, UserInvite
+from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
 from ..irc.network import ServerView
 from ..irc.state import ChatState
@@ -42,11 +44,13 @@ from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
 from .drops import DROP_REASONS, drop_reason
+from .guard import PeerRate, Replays
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
 class LinkSession(Protocol):
@@ -91,6 +95,7 @@ class LinkCounters:
     #: Times the link went down, by kind of reason (``drops.drop_reason``); every
     #: kind from 0, so that a rate over the first drop sees it.
     drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    clocks_in: int = 0  # of messages_in, the ``clock`` events (two a second per server)
 
 
 @dataclass
@@ -122,6 +127,11 @@ class LinkManager:
         self.seen: OrderedDict[str, None] = OrderedDict()
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
+        self._next_clock = 0.0
+        links = config.links
+        self.rate = PeerRate(links.peer_rate, links.peer_burst)
+        self.replays = Replays()
+        self._flooding: set[int] = set()  # links being dropped for flooding
         self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.core.network = self
 
@@ -158,6 +168,8 @@ class LinkManager:
         if self.sessions.get(peer) is not session:
             return
         del self.sessions[peer]
+        self.rate.forget(id(session))
+        self._flooding.discard(id(session))
         self._bursted.discard(peer)
         self.catchup.forget(peer)
         counters = self.counters.setdefault(peer, LinkCounters())
@@ -198,6 +210,7 @@ class LinkManager:
         if not lost:
             return
         transitions.netsplit(self.core, lost, reason)
+        self.core.ids.forget(lost)
         self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
@@ -219,12 +232,30 @@ class LinkManager:
         counters = self.counters.setdefault(session.peer, LinkCounters())
         counters.messages_in += 1
         counters.bytes_in += len(raw)
+        link = id(session)
+        if link in self._flooding or self.sessions.get(session.peer) is not session:
+            return  # being dropped: what is still queued is not applied
         try:
             message = lp.decode(raw)
         except lp.LinkProtocolError as exc:
+            if self._flooded(session, session.peer):
+                return
             log.warning("link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
             return
+        # An event counts for the server behind the peer only where that fits
+        # the route: a peer cannot get fresh allowances by naming new origins.
+        origin = session.peer
+        if (
+            not isinstance(message, BaseModel)
+            and message.o != origin
+            and self.topology.tree(message.o).get(self.me) == origin
+        ):
+            origin = message.o
+        if self._flooded(session, origin):
+            return
+        if isinstance(message, ClockTick):
+            counters.clocks_in += 1
         if isinstance(message, lp.Advert):
             self._learn(session, message)
         elif isinstance(message, lp.Counts):
@@ -243,6 +274,23 @@ class LinkManager:
             return  # the session handles these itself
         else:
             self._routed(session, message)
+
+    def _flooded(self, session: LinkSession, origin: str) -> bool:
+        """Count one message of ``origin`` on this link; True (and the link dropped) if too many."""
+        link = id(session)
+        if self.rate.admit(link, origin, time.monotonic(), origin != session.peer):
+            return False
+        self._flooding.add(link)
+        self.dropped += 1
+        limits = self.core.config.links
+        whose = "" if origin == session.peer else f" from {origin}"
+        reason = (
+            f"flooding: more than {limits.peer_burst:g} link messages{whose} at once "
+            f"or {limits.peer_rate:g} a second"
+        )
+        log.warning("link %s: dropped the link: %s", session.peer, reason)
+        session.close(reason)
+        return True
 
     def _learn(self, session: LinkSession, message: lp.Advert) -> None:
         advert = Advert(message.server, message.seq, frozenset(message.neighbours))
@@ -277,6 +325,18 @@ class LinkManager:
         for peer in self.sessions:
             self._send_text(peer, text)
 
+    def send_clock(self, now: float) -> None:
+        """Every ``CLOCK_INTERVAL`` (monotonic ``now``): tell every server this one's clock.
+
+        Down this server's tree like its messages, so a server that heard it
+        has every message stamped here before it: what bounds the look back
+        of ``CHATHISTORY AFTER`` (``irc.ids``).
+        """
+        if now < self._next_clock or not self.sessions:
+            return
+        self._next_clock = now + CLOCK_INTERVAL
+        self.core.emit(ClockTick(ts=self.core.ids.now_ms() / 1000))
+
     def _counts(self, session: LinkSession, message: lp.Counts) -> None:
         """Another server's counts: keep them if newer, and pass them on."""
         if message.server == self.me or message.server not in self.topology.reachable():
@@ -291,7 +351,8 @@ class LinkManager:
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
-        self._remember(event.id)
+        if not isinstance(event, ClockTick):
+            self._remember(event.id)
         parent = self.topology.tree(event.o).get(self.me)
         if event.o == self.me or session.peer not in (parent, event.o):
             log.warning(
@@ -303,7 +364,9 @@ class LinkManager:
             self.dropped += 1
             return
         sid_of = self.sid_of()
-        why = not_its_user(self.core, event, sid_of)
+        why = self._replayed(event, sid_of.get(event.o))
+        if why is None:
+            why = not_its_user(self.core, event, sid_of)
         if why is not None:
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
@@ -318,6 +381,15 @@ class LinkManager:
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
+    def _replayed(self, event: Event, sid: int | None) -> str | None:
+        """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
+        if sid is None:
+            return None
+        why = self.replays.stale("event", event.id, sid, "e")
+        if why is None and isinstance(event, ChatMessage):
+            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid)
+        return why
+
     def _remember(self, event_id: str) -> None:
         self.seen[event_id] = None
         if len(self.seen) > SEEN_EVENTS:
@@ -325,7 +397,8 @@ class LinkManager:
 
     def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""
-        self._remember(event.id)
+        if not isinstance(event, ClockTick):  # many, and harmless twice
+            self._remember(event.id)
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
@@ -440,6 +513,7 @@ class LinkManager:
                     **session.info(),
                     "messagesIn": counters.messages_in,
                     "messagesOut": counters.messages_out,
+                    "clocksIn": counters.clocks_in,
                 }
             )
         return result

@@ -26,11 +26,11 @@ def test_bot_mode(server: CoreServer) -> None:
     bot.send("PRIVMSG #room :beep boop", "PRIVMSG user :psst")
     channel_line, private_line = user.lines()
     assert re.fullmatch(
-        r"@msgid=\w+;bot;draft/bot :beep!~beep@127\.0\.0\.1 PRIVMSG #room :beep boop",
+        r"@msgid=[\w-]+;bot;draft/bot :beep!~beep@127\.0\.0\.1 PRIVMSG #room :beep boop",
         channel_line,
     ), channel_line
     assert re.fullmatch(
-        r"@msgid=\w+;bot;draft/bot :beep!~beep@127\.0\.0\.1 PRIVMSG user psst", private_line
+        r"@msgid=[\w-]+;bot;draft/bot :beep!~beep@127\.0\.0\.1 PRIVMSG user psst", private_line
     )
     assert plain.lines() == [":beep!~beep@127.0.0.1 PRIVMSG #room :beep boop"]
     assert bot.ask("MODE beep -B") == [":beep!~beep@127.0.0.1 MODE beep -B"]

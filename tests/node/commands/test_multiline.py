@@ -33,7 +33,7 @@ def test_a_batch_reaches_each_client_as_it_can_read_it(server: CoreServer) -> No
         "@batch=123;draft/multiline-concat PRIVMSG #test :everyone?",
     )
     opening = re.fullmatch(
-        rf"@{TIME};msgid=(\w+);label=xyz :alice!\S+ BATCH \+(\w+) draft/multiline #test",
+        rf"@{TIME};msgid=([\w-]+);label=xyz :alice!\S+ BATCH \+(\w+) draft/multiline #test",
         echo[0],
     )
     assert opening, echo[0]
@@ -81,7 +81,8 @@ def test_history_keeps_it_whole(server: CoreServer) -> None:
     assert replay[0].startswith(":test BATCH +") and replay[0].endswith(" chathistory #test")
     outer = replay[0].split()[2][1:]
     assert re.fullmatch(
-        rf"@{TIME};msgid=\w+;batch={outer} :alice!\S+ BATCH \+\w+ draft/multiline #test", replay[1]
+        rf"@{TIME};msgid=[\w-]+;batch={outer} :alice!\S+ BATCH \+\w+ draft/multiline #test",
+        replay[1],
     )
     assert [line.split(" :alice")[1] for line in replay[2:4]] == [
         "!~alice@127.0.0.1 PRIVMSG #test one",

@@ -7,9 +7,10 @@ batch when the client negotiated ``batch``; errors are standard replies
 
 from __future__ import annotations
 
-from ...history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
+from ...history.contract import HistoryBackend, HistoryUnavailable, Ref, StoredMessage, dm_target
 from .. import multiline
 from ..core import ChatCore, Command
+from ..ids import horizon_of
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
@@ -118,12 +119,28 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if sub == "BEFORE":
             rows = store.before(key, ref, limit)
         elif sub == "AFTER":
-            rows = store.after(key, ref, limit)
+            rows = _after(store, key, ref, limit)
         else:
             rows = store.around(key, ref, limit)
     core.charge(client, "history", len(rows))
     lines = [line for r in rows for line in _lines(core, client, _replay(core, r))]
     core.send_batch(client, "chathistory", [target], lines)
+
+
+def _after(store: HistoryBackend, key: str, ref: Ref, limit: int) -> list[StoredMessage]:
+    """AFTER a reference: what follows it, after what its horizon says may not have.
+
+    A message from another server stamped a moment before the reference may
+    not have reached the server that delivered the reference when it died
+    (``irc.ids``): the messages between the reference's horizon and itself
+    come first, at most half a page of them, so a client paging forward
+    always moves on. A client merges them by msgid (it saw most already).
+    """
+    horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid else ref.ts
+    earlier: list[StoredMessage] = []
+    if horizon < ref.ts and limit > 1:
+        earlier = store.between(key, ref, Ref.start(horizon), limit // 2)
+    return earlier + store.after(key, ref, limit - len(earlier))
 
 
 def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) -> None:

@@ -43,6 +43,12 @@ def apply(state: ChatState, event: ev.Event, sid_of: SidOf) -> None:
         state.relaying = False
 
 
+def on_clock(state: ChatState, event: ev.ClockTick, sid_of: SidOf) -> None:
+    """Another server's clock: nothing it stamps from now on is earlier."""
+    state.ids.hear(event.o, event.ts)
+    state.ids.observe(event.ts)
+
+
 _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.UserIntro: users.on_intro,
     ev.UserQuit: users.on_quit,
@@ -67,4 +73,5 @@ _HANDLERS: dict[type, Callable[[ChatState, Any, SidOf], None]] = {
     ev.UserAccount: users.on_account,
     ev.UserHost: users.on_host,
     ev.RecordSet: users.on_record,
+    ev.ClockTick: on_clock,
 }
