@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from ..irc import wire
 from ..irc.core import ChatCore
@@ -114,7 +115,9 @@ class Connection(asyncio.Protocol):
 
     def attach(self, transport: asyncio.BaseTransport) -> asyncio.Transport:
         """Keep the transport; ask it to report any buffered byte (see ``buffered``)."""
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not isinstance: uvloop's transports implement asyncio.Transport
+        # without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         size = self.core.config.limits.socket_send_buffer
         sock = transport.get_extra_info("socket")
