@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatnet-node: {exc}", file=sys.stderr)
         return 2
     try:
-        loop = choose(args.event_loop or config.event_loop)
+        listeners = config.listeners
+        tls = bool(listeners.irc_tls or listeners.websocket_tls)
+        loop = choose(args.event_loop or config.event_loop, tls=tls)
     except EventLoopError as exc:
         print(f"chatnet-node: {exc}", file=sys.stderr)
         return 2

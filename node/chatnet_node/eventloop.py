@@ -6,6 +6,13 @@ mostly such calls. ``eventLoop`` in the configuration (``--event-loop`` on
 the command line) picks: ``auto`` (the default) takes uvloop if it imports
 and asyncio's loop otherwise, ``uvloop`` insists on it (a clear error if it
 is missing), ``asyncio`` never uses it.
+
+A server with TLS listeners runs on asyncio's loop: the TLS gate
+(``transport.tlsgate``) pauses a new connection in ``connection_made`` and
+starts the handshake a turn later, and uvloop starts reading *after*
+``connection_made`` returns, undoing the pause, so the client's first
+handshake bytes reach the gate instead of the handshake, which then stalls.
+``auto`` falls back to asyncio there; ``uvloop`` is refused with the reason.
 """
 
 from __future__ import annotations
@@ -34,10 +41,21 @@ class EventLoop:
     factory: Callable[[], asyncio.AbstractEventLoop] | None
 
 
-def choose(choice: EventLoopChoice) -> EventLoop:
-    """The loop for ``choice``; raises EventLoopError if ``uvloop`` is asked and missing."""
+def choose(choice: EventLoopChoice, tls: bool = False) -> EventLoop:
+    """The loop for ``choice`` on a server with (``tls``) or without TLS listeners.
+
+    Raises EventLoopError if ``uvloop`` is asked for and missing, or with TLS listeners.
+    """
     if choice == "asyncio":
         return EventLoop("asyncio", None)
+    if tls:
+        if choice == "uvloop":
+            raise EventLoopError(
+                "eventLoop: uvloop cannot serve the ircTls/websocketTls listeners "
+                "(uvloop resumes reading a connection the TLS gate has paused, and its "
+                "handshakes stall): set eventLoop: auto or asyncio"
+            )
+        return EventLoop("asyncio (TLS listeners)", None)
     try:
         uvloop = importlib.import_module("uvloop")
     except ImportError as exc:

@@ -176,3 +176,19 @@ def test_unknown_event_loop_is_refused(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "eventLoop" in err and "'auto', 'uvloop' or 'asyncio'" in err
+
+
+def test_tls_listeners_run_on_asyncio_and_refuse_uvloop(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    tls = ["--tls-irc", f"127.0.0.1:{free_port()}", "--tls-cert", str(cert), "--tls-key", str(key)]
+    refused = run_node(*tls, "--event-loop", "uvloop")
+    _, err = refused.communicate(timeout=30)
+    assert refused.returncode == 2
+    assert "eventLoop: uvloop cannot serve the ircTls/websocketTls listeners" in err
+    proc = run_node(*tls)
+    try:
+        assert proc.stdout is not None
+        assert "chatnet-node" in proc.stdout.readline()
+    finally:
+        err = _stop(proc)
+    assert "event loop: asyncio (TLS listeners)" in err
