@@ -134,6 +134,13 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_sys_seconds(pid: int) -> float:
+    """stime of a process (all its threads): its CPU time in the kernel, in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[12]) / CLK_TCK
+
+
 def proc_rss_kib(pid: int) -> int:
     """A process's resident set size, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

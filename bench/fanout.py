@@ -51,6 +51,7 @@ from bench.common import (
     node_env,
     proc_cpu_seconds,
     proc_rss_kib,
+    proc_sys_seconds,
     reap,
     stop_process,
     venv_python,
@@ -550,6 +551,7 @@ class Result:
     max_ms: float
     closed: int
     other_cpu0_s: float = 0.0
+    server_sys_s: float = 0.0  # the part of server_cpu_s spent in the kernel
     repeats: list[float] = field(default_factory=list)  # deliv/cpu-s of every try
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -672,10 +674,10 @@ def summarize_profile(path: Path, top: int = 12) -> str:
 def measure(gen: LoadGen, server: Server, spec: RunSpec, transport: str, members: int) -> Result:
     """One run, bracketed by the server's CPU time and CPU 0's busy time."""
     busy0 = cpu_busy_seconds()
-    cpu0 = proc_cpu_seconds(server.pid)
+    cpu0, sys0 = proc_cpu_seconds(server.pid), proc_sys_seconds(server.pid)
     gen.send(spec.command())
     raw = gen.expect("RESULT", spec.timeout())
-    cpu1 = proc_cpu_seconds(server.pid)
+    cpu1, sys1 = proc_cpu_seconds(server.pid), proc_sys_seconds(server.pid)
     busy1 = cpu_busy_seconds()
     other = busy1.get(SERVER_CPU, 0.0) - busy0.get(SERVER_CPU, 0.0) - (cpu1 - cpu0)
     return Result(
@@ -696,6 +698,7 @@ def measure(gen: LoadGen, server: Server, spec: RunSpec, transport: str, members
         max_ms=float(raw["max_ms"]),
         closed=int(raw["closed"]),
         other_cpu0_s=max(0.0, other),
+        server_sys_s=sys1 - sys0,
         raw=raw,
     )
 
@@ -831,7 +834,7 @@ def fmt_ratio(num: float, den: float) -> str:
 HEADER = (
     f"{'transport':<9} {'members':>7} {'mode':<5} {'snd':>3} {'deliv/s':>8} "
     f"{'deliv/cpu-s':>11} {'p50 ms':>7} {'p99 ms':>7} {'srv cpu':>7} {'gen cpu':>7} "
-    f"{'other':>6} {'lost':>6} {'spread':>6}"
+    f"{'sys':>4} {'other':>6} {'lost':>6} {'spread':>6}"
 )
 
 
@@ -848,11 +851,12 @@ def format_server(kind: str, sessions: Sequence[Session]) -> str:
             gen = r.gen_cpu_s / r.wall_s * 100 if r.wall_s > 0 else 0.0
             other = r.other_cpu0_s / r.wall_s * 100 if r.wall_s > 0 else 0.0
             lost = r.expected - r.delivered
+            kernel = r.server_sys_s / r.server_cpu_s * 100 if r.server_cpu_s > 0 else 0.0
             lines.append(
                 f"{r.transport:<9} {r.members:>7} {r.mode:<5} {r.senders:>3} "
                 f"{fmt_num(r.deliveries_per_s):>8} {fmt_num(r.deliveries_per_cpu_s):>11} "
                 f"{r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {busy:>6.0f}% {gen:>6.0f}% "
-                f"{other:>5.0f}% {lost:>6} {fmt_spread(r):>6}"
+                f"{kernel:>3.0f}% {other:>5.0f}% {lost:>6} {fmt_spread(r):>6}"
                 + (f"  closed={r.closed}" if r.closed else "")
                 + ("  (generator-bound?)" if gen >= 90 else "")
             )
@@ -1177,7 +1181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "deliv/s = deliveries / (last delivery - first send); deliv/cpu-s = deliveries / "
         "server utime+stime; latency = kernel receive timestamp - send timestamp;\n"
-        "srv/gen cpu = CPU time / run wall time; other = CPU 0 time used by other processes "
+        "srv/gen cpu = CPU time / run wall time; sys = the server's share of its CPU in the "
+        "kernel; other = CPU 0 time used by other processes "
         "(noise); lost = expected - delivered;\nbursts are run several times and the "
         "median by deliv/cpu-s is shown, spread = half its range"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import logging
@@ -14,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, NodeConfig, load_config, parse_config
+from .eventloop import CHOICES, EventLoopError, choose, run_on
 from .node import Node
 
 
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-clients", type=int, help="maximum connected clients")
     parser.add_argument("--history", type=Path, help="SQLite history file (default: memory)")
     parser.add_argument("--motd", help="message of the day")
+    parser.add_argument(
+        "--event-loop",
+        choices=CHOICES,
+        help="asyncio event loop (default: the config's eventLoop, else auto: uvloop if installed)",
+    )
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument("--log-level", default="info")
     return parser
@@ -148,4 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chatnet-node: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(run(config, args.config))
+    try:
+        listeners = config.listeners
+        tls = bool(listeners.irc_tls or listeners.websocket_tls)
+        loop = choose(args.event_loop or config.event_loop, tls=tls)
+    except EventLoopError as exc:
+        print(f"chatnet-node: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("chatnet.node").info("event loop: %s", loop.name)
+    return run_on(loop, run(config, args.config))

@@ -394,6 +394,11 @@ class NodeConfig(_Model):
     history: History = History()
     admin: Admin = Admin()
     drain_seconds: float = Field(default=10.0, ge=0)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="asyncio event loop: auto (uvloop if installed), uvloop or asyncio; "
+        "read at start",
+    )
     links: Links = Links()
     trusted_proxies: list[str] = Field(
         default=[],

@@ -98,3 +98,97 @@ def test_port_in_use_is_a_clear_error() -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "cannot listen" in err
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, then everything the node wrote to stderr."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_uvloop_runs_the_node_by_default_and_asyncio_on_request() -> None:
+    cases = (((), "event loop: uvloop"), (("--event-loop", "asyncio"), "event loop: asyncio"))
+    for flags, expected in cases:
+        port = free_port()
+        proc = run_node("--irc", f"127.0.0.1:{port}", *flags)
+        try:
+            assert proc.stdout is not None
+            assert "chatnet-node" in proc.stdout.readline()
+            with (
+                LineClient.tcp(port, timeout=5).register("alice", timeout=5) as alice,
+                LineClient.tcp(port, timeout=5).register("bob", timeout=5) as bob,
+            ):
+                alice.send("JOIN #loop")
+                alice.expect("366", "alice", "#loop", timeout=5)
+                bob.send("JOIN #loop")
+                bob.expect("366", "bob", "#loop", timeout=5)
+                alice.send("PRIVMSG #loop :over the loop")
+                bob.expect("PRIVMSG", "#loop", "over the loop", timeout=5)
+        finally:
+            err = _stop(proc)
+        assert f"INFO chatnet.node: {expected}" in err
+
+
+def test_uvloop_asked_for_but_missing_is_a_clear_error(tmp_path: Path) -> None:
+    # A uvloop that cannot be imported, as where the package is not installed.
+    (tmp_path / "uvloop.py").write_text("raise ImportError('No module named uvloop')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "node")])}
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text(
+        "name: irc.loop.example\neventLoop: uvloop\n"
+        f"listeners: {{irc: [{{port: {free_port()}}}]}}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatnet_node", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "eventLoop: uvloop is not installed" in proc.stderr
+    # Without insisting, the same machine runs on asyncio's loop.
+    port = free_port()
+    auto = subprocess.Popen(
+        [sys.executable, "-m", "chatnet_node", "--irc", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert auto.stdout is not None
+        assert "chatnet-node" in auto.stdout.readline()
+        with LineClient.tcp(port, timeout=5).register("carol", timeout=5):
+            pass
+    finally:
+        err = _stop(auto)
+    assert "event loop: asyncio" in err
+
+
+def test_unknown_event_loop_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text("name: irc.loop.example\neventLoop: trio\n")
+    proc = run_node("--config", str(cfg))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "eventLoop" in err and "'auto', 'uvloop' or 'asyncio'" in err
+
+
+def test_tls_listeners_run_on_asyncio_and_refuse_uvloop(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    tls = ["--tls-irc", f"127.0.0.1:{free_port()}", "--tls-cert", str(cert), "--tls-key", str(key)]
+    refused = run_node(*tls, "--event-loop", "uvloop")
+    _, err = refused.communicate(timeout=30)
+    assert refused.returncode == 2
+    assert "eventLoop: uvloop cannot serve the ircTls/websocketTls listeners" in err
+    proc = run_node(*tls)
+    try:
+        assert proc.stdout is not None
+        assert "chatnet-node" in proc.stdout.readline()
+    finally:
+        err = _stop(proc)
+    assert "event loop: asyncio (TLS listeners)" in err

@@ -300,6 +300,7 @@ class ChatCore(ChatState):
             "server_id": "serverId",
             "listeners": "listeners",
             "history": "history",
+            "event_loop": "eventLoop",
         }
         ignored = [
             label for key, label in fixed.items() if getattr(config, key) != getattr(current, key)

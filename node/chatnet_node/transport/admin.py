@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
+from typing import cast
 
 from websockets.exceptions import SecurityError
 from websockets.http11 import Request
@@ -37,7 +38,9 @@ class AdminProtocol(asyncio.Protocol):
         next(self.parser)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not isinstance: uvloop's transports implement asyncio.Transport
+        # without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:

@@ -16,6 +16,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable
+from typing import cast
 
 from ..irc import wire
 from ..irc.core import ChatCore
@@ -30,6 +31,9 @@ log = logging.getLogger("chatnet.transport")
 
 # Longest raw line kept in memory; anything longer is discarded as it arrives.
 MAX_RAW_LINE = MAX_TAGS_FROM_CLIENT + MAX_LINE_BODY
+#: A read at least this big ends the connection's reading for this event-loop
+#: turn (see ``Connection.read_turn_done``).
+READ_TURN_BYTES = 65536
 
 
 def flush_soon(core: ChatCore, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
@@ -108,9 +112,34 @@ class Connection(asyncio.Protocol):
         if self.buffered and transport.get_write_buffer_size() > limit:
             self.sendq_exceeded()
 
+    def read_turn_done(self, received: int) -> None:
+        """After a big read, read no more from this client until the turn's output left.
+
+        asyncio's loop reads a socket once per turn (at most 256 KiB); uvloop
+        (libuv) goes on reading while each read fills its buffer, up to 32
+        times, before the turn's flush. A client sending megabytes at once
+        would then put megabytes in every member's outbox in one turn and
+        push fast readers past ``sendqBytes``. Pausing after a read of
+        ``READ_TURN_BYTES`` or more, and resuming once the flush (scheduled
+        earlier in the turn) has run, keeps uvloop's turns as asyncio's; the
+        small reads of ordinary chat never pause.
+        """
+        transport = self.transport
+        if received < READ_TURN_BYTES or transport is None or self.closed:
+            return
+        transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            transport.resume_reading()
+
     def attach(self, transport: asyncio.BaseTransport) -> asyncio.Transport:
         """Keep the transport; ask it to report any buffered byte (see ``buffered``)."""
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not isinstance: uvloop's transports implement asyncio.Transport
+        # without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         size = self.core.config.limits.socket_send_buffer
         sock = transport.get_extra_info("socket")
@@ -243,6 +272,7 @@ class IrcStreamProtocol(Connection):
             core.receive_line(client, line)
             if client.closed:
                 return
+        self.read_turn_done(len(data))
 
     def _keep_partial(self, client: Client, partial: bytes) -> None:
         if len(partial) > MAX_RAW_LINE:

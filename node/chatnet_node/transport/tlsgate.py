@@ -17,6 +17,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
+from typing import cast
 
 from ..irc.core import ChatCore
 
@@ -56,7 +57,9 @@ class TlsGate(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not isinstance: uvloop's transports implement asyncio.Transport
+        # without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         transport.pause_reading()  # start_tls reads from here on
         peer = transport.get_extra_info("peername")
         address = self.address or (str(peer[0]) if peer else "unknown")

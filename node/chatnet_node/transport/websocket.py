@@ -183,6 +183,7 @@ class WebSocketProtocol(Connection):
             if self.closed:
                 return
         self._send_protocol_data()
+        self.read_turn_done(len(data))
 
     def _handle_request(self, request: Request) -> None:
         self._end_handshake()
