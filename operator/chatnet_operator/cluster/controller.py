@@ -41,6 +41,7 @@ from chatnet_operator.cluster.config import OperatorConfig
 from chatnet_operator.cluster.discovery import CONDITION as DISCOVERY_CONDITION
 from chatnet_operator.cluster.discovery import Discovery, Kind, missing_condition
 from chatnet_operator.cluster.kube import ApiError, KubeClient
+from chatnet_operator.cluster.linkca import keep_link_ca
 from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
 from chatnet_operator.cluster.reconcile import (
     Action,
@@ -281,6 +282,8 @@ async def _sync(
     await _ensure_generated_secrets(kube, plan, network, emit)
     missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, network, live)
+    discovery = _discoveries.setdefault(kube, Discovery(kube))
+    desired = await keep_link_ca(kube, discovery, plan, network, live, desired, emit)
     desired, missing_kinds = await _served_only(kube, desired)
     actions = await _apply(kube, desired, emit, network)
     if plan.network_policy is None:

@@ -42,6 +42,7 @@ PLURALS: dict[tuple[str, str], str] = {
     # only when discovery (cluster.discovery) shows the kind is served.
     ("networking.k8s.io/v1", "Ingress"): "ingresses",
     ("cert-manager.io/v1", "Certificate"): "certificates",
+    ("cert-manager.io/v1", "Issuer"): "issuers",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
     ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitors",

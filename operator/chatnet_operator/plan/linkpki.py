@@ -1,0 +1,218 @@
+"""The network's own link CA without cert-manager: what its Secrets should hold.
+
+Pure (no I/O): given what the Secrets hold now (``None`` when absent) and
+the time, say what they should hold; the operator writes the answer
+(``cluster.linkca``). Never part of ``chatnet render`` (no key material is
+ever rendered).
+
+- The CA Secret ``NETWORK-link-ca`` (``kubernetes.io/tls``): ``tls.crt`` and
+  ``tls.key`` are the current CA; ``ca.crt`` is the trust bundle: the
+  current CA and every older one not yet expired, newest first.
+- Each ChatServer's Secret ``SERVER-link-tls``: its certificate and key,
+  signed by a CA of the bundle, and ``ca.crt``, a copy of the bundle.
+
+Rotation without a split. A server certificate is renewed when a third of
+its life is left, or when its names change. The CA is replaced when a third
+of its life is left: the new CA joins the bundle first, so every server
+trusts both; servers keep certificates from the old CA until the new one
+has been in the bundle for ``GRACE`` (time for the kubelet to update every
+pod's files and the nodes to read them), then they are re-signed by the
+new CA. The old CA leaves the bundle when it expires. At no moment does a
+server present a certificate its peers do not trust.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_DAYS = 3650
+SERVER_DAYS = 90
+#: How long a new CA is trusted everywhere before certificates move to it.
+GRACE = datetime.timedelta(minutes=10)
+#: Backdating, so a clock a little behind still accepts a fresh certificate.
+SKEW = datetime.timedelta(minutes=5)
+
+Data = dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long certificates live (tests shorten them)."""
+
+    ca: datetime.timedelta = datetime.timedelta(days=CA_DAYS)
+    server: datetime.timedelta = datetime.timedelta(days=SERVER_DAYS)
+    grace: datetime.timedelta = GRACE
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _load_certs(pem: bytes | None) -> list[x509.Certificate]:
+    if not pem:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+
+
+def _needs_renewal(cert: x509.Certificate, now: datetime.datetime) -> bool:
+    """A third or less of its life left (or not yet valid: a clock moved back)."""
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now < start or now >= end:
+        return True
+    return (end - now) * 3 <= (end - start)
+
+
+def new_ca(network: str, now: datetime.datetime, life: datetime.timedelta) -> Data:
+    """A fresh CA: ``tls.crt``, ``tls.key`` (and ``ca.crt``, itself alone)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{network} link CA"[:64])])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - SKEW)
+        .not_valid_after(now + life)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return {"tls.crt": _pem(cert), "tls.key": _key_pem(key), "ca.crt": _pem(cert)}
+
+
+def ca_data(
+    network: str, existing: Mapping[str, bytes] | None, now: datetime.datetime, life: Lifetimes
+) -> Data:
+    """What the CA Secret should hold: the current CA and the trust bundle."""
+    current = _load_certs((existing or {}).get("tls.crt"))
+    key_pem = (existing or {}).get("tls.key")
+    if not current or not key_pem or _needs_renewal(current[0], now):
+        fresh = new_ca(network, now, life.ca)
+        older = _load_certs((existing or {}).get("ca.crt")) + current[:1]
+        kept = _unexpired(older, now, exclude=_load_certs(fresh["tls.crt"]))
+        fresh["ca.crt"] += b"".join(_pem(c) for c in kept)
+        return fresh
+    bundle = [current[0]] + _unexpired(
+        _load_certs((existing or {}).get("ca.crt")), now, exclude=current[:1]
+    )
+    return {
+        "tls.crt": _pem(current[0]),
+        "tls.key": key_pem,
+        "ca.crt": b"".join(_pem(c) for c in bundle),
+    }
+
+
+def _unexpired(
+    certs: list[x509.Certificate], now: datetime.datetime, exclude: list[x509.Certificate]
+) -> list[x509.Certificate]:
+    seen = {c.fingerprint(hashes.SHA256()) for c in exclude}
+    out = []
+    for cert in certs:
+        fp = cert.fingerprint(hashes.SHA256())
+        if fp in seen or cert.not_valid_after_utc <= now:
+            continue
+        seen.add(fp)
+        out.append(cert)
+    return out
+
+
+def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, x509.InvalidSignature):
+        return False
+    return True
+
+
+def _names(cert: x509.Certificate) -> list[str]:
+    try:
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return alt.value.get_values_for_type(x509.DNSName)
+
+
+def server_data(
+    ca: Mapping[str, bytes],
+    existing: Mapping[str, bytes] | None,
+    dns_names: list[str],
+    now: datetime.datetime,
+    life: Lifetimes,
+) -> Data:
+    """What a ChatServer's Secret should hold, given the CA Secret ``ca`` (from ``ca_data``)."""
+    ca_cert = _load_certs(ca["tls.crt"])[0]
+    bundle = _load_certs(ca["ca.crt"])
+    have = _load_certs((existing or {}).get("tls.crt"))
+    key_pem = (existing or {}).get("tls.key")
+    if have and key_pem:
+        cert = have[0]
+        signer = next((c for c in bundle if _signed_by(cert, c)), None)
+        new_ca_settled = now - (ca_cert.not_valid_before_utc + SKEW) >= life.grace
+        keep = (
+            signer is not None
+            and not _needs_renewal(cert, now)
+            and _names(cert) == dns_names
+            and (signer == ca_cert or not new_ca_settled)
+        )
+        if keep:
+            return {"tls.crt": _pem(cert), "tls.key": key_pem, "ca.crt": ca["ca.crt"]}
+    ca_key = serialization.load_pem_private_key(ca["tls.key"], password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0][:64])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - SKEW)
+        .not_valid_after(min(now + life.server, ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return {"tls.crt": _pem(cert), "tls.key": _key_pem(key), "ca.crt": ca["ca.crt"]}
