@@ -29,6 +29,7 @@ import yaml
 
 from chatnet_operator.cluster.config import peering_priority
 from chatnet_operator.cluster.reconcile import APPLIED
+from chatnet_operator.plan.linkca import LINK_CA_LABEL
 from tests.nodeproc import free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
 from tests.operator.operatorproc import CHATNET, children, example, operator_children, wait_for
@@ -64,6 +65,8 @@ NOT_EXERCISED = {
     # The quickstart asks for no Ingress, certificate or monitoring (their
     # creation is tested in test_optional_kinds.py).
     *((g, r, v) for g, r in OPTIONAL_RESOURCES for v in ("get", "create", "update")),
+    # The operator's own link CA renews its Secrets (tested in test_linkca.py).
+    ("", "secrets", "update"),
 }
 
 
@@ -371,7 +374,10 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
         # a ChatServer change re-syncs the network at once. The generated link
         # and cloak Secrets are the exception: created once, never rewritten
         # (links must not split, cloaks and bans on them must survive).
-        generated = ("Secret/acme-cloak", "Secret/acme-links")
+        generated = ["Secret/acme-cloak", "Secret/acme-links"]
+        generated += [  # the link CA's: rewritten only to renew a certificate
+            k for k, o in children(api, CHAT).items() if LINK_CA_LABEL in o["metadata"]["labels"]
+        ]
         cloak_key = generated[0]
         cloak = children(api, CHAT)[cloak_key]
         for key, obj in children(api, CHAT).items():

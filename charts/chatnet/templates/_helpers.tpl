@@ -105,10 +105,11 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, create, update, delete]
-# Secrets: the generated link and cloak Secrets, created once and never updated.
+# Secrets: the generated link and cloak Secrets, created once and never updated;
+# the operator's own link CA and certificates (no cert-manager), renewed in place.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create, delete]
+  verbs: [get, create, update, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, update, delete]
@@ -121,14 +122,15 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [postgresql.cnpg.io]
   resources: [clusters]
   verbs: [get, create, update]
-# The web chat's routes and the endpoint's certificate; the servers' scrape
+# The web chat's routes, the endpoint's certificate and the link CA (its
+# Issuers and each server's Certificate); the servers' scrape
 # targets and alerts. Created and kept in step (owner references remove them
 # with the network); the optional kinds only when their CRDs are served.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, create, update]
 - apiGroups: [cert-manager.io]
-  resources: [certificates]
+  resources: [certificates, issuers]
   verbs: [get, create, update]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

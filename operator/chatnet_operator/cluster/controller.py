@@ -64,6 +64,7 @@ from chatnet_operator.observe.status import (
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
+from chatnet_operator.plan.linkca import ca_name
 from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
 from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
@@ -439,6 +440,7 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     cloaks = spec.get("cloaks") or {}
     if cloaks.get("enabled", True) and not cloaks.get("secretRef"):
         refs.append(("v1", "Secret", namespace, cloak_secret_name(name)))
+    refs.append(("v1", "Secret", namespace, ca_name(name)))  # the operator's own link CA
     # Under the network's lock: a reconcile that read the network before its
     # deletion began must not re-create what is deleted here.
     async with _locks[(namespace, name)]:

@@ -70,40 +70,32 @@ async def keep_link_ca(
         return desired  # cert-manager's CA Secret
     now = datetime.datetime.now(datetime.UTC)
     ca_data = linkpki.ca_data(plan.network, _data(existing_ca), now, LIFETIMES)
-    await _write(kube, plan, ca.ca_secret, ca_data, existing_ca, network, emit, network)
+    ca_secret = own_ca_secret(plan, ca.ca_secret, ca_data, network)
+    await _write(kube, ca_secret, existing_ca, network, emit)
     for cert in ca.certificates:
+        if cert.server not in servers:
+            continue  # going away (its Secret goes with it)
         existing = await kube.get("v1", "Secret", plan.namespace, cert.secret_name)
         data = linkpki.server_data(ca_data, _data(existing), cert.dns_names, now, LIFETIMES)
-        owner = servers.get(cert.server, network)
-        await _write(kube, plan, cert.secret_name, data, existing, owner, emit, network)
+        secret = own_ca_secret(plan, cert.secret_name, data, servers[cert.server], cert.server)
+        await _write(kube, secret, existing, network, emit)
     return [o for o in desired if not _is_link_ca_object(o)]
 
 
-def _label(secret: Obj | None) -> str | None:
-    if secret is None:
-        return None
-    return ((secret.get("metadata") or {}).get("labels") or {}).get(linkca.LINK_CA_LABEL)
+def own_ca_secrets(plan: NetworkPlan) -> list[tuple[str, str | None]]:
+    """(name, ChatServer or None for the CA) of the Secrets the operator keeps when it
+    keeps the link CA itself, CA first."""
+    ca = plan.cluster.link_ca
+    if ca is None or not ca.own_ca:
+        return []
+    return [(ca.ca_secret, None)] + [(c.secret_name, c.server) for c in ca.certificates]
 
 
-def _data(secret: Obj | None) -> dict[str, bytes] | None:
-    if secret is None:
-        return None
-    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-
-
-async def _write(
-    kube: KubeClient,
-    plan: NetworkPlan,
-    name: str,
-    data: dict[str, bytes],
-    existing: Obj | None,
-    owner: Obj,
-    emit: Emit,
-    network: Obj,
-) -> None:
-    """Create or replace one Secret when its content differs."""
-    if _data(existing) == data:
-        return
+def own_ca_secret(
+    plan: NetworkPlan, name: str, data: dict[str, bytes], owner: Obj, server: str | None = None
+) -> Obj:
+    """One of ``own_ca_secrets`` holding ``data``: the CA owned by the ChatNetwork, a
+    server's certificate by its ChatServer (each goes with its owner)."""
     secret: Obj = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -122,6 +114,30 @@ async def _write(
         "type": "kubernetes.io/tls",
         "data": {k: base64.b64encode(v).decode() for k, v in sorted(data.items())},
     }
+    if server is not None:
+        secret["metadata"]["labels"]["chatnet.io/server"] = server
+    return secret
+
+
+def _label(secret: Obj | None) -> str | None:
+    if secret is None:
+        return None
+    return ((secret.get("metadata") or {}).get("labels") or {}).get(linkca.LINK_CA_LABEL)
+
+
+def _data(secret: Obj | None) -> dict[str, bytes] | None:
+    if secret is None:
+        return None
+    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+
+async def _write(
+    kube: KubeClient, secret: Obj, existing: Obj | None, network: Obj, emit: Emit
+) -> None:
+    """Create or replace one Secret when its content differs."""
+    name = secret["metadata"]["name"]
+    if existing is not None and existing.get("data") == secret["data"]:
+        return
     if existing is None:
         try:
             await kube.create(secret)

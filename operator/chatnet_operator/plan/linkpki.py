@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -125,9 +126,8 @@ def ca_data(
         kept = _unexpired(older, now, exclude=_load_certs(fresh["tls.crt"]))
         fresh["ca.crt"] += b"".join(_pem(c) for c in kept)
         return fresh
-    bundle = [current[0]] + _unexpired(
-        _load_certs((existing or {}).get("ca.crt")), now, exclude=current[:1]
-    )
+    older = _unexpired(_load_certs((existing or {}).get("ca.crt")), now, exclude=current[:1])
+    bundle = [current[0], *older]
     return {
         "tls.crt": _pem(current[0]),
         "tls.key": key_pem,
@@ -152,7 +152,7 @@ def _unexpired(
 def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, x509.InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
 

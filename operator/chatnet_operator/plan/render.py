@@ -401,7 +401,7 @@ def render_network(plan: NetworkPlan) -> list[Obj]:
     sets = {s.name: s for s in plan.sets}
 
     def link_meta(name: str, server: str | None) -> Obj:
-        labels = _labels(plan.network, sets[server] if server in sets else None)
+        labels = _labels(plan.network, sets.get(server) if server else None)
         return _meta(name, plan.object_namespace, labels)
 
     objects += link_ca_objects(plan.cluster.link_ca, plan.network, link_meta)
