@@ -222,6 +222,15 @@ class LinkRuntime:
                 max_size=lp.MAX_LINK_MESSAGE,
                 ssl=self._client_tls() if peer.tls else None,
             )
+        except ssl.SSLCertVerificationError as exc:
+            log.warning(
+                "link to %s at %s: refused: its certificate is not trusted (caFile %s): %s",
+                peer.name,
+                uri,
+                self.links.ca_file,
+                exc.verify_message or exc,
+            )
+            return None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
             return None
@@ -243,9 +252,11 @@ class LinkRuntime:
     def _client_tls(self) -> ssl.SSLContext:
         """TLS for dialing: verify against ``caFile`` when given.
 
-        Without a CA the certificate is not checked: the link secret still
-        authenticates the peer (challenge and response), and TLS still keeps
-        the traffic private.
+        The file is read at every dial, so a renewed CA bundle (during a CA
+        rotation: the old CA and the new one) counts for the next link while
+        the links already up stay as they are. Without a CA the certificate
+        is not checked: the link secret still authenticates the peer
+        (challenge and response), and TLS still keeps the traffic private.
         """
         if self.links.ca_file is not None:
             return ssl.create_default_context(cafile=str(self.links.ca_file))
