@@ -6,19 +6,21 @@ the time, say what they should hold; the operator writes the answer
 ever rendered).
 
 - The CA Secret ``NETWORK-link-ca`` (``kubernetes.io/tls``): ``tls.crt`` and
-  ``tls.key`` are the current CA; ``ca.crt`` is the trust bundle: the
-  current CA and every older one not yet expired, newest first.
+  ``tls.key`` are the CA that signs; ``ca.crt`` is the trust bundle: a
+  coming CA (during a rotation), the signing one and every older one not
+  yet expired, newest first.
 - Each ChatServer's Secret ``SERVER-link-tls``: its certificate and key,
   signed by a CA of the bundle, and ``ca.crt``, a copy of the bundle.
 
 Rotation without a split. A server certificate is renewed when a third of
-its life is left, or when its names change. The CA is replaced when a third
-of its life is left: the new CA joins the bundle first, so every server
-trusts both; servers keep certificates from the old CA until the new one
-has been in the bundle for ``GRACE`` (time for the kubelet to update every
-pod's files and the nodes to read them), then they are re-signed by the
-new CA. The old CA leaves the bundle when it expires. At no moment does a
-server present a certificate its peers do not trust.
+its life is left, or when its names change. When a third of the CA's life
+is left, a new CA is made (``next.crt``, ``next.key``) and joins the bundle
+at once, while the old CA goes on signing; only after ``GRACE`` (time for
+the kubelet to update every pod's files and the nodes to read them) does
+the new CA sign, and every server certificate is re-signed by it. The old
+CA leaves the bundle when it expires. So at no moment does a server present
+a certificate its peers do not trust, whatever order the Secrets reach the
+pods in.
 """
 
 from __future__ import annotations
@@ -117,22 +119,30 @@ def new_ca(network: str, now: datetime.datetime, life: datetime.timedelta) -> Da
 def ca_data(
     network: str, existing: Mapping[str, bytes] | None, now: datetime.datetime, life: Lifetimes
 ) -> Data:
-    """What the CA Secret should hold: the current CA and the trust bundle."""
-    current = _load_certs((existing or {}).get("tls.crt"))
-    key_pem = (existing or {}).get("tls.key")
-    if not current or not key_pem or _needs_renewal(current[0], now):
+    """What the CA Secret should hold: the signing CA, a coming one, and the trust bundle.
+
+    ``tls.crt``/``tls.key`` sign; ``next.crt``/``next.key`` (during a rotation)
+    are the new CA, already in the bundle, signing once it has been trusted for
+    ``life.grace``.
+    """
+    have = dict(existing or {})
+    current = _load_certs(have.get("tls.crt"))
+    if not current or not have.get("tls.key"):
+        return new_ca(network, now, life.ca)
+    coming = _load_certs(have.get("next.crt"))
+    out = {"tls.crt": _pem(current[0]), "tls.key": have["tls.key"]}
+    if coming and have.get("next.key"):
+        if now - (coming[0].not_valid_before_utc + SKEW) >= life.grace:
+            out = {"tls.crt": _pem(coming[0]), "tls.key": have["next.key"]}  # it signs now
+        else:
+            out |= {"next.crt": _pem(coming[0]), "next.key": have["next.key"]}
+    elif _needs_renewal(current[0], now):
         fresh = new_ca(network, now, life.ca)
-        older = _load_certs((existing or {}).get("ca.crt")) + current[:1]
-        kept = _unexpired(older, now, exclude=_load_certs(fresh["tls.crt"]))
-        fresh["ca.crt"] += b"".join(_pem(c) for c in kept)
-        return fresh
-    older = _unexpired(_load_certs((existing or {}).get("ca.crt")), now, exclude=current[:1])
-    bundle = [current[0], *older]
-    return {
-        "tls.crt": _pem(current[0]),
-        "tls.key": key_pem,
-        "ca.crt": b"".join(_pem(c) for c in bundle),
-    }
+        out |= {"next.crt": fresh["tls.crt"], "next.key": fresh["tls.key"]}
+    first = _load_certs(out.get("next.crt")) + _load_certs(out["tls.crt"])
+    older = _unexpired(_load_certs(have.get("ca.crt")) + current, now, exclude=first)
+    out["ca.crt"] = b"".join(_pem(c) for c in first + older)
+    return out
 
 
 def _unexpired(
@@ -174,20 +184,18 @@ def server_data(
 ) -> Data:
     """What a ChatServer's Secret should hold, given the CA Secret ``ca`` (from ``ca_data``)."""
     ca_cert = _load_certs(ca["tls.crt"])[0]
-    bundle = _load_certs(ca["ca.crt"])
     have = _load_certs((existing or {}).get("tls.crt"))
     key_pem = (existing or {}).get("tls.key")
     if have and key_pem:
         cert = have[0]
-        signer = next((c for c in bundle if _signed_by(cert, c)), None)
-        new_ca_settled = now - (ca_cert.not_valid_before_utc + SKEW) >= life.grace
-        keep = (
-            signer is not None
+        # Kept while fresh, named right and signed by the signing CA; after a CA
+        # rotation every certificate moves to the new CA, which all peers
+        # trust by then (it was in the bundle for the grace period).
+        if (
+            _signed_by(cert, ca_cert)
             and not _needs_renewal(cert, now)
             and _names(cert) == dns_names
-            and (signer == ca_cert or not new_ca_settled)
-        )
-        if keep:
+        ):
             return {"tls.crt": _pem(cert), "tls.key": key_pem, "ca.crt": ca["ca.crt"]}
     ca_key = serialization.load_pem_private_key(ca["tls.key"], password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
