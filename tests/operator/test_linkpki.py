@@ -1,4 +1,4 @@
-"""The operator's own link CA (``plan.linkpki``): issuance, renewal and a CA rotation without a split.
+"""The operator's own link CA (``plan.linkpki``): issuance, renewal, a CA rotation with no split.
 
 Pure: each step is "what the Secrets hold now, and the time" in, "what they
 should hold" out; certificates are checked with OpenSSL (``ssl``) the way a
