@@ -441,7 +441,20 @@ def secret_note(plan: NetworkPlan) -> str:
         how = (
             f"create Secret {name} (key {LINK_SECRET_KEY}) yourself, as spec.links.secretName says"
         )
-    return f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
+    note = f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
+    ca = plan.cluster.link_ca
+    if ca is not None and ca.own_ca:
+        note += (
+            f"# ChatNetwork {plan.network}: link certificates: cert-manager issues them "
+            f"(Issuer {ca.issuer_name} below); without cert-manager the chatnet operator "
+            "keeps the CA and the certificate Secrets in the cluster.\n"
+        )
+    elif ca is not None:
+        note += (
+            f"# ChatNetwork {plan.network}: link certificates: {ca.issuer_kind} "
+            f"{ca.issuer_name} issues them (cert-manager Certificates below).\n"
+        )
+    return note
 
 
 class _Dumper(yaml.SafeDumper):
