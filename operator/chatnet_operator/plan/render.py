@@ -6,7 +6,9 @@ NetworkPolicy (``plan/netpolicy.py``) and one PodDisruptionBudget over all
 its hubs; per ChatServer: a ConfigMap with the node configuration of every
 replica, a headless Service for links, a StatefulSet (its pod template
 finished by ``podspec``), and for a leaf set its own PodDisruptionBudget
-(``disruption`` says why hubs share one). Owner references are added by the operator (they need
+(``disruption`` says why hubs share one). With link TLS, the network CA's
+cert-manager objects and a link ``Certificate`` per ChatServer
+(``plan/linkca.py``). Owner references are added by the operator (they need
 the owner's UID, which a rendered file cannot know).
 
 Configuration changes reach running pods without a restart: the ConfigMap is
