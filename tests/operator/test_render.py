@@ -236,6 +236,39 @@ def test_a_link_certificate_secret_is_mounted_and_used(
     validate_rendered(objects, K8S_VERSION)
 
 
+def test_links_issuer_ref_signs_each_servers_certificate_with_your_ca_issuer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES[0].parent / "conferenceroom-geographic.yaml").read_text()
+    issuer = "issuerRef: {name: corp-ca, kind: ClusterIssuer},"
+    manifest = tmp_path / "geo.yaml"
+    manifest.write_text(text.replace("links: {tls: required,", f"links: {{tls: required, {issuer}"))
+    objects = render(capsys, str(manifest), "-n", "chat")
+    assert "Issuer" not in {o["kind"] for o in objects}, "no network CA of its own"
+    certificates = by_kind(objects, "Certificate")
+    assert "geo-link-ca" not in certificates
+    cert = certificates["us-east-link"]["spec"]
+    assert cert["issuerRef"] == {
+        "name": "corp-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert cert["dnsNames"] == [
+        "us-east-0.us-east",
+        "us-east-0.us-east.chat",
+        "us-east-0.us-east.chat.svc",
+        "us-east-0.us-east.chat.svc.cluster.local",
+    ]
+    validate_rendered(objects, K8S_VERSION)
+    # With a shared Secret as well: refused, saying why (and nothing rendered).
+    both = text.replace(
+        "links: {tls: required,", f"links: {{tls: required, tlsSecretName: x, {issuer}"
+    )
+    manifest.write_text(both)
+    assert main(["render", str(manifest)]) != 0
+    assert "links.issuerRef and links.tlsSecretName exclude each other" in capsys.readouterr().err
+
+
 def test_a_link_port_that_collides_with_an_endpoint_port_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
