@@ -21,6 +21,10 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from chatnet_node.config import parse_config
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from tests.nodeproc import free_port
 from tests.operator import optional_kinds
 from tests.operator.kubeapi import ApiServer
@@ -104,6 +108,26 @@ def node_config(api: ApiServer, namespace: str, server: str) -> Any:
         what=f"{server}'s configuration",
     )
     return parse_config(yaml.safe_load(config_map["data"][f"{server}-0.yaml"]))
+
+
+def test_an_autoscaled_set_is_certified_for_every_replica_it_may_run() -> None:
+    text = (
+        MANIFEST.replace("NET", "auto")
+        .replace("NS", "ns")
+        .replace(
+            "uplinks: [east, west]}",
+            "uplinks: [east, west], autoscale: {minReplicas: 1, maxReplicas: 3}}",
+        )
+    )
+    report = validate_documents(parse_text(text, "test"))
+    assert report.ok, report.problems
+    (declared,) = report.networks
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert plan.cluster.link_ca is not None
+    (edge,) = [c for c in plan.cluster.link_ca.certificates if c.server == "edge"]
+    assert [n for n in edge.dns_names if n.endswith(".svc.cluster.local")] == [
+        f"edge-{i}.edge.ns.svc.cluster.local" for i in range(3)
+    ]
 
 
 def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
