@@ -332,6 +332,14 @@ class Links(_Model):
     ca_file: Path | None = Field(
         default=None, description="CA bundle to verify peers' TLS certificates (wss:// dials)"
     )
+    cert_file: Path | None = Field(
+        default=None, description="certificate this server shows when it dials wss:// (PEM)"
+    )
+    key_file: Path | None = Field(default=None, description="the key of certFile (PEM)")
+    require_peer_certificate: bool = Field(
+        default=False,
+        description="a server dialing in over TLS must show a certificate caFile trusts",
+    )
     dial: list[LinkPeer] = Field(
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
     )
@@ -348,6 +356,17 @@ class Links(_Model):
         gt=0,
         description="seconds of channel messages two servers compare when a link comes up",
     )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Links:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("links.certFile and links.keyFile go together: give both or neither")
+        if self.require_peer_certificate and self.ca_file is None:
+            raise ValueError(
+                "links.requirePeerCertificate needs links.caFile: the CA bundle that checks "
+                "the certificates of servers dialing in"
+            )
+        return self
 
     def read_secret(self) -> str | None:
         """The secret, from ``secret`` or from ``secretFile``."""

@@ -142,6 +142,8 @@ def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
     assert ca is not None and east is not None and east["ca.crt"] == ca["ca.crt"]
     config = node_config(api, "linkown", "west")
     assert str(config.links.ca_file) == "/etc/chatnet/link-tls/ca.crt"
+    assert str(config.links.cert_file) == "/etc/chatnet/link-tls/tls.crt"
+    assert config.links.require_peer_certificate, "no portal from outside: all show one"
     (peer,) = config.links.dial
     verify(east, peer.host)  # west dials east by this name and trusts it
     for name in ("east-0.east", "east-0.east.linkown.svc"):

@@ -4,7 +4,9 @@ The certificates come from the operator's own CA code (``plan.linkpki``,
 what it writes into each server's Secret without cert-manager); the nodes
 are real processes reading them from files, as a pod reads its mounted
 Secret. Hub ``a`` dials ``b`` (certificate from the network CA) and ``c``
-(certificate from another CA). Then ``b``'s certificate is renewed on disk
+(certificate from another CA); ``d`` (a certificate from that other CA, but
+trusting the network CA) dials ``b``, which demands a certificate it trusts
+of servers dialing in. Then ``b``'s certificate is renewed on disk
 and the CA bundle ``a`` trusts grows to include ``c``'s CA (a CA rotation).
 """
 
@@ -17,8 +19,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from chatnet_node.config import ConfigError, parse_config
 from chatnet_operator.plan import linkpki
 from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, free_port, make_node
@@ -47,7 +51,10 @@ def hub(
         "secret": SECRET,
         "tls": "required",
         "caFile": str(tls_dir / "ca.crt"),
-        "accept": ["a", "b", "c"],
+        "certFile": str(tls_dir / "tls.crt"),
+        "keyFile": str(tls_dir / "tls.key"),
+        "requirePeerCertificate": True,
+        "accept": ["a", "b", "c", "d"],
         "dial": [
             {"name": peer, "serverId": sid, "host": "localhost", "port": p, "tls": True}
             for peer, sid, p in dial
@@ -92,10 +99,13 @@ def test_peers_verify_certificates_from_the_network_ca_and_survive_rotation(
     write_pair(dirs["a"], linkpki.server_data(ca, None, ["localhost"], _now(), LIFE))
     write_pair(dirs["b"], linkpki.server_data(ca, None, ["localhost"], _now(), LIFE))
     write_pair(dirs["c"], linkpki.server_data(other_ca, None, ["localhost"], _now(), LIFE))
+    stranger = linkpki.server_data(other_ca, None, ["localhost"], _now(), LIFE)
+    write_pair(tmp_path / "d-tls", {**stranger, "ca.crt": ca["ca.crt"]})
     b, b_port = hub(tmp_path, "b", 2, dirs["b"], [])
     c, c_port = hub(tmp_path, "c", 3, dirs["c"], [])
     a, _ = hub(tmp_path, "a", 1, dirs["a"], [("b", 2, b_port), ("c", 3, c_port)])
-    nodes = [b, c, a]
+    d, _ = hub(tmp_path, "d", 4, tmp_path / "d-tls", [("b", 2, b_port)])
+    nodes = [b, c, a, d]
     try:
         for node in nodes:
             node.start()
@@ -110,6 +120,15 @@ def test_peers_verify_certificates_from_the_network_ca_and_survive_rotation(
         )
         assert "unable to get local issuer certificate" in a.log()
         assert "c" not in links_up(a)
+        # d trusts b, but b does not trust d's certificate: b refuses it, and says why.
+        wait_until(
+            lambda: "refused a server link" in b.log() and "not trusted" in b.log(),
+            15,
+            "b refuses d's certificate",
+            poll=0.1,
+        )
+        assert "d" not in links_up(b) and "link refused: its certificate is not trusted" in d.log()
+        assert set(links_up(b)) == {"a"}, "a showed a certificate b trusts"
 
         on_a, on_b = Client(a, "auser"), Client(b, "buser")
         for user in (on_a, on_b):
@@ -127,9 +146,10 @@ def test_peers_verify_certificates_from_the_network_ca_and_survive_rotation(
         assert on_a.expect(contains("PRIVMSG #ca")).raw.endswith(":after the renewal")
         assert a.log().count("link up: a -- b") == 1, "the link to b never dropped"
 
-        # A CA rotation: a's bundle now holds both CAs; its next dial of c
-        # succeeds while the link to b (old CA) stays.
+        # A CA rotation: the bundles of a and c now hold both CAs; a's next
+        # dial of c succeeds while the link to b (old CA) stays.
         bundle = ca["ca.crt"] + other_ca["ca.crt"]
+        (dirs["c"] / "ca.crt").write_bytes(bundle)
         (dirs["a"] / "ca.crt").write_bytes(bundle)
         wait_until(lambda: "c" in links_up(a), 30, "a links to c once it trusts c's CA", poll=0.2)
         assert set(links_up(a)) == {"b", "c"}
@@ -139,3 +159,15 @@ def test_peers_verify_certificates_from_the_network_ca_and_survive_rotation(
     finally:
         for node in nodes:
             node.stop()
+
+
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        ({"certFile": "/tls/tls.crt"}, "links.certFile and links.keyFile go together"),
+        ({"requirePeerCertificate": True}, "links.requirePeerCertificate needs links.caFile"),
+    ],
+)
+def test_half_a_link_certificate_setting_is_refused(links: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"name": "x", "links": {"secret": SECRET, **links}})

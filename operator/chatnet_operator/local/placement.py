@@ -91,3 +91,6 @@ class LocalPlacement:
 
     def link_names(self, chat_server: str, ordinal: int) -> list[str]:
         return []
+
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        return None

@@ -75,6 +75,11 @@ class LinkPlan(_Model):
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None
+    #: The certificate and key the node shows when it dials.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Servers dialing in must show a certificate ``ca_file`` trusts.
+    require_peer_certificate: bool = False
     #: Hubs dial every entry; a leaf dials the first reachable one, in order.
     dial: list[PortalTarget] = []
     #: Servers allowed to link in (names).

@@ -55,6 +55,10 @@ class Placement(Protocol):
         """Every name peers may dial replica ``ordinal`` of ``chat_server`` by (certificates)."""
         ...
 
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        """The certificate and key a server shows when it dials (with ``link_ca_file``)."""
+        ...
+
 
 LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
 SECRETS_DIR = Path("/etc/chatnet/secrets")  # Secret NAME is mounted at SECRETS_DIR/NAME
@@ -140,6 +144,11 @@ class ClusterPlacement:
             f"{pod}.{chat_server}.{namespace}.svc",
             f"{pod}.{chat_server}.{namespace}.svc.{self.cluster_domain}",
         ]
+
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        if self.link_ca_file() is None:
+            return None
+        return LINK_TLS_DIR / "tls.crt", LINK_TLS_DIR / "tls.key"
 
     def link_ca_file(self) -> Path | None:
         links = self.network.spec.links

@@ -197,6 +197,11 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 tree.append((member.name, candidates[0]))
 
     plans: dict[str, ServerPlan] = {}
+    # Every server shows its certificate from the network CA when it dials, and
+    # demands one of servers dialing in, unless servers outside the cluster
+    # (portals) link in: they have no certificate from this CA.
+    shown = placement.link_certificate()
+    outside = any(server.spec.portals for server in servers)
     for server in servers:
         for member in members[server.name]:
             link_plan = LinkPlan(
@@ -207,6 +212,9 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 ping_timeout=parse_duration(spec.links.ping_timeout),
                 secret_file=placement.link_secret_file(),
                 ca_file=placement.link_ca_file(),
+                cert_file=shown[0] if shown else None,
+                key_file=shown[1] if shown else None,
+                require_peer_certificate=shown is not None and not outside,
                 dial=dial[member.name],
                 accept=sorted(accept[member.name]),
             )
@@ -366,6 +374,9 @@ def node_links(plan: LinkPlan) -> Links:
         ping_timeout=plan.ping_timeout,
         secret_file=plan.secret_file,
         ca_file=plan.ca_file,
+        cert_file=plan.cert_file,
+        key_file=plan.key_file,
+        require_peer_certificate=plan.require_peer_certificate,
         dial=[LinkPeer.model_validate(t.model_dump()) for t in plan.dial],
         accept=plan.accept,
     )
