@@ -316,7 +316,11 @@ class LinkPeer(_Model):
     host: str
     port: Port
     tls: bool = False
-    external: bool = False
+    external: bool = Field(
+        default=False,
+        description="a server outside the network's CA: its certificate is not checked "
+        "against caFile (the link secret authenticates it)",
+    )
 
 
 class Links(_Model):

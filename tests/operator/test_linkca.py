@@ -130,6 +130,27 @@ def test_an_autoscaled_set_is_certified_for_every_replica_it_may_run() -> None:
     ]
 
 
+def test_servers_demand_a_certificate_of_those_dialing_in_unless_a_portal_links_in() -> None:
+    def configs(text: str) -> list[Any]:
+        report = validate_documents(parse_text(text, "test"))
+        assert report.ok, report.problems
+        (declared,) = report.networks
+        plan = plan_network(declared, ClusterPlacement(declared.network))
+        return [s.node for s in plan.servers.values()]
+
+    text = MANIFEST.replace("NET", "p").replace("NS", "ns")
+    assert all(c.links.require_peer_certificate for c in configs(text))
+    far = "portals: [{name: far, address: far.example.org, port: 8443, serverId: 40, tls: true}]"
+    with_portal = text.replace("serverId: 2}", f"serverId: 2, {far}}}")
+    found = configs(with_portal)
+    # The outside server has no certificate from this CA: nobody demands one of those dialing in,
+    assert not any(c.links.require_peer_certificate for c in found)
+    assert all(c.links.cert_file is not None and c.links.ca_file is not None for c in found)
+    # ... and not checked against the network CA when dialed (the link secret authenticates it).
+    dials = [p for c in found for p in c.links.dial if p.name == "far"]
+    assert dials and all(p.external for p in dials)
+
+
 def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
     api: ApiServer, operator: OperatorProcess
 ) -> None:

@@ -220,7 +220,7 @@ class LinkRuntime:
                 open_timeout=5,
                 ping_interval=None,
                 max_size=lp.MAX_LINK_MESSAGE,
-                ssl=self._client_tls() if peer.tls else None,
+                ssl=self._client_tls(peer) if peer.tls else None,
             )
         except ssl.SSLCertVerificationError as exc:
             log.warning(
@@ -249,8 +249,8 @@ class LinkRuntime:
         self._tasks.append(task)
         return session
 
-    def _client_tls(self) -> ssl.SSLContext:
-        """TLS for dialing: verify against ``caFile`` when given.
+    def _client_tls(self, peer: LinkPeer) -> ssl.SSLContext:
+        """TLS for dialing: verify against ``caFile`` when given (not an ``external`` peer).
 
         With ``certFile`` this server shows its certificate too. The files
         are read at every dial, so a renewed certificate or CA bundle (during
@@ -260,7 +260,7 @@ class LinkRuntime:
         peer (challenge and response), and TLS still keeps the traffic
         private.
         """
-        if self.links.ca_file is not None:
+        if self.links.ca_file is not None and not peer.external:
             context = ssl.create_default_context(cafile=str(self.links.ca_file))
         else:
             context = ssl.create_default_context()
