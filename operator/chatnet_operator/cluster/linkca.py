@@ -37,7 +37,7 @@ Emit = Callable[[Obj, str, str, str], None]
 
 #: The CA Secret's label value when the operator made it (not cert-manager).
 OPERATOR_MADE = "operator"
-#: Shortened in tests to see rotation happen.
+#: How long the operator's own CA and certificates live (``plan.linkpki``).
 LIFETIMES = linkpki.Lifetimes()
 
 
