@@ -141,7 +141,7 @@ def test_servers_demand_a_certificate_of_those_dialing_in_unless_a_portal_links_
     text = MANIFEST.replace("NET", "p").replace("NS", "ns")
     assert all(c.links.require_peer_certificate for c in configs(text))
     far = "portals: [{name: far, address: far.example.org, port: 8443, serverId: 40, tls: true}]"
-    with_portal = text.replace("serverId: 2}", f"serverId: 2, {far}}}")
+    with_portal = text.replace("serverId: 2}", f"serverId: 2, peers: [far], {far}}}")
     found = configs(with_portal)
     # The outside server has no certificate from this CA: nobody demands one of those dialing in,
     assert not any(c.links.require_peer_certificate for c in found)
