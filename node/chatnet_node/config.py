@@ -316,7 +316,11 @@ class LinkPeer(_Model):
     host: str
     port: Port
     tls: bool = False
-    external: bool = False
+    external: bool = Field(
+        default=False,
+        description="a server outside the network's CA: its certificate is not checked "
+        "against caFile (the link secret authenticates it)",
+    )
 
 
 class Links(_Model):
@@ -331,6 +335,14 @@ class Links(_Model):
     secret_file: Path | None = Field(default=None, description="a file holding the secret")
     ca_file: Path | None = Field(
         default=None, description="CA bundle to verify peers' TLS certificates (wss:// dials)"
+    )
+    cert_file: Path | None = Field(
+        default=None, description="certificate this server shows when it dials wss:// (PEM)"
+    )
+    key_file: Path | None = Field(default=None, description="the key of certFile (PEM)")
+    require_peer_certificate: bool = Field(
+        default=False,
+        description="a server dialing in over TLS must show a certificate caFile trusts",
     )
     dial: list[LinkPeer] = Field(
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
@@ -359,6 +371,17 @@ class Links(_Model):
         ge=1,
         description="link messages one peer may send at once (a burst of a large network)",
     )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Links:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("links.certFile and links.keyFile go together: give both or neither")
+        if self.require_peer_certificate and self.ca_file is None:
+            raise ValueError(
+                "links.requirePeerCertificate needs links.caFile: the CA bundle that checks "
+                "the certificates of servers dialing in"
+            )
+        return self
 
     def read_secret(self) -> str | None:
         """The secret, from ``secret`` or from ``secretFile``."""

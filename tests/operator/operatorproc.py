@@ -16,7 +16,9 @@ import yaml
 
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.cluster.linkca import own_ca_secret, own_ca_secrets
 from chatnet_operator.cluster.reconcile import generated_secret, generated_secrets
+from chatnet_operator.plan.linkca import LINK_CA_LABEL
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
@@ -81,9 +83,13 @@ def rendered(docs: list[Obj]) -> dict[str, Obj]:
     return out
 
 
-def operator_children(docs: list[Obj]) -> dict[str, Obj]:
+def operator_children(docs: list[Obj], cert_manager: bool = False) -> dict[str, Obj]:
     """What the operator makes of these documents: ``rendered`` and each generated Secret
-    (link and cloak: created once by the operator, never printed by ``chatnet render``)."""
+    (link and cloak: created once by the operator, never printed by ``chatnet render``).
+
+    Without ``cert_manager`` the operator keeps the link CA itself: the rendered
+    cert-manager link objects give way to its CA and certificate Secrets.
+    """
     out = rendered(docs)
     report = validate_documents(parse_text(yaml.safe_dump_all(docs), "test"))
     for declared in report.networks:
@@ -93,6 +99,12 @@ def operator_children(docs: list[Obj]) -> dict[str, Obj]:
         for name, key, _ in generated_secrets(plan):
             secret = generated_secret(plan, name, key, "not-compared", owner)
             out[f"Secret/{name}"] = secret
+        if cert_manager:
+            continue
+        for key in [k for k, o in out.items() if LINK_CA_LABEL in o["metadata"]["labels"]]:
+            del out[key]
+        for name, server in own_ca_secrets(plan):
+            out[f"Secret/{name}"] = own_ca_secret(plan, name, {}, owner, server)
     return out
 
 

@@ -34,3 +34,19 @@ def published_problems(objects: list[dict[str, Any]]) -> list[str]:
     if done.returncode not in (0, 1) or done.stderr:
         raise RuntimeError(f"validate.mjs failed ({done.returncode}): {done.stderr}")
     return [line for line in done.stdout.splitlines() if not line.startswith("ok ")]
+
+
+def validate_rendered(objects: list[dict[str, Any]], version: str) -> None:
+    """Every object valid: Kubernetes' own kinds under kubernetes-validate (strict) at
+    ``version``, other operators' kinds (cert-manager, Gateway API, prometheus-operator,
+    CloudNativePG) against their published schemas (skips without ``make client-deps``)."""
+    import kubernetes_validate  # noqa: PLC0415
+
+    from chatnet_operator.plan.optional import is_optional  # noqa: PLC0415
+
+    optional = [o for o in objects if is_optional(o)]
+    for obj in objects:
+        if not is_optional(obj):
+            kubernetes_validate.validate(obj, version, strict=True)
+    if optional:
+        assert published_problems(optional) == []

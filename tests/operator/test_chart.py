@@ -264,6 +264,7 @@ CHILD_VERBS = ["get", "list", "create", "patch", "delete"]
 OPTIONAL_RESOURCES = [
     ("networking.k8s.io", "ingresses"),
     ("cert-manager.io", "certificates"),
+    ("cert-manager.io", "issuers"),
     ("gateway.networking.k8s.io", "httproutes"),
     ("monitoring.coreos.com", "servicemonitors"),
     ("monitoring.coreos.com", "podmonitors"),
@@ -276,7 +277,7 @@ NAMESPACED_GRANTS = (
     | {("chatnet.io", f"{r}/finalizers", "update") for r in ("chatnetworks", "chatservers")}
     | {("apps", "statefulsets", v) for v in CHILD_VERBS}
     | {("", r, v) for r in ("services", "configmaps") for v in CHILD_VERBS}
-    | {("", "secrets", v) for v in ("get", "create", "delete")}
+    | {("", "secrets", v) for v in ("get", "create", "patch", "delete")}
     | {("policy", "poddisruptionbudgets", v) for v in CHILD_VERBS}
     | {("networking.k8s.io", "networkpolicies", v) for v in CHILD_VERBS}
     | {("postgresql.cnpg.io", "clusters", v) for v in ("get", "create", "patch")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -15,7 +14,7 @@ from chatnet_operator.cli import main
 from chatnet_operator.cluster.reconcile import desired_children
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
-from tests.operator.published import published_problems
+from tests.operator.published import published_problems, validate_rendered
 from tests.operator.test_render import K8S_VERSION, by_kind
 
 SERVER = (
@@ -64,10 +63,7 @@ def test_the_operator_makes_a_synchronous_cnpg_cluster_and_points_nodes_at_it(
     }
     # Every node reads CNPG's app Secret, whose uri reaches the primary (NAME-rw).
     assert dsn_ref(objects) == {"name": "chat-history-app", "key": "uri"}
-    assert published_problems([cluster]) == []
-    for obj in objects:
-        if obj["kind"] != "Cluster":
-            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    validate_rendered(objects, K8S_VERSION)
 
 
 def test_one_instance_or_synchronous_off_asks_for_no_synchronous_standby(

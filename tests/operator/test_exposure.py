@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
 from chatnet_node.config import NodeConfig, parse_config
 from chatnet_operator.cli import main
+from tests.operator.published import validate_rendered
 
 K8S_VERSION = "1.31.0"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "behind-a-load-balancer.yaml"
@@ -52,8 +52,7 @@ def test_the_example_renders_a_proxy_protocol_endpoint(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     objects = render(capsys, EXAMPLE)
-    for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    validate_rendered(objects, K8S_VERSION)
     service = find(objects, "Service", "edge-chat")
     assert service["spec"]["type"] == "LoadBalancer"
     assert (

@@ -22,6 +22,7 @@ import yaml
 
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.plan.linkca import LINK_CA_LABEL
 from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.operator.kubeapi import ApiServer
@@ -160,7 +161,9 @@ def test_create_makes_every_child_as_rendered(api: ApiServer, operator: Operator
             assert owner["uid"] == network["metadata"]["uid"], key
         assert owner["controller"] is True
         assert have["metadata"]["labels"] == want["metadata"]["labels"]
-        if key.startswith("Secret/"):
+        if key.startswith("Secret/") and LINK_CA_LABEL in want["metadata"]["labels"]:
+            assert set(have["data"]) == {"ca.crt", "tls.crt", "tls.key"}
+        elif key.startswith("Secret/"):
             assert set(have["data"]) == {"secret"}
         else:
             assert {k: v for k, v in have.items() if k in ("spec", "data")} == {

@@ -13,6 +13,7 @@ import yaml
 from chatnet_operator.cli import main
 from chatnet_operator.plan.podspec import app_version, default_resources
 from chatnet_operator.plan.render import MIN_KUBERNETES
+from tests.operator.published import validate_rendered
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VERSIONS = [f"{MIN_KUBERNETES}.0", kubernetes_validate.utils.latest_version()]
@@ -142,8 +143,7 @@ def test_network_pod_settings_with_server_overrides(
     manifest = tmp_path / "acme.yaml"
     manifest.write_text(NETWORK_POD)
     objects = render(capsys, manifest)
-    for obj in objects:
-        kubernetes_validate.validate(obj, version, strict=True)
+    validate_rendered(objects, version)
     templates = pods(objects)
     west, east = templates["west"], templates["east"]
     # west takes the network's settings as they are.

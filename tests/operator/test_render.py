@@ -15,6 +15,7 @@ from chatnet_node.config import parse_config
 from chatnet_operator.api import crds
 from chatnet_operator.cli import main
 from chatnet_operator.plan.render import MIN_KUBERNETES
+from tests.operator.published import validate_rendered
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 K8S_VERSION = f"{MIN_KUBERNETES}.0"
@@ -40,8 +41,7 @@ def test_rendered_objects_are_valid_at_the_oldest_and_newest_kubernetes(
     kinds = {o["kind"] for o in objects}
     assert {"Service", "ConfigMap", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
     assert "Secret" not in kinds, "render prints no secret"
-    for obj in objects:
-        kubernetes_validate.validate(obj, version, strict=True)
+    validate_rendered(objects, version)
 
 
 def test_the_version_before_the_minimum_lacks_the_pre_stop_sleep(
@@ -141,8 +141,7 @@ def test_tls_postgres_resources_and_zones_render_valid(
         "  resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}\n"
     )
     objects = render(capsys, str(manifest))
-    for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    validate_rendered(objects, K8S_VERSION)
     assert "Secret" not in {o["kind"] for o in objects}, "the declared link Secret is used"
     service = by_kind(objects, "Service")["full-chat"]
     assert service["spec"]["type"] == "LoadBalancer"
@@ -181,7 +180,8 @@ def test_client_service_never_collides_with_a_servers_headless_service(
 def test_tls_required_links_dial_a_wss_listener_each_server_has(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """ConferenceRoom's SSL-only links work on a cluster without a certificate given."""
+    """ConferenceRoom's SSL-only links on a cluster with no certificate given: each
+    server's own, from the network CA, which peers verify (``links.caFile``)."""
     objects = render(capsys, str(EXAMPLES[0].parent / "conferenceroom-geographic.yaml"))
     node = parse_config(
         yaml.safe_load(by_kind(objects, "ConfigMap")["us-east-config"]["data"]["us-east-0.yaml"])
@@ -194,7 +194,22 @@ def test_tls_required_links_dial_a_wss_listener_each_server_has(
         ("hub-eu.geo.example", "hub-eu-0", 8443, True),
     ]
     [listener] = node.listeners.websocket_tls
-    assert (listener.port, listener.self_signed) == (8443, True)
+    assert (listener.port, str(listener.cert_file)) == (8443, "/etc/chatnet/link-tls/tls.crt")
+    assert str(node.links.ca_file) == "/etc/chatnet/link-tls/ca.crt"
+    sts = by_kind(objects, "StatefulSet")["us-east"]["spec"]["template"]["spec"]
+    assert {"name": "link-tls", "secret": {"secretName": "us-east-link-tls"}} in sts["volumes"]
+    # Its certificate names what peers dial (without -n: POD.SET, no namespace).
+    cert = by_kind(objects, "Certificate")["hub-us-link"]["spec"]
+    assert cert["secretName"] == "hub-us-link-tls"
+    assert node.links.dial[0].host in cert["dnsNames"]
+    assert cert["issuerRef"] == {
+        "name": "geo-link-ca",
+        "kind": "Issuer",
+        "group": "cert-manager.io",
+    }
+    assert by_kind(objects, "Issuer")["geo-link-ca"]["spec"] == {
+        "ca": {"secretName": "geo-link-ca"}
+    }
     headless = by_kind(objects, "Service")["hub-us"]
     assert [p["name"] for p in headless["spec"]["ports"]] == ["websocket", "link-tls", "admin"]
 
@@ -218,8 +233,40 @@ def test_a_link_certificate_secret_is_mounted_and_used(
     )
     [listener] = node.listeners.websocket_tls
     assert str(listener.cert_file) == "/etc/chatnet/link-tls/tls.crt"
-    for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    validate_rendered(objects, K8S_VERSION)
+
+
+def test_links_issuer_ref_signs_each_servers_certificate_with_your_ca_issuer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES[0].parent / "conferenceroom-geographic.yaml").read_text()
+    issuer = "issuerRef: {name: corp-ca, kind: ClusterIssuer},"
+    manifest = tmp_path / "geo.yaml"
+    manifest.write_text(text.replace("links: {tls: required,", f"links: {{tls: required, {issuer}"))
+    objects = render(capsys, str(manifest), "-n", "chat")
+    assert "Issuer" not in {o["kind"] for o in objects}, "no network CA of its own"
+    certificates = by_kind(objects, "Certificate")
+    assert "geo-link-ca" not in certificates
+    cert = certificates["us-east-link"]["spec"]
+    assert cert["issuerRef"] == {
+        "name": "corp-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert cert["dnsNames"] == [
+        "us-east-0.us-east",
+        "us-east-0.us-east.chat",
+        "us-east-0.us-east.chat.svc",
+        "us-east-0.us-east.chat.svc.cluster.local",
+    ]
+    validate_rendered(objects, K8S_VERSION)
+    # With a shared Secret as well: refused, saying why (and nothing rendered).
+    both = text.replace(
+        "links: {tls: required,", f"links: {{tls: required, tlsSecretName: x, {issuer}"
+    )
+    manifest.write_text(both)
+    assert main(["render", str(manifest)]) != 0
+    assert "links.issuerRef and links.tlsSecretName exclude each other" in capsys.readouterr().err
 
 
 def test_a_link_port_that_collides_with_an_endpoint_port_is_refused(

@@ -106,10 +106,11 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, create, patch, delete]
-# Secrets: the generated link and cloak Secrets, created once and never updated.
+# Secrets: the generated link and cloak Secrets, created once and never updated;
+# the operator's own link CA and certificates (no cert-manager), renewed in place.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create, delete]
+  verbs: [get, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, create, patch, delete]
@@ -122,7 +123,8 @@ operator under exactly these rules and fails on a refused or an unused grant. */
 - apiGroups: [postgresql.cnpg.io]
   resources: [clusters]
   verbs: [get, create, patch]
-# The web chat's routes and the endpoint's certificate; the servers' scrape
+# The web chat's routes, the endpoint's certificate and the link CA (its
+# Issuers and each server's Certificate); the servers' scrape
 # targets and alerts. Kept in step, deleted when the spec no longer asks for
 # them (owner references remove them with the network); the optional kinds
 # only when their CRDs are served.
@@ -130,7 +132,7 @@ operator under exactly these rules and fails on a refused or an unused grant. */
   resources: [ingresses]
   verbs: [get, list, create, patch, delete]
 - apiGroups: [cert-manager.io]
-  resources: [certificates]
+  resources: [certificates, issuers]
   verbs: [get, list, create, patch, delete]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

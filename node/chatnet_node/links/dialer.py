@@ -220,8 +220,17 @@ class LinkRuntime:
                 open_timeout=5,
                 ping_interval=None,
                 max_size=lp.MAX_LINK_MESSAGE,
-                ssl=self._client_tls() if peer.tls else None,
+                ssl=self._client_tls(peer) if peer.tls else None,
             )
+        except ssl.SSLCertVerificationError as exc:
+            log.warning(
+                "link to %s at %s: refused: its certificate is not trusted (caFile %s): %s",
+                peer.name,
+                uri,
+                self.links.ca_file,
+                exc.verify_message or exc,
+            )
+            return None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.info("link to %s at %s: cannot connect: %s", peer.name, uri, exc)
             return None
@@ -240,18 +249,26 @@ class LinkRuntime:
         self._tasks.append(task)
         return session
 
-    def _client_tls(self) -> ssl.SSLContext:
-        """TLS for dialing: verify against ``caFile`` when given.
+    def _client_tls(self, peer: LinkPeer) -> ssl.SSLContext:
+        """TLS for dialing: verify against ``caFile`` when given (not an ``external`` peer).
 
-        Without a CA the certificate is not checked: the link secret still
-        authenticates the peer (challenge and response), and TLS still keeps
-        the traffic private.
+        With ``certFile`` this server shows its certificate too. The files
+        are read at every dial, so a renewed certificate or CA bundle (during
+        a CA rotation: the old CA and the new one) counts for the next link
+        while the links already up stay as they are. Without a CA the peer's
+        certificate is not checked: the link secret still authenticates the
+        peer (challenge and response), and TLS still keeps the traffic
+        private.
         """
-        if self.links.ca_file is not None:
-            return ssl.create_default_context(cafile=str(self.links.ca_file))
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        if self.links.ca_file is not None and not peer.external:
+            context = ssl.create_default_context(cafile=str(self.links.ca_file))
+        else:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.links.cert_file is not None and self.links.key_file is not None:
+            # Shown to the peer, which checks it with links.requirePeerCertificate.
+            context.load_cert_chain(str(self.links.cert_file), str(self.links.key_file))
         return context
 
     def _outbound_session(self, ws: ClientConnection, secure: bool) -> LinkSession:

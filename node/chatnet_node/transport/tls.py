@@ -47,6 +47,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 from ..config import TlsListener
@@ -102,6 +103,31 @@ def certificate_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) ->
         return None
     der = ssl_object.getpeercert(binary_form=True)
     return hashlib.sha256(der).hexdigest() if der else None
+
+
+def untrusted_peer(der: bytes | None, ca_file: Path) -> str | None:
+    """Why a server dialing in is not trusted by the ``ca_file`` bundle; None if it is.
+
+    Server links ask for a certificate but accept any at the TLS handshake
+    (the listener also serves clients, see above); this is the check, against
+    the bundle as it is on disk now (a renewed bundle counts at once).
+    """
+    if not der:
+        return "it showed no certificate (links.certFile)"
+    try:
+        store = verification.Store(x509.load_pem_x509_certificates(ca_file.read_bytes()))
+        verifier = (
+            verification.PolicyBuilder()
+            .store(store)
+            .time(datetime.datetime.now(datetime.UTC))
+            .build_client_verifier()
+        )
+        verifier.verify(x509.load_der_x509_certificate(der), [])
+    except OSError as exc:
+        return f"caFile {ca_file} cannot be read: {exc.strerror}"
+    except (ValueError, verification.VerificationError) as exc:
+        return f"its certificate is not trusted (caFile {ca_file}): {exc}"
+    return None
 
 
 def self_signed(

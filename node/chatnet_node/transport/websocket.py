@@ -43,7 +43,7 @@ from .forwarded import (
     trusted_networks,
     x_forwarded_for,
 )
-from .tls import certificate_fingerprint
+from .tls import certificate_fingerprint, untrusted_peer
 
 log = logging.getLogger("chatnet.websocket")
 
@@ -276,6 +276,15 @@ class WebSocketProtocol(Connection):
             return
         transport = self.transport
         assert transport is not None
+        links = self.links.links
+        if links.require_peer_certificate and self.secure and links.ca_file is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            problem = untrusted_peer(der, links.ca_file)
+            if problem is not None:
+                self.links.refusals += 1
+                self._refuse_link(f"link refused: {problem}")
+                return
 
         def send_text(text: str) -> None:
             if self.transport is not None and not self.closed:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from chatnet_operator.api.autoscale import SERVER_AUTOSCALE_RULES, Autoscale, AutoscaleStatus
+from chatnet_operator.api.certificates import IssuerRef
 from chatnet_operator.api.endpoint import Endpoint, SecretRef
 from chatnet_operator.api.fields import (
     DOMAIN_PATTERN,
@@ -77,7 +78,16 @@ class Links(ApiModel):
         default=None,
         description=(
             "kubernetes.io/tls Secret (tls.crt, tls.key) for the wss:// link listener;"
-            " a self-signed one is generated when omitted"
+            " shared by every server and not verified by peers; when omitted each"
+            " ChatServer gets its own certificate from the network CA and peers verify it"
+        ),
+    )
+    issuer_ref: IssuerRef | None = Field(
+        default=None,
+        description=(
+            "cert-manager CA issuer that signs each ChatServer's link certificate; when"
+            " omitted the network keeps its own CA (cert-manager's when installed, else"
+            " one the operator generates)"
         ),
     )
 
@@ -92,6 +102,12 @@ LINKS_RULES = [
         "duration(self.pingTimeout) > duration(self.pingInterval)",
         "pingTimeout must be longer than pingInterval",
         lambda lk: parse_duration(lk.ping_timeout) > parse_duration(lk.ping_interval),
+    ),
+    Rule(
+        "!has(self.issuerRef) || !has(self.tlsSecretName)",
+        "links.issuerRef and links.tlsSecretName exclude each other: certificates from an "
+        "issuer, or one Secret you keep",
+        lambda lk: lk.issuer_ref is None or lk.tls_secret_name is None,
     ),
 ]
 

@@ -42,6 +42,7 @@ from chatnet_operator.cluster.config import OperatorConfig
 from chatnet_operator.cluster.discovery import CONDITION as DISCOVERY_CONDITION
 from chatnet_operator.cluster.discovery import Discovery, Kind, missing_condition
 from chatnet_operator.cluster.kube import ApiError, KubeClient
+from chatnet_operator.cluster.linkca import keep_link_ca
 from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
 from chatnet_operator.cluster.reconcile import (
     PRUNED_KINDS,
@@ -67,6 +68,7 @@ from chatnet_operator.observe.status import (
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
+from chatnet_operator.plan.linkca import ca_name
 from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
 from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
@@ -312,6 +314,7 @@ async def _sync(
     missing_secrets = await _check_secrets(kube, declared, namespace)
     desired = desired_children(plan, network, live)
     discovery = Discovery(kube)
+    desired = await keep_link_ca(kube, discovery, plan, network, live, desired, emit)
     desired, missing_kinds = await _served_only(discovery, desired)
     actions = await _apply(kube, desired, emit, network)
     _child_events(emit, network, live, actions)
@@ -469,6 +472,7 @@ async def delete_network_children(kube: KubeClient, network: Obj) -> list[str]:
     cloaks = spec.get("cloaks") or {}
     if cloaks.get("enabled", True) and not cloaks.get("secretRef"):
         refs.append(("v1", "Secret", namespace, cloak_secret_name(name)))
+    refs.append(("v1", "Secret", namespace, ca_name(name)))  # the operator's own link CA
     # Under the network's lock: a reconcile that read the network before its
     # deletion began must not re-create what is deleted here.
     async with _locks[(namespace, name)]:

@@ -37,6 +37,7 @@ from chatnet_operator.plan.cnpg import API_VERSION as CNPG_API_VERSION
 from chatnet_operator.plan.cnpg import KIND as CNPG_KIND
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import is_backbone
+from chatnet_operator.plan.linkca import server_secret_name
 from chatnet_operator.plan.optional import OPTIONAL_KINDS
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY
 from chatnet_operator.plan.render import LINK_SECRET_KEY, MANAGED_BY, render_network
@@ -243,6 +244,7 @@ def server_child_refs(namespace: str, server: str) -> list[tuple[str, str, str, 
         ("policy/v1", "PodDisruptionBudget", namespace, server),
         ("v1", "Service", namespace, server),
         ("v1", "ConfigMap", namespace, f"{server}-config"),
+        ("v1", "Secret", namespace, server_secret_name(server)),  # the operator's own link CA
     ]
 
 

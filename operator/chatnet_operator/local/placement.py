@@ -103,3 +103,12 @@ class LocalPlacement:
     def link_tls(self) -> bool:
         # No certificates on this machine; links never leave loopback.
         return False
+
+    def link_ca_file(self) -> Path | None:
+        return None
+
+    def link_names(self, chat_server: str, ordinal: int) -> list[str]:
+        return []
+
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        return None

@@ -73,6 +73,13 @@ class LinkPlan(_Model):
     ping_interval: float = 60.0
     ping_timeout: float = 120.0
     secret_file: Path | None = None
+    #: CA bundle the node verifies its peers' link certificates against.
+    ca_file: Path | None = None
+    #: The certificate and key the node shows when it dials.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Servers dialing in must show a certificate ``ca_file`` trusts.
+    require_peer_certificate: bool = False
     #: Hubs dial every entry; a leaf dials the first reachable one, in order.
     dial: list[PortalTarget] = []
     #: Servers allowed to link in (names).
@@ -199,6 +206,29 @@ class PolicyPlan(_Model):
     admin_from: list[dict[str, Any]] = []
 
 
+class LinkCertPlan(_Model):
+    """One ChatServer's link certificate: the Secret its pods mount, the names peers dial."""
+
+    server: str
+    secret_name: str
+    dns_names: list[str]
+
+
+class LinkCaPlan(_Model):
+    """Per-ChatServer link certificates from one network CA (``plan.linkca``)."""
+
+    #: The issuer that signs the servers' certificates (a cert-manager CA issuer).
+    issuer_name: str
+    issuer_kind: str = "Issuer"
+    issuer_group: str = "cert-manager.io"
+    #: True: the network's own CA (cert-manager's self-signed chain, or the
+    #: operator's Secrets without cert-manager); False: ``spec.links.issuerRef``.
+    own_ca: bool = True
+    #: The Secret holding the network's own CA (``own_ca``).
+    ca_secret: str = ""
+    certificates: list[LinkCertPlan] = []
+
+
 class ClusterPlan(_Model):
     """How the network runs on a Kubernetes cluster, beyond each node's configuration."""
 
@@ -211,6 +241,9 @@ class ClusterPlan(_Model):
     link_tls_port: int
     #: The wss:// link certificate Secret; None: each server makes its own.
     link_tls_secret: str | None
+    #: Per-server link certificates and the CA peers verify them with (None:
+    #: link TLS off, or one shared ``link_tls_secret``).
+    link_ca: LinkCaPlan | None = None
     history_store: HistoryStore
     storage_size: str
     postgres_secret: str | None

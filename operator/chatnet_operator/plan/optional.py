@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chatnet_operator.plan import certificates, cnpg, monitoring, routes
+from chatnet_operator.plan import certificates, cnpg, linkca, monitoring, routes
 from chatnet_operator.plan.desired import NetworkPlan
 
 Obj = dict[str, Any]
 
 #: (apiVersion, kind) of each optional kind, to the spec field that makes one.
 OPTIONAL_KINDS: dict[tuple[str, str], str] = {
-    (certificates.API_VERSION, certificates.KIND): "spec.endpoint.tls.issuerRef",
+    (certificates.API_VERSION, certificates.KIND): (
+        "spec.endpoint.tls.issuerRef or spec.links.issuerRef"
+    ),
+    (linkca.API_VERSION, linkca.ISSUER): "spec.links.tls (the network's link CA)",
     (routes.ROUTE_API, "HTTPRoute"): "spec.endpoint.gateway",
     (monitoring.API_VERSION, "ServiceMonitor"): "spec.monitoring.serviceMonitor",
     (monitoring.API_VERSION, "PodMonitor"): "spec.monitoring.podMonitor",

@@ -47,6 +47,18 @@ class Placement(Protocol):
         """Can links between these servers use TLS (are there certificates)?"""
         ...
 
+    def link_ca_file(self) -> Path | None:
+        """The CA bundle a server verifies its peers' link certificates with (None: no check)."""
+        ...
+
+    def link_names(self, chat_server: str, ordinal: int) -> list[str]:
+        """Every name peers may dial replica ``ordinal`` of ``chat_server`` by (certificates)."""
+        ...
+
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        """The certificate and key a server shows when it dials (with ``link_ca_file``)."""
+        ...
+
 
 LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
 SECRETS_DIR = Path("/etc/chatnet/secrets")  # Secret NAME is mounted at SECRETS_DIR/NAME
@@ -83,7 +95,10 @@ class ClusterPlacement:
             ]
         links = self.network.spec.links
         link_tls = []
-        if self.link_tls() and links.tls_secret_name is not None:
+        if self.link_tls():
+            # The shared links.tlsSecretName, or this ChatServer's own certificate
+            # from the network CA; either is mounted at LINK_TLS_DIR and reloaded
+            # by the node when renewed.
             link_tls = [
                 TlsListener(
                     host="0.0.0.0",
@@ -92,10 +107,6 @@ class ClusterPlacement:
                     key_file=LINK_TLS_DIR / "tls.key",
                 )
             ]
-        elif self.link_tls():
-            # No certificate given: each server makes its own at start (peers
-            # authenticate with the link secret; TLS keeps links private).
-            link_tls = [TlsListener(host="0.0.0.0", port=links.tls_port, self_signed=True)]
         # proxyProtocol: the client ports require a PROXY header, and the load
         # balancer's WebSocket traffic gets its own port (plan.exposure says why).
         proxied = endpoint.proxy_protocol
@@ -114,15 +125,36 @@ class ClusterPlacement:
         )
 
     def link_address(self, member: Member, tls: bool) -> tuple[str, int]:
-        pod = f"{member.chat_server}-{member.ordinal}"
-        host = f"{pod}.{member.chat_server}.{self.network.namespace}.svc.{self.cluster_domain}"
+        host = self.link_names(member.chat_server, member.ordinal)[-1]
+        spec = self.network.spec
+        return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
+
+    def link_names(self, chat_server: str, ordinal: int) -> list[str]:
+        # The last name is the one peers dial (``link_address``).
+        pod = f"{chat_server}-{ordinal}"
         if self.network.metadata.namespace is None:
             # No namespace declared (``chatnet render`` without -n): a name relative
             # to the pod's own namespace, which its DNS search path completes, so
             # the same rendered files work in whichever namespace they are applied.
-            host = f"{pod}.{member.chat_server}"
-        spec = self.network.spec
-        return host, spec.links.tls_port if tls else spec.endpoint.websocket_port
+            return [f"{pod}.{chat_server}"]
+        namespace = self.network.namespace
+        return [
+            f"{pod}.{chat_server}",
+            f"{pod}.{chat_server}.{namespace}",
+            f"{pod}.{chat_server}.{namespace}.svc",
+            f"{pod}.{chat_server}.{namespace}.svc.{self.cluster_domain}",
+        ]
+
+    def link_certificate(self) -> tuple[Path, Path] | None:
+        if self.link_ca_file() is None:
+            return None
+        return LINK_TLS_DIR / "tls.crt", LINK_TLS_DIR / "tls.key"
+
+    def link_ca_file(self) -> Path | None:
+        links = self.network.spec.links
+        if links.tls == LinkTls.OFF or links.tls_secret_name is not None:
+            return None  # a shared certificate you keep: not verified (see README)
+        return LINK_TLS_DIR / "ca.crt"
 
     def history_path(self, member: Member) -> Path | None:
         return Path("/var/lib/chatnet/history.sqlite3")
@@ -138,5 +170,5 @@ class ClusterPlacement:
         return 10.0
 
     def link_tls(self) -> bool:
-        # A mounted certificate (links.tlsSecretName), or one made at start.
+        # A mounted certificate: links.tlsSecretName, or one from the network CA.
         return self.network.spec.links.tls != LinkTls.OFF

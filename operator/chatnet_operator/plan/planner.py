@@ -52,6 +52,7 @@ from chatnet_operator.plan.desired import (
     ServiceType,
 )
 from chatnet_operator.plan.exposure import ExposurePlan
+from chatnet_operator.plan.linkca import link_ca_plan
 from chatnet_operator.plan.lockdown import policy_plan
 from chatnet_operator.plan.monitoring import monitoring_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
@@ -196,6 +197,11 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 tree.append((member.name, candidates[0]))
 
     plans: dict[str, ServerPlan] = {}
+    # Every server shows its certificate from the network CA when it dials, and
+    # demands one of servers dialing in, unless servers outside the cluster
+    # (portals) link in: they have no certificate from this CA.
+    shown = placement.link_certificate()
+    outside = any(server.spec.portals for server in servers)
     for server in servers:
         for member in members[server.name]:
             link_plan = LinkPlan(
@@ -205,6 +211,10 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 ping_interval=parse_duration(spec.links.ping_interval),
                 ping_timeout=parse_duration(spec.links.ping_timeout),
                 secret_file=placement.link_secret_file(),
+                ca_file=placement.link_ca_file(),
+                cert_file=shown[0] if shown else None,
+                key_file=shown[1] if shown else None,
+                require_peer_certificate=shown is not None and not outside,
                 dial=dial[member.name],
                 accept=sorted(accept[member.name]),
             )
@@ -226,12 +236,22 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         display_name=network.display_name,
         servers=plans,
         sets=[_set_plan(network, server, members[server.name]) for server in servers],
-        cluster=cluster_plan(network),
+        cluster=cluster_plan(network).model_copy(
+            update={"link_ca": link_ca_plan(network, _ceilings(servers), placement)}
+        ),
         links=links,
         tree=tree,
         namespaced=network.metadata.namespace is not None,
         network_policy=policy_plan(network, servers),
     )
+
+
+def _ceilings(servers: list[ChatServer]) -> list[tuple[str, int]]:
+    """Each ChatServer with the most replicas it may run (its autoscale maximum)."""
+    return [
+        (s.name, max(s.spec.replicas, s.spec.autoscale.max_replicas if s.spec.autoscale else 0))
+        for s in servers
+    ]
 
 
 def _set_plan(network: ChatNetwork, server: ChatServer, members: list[Member]) -> ServerSetPlan:
@@ -353,6 +373,10 @@ def node_links(plan: LinkPlan) -> Links:
         ping_interval=plan.ping_interval,
         ping_timeout=plan.ping_timeout,
         secret_file=plan.secret_file,
+        ca_file=plan.ca_file,
+        cert_file=plan.cert_file,
+        key_file=plan.key_file,
+        require_peer_certificate=plan.require_peer_certificate,
         dial=[LinkPeer.model_validate(t.model_dump()) for t in plan.dial],
         accept=plan.accept,
     )

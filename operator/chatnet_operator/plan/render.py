@@ -6,7 +6,9 @@ NetworkPolicy (``plan/netpolicy.py``) and one PodDisruptionBudget over all
 its hubs; per ChatServer: a ConfigMap with the node configuration of every
 replica, a headless Service for links, a StatefulSet (its pod template
 finished by ``podspec``), and for a leaf set its own PodDisruptionBudget
-(``disruption`` says why hubs share one). Owner references are added by the operator (they need
+(``disruption`` says why hubs share one). With link TLS, the network CA's
+cert-manager objects and a link ``Certificate`` per ChatServer
+(``plan/linkca.py``). Owner references are added by the operator (they need
 the owner's UID, which a rendered file cannot know).
 
 Configuration changes reach running pods without a restart: the ConfigMap is
@@ -43,6 +45,7 @@ from chatnet_operator.plan.desired import (
 )
 from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
 from chatnet_operator.plan.exposure import expose, proxy_container_ports
+from chatnet_operator.plan.linkca import link_ca_objects
 from chatnet_operator.plan.netpolicy import network_policy
 from chatnet_operator.plan.optional import endpoint_objects, monitoring_objects
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
@@ -194,7 +197,7 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
         ports.append(
             {"name": "link-tls", "containerPort": cluster.link_tls_port, "protocol": "TCP"}
         )
-    if cluster.link_tls_secret is not None and cluster.link_tls != LinkTls.OFF:
+    if _link_tls_secret(cluster, server) is not None:
         mounts.append({"name": "link-tls", "mountPath": str(LINK_TLS_DIR), "readOnly": True})
     if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "containerPort": endpoint.irc_tls_port, "protocol": "TCP"})
@@ -261,6 +264,18 @@ def scrape_annotations(cluster: ClusterPlan) -> dict[str, str]:
     }
 
 
+def _link_tls_secret(cluster: ClusterPlan, server: ServerSetPlan) -> str | None:
+    """The link certificate Secret a set's pods mount: its own from the network CA, or the
+    shared ``links.tlsSecretName``; None without link TLS."""
+    if cluster.link_tls == LinkTls.OFF:
+        return None
+    if cluster.link_ca is not None:
+        for cert in cluster.link_ca.certificates:
+            if cert.server == server.name:
+                return cert.secret_name
+    return cluster.link_tls_secret
+
+
 def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     """The pods of one ChatServer: stable names, so stable server names and IDs."""
     cluster = plan.cluster
@@ -271,8 +286,9 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     ]
     if cluster.endpoint.tls_secret is not None:
         volumes.append({"name": "tls", "secret": {"secretName": cluster.endpoint.tls_secret}})
-    if cluster.link_tls_secret is not None and cluster.link_tls != LinkTls.OFF:
-        volumes.append({"name": "link-tls", "secret": {"secretName": cluster.link_tls_secret}})
+    link_tls_secret = _link_tls_secret(cluster, server)
+    if link_tls_secret is not None:
+        volumes.append({"name": "link-tls", "secret": {"secretName": link_tls_secret}})
     for i, name in enumerate(cluster.mounted_secrets):
         volumes.append({"name": f"secret-{i}", "secret": {"secretName": name}})
     claims: list[Obj] = []
@@ -384,6 +400,13 @@ def render_network(plan: NetworkPlan) -> list[Obj]:
         objects.append(policy)
     network_meta = lambda name: _meta(name, plan.object_namespace, _labels(plan.network))  # noqa: E731
     objects += endpoint_objects(plan, client_service_name(plan.network), network_meta)
+    sets = {s.name: s for s in plan.sets}
+
+    def link_meta(name: str, server: str | None) -> Obj:
+        labels = _labels(plan.network, sets.get(server) if server else None)
+        return _meta(name, plan.object_namespace, labels)
+
+    objects += link_ca_objects(plan.cluster.link_ca, plan.network, link_meta)
     database = cnpg_cluster(plan, network_meta)
     if database is not None:
         objects.append(database)  # before the servers, which wait for its app Secret
@@ -420,7 +443,20 @@ def secret_note(plan: NetworkPlan) -> str:
         how = (
             f"create Secret {name} (key {LINK_SECRET_KEY}) yourself, as spec.links.secretName says"
         )
-    return f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
+    note = f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
+    ca = plan.cluster.link_ca
+    if ca is not None and ca.own_ca:
+        note += (
+            f"# ChatNetwork {plan.network}: link certificates: cert-manager issues them "
+            f"(Issuer {ca.issuer_name} below); without cert-manager the chatnet operator "
+            "keeps the CA and the certificate Secrets in the cluster.\n"
+        )
+    elif ca is not None:
+        note += (
+            f"# ChatNetwork {plan.network}: link certificates: {ca.issuer_kind} "
+            f"{ca.issuer_name} issues them (cert-manager Certificates below).\n"
+        )
+    return note
 
 
 class _Dumper(yaml.SafeDumper):

@@ -1,9 +1,18 @@
 // Validate Kubernetes objects (a JSON array on stdin) against the validators
-// that @kubernetes-models generates from the published CRDs. Prints one line
+// that @kubernetes-models generates from the published CRDs (CloudNativePG,
+// cert-manager, Gateway API, prometheus-operator). Prints one line
 // per object, "ok KIND/NAME" or "invalid KIND/NAME: reason"; exits 1 if any is invalid.
+import * as certManager from "@kubernetes-models/cert-manager/cert-manager.io/v1";
 import * as cnpg from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1";
+import * as gatewayApi from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
+import * as prometheus from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 
-const MODELS = { "postgresql.cnpg.io/v1": cnpg };
+const MODELS = {
+  "cert-manager.io/v1": certManager,
+  "gateway.networking.k8s.io/v1": gatewayApi,
+  "monitoring.coreos.com/v1": prometheus,
+  "postgresql.cnpg.io/v1": cnpg,
+};
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;

@@ -1,0 +1,210 @@
+"""The link CA under the emulated API: the operator's own, or cert-manager's when installed.
+
+A real operator process. First the cluster serves no cert-manager kinds: the
+operator keeps the network CA and each ChatServer's link certificate as
+Secrets, which verify for every name peers dial, and renews a certificate
+when the names change (a scale-up). Then cert-manager's CRDs appear: a new
+network gets cert-manager Issuers and Certificates instead, while the first
+network keeps its own CA (a switch would split it).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.x509 import verification
+
+from chatnet_node.config import parse_config
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
+from tests.nodeproc import free_port
+from tests.operator import optional_kinds
+from tests.operator.kubeapi import ApiServer
+from tests.operator.operatorproc import CHATNET, OperatorProcess, start_api, wait_for
+
+Obj = dict[str, Any]
+
+MANIFEST = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: NET, namespace: NS}
+spec:
+  links: {tls: required}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: east, namespace: NS}
+spec: {network: NET, role: hub, serverId: 1, peers: [west]}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: west, namespace: NS}
+spec: {network: NET, role: hub, serverId: 2}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: edge, namespace: NS}
+spec: {network: NET, role: leaf, serverId: 10, uplinks: [east, west]}
+"""
+
+
+def apply(api: ApiServer, network: str, namespace: str) -> None:
+    text = MANIFEST.replace("NET", network).replace("NS", namespace)
+    for doc in yaml.safe_load_all(text):
+        api.store.apply(doc)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ApiServer]:
+    server = start_api()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(api: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    tmp = tmp_path_factory.mktemp("linkca")
+    urls = tmp / "status-urls.json"
+    urls.write_text("{}")
+    proc = OperatorProcess(api, tmp, urls, metrics_port=free_port()).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def secret(api: ApiServer, namespace: str, name: str) -> dict[str, bytes] | None:
+    found = api.store.find("v1", "Secret", namespace, name)
+    if found is None:
+        return None
+    return {k: base64.b64decode(v) for k, v in found.get("data", {}).items()}
+
+
+def verify(data: dict[str, bytes], name: str) -> None:
+    """As a dialing node does: the server's certificate against its ca.crt, for ``name``."""
+    store = verification.Store(x509.load_pem_x509_certificates(data["ca.crt"]))
+    verifier = (
+        verification.PolicyBuilder()
+        .store(store)
+        .time(datetime.datetime.now(datetime.UTC))
+        .build_server_verifier(x509.DNSName(name))
+    )
+    verifier.verify(x509.load_pem_x509_certificate(data["tls.crt"]), [])
+
+
+def node_config(api: ApiServer, namespace: str, server: str) -> Any:
+    config_map = wait_for(
+        lambda: api.store.find("v1", "ConfigMap", namespace, f"{server}-config"),
+        what=f"{server}'s configuration",
+    )
+    return parse_config(yaml.safe_load(config_map["data"][f"{server}-0.yaml"]))
+
+
+def test_an_autoscaled_set_is_certified_for_every_replica_it_may_run() -> None:
+    text = (
+        MANIFEST.replace("NET", "auto")
+        .replace("NS", "ns")
+        .replace(
+            "uplinks: [east, west]}",
+            "uplinks: [east, west], autoscale: {minReplicas: 1, maxReplicas: 3}}",
+        )
+    )
+    report = validate_documents(parse_text(text, "test"))
+    assert report.ok, report.problems
+    (declared,) = report.networks
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert plan.cluster.link_ca is not None
+    (edge,) = [c for c in plan.cluster.link_ca.certificates if c.server == "edge"]
+    assert [n for n in edge.dns_names if n.endswith(".svc.cluster.local")] == [
+        f"edge-{i}.edge.ns.svc.cluster.local" for i in range(3)
+    ]
+
+
+def test_servers_demand_a_certificate_of_those_dialing_in_unless_a_portal_links_in() -> None:
+    def configs(text: str) -> list[Any]:
+        report = validate_documents(parse_text(text, "test"))
+        assert report.ok, report.problems
+        (declared,) = report.networks
+        plan = plan_network(declared, ClusterPlacement(declared.network))
+        return [s.node for s in plan.servers.values()]
+
+    text = MANIFEST.replace("NET", "p").replace("NS", "ns")
+    assert all(c.links.require_peer_certificate for c in configs(text))
+    far = "portals: [{name: far, address: far.example.org, port: 8443, serverId: 40, tls: true}]"
+    with_portal = text.replace("serverId: 2}", f"serverId: 2, peers: [far], {far}}}")
+    found = configs(with_portal)
+    # The outside server has no certificate from this CA: nobody demands one of those dialing in,
+    assert not any(c.links.require_peer_certificate for c in found)
+    assert all(c.links.cert_file is not None and c.links.ca_file is not None for c in found)
+    # ... and not checked against the network CA when dialed (the link secret authenticates it).
+    dials = [p for c in found for p in c.links.dial if p.name == "far"]
+    assert dials and all(p.external for p in dials)
+
+
+def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    apply(api, "own", "linkown")
+    wait_for(
+        lambda: all(secret(api, "linkown", f"{n}-link-tls") for n in ("east", "west", "edge")),
+        what="every server's link Secret",
+    )
+    ca, east = secret(api, "linkown", "own-link-ca"), secret(api, "linkown", "east-link-tls")
+    assert ca is not None and east is not None and east["ca.crt"] == ca["ca.crt"]
+    config = node_config(api, "linkown", "west")
+    assert str(config.links.ca_file) == "/etc/chatnet/link-tls/ca.crt"
+    assert str(config.links.cert_file) == "/etc/chatnet/link-tls/tls.crt"
+    assert config.links.require_peer_certificate, "no portal from outside: all show one"
+    (peer,) = config.links.dial
+    verify(east, peer.host)  # west dials east by this name and trusts it
+    for name in ("east-0.east", "east-0.east.linkown.svc"):
+        verify(east, name)
+    # The operator, not cert-manager: no cert-manager object, and no complaint about one.
+    assert api.store.find("v1", "Secret", "linkown", "own-link-selfsigned") is None
+    network = api.store.find(CHATNET, "ChatNetwork", "linkown", "own")
+    conditions = ((network or {}).get("status") or {}).get("conditions", [])
+    assert not [c for c in conditions if c["type"] == "OptionalKindsAvailable"]
+
+    # A second edge replica: edge's certificate is re-issued to name it too.
+    edge = secret(api, "linkown", "edge-link-tls")
+    server = api.store.find(CHATNET, "ChatServer", "linkown", "edge")
+    assert server is not None and edge is not None
+    server["spec"]["replicas"] = 2
+    api.store.apply(server)
+    renewed = wait_for(
+        lambda: (s := secret(api, "linkown", "edge-link-tls")) and s != edge and s,
+        what="edge's certificate re-issued",
+    )
+    verify(renewed, "edge-1.edge.linkown.svc.cluster.local")
+    assert secret(api, "linkown", "east-link-tls") == east, "east's certificate untouched"
+
+    # cert-manager installed: a new network uses it; the first keeps its own CA.
+    for crd in optional_kinds.cert_manager_crds():
+        api.store.add_crd(crd)
+    apply(api, "cm", "linkcm")
+    certificate = wait_for(
+        lambda: api.store.find("cert-manager.io/v1", "Certificate", "linkcm", "east-link"),
+        what="east's cert-manager Certificate",
+    )
+    assert certificate["spec"]["secretName"] == "east-link-tls"
+    assert certificate["spec"]["issuerRef"]["name"] == "cm-link-ca"
+    assert "east-0.east.linkcm.svc.cluster.local" in certificate["spec"]["dnsNames"]
+    for name in ("cm-link-selfsigned", "cm-link-ca"):
+        issuer = api.store.find("cert-manager.io/v1", "Issuer", "linkcm", name)
+        assert issuer is not None, name
+        optional_kinds.validate(issuer)
+    optional_kinds.validate(certificate)
+    assert secret(api, "linkcm", "cm-link-ca") is None, "cert-manager writes it, not chatnet"
+    assert api.store.find("cert-manager.io/v1", "Certificate", "linkown", "east-link") is None
+    assert secret(api, "linkown", "own-link-ca") == ca
+    assert "Traceback" not in operator.log()
