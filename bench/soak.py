@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -289,8 +290,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await asyncio.to_thread(net.wait_ready, 90)
         front = tcp_opener(*net.front_irc)
         members = [
+            # Never giving up: a member that stops coming back would count the
+            # rest of the run as lost (the 1-hour run's 157,850 "lost").
             Member(f"c{i}", front, ledger, rng=random.Random(args.seed * 100_000 + i),
-                   give_up_after=120.0)
+                   give_up_after=math.inf)
             for i in range(args.clients)
         ]  # fmt: skip
         started = clock()
@@ -386,6 +389,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     print()
     print(report.summary())
     print(f"settled {settled:.1f}s after the load stopped")
+    print(f"members' ended connection attempts: {report.failure_summary()}")
     print(
         f"faults: {len(faults.kills)} kills, {len(faults.freezes)} freezes "
         f"({args.freeze_seconds:.0f}s each), {faults.drops} clients cut, "
@@ -417,6 +421,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             "lost": sum(len(v) for v in report.lost.values()),
             "duplicated": sum(len(v) for v in report.duplicated.values()),
             "acked": report.acked,
+            "away": sum(report.away.values()),
+            "members_away": len(report.away),
+            "failures": dict(report.failures),
             "kills": faults.kills,
             "freezes": faults.freezes,
             "growth_kib_per_hour": {k: v[2] for k, v in growth.items()},
