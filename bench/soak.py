@@ -51,6 +51,7 @@ from tests.chaos.harness import (  # noqa: E402
     Member,
     Sender,
     account,
+    audit,
     clock,
     percentile,
     recovery_times,
@@ -286,6 +287,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     kill_marks: list[tuple[float, str]] = []
     tasks: list[asyncio.Task[None]] = []
     bystanders: Bystanders | None = None
+    stored: dict[str, set[str]] | None = None
     try:
         await asyncio.to_thread(net.wait_ready, 90)
         front = tcp_opener(*net.front_irc)
@@ -379,13 +381,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         settled = await settle_quietly(members, ledger)
+        if any(ledger.acked.keys() - m.have.keys() for m in members):
+            # Where is what someone lacks? Each server's history says whether
+            # the network lost it or a member's delivery/catch-up did.
+            openers = {s: tcp_opener(*net.irc_of(s)) for s in net.servers()}
+            since = time.time() - (clock() - ledger.started) - 120
+            stored = await audit(openers, ledger, since=since, timeout=5.0)
     finally:
         if bystanders is not None:
             bystanders.stop_all()
         await asyncio.gather(*(m.stop() for m in members))
         await asyncio.to_thread(net.stop)
 
-    report = account(ledger, members, title="soak")
+    report = account(ledger, members, stored, title="soak")
     print()
     print(report.summary())
     print(f"settled {settled:.1f}s after the load stopped")
