@@ -57,6 +57,7 @@ from tests.chaos.harness import (  # noqa: E402
     recovery_times,
     settle,
     tcp_opener,
+    views,
 )
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.irc.client import IrcClient  # noqa: E402
@@ -387,6 +388,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             openers = {s: tcp_opener(*net.irc_of(s)) for s in net.servers()}
             since = time.time() - (clock() - ledger.started) - 120
             stored = await audit(openers, ledger, since=since, timeout=5.0)
+            # Each server's own map: a server whose picture of the network
+            # differs from the others' routes (and drops) messages differently.
+            print("each server's view at the end:\n" + await views(openers), flush=True)
     finally:
         if bystanders is not None:
             bystanders.stop_all()
@@ -397,7 +401,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     print()
     print(report.summary())
     print(f"settled {settled:.1f}s after the load stopped")
-    print(f"members' ended connection attempts: {report.failure_summary()}")
+    print(f"members' failed connection attempts: {report.failure_summary()}")
     print(
         f"faults: {len(faults.kills)} kills, {len(faults.freezes)} freezes "
         f"({args.freeze_seconds:.0f}s each), {faults.drops} clients cut, "
