@@ -22,6 +22,17 @@ and latency over time (matplotlib).
     .venv/bin/python bench/soak.py                      # 60 minutes
     .venv/bin/python bench/soak.py --minutes 2 --clients 60 --kill-every 40
 
+What counts as lost: an acknowledged message that a member still lacks at
+the end although it came back and caught up. Members never give up
+reconnecting; one still away at the end (not joined) owes only what was
+acknowledged before it last caught up, and the rest is printed apart
+("members away at the end"). Every failed connection attempt is counted by
+stage and reason ("members' failed connection attempts": connect, register,
+join, catch-up), so a member kept out by the network shows. When a member
+lacks a message, each server's history is audited (where the message is
+stored) and each server's MAP and NAMES are printed, to tell a network loss
+from a delivery or catch-up hole.
+
 Everything runs on loopback; every loop is bounded in count and time.
 Exit status 1 when a message was lost or duplicated.
 """
