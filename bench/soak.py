@@ -22,6 +22,17 @@ and latency over time (matplotlib).
     .venv/bin/python bench/soak.py                      # 60 minutes
     .venv/bin/python bench/soak.py --minutes 2 --clients 60 --kill-every 40
 
+What counts as lost: an acknowledged message that a member still lacks at
+the end although it came back and caught up. Members never give up
+reconnecting; one still away at the end (not joined) owes only what was
+acknowledged before it last caught up, and the rest is printed apart
+("members away at the end"). Every failed connection attempt is counted by
+stage and reason ("members' failed connection attempts": connect, register,
+join, catch-up), so a member kept out by the network shows. When a member
+lacks a message, each server's history is audited (where the message is
+stored) and each server's MAP and NAMES are printed, to tell a network loss
+from a delivery or catch-up hole.
+
 Everything runs on loopback; every loop is bounded in count and time.
 Exit status 1 when a message was lost or duplicated.
 """
@@ -32,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -50,11 +62,13 @@ from tests.chaos.harness import (  # noqa: E402
     Member,
     Sender,
     account,
+    audit,
     clock,
     percentile,
     recovery_times,
     settle,
     tcp_opener,
+    views,
 )
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.irc.client import IrcClient  # noqa: E402
@@ -285,12 +299,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     kill_marks: list[tuple[float, str]] = []
     tasks: list[asyncio.Task[None]] = []
     bystanders: Bystanders | None = None
+    stored: dict[str, set[str]] | None = None
     try:
         await asyncio.to_thread(net.wait_ready, 90)
         front = tcp_opener(*net.front_irc)
         members = [
+            # Never giving up: a member that stops coming back would count the
+            # rest of the run as lost (the 1-hour run's 157,850 "lost").
             Member(f"c{i}", front, ledger, rng=random.Random(args.seed * 100_000 + i),
-                   give_up_after=120.0)
+                   give_up_after=math.inf)
             for i in range(args.clients)
         ]  # fmt: skip
         started = clock()
@@ -376,16 +393,26 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         settled = await settle_quietly(members, ledger)
+        if any(ledger.acked.keys() - m.have.keys() for m in members):
+            # Where is what someone lacks? Each server's history says whether
+            # the network lost it or a member's delivery/catch-up did.
+            openers = {s: tcp_opener(*net.irc_of(s)) for s in net.servers()}
+            since = time.time() - (clock() - ledger.started) - 120
+            stored = await audit(openers, ledger, since=since, timeout=5.0)
+            # Each server's own map: a server whose picture of the network
+            # differs from the others' routes (and drops) messages differently.
+            print("each server's view at the end:\n" + await views(openers), flush=True)
     finally:
         if bystanders is not None:
             bystanders.stop_all()
         await asyncio.gather(*(m.stop() for m in members))
         await asyncio.to_thread(net.stop)
 
-    report = account(ledger, members, title="soak")
+    report = account(ledger, members, stored, title="soak")
     print()
     print(report.summary())
     print(f"settled {settled:.1f}s after the load stopped")
+    print(f"members' failed connection attempts: {report.failure_summary()}")
     print(
         f"faults: {len(faults.kills)} kills, {len(faults.freezes)} freezes "
         f"({args.freeze_seconds:.0f}s each), {faults.drops} clients cut, "
@@ -417,6 +444,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             "lost": sum(len(v) for v in report.lost.values()),
             "duplicated": sum(len(v) for v in report.duplicated.values()),
             "acked": report.acked,
+            "away": sum(report.away.values()),
+            "members_away": len(report.away),
+            "failures": dict(report.failures),
             "kills": faults.kills,
             "freezes": faults.freezes,
             "growth_kib_per_hour": {k: v[2] for k, v in growth.items()},

@@ -160,6 +160,8 @@ class Member:
         self.last_ts = 0.0
         self.first_join_ts: float | None = None  # server time of the first join
         self.errors: list[str] = []
+        #: Ended attempts by stage and exception ("connect: TimeoutError", ...).
+        self.failures: Counter[str] = Counter()
         self.joined = asyncio.Event()  # set while joined and caught up
         self.stopping = False
         self._client: IrcClient | None = None
@@ -190,6 +192,22 @@ class Member:
             end = self.ledger.rel(s.closed) if s.closed is not None else "end"
             parts.append(f"{s.server} {self.ledger.rel(s.opened)}..{end}")
         return f"{self.label} [{', '.join(parts)}]"
+
+    def _stage(self) -> str:
+        """How far the current connection got: register, join, catch-up or live."""
+        session = self.session
+        if session is None or session.nick == "?":
+            return "register"
+        if session.joined is None:
+            return "join"
+        return "catch-up" if session.caught_up is None else "live"
+
+    def away_since(self) -> float | None:
+        """When its last connection ended, if it is not joined and caught up now."""
+        session = self.session
+        if self._task is None or self.joined.is_set() or session is None:
+            return None  # never started (fed lines by hand), or here
+        return session.closed if session.closed is not None else session.opened
 
     # -- life cycle
 
@@ -222,13 +240,23 @@ class Member:
         gave_up_at = clock() + self.give_up_after
         while not self.stopping:
             started = clock()
+            sessions = len(self.sessions)
             try:
                 await self._session()
             except (OSError, ConnectionError, TimeoutError) as exc:
+                # Every failure is counted, also the connects that never made a
+                # session (a refused or timed-out connect leaves no other trace).
+                stage = "connect" if len(self.sessions) == sessions else self._stage()
+                self.failures[f"{stage}: {type(exc).__name__}"] += 1
                 if self.session is not None and self.session.joined is None:
                     self.errors.append(f"{self.ledger.rel(clock())} connect failed: {exc!r}")
             except AssertionError as exc:  # the server broke the framing: never retried
+                self.failures["framing: AssertionError"] += 1
                 self.errors.append(f"{self.ledger.rel(clock())} {exc}")
+                return
+            except Exception as exc:  # a harness bug must show, not end the member silently
+                self.failures[f"harness: {type(exc).__name__}"] += 1
+                self.errors.append(f"{self.ledger.rel(clock())} harness error: {exc!r}")
                 return
             finally:
                 self.joined.clear()
@@ -246,6 +274,7 @@ class Member:
                 attempt = 0
                 gave_up_at = clock() + self.give_up_after
             if clock() > gave_up_at:
+                self.failures["gave up"] += 1
                 self.errors.append(f"gave up reconnecting after {self.give_up_after:.0f}s")
                 return
             # At once the first time (jittered, so a server's clients do not all
@@ -295,6 +324,12 @@ class Member:
             try:
                 line = await client.recv(timeout=SILENCE)
             except ConnectionError:  # closed by the server
+                # Whoever waits for an answer (registration, join, catch-up)
+                # learns it now, not at its own timeout: the member comes back
+                # at once instead of 8 s later.
+                for _, future in self._waiters:
+                    if not future.done():
+                        future.set_exception(ConnectionError("connection closed"))
                 return
             self._handle(line, session)
             for check, future in list(self._waiters):
@@ -489,6 +524,10 @@ class Report:
     history_dups: int
     unacked: dict[str, list[int]]
     reconnections: int
+    #: Members away (not joined) at the end -> acknowledged messages they could not fetch.
+    away: dict[str, int]
+    #: Every member's ended connection attempts, by stage and exception.
+    failures: Counter[str]
     errors: dict[str, list[str]]
     text: str
 
@@ -503,8 +542,14 @@ class Report:
             f"{self.acked} acknowledged of {self.sent} sent, {self.members} members, "
             f"{self.reconnections} reconnections: lost {lost}, duplicated {dups}, "
             f"history repeats {self.history_dups}, overlaps removed by msgid {self.overlaps}, "
-            f"never acknowledged {sum(len(v) for v in self.unacked.values())}"
+            f"never acknowledged {sum(len(v) for v in self.unacked.values())}, "
+            f"members away at the end {len(self.away)} (missing {sum(self.away.values())} "
+            "acknowledged after they last caught up, not counted as lost)"
         )
+
+    def failure_summary(self) -> str:
+        """The members' ended connection attempts, most frequent first."""
+        return ", ".join(f"{k} {n}" for k, n in self.failures.most_common()) or "none"
 
 
 def account(
@@ -518,8 +563,18 @@ def account(
     lost: dict[str, list[str]] = {}
     duplicated: dict[str, list[tuple[int, str, int]]] = {}
     lines: list[str] = []
+    away: dict[str, int] = {}
     for member in members:
         missing = sorted(set(acked) - member.have.keys(), key=lambda m: acked[m].at)
+        if member.away_since() is not None:
+            # Away at the end: it owes only what was acknowledged before it
+            # last came back and caught up (what came later it never had the
+            # chance to fetch); the rest is counted apart, not as lost.
+            back = max((s.caught_up for s in member.sessions if s.caught_up), default=0.0)
+            later = [m for m in missing if acked[m].at > back]
+            if later:
+                away[member.label] = len(later)
+            missing = [m for m in missing if acked[m].at <= back]
         if missing:
             lost[member.label] = missing
         dups = member.live_duplicates()
@@ -567,6 +622,8 @@ def account(
         history_dups=sum(m.history_dups for m in members),
         unacked=unacked,
         reconnections=sum(max(0, len(m.sessions) - 1) for m in members),
+        away=away,
+        failures=sum((m.failures for m in members), Counter()),
         errors=errors,
         text="",
     )
