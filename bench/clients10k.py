@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.waiting import Deadline
 
-from bench.common import free_port, proc_cpu_seconds, proc_rss_kib, stop_process
-from bench.fanout import LoadGen, build_loadgen, raise_nofile
+from bench.common import free_port, proc_cpu_seconds, proc_rss_kib, raise_nofile, stop_process
+from bench.fanout import LoadGen, build_loadgen
 from bench.sampler import Sampler, status_of
 
 BACKGROUND_MEMBERS = 500

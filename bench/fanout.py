@@ -27,7 +27,6 @@ import json
 import os
 import pwd
 import queue
-import resource
 import shutil
 import signal
 import subprocess
@@ -52,6 +51,7 @@ from bench.common import (
     proc_cpu_seconds,
     proc_rss_kib,
     proc_sys_seconds,
+    raise_nofile,
     reap,
     stop_process,
     venv_python,
@@ -97,14 +97,6 @@ def build_loadgen() -> Path:
     )
     tmp.replace(LOADGEN_BIN)
     return LOADGEN_BIN
-
-
-def raise_nofile() -> None:
-    """Let this process and its children (servers, generator) open many sockets."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # As root, the server and the generator each run in their own session (so their

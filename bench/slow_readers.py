@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import contextlib
 import re
-import resource
 import socket
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from bench.common import (  # noqa: E402 - after the path is set
     HOST,
     free_port,
     node_env,
+    raise_nofile,
     stop_process,
     venv_python,
     wait_http,
@@ -91,13 +91,6 @@ class Result:
     flood_lines: int = 0
     flood_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def status_kib(pid: int, key: str) -> int:
