@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +53,35 @@ def start_api() -> ApiServer:
         for crd in load_yaml_objects(path):
             api.store.add_crd(crd)
     return api
+
+
+@contextlib.contextmanager
+def running_api() -> Iterator[ApiServer]:
+    """``start_api``, stopped on the way out (a module fixture's body)."""
+    api = start_api()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@contextlib.contextmanager
+def running_operator(
+    api: ApiServer, tmp: Path, status_urls: Path | None = None
+) -> Iterator[OperatorProcess]:
+    """The real operator against ``api``, stopped on the way out.
+
+    ``status_urls`` maps servers to the ``/status`` URLs the operator probes;
+    without it, an empty map in ``tmp`` (no server answers).
+    """
+    if status_urls is None:
+        status_urls = tmp / "status-urls.json"
+        status_urls.write_text("{}")
+    proc = OperatorProcess(api, tmp, status_urls, metrics_port=free_port()).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def example(name: str, namespace: str) -> list[Obj]:

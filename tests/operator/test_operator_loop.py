@@ -24,7 +24,7 @@ from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.linkca import LINK_CA_LABEL
 from tests.irc.blocking import LineClient
-from tests.nodeproc import NodeProcess, free_port, make_node
+from tests.nodeproc import NodeProcess, make_node
 from tests.operator.kubeapi import ApiServer
 from tests.operator.operatorproc import (
     CHATNET,
@@ -32,7 +32,8 @@ from tests.operator.operatorproc import (
     children,
     example,
     operator_children,
-    start_api,
+    running_api,
+    running_operator,
     wait_for,
 )
 from tests.waiting import wait_until
@@ -47,11 +48,8 @@ def tmp_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ApiServer]:
-    server = start_api()
-    try:
+    with running_api() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +61,8 @@ def status_urls(tmp_module: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def operator(api: ApiServer, tmp_module: Path, status_urls: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(api, tmp_module, status_urls, metrics_port=free_port()).start()
-    try:
+    with running_operator(api, tmp_module, status_urls) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def apply_all(api: ApiServer, docs: list[Obj]) -> None:

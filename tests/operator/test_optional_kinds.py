@@ -22,10 +22,15 @@ from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import plan_network
 from chatnet_operator.plan.render import render_network
-from tests.nodeproc import free_port
 from tests.operator import optional_kinds
 from tests.operator.kubeapi import ApiServer
-from tests.operator.operatorproc import CHATNET, OperatorProcess, start_api, wait_for
+from tests.operator.operatorproc import (
+    CHATNET,
+    OperatorProcess,
+    running_api,
+    running_operator,
+    wait_for,
+)
 from tests.operator.published import published_problems, validate_rendered
 
 Obj = dict[str, Any]
@@ -200,23 +205,14 @@ def test_a_wrong_tls_block_is_refused_with_the_fix() -> None:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ApiServer]:
-    server = start_api()
-    try:
+    with running_api() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def operator(api: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    tmp = tmp_path_factory.mktemp("optional")
-    urls = tmp / "status-urls.json"
-    urls.write_text("{}")
-    proc = OperatorProcess(api, tmp, urls, metrics_port=free_port()).start()
-    try:
+    with running_operator(api, tmp_path_factory.mktemp("optional")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _event(api: ApiServer, namespace: str, reason: str) -> Obj | None:
