@@ -28,7 +28,7 @@ def test_two_minutes_of_churn_and_faults_lose_and_duplicate_nothing(tmp_path: Pa
     report = json.loads(out.read_text())
     assert report["lost"] == 0 and report["duplicated"] == 0, report["summary"]
     # Every member came back by the end (none gave up, none was refused for good).
-    assert report["members_away"] == 0, (report["summary"], report["failures"])
+    assert report["members_away"] == 0, result.stdout[-4000:]
     assert report["acked"] > 100, report["summary"]
     assert len(report["kills"]) >= 2 and len(report["freezes"]) >= 1
     assert len(report["samples"]) >= 10

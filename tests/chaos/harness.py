@@ -595,6 +595,14 @@ def account(
             )
         if len(msgids) > 8:
             lines.append(f"  ... and {len(msgids) - 8} more")
+    for label, count in away.items():
+        # Which stage its last attempt was in says whether it hangs or keeps failing.
+        member = next(m for m in members if m.label == label)
+        lines.append(
+            f"{member.describe()} is away at the end ({member._stage()}, "
+            f"{count} acknowledged since it last caught up; failures "
+            f"{dict(member.failures) or 'none'}; errors {member.errors[-3:] or 'none'})"
+        )
     for label, dups in duplicated.items():
         member = next(m for m in members if m.label == label)
         lines.append(f"{member.describe()} received live twice on one connection:")
