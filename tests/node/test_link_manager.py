@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from chatnet_node.links.manager import LinkManager
-from tests.corekit import CoreNetwork, CoreServer, CoreUser, RecordingSink
+from tests.corekit import CoreNetwork, CoreServer, CoreUser, MemSession, RecordingSink
 
 
 def privmsgs(reader: CoreUser | RecordingSink) -> list[str]:
@@ -396,3 +396,32 @@ def test_a_message_from_a_user_not_known_here_yet_is_still_delivered() -> None:
     net.say(alice, "PRIVMSG #r :ahead of my intro")
     assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #r :ahead of my intro"]
     assert net.cores["b"].history.count("#r") == 1
+
+
+def test_a_user_who_arrives_while_a_link_comes_up_is_known_across_it() -> None:
+    """Between link up and the peer's advert, a new user and join still cross the link.
+
+    A restarted server takes clients at once: one who registers before the
+    hub's advert arrived was once left out of both the burst and the routing.
+    """
+    net = CoreNetwork("hub", "leaf")
+    alice = net.user("hub", "alice")
+    net.say(alice, "JOIN #c")
+    hub, leaf = net.managers["hub"], net.managers["leaf"]
+    to_leaf = MemSession(hub, "leaf", 11, net.wire)
+    to_hub = MemSession(leaf, "hub", 10, net.wire)
+    to_leaf.other, to_hub.other = to_hub, to_leaf
+    net.links[frozenset(("hub", "leaf"))] = (to_leaf, to_hub)
+    leaf.link_up(to_hub)
+    bob = net.servers["leaf"].user("bob")  # before anything from the hub arrived
+    bob.send("JOIN #c")
+    hub.link_up(to_leaf)
+    net.settle()
+    bob.lines()
+    alice.lines()
+    net.say(alice, "NAMES #c")
+    assert any(" 353 " in line and "bob" in line for line in alice.lines()), "the hub lacks bob"
+    net.say(alice, "PRIVMSG #c :hello bob")
+    assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #c :hello bob"]
+    net.say(bob, "PRIVMSG #c :hello alice")
+    assert privmsgs(alice) == [":bob!~bob@127.0.0.1 PRIVMSG #c :hello alice"]
