@@ -425,3 +425,25 @@ def test_a_user_who_arrives_while_a_link_comes_up_is_known_across_it() -> None:
     assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #c :hello bob"]
     net.say(bob, "PRIVMSG #c :hello alice")
     assert privmsgs(alice) == [":bob!~bob@127.0.0.1 PRIVMSG #c :hello alice"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: while a ring's views of a new link differ, an event routed by the "
+    "sender's tree (h3->h2) is not forwarded by the next server's tree (h2 thinks h3 "
+    "sends to h1 itself), so h1 never learns of carol",
+)
+def test_a_user_who_arrives_while_a_ring_closes_is_known_everywhere() -> None:
+    net = CoreNetwork("h1", "h2", "h3")
+    net.link("h1", "h2")
+    net.link("h2", "h3")
+    m1, m3 = net.managers["h1"], net.managers["h3"]
+    to_h3 = MemSession(m1, "h3", 12, net.wire)
+    to_h1 = MemSession(m3, "h1", 10, net.wire)
+    to_h3.other, to_h1.other = to_h1, to_h3
+    net.links[frozenset(("h1", "h3"))] = (to_h3, to_h1)
+    m3.link_up(to_h1)
+    m1.link_up(to_h3)
+    net.servers["h3"].user("carol")  # before any advert of the new link arrived
+    net.settle()
+    assert "carol" in {user.nick for user in net.cores["h1"].users.values()}
