@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from chatnet_node.links.manager import LinkManager
-from tests.corekit import CoreNetwork, CoreServer, CoreUser, RecordingSink
+from tests.corekit import CoreNetwork, CoreServer, CoreUser, MemSession, RecordingSink
 
 
 def privmsgs(reader: CoreUser | RecordingSink) -> list[str]:
@@ -396,3 +396,54 @@ def test_a_message_from_a_user_not_known_here_yet_is_still_delivered() -> None:
     net.say(alice, "PRIVMSG #r :ahead of my intro")
     assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #r :ahead of my intro"]
     assert net.cores["b"].history.count("#r") == 1
+
+
+def test_a_user_who_arrives_while_a_link_comes_up_is_known_across_it() -> None:
+    """Between link up and the peer's advert, a new user and join still cross the link.
+
+    A restarted server takes clients at once: one who registers before the
+    hub's advert arrived was once left out of both the burst and the routing.
+    """
+    net = CoreNetwork("hub", "leaf")
+    alice = net.user("hub", "alice")
+    net.say(alice, "JOIN #c")
+    hub, leaf = net.managers["hub"], net.managers["leaf"]
+    to_leaf = MemSession(hub, "leaf", 11, net.wire)
+    to_hub = MemSession(leaf, "hub", 10, net.wire)
+    to_leaf.other, to_hub.other = to_hub, to_leaf
+    net.links[frozenset(("hub", "leaf"))] = (to_leaf, to_hub)
+    leaf.link_up(to_hub)
+    bob = net.servers["leaf"].user("bob")  # before anything from the hub arrived
+    bob.send("JOIN #c")
+    hub.link_up(to_leaf)
+    net.settle()
+    bob.lines()
+    alice.lines()
+    net.say(alice, "NAMES #c")
+    assert any(" 353 " in line and "bob" in line for line in alice.lines()), "the hub lacks bob"
+    net.say(alice, "PRIVMSG #c :hello bob")
+    assert privmsgs(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #c :hello bob"]
+    net.say(bob, "PRIVMSG #c :hello alice")
+    assert privmsgs(alice) == [":bob!~bob@127.0.0.1 PRIVMSG #c :hello alice"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: while a ring's views of a new link differ, an event routed by the "
+    "sender's tree (h3->h2) is not forwarded by the next server's tree (h2 thinks h3 "
+    "sends to h1 itself), so h1 never learns of carol",
+)
+def test_a_user_who_arrives_while_a_ring_closes_is_known_everywhere() -> None:
+    net = CoreNetwork("h1", "h2", "h3")
+    net.link("h1", "h2")
+    net.link("h2", "h3")
+    m1, m3 = net.managers["h1"], net.managers["h3"]
+    to_h3 = MemSession(m1, "h3", 12, net.wire)
+    to_h1 = MemSession(m3, "h1", 10, net.wire)
+    to_h3.other, to_h1.other = to_h1, to_h3
+    net.links[frozenset(("h1", "h3"))] = (to_h3, to_h1)
+    m3.link_up(to_h1)
+    m1.link_up(to_h3)
+    net.servers["h3"].user("carol")  # before any advert of the new link arrived
+    net.settle()
+    assert "carol" in {user.nick for user in net.cores["h1"].users.values()}

@@ -6,7 +6,9 @@ plain method call, so whole networks can be simulated in one process.
 
 * Link up: advertise the new neighbour (link state, flooded), then, if the
   peer was not reachable before (two networks joining), burst: every user,
-  then every channel with its members, modes and topic.
+  then every channel with its members, modes and topic. The burst waits for
+  the peer's advert, which puts the peer in the routing tree: a change made
+  here from then on is routed to it, one made before is in the burst.
 * Events: a change made here goes down this server's routing tree; an event
   from a link is checked (duplicate? origin plausible for that link?),
   applied, and forwarded down its origin's tree, never back where it came
@@ -127,6 +129,7 @@ class LinkManager:
         self.seen: OrderedDict[str, None] = OrderedDict()
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
+        self._burst_due: set[str] = set()  # peers to burst to once they are reachable
         self._next_clock = 0.0
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
@@ -158,7 +161,11 @@ class LinkManager:
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
-            self._burst(peer)
+            # Not yet: until the peer's advert confirms the link, the peer is
+            # not in this server's routing tree, so a change made between a
+            # burst now and that advert (a client registering on a server
+            # that just restarted) would reach the peer by neither.
+            self._burst_due.add(peer)
             self._send(peer, lp.WantBurst())
         self.catchup.offer_window(peer)
 
@@ -171,6 +178,7 @@ class LinkManager:
         self.rate.forget(id(session))
         self._flooding.discard(id(session))
         self._bursted.discard(peer)
+        self._burst_due.discard(peer)
         self.catchup.forget(peer)
         counters = self.counters.setdefault(peer, LinkCounters())
         counters.flaps += 1
@@ -216,8 +224,18 @@ class LinkManager:
         for name in lost:
             self.known.pop(name, None)
 
+    def _burst_if_due(self, peer: str) -> None:
+        """Burst to ``peer`` if it is owed one and now in the routing tree.
+
+        From then on every change made here is routed to it as well, so
+        the burst and the traffic after it leave no gap.
+        """
+        if peer in self._burst_due and peer in self.topology.reachable():
+            self._burst(peer)
+
     def _burst(self, peer: str) -> None:
         """Everything this side knows, in dependency order: users, then channels."""
+        self._burst_due.discard(peer)
         self._bursted.add(peer)
         for event in burst(self.core, self.me, self._burst_id):
             self._send(peer, event)
@@ -258,12 +276,14 @@ class LinkManager:
             counters.clocks_in += 1
         if isinstance(message, lp.Advert):
             self._learn(session, message)
+            self._burst_if_due(session.peer)
         elif isinstance(message, lp.Counts):
             self._counts(session, message)
         elif isinstance(message, lp.WantBurst):
             if session.peer not in self._bursted:
                 log.info("link %s: asked for a burst", session.peer)
-                self._burst(session.peer)
+                self._burst_due.add(session.peer)
+                self._burst_if_due(session.peer)
         elif isinstance(message, lp.Stored):
             self.core.replication.confirm_safe(message.ids)
         elif isinstance(message, lp.SyncIds):
