@@ -28,7 +28,7 @@ from typing import Any
 
 from chatnet_operator.cluster.discovery import Discovery
 from chatnet_operator.cluster.kube import ApiError, KubeClient
-from chatnet_operator.cluster.reconcile import owner_reference
+from chatnet_operator.cluster.reconcile import operator_secret
 from chatnet_operator.plan import linkca, linkpki
 from chatnet_operator.plan.desired import NetworkPlan
 
@@ -96,27 +96,10 @@ def own_ca_secret(
 ) -> Obj:
     """One of ``own_ca_secrets`` holding ``data``: the CA owned by the ChatNetwork, a
     server's certificate by its ChatServer (each goes with its owner)."""
-    secret: Obj = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "namespace": plan.namespace,
-            "labels": {
-                "app.kubernetes.io/name": "chatnet",
-                "app.kubernetes.io/instance": plan.network,
-                "app.kubernetes.io/managed-by": "chatnet-operator",
-                "chatnet.io/network": plan.network,
-                linkca.LINK_CA_LABEL: OPERATOR_MADE,
-            },
-            "ownerReferences": [owner_reference(owner)],
-        },
-        "type": "kubernetes.io/tls",
-        "data": {k: base64.b64encode(v).decode() for k, v in sorted(data.items())},
-    }
+    labels = {linkca.LINK_CA_LABEL: OPERATOR_MADE}
     if server is not None:
-        secret["metadata"]["labels"]["chatnet.io/server"] = server
-    return secret
+        labels["chatnet.io/server"] = server
+    return operator_secret(plan, name, owner, data, "kubernetes.io/tls", labels)
 
 
 def _label(secret: Obj | None) -> str | None:

@@ -280,8 +280,16 @@ def generated_secrets(plan: NetworkPlan) -> list[tuple[str, str, str]]:
     return out
 
 
-def generated_secret(plan: NetworkPlan, name: str, key: str, value: str, network: Obj) -> Obj:
-    """One Secret of ``generated_secrets`` holding ``value``, owned by the ChatNetwork."""
+def operator_secret(
+    plan: NetworkPlan,
+    name: str,
+    owner: Obj,
+    data: dict[str, bytes],
+    secret_type: str = "Opaque",
+    labels: dict[str, str] | None = None,
+) -> Obj:
+    """A Secret the operator makes in the cluster (never rendered): the network's
+    labels plus ``labels``, owned by ``owner``, ``data`` base64-encoded."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -293,12 +301,18 @@ def generated_secret(plan: NetworkPlan, name: str, key: str, value: str, network
                 "app.kubernetes.io/instance": plan.network,
                 "app.kubernetes.io/managed-by": "chatnet-operator",
                 "chatnet.io/network": plan.network,
+                **(labels or {}),
             },
-            "ownerReferences": [owner_reference(network)],
+            "ownerReferences": [owner_reference(owner)],
         },
-        "type": "Opaque",
-        "data": {key: base64.b64encode(value.encode()).decode()},
+        "type": secret_type,
+        "data": {k: base64.b64encode(v).decode() for k, v in sorted(data.items())},
     }
+
+
+def generated_secret(plan: NetworkPlan, name: str, key: str, value: str, network: Obj) -> Obj:
+    """One Secret of ``generated_secrets`` holding ``value``, owned by the ChatNetwork."""
+    return operator_secret(plan, name, network, {key: value.encode()})
 
 
 def cloak_secret(plan: NetworkPlan, value: str, network: Obj) -> Obj | None:
