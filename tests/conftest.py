@@ -1,8 +1,13 @@
-"""Shared fixtures: real node processes on loopback, a network-namespace lab."""
+"""Shared fixtures: real node processes on loopback, a network-namespace lab.
+
+A failed test that ran node processes gets the tail of each node's log in
+its report (CI prints it), so a failure seen once on a busy machine can be
+read afterwards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +49,23 @@ def lab(netns_capable: None, tmp_path: Path) -> Iterator[Lab]:
     """A network-namespace lab (``tests/portals/netlab.py``) for one test, then closed."""
     with opened(tmp_path) as lab:
         yield lab
+
+
+#: Characters of each node log shown with a failed test.
+LOG_TAIL = 6000
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.when != "call" or not report.failed:
+        return report
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if not isinstance(tmp, Path) or not tmp.is_dir():
+        return report
+    for log in sorted(tmp.glob("*.log")):
+        text = log.read_text(errors="replace")
+        report.sections.append((f"node log {log.name} (last {LOG_TAIL} chars)", text[-LOG_TAIL:]))
+    return report
