@@ -134,3 +134,36 @@ def test_chathistory_without_batch_sends_plain_lines(server: CoreServer) -> None
         ":alice!~alice@127.0.0.1 PRIVMSG #plain one",
         ":alice!~alice@127.0.0.1 PRIVMSG #plain two",
     ]
+
+
+def test_after_pages_through_a_window_longer_than_a_page(server: CoreServer) -> None:
+    """A stalled server held the horizon back over 250 messages: AFTER the last
+    one starts at that horizon, and paging on with AFTER each page's last
+    msgid reaches every message, then moves past the reference."""
+    alice, reader = server.user("alice", CAPS), server.user("reader", CAPS)
+    alice.ask("JOIN #hist")
+    reader.ask("JOIN #hist")
+    server.core.ids.hear("stalled", server.clock.now)  # its last clock event, never newer
+    texts = [f"m {i}" for i in range(250)] + ["later 0", "later 1"]
+    msgid_of = {
+        text: tags["msgid"]
+        for text, tags in zip(texts, say(server, alice, "#hist", *texts), strict=True)
+    }
+    reference = msgid_of["m 249"]
+
+    pages = [history(reader, f"CHATHISTORY AFTER #hist msgid={reference} 100")[1]]
+    assert pages[0] == texts[:100]  # from the horizon, in order
+    while len(pages[-1]) == 100 and len(pages) < 10:
+        ref = msgid_of[pages[-1][-1]]
+        pages.append(history(reader, f"CHATHISTORY AFTER #hist msgid={ref} 100")[1])
+    assert [text for page in pages for text in page] == texts  # each once, then past it
+
+    # A connection that did not get the previous page (a fresh one, another
+    # server) looks back again, once; from then on it is paging too.
+    other = server.user("other", CAPS)
+    other.ask("JOIN #hist")
+    middle = msgid_of["m 99"]
+    looked_back = history(other, f"CHATHISTORY AFTER #hist msgid={middle} 100")[1]
+    assert looked_back == [*texts[:99], "m 100"]  # the reference itself is not repeated
+    paged_on = history(other, f"CHATHISTORY AFTER #hist msgid={msgid_of['m 100']} 100")[1]
+    assert paged_on == texts[101:201]

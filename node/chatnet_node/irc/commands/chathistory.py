@@ -119,7 +119,7 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if sub == "BEFORE":
             rows = store.before(key, ref, limit)
         elif sub == "AFTER":
-            rows = _after(store, key, ref, limit)
+            rows = _after(store, client, key, ref, limit)
         else:
             rows = store.around(key, ref, limit)
     core.charge(client, "history", len(rows))
@@ -127,20 +127,42 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
     core.send_batch(client, "chathistory", [target], lines)
 
 
-def _after(store: HistoryBackend, key: str, ref: Ref, limit: int) -> list[StoredMessage]:
-    """AFTER a reference: what follows it, after what its horizon says may not have.
+#: History keys per client whose last AFTER page is remembered (paging state).
+PAGED_KEYS = 16
+
+
+def _after(
+    store: HistoryBackend, client: Client, key: str, ref: Ref, limit: int
+) -> list[StoredMessage]:
+    """AFTER a reference: from what its horizon says may not have been seen, in order.
 
     A message from another server stamped a moment before the reference may
     not have reached the server that delivered the reference when it died
-    (``irc.ids``): the messages between the reference's horizon and itself
-    come first, at most half a page of them, so a client paging forward
-    always moves on. A client merges them by msgid (it saw most already).
+    (``irc.ids``). So the page starts at the reference's horizon, not at the
+    reference: a client merges by msgid what it saw already. The window
+    between horizon and reference can be longer than a page (a server that
+    stalled holds every other server's horizon back): the page then ends
+    inside it, and the client pages on with AFTER that page's last msgid,
+    which this connection recognises and answers from exactly there. So a
+    client paging forward sees every message after the horizon, and always
+    moves on.
     """
-    horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid else ref.ts
-    earlier: list[StoredMessage] = []
-    if horizon < ref.ts and limit > 1:
-        earlier = store.between(key, ref, Ref.start(horizon), limit // 2)
-    return earlier + store.after(key, ref, limit - len(earlier))
+    pages = client.history_pages
+    paging = pages is not None and bool(ref.msgid) and pages.get(key) == ref.msgid
+    horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid and not paging else ref.ts
+    if horizon < ref.ts:
+        rows = store.after(key, Ref.start(horizon), limit + 1)
+        rows = [row for row in rows if row.msgid != ref.msgid][:limit]
+    else:
+        rows = store.after(key, ref, limit)
+    if rows:
+        if pages is None:
+            pages = client.history_pages = {}
+        pages.pop(key, None)
+        pages[key] = rows[-1].msgid
+        if len(pages) > PAGED_KEYS:
+            del pages[next(iter(pages))]
+    return rows
 
 
 def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) -> None:
