@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatnet_node.config import dump_config, parse_config
+from chatnet_node.config import Links, dump_config, parse_config
 from chatnet_operator.api.loader import load_files, parse_text
 from chatnet_operator.api.models import ChatNetwork, ChatServer
 from chatnet_operator.api.outcome import Declared
@@ -17,7 +17,7 @@ from chatnet_operator.api.validate import check_objects, validate_documents
 from chatnet_operator.cli import _with_namespace
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.placement import ClusterPlacement
-from chatnet_operator.plan.planner import plan_network
+from chatnet_operator.plan.planner import node_links, plan_network
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -129,6 +129,29 @@ def test_link_settings_come_from_the_network() -> None:
     assert all(t.tls for t in links.dial), "SSL-only links dial with TLS"
     assert (links.ping_interval, links.ping_timeout) == (60.0, 180.0)
     assert links.secret_file == Path("/etc/chatnet/link/secret")
+
+
+def test_the_link_flood_limit_comes_from_the_network() -> None:
+    text = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: acme}
+spec: {links: {peerRate: 500, peerBurst: 5000}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: hub}
+spec: {network: acme, role: hub, serverId: 1}
+"""
+    links = plan_text(text).servers["hub"].links
+    assert (links.peer_rate, links.peer_burst) == (500, 5000)
+    rendered = node_links(links).model_dump(by_alias=True)
+    assert (rendered["peerRate"], rendered["peerBurst"]) == (500, 5000)
+    default = plan_text(text.replace("{links: {peerRate: 500, peerBurst: 5000}}", "{}"))
+    assert (default.servers["hub"].links.peer_rate, default.servers["hub"].links.peer_burst) == (
+        Links().peer_rate,
+        Links().peer_burst,
+    ), "the cluster's default is the node's"
 
 
 def test_cluster_addresses_are_stable_pod_dns_names() -> None:

@@ -285,6 +285,16 @@ def test_rule(
         assert expected in err
 
 
+def test_a_negative_link_flood_limit_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", "spec: {links: {peerRate: -5}, ")
+    code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
+    assert code == 1
+    expected = "ChatNetwork/acme: spec.links.peerRate: Input should be greater than or equal to 0"
+    assert expected in err
+
+
 def test_uplink_in_another_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     other = NETWORK.replace("acme", "beta").replace("8080", "8081").replace("6667", "6668")
     text = (

@@ -90,6 +90,21 @@ class Links(ApiModel):
             " one the operator generates)"
         ),
     )
+    peer_rate: int = Field(
+        default=20000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "link messages a second one peer may send (0: no limit); a peer that goes"
+            " peerBurst beyond it is flooding and its link is dropped"
+        ),
+    )
+    peer_burst: int = Field(
+        default=200000,
+        ge=1,
+        le=100_000_000,
+        description="link messages one peer may send at once (a large network's burst)",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Links:

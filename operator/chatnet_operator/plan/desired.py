@@ -72,6 +72,9 @@ class LinkPlan(_Model):
     tls: LinkTls = LinkTls.OPTIONAL
     ping_interval: float = 60.0
     ping_timeout: float = 120.0
+    #: The per-peer link flood limit (messages a second, and at once).
+    peer_rate: float = 20000.0
+    peer_burst: float = 200000.0
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None
