@@ -1,4 +1,5 @@
-"""The hybrid logical clock behind every ``time`` tag (``irc.ids.Ids``), on a fake clock."""
+"""The ids a server hands out (``irc.ids.Ids``): the hybrid logical clock behind every
+``time`` tag, on a fake clock, and uids unique across restarts."""
 
 from __future__ import annotations
 
@@ -86,3 +87,11 @@ def test_a_msgid_carries_the_horizon_the_servers_heard_up_to() -> None:
     ordered = [ids.stamp()["msgid"] for _ in range(40)]
     assert sorted(ordered, key=lambda m: (len(m), m)) == ordered
     assert horizon_of("someone-elses-id", 5.0) == 5.0
+
+
+def test_a_restarted_server_never_hands_out_a_uid_of_its_previous_start() -> None:
+    before, after = Ids(12, Clock(1000.0)), Ids(12, Clock(1001.0))
+    first = {before.uid() for _ in range(100)}
+    again = {after.uid() for _ in range(100)}
+    assert not first & again, "the network may still hold the old start's users"
+    assert all(uid.startswith("12u") for uid in first | again)  # whose it is, as before

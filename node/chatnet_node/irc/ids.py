@@ -66,7 +66,8 @@ class Ids:
     def __init__(self, server_id: int, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.server_id = server_id
-        self._prefix = f"{server_id:x}{secrets.token_hex(3)}"
+        self._start = secrets.token_hex(3)  # this start's random part
+        self._prefix = f"{server_id:x}{self._start}"
         self._msgids = itertools.count(1)
         self._uids = itertools.count(1)
         self._event_ids = itertools.count(1)
@@ -84,8 +85,13 @@ class Ids:
         return f"{self._prefix}{next(self._msgids):x}"
 
     def uid(self) -> str:
-        """A user id unique in the network: this server's ID, then a counter."""
-        return f"{self.server_id}u{next(self._uids):x}"
+        """A user id unique in the network and across restarts.
+
+        This server's ID, ``u``, this start's random part, then a counter: a
+        server restarted before the network noticed it left must not reuse
+        the uid of a user the others still hold for it.
+        """
+        return f"{self.server_id}u{self._start}{next(self._uids):x}"
 
     def event_id(self) -> str:
         """A link event id, unique for events this server originates."""
