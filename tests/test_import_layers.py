@@ -81,13 +81,13 @@ BREAKS = [
     ),
     Break(
         "node-config-standalone",
-        "node/chatnet_node/config.py",
+        "node/chatnet_node/config/__init__.py",
         "import chatnet_node.metrics",
         "chatnet_node.config -> chatnet_node.metrics",
     ),
     Break(
         "node-without-operator",
-        "node/chatnet_node/config.py",
+        "node/chatnet_node/config/__init__.py",
         "import chatnet_operator.api.models",
         "chatnet_node.config -> chatnet_operator.api.models",
     ),

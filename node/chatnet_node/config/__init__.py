@@ -3,6 +3,8 @@
 A node reads exactly one file (``chatnet-node --config FILE``) or builds the
 same model from command-line flags. The operator and the local runtime write
 this file; they import these models and nothing else from the node.
+Sections with their own module: ``limits`` (flood limits, the throttle),
+``links`` (portals); ``base`` holds what every section shares.
 
 Keys are camelCase in YAML (as in Kubernetes manifests); snake_case names work
 too. Unknown keys are errors, so a typo never silently becomes a default.
@@ -11,49 +13,42 @@ too. Unknown keys are errors, so a typo never silently becomes a default.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-#: A host name: dot-separated labels of letters, digits and '-' (not at either end).
-SERVER_NAME_RE = re.compile(
-    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-#: The longest server name IRC allows (RFC 2812's 63-character host names).
-SERVER_NAME_MAX = 63
+from .base import SERVER_NAME_MAX, ConfigError, Port, Section, valid_server_name
+from .limits import Limits, Throttle
+from .links import LinkPeer, Links
 
-
-def valid_server_name(name: str) -> bool:
-    """Is ``name`` a host name IRC accepts as a server name (``hub1.sd.com``, ``east``)?"""
-    return len(name) <= SERVER_NAME_MAX and SERVER_NAME_RE.match(name) is not None
-
-
-class ConfigError(Exception):
-    """A configuration file that cannot be read or does not validate."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+__all__ = [
+    "SERVER_NAME_MAX",
+    "Accounts",
+    "Admin",
+    "Cloaks",
+    "ConfigError",
+    "History",
+    "Limits",
+    "LinkPeer",
+    "Links",
+    "Listener",
+    "Listeners",
+    "NodeConfig",
+    "Operator",
+    "Throttle",
+    "TlsListener",
+    "dump_config",
+    "inline_secrets",
+    "load_config",
+    "parse_config",
+    "valid_server_name",
+]
 
 
-Port = Annotated[int, Field(ge=0, le=65535)]
-
-
-class Listener(_Model):
+class Listener(Section):
     """An address to listen on. Port 0 picks a free port (tests, local runs)."""
 
     host: str = "127.0.0.1"
@@ -85,7 +80,7 @@ class TlsListener(Listener):
         return self
 
 
-class Listeners(_Model):
+class Listeners(Section):
     """Every listener of one node; all run at once."""
 
     irc: list[Listener] = []
@@ -102,97 +97,7 @@ class Listeners(_Model):
     )
 
 
-def _cidr(value: str) -> str:
-    """A CIDR block (``203.0.113.0/24``, ``2001:db8::/32``) in its normal form."""
-    try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an address block (e.g. 203.0.113.0/24)") from exc
-
-
-class Throttle(_Model):
-    """The connection throttle: connections per address block, counted network-wide.
-
-    An address block is the client's IPv4 address (``ipv4Prefix: 32``) or
-    its IPv6 /64 (``ipv6Prefix: 64``): one household or one attacker. Every
-    server shares its counts with the others over the links (a small
-    periodic message, ``shareInterval``), so the limits hold for the whole
-    network, not per server. Addresses in ``exempt`` are never counted
-    (loopback by default: local runs and ``chatnet up``'s front door).
-    """
-
-    enabled: bool = True
-    ipv4_prefix: int = Field(default=32, ge=8, le=32, description="IPv4 block width (bits)")
-    ipv6_prefix: int = Field(default=64, ge=16, le=128, description="IPv6 block width (bits)")
-    max_connections: int = Field(
-        default=20, ge=1, description="connections open at once per block, network-wide"
-    )
-    max_attempts: int = Field(
-        default=30, ge=1, description="new connections per block per window, network-wide"
-    )
-    window_seconds: float = Field(default=60.0, gt=0, le=3600)
-    max_unregistered: int = Field(
-        default=10, ge=1, description="connections per block still registering, per server"
-    )
-    share_interval: float = Field(
-        default=1.0, gt=0, le=60, description="seconds between count messages to other servers"
-    )
-    exempt: list[str] = Field(
-        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
-        description="address blocks never throttled",
-    )
-
-    @field_validator("exempt")
-    @classmethod
-    def _blocks(cls, value: list[str]) -> list[str]:
-        return [_cidr(v) for v in value]
-
-
-class Limits(_Model):
-    """Connection and flood limits. Reloaded on SIGHUP without dropping anyone."""
-
-    max_clients: int = Field(default=1000, ge=0, le=1_000_000)
-    max_per_address: int = Field(default=0, ge=0, description="0 means no limit")
-    registration_timeout: float = Field(default=30.0, gt=0)
-    ping_interval: float = Field(default=90.0, gt=0)
-    ping_timeout: float = Field(default=120.0, gt=0)
-    flood_burst: int = Field(default=20, ge=1, description="lines a client may send at once")
-    flood_rate: float = Field(default=4.0, gt=0, description="lines per second, sustained")
-    flood_max_queued: int = Field(
-        default=40, ge=0, description="delayed lines before 'Excess Flood'"
-    )
-    sendq_bytes: int = Field(default=1 << 20, ge=4096, description="bytes queued per client")
-    socket_send_buffer: int = Field(
-        default=0,
-        ge=0,
-        description="the kernel's send buffer per client socket (SO_SNDBUF; the kernel "
-        "doubles it), 0: the kernel's autotuning (up to 4 MiB per socket on Linux)",
-    )
-    max_channels_per_client: int = Field(default=100, ge=1)
-    history_limit: int = Field(default=100, ge=1, description="CHATHISTORY batch limit")
-    max_monitor: int = Field(default=100, ge=0, description="nicks a client may MONITOR")
-    throttle: Throttle = Throttle()
-    handshake_timeout: float = Field(
-        default=10.0, gt=0, le=300, description="seconds to finish a TLS or WebSocket handshake"
-    )
-    max_handshakes_per_address: int = Field(
-        default=10, ge=1, description="unfinished handshakes per address block, per server"
-    )
-    join_part_burst: int = Field(default=100, ge=1, description="channels joined or left at once")
-    join_part_per_minute: float = Field(default=60.0, gt=0)
-    nick_change_burst: int = Field(default=5, ge=1, description="nick changes at once")
-    nick_changes_per_minute: float = Field(default=6.0, gt=0)
-    history_rows_burst: int = Field(
-        default=20000, ge=1, description="CHATHISTORY rows a client may fetch at once"
-    )
-    history_rows_per_second: float = Field(default=1000.0, gt=0)
-    query_lines_burst: int = Field(
-        default=20000, ge=1, description="WHO and MONITOR reply lines a client may get at once"
-    )
-    query_lines_per_second: float = Field(default=1000.0, gt=0)
-
-
-class Operator(_Model):
+class Operator(Section):
     """An IRC operator: OPER NAME PASSWORD. The password may be plain or sha256:HEX.
 
     Give it inline (``password``) or as a file holding it (``passwordFile``,
@@ -211,7 +116,7 @@ class Operator(_Model):
         return self
 
 
-class Accounts(_Model):
+class Accounts(Section):
     """User accounts (NickServ, SASL, draft/account-registration) and owned channels.
 
     Accounts and channel registrations are network-wide: every server keeps
@@ -231,7 +136,7 @@ class Accounts(_Model):
     max_certfps: int = Field(default=5, ge=0, le=50, description="client certificates per account")
 
 
-class Cloaks(_Model):
+class Cloaks(Section):
     """Hide users' addresses: a keyed hash (HMAC-SHA256) of the address under a secret.
 
     Every server of a network needs the same secret, so a user's cloak (and
@@ -250,7 +155,7 @@ class Cloaks(_Model):
     account_cloaks: bool = Field(default=True, description="show logged-in users as account/NAME")
 
 
-class History(_Model):
+class History(Section):
     """Where channel history is kept.
 
     ``store: sqlite`` (the default) keeps it in ``path`` on this server
@@ -308,91 +213,7 @@ class History(_Model):
         return value
 
 
-class LinkPeer(_Model):
-    """A server to dial: its identity and where its WebSocket port listens."""
-
-    name: str
-    server_id: int = Field(ge=0, le=4095)
-    host: str
-    port: Port
-    tls: bool = False
-    external: bool = Field(
-        default=False,
-        description="a server outside the network's CA: its certificate is not checked "
-        "against caFile (the link secret authenticates it)",
-    )
-
-
-class Links(_Model):
-    """How this server links into its network (portals)."""
-
-    role: Literal["hub", "leaf", "control"] = "hub"
-    auto_connect: bool = True
-    tls: Literal["off", "optional", "required"] = "optional"
-    ping_interval: float = Field(default=60.0, gt=0)
-    ping_timeout: float = Field(default=120.0, gt=0)
-    secret: str | None = Field(default=None, description="the shared link secret")
-    secret_file: Path | None = Field(default=None, description="a file holding the secret")
-    ca_file: Path | None = Field(
-        default=None, description="CA bundle to verify peers' TLS certificates (wss:// dials)"
-    )
-    cert_file: Path | None = Field(
-        default=None, description="certificate this server shows when it dials wss:// (PEM)"
-    )
-    key_file: Path | None = Field(default=None, description="the key of certFile (PEM)")
-    require_peer_certificate: bool = Field(
-        default=False,
-        description="a server dialing in over TLS must show a certificate caFile trusts",
-    )
-    dial: list[LinkPeer] = Field(
-        default=[], description="hubs dial every entry; a leaf dials the first reachable"
-    )
-    accept: list[str] = Field(default=[], description="server names allowed to link in")
-    ack_timeout: float = Field(
-        default=5.0,
-        gt=0,
-        le=3600,
-        description="seconds a sender waits for a message to be safe on a second server "
-        "before it is told (FAIL ... ACK_TIMEOUT) that its fate is not known yet",
-    )
-    sync_window: float = Field(
-        default=900.0,
-        gt=0,
-        description="seconds of channel messages two servers compare when a link comes up",
-    )
-    peer_rate: float = Field(
-        default=20000.0,
-        ge=0,
-        description="link messages a second one peer may send (0: no limit); a peer "
-        "that sends more than peerBurst beyond it is flooding and its link is dropped",
-    )
-    peer_burst: float = Field(
-        default=200000.0,
-        ge=1,
-        description="link messages one peer may send at once (a burst of a large network)",
-    )
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Links:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("links.certFile and links.keyFile go together: give both or neither")
-        if self.require_peer_certificate and self.ca_file is None:
-            raise ValueError(
-                "links.requirePeerCertificate needs links.caFile: the CA bundle that checks "
-                "the certificates of servers dialing in"
-            )
-        return self
-
-    def read_secret(self) -> str | None:
-        """The secret, from ``secret`` or from ``secretFile``."""
-        if self.secret is not None:
-            return self.secret
-        if self.secret_file is not None:
-            return self.secret_file.read_text(encoding="utf-8").strip()
-        return None
-
-
-class Admin(_Model):
+class Admin(Section):
     """What ADMIN answers."""
 
     location: str = "chatnet"
@@ -400,7 +221,7 @@ class Admin(_Model):
     email: str = "admin@example.invalid"
 
 
-class NodeConfig(_Model):
+class NodeConfig(Section):
     """The complete configuration of one chat server."""
 
     name: str = Field(description="server name, unique in the network")

@@ -1,0 +1,96 @@
+"""How a node links into its network: the servers it dials, TLS, timeouts, flood limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Port, Section
+
+__all__ = ["LinkPeer", "Links"]
+
+
+class LinkPeer(Section):
+    """A server to dial: its identity and where its WebSocket port listens."""
+
+    name: str
+    server_id: int = Field(ge=0, le=4095)
+    host: str
+    port: Port
+    tls: bool = False
+    external: bool = Field(
+        default=False,
+        description="a server outside the network's CA: its certificate is not checked "
+        "against caFile (the link secret authenticates it)",
+    )
+
+
+class Links(Section):
+    """How this server links into its network (portals)."""
+
+    role: Literal["hub", "leaf", "control"] = "hub"
+    auto_connect: bool = True
+    tls: Literal["off", "optional", "required"] = "optional"
+    ping_interval: float = Field(default=60.0, gt=0)
+    ping_timeout: float = Field(default=120.0, gt=0)
+    secret: str | None = Field(default=None, description="the shared link secret")
+    secret_file: Path | None = Field(default=None, description="a file holding the secret")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify peers' TLS certificates (wss:// dials)"
+    )
+    cert_file: Path | None = Field(
+        default=None, description="certificate this server shows when it dials wss:// (PEM)"
+    )
+    key_file: Path | None = Field(default=None, description="the key of certFile (PEM)")
+    require_peer_certificate: bool = Field(
+        default=False,
+        description="a server dialing in over TLS must show a certificate caFile trusts",
+    )
+    dial: list[LinkPeer] = Field(
+        default=[], description="hubs dial every entry; a leaf dials the first reachable"
+    )
+    accept: list[str] = Field(default=[], description="server names allowed to link in")
+    ack_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="seconds a sender waits for a message to be safe on a second server "
+        "before it is told (FAIL ... ACK_TIMEOUT) that its fate is not known yet",
+    )
+    sync_window: float = Field(
+        default=900.0,
+        gt=0,
+        description="seconds of channel messages two servers compare when a link comes up",
+    )
+    peer_rate: float = Field(
+        default=20000.0,
+        ge=0,
+        description="link messages a second one peer may send (0: no limit); a peer "
+        "that sends more than peerBurst beyond it is flooding and its link is dropped",
+    )
+    peer_burst: float = Field(
+        default=200000.0,
+        ge=1,
+        description="link messages one peer may send at once (a burst of a large network)",
+    )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Links:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("links.certFile and links.keyFile go together: give both or neither")
+        if self.require_peer_certificate and self.ca_file is None:
+            raise ValueError(
+                "links.requirePeerCertificate needs links.caFile: the CA bundle that checks "
+                "the certificates of servers dialing in"
+            )
+        return self
+
+    def read_secret(self) -> str | None:
+        """The secret, from ``secret`` or from ``secretFile``."""
+        if self.secret is not None:
+            return self.secret
+        if self.secret_file is not None:
+            return self.secret_file.read_text(encoding="utf-8").strip()
+        return None
