@@ -32,7 +32,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -41,72 +40,19 @@ from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
 from ..irc.network import ServerView
 from ..irc.state import ChatState
-from ..irc.transitions.accounts import SERVICES
 from . import protocol as lp
 from .burst import burst
 from .catchup import CatchUp
-from .drops import DROP_REASONS, drop_reason
+from .drops import drop_reason
 from .guard import PeerRate, Replays
+from .ownership import not_its_user
+from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
-
-
-class LinkSession(Protocol):
-    """One established link, as the manager uses it."""
-
-    peer: str
-    peer_sid: int
-    peer_role: str
-    peer_description: str
-    #: The last measured round trip in seconds (None before the first pong).
-    rtt: float | None
-
-    def send(self, text: str) -> None:
-        """Queue one link message (never blocks)."""
-
-    def close(self, reason: str) -> None:
-        """Send ``error`` with the reason and close the link."""
-
-    def info(self) -> dict[str, object]:
-        """State for /status: direction, round-trip time, queued bytes..."""
-
-
-class LinkControl(Protocol):
-    """Dialing, owned by the runtime: what CONNECT and SQUIT reach."""
-
-    def connect(self, name: str) -> str | None:
-        """Dial ``name`` now; returns why not, or None."""
-
-    def squit(self, name: str, reason: str) -> str | None:
-        """Close the link to ``name``; returns why not, or None."""
-
-
-@dataclass
-class LinkCounters:
-    """Per-peer traffic counters for /metrics."""
-
-    messages_in: int = 0
-    messages_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    flaps: int = 0
-    #: Times the link went down, by kind of reason (``drops.drop_reason``); every
-    #: kind from 0, so that a rate over the first drop sees it.
-    drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
-    clocks_in: int = 0  # of messages_in, the ``clock`` events (two a second per server)
-
-
-@dataclass
-class ServerInfo:
-    """What the network knows of one server (from its adverts)."""
-
-    sid: int
-    description: str = ""
-    role: str = "hub"
 
 
 @dataclass
@@ -542,26 +488,3 @@ class LinkManager:
 def _kept_everywhere(target: str) -> bool:
     """True for a message every server stores: to a channel or a user, not ``@#chan``."""
     return is_channel_name(target) or not is_channel_name(target[1:])
-
-
-def not_its_user(core: ChatState, event: Event, sid_of: dict[str, int]) -> str | None:
-    """Why ``event`` acts for a user its origin does not own (None: it does own it).
-
-    A server speaks only for its own users: a change to a user (a message, a
-    quit, a nick change...) comes from the server the user is on, and a new
-    user's uid starts with its server's ID. So a peer that passed the link's
-    authentication still cannot put words in another server's users' mouths
-    (services act from every server).
-    """
-    uid = getattr(event, "uid", None)
-    if not isinstance(uid, str) or uid in SERVICES:
-        return None
-    user = core.users.get(uid)
-    if user is not None:
-        if user.server != event.o:
-            return f"user {uid} ({user.nick}) is on {user.server}, not {event.o}"
-        return None
-    sid = sid_of.get(event.o)
-    if sid is not None and not uid.startswith(f"{sid}u"):
-        return f"user {uid} is not one of {event.o}'s (server ID {sid})"
-    return None
