@@ -42,3 +42,14 @@ def test_an_id_not_above_the_last_applied_from_its_prefix_is_a_replay() -> None:
     assert replays.stale("event", "2a123456e1", 42, "e") is None  # the server restarted
     assert replays.stale("msgid", "2aabcdef3-0000000", 42) is None  # msgids counted apart
     assert replays.stale("event", "burst-id", 42, "e") is None  # another shape: not judged
+
+
+def test_each_link_brings_an_origins_events_in_order_but_two_links_may_cross() -> None:
+    replays = Replays()
+    assert replays.stale("event", "2aabcdefe7", 42, "e", link=1) is None
+    # While views differ, the same origin's events are flooded: by another
+    # link an earlier one may come after a later one.
+    assert replays.stale("event", "2aabcdefe6", 42, "e", link=2) is None
+    assert replays.stale("event", "2aabcdefe6", 42, "e", link=1) is not None  # in order per link
+    replays.forget(1)  # link 1 went down; a new link may get its id
+    assert replays.stale("event", "2aabcdefe5", 42, "e", link=1) is None

@@ -112,3 +112,17 @@ def test_triangle_routes_around_a_broken_link() -> None:
     assert views["a"].next_hops("a", {"c"}) == {"b"}
     assert views["b"].next_hops("a", {"c"}) == {"c"}
     assert views["a"].hops("c") == 2
+
+
+def test_only_a_peer_that_reaches_the_origin_without_this_server_may_pass_its_events_on() -> None:
+    # A ring h1-h2-h3 and a leaf behind h1.
+    views = build(
+        {("h1", "h2"), ("h2", "h3"), ("h1", "h3"), ("h1", "leaf")}, ["h1", "h2", "h3", "leaf"]
+    )
+    h1 = views["h1"]
+    assert h1.reaches_without_me("h2", "h3")  # round the ring: flooding while views differ
+    assert not h1.reaches_without_me("leaf", "h3"), "the leaf reaches h3 only through h1"
+    assert not h1.reaches_without_me("h2", "leaf")
+    # A peer that claims a link the other end does not confirm gains nothing.
+    h1.learn(Advert("leaf", 99, frozenset({"h1", "h3"})))
+    assert not h1.reaches_without_me("leaf", "h3")

@@ -12,10 +12,13 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
   origin gets twice the allowance, so a flood is cut at its first hop
   (where the origin is the peer) and never splits the network further on.
 * ``Replays``: every id a server makes (``irc.ids``) is its per-start prefix
-  (server ID in hex, then 6 random hex digits) and a counter, and a link
-  carries one origin's events down its routing tree in the order they were
-  made. So an event id, or a message's msgid, whose counter is not above the
-  last one applied from that prefix is old: a replay, refused. Ids of
+  (server ID in hex, then 6 random hex digits) and a counter, and each link
+  carries one origin's events in the order they were made. So an event id,
+  or a message's msgid, whose counter is not above the last one that link
+  brought from that prefix is old: a replay, refused. Counted per link:
+  while servers' views of a change differ, events are flooded and one
+  origin's events may come by two links, a later one first by one of them
+  (the copy by the other link is a duplicate, dropped by event id). Ids of
   another shape (a burst's, which restates state) are not judged here; the
   manager's duplicate check and the recent window's msgids still apply.
 """
@@ -86,18 +89,19 @@ def counter_of(value: str, sid: int, mark: str = "") -> tuple[str, int] | None:
 
 
 class Replays:
-    """The last counter applied per prefix, for event ids and msgids apart."""
+    """The last counter applied per link and prefix, for event ids and msgids apart."""
 
     def __init__(self) -> None:
         self._last: OrderedDict[str, int] = OrderedDict()
 
-    def stale(self, kind: str, value: str, sid: int, mark: str = "") -> str | None:
-        """Why ``value`` (an id of server ``sid``) is old, or None (and it is now the last)."""
+    def stale(self, kind: str, value: str, sid: int, mark: str = "", link: int = 0) -> str | None:
+        """Why ``value`` (an id of server ``sid``, brought by ``link``) is old, or None
+        (and it is now that link's last)."""
         parsed = counter_of(value, sid, mark)
         if parsed is None:
             return None
         prefix, counter = parsed
-        key = f"{kind}:{prefix}"
+        key = f"{kind}:{link}:{prefix}"
         last = self._last.get(key)
         if last is not None and counter <= last:
             return f"replayed {kind} {value}: already applied up to {last:x} of {prefix}"
@@ -106,3 +110,9 @@ class Replays:
         if len(self._last) > MAX_PREFIXES:
             self._last.popitem(last=False)
         return None
+
+    def forget(self, link: int) -> None:
+        """The link is gone (and its id may be reused by a new one)."""
+        infix = f":{link}:"
+        for key in [key for key in self._last if infix in key]:
+            del self._last[key]

@@ -52,6 +52,10 @@ from .topology import Advert, Topology
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+#: Seconds after this server's view of the links last changed during which it
+#: floods events to every neighbour instead of down the origin's tree: long
+#: enough for every server's view to have caught up (see ``_forward``).
+SETTLE_SECONDS = 30.0
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
@@ -77,6 +81,7 @@ class LinkManager:
         self._bursted: set[str] = set()  # peers burst to on their current link
         self._burst_due: set[str] = set()  # peers to burst to once they are reachable
         self._next_clock = 0.0
+        self._unsettled_until = 0.0  # flood until then: the views of a change may differ
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self.replays = Replays()
@@ -122,6 +127,7 @@ class LinkManager:
             return
         del self.sessions[peer]
         self.rate.forget(id(session))
+        self.replays.forget(id(session))
         self._flooding.discard(id(session))
         self._bursted.discard(peer)
         self._burst_due.discard(peer)
@@ -143,7 +149,12 @@ class LinkManager:
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
 
+    def _unsettle(self) -> None:
+        """This server's view of the links changed: others may not see it yet."""
+        self._unsettled_until = self.core.clock() + SETTLE_SECONDS
+
     def _advertise(self) -> None:
+        self._unsettle()
         advert = self.topology.set_my_neighbours(self.sessions)
         text = lp.encode(self._advert_message(advert))
         for peer in self.sessions:
@@ -264,6 +275,8 @@ class LinkManager:
         before = self.topology.reachable()
         if not self.topology.learn(advert):
             return
+        if previous is None or previous.neighbours != advert.neighbours:
+            self._unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:
             self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
         text = lp.encode(message)
@@ -319,8 +332,7 @@ class LinkManager:
             return  # a duplicate: already applied and forwarded
         if not isinstance(event, ClockTick):
             self._remember(event.id)
-        parent = self.topology.tree(event.o).get(self.me)
-        if event.o == self.me or session.peer not in (parent, event.o):
+        if event.o == self.me or not self._may_pass_on(session.peer, event.o):
             log.warning(
                 "link %s: dropped %s from %s: origin does not match this link",
                 session.peer,
@@ -330,7 +342,7 @@ class LinkManager:
             self.dropped += 1
             return
         sid_of = self.sid_of()
-        why = self._replayed(event, sid_of.get(event.o))
+        why = self._replayed(event, sid_of.get(event.o), id(session))
         if why is None:
             why = not_its_user(self.core, event, sid_of)
         if why is not None:
@@ -347,13 +359,25 @@ class LinkManager:
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
-    def _replayed(self, event: Event, sid: int | None) -> str | None:
+    def _may_pass_on(self, peer: str, origin: str) -> bool:
+        """May ``peer`` hand this server an event of ``origin``?
+
+        The origin itself, or its parent here in the origin's tree; or, while
+        views of a change differ (a neighbour flooding), any neighbour that
+        reaches the origin without this server. A peer that only this
+        server links to the network never speaks for servers behind it.
+        """
+        if peer == origin or self.topology.tree(origin).get(self.me) == peer:
+            return True
+        return self.topology.reaches_without_me(peer, origin)
+
+    def _replayed(self, event: Event, sid: int | None, link: int) -> str | None:
         """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
         if sid is None:
             return None
-        why = self.replays.stale("event", event.id, sid, "e")
+        why = self.replays.stale("event", event.id, sid, "e", link)
         if why is None and isinstance(event, ChatMessage):
-            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid)
+            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid, link=link)
         return why
 
     def _remember(self, event_id: str) -> None:
@@ -368,7 +392,22 @@ class LinkManager:
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
-        hops = self.topology.next_hops(event.o, self._wanted(event))
+        """Down the origin's tree; while this server's view of the links is
+        fresh, to every neighbour (but the sender and the origin).
+
+        While servers' views of a change differ, so do their trees: a server
+        may leave to a neighbour what that neighbour's tree leaves to it, and
+        a server is missed. Flooding for a while after each change reaches
+        every server whatever the trees say; the duplicates are dropped by
+        event id (``seen``). What is lost harmlessly keeps to the tree and
+        to interest: clock events (they bound the look back of ``CHATHISTORY
+        AFTER`` only along the tree, ``irc.ids``) and TAGMSG (never stored).
+        """
+        if self.core.clock() < self._unsettled_until and _kept(event):
+            hops = set(self.sessions)
+            hops.discard(event.o)
+        else:
+            hops = self.topology.next_hops(event.o, self._wanted(event))
         hops.discard(exclude or "")
         if not hops:
             return
@@ -483,6 +522,13 @@ class LinkManager:
                 }
             )
         return result
+
+
+def _kept(event: Event) -> bool:
+    """Must every server that should get ``event`` get it (flooded while views differ)?"""
+    if isinstance(event, ClockTick):
+        return False
+    return not (isinstance(event, ChatMessage) and event.command == "TAGMSG")
 
 
 def _kept_everywhere(target: str) -> bool:

@@ -14,7 +14,11 @@ from the graph the same routes:
   that want the message (for a channel: those with members in it);
 * when a link of a cycle breaks, the trees change and no server becomes
   unreachable: no netsplit. When servers do become unreachable, ``split``
-  says which, so their users can quit with the netsplit reason.
+  says which, so their users can quit with the netsplit reason;
+* while the servers' views of a change differ, trees differ too, and the
+  link manager floods instead (``reaches_without_me`` says whether a peer
+  may plausibly pass on an origin's event: through links both ends
+  confirm, never through this server).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Topology:
     me: str
     adverts: dict[str, Advert] = field(default_factory=dict)
     _trees: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    _paths: dict[tuple[str, str], bool] = field(default_factory=dict)
     _seq: int = 0
 
     def __post_init__(self) -> None:
@@ -57,7 +62,7 @@ class Topology:
         self._seq += 1
         advert = Advert(self.me, self._seq, frozenset(neighbours))
         self.adverts[self.me] = advert
-        self._trees.clear()
+        self._changed()
         return advert
 
     def learn(self, advert: Advert) -> bool:
@@ -68,7 +73,7 @@ class Topology:
         if known is not None and known.seq >= advert.seq:
             return False
         self.adverts[advert.server] = advert
-        self._trees.clear()
+        self._changed()
         return True
 
     def forget(self, servers: Iterable[str]) -> None:
@@ -76,7 +81,11 @@ class Topology:
         for server in servers:
             if server != self.me:
                 self.adverts.pop(server, None)
+        self._changed()
+
+    def _changed(self) -> None:
         self._trees.clear()
+        self._paths.clear()
 
     # Reading the graph.
 
@@ -107,6 +116,31 @@ class Topology:
                     queue.append(other)
         self._trees[origin] = parents
         return parents
+
+    def reaches_without_me(self, start: str, target: str) -> bool:
+        """Can ``start`` reach ``target`` over confirmed links, never through ``me``?
+
+        A neighbour passing on an event of ``target`` must be on such a path:
+        a peer that only this server connects to the rest of the network
+        cannot speak for servers behind other links.
+        """
+        key = (start, target)
+        cached = self._paths.get(key)
+        if cached is not None:
+            return cached
+        seen = {start, self.me}
+        queue = deque([start])
+        found = start == target
+        while queue and not found:
+            for other in self.neighbours(queue.popleft()):
+                if other == target:
+                    found = True
+                    break
+                if other not in seen:
+                    seen.add(other)
+                    queue.append(other)
+        self._paths[key] = found
+        return found
 
     def reachable(self) -> set[str]:
         """Every server this one can reach, itself included."""
