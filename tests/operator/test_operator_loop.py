@@ -414,7 +414,12 @@ def test_delete_releases_finalizers_and_children(api: ApiServer, operator: Opera
     # The rest of the network is re-planned without it.
     wait_for(lambda: hub_accepts() == ["west"], what="east accepts only west")
     api.store.delete(api.store.type_for(CHATNET, "ChatNetwork"), "delete", "acme")
-    wait_for(lambda: get(api, "ChatNetwork", "delete", "acme") is None, what="network gone")
+    # The delete handler removes the network's children, then re-syncs each of
+    # its servers before kopf drops the finalizer: on a loaded two-core runner
+    # that once took longer than the default 15 s.
+    wait_for(
+        lambda: get(api, "ChatNetwork", "delete", "acme") is None, timeout=45, what="network gone"
+    )
     left = children(api, "delete")
     assert "Service/acme-chat" not in left and "Secret/acme-links" not in left
     assert "PodDisruptionBudget/acme-hubs" not in left
