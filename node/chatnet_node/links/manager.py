@@ -330,8 +330,6 @@ class LinkManager:
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
-        if not isinstance(event, ClockTick):
-            self._remember(event.id)
         if event.o == self.me or not self._may_pass_on(session.peer, event.o):
             log.warning(
                 "link %s: dropped %s from %s: origin does not match this link",
@@ -349,6 +347,10 @@ class LinkManager:
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
             return
+        # Remembered once accepted: a copy refused by one link (a view not
+        # yet up to date) does not shut out the same event by another.
+        if not isinstance(event, ClockTick):
+            self._remember(event.id)
         remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
