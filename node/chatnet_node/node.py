@@ -383,6 +383,7 @@ class Node:
         ignored = self.core.reload(config)
         if self.links is not None:
             self.links.reconfigure(config.links)
+            self.links.manager.reconfigure(config.links)
         if "name" in ignored or "serverId" in ignored:
             # A new identity (a ChatServer scaled from one replica to several
             # renames its first server): drain, exit, and let the supervisor

@@ -7,9 +7,10 @@ user of its own. The node must
 * drop ``evil``'s link once it sends more than ``links.peerBurst`` link
   messages beyond ``links.peerRate`` a second, with the reason logged, and
   keep ``b``'s link and its users chatting;
-* refuse an event, or a message, whose counter is not above what it already
-  applied from that origin (a replay: delivered to nobody, stored nowhere),
-  and a caught-up message stamped before the sync window.
+* refuse an event, or a message, whose counter it already applied from that
+  origin, or one older than the replay window (a replay: delivered to
+  nobody, stored nowhere), and a caught-up message stamped before the sync
+  window.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from chatnet_node.irc import events as ev
 from chatnet_node.irc.servertime import format_time
 from chatnet_node.links import protocol as lp
+from chatnet_node.links.guard import REPLAY_WINDOW
 from tests.irc.client import IrcClient
 from tests.node.test_hostile_peer import CAPS, EVIL, EVIL_SID, SECRET, handshake, intro, join
 from tests.nodeproc import NodeProcess, make_node
@@ -123,7 +125,9 @@ async def test_old_events_and_messages_replayed_are_refused(
         entry.id = f"{PREFIX}e2"
         first, second = said(5, "first", 3), said(6, "second", 4)
         again = said(5, "first", 9)  # an old message under a new event id
-        old_event = said(7, "an event older than one applied", 8)  # never sent, yet not new
+        far = REPLAY_WINDOW + 20
+        leap = said(8, "far ahead", far)  # the window moves on past event 9
+        old_event = said(7, "an event older than the window", 10)  # never applied, too old
         stale = lp.Replay(
             items=[
                 lp.ReplayItem(
@@ -137,19 +141,20 @@ async def test_old_events_and_messages_replayed_are_refused(
                 )
             ]
         )
-        for message in (user, entry, first, second, again, old_event, stale):
+        for message in (user, entry, first, second, again, leap, old_event, stale):
             await ws.send(lp.encode(message))
-        await alice.expect(lambda m: m.command == "PRIVMSG" and m.last == "second")
+        await alice.expect(lambda m: m.command == "PRIVMSG" and m.last == "far ahead")
         lines = await alice.sync()
         await ws.close()
 
         texts = [m.last for m in alice.inbox.seen if m.command == "PRIVMSG"]
-        assert texts == ["first", "second"], f"alice saw {texts}"
+        assert texts == ["first", "second", "far ahead"], f"alice saw {texts}"
         del lines
         log = a.log()
         for why in (
             f"dropped msg from {EVIL}: replayed msgid {PREFIX}5-0000000: already applied up to 6",
-            f"dropped msg from {EVIL}: replayed event {PREFIX}e8: already applied up to 9",
+            f"dropped msg from {EVIL}: replayed event {PREFIX}ea: older than the last "
+            f"{REPLAY_WINDOW} applied, up to {far:x} of {PREFIX}",
             "link evil: refused 1 replayed messages stamped before the sync window",
         ):
             assert why in log, f"no {why!r} in the node's log:\n{log}"
@@ -158,7 +163,7 @@ async def test_old_events_and_messages_replayed_are_refused(
             lambda m: m.command == "BATCH" and m.params[0][0] == "-"
         )
         stored = [m.last for m in history if m.command == "PRIVMSG"]
-        assert stored == ["first", "second"], f"history holds {stored}"
+        assert stored == ["first", "second", "far ahead"], f"history holds {stored}"
     finally:
         await alice.close()
 

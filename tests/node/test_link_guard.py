@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatnet_node.links.guard import PeerRate, Replays, counter_of
+from chatnet_node.links.guard import REPLAY_WINDOW, PeerRate, Replays, counter_of
 
 
 def test_a_link_may_send_its_burst_then_its_rate_and_no_more() -> None:
@@ -31,25 +31,32 @@ def test_ids_are_read_as_prefix_and_counter_only_in_their_servers_shape() -> Non
     assert counter_of("2aabcdefx1", 42, "e") is None
 
 
-def test_an_id_not_above_the_last_applied_from_its_prefix_is_a_replay() -> None:
+def test_an_id_applied_already_or_older_than_the_window_is_a_replay() -> None:
     replays = Replays()
     assert replays.stale("event", "2aabcdefe5", 42, "e") is None
     assert replays.stale("event", "2aabcdefe7", 42, "e") is None  # gaps are fine
-    assert replays.stale("event", "2aabcdefe6", 42, "e") == (
-        "replayed event 2aabcdefe6: already applied up to 7 of 2aabcdef"
+    assert replays.stale("event", "2aabcdefe7", 42, "e") == (
+        "replayed event 2aabcdefe7: already applied up to 7 of 2aabcdef"
     )
-    assert replays.stale("event", "2aabcdefe7", 42, "e") is not None
+    assert replays.stale("event", "2aabcdefe5", 42, "e") is not None
     assert replays.stale("event", "2a123456e1", 42, "e") is None  # the server restarted
-    assert replays.stale("msgid", "2aabcdef3-0000000", 42) is None  # msgids counted apart
+    assert replays.stale("msgid", "2aabcdef5-0000000", 42) is None  # msgids counted apart
     assert replays.stale("event", "burst-id", 42, "e") is None  # another shape: not judged
 
 
-def test_each_link_brings_an_origins_events_in_order_but_two_links_may_cross() -> None:
+def test_within_the_window_an_origins_ids_may_cross_but_each_counts_once() -> None:
+    """While views of a change differ, events are flooded: one origin's events
+    may come by two paths, a later one first."""
     replays = Replays()
-    assert replays.stale("event", "2aabcdefe7", 42, "e", link=1) is None
-    # While views differ, the same origin's events are flooded: by another
-    # link an earlier one may come after a later one.
-    assert replays.stale("event", "2aabcdefe6", 42, "e", link=2) is None
-    assert replays.stale("event", "2aabcdefe6", 42, "e", link=1) is not None  # in order per link
-    replays.forget(1)  # link 1 went down; a new link may get its id
-    assert replays.stale("event", "2aabcdefe5", 42, "e", link=1) is None
+    assert replays.stale("event", "2aabcdefe7", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe6", 42, "e") is None  # crossed: still new
+    assert replays.stale("event", "2aabcdefe6", 42, "e") is not None  # but only once
+    far = 7 + REPLAY_WINDOW + 1
+    assert replays.stale("event", f"2aabcdefe{far:x}", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe8", 42, "e") == (
+        f"replayed event 2aabcdefe8: older than the last {REPLAY_WINDOW} applied, "
+        f"up to {far:x} of 2aabcdef"
+    )
+    assert replays.stale("event", f"2aabcdefe{far - 1:x}", 42, "e") is None
+    # A counter far ahead does not cost memory in proportion.
+    assert replays.stale("event", "2aabcdefe" + "f" * 16, 42, "e") is None

@@ -10,7 +10,9 @@ import itertools
 
 import pytest
 
-from chatnet_node.links.manager import SETTLE_SECONDS, LinkManager
+from chatnet_node.irc import events as ev
+from chatnet_node.links import protocol as lp
+from chatnet_node.links.manager import SETTLE_MARGIN, SETTLE_SECONDS, LinkManager
 from tests.corekit import CoreNetwork, CoreServer, CoreUser, MemSession, RecordingSink
 
 
@@ -450,3 +452,36 @@ def test_a_user_who_arrives_while_a_ring_closes_is_known_everywhere() -> None:
     net.say(carol, "JOIN #ring")
     net.say(carol, "PRIVMSG #ring :the ring is closed")
     assert privmsgs(alice) == [":carol!~carol@127.0.0.1 PRIVMSG #ring :the ring is closed"]
+
+
+def test_once_the_views_settle_a_hub_cannot_speak_for_another_hubs_users() -> None:
+    """A full mesh: h2 hands h1 a line as carol of h3. While the mesh is new
+    (flooding) h1 takes it, as a hub round the ring may pass h3's events on;
+    once settled, only h3 itself or h1's tree parent for h3 may."""
+    net = CoreNetwork("h1", "h2", "h3")
+    for a, b in (("h1", "h2"), ("h2", "h3"), ("h1", "h3")):
+        net.link(a, b)
+    alice = net.user("h1", "alice")
+    carol = net.user("h3", "carol")
+    net.say(alice, "JOIN #c")
+    net.say(carol, "JOIN #c")
+    alice.lines()
+    uid = next(u.uid for u in net.cores["h1"].users.values() if u.nick == "carol")
+    from_h2 = net.links[frozenset(("h1", "h2"))][0]  # h1's end of its link to h2
+
+    def forged(n: int) -> str:
+        event = ev.ChatMessage(
+            uid=uid, target="#c", command="PRIVMSG", text=f"forged {n}",
+            tags={"time": "2027-01-15T08:00:00.000Z", "msgid": f"forged-msgid-{n}"},
+        )  # fmt: skip
+        event.o, event.id = "h3", f"forged-event-{n}"
+        return lp.encode(event)
+
+    m1 = net.managers["h1"]
+    m1.received(from_h2, forged(1))  # the mesh just closed: h2 may be flooding
+    assert privmsgs(alice) == [":carol!~carol@127.0.0.1 PRIVMSG #c :forged 1"]
+    for server in net.servers.values():
+        server.clock.now += SETTLE_SECONDS + SETTLE_MARGIN + 1
+    dropped = m1.dropped
+    m1.received(from_h2, forged(2))
+    assert privmsgs(alice) == [] and m1.dropped == dropped + 1

@@ -108,8 +108,8 @@ class Client:
     nick_deadline: float | None = None  # when a registered nick it holds is taken back
     block: str | None = None  # the address block the connection throttle counts it under
     budgets: dict[str, tuple[float, float]] | None = None  # cost budgets: balance, when (costs)
-    #: per history key, the msgid that ended the last CHATHISTORY AFTER page sent (paging)
-    history_pages: dict[str, str] | None = None
+    #: per history key, the msgids that ended the last CHATHISTORY AFTER pages sent (paging)
+    history_pages: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         self.update_wire_key()

@@ -12,15 +12,16 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
   origin gets twice the allowance, so a flood is cut at its first hop
   (where the origin is the peer) and never splits the network further on.
 * ``Replays``: every id a server makes (``irc.ids``) is its per-start prefix
-  (server ID in hex, then 6 random hex digits) and a counter, and each link
-  carries one origin's events in the order they were made. So an event id,
-  or a message's msgid, whose counter is not above the last one that link
-  brought from that prefix is old: a replay, refused. Counted per link:
-  while servers' views of a change differ, events are flooded and one
-  origin's events may come by two links, a later one first by one of them
-  (the copy by the other link is a duplicate, dropped by event id). Ids of
-  another shape (a burst's, which restates state) are not judged here; the
-  manager's duplicate check and the recent window's msgids still apply.
+  (server ID in hex, then 6 random hex digits) and a counter. Per prefix
+  (event ids and msgids apart) it keeps the highest counter applied and
+  which of the ``REPLAY_WINDOW`` counters below it were applied, the
+  anti-replay window of IPsec (RFC 4303, 3.4.3): an id applied already, or
+  older than the window, is a replay, refused. Within the window an id not
+  yet applied is taken in any order: while servers' views of a change of
+  links differ, events are flooded, and one origin's events may come by two
+  paths and cross. Ids of another shape (a burst's, which restates state)
+  are not judged here; the manager's duplicate check and the recent
+  window's msgids still apply.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ __all__ = ["PeerRate", "Replays", "counter_of"]
 
 #: Prefixes remembered (each server start makes one); the oldest are forgotten.
 MAX_PREFIXES = 4096
+#: Counters below a prefix's highest whose use is remembered (a bitmap each).
+REPLAY_WINDOW = 8192
+_WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -89,30 +93,40 @@ def counter_of(value: str, sid: int, mark: str = "") -> tuple[str, int] | None:
 
 
 class Replays:
-    """The last counter applied per link and prefix, for event ids and msgids apart."""
+    """Per prefix, the highest counter applied and the window of those below it."""
 
     def __init__(self) -> None:
-        self._last: OrderedDict[str, int] = OrderedDict()
+        #: key -> (highest counter, bitmap: bit n set when ``highest - n`` was applied)
+        self._windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
-    def stale(self, kind: str, value: str, sid: int, mark: str = "", link: int = 0) -> str | None:
-        """Why ``value`` (an id of server ``sid``, brought by ``link``) is old, or None
-        (and it is now that link's last)."""
+    def stale(self, kind: str, value: str, sid: int, mark: str = "") -> str | None:
+        """Why ``value`` (an id of server ``sid``) is a replay, or None (and it is now applied)."""
         parsed = counter_of(value, sid, mark)
         if parsed is None:
             return None
         prefix, counter = parsed
-        key = f"{kind}:{link}:{prefix}"
-        last = self._last.get(key)
-        if last is not None and counter <= last:
-            return f"replayed {kind} {value}: already applied up to {last:x} of {prefix}"
-        self._last[key] = counter
-        self._last.move_to_end(key)
-        if len(self._last) > MAX_PREFIXES:
-            self._last.popitem(last=False)
+        key = f"{kind}:{prefix}"
+        window = self._windows.get(key)
+        if window is None:
+            high, bits = counter, 1
+        else:
+            high, bits = window
+            if counter > high:
+                ahead = counter - high
+                bits = 1 if ahead >= REPLAY_WINDOW else ((bits << ahead) | 1) & _WINDOW_MASK
+                high = counter
+            else:
+                back = high - counter
+                if back >= REPLAY_WINDOW:
+                    return (
+                        f"replayed {kind} {value}: older than the last {REPLAY_WINDOW} "
+                        f"applied, up to {high:x} of {prefix}"
+                    )
+                if bits >> back & 1:
+                    return f"replayed {kind} {value}: already applied up to {high:x} of {prefix}"
+                bits |= 1 << back
+        self._windows[key] = (high, bits)
+        self._windows.move_to_end(key)
+        if len(self._windows) > MAX_PREFIXES:
+            self._windows.popitem(last=False)
         return None
-
-    def forget(self, link: int) -> None:
-        """The link is gone (and its id may be reused by a new one)."""
-        infix = f":{link}:"
-        for key in [key for key in self._last if infix in key]:
-            del self._last[key]

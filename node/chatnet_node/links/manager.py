@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from ..config import Links
 from ..irc import remote, transitions
 from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
@@ -56,6 +57,9 @@ SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
 #: floods events to every neighbour instead of down the origin's tree: long
 #: enough for every server's view to have caught up (see ``_forward``).
 SETTLE_SECONDS = 30.0
+#: Seconds past its own window that this server still takes an event from a
+#: flooding neighbour (one that learnt of the change a moment later).
+SETTLE_MARGIN = 10.0
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
@@ -127,7 +131,6 @@ class LinkManager:
             return
         del self.sessions[peer]
         self.rate.forget(id(session))
-        self.replays.forget(id(session))
         self._flooding.discard(id(session))
         self._bursted.discard(peer)
         self._burst_due.discard(peer)
@@ -148,6 +151,10 @@ class LinkManager:
         )
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
+
+    def reconfigure(self, links: Links) -> None:
+        """A reloaded configuration: the link flood limit applies at once."""
+        self.rate.rate, self.rate.burst = links.peer_rate, links.peer_burst
 
     def _unsettle(self) -> None:
         """This server's view of the links changed: others may not see it yet."""
@@ -218,13 +225,14 @@ class LinkManager:
             log.warning("link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
             return
-        # An event counts for the server behind the peer only where that fits
-        # the route: a peer cannot get fresh allowances by naming new origins.
+        # An event counts for the server behind the peer only where this server
+        # takes it from that peer (``_may_pass_on``): a peer cannot get fresh
+        # allowances by naming new origins.
         origin = session.peer
         if (
             not isinstance(message, BaseModel)
-            and message.o != origin
-            and self.topology.tree(message.o).get(self.me) == origin
+            and message.o not in (origin, self.me)
+            and self._may_pass_on(session.peer, message)
         ):
             origin = message.o
         if self._flooded(session, origin):
@@ -330,7 +338,7 @@ class LinkManager:
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
-        if event.o == self.me or not self._may_pass_on(session.peer, event.o):
+        if event.o == self.me or not self._may_pass_on(session.peer, event):
             log.warning(
                 "link %s: dropped %s from %s: origin does not match this link",
                 session.peer,
@@ -340,7 +348,7 @@ class LinkManager:
             self.dropped += 1
             return
         sid_of = self.sid_of()
-        why = self._replayed(event, sid_of.get(event.o), id(session))
+        why = self._replayed(event, sid_of.get(event.o))
         if why is None:
             why = not_its_user(self.core, event, sid_of)
         if why is not None:
@@ -361,25 +369,36 @@ class LinkManager:
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
-    def _may_pass_on(self, peer: str, origin: str) -> bool:
-        """May ``peer`` hand this server an event of ``origin``?
+    def _may_pass_on(self, peer: str, event: Event) -> bool:
+        """May ``peer`` hand this server ``event``?
 
-        The origin itself, or its parent here in the origin's tree; or, while
-        views of a change differ (a neighbour flooding), any neighbour that
-        reaches the origin without this server. A peer that only this
-        server links to the network never speaks for servers behind it.
+        Its origin itself, or the origin's tree parent here. While this
+        server's view of the links is fresh (its neighbours flood then, see
+        ``_forward``: every change's advert reaches a server before the
+        events flooded because of it), also any neighbour that reaches the
+        origin without this server, over links both ends confirm: a peer
+        that only this server links to the network never speaks for
+        servers behind other links. Clock events are never flooded: only
+        the tree brings them.
         """
+        origin = event.o
         if peer == origin or self.topology.tree(origin).get(self.me) == peer:
             return True
+        if isinstance(event, ClockTick) or not self._fresh(SETTLE_MARGIN):
+            return False
         return self.topology.reaches_without_me(peer, origin)
 
-    def _replayed(self, event: Event, sid: int | None, link: int) -> str | None:
+    def _fresh(self, margin: float = 0.0) -> bool:
+        """Is this server's view of the links still settling (flooding)?"""
+        return self.core.clock() < self._unsettled_until + margin
+
+    def _replayed(self, event: Event, sid: int | None) -> str | None:
         """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
         if sid is None:
             return None
-        why = self.replays.stale("event", event.id, sid, "e", link)
+        why = self.replays.stale("event", event.id, sid, "e")
         if why is None and isinstance(event, ChatMessage):
-            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid, link=link)
+            why = self.replays.stale("msgid", event.tags.get("msgid", ""), sid)
         return why
 
     def _remember(self, event_id: str) -> None:
@@ -395,7 +414,8 @@ class LinkManager:
 
     def _forward(self, event: Event, exclude: str | None) -> None:
         """Down the origin's tree; while this server's view of the links is
-        fresh, to every neighbour (but the sender and the origin).
+        fresh, to every neighbour (but the sender and the origin) that is, or
+        leads to, a server that wants it.
 
         While servers' views of a change differ, so do their trees: a server
         may leave to a neighbour what that neighbour's tree leaves to it, and
@@ -404,12 +424,14 @@ class LinkManager:
         event id (``seen``). What is lost harmlessly keeps to the tree and
         to interest: clock events (they bound the look back of ``CHATHISTORY
         AFTER`` only along the tree, ``irc.ids``) and TAGMSG (never stored).
+        The window runs on the server's clock (``core.clock``): a wall-clock
+        step lengthens or shortens it.
         """
-        if self.core.clock() < self._unsettled_until and _kept(event):
-            hops = set(self.sessions)
-            hops.discard(event.o)
+        wanted = self._wanted(event)
+        if self._fresh() and _kept(event):
+            hops = self._towards(wanted, event.o)
         else:
-            hops = self.topology.next_hops(event.o, self._wanted(event))
+            hops = self.topology.next_hops(event.o, wanted)
         hops.discard(exclude or "")
         if not hops:
             return
@@ -417,6 +439,16 @@ class LinkManager:
         for peer in hops:
             if peer in self.sessions:
                 self._send_text(peer, text)
+
+    def _towards(self, wanted: AbstractSet[str], origin: str) -> set[str]:
+        """Neighbours (not ``origin``) that are, or reach without this server, a wanted one."""
+        topology = self.topology
+        return {
+            peer
+            for peer in self.sessions
+            if peer != origin
+            and any(w == peer or topology.reaches_without_me(peer, w) for w in wanted)
+        }
 
     def _wanted(self, event: Event) -> AbstractSet[str]:
         """The servers an event must reach (interest routing for traffic)."""

@@ -127,8 +127,10 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
     core.send_batch(client, "chathistory", [target], lines)
 
 
-#: History keys per client whose last AFTER page is remembered (paging state).
-PAGED_KEYS = 16
+#: History keys per client whose AFTER page ends are remembered (paging state),
+#: and page ends per key (a bouncer may page for several of its clients at once).
+PAGED_KEYS = 64
+PAGE_ENDS = 4
 
 
 def _after(
@@ -143,12 +145,13 @@ def _after(
     between horizon and reference can be longer than a page (a server that
     stalled holds every other server's horizon back): the page then ends
     inside it, and the client pages on with AFTER that page's last msgid,
-    which this connection recognises and answers from exactly there. So a
+    which this connection recognises (one of the last ``PAGE_ENDS`` page
+    ends it sent for that target) and answers from exactly there. So a
     client paging forward sees every message after the horizon, and always
     moves on.
     """
     pages = client.history_pages
-    paging = pages is not None and bool(ref.msgid) and pages.get(key) == ref.msgid
+    paging = pages is not None and bool(ref.msgid) and ref.msgid in pages.get(key, ())
     horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid and not paging else ref.ts
     if horizon < ref.ts:
         rows = store.after(key, Ref.start(horizon), limit + 1)
@@ -158,8 +161,8 @@ def _after(
     if rows:
         if pages is None:
             pages = client.history_pages = {}
-        pages.pop(key, None)
-        pages[key] = rows[-1].msgid
+        ends = [*pages.pop(key, ()), rows[-1].msgid][-PAGE_ENDS:]
+        pages[key] = tuple(ends)
         if len(pages) > PAGED_KEYS:
             del pages[next(iter(pages))]
     return rows
