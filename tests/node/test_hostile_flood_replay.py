@@ -16,11 +16,13 @@ user of its own. The node must
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chatnet_node.irc import events as ev
 from chatnet_node.irc.servertime import format_time
@@ -187,3 +189,34 @@ async def test_a_peer_naming_many_origins_is_counted_as_itself(
 
     await eventually(dropped, 10, "evil's link dropped for flooding", 0.1, a.log)
     await ws.close()
+
+
+async def test_a_reloaded_flood_limit_applies_to_a_link_already_up(tmp_path: Path) -> None:
+    links = {"secret": SECRET, "peerRate": 50, "peerBurst": 100000}
+    a = make_node(tmp_path, "a", serverId=1, links=links)
+    a.start()
+    try:
+        ws, refused = await handshake(a)
+        assert not refused, refused
+        config = yaml.safe_load(a.config_path.read_text())
+        config["links"]["peerBurst"] = 200
+        a.config_path.write_text(yaml.safe_dump(config))
+        a.signal(signal.SIGHUP)
+
+        async def reloaded() -> bool:
+            return "configuration reloaded" in a.log()
+
+        await eventually(reloaded, 10, "a reloaded", 0.1, a.log)
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u1", "mallory")))
+        for n in range(1, 1001):
+            try:
+                await ws.send(lp.encode(said(n, f"flood {n}", n + 10)))
+            except Exception:
+                break
+
+        async def dropped() -> bool:
+            return "link evil: dropped the link: flooding: more than 200 link messages" in a.log()
+
+        await eventually(dropped, 10, "evil's link dropped at the reloaded limit", 0.1, a.log)
+    finally:
+        a.stop()
