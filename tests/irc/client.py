@@ -347,6 +347,25 @@ async def connected(port: int, nick: str, caps: Iterable[str] = (), **kwargs: An
     return client
 
 
+async def in_one_room(
+    first: IrcClient,
+    second: IrcClient,
+    nicks: tuple[str, str],
+    caps: Iterable[str],
+    channel: str = "#room",
+) -> None:
+    """Two users of two linked servers: registered, linked, both in ``channel``.
+
+    Returns once ``first`` sees ``second`` join, so each gets the other's lines.
+    """
+    await first.register(nicks[0], caps=caps)
+    await second.register(nicks[1], caps=caps)
+    await first.wait_linked(2)
+    await first.join(channel)
+    await second.join(channel)
+    await first.expect(lambda m: m.command == "JOIN" and m.nick == nicks[1])
+
+
 class Clients:
     """Makes clients for one node and closes them all at the end of a test."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chatnet_node.irc.servertime import parse_time
-from tests.irc.client import IrcClient
+from tests.irc.client import IrcClient, in_one_room
 from tests.irc.lines import Msg
 from tests.nodeproc import NodeProcess, make_node
 
@@ -67,12 +67,7 @@ async def test_a_reply_from_a_server_whose_clock_is_behind_sorts_after_what_it_a
     alice = await IrcClient.tcp(a.irc_port)
     bob = await IrcClient.tcp(b.irc_port)
     try:
-        await alice.register("alice", caps=CAPS)
-        await bob.register("bob", caps=CAPS)
-        await alice.wait_linked(2)
-        await alice.join("#room")
-        await bob.join("#room")
-        await alice.expect(lambda m: m.command == "JOIN" and m.nick == "bob")
+        await in_one_room(alice, bob, ("alice", "bob"), CAPS)
 
         question = await alice.privmsg("#room", "anyone there?")
         await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "anyone there?")

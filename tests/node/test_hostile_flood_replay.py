@@ -28,7 +28,7 @@ from chatnet_node.irc import events as ev
 from chatnet_node.irc.servertime import format_time
 from chatnet_node.links import protocol as lp
 from chatnet_node.links.guard import REPLAY_WINDOW
-from tests.irc.client import IrcClient
+from tests.irc.client import IrcClient, in_one_room
 from tests.node.test_hostile_peer import CAPS, EVIL, EVIL_SID, SECRET, handshake, intro, join
 from tests.nodeproc import NodeProcess, make_node
 from tests.waiting import eventually
@@ -74,11 +74,7 @@ async def test_a_flooding_peer_loses_its_link_and_the_others_carry_on(
     alice = await IrcClient.tcp(a.irc_port)
     carol = await IrcClient.tcp(b.irc_port)
     try:
-        await alice.register("alice", caps=CAPS)
-        await carol.register("carol", caps=CAPS)
-        await alice.wait_linked(2)
-        await alice.join("#room")
-        await carol.join("#room")
+        await in_one_room(alice, carol, ("alice", "carol"), CAPS)
         ws, refused = await handshake(a)
         assert not refused, refused
         await ws.send(lp.encode(intro(f"{EVIL_SID}u1", "mallory")))
