@@ -126,3 +126,4 @@ def test_only_a_peer_that_reaches_the_origin_without_this_server_may_pass_its_ev
     # A peer that claims a link the other end does not confirm gains nothing.
     h1.learn(Advert("leaf", 99, frozenset({"h1", "h3"})))
     assert not h1.reaches_without_me("leaf", "h3")
+    assert not h1.reaches_without_me("h2", "h1"), "this server is never on the way"

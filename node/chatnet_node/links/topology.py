@@ -124,6 +124,8 @@ class Topology:
         a peer that only this server connects to the rest of the network
         cannot speak for servers behind other links.
         """
+        if self.me in (start, target):
+            return False
         key = (start, target)
         cached = self._paths.get(key)
         if cached is not None:
