@@ -228,6 +228,18 @@ class HistoryBackend(Protocol):
     def after(self, target: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
     def around(self, target: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
     def between(self, target: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]: ...
+    def arrived_after(
+        self, target: str, msgid: str, before: Ref, limit: int
+    ) -> list[StoredMessage]:
+        """Messages of ``target`` stamped before ``before`` but stored here after ``msgid``.
+
+        A message a catch-up brings late (after a split, or a leaf's re-homing)
+        keeps its old stamp, so an order by time puts it before what a
+        client saw since; the order of arrival does not. Oldest stamp first.
+        A shared store, written by each message's origin at once, has none.
+        """
+        ...
+
     def targets(
         self, targets: list[str], start: float, end: float, limit: int
     ) -> list[tuple[str, float]]: ...

@@ -182,6 +182,13 @@ class SqlHistory:
         newer = self.after(target, ref, limit - len(older))
         return older + newer
 
+    def arrived_after(
+        self, target: str, msgid: str, before: Ref, limit: int
+    ) -> list[StoredMessage]:
+        """None here: a shared store is written by each message's origin at once (the
+        per-server SQLite store keeps an arrival order, ``SqliteHistory``)."""
+        return []
+
     def between(self, target: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]:
         """Messages strictly between two refs, oldest first; ``limit`` counted from ``start``."""
         if start <= end:

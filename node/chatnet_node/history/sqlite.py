@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contract import HistoryStats, StoredMessage, StoredRecord
+from .contract import HistoryStats, Ref, StoredMessage, StoredRecord
 from .sql import DESC, ORDER, RECORDS_SCHEMA, SAVE_RECORD, SqlHistory, TrimMarks, record_params
 
 __all__ = ["SqliteHistory"]
@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS messages (
 DROP INDEX IF EXISTS messages_target_ts;
 CREATE INDEX IF NOT EXISTS messages_order ON messages (target, ts, length(msgid), msgid);
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+-- The order of arrival here (``arrived_after``): a caught-up message comes late.
+CREATE INDEX IF NOT EXISTS messages_arrival ON messages (target, id);
 """
 
 
@@ -206,6 +208,17 @@ class SqliteHistory(SqlHistory):
             f"msgid FROM messages WHERE target = ? ORDER BY {DESC} LIMIT 1 OFFSET ?)",
             (target, target, self.max_per_target),
         )
+
+    def arrived_after(
+        self, target: str, msgid: str, before: Ref, limit: int
+    ) -> list[StoredMessage]:
+        """Messages of ``target`` stored here after ``msgid`` but stamped before ``before``."""
+        found = self._messages(
+            f"target = ? AND id > (SELECT id FROM messages WHERE target = ? AND msgid = ?) "
+            f"AND {ORDER} < (?, ?, ?) ORDER BY id LIMIT ?",
+            [target, target, msgid, *before.params(), limit],
+        )
+        return sorted(found, key=lambda m: (m.ts, len(m.msgid), m.msgid))
 
     def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         # What this turn appended is readable at once (the core reads in the

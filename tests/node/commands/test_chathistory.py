@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chatnet_node.irc import remote
 from tests.corekit import CoreServer, CoreUser
 
 CAPS = "batch server-time message-tags echo-message draft/chathistory"
@@ -167,3 +168,35 @@ def test_after_pages_through_a_window_longer_than_a_page(server: CoreServer) -> 
     assert looked_back == [*texts[:99], "m 100"]  # the reference itself is not repeated
     paged_on = history(other, f"CHATHISTORY AFTER #hist msgid={msgid_of['m 100']} 100")[1]
     assert paged_on == texts[101:201]
+
+
+def test_after_returns_a_message_caught_up_late_with_an_older_stamp(server: CoreServer) -> None:
+    """A split heals: a catch-up brings a line stamped a minute ago, after the
+    reader's last one. AFTER that last line returns it (it came here later)."""
+    alice, reader = server.user("alice", CAPS), server.user("reader", CAPS)
+    alice.ask("JOIN #hist")
+    reader.ask("JOIN #hist")
+    (last,) = [tags["msgid"] for tags in say(server, alice, "#hist", "seen live")]
+    stamped_before = server.clock.now - 60
+    assert remote.replay(
+        server.core,
+        origin="far",
+        msgid="far-split-1",
+        ts=stamped_before,
+        source="carol!~carol@far.example",
+        command="PRIVMSG",
+        target="#hist",
+        text="from the other side of the split",
+        tags={},
+    )
+    say(server, alice, "#hist", "after the heal")
+    back = server.user("back", CAPS)
+    back.ask("JOIN #hist")
+    texts = history(back, f"CHATHISTORY AFTER #hist msgid={last} 10")[1]
+    assert texts == ["from the other side of the split", "after the heal"]
+    # By time alone it sits before what the reader saw: LATEST shows where.
+    assert history(back, "CHATHISTORY LATEST #hist * 3")[1] == [
+        "from the other side of the split",
+        "seen live",
+        "after the heal",
+    ]

@@ -181,6 +181,11 @@ class PostgresHistory:
     def between(self, target: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]:
         return self._reader.between(target, start, end, limit)
 
+    def arrived_after(
+        self, target: str, msgid: str, before: Ref, limit: int
+    ) -> list[StoredMessage]:
+        return self._reader.arrived_after(target, msgid, before, limit)
+
     def targets(
         self, targets: list[str], start: float, end: float, limit: int
     ) -> list[tuple[str, float]]:

@@ -141,7 +141,9 @@ def _after(
     A message from another server stamped a moment before the reference may
     not have reached the server that delivered the reference when it died
     (``irc.ids``). So the page starts at the reference's horizon, not at the
-    reference: a client merges by msgid what it saw already. The window
+    reference: a client merges by msgid what it saw already. Before that
+    come the messages a catch-up brought here after the reference (a split
+    healing: their stamps are older than the horizon), up to half a page. The window
     between horizon and reference can be longer than a page (a server that
     stalled holds every other server's horizon back): the page then ends
     inside it, and the client pages on with AFTER that page's last msgid,
@@ -153,11 +155,16 @@ def _after(
     pages = client.history_pages
     paging = pages is not None and bool(ref.msgid) and ref.msgid in pages.get(key, ())
     horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid and not paging else ref.ts
-    if horizon < ref.ts:
-        rows = store.after(key, Ref.start(horizon), limit + 1)
-        rows = [row for row in rows if row.msgid != ref.msgid][:limit]
-    else:
-        rows = store.after(key, ref, limit)
+    start = Ref.start(horizon) if horizon < ref.ts else ref
+    # Caught up late (a split healing, a leaf re-homing): stamped before the
+    # horizon, stored here after the reference. At most half a page of them.
+    rows = [] if paging or not ref.msgid else store.arrived_after(key, ref.msgid, start, limit // 2)
+    room = limit - len(rows)
+    if room > 0 and start is not ref:
+        found = store.after(key, start, room + 1)
+        rows += [row for row in found if row.msgid != ref.msgid][:room]
+    elif room > 0:
+        rows += store.after(key, ref, room)
     if rows:
         if pages is None:
             pages = client.history_pages = {}
