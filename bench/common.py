@@ -175,6 +175,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: Synchronous stops ``run_in_tempdir`` calls on the way out, last first.
+_STOPS: list[Callable[[], None]] = []
+
+
+def stop_on_exit(stop: Callable[[], None]) -> None:
+    """Call ``stop`` when ``run_in_tempdir`` returns, however it ends.
+
+    An interrupt raised while the event loop runs may close the loop before
+    the run's own ``finally`` blocks have awaited their stops; this one is
+    plain code, so a network is never left running.
+    """
+    _STOPS.append(stop)
+
+
 def run_in_tempdir(prefix: str, run: Callable[[Path], Coroutine[Any, Any, int]]) -> int:
     """Run ``run(scratch_dir)`` to its exit code and print how long it took.
 
@@ -184,6 +198,11 @@ def run_in_tempdir(prefix: str, run: Callable[[Path], Coroutine[Any, Any, int]])
     signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         started = time.monotonic()
-        code = asyncio.run(run(Path(tmp)))
+        try:
+            code = asyncio.run(run(Path(tmp)))
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the stops finish first
+            while _STOPS:
+                _STOPS.pop()()
         print(f"ran {time.monotonic() - started:.0f}s")
     return code

@@ -43,7 +43,7 @@ from tests.chaos.harness import (  # noqa: E402 - after the path is set
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.waiting import within  # noqa: E402
 
-from bench.common import run_in_tempdir  # noqa: E402
+from bench.common import run_in_tempdir, stop_on_exit  # noqa: E402
 
 TARGET_P99 = 5.0
 WAIT_PER_KILL = 30.0
@@ -94,6 +94,7 @@ async def back_after(
 async def run(args: argparse.Namespace, tmp: Path) -> int:
     rng = random.Random(args.seed)
     net = UpNetwork(tmp, manifest(name="bench", leaves=args.leaves, flood_rate=20))
+    stop_on_exit(net.stop)
     ledger = Ledger()
     members: list[Member] = []
     try:

@@ -73,7 +73,7 @@ from tests.chaos.harness import (  # noqa: E402
 from tests.chaos.upnet import UpNetwork, manifest  # noqa: E402
 from tests.irc.client import IrcClient  # noqa: E402
 
-from bench.common import proc_rss_kib, raise_nofile, run_in_tempdir  # noqa: E402
+from bench.common import proc_rss_kib, raise_nofile, run_in_tempdir, stop_on_exit  # noqa: E402
 from bench.fanout import build_loadgen  # noqa: E402
 
 #: Bystanders: idle members in the channel, held by the C load generator (one
@@ -292,6 +292,7 @@ async def every(seconds: float, until: float, action: object) -> None:
 async def run(args: argparse.Namespace, tmp: Path) -> int:
     rng = random.Random(args.seed)
     net = UpNetwork(tmp, manifest(name="soak", hubs=4, leaves=4, flood_rate=20, max_clients=5000))
+    stop_on_exit(net.stop)
     ledger = Ledger()
     faults = Faults()
     samples: list[Sample] = []
