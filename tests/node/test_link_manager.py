@@ -485,3 +485,26 @@ def test_once_the_views_settle_a_hub_cannot_speak_for_another_hubs_users() -> No
     dropped = m1.dropped
     m1.received(from_h2, forged(2))
     assert privmsgs(alice) == [] and m1.dropped == dropped + 1
+
+
+def test_a_server_restarted_within_a_second_bursts_its_users_again() -> None:
+    """A leaf killed and started again at once (same name and ID): the users
+    of its new burst are new, even in the second its last burst was sent."""
+    net = CoreNetwork("hub", "a", "b")
+    net.link("hub", "a")
+    net.servers["b"].user("bob")  # registered before b's first burst
+    net.link("hub", "b")
+    alice = net.user("a", "alice")
+    net.say(alice, "JOIN #c")
+    hub_end, _ = net.links.pop(frozenset(("hub", "b")))
+    hub_end.closed = True
+    net.managers["hub"].link_down(hub_end, "Read error: Connection reset by peer")  # b died
+    net.settle()
+    alice.lines()
+    old = net.servers["b"]
+    new = CoreServer("b", serverId=old.config.server_id, network="t", links={"accept": ["hub"]})
+    net.servers["b"], net.managers["b"] = new, LinkManager(new.core)
+    bob = new.user("bob")  # before its new link: in its new burst
+    net.link("hub", "b")
+    net.say(bob, "JOIN #c")
+    assert ":bob!~bob@127.0.0.1 JOIN #c" in alice.lines()

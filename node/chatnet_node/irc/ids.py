@@ -84,6 +84,11 @@ class Ids:
         """A message id unique across this network's servers and restarts."""
         return f"{self._prefix}{next(self._msgids):x}"
 
+    @property
+    def start(self) -> str:
+        """This start's random part (6 hex digits): what tells two starts of a server apart."""
+        return self._start
+
     def uid(self) -> str:
         """A user id unique in the network and across restarts.
 

@@ -205,7 +205,10 @@ class LinkManager:
             self._send(peer, event)
 
     def _burst_id(self) -> str:
-        return f"{self.me}:b{int(time.time())}:{next(self._burst_ids)}"
+        # Unique across restarts: a server killed and started again within
+        # one second made the same ids, and its new burst (its users) was
+        # dropped everywhere as one already seen.
+        return f"{self.me}:b{self.core.ids.start}{int(time.time())}:{next(self._burst_ids)}"
 
     # Messages.
 
