@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import resource
 import secrets
 import signal
@@ -85,8 +86,26 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def free_port(host: str) -> int:
-    """A port that was free a moment ago (the node binds it right after)."""
+#: Where local servers' ports are picked: below Linux's ephemeral range (32768
+#: and up by default), so that an outgoing connection (a client's, a link's)
+#: can never take the port of a server while it restarts after a crash.
+LOCAL_PORTS = range(10000, 20000)
+
+
+def free_port(host: str, tries: int = 200) -> int:
+    """A port that was free a moment ago (the node binds it right after).
+
+    Picked at random from ``LOCAL_PORTS`` (two local networks at once rarely
+    meet); the kernel's choice if none of ``tries`` is free.
+    """
+    for _ in range(tries):
+        port = random.choice(LOCAL_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
