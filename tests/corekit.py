@@ -236,14 +236,20 @@ class CoreNetwork:
     def cores(self) -> dict[str, ChatCore]:
         return {name: server.core for name, server in self.servers.items()}
 
-    def link(self, a: str, b: str) -> None:
+    def pair(self, a: str, b: str) -> tuple[MemSession, MemSession]:
+        """The two ends of a new link between ``a`` and ``b``, not yet up
+        (a test brings each end up when it wants: ``manager.link_up(end)``)."""
         ma, mb = self.managers[a], self.managers[b]
         sa = MemSession(ma, b, self.servers[b].config.server_id, self.wire)
         sb = MemSession(mb, a, self.servers[a].config.server_id, self.wire)
         sa.other, sb.other = sb, sa
         self.links[frozenset((a, b))] = (sa, sb)
-        ma.link_up(sa)
-        mb.link_up(sb)
+        return sa, sb
+
+    def link(self, a: str, b: str) -> None:
+        sa, sb = self.pair(a, b)
+        self.managers[a].link_up(sa)
+        self.managers[b].link_up(sb)
         self.settle()
 
     def cut(self, a: str, b: str) -> None:

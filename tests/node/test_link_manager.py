@@ -13,7 +13,7 @@ import pytest
 from chatnet_node.irc import events as ev
 from chatnet_node.links import protocol as lp
 from chatnet_node.links.manager import SETTLE_MARGIN, SETTLE_SECONDS, LinkManager
-from tests.corekit import CoreNetwork, CoreServer, CoreUser, MemSession, RecordingSink
+from tests.corekit import CoreNetwork, CoreServer, CoreUser, RecordingSink
 
 
 def privmsgs(reader: CoreUser | RecordingSink) -> list[str]:
@@ -410,10 +410,7 @@ def test_a_user_who_arrives_while_a_link_comes_up_is_known_across_it() -> None:
     alice = net.user("hub", "alice")
     net.say(alice, "JOIN #c")
     hub, leaf = net.managers["hub"], net.managers["leaf"]
-    to_leaf = MemSession(hub, "leaf", 11, net.wire)
-    to_hub = MemSession(leaf, "hub", 10, net.wire)
-    to_leaf.other, to_hub.other = to_hub, to_leaf
-    net.links[frozenset(("hub", "leaf"))] = (to_leaf, to_hub)
+    to_leaf, to_hub = net.pair("hub", "leaf")
     leaf.link_up(to_hub)
     bob = net.servers["leaf"].user("bob")  # before anything from the hub arrived
     bob.send("JOIN #c")
@@ -434,10 +431,7 @@ def test_a_user_who_arrives_while_a_ring_closes_is_known_everywhere() -> None:
     net.link("h1", "h2")
     net.link("h2", "h3")
     m1, m3 = net.managers["h1"], net.managers["h3"]
-    to_h3 = MemSession(m1, "h3", 12, net.wire)
-    to_h1 = MemSession(m3, "h1", 10, net.wire)
-    to_h3.other, to_h1.other = to_h1, to_h3
-    net.links[frozenset(("h1", "h3"))] = (to_h3, to_h1)
+    to_h3, to_h1 = net.pair("h1", "h3")
     m3.link_up(to_h1)
     m1.link_up(to_h3)
     carol = net.servers["h3"].user("carol")  # before any advert of the new link arrived
