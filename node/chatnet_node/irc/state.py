@@ -10,6 +10,8 @@ holds the parts each change uses (each a module of its own):
 * ``flood``: token buckets and held-back lines (``flood``);
 * ``throttle``: connections per address block, network-wide (``throttle``);
 * ``ids``: msgids, uids, event ids and ``time`` stamps (``ids``);
+* ``disruptions``: the network's recent disruptions, how far back a late
+  message may be stamped (``disruptions``);
 * ``network``: the link layer, when the server is linked (``network``).
 
 Changes to the state are made by ``transitions`` (one function per change);
@@ -27,6 +29,7 @@ from ..config import NodeConfig
 from ..history.contract import HistoryBackend
 from .accounts import Account, ChannelRecord, Logins
 from .acks import AckBook
+from .disruptions import Disruptions
 from .events import Event
 from .flood import FloodControl
 from .ids import Ids
@@ -72,6 +75,8 @@ class ChatState:
         self.started = clock()
         self.stats = CoreStats()
         self.ids = Ids(config.server_id, clock)
+        # The link layer sets how long they last (``links.manager``).
+        self.disruptions = Disruptions(settle=30.0, keep=config.links.sync_window)
         self.acks = AckBook(clock)
         self.output = Output(config.name, self.stats, self.acks, self.ids)
         self.replication = Replication(

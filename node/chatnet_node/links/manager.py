@@ -43,7 +43,7 @@ from ..irc.network import ServerView
 from ..irc.state import ChatState
 from . import protocol as lp
 from .burst import burst
-from .catchup import CatchUp
+from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate, Replays
 from .ownership import not_its_user
@@ -92,6 +92,8 @@ class LinkManager:
         self._flooding: set[int] = set()  # links being dropped for flooding
         self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.core.network = self
+        self.core.disruptions.settle = SETTLE_SECONDS
+        self.reconfigure(links)
 
     @property
     def me(self) -> str:
@@ -116,6 +118,7 @@ class LinkManager:
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
+            self.core.disruptions.returned(self.core.clock(), {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
             # not in this server's routing tree, so a change made between a
             # burst now and that advert (a client registering on a server
@@ -149,16 +152,25 @@ class LinkManager:
             reason,
             ", ".join(sorted(lost)) or "nobody",
         )
+        self._disrupted(lost)
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
 
     def reconfigure(self, links: Links) -> None:
         """A reloaded configuration: the link flood limit applies at once."""
         self.rate.rate, self.rate.burst = links.peer_rate, links.peer_burst
+        # Nothing older than the sync window is ever caught up, so no
+        # disruption makes a message come later than that.
+        self.core.disruptions.keep = links.sync_window + REPLAY_SLACK
 
     def _unsettle(self) -> None:
         """This server's view of the links changed: others may not see it yet."""
         self._unsettled_until = self.core.clock() + SETTLE_SECONDS
+
+    def _disrupted(self, lost: set[str]) -> None:
+        """A link went, here or elsewhere: what it held up may come late (``irc.disruptions``)."""
+        unnoticed = self.core.config.links.ping_timeout + CLOCK_INTERVAL
+        self.core.disruptions.lost(self.core.clock(), unnoticed, lost)
 
     def _advertise(self) -> None:
         self._unsettle()
@@ -296,6 +308,11 @@ class LinkManager:
                 self._send_text(peer, text)
         lost = self.topology.split(before)
         gone = (previous.neighbours if previous else frozenset()) - advert.neighbours
+        if lost or gone:
+            self._disrupted(lost)
+        back = self.topology.reachable() - before
+        if back:
+            self.core.disruptions.returned(self.core.clock(), back)
         if lost:
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")

@@ -7,7 +7,7 @@ batch when the client negotiated ``batch``; errors are standard replies
 
 from __future__ import annotations
 
-from ...history.contract import HistoryBackend, HistoryUnavailable, Ref, StoredMessage, dm_target
+from ...history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
 from .. import multiline
 from ..core import ChatCore, Command
 from ..ids import horizon_of
@@ -119,7 +119,7 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if sub == "BEFORE":
             rows = store.before(key, ref, limit)
         elif sub == "AFTER":
-            rows = _after(store, client, key, ref, limit)
+            rows = _after(core, client, key, ref, limit)
         else:
             rows = store.around(key, ref, limit)
     core.charge(client, "history", len(rows))
@@ -133,15 +133,16 @@ PAGED_KEYS = 64
 PAGE_ENDS = 4
 
 
-def _after(
-    store: HistoryBackend, client: Client, key: str, ref: Ref, limit: int
-) -> list[StoredMessage]:
+def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> list[StoredMessage]:
     """AFTER a reference: from what its horizon says may not have been seen, in order.
 
     A message from another server stamped a moment before the reference may
     not have reached the server that delivered the reference when it died
     (``irc.ids``). So the page starts at the reference's horizon, not at the
-    reference: a client merges by msgid what it saw already. Before that
+    reference, or, for a reference stamped during a disruption of the
+    network, at the disruption's start (``irc.disruptions``: messages it
+    held up reach servers at different moments, and the client may have
+    been on another server): a client merges by msgid what it saw already. Before that
     come the messages a catch-up brought here after the reference (a split
     healing: their stamps are older than the horizon), up to half a page. The window
     between horizon and reference can be longer than a page (a server that
@@ -154,7 +155,13 @@ def _after(
     """
     pages = client.history_pages
     paging = pages is not None and bool(ref.msgid) and ref.msgid in pages.get(key, ())
-    horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid and not paging else ref.ts
+    store = core.history
+    horizon = ref.ts
+    if ref.msgid and not paging:
+        horizon = horizon_of(ref.msgid, ref.ts)
+        disrupted = core.disruptions.lookback(ref.ts)
+        if disrupted is not None and disrupted < horizon:
+            horizon = disrupted
     start = Ref.start(horizon) if horizon < ref.ts else ref
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.

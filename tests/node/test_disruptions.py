@@ -1,0 +1,131 @@
+"""Disruptions: how far back ``CHATHISTORY AFTER`` looks for a reference stamped
+while the network was split, and a reader who moves to another server after
+a split heals gets what its first server had not delivered."""
+
+from __future__ import annotations
+
+from chatnet_node.irc.disruptions import Disruptions
+from tests.corekit import CoreNetwork, CoreUser
+
+CAPS = "batch server-time message-tags echo-message draft/chathistory"
+
+
+def test_no_disruption_no_lookback() -> None:
+    assert Disruptions(settle=30, keep=900).lookback(1000.0) is None
+
+
+def test_a_lost_link_looks_back_one_ping_timeout_until_it_settles() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(1000.0, unnoticed=120, servers=set())  # a ring rerouted: nobody cut off
+    assert seen.lookback(999.0) == 880.0  # stamped while the dead link was unnoticed
+    assert seen.lookback(1029.0) == 880.0
+    assert seen.lookback(870.0) is None  # before the link could have died
+    assert seen.lookback(1031.0) is None  # settled
+
+
+def test_a_split_stays_open_until_the_server_is_back_then_settles() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(1000.0, unnoticed=4, servers={"leaf"})
+    assert seen.lookback(1500.0) == 996.0  # still split
+    seen.returned(1600.0, {"leaf"})
+    assert seen.lookback(1620.0) == 996.0  # its catch-up lands now
+    assert seen.lookback(1631.0) is None
+    seen.lost(1700.0, unnoticed=4, servers={"hub"})  # a new one
+    assert seen.lookback(1710.0) == 1696.0
+
+
+def test_changes_during_a_disruption_extend_it_and_keep_its_start() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(1000.0, unnoticed=4, servers={"a"})
+    seen.lost(1020.0, unnoticed=4, servers={"b"})
+    seen.returned(1040.0, {"a"})
+    assert seen.lookback(1050.0) == 996.0  # b is still away
+    seen.returned(1060.0, {"b"})
+    assert seen.lookback(1089.0) == 996.0
+    assert seen.lookback(1091.0) is None
+
+
+def test_a_server_that_never_returns_holds_it_open_for_the_sync_window_only() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(1000.0, unnoticed=4, servers={"gone"})
+    assert seen.lookback(1800.0) == 996.0
+    assert seen.lookback(1950.0) is None  # past the sync window: nothing is caught up later
+    seen.lost(3000.0, unnoticed=4, servers=set())
+    assert len(seen.recent) == 1  # the old one is forgotten
+
+
+def test_the_lookback_is_never_longer_than_the_sync_window() -> None:
+    seen = Disruptions(settle=30, keep=100)
+    seen.lost(1000.0, unnoticed=4, servers={"gone"})
+    assert seen.lookback(1090.0) == 996.0
+    seen.lost(1095.0, unnoticed=4, servers={"other"})
+    assert seen.lookback(1190.0) == 1090.0
+
+
+def texts_of(user: CoreUser, request: str) -> list[str]:
+    return [line.rsplit(" :", 1)[1] for line in user.ask(request) if " PRIVMSG " in line]
+
+
+def test_a_reader_who_moves_after_a_split_heals_gets_what_its_server_lacked() -> None:
+    """a -- y -- x. While x is cut off, carol on a says a line: y stores it.
+    Then xavier on x says one: x's reader sees it live and goes. The split
+    heals: y stores xavier's line after carol's, and x gets carol's by a
+    catch-up after the reader left. The reader comes back on y and asks
+    AFTER xavier's line: carol's is in the answer, although y stored it
+    first and its stamp is older."""
+    net = CoreNetwork("a", "y", "x")
+    net.link("a", "y")
+    net.link("y", "x")
+    carol = net.user("a", "carol", CAPS)
+    xavier = net.user("x", "xavier", CAPS)
+    reader = net.user("x", "reader", CAPS)
+    for user in (carol, xavier, reader):
+        net.say(user, "JOIN #room")
+    for name in ("a", "y", "x"):
+        net.servers[name].tick(1.0)  # clock events: every server heard every other
+    net.settle()
+    reader.lines()
+
+    net.cut("y", "x")
+    for name in ("a", "y", "x"):
+        net.servers[name].clock.now += 2
+    net.say(carol, "PRIVMSG #room :said on a while x was cut off")
+    net.servers["x"].clock.now += 1  # x's line is stamped after carol's
+    net.say(xavier, "PRIVMSG #room :said on x during the split")
+    (seen,) = [line for line in reader.lines() if " PRIVMSG " in line]
+    last = seen.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+    reader.client.closed = True  # gone before the heal
+
+    net.link("y", "x")
+    back = net.user("y", "back", CAPS)
+    net.say(back, "JOIN #room")
+    back.lines()
+    texts = texts_of(back, f"CHATHISTORY AFTER #room msgid={last} 50")
+    assert "said on a while x was cut off" in texts
+    assert "said on x during the split" not in texts  # the reference itself
+
+
+def test_without_a_disruption_after_looks_back_only_to_the_horizon() -> None:
+    net = CoreNetwork("a", "y")
+    net.link("a", "y")
+    carol = net.user("a", "carol", CAPS)
+    back = net.user("y", "back", CAPS)
+    net.say(carol, "JOIN #room")
+    net.say(back, "JOIN #room")
+    for name in ("a", "y"):
+        net.servers[name].clock.now += 60
+        net.servers[name].tick()
+    net.settle()
+    net.say(carol, "PRIVMSG #room :line one", "PRIVMSG #room :line two")
+    for name in ("a", "y"):
+        net.servers[name].clock.now += 60
+        net.servers[name].tick()
+    net.settle()
+    net.say(carol, "PRIVMSG #room :line three")
+    back.lines()
+    (last,) = [t for t in texts_of(back, "CHATHISTORY LATEST #room * 1")]
+    assert last == "line three"
+    lines = back.ask("CHATHISTORY LATEST #room * 2")
+    two = next(line for line in lines if line.endswith(":line two"))
+    ref = two.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+    assert texts_of(back, f"CHATHISTORY AFTER #room msgid={ref} 50") == ["line three"]
