@@ -436,7 +436,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             f"memory {server}: {first / 1024:.1f} -> {last / 1024:.1f} MiB over its longest "
             f"life, {per_hour / 1024:+.1f} MiB/h"
         )
-    if report.text and not report.ok:
+    if report.text and (not report.ok or report.away):
         print(report.text[:6000])
     if args.json:
         args.json.write_text(json.dumps({

@@ -33,6 +33,7 @@ import contextlib
 import itertools
 import math
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -680,6 +681,16 @@ def _history_end(m: Msg) -> bool:
     return (m.command == "BATCH" and m.params[0].startswith("-")) or m.command == "FAIL"
 
 
+#: The nick of an accounted member (``c12``, or ``c12_1`` while its old one is held);
+#: anything else in a channel is a bystander or a probe.
+MEMBER_NICK = re.compile(r"c\d+(_\d)?")
+
+
+def _natural(nick: str) -> tuple[int, str]:
+    number, _, suffix = nick[1:].partition("_")
+    return int(number), suffix
+
+
 async def views(openers: dict[str, Opener], channel: str = CHANNEL) -> str:
     """Each server's own picture (MAP, and NAMES of the channel), for a failure message."""
     out = []
@@ -697,8 +708,13 @@ async def views(openers: dict[str, Opener], channel: str = CHANNEL) -> str:
                 await client.send(f"NAMES {channel}")
                 lines = await client.collect_until("366")
             shown = [m.last for m in lines if m.command == "006"]
-            names = [m.last for m in lines if m.command == "353"]
-            out.append(f"{name}: MAP {' | '.join(shown)}; NAMES {' '.join(names)}")
+            names = [n.lstrip("@+") for m in lines if m.command == "353" for n in m.last.split()]
+            # Members by name; bystanders (thousands in a soak) only counted.
+            members = sorted((n for n in names if MEMBER_NICK.fullmatch(n)), key=_natural)
+            out.append(
+                f"{name}: MAP {' | '.join(shown)}; NAMES {len(names)} names, "
+                f"members {' '.join(members)}"
+            )
         except UNANSWERED as exc:
             out.append(f"{name}: {exc!r}")
         finally:
