@@ -12,7 +12,8 @@ import pytest
 
 from chatnet_node.irc import events as ev
 from chatnet_node.links import protocol as lp
-from chatnet_node.links.manager import SETTLE_MARGIN, SETTLE_SECONDS, LinkManager
+from chatnet_node.links.manager import LinkManager
+from chatnet_node.links.routing import SETTLE_MARGIN, SETTLE_SECONDS
 from tests.corekit import CoreNetwork, CoreServer, CoreUser, RecordingSink
 
 

@@ -12,7 +12,8 @@ plain method call, so whole networks can be simulated in one process.
 * Events: a change made here goes down this server's routing tree; an event
   from a link is checked (duplicate? origin plausible for that link?),
   applied, and forwarded down its origin's tree, never back where it came
-  from. Channel traffic goes only towards servers with members there.
+  from. Channel traffic goes only towards servers with members there. Which
+  neighbours, and which neighbour may bring what, is ``links.routing``.
 * Link down: advertise the loss; users of servers no longer reachable quit
   with the netsplit reason ``"<server> <server>"``. When the lost link was
   part of a cycle nobody becomes unreachable, so nobody quits.
@@ -30,15 +31,13 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from ..config import Links
 from ..irc import remote, transitions
-from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
-from ..irc.names import casefold, is_channel_name
+from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.network import ServerView
 from ..irc.state import ChatState
 from . import protocol as lp
@@ -48,18 +47,12 @@ from .drops import drop_reason
 from .guard import PeerRate, Replays
 from .ownership import not_its_user
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
+from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
 
 SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
-#: Seconds after this server's view of the links last changed during which it
-#: floods events to every neighbour instead of down the origin's tree: long
-#: enough for every server's view to have caught up (see ``_forward``).
-SETTLE_SECONDS = 30.0
-#: Seconds past its own window that this server still takes an event from a
-#: flooding neighbour (one that learnt of the change a moment later).
-SETTLE_MARGIN = 10.0
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
@@ -85,12 +78,12 @@ class LinkManager:
         self._bursted: set[str] = set()  # peers burst to on their current link
         self._burst_due: set[str] = set()  # peers to burst to once they are reachable
         self._next_clock = 0.0
-        self._unsettled_until = 0.0  # flood until then: the views of a change may differ
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self.replays = Replays()
         self._flooding: set[int] = set()  # links being dropped for flooding
         self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
+        self.routing = Routing(self.core, self.topology)
         self.core.network = self
         self.core.disruptions.settle = SETTLE_SECONDS
         self.reconfigure(links)
@@ -163,17 +156,13 @@ class LinkManager:
         # disruption makes a message come later than that.
         self.core.disruptions.keep = links.sync_window + REPLAY_SLACK
 
-    def _unsettle(self) -> None:
-        """This server's view of the links changed: others may not see it yet."""
-        self._unsettled_until = self.core.clock() + SETTLE_SECONDS
-
     def _disrupted(self, lost: set[str]) -> None:
         """A link went, here or elsewhere: what it held up may come late (``irc.disruptions``)."""
         unnoticed = self.core.config.links.ping_timeout + CLOCK_INTERVAL
         self.core.disruptions.lost(self.core.clock(), unnoticed, lost)
 
     def _advertise(self) -> None:
-        self._unsettle()
+        self.routing.unsettle()
         advert = self.topology.set_my_neighbours(self.sessions)
         text = lp.encode(self._advert_message(advert))
         for peer in self.sessions:
@@ -241,13 +230,13 @@ class LinkManager:
             self.dropped += 1
             return
         # An event counts for the server behind the peer only where this server
-        # takes it from that peer (``_may_pass_on``): a peer cannot get fresh
+        # takes it from that peer (``Routing.may_pass_on``): a peer cannot get fresh
         # allowances by naming new origins.
         origin = session.peer
         if (
             not isinstance(message, BaseModel)
             and message.o not in (origin, self.me)
-            and self._may_pass_on(session.peer, message)
+            and self.routing.may_pass_on(session.peer, message)
         ):
             origin = message.o
         if self._flooded(session, origin):
@@ -299,7 +288,7 @@ class LinkManager:
         if not self.topology.learn(advert):
             return
         if previous is None or previous.neighbours != advert.neighbours:
-            self._unsettle()
+            self.routing.unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:
             self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
         text = lp.encode(message)
@@ -358,7 +347,7 @@ class LinkManager:
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
             return  # a duplicate: already applied and forwarded
-        if event.o == self.me or not self._may_pass_on(session.peer, event):
+        if event.o == self.me or not self.routing.may_pass_on(session.peer, event):
             log.warning(
                 "link %s: dropped %s from %s: origin does not match this link",
                 session.peer,
@@ -385,32 +374,9 @@ class LinkManager:
             isinstance(event, ChatMessage)
             and event.o == session.peer
             and event.command != "TAGMSG"
-            and _kept_everywhere(event.target)
+            and kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
-
-    def _may_pass_on(self, peer: str, event: Event) -> bool:
-        """May ``peer`` hand this server ``event``?
-
-        Its origin itself, or the origin's tree parent here. While this
-        server's view of the links is fresh (its neighbours flood then, see
-        ``_forward``: every change's advert reaches a server before the
-        events flooded because of it), also any neighbour that reaches the
-        origin without this server, over links both ends confirm: a peer
-        that only this server links to the network never speaks for
-        servers behind other links. Clock events are never flooded: only
-        the tree brings them.
-        """
-        origin = event.o
-        if peer == origin or self.topology.tree(origin).get(self.me) == peer:
-            return True
-        if isinstance(event, ClockTick) or not self._fresh(SETTLE_MARGIN):
-            return False
-        return self.topology.reaches_without_me(peer, origin)
-
-    def _fresh(self, margin: float = 0.0) -> bool:
-        """Is this server's view of the links still settling (flooding)?"""
-        return self.core.clock() < self._unsettled_until + margin
 
     def _replayed(self, event: Event, sid: int | None) -> str | None:
         """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
@@ -433,25 +399,8 @@ class LinkManager:
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
-        """Down the origin's tree; while this server's view of the links is
-        fresh, to every neighbour (but the sender and the origin) that is, or
-        leads to, a server that wants it.
-
-        While servers' views of a change differ, so do their trees: a server
-        may leave to a neighbour what that neighbour's tree leaves to it, and
-        a server is missed. Flooding for a while after each change reaches
-        every server whatever the trees say; the duplicates are dropped by
-        event id (``seen``). What is lost harmlessly keeps to the tree and
-        to interest: clock events (they bound the look back of ``CHATHISTORY
-        AFTER`` only along the tree, ``irc.ids``) and TAGMSG (never stored).
-        The window runs on the server's clock (``core.clock``): a wall-clock
-        step lengthens or shortens it.
-        """
-        wanted = self._wanted(event)
-        if self._fresh() and _kept(event):
-            hops = self._towards(wanted, event.o)
-        else:
-            hops = self.topology.next_hops(event.o, wanted)
+        """To the neighbours the routing picks (``links.routing``), never back to ``exclude``."""
+        hops = self.routing.hops(event, self.sessions)
         hops.discard(exclude or "")
         if not hops:
             return
@@ -459,37 +408,6 @@ class LinkManager:
         for peer in hops:
             if peer in self.sessions:
                 self._send_text(peer, text)
-
-    def _towards(self, wanted: AbstractSet[str], origin: str) -> set[str]:
-        """Neighbours (not ``origin``) that are, or reach without this server, a wanted one."""
-        topology = self.topology
-        return {
-            peer
-            for peer in self.sessions
-            if peer != origin
-            and any(w == peer or topology.reaches_without_me(peer, w) for w in wanted)
-        }
-
-    def _wanted(self, event: Event) -> AbstractSet[str]:
-        """The servers an event must reach (interest routing for traffic)."""
-        core = self.core
-        if isinstance(event, ChatMessage):
-            if is_channel_name(event.target):
-                if event.command != "TAGMSG" and not core.replication.shared_store:
-                    return self.topology.reachable()  # every server keeps every channel's history
-                channel = core.channels.get(casefold(event.target))
-                return channel.servers() if channel is not None else set()
-            if is_channel_name(event.target[1:]):  # STATUSMSG (@#chan): not stored anywhere
-                channel = core.channels.get(casefold(event.target[1:]))
-                return channel.servers() if channel is not None else set()
-            if event.command != "TAGMSG" and not core.replication.shared_store:
-                return self.topology.reachable()  # private messages too: see private_message
-            user = core.users.get(event.target)
-            return {user.server} if user is not None else set()
-        if isinstance(event, UserInvite):
-            user = core.users.get(event.target)
-            return {user.server} if user is not None else set()
-        return self.topology.reachable()
 
     def _send(self, peer: str, message: lp.AnyMessage) -> None:
         self._send_text(peer, lp.encode(message))
@@ -576,15 +494,3 @@ class LinkManager:
                 }
             )
         return result
-
-
-def _kept(event: Event) -> bool:
-    """Must every server that should get ``event`` get it (flooded while views differ)?"""
-    if isinstance(event, ClockTick):
-        return False
-    return not (isinstance(event, ChatMessage) and event.command == "TAGMSG")
-
-
-def _kept_everywhere(target: str) -> bool:
-    """True for a message every server stores: to a channel or a user, not ``@#chan``."""
-    return is_channel_name(target) or not is_channel_name(target[1:])

@@ -1,0 +1,132 @@
+"""Where an event goes, and which neighbour may bring one: the link manager's routing policy.
+
+* **Out.** An event goes down its origin's routing tree, towards the servers
+  that want it: with a per-server store every channel and private message
+  goes to every server (each keeps the whole history); otherwise only to
+  servers with members in the channel, or the recipient's.
+* **While views differ.** For ``SETTLE_SECONDS`` after this server's view of
+  the links changes, servers' trees may disagree: a server may leave to a
+  neighbour what that neighbour's tree leaves to it, and a server is missed.
+  So for that long an event is flooded to every neighbour that is, or
+  leads to, a server that wants it; duplicates are dropped by event id. What
+  is lost harmlessly keeps to the tree and to interest: clock events (they
+  bound the look back of ``CHATHISTORY AFTER`` only along the tree,
+  ``irc.ids``) and TAGMSG (never stored).
+* **In.** A neighbour may bring an event of its own, or one whose tree here
+  goes through it; while the view is fresh (plus ``SETTLE_MARGIN``, for a
+  neighbour that learnt of the change a moment later), also one of an origin
+  it reaches without this server, over links both ends confirm. A peer that
+  only this server links to the network never speaks for servers behind
+  other links.
+
+Pure: it reads the topology, the core's channels and users and the clock,
+and sends nothing. The window runs on the server's clock (``core.clock``): a
+wall-clock step lengthens or shortens it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+
+from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
+from ..irc.names import casefold, is_channel_name
+from ..irc.state import ChatState
+from .topology import Topology
+
+#: Seconds after this server's view of the links last changed during which it
+#: floods events to every neighbour instead of down the origin's tree: long
+#: enough for every server's view to have caught up.
+SETTLE_SECONDS = 30.0
+#: Seconds past its own window that this server still takes an event from a
+#: flooding neighbour (one that learnt of the change a moment later).
+SETTLE_MARGIN = 10.0
+
+
+class Routing:
+    """The routing decisions of one server."""
+
+    def __init__(self, core: ChatState, topology: Topology) -> None:
+        self.core = core
+        self.topology = topology
+        self._unsettled_until = 0.0  # flood until then: the views of a change may differ
+
+    @property
+    def me(self) -> str:
+        return self.core.config.name
+
+    def unsettle(self) -> None:
+        """This server's view of the links changed: others may not see it yet."""
+        self._unsettled_until = self.core.clock() + SETTLE_SECONDS
+
+    def fresh(self, margin: float = 0.0) -> bool:
+        """Is this server's view of the links still settling (flooding)?"""
+        return self.core.clock() < self._unsettled_until + margin
+
+    def may_pass_on(self, peer: str, event: Event) -> bool:
+        """May ``peer`` hand this server ``event``?
+
+        Its origin itself, or the origin's tree parent here; while this
+        server's view is fresh, also a neighbour that reaches the origin
+        without this server (every change's advert reaches a server before
+        the events flooded because of it). Clock events are never flooded:
+        only the tree brings them.
+        """
+        origin = event.o
+        if peer == origin or self.topology.tree(origin).get(self.me) == peer:
+            return True
+        if isinstance(event, ClockTick) or not self.fresh(SETTLE_MARGIN):
+            return False
+        return self.topology.reaches_without_me(peer, origin)
+
+    def hops(self, event: Event, neighbours: Iterable[str]) -> set[str]:
+        """The neighbours ``event`` goes to from here (its sender still among them)."""
+        wanted = self.wanted(event)
+        if self.fresh() and kept(event):
+            return self._towards(wanted, event.o, neighbours)
+        return self.topology.next_hops(event.o, wanted)
+
+    def _towards(
+        self, wanted: AbstractSet[str], origin: str, neighbours: Iterable[str]
+    ) -> set[str]:
+        """Neighbours (not ``origin``) that are, or reach without this server, a wanted one."""
+        topology = self.topology
+        return {
+            peer
+            for peer in neighbours
+            if peer != origin
+            and any(w == peer or topology.reaches_without_me(peer, w) for w in wanted)
+        }
+
+    def wanted(self, event: Event) -> AbstractSet[str]:
+        """The servers an event must reach (interest routing for traffic)."""
+        core = self.core
+        if isinstance(event, ChatMessage):
+            if is_channel_name(event.target):
+                if event.command != "TAGMSG" and not core.replication.shared_store:
+                    return self.topology.reachable()  # every server keeps every channel's history
+                channel = core.channels.get(casefold(event.target))
+                return channel.servers() if channel is not None else set()
+            if is_channel_name(event.target[1:]):  # STATUSMSG (@#chan): not stored anywhere
+                channel = core.channels.get(casefold(event.target[1:]))
+                return channel.servers() if channel is not None else set()
+            if event.command != "TAGMSG" and not core.replication.shared_store:
+                return self.topology.reachable()  # private messages too: see private_message
+            user = core.users.get(event.target)
+            return {user.server} if user is not None else set()
+        if isinstance(event, UserInvite):
+            user = core.users.get(event.target)
+            return {user.server} if user is not None else set()
+        return self.topology.reachable()
+
+
+def kept(event: Event) -> bool:
+    """Must every server that should get ``event`` get it (flooded while views differ)?"""
+    if isinstance(event, ClockTick):
+        return False
+    return not (isinstance(event, ChatMessage) and event.command == "TAGMSG")
+
+
+def kept_everywhere(target: str) -> bool:
+    """True for a message every server stores: to a channel or a user, not ``@#chan``."""
+    return is_channel_name(target) or not is_channel_name(target[1:])
