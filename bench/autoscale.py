@@ -347,6 +347,9 @@ def report(watch: Watch, crowd: Crowd) -> None:
         f"at the end {last.get('clients', 0):.0f} of {last.get('wanted', 0):.0f} clients "
         f"connected, on {last.get('ready', 0):.0f} replicas"
     )
+    errors = watch.sampler.errors
+    if errors:
+        print(f"samples lost: {len(errors)} (last: {errors[-1]})")
 
 
 if __name__ == "__main__":

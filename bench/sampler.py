@@ -6,11 +6,15 @@ drives it: each sample is the seconds since the sampler started and a flat
 ``{series: value}`` dict. ``status_of`` reads a node's ``/status`` (None
 when it does not answer in time: a busy node, or one being replaced).
 ``Sampler.marks`` are named instants (a phase starting) drawn on the plots.
+A ``measure`` that raises costs that sample only: the error is kept in
+``Sampler.errors`` and sampling goes on (a run must not lose its figures to
+one replica dying mid-answer).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import threading
 import time
@@ -27,7 +31,7 @@ Sample = tuple[float, dict[str, float]]
 def status_of(admin_url: str, timeout: float = 1.0) -> dict[str, Any] | None:
     """A node's ``/status`` JSON, or None when it does not answer within ``timeout``."""
     with (
-        contextlib.suppress(OSError, ValueError),
+        contextlib.suppress(OSError, ValueError, http.client.HTTPException),
         urllib.request.urlopen(admin_url.rstrip("/") + "/status", timeout=timeout) as resp,
     ):
         document: dict[str, Any] = json.loads(resp.read())
@@ -43,6 +47,7 @@ class Sampler:
         self.interval = interval
         self.samples: list[Sample] = []
         self.marks: list[tuple[float, str]] = []
+        self.errors: list[str] = []  # what ``measure`` raised, one entry per lost sample
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -62,8 +67,12 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             began = time.monotonic()
-            values = self.measure()
-            self.samples.append((began - self.started, values))
+            try:
+                values = self.measure()
+            except Exception as exc:  # one lost sample, not the run
+                self.errors.append(f"{began - self.started:.1f}s: {exc!r}")
+            else:
+                self.samples.append((began - self.started, values))
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def stop(self) -> list[Sample]:
