@@ -364,3 +364,23 @@ def test_server_domain_names_every_server_on_irc_not_in_kubernetes() -> None:
     assert all(a.endswith(".geo.example") for s in plan.servers.values() for a in s.links.accept)
     without = plan_file("quickstart.yaml")
     assert all(s.node.name == s.name for s in without.servers.values())
+
+
+def test_signed_adverts_go_to_every_server_with_a_certificate_naming_it() -> None:
+    text = (EXAMPLES / "conferenceroom-geographic.yaml").read_text()
+    signed = text.replace("links: {tls: required,", "links: {tls: required, signAdverts: true,")
+    assert signed != text
+    report = validate_documents(parse_text(signed, "geo.yaml"))
+    assert report.ok, [str(p) for p in report.problems]
+    declared = _with_namespace(report.networks[0], "chat")
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    for name, server in plan.servers.items():
+        rendered = node_links(server.links).model_dump(by_alias=True)
+        assert rendered["signAdverts"] is True, name
+        assert rendered["caFile"] and rendered["certFile"] and rendered["keyFile"], name
+    link_ca = plan.cluster.link_ca
+    assert link_ca is not None
+    names = {cert.server: cert.dns_names for cert in link_ca.certificates}
+    assert "us-east.geo.example" in names["us-east"], "the IRC name its adverts are checked for"
+    unsigned = plan_file("conferenceroom-geographic.yaml", namespace="chat")
+    assert not any(s.links.sign_adverts for s in unsigned.servers.values())

@@ -258,6 +258,7 @@ def test_links_issuer_ref_signs_each_servers_certificate_with_your_ca_issuer(
         "us-east-0.us-east.chat",
         "us-east-0.us-east.chat.svc",
         "us-east-0.us-east.chat.svc.cluster.local",
+        "us-east.geo.example",  # its IRC name: what its signed adverts are checked against
     ]
     validate_rendered(objects, K8S_VERSION)
     # With a shared Secret as well: refused, saying why (and nothing rendered).

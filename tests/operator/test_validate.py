@@ -415,3 +415,39 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out == f"chatnet {chatnet_node.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("links", "servers", "expected"),
+    [
+        (
+            "{tls: 'off', signAdverts: true}",
+            server("a", "role: hub, serverId: 1"),
+            "ChatNetwork/acme: spec.links: links.signAdverts needs each server's own "
+            "certificate from the network CA",
+        ),
+        (
+            "{tlsSecretName: shared-tls, signAdverts: true}",
+            server("a", "role: hub, serverId: 1"),
+            "no tlsSecretName (one certificate shared by every server)",
+        ),
+        (
+            "{signAdverts: true}",
+            server(
+                "a",
+                "role: hub, serverId: 1, portals: "
+                "[{name: old, address: 10.0.0.9, port: 7000, serverId: 40}]",
+            ),
+            "ChatNetwork/acme: spec.links.signAdverts: ChatServer/a links to servers outside "
+            "the network (old), which cannot sign their adverts",
+        ),
+    ],
+    ids=["tls-off", "shared-certificate", "portals"],
+)
+def test_signed_adverts_need_a_certificate_per_server(
+    links: str, servers: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", f"spec: {{links: {links}, ")
+    code, _, err = run(tmp_path, capsys, network + servers)
+    assert code == 1, err
+    assert expected in err

@@ -27,6 +27,7 @@ from chatnet_operator.plan import linkpki
 from tests.irc.lines import contains
 from tests.nodeproc import NodeProcess, free_port, make_node
 from tests.portals.test_portals import SECRET, Client
+from tests.portals.test_relink import servers_listed
 from tests.waiting import wait_until
 
 LIFE = linkpki.Lifetimes()
@@ -43,11 +44,17 @@ def write_pair(directory: Path, data: dict[str, bytes]) -> None:
 
 
 def hub(
-    tmp: Path, name: str, server_id: int, tls_dir: Path, dial: list[tuple[str, int, int]]
+    tmp: Path,
+    name: str,
+    server_id: int,
+    tls_dir: Path,
+    dial: list[tuple[str, int, int]],
+    sign_adverts: bool = False,
 ) -> tuple[NodeProcess, int]:
     """A hub with a wss:// link listener serving ``tls_dir``'s pair, verifying with its ca.crt."""
     port = free_port()
     links: dict[str, Any] = {
+        "signAdverts": sign_adverts,
         "secret": SECRET,
         "tls": "required",
         "caFile": str(tls_dir / "ca.crt"),
@@ -166,8 +173,59 @@ def test_peers_verify_certificates_from_the_network_ca_and_survive_rotation(
     [
         ({"certFile": "/tls/tls.crt"}, "links.certFile and links.keyFile go together"),
         ({"requirePeerCertificate": True}, "links.requirePeerCertificate needs links.caFile"),
+        (
+            {"signAdverts": True, "caFile": "/tls/ca.crt"},
+            "links.signAdverts needs links.caFile, links.certFile and links.keyFile",
+        ),
     ],
 )
 def test_half_a_link_certificate_setting_is_refused(links: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"name": "x", "links": {"secret": SECRET, **links}})
+
+
+def test_signed_adverts_between_real_servers_and_one_that_signs_in_another_name(
+    tmp_path: Path,
+) -> None:
+    """a -- b -- c sign their adverts (certificates naming them); d's certificate
+    is from the network CA too, so b takes its link, but it names x, not d: b
+    refuses d's adverts, and d never joins the network."""
+    ca = linkpki.ca_data("net", None, _now(), LIFE)
+    for name, names in {"a": ["a"], "b": ["b"], "c": ["c"], "d": ["x"]}.items():
+        write_pair(
+            tmp_path / f"{name}-tls",
+            linkpki.server_data(ca, None, ["localhost", *names], _now(), LIFE),
+        )
+    b, b_port = hub(tmp_path, "b", 2, tmp_path / "b-tls", [], sign_adverts=True)
+    a, _ = hub(tmp_path, "a", 1, tmp_path / "a-tls", [("b", 2, b_port)], sign_adverts=True)
+    c, _ = hub(tmp_path, "c", 3, tmp_path / "c-tls", [("b", 2, b_port)], sign_adverts=True)
+    d, _ = hub(tmp_path, "d", 4, tmp_path / "d-tls", [("b", 2, b_port)], sign_adverts=True)
+    nodes = [b, a, c, d]
+    try:
+        for node in nodes:
+            node.start()
+        on_a = Client(a, "auser")
+
+        def servers_a_sees() -> set[str]:
+            return {line.split()[3] for line in servers_listed(on_a, "LINKS", "364", "365")}
+
+        wait_until(lambda: servers_a_sees() == {"a", "b", "c"}, 20, "a sees b and c", poll=0.2)
+        wait_until(
+            lambda: "refused the advert of d" in b.log(), 20, "b refuses d's advert", poll=0.1
+        )
+        assert "its certificate does not name d (it names localhost, x)" in b.log()
+        assert "d" in links_up(b), "the link itself is up: only the advert is refused"
+        assert servers_a_sees() == {"a", "b", "c"}
+        on_c = Client(c, "cuser")
+        for user in (on_a, on_c):
+            user.send("JOIN #signed")
+            user.expect("366")
+        on_c.send("PRIVMSG #signed :over signed links")
+        assert on_a.expect(contains("PRIVMSG #signed")).raw.endswith(":over signed links")
+        assert "refused the advert of a" not in b.log() + c.log()
+        assert "refused the advert of c" not in a.log() + b.log()
+        for user in (on_a, on_c):
+            user.close()
+    finally:
+        for node in nodes:
+            node.stop()

@@ -48,6 +48,11 @@ class Links(Section):
         default=False,
         description="a server dialing in over TLS must show a certificate caFile trusts",
     )
+    sign_adverts: bool = Field(
+        default=False,
+        description="sign this server's adverts with keyFile, and accept another server's "
+        "advert only when signed by a certificate caFile trusts that names that server",
+    )
     dial: list[LinkPeer] = Field(
         default=[], description="hubs dial every entry; a leaf dials the first reachable"
     )
@@ -84,6 +89,11 @@ class Links(Section):
             raise ValueError(
                 "links.requirePeerCertificate needs links.caFile: the CA bundle that checks "
                 "the certificates of servers dialing in"
+            )
+        if self.sign_adverts and (self.ca_file is None or self.cert_file is None):
+            raise ValueError(
+                "links.signAdverts needs links.caFile, links.certFile and links.keyFile: "
+                "adverts are signed with this server's link certificate and checked against the CA"
             )
         return self
 

@@ -23,6 +23,7 @@ from . import protocol as lp
 from .handshake import Handshake
 from .manager import LinkManager
 from .session import LinkSession
+from .signatures import AdvertSignatures
 
 log = logging.getLogger("chatnet.links")
 
@@ -39,6 +40,11 @@ class LinkRuntime:
         self.secret = links.read_secret()
         self.manager = LinkManager(core, role=links.role)
         self.manager.control = self
+        # The configuration gives all three files with signAdverts (``config.links``).
+        if links.sign_adverts and links.cert_file and links.key_file and links.ca_file:
+            self.manager.signatures = AdvertSignatures(
+                links.cert_file, links.key_file, links.ca_file
+            )
         self.refusals = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._wanted: dict[str, asyncio.Event] = {}

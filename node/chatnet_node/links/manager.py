@@ -27,6 +27,7 @@ plain method call, so whole networks can be simulated in one process.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import logging
 import time
@@ -48,6 +49,7 @@ from .guard import PeerRate, Replays
 from .ownership import not_its_user
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
+from .signatures import AdvertSignatures
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -66,6 +68,8 @@ class LinkManager:
     counters: dict[str, LinkCounters] = field(default_factory=dict)
     dropped: int = 0
     control: LinkControl | None = None
+    #: Set with ``links.signAdverts``: signs ours, checks everyone else's.
+    signatures: AdvertSignatures | None = None
 
     def __post_init__(self) -> None:
         config = self.core.config
@@ -74,6 +78,7 @@ class LinkManager:
             config.name: ServerInfo(config.server_id, config.description, self.role)
         }
         self.seen: OrderedDict[str, None] = OrderedDict()
+        self._adverts_in: dict[str, lp.Advert] = {}  # each server's latest advert, as it came
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
         self._burst_due: set[str] = set()  # peers to burst to once they are reachable
@@ -169,8 +174,12 @@ class LinkManager:
             self._send_text(peer, text)
 
     def _advert_message(self, advert: Advert) -> lp.Advert:
+        """The advert as sent: another server's as it came (its signature intact), ours signed."""
+        received = self._adverts_in.get(advert.server)
+        if received is not None and received.seq == advert.seq:
+            return received
         info = self.known.get(advert.server, ServerInfo(0))
-        return lp.Advert(
+        message = lp.Advert(
             server=advert.server,
             sid=info.sid,
             seq=advert.seq,
@@ -178,6 +187,35 @@ class LinkManager:
             description=info.description,
             role=info.role,
         )
+        if self.signatures is None or advert.server != self.me:
+            return message
+        try:
+            return self.signatures.sign(message)
+        except (OSError, ValueError) as exc:
+            # Peers will refuse it, and say so; the link itself stays up.
+            log.error("links.signAdverts: could not sign this server's advert: %s", exc)
+            return message
+
+    def _authentic(self, session: LinkSession, message: lp.Advert) -> bool:
+        """Is ``message`` news signed by its own server (when adverts must be signed)?"""
+        known = self.topology.adverts.get(message.server)
+        if message.server == self.me or (known is not None and known.seq >= message.seq):
+            return False  # old news: nothing to check
+        if self.signatures is None:
+            return True
+        now = datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
+        why = self.signatures.problem(message, now)
+        if why is None:
+            return True
+        log.warning(
+            "link %s: refused the advert of %s (seq %d): %s",
+            session.peer,
+            message.server,
+            message.seq,
+            why,
+        )
+        self.dropped += 1
+        return False
 
     def _netsplit(self, lost: set[str], reason: str) -> None:
         if not lost:
@@ -188,6 +226,7 @@ class LinkManager:
         self.topology.forget(lost)
         for name in lost:
             self.known.pop(name, None)
+            self._adverts_in.pop(name, None)
 
     def _burst_if_due(self, peer: str) -> None:
         """Burst to ``peer`` if it is owed one and now in the routing tree.
@@ -282,11 +321,14 @@ class LinkManager:
         return True
 
     def _learn(self, session: LinkSession, message: lp.Advert) -> None:
+        if not self._authentic(session, message):
+            return
         advert = Advert(message.server, message.seq, frozenset(message.neighbours))
         previous = self.topology.adverts.get(message.server)
         before = self.topology.reachable()
         if not self.topology.learn(advert):
             return
+        self._adverts_in[message.server] = message
         if previous is None or previous.neighbours != advert.neighbours:
             self.routing.unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:

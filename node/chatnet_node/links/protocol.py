@@ -85,6 +85,11 @@ class Advert(_Msg):
     neighbours: list[str]
     description: str = ""
     role: Literal["hub", "leaf", "control"] = "hub"
+    #: With ``links.signAdverts``: the server's link certificate (DER, base64) and
+    #: its signature of the fields above (``links.signatures``). Left out when
+    #: unset, so a server of an earlier release still reads unsigned adverts.
+    cert: str | None = None
+    sig: str | None = None
 
 
 class Counts(_Msg):
@@ -196,7 +201,7 @@ _DUMPERS: dict[type, TypeAdapter[AnyMessage]] = {}
 def encode(message: AnyMessage) -> str:
     """Serialise one link message (events are dataclasses, the rest pydantic models)."""
     if isinstance(message, BaseModel):
-        return message.model_dump_json()
+        return message.model_dump_json(exclude_none=True)
     kind = type(message)
     dumper = _DUMPERS.get(kind)
     if dumper is None:

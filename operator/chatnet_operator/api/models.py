@@ -105,6 +105,16 @@ class Links(ApiModel):
         le=100_000_000,
         description="link messages one peer may send at once (a large network's burst)",
     )
+    sign_adverts: bool = Field(
+        default=False,
+        description=(
+            "each server signs its adverts (which links it has) with its own link"
+            " certificate, and servers take another's advert only with its signature: a"
+            " server that has the link secret cannot speak for another's links; needs"
+            " per-server certificates (tls not off, no tlsSecretName, no portals); turn on"
+            " once every server runs a release that knows it"
+        ),
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Links:
@@ -123,6 +133,12 @@ LINKS_RULES = [
         "links.issuerRef and links.tlsSecretName exclude each other: certificates from an "
         "issuer, or one Secret you keep",
         lambda lk: lk.issuer_ref is None or lk.tls_secret_name is None,
+    ),
+    Rule(
+        "!self.signAdverts || (self.tls != 'off' && !has(self.tlsSecretName))",
+        "links.signAdverts needs each server's own certificate from the network CA: "
+        "tls not off, and no tlsSecretName (one certificate shared by every server)",
+        lambda lk: not lk.sign_adverts or (lk.tls != LinkTls.OFF and lk.tls_secret_name is None),
     ),
 ]
 

@@ -123,11 +123,28 @@ class NetworkRules:
         self.check_irc_names(network, servers)
         self.check_control(servers)
         by_name = {s.name: s for s in servers}
+        self.check_signed_adverts(network, servers)
         for server in servers:
             self.check_links(server, by_name)
             self.check_placement(network, server)
         if complete:
             self.check_hubs_connected(network, servers)
+
+    def check_signed_adverts(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
+        """A server outside the network (a portal) has no certificate from its CA, so its
+        adverts could not be signed, and every server would refuse them."""
+        if not network.spec.links.sign_adverts:
+            return
+        for server in servers:
+            if server.spec.portals:
+                self.add(
+                    network,
+                    ("spec", "links", "signAdverts"),
+                    f"ChatServer/{server.name} links to servers outside the network "
+                    f"({', '.join(p.name for p in server.spec.portals)}), which cannot sign "
+                    "their adverts with a certificate from the network CA",
+                    "turn signAdverts off, or remove the portals",
+                )
 
     def check_placement(self, network: ChatNetwork, server: ChatServer) -> None:
         """A server's zone or region against the network's pod.nodeSelector (an AND of both

@@ -83,6 +83,8 @@ class LinkPlan(_Model):
     key_file: Path | None = None
     #: Servers dialing in must show a certificate ``ca_file`` trusts.
     require_peer_certificate: bool = False
+    #: Sign this server's adverts, and take only signed ones (``spec.links.signAdverts``).
+    sign_adverts: bool = False
     #: Hubs dial every entry; a leaf dials the first reachable one, in order.
     dial: list[PortalTarget] = []
     #: Servers allowed to link in (names).

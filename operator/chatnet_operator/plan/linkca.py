@@ -64,12 +64,14 @@ def server_certificate_name(server: str) -> str:
 
 
 def link_ca_plan(
-    network: ChatNetwork, servers: list[tuple[str, int]], placement: Placement
+    network: ChatNetwork, servers: list[tuple[str, list[str]]], placement: Placement
 ) -> LinkCaPlan | None:
     """Per-ChatServer certificates, or None (no link TLS, or one shared Secret).
 
-    ``servers``: each ChatServer with the most replicas it may run (its
-    autoscale maximum), so a pod the autoscaler adds is already named.
+    ``servers``: each ChatServer with the IRC names of the most replicas it
+    may run (its autoscale maximum), so a pod the autoscaler adds is already
+    named. A certificate names every DNS name peers may dial its pods by, then
+    their IRC names (what signed adverts are checked against).
     """
     links = network.spec.links
     if links.tls == LinkTls.OFF or links.tls_secret_name is not None:
@@ -77,10 +79,11 @@ def link_ca_plan(
     if placement.link_ca_file() is None:
         return None
     certificates = []
-    for server, ceiling in servers:
+    for server, irc_names in servers:
         names: list[str] = []
-        for ordinal in range(ceiling):
+        for ordinal in range(len(irc_names)):
             names += placement.link_names(server, ordinal)
+        names += [name for name in irc_names if name not in names]
         certificates.append(
             LinkCertPlan(server=server, secret_name=server_secret_name(server), dns_names=names)
         )

@@ -217,6 +217,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 cert_file=shown[0] if shown else None,
                 key_file=shown[1] if shown else None,
                 require_peer_certificate=shown is not None and not outside,
+                sign_adverts=spec.links.sign_adverts and shown is not None,
                 dial=dial[member.name],
                 accept=sorted(accept[member.name]),
             )
@@ -239,7 +240,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         servers=plans,
         sets=[_set_plan(network, server, members[server.name]) for server in servers],
         cluster=cluster_plan(network).model_copy(
-            update={"link_ca": link_ca_plan(network, _ceilings(servers), placement)}
+            update={"link_ca": link_ca_plan(network, _ceilings(network, servers), placement)}
         ),
         links=links,
         tree=tree,
@@ -248,12 +249,16 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     )
 
 
-def _ceilings(servers: list[ChatServer]) -> list[tuple[str, int]]:
-    """Each ChatServer with the most replicas it may run (its autoscale maximum)."""
-    return [
-        (s.name, max(s.spec.replicas, s.spec.autoscale.max_replicas if s.spec.autoscale else 0))
-        for s in servers
-    ]
+def _ceilings(network: ChatNetwork, servers: list[ChatServer]) -> list[tuple[str, list[str]]]:
+    """Each ChatServer with the IRC names of the most replicas it may run (its autoscale
+    maximum): its link certificate names them, so its signed adverts are its own."""
+    out = []
+    for s in servers:
+        ceiling = max(s.spec.replicas, s.spec.autoscale.max_replicas if s.spec.autoscale else 0)
+        numbered = ceiling > 1 or s.spec.autoscale is not None  # as ``ChatServer.members``
+        names = [f"{s.name}-{i}" for i in range(ceiling)] if numbered else [s.name] * ceiling
+        out.append((s.name, [network.irc_name(name) for name in names]))
+    return out
 
 
 def _set_plan(network: ChatNetwork, server: ChatServer, members: list[Member]) -> ServerSetPlan:
@@ -381,6 +386,7 @@ def node_links(plan: LinkPlan) -> Links:
         cert_file=plan.cert_file,
         key_file=plan.key_file,
         require_peer_certificate=plan.require_peer_certificate,
+        sign_adverts=plan.sign_adverts,
         dial=[LinkPeer.model_validate(t.model_dump()) for t in plan.dial],
         accept=plan.accept,
     )

@@ -1,0 +1,177 @@
+"""Adverts signed by their own server: who may say which links a server has.
+
+Adverts (link state, ``links.topology``) are flooded: every server relays
+every other server's. The link secret only proves that a peer belongs to the
+network, so without more, a peer that has it could send an advert in another
+server's name, with a higher sequence number: it could cut that server off
+(its users would quit everywhere in a netsplit) or claim links that do not
+exist, and so put itself on the routing trees of servers it has no link to
+(and speak for them: ``links.routing``).
+
+With ``links.signAdverts`` (the operator turns it on where every server has
+its own certificate from the network's CA), a server signs its adverts with
+the key of its link certificate, and the advert carries the certificate.
+Every server checks, before it takes an advert: the certificate chains to
+``caFile`` and is valid now, one of its DNS names is the advert's server, and
+the signature covers the advert's fields. An advert that fails is refused
+and logged, with the reason; the link that brought it stays (it may only be
+relaying).
+
+Files are read again when they change (cert-manager renews certificates in
+place): the key and certificate when this server next signs, the CA bundle
+when the next advert is checked. A certificate checked once is remembered
+by its bytes until the CA bundle changes, so a flood of adverts costs one
+signature check each, not a chain verification.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509 import verification
+
+from . import protocol as lp
+
+__all__ = ["AdvertSignatures", "payload"]
+
+#: Verified certificates remembered (by their bytes) between CA bundle changes.
+MAX_REMEMBERED = 256
+
+
+def payload(advert: lp.Advert) -> bytes:
+    """The bytes a signature covers: every field of the advert but the signature's own."""
+    fields = [
+        advert.server,
+        str(advert.sid),
+        str(advert.seq),
+        ",".join(sorted(advert.neighbours)),
+        advert.role,
+        advert.description,
+    ]
+    return "\n".join(["chatnet-advert-v1", *fields]).encode()
+
+
+@dataclass
+class _Checked:
+    names: frozenset[str]
+    key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    not_after: datetime.datetime
+
+
+class AdvertSignatures:
+    """Signs this server's adverts and checks other servers'."""
+
+    def __init__(self, cert_file: Path, key_file: Path, ca_file: Path) -> None:
+        self.cert_file, self.key_file, self.ca_file = cert_file, key_file, ca_file
+        self._own: tuple[tuple[float, float], str, object] | None = None
+        self._ca_stamp: float | None = None
+        self._store: verification.Store | None = None
+        self._checked: dict[bytes, _Checked | str] = {}
+
+    def sign(self, advert: lp.Advert) -> lp.Advert:
+        """``advert`` with this server's certificate and its signature."""
+        cert_b64, key = self._own_pair()
+        data = payload(advert)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, rsa.RSAPrivateKey):
+            signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ed25519.Ed25519PrivateKey):
+            signature = key.sign(data)
+        else:
+            raise ValueError(f"links.keyFile {self.key_file}: an EC, RSA or Ed25519 key is needed")
+        return advert.model_copy(
+            update={"cert": cert_b64, "sig": base64.b64encode(signature).decode()}
+        )
+
+    def problem(self, advert: lp.Advert, now: datetime.datetime) -> str | None:
+        """Why ``advert`` is not its server's own (None: it is)."""
+        if not advert.cert or not advert.sig:
+            return "it is not signed (links.signAdverts)"
+        try:
+            der = base64.b64decode(advert.cert, validate=True)
+            signature = base64.b64decode(advert.sig, validate=True)
+        except ValueError:
+            return "its certificate or signature is not base64"
+        checked = self._check_certificate(der, now)
+        if isinstance(checked, str):
+            return checked
+        if now > checked.not_after:
+            return "its certificate has expired"
+        if advert.server not in checked.names:
+            names = ", ".join(sorted(checked.names)) or "none"
+            return f"its certificate does not name {advert.server} (it names {names})"
+        data = payload(advert)
+        key = checked.key
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            elif isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            else:
+                key.verify(signature, data)
+        except InvalidSignature:
+            return "its signature does not match its fields"
+        return None
+
+    def _own_pair(self) -> tuple[str, object]:
+        stamp = (self.cert_file.stat().st_mtime, self.key_file.stat().st_mtime)
+        if self._own is None or self._own[0] != stamp:
+            cert = x509.load_pem_x509_certificate(self.cert_file.read_bytes())
+            key = serialization.load_pem_private_key(self.key_file.read_bytes(), password=None)
+            der = cert.public_bytes(serialization.Encoding.DER)
+            self._own = (stamp, base64.b64encode(der).decode(), key)
+        return self._own[1], self._own[2]
+
+    def _check_certificate(self, der: bytes, now: datetime.datetime) -> _Checked | str:
+        store = self._ca()
+        if isinstance(store, str):
+            return store
+        digest = hashlib.sha256(der).digest()
+        known = self._checked.get(digest)
+        if known is not None:
+            return known
+        result: _Checked | str
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            verifier = verification.PolicyBuilder().store(store).time(now).build_client_verifier()
+            verifier.verify(cert, [])
+            key = cert.public_key()
+            if not isinstance(
+                key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+            ):
+                raise ValueError("its key is not EC, RSA or Ed25519")
+            try:
+                alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+                names = frozenset(alt.value.get_values_for_type(x509.DNSName))
+            except x509.ExtensionNotFound:
+                names = frozenset()
+            result = _Checked(names, key, cert.not_valid_after_utc)
+        except (ValueError, verification.VerificationError) as exc:
+            result = f"its certificate is not trusted (caFile {self.ca_file}): {exc}"
+        if len(self._checked) >= MAX_REMEMBERED:
+            self._checked.clear()
+        self._checked[digest] = result
+        return result
+
+    def _ca(self) -> verification.Store | str:
+        try:
+            stamp = self.ca_file.stat().st_mtime
+            if self._store is None or stamp != self._ca_stamp:
+                pem = self.ca_file.read_bytes()
+                self._store = verification.Store(x509.load_pem_x509_certificates(pem))
+                self._ca_stamp = stamp
+                self._checked.clear()
+        except OSError as exc:
+            return f"caFile {self.ca_file} cannot be read: {exc.strerror}"
+        except ValueError as exc:
+            return f"caFile {self.ca_file} holds no usable certificate: {exc}"
+        return self._store
