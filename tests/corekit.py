@@ -204,6 +204,7 @@ class MemSession:
     rtt: float | None = None
     closed: bool = False
     sent: list[str] = field(default_factory=list)
+    silent: float = 0.0  # what ``silent_for`` says: a test sets how long the link was dead
 
     def send(self, text: str) -> None:
         assert self.other is not None
@@ -216,6 +217,9 @@ class MemSession:
 
     def info(self) -> dict[str, object]:
         return {}
+
+    def silent_for(self) -> float:
+        return self.silent
 
 
 class CoreNetwork:

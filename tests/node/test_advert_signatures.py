@@ -143,3 +143,18 @@ def test_without_signatures_an_unsigned_advert_is_taken_as_before() -> None:
     assert links_seen(alice) == ["a", "b"]
     sent = [t for s in network.managers["b"].sessions.values() for t in s.sent]  # type: ignore[attr-defined]
     assert all('"cert"' not in text and '"sig"' not in text for text in sent)
+
+
+def test_turned_on_by_a_reload_every_server_advertises_again_signed(tmp_path: Path) -> None:
+    ca = linkpki.ca_data("net", None, NOW, LIFE)
+    network = CoreNetwork("a", "b", "c")
+    network.link("a", "b")
+    network.link("b", "c")
+    for name, manager in network.managers.items():
+        manager.use_signatures(signer(tmp_path / name, ca, name))
+    network.settle()
+    relayed = advert_of(network, "c")
+    assert relayed.cert and relayed.sig, "c advertised again, signed"
+    alice = network.user("a", "alice")
+    assert links_seen(alice) == ["a", "b", "c"]
+    assert all(m.dropped == 0 for m in network.managers.values())

@@ -4,6 +4,8 @@ a split heals gets what its first server had not delivered."""
 
 from __future__ import annotations
 
+import pytest
+
 from chatnet_node.irc.disruptions import Disruptions
 from tests.corekit import CoreNetwork, CoreUser
 
@@ -54,6 +56,21 @@ def test_a_server_that_never_returns_holds_it_open_for_the_sync_window_only() ->
     assert len(seen.recent) == 1  # the old one is forgotten
 
 
+def test_a_server_back_after_its_disruption_ended_opens_one_back_to_its_loss() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(1000.0, unnoticed=4, servers={"far"})
+    assert seen.lookback(1950.0) is None  # missing past the sync window: closed
+    seen.returned(2500.0, {"far"})  # its catch-up brings the last 900 s
+    assert seen.lookback(2500.0) == 1600.0
+    assert seen.lookback(2531.0) is None
+
+
+def test_a_server_that_joins_for_the_first_time_brings_nothing_late() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.returned(1000.0, {"new"})
+    assert seen.lookback(1000.0) is None
+
+
 def test_the_lookback_is_never_longer_than_the_sync_window() -> None:
     seen = Disruptions(settle=30, keep=100)
     seen.lost(1000.0, unnoticed=4, servers={"gone"})
@@ -62,18 +79,31 @@ def test_the_lookback_is_never_longer_than_the_sync_window() -> None:
     assert seen.lookback(1190.0) == 1090.0
 
 
+def exchange_clocks(net: CoreNetwork, seconds: float) -> None:
+    """``seconds`` pass, and every server sends its clock (as twice a second, live)."""
+    for name, server in net.servers.items():
+        server.tick(seconds)
+        net.managers[name].send_clock(server.clock.now)
+    net.settle()
+
+
 def texts_of(user: CoreUser, request: str) -> list[str]:
     return [line.rsplit(" :", 1)[1] for line in user.ask(request) if " PRIVMSG " in line]
 
 
-def test_a_reader_who_moves_after_a_split_heals_gets_what_its_server_lacked() -> None:
+@pytest.mark.parametrize("x_ahead", [0, 45], ids=["same-clocks", "x-45s-ahead"])
+def test_a_reader_who_moves_after_a_split_heals_gets_what_its_server_lacked(
+    x_ahead: float,
+) -> None:
     """a -- y -- x. While x is cut off, carol on a says a line: y stores it.
     Then xavier on x says one: x's reader sees it live and goes. The split
     heals: y stores xavier's line after carol's, and x gets carol's by a
     catch-up after the reader left. The reader comes back on y and asks
     AFTER xavier's line: carol's is in the answer, although y stored it
-    first and its stamp is older."""
+    first and its stamp is older. With x's clock 45 s ahead, every stamp
+    follows it (the hybrid clock), and so do the disruptions' times."""
     net = CoreNetwork("a", "y", "x")
+    net.servers["x"].clock.now += x_ahead
     net.link("a", "y")
     net.link("y", "x")
     carol = net.user("a", "carol", CAPS)
@@ -81,9 +111,7 @@ def test_a_reader_who_moves_after_a_split_heals_gets_what_its_server_lacked() ->
     reader = net.user("x", "reader", CAPS)
     for user in (carol, xavier, reader):
         net.say(user, "JOIN #room")
-    for name in ("a", "y", "x"):
-        net.servers[name].tick(1.0)  # clock events: every server heard every other
-    net.settle()
+    exchange_clocks(net, 1.0)
     reader.lines()
 
     net.cut("y", "x")
@@ -129,3 +157,28 @@ def test_without_a_disruption_after_looks_back_only_to_the_horizon() -> None:
     two = next(line for line in lines if line.endswith(":line two"))
     ref = two.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
     assert texts_of(back, f"CHATHISTORY AFTER #room msgid={ref} 50") == ["line three"]
+
+
+def test_a_server_that_was_frozen_looks_back_to_when_its_link_went_silent() -> None:
+    """x was frozen 300 s (far past the ping timeout): when it wakes its link is
+    gone, and what the network said meanwhile may reach it late."""
+    net = CoreNetwork("y", "x")
+    net.link("y", "x")
+    x = net.servers["x"]
+    _, at_x = net.links[frozenset(("y", "x"))]
+    at_x.silent = 300.0
+    x.clock.now += 300
+    net.cut("y", "x")
+    now = x.core.ids.now_ms() / 1000
+    lookback = x.core.disruptions.lookback(now - 1)
+    assert lookback is not None and lookback <= now - 300
+
+
+def test_a_restarted_server_looks_back_over_the_window_it_missed() -> None:
+    net = CoreNetwork("y")
+    y = net.servers["y"]
+    now = y.core.ids.now_ms() / 1000
+    lookback = y.core.disruptions.lookback(now)
+    keep = y.core.disruptions.keep
+    assert lookback is not None and lookback <= now - keep
+    assert keep == y.config.links.sync_window + 60, "the sync window and the replay slack"

@@ -205,9 +205,27 @@ async def test_each_client_is_seen_with_its_own_address_v1_and_v2(front: Front) 
         assert await _whois_address(oper, "boss") == OPER
 
 
+async def _registered_once_free(port: int, source: str, nick: str) -> IrcClient:
+    """``nick`` registered from ``source``, once an earlier test's connection from that
+    address is gone: HAProxy closes its side to the node after the client, so the
+    node may still count it for a moment (the limit here is 1)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        client = await IrcClient.tcp(port, source=source)
+        try:
+            await client.register(nick)
+        except AssertionError as exc:
+            await client.close()
+            late = asyncio.get_running_loop().time() > deadline
+            if "Too many connections" not in str(exc) or late:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            return client
+
+
 async def test_the_per_address_limit_counts_each_real_client(front: Front) -> None:
-    async with await IrcClient.tcp(front.v1, source=ALICE) as alice:
-        await alice.register("alice2")
+    async with await _registered_once_free(front.v1, ALICE, "alice2"):
         # A second connection from 127.0.0.2 is refused though HAProxy's own
         # address (127.0.0.1) is what the node's socket sees for both...
         async with await IrcClient.tcp(front.v2, source=ALICE) as again:

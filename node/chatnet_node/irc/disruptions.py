@@ -14,19 +14,27 @@ disruption's start (``lookback``), wherever the client asks: the client
 merges by msgid what it had already.
 
 A disruption opens when this server sees a link go, its own or in another
-server's advert, and starts one ping timeout earlier (a dead link goes
-unnoticed that long). It stays open while a server cut off since then is
-still missing, then ``settle`` seconds past its last change (catch-ups land
-after a heal). A server missing longer than ``keep`` (the sync window, past
-which nothing is caught up) no longer holds it open, and a disruption is
-forgotten ``keep`` seconds after it ends. Pure: times are given.
+server's advert. It starts when the link last carried anything (its own
+link: a frozen server notices only when it wakes), or one ping timeout
+earlier (another server's link: a dead link goes unnoticed that long). It
+stays open while a server cut off since then is missing, then ``settle``
+seconds past its last change (catch-ups land after a heal). A server that
+comes back after its disruption ended opens another, back to when it was
+lost (at most ``keep``, the sync window: a catch-up brings nothing older),
+and so does this server's own start (a restarted server is caught up on
+the window it missed). A server missing longer than ``keep`` no longer holds
+a disruption open, and one is forgotten ``keep`` seconds after it ends.
+
+Times are the hybrid clock's (``Ids.now_ms``), as the stamps they are
+compared with: a server whose wall clock is behind still compares stamps
+pulled forward by a faster one. Pure: times are given.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: At most this many disruptions are remembered (the oldest go first).
+#: At most this many disruptions, and servers lost, are remembered (the oldest go first).
 MAX_REMEMBERED = 64
 
 
@@ -54,28 +62,42 @@ class Disruptions:
     settle: float
     keep: float
     recent: list[Disruption] = field(default_factory=list)
+    #: Servers cut off and not back yet: since when what they stamp may come late.
+    lost_since: dict[str, float] = field(default_factory=dict)
 
     def lost(self, now: float, unnoticed: float, servers: set[str]) -> None:
         """A link went at ``now`` (dead ``unnoticed`` seconds before); ``servers`` are cut off."""
-        self._forget_old(now)
-        current = self._current(now)
-        if current is None:
-            current = Disruption(start=now - unnoticed, opened=now, last_change=now)
-            self.recent.append(current)
-            del self.recent[:-MAX_REMEMBERED]
-        current.start = min(current.start, now - unnoticed)
-        current.last_change = now
+        current = self._open(now, now - unnoticed)
         for server in servers:
             current.missing.setdefault(server, now)
+            self.lost_since.setdefault(server, current.start)
+        while len(self.lost_since) > MAX_REMEMBERED:
+            del self.lost_since[next(iter(self.lost_since))]
 
     def returned(self, now: float, servers: set[str]) -> None:
         """``servers`` are reachable again: their catch-ups may still bring messages late."""
+        since = [self.lost_since.pop(s) for s in servers if s in self.lost_since]
         current = self._current(now)
-        if current is None:
-            return
+        if current is None and not since:
+            return  # a server that joins for the first time brings nothing late
+        if since:
+            current = self._open(now, max(min(since), now - self.keep))
+        assert current is not None
         current.last_change = now
         for server in servers:
             current.missing.pop(server, None)
+
+    def _open(self, now: float, start: float) -> Disruption:
+        """The disruption under way (opened if none), reaching back to ``start``."""
+        self._forget_old(now)
+        current = self._current(now)
+        if current is None:
+            current = Disruption(start=start, opened=now, last_change=now)
+            self.recent.append(current)
+            del self.recent[:-MAX_REMEMBERED]
+        current.start = min(current.start, start)
+        current.last_change = now
+        return current
 
     def lookback(self, ts: float) -> float | None:
         """How far back what reached a server after a message stamped ``ts`` may be stamped.

@@ -40,11 +40,7 @@ class LinkRuntime:
         self.secret = links.read_secret()
         self.manager = LinkManager(core, role=links.role)
         self.manager.control = self
-        # The configuration gives all three files with signAdverts (``config.links``).
-        if links.sign_adverts and links.cert_file and links.key_file and links.ca_file:
-            self.manager.signatures = AdvertSignatures(
-                links.cert_file, links.key_file, links.ca_file
-            )
+        self._sign_adverts(links)
         self.refusals = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._wanted: dict[str, asyncio.Event] = {}
@@ -100,10 +96,22 @@ class LinkRuntime:
                 event.set()
             self._tasks.append(asyncio.create_task(self._hub_loop(peer, event)))
 
+    def _sign_adverts(self, links: Links) -> None:
+        """Sign adverts, and check others', as ``links.signAdverts`` says (``links.signatures``)."""
+        wanted = None
+        # The configuration gives all three files with signAdverts (``config.links``).
+        if links.sign_adverts and links.cert_file and links.key_file and links.ca_file:
+            files = (links.cert_file, links.key_file, links.ca_file)
+            current = self.manager.signatures
+            same = current is not None and (current.cert_file, current.key_file, current.ca_file)
+            wanted = current if same == files else AdvertSignatures(*files)
+        self.manager.use_signatures(wanted)
+
     def reconfigure(self, links: Links) -> None:
         """A reloaded configuration: new accept list, new peers to dial, dropped peers."""
         old = {p.name for p in self.links.dial}
         self.links = links
+        self._sign_adverts(links)
         self.secret = links.read_secret() or self.secret
         new = {p.name for p in links.dial}
         for name in old - new:

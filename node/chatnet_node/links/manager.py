@@ -92,6 +92,10 @@ class LinkManager:
         self.core.network = self
         self.core.disruptions.settle = SETTLE_SECONDS
         self.reconfigure(links)
+        # Started (or restarted): the first catch-ups bring the window this
+        # server missed, in their own order (``irc.disruptions``).
+        keep = self.core.disruptions.keep
+        self.core.disruptions.lost(self._stamp_now(), keep, set())
 
     @property
     def me(self) -> str:
@@ -116,7 +120,7 @@ class LinkManager:
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
-            self.core.disruptions.returned(self.core.clock(), {peer})
+            self.core.disruptions.returned(self._stamp_now(), {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
             # not in this server's routing tree, so a change made between a
             # burst now and that advert (a client registering on a server
@@ -150,7 +154,7 @@ class LinkManager:
             reason,
             ", ".join(sorted(lost)) or "nobody",
         )
-        self._disrupted(lost)
+        self._disrupted(lost, unnoticed=session.silent_for())
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
 
@@ -161,10 +165,30 @@ class LinkManager:
         # disruption makes a message come later than that.
         self.core.disruptions.keep = links.sync_window + REPLAY_SLACK
 
-    def _disrupted(self, lost: set[str]) -> None:
-        """A link went, here or elsewhere: what it held up may come late (``irc.disruptions``)."""
-        unnoticed = self.core.config.links.ping_timeout + CLOCK_INTERVAL
-        self.core.disruptions.lost(self.core.clock(), unnoticed, lost)
+    def use_signatures(self, signatures: AdvertSignatures | None) -> None:
+        """Sign adverts (and take only signed ones) with these, or stop (None).
+
+        Turned on or off by a reload, this server advertises again, so its
+        neighbours get its advert in the new form.
+        """
+        changed = signatures is not self.signatures
+        self.signatures = signatures
+        if changed and self.sessions:
+            self._advertise()
+
+    def _disrupted(self, lost: set[str], unnoticed: float | None = None) -> None:
+        """A link went, here or elsewhere: what it held up may come late (``irc.disruptions``).
+
+        ``unnoticed``: how long it carried nothing before it went (one of this
+        server's links); another server's link may have been dead a ping timeout.
+        """
+        if unnoticed is None:
+            unnoticed = self.core.config.links.ping_timeout
+        self.core.disruptions.lost(self._stamp_now(), unnoticed + CLOCK_INTERVAL, lost)
+
+    def _stamp_now(self) -> float:
+        """The hybrid clock now: disruptions are compared with stamps."""
+        return self.core.ids.now_ms() / 1000
 
     def _advertise(self) -> None:
         self.routing.unsettle()
@@ -343,7 +367,7 @@ class LinkManager:
             self._disrupted(lost)
         back = self.topology.reachable() - before
         if back:
-            self.core.disruptions.returned(self.core.clock(), back)
+            self.core.disruptions.returned(self._stamp_now(), back)
         if lost:
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")

@@ -34,6 +34,9 @@ class LinkSession(Protocol):
     def info(self) -> dict[str, object]:
         """State for /status: direction, round-trip time, queued bytes..."""
 
+    def silent_for(self) -> float:
+        """Seconds since anything last came over this link."""
+
 
 class LinkControl(Protocol):
     """Dialing, owned by the runtime: what CONNECT and SQUIT reach."""

@@ -104,6 +104,10 @@ class LinkSession:
         for message in self.handshake.start():
             self._send_text(lp.encode(message))
 
+    def silent_for(self) -> float:
+        """Seconds since anything last came over this link (a frozen server's are many)."""
+        return time.monotonic() - self.last_heard
+
     def received(self, raw: str) -> None:
         self.last_heard = time.monotonic()
         if self.established:
