@@ -14,8 +14,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from chatnet_node.links import protocol as lp
+from chatnet_node.links.handshake import Handshake
 from chatnet_node.links.signatures import AdvertSignatures
 from chatnet_operator.plan import linkpki
 from tests.corekit import START, CoreNetwork, CoreUser, MemSession
@@ -158,3 +160,107 @@ def test_turned_on_by_a_reload_every_server_advertises_again_signed(tmp_path: Pa
     alice = network.user("a", "alice")
     assert links_seen(alice) == ["a", "b", "c"]
     assert all(m.dropped == 0 for m in network.managers.values())
+
+
+def test_a_neighbour_list_rewritten_under_the_same_signature_is_refused(
+    net: CoreNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
+    """c's neighbours ["b", "h"] and ["b,h"] would sign the same bytes under a naive
+    encoding; a name with a comma is no server name, and the message is refused."""
+    alice = net.user("a", "alice")
+    net.link("c", "h")
+    real = advert_of(net, "c")
+    joined = lp.encode(real).replace('"neighbours":["b","h"]', '"neighbours":["b,h"]')
+    joined = joined.replace(f'"seq":{real.seq}', f'"seq":{real.seq + 1}')
+    assert '"b,h"' in joined
+    _, at_b = net.links[frozenset(("h", "b"))]
+    net.managers["b"].received(at_b, joined)
+    net.settle()
+    assert "dropped a bad message" in caplog.text and "not server names" in caplog.text
+    assert links_seen(alice) == ["a", "b", "c", "h"]
+    assert net.managers["b"].topology.neighbours("c") == ["b", "h"]
+    # And the same list in another order is the same advert (the signature holds).
+    reordered = real.model_copy(update={"neighbours": list(reversed(real.neighbours))})
+    signatures = net.managers["a"].signatures
+    assert signatures is not None and signatures.problem(reordered, NOW) is None
+
+
+def hello(server: str, sid: int) -> lp.Hello:
+    return lp.Hello(
+        network="t", server=server, sid=sid, role="hub", version=lp.VERSION,
+        challenge=lp.new_challenge(),
+    )  # fmt: skip
+
+
+def shake_hands(first: Handshake, second: Handshake) -> None:
+    """Run two handshakes against each other until both are done or one fails."""
+    inbox: list[tuple[Handshake, lp.AnyMessage]] = [(second, m) for m in first.start()]
+    inbox += [(first, m) for m in second.start()]
+    while inbox and first.failed is None and second.failed is None:
+        side, message = inbox.pop(0)
+        other = second if side is first else first
+        inbox += [(other, reply) for reply in side.receive(message)]
+
+
+@pytest.mark.parametrize("claims", ["c", "h"])
+def test_a_server_cannot_link_in_another_servers_name(tmp_path: Path, claims: str) -> None:
+    """h knows the link secret and has a certificate for h: as h it links,
+    as c it is refused (the handshake is signed too)."""
+    ca = linkpki.ca_data("net", None, NOW, LIFE)
+    a_sig = signer(tmp_path / "a", ca, "a")
+    h_sig = signer(tmp_path / "h", ca, "h")
+    at_a = Handshake(
+        hello("a", 1), "s3cret", known={}, linked=set(), allowed=None, have_uplink=False,
+        signatures=a_sig, now=lambda: NOW,
+    )  # fmt: skip
+    at_h = Handshake(
+        hello(claims, 12), "s3cret", known={}, linked=set(), allowed=None, have_uplink=False,
+        signatures=h_sig, now=lambda: NOW,
+    )  # fmt: skip
+    shake_hands(at_a, at_h)
+    if claims == "h":
+        assert at_a.done and at_h.done
+    else:
+        assert not at_a.done
+        assert at_a.failed == (
+            "authentication failed: not c: its certificate does not name c (it names h)"
+        )
+
+
+def test_a_certificate_seen_before_it_is_valid_is_taken_once_it_is(tmp_path: Path) -> None:
+    """A node whose clock is a little behind sees a just-renewed certificate early:
+    refused then, not for good."""
+    ca = linkpki.ca_data("net", None, NOW, LIFE)
+    later = NOW + datetime.timedelta(hours=1)
+    c_dir = tmp_path / "c"
+    c_dir.mkdir()
+    for key, value in linkpki.server_data(ca, None, ["c"], later, LIFE).items():
+        (c_dir / key).write_bytes(value)
+    c_sig = AdvertSignatures(c_dir / "tls.crt", c_dir / "tls.key", c_dir / "ca.crt")
+    advert = c_sig.sign(lp.Advert(server="c", sid=12, seq=1, neighbours=["b"]))
+    a_sig = signer(tmp_path / "a", ca, "a")
+    assert a_sig.problem(advert, NOW) == "its certificate is not valid yet"
+    assert a_sig.problem(advert, later) is None
+
+
+def test_a_key_that_cannot_sign_is_logged_and_the_link_comes_up_unsigned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A passphrase-protected key (the node cannot read it): no crash; peers that
+    check refuse the unsigned advert, and say why."""
+    ca = linkpki.ca_data("net", None, NOW, LIFE)
+    network = CoreNetwork("a", "b")
+    broken = signer(tmp_path / "a", ca, "a")
+    key = serialization.load_pem_private_key(broken.key_file.read_bytes(), password=None)
+    broken.key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    network.managers["a"].signatures = broken
+    network.managers["b"].signatures = signer(tmp_path / "b", ca, "b")
+    network.link("a", "b")
+    assert "could not sign this server's advert" in caplog.text
+    assert "refused the advert of a (seq" in caplog.text and "it is not signed" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatnet_node.config import Links, dump_config, parse_config
+from chatnet_node.links import protocol as lp
+from chatnet_node.links.protocol import MAX_LINK_MESSAGE
+from chatnet_node.links.signatures import AdvertSignatures
 from chatnet_operator.api.loader import load_files, parse_text
 from chatnet_operator.api.models import ChatNetwork, ChatServer
 from chatnet_operator.api.outcome import Declared
+from chatnet_operator.api.rules import SIGNED_SET_MAX
 from chatnet_operator.api.validate import check_objects, validate_documents
 from chatnet_operator.cli import _with_namespace
+from chatnet_operator.plan import linkpki
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.placement import ClusterPlacement
 from chatnet_operator.plan.planner import node_links, plan_network
@@ -384,3 +390,39 @@ def test_signed_adverts_go_to_every_server_with_a_certificate_naming_it() -> Non
     assert "us-east.geo.example" in names["us-east"], "the IRC name its adverts are checked for"
     unsigned = plan_file("conferenceroom-geographic.yaml", namespace="chat")
     assert not any(s.links.sign_adverts for s in unsigned.servers.values())
+
+
+def test_a_signed_advert_of_the_largest_set_allowed_fits_a_link_message(tmp_path: Path) -> None:
+    """The longest names (a 50-character set, a 63-character namespace), the most
+    replicas signAdverts allows: the certificate rides in every advert."""
+    name = "s" * 50
+    text = f"""
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {{name: acme}}
+spec: {{links: {{tls: required, signAdverts: true}}}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {{name: {name}}}
+spec: {{network: acme, role: hub, serverId: 1, replicas: 2,
+        autoscale: {{minReplicas: 2, maxReplicas: {SIGNED_SET_MAX}}}}}
+"""
+    report = validate_documents(parse_text(text, "big.yaml"))
+    assert report.ok, [str(p) for p in report.problems]
+    declared = _with_namespace(report.networks[0], "n" * 63)
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert plan.cluster.link_ca is not None
+    (cert_plan,) = plan.cluster.link_ca.certificates
+    now = datetime.datetime.now(datetime.UTC)
+    ca = linkpki.ca_data("acme", None, now, linkpki.Lifetimes())
+    for key, value in linkpki.server_data(
+        ca, None, cert_plan.dns_names, now, linkpki.Lifetimes()
+    ).items():
+        (tmp_path / key).write_bytes(value)
+    signer = AdvertSignatures(tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.crt")
+    neighbours = [f"{name}-{i}" for i in range(SIGNED_SET_MAX)]
+    advert = signer.sign(lp.Advert(server=f"{name}-0", sid=1, seq=1, neighbours=neighbours))
+    size = len(lp.encode(advert).encode())
+    assert size < MAX_LINK_MESSAGE, size
+    assert signer.problem(advert, now) is None

@@ -441,8 +441,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
             "ChatNetwork/acme: spec.links.signAdverts: ChatServer/a links to servers outside "
             "the network (old), which cannot sign their adverts",
         ),
+        (
+            "{signAdverts: true}",
+            server(
+                "a",
+                "role: hub, serverId: 1, replicas: 2, autoscale: {minReplicas: 2, maxReplicas: 41}",
+            ),
+            "ChatServer/a may run 41 replicas; its link certificate names each of them",
+        ),
     ],
-    ids=["tls-off", "shared-certificate", "portals"],
+    ids=["tls-off", "shared-certificate", "portals", "set-too-large"],
 )
 def test_signed_adverts_need_a_certificate_per_server(
     links: str, servers: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -82,6 +82,7 @@ class LinkRuntime:
             linked=set(manager.sessions),
             allowed=allowed or None,
             have_uplink=self.links.role == "leaf" and bool(manager.sessions),
+            signatures=manager.signatures,
         )
 
     def start(self) -> None:
@@ -103,8 +104,13 @@ class LinkRuntime:
         if links.sign_adverts and links.cert_file and links.key_file and links.ca_file:
             files = (links.cert_file, links.key_file, links.ca_file)
             current = self.manager.signatures
-            same = current is not None and (current.cert_file, current.key_file, current.ca_file)
-            wanted = current if same == files else AdvertSignatures(*files)
+            wanted = current if current is not None and current.files == files else None
+            wanted = wanted or AdvertSignatures(*files)
+            try:
+                wanted.sign_bytes(b"can this server sign?")
+            except (OSError, ValueError, TypeError) as exc:
+                # Said now, not at the first link: its peers will refuse it.
+                log.error("links.signAdverts: this server cannot sign: %s", exc)
         self.manager.use_signatures(wanted)
 
     def reconfigure(self, links: Links) -> None:

@@ -215,7 +215,7 @@ class LinkManager:
             return message
         try:
             return self.signatures.sign(message)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             # Peers will refuse it, and say so; the link itself stays up.
             log.error("links.signAdverts: could not sign this server's advert: %s", exc)
             return message

@@ -23,8 +23,9 @@ import json
 import secrets
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from ..config import valid_server_name
 from ..irc.events import Event
 
 PROTOCOL = "chatnet-link.v1"
@@ -54,6 +55,10 @@ class Hello(_Msg):
 class Auth(_Msg):
     t: Literal["auth"] = "auth"
     response: str
+    #: With ``links.signAdverts``: the server's link certificate and its signature
+    #: of the peer's challenge in its own name (``links.signatures.auth_payload``).
+    cert: str | None = None
+    sig: str | None = None
 
 
 class Ready(_Msg):
@@ -90,6 +95,23 @@ class Advert(_Msg):
     #: unset, so a server of an earlier release still reads unsigned adverts.
     cert: str | None = None
     sig: str | None = None
+
+    @field_validator("server")
+    @classmethod
+    def _server_name(cls, name: str) -> str:
+        if not valid_server_name(name):
+            raise ValueError(f"not a server name: {name!r}")
+        return name
+
+    @field_validator("neighbours")
+    @classmethod
+    def _neighbour_names(cls, names: list[str]) -> list[str]:
+        bad = [name for name in names if not valid_server_name(name)]
+        if bad:
+            raise ValueError(f"not server names: {bad!r}")
+        if len(set(names)) != len(names):
+            raise ValueError("a neighbour is listed twice")
+        return names
 
 
 class Counts(_Msg):

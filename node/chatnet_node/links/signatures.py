@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,29 +41,40 @@ from cryptography.x509 import verification
 
 from . import protocol as lp
 
-__all__ = ["AdvertSignatures", "payload"]
+__all__ = ["AdvertSignatures", "auth_payload", "payload"]
 
 #: Verified certificates remembered (by their bytes) between CA bundle changes.
 MAX_REMEMBERED = 256
 
 
+def _canonical(kind: str, *fields: object) -> bytes:
+    """One unambiguous encoding (a JSON array): no field can spill into another."""
+    return json.dumps([kind, *fields], separators=(",", ":"), ensure_ascii=True).encode()
+
+
 def payload(advert: lp.Advert) -> bytes:
-    """The bytes a signature covers: every field of the advert but the signature's own."""
-    fields = [
+    """The bytes an advert's signature covers: every field but the signature's own."""
+    return _canonical(
+        "chatnet-advert-v1",
         advert.server,
-        str(advert.sid),
-        str(advert.seq),
-        ",".join(sorted(advert.neighbours)),
+        advert.sid,
+        advert.seq,
+        sorted(advert.neighbours),
         advert.role,
         advert.description,
-    ]
-    return "\n".join(["chatnet-advert-v1", *fields]).encode()
+    )
+
+
+def auth_payload(network: str, challenge: str, server: str, sid: int) -> bytes:
+    """What a server signs in the handshake: the peer's challenge, in its own name."""
+    return _canonical("chatnet-auth-v1", network, challenge, server, sid)
 
 
 @dataclass
 class _Checked:
     names: frozenset[str]
     key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    not_before: datetime.datetime
     not_after: datetime.datetime
 
 
@@ -74,12 +86,21 @@ class AdvertSignatures:
         self._own: tuple[tuple[float, float], str, object] | None = None
         self._ca_stamp: float | None = None
         self._store: verification.Store | None = None
-        self._checked: dict[bytes, _Checked | str] = {}
+        self._checked: dict[bytes, _Checked] = {}  # trusted ones only
+
+    @property
+    def files(self) -> tuple[Path, Path, Path]:
+        """The certificate, key and CA bundle it reads."""
+        return self.cert_file, self.key_file, self.ca_file
 
     def sign(self, advert: lp.Advert) -> lp.Advert:
         """``advert`` with this server's certificate and its signature."""
+        cert, signature = self.sign_bytes(payload(advert))
+        return advert.model_copy(update={"cert": cert, "sig": signature})
+
+    def sign_bytes(self, data: bytes) -> tuple[str, str]:
+        """This server's certificate and its signature of ``data`` (both base64)."""
         cert_b64, key = self._own_pair()
-        data = payload(advert)
         if isinstance(key, ec.EllipticCurvePrivateKey):
             signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
         elif isinstance(key, rsa.RSAPrivateKey):
@@ -88,17 +109,26 @@ class AdvertSignatures:
             signature = key.sign(data)
         else:
             raise ValueError(f"links.keyFile {self.key_file}: an EC, RSA or Ed25519 key is needed")
-        return advert.model_copy(
-            update={"cert": cert_b64, "sig": base64.b64encode(signature).decode()}
-        )
+        return cert_b64, base64.b64encode(signature).decode()
 
     def problem(self, advert: lp.Advert, now: datetime.datetime) -> str | None:
         """Why ``advert`` is not its server's own (None: it is)."""
-        if not advert.cert or not advert.sig:
+        return self.check(advert.server, payload(advert), advert.cert, advert.sig, now)
+
+    def check(
+        self,
+        server: str,
+        data: bytes,
+        cert: str | None,
+        sig: str | None,
+        now: datetime.datetime,
+    ) -> str | None:
+        """Why ``sig`` is not ``server``'s signature of ``data`` (None: it is)."""
+        if not cert or not sig:
             return "it is not signed (links.signAdverts)"
         try:
-            der = base64.b64decode(advert.cert, validate=True)
-            signature = base64.b64decode(advert.sig, validate=True)
+            der = base64.b64decode(cert, validate=True)
+            signature = base64.b64decode(sig, validate=True)
         except ValueError:
             return "its certificate or signature is not base64"
         checked = self._check_certificate(der, now)
@@ -106,10 +136,11 @@ class AdvertSignatures:
             return checked
         if now > checked.not_after:
             return "its certificate has expired"
-        if advert.server not in checked.names:
+        if now < checked.not_before:
+            return "its certificate is not valid yet"
+        if server not in checked.names:
             names = ", ".join(sorted(checked.names)) or "none"
-            return f"its certificate does not name {advert.server} (it names {names})"
-        data = payload(advert)
+            return f"its certificate does not name {server} (it names {names})"
         key = checked.key
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
@@ -139,10 +170,12 @@ class AdvertSignatures:
         known = self._checked.get(digest)
         if known is not None:
             return known
-        result: _Checked | str
         try:
             cert = x509.load_der_x509_certificate(der)
-            verifier = verification.PolicyBuilder().store(store).time(now).build_client_verifier()
+            # Checked as of its own start: whether it is valid *now* is asked on
+            # every use, so a certificate seen a moment early is not refused for good.
+            at = max(now, cert.not_valid_before_utc)
+            verifier = verification.PolicyBuilder().store(store).time(at).build_client_verifier()
             verifier.verify(cert, [])
             key = cert.public_key()
             if not isinstance(
@@ -154,13 +187,13 @@ class AdvertSignatures:
                 names = frozenset(alt.value.get_values_for_type(x509.DNSName))
             except x509.ExtensionNotFound:
                 names = frozenset()
-            result = _Checked(names, key, cert.not_valid_after_utc)
         except (ValueError, verification.VerificationError) as exc:
-            result = f"its certificate is not trusted (caFile {self.ca_file}): {exc}"
+            return f"its certificate is not trusted (caFile {self.ca_file}): {exc}"
+        checked = _Checked(names, key, cert.not_valid_before_utc, cert.not_valid_after_utc)
         if len(self._checked) >= MAX_REMEMBERED:
             self._checked.clear()
-        self._checked[digest] = result
-        return result
+        self._checked[digest] = checked
+        return checked
 
     def _ca(self) -> verification.Store | str:
         try:

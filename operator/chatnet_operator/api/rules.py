@@ -25,6 +25,10 @@ from chatnet_operator.api.models import (
 from chatnet_operator.api.outcome import Broken, Declared, Problem
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
+#: With signed adverts, the most replicas one ChatServer may run: its certificate
+#: names every replica (five names each, up to 650 bytes with the longest names)
+#: and rides in every advert, which must stay well inside a link message (64 KiB).
+SIGNED_SET_MAX = 40
 
 
 class NetworkRules:
@@ -136,6 +140,18 @@ class NetworkRules:
         if not network.spec.links.sign_adverts:
             return
         for server in servers:
+            spec = server.spec
+            ceiling = max(spec.replicas, spec.autoscale.max_replicas if spec.autoscale else 0)
+            if ceiling > SIGNED_SET_MAX:
+                self.add(
+                    network,
+                    ("spec", "links", "signAdverts"),
+                    f"ChatServer/{server.name} may run {ceiling} replicas; its link certificate "
+                    f"names each of them, and every advert carries it: past {SIGNED_SET_MAX} "
+                    "an advert outgrows a link message",
+                    f"split the set into ChatServers of at most {SIGNED_SET_MAX} replicas, "
+                    "or turn signAdverts off",
+                )
             if server.spec.portals:
                 self.add(
                     network,
