@@ -264,3 +264,30 @@ def test_a_key_that_cannot_sign_is_logged_and_the_link_comes_up_unsigned(
     network.link("a", "b")
     assert "could not sign this server's advert" in caplog.text
     assert "refused the advert of a (seq" in caplog.text and "it is not signed" in caplog.text
+
+
+def test_throttle_counts_are_taken_only_signed_by_their_server(
+    net: CoreNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
+    """c's counts (one connection from 192.0.2.7) reach a signed; h's counts in
+    c's name, claiming 500 connections from 198.51.100.0/24, are refused."""
+    c_throttle = net.servers["c"].core.throttle
+    c_throttle.opened(c_throttle.block("192.0.2.7"))  # a connection, as the transport counts it
+    net.managers["c"].share_counts(1e9)  # due: one share interval has long passed
+    net.settle()
+    a_throttle = net.servers["a"].core.throttle
+    assert "c" in a_throttle.remote, "c's signed counts reached a"
+    seq = a_throttle.remote["c"].seq
+    forged = lp.Counts(server="c", seq=seq + 1, blocks=[("198.51.100.0/24", 500, 500)])
+    hostile = net.managers["h"].signatures
+    assert hostile is not None
+    _, h_sig = hostile.sign_bytes(b"anything")
+    for sig in (None, h_sig):
+        from_h_counts = forged.model_copy(update={"sig": sig})
+        _, at_b = net.links[frozenset(("h", "b"))]
+        net.managers["b"].received(at_b, lp.encode(from_h_counts))
+        net.settle()
+    assert "refused the throttle counts of c: it is not signed" in caplog.text
+    assert "refused the throttle counts of c: its signature does not match" in caplog.text
+    assert a_throttle.remote["c"].seq == seq
+    assert net.servers["b"].core.throttle.remote["c"].seq == seq

@@ -49,7 +49,7 @@ from .guard import PeerRate, Replays
 from .ownership import not_its_user
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
-from .signatures import AdvertSignatures
+from .signatures import AdvertSignatures, counts_payload
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -383,7 +383,14 @@ class LinkManager:
         if snapshot is None or not self.sessions:
             return
         seq, entries = snapshot
-        text = lp.encode(lp.Counts(server=self.me, seq=seq, blocks=entries))
+        counts = lp.Counts(server=self.me, seq=seq, blocks=entries)
+        if self.signatures is not None:
+            try:
+                _, sig = self.signatures.sign_bytes(counts_payload(counts))
+                counts = counts.model_copy(update={"sig": sig})
+            except (OSError, ValueError, TypeError) as exc:
+                log.error("links.signAdverts: could not sign the throttle counts: %s", exc)
+        text = lp.encode(counts)
         for peer in self.sessions:
             self._send_text(peer, text)
 
@@ -403,12 +410,31 @@ class LinkManager:
         """Another server's counts: keep them if newer, and pass them on."""
         if message.server == self.me or message.server not in self.topology.reachable():
             return  # ours coming back, or from a server not (yet) in the network
+        signatures = self.signatures
+        if signatures is not None and not self._counts_signed(session, message, signatures):
+            return
         if not self.core.throttle.learn(message.server, message.seq, message.blocks, time.time()):
             return  # seen already, by another path
         text = lp.encode(message)
         for peer in self.sessions:
             if peer != session.peer:
                 self._send_text(peer, text)
+
+    def _counts_signed(
+        self, session: LinkSession, message: lp.Counts, signatures: AdvertSignatures
+    ) -> bool:
+        """Signed by its server, with the certificate of that server's latest advert?"""
+        advert = self._adverts_in.get(message.server)
+        now = datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
+        cert = advert.cert if advert is not None else None
+        why = signatures.check(message.server, counts_payload(message), cert, message.sig, now)
+        if why is None:
+            return True
+        log.warning(
+            "link %s: refused the throttle counts of %s: %s", session.peer, message.server, why
+        )
+        self.dropped += 1
+        return False
 
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:

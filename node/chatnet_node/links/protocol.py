@@ -125,6 +125,9 @@ class Counts(_Msg):
     server: str
     seq: int
     blocks: list[tuple[str, int, int]] = Field(max_length=1000)
+    #: With ``links.signAdverts``: the server's signature, checked with the
+    #: certificate of its own latest advert (``links.signatures``).
+    sig: str | None = None
 
 
 # Failover, between neighbours only (never routed): a server confirms what it

@@ -17,6 +17,11 @@ the signature covers the advert's fields. An advert that fails is refused
 and logged, with the reason; the link that brought it stays (it may only be
 relaying).
 
+The throttle counts servers share (``Counts``, every second) are signed as
+well, without the certificate: each is checked with the certificate of its
+server's latest advert, so a server cannot block addresses network-wide in
+another server's name.
+
 Files are read again when they change (cert-manager renews certificates in
 place): the key and certificate when this server next signs, the CA bundle
 when the next advert is checked. A certificate checked once is remembered
@@ -41,7 +46,7 @@ from cryptography.x509 import verification
 
 from . import protocol as lp
 
-__all__ = ["AdvertSignatures", "auth_payload", "payload"]
+__all__ = ["AdvertSignatures", "auth_payload", "counts_payload", "payload"]
 
 #: Verified certificates remembered (by their bytes) between CA bundle changes.
 MAX_REMEMBERED = 256
@@ -63,6 +68,11 @@ def payload(advert: lp.Advert) -> bytes:
         advert.role,
         advert.description,
     )
+
+
+def counts_payload(counts: lp.Counts) -> bytes:
+    """The bytes a throttle counts message's signature covers."""
+    return _canonical("chatnet-counts-v1", counts.server, counts.seq, counts.blocks)
 
 
 def auth_payload(network: str, challenge: str, server: str, sid: int) -> bytes:
