@@ -42,6 +42,7 @@ from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.network import ServerView
 from ..irc.state import ChatState
 from . import protocol as lp
+from .adverts import SignedAdverts
 from .burst import burst
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
@@ -49,7 +50,7 @@ from .guard import PeerRate, Replays
 from .ownership import not_its_user
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
-from .signatures import AdvertSignatures, counts_payload
+from .signatures import AdvertSignatures
 from .topology import Advert, Topology
 
 log = logging.getLogger("chatnet.links")
@@ -68,8 +69,6 @@ class LinkManager:
     counters: dict[str, LinkCounters] = field(default_factory=dict)
     dropped: int = 0
     control: LinkControl | None = None
-    #: Set with ``links.signAdverts``: signs ours, checks everyone else's.
-    signatures: AdvertSignatures | None = None
 
     def __post_init__(self) -> None:
         config = self.core.config
@@ -78,7 +77,7 @@ class LinkManager:
             config.name: ServerInfo(config.server_id, config.description, self.role)
         }
         self.seen: OrderedDict[str, None] = OrderedDict()
-        self._adverts_in: dict[str, lp.Advert] = {}  # each server's latest advert, as it came
+        self.adverts = SignedAdverts(config.name)  # each server's latest, as it came
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
         self._burst_due: set[str] = set()  # peers to burst to once they are reachable
@@ -100,6 +99,15 @@ class LinkManager:
     @property
     def me(self) -> str:
         return self.core.config.name
+
+    @property
+    def signatures(self) -> AdvertSignatures | None:
+        """With ``links.signAdverts``: signs ours, checks everyone else's."""
+        return self.adverts.signatures
+
+    @signatures.setter
+    def signatures(self, signatures: AdvertSignatures | None) -> None:
+        self.adverts.signatures = signatures
 
     def sid_of(self) -> dict[str, int]:
         """Server name to server ID, for the collision tie-break."""
@@ -186,6 +194,10 @@ class LinkManager:
             unnoticed = self.core.config.links.ping_timeout
         self.core.disruptions.lost(self._stamp_now(), unnoticed + CLOCK_INTERVAL, lost)
 
+    def _utc_now(self) -> datetime.datetime:
+        """This server's clock as certificates are checked against it."""
+        return datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
+
     def _stamp_now(self) -> float:
         """The hybrid clock now: disruptions are compared with stamps."""
         return self.core.ids.now_ms() / 1000
@@ -199,9 +211,6 @@ class LinkManager:
 
     def _advert_message(self, advert: Advert) -> lp.Advert:
         """The advert as sent: another server's as it came (its signature intact), ours signed."""
-        received = self._adverts_in.get(advert.server)
-        if received is not None and received.seq == advert.seq:
-            return received
         info = self.known.get(advert.server, ServerInfo(0))
         message = lp.Advert(
             server=advert.server,
@@ -211,24 +220,14 @@ class LinkManager:
             description=info.description,
             role=info.role,
         )
-        if self.signatures is None or advert.server != self.me:
-            return message
-        try:
-            return self.signatures.sign(message)
-        except (OSError, ValueError, TypeError) as exc:
-            # Peers will refuse it, and say so; the link itself stays up.
-            log.error("links.signAdverts: could not sign this server's advert: %s", exc)
-            return message
+        return self.adverts.outgoing(message)
 
     def _authentic(self, session: LinkSession, message: lp.Advert) -> bool:
         """Is ``message`` news signed by its own server (when adverts must be signed)?"""
         known = self.topology.adverts.get(message.server)
         if message.server == self.me or (known is not None and known.seq >= message.seq):
             return False  # old news: nothing to check
-        if self.signatures is None:
-            return True
-        now = datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
-        why = self.signatures.problem(message, now)
+        why = self.adverts.advert_problem(message, self._utc_now())
         if why is None:
             return True
         log.warning(
@@ -250,7 +249,7 @@ class LinkManager:
         self.topology.forget(lost)
         for name in lost:
             self.known.pop(name, None)
-            self._adverts_in.pop(name, None)
+        self.adverts.forget(lost)
 
     def _burst_if_due(self, peer: str) -> None:
         """Burst to ``peer`` if it is owed one and now in the routing tree.
@@ -352,7 +351,7 @@ class LinkManager:
         before = self.topology.reachable()
         if not self.topology.learn(advert):
             return
-        self._adverts_in[message.server] = message
+        self.adverts.learnt(message)
         if previous is None or previous.neighbours != advert.neighbours:
             self.routing.unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:
@@ -384,13 +383,7 @@ class LinkManager:
             return
         seq, entries = snapshot
         counts = lp.Counts(server=self.me, seq=seq, blocks=entries)
-        if self.signatures is not None:
-            try:
-                _, sig = self.signatures.sign_bytes(counts_payload(counts))
-                counts = counts.model_copy(update={"sig": sig})
-            except (OSError, ValueError, TypeError) as exc:
-                log.error("links.signAdverts: could not sign the throttle counts: %s", exc)
-        text = lp.encode(counts)
+        text = lp.encode(self.adverts.sign_counts(counts))
         for peer in self.sessions:
             self._send_text(peer, text)
 
@@ -410,8 +403,12 @@ class LinkManager:
         """Another server's counts: keep them if newer, and pass them on."""
         if message.server == self.me or message.server not in self.topology.reachable():
             return  # ours coming back, or from a server not (yet) in the network
-        signatures = self.signatures
-        if signatures is not None and not self._counts_signed(session, message, signatures):
+        why = self.adverts.counts_problem(message, self._utc_now())
+        if why is not None:
+            log.warning(
+                "link %s: refused the throttle counts of %s: %s", session.peer, message.server, why
+            )
+            self.dropped += 1
             return
         if not self.core.throttle.learn(message.server, message.seq, message.blocks, time.time()):
             return  # seen already, by another path
@@ -419,22 +416,6 @@ class LinkManager:
         for peer in self.sessions:
             if peer != session.peer:
                 self._send_text(peer, text)
-
-    def _counts_signed(
-        self, session: LinkSession, message: lp.Counts, signatures: AdvertSignatures
-    ) -> bool:
-        """Signed by its server, with the certificate of that server's latest advert?"""
-        advert = self._adverts_in.get(message.server)
-        now = datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
-        cert = advert.cert if advert is not None else None
-        why = signatures.check(message.server, counts_payload(message), cert, message.sig, now)
-        if why is None:
-            return True
-        log.warning(
-            "link %s: refused the throttle counts of %s: %s", session.peer, message.server, why
-        )
-        self.dropped += 1
-        return False
 
     def _routed(self, session: LinkSession, event: Event) -> None:
         if event.id in self.seen:
