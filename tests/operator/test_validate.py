@@ -459,3 +459,18 @@ def test_signed_adverts_need_a_certificate_per_server(
     code, _, err = run(tmp_path, capsys, network + servers)
     assert code == 1, err
     assert expected in err
+
+
+def test_signed_adverts_are_refused_locally_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", "spec: {links: {signAdverts: true}, ")
+    code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
+    assert code == 0, err  # on a cluster: per-server certificates from the network CA
+    assert main(["validate", "--local", str(tmp_path / "f0.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "ChatNetwork/acme: spec.links.signAdverts: run locally, servers have no link "
+        "certificates from a network CA to sign their adverts with; fix: set "
+        "signAdverts: false to run this network with chatnet up"
+    ) in err

@@ -84,6 +84,7 @@ class NetworkRules:
             declared.append(Declared(network, tuple(servers)))
         if local:
             self.check_local_ports()
+            self.check_local_signing()
         return declared
 
     def index(self) -> None:
@@ -340,6 +341,18 @@ class NetworkRules:
                 f"add {parts[1][0]!r} to spec.peers of ChatServer {parts[0][0]!r}"
                 + (" (and join the other groups the same way)" if len(parts) > 2 else ""),
             )
+
+    def check_local_signing(self) -> None:
+        """Run locally, links stay on loopback with no certificates: nothing to sign with."""
+        for network in self.networks.values():
+            if network.spec.links.sign_adverts:
+                self.add(
+                    network,
+                    ("spec", "links", "signAdverts"),
+                    "run locally, servers have no link certificates from a network CA "
+                    "to sign their adverts with",
+                    "set signAdverts: false to run this network with chatnet up",
+                )
 
     def check_local_ports(self) -> None:
         used: dict[int, str] = {}
