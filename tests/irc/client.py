@@ -212,7 +212,9 @@ class IrcClient(InboxView):
                 raw = await asyncio.wait_for(self._reader.readline(), timeout)
             except (ConnectionResetError, ssl_module.SSLError):
                 raw = b""
-            if not raw:
+            if not raw or (not raw.endswith(b"\n") and self._reader.at_eof()):
+                # Closed, perhaps mid-line: a server that drops a client (SendQ
+                # exceeded) resets the connection with a line half sent.
                 self.inbox.closed = True
                 return None
             msg = from_tcp(raw)
