@@ -70,12 +70,21 @@ def network(tmp_path: Path) -> Iterator[UpNetwork]:
         print(net.server_logs())
 
 
-def server_of(net: UpNetwork, nick: str, via: str) -> str:
-    """Which server ``nick`` is on, asked with WHOIS on server ``via``."""
+def server_of(net: UpNetwork, nick: str, via: str, within: float = 20.0) -> str:
+    """Which server ``nick`` is on, asked with WHOIS on server ``via``.
+
+    Asked again until ``within`` passes: a leaf whose hub just went re-homes
+    to another (backoff up to 10 s), and until then its users are split off.
+    """
     probe = irc_peer(net.irc_of(via)[1], f"probe{int(time.monotonic() * 1000) % 100000}")
+    deadline = time.monotonic() + within
     try:
-        probe.send(f"WHOIS {nick}")
-        line = probe.expect(lambda ln: ln.command in ("312", "401"))
+        while True:
+            probe.send(f"WHOIS {nick}")
+            line = probe.expect(lambda ln: ln.command in ("312", "401"))
+            if line.command == "312" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert line.command == "312", f"{nick} is nowhere: {line.raw}"
         return line.params[2]
     finally:
