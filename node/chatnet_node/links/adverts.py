@@ -17,13 +17,9 @@ import datetime
 import logging
 
 from . import protocol as lp
-from .signatures import AdvertSignatures, counts_payload
+from .signatures import SIGNING_ERRORS, AdvertSignatures, counts_payload
 
 log = logging.getLogger("chatnet.links")
-
-#: Why signing failed is logged; the message goes unsigned and peers that
-#: check refuse it, saying why, while the link itself stays up.
-SIGNING_ERRORS = (OSError, ValueError, TypeError)
 
 
 class SignedAdverts:

@@ -23,7 +23,7 @@ from . import protocol as lp
 from .handshake import Handshake
 from .manager import LinkManager
 from .session import LinkSession
-from .signatures import AdvertSignatures
+from .signatures import SIGNING_ERRORS, AdvertSignatures
 
 log = logging.getLogger("chatnet.links")
 
@@ -108,7 +108,7 @@ class LinkRuntime:
             wanted = wanted or AdvertSignatures(*files)
             try:
                 wanted.sign_bytes(b"can this server sign?")
-            except (OSError, ValueError, TypeError) as exc:
+            except SIGNING_ERRORS as exc:
                 # Said now, not at the first link: its peers will refuse it.
                 log.error("links.signAdverts: this server cannot sign: %s", exc)
         self.manager.use_signatures(wanted)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 
 from . import protocol as lp
-from .signatures import AdvertSignatures, auth_payload
+from .signatures import SIGNING_ERRORS, AdvertSignatures, auth_payload
 
 log = logging.getLogger("chatnet.links")
 
@@ -117,7 +117,7 @@ class Handshake:
             cert, sig = self.signatures.sign_bytes(
                 auth_payload(mine.network, challenge, mine.server, mine.sid)
             )
-        except (OSError, ValueError, TypeError) as exc:
+        except SIGNING_ERRORS as exc:
             # The peer refuses the link and says why; the reason is ours to log.
             log.error("links.signAdverts: could not sign the link handshake: %s", exc)
             return lp.Auth(response=response)

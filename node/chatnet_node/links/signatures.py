@@ -46,8 +46,12 @@ from cryptography.x509 import verification
 
 from . import protocol as lp
 
-__all__ = ["AdvertSignatures", "auth_payload", "counts_payload", "payload"]
+__all__ = ["SIGNING_ERRORS", "AdvertSignatures", "auth_payload", "counts_payload", "payload"]
 
+#: What signing raises when the key or certificate cannot be used (unreadable,
+#: not PEM, passphrase-protected): the caller logs it and sends the message
+#: unsigned; peers that check refuse it, saying why.
+SIGNING_ERRORS = (OSError, ValueError, TypeError)
 #: Verified certificates remembered (by their bytes) between CA bundle changes.
 MAX_REMEMBERED = 256
 
