@@ -89,6 +89,27 @@ def test_ports_are_kept_for_known_servers_and_new_for_new_ones() -> None:
     assert len({p for sp in after.values() for p in (sp.irc, sp.ws)}) == 8
 
 
+def test_a_port_free_twice_is_handed_to_one_server_only() -> None:
+    # The allocator only knows what is free right now: before the first server
+    # binds its port, the same free port can come back for the next one. One
+    # of the two would crash-loop on "address in use" (a flaky CI run did).
+    repeats = itertools.chain([40000, 40000, 40001, 40001, 40000], itertools.count(40002))
+    first = assign_ports(declared(replicas=2), {}, lambda: next(repeats), in_use=[40002])
+    ports = [p for sp in first.values() for p in sp.all()]
+    assert len(ports) == len(set(ports)) == 9
+    assert 40002 not in ports, "a port another network was given is not reused"
+    # A new server does not get a port a running one already has.
+    again = itertools.chain([first["east"].irc] * 5, itertools.count(41000))
+    grown = assign_ports(declared(replicas=3), first, lambda: next(again))
+    ports = [p for sp in grown.values() for p in sp.all()]
+    assert len(ports) == len(set(ports)) == 12
+
+
+def test_no_unused_port_is_an_error_not_a_hang() -> None:
+    with pytest.raises(RuntimeError, match="no free port after 1000 tries"):
+        assign_ports(declared(replicas=2), {}, lambda: 40000)
+
+
 # -------------------------------------------------------------------- balance
 
 

@@ -262,7 +262,7 @@ def test_sigterm_stops_everything_within_five_seconds(up_factory: Any) -> None:
     doc = up.endpoints()
     for i in range(3):
         up.client(doc["network"]["irc"], f"u{i}")
-    assert len(node_pids(str(up.state))) == 7
+    assert len(node_pids(str(up.state))) == 7, up.log()
     assert up.stop() < 5
     assert up.proc.returncode == 0
     assert node_pids(str(up.state)) == []

@@ -8,7 +8,7 @@ certificate of the ``kind: Secret`` in the files (``tls_files``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from chatnet_operator.plan.desired import Member
 from chatnet_operator.plan.planner import members_of
 
 LOOPBACK = "127.0.0.1"
+#: How many ports ``assign_ports`` asks for before giving up on finding an unused one.
+ALLOCATE_TRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -31,23 +33,42 @@ class ServerPorts:
     #: IRC over TLS, when the network has ``endpoint.tls``.
     irc_tls: int | None = None
 
+    def all(self) -> list[int]:
+        """Every port this server listens on."""
+        return [self.irc, self.ws, self.admin, *([self.irc_tls] if self.irc_tls else [])]
+
 
 def assign_ports(
     declared: Declared,
     existing: Mapping[str, ServerPorts],
     allocate: Callable[[], int],
+    in_use: Iterable[int] = (),
 ) -> dict[str, ServerPorts]:
     """Ports for every server of a network: kept for known servers, new for new ones.
 
     A TLS port is added (or dropped) as the network's ``endpoint.tls`` comes or goes.
+    ``allocate`` gives a port free right now, so it may give the same one twice
+    before any server binds it: a port already handed out (in ``existing``,
+    ``in_use`` or earlier in this call) is asked for again, or two servers
+    would race for one port and the loser would crash-loop on it.
     """
+    taken = set(in_use) | {port for ports in existing.values() for port in ports.all()}
+
+    def fresh() -> int:
+        for _ in range(ALLOCATE_TRIES):
+            port = allocate()
+            if port not in taken:
+                taken.add(port)
+                return port
+        raise RuntimeError(f"no free port after {ALLOCATE_TRIES} tries")
+
     tls = declared.network.spec.endpoint.tls is not None
     out: dict[str, ServerPorts] = {}
     for server in declared.servers:
         for member in members_of(server):
-            ports = existing.get(member.name) or ServerPorts(allocate(), allocate(), allocate())
+            ports = existing.get(member.name) or ServerPorts(fresh(), fresh(), fresh())
             if tls and ports.irc_tls is None:
-                ports = replace(ports, irc_tls=allocate())
+                ports = replace(ports, irc_tls=fresh())
             elif not tls and ports.irc_tls is not None:
                 ports = replace(ports, irc_tls=None)
             out[member.name] = ports

@@ -213,7 +213,8 @@ class Runtime:
         planned: dict[str, tuple[Declared, NetworkPlan]] = {}
         new_ports: dict[str, ServerPorts] = {}
         for declared in networks:
-            ports = assign_ports(declared, self.ports, lambda: free_port(self.options.host))
+            in_use = [port for ports in new_ports.values() for port in ports.all()]
+            ports = assign_ports(declared, self.ports, lambda: free_port(self.options.host), in_use)
             new_ports |= ports
             state = self._state(declared.network.name).resolve()
             tls = declared.network.spec.endpoint.tls
