@@ -169,6 +169,46 @@ def test_slow_reader_is_dropped_and_nobody_else_waits(limited: NodeProcess) -> N
     slow.close()
 
 
+@pytest.mark.parametrize(
+    "limited",
+    [{"sendqBytes": 400_000, "socketSendBuffer": 4096, "floodBurst": 1000, "floodRate": 1000}],
+    indirect=True,
+)
+def test_reader_that_falls_behind_and_catches_up_gets_every_line_in_order(
+    limited: NodeProcess,
+) -> None:
+    # Past the kernel's buffers, a reader's lines wait in the server (its
+    # backlog) until the socket takes bytes again: none may be lost,
+    # duplicated or reordered on the way, and it stays connected.
+    behind = LineClient(limited.irc_port, rcvbuf=4096)
+    fast, sender = LineClient(limited.irc_port), LineClient(limited.irc_port)
+    for client, nick in ((behind, "behind"), (fast, "fast"), (sender, "sender")):
+        client.register(nick)
+        client.send("JOIN #big")
+        client.expect("366")
+    payload = "y" * 400
+    count = 600  # 250 kB: far past both socket buffers, inside the sendq
+    sender.sock.sendall(b"".join(f"PRIVMSG #big :{i} {payload}\r\n".encode() for i in range(count)))
+    got: list[int] = []
+    for line in fast.incoming(30):
+        if line.command == "PRIVMSG":
+            got.append(int(line.last.split()[0]))
+            if len(got) == count:
+                break
+    assert got == list(range(count))
+    # Only now does the slow member read: everything, in order.
+    seen: list[int] = []
+    for line in behind.incoming(30):
+        assert line.command not in {"QUIT", "ERROR"}, line
+        if line.command == "PRIVMSG":
+            seen.append(int(line.last.split()[0]))
+            if len(seen) == count:
+                break
+    assert seen == list(range(count))
+    behind.send("PING caught-up")
+    assert behind.expect("PONG").last == "caught-up"
+
+
 def test_ten_megabyte_line_gets_417_and_connection_survives(node: NodeProcess) -> None:
     client = LineClient(node.irc_port)
     client.register("bigline")

@@ -46,7 +46,7 @@ _drain = deque[None](maxlen=0).extend
 BULK_FANOUT = 256
 #: The time one turn may spend writing big fan-outs before the sockets are
 #: read again: what a small chat's message may wait behind them.
-TURN_BUDGET = 0.004
+TURN_BUDGET = 0.002
 #: A pass over the big fan-outs still unwritten after this long is finished
 #: in one go, reading paused until it is out (as without slices). Rarely
 #: reached: the longer a client waits the more lines one write carries, so

@@ -67,7 +67,17 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 class Connection(asyncio.Protocol):
     """The ``Sink`` side shared by every client transport."""
 
-    __slots__ = ("buffered", "client", "closed", "core", "fd", "kind", "peer", "transport")
+    __slots__ = (
+        "backlog",
+        "buffered",
+        "client",
+        "closed",
+        "core",
+        "fd",
+        "kind",
+        "peer",
+        "transport",
+    )
 
     def __init__(self, core: ChatCore, peer: str | None = None) -> None:
         self.core = core
@@ -80,6 +90,8 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.fd = -1  # the raw socket, for plain TCP only (see write)
         self.buffered = False  # the transport holds unsent bytes (pause_writing says so)
+        #: Bytes written while the transport held some: sent once it has none.
+        self.backlog = bytearray()
 
     # Sink.
 
@@ -92,9 +104,21 @@ class Connection(asyncio.Protocol):
         whatever the kernel does not take is left to the transport. ``fd`` is
         -1 from the moment the connection starts closing, so a socket number
         the kernel hands out again is never written to.
+
+        Once the transport holds bytes, what follows waits in ``backlog``
+        until it has sent them all (``resume_writing``). A reader that has
+        stopped reading then costs a ``bytearray`` append a line: a
+        ``transport.write`` would build an object per line (uvloop's write
+        context), and 10,000 such readers made millions of them, whose
+        garbage collections stopped the server for up to a second. Plain
+        TCP only: asyncio's TLS transport, given a high-water mark of 0,
+        can stay paused with nothing buffered, and would never send it.
         """
         fd = self.fd
-        if fd >= 0 and not self.buffered:
+        if self.buffered and fd >= 0:
+            self._queue(data)
+            return
+        if fd >= 0:
             try:
                 sent = os.write(fd, data)
             except (BlockingIOError, InterruptedError):
@@ -108,8 +132,20 @@ class Connection(asyncio.Protocol):
         if transport is None or self.closed:
             return
         transport.write(data)
-        limit = self.core.config.limits.sendq_bytes
-        if self.buffered and transport.get_write_buffer_size() > limit:
+        if self.buffered:
+            self._check_sendq(transport)
+
+    def _queue(self, data: bytes) -> None:
+        """Keep ``data`` for when the transport has sent what it holds."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        self.backlog += data
+        self._check_sendq(transport)
+
+    def _check_sendq(self, transport: asyncio.Transport) -> None:
+        unsent = len(self.backlog) + transport.get_write_buffer_size()
+        if unsent > self.core.config.limits.sendq_bytes:
             self.sendq_exceeded()
 
     def read_turn_done(self, received: int) -> None:
@@ -162,6 +198,11 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.buffered = False
+        backlog = self.backlog
+        if backlog:
+            self.backlog = bytearray()
+            if not self.closed:
+                self.write(bytes(backlog))
 
     def close(self) -> None:
         """Close once the written bytes are sent."""
@@ -173,6 +214,9 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.fd = -1
         if self.transport is not None:
+            if self.backlog:
+                self.transport.write(bytes(self.backlog))
+            self.backlog = bytearray()
             self.transport.close()
 
     def sendq_exceeded(self) -> None:
@@ -184,6 +228,7 @@ class Connection(asyncio.Protocol):
         """
         self.closed = True
         self.fd = -1
+        self.backlog = bytearray()  # never sent: the connection is reset
         if self.transport is not None:
             self.transport.pause_reading()  # nor is anything it sends read meanwhile
         drop_soon(self.core, self.client, self.reset)

@@ -363,8 +363,8 @@ class WebSocketProtocol(Connection):
             else:
                 self.ws.send_close(CloseCode.GOING_AWAY, "")
             data = b"".join(chunk for chunk in self.ws.data_to_send() if chunk)
-            if data and self.transport is not None:
-                self.transport.write(data)
+            if data:
+                self.write(data)  # after any backlog, before the close
         super().finish_close()
 
     def connection_lost(self, exc: Exception | None) -> None:
