@@ -189,20 +189,29 @@ def stop_on_exit(stop: Callable[[], None]) -> None:
     _STOPS.append(stop)
 
 
-def run_in_tempdir(prefix: str, run: Callable[[Path], Coroutine[Any, Any, int]]) -> int:
+def run_in_tempdir(
+    prefix: str, run: Callable[[Path], Coroutine[Any, Any, int]], keep: Path | None = None
+) -> int:
     """Run ``run(scratch_dir)`` to its exit code and print how long it took.
 
     SIGTERM is turned into KeyboardInterrupt, so whatever ``run`` started (a
     network under ``chatnet up``) is stopped on the way out, never left running.
+    With ``keep``, that directory (made if missing) is the scratch directory
+    and stays: the servers' logs and history, to look into after the run.
     """
     signal.signal(signal.SIGTERM, _interrupt)
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        else:
+            keep.mkdir(parents=True, exist_ok=True)
+            tmp = keep.resolve()
         started = time.monotonic()
         try:
-            code = asyncio.run(run(Path(tmp)))
+            code = asyncio.run(run(tmp))
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the stops finish first
             while _STOPS:
                 _STOPS.pop()()
-        print(f"ran {time.monotonic() - started:.0f}s")
+        print(f"ran {time.monotonic() - started:.0f}s" + (f"; kept {tmp}" if keep else ""))
     return code

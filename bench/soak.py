@@ -21,6 +21,7 @@ and latency over time (matplotlib).
 
     .venv/bin/python bench/soak.py                      # 60 minutes
     .venv/bin/python bench/soak.py --minutes 2 --clients 60 --kill-every 40
+    .venv/bin/python bench/soak.py --keep /tmp/soak-run  # logs and history kept
 
 What counts as lost: an acknowledged message that a member still lacks at
 the end although it came back and caught up. Members never give up
@@ -123,6 +124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="run in this directory and keep it: every server's log and history, "
+        "to look into a loss after the run",
+    )
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= 24 * 60:
@@ -524,7 +531,7 @@ def plot(samples: list[Sample], faults: Faults, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
-    return run_in_tempdir("chatnet-soak-", lambda tmp: run(args, tmp))
+    return run_in_tempdir("chatnet-soak-", lambda tmp: run(args, tmp), keep=args.keep)
 
 
 if __name__ == "__main__":
