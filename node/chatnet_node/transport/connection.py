@@ -143,6 +143,17 @@ class Connection(asyncio.Protocol):
         self.backlog += data
         self._check_sendq(transport)
 
+    def goodbye(self, data: bytes) -> None:
+        """Bytes that end the connection: after the backlog, never counted against the sendq.
+
+        A client quit near its ``sendqBytes`` still gets its last words
+        (a WebSocket close frame) instead of a reset.
+        """
+        if self.buffered and self.fd >= 0:
+            self.backlog += data
+        elif self.transport is not None:
+            self.transport.write(data)
+
     def _check_sendq(self, transport: asyncio.Transport) -> None:
         unsent = len(self.backlog) + transport.get_write_buffer_size()
         if unsent > self.core.config.limits.sendq_bytes:
@@ -268,6 +279,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.fd = -1
         self.transport = None
+        self.backlog = bytearray()
         client = self.client
         if client is not None and not client.closed:
             self.core.disconnect(client, reason)

@@ -286,6 +286,14 @@ class WebSocketProtocol(Connection):
                 self._refuse_link(f"link refused: {problem}")
                 return
 
+        # A link's frames go straight to the transport (``send_text``): this
+        # connection's own frames (pongs, the close) must too, not wait in a
+        # backlog that a busy link's transport would never drain to empty.
+        self.fd = -1
+        if self.backlog:
+            transport.write(bytes(self.backlog))
+            self.backlog = bytearray()
+
         def send_text(text: str) -> None:
             if self.transport is not None and not self.closed:
                 self.transport.write(ws_frame(text.encode()))
@@ -364,7 +372,7 @@ class WebSocketProtocol(Connection):
                 self.ws.send_close(CloseCode.GOING_AWAY, "")
             data = b"".join(chunk for chunk in self.ws.data_to_send() if chunk)
             if data:
-                self.write(data)  # after any backlog, before the close
+                self.goodbye(data)
         super().finish_close()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -212,8 +212,10 @@ class Runtime:
     def _plan(self, networks: list[Declared]) -> dict[str, tuple[Declared, NetworkPlan]]:
         planned: dict[str, tuple[Declared, NetworkPlan]] = {}
         new_ports: dict[str, ServerPorts] = {}
+        # The front doors' ports too: they are bound after the servers start.
+        fronts = [port for d in networks for port in self._front_ports(d) if port]
         for declared in networks:
-            in_use = [port for ports in new_ports.values() for port in ports.all()]
+            in_use = [port for ports in new_ports.values() for port in ports.all()] + fronts
             ports = assign_ports(declared, self.ports, lambda: free_port(self.options.host), in_use)
             new_ports |= ports
             state = self._state(declared.network.name).resolve()
@@ -339,14 +341,19 @@ class Runtime:
                 return handoff_name(host, ports.irc)
         return None
 
+    def _front_ports(self, declared: Declared) -> tuple[int, int, int | None]:
+        """The front door's IRC, WebSocket and IRC-over-TLS ports for a network."""
+        endpoint = declared.network.spec.endpoint
+        options = self.options
+        irc = options.irc_port if options.irc_port is not None else endpoint.irc_port
+        ws = options.ws_port if options.ws_port is not None else endpoint.websocket_port
+        tls = options.irc_tls_port if options.irc_tls_port is not None else endpoint.irc_tls_port
+        return irc, ws, tls if endpoint.tls is not None else None
+
     async def _open_front(self, net: _Network) -> None:
-        endpoint = net.declared.network.spec.endpoint
         name = net.declared.network.name
         host = self.options.host
-        ws_port = (
-            self.options.ws_port if self.options.ws_port is not None else endpoint.websocket_port
-        )
-        irc_port = self.options.irc_port if self.options.irc_port is not None else endpoint.irc_port
+        irc_port, ws_port, wanted_tls = self._front_ports(net.declared)
         ws = Listener(
             host, ws_port, lambda ex: self._chooser(name, "ws", ex), "ws", self._handoff_of
         )
@@ -356,12 +363,11 @@ class Runtime:
         ws_port, irc_port = await ws.start(), await irc.start()
         net.listeners = [ws, irc]
         tls_port = None
-        if endpoint.tls is not None:
+        if wanted_tls is not None:
             # The TLS handshake is the node's: the door hands off (or relays) the raw socket.
-            wanted = self.options.irc_tls_port
             tls = Listener(
                 host,
-                endpoint.irc_tls_port if wanted is None else wanted,
+                wanted_tls,
                 lambda ex: self._chooser(name, "irc-tls", ex),
                 "irc-tls",
                 self._handoff_of,
