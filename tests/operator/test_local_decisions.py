@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from chatnet_operator.api.loader import parse_text
 from chatnet_operator.api.outcome import Declared
 from chatnet_operator.api.validate import validate_documents
+from chatnet_operator.local import up
 from chatnet_operator.local.backoff import FIRST, LIMIT, next_delay
 from chatnet_operator.local.balance import SETTLE_SECONDS, ServerLoad, least_loaded, settle
 from chatnet_operator.local.changes import diff_servers
@@ -103,6 +104,21 @@ def test_a_port_free_twice_is_handed_to_one_server_only() -> None:
     grown = assign_ports(declared(replicas=3), first, lambda: next(again))
     ports = [p for sp in grown.values() for p in sp.all()]
     assert len(ports) == len(set(ports)) == 12
+
+
+def test_no_server_gets_the_front_doors_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The front door binds its ports after the servers start: a server that
+    # took one first would leave the door unable to open (or itself
+    # crash-looping). Here the kernel happens to offer the door's ports first.
+    offered = itertools.chain([15000, 15001, 15000], itertools.count(16000))
+    monkeypatch.setattr(up, "free_port", lambda host: next(offered))
+    runtime = up.Runtime(up.Options(files=[], state_dir=tmp_path, irc_port=15000, ws_port=15001))
+    runtime._plan([declared()])
+    ports = [port for server in runtime.ports.values() for port in server.all()]
+    assert len(ports) == len(set(ports)) == 9
+    assert not {15000, 15001} & set(ports)
 
 
 def test_no_unused_port_is_an_error_not_a_hang() -> None:
