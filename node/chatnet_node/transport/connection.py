@@ -154,6 +154,12 @@ class Connection(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.write(data)
 
+    def release_backlog(self) -> None:
+        """Hand what waits in ``backlog`` to the transport, after what it holds."""
+        if self.backlog and self.transport is not None:
+            self.transport.write(bytes(self.backlog))
+        self.backlog = bytearray()
+
     def _check_sendq(self, transport: asyncio.Transport) -> None:
         unsent = len(self.backlog) + transport.get_write_buffer_size()
         if unsent > self.core.config.limits.sendq_bytes:
@@ -225,9 +231,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.fd = -1
         if self.transport is not None:
-            if self.backlog:
-                self.transport.write(bytes(self.backlog))
-            self.backlog = bytearray()
+            self.release_backlog()
             self.transport.close()
 
     def sendq_exceeded(self) -> None:

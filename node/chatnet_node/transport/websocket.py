@@ -290,9 +290,7 @@ class WebSocketProtocol(Connection):
         # connection's own frames (pongs, the close) must too, not wait in a
         # backlog that a busy link's transport would never drain to empty.
         self.fd = -1
-        if self.backlog:
-            transport.write(bytes(self.backlog))
-            self.backlog = bytearray()
+        self.release_backlog()
 
         def send_text(text: str) -> None:
             if self.transport is not None and not self.closed:
