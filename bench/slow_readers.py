@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,28 +99,13 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
-def parse_metric(text: str, name: str) -> int:
-    """A counter from a /metrics page (-1 when it is not there)."""
-    found = re.search(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
-    return int(float(found.group(1))) if found else -1
+async def metric(port: int, name: str) -> int:
+    """A counter from the server's /metrics (-1 when it cannot be read).
 
-
-def metric(port: int, name: str) -> int:
-    """A counter from the server's /metrics (-1 when it cannot be read)."""
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return -1
-    return parse_metric(text, name)
-
-
-async def metric_async(port: int, name: str) -> int:
-    """``metric`` on the measuring loop itself.
-
-    Not in a thread: a thread holding the GIL keeps the loop that times the
-    normal users waiting for up to the interpreter's switch interval (5 ms),
-    which then shows as the server's latency.
+    On the measuring loop itself, not in a thread: a thread holding the GIL
+    keeps the loop that times the normal users waiting for up to the
+    interpreter's switch interval (5 ms), which then shows as the server's
+    latency.
     """
     try:
         reader, writer = await asyncio.open_connection(HOST, port)
@@ -130,7 +114,8 @@ async def metric_async(port: int, name: str) -> int:
         writer.close()
     except (OSError, TimeoutError):
         return -1
-    return parse_metric(text, name)
+    found = re.search(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else -1
 
 
 class User:
@@ -270,7 +255,7 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
         next_check = 0.0
         while dropped < len(slow) and time.monotonic() < deadline:
             if time.monotonic() >= next_check:
-                dropped = await metric_async(ws_port, "chatnet_sendq_exceeded")
+                dropped = await metric(ws_port, "chatnet_sendq_exceeded")
                 next_check = time.monotonic() + 0.5
             for flooder in flooders:
                 flooder.send(f"PRIVMSG {channels[turn % len(channels)]} :{LINE}")
@@ -288,7 +273,7 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
     result.rss_peak_kib = status_kib(pid, "VmHWM")
     result.dropped_seen = watcher.quits
     result.watched = sum(1 for i in range(len(slow)) if i % len(channels) == 0)
-    result.dropped_metric = metric(ws_port, "chatnet_sendq_exceeded")
+    result.dropped_metric = await metric(ws_port, "chatnet_sendq_exceeded")
     for sock in slow:
         sock.close()
     for user in [*users, watcher, *flooders]:
