@@ -139,18 +139,28 @@ def test_flood_is_delayed_then_disconnected(limited: NodeProcess) -> None:
     chat_still_works(limited)
 
 
+def slow_fast_and_sender_in_big(node: NodeProcess) -> tuple[Client, Client, Client]:
+    """Three members of #big: one with a 4 KiB receive buffer that reads only
+    when asked, one that keeps up, and one to send."""
+    clients = (
+        LineClient(node.irc_port, rcvbuf=4096),
+        LineClient(node.irc_port),
+        LineClient(node.irc_port),
+    )
+    for client, nick in zip(clients, ("slow", "fast", "sender"), strict=True):
+        client.register(nick)
+        client.send("JOIN #big")
+        client.expect("366")
+    return clients
+
+
 @pytest.mark.parametrize(
     "limited",
     [{"sendqBytes": 65536, "floodBurst": 100000, "floodRate": 100000, "floodMaxQueued": 100000}],
     indirect=True,
 )
 def test_slow_reader_is_dropped_and_nobody_else_waits(limited: NodeProcess) -> None:
-    slow = LineClient(limited.irc_port, rcvbuf=4096)
-    fast, sender = LineClient(limited.irc_port), LineClient(limited.irc_port)
-    for client, nick in ((slow, "slow"), (fast, "fast"), (sender, "sender")):
-        client.register(nick)
-        client.send("JOIN #big")
-        client.expect("366")
+    slow, fast, sender = slow_fast_and_sender_in_big(limited)
     payload = "x" * 400
     count = 15000  # 6 MB: beyond the slow reader's sendq and both kernels' socket buffers
     sender.sock.sendall(b"".join(f"PRIVMSG #big :{i} {payload}\r\n".encode() for i in range(count)))
@@ -180,12 +190,7 @@ def test_reader_that_falls_behind_and_catches_up_gets_every_line_in_order(
     # Past the kernel's buffers, a reader's lines wait in the server (its
     # backlog) until the socket takes bytes again: none may be lost,
     # duplicated or reordered on the way, and it stays connected.
-    behind = LineClient(limited.irc_port, rcvbuf=4096)
-    fast, sender = LineClient(limited.irc_port), LineClient(limited.irc_port)
-    for client, nick in ((behind, "behind"), (fast, "fast"), (sender, "sender")):
-        client.register(nick)
-        client.send("JOIN #big")
-        client.expect("366")
+    behind, fast, sender = slow_fast_and_sender_in_big(limited)
     payload = "y" * 400
     count = 600  # 250 kB: far past both socket buffers, inside the sendq
     sender.sock.sendall(b"".join(f"PRIVMSG #big :{i} {payload}\r\n".encode() for i in range(count)))
