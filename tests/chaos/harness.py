@@ -51,6 +51,8 @@ AUDIT_CAPS = ("batch", "message-tags", "server-time", "chathistory")
 #: test client fails with an AssertionError when a connection closes or stalls).
 UNANSWERED = (OSError, ConnectionError, TimeoutError, AssertionError)
 HISTORY_PAGE = 100
+#: A member's catch-up stops after this many pages.
+MAX_PAGES = 50
 #: A connection that hears nothing (not even a PING) for this long is taken for dead.
 SILENCE = 120.0
 #: Lines a member's connection remembers once read (a member lives long).
@@ -385,7 +387,7 @@ class Member:
             if self.last_msgid
             else f"timestamp={iso(self.first_join_ts or time.time() - 60)}"
         )
-        for _ in range(50):  # pages
+        for _ in range(MAX_PAGES):
             lines = await self._history(f"AFTER {self.channel} {ref}")
             if lines is None:  # unknown msgid here: fall back to its time
                 if ref.startswith("timestamp="):
@@ -396,6 +398,8 @@ class Member:
             if len(lines) < HISTORY_PAGE:
                 return
             ref = f"msgid={lines[-1].tags['msgid']}"
+        # What lies past the last page is missed: counted, so a loss it causes shows why.
+        self.failures[f"catch-up: more than {MAX_PAGES} pages"] += 1
 
     async def _history(self, query: str) -> list[Msg] | None:
         def end_or_fail(m: Msg) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatnet_node.irc.disruptions import Disruptions
-from tests.corekit import CoreNetwork, CoreUser
+from chatnet_node.irc.disruptions import Disruptions, Span
+from chatnet_node.links.manager import LinkManager
+from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
 CAPS = "batch server-time message-tags echo-message draft/chathistory"
 
@@ -182,3 +183,76 @@ def test_a_restarted_server_looks_back_over_the_window_it_missed() -> None:
     keep = y.core.disruptions.keep
     assert lookback is not None and lookback <= now - keep
     assert keep == y.config.links.sync_window + 60, "the sync window and the replay slack"
+
+
+def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    assert seen.lookback(9_950) == 9_100, "before anyone tells it: the whole window"
+    assert seen.spans(10_000) == [], "what it does not know is not passed on"
+    assert seen.unknown == (9_100, 10_000)
+    seen.heard(10_001, [Span(9_900, 9_990)], unknown=None, reachable=set())
+    assert seen.unknown is None
+    assert seen.lookback(9_950) == 9_900, "its own loss, as the neighbour saw it"
+    assert seen.lookback(9_500) is None
+    assert seen.lookback(10_010) is None
+
+
+def test_what_a_recently_started_neighbour_cannot_tell_stays_assumed() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    seen.heard(10_001, [], unknown=(8_800, 9_700), reachable=set())  # it started at 9,700
+    assert seen.unknown == (9_100, 9_700)
+    assert seen.lookback(9_600) == 9_100
+    assert seen.lookback(9_800) is None, "the neighbour saw the network from 9,700 on"
+    seen.heard(10_002, [], unknown=None, reachable=set())
+    assert seen.lookback(9_600) is None
+
+
+def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], unknown=None, reachable=set())
+    assert seen.lookback(5_500) == 4_990
+    seen.returned(5_600, {"x"})
+    assert seen.lookback(5_620) == 4_990
+    assert seen.lookback(5_700) is None
+    already = Disruptions(settle=30, keep=900)
+    already.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], unknown=None, reachable={"x"})
+    assert already.lookback(5_020) == 4_990
+    assert already.lookback(5_100) is None, "x is reachable here: it settles at once"
+
+
+def test_a_neighbour_cannot_stretch_a_disruption_past_the_window() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.heard(5_000, [Span(0, 50_000), Span(0, 5_000), Span(4_000, 3_000)], None, set())
+    assert seen.spans(5_000) == [Span(0, 5_000)]
+    assert seen.lookback(4_990) == 4_990 - 900
+
+
+def restart(net: CoreNetwork, name: str, at: float) -> None:
+    """``name`` starts again at ``at``: a new process, its history and memory gone."""
+    old = net.servers[name]
+    server = CoreServer(name, serverId=old.config.server_id, network="t", links={"accept": ["a"]})
+    server.clock.now = at
+    net.servers[name] = server
+    net.managers[name] = LinkManager(server.core)
+
+
+def test_a_restarted_server_looks_back_only_over_its_own_loss() -> None:
+    """a has run longer than the window; y is killed and starts again 5 s
+    later. Once linked, y looks back over its loss as a saw it, not over
+    the fifteen minutes before its start."""
+    net = CoreNetwork("a", "y")
+    net.link("a", "y")
+    exchange_clocks(net, 1000.0)  # a's own start is past the window now
+    a = net.servers["a"]
+    lost_at = a.core.ids.now_ms() / 1000
+    net.cut("a", "y")
+    exchange_clocks(net, 5.0)
+    restart(net, "y", a.clock.now)
+    y = net.servers["y"].core.disruptions
+    assert y.lookback(lost_at - 60) is not None, "alone, it assumes the window"
+    net.link("a", "y")
+    assert y.lookback(lost_at - 60) is None
+    lookback = y.lookback(lost_at + 1)
+    assert lookback is not None and lost_at - 5 <= lookback <= lost_at

@@ -95,3 +95,12 @@ def test_version_mismatch_and_malformed_messages() -> None:
         lp.decode("x" * (lp.MAX_LINK_MESSAGE + 1))
     message = hello("east", 10)
     assert lp.decode(lp.encode(message)) == message
+
+
+def test_disruptions_round_trip_and_a_flood_of_spans_is_refused() -> None:
+    spans = [lp.DisruptionSpan(start=100.0, end=130.0, missing={"x": 101.0})]
+    message = lp.Disruptions(spans=spans, unknown=(10.0, 90.0))
+    assert lp.decode(lp.encode(message)) == message
+    many = ",".join('{"start": 1, "end": 2}' for _ in range(129))
+    with pytest.raises(lp.LinkProtocolError, match="spans"):
+        lp.decode('{"t": "disruptions", "spans": [' + many + "]}")

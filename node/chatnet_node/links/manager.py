@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from ..config import Links
 from ..irc import remote, transitions
+from ..irc.disruptions import Span
 from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.network import ServerView
 from ..irc.state import ChatState
@@ -92,9 +93,9 @@ class LinkManager:
         self.core.disruptions.settle = SETTLE_SECONDS
         self.reconfigure(links)
         # Started (or restarted): the first catch-ups bring the window this
-        # server missed, in their own order (``irc.disruptions``).
-        keep = self.core.disruptions.keep
-        self.core.disruptions.lost(self._stamp_now(), keep, set())
+        # server missed, in their own order, and it remembers no disruption
+        # until a neighbour tells it (``irc.disruptions``).
+        self.core.disruptions.started(self._stamp_now())
 
     @property
     def me(self) -> str:
@@ -135,7 +136,17 @@ class LinkManager:
             # that just restarted) would reach the peer by neither.
             self._burst_due.add(peer)
             self._send(peer, lp.WantBurst())
+        self._tell_disruptions(peer)
         self.catchup.offer_window(peer)
+
+    def _tell_disruptions(self, peer: str) -> None:
+        """What this server knows of the network's recent disruptions, for a new neighbour."""
+        seen = self.core.disruptions
+        spans = [
+            lp.DisruptionSpan(start=span.start, end=span.end, missing=span.missing)
+            for span in seen.spans(self._stamp_now())
+        ]
+        self._send(peer, lp.Disruptions(spans=spans, unknown=seen.unknown))
 
     def link_down(self, session: LinkSession, reason: str) -> None:
         """A link closed (or failed): re-route, and split what is cut off."""
@@ -321,6 +332,10 @@ class LinkManager:
             self.catchup.sync_received(session.peer, message)
         elif isinstance(message, lp.Replay):
             self.catchup.replay_received(session.peer, message)
+        elif isinstance(message, lp.Disruptions):
+            spans = [Span(span.start, span.end, span.missing) for span in message.spans]
+            reachable = set(self.topology.reachable())
+            self.core.disruptions.heard(self._stamp_now(), spans, message.unknown, reachable)
         elif isinstance(message, lp.Ping | lp.Pong | lp.Ready | lp.Hello | lp.Auth | lp.Error):
             return  # the session handles these itself
         else:

@@ -163,6 +163,29 @@ class SyncIds(_Msg):
     waiting: list[str] = []  # the sender's own messages still waiting for a ``stored``
 
 
+class DisruptionSpan(BaseModel):
+    """One disruption: ``end`` as if it settled now, ``missing`` servers keep it open."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: float
+    end: float
+    missing: dict[str, float] = Field(default={}, max_length=64)
+
+
+class Disruptions(_Msg):
+    """The sender's recent disruptions, on the hybrid clock (``irc.disruptions``).
+
+    Sent when a link comes up. ``unknown``: from when to when the sender
+    may have missed disruptions (it started since, and its neighbours could
+    not tell it all).
+    """
+
+    t: Literal["disruptions"] = "disruptions"
+    spans: list[DisruptionSpan] = Field(max_length=128)
+    unknown: tuple[float, float] | None = None
+
+
 class ReplayItem(BaseModel):
     """One channel message, with everything needed to deliver and store it."""
 
@@ -198,6 +221,7 @@ AnyMessage = (
     | Stored
     | SyncIds
     | Replay
+    | Disruptions
     | Event
 )
 LinkMessage = Annotated[AnyMessage, Field(discriminator="t")]
