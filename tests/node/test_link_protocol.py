@@ -104,3 +104,10 @@ def test_disruptions_round_trip_and_a_flood_of_spans_is_refused() -> None:
     many = ",".join('{"start": 1, "end": 2}' for _ in range(129))
     with pytest.raises(lp.LinkProtocolError, match="spans"):
         lp.decode('{"t": "disruptions", "spans": [' + many + "]}")
+    for odd in ('{"start": NaN, "end": 2}', '{"start": 1, "end": Infinity}'):
+        with pytest.raises(lp.LinkProtocolError, match="finite"):
+            lp.decode('{"t": "disruptions", "spans": [' + odd + "]}")
+    with pytest.raises(lp.LinkProtocolError, match="finite"):
+        lp.decode('{"t": "disruptions", "spans": [{"start": 1, "end": 2, "missing": {"x": NaN}}]}')
+    with pytest.raises(lp.LinkProtocolError, match="finite"):
+        lp.decode('{"t": "disruptions", "spans": [], "unknown": [-Infinity, 5]}')

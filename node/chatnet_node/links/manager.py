@@ -40,7 +40,6 @@ from ..config import Links
 from ..irc import remote, transitions
 from ..irc.disruptions import Span
 from ..irc.events import ChatMessage, ClockTick, Event
-from ..irc.network import ServerView
 from ..irc.state import ChatState
 from . import protocol as lp
 from .adverts import SignedAdverts
@@ -53,6 +52,7 @@ from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .signatures import AdvertSignatures
 from .topology import Advert, Topology
+from .views import LinkViews
 
 log = logging.getLogger("chatnet.links")
 
@@ -61,7 +61,7 @@ CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.id
 
 
 @dataclass
-class LinkManager:
+class LinkManager(LinkViews):
     """Routes link events for one server."""
 
     core: ChatState
@@ -508,77 +508,3 @@ class LinkManager:
         counters.messages_out += 1
         counters.bytes_out += len(text)
         session.send(text)
-
-    # What the core asks.
-
-    def servers(self) -> list[ServerView]:
-        """Every reachable server, this one first, then by hops and name."""
-        topology = self.topology
-        views = []
-        for name in topology.reachable():
-            info = self.known.get(name, ServerInfo(0))
-            views.append(
-                ServerView(
-                    name=name,
-                    uplink=topology.uplink_of(name) or name,
-                    hops=topology.hops(name) or 0,
-                    description=info.description,
-                    sid=info.sid,
-                )
-            )
-        return sorted(views, key=lambda v: (v.hops, v.name))
-
-    def connect(self, name: str) -> str | None:
-        """CONNECT: dial a configured peer."""
-        if self.control is None:
-            return "links are not configured on this server"
-        return self.control.connect(name)
-
-    def squit(self, name: str, reason: str) -> str | None:
-        """SQUIT: close a link (it stays down until CONNECT)."""
-        if self.control is None:
-            return "links are not configured on this server"
-        return self.control.squit(name, reason)
-
-    def link_metrics(self) -> dict[str, dict[str, int]]:
-        """Per peer (current or past): traffic counters and flaps."""
-        return {
-            peer: {
-                "messages_in": c.messages_in,
-                "messages_out": c.messages_out,
-                "bytes_in": c.bytes_in,
-                "bytes_out": c.bytes_out,
-                "flaps": c.flaps,
-            }
-            for peer, c in self.counters.items()
-        }
-
-    def link_drops(self) -> dict[str, dict[str, int]]:
-        """Per peer (current or past): times its link went down, by kind of reason."""
-        return {peer: dict(c.drops) for peer, c in self.counters.items()}
-
-    def link_rtts(self) -> dict[str, float]:
-        """Per linked peer: the last measured round trip in seconds (unmeasured ones left out)."""
-        return {
-            peer: session.rtt for peer, session in self.sessions.items() if session.rtt is not None
-        }
-
-    def status(self) -> list[dict[str, object]]:
-        """Every established link, for /status."""
-        result = []
-        for peer, session in sorted(self.sessions.items()):
-            counters = self.counters.get(peer, LinkCounters())
-            result.append(
-                {
-                    "peer": peer,
-                    "serverId": session.peer_sid,
-                    "role": session.peer_role,
-                    "up": True,
-                    "state": "up",
-                    **session.info(),
-                    "messagesIn": counters.messages_in,
-                    "messagesOut": counters.messages_out,
-                    "clocksIn": counters.clocks_in,
-                }
-            )
-        return result

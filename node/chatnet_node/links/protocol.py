@@ -166,7 +166,7 @@ class SyncIds(_Msg):
 class DisruptionSpan(BaseModel):
     """One disruption: ``end`` as if it settled now, ``missing`` servers keep it open."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start: float
     end: float
@@ -180,6 +180,8 @@ class Disruptions(_Msg):
     may have missed disruptions (it started since, and its neighbours could
     not tell it all).
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     t: Literal["disruptions"] = "disruptions"
     spans: list[DisruptionSpan] = Field(max_length=128)
