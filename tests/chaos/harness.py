@@ -51,8 +51,10 @@ AUDIT_CAPS = ("batch", "message-tags", "server-time", "chathistory")
 #: test client fails with an AssertionError when a connection closes or stalls).
 UNANSWERED = (OSError, ConnectionError, TimeoutError, AssertionError)
 HISTORY_PAGE = 100
-#: A member's catch-up stops after this many pages.
-MAX_PAGES = 50
+#: A member's catch-up stops after this many pages (a server that has just
+#: started and cannot know better looks back over the whole sync window: at
+#: 10 lines a second, 90 pages).
+MAX_PAGES = 200
 #: A connection that hears nothing (not even a PING) for this long is taken for dead.
 SILENCE = 120.0
 #: Lines a member's connection remembers once read (a member lives long).

@@ -190,23 +190,34 @@ def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more
     seen.started(10_000)
     assert seen.lookback(9_950) == 9_100, "before anyone tells it: the whole window"
     assert seen.spans(10_000) == [], "what it does not know is not passed on"
-    assert seen.unknown == (9_100, 10_000)
-    seen.heard(10_001, [Span(9_900, 9_990)], unknown=None, reachable=set())
-    assert seen.unknown is None
+    assert seen.unknown(10_000) == (9_100, 10_000)
+    assert seen.heard(10_001, [Span(9_900, 9_990)], unknown=None, reachable=set())
+    assert seen.unknown(10_001) is None
     assert seen.lookback(9_950) == 9_900, "its own loss, as the neighbour saw it"
     assert seen.lookback(9_500) is None
     assert seen.lookback(10_010) is None
 
 
-def test_what_a_recently_started_neighbour_cannot_tell_stays_assumed() -> None:
+def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumption_stays() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
-    seen.heard(10_001, [], unknown=(8_800, 9_700), reachable=set())  # it started at 9,700
-    assert seen.unknown == (9_100, 9_700)
+    fresh = (8_800, 10_001)  # it started at 9,700, and nobody informed has told it yet
+    assert not seen.heard(10_001, [Span(9_800, 9_850)], unknown=fresh, reachable=set())
     assert seen.lookback(9_600) == 9_100
-    assert seen.lookback(9_800) is None, "the neighbour saw the network from 9,700 on"
-    seen.heard(10_002, [], unknown=None, reachable=set())
+    seen.linked(10_020)  # its link-ups while it is not informed bring catch-ups too
+    assert seen.lookback(10_040) == 10_040 - 900
+    assert seen.heard(10_050, [], unknown=None, reachable=set())
     assert seen.lookback(9_600) is None
+    assert seen.lookback(9_820) == 9_800, "what the first neighbour saw is kept"
+
+
+def test_a_server_that_has_run_for_the_whole_window_is_informed() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    assert not seen.informed(10_899)
+    assert seen.informed(10_900) and seen.unknown(10_900) is None
+    seen.linked(10_950)
+    assert seen.lookback(10_960) is None, "no longer assuming on its link-ups"
 
 
 def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> None:
@@ -222,17 +233,42 @@ def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> 
     assert already.lookback(5_100) is None, "x is reachable here: it settles at once"
 
 
+def test_a_server_missing_longer_than_the_window_is_not_told_as_holding_one_open() -> None:
+    teller = Disruptions(settle=30, keep=900)
+    teller.lost(1_000, 10, {"z"})
+    assert teller.spans(1_500)[0].missing == {"z": 1_000}
+    (late,) = teller.spans(1_950)  # z has been away 950 s: it holds nothing open any more
+    assert late.missing == {}
+    hearer = Disruptions(settle=30, keep=900)
+    hearer.heard(1_950, [Span(990, 1_030, {"z": 1_000})], unknown=None, reachable={"z"})
+    assert hearer.lookback(1_940) is None, "z coming back long after does not reopen it"
+
+
+def test_told_disruptions_are_bounded_and_merged() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    crowd = {f"s{n}": 4_000.0 + n for n in range(100)}
+    seen.heard(4_200, [Span(4_000, 4_030, crowd), Span(4_010, 4_040)], None, set())
+    (merged,) = seen.spans(4_200)
+    assert merged.start == 4_000 and merged.end == 4_040
+    assert len(merged.missing) == 64 and "s99" in merged.missing and "s0" not in merged.missing
+    many = [Span(5_000 + 100 * n, 5_010 + 100 * n) for n in range(120)]
+    seen.heard(17_000, many, None, set())
+    assert len(seen.spans(17_000)) <= 64
+
+
 def test_a_neighbour_cannot_stretch_a_disruption_past_the_window() -> None:
     seen = Disruptions(settle=30, keep=900)
-    seen.heard(5_000, [Span(0, 50_000), Span(0, 5_000), Span(4_000, 3_000)], None, set())
-    assert seen.spans(5_000) == [Span(0, 5_000)]
-    assert seen.lookback(4_990) == 4_990 - 900
+    spans = [Span(4_000, 50_000), Span(0, 5_000), Span(4_500, 4_400), Span(4_000, 4_100)]
+    seen.heard(5_000, spans, None, set())
+    assert seen.spans(5_000) == [Span(4_000, 4_100)]
+    assert seen.lookback(4_050) == 4_000
 
 
 def restart(net: CoreNetwork, name: str, at: float) -> None:
     """``name`` starts again at ``at``: a new process, its history and memory gone."""
     old = net.servers[name]
-    server = CoreServer(name, serverId=old.config.server_id, network="t", links={"accept": ["a"]})
+    others = [other for other in net.servers if other != name]
+    server = CoreServer(name, serverId=old.config.server_id, network="t", links={"accept": others})
     server.clock.now = at
     net.servers[name] = server
     net.managers[name] = LinkManager(server.core)
@@ -256,3 +292,29 @@ def test_a_restarted_server_looks_back_only_over_its_own_loss() -> None:
     assert y.lookback(lost_at - 60) is None
     lookback = y.lookback(lost_at + 1)
     assert lookback is not None and lost_at - 5 <= lookback <= lost_at
+
+
+def test_a_leaf_that_linked_to_a_restarted_hub_first_is_told_once_the_hub_is() -> None:
+    """s has run longer than the window and saw a split (s -- x). The hub a and
+    the leaf y restart; y links to a before a links to s: a knows nothing yet,
+    so y keeps assuming. Once s tells a, a tells y, and y looks back over the
+    split exactly."""
+    net = CoreNetwork("s", "x", "a", "y")
+    net.link("s", "x")
+    exchange_clocks(net, 1000.0)
+    s = net.servers["s"]
+    split_at = s.core.ids.now_ms() / 1000
+    net.cut("s", "x")
+    exchange_clocks(net, 5.0)
+    net.link("s", "x")
+    exchange_clocks(net, 5.0)
+    restart(net, "a", s.clock.now)
+    restart(net, "y", s.clock.now)
+    y = net.servers["y"].core.disruptions
+    net.link("a", "y")
+    assumed = y.lookback(split_at + 1)
+    assert assumed is not None and assumed < split_at - 60, "still assuming the window"
+    net.link("s", "a")
+    lookback = y.lookback(split_at + 1)
+    assert lookback is not None and split_at - 5 <= lookback <= split_at
+    assert y.lookback(split_at - 60) is None

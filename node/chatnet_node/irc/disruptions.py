@@ -25,16 +25,21 @@ A server missing longer than ``keep`` no longer holds a disruption open, and
 one is forgotten ``keep`` seconds after it ends.
 
 A server that starts (or restarts) remembers none of this, and the client
-may have seen its reference anywhere: until it knows better it assumes one
-disruption over the sync window before its start (``started``). Each
-neighbour sends its list when their link comes up (``spans``, ``heard``),
-with what it may not know itself (``unknown``: it started recently too).
-The restarted server takes the disruptions the network saw while it was
-away, its own loss among them, and keeps assuming only over what no
-neighbour could tell it. The assumption is never passed on as a disruption:
-with a server killed every few minutes, every server would otherwise look
-back over the whole window all the time, and a client's catch-up would page
-through fifteen minutes of lines it had.
+may have seen its reference anywhere: it assumes one disruption from the
+sync window before its start until its last link-up then, plus ``settle``
+(``started``, ``linked``), as long as it is not *informed*. Each side of a
+link that comes up tells the other the disruptions it knows (``spans``) and
+whether it is informed itself (``unknown``: what it may not know). A
+server told by an informed neighbour takes its list (the disruptions the
+network saw while it was away, its own loss among them), drops its
+assumption and is informed; so is a server that has run for the whole
+window (it saw every disruption that still matters). A neighbour that is
+not informed passes on what it saw, and the assumption stays. A server
+that becomes informed by being told tells its neighbours again, so what it
+learnt reaches a leaf that linked to it first. The assumption itself is
+never passed on: with a server killed every few minutes, every server would
+otherwise look back over the whole window all the time, and a client's
+catch-up would page through fifteen minutes of lines it had.
 
 Times are the hybrid clock's (``Ids.now_ms``), as the stamps they are
 compared with: a server whose wall clock is behind still compares stamps
@@ -45,7 +50,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: At most this many disruptions, and servers lost, are remembered (the oldest go first).
+#: At most this many disruptions, and servers lost, are remembered (the oldest go first);
+#: also the most servers one told disruption holds missing.
 MAX_REMEMBERED = 64
 
 
@@ -68,7 +74,7 @@ class Disruption:
 
 @dataclass(frozen=True)
 class Span:
-    """A disruption as one server tells another: ``end`` as if it settled now."""
+    """A disruption as one server tells another: ``end`` is when it settles if nothing changes."""
 
     start: float
     end: float
@@ -84,36 +90,50 @@ class Disruptions:
     recent: list[Disruption] = field(default_factory=list)
     #: Servers cut off and not back yet: since when what they stamp may come late.
     lost_since: dict[str, float] = field(default_factory=dict)
-    #: Disruptions heard from neighbours (``heard``).
+    #: Disruptions heard from neighbours (``heard``), by start.
     told: list[Disruption] = field(default_factory=list)
-    #: The whole-window disruption assumed at start, until a neighbour tells.
+    #: The disruption assumed at start (``started``), until informed.
     assumed: Disruption | None = None
+    started_at: float | None = None
+
+    # This server's own start, and what its neighbours tell it.
 
     def started(self, now: float) -> None:
         """This server (re)started at ``now``: it knows of no disruption, so it assumes one."""
         self._forget_old(now)
+        self.started_at = now
         self.assumed = Disruption(start=now - self.keep, opened=now, last_change=now)
         self.recent.append(self.assumed)
+
+    def linked(self, now: float) -> None:
+        """A neighbour that was not reachable is now: its catch-up is one of the start's."""
+        if self.assumed is not None and not self.informed(now):
+            self.assumed.last_change = now
+
+    def informed(self, now: float) -> bool:
+        """Does this server know every disruption that may still matter?"""
+        if self.assumed is None or self.started_at is None:
+            return True
+        return now >= self.started_at + self.keep
+
+    def unknown(self, now: float) -> tuple[float, float] | None:
+        """When disruptions may have happened that this server does not know of (None: informed)."""
+        if self.assumed is None or self.informed(now):
+            return None
+        return (self.assumed.start, now)
 
     def spans(self, now: float) -> list[Span]:
         """The disruptions this server knows of, to tell a neighbour.
 
-        Not the assumed one: what this server does not know is no news.
+        Not the assumed one: what this server does not know is no news. Of
+        the servers a disruption holds missing, those still holding it open
+        (missing for less than ``keep``), the latest ``MAX_REMEMBERED``.
         """
         self._forget_old(now)
         known = [d for d in self.recent if d is not self.assumed] + self.told
-        return [Span(d.start, d.last_change + self.settle, dict(d.missing)) for d in known]
-
-    @property
-    def unknown(self) -> tuple[float, float] | None:
-        """When disruptions may have happened that this server was not told of (or None).
-
-        From the sync window before it started to when it started, until
-        neighbours told it better (``heard``).
-        """
-        if self.assumed is None:
-            return None
-        return (self.assumed.start, self.assumed.last_change)
+        return [
+            Span(d.start, d.last_change + self.settle, self._holding(d.missing, now)) for d in known
+        ]
 
     def heard(
         self,
@@ -121,45 +141,64 @@ class Disruptions:
         spans: list[Span],
         unknown: tuple[float, float] | None,
         reachable: set[str],
-    ) -> None:
-        """A neighbour's disruptions, and what it does not know (``unknown``).
+    ) -> bool:
+        """A neighbour's disruptions; ``unknown`` is None when it is informed.
 
-        What neither this server nor the neighbour knows stays assumed: the
-        neighbour saw the network since it started, so a server restarted
-        after it has only the time before that left to assume (none, once a
-        neighbour that knows the whole window told it). A disruption that
-        holds a server missing stays open until that server is back here too
-        (``returned``; already, if it is in ``reachable``). A neighbour cannot
-        stretch a look-back past the sync window (``lookback`` bounds it) nor
-        make one end later than the window from now.
+        Told disruptions that overlap are kept as one (every server dates
+        the same disruption a little differently). One that holds a server
+        missing stays open until that server is back here too (``returned``;
+        already, if it is in ``reachable``). Spans that start before twice
+        the window or end after the window from now are ignored: no server
+        tells those. True when this server has just become informed.
         """
         self._forget_old(now)
-        told = {d.start: d for d in self.told}
         for span in spans:
-            if not span.start <= span.end <= now + self.keep:
+            if not now - 2 * self.keep <= span.start <= span.end <= now + self.keep:
                 continue
-            missing = {server: min(since, now) for server, since in span.missing.items()}
-            before = told.get(span.start)
-            if before is None:
-                before = told[span.start] = Disruption(span.start, now, span.end - self.settle)
-            before.last_change = max(before.last_change, span.end - self.settle)
-            before.missing.update(list(missing.items())[:MAX_REMEMBERED])
-        self.told = sorted(told.values(), key=lambda d: d.start)[-MAX_REMEMBERED:]
+            missing = self._holding({s: min(t, now) for s, t in span.missing.items()}, now)
+            self._merge_told(Disruption(span.start, now, span.end - self.settle, missing))
         self._back_in_told(now, reachable)
-        self._forget_old(now)
-        self._assume_less(unknown)
+        if unknown is not None or self.assumed is None:
+            return False
+        was_informed = self.informed(now)
+        self.recent = [d for d in self.recent if d is not self.assumed]
+        self.assumed = None
+        return not was_informed
 
-    def _assume_less(self, unknown: tuple[float, float] | None) -> None:
-        """Only what a neighbour does not know either stays assumed."""
-        assumed = self.assumed
-        if assumed is None:
-            return
-        if unknown is not None:
-            assumed.start = max(assumed.start, unknown[0])
-            assumed.last_change = min(assumed.last_change, unknown[1])
-        if unknown is None or assumed.start > assumed.last_change:
-            self.recent = [d for d in self.recent if d is not assumed]
-            self.assumed = None
+    def _merge_told(self, new: Disruption) -> None:
+        """Keep ``new`` among the told disruptions, merged with any it overlaps."""
+        told = []
+        for old in self.told:
+            if old.start <= new.end(self.settle, self.keep) and new.start <= old.end(
+                self.settle, self.keep
+            ):
+                new.start = min(new.start, old.start)
+                new.last_change = max(new.last_change, old.last_change)
+                new.missing = self._holding({**old.missing, **new.missing}, None)
+            else:
+                told.append(old)
+        told.append(new)
+        told.sort(key=lambda d: d.start)
+        self.told = told[-MAX_REMEMBERED:]
+
+    def _holding(self, missing: dict[str, float], now: float | None) -> dict[str, float]:
+        """Of ``missing``, those still holding a disruption open, the latest ``MAX_REMEMBERED``."""
+        held = [
+            (since, s) for s, since in missing.items() if now is None or since + self.keep >= now
+        ]
+        held.sort(reverse=True)
+        return {s: since for since, s in held[:MAX_REMEMBERED]}
+
+    def _back_in_told(self, now: float, servers: set[str]) -> None:
+        """What neighbours told of ``servers`` missing settles from ``now``."""
+        for heard in self.told:
+            back = servers & heard.missing.keys()
+            if back:
+                holding = any(heard.missing.pop(s) + self.keep >= now for s in back)
+                if holding:
+                    heard.last_change = max(heard.last_change, now)
+
+    # What this server sees.
 
     def lost(self, now: float, unnoticed: float, servers: set[str]) -> None:
         """A link went at ``now`` (dead ``unnoticed`` seconds before); ``servers`` are cut off."""
@@ -183,14 +222,6 @@ class Disruptions:
         current.last_change = now
         for server in servers:
             current.missing.pop(server, None)
-
-    def _back_in_told(self, now: float, servers: set[str]) -> None:
-        """What neighbours told of ``servers`` missing settles from ``now``."""
-        for heard in self.told:
-            if servers & heard.missing.keys():
-                heard.last_change = max(heard.last_change, now)
-                for server in servers:
-                    heard.missing.pop(server, None)
 
     def _open(self, now: float, start: float) -> Disruption:
         """The disruption under way (opened if none), reaching back to ``start``."""

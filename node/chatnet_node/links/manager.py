@@ -129,6 +129,7 @@ class LinkManager(LinkViews):
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
+            self.core.disruptions.linked(self._stamp_now())
             self.core.disruptions.returned(self._stamp_now(), {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
             # not in this server's routing tree, so a change made between a
@@ -140,13 +141,14 @@ class LinkManager(LinkViews):
         self.catchup.offer_window(peer)
 
     def _tell_disruptions(self, peer: str) -> None:
-        """What this server knows of the network's recent disruptions, for a new neighbour."""
+        """What this server knows of the network's recent disruptions, for a neighbour."""
         seen = self.core.disruptions
+        now = self._stamp_now()
         spans = [
             lp.DisruptionSpan(start=span.start, end=span.end, missing=span.missing)
-            for span in seen.spans(self._stamp_now())
+            for span in seen.spans(now)
         ]
-        self._send(peer, lp.Disruptions(spans=spans, unknown=seen.unknown))
+        self._send(peer, lp.Disruptions(spans=spans, unknown=seen.unknown(now)))
 
     def link_down(self, session: LinkSession, reason: str) -> None:
         """A link closed (or failed): re-route, and split what is cut off."""
@@ -335,7 +337,12 @@ class LinkManager(LinkViews):
         elif isinstance(message, lp.Disruptions):
             spans = [Span(span.start, span.end, span.missing) for span in message.spans]
             reachable = set(self.topology.reachable())
-            self.core.disruptions.heard(self._stamp_now(), spans, message.unknown, reachable)
+            now = self._stamp_now()
+            if self.core.disruptions.heard(now, spans, message.unknown, reachable):
+                # Informed now: a neighbour that linked here first learns it too.
+                for peer in self.sessions:
+                    if peer != session.peer:
+                        self._tell_disruptions(peer)
         elif isinstance(message, lp.Ping | lp.Pong | lp.Ready | lp.Hello | lp.Auth | lp.Error):
             return  # the session handles these itself
         else:
