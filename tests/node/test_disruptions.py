@@ -191,7 +191,7 @@ def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more
     assert seen.lookback(9_950) == 9_100, "before anyone tells it: the whole window"
     assert seen.spans(10_000) == [], "what it does not know is not passed on"
     assert seen.unknown(10_000) == (9_100, 10_000)
-    assert seen.heard(10_001, [Span(9_900, 9_990)], unknown=None, reachable=set())
+    assert seen.heard(10_001, [Span(9_900, 9_990)], informed=True, reachable=set())
     assert seen.unknown(10_001) is None
     assert seen.lookback(9_950) == 9_900, "its own loss, as the neighbour saw it"
     assert seen.lookback(9_500) is None
@@ -201,12 +201,12 @@ def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more
 def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumption_stays() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
-    fresh = (8_800, 10_001)  # it started at 9,700, and nobody informed has told it yet
-    assert not seen.heard(10_001, [Span(9_800, 9_850)], unknown=fresh, reachable=set())
+    # It started at 9,700, and nobody informed has told it yet.
+    assert not seen.heard(10_001, [Span(9_800, 9_850)], informed=False, reachable=set())
     assert seen.lookback(9_600) == 9_100
     seen.linked(10_020)  # its link-ups while it is not informed bring catch-ups too
     assert seen.lookback(10_040) == 10_040 - 900
-    assert seen.heard(10_050, [], unknown=None, reachable=set())
+    assert seen.heard(10_050, [], informed=True, reachable=set())
     assert seen.lookback(9_600) is None
     assert seen.lookback(9_820) == 9_800, "what the first neighbour saw is kept"
 
@@ -222,13 +222,13 @@ def test_a_server_that_has_run_for_the_whole_window_is_informed() -> None:
 
 def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> None:
     seen = Disruptions(settle=30, keep=900)
-    seen.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], unknown=None, reachable=set())
+    seen.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], informed=True, reachable=set())
     assert seen.lookback(5_500) == 4_990
     seen.returned(5_600, {"x"})
     assert seen.lookback(5_620) == 4_990
     assert seen.lookback(5_700) is None
     already = Disruptions(settle=30, keep=900)
-    already.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], unknown=None, reachable={"x"})
+    already.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], informed=True, reachable={"x"})
     assert already.lookback(5_020) == 4_990
     assert already.lookback(5_100) is None, "x is reachable here: it settles at once"
 
@@ -240,26 +240,26 @@ def test_a_server_missing_longer_than_the_window_is_not_told_as_holding_one_open
     (late,) = teller.spans(1_950)  # z has been away 950 s: it holds nothing open any more
     assert late.missing == {}
     hearer = Disruptions(settle=30, keep=900)
-    hearer.heard(1_950, [Span(990, 1_030, {"z": 1_000})], unknown=None, reachable={"z"})
+    hearer.heard(1_950, [Span(990, 1_030, {"z": 1_000})], informed=True, reachable={"z"})
     assert hearer.lookback(1_940) is None, "z coming back long after does not reopen it"
 
 
 def test_told_disruptions_are_bounded_and_merged() -> None:
     seen = Disruptions(settle=30, keep=900)
     crowd = {f"s{n}": 4_000.0 + n for n in range(100)}
-    seen.heard(4_200, [Span(4_000, 4_030, crowd), Span(4_010, 4_040)], None, set())
+    seen.heard(4_200, [Span(4_000, 4_030, crowd), Span(4_010, 4_040)], True, set())
     (merged,) = seen.spans(4_200)
     assert merged.start == 4_000 and merged.end == 4_040
     assert len(merged.missing) == 64 and "s99" in merged.missing and "s0" not in merged.missing
     many = [Span(5_000 + 100 * n, 5_010 + 100 * n) for n in range(120)]
-    seen.heard(17_000, many, None, set())
+    seen.heard(17_000, many, True, set())
     assert len(seen.spans(17_000)) <= 64
 
 
 def test_a_neighbour_cannot_stretch_a_disruption_past_the_window() -> None:
     seen = Disruptions(settle=30, keep=900)
     spans = [Span(4_000, 50_000), Span(0, 5_000), Span(4_500, 4_400), Span(4_000, 4_100)]
-    seen.heard(5_000, spans, None, set())
+    seen.heard(5_000, spans, True, set())
     assert seen.spans(5_000) == [Span(4_000, 4_100)]
     assert seen.lookback(4_050) == 4_000
 

@@ -135,14 +135,8 @@ class Disruptions:
             Span(d.start, d.last_change + self.settle, self._holding(d.missing, now)) for d in known
         ]
 
-    def heard(
-        self,
-        now: float,
-        spans: list[Span],
-        unknown: tuple[float, float] | None,
-        reachable: set[str],
-    ) -> bool:
-        """A neighbour's disruptions; ``unknown`` is None when it is informed.
+    def heard(self, now: float, spans: list[Span], informed: bool, reachable: set[str]) -> bool:
+        """A neighbour's disruptions; ``informed``: it knows all that may still matter.
 
         Told disruptions that overlap are kept as one (every server dates
         the same disruption a little differently). One that holds a server
@@ -158,7 +152,7 @@ class Disruptions:
             missing = self._holding({s: min(t, now) for s, t in span.missing.items()}, now)
             self._merge_told(Disruption(span.start, now, span.end - self.settle, missing))
         self._back_in_told(now, reachable)
-        if unknown is not None or self.assumed is None:
+        if not informed or self.assumed is None:
             return False
         was_informed = self.informed(now)
         self.recent = [d for d in self.recent if d is not self.assumed]

@@ -148,7 +148,8 @@ class LinkManager(LinkViews):
             lp.DisruptionSpan(start=span.start, end=span.end, missing=span.missing)
             for span in seen.spans(now)
         ]
-        self._send(peer, lp.Disruptions(spans=spans, unknown=seen.unknown(now)))
+        for part in lp.disruption_parts(spans, seen.unknown(now)):
+            self._send(peer, part)
 
     def link_down(self, session: LinkSession, reason: str) -> None:
         """A link closed (or failed): re-route, and split what is cut off."""
@@ -338,7 +339,8 @@ class LinkManager(LinkViews):
             spans = [Span(span.start, span.end, span.missing) for span in message.spans]
             reachable = set(self.topology.reachable())
             now = self._stamp_now()
-            if self.core.disruptions.heard(now, spans, message.unknown, reachable):
+            informed = message.unknown is None and not message.more
+            if self.core.disruptions.heard(now, spans, informed, reachable):
                 # Informed now: a neighbour that linked here first learns it too.
                 for peer in self.sessions:
                     if peer != session.peer:

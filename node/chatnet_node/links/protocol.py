@@ -186,6 +186,31 @@ class Disruptions(_Msg):
     t: Literal["disruptions"] = "disruptions"
     spans: list[DisruptionSpan] = Field(max_length=128)
     unknown: tuple[float, float] | None = None
+    #: More parts follow (the list did not fit one message): the sender is
+    #: informed (``unknown`` None) only as of the last part.
+    more: bool = False
+
+
+def disruption_parts(
+    spans: list[DisruptionSpan], unknown: tuple[float, float] | None
+) -> list[Disruptions]:
+    """``spans`` as ``disruptions`` messages, each well under ``MAX_LINK_MESSAGE``.
+
+    A disruption of a big split names up to 64 missing servers: 128 of them
+    would not fit one message, which the receiver would then drop whole.
+    """
+    parts: list[Disruptions] = []
+    part: list[DisruptionSpan] = []
+    size = 0
+    for span in spans:
+        length = len(span.model_dump_json()) + 1
+        if part and (size + length > MAX_LINK_MESSAGE // 2 or len(part) == 128):
+            parts.append(Disruptions(spans=part, unknown=unknown, more=True))
+            part, size = [], 0
+        part.append(span)
+        size += length
+    parts.append(Disruptions(spans=part, unknown=unknown))
+    return parts
 
 
 class ReplayItem(BaseModel):
