@@ -191,7 +191,7 @@ def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more
     assert seen.lookback(9_950) == 9_100, "before anyone tells it: the whole window"
     assert seen.spans(10_000) == [], "what it does not know is not passed on"
     assert seen.unknown(10_000) == (9_100, 10_000)
-    assert seen.heard(10_001, [Span(9_900, 9_990)], informed=True, reachable=set())
+    assert seen.heard(10_001, [Span(9_900, 9_990)], {}, informed=True, reachable=set())
     assert seen.unknown(10_001) is None
     assert seen.lookback(9_950) == 9_900, "its own loss, as the neighbour saw it"
     assert seen.lookback(9_500) is None
@@ -202,11 +202,11 @@ def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumpti
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
     # It started at 9,700, and nobody informed has told it yet.
-    assert not seen.heard(10_001, [Span(9_800, 9_850)], informed=False, reachable=set())
+    assert not seen.heard(10_001, [Span(9_800, 9_850)], {}, informed=False, reachable=set())
     assert seen.lookback(9_600) == 9_100
     seen.linked(10_020)  # its link-ups while it is not informed bring catch-ups too
     assert seen.lookback(10_040) == 10_040 - 900
-    assert seen.heard(10_050, [], informed=True, reachable=set())
+    assert seen.heard(10_050, [], {}, informed=True, reachable=set())
     assert seen.lookback(9_600) is None
     assert seen.lookback(9_820) == 9_800, "what the first neighbour saw is kept"
 
@@ -214,21 +214,23 @@ def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumpti
 def test_a_server_that_has_run_for_the_whole_window_is_informed() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
-    assert not seen.informed(10_899)
-    assert seen.informed(10_900) and seen.unknown(10_900) is None
-    seen.linked(10_950)
-    assert seen.lookback(10_960) is None, "no longer assuming on its link-ups"
+    assert not seen.informed(11_000), "alone, it sees nothing of the network"
+    seen.linked(11_000)
+    assert not seen.informed(11_899)
+    assert seen.informed(11_900) and seen.unknown(11_900) is None
+    seen.linked(11_950)
+    assert seen.lookback(11_960) is None, "no longer assuming on its link-ups"
 
 
 def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> None:
     seen = Disruptions(settle=30, keep=900)
-    seen.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], informed=True, reachable=set())
+    seen.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], {}, informed=True, reachable=set())
     assert seen.lookback(5_500) == 4_990
     seen.returned(5_600, {"x"})
     assert seen.lookback(5_620) == 4_990
     assert seen.lookback(5_700) is None
     already = Disruptions(settle=30, keep=900)
-    already.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], informed=True, reachable={"x"})
+    already.heard(5_000, [Span(4_990, 5_030, {"x": 4_995})], {}, informed=True, reachable={"x"})
     assert already.lookback(5_020) == 4_990
     assert already.lookback(5_100) is None, "x is reachable here: it settles at once"
 
@@ -240,28 +242,46 @@ def test_a_server_missing_longer_than_the_window_is_not_told_as_holding_one_open
     (late,) = teller.spans(1_950)  # z has been away 950 s: it holds nothing open any more
     assert late.missing == {}
     hearer = Disruptions(settle=30, keep=900)
-    hearer.heard(1_950, [Span(990, 1_030, {"z": 1_000})], informed=True, reachable={"z"})
+    hearer.heard(1_950, [Span(990, 1_030, {"z": 1_000})], {}, informed=True, reachable={"z"})
     assert hearer.lookback(1_940) is None, "z coming back long after does not reopen it"
 
 
 def test_told_disruptions_are_bounded_and_merged() -> None:
     seen = Disruptions(settle=30, keep=900)
     crowd = {f"s{n}": 4_000.0 + n for n in range(100)}
-    seen.heard(4_200, [Span(4_000, 4_030, crowd), Span(4_010, 4_040)], True, set())
+    seen.heard(4_200, [Span(4_000, 4_030, crowd), Span(4_010, 4_040)], {}, True, set())
     (merged,) = seen.spans(4_200)
     assert merged.start == 4_000 and merged.end == 4_040
     assert len(merged.missing) == 64 and "s99" in merged.missing and "s0" not in merged.missing
     many = [Span(5_000 + 100 * n, 5_010 + 100 * n) for n in range(120)]
-    seen.heard(17_000, many, True, set())
+    seen.heard(17_000, many, {}, True, set())
     assert len(seen.spans(17_000)) <= 64
 
 
 def test_a_neighbour_cannot_stretch_a_disruption_past_the_window() -> None:
     seen = Disruptions(settle=30, keep=900)
-    spans = [Span(4_000, 50_000), Span(0, 5_000), Span(4_500, 4_400), Span(4_000, 4_100)]
-    seen.heard(5_000, spans, True, set())
+    spans = [Span(4_000, 50_000), Span(4_500, 4_400), Span(4_000, 4_100)]
+    seen.heard(5_000, spans, {}, True, set())
     assert seen.spans(5_000) == [Span(4_000, 4_100)]
     assert seen.lookback(4_050) == 4_000
+
+
+def test_a_disruption_under_way_for_long_is_kept_from_twice_the_window() -> None:
+    teller = Disruptions(settle=30, keep=960)
+    for k in range(120):  # a link flapping every 20 s for 40 minutes: one disruption
+        teller.lost(1_000 + 20 * k, 4, set())
+    now = 1_000 + 20 * 119
+    hearer = Disruptions(settle=30, keep=960)
+    hearer.started(now)
+    assert hearer.heard(now, teller.spans(now), {}, True, set())
+    assert hearer.lookback(now - 100) == now - 100 - 960
+
+
+def test_every_server_back_settles_a_told_disruption() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.heard(5_000, [Span(4_990, 5_030, {"a": 4_995, "b": 4_996})], {}, True, {"a", "b"})
+    assert seen.spans(5_000)[0].missing == {}
+    assert seen.lookback(5_100) is None
 
 
 def restart(net: CoreNetwork, name: str, at: float) -> None:
@@ -318,3 +338,45 @@ def test_a_leaf_that_linked_to_a_restarted_hub_first_is_told_once_the_hub_is() -
     lookback = y.lookback(split_at + 1)
     assert lookback is not None and split_at - 5 <= lookback <= split_at
     assert y.lookback(split_at - 60) is None
+
+
+def test_a_server_restarted_during_a_split_longer_than_the_window_covers_its_heal() -> None:
+    """x -- n -- y. x is cut off from n for longer than the window. Carol on n
+    says M, then xavier on x says R, which a reader on x sees before it goes.
+    y restarts (history gone) and links to n, which tells it x is lost. When
+    the split heals, y (which never saw x go) looks back over the window for
+    R, and the reader, back on y, gets M. (Found by a review: before, n's
+    list held nothing open for x any more, and y opened nothing at the heal.)"""
+    net = CoreNetwork("x", "n", "y")
+    net.link("x", "n")
+    net.link("n", "y")
+    exchange_clocks(net, 1000.0)
+    net.cut("x", "n")
+    exchange_clocks(net, 800.0)
+    carol = net.user("n", "carol", CAPS)
+    xavier = net.user("x", "xavier", CAPS)
+    reader = net.user("x", "reader", CAPS)
+    for user in (carol, xavier, reader):
+        net.say(user, "JOIN #room")
+    reader.lines()
+    net.say(carol, "PRIVMSG #room :said on n during the long split")
+    exchange_clocks(net, 5.0)
+    net.say(xavier, "PRIVMSG #room :said on x during the long split")
+    (seen,) = [line for line in reader.lines() if " PRIVMSG " in line]
+    ref = seen.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+    reader.client.closed = True
+    exchange_clocks(net, 185.0)  # the split is older than the window now
+    net.cut("n", "y")
+    exchange_clocks(net, 60.0)
+    restart(net, "y", net.servers["n"].clock.now)
+    net.link("n", "y")
+    assert net.servers["y"].core.disruptions.informed(net.servers["y"].clock.now)
+    exchange_clocks(net, 50.0)
+    net.link("x", "n")
+    exchange_clocks(net, 1.0)
+    back = net.user("y", "back", CAPS)
+    net.say(back, "JOIN #room")
+    back.lines()
+    assert "said on n during the long split" in texts_of(
+        back, f"CHATHISTORY AFTER #room msgid={ref} 50"
+    )

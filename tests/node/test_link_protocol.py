@@ -111,16 +111,23 @@ def test_disruptions_round_trip_and_a_flood_of_spans_is_refused() -> None:
         lp.decode('{"t": "disruptions", "spans": [{"start": 1, "end": 2, "missing": {"x": NaN}}]}')
     with pytest.raises(lp.LinkProtocolError, match="finite"):
         lp.decode('{"t": "disruptions", "spans": [], "unknown": [-Infinity, 5]}')
+    long_name = "x" * 300
+    with pytest.raises(lp.LinkProtocolError, match="not server names"):
+        lp.decode('{"t": "disruptions", "spans": [], "lost": {"' + long_name + '": 1}}')
+    with pytest.raises(lp.LinkProtocolError, match="not server names"):
+        span = '{"start": 1, "end": 2, "missing": {"a b": 1}}'
+        lp.decode('{"t": "disruptions", "spans": [' + span + "]}")
 
 
 def test_a_big_splits_disruptions_are_told_in_parts_that_each_fit_a_link_message() -> None:
     names = {f"{'s' * 55}-{n:04d}": 1_000.0 + n for n in range(64)}
     spans = [lp.DisruptionSpan(start=n, end=n + 30, missing=names) for n in range(128)]
-    parts = lp.disruption_parts(spans, unknown=None)
+    parts = lp.disruption_parts(spans, unknown=None, lost={"x": 5.0})
     assert len(parts) > 1
     assert [part.more for part in parts] == [True] * (len(parts) - 1) + [False]
     assert sum(len(part.spans) for part in parts) == 128
+    assert [part.lost for part in parts][-1] == {"x": 5.0}
     for part in parts:
         assert lp.decode(lp.encode(part)) == part  # under MAX_LINK_MESSAGE, or decode refuses
-    (one,) = lp.disruption_parts(spans[:3], unknown=(1.0, 2.0))
+    (one,) = lp.disruption_parts(spans[:3], unknown=(1.0, 2.0), lost={})
     assert one.unknown == (1.0, 2.0) and not one.more

@@ -26,20 +26,25 @@ one is forgotten ``keep`` seconds after it ends.
 
 A server that starts (or restarts) remembers none of this, and the client
 may have seen its reference anywhere: it assumes one disruption from the
-sync window before its start until its last link-up then, plus ``settle``
-(``started``, ``linked``), as long as it is not *informed*. Each side of a
-link that comes up tells the other the disruptions it knows (``spans``) and
-whether it is informed itself (``unknown``: what it may not know). A
-server told by an informed neighbour takes its list (the disruptions the
-network saw while it was away, its own loss among them), drops its
-assumption and is informed; so is a server that has run for the whole
-window (it saw every disruption that still matters). A neighbour that is
-not informed passes on what it saw, and the assumption stays. A server
-that becomes informed by being told tells its neighbours again, so what it
-learnt reaches a leaf that linked to it first. The assumption itself is
-never passed on: with a server killed every few minutes, every server would
-otherwise look back over the whole window all the time, and a client's
-catch-up would page through fifteen minutes of lines it had.
+sync window before its start until ``settle`` past the last link-up that
+brought it a server it could not reach (``started``, ``linked``), as long as
+it is not *informed*. Each side of a link that comes up tells the other the
+disruptions it knows (``spans``), the servers it has lost and not seen back
+(``cut_off``: when one comes back, the hearer opens a disruption as if it
+had seen it go), and whether it is informed itself (``unknown``). A server
+told by an informed neighbour takes what it is told, drops its assumption
+and is informed; so is a server that has been linked for the whole window
+(it has seen every link go since). A neighbour that is not informed passes
+on what it saw, and the assumption stays. A server that becomes informed
+by being told tells its neighbours again, so what it learnt reaches a leaf
+that linked to it first. The assumption itself is never passed on: with a
+server killed every few minutes, every server would otherwise look back
+over the whole window all the time, and a client's catch-up would page
+through fifteen minutes of lines it had.
+
+What a neighbour cannot tell: a restart nobody noticed (a host gone without
+closing its connections, back within a ping timeout), and a server cut off
+since before the neighbour itself started.
 
 Times are the hybrid clock's (``Ids.now_ms``), as the stamps they are
 compared with: a server whose wall clock is behind still compares stamps
@@ -94,27 +99,37 @@ class Disruptions:
     told: list[Disruption] = field(default_factory=list)
     #: The disruption assumed at start (``started``), until informed.
     assumed: Disruption | None = None
-    started_at: float | None = None
+    #: When this server first linked to another (``linked``): it sees the network since.
+    linked_at: float | None = None
 
     # This server's own start, and what its neighbours tell it.
 
     def started(self, now: float) -> None:
         """This server (re)started at ``now``: it knows of no disruption, so it assumes one."""
         self._forget_old(now)
-        self.started_at = now
         self.assumed = Disruption(start=now - self.keep, opened=now, last_change=now)
         self.recent.append(self.assumed)
 
     def linked(self, now: float) -> None:
         """A neighbour that was not reachable is now: its catch-up is one of the start's."""
+        if self.linked_at is None:
+            self.linked_at = now
         if self.assumed is not None and not self.informed(now):
             self.assumed.last_change = now
 
     def informed(self, now: float) -> bool:
-        """Does this server know every disruption that may still matter?"""
-        if self.assumed is None or self.started_at is None:
+        """Does this server know every disruption that may still matter?
+
+        Told by an informed neighbour, or linked for the whole window: it has
+        seen every link go since (a server alone knows nothing of the others).
+        """
+        if self.assumed is None:
             return True
-        return now >= self.started_at + self.keep
+        return self.linked_at is not None and now >= self.linked_at + self.keep
+
+    def cut_off(self) -> dict[str, float]:
+        """Servers this server has lost and not seen back, since when (to tell a neighbour)."""
+        return dict(self.lost_since)
 
     def unknown(self, now: float) -> tuple[float, float] | None:
         """When disruptions may have happened that this server does not know of (None: informed)."""
@@ -135,22 +150,39 @@ class Disruptions:
             Span(d.start, d.last_change + self.settle, self._holding(d.missing, now)) for d in known
         ]
 
-    def heard(self, now: float, spans: list[Span], informed: bool, reachable: set[str]) -> bool:
-        """A neighbour's disruptions; ``informed``: it knows all that may still matter.
+    def heard(
+        self,
+        now: float,
+        spans: list[Span],
+        lost: dict[str, float],
+        informed: bool,
+        reachable: set[str],
+    ) -> bool:
+        """A neighbour's disruptions, the servers it has lost (``cut_off``) and whether
+        it knows all that may still matter (``informed``).
 
         Told disruptions that overlap are kept as one (every server dates
         the same disruption a little differently). One that holds a server
         missing stays open until that server is back here too (``returned``;
-        already, if it is in ``reachable``). Spans that start before twice
-        the window or end after the window from now are ignored: no server
-        tells those. True when this server has just become informed.
+        already, if it is in ``reachable``). A span that ends after the window
+        from now is ignored. True when this server has just become informed.
         """
         self._forget_old(now)
         for span in spans:
-            if not now - 2 * self.keep <= span.start <= span.end <= now + self.keep:
+            if not span.start <= span.end <= now + self.keep:
                 continue
+            # Older than twice the window, a start changes no look-back (``lookback``
+            # stops at the window); a disruption under way since is kept, from there.
+            start = max(span.start, now - 2 * self.keep)
             missing = self._holding({s: min(t, now) for s, t in span.missing.items()}, now)
-            self._merge_told(Disruption(span.start, now, span.end - self.settle, missing))
+            self._merge_told(Disruption(start, now, span.end - self.settle, missing))
+        for server, since in list(lost.items())[:MAX_REMEMBERED]:
+            if server not in reachable:
+                # Cut off and not back: when it comes back here, its catch-up may
+                # bring what it stamped since, as if this server had seen it go.
+                self.lost_since.setdefault(server, min(since, now))
+        while len(self.lost_since) > MAX_REMEMBERED:
+            del self.lost_since[next(iter(self.lost_since))]
         self._back_in_told(now, reachable)
         if not informed or self.assumed is None:
             return False
@@ -186,11 +218,9 @@ class Disruptions:
     def _back_in_told(self, now: float, servers: set[str]) -> None:
         """What neighbours told of ``servers`` missing settles from ``now``."""
         for heard in self.told:
-            back = servers & heard.missing.keys()
-            if back:
-                holding = any(heard.missing.pop(s) + self.keep >= now for s in back)
-                if holding:
-                    heard.last_change = max(heard.last_change, now)
+            popped = [heard.missing.pop(s) for s in servers & heard.missing.keys()]
+            if any(since + self.keep >= now for since in popped):
+                heard.last_change = max(heard.last_change, now)
 
     # What this server sees.
 

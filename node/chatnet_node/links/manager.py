@@ -148,7 +148,7 @@ class LinkManager(LinkViews):
             lp.DisruptionSpan(start=span.start, end=span.end, missing=span.missing)
             for span in seen.spans(now)
         ]
-        for part in lp.disruption_parts(spans, seen.unknown(now)):
+        for part in lp.disruption_parts(spans, seen.unknown(now), seen.cut_off()):
             self._send(peer, part)
 
     def link_down(self, session: LinkSession, reason: str) -> None:
@@ -340,7 +340,7 @@ class LinkManager(LinkViews):
             reachable = set(self.topology.reachable())
             now = self._stamp_now()
             informed = message.unknown is None and not message.more
-            if self.core.disruptions.heard(now, spans, informed, reachable):
+            if self.core.disruptions.heard(now, spans, message.lost, informed, reachable):
                 # Informed now: a neighbour that linked here first learns it too.
                 for peer in self.sessions:
                     if peer != session.peer:

@@ -163,8 +163,15 @@ class SyncIds(_Msg):
     waiting: list[str] = []  # the sender's own messages still waiting for a ``stored``
 
 
+def _server_names(names: dict[str, float]) -> dict[str, float]:
+    bad = [name for name in names if not valid_server_name(name)]
+    if bad:
+        raise ValueError(f"not server names: {bad[:3]!r}")
+    return names
+
+
 class DisruptionSpan(BaseModel):
-    """One disruption: ``end`` as if it settled now, ``missing`` servers keep it open."""
+    """One disruption: it settles at ``end`` unless ``missing`` servers keep it open."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -172,13 +179,17 @@ class DisruptionSpan(BaseModel):
     end: float
     missing: dict[str, float] = Field(default={}, max_length=64)
 
+    _names = field_validator("missing")(_server_names)
+
 
 class Disruptions(_Msg):
     """The sender's recent disruptions, on the hybrid clock (``irc.disruptions``).
 
-    Sent when a link comes up. ``unknown``: from when to when the sender
-    may have missed disruptions (it started since, and its neighbours could
-    not tell it all).
+    Sent when a link comes up, and again to every neighbour when the sender
+    has just been told all it did not know. ``unknown``: from when to when
+    the sender may have missed disruptions (it started since, and no
+    informed neighbour has told it yet); None when it is informed. ``lost``:
+    the servers it has lost and not seen back, since when.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -186,13 +197,18 @@ class Disruptions(_Msg):
     t: Literal["disruptions"] = "disruptions"
     spans: list[DisruptionSpan] = Field(max_length=128)
     unknown: tuple[float, float] | None = None
+    lost: dict[str, float] = Field(default={}, max_length=64)
     #: More parts follow (the list did not fit one message): the sender is
-    #: informed (``unknown`` None) only as of the last part.
+    #: informed (``unknown`` None) only as of the last part, which has ``lost``.
     more: bool = False
+
+    _names = field_validator("lost")(_server_names)
 
 
 def disruption_parts(
-    spans: list[DisruptionSpan], unknown: tuple[float, float] | None
+    spans: list[DisruptionSpan],
+    unknown: tuple[float, float] | None,
+    lost: dict[str, float],
 ) -> list[Disruptions]:
     """``spans`` as ``disruptions`` messages, each well under ``MAX_LINK_MESSAGE``.
 
@@ -209,7 +225,7 @@ def disruption_parts(
             part, size = [], 0
         part.append(span)
         size += length
-    parts.append(Disruptions(spans=part, unknown=unknown))
+    parts.append(Disruptions(spans=part, unknown=unknown, lost=lost))
     return parts
 
 
