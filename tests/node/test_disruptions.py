@@ -220,6 +220,24 @@ def test_a_server_that_has_run_for_the_whole_window_is_informed() -> None:
     assert seen.informed(11_900) and seen.unknown(11_900) is None
     seen.linked(11_950)
     assert seen.lookback(11_960) is None, "no longer assuming on its link-ups"
+    alone = Disruptions(settle=30, keep=900)
+    alone.started(10_000)
+    alone.linked(10_010)
+    alone.unlinked(10_020)  # its only link went: it counts again from its next link-up
+    assert not alone.informed(11_000)
+    alone.linked(11_000)
+    assert alone.lookback(11_010) == 11_010 - 900, "its link-up then still brings catch-ups"
+
+
+def test_a_server_lost_long_ago_is_not_passed_on() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    day = 24 * 3600
+    seen.heard(2 * day, [], {"retired": 10.0, "away": 2 * day - 3600}, True, set())
+    assert "retired" not in seen.lost_since and "away" in seen.lost_since
+    seen.returned(2 * day + 10, {"retired"})
+    assert seen.lookback(2 * day + 5) is None, "a new server of that name brings nothing late"
+    seen.returned(2 * day + 20, {"away"})
+    assert seen.lookback(2 * day + 15) == 2 * day + 20 - 900
 
 
 def test_a_told_disruption_stays_open_while_its_server_is_missing_here_too() -> None:

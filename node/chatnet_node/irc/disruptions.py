@@ -55,6 +55,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: A server a neighbour lost longer ago than this is not taken from it: a
+#: server retired for good would otherwise be passed on from restart to
+#: restart, and a new server of its name would look back the whole window.
+LOST_TOLD_FOR = 24 * 3600.0
 #: At most this many disruptions, and servers lost, are remembered (the oldest go first);
 #: also the most servers one told disruption holds missing.
 MAX_REMEMBERED = 64
@@ -117,6 +121,14 @@ class Disruptions:
         if self.assumed is not None and not self.informed(now):
             self.assumed.last_change = now
 
+    def unlinked(self, now: float) -> None:
+        """This server's last link went: alone, it sees nothing of the network.
+
+        Not yet informed, it starts counting the window again at its next link-up.
+        """
+        if self.assumed is not None and not self.informed(now):
+            self.linked_at = None
+
     def informed(self, now: float) -> bool:
         """Does this server know every disruption that may still matter?
 
@@ -177,7 +189,7 @@ class Disruptions:
             missing = self._holding({s: min(t, now) for s, t in span.missing.items()}, now)
             self._merge_told(Disruption(start, now, span.end - self.settle, missing))
         for server, since in list(lost.items())[:MAX_REMEMBERED]:
-            if server not in reachable:
+            if server not in reachable and since >= now - LOST_TOLD_FOR:
                 # Cut off and not back: when it comes back here, its catch-up may
                 # bring what it stamped since, as if this server had seen it go.
                 self.lost_since.setdefault(server, min(since, now))

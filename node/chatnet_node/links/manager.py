@@ -177,6 +177,8 @@ class LinkManager(LinkViews):
             ", ".join(sorted(lost)) or "nobody",
         )
         self._disrupted(lost, unnoticed=session.silent_for())
+        if not self.sessions:
+            self.core.disruptions.unlinked(self._stamp_now())
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
 
