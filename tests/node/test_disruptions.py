@@ -198,6 +198,24 @@ def test_a_restarted_server_takes_its_neighbours_disruptions_and_assumes_no_more
     assert seen.lookback(10_010) is None
 
 
+def test_status_says_whether_a_server_is_informed_and_how_far_it_looks_back() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    assert seen.report(10_010) == {
+        "informed": False,
+        "known": 0,
+        "lostServers": [],
+        "lookBackSeconds": 900.0,
+    }
+    seen.heard(10_020, [Span(9_990, 10_030)], {"x": 9_995}, True, set())
+    assert seen.report(10_020) == {
+        "informed": True,
+        "known": 1,
+        "lostServers": ["x"],
+        "lookBackSeconds": 30.0,
+    }
+
+
 def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumption_stays() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)

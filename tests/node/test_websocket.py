@@ -176,6 +176,12 @@ async def test_status_json(node: NodeProcess, irc: Clients) -> None:
     assert doc["clients"] == 1
     assert doc["channels"] == 2
     assert doc["links"] == []
+    assert doc["disruptions"] == {
+        "informed": True,
+        "known": 0,
+        "lostServers": [],
+        "lookBackSeconds": 0.0,
+    }
 
 
 async def test_metrics(node: NodeProcess, irc: Clients) -> None:

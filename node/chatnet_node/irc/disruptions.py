@@ -139,6 +139,16 @@ class Disruptions:
             return True
         return self.linked_at is not None and now >= self.linked_at + self.keep
 
+    def report(self, now: float) -> dict[str, object]:
+        """For /status: is this server informed, and how far back ``AFTER`` looks now."""
+        since = self.lookback(now)
+        return {
+            "informed": self.informed(now),
+            "known": len([d for d in self.recent if d is not self.assumed]) + len(self.told),
+            "lostServers": sorted(self.lost_since),
+            "lookBackSeconds": round(now - since, 1) if since is not None else 0.0,
+        }
+
     def cut_off(self) -> dict[str, float]:
         """Servers this server has lost and not seen back, since when (to tell a neighbour)."""
         return dict(self.lost_since)

@@ -75,6 +75,8 @@ def status_document(core: ChatCore) -> dict[str, Any]:
         "unacknowledged": core.unacknowledged(),
         "replayed": core.stats.replayed,
         "links": core.network.status() if core.network is not None else [],
+        # How far back CHATHISTORY AFTER a line said now would look (irc.disruptions).
+        "disruptions": core.disruptions.report(core.ids.now_ms() / 1000),
         "uptimeSeconds": round(core.clock() - core.started, 1),
     }
 
