@@ -309,6 +309,11 @@ class Member:
             await reading
         finally:
             session.closed = clock()
+            # Closed first: on Python 3.11, cancelling a read whose line has just
+            # arrived is lost (``asyncio.wait_for`` returns the line instead), and
+            # the reader would go on reading the still open connection for ever:
+            # the member never came back (30 of 300 in a 20-minute soak).
+            client.abort()
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reading
