@@ -144,7 +144,7 @@ class Disruptions:
         since = self.lookback(now)
         return {
             "informed": self.informed(now),
-            "known": len([d for d in self.recent if d is not self.assumed]) + len(self.told),
+            "known": len(self._known()),
             "lostServers": sorted(self.lost_since),
             "lookBackSeconds": round(now - since, 1) if since is not None else 0.0,
         }
@@ -167,10 +167,14 @@ class Disruptions:
         (missing for less than ``keep``), the latest ``MAX_REMEMBERED``.
         """
         self._forget_old(now)
-        known = [d for d in self.recent if d is not self.assumed] + self.told
         return [
-            Span(d.start, d.last_change + self.settle, self._holding(d.missing, now)) for d in known
+            Span(d.start, d.last_change + self.settle, self._holding(d.missing, now))
+            for d in self._known()
         ]
+
+    def _known(self) -> list[Disruption]:
+        """What this server saw and what it was told, not what it assumes."""
+        return [d for d in self.recent if d is not self.assumed] + self.told
 
     def heard(
         self,
@@ -203,8 +207,7 @@ class Disruptions:
                 # Cut off and not back: when it comes back here, its catch-up may
                 # bring what it stamped since, as if this server had seen it go.
                 self.lost_since.setdefault(server, min(since, now))
-        while len(self.lost_since) > MAX_REMEMBERED:
-            del self.lost_since[next(iter(self.lost_since))]
+        self._trim_lost()
         self._back_in_told(now, reachable)
         if not informed or self.assumed is None:
             return False
@@ -252,6 +255,10 @@ class Disruptions:
         for server in servers:
             current.missing.setdefault(server, now)
             self.lost_since.setdefault(server, current.start)
+        self._trim_lost()
+
+    def _trim_lost(self) -> None:
+        """At most ``MAX_REMEMBERED`` servers lost, the oldest forgotten first."""
         while len(self.lost_since) > MAX_REMEMBERED:
             del self.lost_since[next(iter(self.lost_since))]
 

@@ -129,8 +129,9 @@ class LinkManager(LinkViews):
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
-            self.core.disruptions.linked(self._stamp_now())
-            self.core.disruptions.returned(self._stamp_now(), {peer})
+            now = self._stamp_now()
+            self.core.disruptions.linked(now)
+            self.core.disruptions.returned(now, {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
             # not in this server's routing tree, so a change made between a
             # burst now and that advert (a client registering on a server

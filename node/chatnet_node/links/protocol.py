@@ -31,6 +31,10 @@ from ..irc.events import Event
 PROTOCOL = "chatnet-link.v1"
 VERSION = 1
 MAX_LINK_MESSAGE = 64 * 1024
+#: Most disruptions in one ``disruptions`` message (a server remembers 64 it
+#: saw and 64 it was told), and most servers one names.
+MAX_SPANS = 128
+MAX_NAMED = 64
 
 
 class LinkProtocolError(Exception):
@@ -177,7 +181,7 @@ class DisruptionSpan(BaseModel):
 
     start: float
     end: float
-    missing: dict[str, float] = Field(default={}, max_length=64)
+    missing: dict[str, float] = Field(default={}, max_length=MAX_NAMED)
 
     _names = field_validator("missing")(_server_names)
 
@@ -195,9 +199,9 @@ class Disruptions(_Msg):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     t: Literal["disruptions"] = "disruptions"
-    spans: list[DisruptionSpan] = Field(max_length=128)
+    spans: list[DisruptionSpan] = Field(max_length=MAX_SPANS)
     unknown: tuple[float, float] | None = None
-    lost: dict[str, float] = Field(default={}, max_length=64)
+    lost: dict[str, float] = Field(default={}, max_length=MAX_NAMED)
     #: More parts follow (the list did not fit one message): the sender is
     #: informed (``unknown`` None) only as of the last part, which has ``lost``.
     more: bool = False
@@ -220,7 +224,7 @@ def disruption_parts(
     size = 0
     for span in spans:
         length = len(span.model_dump_json()) + 1
-        if part and (size + length > MAX_LINK_MESSAGE // 2 or len(part) == 128):
+        if part and (size + length > MAX_LINK_MESSAGE // 2 or len(part) == MAX_SPANS):
             parts.append(Disruptions(spans=part, unknown=unknown, more=True))
             part, size = [], 0
         part.append(span)
