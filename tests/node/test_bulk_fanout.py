@@ -8,7 +8,13 @@ another turn for the rest. Nothing is lost or reordered for anyone.
 
 from __future__ import annotations
 
-from chatnet_node.irc.output import BULK_FANOUT
+import asyncio
+import time
+
+import pytest
+
+from chatnet_node.irc.output import BULK_FANOUT, TURN_BUDGET
+from chatnet_node.transport.connection import flush_soon
 from tests.corekit import CoreServer, CoreUser
 
 
@@ -70,3 +76,71 @@ def test_without_a_budget_a_flush_writes_everything() -> None:
         _written(user) == [":c0!~c0@127.0.0.1 PRIVMSG #big :all at once"] for user in crowd[1:]
     )
     assert not server.core.output.bulk
+
+
+def test_work_in_slices_shares_the_turns_budget_with_the_big_fanouts() -> None:
+    """A slice's work (the transport's drops) comes out of the big fan-outs' share."""
+    server = CoreServer()
+    crowd = [server.user(f"c{i}") for i in range(BULK_FANOUT + 1)]
+    for user in crowd:
+        user.send("JOIN #big")
+    for user in crowd:
+        user.lines()
+    output = server.core.output
+    wakes: list[None] = []
+    output.wake = lambda: wakes.append(None)
+    deadlines: list[float] = []
+
+    def costly_slice(deadline: float) -> bool:
+        deadlines.append(deadline)
+        if len(deadlines) == 1:
+            output.charged += 3600.0  # costs the whole turn, after it returns
+        return len(deadlines) == 1
+
+    output.slices.append(costly_slice)
+    crowd[0].send("PRIVMSG #big :hi")
+    wakes.clear()
+    began = time.monotonic()
+    output.flush(budget=3600.0)
+    reached = [user for user in crowd[1:] if user.sink.data]
+    assert len(deadlines) == 1
+    assert deadlines[0] >= began + 3600.0, "the slice is given the turn's deadline"
+    assert 0 < len(reached) < len(crowd) - 1, "one batch of the channel, not the hour"
+    assert wakes, "the rest, and the slice's, ask for another turn"
+
+    wakes.clear()
+    output.flush(budget=3600.0)
+    assert len(deadlines) == 2
+    assert all(user.sink.data for user in crowd[1:]), "nothing charged: the whole channel"
+    assert not wakes
+
+
+def test_a_message_with_no_other_local_recipient_still_asks_for_the_turns_flush() -> None:
+    """The sender alone here: its echo and history commit wait on a flush all the same."""
+    server = CoreServer()
+    alice = server.user("alice")
+    alice.send("CAP REQ :echo-message")
+    alice.send("JOIN #alone")
+    alice.lines()
+    wakes: list[None] = []
+    server.core.output.wake = lambda: wakes.append(None)
+    alice.send("PRIVMSG #alone :anyone?")
+    assert wakes
+    assert alice.lines() == [":alice!~alice@127.0.0.1 PRIVMSG #alone anyone?"]
+
+
+async def test_the_runtime_runs_one_flush_a_turn_however_often_it_is_woken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two pending flushes would each take a turn's budget, and each ask for another."""
+    core = CoreServer().core
+    budgets: list[float | None] = []
+    monkeypatch.setattr(core.output, "flush", budgets.append)
+    wake = flush_soon(core, asyncio.get_running_loop())
+    for _ in range(3):
+        wake()
+    await asyncio.sleep(0)
+    assert budgets == [TURN_BUDGET]
+    wake()
+    await asyncio.sleep(0)
+    assert budgets == [TURN_BUDGET, TURN_BUDGET], "woken again once it has run"

@@ -9,9 +9,10 @@
 * big fan-outs wait behind small ones: a message to a channel of more than
   ``BULK_FANOUT`` members marks its recipients in ``bulk``, written after
   ``dirty`` and, per turn, only for ``TURN_BUDGET`` seconds (the rest the
-  next turn, once the sockets have been read again). A flood to channels
-  of thousands (or to thousands of readers that never read, every write a
-  system call until their buffers fill) then costs the server the same
+  next turn, once the sockets have been read again); work done in slices
+  (the transport's drops, see ``slices``) shares that budget. A flood to
+  channels of thousands (or to thousands of readers that never read, every
+  write a system call until their buffers fill) then costs the server the same
   work, but spread in slices between which a normal user's message is
   read, fanned out and written: a small chat keeps its latency;
 * replies to the client whose command is being handled are collected
@@ -25,6 +26,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -36,6 +38,8 @@ from .message import Message
 from .model import Channel, Client
 from .stats import CoreStats
 from .wire import encode
+
+log = logging.getLogger("chatnet.output")
 
 # Runs an iterator to its end at C speed (the fan-out loop).
 _drain = deque[None](maxlen=0).extend
@@ -78,6 +82,18 @@ class Output:
         self._merged: dict[int, dict[Client, None]] = {}
         self.current: Client | None = None  # the client whose command is running
         self.wake: Callable[[], None] = lambda: None  # the runtime: "flush soon"
+        self._woken = False  # a flush is asked for and has not begun
+        #: Work done in slices within a budgeted flush, before the big
+        #: fan-outs (the transport's drops): each is given the turn's
+        #: deadline (``time.monotonic``), does at least one step and returns
+        #: whether it has more (a flush then asks for another turn). One that
+        #: has nothing left to do takes itself off the list.
+        self.slices: list[Callable[[float], bool]] = []
+        #: Seconds the slices' work will cost outside them, before the
+        #: sockets are read again (the event loop closes the sockets they
+        #: reset): taken off the big fan-outs' share, so that reads wait
+        #: no longer than the budget.
+        self.charged = 0.0
         self.before_write: list[Callable[[], None]] = []
 
     # One client.
@@ -111,16 +127,19 @@ class Output:
             self.send(client, message)
         self.send(client, Message("BATCH", [f"-{ref}"], self.server_name))
 
+    def wake_soon(self) -> None:
+        """Ask the runtime for a flush (once, however often it is asked before it runs)."""
+        if not self._woken:
+            self._woken = True
+            self.wake()
+
     def queue(self, client: Client, data: bytes) -> None:
         """Append bytes to a client's outbox; ``flush`` hands them to its sink."""
         client.outbox.append(data)
-        dirty = self.dirty
-        if not dirty:
-            dirty[client] = None
-            if not self.bulk and not self._pass:  # else a flush is already asked for
-                self.wake()
-        else:
-            dirty[client] = None
+        self.dirty[client] = None
+        if not self._woken:
+            self._woken = True
+            self.wake()
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         """Send a numeric reply from this server to ``client``."""
@@ -145,7 +164,6 @@ class Output:
         cache: dict[int, bytes] = {}
         current = self.current
         dirty = self.dirty
-        was_idle = not dirty and not self.bulk and not self._pass
         count = 0
         for client in recipients:
             if client is current or client.closed or client.remote:
@@ -159,8 +177,8 @@ class Output:
             dirty[client] = None
             count += 1
         self.stats.deliveries += count
-        if was_idle and dirty:
-            self.wake()
+        if dirty and not self._woken:
+            self.wake_soon()
 
     def deliver_to_channel(self, msg: Message, channel: Channel, sender: Client) -> None:
         """Fan a message out to every member of ``channel`` but its ``sender``.
@@ -170,9 +188,7 @@ class Output:
         update of the dirty set (``bulk`` for a big channel). The sender's
         copy is taken back afterwards.
         """
-        bulk = self.bulk
-        was_idle = not self.dirty and not bulk and not self._pass
-        dirty = bulk if len(channel.members) > BULK_FANOUT else self.dirty
+        dirty = self.bulk if len(channel.members) > BULK_FANOUT else self.dirty
         merged = self._merged
         count = 0
         for key, (outboxes, members) in channel.fanout_groups().items():
@@ -186,8 +202,8 @@ class Output:
                 sender.outbox.pop()
                 count -= 1
         self.stats.deliveries += count
-        if was_idle and dirty:
-            self.wake()
+        if dirty and not self._woken:  # the sender alone: its echo waits on the commit
+            self.wake_soon()
 
     # The turn's end.
 
@@ -196,16 +212,20 @@ class Output:
 
         The adapter calls this once per event-loop turn (``wake`` asks it to),
         so a client that gets ten messages in a turn costs one write, not ten.
-        With a ``budget`` (seconds) the big fan-outs (``bulk``) are written
-        for that long only, after everything else, and the rest asks for
-        another turn; without one, everything is written.
+        With a ``budget`` (seconds) the ``slices`` and then the big fan-outs
+        (``bulk``) get that long only, after everything else, and the rest
+        asks for another turn; without one, everything is written and the
+        slices wait for a flush with a budget (the runtime's, every turn).
         """
-        for hook in self.before_write:  # the history commit, then link confirmations
-            hook()
+        try:
+            for hook in self.before_write:  # the history commit, then link confirmations
+                hook()
+        finally:
+            self._woken = False  # what is queued from here on needs another flush
         dirty, self.dirty = self.dirty, {}
         self._merged.clear()
         _write(dirty)
-        if not self.bulk and not self._pass:
+        if not self.bulk and not self._pass and not self.slices:
             return
         if budget is None:  # everything
             _write(self._pass)
@@ -213,16 +233,32 @@ class Output:
             self._pass, self.bulk = {}, {}
             return
         now = time.monotonic()
+        deadline = now + budget
+        more = False
+        if self.slices:
+            self.charged = 0.0
+            for work in list(self.slices):  # a slice may leave the list
+                try:
+                    more = work(deadline) or more
+                except Exception:  # a bug there must not stop the output
+                    log.exception("work in a slice failed")
+                    more = True
+            now = time.monotonic()
+            deadline -= self.charged
+        if not self.bulk and not self._pass:
+            if more:
+                self.wake_soon()
+            return
         if not self._pass:
             # A new pass: the big fan-outs marked so far. Those marked while
             # it is written wait for the next one, so none waits forever.
             self._pass, self.bulk = self.bulk, {}
             self._pass_started = now
         elif now - self._pass_started > MAX_BULK_LAG:
-            budget = float("inf")  # not keeping up: this pass in full, before reading more
-        self._pass = _write_for(self._pass, now + budget)
-        if self._pass or self.bulk:
-            self.wake()
+            deadline = float("inf")  # not keeping up: this pass in full, before reading more
+        self._pass = _write_for(self._pass, deadline)
+        if self._pass or self.bulk or more:
+            self.wake_soon()
 
     # A command's replies.
 

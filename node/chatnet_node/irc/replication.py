@@ -157,11 +157,10 @@ class Replication:
         if client.holding is None:
             client.holding = set()
         client.holding.add(msg.tags["msgid"])
-        if not self.output.dirty:
-            # Nothing else asked for this turn's flush (a private message to
-            # another server's user queues no bytes here), yet its history
-            # commit is what makes the message safe: ask for it.
-            self.output.wake()
+        # Its history commit is what makes the message safe: ask for the
+        # turn's flush, which nothing else may have (a private message to
+        # another server's user queues no bytes here).
+        self.output.wake_soon()
 
     def report_overdue(self) -> None:
         """Tell senders whose messages are still not safe after ``links.ackTimeout``.

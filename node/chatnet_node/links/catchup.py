@@ -57,7 +57,7 @@ class CatchUp:
             return  # the shared store is what makes them safe, not this server
         pending = self._stored_out
         if not pending:
-            self.core.output.wake()  # a flush commits, then ``_send_stored`` runs
+            self.core.output.wake_soon()  # a flush commits, then ``_send_stored`` runs
         pending.setdefault(peer, []).extend(m for m in msgids if m)
 
     def _send_stored(self) -> None:

@@ -39,14 +39,24 @@ READ_TURN_BYTES = 65536
 def flush_soon(core: ChatCore, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     """The core's ``wake``: flush once, at the end of this event-loop turn.
 
-    Big fan-outs get ``TURN_BUDGET`` of it; what is left asks for the next
-    turn, after the sockets have been read (see ``Output.flush``).
+    Big fan-outs and drops get ``TURN_BUDGET`` of it; what is left asks for
+    the next turn, after the sockets have been read (see ``Output.flush``).
+    However often it is asked, one flush is pending at a time: two would
+    each take a budget, and each ask for another turn.
     """
-
     flush = core.output.flush
+    pending = False
+
+    def run() -> None:
+        nonlocal pending
+        pending = False
+        flush(TURN_BUDGET)
 
     def wake() -> None:
-        loop.call_soon(flush, TURN_BUDGET)
+        nonlocal pending
+        if not pending:
+            pending = True
+            loop.call_soon(run)
 
     return wake
 
