@@ -120,6 +120,19 @@ class CoreCollector(Collector):
             "Channel messages learnt in a catch-up after a link came up",
             stats.replayed,
         )
+        lookback = HistogramMetricFamily(
+            "chatnet_history_lookback_seconds",
+            "How far CHATHISTORY AFTER a msgid looked back before it for messages "
+            "stamped earlier that may have arrived later (clock skew, disruptions)",
+            labels=labels,
+        )
+        lookback.add_metric(server, _buckets(stats.lookback), stats.lookback.sum)
+        yield lookback
+        yield counter(
+            "chatnet_history_lookback_disrupted",
+            "CHATHISTORY AFTER requests whose reference lay in a disruption",
+            stats.lookback_disrupted,
+        )
         if core.network is not None:
             network = core.network
             yield from self._links(network.link_metrics(), core.name)

@@ -13,11 +13,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 
-__all__ = ["ACK_BUCKETS", "WRITE_BUCKETS", "Histogram"]
+__all__ = ["ACK_BUCKETS", "LOOKBACK_BUCKETS", "WRITE_BUCKETS", "Histogram"]
 
 #: Acknowledgement latency (seconds): a link round trip plus a peer's history
 #: commit, from well under a millisecond on one host to seconds across regions.
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: How far ``CHATHISTORY AFTER msgid`` looked back before its reference
+#: (seconds): clock skew (under a second) up to a disruption's whole span,
+#: at most the sync window (15 minutes by default).
+LOOKBACK_BUCKETS = (0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
 #: History write latency (seconds): one SQLite transaction or PostgreSQL batch.
 WRITE_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,

@@ -129,9 +129,15 @@ def test_a_reader_who_moves_after_a_split_heals_gets_what_its_server_lacked(
     back = net.user("y", "back", CAPS)
     net.say(back, "JOIN #room")
     back.lines()
+    stats = net.servers["y"].core.stats
+    looked = stats.lookback.count
     texts = texts_of(back, f"CHATHISTORY AFTER #room msgid={last} 50")
     assert "said on a while x was cut off" in texts
     assert "said on x during the split" not in texts  # the reference itself
+    # What an operator sees (chatnet_history_lookback_*): one look back over a disruption.
+    assert stats.lookback.count == looked + 1
+    assert stats.lookback_disrupted == 1
+    assert stats.lookback.sum >= 1.0  # at least back to carol's line, a second earlier
 
 
 def test_without_a_disruption_after_looks_back_only_to_the_horizon() -> None:
@@ -158,6 +164,9 @@ def test_without_a_disruption_after_looks_back_only_to_the_horizon() -> None:
     two = next(line for line in lines if line.endswith(":line two"))
     ref = two.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
     assert texts_of(back, f"CHATHISTORY AFTER #room msgid={ref} 50") == ["line three"]
+    stats = net.servers["y"].core.stats
+    assert stats.lookback.count == 1 and stats.lookback_disrupted == 0
+    assert dict(stats.lookback.cumulative())[0.5] == 1, "only the msgid's horizon"
 
 
 def test_a_server_that_was_frozen_looks_back_to_when_its_link_went_silent() -> None:

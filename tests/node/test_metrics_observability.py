@@ -90,6 +90,9 @@ async def test_linked_servers_export_rtt_ack_latency_history_writes_and_drops(
         assert after_a.value(f"{acks}_count") - before_a.value(f"{acks}_count") == 5
         assert after_a.value(f"{acks}_sum") > before_a.value(f"{acks}_sum")
         assert after_a.value(f"{acks}_bucket", le="+Inf") == after_a.value(f"{acks}_count")
+        # Exported from the start, before any catch-up asked for them.
+        assert after_a.has("chatnet_history_lookback_seconds_bucket", server="a", le="0.5")
+        assert after_a.has("chatnet_history_lookback_disrupted_total", server="a")
         writes = "chatnet_history_write_seconds_count"
         # One SQLite transaction per event-loop turn: 1 to 5 for 5 messages.
         assert 1 <= after_a.value(writes, store="sqlite") - before_a.value(writes) <= 5

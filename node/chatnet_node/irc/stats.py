@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..timings import LOOKBACK_BUCKETS, Histogram
 
 
 @dataclass
@@ -25,3 +27,8 @@ class CoreStats:
     max_local_users: int = 0  # most registered users at once on this server
     max_global_users: int = 0  # most users at once on the network, as seen here
     replayed: int = 0  # channel messages learnt late, in a catch-up after a link came up
+    #: How far each ``CHATHISTORY AFTER msgid`` looked back before its
+    #: reference (paging on from a page's end is not counted), and how many
+    #: of them looked back over a disruption (``irc.disruptions``).
+    lookback: Histogram = field(default_factory=lambda: Histogram(LOOKBACK_BUCKETS))
+    lookback_disrupted: int = 0

@@ -162,6 +162,8 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
         disrupted = core.disruptions.lookback(ref.ts)
         if disrupted is not None and disrupted < horizon:
             horizon = disrupted
+            core.stats.lookback_disrupted += 1
+        core.stats.lookback.observe(max(0.0, ref.ts - horizon))
     start = Ref.start(horizon) if horizon < ref.ts else ref
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.
