@@ -52,8 +52,11 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -401,6 +404,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         settled = await settle_quietly(members, ledger)
+        looked_back = await asyncio.to_thread(lookbacks, net)
         if any(ledger.acked.keys() - m.have.keys() for m in members):
             # Where is what someone lacks? Each server's history says whether
             # the network lost it or a member's delivery/catch-up did.
@@ -420,6 +424,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     print()
     print(report.summary())
     print(f"settled {settled:.1f}s after the load stopped")
+    print(looked_back)
     print(f"members' failed connection attempts: {report.failure_summary()}")
     print(
         f"faults: {len(faults.kills)} kills, {len(faults.freezes)} freezes "
@@ -462,6 +467,48 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     if args.plot:
         plot(samples, faults, args.plot)
     return 0 if report.ok else 1
+
+
+def lookbacks(net: UpNetwork) -> str:
+    """How far the servers' ``CHATHISTORY AFTER msgid`` looked back (their /metrics).
+
+    Since each server's last start: a killed server's counts went with it.
+    """
+    count = disrupted = 0
+    total = 0.0
+    buckets: dict[float, float] = {}
+    unreadable: list[str] = []
+    for server in net.servers():
+        url = net.doc["servers"][server]["admin"].rstrip("/") + "/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            unreadable.append(server)  # killed just now, not back yet
+            continue
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "chatnet_history_lookback_seconds_count":
+                    count += int(sample.value)
+                elif sample.name == "chatnet_history_lookback_seconds_sum":
+                    total += sample.value
+                elif sample.name == "chatnet_history_lookback_disrupted_total":
+                    disrupted += int(sample.value)
+                elif sample.name == "chatnet_history_lookback_seconds_bucket":
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0) + sample.value
+    missing = f" ({', '.join(unreadable)} unreadable)" if unreadable else ""
+    if not count:
+        return f"look-backs of CHATHISTORY AFTER: none since the servers' last start{missing}"
+    within = ", ".join(
+        f"<= {bound:g}s {100 * n / count:.0f}%"
+        for bound, n in sorted(buckets.items())
+        if bound in (1.0, 30.0, 120.0, 900.0)
+    )
+    return (
+        f"look-backs of CHATHISTORY AFTER since each server's last start: n={count}, "
+        f"{disrupted} over a disruption, mean {total / count:.1f}s ({within}){missing}"
+    )
 
 
 async def settle_quietly(members: list[Member], ledger: Ledger) -> float:

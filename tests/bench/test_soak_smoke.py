@@ -36,6 +36,8 @@ def test_two_minutes_of_churn_and_faults_lose_and_duplicate_nothing(tmp_path: Pa
     complete = [s for s in report["samples"] if len(s["rss_kib"]) == 8]
     assert len(complete) >= len(report["samples"]) - len(report["kills"])
     assert "lost 0, duplicated 0" in result.stdout
+    # How far the servers' catch-ups looked back, read from their /metrics.
+    assert "look-backs of CHATHISTORY AFTER" in result.stdout, result.stdout[-3000:]
 
 
 def _why_away(stdout: str) -> str:
