@@ -503,7 +503,7 @@ def lookbacks(net: UpNetwork) -> str:
     within = ", ".join(
         f"<= {bound:g}s {100 * n / count:.0f}%"
         for bound, n in sorted(buckets.items())
-        if bound in (1.0, 30.0, 120.0, 900.0)
+        if bound in (1.0, 30.0, 120.0, 900.0)  # above 900: the whole window (960 s)
     )
     return (
         f"look-backs of CHATHISTORY AFTER since each server's last start: n={count}, "

@@ -20,8 +20,9 @@ __all__ = ["ACK_BUCKETS", "LOOKBACK_BUCKETS", "WRITE_BUCKETS", "Histogram"]
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: How far ``CHATHISTORY AFTER msgid`` looked back before its reference
 #: (seconds): clock skew (under a second) up to a disruption's whole span,
-#: at most the sync window (15 minutes by default).
-LOOKBACK_BUCKETS = (0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
+#: at most the sync window and a minute's replay slack (16 minutes by
+#: default; 960 s falls in the 1800 bucket).
+LOOKBACK_BUCKETS = (0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
 #: History write latency (seconds): one SQLite transaction or PostgreSQL batch.
 WRITE_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,

@@ -163,7 +163,8 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
         if disrupted is not None and disrupted < horizon:
             horizon = disrupted
             core.stats.lookback_disrupted += 1
-        core.stats.lookback.observe(max(0.0, ref.ts - horizon))
+        # To the millisecond: a float's last bit must not move it up a bucket.
+        core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
     start = Ref.start(horizon) if horizon < ref.ts else ref
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.
