@@ -425,3 +425,37 @@ def test_a_server_restarted_during_a_split_longer_than_the_window_covers_its_hea
     assert "said on n during the long split" in texts_of(
         back, f"CHATHISTORY AFTER #room msgid={ref} 50"
     )
+
+
+def test_linked_for_the_whole_window_a_server_drops_its_assumption_once() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    seen.linked(10_001)
+    assert not seen.settle_assumption(10_500), "linked for less than the window"
+    assert seen.lookback(10_020) is not None, "it still assumes"
+    assert seen.settle_assumption(10_902)
+    assert seen.lookback(10_020) is None, "nothing it saw reaches back there"
+    assert not seen.settle_assumption(10_903), "once"
+
+
+def test_a_server_informed_by_time_tells_a_neighbour_that_restarted_meanwhile() -> None:
+    """a and y start together, so neither can inform the other. y restarts
+    halfway through the window and is told by a only that a does not know:
+    y assumes. Once a has been linked for the whole window it is informed,
+    and tells y, which stops looking back over a window it missed, half a
+    window before it would have known by itself."""
+    net = CoreNetwork("a", "y")
+    net.link("a", "y")
+    a = net.servers["a"]
+    exchange_clocks(net, 450.0)
+    restart(net, "y", a.clock.now)
+    net.link("a", "y")
+    y = net.servers["y"].core.disruptions
+    before = a.core.ids.now_ms() / 1000 - 60
+    assert y.lookback(before) is not None, "told by a that knows nothing: y assumes"
+    exchange_clocks(net, 400.0)
+    assert y.lookback(before) is not None
+    exchange_clocks(net, 200.0)  # a: linked for the whole window
+    assert net.servers["a"].core.disruptions.informed(a.clock.now)
+    assert y.lookback(before) is None, "a told y once it knew"
+    assert y.informed(net.servers["y"].clock.now)

@@ -34,9 +34,9 @@ disruptions it knows (``spans``), the servers it has lost and not seen back
 had seen it go), and whether it is informed itself (``unknown``). A server
 told by an informed neighbour takes what it is told, drops its assumption
 and is informed; so is a server that has been linked for the whole window
-(it has seen every link go since). A neighbour that is not informed passes
+(it has seen every link go since: ``settle_assumption``). A neighbour that is not informed passes
 on what it saw, and the assumption stays. A server that becomes informed
-by being told tells its neighbours again, so what it learnt reaches a leaf
+(told, or by time) tells its neighbours again, so what it learnt reaches a leaf
 that linked to it first. The assumption itself is never passed on: with a
 server killed every few minutes, every server would otherwise look back
 over the whole window all the time, and a client's catch-up would page
@@ -138,6 +138,20 @@ class Disruptions:
         if self.assumed is None:
             return True
         return self.linked_at is not None and now >= self.linked_at + self.keep
+
+    def settle_assumption(self, now: float) -> bool:
+        """Linked for the whole window since it started: drop the assumption.
+
+        It has seen every link go since, so what it saw is all that matters,
+        here and to the neighbours that restarted meanwhile and were told by
+        it only that it did not know: True when it just became informed this
+        way (then the caller tells them).
+        """
+        if self.assumed is None or not self.informed(now):
+            return False
+        self.recent = [d for d in self.recent if d is not self.assumed]
+        self.assumed = None
+        return True
 
     def report(self, now: float) -> dict[str, object]:
         """For /status: is this server informed, and how far back ``AFTER`` looks now."""

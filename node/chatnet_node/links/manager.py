@@ -425,6 +425,11 @@ class LinkManager(LinkViews):
             return
         self._next_clock = now + CLOCK_INTERVAL
         self.core.emit(ClockTick(ts=self.core.ids.now_ms() / 1000))
+        if self.core.disruptions.settle_assumption(self._stamp_now()):
+            # Informed by time: the neighbours that restarted meanwhile, told
+            # only that this server did not know, learn that it knows now.
+            for peer in self.sessions:
+                self._tell_disruptions(peer)
 
     def _counts(self, session: LinkSession, message: lp.Counts) -> None:
         """Another server's counts: keep them if newer, and pass them on."""
