@@ -63,13 +63,19 @@ def test_small_chat_goes_out_before_a_big_channels_backlog() -> None:
     assert _written(alice) == []
 
 
-def test_without_a_budget_a_flush_writes_everything() -> None:
-    server = CoreServer()
+def _big_channel(server: CoreServer) -> list[CoreUser]:
+    """A crowd just big enough for a big fan-out, all in #big, nothing left unread."""
     crowd = [server.user(f"c{i}") for i in range(BULK_FANOUT + 1)]
     for user in crowd:
         user.send("JOIN #big")
     for user in crowd:
         user.lines()
+    return crowd
+
+
+def test_without_a_budget_a_flush_writes_everything() -> None:
+    server = CoreServer()
+    crowd = _big_channel(server)
     crowd[0].send("PRIVMSG #big :all at once")
     server.core.output.flush()
     assert all(
@@ -81,11 +87,7 @@ def test_without_a_budget_a_flush_writes_everything() -> None:
 def test_work_in_slices_shares_the_turns_budget_with_the_big_fanouts() -> None:
     """A slice's work (the transport's drops) comes out of the big fan-outs' share."""
     server = CoreServer()
-    crowd = [server.user(f"c{i}") for i in range(BULK_FANOUT + 1)]
-    for user in crowd:
-        user.send("JOIN #big")
-    for user in crowd:
-        user.lines()
+    crowd = _big_channel(server)
     output = server.core.output
     wakes: list[None] = []
     output.wake = lambda: wakes.append(None)

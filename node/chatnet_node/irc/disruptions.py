@@ -149,9 +149,13 @@ class Disruptions:
         """
         if self.assumed is None or not self.informed(now):
             return False
+        self._drop_assumption()
+        return True
+
+    def _drop_assumption(self) -> None:
+        """Informed: what this server assumed at start no longer counts."""
         self.recent = [d for d in self.recent if d is not self.assumed]
         self.assumed = None
-        return True
 
     def report(self, now: float) -> dict[str, object]:
         """For /status: is this server informed, and how far back ``AFTER`` looks now."""
@@ -226,8 +230,7 @@ class Disruptions:
         if not informed or self.assumed is None:
             return False
         was_informed = self.informed(now)
-        self.recent = [d for d in self.recent if d is not self.assumed]
-        self.assumed = None
+        self._drop_assumption()
         return not was_informed
 
     def _merge_told(self, new: Disruption) -> None:

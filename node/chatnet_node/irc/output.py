@@ -137,9 +137,8 @@ class Output:
         """Append bytes to a client's outbox; ``flush`` hands them to its sink."""
         client.outbox.append(data)
         self.dirty[client] = None
-        if not self._woken:
-            self._woken = True
-            self.wake()
+        if not self._woken:  # checked here too: the call is once a turn, the check per line
+            self.wake_soon()
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
         """Send a numeric reply from this server to ``client``."""
