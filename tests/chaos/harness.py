@@ -161,8 +161,11 @@ class Member:
         self.have: dict[str, float] = {}  # msgid -> when it first arrived (merged view)
         self.overlaps = 0  # arrivals the msgid merge removed (history vs live, reconnects)
         self.history_dups = 0  # a msgid twice within one history answer
+        #: Where the next catch-up resumes: everything stamped up to it was seen, with no gap.
         self.last_msgid: str | None = None
         self.last_ts = 0.0
+        #: The newest line seen live while catching up: the resume point once caught up.
+        self._live_newest: tuple[float, str | None] = (0.0, None)
         self.first_join_ts: float | None = None  # server time of the first join
         self.errors: list[str] = []
         #: Ended attempts by stage and exception ("connect: TimeoutError", ...).
@@ -296,6 +299,7 @@ class Member:
         client.inbox.keep = KEEP
         self._client = client
         session = Session(number=len(self.sessions) + 1, opened=clock())
+        self._live_newest = (0.0, None)  # a session that never caught up moves nothing
         self.sessions.append(session)
         self._alive.set()
         reading = asyncio.create_task(self._read(client, session))
@@ -304,7 +308,7 @@ class Member:
             await self._join(session)
             if len(self.sessions) > 1 or self.last_msgid is not None:
                 await self._catch_up(session)
-            session.caught_up = clock()
+            self._caught_up(session)
             self.joined.set()
             await reading
         finally:
@@ -387,6 +391,14 @@ class Member:
         """CHATHISTORY AFTER the last msgid seen (paged), with no lookback: as the web page."""
         await self._after()
 
+    def _caught_up(self, session: Session) -> None:
+        """The live lines the catch-up ran beside are seen without a gap now."""
+        session.caught_up = clock()
+        ts, msgid = self._live_newest
+        if msgid is not None and ts >= self.last_ts:
+            self.last_ts, self.last_msgid = ts, msgid
+        self._live_newest = (0.0, None)
+
     async def _after(self) -> None:
         session = self.sessions[-1]
         ref = (
@@ -450,16 +462,21 @@ class Member:
             if any(m.tags.get("msgid") == msgid for m in page):
                 self.history_dups += 1
             page.append(line)
+        # The resume point moves only past what is seen with no gap: a line that
+        # came live before the catch-up reached it waits (as on the web page), or a
+        # connection lost mid-catch-up would resume past the pages still to come.
+        ts = parse_ts(line.tags.get("time", ""))
+        if live and session.caught_up is None:
+            if ts >= self._live_newest[0]:
+                self._live_newest = (ts, msgid)
+        elif ts >= self.last_ts:
+            self.last_ts, self.last_msgid = ts, msgid
         if msgid in self.have:
             if live and session.live[msgid] > 1:
                 return  # a live duplicate: counted per session, reported as an error
             self.overlaps += 1
             return
         self.have[msgid] = now
-        ts = parse_ts(line.tags.get("time", ""))
-        if ts >= self.last_ts:
-            self.last_ts = ts
-            self.last_msgid = msgid
 
     def _acknowledged(self, line: Msg, session: Session, now: float) -> None:
         label, _, seq = line.last.partition(" ")

@@ -62,6 +62,26 @@ def test_history_and_live_merge_by_msgid_and_count_the_overlap() -> None:
     assert report.overlaps == 1
 
 
+def test_a_live_line_during_the_catch_up_moves_the_resume_point_only_once_caught_up() -> None:
+    ledger = Ledger()
+    bob = member("bob", ledger)
+    line = "@msgid={};time=2026-11-28T12:00:{:02d}.000Z{} :alice!a@h PRIVMSG #chaos :alice {}"
+    bob._caught_up(bob.sessions[-1])
+    receive(bob, line.format("id1", 1, "", 1))
+    assert bob.last_msgid == "id1"
+    # Back after missing id2..id4; a live line (id9) comes before the first page.
+    bob.sessions.append(Session(number=2, opened=ledger.started, server="west", nick="bob"))
+    receive(bob, line.format("id9", 9, "", 9))
+    assert bob.last_msgid == "id1"  # the gap is still to fetch
+    receive(bob, ":west BATCH +h1 chathistory #chaos")
+    receive(bob, line.format("id2", 2, ";batch=h1", 2))
+    receive(bob, line.format("id3", 3, ";batch=h1", 3))
+    receive(bob, ":west BATCH -h1")
+    assert bob.last_msgid == "id3"  # lost here, the next catch-up resumes after the page
+    bob._caught_up(bob.sessions[-1])
+    assert bob.last_msgid == "id9"
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
     assert percentile(values, 0.5) == 50.0

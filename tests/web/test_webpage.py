@@ -342,7 +342,8 @@ def test_nick_is_checked_on_the_page_and_by_the_server(
 class SocketGate:
     """Sits between the page and the node's WebSocket (Playwright's routeWebSocket).
 
-    It records what the page sends, can rewrite lines either way, can cut the
+    It records what the page sends, can rewrite lines either way, can hold
+    back the page's lines that ``hold`` picks (until ``release``), can cut the
     current connection and can refuse new ones, as if the server were down.
     """
 
@@ -352,6 +353,8 @@ class SocketGate:
         self.from_page: list[str] = []
         self.to_server: Callable[[str], str] = lambda line: line
         self.to_page: Callable[[str], str] = lambda line: line
+        self.hold: Callable[[str], bool] = lambda line: False
+        self.held: list[str] = []
         page.route_web_socket(url, self._route)
 
     def _route(self, ws: Any) -> None:
@@ -362,13 +365,23 @@ class SocketGate:
 
         def upstream(message: str | bytes) -> None:
             self.from_page.append(str(message))
-            server.send(self.to_server(str(message)))
+            if self.hold(str(message)):
+                self.held.append(str(message))
+            else:
+                server.send(self.to_server(str(message)))
 
         ws.on_message(upstream)
         server.on_message(lambda message: ws.send(self.to_page(str(message))))
         self.live.append((ws, server))
 
+    def release(self) -> None:
+        """Send what was held back, in order, on the current connection."""
+        held, self.held = self.held, []
+        for line in held:
+            self.live[-1][1].send(self.to_server(line))
+
     def cut(self) -> None:
+        self.held.clear()  # lost with the connection
         for side in self.live[-1]:
             side.close(code=4001, reason="test: connection lost")
 
@@ -433,6 +446,66 @@ def test_reconnects_and_fetches_what_it_missed(
     expect(members(page).filter(has_text="tcpbob")).to_have_count(1)
     say(page, "I'm back")
     got_privmsg(tcp, "alice", "I'm back")
+
+
+def test_connection_lost_mid_catch_up_resumes_where_the_pages_stopped(
+    context: Any, node: NodeProcess, tcp: LineClient
+) -> None:
+    """A live line during a catch-up does not move the page's resume point past the pages.
+
+    The page comes back after 12 missed lines (pages of 5), and a live line
+    reaches it before its first page. Its connection is lost while it asks
+    for the second page. Back again, it must ask AFTER the first page's last
+    line, not after the live line (which would skip the rest of the gap),
+    and show every line once.
+    """
+    page = context.new_page()
+    gate = SocketGate(page, node.ws_url)
+    gate.to_page = lambda line: line.replace("CHATHISTORY=100 ", "CHATHISTORY=5 ")
+    page.goto(node.http_url + "/")
+    tcp.join("#lobby")
+    log_in(page, "alice")
+    tcp.privmsg("#lobby", "before the drop")
+    expect_message(page, "tcpbob", "before the drop")
+
+    gate.blocked = True
+    gate.cut()
+    expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
+    tcp.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+    missed = [tcp.privmsg("#lobby", f"while you were away {n}").params[1] for n in range(1, 13)]
+    time.sleep(1.5)  # the live line below is stamped well past the missed ones' horizon
+
+    gate.hold = lambda line: line.startswith("CHATHISTORY AFTER #lobby ")
+    gate.blocked = False
+    # Waited for on the page: the gate's relaying runs only inside Playwright's calls.
+    rejoined = page.locator('#log ol[data-channel="#lobby"] li.sys', has_text="Rejoined #lobby")
+    expect(rejoined).to_have_count(1, timeout=30_000)
+    tcp.privmsg("#lobby", "live during the catch-up")
+    expect_message(page, "tcpbob", "live during the catch-up")
+    assert len(gate.held) == 1, gate.held
+    gate.release()  # the first page comes; the page asks for the next, which is held
+    expect(messages(page, text="while you were away 1")).to_have_count(1)
+    deadline = time.monotonic() + 10
+    while not gate.held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert gate.held, f"the page never asked for a second page: {gate.from_page}"
+    second = gate.held[0]
+
+    gate.blocked = True
+    gate.cut()  # lost while asking for the second page
+    expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
+    tcp.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+    asked_before = len(gate.sent("CHATHISTORY AFTER"))
+    gate.hold = lambda line: False
+    gate.blocked = False
+    expect(page.get_by_test_id("conn-state")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
+    for text in missed:
+        expect_message(page, "tcpbob", text)
+    expect(messages(page)).to_have_count(len(missed) + 2)  # and before the drop, and the live one
+    resumed = gate.sent("CHATHISTORY AFTER")[asked_before]
+    assert resumed == second, f"resumed with {resumed!r}, the lost page asked {second!r}"
 
 
 def test_server_errors_before_login_are_shown(context: Any, tmp_path: Path) -> None:
