@@ -424,7 +424,8 @@ class Member:
         def end_or_fail(m: Msg) -> bool:
             if m.command == "FAIL" and m.params[:1] == ["CHATHISTORY"]:
                 return True
-            return m.command == "BATCH" and m.params[0].startswith("-")
+            ref = m.params[0] if m.command == "BATCH" and m.params else ""
+            return ref.startswith("-") and ref[1:] in self._history_refs
 
         done = self._expect(end_or_fail)
         self.send(f"CHATHISTORY {query} {HISTORY_PAGE}")

@@ -508,6 +508,54 @@ def test_connection_lost_mid_catch_up_resumes_where_the_pages_stopped(
     assert resumed == second, f"resumed with {resumed!r}, the lost page asked {second!r}"
 
 
+def test_a_history_failure_falls_back_for_the_conversation_it_names(
+    context: Any, node: NodeProcess, tcp: LineClient
+) -> None:
+    """Back after a drop, the page asks history for #lobby and for its open private
+    conversation with tcpbob, whose last msgid the server no longer knows. The
+    FAIL must fall back (AFTER a timestamp) for that conversation, not for #lobby,
+    asked a moment before: a private line the page never got is then shown.
+    """
+    page = context.new_page()
+    gate = SocketGate(page, node.ws_url)
+    page.goto(node.http_url + "/")
+    tcp.join("#lobby")
+    log_in(page, "alice")
+    tcp.privmsg("#lobby", "hello all")
+    expect_message(page, "tcpbob", "hello all")
+    tcp.privmsg("alice", "a private hello")
+    expect_message(page, "tcpbob", "a private hello", channel="tcpbob")
+
+    dropped: list[str] = []
+
+    def drop_private(frame: str) -> str:
+        lines = frame.split("\r\n")
+        dropped.extend(line for line in lines if " PRIVMSG alice :" in line)
+        return "\r\n".join(line for line in lines if " PRIVMSG alice :" not in line)
+
+    gate.to_page = drop_private
+    tcp.privmsg("alice", "the page never got this")
+    for _ in range(100):  # bounded: 10 s
+        if dropped:
+            break
+        page.wait_for_timeout(100)
+    assert dropped, "the page's copy never passed the gate"
+    gate.to_page = lambda frame: frame
+    gate.to_server = lambda line: re.sub(
+        r"^CHATHISTORY AFTER tcpbob msgid=\S+", "CHATHISTORY AFTER tcpbob msgid=forgotten", line
+    )
+    gate.cut()
+    expect(page.get_by_test_id("conn-state")).to_have_attribute(
+        "data-reconnects", "1", timeout=20_000
+    )
+    expect_message(page, "tcpbob", "the page never got this", channel="tcpbob")
+    asked = gate.sent("CHATHISTORY AFTER")
+    assert "CHATHISTORY AFTER tcpbob msgid=" in " ".join(asked), asked
+    assert any(line.startswith("CHATHISTORY AFTER tcpbob timestamp=") for line in asked), asked
+    assert not any(line.startswith("CHATHISTORY AFTER #lobby timestamp=") for line in asked), asked
+    expect(page.locator("#log li.sys", has_text="Could not fetch history")).to_have_count(0)
+
+
 def test_server_errors_before_login_are_shown(context: Any, tmp_path: Path) -> None:
     full = make_node(tmp_path, name="full", limits={"maxClients": 1})
     full.start()
