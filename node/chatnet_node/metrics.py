@@ -68,6 +68,16 @@ class CoreCollector(Collector):
         )
         yield gauge("chatnet_logged_in", "Clients here logged in to an account", len(core.logins))
         yield counter("chatnet_login_failures", "Wrong passwords given here", stats.login_failures)
+        yield counter(
+            "chatnet_password_work",
+            "Passwords checked or hashed here, off the event loop (one thread, in order)",
+            stats.slow_work,
+        )
+        yield gauge(
+            "chatnet_password_work_waiting",
+            "Password checks and hashes not done yet: their clients' lines wait",
+            stats.slow_work_running,
+        )
         yield counter("chatnet_connections", "Connections accepted", stats.connections)
         yield counter(
             "chatnet_registrations",

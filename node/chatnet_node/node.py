@@ -36,6 +36,7 @@ from .transport.connection import IrcStreamProtocol, flush_soon
 from .transport.forwarded import Network, trusted_networks
 from .transport.handoff import HandoffServer
 from .transport.http import HttpRoutes
+from .transport.offload import offload, worker_pool
 from .transport.proxylisten import ProxiedListener, Refusal, http_refusal, irc_refusal
 from .transport.tls import ReloadingCertificate, tls_context
 from .transport.tlsgate import TlsGate
@@ -97,6 +98,8 @@ class Node:
         #: File-based client certificates, reloaded when renewed on disk.
         self.certificates: list[ReloadingCertificate] = []
         self.handoff: HandoffServer | None = None
+        #: Where password hashing runs, off the event loop (``transport.offload``).
+        self._worker = worker_pool()
 
     async def start(self) -> None:
         """Open every listener; raises OSError if an address is taken."""
@@ -107,6 +110,7 @@ class Node:
         self._load_records()
         self.core.replication.remember_recent()
         self.core.output.wake = flush_soon(self.core, loop)
+        self.core.offload = offload(loop, self._worker)
         listeners = self.core.config.listeners
         core = self.core
         routes, links = self.routes, self.links
@@ -337,6 +341,7 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         await self.history.aclose()  # PostgreSQL: writes what is still queued
+        self._worker.shutdown(wait=False, cancel_futures=True)
         self.stopped.set()
         log.info("stopped")
 

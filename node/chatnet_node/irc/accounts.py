@@ -11,8 +11,8 @@ exceptions, invite exceptions).
 
 Both are ``registry.Record`` s: every server keeps them, and links carry
 them. Hashing is CPU work (about 30 ms per password with the parameters
-below), done inline in the command that needs it: logins are rare next to
-messages, and each client's commands are rate-limited.
+below): the commands that need it run it off the event loop
+(``commands.passwords``, ``slowwork``).
 """
 
 from __future__ import annotations

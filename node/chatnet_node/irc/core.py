@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ..config import NodeConfig
 from ..history.contract import HistoryBackend
@@ -29,6 +30,7 @@ from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, p
 from .model import Client, Sink
 from .multiline import BatchError
 from .names import casefold
+from .slowwork import MAX_WAITING, Pending, Runner, run_inline
 from .state import ChatState
 from .transitions import accounts
 from .wire import encode
@@ -51,6 +53,7 @@ class Command:
 
 
 CommandTable = Mapping[str, Command]
+T = TypeVar("T")
 
 
 class ChatCore(ChatState):
@@ -65,6 +68,8 @@ class ChatCore(ChatState):
     ) -> None:
         super().__init__(config, history, clock)
         self.commands = commands
+        #: Where slow work runs (``slowwork``): at once, unless the runtime hands in a worker.
+        self.offload: Runner = run_inline
         self.draining = False
         self._last_timeout_scan = 0.0
 
@@ -210,7 +215,17 @@ class ChatCore(ChatState):
     # Commands.
 
     def handle_line(self, client: Client, line: str) -> None:
-        """Parse and run one command, with labeled-response wrapping."""
+        """Parse and run one command, with labeled-response wrapping.
+
+        While the client's last command waits for slow work, the line waits too.
+        """
+        pending = client.slow
+        if pending is not None:
+            pending.lines.append(line)
+            if len(pending.lines) > MAX_WAITING:
+                self.stats.excess_flood += 1
+                self.quit(client, "Excess Flood")
+            return
         try:
             msg = parse_line(line)
         except ParseError:
@@ -233,6 +248,49 @@ class ChatCore(ChatState):
                 command.handler(self, client, msg)
         finally:
             output.finish(client)
+
+    def slow(self, client: Client, work: Callable[[], T], then: Callable[[T], None]) -> None:
+        """Run ``work`` off the event loop, then ``then(result)`` as the rest of the command.
+
+        Called last by a command's handler. The client's next lines wait
+        until ``then`` has run; its replies go out then, with the command's
+        label (``slowwork``).
+        """
+        pending = Pending(client.label, then)
+        client.slow = pending
+        self.stats.slow_work += 1
+        self.stats.slow_work_running += 1
+        self.offload(work, lambda result: self._slow_done(client, pending, result))
+        if client.slow is pending:  # under way: the label waits for the result
+            client.label = None
+
+    def _slow_done(self, client: Client, pending: Pending, result: Any) -> None:
+        self.stats.slow_work_running -= 1
+        if client.slow is not pending:
+            return
+        client.slow = None
+        if client.closed:
+            return
+        output = self.output
+        if output.current is client:  # done at once: still inside the command
+            self._slow_result(client, pending, result)
+            return
+        output.resume(client, pending.label)
+        try:
+            self._slow_result(client, pending, result)
+        finally:
+            output.finish(client)
+        waiting = pending.lines
+        while waiting and client.slow is None and not client.closed:
+            self.handle_line(client, waiting.popleft())
+        if waiting and client.slow is not None:  # more slow work: the rest waits for it
+            client.slow.lines.extendleft(reversed(waiting))
+
+    def _slow_result(self, client: Client, pending: Pending, result: Any) -> None:
+        if isinstance(result, Exception):  # a bug in the work: the client learns, the server lives
+            self.quit(client, f"Server error ({type(result).__name__})")
+            return
+        pending.then(result)
 
     def _batch_line(self, client: Client, msg: Message) -> bool:
         """A line of the client's open multiline batch (or of one that failed): taken here.

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .message import Message
     from .multiline import OpenBatch
     from .sasl import Exchange
+    from .slowwork import Pending
 
 
 class Sink(Protocol):
@@ -105,6 +106,7 @@ class Client:
     account: str | None = None  # the account logged in to, as registered
     certfp: str | None = None  # SHA-256 of the TLS client certificate (local clients)
     sasl: Exchange | None = None  # a SASL exchange in progress
+    slow: Pending | None = None  # slow work of its command under way: its lines wait
     nick_deadline: float | None = None  # when a registered nick it holds is taken back
     block: str | None = None  # the address block the connection throttle counts it under
     budgets: dict[str, tuple[float, float]] | None = None  # cost budgets: balance, when (costs)

@@ -263,10 +263,14 @@ class Output:
 
     def begin(self, client: Client, msg: Message) -> None:
         """Start collecting replies to ``client`` for the command ``msg``."""
+        label = msg.tags.get("label")
+        self.resume(client, label if label and client.has("labeled-response") else None)
+
+    def resume(self, client: Client, label: str | None) -> None:
+        """Start collecting replies to ``client`` for a command already begun (``slowwork``)."""
         self.current = client
         client.replies = []
-        label = msg.tags.get("label")
-        client.label = label if label and client.has("labeled-response") else None
+        client.label = label
 
     def finish(self, client: Client) -> None:
         """Send the collected replies, labelled and batched when the client asked."""

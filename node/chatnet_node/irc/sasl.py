@@ -5,15 +5,17 @@ responses base64-encoded in lines of at most 400 characters (a line of
 exactly 400 means more follows; ``+`` is an empty response or the end).
 ``Exchange`` collects those pieces and runs one mechanism:
 
-* ``PLAIN`` (RFC 4616): ``authzid NUL authcid NUL password``, checked
-  against the account's Argon2id hash;
+* ``PLAIN`` (RFC 4616): ``authzid NUL authcid NUL password``, to be
+  checked against the account's Argon2id hash (``Check``: slow work, left
+  to the command);
 * ``SCRAM-SHA-256`` (RFC 5802/7677), through scramp: the password never
   crosses the wire, and the server proves it knows the account too;
 * ``EXTERNAL`` (RFC 4422): the client's TLS certificate fingerprint, if
   the account lists it (``NickServ CERT ADD``).
 
 Each step returns what the command sends next: a challenge, a success
-naming the account, or a failure. No I/O, no state beyond the exchange.
+naming the account, a password to check, or a failure. No I/O, no state
+beyond the exchange.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 from scramp import ScramException
 
-from .accounts import SCRAM, Account, password_ok
+from .accounts import SCRAM, Account
 
 MECHANISMS = ("PLAIN", "EXTERNAL", "SCRAM-SHA-256")
 #: What a client may send in one exchange, decoded (long enough for any SCRAM step).
@@ -49,13 +51,21 @@ class Success:
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """The client is ``account`` if ``password`` is its password (PLAIN): check it."""
+
+    account: Account
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """Authentication failed; ``reason`` is for the server's log, never the client."""
 
     reason: str
 
 
-Step = Challenge | Success | Failure
+Step = Challenge | Success | Check | Failure
 Lookup = Callable[[str], Account | None]
 
 
@@ -140,9 +150,9 @@ def _plain(response: bytes, lookup: Lookup) -> Step:
     if authzid and authzid.casefold() != authcid.casefold():
         return Failure("PLAIN: logging in as another account is not allowed")
     account = lookup(authcid)
-    if account is None or not password_ok(account, password):
+    if account is None:
         return Failure(f"PLAIN: wrong account or password for {authcid!r}")
-    return Success(account)
+    return Check(account, password)
 
 
 def _external(response: bytes, certfp: str | None, lookup: Lookup, by_certfp: Lookup) -> Step:

@@ -24,6 +24,8 @@ class CoreStats:
     sendq_exceeded: int = 0
     input_too_long: int = 0
     login_failures: int = 0  # wrong passwords (SASL, IDENTIFY, GHOST, DROP)
+    slow_work: int = 0  # password hashes and checks run off the event loop (``slowwork``)
+    slow_work_running: int = 0  # of those, under way now
     max_local_users: int = 0  # most registered users at once on this server
     max_global_users: int = 0  # most users at once on the network, as seen here
     replayed: int = 0  # channel messages learnt late, in a catch-up after a link came up

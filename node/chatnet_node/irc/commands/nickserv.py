@@ -3,7 +3,7 @@
 ``/msg NickServ <command> ...`` (or ``/NS``): REGISTER, IDENTIFY, LOGOUT,
 GHOST, DROP, SET PASSWORD, INFO, CERT ADD/DEL/LIST and HELP. Every answer
 is a NOTICE from NickServ. Passwords are checked against the account's
-Argon2id hash and never logged.
+Argon2id hash, off the event loop (``passwords``), and never logged.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import transitions
-from ..accounts import CERTFP, Account, credentials, password_ok, password_problem
+from ..accounts import CERTFP, Account, password_problem
 from ..core import ChatCore
 from ..model import Client
 from ..names import casefold
 from ..servertime import format_time
 from ..transitions import accounts
 from ..transitions.accounts import NICKSERV
+from .passwords import check_password, hash_password
 from .register import registration_problem
 
 Handler = Callable[[ChatCore, Client, list[str]], None]
@@ -72,11 +73,19 @@ def _register(core: ChatCore, client: Client, args: list[str]) -> None:
     if problem is not None:
         tell(core, client, problem[1])
         return
-    account = accounts.register_account(
-        core, client.nick, password, None if email == "*" else email
-    )
-    tell(core, client, f"Account {account.name} registered; you are logged in")
-    accounts.login(core, client, account)
+    name = client.nick
+
+    def hashed(creds: dict[str, object]) -> None:
+        # Asked again: the name may have been taken while the password was hashed.
+        again = registration_problem(core, client, name, email, password)
+        if again is not None:
+            tell(core, client, again[1])
+            return
+        account = accounts.register_account(core, name, creds, None if email == "*" else email)
+        tell(core, client, f"Account {account.name} registered; you are logged in")
+        accounts.login(core, client, account)
+
+    hash_password(core, client, password, hashed)
 
 
 def _identify(core: ChatCore, client: Client, args: list[str]) -> None:
@@ -88,12 +97,19 @@ def _identify(core: ChatCore, client: Client, args: list[str]) -> None:
         tell(core, client, f"You are already logged in as {client.account}")
         return
     account = core.accounts.get(name)
-    if account is None or not password_ok(account, password):
-        tell(core, client, "Invalid account or password")
-        accounts.login_failed(core, client)
-        return
-    accounts.login(core, client, account)
-    tell(core, client, f"You are now logged in as {account.name}")
+
+    def checked(account: Account | None) -> None:
+        if account is None:
+            tell(core, client, "Invalid account or password")
+            accounts.login_failed(core, client)
+            return
+        accounts.login(core, client, account)
+        tell(core, client, f"You are now logged in as {account.name}")
+
+    if account is None:
+        checked(None)
+    else:
+        check_password(core, client, account, password, checked)
 
 
 def _logout(core: ChatCore, client: Client, args: list[str]) -> None:
@@ -118,10 +134,26 @@ def _ghost(core: ChatCore, client: Client, args: list[str]) -> None:
         (owner is not None and casefold(client.account) == owner.folded)
         or (holder.account is not None and casefold(holder.account) == casefold(client.account))
     )
-    if not mine and not (owner is not None and len(args) > 1 and password_ok(owner, args[1])):
+    if mine:
+        _ghost_now(core, client, nick)
+    elif owner is not None and len(args) > 1:
+
+        def checked(account: Account | None) -> None:
+            if account is None:
+                tell(core, client, f"You may not ghost {nick}: it is not yours")
+                accounts.login_failed(core, client)
+            else:
+                _ghost_now(core, client, nick)
+
+        check_password(core, client, owner, args[1], checked)
+    else:
         tell(core, client, f"You may not ghost {nick}: it is not yours")
-        if len(args) > 1:
-            accounts.login_failed(core, client)
+
+
+def _ghost_now(core: ChatCore, client: Client, nick: str) -> None:
+    holder = core.nicks.get(casefold(nick))
+    if holder is None or holder is client:  # gone while the password was checked
+        tell(core, client, f"{nick} is not online")
         return
     transitions.kill(core, holder, f"GHOST command used by {client.nick}", by_uid=NICKSERV)
     tell(core, client, f"{nick} has been ghosted")
@@ -131,13 +163,19 @@ def _drop(core: ChatCore, client: Client, args: list[str]) -> None:
     account = _own_account(core, client)
     if account is None:
         return
-    if not args or not password_ok(account, args[0]):
+    if not args:
         tell(core, client, "Syntax: DROP <password> (your account's password, to confirm)")
-        if args:
-            accounts.login_failed(core, client)
         return
-    accounts.drop(core, account)
-    tell(core, client, f"Account {account.name} has been dropped")
+
+    def checked(account: Account | None) -> None:
+        if account is None:
+            tell(core, client, "Syntax: DROP <password> (your account's password, to confirm)")
+            accounts.login_failed(core, client)
+            return
+        accounts.drop(core, account)
+        tell(core, client, f"Account {account.name} has been dropped")
+
+    check_password(core, client, account, args[0], checked)
 
 
 def _set(core: ChatCore, client: Client, args: list[str]) -> None:
@@ -150,8 +188,7 @@ def _set(core: ChatCore, client: Client, args: list[str]) -> None:
     if (why := password_problem(args[1])) is not None:
         tell(core, client, why)
         return
-    _set_password(core, account, args[1])
-    tell(core, client, "Your password has been changed")
+    _set_password(core, client, account, args[1], "Your password has been changed")
 
 
 def _info(core: ChatCore, client: Client, args: list[str]) -> None:
@@ -232,8 +269,8 @@ def _saset(core: ChatCore, client: Client, args: list[str]) -> None:
     if (why := password_problem(args[2])) is not None:
         tell(core, client, why)
         return
-    _set_password(core, account, args[2])
-    tell(core, client, f"The password of {account.name} has been changed")
+    done = f"The password of {account.name} has been changed"
+    _set_password(core, client, account, args[2], done)
 
 
 def _operated_account(
@@ -252,10 +289,20 @@ def _operated_account(
     return account
 
 
-def _set_password(core: ChatCore, account: Account, password: str) -> None:
+def _set_password(
+    core: ChatCore, client: Client, account: Account, password: str, done: str
+) -> None:
     """A new version of ``account`` with ``password`` (hash and SCRAM keys), network-wide."""
-    update = accounts.new_version(core, account, **credentials(password))
-    accounts.save(core, account.model_copy(update=update))
+
+    def hashed(creds: dict[str, object]) -> None:
+        now = core.accounts.get(account.name)  # as it is once hashed: dropped, or changed
+        if now is None:
+            tell(core, client, f"{account.name} is not a registered account")
+            return
+        accounts.save(core, now.model_copy(update=accounts.new_version(core, now, **creds)))
+        tell(core, client, done)
+
+    hash_password(core, client, password, hashed)
 
 
 def _own_account(core: ChatCore, client: Client) -> Account | None:

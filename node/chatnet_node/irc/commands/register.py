@@ -17,6 +17,7 @@ from ..message import Message
 from ..model import Client
 from ..names import casefold
 from ..transitions import accounts
+from .passwords import hash_password
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -38,14 +39,19 @@ def register(core: ChatCore, client: Client, msg: Message) -> None:
         code, text = problem
         core.fail(client, "REGISTER", code, name, text)
         return
-    account = accounts.register_account(core, name, password, None if email == "*" else email)
-    core.send(
-        client,
-        Message(
-            "REGISTER", ["SUCCESS", account.name, "Account successfully registered"], core.name
-        ),
-    )
-    accounts.login(core, client, account)
+
+    def hashed(creds: dict[str, object]) -> None:
+        # Asked again: the name may have been taken while the password was hashed.
+        again = registration_problem(core, client, name, email, password)
+        if again is not None:
+            core.fail(client, "REGISTER", again[0], name, again[1])
+            return
+        account = accounts.register_account(core, name, creds, None if email == "*" else email)
+        success = ["SUCCESS", account.name, "Account successfully registered"]
+        core.send(client, Message("REGISTER", success, core.name))
+        accounts.login(core, client, account)
+
+    hash_password(core, client, password, hashed)
 
 
 def registration_problem(

@@ -15,6 +15,7 @@ from ..core import ChatCore, Command
 from ..message import Message
 from ..model import Client
 from ..transitions import accounts
+from .passwords import check_password
 
 #: The ``sasl`` capability's value (CAP LS 302).
 CAP_VALUE = ",".join(sasl.MECHANISMS)
@@ -58,11 +59,19 @@ def authenticate(core: ChatCore, client: Client, msg: Message) -> None:
             core.send(client, Message("AUTHENTICATE", [part]))
         return
     client.sasl = None
-    if isinstance(step, sasl.Failure):
+    if isinstance(step, sasl.Check):
+        check_password(core, client, step.account, step.password, lambda a: _end(core, client, a))
+    else:
+        _end(core, client, step.account if isinstance(step, sasl.Success) else None)
+
+
+def _end(core: ChatCore, client: Client, account: Account | None) -> None:
+    """The exchange is over: logged in as ``account``, or failed."""
+    if account is None:
         core.reply(client, rpl.ERR_SASLFAIL, "SASL authentication failed")
         accounts.login_failed(core, client)
         return
-    accounts.login(core, client, step.account)
+    accounts.login(core, client, account)
     core.reply(client, rpl.RPL_SASLSUCCESS, "SASL authentication successful")
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 
 from ...history.contract import StoredRecord
 from .. import numerics as rpl
-from ..accounts import Account, ChannelRecord, credentials
+from ..accounts import Account, ChannelRecord
 from ..cloaks import account_cloak, cloak
 from ..events import RecordSet, UserAccount
 from ..klines import NetworkBan, ban_for
@@ -199,9 +199,11 @@ def created_here(state: ChatState, name: str) -> dict[str, Any]:
     return {"name": name, "created": now, "origin": state.name, "updated": now, "by": state.name}
 
 
-def register_account(state: ChatState, name: str, password: str, email: str | None) -> Account:
-    """Register the account ``name`` here (the caller checked it is free)."""
-    account = Account(**created_here(state, name), email=email, **credentials(password))
+def register_account(
+    state: ChatState, name: str, creds: dict[str, object], email: str | None
+) -> Account:
+    """Register the account ``name`` with hashed ``creds`` here (the caller checked it is free)."""
+    account = Account(**created_here(state, name), email=email, **creds)
     save(state, account)
     return account
 

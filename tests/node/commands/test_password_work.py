@@ -1,0 +1,161 @@
+"""Passwords are checked and hashed off the event loop; the client's lines wait, others do not.
+
+The core hands the work to its runner (``irc.slowwork``). Here the runner
+keeps it until the test lets it finish, as a worker thread still hashing
+would: what the client sent meanwhile must wait, in order, other clients
+must go on, and the answer must fit the accounts as they are when it comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chatnet_node.irc.slowwork import MAX_WAITING, run_inline
+from tests.corekit import CoreServer
+from tests.node.commands.test_accounts import PASSWORD, b64, registered, sasl_connection
+
+
+class Later:
+    """A runner that holds the work until ``finish`` (a worker thread not done yet)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+
+    def __call__(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        self.queue.append((work, done))
+
+    def finish(self) -> None:
+        queue, self.queue = self.queue, []
+        for work, done in queue:
+            run_inline(work, done)
+
+
+def later(server: CoreServer) -> Later:
+    runner = Later()
+    server.core.offload = runner
+    return runner
+
+
+def plain(account: str, password: str) -> str:
+    return "AUTHENTICATE " + b64(f"\0{account}\0{password}")
+
+
+def commands(lines: list[str]) -> list[str]:
+    return [line.split(" ")[1] for line in lines]
+
+
+def test_sasl_plain_answers_once_checked_and_cap_end_waits_for_it(server: CoreServer) -> None:
+    registered(server, "alice")
+    work = later(server)
+    user = sasl_connection(server)
+    user.send(plain("alice", PASSWORD), "CAP END", "JOIN #room")
+    assert user.lines() == []  # the check runs; CAP END and JOIN wait behind it
+    assert not user.client.registered
+    assert server.core.stats.slow_work_running == 1
+    bob = server.user("bob")  # everyone else goes on meanwhile
+    assert bob.ask("JOIN #room")[0].endswith("JOIN #room")
+
+    work.finish()
+    got = commands(user.lines())
+    assert got[:2] == ["900", "903"], got  # logged in first, then registered, then joined
+    assert got.index("001") > got.index("903")
+    assert "JOIN" in got[got.index("001") :]
+    assert user.client.account == "alice"
+    assert server.core.stats.slow_work_running == 0
+
+
+def test_a_wrong_password_fails_only_when_checked(server: CoreServer) -> None:
+    registered(server, "alice")
+    work = later(server)
+    user = sasl_connection(server)
+    user.send(plain("alice", "not-the-password"))
+    assert user.lines() == []
+    work.finish()
+    assert commands(user.lines()) == ["904"]
+    assert server.core.stats.login_failures == 1
+    assert user.client.account is None
+
+
+def test_a_labelled_identify_gets_one_labelled_answer_after_the_check(server: CoreServer) -> None:
+    registered(server, "alice")
+    work = later(server)
+    bob = server.user("bob", caps="labeled-response batch")
+    bob.send(f"@label=id7 PRIVMSG NickServ :IDENTIFY alice {PASSWORD}")
+    assert bob.lines() == []  # no early ACK for the label
+    work.finish()
+    got = bob.lines()
+    assert sum("label=id7" in line for line in got) == 1, got
+    assert got[0].startswith("@label=id7 ") and "BATCH +" in got[0]
+    assert any(" 900 bob " in line for line in got)
+
+
+def test_an_account_dropped_while_its_password_is_checked_logs_nobody_in() -> None:
+    server = CoreServer(name="test", operators=[{"name": "admin", "password": "operpass"}])
+    registered(server, "alice")
+    oper = server.user("oper")
+    oper.send("OPER admin operpass")
+    work = later(server)
+    bob = server.user("bob")
+    bob.send(f"NS IDENTIFY alice {PASSWORD}")
+    assert oper.ask("NS SADROP alice")[0].endswith(":Account alice has been dropped")
+    work.finish()
+    assert bob.lines()[-1].endswith(":Invalid account or password")
+    assert bob.client.account is None
+
+
+def test_a_name_taken_while_its_password_was_hashed_is_refused(server: CoreServer) -> None:
+    work = later(server)
+    first = server.user("first", caps="draft/account-registration")
+    second = server.user("second", caps="draft/account-registration")
+    first.send(f"REGISTER carol * {PASSWORD}")
+    second.send(f"REGISTER carol * {PASSWORD}")
+    assert first.lines() == [] and second.lines() == []
+    work.finish()
+    assert "REGISTER SUCCESS carol" in first.lines()[0]
+    assert second.lines() == [
+        ":test FAIL REGISTER ACCOUNT_EXISTS carol :The account carol is already registered"
+    ]
+
+
+def test_a_client_gone_before_the_answer_gets_nothing_and_leaves_nothing(
+    server: CoreServer,
+) -> None:
+    registered(server, "alice")
+    work = later(server)
+    user = sasl_connection(server)
+    user.send(plain("alice", PASSWORD), "CAP END")
+    server.core.disconnect(user.client, "Connection reset")
+    work.finish()
+    assert user.client.account is None
+    assert len(server.core.logins) == 0
+    assert server.core.stats.slow_work_running == 0
+
+
+def test_too_many_lines_while_waiting_is_a_flood() -> None:
+    # Flood control alone would let these through at once: the wait has a bound of its own.
+    server = CoreServer(name="test", limits={"floodBurst": 1000, "floodMaxQueued": 1000})
+    registered(server, "alice")
+    work = later(server)
+    user = sasl_connection(server)
+    user.send(plain("alice", PASSWORD))
+    user.send(*[f"PING :{n}" for n in range(MAX_WAITING)])
+    assert user.lines() == [] and not user.closed
+    user.send("PING :one too many")
+    assert "Excess Flood" in user.lines()[-1]
+    assert user.closed
+    work.finish()  # nothing more happens to a closed connection
+    assert server.core.stats.slow_work_running == 0
+
+
+def test_a_failing_hash_closes_that_connection_only(server: CoreServer) -> None:
+    def broken(work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        done(RuntimeError("argon2 exploded"))
+
+    server.core.offload = broken
+    bob = server.user("bob")
+    carol = server.user("carol")
+    bob.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+    assert "Server error (RuntimeError)" in bob.lines()[-1]
+    assert bob.closed
+    assert carol.ask("PING :still here")[-1].endswith(":still here")
