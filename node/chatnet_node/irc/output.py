@@ -273,8 +273,15 @@ class Output:
         client.label = label
 
     def finish(self, client: Client) -> None:
-        """Send the collected replies, labelled and batched when the client asked."""
+        """Send the collected replies, labelled and batched when the client asked.
+
+        A command that waits for slow work (``slowwork``) answers once it is
+        done: its label goes with that answer.
+        """
         replies, label = client.replies or [], client.label
+        pending = client.slow
+        if pending is not None and label is not None:
+            pending.label, label = label, None
         client.replies = None
         client.label = None
         self.current = None

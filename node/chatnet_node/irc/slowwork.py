@@ -32,8 +32,16 @@ from typing import Any
 #: Lines a client may send while its slow work runs; more is a flood.
 MAX_WAITING = 64
 
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The work raised ``error`` (a bug): what a runner hands back instead of a result."""
+
+    error: BaseException
+
+
 #: Runs ``work`` somewhere, then calls ``done`` on the event loop with its
-#: result, or with the exception it raised.
+#: result, or with ``Failed`` when it raised.
 Runner = Callable[[Callable[[], Any], Callable[[Any], None]], None]
 
 
@@ -41,15 +49,16 @@ def run_inline(work: Callable[[], Any], done: Callable[[Any], None]) -> None:
     """The default runner: the work at once, on the caller's stack."""
     try:
         result = work()
-    except Exception as exc:  # handed on as the result: the caller decides
-        result = exc
+    except Exception as exc:  # handed on: the core decides
+        result = Failed(exc)
     done(result)
 
 
 @dataclass(slots=True)
 class Pending:
-    """One client's slow work under way: its answer's label and the lines that wait."""
+    """One client's slow work under way: what to do with its result, the lines that wait,
+    and the command's label, which its answer carries (``Output.finish`` moves it here)."""
 
-    label: str | None
     then: Callable[[Any], None]
+    label: str | None = None
     lines: deque[str] = field(default_factory=deque)

@@ -10,12 +10,13 @@ the memory Argon2 takes (19 MiB a hash) however many logins come at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..irc.slowwork import Runner
+from ..irc.slowwork import Failed, Runner
 
 log = logging.getLogger("chatnet.node")
 
@@ -30,9 +31,14 @@ def offload(loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> Runner
             error = future.exception()
             if error is not None:
                 log.error("slow work failed", exc_info=error)
-            loop.call_soon_threadsafe(done, error if error is not None else future.result())
+            result = Failed(error) if error is not None else future.result()
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server stopped
+                loop.call_soon_threadsafe(done, result)
 
-        pool.submit(work).add_done_callback(finished)
+        try:
+            pool.submit(work).add_done_callback(finished)
+        except RuntimeError as exc:  # the pool shut down: stopping, but answer anyway
+            done(Failed(exc))
 
     return run
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chatnet_node.irc.slowwork import MAX_WAITING, run_inline
+from chatnet_node.irc.slowwork import MAX_WAITING, Failed, run_inline
 from tests.corekit import CoreServer
 from tests.node.commands.test_accounts import PASSWORD, b64, registered, sasl_connection
 
@@ -63,6 +63,39 @@ def test_sasl_plain_answers_once_checked_and_cap_end_waits_for_it(server: CoreSe
     assert "JOIN" in got[got.index("001") :]
     assert user.client.account == "alice"
     assert server.core.stats.slow_work_running == 0
+
+
+def test_a_line_that_waited_and_starts_more_work_keeps_the_rest_waiting_in_order(
+    server: CoreServer,
+) -> None:
+    registered(server, "alice")
+    work = later(server)
+    bob = server.user("bob")
+    bob.send(f"NS IDENTIFY alice {PASSWORD}", "NS LOGOUT", f"NS IDENTIFY alice {PASSWORD}")
+    bob.send("PING :after")
+    work.finish()  # the first check; LOGOUT runs, the second IDENTIFY waits again
+    got = bob.lines()
+    assert got[-1].endswith(":You are now logged out"), got
+    assert not any("PONG" in line for line in got)
+    work.finish()
+    got = bob.lines()
+    assert got[-2].endswith(":You are now logged in as alice"), got
+    assert got[-1] == ":test PONG test after", got
+
+
+def test_lines_held_by_flood_control_wait_too_and_keep_their_order() -> None:
+    server = CoreServer(name="test", limits={"floodBurst": 3, "floodRate": 1})
+    registered(server, "alice")
+    work = later(server)
+    bob = server.user("bob")
+    server.tick(10)  # a full bucket
+    bob.send(f"NS IDENTIFY alice {PASSWORD}", *[f"PING :{n}" for n in range(5)])
+    server.tick(10)  # flood control lets the held lines go: they wait for the check
+    assert not any("PONG" in line for line in bob.lines())
+    work.finish()
+    server.tick(10)
+    pongs = [line.rsplit(" ", 1)[1] for line in bob.lines() if " PONG " in line]
+    assert pongs == ["0", "1", "2", "3", "4"]
 
 
 def test_a_wrong_password_fails_only_when_checked(server: CoreServer) -> None:
@@ -150,7 +183,7 @@ def test_too_many_lines_while_waiting_is_a_flood() -> None:
 
 def test_a_failing_hash_closes_that_connection_only(server: CoreServer) -> None:
     def broken(work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        done(RuntimeError("argon2 exploded"))
+        done(Failed(RuntimeError("argon2 exploded")))
 
     server.core.offload = broken
     bob = server.user("bob")

@@ -148,6 +148,8 @@ def _ghost(core: ChatCore, client: Client, args: list[str]) -> None:
         check_password(core, client, owner, args[1], checked)
     else:
         tell(core, client, f"You may not ghost {nick}: it is not yours")
+        if len(args) > 1:  # a password for a nick nobody registered: still a wrong one
+            accounts.login_failed(core, client)
 
 
 def _ghost_now(core: ChatCore, client: Client, nick: str) -> None:
@@ -295,8 +297,8 @@ def _set_password(
     """A new version of ``account`` with ``password`` (hash and SCRAM keys), network-wide."""
 
     def hashed(creds: dict[str, object]) -> None:
-        now = core.accounts.get(account.name)  # as it is once hashed: dropped, or changed
-        if now is None:
+        now = core.accounts.get(account.name)  # as it is once hashed: dropped, or made anew
+        if now is None or now.created != account.created or now.origin != account.origin:
             tell(core, client, f"{account.name} is not a registered account")
             return
         accounts.save(core, now.model_copy(update=accounts.new_version(core, now, **creds)))
