@@ -184,21 +184,9 @@ def test_page_catches_up_a_private_message_it_never_received(
     log_in(page, "alice")
     bob = irc_peer(node.irc_port, "bob")
     try:
-        dropped: list[str] = []
-
-        def drop_private(frame: str) -> str:
-            lines = frame.split("\r\n")
-            dropped.extend(line for line in lines if " PRIVMSG alice :" in line)
-            return "\r\n".join(line for line in lines if " PRIVMSG alice :" not in line)
-
-        gate.to_page = drop_private
-        sent = bob.privmsg("alice", "did you get this?")
-        for _ in range(100):  # bounded: 10 s
-            if dropped:
-                break
-            page.wait_for_timeout(100)
-        assert dropped, "the page's copy never passed the gate"
-        gate.to_page = lambda frame: frame
+        sent = gate.keep_from_page(
+            page, " PRIVMSG alice :", lambda: bob.privmsg("alice", "did you get this?")
+        )
         expect(page.locator('#log ol[data-channel="bob"]')).to_have_count(0)
         gate.cut()
         state = page.get_by_test_id("conn-state")

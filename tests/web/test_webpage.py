@@ -17,7 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,6 +25,8 @@ from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess, make_node
 from tests.waiting import wait_until
 from tests.web import irc_peer
+
+T = TypeVar("T")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -374,6 +376,29 @@ class SocketGate:
         server.on_message(lambda message: ws.send(self.to_page(str(message))))
         self.live.append((ws, server))
 
+    def keep_from_page(self, page: Any, marker: str, send: Callable[[], T]) -> T:
+        """``send()`` while lines holding ``marker`` are kept from the page; its result.
+
+        Returns once one such line was kept back (bounded: 10 s), as if the
+        page's server had died before delivering it.
+        """
+        kept: list[str] = []
+
+        def drop(frame: str) -> str:
+            lines = frame.split("\r\n")
+            kept.extend(line for line in lines if marker in line)
+            return "\r\n".join(line for line in lines if marker not in line)
+
+        self.to_page = drop
+        result = send()
+        for _ in range(100):
+            if kept:
+                break
+            page.wait_for_timeout(100)
+        self.to_page = lambda frame: frame
+        assert kept, "the page's copy never passed the gate"
+        return result
+
     def release(self) -> None:
         """Send what was held back, in order, on the current connection."""
         held, self.held = self.held, []
@@ -526,21 +551,9 @@ def test_a_history_failure_falls_back_for_the_conversation_it_names(
     tcp.privmsg("alice", "a private hello")
     expect_message(page, "tcpbob", "a private hello", channel="tcpbob")
 
-    dropped: list[str] = []
-
-    def drop_private(frame: str) -> str:
-        lines = frame.split("\r\n")
-        dropped.extend(line for line in lines if " PRIVMSG alice :" in line)
-        return "\r\n".join(line for line in lines if " PRIVMSG alice :" not in line)
-
-    gate.to_page = drop_private
-    tcp.privmsg("alice", "the page never got this")
-    for _ in range(100):  # bounded: 10 s
-        if dropped:
-            break
-        page.wait_for_timeout(100)
-    assert dropped, "the page's copy never passed the gate"
-    gate.to_page = lambda frame: frame
+    gate.keep_from_page(
+        page, " PRIVMSG alice :", lambda: tcp.privmsg("alice", "the page never got this")
+    )
     gate.to_server = lambda line: re.sub(
         r"^CHATHISTORY AFTER tcpbob msgid=\S+", "CHATHISTORY AFTER tcpbob msgid=forgotten", line
     )
