@@ -292,12 +292,11 @@ class ChatCore(ChatState):
         pending.then(result)
 
     def _run_waiting(self, client: Client, pending: Pending) -> None:
-        """The lines that waited for ``pending``, in order, until one waits for slow work."""
+        """The lines that waited for ``pending``, in order; a line that starts more slow
+        work makes the rest wait again (``handle_line`` queues them behind it)."""
         waiting = pending.lines
-        while waiting and client.slow is None and not client.closed:
+        while waiting and not client.closed:
             self.handle_line(client, waiting.popleft())
-        if waiting and client.slow is not None:  # more slow work: the rest waits for it
-            client.slow.lines.extendleft(reversed(waiting))
 
     def _batch_line(self, client: Client, msg: Message) -> bool:
         """A line of the client's open multiline batch (or of one that failed): taken here.
