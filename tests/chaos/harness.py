@@ -613,6 +613,7 @@ def account(
     for label, msgids in lost.items():
         member = next(m for m in members if m.label == label)
         lines.append(f"{member.describe()} lacks {len(msgids)} acknowledged messages:")
+        lines.extend(_where_missed(member, msgids, acked, ledger))
         for msgid in msgids[:8]:
             a = acked[msgid]
             where = ""
@@ -671,6 +672,37 @@ def account(
     if errors:
         report.text += "\nmember errors: " + "; ".join(f"{k}: {v[:3]}" for k, v in errors.items())
     return report
+
+
+def _where_missed(
+    member: Member, msgids: list[str], acked: dict[str, Acked], ledger: Ledger
+) -> list[str]:
+    """What a member lacks, by the connection it had when each was acknowledged.
+
+    Lacking lines acknowledged while it was connected and caught up points
+    at its server's live delivery; lines of a gap between connections point
+    at a catch-up.
+    """
+    groups: dict[str, list[Acked]] = {}
+    for msgid in msgids:
+        a = acked[msgid]
+        session = next(
+            (s for s in member.sessions if s.opened <= a.at <= (s.closed or float("inf"))),
+            None,
+        )
+        if session is None:
+            key = "between connections"
+        else:
+            ready = ledger.rel(session.caught_up) if session.caught_up else "never"
+            key = f"while on {session.server} (connection {session.number}, caught up {ready})"
+        groups.setdefault(key, []).append(a)
+    out = []
+    for key, group in groups.items():
+        origins = Counter(a.server for a in group)
+        span = f"{ledger.rel(group[0].at)}..{ledger.rel(group[-1].at)}"
+        by = ", ".join(f"{server} {n}" for server, n in origins.most_common())
+        out.append(f"  {len(group)} acknowledged {span} {key}; acked on {by}")
+    return out
 
 
 def _ranges(numbers: list[int]) -> str:
