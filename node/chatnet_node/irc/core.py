@@ -160,6 +160,16 @@ class ChatCore(ChatState):
                 "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
             )
             return
+        if client.slow is not None and not client.delayed:
+            # Waiting for slow work, the line is not paid for yet: it pays as it
+            # runs (``_run_waiting``), so a multiline batch opened behind the
+            # slow command is paid once, when it closes.
+            self._wait_for_slow(client, client.slow, line, paid=False)
+            return
+        self._admit(client, line, now)
+
+    def _admit(self, client: Client, line: str, now: float) -> None:
+        """Flood control, then the command: a line over the rate waits its turn."""
         if client.multiline is not None and _in_a_batch(line):
             pass  # a multiline batch's lines are paid for when it closes (``FloodControl.charge``)
         elif not self.flood.admit(client, now):
@@ -221,10 +231,7 @@ class ChatCore(ChatState):
         """
         pending = client.slow
         if pending is not None:
-            pending.lines.append(line)
-            if len(pending.lines) > MAX_WAITING:
-                self.stats.excess_flood += 1
-                self.quit(client, "Excess Flood")
+            self._wait_for_slow(client, pending, line, paid=True)
             return
         try:
             msg = parse_line(line)
@@ -291,12 +298,31 @@ class ChatCore(ChatState):
             return
         pending.then(result)
 
+    def _wait_for_slow(self, client: Client, pending: Pending, line: str, paid: bool) -> None:
+        """``line`` waits behind the client's slow work; too many waiting is a flood."""
+        pending.lines.append((line, paid))
+        if len(pending.lines) > MAX_WAITING:
+            self.stats.excess_flood += 1
+            self.quit(client, "Excess Flood")
+
     def _run_waiting(self, client: Client, pending: Pending) -> None:
         """The lines that waited for ``pending``, in order; a line that starts more slow
-        work makes the rest wait again (``handle_line`` queues them behind it)."""
+        work makes the rest wait again, as they were.
+
+        A line flood control had released is run; one that came in meanwhile
+        is admitted now, as it would have been had it come in now.
+        """
         waiting = pending.lines
         while waiting and not client.closed:
-            self.handle_line(client, waiting.popleft())
+            if client.slow is not None:
+                client.slow.lines.extend(waiting)
+                waiting.clear()
+                return
+            line, paid = waiting.popleft()
+            if paid:
+                self.handle_line(client, line)
+            else:
+                self._admit(client, line, self.clock())
 
     def _batch_line(self, client: Client, msg: Message) -> bool:
         """A line of the client's open multiline batch (or of one that failed): taken here.

@@ -13,7 +13,9 @@ as if the work were inline.
 Meanwhile the client's own further lines wait, in order (``Pending.lines``),
 as if the command were still running: a client that sends ``AUTHENTICATE``
 and then ``CAP END`` without waiting is registered logged in, and a
-labelled command's answer carries its label once. Other clients, and the
+labelled command's answer carries its label once. Flood control charges
+them as they run, as if they came in then (a multiline batch is paid once,
+when it closes). Other clients, and the
 network, go on. A client that sends more than ``MAX_WAITING`` lines in that
 time is flooding. The result is applied to the state as it is then: the
 ``then`` callbacks look the account up again (it may have been dropped or
@@ -61,4 +63,5 @@ class Pending:
 
     then: Callable[[Any], None]
     label: str | None = None
-    lines: deque[str] = field(default_factory=deque)
+    #: The lines waiting, each with whether flood control has taken its token yet.
+    lines: deque[tuple[str, bool]] = field(default_factory=deque)

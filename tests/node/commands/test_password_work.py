@@ -98,6 +98,27 @@ def test_lines_held_by_flood_control_wait_too_and_keep_their_order() -> None:
     assert pongs == ["0", "1", "2", "3", "4"]
 
 
+def test_a_multiline_batch_sent_during_the_check_is_paid_for_once() -> None:
+    # Ten lines of budget: the check, the batch's opening and closing lines,
+    # its five lines (paid as a whole when it closes) and two PINGs. Paid
+    # twice (once as they waited, again at the close), the last PING would wait.
+    server = CoreServer(name="test", limits={"floodBurst": 10, "floodRate": 0.01})
+    registered(server, "alice")
+    work = later(server)
+    caps = "message-tags batch echo-message draft/multiline"
+    (bob,) = server.room(("bob", caps), channel="#test")
+    server.tick(1000)  # a full bucket
+    batch = [f"@batch=b1 PRIVMSG #test :line {n}" for n in range(5)]
+    bob.send(f"NS IDENTIFY alice {PASSWORD}", "BATCH +b1 draft/multiline #test", *batch)
+    bob.send("BATCH -b1", "PING :waited")
+    work.finish()
+    got = bob.lines()
+    assert any(line.endswith(":You are now logged in as alice") for line in got), got
+    assert sum(" PRIVMSG #test :line " in line for line in got) == 5, got
+    assert got[-1] == ":test PONG test waited", got
+    assert bob.ask("PING :after") == [":test PONG test after"]
+
+
 def test_a_wrong_password_fails_only_when_checked(server: CoreServer) -> None:
     registered(server, "alice")
     work = later(server)
