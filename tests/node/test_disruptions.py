@@ -231,7 +231,7 @@ def test_a_neighbour_that_is_not_informed_passes_on_what_it_saw_and_the_assumpti
     # It started at 9,700, and nobody informed has told it yet.
     assert not seen.heard(10_001, [Span(9_800, 9_850)], {}, informed=False, reachable=set())
     assert seen.lookback(9_600) == 9_100
-    seen.linked(10_020)  # its link-ups while it is not informed bring catch-ups too
+    seen.linked(10_020, "x")  # its link-ups while it is not informed bring catch-ups too
     assert seen.lookback(10_040) == 10_040 - 900
     assert seen.heard(10_050, [], {}, informed=True, reachable=set())
     assert seen.lookback(9_600) is None
@@ -242,17 +242,17 @@ def test_a_server_that_has_run_for_the_whole_window_is_informed() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
     assert not seen.informed(11_000), "alone, it sees nothing of the network"
-    seen.linked(11_000)
+    seen.linked(11_000, "x")
     assert not seen.informed(11_899)
     assert seen.informed(11_900) and seen.unknown(11_900) is None
-    seen.linked(11_950)
+    seen.linked(11_950, "x")
     assert seen.lookback(11_960) is None, "no longer assuming on its link-ups"
     alone = Disruptions(settle=30, keep=900)
     alone.started(10_000)
-    alone.linked(10_010)
+    alone.linked(10_010, "x")
     alone.unlinked(10_020)  # its only link went: it counts again from its next link-up
     assert not alone.informed(11_000)
-    alone.linked(11_000)
+    alone.linked(11_000, "x")
     assert alone.lookback(11_010) == 11_010 - 900, "its link-up then still brings catch-ups"
 
 
@@ -430,7 +430,7 @@ def test_a_server_restarted_during_a_split_longer_than_the_window_covers_its_hea
 def test_linked_for_the_whole_window_a_server_drops_its_assumption_once() -> None:
     seen = Disruptions(settle=30, keep=900)
     seen.started(10_000)
-    seen.linked(10_001)
+    seen.linked(10_001, "x")
     assert not seen.settle_assumption(10_500), "linked for less than the window"
     assert seen.lookback(10_020) is not None, "it still assumes"
     assert seen.settle_assumption(10_902)
@@ -459,3 +459,35 @@ def test_a_server_informed_by_time_tells_a_neighbour_that_restarted_meanwhile() 
     assert net.servers["a"].core.disruptions.informed(a.clock.now)
     assert y.lookback(before) is None, "a told y once it knew"
     assert y.informed(net.servers["y"].clock.now)
+
+
+def test_a_server_seen_going_does_not_stretch_the_start_assumption_when_it_is_back() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.started(10_000)
+    seen.linked(10_001, "y")  # the network starts: y's catch-up is one of the start's
+    seen.lost(10_300, unnoticed=4, servers={"y"})  # y killed, seen going
+    seen.linked(10_310, "y")  # y back
+    seen.returned(10_310, {"y"})
+    assert seen.lookback(10_320) == 10_296, "back to y's loss, not over the whole window"
+    assert seen.lookback(10_100) is None, "the start's assumption ended with its link-ups"
+    seen.linked(10_400, "z")  # a server it never saw: away since before its start?
+    assert seen.lookback(10_410) == 10_410 - 900
+
+
+def test_a_kill_while_the_network_is_young_looks_back_only_over_the_kill() -> None:
+    """a and y start together, so neither is informed for a window. y is
+    killed and back five seconds later: on a, a reference stamped as y went
+    looks back over y's loss, not to before the network started."""
+    net = CoreNetwork("a", "y")
+    net.link("a", "y")
+    a = net.servers["a"]
+    exchange_clocks(net, 300.0)
+    lost_at = a.core.ids.now_ms() / 1000
+    net.cut("a", "y")
+    exchange_clocks(net, 5.0)
+    restart(net, "y", a.clock.now)
+    net.link("a", "y")
+    seen = a.core.disruptions
+    assert not seen.informed(a.clock.now)
+    lookback = seen.lookback(lost_at)
+    assert lookback is not None and lost_at - 10 <= lookback <= lost_at, lookback

@@ -27,8 +27,8 @@ one is forgotten ``keep`` seconds after it ends.
 A server that starts (or restarts) remembers none of this, and the client
 may have seen its reference anywhere: it assumes one disruption from the
 sync window before its start until ``settle`` past the last link-up that
-brought it a server it could not reach (``started``, ``linked``), as long as
-it is not *informed*. Each side of a link that comes up tells the other the
+brought it a server it could not reach and had not seen go (``started``,
+``linked``), as long as it is not *informed*. Each side of a link that comes up tells the other the
 disruptions it knows (``spans``), the servers it has lost and not seen back
 (``cut_off``: when one comes back, the hearer opens a disruption as if it
 had seen it go), and whether it is informed itself (``unknown``). A server
@@ -114,10 +114,20 @@ class Disruptions:
         self.assumed = Disruption(start=now - self.keep, opened=now, last_change=now)
         self.recent.append(self.assumed)
 
-    def linked(self, now: float) -> None:
-        """A neighbour that was not reachable is now: its catch-up is one of the start's."""
+    def linked(self, now: float, peer: str) -> None:
+        """A neighbour that was not reachable is now.
+
+        If this server never saw it go, it may have been away since before
+        this server started: its catch-up is one of the start's, and the
+        assumption lasts. One this server saw go (or was told of, ``cut_off``)
+        is not: ``returned`` opens a disruption back to its loss, and a kill
+        seen while still uninformed no longer makes every catch-up look back
+        over the whole window.
+        """
         if self.linked_at is None:
             self.linked_at = now
+        if peer in self.lost_since:
+            return
         if self.assumed is not None and not self.informed(now):
             self.assumed.last_change = now
 

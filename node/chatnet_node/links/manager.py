@@ -130,7 +130,7 @@ class LinkManager(LinkViews):
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
             now = self._stamp_now()
-            self.core.disruptions.linked(now)
+            self.core.disruptions.linked(now, peer)
             self.core.disruptions.returned(now, {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
             # not in this server's routing tree, so a change made between a
