@@ -37,7 +37,13 @@ def manifest(
             "metadata": {"name": name},
             "spec": {
                 "links": {"pingInterval": ping, "pingTimeout": timeout},
-                "history": {"store": "sqlite", "retention": "1h"},
+                # Every line of an hour's run is kept (not the last 10,000 of the
+                # channel), so a loss's audit finds where each line is stored.
+                "history": {
+                    "store": "sqlite",
+                    "retention": "1h",
+                    "maxMessagesPerTarget": 200_000,
+                },
                 "limits": {"floodBurst": 50, "floodRate": flood_rate},
             },
         }

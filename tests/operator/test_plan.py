@@ -181,11 +181,15 @@ def test_limits_default_from_network_and_override_per_server() -> None:
 
 def test_identity_motd_and_history() -> None:
     plan = plan_text(
-        net("motd: hello, history: {store: sqlite, retention: 2h}", "a: role: hub, serverId: 5")
+        net(
+            "motd: hello, history: {store: sqlite, retention: 2h, maxMessagesPerTarget: 50000}",
+            "a: role: hub, serverId: 5",
+        )
     )
     node = plan.servers["a"].node
     assert (node.name, node.server_id, node.network, node.motd) == ("a", 5, "AcmeNet", "hello")
     assert node.history.retention_seconds == 7200
+    assert node.history.max_messages_per_target == 50000
     assert node.history.path == Path("/var/lib/chatnet/history.sqlite3")
     assert node.history.store == "sqlite"
     memory = plan_text(net("history: {store: memory}", "a: role: hub, serverId: 5"))

@@ -474,3 +474,15 @@ def test_signed_adverts_are_refused_locally_with_the_fix(
         "certificates from a network CA to sign their adverts with; fix: set "
         "signAdverts: false to run this network with chatnet up"
     ) in err
+
+
+def test_history_kept_per_channel_must_be_at_least_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", "spec: {history: {maxMessagesPerTarget: 0}, ")
+    code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
+    assert code == 1
+    assert (
+        "ChatNetwork/acme: spec.history.maxMessagesPerTarget: "
+        "Input should be greater than or equal to 1" in err
+    ), err

@@ -167,6 +167,12 @@ class History(ApiModel):
 
     store: HistoryStore = HistoryStore.SQLITE
     retention: Duration = Field(default="24h", description="how long messages are kept")
+    max_messages_per_target: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="at most this many messages kept per channel or conversation",
+    )
     postgres: SecretRef | None = Field(
         default=None, description="Secret with key 'dsn' when store is postgres"
     )

@@ -448,6 +448,7 @@ def _node_config(
             store="postgres" if store == HistoryStore.POSTGRES else "sqlite",
             path=history_path,
             retention_seconds=parse_duration(spec.history.retention),
+            max_messages_per_target=spec.history.max_messages_per_target,
         ),
     )
 
