@@ -170,8 +170,11 @@ class ChatCore(ChatState):
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
-        if client.multiline is not None and _in_a_batch(line):
-            pass  # a multiline batch's lines are paid for when it closes (``FloodControl.charge``)
+        if client.multiline is not None and client.slow is None and _in_a_batch(line):
+            # A multiline batch's lines are paid for when it closes (``FloodControl.charge``).
+            # Not while slow work holds the line: the batch may be closed by the time it
+            # runs, and the line would run as a command nobody paid for.
+            pass
         elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
                 self.stats.excess_flood += 1
@@ -301,7 +304,8 @@ class ChatCore(ChatState):
     def _wait_for_slow(self, client: Client, pending: Pending, line: str, paid: bool) -> None:
         """``line`` waits behind the client's slow work; too many waiting is a flood."""
         pending.lines.append((line, paid))
-        if len(pending.lines) > MAX_WAITING:
+        # As many as flood control would have queued (a paste after a login), at least 64.
+        if len(pending.lines) > max(MAX_WAITING, self.config.limits.flood_max_queued):
             self.stats.excess_flood += 1
             self.quit(client, "Excess Flood")
 

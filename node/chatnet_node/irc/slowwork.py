@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Lines a client may send while its slow work runs; more is a flood.
+#: Lines a client may send while its slow work runs (or flood control's
+#: ``floodMaxQueued``, if more); more is a flood.
 MAX_WAITING = 64
 
 

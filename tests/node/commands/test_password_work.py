@@ -188,7 +188,7 @@ def test_a_client_gone_before_the_answer_gets_nothing_and_leaves_nothing(
 
 def test_too_many_lines_while_waiting_is_a_flood() -> None:
     # Flood control alone would let these through at once: the wait has a bound of its own.
-    server = CoreServer(name="test", limits={"floodBurst": 1000, "floodMaxQueued": 1000})
+    server = CoreServer(name="test", limits={"floodBurst": 1000, "floodMaxQueued": 10})
     registered(server, "alice")
     work = later(server)
     user = sasl_connection(server)
@@ -200,6 +200,50 @@ def test_too_many_lines_while_waiting_is_a_flood() -> None:
     assert user.closed
     work.finish()  # nothing more happens to a closed connection
     assert server.core.stats.slow_work_running == 0
+
+
+def test_a_paste_flood_control_would_queue_is_not_a_flood_behind_a_check() -> None:
+    # Flood control queues up to 200 here: a hundred lines pasted behind a login wait too.
+    server = CoreServer(
+        name="test", limits={"floodBurst": 20, "floodRate": 4, "floodMaxQueued": 200}
+    )
+    registered(server, "alice")
+    work = later(server)
+    bob = server.user("bob")
+    server.tick(30)
+    bob.send(f"NS IDENTIFY alice {PASSWORD}", *[f"PING :{n}" for n in range(100)])
+    assert not bob.closed
+    work.finish()
+    for _ in range(30):
+        server.tick(1)
+    pongs = [line.rsplit(" ", 1)[1] for line in bob.lines() if " PONG " in line]
+    assert pongs == [str(n) for n in range(100)]
+
+
+def test_batch_tagged_lines_behind_a_check_do_not_run_unpaid() -> None:
+    # A batch open as they come in, closed by the time they run: they run as
+    # commands then, and pay as commands (and after the line held before them).
+    server = CoreServer(
+        name="test", limits={"floodBurst": 4, "floodRate": 1, "floodMaxQueued": 100}
+    )
+    registered(server, "alice")
+    work = later(server)
+    caps = "message-tags batch echo-message draft/multiline"
+    bob, carol = server.room(("bob", caps), ("carol", ""), channel="#test")
+    server.tick(30)
+    bob.send("BATCH +b1 draft/multiline #test", "@batch=b1 PRIVMSG #test :in the batch")
+    bob.send("PING :a", "PING :b", "PING :held")  # the bucket is empty: the last one waits
+    bob.send(f"NS IDENTIFY alice {PASSWORD}", "PING :after")
+    server.tick(2)  # PING :held and IDENTIFY run: the check starts, PING :after waits
+    assert bob.client.slow is not None and list(bob.client.delayed or []) == ["PING :after"]
+    bob.send("@batch=zz BATCH -b1", *[f"@batch=zz PRIVMSG #test :free {n}" for n in range(30)])
+    carol.lines()
+    work.finish()
+    assert not [line for line in carol.lines() if ":free " in line], "ran with no tokens"
+    for _ in range(40):
+        server.tick(1)
+    assert any(line.endswith(" after") for line in bob.lines() if " PONG " in line)
+    assert len([line for line in carol.lines() if ":free " in line]) == 30
 
 
 def test_a_failing_hash_closes_that_connection_only(server: CoreServer) -> None:
