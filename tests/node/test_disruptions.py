@@ -491,3 +491,95 @@ def test_a_kill_while_the_network_is_young_looks_back_only_over_the_kill() -> No
     assert not seen.informed(a.clock.now)
     lookback = seen.lookback(lost_at)
     assert lookback is not None and lost_at - 10 <= lookback <= lost_at, lookback
+
+
+def test_lines_caught_up_late_pull_the_disruption_under_way_back_to_their_stamps() -> None:
+    seen = Disruptions(settle=30, keep=900)
+    seen.lost(10_000, unnoticed=4, servers={"p"})
+    seen.late(10_060, oldest=9_900)  # a server never seen going brought older lines
+    assert seen.lookback(10_100) == 9_900
+    seen.late(10_070, oldest=8_000)
+    assert seen.recent[0].start == 10_070 - 900, "never past the window"
+    calm = Disruptions(settle=30, keep=900)
+    calm.late(10_060, oldest=9_900)
+    assert calm.lookback(10_060) is None, "no split: every server sees them in one order"
+
+
+def _msgid(line: str) -> str:
+    return line.split("msgid=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+
+
+def _young_split_with_q_behind_p(net: CoreNetwork, lines_on_q: int) -> list[CoreUser]:
+    """s -- p from the start, q alone (never seen going by anyone); q says
+    lines; then s and p are cut (each sees the other go) and q links to p,
+    which catches them up: they reach p's side of the split, stamped before it."""
+    net.link("s", "p")
+    qian, sam, reader = (
+        net.user(at, nick, CAPS) for at, nick in (("q", "qian"), ("s", "sam"), ("s", "reader"))
+    )
+    for user in (qian, sam, reader):
+        net.say(user, "JOIN #room")
+    exchange_clocks(net, 120.0)  # the start's link-ups are long settled
+    for n in range(lines_on_q):
+        net.say(qian, f"PRIVMSG #room :M{n} said on q, alone")
+        exchange_clocks(net, 1.0)
+    exchange_clocks(net, 5.0)
+    net.cut("s", "p")
+    exchange_clocks(net, 5.0)
+    net.link("p", "q")
+    return [qian, sam, reader]
+
+
+def test_a_reader_back_on_the_side_that_caught_up_older_lines_gets_them() -> None:
+    """A minute after q's line reached p, sam on s says R and the reader on
+    s sees it, then goes. The split heals; the reader, back on p, asks AFTER
+    R: q's line, stamped before R and stored on p before it, is in the answer."""
+    net = CoreNetwork("s", "p", "q")
+    _, sam, reader = _young_split_with_q_behind_p(net, lines_on_q=1)
+    exchange_clocks(net, 60.0)
+    net.say(sam, "PRIVMSG #room :R said on s")
+    got = reader.lines()
+    assert not any("M0 said" in line for line in got)
+    (seen,) = [line for line in got if line.endswith(":R said on s")]
+    reader.client.closed = True
+    exchange_clocks(net, 5.0)
+    net.link("s", "p")
+    exchange_clocks(net, 1.0)
+    p = net.servers["p"]
+    assert not p.core.disruptions.informed(p.clock.now), "still a young network"
+    back = net.user("p", "back", CAPS)
+    net.say(back, "JOIN #room")
+    back.lines()
+    after = texts_of(back, f"CHATHISTORY AFTER #room msgid={_msgid(seen)} 50")
+    assert "M0 said on q, alone" in after, after
+
+
+def test_a_reader_paging_after_its_reference_gets_older_lines_the_heal_brought() -> None:
+    """The reader stays on s and sees R and five more; the split heals and
+    p's catch-up brings q's three older lines to s. Paging AFTER R four at a
+    time (at most half a page comes as 'arrived after the reference') the
+    reader gets all three."""
+    net = CoreNetwork("s", "p", "q")
+    _, sam, reader = _young_split_with_q_behind_p(net, lines_on_q=3)
+    exchange_clocks(net, 5.0)
+    net.say(sam, "PRIVMSG #room :R said on s")
+    (seen,) = [line for line in reader.lines() if line.endswith(":R said on s")]
+    for n in range(5):
+        exchange_clocks(net, 1.0)
+        net.say(sam, f"PRIVMSG #room :S{n} said on s")
+    exchange_clocks(net, 5.0)
+    net.link("s", "p")
+    exchange_clocks(net, 1.0)
+    got: list[str] = []
+    last = _msgid(seen)
+    for _ in range(10):  # a client paging on until a short page
+        page = [
+            line
+            for line in reader.ask(f"CHATHISTORY AFTER #room msgid={last} 4")
+            if " PRIVMSG " in line
+        ]
+        got += [line.rsplit(" :", 1)[1] for line in page]
+        if len(page) < 4:
+            break
+        last = _msgid(page[-1])
+    assert sum("said on q" in text for text in got) == 3, got

@@ -21,6 +21,8 @@ stays open while a server cut off since then is missing, then ``settle``
 seconds past its last change (catch-ups land after a heal). A server that
 comes back after its disruption ended opens another, back to when it was
 lost (at most ``keep``, the sync window: a catch-up brings nothing older).
+Messages a catch-up brings stamped before a disruption under way started
+pull its start back to them (``late``).
 A server missing longer than ``keep`` no longer holds a disruption open, and
 one is forgotten ``keep`` seconds after it ends.
 
@@ -302,6 +304,21 @@ class Disruptions:
         current.last_change = now
         for server in servers:
             current.missing.pop(server, None)
+
+    def late(self, now: float, oldest: float) -> None:
+        """Messages stamped from ``oldest`` reached this server late (a link's catch-up).
+
+        During a disruption they may be stamped before it started: a server
+        never seen going (alone since before this one started) brings what
+        it held into one side of a split, and the other side gets it only
+        when the split heals. The disruption under way then reaches back to
+        them (at most ``keep``), on every server they reach late. With no
+        disruption under way, the order they reached servers in is the
+        same everywhere, and ``AFTER`` finds them by it.
+        """
+        current = self._current(now)
+        if current is not None:
+            current.start = min(current.start, max(oldest, now - self.keep))
 
     def _open(self, now: float, start: float) -> Disruption:
         """The disruption under way (opened if none), reaching back to ``start``."""
