@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chatnet_node.irc.disruptions import Disruptions, Span
+from chatnet_node.irc.servertime import format_time, parse_time
 from chatnet_node.links.manager import LinkManager
 from tests.corekit import CoreNetwork, CoreServer, CoreUser
 
@@ -583,3 +584,49 @@ def test_a_reader_paging_after_its_reference_gets_older_lines_the_heal_brought()
             break
         last = _msgid(page[-1])
     assert sum("said on q" in text for text in got) == 3, got
+
+
+def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
+    """s -- p are cut. sam on p says three lines; a few seconds later the
+    reader on s sees tess's line and moves to p, which does not know that
+    msgid (said on s's side). The client falls back to AFTER the line's time
+    (a second before it, as the web page): p saw the split, so it looks back
+    to its start, and sam's lines are in the answer."""
+    net = CoreNetwork("s", "p")
+    net.link("s", "p")
+    sam, tess, reader = (
+        net.user(at, nick, CAPS) for at, nick in (("p", "sam"), ("s", "tess"), ("s", "reader"))
+    )
+    for user in (sam, tess, reader):
+        net.say(user, "JOIN #room")
+    exchange_clocks(net, 120.0)
+    reader.lines()
+    net.cut("s", "p")
+    for n in range(3):
+        exchange_clocks(net, 1.0)
+        net.say(sam, f"PRIVMSG #room :said on p {n}")
+    exchange_clocks(net, 5.0)
+    net.say(tess, "PRIVMSG #room :said on s")
+    (seen,) = [line for line in reader.lines() if line.endswith(":said on s")]
+    stamp = seen.split("time=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+    reader.client.closed = True
+    back = net.user("p", "back", CAPS)
+    net.say(back, "JOIN #room")
+    back.lines()
+    unknown = back.ask(f"CHATHISTORY AFTER #room msgid={_msgid(seen)} 50")
+    assert unknown[0].startswith(":test FAIL CHATHISTORY") or " FAIL " in unknown[0], unknown
+    since = format_time(parse_time(stamp) - 1.0)  # type: ignore[operator]
+    texts = texts_of(back, f"CHATHISTORY AFTER #room timestamp={since} 50")
+    assert [t for t in texts if t.startswith("said on p")] == [f"said on p {n}" for n in range(3)]
+    # Without a split, a time is a plain bound: nothing before it.
+    calm = CoreNetwork("a")
+    alice, bob = calm.user("a", "alice", CAPS), calm.user("a", "bob", CAPS)
+    for user in (alice, bob):
+        calm.say(user, "JOIN #room")
+    calm.say(alice, "PRIVMSG #room :the line before")
+    calm.servers["a"].tick(5.0)
+    calm.say(alice, "PRIVMSG #room :the line after")
+    (line,) = [x for x in bob.lines() if x.endswith(":the line after")]
+    at = line.split("time=", 1)[1].split(";", 1)[0].split(" ", 1)[0]
+    early = format_time(parse_time(at) - 1.0)  # type: ignore[operator]
+    assert texts_of(bob, f"CHATHISTORY AFTER #room timestamp={early} 50") == ["the line after"]

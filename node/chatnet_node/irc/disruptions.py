@@ -332,12 +332,13 @@ class Disruptions:
         current.last_change = now
         return current
 
-    def lookback(self, ts: float) -> float | None:
+    def lookback(self, ts: float, assumed: bool = True) -> float | None:
         """How far back what reached a server after a message stamped ``ts`` may be stamped.
 
-        None when no disruption this server knows of was under way at ``ts``.
+        None when no disruption this server knows of was under way at ``ts``
+        (``assumed=False``: not counting the one it assumes since its start).
         """
-        known = (*self.recent, *self.told)
+        known = [*self.recent, *self.told] if assumed else self._known()
         starts = [d.start for d in known if d.start <= ts <= d.end(self.settle, self.keep)]
         if not starts:
             return None

@@ -140,7 +140,8 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
     not have reached the server that delivered the reference when it died
     (``irc.ids``). So the page starts at the reference's horizon, not at the
     reference, or, for a reference stamped during a disruption of the
-    network, at the disruption's start (``irc.disruptions``: messages it
+    network (a ``timestamp=`` too, if this server saw that disruption), at
+    the disruption's start (``irc.disruptions``: messages it
     held up reach servers at different moments, and the client may have
     been on another server): a client merges by msgid what it saw already. Before that
     come the messages a catch-up brought here after the reference (a split
@@ -165,6 +166,15 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
             core.stats.lookback_disrupted += 1
         # To the millisecond: a float's last bit must not move it up a bucket.
         core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
+    elif not ref.msgid:
+        # A time: what a client falls back to when this server does not know its
+        # last msgid (said on the other side of a split). During a disruption this
+        # server saw, what it missed may be stamped earlier: look back as for a msgid
+        # (not over a start's assumption: a time alone is a plain query then).
+        seen = core.disruptions.lookback(ref.ts, assumed=False)
+        if seen is not None and seen < ref.ts:
+            horizon = seen
+            core.stats.lookback_disrupted += 1
     start = Ref.start(horizon) if horizon < ref.ts else ref
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.
