@@ -2,9 +2,10 @@
 
 The benchmarks that plot a run (``clients10k.py --plot``, ``autoscale.py``)
 need the state of a ``chatnet up`` network sampled while the load generator
-drives it: each sample is the seconds since the sampler started and a flat
-``{series: value}`` dict. ``status_of`` reads a node's ``/status`` (None
-when it does not answer in time: a busy node, or one being replaced).
+drives it: each sample is the seconds since the sampler started (when its
+measurement finished) and a flat ``{series: value}`` dict. ``status_of``
+reads a node's ``/status`` (None when it does not answer in time: a busy
+node, or one being replaced).
 ``Sampler.marks`` are named instants (a phase starting) drawn on the plots.
 A ``measure`` that raises costs that sample only: the error is kept in
 ``Sampler.errors`` and sampling goes on (a run must not lose its figures to
@@ -72,7 +73,10 @@ class Sampler:
             except Exception as exc:  # one lost sample, not the run
                 self.errors.append(f"{began - self.started:.1f}s: {exc!r}")
             else:
-                self.samples.append((began - self.started, values))
+                # Stamped when the measurement is done: a sample before a mark was
+                # taken wholly before it (a slow one may straddle the mark otherwise,
+                # its first figures from before and its last from after).
+                self.samples.append((time.monotonic() - self.started, values))
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def stop(self) -> list[Sample]:
