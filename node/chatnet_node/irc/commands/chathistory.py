@@ -158,23 +158,20 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
     paging = pages is not None and bool(ref.msgid) and ref.msgid in pages.get(key, ())
     store = core.history
     horizon = ref.ts
-    if ref.msgid and not paging:
-        horizon = horizon_of(ref.msgid, ref.ts)
-        disrupted = core.disruptions.lookback(ref.ts)
+    if not paging:
+        if ref.msgid:
+            horizon = horizon_of(ref.msgid, ref.ts)
+        # A time is what a client falls back to when this server does not know its
+        # last msgid (said on the other side of a split): it looks back over a
+        # disruption this server saw, not over a start's assumption (a time alone
+        # is a plain query then).
+        disrupted = core.disruptions.lookback(ref.ts, assumed=bool(ref.msgid))
         if disrupted is not None and disrupted < horizon:
             horizon = disrupted
             core.stats.lookback_disrupted += 1
-        # To the millisecond: a float's last bit must not move it up a bucket.
-        core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
-    elif not ref.msgid:
-        # A time: what a client falls back to when this server does not know its
-        # last msgid (said on the other side of a split). During a disruption this
-        # server saw, what it missed may be stamped earlier: look back as for a msgid
-        # (not over a start's assumption: a time alone is a plain query then).
-        seen = core.disruptions.lookback(ref.ts, assumed=False)
-        if seen is not None and seen < ref.ts:
-            horizon = seen
-            core.stats.lookback_disrupted += 1
+        if ref.msgid:
+            # To the millisecond: a float's last bit must not move it up a bucket.
+            core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
     start = Ref.start(horizon) if horizon < ref.ts else ref
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.
