@@ -127,6 +127,10 @@ class Ids:
         self._floor_ms = millis
         return millis
 
+    def now(self) -> float:
+        """The hybrid clock now, in seconds: what stamps and disruptions are compared in."""
+        return self.now_ms() / 1000
+
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         # What the tag says, to the millisecond; two of this server's stamps

@@ -129,7 +129,7 @@ class CatchUp:
         if not fresh:
             return
         self.core.stats.replayed += len(fresh)
-        self.core.disruptions.late(self.core.ids.now_ms() / 1000, min(i.ts for i in fresh))
+        self.core.disruptions.late(self.core.ids.now(), min(i.ts for i in fresh))
         log.info("link %s: learnt %d messages in a catch-up", peer, len(fresh))
         for other in list(self._peers()):
             if other != peer:

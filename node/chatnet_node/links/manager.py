@@ -95,7 +95,7 @@ class LinkManager(LinkViews):
         # Started (or restarted): the first catch-ups bring the window this
         # server missed, in their own order, and it remembers no disruption
         # until a neighbour tells it (``irc.disruptions``).
-        self.core.disruptions.started(self._stamp_now())
+        self.core.disruptions.started(self.core.ids.now())
 
     @property
     def me(self) -> str:
@@ -129,7 +129,7 @@ class LinkManager(LinkViews):
             if advert.server != self.me:
                 self._send(peer, self._advert_message(advert))
         if not was_reachable:
-            now = self._stamp_now()
+            now = self.core.ids.now()
             self.core.disruptions.linked(now, peer)
             self.core.disruptions.returned(now, {peer})
             # Not yet: until the peer's advert confirms the link, the peer is
@@ -144,7 +144,7 @@ class LinkManager(LinkViews):
     def _tell_disruptions(self, peer: str) -> None:
         """What this server knows of the network's recent disruptions, for a neighbour."""
         seen = self.core.disruptions
-        now = self._stamp_now()
+        now = self.core.ids.now()
         spans = [
             lp.DisruptionSpan(start=span.start, end=span.end, missing=span.missing)
             for span in seen.spans(now)
@@ -179,7 +179,7 @@ class LinkManager(LinkViews):
         )
         self._disrupted(lost, unnoticed=session.silent_for())
         if not self.sessions:
-            self.core.disruptions.unlinked(self._stamp_now())
+            self.core.disruptions.unlinked(self.core.ids.now())
         self._netsplit(lost, f"{self.me} {peer}")
         self.catchup.resync()
 
@@ -209,15 +209,11 @@ class LinkManager(LinkViews):
         """
         if unnoticed is None:
             unnoticed = self.core.config.links.ping_timeout
-        self.core.disruptions.lost(self._stamp_now(), unnoticed + CLOCK_INTERVAL, lost)
+        self.core.disruptions.lost(self.core.ids.now(), unnoticed + CLOCK_INTERVAL, lost)
 
     def _utc_now(self) -> datetime.datetime:
         """This server's clock as certificates are checked against it."""
         return datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
-
-    def _stamp_now(self) -> float:
-        """The hybrid clock now: disruptions are compared with stamps."""
-        return self.core.ids.now_ms() / 1000
 
     def _advertise(self) -> None:
         self.routing.unsettle()
@@ -341,7 +337,7 @@ class LinkManager(LinkViews):
         elif isinstance(message, lp.Disruptions):
             spans = [Span(span.start, span.end, span.missing) for span in message.spans]
             reachable = set(self.topology.reachable())
-            now = self._stamp_now()
+            now = self.core.ids.now()
             informed = message.unknown is None and not message.more
             if self.core.disruptions.heard(now, spans, message.lost, informed, reachable):
                 # Informed now: a neighbour that linked here first learns it too.
@@ -393,7 +389,7 @@ class LinkManager(LinkViews):
             self._disrupted(lost)
         back = self.topology.reachable() - before
         if back:
-            self.core.disruptions.returned(self._stamp_now(), back)
+            self.core.disruptions.returned(self.core.ids.now(), back)
         if lost:
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")
@@ -424,8 +420,8 @@ class LinkManager(LinkViews):
         if now < self._next_clock or not self.sessions:
             return
         self._next_clock = now + CLOCK_INTERVAL
-        self.core.emit(ClockTick(ts=self.core.ids.now_ms() / 1000))
-        if self.core.disruptions.settle_assumption(self._stamp_now()):
+        self.core.emit(ClockTick(ts=self.core.ids.now()))
+        if self.core.disruptions.settle_assumption(self.core.ids.now()):
             # Informed by time: the neighbours that restarted meanwhile, told
             # only that this server did not know, learn that it knows now.
             for peer in self.sessions:

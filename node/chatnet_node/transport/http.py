@@ -76,7 +76,7 @@ def status_document(core: ChatCore) -> dict[str, Any]:
         "replayed": core.stats.replayed,
         "links": core.network.status() if core.network is not None else [],
         # How far back CHATHISTORY AFTER a line said now would look (irc.disruptions).
-        "disruptions": core.disruptions.report(core.ids.now_ms() / 1000),
+        "disruptions": core.disruptions.report(core.ids.now()),
         "uptimeSeconds": round(core.clock() - core.started, 1),
     }
 
