@@ -285,14 +285,28 @@ def test_rule(
         assert expected in err
 
 
-def test_a_negative_link_flood_limit_is_refused_by_name(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "links: {peerRate: -5}",
+            "ChatNetwork/acme: spec.links.peerRate: Input should be greater than or equal to 0",
+        ),
+        (
+            "history: {maxMessagesPerTarget: 0}",
+            "ChatNetwork/acme: spec.history.maxMessagesPerTarget: "
+            "Input should be greater than or equal to 1",
+        ),
+    ],
+    ids=["negative-link-flood-limit", "no-history-kept-per-channel"],
+)
+def test_a_number_out_of_range_is_refused_by_name(
+    setting: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    network = NETWORK.replace("spec: {", "spec: {links: {peerRate: -5}, ")
+    network = NETWORK.replace("spec: {", f"spec: {{{setting}, ")
     code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
     assert code == 1
-    expected = "ChatNetwork/acme: spec.links.peerRate: Input should be greater than or equal to 0"
-    assert expected in err
+    assert expected in err, err
 
 
 def test_uplink_in_another_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -474,15 +488,3 @@ def test_signed_adverts_are_refused_locally_with_the_fix(
         "certificates from a network CA to sign their adverts with; fix: set "
         "signAdverts: false to run this network with chatnet up"
     ) in err
-
-
-def test_history_kept_per_channel_must_be_at_least_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    network = NETWORK.replace("spec: {", "spec: {history: {maxMessagesPerTarget: 0}, ")
-    code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
-    assert code == 1
-    assert (
-        "ChatNetwork/acme: spec.history.maxMessagesPerTarget: "
-        "Input should be greater than or equal to 1" in err
-    ), err
