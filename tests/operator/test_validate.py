@@ -475,6 +475,44 @@ def test_signed_adverts_need_a_certificate_per_server(
     assert expected in err
 
 
+@pytest.mark.parametrize(
+    "links",
+    ["{tls: 'off', podCertificates: true}", "{tlsSecretName: shared-tls, podCertificates: true}"],
+    ids=["tls-off", "shared-certificate"],
+)
+def test_pod_certificates_need_link_tls_from_an_issuer(
+    links: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = NETWORK.replace("spec: {", f"spec: {{links: {links}, ")
+    code, _, err = run(tmp_path, capsys, network + server("a", "role: hub, serverId: 1"))
+    assert code == 1, err
+    assert (
+        "ChatNetwork/acme: spec.links: links.podCertificates needs each pod's own certificate "
+        "from the network CA (or issuerRef): tls not off, and no tlsSecretName (one "
+        "certificate shared by every server)"
+    ) in err
+
+
+@pytest.mark.parametrize("pod_certificates", [False, True], ids=["shared", "per-pod"])
+def test_signed_adverts_of_any_set_size_with_pod_certificates(
+    pod_certificates: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ChatServer's certificate names every replica, so signAdverts caps a set at 40;
+    each pod's own certificate names it alone, so no cap."""
+    links = f"{{signAdverts: true, podCertificates: {str(pod_certificates).lower()}}}"
+    network = NETWORK.replace("spec: {", f"spec: {{links: {links}, ")
+    code, out, err = run(
+        tmp_path, capsys, network + server("a", "role: hub, serverId: 1, replicas: 60")
+    )
+    if pod_certificates:
+        assert code == 0, err
+        assert "acme: 60 servers (a-0, a-1, " in out
+    else:
+        assert code == 1, err
+        assert "ChatServer/a may run 60 replicas; its link certificate names each of them" in err
+        assert "fix: set links.podCertificates: true (each pod its own certificate" in err
+
+
 def test_signed_adverts_are_refused_locally_with_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -115,6 +115,16 @@ class Links(ApiModel):
             " once every server runs a release that knows it"
         ),
     )
+    pod_certificates: bool = Field(
+        default=False,
+        description=(
+            "each pod gets its own link certificate from cert-manager's csi-driver (CSI"
+            " driver csi.cert-manager.io) naming that pod alone, so a replica cannot sign"
+            " adverts for its siblings and a ChatServer may run any number of replicas with"
+            " signAdverts; needs cert-manager and its csi-driver installed, tls not off, no"
+            " tlsSecretName"
+        ),
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Links:
@@ -139,6 +149,14 @@ LINKS_RULES = [
         "links.signAdverts needs each server's own certificate from the network CA: "
         "tls not off, and no tlsSecretName (one certificate shared by every server)",
         lambda lk: not lk.sign_adverts or (lk.tls != LinkTls.OFF and lk.tls_secret_name is None),
+    ),
+    Rule(
+        "!self.podCertificates || (self.tls != 'off' && !has(self.tlsSecretName))",
+        "links.podCertificates needs each pod's own certificate from the network CA (or "
+        "issuerRef): tls not off, and no tlsSecretName (one certificate shared by every server)",
+        lambda lk: (
+            not lk.pod_certificates or (lk.tls != LinkTls.OFF and lk.tls_secret_name is None)
+        ),
     ),
 ]
 

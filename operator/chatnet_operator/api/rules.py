@@ -28,6 +28,7 @@ _HUBLIKE = (Role.HUB, Role.CONTROL)
 #: With signed adverts, the most replicas one ChatServer may run: its certificate
 #: names every replica (five names each, up to 650 bytes with the longest names)
 #: and rides in every advert, which must stay well inside a link message (64 KiB).
+#: Not with ``links.podCertificates``: each pod's certificate names that pod alone.
 SIGNED_SET_MAX = 40
 
 
@@ -138,20 +139,23 @@ class NetworkRules:
     def check_signed_adverts(self, network: ChatNetwork, servers: list[ChatServer]) -> None:
         """A server outside the network (a portal) has no certificate from its CA, so its
         adverts could not be signed, and every server would refuse them."""
-        if not network.spec.links.sign_adverts:
+        links = network.spec.links
+        if not links.sign_adverts:
             return
         for server in servers:
             spec = server.spec
             ceiling = max(spec.replicas, spec.autoscale.max_replicas if spec.autoscale else 0)
-            if ceiling > SIGNED_SET_MAX:
+            # With podCertificates each certificate names its own pod alone.
+            if ceiling > SIGNED_SET_MAX and not links.pod_certificates:
                 self.add(
                     network,
                     ("spec", "links", "signAdverts"),
                     f"ChatServer/{server.name} may run {ceiling} replicas; its link certificate "
                     f"names each of them, and every advert carries it: past {SIGNED_SET_MAX} "
                     "an advert outgrows a link message",
-                    f"split the set into ChatServers of at most {SIGNED_SET_MAX} replicas, "
-                    "or turn signAdverts off",
+                    "set links.podCertificates: true (each pod its own certificate, from "
+                    "cert-manager's csi-driver), split the set into ChatServers of at most "
+                    f"{SIGNED_SET_MAX} replicas, or turn signAdverts off",
                 )
             if server.spec.portals:
                 self.add(
