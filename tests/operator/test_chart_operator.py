@@ -30,7 +30,7 @@ import yaml
 from chatnet_operator.cluster.config import peering_priority
 from chatnet_operator.cluster.reconcile import APPLIED
 from chatnet_operator.plan.linkca import LINK_CA_LABEL
-from tests.nodeproc import free_port, stop_process
+from tests.nodeproc import REPO, free_port, stop_process
 from tests.operator.kubeapi import ApiServer, Request, load_yaml_objects
 from tests.operator.operatorproc import CHATNET, children, example, operator_children, wait_for
 from tests.operator.test_chart import (
@@ -207,6 +207,9 @@ class Cluster:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.tmp),
             "PYTHONUNBUFFERED": "1",  # as the image's ENV (Dockerfile)
+            # This checkout's code, whichever the console script was installed from
+            # (a worktree's tests run with another checkout's virtualenv), as operatorproc.
+            "PYTHONPATH": os.pathsep.join(str(REPO / part) for part in ("operator", "node")),
             "KUBECONFIG": str(self.api.kubeconfig(self.tmp / f"{pod}.kubeconfig", token=user)),
             **chart_env,
         }
