@@ -270,6 +270,112 @@ def test_links_issuer_ref_signs_each_servers_certificate_with_your_ca_issuer(
     assert "links.issuerRef and links.tlsSecretName exclude each other" in capsys.readouterr().err
 
 
+PER_POD = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: sealed}
+spec:
+  serverDomain: chat.example
+  links: {tls: required, signAdverts: true, podCertificates: true LINKS}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: hub}
+spec: {network: sealed, role: hub, serverId: 1}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: leaf}
+spec: {network: sealed, role: leaf, serverId: 10, replicas: 3, uplinks: [hub]}
+"""
+
+
+def csi_names(volume: dict[str, Any], pod: str, namespace: str) -> list[str]:
+    """The names the csi-driver puts in pod ``pod``'s certificate (it fills in the templates)."""
+    names = volume["csi"]["volumeAttributes"]["csi.cert-manager.io/dns-names"].split(",")
+    return [n.replace("${POD_NAME}", pod).replace("${POD_NAMESPACE}", namespace) for n in names]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_pod_certificates_give_each_pod_its_own_from_the_csi_driver(
+    version: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "sealed.yaml"
+    manifest.write_text(PER_POD.replace(" LINKS", ""))
+    objects = render(capsys, str(manifest), "-n", "chat")
+    sets = by_kind(objects, "StatefulSet")
+    volumes = {}
+    for name, sts in sets.items():
+        pod = sts["spec"]["template"]["spec"]
+        (volumes[name],) = [v for v in pod["volumes"] if v["name"] == "link-tls"]
+        mount = {"name": "link-tls", "mountPath": "/etc/chatnet/link-tls", "readOnly": True}
+        assert mount in pod["containers"][0]["volumeMounts"]
+        assert pod["securityContext"]["fsGroup"] == 10001
+    assert volumes["leaf"] == {
+        "name": "link-tls",
+        "csi": {
+            "driver": "csi.cert-manager.io",
+            "readOnly": True,
+            "volumeAttributes": {
+                "csi.cert-manager.io/issuer-name": "sealed-link-ca",
+                "csi.cert-manager.io/issuer-kind": "Issuer",
+                "csi.cert-manager.io/issuer-group": "cert-manager.io",
+                "csi.cert-manager.io/dns-names": (
+                    "${POD_NAME}.leaf,${POD_NAME}.leaf.${POD_NAMESPACE},"
+                    "${POD_NAME}.leaf.${POD_NAMESPACE}.svc,"
+                    "${POD_NAME}.leaf.${POD_NAMESPACE}.svc.cluster.local,"
+                    "${POD_NAME}.chat.example"
+                ),
+                "csi.cert-manager.io/key-usages": "server auth,client auth,digital signature",
+                "csi.cert-manager.io/duration": "2160h",
+                "csi.cert-manager.io/renew-before": "720h",
+                "csi.cert-manager.io/fs-group": "10001",
+            },
+        },
+    }
+    # A lone replica (pod hub-0) is IRC server hub: that name, not its pod's.
+    hub_names = volumes["hub"]["csi"]["volumeAttributes"]["csi.cert-manager.io/dns-names"]
+    assert hub_names.split(",")[-1] == "hub.chat.example"
+    # Filled in for a pod, its certificate names what peers dial and its IRC name alone.
+    configs = by_kind(objects, "ConfigMap")
+    leaf_1 = parse_config(yaml.safe_load(configs["leaf-config"]["data"]["leaf-1.yaml"]))
+    hub = parse_config(yaml.safe_load(configs["hub-config"]["data"]["hub-0.yaml"]))
+    assert leaf_1.links.sign_adverts and leaf_1.name == "leaf-1.chat.example"
+    names = csi_names(volumes["leaf"], "leaf-1", "chat")
+    assert leaf_1.name in names and not [n for n in names if "leaf-0" in n or "leaf-2" in n]
+    assert leaf_1.links.dial[0].host in csi_names(volumes["hub"], "hub-0", "chat")
+    assert hub.name in csi_names(volumes["hub"], "hub-0", "chat")
+    # The node reads the driver's files where it read the Secret's: nothing else changes.
+    assert str(leaf_1.links.cert_file) == "/etc/chatnet/link-tls/tls.crt"
+    assert str(leaf_1.links.key_file) == "/etc/chatnet/link-tls/tls.key"
+    assert str(leaf_1.links.ca_file) == "/etc/chatnet/link-tls/ca.crt"
+    # The network's CA chain, and no Certificate per ChatServer (the driver asks per pod).
+    assert set(by_kind(objects, "Issuer")) == {"sealed-link-selfsigned", "sealed-link-ca"}
+    assert set(by_kind(objects, "Certificate")) == {"sealed-link-ca"}
+    validate_rendered(objects, version)
+
+
+def test_pod_certificates_from_your_issuer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "sealed.yaml"
+    issuer = ", issuerRef: {name: corp-ca, kind: ClusterIssuer}"
+    manifest.write_text(PER_POD.replace(" LINKS", issuer))
+    objects = render(capsys, str(manifest))
+    assert not {"Issuer", "Certificate"} & {o["kind"] for o in objects}
+    pod = by_kind(objects, "StatefulSet")["leaf"]["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "link-tls"]
+    attributes = volume["csi"]["volumeAttributes"]
+    assert (
+        attributes["csi.cert-manager.io/issuer-name"],
+        attributes["csi.cert-manager.io/issuer-kind"],
+        attributes["csi.cert-manager.io/issuer-group"],
+    ) == ("corp-ca", "ClusterIssuer", "cert-manager.io")
+    # Without -n the names still carry the pod's namespace: the driver knows it.
+    names = attributes["csi.cert-manager.io/dns-names"].split(",")
+    assert "${POD_NAME}.leaf.${POD_NAMESPACE}.svc" in names
+
+
 def test_a_link_port_that_collides_with_an_endpoint_port_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

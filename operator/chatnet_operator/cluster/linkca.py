@@ -8,6 +8,11 @@ applied, the operator decides who keeps them:
   reported by ``OptionalKindsAvailable``, like any optional kind);
 - cert-manager serves ``Certificate`` and ``Issuer``, and the operator has
   not started a CA of its own: cert-manager, through the rendered objects;
+- ``spec.links.podCertificates``: always cert-manager too: each pod's
+  certificate comes from cert-manager's csi-driver, which asks a cert-manager
+  issuer, so the operator has nothing to stand in with (a missing
+  cert-manager is reported by ``OptionalKindsAvailable``, a missing
+  csi-driver by ``PodCertificatesAvailable``);
 - otherwise the operator: it leaves those objects out and keeps the CA
   Secret and the servers' Secrets itself, with the same names the pods
   mount (``plan.linkpki`` says what they hold, including rotation).
@@ -58,7 +63,7 @@ async def keep_link_ca(
     """The children to apply: without the link CA's cert-manager objects when the
     operator keeps the CA itself (whose Secrets it then writes)."""
     ca = plan.cluster.link_ca
-    if ca is None or not ca.own_ca:
+    if ca is None or not ca.own_ca or ca.per_pod:
         return desired
     existing_ca = await kube.get("v1", "Secret", plan.namespace, ca.ca_secret)
     ours = _label(existing_ca) == OPERATOR_MADE
@@ -86,7 +91,7 @@ def own_ca_secrets(plan: NetworkPlan) -> list[tuple[str, str | None]]:
     """(name, ChatServer or None for the CA) of the Secrets the operator keeps when it
     keeps the link CA itself, CA first."""
     ca = plan.cluster.link_ca
-    if ca is None or not ca.own_ca:
+    if ca is None or not ca.own_ca or ca.per_pod:
         return []
     return [(ca.ca_secret, None)] + [(c.secret_name, c.server) for c in ca.certificates]
 

@@ -131,5 +131,8 @@ class LocalPlacement:
     def link_names(self, chat_server: str, ordinal: int) -> list[str]:
         return []
 
+    def pod_link_names(self, chat_server: str) -> list[str]:
+        return []
+
     def link_certificate(self) -> tuple[Path, Path] | None:
         return None

@@ -212,10 +212,15 @@ class PolicyPlan(_Model):
 
 
 class LinkCertPlan(_Model):
-    """One ChatServer's link certificate: the Secret its pods mount, the names peers dial."""
+    """One ChatServer's link certificate: the Secret its pods mount, the names peers dial.
+
+    With ``LinkCaPlan.per_pod`` the names are csi-driver templates (``${POD_NAME}``...)
+    each pod's certificate is issued for, and there is no Secret (``secret_name`` empty).
+    """
 
     server: str
-    secret_name: str
+    #: The Secret its pods mount; empty with ``LinkCaPlan.per_pod``.
+    secret_name: str = ""
     dns_names: list[str]
 
 
@@ -231,6 +236,9 @@ class LinkCaPlan(_Model):
     own_ca: bool = True
     #: The Secret holding the network's own CA (``own_ca``).
     ca_secret: str = ""
+    #: ``spec.links.podCertificates``: each pod gets its own certificate from
+    #: cert-manager's csi-driver (a CSI volume), not one Secret per ChatServer.
+    per_pod: bool = False
     certificates: list[LinkCertPlan] = []
 
 

@@ -55,6 +55,12 @@ class Placement(Protocol):
         """Every name peers may dial replica ``ordinal`` of ``chat_server`` by (certificates)."""
         ...
 
+    def pod_link_names(self, chat_server: str) -> list[str]:
+        """``link_names`` of any replica of ``chat_server``, as templates of the pod's own
+        name and namespace (``${POD_NAME}``, ``${POD_NAMESPACE}``) that cert-manager's
+        csi-driver fills in when it issues the pod's certificate (``podCertificates``)."""
+        ...
+
     def link_certificate(self) -> tuple[Path, Path] | None:
         """The certificate and key a server shows when it dials (with ``link_ca_file``)."""
         ...
@@ -63,6 +69,8 @@ class Placement(Protocol):
 LINK_TLS_DIR = Path("/etc/chatnet/link-tls")  # where a pod finds its link certificate
 SECRETS_DIR = Path("/etc/chatnet/secrets")  # Secret NAME is mounted at SECRETS_DIR/NAME
 CLOAK_SECRET_KEY = "secret"  # the key of the generated NETWORK-cloak Secret
+#: What cert-manager's csi-driver fills in for the pod in a certificate's names.
+POD_NAME_VAR, POD_NAMESPACE_VAR = "${POD_NAME}", "${POD_NAMESPACE}"
 
 
 def cloak_secret_name(network: str) -> str:
@@ -138,6 +146,16 @@ class ClusterPlacement:
             # the same rendered files work in whichever namespace they are applied.
             return [f"{pod}.{chat_server}"]
         namespace = self.network.namespace
+        return [
+            f"{pod}.{chat_server}",
+            f"{pod}.{chat_server}.{namespace}",
+            f"{pod}.{chat_server}.{namespace}.svc",
+            f"{pod}.{chat_server}.{namespace}.svc.{self.cluster_domain}",
+        ]
+
+    def pod_link_names(self, chat_server: str) -> list[str]:
+        # Every form, with or without a declared namespace: the driver knows the pod's.
+        pod, namespace = POD_NAME_VAR, POD_NAMESPACE_VAR
         return [
             f"{pod}.{chat_server}",
             f"{pod}.{chat_server}.{namespace}",

@@ -7,7 +7,8 @@ its hubs; per ChatServer: a ConfigMap with the node configuration of every
 replica, a headless Service for links, a StatefulSet (its pod template
 finished by ``podspec``), and for a leaf set its own PodDisruptionBudget
 (``disruption`` says why hubs share one). With link TLS, the network CA's
-cert-manager objects and a link ``Certificate`` per ChatServer
+cert-manager objects and a link ``Certificate`` per ChatServer, or with
+``links.podCertificates`` a csi-driver volume giving each pod its own
 (``plan/linkca.py``). Owner references are added by the operator (they need
 the owner's UID, which a rendered file cannot know).
 
@@ -45,7 +46,7 @@ from chatnet_operator.plan.desired import (
 )
 from chatnet_operator.plan.disruption import backbone_budget, has_backbone, is_backbone
 from chatnet_operator.plan.exposure import expose, proxy_container_ports
-from chatnet_operator.plan.linkca import link_ca_objects
+from chatnet_operator.plan.linkca import CSI_DRIVER, link_ca_objects, pod_certificate_volume
 from chatnet_operator.plan.netpolicy import network_policy
 from chatnet_operator.plan.optional import endpoint_objects, monitoring_objects
 from chatnet_operator.plan.placement import LINK_TLS_DIR, SECRETS_DIR
@@ -197,7 +198,7 @@ def _container(cluster: ClusterPlan, server: ServerSetPlan) -> Obj:
         ports.append(
             {"name": "link-tls", "containerPort": cluster.link_tls_port, "protocol": "TCP"}
         )
-    if _link_tls_secret(cluster, server) is not None:
+    if _link_tls_volume(cluster, server) is not None:
         mounts.append({"name": "link-tls", "mountPath": str(LINK_TLS_DIR), "readOnly": True})
     if endpoint.irc_tls_port is not None:
         ports.append({"name": "irc-tls", "containerPort": endpoint.irc_tls_port, "protocol": "TCP"})
@@ -266,14 +267,32 @@ def scrape_annotations(cluster: ClusterPlan) -> dict[str, str]:
 
 def _link_tls_secret(cluster: ClusterPlan, server: ServerSetPlan) -> str | None:
     """The link certificate Secret a set's pods mount: its own from the network CA, or the
-    shared ``links.tlsSecretName``; None without link TLS."""
+    shared ``links.tlsSecretName``; None without link TLS, or with a certificate per pod
+    (``_link_tls_volume``)."""
     if cluster.link_tls == LinkTls.OFF:
         return None
     if cluster.link_ca is not None:
+        if cluster.link_ca.per_pod:
+            return None
         for cert in cluster.link_ca.certificates:
             if cert.server == server.name:
                 return cert.secret_name
     return cluster.link_tls_secret
+
+
+def _link_tls_volume(cluster: ClusterPlan, server: ServerSetPlan) -> Obj | None:
+    """The ``link-tls`` volume mounted at ``LINK_TLS_DIR``: the certificate Secret, or each
+    pod's own certificate from cert-manager's csi-driver; None without one."""
+    ca = cluster.link_ca
+    if cluster.link_tls != LinkTls.OFF and ca is not None and ca.per_pod:
+        for cert in ca.certificates:
+            if cert.server == server.name:
+                return pod_certificate_volume(ca, cert, _RUN_AS)
+        return None
+    secret = _link_tls_secret(cluster, server)
+    if secret is None:
+        return None
+    return {"name": "link-tls", "secret": {"secretName": secret}}
 
 
 def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
@@ -286,9 +305,9 @@ def stateful_set(plan: NetworkPlan, server: ServerSetPlan) -> Obj:
     ]
     if cluster.endpoint.tls_secret is not None:
         volumes.append({"name": "tls", "secret": {"secretName": cluster.endpoint.tls_secret}})
-    link_tls_secret = _link_tls_secret(cluster, server)
-    if link_tls_secret is not None:
-        volumes.append({"name": "link-tls", "secret": {"secretName": link_tls_secret}})
+    link_tls = _link_tls_volume(cluster, server)
+    if link_tls is not None:
+        volumes.append(link_tls)
     for i, name in enumerate(cluster.mounted_secrets):
         volumes.append({"name": f"secret-{i}", "secret": {"secretName": name}})
     claims: list[Obj] = []
@@ -445,7 +464,13 @@ def secret_note(plan: NetworkPlan) -> str:
         )
     note = f"# ChatNetwork {plan.network}: link secret: {how}; no secret value is rendered.\n"
     ca = plan.cluster.link_ca
-    if ca is not None and ca.own_ca:
+    if ca is not None and ca.per_pod:
+        note += (
+            f"# ChatNetwork {plan.network}: link certificates: cert-manager's csi-driver "
+            f"({CSI_DRIVER}) issues each pod its own from {ca.issuer_kind} {ca.issuer_name}; "
+            "the pods wait until cert-manager and its csi-driver are installed.\n"
+        )
+    elif ca is not None and ca.own_ca:
         note += (
             f"# ChatNetwork {plan.network}: link certificates: cert-manager issues them "
             f"(Issuer {ca.issuer_name} below); without cert-manager the chatnet operator "
