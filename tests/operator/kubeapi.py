@@ -126,6 +126,8 @@ BUILTIN_TYPES = [
     ),
     ResourceType("events.k8s.io", "v1", "events", "Event"),
     ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", subresources=("status",)),
+    # Which CSI drivers a cluster has (cert-manager's csi-driver: links.podCertificates).
+    ResourceType("storage.k8s.io", "v1", "csidrivers", "CSIDriver", namespaced=False),
 ]
 
 

@@ -285,6 +285,8 @@ NAMESPACED_GRANTS = (
     | {(g, r, v) for g, r in OPTIONAL_RESOURCES for v in CHILD_VERBS}
 )  # fmt: skip
 CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+#: links.podCertificates: is cert-manager's csi-driver installed (its CSIDriver, by name)?
+CSI_DRIVER_GRANTS = {("storage.k8s.io", "csidrivers", "get")}
 PEERING_VERBS = ("list", "watch", "patch")
 
 
@@ -294,6 +296,7 @@ def test_cluster_rbac_grants_exactly_what_the_operator_needs() -> None:
     expected = (
         NAMESPACED_GRANTS
         | CRD_GRANTS
+        | CSI_DRIVER_GRANTS
         | {("kopf.dev", "clusterkopfpeerings", v) for v in PEERING_VERBS}
     )
     assert grants(role["rules"]) == expected, "no namespaces: kopf -A does not watch them"
@@ -311,8 +314,9 @@ def test_namespaced_rbac_grants_per_watched_namespace_only() -> None:
     objects = template(f"watchNamespaces={{{','.join(WATCHED)}}}")
     cluster_role = one(objects, "ClusterRole")
     # kopf with --namespace lists and watches namespaces (for globs); refused,
-    # it retries for minutes before starting. Nothing else cluster-wide.
-    assert grants(cluster_role["rules"]) == CRD_GRANTS | {
+    # it retries for minutes before starting. Besides, only the cluster-scoped
+    # CSIDriver the operator reads; nothing else cluster-wide.
+    assert grants(cluster_role["rules"]) == CRD_GRANTS | CSI_DRIVER_GRANTS | {
         ("", "namespaces", v) for v in ("list", "watch")
     }
     expected = NAMESPACED_GRANTS | {("kopf.dev", "kopfpeerings", v) for v in PEERING_VERBS}
@@ -323,6 +327,13 @@ def test_namespaced_rbac_grants_per_watched_namespace_only() -> None:
             "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "chatnet",
         }  # fmt: skip
         assert binding["subjects"][0]["namespace"] == NAMESPACE
+
+
+def test_the_csi_driver_grant_reads_cert_managers_alone() -> None:
+    for values in ([], [f"watchNamespaces={{{','.join(WATCHED)}}}"]):
+        rules = one(template(*values), "ClusterRole")["rules"]
+        (rule,) = [r for r in rules if r["resources"] == ["csidrivers"]]
+        assert rule["resourceNames"] == ["csi.cert-manager.io"]
 
 
 def test_no_wildcards_anywhere() -> None:

@@ -353,6 +353,39 @@ def use_cnpg(cluster: Cluster) -> None:
     cluster.wait(lambda: (database() or {}).get("spec", {}).get("instances") == 2, what="undrift")
 
 
+SEALED = f"""\
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {{name: sealed, namespace: {CHAT}}}
+spec: {{links: {{podCertificates: true}}}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {{name: sealed-a, namespace: {CHAT}}}
+spec: {{network: sealed, role: hub, serverId: 1}}
+"""
+
+
+def use_pod_certificates(cluster: Cluster) -> None:
+    """A network with a certificate per pod: the operator looks for cert-manager's
+    csi-driver (a cluster-scoped read, whichever namespaces it watches)."""
+    api = cluster.api
+    for doc in (d for d in yaml.safe_load_all(SEALED) if d):
+        api.store.apply(doc)
+
+    def reason() -> str | None:
+        network = api.store.find(CHATNET, "ChatNetwork", CHAT, "sealed") or {}
+        conditions = (network.get("status") or {}).get("conditions") or []
+        found = [c for c in conditions if c["type"] == "PodCertificatesAvailable"]
+        return found[0]["reason"] if found else None
+
+    cluster.wait(lambda: reason() == "CSIDriverMissing", what="the csi-driver missing")
+    driver = {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+              "metadata": {"name": "csi.cert-manager.io"}, "spec": {}}  # fmt: skip
+    api.store.apply(driver)
+    cluster.wait(lambda: reason() == "CSIDriverFound", what="the csi-driver found")
+
+
 @pytest.mark.parametrize("values", [[], [f"watchNamespaces={{{CHAT}}}"]], ids=["all", "watched"])
 def test_chart_deployment_runs_the_operator_within_its_rbac(
     tmp_path: Path, values: list[str]
@@ -402,6 +435,7 @@ def test_chart_deployment_runs_the_operator_within_its_rbac(
         assert children(api, CHAT)[cloak_key]["data"] == cloak["data"]
         assert "900" in str(children(api, CHAT)["ConfigMap/west-config"]["data"])
         use_cnpg(cluster)
+        use_pod_certificates(cluster)
         # Deletions: a server's children, then the network's (finalizers released).
         for name, kind in (("east-fanout", "ChatServer"), ("acme", "ChatNetwork")):
             api.store.delete(api.store.type_for(CHATNET, kind), CHAT, name)

@@ -61,8 +61,19 @@ spec: {network: NET, role: leaf, serverId: 10, uplinks: [east, west]}
 """
 
 
-def apply(api: ApiServer, network: str, namespace: str) -> None:
+PER_POD = "links: {tls: required, signAdverts: true, podCertificates: true}"
+CSI_DRIVER: Obj = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "CSIDriver",
+    "metadata": {"name": "csi.cert-manager.io"},
+    "spec": {"podInfoOnMount": True, "volumeLifecycleModes": ["Ephemeral"]},
+}
+
+
+def apply(api: ApiServer, network: str, namespace: str, links: str = "") -> None:
     text = MANIFEST.replace("NET", network).replace("NS", namespace)
+    if links:
+        text = text.replace("links: {tls: required}", links)
     for doc in yaml.safe_load_all(text):
         api.store.apply(doc)
 
@@ -203,4 +214,103 @@ def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
     assert secret(api, "linkcm", "cm-link-ca") is None, "cert-manager writes it, not chatnet"
     assert api.store.find("cert-manager.io/v1", "Certificate", "linkown", "east-link") is None
     assert secret(api, "linkown", "own-link-ca") == ca
+    assert "Traceback" not in operator.log()
+
+
+def test_a_pod_certificate_names_one_pod_however_many_the_set_may_run() -> None:
+    text = (
+        MANIFEST.replace("NET", "auto")
+        .replace("NS", "ns")
+        .replace("links: {tls: required}", PER_POD)
+        .replace("uplinks: [east, west]}", "uplinks: [east, west], replicas: 60}")
+    )
+    report = validate_documents(parse_text(text, "test"))
+    assert report.ok, report.problems
+    (declared,) = report.networks
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert plan.cluster.link_ca is not None and plan.cluster.link_ca.per_pod
+    (edge,) = [c for c in plan.cluster.link_ca.certificates if c.server == "edge"]
+    assert edge.dns_names == [
+        "${POD_NAME}.edge",
+        "${POD_NAME}.edge.${POD_NAMESPACE}",
+        "${POD_NAME}.edge.${POD_NAMESPACE}.svc",
+        "${POD_NAME}.edge.${POD_NAMESPACE}.svc.cluster.local",
+        "${POD_NAME}",  # its IRC name: what its signed adverts are checked against
+    ]
+
+
+def _condition(api: ApiServer, namespace: str, name: str) -> Obj | None:
+    network = api.store.find(CHATNET, "ChatNetwork", namespace, name) or {}
+    conditions = (network.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "PodCertificatesAvailable"), None)
+
+
+def _events(api: ApiServer, namespace: str, reason: str) -> list[Obj]:
+    return [e for e in api.store.items("v1", "Event", namespace) if e.get("reason") == reason]
+
+
+def test_pod_certificates_wait_for_the_csi_driver_and_say_so(
+    api: ApiServer, operator: OperatorProcess
+) -> None:
+    """cert-manager is installed, its csi-driver not yet: the pods mount CSI volumes
+    that cannot be made, and the network says why until the driver is there."""
+    for crd in optional_kinds.cert_manager_crds():
+        api.store.add_crd(crd)
+    apply(api, "pods", "linkpods", PER_POD)
+
+    def reason() -> str | None:
+        found = _condition(api, "linkpods", "pods")
+        return found["reason"] if found else None
+
+    wait_for(lambda: reason() == "CSIDriverMissing", what="PodCertificatesAvailable=False")
+    missing = _condition(api, "linkpods", "pods")
+    assert missing is not None and missing["status"] == "False"
+    assert "ContainerCreating" in missing["message"]
+    assert "jetstack/cert-manager-csi-driver" in missing["message"]
+    (warning,) = wait_for(lambda: _events(api, "linkpods", "CSIDriverMissing"), what="a Warning")
+    assert warning["type"] == "Warning" and warning["message"] == missing["message"]
+    # The servers are there anyway, each pod asking the driver for its own certificate;
+    # cert-manager keeps the CA, and nobody makes a certificate per ChatServer.
+    east = api.store.find("apps/v1", "StatefulSet", "linkpods", "east")
+    assert east is not None
+    volumes = east["spec"]["template"]["spec"]["volumes"]
+    (link_tls,) = [v for v in volumes if v["name"] == "link-tls"]
+    assert link_tls["csi"]["driver"] == "csi.cert-manager.io"
+    assert link_tls["csi"]["volumeAttributes"]["csi.cert-manager.io/issuer-name"] == "pods-link-ca"
+    for name in ("pods-link-selfsigned", "pods-link-ca"):
+        assert api.store.find("cert-manager.io/v1", "Issuer", "linkpods", name) is not None
+    assert api.store.find("cert-manager.io/v1", "Certificate", "linkpods", "pods-link-ca")
+    assert api.store.find("cert-manager.io/v1", "Certificate", "linkpods", "east-link") is None
+    for secret_name in ("pods-link-ca", "east-link-tls"):
+        assert secret(api, "linkpods", secret_name) is None, "not the operator's own CA"
+
+    api.store.apply(CSI_DRIVER)  # helm install cert-manager-csi-driver
+    wait_for(lambda: reason() == "CSIDriverFound", what="PodCertificatesAvailable=True")
+    found = _condition(api, "linkpods", "pods")
+    assert found is not None and found["status"] == "True"
+    (normal,) = wait_for(lambda: _events(api, "linkpods", "CSIDriverFound"), what="a Normal Event")
+    assert normal["type"] == "Normal"
+
+    # Not allowed to look (RBAC without csidrivers): said, and the reconcile goes on.
+    api.authorize = lambda request: request.resource != "csidrivers"
+    try:
+        wait_for(lambda: reason() == "CSIDriverUnreadable", what="the refused read reported")
+        unreadable = _condition(api, "linkpods", "pods")
+        assert unreadable is not None and "get storage.k8s.io csidrivers" in unreadable["message"]
+        wait_for(lambda: _events(api, "linkpods", "CSIDriverUnreadable"), what="a Warning")
+    finally:
+        api.authorize = None
+    wait_for(lambda: reason() == "CSIDriverFound", what="found again")
+    assert len(_events(api, "linkpods", "CSIDriverMissing")) == 1
+
+    # Back to a certificate per ChatServer: the condition stays, saying so.
+    network = api.store.find(CHATNET, "ChatNetwork", "linkpods", "pods")
+    assert network is not None
+    network["spec"]["links"]["podCertificates"] = False
+    api.store.apply(network)
+    wait_for(lambda: reason() == "NotNeeded", what="PodCertificatesAvailable=True, not needed")
+    wait_for(
+        lambda: api.store.find("cert-manager.io/v1", "Certificate", "linkpods", "east-link"),
+        what="east's Certificate",
+    )
     assert "Traceback" not in operator.log()

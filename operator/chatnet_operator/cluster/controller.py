@@ -60,15 +60,17 @@ from chatnet_operator.cluster.reconcile import (
 )
 from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
 from chatnet_operator.observe.status import (
+    POD_CERTIFICATES,
     Probe,
     invalid_conditions,
     network_status,
+    pod_certificates_condition,
     secrets_condition,
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
-from chatnet_operator.plan.linkca import ca_name
+from chatnet_operator.plan.linkca import CSI_DRIVER, ca_name
 from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
 from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
@@ -81,6 +83,8 @@ Obj = dict[str, Any]
 Emit = Callable[[Obj, str, str, str], None]
 
 log = logging.getLogger("chatnet.operator")
+#: Where a cluster lists its CSI drivers (cluster-scoped ``CSIDriver`` objects).
+CSI_DRIVER_API = "storage.k8s.io/v1"
 
 _locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 _invalid: set[tuple[str, str]] = set()
@@ -337,10 +341,16 @@ async def _sync(
     kinds_condition = _kinds_condition(missing_kinds, desired, before, now, generation)
     if kinds_condition is not None:
         status.conditions.append(kinds_condition)
+    pod_certificates = await _pod_certificates_condition(kube, plan, before, now, generation)
+    if pod_certificates is not None:
+        status.conditions.append(pod_certificates)
     await _write_status(kube, network, _status_dump(status))
     changed = (before, status.conditions)
     _problem_events(emit, network, changed, "SecretsFound", ("SecretMissing", "SecretsFound"))
     _problem_events(emit, network, changed, DISCOVERY_CONDITION, ("KindsMissing", "KindsServed"))
+    if pod_certificates is not None:  # its Events say its own reason
+        reasons = (pod_certificates.reason, pod_certificates.reason)
+        _problem_events(emit, network, changed, POD_CERTIFICATES, reasons)
     _transitions(emit, network, before, status.conditions)
     for server_name, obj in live.items():
         before = _conditions(obj)
@@ -384,6 +394,64 @@ def _kinds_condition(
     return missing_condition(missing, OPTIONAL_KINDS, previous, now, gen)
 
 
+async def _pod_certificates_condition(
+    kube: KubeClient, plan: NetworkPlan, before: list[Condition], now: str, gen: int | None
+) -> Condition | None:
+    """``PodCertificatesAvailable`` when the spec asks for per-pod link certificates (or
+    did before): whether cert-manager's csi-driver is installed (its ``CSIDriver``).
+
+    Without it a pod's CSI volume cannot be mounted, and the pod waits in
+    ContainerCreating: nothing else would say why.
+    """
+    ca = plan.cluster.link_ca
+    if ca is None or not ca.per_pod:
+        if _condition(before, POD_CERTIFICATES) is None:
+            return None
+        return pod_certificates_condition(
+            True,
+            "NotNeeded",
+            "spec.links.podCertificates is off: no pod waits for cert-manager's csi-driver",
+            before,
+            now,
+            gen,
+        )
+    try:
+        driver = await kube.get(CSI_DRIVER_API, "CSIDriver", None, CSI_DRIVER)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        return pod_certificates_condition(
+            False,
+            "CSIDriverUnreadable",
+            f"cannot tell whether cert-manager's csi-driver is installed: reading CSIDriver "
+            f"{CSI_DRIVER} was refused ({exc.message}); fix: let the operator get "
+            "storage.k8s.io csidrivers (the chart's ClusterRole does)",
+            before,
+            now,
+            gen,
+        )
+    if driver is None:
+        return pod_certificates_condition(
+            False,
+            "CSIDriverMissing",
+            f"CSIDriver {CSI_DRIVER} not found: with spec.links.podCertificates the "
+            "pods wait in ContainerCreating until cert-manager's csi-driver is installed; "
+            "fix: install it (helm chart jetstack/cert-manager-csi-driver), or set "
+            "podCertificates: false",
+            before,
+            now,
+            gen,
+        )
+    return pod_certificates_condition(
+        True,
+        "CSIDriverFound",
+        f"CSIDriver {CSI_DRIVER} is installed: each pod gets its own link certificate",
+        before,
+        now,
+        gen,
+    )
+
+
 async def _check_secrets(kube: KubeClient, declared: Declared, namespace: str) -> list[str]:
     """What is wrong with the Secrets the spec names (pods wait for them until fixed)."""
     uses = secret_uses(declared.network)
@@ -400,7 +468,8 @@ def _problem_events(
     kind: str,
     reasons: tuple[str, str],
 ) -> None:
-    """Events for a problem condition (``SecretsFound``, ``OptionalKindsAvailable``):
+    """Events for a problem condition (``SecretsFound``, ``OptionalKindsAvailable``,
+    ``PodCertificatesAvailable``):
     ``reasons[0]`` (Warning) when it turns False or its message changes, ``reasons[1]``
     (Normal) when it turns True again; nothing at a re-sync that changed nothing."""
     before, after = changed

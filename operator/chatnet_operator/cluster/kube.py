@@ -221,14 +221,17 @@ class KubeClient:
         return json.loads(text) if text else {}
 
     async def _path(
-        self, api_version: str, kind: str, namespace: str, name: str | None = None
+        self, api_version: str, kind: str, namespace: str | None, name: str | None = None
     ) -> str:
         resource = await self._resource(api_version, kind)
         path: str = resource.path(name=name, namespace=namespace)
         return path
 
-    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
-        """The object, or None when it (or its kind) does not exist."""
+    async def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None:
+        """The object, or None when it (or its kind) does not exist; ``namespace`` None
+        (or any: it is not used) for a cluster-scoped kind."""
         try:
             found: Obj = await self._call(
                 "get", await self._path(api_version, kind, namespace, name)

@@ -73,6 +73,22 @@ def secrets_condition(
     )
 
 
+#: Whether cert-manager's csi-driver, which ``spec.links.podCertificates`` needs, is installed.
+POD_CERTIFICATES = "PodCertificatesAvailable"
+
+
+def pod_certificates_condition(
+    ok: bool,
+    reason: str,
+    message: str,
+    previous: Sequence[Condition],
+    now: str,
+    generation: int | None,
+) -> Condition:
+    """``PodCertificatesAvailable``: each pod can get its own link certificate."""
+    return _condition(POD_CERTIFICATES, ok, reason, message, previous, now, generation)
+
+
 def _links(plan: NetworkPlan, probes: Mapping[str, Probe], names: set[str]) -> tuple[int, int]:
     """(up, expected) links touching ``names``.
 
