@@ -1,5 +1,6 @@
 """Signed adverts (``links.signAdverts``): a peer that passed link authentication
-cannot speak for another server's links.
+cannot speak for another server's links (nor, with ``links.podCertificates``, a
+replica for its sibling).
 
 Real certificates from the operator's own CA code (``plan.linkpki``), real
 signatures; the servers are cores joined by in-memory links (``CoreNetwork``).
@@ -19,7 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from chatnet_node.links import protocol as lp
 from chatnet_node.links.handshake import Handshake
 from chatnet_node.links.signatures import AdvertSignatures
+from chatnet_operator.api.loader import parse_text
+from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.plan import linkpki
+from chatnet_operator.plan.placement import ClusterPlacement
+from chatnet_operator.plan.planner import plan_network
 from tests.corekit import START, CoreNetwork, CoreUser, MemSession
 
 NOW = datetime.datetime.fromtimestamp(START, datetime.UTC)
@@ -130,6 +135,86 @@ def test_a_forged_advert_for_another_server_is_refused_and_changes_nothing(
     net.say(carol, "PRIVMSG #room :still here")
     assert any(line.endswith("PRIVMSG #room :still here") for line in alice.lines())
     assert "h" in net.managers["b"].sessions, "the link that brought it stays up"
+
+
+REPLICAS = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: net, namespace: chat}
+spec: {links: {tls: required, signAdverts: true, podCertificates: PER_POD}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: hub, namespace: chat}
+spec: {network: net, role: hub, serverId: 1}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: leaf, namespace: chat}
+spec: {network: net, role: leaf, serverId: 10, replicas: 2, uplinks: [hub]}
+"""
+
+
+def certified_names(per_pod: bool) -> dict[str, list[str]]:
+    """The names in each server's link certificate, as the operator plans them: the
+    ChatServer's one certificate, or (``links.podCertificates``) the pod's own, with the
+    templates filled in for the pod as cert-manager's csi-driver does."""
+    text = REPLICAS.replace("PER_POD", str(per_pod).lower())
+    report = validate_documents(parse_text(text, "replicas.yaml"))
+    assert report.ok, report.problems
+    (declared,) = report.networks
+    plan = plan_network(declared, ClusterPlacement(declared.network))
+    assert plan.cluster.link_ca is not None
+    certified = {c.server: c.dns_names for c in plan.cluster.link_ca.certificates}
+    out = {}
+    for server in plan.servers.values():
+        pod = f"{server.chat_server}-{server.ordinal}"  # the StatefulSet's pod
+        out[server.name] = [
+            name.replace("${POD_NAME}", pod).replace("${POD_NAMESPACE}", "chat")
+            for name in certified[server.chat_server]
+        ]
+    return out
+
+
+@pytest.mark.parametrize(
+    "per_pod", [False, True], ids=["chatserver-certificate", "pod-certificates"]
+)
+def test_a_replica_signs_for_its_sibling_only_with_the_chatservers_certificate(
+    tmp_path: Path, per_pod: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """leaf-0 and leaf-1 are replicas of one ChatServer. leaf-0 signs an advert in
+    leaf-1's name saying leaf-1 has no links, so the network drops it from its map.
+    The ChatServer's certificate names every replica: the hub takes the forgery.
+    Each pod's own certificate (links.podCertificates) names that pod alone: refused."""
+    names = certified_names(per_pod)
+    assert ("leaf-1" in names["leaf-0"]) is not per_pod
+    ca = linkpki.ca_data("net", None, NOW, LIFE)
+    network = CoreNetwork("hub", "leaf-0", "leaf-1")
+    for name, manager in network.managers.items():
+        manager.signatures = signer(tmp_path / name, ca, *names[name])
+    network.link("leaf-0", "hub")
+    network.link("leaf-1", "hub")
+    alice = network.user("hub", "alice")
+    assert links_seen(alice) == ["hub", "leaf-0", "leaf-1"]
+    real = advert_of(network, "leaf-1")
+    sibling = network.managers["leaf-0"].signatures
+    assert sibling is not None
+    forged = sibling.sign(real.model_copy(update={"seq": real.seq + 1000, "neighbours": []}))
+    _, at_hub = network.links[frozenset(("leaf-0", "hub"))]
+    network.managers["hub"].received(at_hub, lp.encode(forged))
+    network.settle()
+    if per_pod:
+        assert (
+            f"refused the advert of leaf-1 (seq {forged.seq}): its certificate does not name "
+            "leaf-1 (it names leaf-0, leaf-0.leaf, leaf-0.leaf.chat, leaf-0.leaf.chat.svc, "
+            "leaf-0.leaf.chat.svc.cluster.local)"
+        ) in caplog.text
+        assert network.managers["hub"].dropped == 1
+        assert links_seen(alice) == ["hub", "leaf-0", "leaf-1"]
+    else:  # the hole podCertificates closes: leaf-1 is gone from the hub's map
+        assert "refused the advert" not in caplog.text
+        assert network.managers["hub"].dropped == 0
+        assert links_seen(alice) == ["hub", "leaf-0"]
 
 
 def test_an_old_advert_replayed_is_ignored_without_a_check(net: CoreNetwork) -> None:
