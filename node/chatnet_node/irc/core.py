@@ -170,10 +170,7 @@ class ChatCore(ChatState):
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
-        if client.multiline is not None and client.slow is None and _in_a_batch(line):
-            # A multiline batch's lines are paid for when it closes (``FloodControl.charge``).
-            # Not while slow work holds the line: the batch may be closed by the time it
-            # runs, and the line would run as a command nobody paid for.
+        if _paid_at_the_close(client, line):
             pass
         elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
@@ -349,7 +346,7 @@ class ChatCore(ChatState):
         """Called a few times a second: delayed lines, timeouts, keepalive pings."""
         now = self.clock()
         if self.flood.throttled:
-            self.flood.release(now, self.handle_line)
+            self.flood.release(now, self.handle_line, _paid_at_the_close)
         if now - self._last_timeout_scan < 1.0:
             return
         self._last_timeout_scan = now
@@ -445,3 +442,11 @@ def _in_a_batch(line: str) -> bool:
         return False
     tags = line.split(" ", 1)[0]
     return tags.startswith("@batch=") or ";batch=" in tags
+
+
+def _paid_at_the_close(client: Client, line: str) -> bool:
+    """Is ``line`` one of an open multiline batch's, paid for when it closes
+    (``FloodControl.charge``)? Not while slow work holds the line: the batch
+    may be closed by the time it runs, and the line would run as a command
+    nobody paid for."""
+    return client.multiline is not None and client.slow is None and _in_a_batch(line)

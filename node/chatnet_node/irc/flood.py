@@ -35,11 +35,22 @@ class FloodControl:
         self.throttled.add(client)
         return len(client.delayed) <= self.limits.flood_max_queued
 
-    def release(self, now: float, run: Callable[[Client, str], None]) -> None:
-        """Run the waiting lines that have tokens again, in order, per client."""
+    def release(
+        self,
+        now: float,
+        run: Callable[[Client, str], None],
+        free: Callable[[Client, str], bool],
+    ) -> None:
+        """Run the waiting lines that have tokens again, in order, per client.
+
+        A line ``free`` says is paid for otherwise (a multiline batch's line,
+        paid when the batch closes) runs without a token.
+        """
         for client in list(self.throttled):
             delayed = client.delayed
-            while delayed and not client.closed and self._take_token(client, now):
+            while delayed and not client.closed:
+                if not free(client, delayed[0]) and not self._take_token(client, now):
+                    break
                 run(client, delayed.popleft())
             if not delayed or client.closed:
                 client.delayed = None

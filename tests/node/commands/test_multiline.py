@@ -166,3 +166,23 @@ def test_a_batch_to_a_user_and_across_the_network() -> None:
         ":alice!~alice@127.0.0.1 PRIVMSG #test a",
         ":alice!~alice@127.0.0.1 PRIVMSG #test b",
     ]
+
+
+def test_a_batch_held_back_by_flood_control_is_paid_for_once() -> None:
+    # Five lines of budget, one back a second. The PINGs empty the bucket, so
+    # the batch waits: its opening at +1 s, its lines free behind it (paid at
+    # the close), the close at +2 s and the close's charge for five lines,
+    # then the PING at +7 s. Paid as they were released too, the lines would
+    # take +2..+6 s and the PING would wait until +12 s.
+    server = CoreServer(name="test", limits={"floodBurst": 5, "floodRate": 1})
+    (alice,) = server.room(("alice", MULTI), channel="#test")
+    server.tick(10)  # a full bucket
+    alice.send(*(f"PING :{n}" for n in range(5)))
+    batch = [f"@batch=b1 PRIVMSG #test :line {n}" for n in range(5)]
+    alice.send("BATCH +b1 draft/multiline #test", *batch, "BATCH -b1", "PING :waited")
+    got = alice.lines()
+    for _ in range(8):
+        server.tick(1)
+        got += alice.lines()
+    assert sum(" PRIVMSG #test :line " in line for line in got) == 5, got
+    assert got[-1] == ":test PONG test waited", got
