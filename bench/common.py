@@ -10,6 +10,8 @@
   SIGKILL after a bounded wait;
 * ``proc_cpu_seconds``, ``proc_rss_kib``, ``cpu_busy_seconds``: what
   ``/proc`` says a process, or each CPU, used;
+* ``cpu_prefix``: a command prefix that keeps a child on one CPU, so a
+  server and the load that drives it do not take turns on the same core;
 * ``raise_nofile``, ``run_in_tempdir``: what a long run needs around it (many
   sockets, a scratch directory, a network stopped on SIGTERM as on Ctrl-C).
 """
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +41,7 @@ __all__ = [
     "HOST",
     "REPO",
     "cpu_busy_seconds",
+    "cpu_prefix",
     "free_port",
     "node_env",
     "proc_cpu_seconds",
@@ -55,6 +59,13 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_prefix(cpu: int) -> list[str]:
+    """``taskset -c CPU`` where there are two CPUs or more and taskset is installed, else []."""
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(cpu)]
 
 
 def venv_python() -> str:

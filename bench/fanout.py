@@ -46,6 +46,7 @@ from bench.common import (
     BENCH,
     HOST,
     cpu_busy_seconds,
+    cpu_prefix,
     free_port,
     node_env,
     proc_cpu_seconds,
@@ -110,9 +111,7 @@ def pin_prefix(cpu: int) -> list[str]:
     raises its priority when boosting."""
     nice = BOOST["nice"]
     prefix = ["nice", "-n", str(nice)] if nice and shutil.which("nice") else []
-    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
-        return prefix
-    return [*prefix, "taskset", "-c", str(cpu)]
+    return [*prefix, *cpu_prefix(cpu)]
 
 
 # --------------------------------------------------------------------------- servers

@@ -18,7 +18,10 @@ readers dropped with "SendQ exceeded" (the server's ``chatnet_sendq_exceeded``;
 a watcher in ``#flood0`` sees each of its channel's QUITs) and the server's
 peak RSS growth against the bound ``2 * count * sendqBytes + 16 MiB``.
 Exits 1 when a target is missed. Raises RLIMIT_NOFILE (soft to hard) for
-itself and the server.
+itself and the server. On two CPUs or more the server runs on CPU 1 and the
+bench (its 10,000 sockets, the flooders and the timing) on CPU 0, so the
+two do not take turns on one core; ``--no-pin`` lets the scheduler place
+them.
 
     .venv/bin/python bench/slow_readers.py                 # 10,000 slow readers
     .venv/bin/python bench/slow_readers.py --count 500 --seconds 2
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -45,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402 - after the path is set
     HOST,
+    cpu_prefix,
     free_port,
     node_env,
     raise_nofile,
@@ -62,6 +67,8 @@ PER_CHANNEL = 500
 #: would use more connections at the default 4 instead).
 FLOOD_RATE = 20
 SLACK = 16 << 20
+#: Where ``--pin`` puts the server and the bench.
+NODE_CPU, BENCH_CPU = 1, 0
 
 
 @dataclass
@@ -73,6 +80,7 @@ class Options:
     sendq: int = 65536
     timeout: float = 240.0
     flooders: int = 10
+    pin: bool = True
 
 
 @dataclass
@@ -90,6 +98,7 @@ class Result:
     flood_lines: int = 0
     flood_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    pinned: bool = False
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -284,6 +293,9 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
 def run(opts: Options) -> Result:
     """Start a node, measure, stop it; the figures."""
     raise_nofile()
+    pinned = opts.pin and bool(cpu_prefix(NODE_CPU))
+    if pinned:
+        os.sched_setaffinity(0, {BENCH_CPU})
     with tempfile.TemporaryDirectory() as tmp:
         irc_port, ws_port = free_port(), free_port()
         config = {
@@ -309,14 +321,23 @@ def run(opts: Options) -> Result:
         path.write_text(yaml.safe_dump(config))
         log = (Path(tmp) / "node.log").open("wb")
         proc = subprocess.Popen(
-            [venv_python(), "-m", "chatnet_node", "--config", str(path)],
+            [
+                *(cpu_prefix(NODE_CPU) if pinned else []),
+                venv_python(),
+                "-m",
+                "chatnet_node",
+                "--config",
+                str(path),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=node_env(),
         )
         try:
             wait_http(f"http://{HOST}:{ws_port}/healthz", 20)
-            return asyncio.run(measure(irc_port, ws_port, proc.pid, opts))
+            result = asyncio.run(measure(irc_port, ws_port, proc.pid, opts))
+            result.pinned = pinned
+            return result
         finally:
             stop_process(proc)
             log.close()
@@ -329,6 +350,8 @@ def report(opts: Options, result: Result) -> bool:
     # limit, and the transport's buffer over-allocates as it grows: at most
     # twice the limit per reader, plus a little for the allocator's own slack.
     bound = result.slow_connected * opts.sendq * 2 + SLACK
+    if result.pinned:
+        print(f"server on CPU {NODE_CPU}, bench on CPU {BENCH_CPU}")
     print(
         f"normal users: {opts.users} in #chat, {opts.rate:g} msg/s for {opts.seconds:g}s; "
         f"slow readers: {result.slow_connected} (sendq {opts.sendq} bytes)"
@@ -370,9 +393,22 @@ def main() -> None:
     parser.add_argument("--sendq", type=int, default=Options.sendq)
     parser.add_argument("--timeout", type=float, default=Options.timeout)
     parser.add_argument("--flooders", type=int, default=Options.flooders)
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place the server and the bench (default: one CPU each)",
+    )
     args = parser.parse_args()
     opts = Options(
-        args.count, args.users, args.rate, args.seconds, args.sendq, args.timeout, args.flooders
+        args.count,
+        args.users,
+        args.rate,
+        args.seconds,
+        args.sendq,
+        args.timeout,
+        args.flooders,
+        args.pin,
     )
     sys.exit(0 if report(opts, run(opts)) else 1)
 
