@@ -60,7 +60,14 @@ def unescape_tag_value(value: str) -> str:
 
 def escape_tag_value(value: str) -> str:
     """Escape a tag value for the wire."""
-    if not any(c in value for c in _ESCAPES):
+    # Five C-level searches: far cheaper than a generator over the escapes.
+    if (
+        ";" not in value
+        and " " not in value
+        and "\\" not in value
+        and "\r" not in value
+        and "\n" not in value
+    ):
         return value
     return "".join(_ESCAPES.get(c, c) for c in value)
 

@@ -34,7 +34,7 @@ from itertools import islice, repeat
 
 from .acks import AckBook, Held
 from .ids import Ids
-from .message import Message
+from .message import Message, format_message
 from .model import Channel, Client
 from .stats import CoreStats
 from .wire import encode
@@ -161,6 +161,7 @@ class Output:
         Channel messages take the faster ``deliver_to_channel``.
         """
         cache: dict[int, bytes] = {}
+        body: str | None = None  # the message without tags, the same for every key
         current = self.current
         dirty = self.dirty
         count = 0
@@ -171,7 +172,9 @@ class Output:
             key = client.key
             data = cache.get(key)
             if data is None:
-                data = cache[key] = encode(msg, key)
+                if body is None:
+                    body = format_message(msg, with_tags=False)
+                data = cache[key] = encode(msg, key, body)
             client.outbox.append(data)
             dirty[client] = None
             count += 1
@@ -190,8 +193,11 @@ class Output:
         dirty = self.bulk if len(channel.members) > BULK_FANOUT else self.dirty
         merged = self._merged
         count = 0
-        for key, (outboxes, members) in channel.fanout_groups().items():
-            data = encode(msg, key)
+        groups = channel.fanout_groups()
+        # The part after the tags is the same for every key: serialised once.
+        body = format_message(msg, with_tags=False) if len(groups) > 1 else None
+        for key, (outboxes, members) in groups.items():
+            data = encode(msg, key, body)
             _drain(map(list.append, outboxes, repeat(data, len(outboxes))))
             if merged.get(id(members)) is not members:
                 dirty.update(members)

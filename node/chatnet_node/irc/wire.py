@@ -65,17 +65,25 @@ def _cut_body(data: bytes) -> bytes:
     return data[:end]
 
 
-def line_for(msg: Message, key: int) -> str:
-    """The line (no CR LF) a client with wire key ``key`` gets for ``msg``."""
+def line_for(msg: Message, key: int, body: str | None = None) -> str:
+    """The line (no CR LF) a client with wire key ``key`` gets for ``msg``.
+
+    ``body``: the message without its tags (``format_message(msg, with_tags=False)``),
+    when the caller has it already (a fan-out serialises it once for all its keys).
+    """
+    if body is None:
+        body = format_message(msg, with_tags=False)
     tags = msg.tags
-    if not tags or key & WANT_ALL == WANT_ALL:
-        return format_message(msg, with_tags=True)
+    if not tags:
+        return body
+    if key & WANT_ALL == WANT_ALL:
+        return format_tags(tags) + " " + body
     if not key & WANT_ALL and "label" not in tags and "batch" not in tags:
-        return format_message(msg, with_tags=False)  # a plain client: no tag at all
+        return body  # a plain client: no tag at all
     shown = {name: value for name, value in tags.items() if _shown(name, key)}
     if not shown:
-        return format_message(msg, with_tags=False)
-    return format_tags(shown) + " " + format_message(msg, with_tags=False)
+        return body
+    return format_tags(shown) + " " + body
 
 
 def _shown(tag: str, key: int) -> bool:
@@ -87,9 +95,10 @@ def _shown(tag: str, key: int) -> bool:
     return tag in _ATTACHED_ON_REQUEST or bool(key & WANT_TAGS)
 
 
-def encode(msg: Message, key: int) -> bytes:
-    """Serialise and frame ``msg`` for every client with wire key ``key``."""
-    return frame_line(line_for(msg, key), key)
+def encode(msg: Message, key: int, body: str | None = None) -> bytes:
+    """Serialise and frame ``msg`` for every client with wire key ``key`` (``body``:
+    as for ``line_for``)."""
+    return frame_line(line_for(msg, key, body), key)
 
 
 def frame_line(line: str, key: int) -> bytes:
