@@ -214,6 +214,32 @@ def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
     assert secret(api, "linkcm", "cm-link-ca") is None, "cert-manager writes it, not chatnet"
     assert api.store.find("cert-manager.io/v1", "Certificate", "linkown", "east-link") is None
     assert secret(api, "linkown", "own-link-ca") == ca
+
+    # Certificates per pod for the first network: cert-manager's CA Issuer signs them
+    # with the operator's CA, which stays, so pods not yet rolled still trust them.
+    network = api.store.find(CHATNET, "ChatNetwork", "linkown", "own")
+    assert network is not None
+    network["spec"]["links"]["podCertificates"] = True
+    api.store.apply(network)
+    issuer = wait_for(
+        lambda: api.store.find("cert-manager.io/v1", "Issuer", "linkown", "own-link-ca"),
+        what="a CA Issuer over the operator's CA",
+    )
+    assert issuer["spec"] == {"ca": {"secretName": "own-link-ca"}}
+    optional_kinds.validate(issuer)
+    east_set = wait_for(
+        lambda: (
+            (s := api.store.find("apps/v1", "StatefulSet", "linkown", "east"))
+            and any("csi" in v for v in s["spec"]["template"]["spec"]["volumes"])
+            and s
+        ),
+        what="east's pods asking the csi-driver",
+    )
+    (link_tls,) = [v for v in east_set["spec"]["template"]["spec"]["volumes"] if "csi" in v]
+    assert link_tls["csi"]["volumeAttributes"]["csi.cert-manager.io/issuer-name"] == "own-link-ca"
+    for kind, name in (("Issuer", "own-link-selfsigned"), ("Certificate", "own-link-ca")):
+        assert api.store.find("cert-manager.io/v1", kind, "linkown", name) is None, name
+    assert secret(api, "linkown", "own-link-ca") == ca, "the same CA, not a new one"
     assert "Traceback" not in operator.log()
 
 

@@ -63,10 +63,23 @@ async def keep_link_ca(
     """The children to apply: without the link CA's cert-manager objects when the
     operator keeps the CA itself (whose Secrets it then writes)."""
     ca = plan.cluster.link_ca
-    if ca is None or not ca.own_ca or ca.per_pod:
+    if ca is None or not ca.own_ca:
         return desired
     existing_ca = await kube.get("v1", "Secret", plan.namespace, ca.ca_secret)
     ours = _label(existing_ca) == OPERATOR_MADE
+    if ca.per_pod:
+        if not ours:
+            return desired  # cert-manager keeps the CA: its chain is rendered
+        # A CA the operator keeps (made before cert-manager was installed) stays:
+        # cert-manager's CA Issuer signs the pods' certificates with its Secret,
+        # so turning podCertificates on does not move a running network to a
+        # CA its not-yet-rolled pods do not trust. The operator still renews it.
+        now = datetime.datetime.now(datetime.UTC)
+        ca_data = linkpki.ca_data(plan.network, _data(existing_ca), now, LIFETIMES)
+        await _write(
+            kube, own_ca_secret(plan, ca.ca_secret, ca_data, network), existing_ca, network, emit
+        )
+        return [o for o in desired if not _makes_a_ca(o, plan.network)]
     if not ours and existing_ca is None:
         kinds = [(linkca.API_VERSION, linkca.CERTIFICATE), (linkca.API_VERSION, linkca.ISSUER)]
         if not await discovery.missing(kinds):
@@ -85,6 +98,17 @@ async def keep_link_ca(
         secret = own_ca_secret(plan, cert.secret_name, data, servers[cert.server], cert.server)
         await _write(kube, secret, existing, network, emit)
     return [o for o in desired if not _is_link_ca_object(o)]
+
+
+def _makes_a_ca(obj: Obj, network: str) -> bool:
+    """The self-signed Issuer and the CA Certificate of the network's own CA chain
+    (not the CA Issuer, which signs with whichever CA its Secret holds)."""
+    if not _is_link_ca_object(obj):
+        return False
+    name: str = obj["metadata"]["name"]
+    if obj["kind"] == linkca.CERTIFICATE:
+        return name == linkca.ca_name(network)
+    return name == linkca.self_signed_name(network)
 
 
 def own_ca_secrets(plan: NetworkPlan) -> list[tuple[str, str | None]]:
