@@ -590,9 +590,9 @@ def test_a_reader_paging_after_its_reference_gets_older_lines_the_heal_brought()
 def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
     """s -- p are cut. sam on p says three lines; a few seconds later the
     reader on s sees tess's line and moves to p, which does not know that
-    msgid (said on s's side). The client falls back to AFTER the line's time
-    (a second before it, as the web page): p saw the split, so it looks back
-    to its start, and sam's lines are in the answer."""
+    msgid (said on s's side). A client that falls back to AFTER the line's
+    time (a second before it) gets sam's lines: p saw the split, so it looks
+    back to its start."""
     net = CoreNetwork("s", "p")
     net.link("s", "p")
     sam, tess, reader = (
@@ -614,8 +614,6 @@ def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
     back = net.user("p", "back", CAPS)
     net.say(back, "JOIN #room")
     back.lines()
-    unknown = back.ask(f"CHATHISTORY AFTER #room msgid={tag(seen, 'msgid')} 50")
-    assert " FAIL CHATHISTORY " in unknown[0], unknown
     since = format_time(parse_time(stamp) - 1.0)  # type: ignore[operator]
     texts = texts_of(back, f"CHATHISTORY AFTER #room timestamp={since} 50")
     assert [t for t in texts if t.startswith("said on p")] == [f"said on p {n}" for n in range(3)]
@@ -631,3 +629,41 @@ def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
     at = tag(line, "time")
     early = format_time(parse_time(at) - 1.0)  # type: ignore[operator]
     assert texts_of(bob, f"CHATHISTORY AFTER #room timestamp={early} 50") == ["the line after"]
+
+
+def test_after_a_msgid_said_across_a_split_nobody_noticed_yet() -> None:
+    """s -- p: the link dies without a word (a hub between them frozen), and
+    neither server knows yet. sam on p says three lines, which never reach s;
+    two seconds later the reader on s sees tess's line and moves to p. p does
+    not know that msgid, and saw no disruption: it answers AFTER from the
+    horizon the msgid carries (the last moment s had heard from p), so sam's
+    lines are there. Falling back to the line's time, as clients did, would
+    miss all three: they are stamped two to four seconds before it."""
+    net = CoreNetwork("s", "p")
+    net.link("s", "p")
+    sam, tess, reader = (
+        net.user(at, nick, CAPS) for at, nick in (("p", "sam"), ("s", "tess"), ("s", "reader"))
+    )
+    for user in (sam, tess, reader):
+        net.say(user, "JOIN #room")
+    exchange_clocks(net, 120.0)
+    net.say(sam, "PRIVMSG #room :before the split")
+    reader.lines()
+    for end in net.links[frozenset(("s", "p"))]:
+        end.closed = True  # nothing crosses; both servers still count the link up
+    for n in range(3):
+        exchange_clocks(net, 1.0)
+        net.say(sam, f"PRIVMSG #room :said on p {n}")
+    exchange_clocks(net, 2.0)
+    net.say(tess, "PRIVMSG #room :said on s")
+    (seen,) = [line for line in reader.lines() if line.endswith(":said on s")]
+    reader.client.closed = True
+    back = net.user("p", "back", CAPS)
+    net.say(back, "JOIN #room")
+    back.lines()
+    texts = texts_of(back, f"CHATHISTORY AFTER #room msgid={tag(seen, 'msgid')} 50")
+    # From the horizon on: the last line s had from p too, which the client merges by msgid.
+    assert texts == ["before the split", *(f"said on p {n}" for n in range(3))], texts
+    # A reference that is not one of these msgids is still refused.
+    refused = back.ask("CHATHISTORY AFTER #room msgid=not-a-msgid-of-ours 50")
+    assert " FAIL CHATHISTORY INVALID_PARAMS " in refused[0], refused

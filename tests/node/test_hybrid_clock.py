@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from chatnet_node.irc.ids import MAX_AHEAD, Ids, horizon_of
+from chatnet_node.irc.ids import MAX_AHEAD, Ids, horizon_in, horizon_of
 from chatnet_node.irc.servertime import format_time, parse_time
 
 
@@ -79,14 +79,19 @@ def test_a_msgid_carries_the_horizon_the_servers_heard_up_to() -> None:
     ids.hear("b", 998.0)  # older than what b said already: no change
     clock.now = 1000.5
     tags = ids.stamp()
-    assert tags["msgid"].endswith("-0000514")  # 1300 ms in hex
+    assert tags["msgid"].endswith(f"-{999200:011x}")  # the horizon itself, in ms
     assert horizon_of(tags["msgid"], 1000.5) == 999.2
+    assert horizon_in(tags["msgid"]) == 999.2  # without the stamp too
     ids.forget({"b"})  # b split off: c alone holds the horizon back
     assert horizon_of(ids.stamp()["msgid"], 1000.5) == 999.75
     # The suffix has a fixed width: msgids of one server still sort by counter.
     ordered = [ids.stamp()["msgid"] for _ in range(40)]
     assert sorted(ordered, key=lambda m: (len(m), m)) == ordered
     assert horizon_of("someone-elses-id", 5.0) == 5.0
+    assert horizon_in("someone-elses-id") is None
+    # An earlier release's msgid: the horizon as milliseconds before its stamp.
+    assert horizon_of("1abcdef12-0000514", 1000.5) == 999.2
+    assert horizon_in("1abcdef12-0000514") is None
 
 
 def test_a_restarted_server_never_hands_out_a_uid_of_its_previous_start() -> None:

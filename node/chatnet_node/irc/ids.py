@@ -14,18 +14,22 @@ is; ``CHATHISTORY AFTER msgid=`` then finds it. A peer's stamp is followed
 at most ``MAX_AHEAD`` seconds past the wall clock, so one server whose
 clock runs far ahead cannot drag the network's stamps with it.
 
-Every msgid ``stamp`` makes ends in the message's *horizon*: ``-`` and seven
-hex digits, the milliseconds between its stamp and the earliest stamp
-this server could still receive from another server (``hear`` keeps, per
-origin, the latest stamp heard from it: its messages, and the ``clock``
-events every server sends twice a second). Links are FIFO along each
-origin's routing tree, and an origin's stamps never go back, so every
-message stamped before the horizon had reached this server, and so (down
-the same tree) every server that delivers this message, before it. What a
-client that last saw this message may have missed is stamped after the
-horizon: ``CHATHISTORY AFTER msgid=`` looks back to it (``horizon_of``),
-and never further. The suffix has a fixed width, so ordering msgids by
-length, then text, is still their counter's order.
+Every msgid ``stamp`` makes ends in the message's *horizon*: ``-`` and eleven
+hex digits, the earliest stamp (milliseconds since the epoch) this server
+could still receive from another server when it stamped the message
+(``hear`` keeps, per origin, the latest stamp heard from it: its messages,
+and the ``clock`` events every server sends twice a second). Links are FIFO
+along each origin's routing tree, and an origin's stamps never go back, so
+every message stamped before the horizon had reached this server, and so
+(down the same tree) every server that delivers this message, before it.
+What a client that last saw this message may have missed is stamped after
+the horizon: ``CHATHISTORY AFTER msgid=`` looks back to it (``horizon_of``),
+and never further. A server that does not know the msgid at all (said on
+the far side of a split nobody has noticed yet) still reads the horizon
+from it (``horizon_in``) and answers from there. The suffix has a fixed
+width, so ordering msgids by length, then text, is still their counter's
+order. Msgids of earlier releases end in seven digits instead, the horizon
+as milliseconds before the stamp: still read, by ``horizon_of``.
 """
 
 from __future__ import annotations
@@ -41,23 +45,40 @@ from .servertime import format_time, parse_time
 #: still move it (a clock further ahead is not followed, and is logged).
 MAX_AHEAD = 60.0
 
-#: The width of a msgid's horizon suffix (hex), and what it can say (3 days in ms).
-HORIZON_DIGITS = 7
-HORIZON_MAX = 16**HORIZON_DIGITS - 1
+#: The width of a msgid's horizon suffix (hex milliseconds since the epoch: until 2527).
+HORIZON_DIGITS = 11
+#: The suffix of earlier releases: the horizon as milliseconds before the stamp.
+DELTA_DIGITS = 7
+#: How far before its stamp a horizon may lie (3 days in ms, what the old suffix could say).
+HORIZON_MAX = 16**DELTA_DIGITS - 1
 
 log = logging.getLogger("chatnet.ids")
 
 
 def horizon_of(msgid: str, ts: float) -> float:
     """The horizon of a message stamped ``ts`` (``ts`` itself for a msgid without one)."""
-    suffix = msgid[-HORIZON_DIGITS:]
-    if len(msgid) <= HORIZON_DIGITS + 1 or msgid[-HORIZON_DIGITS - 1] != "-":
+    _, dash, suffix = msgid.rpartition("-")
+    if not dash:
         return ts
-    try:
-        delta = int(suffix, 16)
-    except ValueError:
-        return ts
-    return (round(ts * 1000) - delta) / 1000
+    if len(suffix) == DELTA_DIGITS:  # a msgid of an earlier release
+        try:
+            delta = int(suffix, 16)
+        except ValueError:
+            return ts
+        return (round(ts * 1000) - delta) / 1000
+    horizon = horizon_in(msgid)
+    return ts if horizon is None else min(horizon, ts)
+
+
+def horizon_in(msgid: str) -> float | None:
+    """The horizon a msgid carries by itself, without its stamp (None: none there)."""
+    head, _, suffix = msgid.rpartition("-")
+    if not head or len(suffix) != HORIZON_DIGITS or not set(suffix) <= _HEX:
+        return None
+    return int(suffix, 16) / 1000
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 class Ids:
@@ -143,11 +164,10 @@ class Ids:
         horizon = self._horizon_ms
         if horizon is None:
             horizon = self._horizon_ms = min(self._heard.values(), default=1 << 62)
-        delta = millis - horizon
-        if delta < 0:
-            delta = 0
-        elif delta > HORIZON_MAX:
-            delta = HORIZON_MAX
+        if horizon > millis:
+            horizon = millis
+        elif millis - horizon > HORIZON_MAX:
+            horizon = millis - HORIZON_MAX
         now = millis / 1000
         last_text, last_now = self._last_stamp
         if now == last_now:
@@ -155,7 +175,7 @@ class Ids:
         else:
             text = format_time(now)
             self._last_stamp = (text, now)
-        return {"time": text, "msgid": f"{self._prefix}{next(self._msgids):x}-{delta:07x}"}
+        return {"time": text, "msgid": f"{self._prefix}{next(self._msgids):x}-{horizon:011x}"}
 
     def time_of(self, tags: dict[str, str]) -> float:
         """The time a message's ``time`` tag says (now, when it has none).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ...history.contract import HistoryUnavailable, Ref, StoredMessage, dm_target
 from .. import multiline
 from ..core import ChatCore, Command
-from ..ids import horizon_of
+from ..ids import horizon_in, horizon_of
 from ..message import Message
 from ..model import Client
 from ..names import casefold, is_channel_name
@@ -30,6 +30,20 @@ def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | Non
             return None
         return Ref.end(ts) if after else Ref.start(ts)
     return None
+
+
+def _unknown_msgid(raw: str) -> Ref | None:
+    """AFTER a msgid this server does not know, from the horizon it carries.
+
+    The client saw it on a server across a split nobody has noticed yet
+    (its line never came here): what it may have missed is stamped after
+    that server's horizon, which the msgid says (``ids.horizon_in``). None
+    for anything else (a malformed reference, another server software's
+    msgid): the client is told the reference is invalid, as before.
+    """
+    kind, _, value = raw.partition("=")
+    horizon = horizon_in(value) if kind == "msgid" else None
+    return None if horizon is None else Ref.start(horizon)
 
 
 def _history_key(core: ChatCore, client: Client, target: str) -> str | None:
@@ -113,6 +127,8 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         rows = [] if empty else store.between(key, start, end, limit)
     else:
         ref = _resolve(core, key, msg.params[2], after=sub == "AFTER")
+        if ref is None and sub == "AFTER":
+            ref = _unknown_msgid(msg.params[2])
         if ref is None:
             _bad_ref(core, client, sub, target, msg.params[2])
             return
