@@ -405,11 +405,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         settled = await settle_quietly(members, ledger)
         looked_back = await asyncio.to_thread(lookbacks, net)
-        if any(ledger.acked.keys() - m.have.keys() for m in members):
+        lacking = {m for member in members for m in ledger.acked.keys() - member.have.keys()}
+        if lacking:
             # Where is what someone lacks? Each server's history says whether
-            # the network lost it or a member's delivery/catch-up did.
+            # the network lost it or a member's delivery/catch-up did. From a
+            # little before the first of them: an hour's history is more than
+            # the audit pages through.
             openers = {s: tcp_opener(*net.irc_of(s)) for s in net.servers()}
-            since = time.time() - (clock() - ledger.started) - 120
+            first = min(ledger.acked[m].at for m in lacking)
+            since = time.time() - (clock() - first) - 120
             stored = await audit(openers, ledger, since=since, timeout=5.0)
             # Each server's own map: a server whose picture of the network
             # differs from the others' routes (and drops) messages differently.
