@@ -3,8 +3,9 @@
 Starts one chatnet-node, then:
 
 1. **idle**: ``--users`` normal users in ``#chat`` take turns to send
-   ``--rate`` messages a second for ``--seconds``; every user times each
-   delivery (monotonic clock, same machine): the idle p99;
+   ``--rate`` messages a second for ``--idle-seconds`` (30: about as long
+   as the flood phase, so both p99s come from as many deliveries); every
+   user times each delivery (monotonic clock, same machine): the idle p99;
 2. connects ``--count`` slow readers (a 4 KiB receive buffer, registered,
    in one of the ``#floodN`` channels of 500, then never read again) and
    reads the server's RSS;
@@ -24,7 +25,7 @@ two do not take turns on one core; ``--no-pin`` lets the scheduler place
 them.
 
     .venv/bin/python bench/slow_readers.py                 # 10,000 slow readers
-    .venv/bin/python bench/slow_readers.py --count 500 --seconds 2
+    .venv/bin/python bench/slow_readers.py --count 500 --seconds 2 --idle-seconds 2
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Options:
     users: int = 20
     rate: float = 20.0
     seconds: float = 5.0
+    idle_seconds: float = 30.0
     sendq: int = 65536
     timeout: float = 240.0
     flooders: int = 10
@@ -198,7 +200,7 @@ async def slow_reader(port: int, i: int, channel: str) -> socket.socket | None:
 
 
 async def timed_run(
-    users: list[User], opts: Options, busy: asyncio.Task[None] | None = None
+    users: list[User], opts: Options, seconds: float, busy: asyncio.Task[None] | None = None
 ) -> tuple[list[float], int]:
     """The sender posts at ``rate`` for ``seconds`` (and while ``busy`` runs);
     every other user's latencies, and how many deliveries were expected."""
@@ -206,7 +208,7 @@ async def timed_run(
         user.latencies.clear()
     sent = 0
     started = time.monotonic()
-    while time.monotonic() - started < opts.seconds or (busy is not None and not busy.done()):
+    while time.monotonic() - started < seconds or (busy is not None and not busy.done()):
         # Senders take turns, so each stays far under the flood limit.
         users[sent % len(users)].send(f"PRIVMSG #chat :T {time.monotonic_ns()}")
         sent += 1
@@ -232,7 +234,7 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
     channels = [f"#flood{i}" for i in range(max(1, -(-opts.count // PER_CHANNEL)))]
     await watcher.connect(irc_port, channels[0])
     watcher.send(f"MODE {channels[0]} -n")  # it made #flood0: flooders speak from outside
-    latencies, _ = await timed_run(users, opts)
+    latencies, _ = await timed_run(users, opts, opts.idle_seconds)
     result.idle_p99 = p99(latencies)
 
     started = time.monotonic()
@@ -273,7 +275,7 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
             await asyncio.sleep(1 / FLOOD_RATE)
 
     flooding = asyncio.create_task(flood())
-    latencies, flood_expected = await timed_run(users, opts, flooding)
+    latencies, flood_expected = await timed_run(users, opts, opts.seconds, flooding)
     result.flood_seconds = time.monotonic() - (deadline - opts.timeout)
     result.flood_p99 = p99(latencies)
     result.delivered = len(latencies)
@@ -353,7 +355,7 @@ def report(opts: Options, result: Result) -> bool:
     if result.pinned:
         print(f"server on CPU {NODE_CPU}, bench on CPU {BENCH_CPU}")
     print(
-        f"normal users: {opts.users} in #chat, {opts.rate:g} msg/s for {opts.seconds:g}s; "
+        f"normal users: {opts.users} in #chat, {opts.rate:g} msg/s ({opts.idle_seconds:g}s idle); "
         f"slow readers: {result.slow_connected} (sendq {opts.sendq} bytes)"
     )
     print(
@@ -389,7 +391,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=Options.count)
     parser.add_argument("--users", type=int, default=Options.users)
     parser.add_argument("--rate", type=float, default=Options.rate)
-    parser.add_argument("--seconds", type=float, default=Options.seconds)
+    parser.add_argument(
+        "--seconds", type=float, default=Options.seconds, help="the flood phase's least length"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=Options.idle_seconds)
     parser.add_argument("--sendq", type=int, default=Options.sendq)
     parser.add_argument("--timeout", type=float, default=Options.timeout)
     parser.add_argument("--flooders", type=int, default=Options.flooders)
@@ -405,6 +410,7 @@ def main() -> None:
         args.users,
         args.rate,
         args.seconds,
+        args.idle_seconds,
         args.sendq,
         args.timeout,
         args.flooders,

@@ -26,7 +26,8 @@ P99_FLOOR_MS = 400.0
 def test_slow_readers_are_dropped_and_normal_users_keep_chatting() -> None:
     result = run_bench(
         "slow_readers.py",
-        *("--count", "500", "--users", "4", "--seconds", "2", "--flooders", "4"),
+        *("--count", "500", "--users", "4", "--seconds", "2", "--idle-seconds", "2"),
+        *("--flooders", "4"),
         timeout=150,
         check=False,
     )
