@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chatnet_node.links import catchup
 from chatnet_node.links import protocol as lp
 
 
@@ -131,3 +132,18 @@ def test_a_big_splits_disruptions_are_told_in_parts_that_each_fit_a_link_message
         assert lp.decode(lp.encode(part)) == part  # under MAX_LINK_MESSAGE, or decode refuses
     (one,) = lp.disruption_parts(spans[:3], unknown=(1.0, 2.0), lost={})
     assert one.unknown == (1.0, 2.0) and not one.more
+
+
+def test_msgid_lists_fit_a_link_message_however_long_the_msgids() -> None:
+    # The longest msgid a server makes: a 3-digit server ID, its start, a counter
+    # past 2**32 (billions of messages in one start) and the horizon suffix. A
+    # ``sync`` carries a part of them and a part of ``waiting``: both full must
+    # still fit, or the peer's WebSocket closes the link (message too big).
+    longest = [f"fff1a2b3c{n:09x}-{1_800_000_000_000:011x}" for n in range(6000)]
+    parts = catchup._parts(longest)
+    assert [m for part in parts for m in part] == longest  # all, in order
+    sync = lp.SyncIds(since=1.0, ids=parts[0], done=True, waiting=parts[1])
+    assert len(lp.encode(sync)) < lp.MAX_LINK_MESSAGE // 2
+    assert all(len(lp.encode(lp.Stored(ids=part))) < lp.MAX_LINK_MESSAGE // 4 for part in parts)
+    short = [f"a{n:x}" for n in range(4500)]  # short ones: still at most 2000 a part
+    assert [len(p) for p in catchup._parts(short)] == [2000, 2000, 500]

@@ -24,7 +24,12 @@ from . import protocol as lp
 
 log = logging.getLogger("chatnet.links")
 
-IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message (well under 64 KiB)
+IDS_PER_MESSAGE = 2000  # msgids per ``sync``/``stored`` message at most
+#: Bytes of msgids per part (each costs its length and 3 in JSON: quotes and a
+#: comma): a ``sync`` carries a part of ids and one of ``waiting``, so two parts
+#: and the envelope stay under half of ``MAX_LINK_MESSAGE`` whatever a msgid's
+#: length (a long-running server's counter makes them longer).
+IDS_BYTES = lp.MAX_LINK_MESSAGE // 4 - 512  # room for the envelope
 REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this size
 #: Seconds before this server's window that a caught-up message may still be
 #: stamped (the peer's clock may be behind); anything older is a replay, refused.
@@ -71,7 +76,7 @@ class CatchUp:
         recent = self.core.replication.recent
         since = self.core.clock() - recent.window
         parts = _parts([r.message.msgid for r in recent.since(since)]) or [[]]
-        waiting = self.core.acks.waiting_ids()[:IDS_PER_MESSAGE]
+        waiting = (_parts(self.core.acks.waiting_ids()) or [[]])[0]  # the oldest that fit
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             self._send(
@@ -181,5 +186,17 @@ def _item(recent: Recent) -> lp.ReplayItem:
 
 
 def _parts(ids: list[str]) -> list[list[str]]:
-    """Msgids cut into lists that each fit one link message."""
-    return [ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(ids), IDS_PER_MESSAGE)]
+    """Msgids cut into lists of at most ``IDS_PER_MESSAGE`` and ``IDS_BYTES``."""
+    parts: list[list[str]] = []
+    part: list[str] = []
+    size = 0
+    for msgid in ids:
+        cost = len(msgid) + 3
+        if part and (size + cost > IDS_BYTES or len(part) == IDS_PER_MESSAGE):
+            parts.append(part)
+            part, size = [], 0
+        part.append(msgid)
+        size += cost
+    if part:
+        parts.append(part)
+    return parts
