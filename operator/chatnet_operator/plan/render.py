@@ -267,13 +267,11 @@ def scrape_annotations(cluster: ClusterPlan) -> dict[str, str]:
 
 def _link_tls_secret(cluster: ClusterPlan, server: ServerSetPlan) -> str | None:
     """The link certificate Secret a set's pods mount: its own from the network CA, or the
-    shared ``links.tlsSecretName``; None without link TLS, or with a certificate per pod
-    (``_link_tls_volume``)."""
+    shared ``links.tlsSecretName``; None without link TLS (a certificate per pod is
+    ``_link_tls_volume``'s)."""
     if cluster.link_tls == LinkTls.OFF:
         return None
     if cluster.link_ca is not None:
-        if cluster.link_ca.per_pod:
-            return None
         for cert in cluster.link_ca.certificates:
             if cert.server == server.name:
                 return cert.secret_name
