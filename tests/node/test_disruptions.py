@@ -587,12 +587,8 @@ def test_a_reader_paging_after_its_reference_gets_older_lines_the_heal_brought()
     assert sum("said on q" in text for text in got) == 3, got
 
 
-def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
-    """s -- p are cut. sam on p says three lines; a few seconds later the
-    reader on s sees tess's line and moves to p, which does not know that
-    msgid (said on s's side). A client that falls back to AFTER the line's
-    time (a second before it) gets sam's lines: p saw the split, so it looks
-    back to its start."""
+def room_across_s_and_p() -> tuple[CoreNetwork, CoreUser, CoreUser, CoreUser]:
+    """s -- p linked; sam on p, tess and the reader on s, all in #room; clocks exchanged."""
     net = CoreNetwork("s", "p")
     net.link("s", "p")
     sam, tess, reader = (
@@ -601,6 +597,16 @@ def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
     for user in (sam, tess, reader):
         net.say(user, "JOIN #room")
     exchange_clocks(net, 120.0)
+    return net, sam, tess, reader
+
+
+def test_after_a_time_looks_back_over_a_split_this_server_saw() -> None:
+    """s -- p are cut. sam on p says three lines; a few seconds later the
+    reader on s sees tess's line and moves to p, which does not know that
+    msgid (said on s's side). A client that falls back to AFTER the line's
+    time (a second before it) gets sam's lines: p saw the split, so it looks
+    back to its start."""
+    net, sam, tess, reader = room_across_s_and_p()
     reader.lines()
     net.cut("s", "p")
     for n in range(3):
@@ -639,14 +645,7 @@ def test_after_a_msgid_said_across_a_split_nobody_noticed_yet() -> None:
     horizon the msgid carries (the last moment s had heard from p), so sam's
     lines are there. Falling back to the line's time, as clients did, would
     miss all three: they are stamped two to four seconds before it."""
-    net = CoreNetwork("s", "p")
-    net.link("s", "p")
-    sam, tess, reader = (
-        net.user(at, nick, CAPS) for at, nick in (("p", "sam"), ("s", "tess"), ("s", "reader"))
-    )
-    for user in (sam, tess, reader):
-        net.say(user, "JOIN #room")
-    exchange_clocks(net, 120.0)
+    net, sam, tess, reader = room_across_s_and_p()
     net.say(sam, "PRIVMSG #room :before the split")
     reader.lines()
     for end in net.links[frozenset(("s", "p"))]:
