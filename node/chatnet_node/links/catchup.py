@@ -142,17 +142,7 @@ class CatchUp:
 
     def send_replay(self, peer: str, items: list[lp.ReplayItem]) -> None:
         """Send ``items`` to ``peer`` in ``replay`` messages of bounded size."""
-        batch: list[lp.ReplayItem] = []
-        size = 0
-        for item in items:
-            cost = len(item.text) + len(item.source) + len(item.target) + 200
-            cost += sum(len(k) + len(v) + 6 for k, v in item.tags.items())
-            if batch and size + cost > REPLAY_BYTES:
-                self._send(peer, lp.Replay(items=batch))
-                batch, size = [], 0
-            batch.append(item)
-            size += cost
-        if batch:
+        for batch in lp.cut(items, _replay_cost, REPLAY_BYTES, len(items)):
             self._send(peer, lp.Replay(items=batch))
 
 
@@ -187,16 +177,10 @@ def _item(recent: Recent) -> lp.ReplayItem:
 
 def _parts(ids: list[str]) -> list[list[str]]:
     """Msgids cut into lists of at most ``IDS_PER_MESSAGE`` and ``IDS_BYTES``."""
-    parts: list[list[str]] = []
-    part: list[str] = []
-    size = 0
-    for msgid in ids:
-        cost = len(msgid) + 3
-        if part and (size + cost > IDS_BYTES or len(part) == IDS_PER_MESSAGE):
-            parts.append(part)
-            part, size = [], 0
-        part.append(msgid)
-        size += cost
-    if part:
-        parts.append(part)
-    return parts
+    return lp.cut(ids, lambda msgid: len(msgid) + 3, IDS_BYTES, IDS_PER_MESSAGE)
+
+
+def _replay_cost(item: lp.ReplayItem) -> int:
+    """About what ``item`` takes in a ``replay`` message."""
+    cost = len(item.text) + len(item.source) + len(item.target) + 200
+    return cost + sum(len(k) + len(v) + 6 for k, v in item.tags.items())

@@ -21,7 +21,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterable
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -209,6 +210,30 @@ class Disruptions(_Msg):
     _names = field_validator("lost")(_server_names)
 
 
+T = TypeVar("T")
+
+
+def cut(items: Iterable[T], cost: Callable[[T], int], budget: int, most: int) -> list[list[T]]:
+    """``items`` in order, in lists of at most ``most`` whose ``cost`` (bytes on the
+    wire) adds up to at most ``budget``; an item costing more still goes, alone.
+
+    What keeps each list in one link message, under ``MAX_LINK_MESSAGE``.
+    """
+    parts: list[list[T]] = []
+    part: list[T] = []
+    size = 0
+    for item in items:
+        length = cost(item)
+        if part and (size + length > budget or len(part) == most):
+            parts.append(part)
+            part, size = [], 0
+        part.append(item)
+        size += length
+    if part:
+        parts.append(part)
+    return parts
+
+
 def disruption_parts(
     spans: list[DisruptionSpan],
     unknown: tuple[float, float] | None,
@@ -219,18 +244,11 @@ def disruption_parts(
     A disruption of a big split names up to 64 missing servers: 128 of them
     would not fit one message, which the receiver would then drop whole.
     """
-    parts: list[Disruptions] = []
-    part: list[DisruptionSpan] = []
-    size = 0
-    for span in spans:
-        length = len(span.model_dump_json()) + 1
-        if part and (size + length > MAX_LINK_MESSAGE // 2 or len(part) == MAX_SPANS):
-            parts.append(Disruptions(spans=part, unknown=unknown, more=True))
-            part, size = [], 0
-        part.append(span)
-        size += length
-    parts.append(Disruptions(spans=part, unknown=unknown, lost=lost))
-    return parts
+    size = MAX_LINK_MESSAGE // 2
+    *more, last = cut(spans, lambda span: len(span.model_dump_json()) + 1, size, MAX_SPANS) or [[]]
+    return [Disruptions(spans=part, unknown=unknown, more=True) for part in more] + [
+        Disruptions(spans=last, unknown=unknown, lost=lost)
+    ]
 
 
 class ReplayItem(BaseModel):
