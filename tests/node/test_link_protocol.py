@@ -147,3 +147,37 @@ def test_msgid_lists_fit_a_link_message_however_long_the_msgids() -> None:
     assert all(len(lp.encode(lp.Stored(ids=part))) < lp.MAX_LINK_MESSAGE // 4 for part in parts)
     short = [f"a{n:x}" for n in range(4500)]  # short ones: still at most 2000 a part
     assert [len(p) for p in catchup._parts(short)] == [2000, 2000, 500]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x02bold\x02 " * 50,  # IRC formatting: each control character is \u00XX in JSON
+        "\U0001f600" * 100,  # 400 bytes of emoji, 100 characters
+        "\u4e2d\u6587" * 65,  # CJK: 3 bytes a character
+        "line\n" * 800,  # a multiline message (4000 bytes): each break is 2 bytes in JSON
+    ],
+    ids=["formatting", "emoji", "cjk", "multiline"],
+)
+def test_replay_parts_fit_a_link_message_whatever_the_text(text: str) -> None:
+    # A split heals with a few hundred ordinary messages each side lacks: every
+    # ``replay`` must fit, in bytes on the WebSocket, or the peer closes the
+    # link, and the next sync sends the same replay again.
+    items = [
+        lp.ReplayItem(
+            o="east.chat.example",
+            msgid=f"a1b2c3{n:x}-{1_800_000_000_000:011x}",
+            ts=1_800_000_000.0 + n,
+            source="someone!~someone@host.example",
+            command="PRIVMSG",
+            target="#room",
+            text=text,
+        )
+        for n in range(300)
+    ]
+    sent: list[lp.Replay] = []
+    cu = catchup.CatchUp.__new__(catchup.CatchUp)
+    cu._send = lambda peer, message: sent.append(message)  # type: ignore[assignment,misc]
+    cu.send_replay("west", items)
+    assert [i for m in sent for i in m.items] == items
+    assert max(len(lp.encode(m).encode()) for m in sent) <= lp.MAX_LINK_MESSAGE

@@ -170,8 +170,8 @@ class ChatCore(ChatState):
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
-        if _paid_at_the_close(client, line):
-            pass
+        if not client.delayed and _paid_at_the_close(client, line):
+            pass  # (behind held lines it waits its turn: the batch it opens may be held)
         elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
                 self.stats.excess_flood += 1

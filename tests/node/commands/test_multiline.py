@@ -186,3 +186,34 @@ def test_a_batch_held_back_by_flood_control_is_paid_for_once() -> None:
         got += alice.lines()
     assert sum(" PRIVMSG #test :line " in line for line in got) == 5, got
     assert got[-1] == ":test PONG test waited", got
+
+
+def test_two_batches_held_back_by_flood_control_both_arrive_whole() -> None:
+    # The first batch's close waits for a token; the second batch's lines must
+    # wait behind it too, not run at once into the first (still open) batch.
+    server = CoreServer(name="test", limits={"floodBurst": 5, "floodRate": 1})
+    alice, bob = server.room(("alice", MULTI), ("bob", BASE), channel="#test")
+    server.tick(10)  # a full bucket
+    alice.send(
+        "BATCH +b1 draft/multiline #test",
+        *(f"PING :{n}" for n in range(4)),  # the bucket is empty
+        "@batch=b1 PRIVMSG #test :one",
+        "@batch=b1 PRIVMSG #test :two",
+        "BATCH -b1",  # waits
+        "BATCH +b2 draft/multiline #test",  # waits
+        "@batch=b2 PRIVMSG #test :three",
+        "@batch=b2 PRIVMSG #test :four",
+        "BATCH -b2",
+    )
+    got = alice.lines()
+    for _ in range(10):
+        server.tick(1)
+        got += alice.lines()
+    assert not [line for line in got if " FAIL " in line], got
+    seen = bob.lines()
+    assert [line.rsplit(" ", 1)[1] for line in seen if " PRIVMSG " in line] == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ], seen
