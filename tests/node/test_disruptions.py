@@ -663,6 +663,9 @@ def test_after_a_msgid_said_across_a_split_nobody_noticed_yet() -> None:
     texts = texts_of(back, f"CHATHISTORY AFTER #room msgid={tag(seen, 'msgid')} 50")
     # From the horizon on: the last line s had from p too, which the client merges by msgid.
     assert texts == ["before the split", *(f"said on p {n}" for n in range(3))], texts
+    # LATEST down to that msgid (how some clients catch up) answers the same.
+    latest = texts_of(back, f"CHATHISTORY LATEST #room msgid={tag(seen, 'msgid')} 50")
+    assert latest == texts, latest
     # A reference that is not one of these msgids is still refused.
     refused = back.ask("CHATHISTORY AFTER #room msgid=not-a-msgid-of-ours 50")
     assert " FAIL CHATHISTORY INVALID_PARAMS " in refused[0], refused

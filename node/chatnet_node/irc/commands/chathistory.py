@@ -33,7 +33,8 @@ def _resolve(core: ChatCore, target: str, raw: str, *, after: bool) -> Ref | Non
 
 
 def _unknown_msgid(raw: str) -> Ref | None:
-    """AFTER a msgid this server does not know, from the horizon it carries.
+    """AFTER (or LATEST down to) a msgid this server does not know: from the
+    horizon it carries.
 
     The client saw it on a server across a split nobody has noticed yet
     (its line never came here): what it may have missed is stamped after
@@ -106,7 +107,9 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if msg.params[2] == "*":
             rows = store.latest(key, None, limit)
         else:
-            ref = _resolve(core, key, msg.params[2], after=True)
+            ref = _resolve(core, key, msg.params[2], after=True) or _unknown_msgid(
+                msg.params[2]
+            )
             if ref is None:
                 _bad_ref(core, client, sub, target, msg.params[2])
                 return
