@@ -210,6 +210,11 @@ def test_the_operator_keeps_its_own_ca_then_cert_manager_takes_new_networks(
         issuer = api.store.find("cert-manager.io/v1", "Issuer", "linkcm", name)
         assert issuer is not None, name
         optional_kinds.validate(issuer)
+    ca_certificate = api.store.find("cert-manager.io/v1", "Certificate", "linkcm", "cm-link-ca")
+    assert ca_certificate is not None and ca_certificate["spec"]["isCA"]
+    # Renewed with its key: servers renewed on either side of it trust each other.
+    assert ca_certificate["spec"]["privateKey"]["rotationPolicy"] == "Never"
+    optional_kinds.validate(ca_certificate)
     optional_kinds.validate(certificate)
     assert secret(api, "linkcm", "cm-link-ca") is None, "cert-manager writes it, not chatnet"
     assert api.store.find("cert-manager.io/v1", "Certificate", "linkown", "east-link") is None

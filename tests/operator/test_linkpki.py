@@ -161,3 +161,45 @@ def test_a_ca_rotation_never_leaves_a_certificate_its_peers_do_not_trust() -> No
     for day in range(21, 32):
         step(T0 + datetime.timedelta(days=day))
     assert bundle(ca) == [new_ca], "the expired CA left the bundle"
+
+
+def test_a_ca_kept_for_per_pod_certificates_is_renewed_with_its_own_key(tmp_path: Path) -> None:
+    """With each pod's own certificate (the csi-driver), a pod trusts only the CA its
+    certificate came with, not the bundle: a new key would leave pods renewed on
+    either side of the change refusing each other. Renewed in place, a certificate
+    signed before the renewal and one signed after trust each other's CA alone."""
+    ca = linkpki.ca_data("chat", None, T0, LIFE, keep_key=True)
+    east = linkpki.server_data(ca, None, ["east"], T0, LIFE)
+    assert linkpki.ca_data("chat", ca, T0 + datetime.timedelta(days=1), LIFE, keep_key=True) == ca
+    renewal = T0 + datetime.timedelta(days=20)
+    renewed = linkpki.ca_data("chat", ca, renewal, LIFE, keep_key=True)
+    assert cert(renewed) != cert(ca), "a new certificate, good for a new CA lifetime"
+    assert renewed["tls.key"] == ca["tls.key"] and "next.crt" not in renewed
+    assert bundle(renewed) == [cert(renewed), cert(ca)]
+    # east's certificate was last renewed just before, by the CA then.
+    east = linkpki.server_data(ca, east, ["east"], renewal - datetime.timedelta(hours=1), LIFE)
+    west = linkpki.server_data(renewed, None, ["west"], renewal, LIFE)
+    cert(west).verify_directly_issued_by(cert(renewed))
+    # Each pod's ca.crt is the CA alone that signed its certificate.
+    trusts(cert_pem(ca), west, "west", renewal)
+    trusts(cert_pem(renewed), east, "east", renewal)
+    # And with OpenSSL, as a node checks a peer: a CA made 20 days ago, renewed now.
+    now = datetime.datetime.now(datetime.UTC)
+    old = linkpki.ca_data("chat", None, now - datetime.timedelta(days=20), LIFE, keep_key=True)
+    peer = linkpki.server_data(old, None, NAMES, now - datetime.timedelta(hours=1), LIFE)
+    fresh = linkpki.ca_data("chat", old, now, LIFE, keep_key=True)
+    assert cert(fresh) != cert(old)
+    handshake(tmp_path, peer, cert_pem(fresh), NAMES[0])
+    # A rotation begun before (next.crt) is dropped: its key would sign what
+    # pods already running do not trust.
+    plain = linkpki.ca_data("chat", ca, renewal, LIFE)
+    assert "next.crt" in plain
+    kept = linkpki.ca_data("chat", plain, renewal, LIFE, keep_key=True)
+    assert "next.crt" not in kept and kept["tls.key"] == ca["tls.key"]
+    # A key this module did not make: a fresh CA, as for a broken Secret.
+    broken = linkpki.ca_data("chat", {**ca, "tls.key": b"junk"}, renewal, LIFE, keep_key=True)
+    assert broken["tls.key"] != ca["tls.key"]
+
+
+def cert_pem(data: dict[str, bytes]) -> bytes:
+    return data["tls.crt"]

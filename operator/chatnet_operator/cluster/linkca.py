@@ -73,9 +73,10 @@ async def keep_link_ca(
         # A CA the operator keeps (made before cert-manager was installed) stays:
         # cert-manager's CA Issuer signs the pods' certificates with its Secret,
         # so turning podCertificates on does not move a running network to a
-        # CA its not-yet-rolled pods do not trust. The operator still renews it.
+        # CA its not-yet-rolled pods do not trust. The operator still renews it,
+        # with its own key: a pod trusts only the CA its certificate came with.
         now = datetime.datetime.now(datetime.UTC)
-        ca_data = linkpki.ca_data(plan.network, _data(existing_ca), now, LIFETIMES)
+        ca_data = linkpki.ca_data(plan.network, _data(existing_ca), now, LIFETIMES, keep_key=True)
         await _write(
             kube, own_ca_secret(plan, ca.ca_secret, ca_data, network), existing_ca, network, emit
         )

@@ -163,7 +163,10 @@ def link_ca_objects(
                     "secretName": plan.ca_secret,
                     "duration": CA_DURATION,
                     "renewBefore": CA_RENEW_BEFORE,
-                    "privateKey": {"algorithm": "ECDSA", "size": 256},
+                    # Renewed with its key: pods trusting the CA before the renewal
+                    # and pods trusting it after trust each other's certificates
+                    # (each pod's own certificate comes with the signing CA alone).
+                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
                     "issuerRef": {"name": selfsigned, "kind": ISSUER, "group": "cert-manager.io"},
                 },
             ),

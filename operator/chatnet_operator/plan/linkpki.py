@@ -83,9 +83,16 @@ def _needs_renewal(cert: x509.Certificate, now: datetime.datetime) -> bool:
     return (end - now) * 3 <= (end - start)
 
 
-def new_ca(network: str, now: datetime.datetime, life: datetime.timedelta) -> Data:
-    """A fresh CA: ``tls.crt``, ``tls.key`` (and ``ca.crt``, itself alone)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def new_ca(
+    network: str,
+    now: datetime.datetime,
+    life: datetime.timedelta,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> Data:
+    """A fresh CA: ``tls.crt``, ``tls.key`` (and ``ca.crt``, itself alone); with
+    ``key``, the same CA renewed (same name, same key: either certificate
+    verifies what the other's key signed)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{network} link CA"[:64])])
     cert = (
         x509.CertificateBuilder()
@@ -117,18 +124,31 @@ def new_ca(network: str, now: datetime.datetime, life: datetime.timedelta) -> Da
 
 
 def ca_data(
-    network: str, existing: Mapping[str, bytes] | None, now: datetime.datetime, life: Lifetimes
+    network: str,
+    existing: Mapping[str, bytes] | None,
+    now: datetime.datetime,
+    life: Lifetimes,
+    *,
+    keep_key: bool = False,
 ) -> Data:
     """What the CA Secret should hold: the signing CA, a coming one, and the trust bundle.
 
     ``tls.crt``/``tls.key`` sign; ``next.crt``/``next.key`` (during a rotation)
     are the new CA, already in the bundle, signing once it has been trusted for
     ``life.grace``.
+
+    ``keep_key``: the CA is renewed with its own key instead (no ``next``), for
+    pods that trust only the CA their certificate came with (each pod's own
+    certificate from cert-manager's csi-driver, whose ``ca.crt`` is the signing
+    CA alone, not this bundle): a pod renewed after the renewal and one renewed
+    before it still trust each other.
     """
     have = dict(existing or {})
     current = _load_certs(have.get("tls.crt"))
     if not current or not have.get("tls.key"):
         return new_ca(network, now, life.ca)
+    if keep_key:
+        return _renewed_in_place(network, have, current[0], now, life)
     coming = _load_certs(have.get("next.crt"))
     out = {"tls.crt": _pem(current[0]), "tls.key": have["tls.key"]}
     if coming and have.get("next.key"):
@@ -141,6 +161,27 @@ def ca_data(
         out |= {"next.crt": fresh["tls.crt"], "next.key": fresh["tls.key"]}
     first = _load_certs(out.get("next.crt")) + _load_certs(out["tls.crt"])
     older = _unexpired(_load_certs(have.get("ca.crt")) + current, now, exclude=first)
+    out["ca.crt"] = b"".join(_pem(c) for c in first + older)
+    return out
+
+
+def _renewed_in_place(
+    network: str, have: Data, current: x509.Certificate, now: datetime.datetime, life: Lifetimes
+) -> Data:
+    """``ca_data`` with ``keep_key``: a rotation under way is dropped (its new key
+    would sign what the pods do not trust), and the CA is re-signed with its key
+    when a third of its life is left."""
+    out = {"tls.crt": _pem(current), "tls.key": have["tls.key"]}
+    if _needs_renewal(current, now):
+        try:
+            key = serialization.load_pem_private_key(have["tls.key"], None)
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            return new_ca(network, now, life.ca)  # not a key this module made: as if broken
+        out["tls.crt"] = new_ca(network, now, life.ca, key)["tls.crt"]
+    first = _load_certs(out["tls.crt"])
+    older = _unexpired([*_load_certs(have.get("ca.crt")), current], now, exclude=first)
     out["ca.crt"] = b"".join(_pem(c) for c in first + older)
     return out
 

@@ -107,9 +107,7 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
         if msg.params[2] == "*":
             rows = store.latest(key, None, limit)
         else:
-            ref = _resolve(core, key, msg.params[2], after=True) or _unknown_msgid(
-                msg.params[2]
-            )
+            ref = _resolve(core, key, msg.params[2], after=True) or _unknown_msgid(msg.params[2])
             if ref is None:
                 _bad_ref(core, client, sub, target, msg.params[2])
                 return
