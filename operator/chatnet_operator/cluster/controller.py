@@ -42,7 +42,7 @@ from chatnet_operator.cluster.config import OperatorConfig
 from chatnet_operator.cluster.discovery import CONDITION as DISCOVERY_CONDITION
 from chatnet_operator.cluster.discovery import Discovery, Kind, missing_condition
 from chatnet_operator.cluster.kube import ApiError, KubeClient
-from chatnet_operator.cluster.linkca import keep_link_ca
+from chatnet_operator.cluster.linkca import csi_driver_condition, keep_link_ca
 from chatnet_operator.cluster.probing import pod_targets, probe_all, read_overrides
 from chatnet_operator.cluster.reconcile import (
     PRUNED_KINDS,
@@ -64,13 +64,12 @@ from chatnet_operator.observe.status import (
     Probe,
     invalid_conditions,
     network_status,
-    pod_certificates_condition,
     secrets_condition,
     server_status,
 )
 from chatnet_operator.plan.desired import NetworkPlan
 from chatnet_operator.plan.disruption import backbone_budget_name
-from chatnet_operator.plan.linkca import CSI_DRIVER, ca_name
+from chatnet_operator.plan.linkca import ca_name
 from chatnet_operator.plan.netpolicy import API_VERSION as NETPOL_API_VERSION
 from chatnet_operator.plan.netpolicy import KIND as NETPOL_KIND
 from chatnet_operator.plan.optional import OPTIONAL_KINDS, is_optional
@@ -83,8 +82,6 @@ Obj = dict[str, Any]
 Emit = Callable[[Obj, str, str, str], None]
 
 log = logging.getLogger("chatnet.operator")
-#: Where a cluster lists its CSI drivers (cluster-scoped ``CSIDriver`` objects).
-CSI_DRIVER_API = "storage.k8s.io/v1"
 
 _locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 _invalid: set[tuple[str, str]] = set()
@@ -341,7 +338,7 @@ async def _sync(
     kinds_condition = _kinds_condition(missing_kinds, desired, before, now, generation)
     if kinds_condition is not None:
         status.conditions.append(kinds_condition)
-    pod_certificates = await _pod_certificates_condition(kube, plan, before, now, generation)
+    pod_certificates = await csi_driver_condition(kube, plan, before, now, generation)
     if pod_certificates is not None:
         status.conditions.append(pod_certificates)
     await _write_status(kube, network, _status_dump(status))
@@ -392,64 +389,6 @@ def _kinds_condition(
     if not missing and previous is None and not any(is_optional(o) for o in desired):
         return None
     return missing_condition(missing, OPTIONAL_KINDS, previous, now, gen)
-
-
-async def _pod_certificates_condition(
-    kube: KubeClient, plan: NetworkPlan, before: list[Condition], now: str, gen: int | None
-) -> Condition | None:
-    """``PodCertificatesAvailable`` when the spec asks for per-pod link certificates (or
-    did before): whether cert-manager's csi-driver is installed (its ``CSIDriver``).
-
-    Without it a pod's CSI volume cannot be mounted, and the pod waits in
-    ContainerCreating: nothing else would say why.
-    """
-    ca = plan.cluster.link_ca
-    if ca is None or not ca.per_pod:
-        if _condition(before, POD_CERTIFICATES) is None:
-            return None
-        return pod_certificates_condition(
-            True,
-            "NotNeeded",
-            "spec.links.podCertificates is off: no pod waits for cert-manager's csi-driver",
-            before,
-            now,
-            gen,
-        )
-    try:
-        driver = await kube.get(CSI_DRIVER_API, "CSIDriver", None, CSI_DRIVER)
-    except ApiError as exc:
-        if exc.status != 403:
-            raise
-        return pod_certificates_condition(
-            False,
-            "CSIDriverUnreadable",
-            f"cannot tell whether cert-manager's csi-driver is installed: reading CSIDriver "
-            f"{CSI_DRIVER} was refused ({exc.message}); fix: let the operator get "
-            "storage.k8s.io csidrivers (the chart's ClusterRole does)",
-            before,
-            now,
-            gen,
-        )
-    if driver is None:
-        return pod_certificates_condition(
-            False,
-            "CSIDriverMissing",
-            f"CSIDriver {CSI_DRIVER} not found: with spec.links.podCertificates the "
-            "pods wait in ContainerCreating until cert-manager's csi-driver is installed; "
-            "fix: install it (helm chart jetstack/cert-manager-csi-driver), or set "
-            "podCertificates: false",
-            before,
-            now,
-            gen,
-        )
-    return pod_certificates_condition(
-        True,
-        "CSIDriverFound",
-        f"CSIDriver {CSI_DRIVER} is installed: each pod gets its own link certificate",
-        before,
-        now,
-        gen,
-    )
 
 
 async def _check_secrets(kube: KubeClient, declared: Declared, namespace: str) -> list[str]:

@@ -22,6 +22,9 @@ later: moving to a new CA at once would split the network (delete Secret
 ``NETWORK-link-ca`` to hand the CA over to cert-manager, which then
 re-issues every certificate). The Secrets are written only when their
 content must change, so a re-sync writes nothing.
+
+``csi_driver_condition`` says on the ChatNetwork whether the cluster has
+cert-manager's csi-driver, which ``podCertificates`` pods wait for.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+from chatnet_operator.api.fields import Condition
 from chatnet_operator.cluster.discovery import Discovery
 from chatnet_operator.cluster.kube import ApiError, KubeClient
 from chatnet_operator.cluster.reconcile import operator_secret
+from chatnet_operator.observe.status import POD_CERTIFICATES, pod_certificates_condition
 from chatnet_operator.plan import linkca, linkpki
 from chatnet_operator.plan.desired import NetworkPlan
 
@@ -44,6 +49,8 @@ Emit = Callable[[Obj, str, str, str], None]
 OPERATOR_MADE = "operator"
 #: How long the operator's own CA and certificates live (``plan.linkpki``).
 LIFETIMES = linkpki.Lifetimes()
+#: Where a cluster lists its CSI drivers (cluster-scoped ``CSIDriver`` objects).
+CSI_DRIVER_API = "storage.k8s.io/v1"
 
 
 def _is_link_ca_object(obj: Obj) -> bool:
@@ -162,3 +169,61 @@ async def _write(
         return
     await kube.apply(secret)
     emit(network, "Normal", "Renewed", f"Secret/{name}: link certificate")
+
+
+async def csi_driver_condition(
+    kube: KubeClient, plan: NetworkPlan, before: list[Condition], now: str, gen: int | None
+) -> Condition | None:
+    """``PodCertificatesAvailable`` when the spec asks for per-pod link certificates (or
+    did before): whether cert-manager's csi-driver is installed (its ``CSIDriver``).
+
+    Without it a pod's CSI volume cannot be mounted, and the pod waits in
+    ContainerCreating: nothing else would say why.
+    """
+    ca = plan.cluster.link_ca
+    if ca is None or not ca.per_pod:
+        if not any(c.type == POD_CERTIFICATES for c in before):
+            return None
+        return pod_certificates_condition(
+            True,
+            "NotNeeded",
+            "spec.links.podCertificates is off: no pod waits for cert-manager's csi-driver",
+            before,
+            now,
+            gen,
+        )
+    try:
+        driver = await kube.get(CSI_DRIVER_API, "CSIDriver", None, linkca.CSI_DRIVER)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        return pod_certificates_condition(
+            False,
+            "CSIDriverUnreadable",
+            f"cannot tell whether cert-manager's csi-driver is installed: reading CSIDriver "
+            f"{linkca.CSI_DRIVER} was refused ({exc.message}); fix: let the operator get "
+            "storage.k8s.io csidrivers (the chart's ClusterRole does)",
+            before,
+            now,
+            gen,
+        )
+    if driver is None:
+        return pod_certificates_condition(
+            False,
+            "CSIDriverMissing",
+            f"CSIDriver {linkca.CSI_DRIVER} not found: with spec.links.podCertificates the "
+            "pods wait in ContainerCreating until cert-manager's csi-driver is installed; "
+            "fix: install it (helm chart jetstack/cert-manager-csi-driver), or set "
+            "podCertificates: false",
+            before,
+            now,
+            gen,
+        )
+    return pod_certificates_condition(
+        True,
+        "CSIDriverFound",
+        f"CSIDriver {linkca.CSI_DRIVER} is installed: each pod gets its own link certificate",
+        before,
+        now,
+        gen,
+    )
