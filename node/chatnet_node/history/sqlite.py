@@ -1,11 +1,12 @@
 """History in SQLite: one file per server, the default store.
 
-Nothing to run: the file sits on the server's volume (WAL mode), or in
-memory when there is no path. A commit keeps a message on this server only
-(``durable_elsewhere`` is False): the core acknowledges a message once a
-second server holds it (see ``replication``), and every channel message is
-copied to every server over the links, so the loss of one server and its
-volume loses nothing acknowledged.
+Nothing to run: the file sits on the server's volume (WAL mode, its
+checkpoints in a thread: ``checkpoints``), or in memory when there is no
+path. A commit keeps a message on this server only (``durable_elsewhere``
+is False): the core acknowledges a message once a second server holds it
+(see ``replication``), and every channel message is copied to every server
+over the links, so the loss of one server and its volume loses nothing
+acknowledged.
 
 Retention: messages older than ``retention_seconds`` are deleted as the
 store writes (every thousand rows), and a target is trimmed to
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import Checkpointer
 from .contract import HistoryStats, Ref, StoredMessage, StoredRecord
 from .sql import DESC, ORDER, RECORDS_SCHEMA, SAVE_RECORD, SqlHistory, TrimMarks, record_params
 
@@ -80,6 +82,11 @@ class SqliteHistory(SqlHistory):
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SQLITE_SCHEMA)
         self._db.execute(RECORDS_SCHEMA)
+        #: Checkpoints in a thread, not in this connection's commits (``checkpoints``).
+        self.checkpoints: Checkpointer | None = None
+        if path is not None:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self.checkpoints = Checkpointer(path)
         self._inserts = 0
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
@@ -99,6 +106,8 @@ class SqliteHistory(SqlHistory):
     def close(self) -> None:
         """Commit what is queued and close the database."""
         self.commit()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self._db.close()
 
     async def aclose(self) -> None:
