@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("chatnet.history")
@@ -36,11 +37,17 @@ RESTART_FRAMES = 8000
 
 
 class Checkpointer:
-    """The thread that checkpoints the WAL of ``path``, until ``stop``."""
+    """The thread that checkpoints the WAL of ``path``, until ``stop``; ``failed`` is
+    called (in the thread) for each checkpoint that fails."""
 
     def __init__(
-        self, path: Path, interval: float = INTERVAL, restart_frames: int = RESTART_FRAMES
+        self,
+        path: Path,
+        failed: Callable[[], None] = lambda: None,
+        interval: float = INTERVAL,
+        restart_frames: int = RESTART_FRAMES,
     ) -> None:
+        self.failed = failed
         self.interval = interval
         self.restart_frames = restart_frames
         #: Checkpoints run, and the restarts among them (for tests and the curious).
@@ -74,3 +81,4 @@ class Checkpointer:
                 self.restarts += 1
         except sqlite3.Error as exc:  # a full disk: the next commit says so too
             log.warning("history checkpoint failed: %s", exc)
+            self.failed()

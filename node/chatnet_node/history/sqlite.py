@@ -72,7 +72,7 @@ class SqliteHistory(SqlHistory):
         #: Never called: a commit here is not durable beyond this server.
         self.on_durable: Callable[[list[str]], None] | None = None
         self._marks = TrimMarks()
-        self.stats = HistoryStats("sqlite", ("write", "prune", "record"))
+        self.stats = HistoryStats("sqlite", ("write", "prune", "record", "checkpoint"))
         target = str(path) if path is not None else ":memory:"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class SqliteHistory(SqlHistory):
         self.checkpoints: Checkpointer | None = None
         if path is not None:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self.checkpoints = Checkpointer(path)
+            self.checkpoints = Checkpointer(path, lambda: self.stats.error("checkpoint"))
         self._inserts = 0
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
