@@ -53,7 +53,12 @@ class Checkpointer:
         #: Checkpoints run, and the restarts among them (for tests and the curious).
         self.runs = 0
         self.restarts = 0
-        self._path = path
+        # Opened here, and a first checkpoint run (at start, nothing waits on it),
+        # so the connection's files are open before the server takes clients:
+        # its descriptors do not change under them.
+        # A second's wait for the writer is plenty: its transactions take a turn.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=1.0, check_same_thread=False)
+        self._checkpoint(self._db)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="history-checkpoints", daemon=True)
         self._thread.start()
@@ -64,13 +69,11 @@ class Checkpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        # A second's wait for the writer is plenty: its transactions take a turn.
-        db = sqlite3.connect(self._path, isolation_level=None, timeout=1.0)
         try:
             while not self._stopping.wait(self.interval):
-                self._checkpoint(db)
+                self._checkpoint(self._db)
         finally:
-            db.close()
+            self._db.close()
 
     def _checkpoint(self, db: sqlite3.Connection) -> None:
         try:
