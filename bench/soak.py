@@ -435,16 +435,25 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         f"({args.freeze_seconds:.0f}s each), {faults.drops} clients cut, "
         f"{faults.churn_actions} nick/join/part actions"
     )
-    back = [
-        t
+    per_kill = [
+        (at, server, [t for t in recovery_times(ledger, members, at, server).values() if t])
         for at, server in kill_marks
-        for t in recovery_times(ledger, members, at, server).values()
-        if t is not None
     ]
+    back = [t for _, _, times in per_kill for t in times]
     if back:
         print(
             f"back and caught up after a kill (n={len(back)}): p50 {percentile(back, 0.5):.2f}s "
-            f"p99 {percentile(back, 0.99):.2f}s max {max(back):.2f}s"
+            f"p99 {percentile(back, 0.99):.2f}s max {max(back):.2f}s; per kill (n, p50, max):"
+        )
+        # Which kill made the tail: a slow one next to a freeze or another kill.
+        print(
+            "  "
+            + "; ".join(
+                f"+{at - ledger.started:.0f} {server} {len(times)}, "
+                f"{percentile(times, 0.5):.1f}, {max(times):.1f}s"
+                for at, server, times in per_kill
+                if times
+            )
         )
     growth = memory_growth(samples)
     for server, (first, last, per_hour) in sorted(growth.items()):
@@ -465,6 +474,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             "members_away": len(report.away),
             "failures": dict(report.failures),
             "kills": faults.kills,
+            "recovery_per_kill": [
+                {"at": at - ledger.started, "server": server, "seconds": sorted(times)}
+                for at, server, times in per_kill
+            ],
             "freezes": faults.freezes,
             "growth_kib_per_hour": {k: v[2] for k, v in growth.items()},
         }, indent=1))  # fmt: skip
