@@ -31,6 +31,8 @@ def test_two_minutes_of_churn_and_faults_lose_and_duplicate_nothing(tmp_path: Pa
     assert report["members_away"] == 0, _why_away(result.stdout)
     assert report["acked"] > 100, report["summary"]
     assert len(report["kills"]) >= 2 and len(report["freezes"]) >= 1
+    # Recovery after each kill, apart: which kill made a tail.
+    assert [k["server"] for k in report["recovery_per_kill"]] == [s for _, s in report["kills"]]
     assert len(report["samples"]) >= 10
     # Every server sampled every time (but one just killed, not back yet).
     complete = [s for s in report["samples"] if len(s["rss_kib"]) == 8]

@@ -65,8 +65,7 @@ def test_the_node_connection_never_checkpoints_and_the_thread_does(tmp_path: Pat
 
 def test_a_steady_stream_of_commits_does_not_grow_the_log_without_bound(tmp_path: Path) -> None:
     """A passive checkpoint cannot restart the log while commits keep coming:
-    past ``restart_frames`` the thread restarts (and truncates) it, so the WAL
-    file stays small."""
+    past ``restart_frames`` the thread restarts it, so the WAL file stays small."""
     path = tmp_path / "history.sqlite3"
     store = SqliteHistory(path)
     assert store.checkpoints is not None

@@ -13,11 +13,13 @@ while it copies and syncs. One with nothing new to copy costs nearly nothing.
 A passive checkpoint cannot restart the log: a writer restarts it only when
 it begins with every frame already copied, which a steady stream of
 commits never allows, and the file would grow without bound. Past
-``restart_frames`` in the log the thread asks for a TRUNCATE checkpoint
-instead, which waits for the writer's current transaction, holds the next
-one back while it copies what the passive one left (little) and syncs, and
-empties the file: about what every commit crossing 1000 pages paid before,
-but only that often.
+``restart_frames`` in the log the thread asks for a RESTART checkpoint
+instead, right after the passive one: it waits for the writer's current
+transaction and holds the next one back while it copies the few frames
+committed meanwhile and syncs (3-4 ms here at 200 commits a second), and the
+next commit writes the log from its start. The file keeps its size (about
+``restart_frames`` pages) and is reused. (TRUNCATE, which also empties the
+file, held the writer 20 ms.)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ log = logging.getLogger("chatnet.history")
 
 #: Seconds between checkpoints.
 INTERVAL = 1.0
-#: Log frames (pages) past which a checkpoint restarts the log (about 32 MiB).
+#: Log frames (pages) past which a checkpoint restarts the log (the file's size: 32 MiB).
 RESTART_FRAMES = 8000
 
 
@@ -80,7 +82,7 @@ class Checkpointer:
             _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.runs += 1
             if frames >= self.restart_frames:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 self.restarts += 1
         except sqlite3.Error as exc:  # a full disk: the next commit says so too
             log.warning("history checkpoint failed: %s", exc)
