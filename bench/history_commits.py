@@ -50,7 +50,8 @@ while next_turn < end:
     waits.append(time.perf_counter() - began)
     n += 1
     next_turn += 1 / rate
-runs = store.checkpoints.runs if getattr(store, "checkpoints", None) else None
+thread = getattr(store, "checkpoints", None)
+runs = (thread.runs, thread.restarts) if thread else None
 store.close()
 print(json.dumps({"waits": waits, "thread_checkpoints": runs}))
 """
@@ -91,7 +92,11 @@ def main() -> int:
             result = run_one(root / "node", args.dir, args.rate, args.seconds)
             waits = [w * 1e3 for w in result["waits"]]  # type: ignore[union-attr]
             threads = result["thread_checkpoints"]
-            where = "in the event loop" if threads is None else f"{threads} in a thread"
+            where = (
+                "in the event loop"
+                if threads is None
+                else f"{threads[0]} in a thread, {threads[1]} restarting the log"  # type: ignore[index]
+            )
             print(
                 f"{name:<9} {len(waits):>7} {pct(waits, 0.5):>7.2f} {pct(waits, 0.99):>7.2f} "
                 f"{pct(waits, 0.999):>7.2f} {max(waits):>7.2f}  {where} "

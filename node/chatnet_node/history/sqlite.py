@@ -19,11 +19,12 @@ import contextlib
 import json
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import Checkpointer
+from .checkpoints import PAGE_BYTES, RESTART_FRAMES, Checkpointer
 from .contract import HistoryStats, Ref, StoredMessage, StoredRecord
 from .sql import DESC, ORDER, RECORDS_SCHEMA, SAVE_RECORD, SqlHistory, TrimMarks, record_params
 
@@ -86,7 +87,13 @@ class SqliteHistory(SqlHistory):
         self.checkpoints: Checkpointer | None = None
         if path is not None:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self.checkpoints = Checkpointer(path, lambda: self.stats.error("checkpoint"))
+            # A restarted log is cut back to this size; else the file keeps its
+            # largest (a catch-up's burst, a prune of a backlog).
+            self._db.execute(f"PRAGMA journal_size_limit={RESTART_FRAMES * PAGE_BYTES}")
+            stats = self.stats  # not ``self``: a store nobody closed can still go
+            self.checkpoints = Checkpointer(path, lambda: stats.error("checkpoint"))
+            # ... and its thread with it.
+            weakref.finalize(self, self.checkpoints.stop, wait=False)
         self._inserts = 0
         self._pending: list[tuple[object, ...]] = []
         self._latest_ts = 0.0
@@ -104,11 +111,14 @@ class SqliteHistory(SqlHistory):
         self.commit()
 
     def close(self) -> None:
-        """Commit what is queued and close the database."""
-        self.commit()
-        if self.checkpoints is not None:
-            self.checkpoints.stop()
-        self._db.close()
+        """Commit what is queued and close the database (and the checkpoints'
+        thread, even when that last commit fails)."""
+        try:
+            self.commit()
+        finally:
+            if self.checkpoints is not None:
+                self.checkpoints.stop()
+            self._db.close()
 
     async def aclose(self) -> None:
         """The same as ``close``: SQLite writes synchronously."""

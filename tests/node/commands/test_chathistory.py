@@ -200,3 +200,23 @@ def test_after_returns_a_message_caught_up_late_with_an_older_stamp(server: Core
         "seen live",
         "after the heal",
     ]
+
+
+def test_latest_down_to_a_msgid_starts_where_after_would(server: CoreServer) -> None:
+    """Some clients catch up with LATEST down to their last msgid, not AFTER. A
+    message stamped just before that msgid on a server that was behind (inside
+    its horizon) may have reached the client's old server after the msgid:
+    LATEST answers down to the horizon too, leaving out the reference itself."""
+    alice, reader = server.user("alice", CAPS), server.user("reader", CAPS)
+    alice.ask("JOIN #hist")
+    reader.ask("JOIN #hist")
+    server.core.ids.hear("stalled", server.clock.now)  # the horizon stays here
+    texts = [f"m {i}" for i in range(5)]
+    msgids = [tags["msgid"] for tags in say(server, alice, "#hist", *texts)]
+    after = history(reader, f"CHATHISTORY AFTER #hist msgid={msgids[2]} 50")[1]
+    latest = history(reader, f"CHATHISTORY LATEST #hist msgid={msgids[2]} 50")[1]
+    assert latest == after == ["m 0", "m 1", "m 3", "m 4"], (latest, after)
+    # The newest ones when the limit is smaller than what lies past the horizon.
+    assert history(reader, f"CHATHISTORY LATEST #hist msgid={msgids[2]} 2")[1] == ["m 3", "m 4"]
+    # `*`: the newest, as before.
+    assert history(reader, "CHATHISTORY LATEST #hist * 2")[1] == ["m 3", "m 4"]

@@ -111,7 +111,7 @@ def _chathistory(core: ChatCore, client: Client, msg: Message) -> None:
             if ref is None:
                 _bad_ref(core, client, sub, target, msg.params[2])
                 return
-            rows = store.latest(key, ref, limit)
+            rows = _latest(core, key, ref, limit)
     elif sub == "BETWEEN":
         start = _resolve(core, key, msg.params[2], after=True)
         end = _resolve(core, key, msg.params[3], after=False)
@@ -174,22 +174,7 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
     pages = client.history_pages
     paging = pages is not None and bool(ref.msgid) and ref.msgid in pages.get(key, ())
     store = core.history
-    horizon = ref.ts
-    if not paging:
-        if ref.msgid:
-            horizon = horizon_of(ref.msgid, ref.ts)
-        # A time is what a client falls back to when this server does not know its
-        # last msgid (said on the other side of a split): it looks back over a
-        # disruption this server saw, not over a start's assumption (a time alone
-        # is a plain query then).
-        disrupted = core.disruptions.lookback(ref.ts, assumed=bool(ref.msgid))
-        if disrupted is not None and disrupted < horizon:
-            horizon = disrupted
-            core.stats.lookback_disrupted += 1
-        if ref.msgid:
-            # To the millisecond: a float's last bit must not move it up a bucket.
-            core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
-    start = Ref.start(horizon) if horizon < ref.ts else ref
+    start = ref if paging else _lookback(core, ref)
     # Caught up late (a split healing, a leaf re-homing): stamped before the
     # horizon, stored here after the reference. At most half a page of them.
     rows = [] if paging or not ref.msgid else store.arrived_after(key, ref.msgid, start, limit // 2)
@@ -207,6 +192,36 @@ def _after(core: ChatCore, client: Client, key: str, ref: Ref, limit: int) -> li
         if len(pages) > PAGED_KEYS:
             del pages[next(iter(pages))]
     return rows
+
+
+def _lookback(core: ChatCore, ref: Ref) -> Ref:
+    """Where a page after ``ref`` starts: its horizon, or the start of a
+    disruption it was stamped in (``_after``); ``ref`` itself when neither is
+    earlier."""
+    horizon = horizon_of(ref.msgid, ref.ts) if ref.msgid else ref.ts
+    # A time is what a client falls back to when this server does not know its
+    # last msgid (said on the other side of a split): it looks back over a
+    # disruption this server saw, not over a start's assumption (a time alone
+    # is a plain query then).
+    disrupted = core.disruptions.lookback(ref.ts, assumed=bool(ref.msgid))
+    if disrupted is not None and disrupted < horizon:
+        horizon = disrupted
+        core.stats.lookback_disrupted += 1
+    if ref.msgid:
+        # To the millisecond: a float's last bit must not move it up a bucket.
+        core.stats.lookback.observe(max(0.0, round(ref.ts - horizon, 3)))
+    return Ref.start(horizon) if horizon < ref.ts else ref
+
+
+def _latest(core: ChatCore, key: str, ref: Ref, limit: int) -> list[StoredMessage]:
+    """LATEST down to ``ref``: down to where ``AFTER`` would start (``_lookback``),
+    for a client that catches up with LATEST after its last msgid; the
+    reference itself is left out, as AFTER leaves it out."""
+    start = _lookback(core, ref)
+    if start is ref:
+        return core.history.latest(key, ref, limit)
+    found = core.history.latest(key, start, limit + 1)
+    return [row for row in found if row.msgid != ref.msgid][-limit:]
 
 
 def _bad_ref(core: ChatCore, client: Client, sub: str, target: str, raw: str) -> None:
