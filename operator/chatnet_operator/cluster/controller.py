@@ -62,6 +62,7 @@ from chatnet_operator.cluster.secretrefs import secret_problems, secret_uses
 from chatnet_operator.observe.status import (
     POD_CERTIFICATES,
     Probe,
+    find_condition,
     invalid_conditions,
     network_status,
     secrets_condition,
@@ -112,10 +113,6 @@ def _conditions(obj: Obj) -> list[Condition]:
     return out
 
 
-def _condition(conditions: list[Condition], kind: str) -> Condition | None:
-    return next((c for c in conditions if c.type == kind), None)
-
-
 def _with_image(declared: Declared, image: str | None) -> Declared:
     """Use the operator's default node image where the network names none."""
     network = declared.network
@@ -147,13 +144,13 @@ async def _write_status(kube: KubeClient, obj: Obj, status: Obj) -> bool:
 def _transitions(emit: Emit, obj: Obj, before: list[Condition], after: list[Condition]) -> None:
     """Events for the condition changes people page on: Ready and Degraded."""
     kind = obj["kind"]
-    old_ready, new_ready = _condition(before, "Ready"), _condition(after, "Ready")
+    old_ready, new_ready = find_condition(before, "Ready"), find_condition(after, "Ready")
     if new_ready and (old_ready is None or old_ready.status != new_ready.status):
         if new_ready.status == "True":
             emit(obj, "Normal", "Ready", f"{kind} is ready: {new_ready.message}")
         elif old_ready is not None and new_ready.reason != "InvalidTopology":
             emit(obj, "Warning", "NotReady", f"{kind} is not ready: {new_ready.message}")
-    old_deg, new_deg = _condition(before, "Degraded"), _condition(after, "Degraded")
+    old_deg, new_deg = find_condition(before, "Degraded"), find_condition(after, "Degraded")
     if new_deg and (old_deg is None or old_deg.status != new_deg.status):
         if new_deg.status == "True":
             emit(obj, "Warning", "Degraded", f"{new_deg.reason}: {new_deg.message}")
@@ -169,7 +166,7 @@ async def _report_invalid(
         if obj["metadata"].get("deletionTimestamp"):
             continue
         before = _conditions(obj)
-        previous_valid = _condition(before, "TopologyValid")
+        previous_valid = find_condition(before, "TopologyValid")
         generation = obj["metadata"].get("generation")
         conditions = invalid_conditions(before, problems, now, generation)
         status: Obj = {
@@ -385,7 +382,7 @@ def _kinds_condition(
     missing: list[Kind], desired: list[Obj], before: list[Condition], now: str, gen: int | None
 ) -> Condition | None:
     """``OptionalKindsAvailable`` when the spec asks for an optional kind (or did before)."""
-    previous = _condition(before, DISCOVERY_CONDITION)
+    previous = find_condition(before, DISCOVERY_CONDITION)
     if not missing and previous is None and not any(is_optional(o) for o in desired):
         return None
     return missing_condition(missing, OPTIONAL_KINDS, previous, now, gen)
@@ -412,7 +409,7 @@ def _problem_events(
     ``reasons[0]`` (Warning) when it turns False or its message changes, ``reasons[1]``
     (Normal) when it turns True again; nothing at a re-sync that changed nothing."""
     before, after = changed
-    old, new = _condition(before, kind), _condition(after, kind)
+    old, new = find_condition(before, kind), find_condition(after, kind)
     if new is None or (old is not None and (old.status, old.message) == (new.status, new.message)):
         return
     if new.status == "False":

@@ -38,7 +38,11 @@ from chatnet_operator.api.fields import Condition
 from chatnet_operator.cluster.discovery import Discovery
 from chatnet_operator.cluster.kube import ApiError, KubeClient
 from chatnet_operator.cluster.reconcile import operator_secret
-from chatnet_operator.observe.status import POD_CERTIFICATES, pod_certificates_condition
+from chatnet_operator.observe.status import (
+    POD_CERTIFICATES,
+    find_condition,
+    pod_certificates_condition,
+)
 from chatnet_operator.plan import linkca, linkpki
 from chatnet_operator.plan.desired import NetworkPlan
 
@@ -182,7 +186,7 @@ async def csi_driver_condition(
     """
     ca = plan.cluster.link_ca
     if ca is None or not ca.per_pod:
-        if not any(c.type == POD_CERTIFICATES for c in before):
+        if find_condition(before, POD_CERTIFICATES) is None:
             return None
         return pod_certificates_condition(
             True,

@@ -36,6 +36,11 @@ class Probe:
         return self.healthy and not self.draining and 0 < self.max_clients <= self.clients
 
 
+def find_condition(conditions: Sequence[Condition], kind: str) -> Condition | None:
+    """The condition of type ``kind`` among ``conditions`` (None: not there)."""
+    return next((c for c in conditions if c.type == kind), None)
+
+
 def _condition(
     kind: str,
     ok: bool,
@@ -46,7 +51,7 @@ def _condition(
     generation: int | None,
 ) -> Condition:
     status: Literal["True", "False"] = "True" if ok else "False"
-    before = next((c for c in previous if c.type == kind), None)
+    before = find_condition(previous, kind)
     since = before.last_transition_time if before and before.status == status else now
     return Condition(
         type=kind,
@@ -280,7 +285,7 @@ def invalid_conditions(
     what it was.
     """
     message = "; ".join(problems)
-    degraded = next((c for c in previous if c.type == "Degraded"), None)
+    degraded = find_condition(previous, "Degraded")
     return [
         _condition("Ready", False, "InvalidTopology", message, previous, now, generation),
         _condition("TopologyValid", False, "InvalidTopology", message, previous, now, generation),
