@@ -147,15 +147,20 @@ def ca_data(
     current = _load_certs(have.get("tls.crt"))
     if not current or not have.get("tls.key"):
         return new_ca(network, now, life.ca)
-    if keep_key:
-        return _renewed_in_place(network, have, current[0], now, life)
-    coming = _load_certs(have.get("next.crt"))
+    # With keep_key a rotation under way is dropped: its new key would sign what
+    # the pods do not trust.
+    coming = [] if keep_key else _load_certs(have.get("next.crt"))
     out = {"tls.crt": _pem(current[0]), "tls.key": have["tls.key"]}
     if coming and have.get("next.key"):
         if now - (coming[0].not_valid_before_utc + SKEW) >= life.grace:
             out = {"tls.crt": _pem(coming[0]), "tls.key": have["next.key"]}  # it signs now
         else:
             out |= {"next.crt": _pem(coming[0]), "next.key": have["next.key"]}
+    elif _needs_renewal(current[0], now) and keep_key:
+        key = _ec_key(have["tls.key"])
+        if key is None:
+            return new_ca(network, now, life.ca)  # not a key this module made: as if broken
+        out["tls.crt"] = new_ca(network, now, life.ca, key)["tls.crt"]  # re-signed in place
     elif _needs_renewal(current[0], now):
         fresh = new_ca(network, now, life.ca)
         out |= {"next.crt": fresh["tls.crt"], "next.key": fresh["tls.key"]}
@@ -165,25 +170,13 @@ def ca_data(
     return out
 
 
-def _renewed_in_place(
-    network: str, have: Data, current: x509.Certificate, now: datetime.datetime, life: Lifetimes
-) -> Data:
-    """``ca_data`` with ``keep_key``: a rotation under way is dropped (its new key
-    would sign what the pods do not trust), and the CA is re-signed with its key
-    when a third of its life is left."""
-    out = {"tls.crt": _pem(current), "tls.key": have["tls.key"]}
-    if _needs_renewal(current, now):
-        try:
-            key = serialization.load_pem_private_key(have["tls.key"], None)
-        except (ValueError, TypeError):
-            key = None
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            return new_ca(network, now, life.ca)  # not a key this module made: as if broken
-        out["tls.crt"] = new_ca(network, now, life.ca, key)["tls.crt"]
-    first = _load_certs(out["tls.crt"])
-    older = _unexpired([*_load_certs(have.get("ca.crt")), current], now, exclude=first)
-    out["ca.crt"] = b"".join(_pem(c) for c in first + older)
-    return out
+def _ec_key(pem: bytes) -> ec.EllipticCurvePrivateKey | None:
+    """The EC private key in ``pem`` (None: unreadable, or another kind)."""
+    try:
+        key = serialization.load_pem_private_key(pem, None)
+    except (ValueError, TypeError):
+        return None
+    return key if isinstance(key, ec.EllipticCurvePrivateKey) else None
 
 
 def _unexpired(
