@@ -427,12 +427,19 @@ class Member:
             ref = m.params[0] if m.command == "BATCH" and m.params else ""
             return ref.startswith("-") and ref[1:] in self._history_refs
 
-        done = self._expect(end_or_fail)
-        self.send(f"CHATHISTORY {query} {HISTORY_PAGE}")
-        line = await asyncio.wait_for(done, 8.0)
-        if line.command == "FAIL":
-            return None
-        return self._batch_lines.pop(line.params[0][1:], [])
+        for _ in range(MAX_PAGES):
+            done = self._expect(end_or_fail)
+            self.send(f"CHATHISTORY {query} {HISTORY_PAGE}")
+            line = await asyncio.wait_for(done, 8.0)
+            if line.command != "FAIL":
+                return self._batch_lines.pop(line.params[0][1:], [])
+            if line.params[1:2] != ["RATE_LIMITED"]:
+                return None
+            # As the web page: the same page again once the budget allows, not a fallback.
+            self.failures["catch-up: rate limited"] += 1
+            wait = re.search(r"try again in (\d+)s", line.params[-1])
+            await asyncio.sleep(float(wait.group(1)) if wait else 2.0)
+        raise TimeoutError(f"CHATHISTORY {query}: still rate limited")
 
     # -- what arrives
 

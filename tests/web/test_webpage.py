@@ -533,6 +533,56 @@ def test_connection_lost_mid_catch_up_resumes_where_the_pages_stopped(
     assert resumed == second, f"resumed with {resumed!r}, the lost page asked {second!r}"
 
 
+def test_a_rate_limited_catch_up_waits_and_asks_for_the_same_page_again(
+    context: Any, tmp_path: Path
+) -> None:
+    """The server's history budget allows 5 rows at once, 4 a second after that.
+
+    Back after missing 12 lines, the page pages forward 5 at a time; the
+    second page is refused with ``FAIL CHATHISTORY RATE_LIMITED ... try again
+    in 1s``. That is no reason to fall back to a timestamp or to give up (the
+    live lines would then hide the rest of the gap for good): the page must
+    ask for the same page again after the wait, and show every missed line.
+    """
+    node = make_node(tmp_path, limits={"historyRowsBurst": 5, "historyRowsPerSecond": 4})
+    node.start()
+    try:
+        with irc_peer(node.irc_port, "tcpbob") as tcp:
+            page = context.new_page()
+            gate = SocketGate(page, node.ws_url)
+            gate.to_page = lambda line: line.replace("CHATHISTORY=100 ", "CHATHISTORY=5 ")
+            page.goto(node.http_url + "/")
+            tcp.join("#lobby")
+            log_in(page, "alice")
+            tcp.privmsg("#lobby", "before the drop")
+            expect_message(page, "tcpbob", "before the drop")
+
+            gate.blocked = True
+            gate.cut()
+            expect(page.get_by_test_id("conn-state")).to_have_attribute(
+                "data-state", "reconnecting"
+            )
+            tcp.expect(lambda ln: ln.command == "QUIT" and ln.nick == "alice")
+            missed = [tcp.privmsg("#lobby", f"away {n}").params[1] for n in range(1, 13)]
+            gate.blocked = False
+            expect(page.get_by_test_id("conn-state")).to_have_attribute(
+                "data-state", "connected", timeout=30_000
+            )
+            for text in missed:
+                expect_message(page, "tcpbob", text)
+            expect(messages(page)).to_have_count(len(missed) + 1)
+            asked = gate.sent("CHATHISTORY AFTER #lobby ")
+            assert len(asked) != len(set(asked)), f"no page was asked twice: {asked}"
+            assert not any("timestamp=" in line for line in asked), asked
+            with urllib.request.urlopen(node.admin_url + "/metrics", timeout=5) as resp:
+                metrics = resp.read().decode()
+            refused = re.search(r"^chatnet_rate_limited_total\{[^}]*\} (\S+)$", metrics, re.M)
+            assert refused and float(refused.group(1)) >= 1, "the server never refused a page"
+            expect(page.locator("#log li.sys", has_text="Could not fetch history")).to_have_count(0)
+    finally:
+        node.stop()
+
+
 def test_a_history_failure_falls_back_for_the_conversation_it_names(
     context: Any, node: NodeProcess, tcp: LineClient
 ) -> None:
