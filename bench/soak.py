@@ -15,7 +15,8 @@ Every ``--sample`` seconds it prints each server's RSS and open file
 descriptors and the p50/p99 of a probe message's latency through the
 network; at the end, the guarantee's accounting (acknowledged, lost,
 duplicated: lost and duplicated must be 0), the clients' reconnect times
-after each kill, and how each server's memory moved while it lived
+after each kill (and, for the members slower than 30 s, each of their
+connections since the kill), and how each server's memory moved while it lived
 (growth per hour, from a least-squares fit). ``--plot FILE`` draws memory
 and latency over time (matplotlib).
 
@@ -455,6 +456,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 if times
             )
         )
+    slow = slow_recoveries(ledger, members, kill_marks)
+    for line in slow:
+        print(line)
     growth = memory_growth(samples)
     for server, (first, last, per_hour) in sorted(growth.items()):
         print(
@@ -478,12 +482,51 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 {"at": at - ledger.started, "server": server, "seconds": sorted(times)}
                 for at, server, times in per_kill
             ],
+            "slow_recoveries": slow,
             "freezes": faults.freezes,
             "growth_kib_per_hour": {k: v[2] for k, v in growth.items()},
         }, indent=1))  # fmt: skip
     if args.plot:
         plot(samples, faults, args.plot)
     return 0 if report.ok else 1
+
+
+#: A member back and caught up later than this after a kill is shown connection by connection.
+SLOW_RECOVERY = 30.0
+
+
+def slow_recoveries(
+    ledger: Ledger, members: list[Member], kills: list[tuple[float, str]], most: int = 5
+) -> list[str]:
+    """The members slowest to come back after each kill (past ``SLOW_RECOVERY``), with
+    each connection since the kill (server, when joined, caught up, closed) and the
+    member's failures: what a tail of recovery times is made of."""
+    lines: list[str] = []
+    for at, server in kills:
+        times = recovery_times(ledger, members, at, server)
+        slow = sorted(
+            ((t, label) for label, t in times.items() if t is not None and t > SLOW_RECOVERY),
+            reverse=True,
+        )[:most]
+        for seconds, label in slow:
+            member = next(m for m in members if m.label == label)
+
+            sessions = "; ".join(
+                f"#{s.number} {s.server} opened {_after(s.opened, at)} joined "
+                f"{_after(s.joined, at)} caught up {_after(s.caught_up, at)} closed "
+                f"{_after(s.closed, at)}"
+                for s in member.sessions
+                if (s.closed or float("inf")) > at and s.opened <= at + seconds + 1
+            )
+            lines.append(
+                f"slow after +{at - ledger.started:.0f} {server}: {label} {seconds:.1f}s: "
+                f"{sessions}; failures {dict(member.failures) or 'none'}"
+            )
+    return lines
+
+
+def _after(t: float | None, at: float) -> str:
+    return "-" if t is None else f"+{t - at:.1f}"
 
 
 def lookbacks(net: UpNetwork) -> str:
