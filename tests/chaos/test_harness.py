@@ -1,8 +1,15 @@
-"""The chaos harness's own accounting, on made-up receptions (no network)."""
+"""The chaos harness's own accounting, on made-up receptions (no network), and its
+client reading past what a member ignores (over a real loopback socket)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import pytest
+
 from tests.chaos.harness import (
+    IGNORED,
     Acked,
     Ledger,
     Member,
@@ -87,3 +94,38 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.5) == 50.0
     assert percentile(values, 0.99) == 99.0
     assert percentile([3.0], 0.99) == 3.0
+
+
+async def test_a_member_reads_past_a_netsplit_storm_to_the_close_at_once() -> None:
+    """Thousands of JOINs and QUITs (a server's split and rejoin), then a PRIVMSG, then
+    the server goes: a client told to ignore them reads the PRIVMSG and the close
+    without parsing or keeping them (the soak measured its own backlog otherwise)."""
+    storm = b"".join(
+        b"@time=2026-12-07T02:06:52.000Z :u%d!~u@cloak JOIN #chaos * :real name\r\n"
+        b":u%d!~u@cloak QUIT :hub-0 hub-1\r\n" % (n, n)
+        for n in range(3000)
+    )
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(storm + b"@msgid=m1 :bob!~b@cloak PRIVMSG #chaos :still here\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        client = await IrcClient.tcp(server.sockets[0].getsockname()[1])
+        try:
+            client.ignore = IGNORED
+            line = await client.recv(timeout=5)
+            assert (line.command, line.params) == ("PRIVMSG", ["#chaos", "still here"])
+            started = time.monotonic()
+            with pytest.raises(ConnectionError):
+                await client.recv(timeout=5)
+            assert time.monotonic() - started < 1.0
+            assert not [m for m in client.inbox.seen if m.command in ("JOIN", "QUIT")]
+        finally:
+            client.abort()
+    finally:
+        server.close()
+        await server.wait_closed()

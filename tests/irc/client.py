@@ -52,6 +52,10 @@ class IrcClient(InboxView):
         """What arrived and what has been read (``tests.irc.conversation``)."""
         self.answer_pings = True
         """PINGs are answered as they are read; False plays a client that went silent."""
+        self.ignore: frozenset[bytes] = frozenset()
+        """Commands whose lines (over TCP) are read past unparsed and never kept: a
+        client in a big channel that needs none of its JOINs and QUITs (a netsplit
+        brings thousands) spends its time on the lines it does need."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ws: ClientConnection | None = None
@@ -207,14 +211,8 @@ class IrcClient(InboxView):
                 return None
             msg = from_websocket(data)
         else:
-            assert self._reader is not None
-            try:
-                raw = await asyncio.wait_for(self._reader.readline(), timeout)
-            except (ConnectionResetError, ssl_module.SSLError):
-                raw = b""
-            if not raw or (not raw.endswith(b"\n") and self._reader.at_eof()):
-                # Closed, perhaps mid-line: a server that drops a client (SendQ
-                # exceeded) resets the connection with a line half sent.
+            raw = await self._read_tcp(timeout)
+            if raw is None:
                 self.inbox.closed = True
                 return None
             msg = from_tcp(raw)
@@ -224,6 +222,30 @@ class IrcClient(InboxView):
             with contextlib.suppress(OSError, ConnectionClosed):
                 await self.send(f"PONG :{msg.last}")
         return msg
+
+    async def _read_tcp(self, timeout: float | None) -> bytes | None:
+        """The next line over TCP not in ``ignore`` (None: closed, perhaps mid-line, as a
+        server that drops a client for SendQ resets it with a line half sent)."""
+        reader = self._reader
+        assert reader is not None
+        deadline = Deadline(timeout) if timeout is not None else None
+        while True:
+            try:
+                # A line already read from the socket needs no timer (one per line
+                # is what a backlog of thousands of lines spent its time on). The
+                # reader keeps what it read in ``_buffer`` (CPython's asyncio).
+                buffered: bytearray = getattr(reader, "_buffer", bytearray())
+                if buffered.find(b"\n") >= 0:
+                    raw = await reader.readline()
+                else:
+                    left = deadline.left() if deadline is not None else None
+                    raw = await asyncio.wait_for(reader.readline(), left)
+            except (ConnectionResetError, ssl_module.SSLError):
+                return None
+            if not raw or (not raw.endswith(b"\n") and reader.at_eof()):
+                return None
+            if not self.ignore or _command(raw) not in self.ignore:
+                return raw
 
     async def _more(self, deadline: Deadline, what: str) -> None:
         """Read one more line before ``deadline``; fail, naming ``what``, if none comes."""
@@ -406,3 +428,14 @@ class Clients:
         for client in self.made:
             await client.close()
         self.made.clear()
+
+
+def _command(raw: bytes) -> bytes:
+    """The command word of a raw IRC line, past its tags and source, unparsed."""
+    start = 0
+    if raw.startswith(b"@"):
+        start = raw.find(b" ") + 1
+    if raw.startswith(b":", start):
+        start = raw.find(b" ", start) + 1
+    end = raw.find(b" ", start)
+    return raw[start : end if end >= 0 else len(raw)].rstrip(b"\r\n").upper()
