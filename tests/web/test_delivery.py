@@ -29,10 +29,10 @@ from tests.web import irc_peer
 from tests.web.test_webpage import (
     CHROMIUM,
     DESKTOP,
-    SocketGate,
     checked_context,
     expect,
     expect_message,
+    gated_chat,
     got_privmsg,
     launched,
     log_in,
@@ -107,11 +107,7 @@ def test_a_line_a_lone_server_cannot_confirm_says_so_until_a_neighbour_stores_it
 def test_a_line_lost_with_its_connection_is_not_delivered_and_retry_sends_it(
     context: Any, node: NodeProcess, tcp: LineClient
 ) -> None:
-    page = context.new_page()
-    gate = SocketGate(page, node.ws_url)
-    page.goto(node.http_url + "/")
-    tcp.join("#lobby")
-    log_in(page, "alice")
+    page, gate = gated_chat(context, node, tcp)
     gate.hold = lambda line: "PRIVMSG #lobby :lost in transit" in line
     say(page, "lost in transit")
     line = own_line(page, "lost in transit")
@@ -136,11 +132,7 @@ def test_a_line_lost_with_its_connection_is_not_delivered_and_retry_sends_it(
 def test_a_line_delivered_whose_echo_was_lost_is_found_in_the_catch_up(
     context: Any, node: NodeProcess, tcp: LineClient
 ) -> None:
-    page = context.new_page()
-    gate = SocketGate(page, node.ws_url)
-    page.goto(node.http_url + "/")
-    tcp.join("#lobby")
-    log_in(page, "alice")
+    page, gate = gated_chat(context, node, tcp)
     tcp.privmsg("#lobby", "hello alice")
     expect_message(page, "tcpbob", "hello alice")
     gate.keep_from_page(

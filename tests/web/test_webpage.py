@@ -414,6 +414,21 @@ class SocketGate:
         return [line for line in self.from_page if line.startswith(prefix)]
 
 
+def gated_chat(
+    context: Any, node: NodeProcess, tcp: LineClient, pages_of: int | None = None
+) -> tuple[Any, SocketGate]:
+    """alice's page behind a ``SocketGate``, in #lobby with ``tcp`` (tcpbob);
+    ``pages_of``: the node made to advertise ``CHATHISTORY=<n>`` (pages that small)."""
+    page = context.new_page()
+    gate = SocketGate(page, node.ws_url)
+    if pages_of is not None:
+        gate.to_page = lambda line: line.replace("CHATHISTORY=100 ", f"CHATHISTORY={pages_of} ")
+    page.goto(node.http_url + "/")
+    tcp.join("#lobby")
+    log_in(page, "alice")
+    return page, gate
+
+
 @pytest.mark.parametrize("case", ["msgid", "paged", "unknown-msgid"])
 def test_reconnects_and_fetches_what_it_missed(
     context: Any, node: NodeProcess, tcp: LineClient, case: str
@@ -484,12 +499,7 @@ def test_connection_lost_mid_catch_up_resumes_where_the_pages_stopped(
     line, not after the live line (which would skip the rest of the gap),
     and show every line once.
     """
-    page = context.new_page()
-    gate = SocketGate(page, node.ws_url)
-    gate.to_page = lambda line: line.replace("CHATHISTORY=100 ", "CHATHISTORY=5 ")
-    page.goto(node.http_url + "/")
-    tcp.join("#lobby")
-    log_in(page, "alice")
+    page, gate = gated_chat(context, node, tcp, pages_of=5)
     tcp.privmsg("#lobby", "before the drop")
     expect_message(page, "tcpbob", "before the drop")
 
@@ -548,12 +558,7 @@ def test_a_rate_limited_catch_up_waits_and_asks_for_the_same_page_again(
     node.start()
     try:
         with irc_peer(node.irc_port, "tcpbob") as tcp:
-            page = context.new_page()
-            gate = SocketGate(page, node.ws_url)
-            gate.to_page = lambda line: line.replace("CHATHISTORY=100 ", "CHATHISTORY=5 ")
-            page.goto(node.http_url + "/")
-            tcp.join("#lobby")
-            log_in(page, "alice")
+            page, gate = gated_chat(context, node, tcp, pages_of=5)
             tcp.privmsg("#lobby", "before the drop")
             expect_message(page, "tcpbob", "before the drop")
 
