@@ -436,10 +436,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         f"({args.freeze_seconds:.0f}s each), {faults.drops} clients cut, "
         f"{faults.churn_actions} nick/join/part actions"
     )
-    per_kill = [
-        (at, server, [t for t in recovery_times(ledger, members, at, server).values() if t])
-        for at, server in kill_marks
-    ]
+    # Each a pass over every member and every acknowledged message: once per kill.
+    by_kill = [(at, srv, recovery_times(ledger, members, at, srv)) for at, srv in kill_marks]
+    per_kill = [(at, server, [t for t in times.values() if t]) for at, server, times in by_kill]
     back = [t for _, _, times in per_kill for t in times]
     if back:
         print(
@@ -456,7 +455,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 if times
             )
         )
-    slow = slow_recoveries(ledger, members, kill_marks)
+    slow = slow_recoveries(ledger, members, by_kill)
     for line in slow:
         print(line)
     growth = memory_growth(samples)
@@ -496,21 +495,22 @@ SLOW_RECOVERY = 30.0
 
 
 def slow_recoveries(
-    ledger: Ledger, members: list[Member], kills: list[tuple[float, str]], most: int = 5
+    ledger: Ledger,
+    members: list[Member],
+    by_kill: list[tuple[float, str, dict[str, float | None]]],
+    most: int = 5,
 ) -> list[str]:
-    """The members slowest to come back after each kill (past ``SLOW_RECOVERY``), with
-    each connection since the kill (server, when joined, caught up, closed) and the
-    member's failures: what a tail of recovery times is made of."""
+    """The members slowest to come back after each kill (past ``SLOW_RECOVERY``; the
+    times are ``recovery_times``'), with each connection since the kill (server, when
+    joined, caught up, closed) and the member's failures: what a recovery tail is made of."""
     lines: list[str] = []
-    for at, server in kills:
-        times = recovery_times(ledger, members, at, server)
+    for at, server, times in by_kill:
         slow = sorted(
             ((t, label) for label, t in times.items() if t is not None and t > SLOW_RECOVERY),
             reverse=True,
         )[:most]
         for seconds, label in slow:
             member = next(m for m in members if m.label == label)
-
             sessions = "; ".join(
                 f"#{s.number} {s.server} opened {_after(s.opened, at)} joined "
                 f"{_after(s.joined, at)} caught up {_after(s.caught_up, at)} closed "
