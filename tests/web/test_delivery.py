@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,12 @@ import pytest
 
 from tests.irc.blocking import LineClient
 from tests.nodeproc import NodeProcess, make_node
-from tests.web import irc_peer
 from tests.web.test_webpage import (
     CHROMIUM,
-    DESKTOP,
-    checked_context,
     expect,
     expect_message,
     gated_chat,
     got_privmsg,
-    launched,
     log_in,
     messages,
     say,
@@ -45,24 +40,6 @@ pytestmark = [
 ]
 
 SECRET = "delivery-test-link-secret"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched() as browser:
-        yield browser
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    with checked_context(browser, viewport=DESKTOP) as ctx:
-        yield ctx
-
-
-@pytest.fixture
-def tcp(node: NodeProcess) -> Iterator[LineClient]:
-    with irc_peer(node.irc_port, "tcpbob") as client:
-        yield client
 
 
 def own_line(page: Any, text: str) -> Any:

@@ -27,13 +27,10 @@ from tests.nodeproc import NodeProcess
 from tests.web import irc_peer
 from tests.web.test_webpage import (
     CHROMIUM,
-    DESKTOP,
     SocketGate,
-    checked_context,
     expect,
     expect_message,
     got_privmsg,
-    launched,
     log_in,
     members,
     messages,
@@ -44,18 +41,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched() as browser:
-        yield browser
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    with checked_context(browser, viewport=DESKTOP) as ctx:
-        yield ctx
 
 
 @pytest.fixture

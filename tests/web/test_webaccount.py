@@ -21,7 +21,6 @@ from tests.web.test_webpage import (
     active_tab,
     checked_context,
     expect,
-    launched,
     members,
     messages,
     open_page,
@@ -31,12 +30,6 @@ from tests.web.test_webpage import (
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -69,12 +69,6 @@ def launched() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched() as browser:
-        yield browser
-
-
 def new_context(browser: Any, **options: Any) -> Any:
     """A browser context whose pages' script errors and console errors go to ``ctx.errors``."""
     ctx = browser.new_context(**options)
@@ -104,18 +98,6 @@ def checked_context(browser: Any, **options: Any) -> Iterator[Any]:
         assert not ctx.errors, f"script errors on the page: {ctx.errors}"
     finally:
         ctx.close()
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    with checked_context(browser, viewport=DESKTOP) as ctx:
-        yield ctx
-
-
-@pytest.fixture
-def tcp(node: NodeProcess) -> Iterator[LineClient]:
-    with irc_peer(node.irc_port, "tcpbob") as client:
-        yield client
 
 
 # ---- helpers -------------------------------------------------------------
