@@ -464,7 +464,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             f"memory {server}: {first / 1024:.1f} -> {last / 1024:.1f} MiB over its longest "
             f"life, {per_hour / 1024:+.1f} MiB/h"
         )
-    if report.text and (not report.ok or report.away):
+    if report.text and (not report.ok or report.away or report.unacked_fate["partly"]):
         print(report.text[:6000])
     if args.json:
         args.json.write_text(json.dumps({
@@ -473,6 +473,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             "lost": sum(len(v) for v in report.lost.values()),
             "duplicated": sum(len(v) for v in report.duplicated.values()),
             "acked": report.acked,
+            "never_acked": dict(report.unacked_fate),
             "away": sum(report.away.values()),
             "members_away": len(report.away),
             "failures": dict(report.failures),

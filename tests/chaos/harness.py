@@ -111,6 +111,9 @@ class Ledger:
     acked: dict[str, Acked] = field(default_factory=dict)
     sent: int = 0
     sent_by: dict[str, list[int]] = field(default_factory=dict)  # sender -> seqs sent
+    #: Every msgid that reached any member -> the line it carried ("sender seq"): what
+    #: became of a line never acknowledged is looked up by its text.
+    texts: dict[str, str] = field(default_factory=dict)
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
     def note(self, what: str) -> None:
@@ -491,6 +494,7 @@ class Member:
             self.overlaps += 1
             return
         self.have[msgid] = now
+        self.ledger.texts.setdefault(msgid, line.last)
 
     def _acknowledged(self, line: Msg, session: Session, now: float) -> None:
         label, _, seq = line.last.partition(" ")
@@ -566,6 +570,12 @@ class Report:
     overlaps: int
     history_dups: int
     unacked: dict[str, list[int]]
+    #: What became of the lines never acknowledged: "everywhere" (every member
+    #: present at the end has it), "nowhere", "partly".
+    unacked_fate: Counter[str]
+    #: Lines (acknowledged or not) that arrived under more than one msgid: a
+    #: member sees those twice, whatever it does by msgid.
+    restamped: dict[str, list[str]]
     reconnections: int
     #: Members away (not joined) at the end -> acknowledged messages they could not fetch.
     away: dict[str, int]
@@ -576,7 +586,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.duplicated and not self.history_dups
+        return not (self.lost or self.duplicated or self.history_dups or self.restamped)
 
     def summary(self) -> str:
         lost = sum(len(v) for v in self.lost.values())
@@ -584,11 +594,19 @@ class Report:
         return (
             f"{self.acked} acknowledged of {self.sent} sent, {self.members} members, "
             f"{self.reconnections} reconnections: lost {lost}, duplicated {dups}, "
-            f"history repeats {self.history_dups}, overlaps removed by msgid {self.overlaps}, "
-            f"never acknowledged {sum(len(v) for v in self.unacked.values())}, "
+            f"history repeats {self.history_dups}, under two msgids {len(self.restamped)}, "
+            f"overlaps removed by msgid {self.overlaps}, "
+            f"never acknowledged {sum(len(v) for v in self.unacked.values())}"
+            f"{self._fate()}, "
             f"members away at the end {len(self.away)} (missing {sum(self.away.values())} "
             "acknowledged after they last caught up, not counted as lost)"
         )
+
+    def _fate(self) -> str:
+        if not self.unacked_fate:
+            return ""
+        order = ("everywhere", "nowhere", "partly")
+        return " (arrived " + ", ".join(f"{k} {self.unacked_fate[k]}" for k in order) + ")"
 
     def failure_summary(self) -> str:
         """The members' ended connection attempts, most frequent first."""
@@ -664,6 +682,15 @@ def account(
         talker = next((m for m in members if m.label == sender), None)
         where = talker.describe() if talker else sender
         lines.append(f"never acknowledged to {where}: lines {_ranges(seqs)} of {sender}")
+    by_text: dict[str, list[str]] = {}
+    for msgid, text in ledger.texts.items():
+        if text.partition(" ")[0] in ledger.sent_by:  # a member's (bystanders talk too)
+            by_text.setdefault(text, []).append(msgid)
+    restamped = {text: ids for text, ids in by_text.items() if len(ids) > 1}
+    for text, ids in list(restamped.items())[:8]:
+        lines.append(f"'{text}' arrived under {len(ids)} msgids: {', '.join(ids)}")
+    fate, fate_lines = _unacked_fate(by_text, members, unacked, away)
+    lines.extend(fate_lines)
     report = Report(
         acked=len(acked),
         sent=ledger.sent,
@@ -673,6 +700,8 @@ def account(
         overlaps=sum(m.overlaps for m in members),
         history_dups=sum(m.history_dups for m in members),
         unacked=unacked,
+        unacked_fate=fate,
+        restamped=restamped,
         reconnections=sum(max(0, len(m.sessions) - 1) for m in members),
         away=away,
         failures=sum((m.failures for m in members), Counter()),
@@ -685,6 +714,41 @@ def account(
     if errors:
         report.text += "\nmember errors: " + "; ".join(f"{k}: {v[:3]}" for k, v in errors.items())
     return report
+
+
+def _unacked_fate(
+    by_text: dict[str, list[str]],
+    members: list[Member],
+    unacked: dict[str, list[int]],
+    away: dict[str, int],
+) -> tuple[Counter[str], list[str]]:
+    """Where each line never acknowledged to its sender arrived, found by its text.
+
+    No echo reached the sender (its connection went first), so the guarantee
+    says nothing of these lines; but one that reached some members and not
+    others is a split view worth naming.
+    """
+    if not unacked:
+        return Counter(), []
+    present = [m for m in members if m.label not in away and m.away_since() is None]
+    fate: Counter[str] = Counter()
+    lines: list[str] = []
+    for sender, seqs in unacked.items():
+        for seq in seqs:
+            msgids = by_text.get(f"{sender} {seq}", [])
+            holders = [m for m in present if any(i in m.have for i in msgids)]
+            if not holders:
+                fate["nowhere"] += 1
+            elif len(holders) == len(present):
+                fate["everywhere"] += 1
+            else:
+                fate["partly"] += 1
+                without = sorted(m.label for m in present if m not in holders)
+                lines.append(
+                    f"  '{sender} {seq}' never acknowledged, arrived at {len(holders)} of "
+                    f"{len(present)} members (not {', '.join(without[:8])})"
+                )
+    return fate, lines
 
 
 def _where_missed(

@@ -54,6 +54,30 @@ def test_a_lost_and_a_duplicated_message_are_named_with_where_they_are_stored() 
     assert "id2 'alice 2' acked by alice on east at +2.00s; in the history of: east" in report.text
     assert "id1 (from alice) 2x on connection 1" in report.text
     assert "never acknowledged to alice: lines 3 of alice" in report.text
+    assert report.unacked_fate == {"nowhere": 1}
+
+
+def test_what_became_of_a_line_never_acknowledged_is_found_by_its_text() -> None:
+    ledger = Ledger()
+    ledger.sent_by["alice"] = [1, 2, 3]
+    bob, carol = member("bob", ledger), member("carol", ledger)
+    line = "@msgid={} :alice!a@h PRIVMSG #chaos :alice {}"
+    for m in (bob, carol):
+        receive(m, line.format("id1", 1))  # arrived everywhere
+    receive(bob, line.format("id2", 2))  # only bob has it
+    receive(bob, line.format("id3a", 3))  # one line, two msgids
+    receive(carol, line.format("id3b", 3))
+    receive(bob, "@msgid=b1 :by1!b@h PRIVMSG #chaos :B 1")  # not a member's: the
+    receive(carol, "@msgid=b2 :by1!b@h PRIVMSG #chaos :B 1")  # same text is no concern
+    report = account(ledger, [bob, carol])
+    assert report.unacked_fate == {"everywhere": 2, "partly": 1}
+    assert "'alice 2' never acknowledged, arrived at 1 of 2 members (not carol)" in report.text
+    assert "(arrived everywhere 2, nowhere 0, partly 1)" in report.summary()
+    # Nothing was acknowledged, so nothing is lost; but one line under two msgids
+    # is a line every member would be shown twice.
+    assert not report.lost and not report.duplicated
+    assert report.restamped == {"alice 3": ["id3a", "id3b"]} and not report.ok
+    assert "'alice 3' arrived under 2 msgids: id3a, id3b" in report.text
 
 
 def test_history_and_live_merge_by_msgid_and_count_the_overlap() -> None:
