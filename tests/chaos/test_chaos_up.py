@@ -16,9 +16,12 @@ and each leaf; hub: both hubs), and the members' jitter.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,7 @@ from tests.chaos.harness import (
     views,
 )
 from tests.chaos.upnet import UpNetwork, manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +111,43 @@ async def test_sigkill_under_traffic_loses_and_duplicates_nothing(
     assert report.ok, f"{report.text}\nthe servers' views:\n{seen_by}"
     short = {s: len(set(ledger.acked) - ids) for s, ids in stored.items()}
     assert not any(short.values()), f"servers' histories lack acked messages: {short}"
+
+
+def _stamp(line: str) -> datetime:
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+
+
+def test_a_leaf_whose_hub_freezes_dials_its_next_uplink_first(tmp_path: Path) -> None:
+    """hub-0 stops answering (SIGSTOP: its port still takes connections, but no
+    handshake ever comes back). The leaf (one replica, named "leaf") notices by
+    its pings and dials hub-1 first, not the hub it just lost: that dial would
+    wait out the 5 s open timeout while the leaf's users are split from the
+    rest of the network."""
+    net = UpNetwork(tmp_path, manifest(hubs=2, leaves=1))
+    leaf_log = net.state / "chaos" / "leaf.log"
+    try:
+        net.wait_ready()
+        wait_until(lambda: "link up: leaf -- hub-0" in leaf_log.read_text(), 10, "leaf on hub-0")
+        hub = net.pid("hub-0")
+        assert hub is not None
+        os.kill(hub, signal.SIGSTOP)
+        try:
+            wait_until(
+                lambda: "link up: leaf -- hub-1" in leaf_log.read_text(),
+                20,
+                "the leaf re-homed on hub-1",
+                context=leaf_log.read_text,
+            )
+        finally:
+            os.kill(hub, signal.SIGCONT)
+        lines = leaf_log.read_text().splitlines()
+        down = next(i for i, line in enumerate(lines) if "link down: leaf -- hub-0" in line)
+        up = next(i for i, line in enumerate(lines) if "link up: leaf -- hub-1" in line)
+        between = "\n".join(lines[down : up + 1])
+        assert "link to hub-0" not in between, f"it dialed the frozen hub first:\n{between}"
+        # The ping timeout (4 s) has passed when the link goes down; from then on
+        # it takes a 0.5 s pause and one dial, not the 5 s of a dial that hangs.
+        split = (_stamp(lines[up]) - _stamp(lines[down])).total_seconds()
+        assert split < 3.0, f"the leaf was split for {split:.1f}s:\n{between}"
+    finally:
+        net.stop()

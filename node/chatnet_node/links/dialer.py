@@ -1,7 +1,7 @@
 """Dialing: which portals this server opens, and again after they fail.
 
 ``LinkRuntime`` dials what the configuration says (hubs: every peer;
-leaves: the first reachable uplink, in order), redials with jittered
+leaves: the first reachable uplink, in order, the one just lost last), redials with jittered
 backoff, accepts inbound links (handed over by ``transport.websocket``),
 follows configuration reloads and serves CONNECT and SQUIT.
 """
@@ -201,10 +201,11 @@ class LinkRuntime:
         if self.links.auto_connect:
             wanted.set()
         delay = BACKOFF_FIRST
+        lost: str | None = None  # the uplink whose link ended last
         while True:
             await wanted.wait()
             linked = False
-            for peer in self.links.dial:  # in order: the first reachable hub wins
+            for peer in self._uplinks(lost):
                 if peer.name in self._held:
                     continue
                 session = await self._dial(peer)
@@ -213,6 +214,7 @@ class LinkRuntime:
                 linked = True
                 delay = BACKOFF_FIRST
                 await session.done.wait()
+                lost = peer.name
                 break
             if not self.links.auto_connect:
                 wanted.clear()
@@ -221,6 +223,14 @@ class LinkRuntime:
                 delay = min(delay * 2, BACKOFF_MAX)
             else:
                 await asyncio.sleep(BACKOFF_FIRST)
+
+    def _uplinks(self, lost: str | None) -> list[LinkPeer]:
+        """A leaf's uplinks in the order to dial: as configured (the first reachable
+        wins), but the one just lost last. A hub that vanished (a node gone, a
+        process frozen) does not refuse: its dial would wait out the 5 s open
+        timeout while the leaf's users are split from the network."""
+        dial = self.links.dial
+        return [p for p in dial if p.name != lost] + [p for p in dial if p.name == lost]
 
     async def _dial(self, peer: LinkPeer) -> LinkSession | None:
         """Open, handshake and run one outbound link; None if it never came up."""
