@@ -111,9 +111,11 @@ class Ledger:
     acked: dict[str, Acked] = field(default_factory=dict)
     sent: int = 0
     sent_by: dict[str, list[int]] = field(default_factory=dict)  # sender -> seqs sent
-    #: Every msgid that reached any member -> the line it carried ("sender seq"): what
-    #: became of a line never acknowledged is looked up by its text.
+    #: Every msgid of a member's line that reached any member -> its text ("sender
+    #: seq"): what became of a line never acknowledged is looked up by its text.
     texts: dict[str, str] = field(default_factory=dict)
+    #: msgids seen carrying two different texts -> those texts.
+    clashes: dict[str, set[str]] = field(default_factory=dict)
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
     def note(self, what: str) -> None:
@@ -494,7 +496,10 @@ class Member:
             self.overlaps += 1
             return
         self.have[msgid] = now
-        self.ledger.texts.setdefault(msgid, line.last)
+        if line.last.partition(" ")[0] in self.ledger.sent_by:  # a member's (bystanders talk)
+            known = self.ledger.texts.setdefault(msgid, line.last)
+            if known != line.last:
+                self.ledger.clashes.setdefault(msgid, {known}).add(line.last)
 
     def _acknowledged(self, line: Msg, session: Session, now: float) -> None:
         label, _, seq = line.last.partition(" ")
@@ -576,6 +581,8 @@ class Report:
     #: Lines (acknowledged or not) that arrived under more than one msgid: a
     #: member sees those twice, whatever it does by msgid.
     restamped: dict[str, list[str]]
+    #: msgids that carried two different lines.
+    clashes: dict[str, set[str]]
     reconnections: int
     #: Members away (not joined) at the end -> acknowledged messages they could not fetch.
     away: dict[str, int]
@@ -586,7 +593,9 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.history_dups or self.restamped)
+        return not (
+            self.lost or self.duplicated or self.history_dups or self.restamped or self.clashes
+        )
 
     def summary(self) -> str:
         lost = sum(len(v) for v in self.lost.values())
@@ -595,6 +604,7 @@ class Report:
             f"{self.acked} acknowledged of {self.sent} sent, {self.members} members, "
             f"{self.reconnections} reconnections: lost {lost}, duplicated {dups}, "
             f"history repeats {self.history_dups}, under two msgids {len(self.restamped)}, "
+            f"msgids with two texts {len(self.clashes)}, "
             f"overlaps removed by msgid {self.overlaps}, "
             f"never acknowledged {sum(len(v) for v in self.unacked.values())}"
             f"{self._fate()}, "
@@ -684,13 +694,22 @@ def account(
         lines.append(f"never acknowledged to {where}: lines {_ranges(seqs)} of {sender}")
     by_text: dict[str, list[str]] = {}
     for msgid, text in ledger.texts.items():
-        if text.partition(" ")[0] in ledger.sent_by:  # a member's (bystanders talk too)
-            by_text.setdefault(text, []).append(msgid)
+        by_text.setdefault(text, []).append(msgid)
     restamped = {text: ids for text, ids in by_text.items() if len(ids) > 1}
-    for text, ids in list(restamped.items())[:8]:
-        lines.append(f"'{text}' arrived under {len(ids)} msgids: {', '.join(ids)}")
-    fate, fate_lines = _unacked_fate(by_text, members, unacked, away)
-    lines.extend(fate_lines)
+    lines.extend(
+        _listed(
+            [
+                f"'{text}' arrived under {len(ids)} msgids: {', '.join(ids)}"
+                for text, ids in restamped.items()
+            ]
+            + [
+                f"{msgid} carried {len(texts)} lines: {sorted(texts)}"
+                for msgid, texts in ledger.clashes.items()
+            ]
+        )
+    )
+    fate, fate_lines = _unacked_fate(by_text, members, unacked)
+    lines.extend(_listed(fate_lines))
     report = Report(
         acked=len(acked),
         sent=ledger.sent,
@@ -702,6 +721,7 @@ def account(
         unacked=unacked,
         unacked_fate=fate,
         restamped=restamped,
+        clashes=dict(ledger.clashes),
         reconnections=sum(max(0, len(m.sessions) - 1) for m in members),
         away=away,
         failures=sum((m.failures for m in members), Counter()),
@@ -716,11 +736,17 @@ def account(
     return report
 
 
+def _listed(items: list[str], most: int = 8) -> list[str]:
+    """The first ``most`` of ``items``, and how many more there were."""
+    if len(items) <= most:
+        return items
+    return [*items[:most], f"  ... and {len(items) - most} more"]
+
+
 def _unacked_fate(
     by_text: dict[str, list[str]],
     members: list[Member],
     unacked: dict[str, list[int]],
-    away: dict[str, int],
 ) -> tuple[Counter[str], list[str]]:
     """Where each line never acknowledged to its sender arrived, found by its text.
 
@@ -730,20 +756,20 @@ def _unacked_fate(
     """
     if not unacked:
         return Counter(), []
-    present = [m for m in members if m.label not in away and m.away_since() is None]
+    present = [m for m in members if m.away_since() is None]
     fate: Counter[str] = Counter()
     lines: list[str] = []
     for sender, seqs in unacked.items():
         for seq in seqs:
             msgids = by_text.get(f"{sender} {seq}", [])
-            holders = [m for m in present if any(i in m.have for i in msgids)]
+            holders = {m.label for m in present if any(i in m.have for i in msgids)}
             if not holders:
                 fate["nowhere"] += 1
             elif len(holders) == len(present):
                 fate["everywhere"] += 1
             else:
                 fate["partly"] += 1
-                without = sorted(m.label for m in present if m not in holders)
+                without = sorted(m.label for m in present if m.label not in holders)
                 lines.append(
                     f"  '{sender} {seq}' never acknowledged, arrived at {len(holders)} of "
                     f"{len(present)} members (not {', '.join(without[:8])})"

@@ -80,6 +80,17 @@ def test_what_became_of_a_line_never_acknowledged_is_found_by_its_text() -> None
     assert "'alice 3' arrived under 2 msgids: id3a, id3b" in report.text
 
 
+def test_one_msgid_carrying_two_lines_fails_the_run() -> None:
+    ledger = Ledger()
+    ledger.sent_by["alice"] = [1, 2]
+    bob, carol = member("bob", ledger), member("carol", ledger)
+    receive(bob, "@msgid=id1 :alice!a@h PRIVMSG #chaos :alice 1")
+    receive(carol, "@msgid=id1 :alice!a@h PRIVMSG #chaos :alice 2")
+    report = account(ledger, [bob, carol])
+    assert report.clashes == {"id1": {"alice 1", "alice 2"}} and not report.ok
+    assert "id1 carried 2 lines: ['alice 1', 'alice 2']" in report.text
+
+
 def test_history_and_live_merge_by_msgid_and_count_the_overlap() -> None:
     ledger = Ledger()
     ledger.acked["id1"] = Acked("id1", "alice", 1, "east", ledger.started)
@@ -148,6 +159,40 @@ async def test_a_member_reads_past_a_netsplit_storm_to_the_close_at_once() -> No
                 await client.recv(timeout=5)
             assert time.monotonic() - started < 1.0
             assert not [m for m in client.inbox.seen if m.command in ("JOIN", "QUIT")]
+        finally:
+            client.abort()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_ignored_line_without_parameters_hides_nothing_after_it() -> None:
+    """Ignored commands are matched whole, to their own line end: an AWAY with no
+    parameters, a lowercase QUIT and a command that only starts like an ignored
+    one must not take the line after them along, nor be dropped themselves."""
+    lines = (
+        b"AWAY\r\nPING :one\r\n"
+        b":a!b@c quit\r\n:a!b@c PRIVMSG #chaos :two\r\n"
+        b"@t=1 :a!b@c QUITTING #chaos :three\r\n"
+        b":a!b@c ACCOUNT\r\n"
+    )
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(lines)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        client = await IrcClient.tcp(server.sockets[0].getsockname()[1])
+        try:
+            client.ignore = IGNORED
+            client.answer_pings = False
+            got = [(await client.recv(timeout=5)).last for _ in range(3)]
+            assert got == ["one", "two", "three"]
+            with pytest.raises(ConnectionError):
+                await client.recv(timeout=5)
         finally:
             client.abort()
     finally:

@@ -457,5 +457,5 @@ def _kept_lines(ignore: frozenset[bytes]) -> re.Pattern[bytes]:
     scan never retries inside one (half the cost of a pattern for kept lines only)."""
     commands = b"|".join(re.escape(c) for c in sorted(ignore))
     return re.compile(
-        rb"(?>(?:@[^ \n]* +)?(?::[^ \n]* +)?)(?i:" + commands + rb")[ \r\n][^\n]*\n|([^\n]*\n)"
+        rb"(?>(?:@[^ \n]* +)?(?::[^ \n]* +)?)(?i:" + commands + rb")(?:[ \r][^\n]*)?\n|([^\n]*\n)"
     )
