@@ -4,7 +4,9 @@ client reading past what a member ignores (over a real loopback socket)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -131,6 +133,30 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([3.0], 0.99) == 3.0
 
 
+@contextlib.asynccontextmanager
+async def ignoring_client(data: bytes) -> AsyncIterator[IrcClient]:
+    """A client that ignores what members ignore, on a real socket whose server
+    sends ``data`` and closes."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(data)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        client = await IrcClient.tcp(server.sockets[0].getsockname()[1])
+        try:
+            client.ignore = IGNORED
+            yield client
+        finally:
+            client.abort()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_a_member_reads_past_a_netsplit_storm_to_the_close_at_once() -> None:
     """Thousands of JOINs and QUITs (a server's split and rejoin), then a PRIVMSG, then
     the server goes: a client told to ignore them reads the PRIVMSG and the close
@@ -141,29 +167,15 @@ async def test_a_member_reads_past_a_netsplit_storm_to_the_close_at_once() -> No
         for n in range(3000)
     )
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(storm + b"@msgid=m1 :bob!~b@cloak PRIVMSG #chaos :still here\r\n")
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        client = await IrcClient.tcp(server.sockets[0].getsockname()[1])
-        try:
-            client.ignore = IGNORED
-            line = await client.recv(timeout=5)
-            assert (line.command, line.params) == ("PRIVMSG", ["#chaos", "still here"])
-            started = time.monotonic()
-            with pytest.raises(ConnectionError):
-                await client.recv(timeout=5)
-            assert time.monotonic() - started < 1.0
-            assert not [m for m in client.inbox.seen if m.command in ("JOIN", "QUIT")]
-        finally:
-            client.abort()
-    finally:
-        server.close()
-        await server.wait_closed()
+    still_here = b"@msgid=m1 :bob!~b@cloak PRIVMSG #chaos :still here\r\n"
+    async with ignoring_client(storm + still_here) as client:
+        line = await client.recv(timeout=5)
+        assert (line.command, line.params) == ("PRIVMSG", ["#chaos", "still here"])
+        started = time.monotonic()
+        with pytest.raises(ConnectionError):
+            await client.recv(timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert not [m for m in client.inbox.seen if m.command in ("JOIN", "QUIT")]
 
 
 async def test_an_ignored_line_without_parameters_hides_nothing_after_it() -> None:
@@ -177,24 +189,9 @@ async def test_an_ignored_line_without_parameters_hides_nothing_after_it() -> No
         b":a!b@c ACCOUNT\r\n"
     )
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(lines)
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        client = await IrcClient.tcp(server.sockets[0].getsockname()[1])
-        try:
-            client.ignore = IGNORED
-            client.answer_pings = False
-            got = [(await client.recv(timeout=5)).last for _ in range(3)]
-            assert got == ["one", "two", "three"]
-            with pytest.raises(ConnectionError):
-                await client.recv(timeout=5)
-        finally:
-            client.abort()
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with ignoring_client(lines) as client:
+        client.answer_pings = False
+        got = [(await client.recv(timeout=5)).last for _ in range(3)]
+        assert got == ["one", "two", "three"]
+        with pytest.raises(ConnectionError):
+            await client.recv(timeout=5)
