@@ -172,3 +172,80 @@ async def test_a_peer_of_another_protocol_version_is_refused(node: NodeProcess) 
     ws, refused = await handshake(node, version=lp.VERSION + 1)
     await ws.close()
     assert refused.startswith(f"refused by peer: protocol version {lp.VERSION + 1} not supported")
+
+
+def caught_up(o: str, msgid: str, ts: float, text: str, source: str) -> lp.ReplayItem:
+    return lp.ReplayItem(
+        o=o, msgid=msgid, ts=ts, source=source, command="PRIVMSG", target="#room", text=text
+    )
+
+
+def advert(server: str, sid: int, seq: int, neighbours: list[str]) -> lp.Advert:
+    return lp.Advert(server=server, sid=sid, seq=seq, neighbours=neighbours)
+
+
+async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
+    node: NodeProcess,
+) -> None:
+    """A ``replay`` (the catch-up when links change) carries messages of any
+    origin, each with its sender's ``nick!user@host``: the node takes one only
+    where that origin's messages could come from this peer."""
+    alice = await IrcClient.tcp(node.irc_port)
+    bob = await IrcClient.tcp(node.irc_port)
+    ws: ClientConnection | None = None
+    try:
+        await alice.register("alice", caps=CAPS)
+        await bob.register("bob", caps=CAPS)
+        await alice.join("#room")
+        await bob.join("#room")
+        ws, refused = await handshake(node)
+        assert not refused, refused
+        this_start = (await uid_of(ws, "alice"))[2:8]  # 1u<start><counter>
+        now = time.time()
+        alice_says = "alice!~alice@127.0.0.1"
+        # Server b (ID 7) is behind evil.
+        await ws.send(lp.encode(advert(EVIL, EVIL_SID, 2, ["a", "b"])))
+        await ws.send(lp.encode(advert("b", 7, 1, [EVIL])))
+        first = [
+            caught_up(EVIL, f"{EVIL_SID:x}abcdef1", now, "evil's own", "mallory!m@x"),
+            caught_up("b", "7abcdef1", now, "b's: b is behind evil", "carol!c@b"),
+            caught_up("a", f"1{this_start}99", now, "a's own line, forged", alice_says),
+            caught_up("a", "1abcdef1", now + 20, "a's, of a start to come", alice_says),
+            caught_up("c", "9abcdef1", now + 20, "c's: never seen here", alice_says),
+        ]
+        await ws.send(lp.encode(lp.Replay(items=first)))
+        cut = time.time()
+        await ws.send(lp.encode(advert(EVIL, EVIL_SID, 3, ["a"])))  # b is cut off
+        second = [
+            caught_up("b", "7abcdef2", cut - 1, "b's, stamped before it was cut off", "c!c@b"),
+            caught_up("b", "7abcdef3", cut + 30, "b's, stamped after the cut", alice_says),
+            caught_up("c", "9abcdef2", now - 120, "c's, from before a started", "dave!d@c"),
+        ]
+        await ws.send(lp.encode(lp.Replay(items=second)))
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u9", "mallory")))
+        await ws.send(lp.encode(join(f"{EVIL_SID}u9")))
+        await ws.send(lp.encode(say(f"{EVIL_SID}u9", "evil9", "the end")))
+        await bob.collect_until(lambda m: m.command == "PRIVMSG" and m.last == "the end")
+        texts = [m.last for m in bob.inbox.seen if m.command == "PRIVMSG"]
+        assert texts == [
+            "evil's own",
+            "b's: b is behind evil",
+            "b's, stamped before it was cut off",
+            "c's, from before a started",
+            "the end",
+        ], f"bob saw {texts}"
+        log = node.log()
+        for why in (
+            f"link evil: refused a caught-up message 1{this_start}99 of a: a line of this "
+            "server's own start, which it holds",
+            "link evil: refused a caught-up message 1abcdef1 of a: stamped 2",  # 20 s and more
+            "link evil: refused a caught-up message 9abcdef1 of c: stamped 2",
+            "link evil: refused a caught-up message 7abcdef3 of b: stamped 30 s after b was "
+            "cut off from this server",
+        ):
+            assert why in log, f"no {why!r} in the node's log:\n{log}"
+    finally:
+        if ws is not None:
+            await ws.close()
+        await alice.close()
+        await bob.close()

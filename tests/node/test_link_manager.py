@@ -192,6 +192,46 @@ def test_a_catch_up_reaches_servers_beyond_the_peer() -> None:
     assert net.cores["far"].stats.replayed == 1
 
 
+def test_a_dead_hubs_lines_are_caught_up_from_anyone_and_only_up_to_its_loss() -> None:
+    """A catch-up may bring a lost server's lines from any neighbour (its second
+    copy is wherever it was), but only those stamped before the loss; a server
+    still reachable speaks only through its route here."""
+    net = CoreNetwork("leaf", "h1", "h2", "far")
+    net.link("h1", "h2")
+    net.link("h2", "far")
+    net.link("leaf", "h1")
+    for server in net.servers.values():
+        server.clock.now += 100  # well past every server's start
+    bob = net.user("h1", "bob")
+    dave = net.user("far", "dave")
+    net.say(bob, "JOIN #room")
+    net.say(dave, "JOIN #room")
+    dave.lines()
+    net.managers["h1"].sessions.pop("h2")  # h1 reaches only the leaf, then dies
+    net.say(bob, "PRIVMSG #room :only the leaf has this")
+    net.cut("leaf", "h1")
+    net.cut("h1", "h2")
+    net.link("leaf", "h2")
+    assert privmsgs(dave) == [":bob!~bob@127.0.0.1 PRIVMSG #room :only the leaf has this"]
+
+    h2 = net.managers["h2"]
+    from_leaf = net.links[frozenset(("leaf", "h2"))][1]  # h2's end of its link to the leaf
+    now = net.servers["h2"].clock()
+
+    def replayed(origin: str, ts: float, text: str) -> str:
+        item = lp.ReplayItem(
+            o=origin, msgid=f"{origin}-{text}", ts=ts, source="bob!~bob@127.0.0.1",
+            command="PRIVMSG", target="#room", text=text,
+        )  # fmt: skip
+        return lp.encode(lp.Replay(items=[item]))
+
+    h2.received(from_leaf, replayed("h1", now - 1, "h1's, from before its loss"))
+    h2.received(from_leaf, replayed("h1", now + 60, "h1's, stamped after its loss"))
+    h2.received(from_leaf, replayed("far", now, "far's, but far is not behind the leaf"))
+    net.settle()
+    assert privmsgs(dave) == [":bob!~bob@127.0.0.1 PRIVMSG #room :h1's, from before its loss"]
+
+
 def test_a_private_message_sent_while_cut_off_is_acknowledged_after_the_heal() -> None:
     net = CoreNetwork("a", "b")
     net.link("a", "b")

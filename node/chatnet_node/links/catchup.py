@@ -36,13 +36,19 @@ REPLAY_BYTES = 48 * 1024  # a ``replay`` message is cut before it reaches this s
 REPLAY_SLACK = 60.0
 
 Send = Callable[[str, lp.AnyMessage], None]
+#: Why a neighbour may not bring a message of an origin (msgid, stamp) in a
+#: catch-up, or None (``Routing.replay_problem``).
+Vet = Callable[[str, str, str, float], str | None]
 
 
 class CatchUp:
     """Confirmations owed to neighbours, and windows compared with them."""
 
-    def __init__(self, core: ChatState, send: Send, peers: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self, core: ChatState, send: Send, peers: Callable[[], Iterable[str]], vet: Vet
+    ) -> None:
         self.core = core
+        self._vet = vet
         self._send = send
         self._peers = peers
         self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
@@ -129,6 +135,7 @@ class CatchUp:
                 peer,
                 len(message.items) - len(items),
             )
+        items = [item for item in items if self._vetted(peer, item)]
         fresh = [item for item in items if _replayed(self.core, item)]
         self.will_confirm(peer, [item.msgid for item in message.items if item.o == peer])
         if not fresh:
@@ -139,6 +146,16 @@ class CatchUp:
         for other in list(self._peers()):
             if other != peer:
                 self.send_replay(other, fresh)
+
+    def _vetted(self, peer: str, item: lp.ReplayItem) -> bool:
+        """May ``peer`` speak for ``item``'s origin? (Refused: logged with the reason.)"""
+        why = self._vet(peer, item.o, item.msgid, item.ts)
+        if why is None:
+            return True
+        log.warning(
+            "link %s: refused a caught-up message %s of %s: %s", peer, item.msgid, item.o, why
+        )
+        return False
 
     def send_replay(self, peer: str, items: list[lp.ReplayItem]) -> None:
         """Send ``items`` to ``peer`` in ``replay`` messages of bounded size."""

@@ -87,8 +87,10 @@ class LinkManager(LinkViews):
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self.replays = Replays()
         self._flooding: set[int] = set()  # links being dropped for flooding
-        self.catchup = CatchUp(self.core, self._send, lambda: self.sessions)
         self.routing = Routing(self.core, self.topology)
+        self.catchup = CatchUp(
+            self.core, self._send, lambda: self.sessions, self.routing.replay_problem
+        )
         self.core.network = self
         self.core.disruptions.settle = SETTLE_SECONDS
         self.reconfigure(links)
@@ -257,6 +259,7 @@ class LinkManager(LinkViews):
         if not lost:
             return
         transitions.netsplit(self.core, lost, reason)
+        self.routing.cut_off(lost)
         self.core.ids.forget(lost)
         self.core.throttle.forget(lost)
         self.topology.forget(lost)

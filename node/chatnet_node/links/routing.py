@@ -18,6 +18,15 @@
   it reaches without this server, over links both ends confirm. A peer that
   only this server links to the network never speaks for servers behind
   other links.
+* **Caught up.** A ``replay`` (``links.catchup``) carries messages of any
+  origin, each with its sender's ``nick!user@host``, and a server's users
+  trust what it delivers. So a neighbour may bring one of its own; one of an
+  origin it may pass events on for (above); one of a server this server lost
+  (``cut_off``), stamped before it was lost, from any neighbour (whoever kept
+  the second copy of a dead server's messages may be anywhere); one of a
+  server out of reach and not seen go since this server started (or of an
+  earlier start of this server), stamped before it started. Never one of
+  this server's own start: it has every one of those.
 
 Pure: it reads the topology, the core's channels and users and the clock,
 and sends nothing. The window runs on the server's clock (``core.clock``): a
@@ -32,6 +41,7 @@ from collections.abc import Set as AbstractSet
 from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
 from ..irc.names import casefold, is_channel_name
 from ..irc.state import ChatState
+from .catchup import REPLAY_SLACK
 from .topology import Topology
 
 #: Seconds after this server's view of the links last changed during which it
@@ -41,6 +51,11 @@ SETTLE_SECONDS = 30.0
 #: Seconds past its own window that this server still takes an event from a
 #: flooding neighbour (one that learnt of the change a moment later).
 SETTLE_MARGIN = 10.0
+#: Seconds past the moment this server lost a server (or started) that a
+#: caught-up message of that server may still be stamped: its clock may be a
+#: little ahead of this server's hybrid clock (which its clock ticks, every
+#: half second, pull forward).
+LOSS_SLACK = 5.0
 
 
 class Routing:
@@ -50,6 +65,8 @@ class Routing:
         self.core = core
         self.topology = topology
         self._unsettled_until = 0.0  # flood until then: the views of a change may differ
+        #: Servers this one lost, and its hybrid clock then.
+        self._lost: dict[str, float] = {}
 
     @property
     def me(self) -> str:
@@ -72,12 +89,42 @@ class Routing:
         the events flooded because of it). Clock events are never flooded:
         only the tree brings them.
         """
-        origin = event.o
+        return self._speaks_for(peer, event.o, flooded=not isinstance(event, ClockTick))
+
+    def _speaks_for(self, peer: str, origin: str, flooded: bool = True) -> bool:
+        """Is ``peer`` ``origin``, its tree parent here, or (``flooded``) a fresh path to it?"""
         if peer == origin or self.topology.tree(origin).get(self.me) == peer:
             return True
-        if isinstance(event, ClockTick) or not self.fresh(SETTLE_MARGIN):
+        if not flooded or not self.fresh(SETTLE_MARGIN):
             return False
         return self.topology.reaches_without_me(peer, origin)
+
+    def cut_off(self, lost: Iterable[str]) -> None:
+        """This server can no longer reach ``lost``: what they stamped after now is not theirs."""
+        now = self.core.ids.now()
+        # Nothing older than the sync window is caught up: older losses bound nothing.
+        keep = self.core.config.links.sync_window + REPLAY_SLACK
+        self._lost = {name: at for name, at in self._lost.items() if at > now - keep}
+        for name in lost:
+            self._lost[name] = now
+
+    def replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
+        """Why ``peer`` may not bring a message of ``origin`` in a catch-up (None: it may)."""
+        if origin == peer:
+            return None
+        ids = self.core.ids
+        if origin == self.me and msgid.startswith(f"{ids.server_id:x}{ids.start}"):
+            return "a line of this server's own start, which it holds"
+        lost = self._lost.get(origin)
+        if lost is not None and ts <= lost + LOSS_SLACK:
+            return None  # the second copy of a lost server's line may be anywhere
+        if origin != self.me and origin in self.topology.reachable():
+            return None if self._speaks_for(peer, origin) else f"{origin} is not behind this link"
+        if lost is not None:
+            return f"stamped {ts - lost:.0f} s after {origin} was cut off from this server"
+        if ts <= self.core.started + LOSS_SLACK:
+            return None  # gone before this server started: it cannot tell where from
+        return f"stamped {ts - self.core.started:.0f} s after this server started"
 
     def hops(self, event: Event, neighbours: Iterable[str]) -> set[str]:
         """The neighbours ``event`` goes to from here (its sender still among them)."""
