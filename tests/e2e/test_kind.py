@@ -324,7 +324,7 @@ async def test_chat_and_recover_from_a_dead_pod(installed: Cluster, service_port
         assert time.monotonic() - lost_at < RECOVERY_SECONDS, "bob was not back in time"
         await bob.join("#e2e")
         await bob.send("CHATHISTORY LATEST #e2e * 20")
-        lines = await bob.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await bob.batch("chathistory")
         history = [m.last for m in lines if m.command == "PRIVMSG"]
         assert "hello through the Service" in history, history
         assert "while bob was away" in history, history

@@ -294,6 +294,24 @@ class IrcClient(InboxView):
         """Every unread line up to and including the first that matches."""
         return await self._until(matcher(match, *params), f"{match!r} {params}", timeout)
 
+    async def batch(self, kind: str, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
+        """Every unread line up to the end of the next batch of ``kind``.
+
+        Other batches may open and close meanwhile (a netsplit's, say): only
+        the end of one that opened as ``kind`` ends the wait.
+        """
+        opened: set[str] = set()
+
+        def ends(line: Msg) -> bool:
+            if line.command != "BATCH" or not line.params:
+                return False
+            ref = line.params[0]
+            if ref.startswith("+") and line.params[1:2] == [kind]:
+                opened.add(ref[1:])
+            return ref.startswith("-") and ref[1:] in opened
+
+        return await self._until(ends, f"the end of a {kind} batch", timeout)
+
     async def _until(self, check: Callable[[Msg], bool], what: str, timeout: float) -> list[Msg]:
         deadline = Deadline(timeout)
         start = self.inbox.cursor

@@ -54,7 +54,7 @@ async def history_after(node: NodeProcess, msgid: str) -> list[Msg]:
     try:
         await reader.register(f"reader-{node.name}", caps=CAPS)
         await reader.send(f"CHATHISTORY AFTER #room msgid={msgid} 100")
-        lines = await reader.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await reader.batch("chathistory")
     finally:
         await reader.close()
     return [m for m in lines if m.command == "PRIVMSG"]

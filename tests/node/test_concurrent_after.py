@@ -84,7 +84,7 @@ async def after(node: NodeProcess, nick: str, msgid: str) -> list[Msg]:
         await client.register(nick, caps=CAPS)
         await client.join("#room")
         await client.send(f"CHATHISTORY AFTER #room msgid={msgid} 100")
-        lines = await client.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await client.batch("chathistory")
     finally:
         await client.close()
     return [m for m in lines if m.command == "PRIVMSG"]

@@ -196,7 +196,7 @@ async def test_drain_loses_no_acknowledged_message(
         await back.join("#room")
         first = next(iter(acked))
         await back.send(f"CHATHISTORY AFTER #room msgid={first} 100")
-        lines = await back.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await back.batch("chathistory")
         history = [m.tags["msgid"] for m in lines if m.command == "PRIVMSG"]
         missing = [acked[m] for m in list(acked)[1:] if m not in history]
         assert not missing, f"b's history lacks acknowledged lines: {missing}"

@@ -157,9 +157,7 @@ async def test_old_events_and_messages_replayed_are_refused(
         ):
             assert why in log, f"no {why!r} in the node's log:\n{log}"
         await alice.send("CHATHISTORY LATEST #room * 10")
-        history = await alice.collect_until(
-            lambda m: m.command == "BATCH" and m.params[0][0] == "-"
-        )
+        history = await alice.batch("chathistory")
         stored = [m.last for m in history if m.command == "PRIVMSG"]
         assert stored == ["first", "second", "far ahead"], f"history holds {stored}"
     finally:

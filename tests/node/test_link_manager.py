@@ -312,6 +312,50 @@ def test_netsplit_and_netjoin() -> None:
     assert privmsgs(alice) == [":bob!~bob@127.0.0.1 PRIVMSG #split :back again"]
 
 
+def test_a_client_asking_for_batch_gets_a_split_and_its_heal_as_one_batch_each() -> None:
+    """IRCv3 ``netsplit`` and ``netjoin`` batches: a web page or client can show
+    thousands of QUITs (and JOINs) as one line; a plain client gets the lines."""
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = net.user("a", "alice", caps="batch")
+    plain = net.user("a", "plain")
+    bob, carol = net.user("b", "bob"), net.user("b", "carol")
+    for client in (alice, plain, bob, carol):
+        net.say(client, "JOIN #split")
+    net.say(bob, "JOIN #other")  # bob quits once, whatever he shares with alice
+    net.say(bob, "JOIN #ops")  # bob's own channel: he comes back as its operator
+    net.say(alice, "JOIN #ops")
+    alice.lines()
+    plain.lines()
+    net.cut("a", "b")
+    lines = alice.lines()
+    ref = lines[0].split()[2][1:]
+    assert lines == [
+        f":a BATCH +{ref} netsplit a b",
+        f"@batch={ref} :bob!~bob@127.0.0.1 QUIT :a b",
+        f"@batch={ref} :carol!~carol@127.0.0.1 QUIT :a b",
+        f":a BATCH -{ref}",
+    ]
+    assert plain.lines() == [":bob!~bob@127.0.0.1 QUIT :a b", ":carol!~carol@127.0.0.1 QUIT :a b"]
+    net.link("a", "b")
+    lines = alice.lines()
+    first, second = (line.split()[2][1:] for line in lines if " BATCH +" in line)
+    assert lines == [
+        f":a BATCH +{first} netjoin b a",  # one a channel: the server back, and this one
+        f"@batch={first} :bob!~bob@127.0.0.1 JOIN #split",
+        f"@batch={first} :carol!~carol@127.0.0.1 JOIN #split",
+        f":a BATCH -{first}",
+        f":a BATCH +{second} netjoin b a",
+        f"@batch={second} :bob!~bob@127.0.0.1 JOIN #ops",
+        f"@batch={second} :b MODE #ops +o bob",  # back as the operator he was
+        f":a BATCH -{second}",
+    ]
+    assert plain.lines() == [
+        ":bob!~bob@127.0.0.1 JOIN #split",
+        ":carol!~carol@127.0.0.1 JOIN #split",
+    ]
+
+
 def test_nick_collision_after_a_split_is_settled_the_same_everywhere() -> None:
     net = CoreNetwork("a", "b")
     first = net.user("a", "same")

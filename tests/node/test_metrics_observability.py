@@ -164,7 +164,7 @@ async def test_a_failing_history_write_is_counted_and_history_resumes(tmp_path: 
         assert resumed.value(**errors) == 1
         assert resumed.value("chatnet_history_write_seconds_count") == writes + 1
         await alice.send("CHATHISTORY LATEST #room * 10")
-        lines = await alice.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await alice.batch("chathistory")
         texts = [m.last for m in lines if m.command == "PRIVMSG"]
         assert texts == ["before", "after"], texts
     finally:

@@ -65,11 +65,11 @@ async def test_acknowledged_private_messages_survive_the_recipients_server(
         await back.register("bob", caps=CAPS)
         assert back.nick == "bob", "c still holds bob's nick from the dead server"
         await back.send(f"CHATHISTORY TARGETS timestamp={BEFORE} timestamp={LATER} 10")
-        targets = await back.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        targets = await back.batch("draft/chathistory-targets")
         names = [m.params[1] for m in targets if m.command == "CHATHISTORY"]
         assert names == ["alice"], f"TARGETS on c: {[m.raw for m in targets]}"
         await back.send(f"CHATHISTORY AFTER alice timestamp={BEFORE} 100")
-        lines = await back.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+        lines = await back.batch("chathistory")
         history = [m.tags["msgid"] for m in lines if m.command == "PRIVMSG"]
         assert history == acked, (
             f"c's history of alice and bob: {[m.raw for m in lines if m.command == 'PRIVMSG']}"

@@ -258,7 +258,7 @@ async def test_ircv3_batches_over_websocket(irc: Clients, subprotocol: str) -> N
     await client.send("PRIVMSG #hist :kept over websocket")
     await client.expect("PRIVMSG")
     await client.send("@label=h1 CHATHISTORY LATEST #hist * 10")
-    lines = await client.collect_until(lambda m: m.command == "BATCH" and m.params[0][0] == "-")
+    lines = await client.batch("chathistory")
     labelled = lines[0]
     assert labelled.command == "BATCH" and labelled.tags["label"] == "h1"
     assert "kept over websocket" in [m.last for m in lines if m.command == "PRIVMSG"]

@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice, repeat
 
 from .acks import AckBook, Held
@@ -95,6 +96,9 @@ class Output:
         #: no longer than the budget.
         self.charged = 0.0
         self.before_write: list[Callable[[], None]] = []
+        #: An IRCv3 batch open (``batch``): its reference, the commands it
+        #: holds and the clients it is open for.
+        self._batch: tuple[str, frozenset[str], set[Client]] | None = None
 
     # One client.
 
@@ -154,12 +158,48 @@ class Output:
 
     # Many clients.
 
+    @contextmanager
+    def batch(
+        self, kind: str, params: list[str], audience: Iterable[Client], commands: Iterable[str]
+    ) -> Iterator[None]:
+        """The ``commands`` delivered meanwhile reach ``audience`` in one IRCv3 batch.
+
+        For a netsplit's QUITs or a netjoin's JOINs: a client that asked for
+        ``batch`` sees them as one event (and may show them as one line);
+        the others get the same lines, unmarked. Batches do not nest.
+        """
+        inside = {c for c in audience if not c.remote and not c.closed and c.has("batch")}
+        if not inside or self._batch is not None:
+            yield
+            return
+        ref = self.ids.batch_id()
+        opening = Message("BATCH", [f"+{ref}", kind, *params], self.server_name)
+        for client in inside:
+            self.send(client, opening)
+        self._batch = (ref, frozenset(commands), inside)
+        try:
+            yield
+        finally:
+            self._batch = None
+            closing = Message("BATCH", [f"-{ref}"], self.server_name)
+            for client in inside:
+                self.send(client, closing)
+
     def deliver(self, msg: Message, recipients: Iterable[Client]) -> None:
         """Fan ``msg`` out, serialising it once per distinct wire key.
 
         Per recipient: one dict lookup, one list append and one dirty mark.
         Channel messages take the faster ``deliver_to_channel``.
         """
+        if self._batch is not None and msg.command in self._batch[1]:
+            ref, _, inside = self._batch
+            recipients = list(recipients)
+            marked = Message(msg.command, msg.params, msg.source, {**msg.tags, "batch": ref})
+            self._fan_out(marked, [c for c in recipients if c in inside])
+            recipients = [c for c in recipients if c not in inside]
+        self._fan_out(msg, recipients)
+
+    def _fan_out(self, msg: Message, recipients: Iterable[Client]) -> None:
         cache: dict[int, bytes] = {}
         body: str | None = None  # the message without tags, the same for every key
         current = self.current

@@ -148,14 +148,22 @@ def on_state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
         if not fresh:
             line = Message("TOPIC", [channel.name, event.topic], event.o, state.stamp())
             state.deliver(line, list(channel.members))
-    for uid, status in event.members:
-        user = state.users.get(uid)
-        if user is None or user in channel.members:
-            continue
-        granted = "" if ours_win else status
-        channel.add(user, granted)
-        user.channels[folded] = channel
-        change.show_join(state, user, channel, state.stamp())
-        change.show_status(state, user, channel, granted, event.o)
+    joining = [
+        (user, status)
+        for uid, status in event.members
+        if (user := state.users.get(uid)) is not None and user not in channel.members
+    ]
+    # A client that asked for ``batch`` gets the JOINs (and the returning
+    # operators' MODEs) in one IRCv3 ``netjoin``: the server that came back, and this one.
+    local = [member for member in channel.members if not member.remote] if joining else []
+    with state.output.batch("netjoin", [event.o, state.name], local, ["JOIN", "MODE"]):
+        for user, status in joining:
+            if user in channel.members:
+                continue  # named twice
+            granted = "" if ours_win else status
+            channel.add(user, granted)
+            user.channels[folded] = channel
+            change.show_join(state, user, channel, state.stamp())
+            change.show_status(state, user, channel, granted, event.o)
     if not channel.members:
         state.channels.pop(folded, None)

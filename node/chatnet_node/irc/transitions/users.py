@@ -142,10 +142,19 @@ def kill(state: ChatState, target: Client, reason: str, *, by_uid: str) -> None:
 def netsplit(state: ChatState, servers: set[str], reason: str) -> None:
     """Servers became unreachable: their users quit here.
 
-    Every server sees the split for itself, so nothing is emitted.
+    Every server sees the split for itself, so nothing is emitted. ``reason``
+    names the two servers whose link went (``a b``, each user's QUIT reason
+    as IRC clients expect it); a client that asked for ``batch`` gets the
+    QUITs in one IRCv3 ``netsplit`` batch, so it can show a split of
+    thousands as one line.
     """
-    for user in list(state.users.values()):
-        if user.remote and user.server in servers:
+    leaving = [u for u in state.users.values() if u.remote and u.server in servers]
+    if not leaving:
+        return
+    channels = {id(c): c for user in leaving for c in user.channels.values()}
+    audience = {m for channel in channels.values() for m in channel.members if not m.remote}
+    with state.output.batch("netsplit", reason.split(" ", 1), audience, ["QUIT"]):
+        for user in leaving:
             _leave(state, user, reason)
 
 
