@@ -218,9 +218,9 @@ def test_a_dead_hubs_lines_are_caught_up_from_anyone_and_only_up_to_its_loss() -
     from_leaf = net.links[frozenset(("leaf", "h2"))][1]  # h2's end of its link to the leaf
     now = net.servers["h2"].clock()
 
-    def replayed(origin: str, ts: float, text: str) -> str:
+    def replayed(origin: str, ts: float, text: str, msgid: str = "") -> str:
         item = lp.ReplayItem(
-            o=origin, msgid=f"{origin}-{text}", ts=ts, source="bob!~bob@127.0.0.1",
+            o=origin, msgid=msgid or f"{origin}-{text}", ts=ts, source="bob!~bob@127.0.0.1",
             command="PRIVMSG", target="#room", text=text,
         )  # fmt: skip
         return lp.encode(lp.Replay(items=[item]))
@@ -228,8 +228,46 @@ def test_a_dead_hubs_lines_are_caught_up_from_anyone_and_only_up_to_its_loss() -
     h2.received(from_leaf, replayed("h1", now - 1, "h1's, from before its loss"))
     h2.received(from_leaf, replayed("h1", now + 60, "h1's, stamped after its loss"))
     h2.received(from_leaf, replayed("far", now, "far's, but far is not behind the leaf"))
+    # A restarted server's window comes from its store, without origins: the
+    # msgid's prefix (server ID 10 is the leaf's, 13 far's) says whose it is.
+    h2.received(from_leaf, replayed("", now + 60, "the leaf's, from its store", "aabcdef1"))
+    h2.received(from_leaf, replayed("", now, "far's, from the leaf's store", "dabcdef1"))
     net.settle()
-    assert privmsgs(dave) == [":bob!~bob@127.0.0.1 PRIVMSG #room :h1's, from before its loss"]
+    assert privmsgs(dave) == [
+        ":bob!~bob@127.0.0.1 PRIVMSG #room :h1's, from before its loss",
+        ":bob!~bob@127.0.0.1 PRIVMSG #room :the leaf's, from its store",
+    ]
+
+
+def test_a_line_refused_while_its_server_was_still_reachable_is_taken_once_it_is_lost() -> None:
+    """h1 freezes with a line only the leaf has. The leaf re-homes to h2 first:
+    h2 still reaches h1, so the leaf may not speak for it and h2 refuses the
+    line. Once h2 loses h1 too, the next compare (within a second) brings it."""
+    net = CoreNetwork("leaf", "h1", "h2", "far")
+    net.link("h1", "h2")
+    net.link("h2", "far")
+    net.link("leaf", "h1")
+    for server in net.servers.values():
+        server.clock.now += 100
+    bob = echo_client(net, "h1", "bob")
+    dave = net.user("far", "dave")
+    net.say(bob, "JOIN #room")
+    net.say(dave, "JOIN #room")
+    dave.lines()
+    net.managers["h1"].sessions.pop("h2")  # frozen before its copy to h2 went out
+    net.say(bob, "PRIVMSG #room :only the leaf has this")
+    assert privmsgs(bob) == [":bob!~bob@127.0.0.1 PRIVMSG #room :only the leaf has this"]
+    net.cut("leaf", "h1")
+    net.link("leaf", "h2")
+    assert privmsgs(dave) == [], "h1 is still reachable from h2: the leaf does not speak for it"
+    net.servers["h2"].clock.now += 0.5
+    net.cut("h1", "h2")  # h2's ping timeout: h1 is lost, within a second of the last compare
+    assert privmsgs(dave) == []
+    for server in net.servers.values():
+        server.clock.now += 1
+    net.managers["h2"].send_clock(float("inf"))  # the clock tick after the second is up
+    net.settle()
+    assert privmsgs(dave) == [":bob!~bob@127.0.0.1 PRIVMSG #room :only the leaf has this"]
 
 
 def test_a_private_message_sent_while_cut_off_is_acknowledged_after_the_heal() -> None:

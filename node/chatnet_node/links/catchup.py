@@ -54,6 +54,7 @@ class CatchUp:
         self._stored_out: dict[str, list[str]] = {}  # peer -> its msgids stored here
         self._sync_in: dict[str, tuple[float, set[str]]] = {}  # peer -> its window so far
         self._last_resync = 0.0
+        self._resync_due = False  # one was asked for within the last second
         # After this turn's history commit, tell peers what it stored.
         core.output.before_write.append(self._send_stored)
 
@@ -94,14 +95,24 @@ class CatchUp:
 
         A message routed through a server that just died may have reached
         only part of the network; neighbours that stay linked see no link
-        come up, so they compare now. Coalesced: at most once a second.
+        come up, so they compare now. Coalesced: at most once a second, and
+        one asked for sooner is done when the second is up (``resync_if_due``):
+        what a neighbour could not take before (a line of a server this one
+        had not lost yet) it may take now.
         """
         now = self.core.clock()
         if now - self._last_resync < 1.0:
+            self._resync_due = True
             return
+        self._resync_due = False
         self._last_resync = now
         for peer in list(self._peers()):
             self.offer_window(peer)
+
+    def resync_if_due(self) -> None:
+        """Do the resync asked for within a second of the last, once that second is up."""
+        if self._resync_due:
+            self.resync()
 
     def sync_received(self, peer: str, message: lp.SyncIds) -> None:
         """A part of ``peer``'s window; on the last one, send what it lacks."""

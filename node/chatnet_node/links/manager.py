@@ -87,7 +87,7 @@ class LinkManager(LinkViews):
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self.replays = Replays()
         self._flooding: set[int] = set()  # links being dropped for flooding
-        self.routing = Routing(self.core, self.topology)
+        self.routing = Routing(self.core, self.topology, self.sid_of)
         self.catchup = CatchUp(
             self.core, self._send, lambda: self.sessions, self.routing.replay_problem
         )
@@ -423,6 +423,7 @@ class LinkManager(LinkViews):
         if now < self._next_clock or not self.sessions:
             return
         self._next_clock = now + CLOCK_INTERVAL
+        self.catchup.resync_if_due()
         self.core.emit(ClockTick(ts=self.core.ids.now()))
         if self.core.disruptions.settle_assumption(self.core.ids.now()):
             # Informed by time: the neighbours that restarted meanwhile, told

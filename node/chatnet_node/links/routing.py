@@ -22,11 +22,14 @@
   origin, each with its sender's ``nick!user@host``, and a server's users
   trust what it delivers. So a neighbour may bring one of its own; one of an
   origin it may pass events on for (above); one of a server this server lost
-  (``cut_off``), stamped before it was lost, from any neighbour (whoever kept
-  the second copy of a dead server's messages may be anywhere); one of a
-  server out of reach and not seen go since this server started (or of an
-  earlier start of this server), stamped before it started. Never one of
-  this server's own start: it has every one of those.
+  (``cut_off``) from a server that was cut off with it (its side of the
+  split), or from any neighbour if stamped before the loss (whoever kept the
+  second copy of a dead server's messages may be anywhere); one of a server
+  out of reach and not seen go since this server started (or of an earlier
+  start of this server), stamped before it started. Never one of this
+  server's own start: it has every one of those. A restarted server's
+  window comes from its store, which keeps no origin: the msgid's prefix
+  (server ID, start) tells which server it may be.
 
 Pure: it reads the topology, the core's channels and users and the clock,
 and sends nothing. The window runs on the server's clock (``core.clock``): a
@@ -35,13 +38,16 @@ wall-clock step lengthens or shortens it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from ..irc.events import ChatMessage, ClockTick, Event, UserInvite
+from ..irc.ids import MAX_AHEAD
 from ..irc.names import casefold, is_channel_name
 from ..irc.state import ChatState
 from .catchup import REPLAY_SLACK
+from .guard import counter_of
 from .topology import Topology
 
 #: Seconds after this server's view of the links last changed during which it
@@ -58,15 +64,29 @@ SETTLE_MARGIN = 10.0
 LOSS_SLACK = 5.0
 
 
+@dataclass(frozen=True)
+class Lost:
+    """A server this one can no longer reach: when, with whom, and its server ID."""
+
+    at: float  # this server's hybrid clock then
+    side: frozenset[str]  # every server cut off with it: its side of the split
+    sid: int | None
+
+
 class Routing:
     """The routing decisions of one server."""
 
-    def __init__(self, core: ChatState, topology: Topology) -> None:
+    def __init__(
+        self,
+        core: ChatState,
+        topology: Topology,
+        sids: Callable[[], Mapping[str, int]] = dict,
+    ) -> None:
         self.core = core
         self.topology = topology
+        self._sids = sids  # the servers known now, by name: their server IDs
         self._unsettled_until = 0.0  # flood until then: the views of a change may differ
-        #: Servers this one lost, and its hybrid clock then.
-        self._lost: dict[str, float] = {}
+        self._lost: dict[str, Lost] = {}
 
     @property
     def me(self) -> str:
@@ -99,31 +119,45 @@ class Routing:
             return False
         return self.topology.reaches_without_me(peer, origin)
 
-    def cut_off(self, lost: Iterable[str]) -> None:
-        """This server can no longer reach ``lost``: what they stamped after now is not theirs."""
+    def cut_off(self, lost: AbstractSet[str]) -> None:
+        """This server can no longer reach ``lost`` (call before their IDs are forgotten)."""
         now = self.core.ids.now()
         # Nothing older than the sync window is caught up: older losses bound nothing.
         keep = self.core.config.links.sync_window + REPLAY_SLACK
-        self._lost = {name: at for name, at in self._lost.items() if at > now - keep}
+        self._lost = {name: gone for name, gone in self._lost.items() if gone.at > now - keep}
+        sids, side = self._sids(), frozenset(lost)
         for name in lost:
-            self._lost[name] = now
+            self._lost[name] = Lost(now, side, sids.get(name))
 
     def replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
         """Why ``peer`` may not bring a message of ``origin`` in a catch-up (None: it may)."""
+        if origin:
+            return self._replay_problem(peer, origin, msgid, ts)
+        # From a restarted server's store, which keeps no origin: whose prefix is it?
+        sids = {name: gone.sid for name, gone in self._lost.items() if gone.sid is not None}
+        sids.update(self._sids())
+        sids[self.me] = self.core.config.server_id
+        names = [name for name, sid in sids.items() if counter_of(msgid, sid) is not None]
+        problems = [self._replay_problem(peer, name, msgid, ts) for name in names or [""]]
+        return None if None in problems else problems[0]
+
+    def _replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
         if origin == peer:
             return None
         ids = self.core.ids
         if origin == self.me and msgid.startswith(f"{ids.server_id:x}{ids.start}"):
             return "a line of this server's own start, which it holds"
         lost = self._lost.get(origin)
-        if lost is not None and ts <= lost + LOSS_SLACK:
+        if lost is not None and (peer in lost.side or ts <= lost.at + LOSS_SLACK):
             return None  # the second copy of a lost server's line may be anywhere
         if origin != self.me and origin in self.topology.reachable():
             return None if self._speaks_for(peer, origin) else f"{origin} is not behind this link"
         if lost is not None:
-            return f"stamped {ts - lost:.0f} s after {origin} was cut off from this server"
-        if ts <= self.core.started + LOSS_SLACK:
-            return None  # gone before this server started: it cannot tell where from
+            return f"stamped {ts - lost.at:.0f} s after {origin} was cut off from this server"
+        # Gone before this server started: it cannot tell where from. Its clock
+        # may have run ahead of this one's, as far as a stamp is taken at all.
+        if ts <= self.core.started + MAX_AHEAD:
+            return None
         return f"stamped {ts - self.core.started:.0f} s after this server started"
 
     def hops(self, event: Event, neighbours: Iterable[str]) -> set[str]:
