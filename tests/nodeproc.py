@@ -209,6 +209,17 @@ class NodeProcess:
             stop_process(self.proc, timeout=10)
 
 
+def linked_pair(
+    tmp: Path, links: dict[str, Any], **overrides: Any
+) -> tuple[NodeProcess, NodeProcess]:
+    """Two nodes, ``a`` (server ID 1) and ``b`` (2) dialing it, with these
+    ``links`` settings (and ``overrides``) each; made, not started."""
+    a = make_node(tmp, "a", serverId=1, links=links, **overrides)
+    dial = {"name": "a", "serverId": 1, "host": "127.0.0.1", "port": a.ws_port}
+    b = make_node(tmp, "b", serverId=2, links={**links, "dial": [dial]}, **overrides)
+    return a, b
+
+
 def make_node(tmp: Path, name: str = "test", **overrides: Any) -> NodeProcess:
     """Write a configuration for a node on free ports and return it, not started.
 

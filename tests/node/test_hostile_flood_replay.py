@@ -30,7 +30,7 @@ from chatnet_node.links import protocol as lp
 from chatnet_node.links.guard import REPLAY_WINDOW
 from tests.irc.client import IrcClient, in_one_room
 from tests.node.test_hostile_peer import CAPS, EVIL, EVIL_SID, SECRET, handshake, intro, join
-from tests.nodeproc import NodeProcess, make_node
+from tests.nodeproc import NodeProcess, linked_pair, make_node
 from tests.waiting import eventually
 
 PREFIX = f"{EVIL_SID:x}abcdef"  # what evil's ids start with (``irc.ids``)
@@ -40,10 +40,7 @@ HISTORY_CAPS = [*CAPS, "batch", "chathistory"]
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     """``a`` (200 link messages at once, 50 a second per peer), and ``b`` linked to it."""
-    links = {"secret": SECRET, "peerRate": 50, "peerBurst": 200}
-    a = make_node(tmp_path, "a", serverId=1, links=links)
-    dial = {"name": "a", "serverId": 1, "host": "127.0.0.1", "port": a.ws_port}
-    b = make_node(tmp_path, "b", serverId=2, links={**links, "dial": [dial]})
+    a, b = linked_pair(tmp_path, {"secret": SECRET, "peerRate": 50, "peerBurst": 200})
     a.start()
     b.start()
     try:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,11 @@ def join(uid: str) -> ev.ChannelJoin:
     return event
 
 
-async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
+@asynccontextmanager
+async def room_and_evil(
     node: NodeProcess,
-) -> None:
+) -> AsyncIterator[tuple[IrcClient, IrcClient, ClientConnection]]:
+    """alice and bob in ``#room`` on the node, and evil linked to it; all closed after."""
     alice = await IrcClient.tcp(node.irc_port)
     bob = await IrcClient.tcp(node.irc_port)
     ws: ClientConnection | None = None
@@ -120,6 +123,18 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
         await bob.join("#room")
         ws, refused = await handshake(node)
         assert not refused, refused
+        yield alice, bob, ws
+    finally:
+        if ws is not None:
+            await ws.close()
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
+    node: NodeProcess,
+) -> None:
+    async with room_and_evil(node) as (alice, bob, ws):
         alice_uid = await uid_of(ws, "alice")
 
         # Its own user may speak; the node's users may not be spoken for.
@@ -162,11 +177,6 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
         await eventually(link_down, 10, "the link to evil dropped", 0.1, node.log)
         await bob.expect(lambda m: m.command == "QUIT" and m.nick == "mallory")
         await alice.privmsg("#room", "and still here")
-    finally:
-        if ws is not None:
-            await ws.close()
-        await alice.close()
-        await bob.close()
 
 
 async def test_a_peer_of_another_protocol_version_is_refused(node: NodeProcess) -> None:
@@ -191,16 +201,7 @@ async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
     """A ``replay`` (the catch-up when links change) carries messages of any
     origin, each with its sender's ``nick!user@host``: the node takes one only
     where that origin's messages could come from this peer."""
-    alice = await IrcClient.tcp(node.irc_port)
-    bob = await IrcClient.tcp(node.irc_port)
-    ws: ClientConnection | None = None
-    try:
-        await alice.register("alice", caps=CAPS)
-        await bob.register("bob", caps=CAPS)
-        await alice.join("#room")
-        await bob.join("#room")
-        ws, refused = await handshake(node)
-        assert not refused, refused
+    async with room_and_evil(node) as (_, bob, ws):
         this_start = (await uid_of(ws, "alice"))[2:8]  # 1u<start><counter>
         now = time.time()
         alice_says = "alice!~alice@127.0.0.1"
@@ -248,8 +249,3 @@ async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
             "cut off from this server",
         ):
             assert re.search(why, log), f"no {why!r} in the node's log:\n{log}"
-    finally:
-        if ws is not None:
-            await ws.close()
-        await alice.close()
-        await bob.close()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.nodeproc import NodeProcess, make_node
+from tests.nodeproc import NodeProcess, linked_pair
 from tests.web import irc_peer
 from tests.web.test_webpage import CHROMIUM, expect, log_in, members, open_page
 
@@ -36,9 +36,7 @@ USERS = 12
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     """``a``, and ``b`` dialing it; both notice a silent link within 2 s."""
-    a = make_node(tmp_path, "a", serverId=1, links=FAST_PINGS)
-    dial = {"name": "a", "serverId": 1, "host": "127.0.0.1", "port": a.ws_port}
-    b = make_node(tmp_path, "b", serverId=2, links={**FAST_PINGS, "dial": [dial]})
+    a, b = linked_pair(tmp_path, FAST_PINGS)
     a.start()
     b.start()
     try:
