@@ -82,6 +82,9 @@ async def uid_of(ws: ClientConnection, nick: str) -> str:
 
 
 def say(uid: str, msgid: str, text: str, source: str = "", o: str = EVIL) -> ev.ChatMessage:
+    """A message as evil sends it; ``evilN`` stands for evil's msgid N (server ID 42, in hex)."""
+    if msgid.startswith("evil"):
+        msgid = f"{EVIL_SID:x}abcdef{msgid.removeprefix('evil')}"
     message = ev.ChatMessage(
         uid=uid,
         target="#room",
@@ -140,7 +143,10 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
         # Its own user may speak; the node's users may not be spoken for.
         for event in (intro(f"{EVIL_SID}u1", "mallory"), join(f"{EVIL_SID}u1")):
             await ws.send(lp.encode(event))
+        a_start = alice_uid[2:8]  # 1u<start><counter>: a's msgids begin 1<start>
         spoofed = [
+            # a's next msgid, taken first, would shut out alice's next line.
+            say(f"{EVIL_SID}u1", f"1{a_start}9", "under a msgid of a's"),
             say(alice_uid, "evil1", "I am alice, trust me"),
             say("7u1", "evil2", "a uid that is not evil's", source="alice!~alice@host"),
             say(f"{EVIL_SID}u1", "evil3", "origin not behind this link", o="b"),
@@ -161,6 +167,7 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
 
         log = node.log()
         for why in (
+            f"dropped msg from {EVIL}: msgid 1{a_start}9 is not one {EVIL} makes (server ID 42)",
             f"dropped msg from {EVIL}: user {alice_uid} (alice) is on a, not {EVIL}",
             f"dropped msg from {EVIL}: user 7u1 is not one of {EVIL}'s (server ID {EVIL_SID})",
             "dropped msg from b: origin does not match this link",
@@ -212,7 +219,7 @@ async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
             caught_up(EVIL, f"{EVIL_SID:x}abcdef1", now, "evil's own", "mallory!m@x"),
             caught_up("b", "7abcdef1", now, "b's: b is behind evil", "carol!c@b"),
             caught_up("a", f"1{this_start}99", now, "a's own line, forged", alice_says),
-            # Stamps may run a minute ahead (clocks differ): these are further.
+            # Stamps may run a minute ahead (clocks differ): these run further.
             caught_up("a", "1abcdef1", now + 90, "a's, of a start to come", alice_says),
             caught_up("c", "9abcdef1", now + 90, "c's: never seen here", alice_says),
         ]
@@ -221,7 +228,7 @@ async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
         await ws.send(lp.encode(advert(EVIL, EVIL_SID, 3, ["a"])))  # b is cut off
         second = [
             caught_up("b", "7abcdef2", cut - 1, "b's, stamped before it was cut off", "c!c@b"),
-            caught_up("b", "7abcdef3", cut + 90, "b's, stamped after the cut", alice_says),
+            caught_up("b", "7abcdef3", cut + 30, "b's, stamped after the cut", alice_says),
             caught_up("c", "9abcdef2", now - 120, "c's, from before a started", "dave!d@c"),
         ]
         await ws.send(lp.encode(lp.Replay(items=second)))
@@ -239,12 +246,12 @@ async def test_a_catch_up_speaks_only_for_the_servers_behind_the_link(
         ], f"bob saw {texts}"
         log = node.log()
         for why in (
-            f"link evil: refused a caught-up message 1{this_start}99 of a: a line of this "
-            "server's own start, which it holds",
-            r"link evil: refused a caught-up message 1abcdef1 of a: stamped \d+ s after this "
-            "server started",
-            r"link evil: refused a caught-up message 9abcdef1 of c: stamped \d+ s after this "
-            "server started",
+            f"link evil: refused a caught-up message 1{this_start}99 of a: a msgid of this "
+            "server's own start, every one of which it holds",
+            r"link evil: refused a caught-up message 1abcdef1 of a: stamped \d+ s ahead of this "
+            "server's clock",
+            r"link evil: refused a caught-up message 9abcdef1 of c: stamped \d+ s ahead of this "
+            "server's clock",
             r"link evil: refused a caught-up message 7abcdef3 of b: stamped \d+ s after b was "
             "cut off from this server",
         ):

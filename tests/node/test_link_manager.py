@@ -218,24 +218,31 @@ def test_a_dead_hubs_lines_are_caught_up_from_anyone_and_only_up_to_its_loss() -
     from_leaf = net.links[frozenset(("leaf", "h2"))][1]  # h2's end of its link to the leaf
     now = net.servers["h2"].clock()
 
-    def replayed(origin: str, ts: float, text: str, msgid: str = "") -> str:
+    def replayed(origin: str, ts: float, text: str, msgid: str) -> str:
         item = lp.ReplayItem(
-            o=origin, msgid=msgid or f"{origin}-{text}", ts=ts, source="bob!~bob@127.0.0.1",
+            o=origin, msgid=msgid, ts=ts, source="bob!~bob@127.0.0.1",
             command="PRIVMSG", target="#room", text=text,
         )  # fmt: skip
         return lp.encode(lp.Replay(items=[item]))
 
-    h2.received(from_leaf, replayed("h1", now - 1, "h1's, from before its loss"))
-    h2.received(from_leaf, replayed("h1", now + 60, "h1's, stamped after its loss"))
-    h2.received(from_leaf, replayed("far", now, "far's, but far is not behind the leaf"))
+    # Server IDs 10-13 in order: msgids begin with the ID in hex, then the start.
+    h2.received(from_leaf, replayed("h1", now - 1, "h1's, from before its loss", "babcdef1"))
+    h2.received(from_leaf, replayed("h1", now + 30, "h1's, stamped after its loss", "babcdef2"))
+    h2.received(from_leaf, replayed("far", now, "far's, not behind the leaf", "dabcdef1"))
+    h2.received(from_leaf, replayed("h1", now - 1, "h1's, under far's msgid", "dabcdef2"))
     # A restarted server's window comes from its store, without origins: the
     # msgid's prefix (server ID 10 is the leaf's, 13 far's) says whose it is.
-    h2.received(from_leaf, replayed("", now + 60, "the leaf's, from its store", "aabcdef1"))
-    h2.received(from_leaf, replayed("", now, "far's, from the leaf's store", "dabcdef1"))
+    h2.received(from_leaf, replayed("", now + 30, "the leaf's, from its store", "aabcdef1"))
+    h2.received(from_leaf, replayed("", now, "far's, from the leaf's store", "dabcdef3"))
+    # A server never seen here: only what it stamped before h2 started (and
+    # a minute more, for clocks) may be a line of one gone before that.
+    h2.received(from_leaf, replayed("ghost", now - 95, "ghost's, before h2 started", "ghost1"))
+    h2.received(from_leaf, replayed("ghost", now - 10, "ghost's, after h2 started", "ghost2"))
     net.settle()
     assert privmsgs(dave) == [
         ":bob!~bob@127.0.0.1 PRIVMSG #room :h1's, from before its loss",
         ":bob!~bob@127.0.0.1 PRIVMSG #room :the leaf's, from its store",
+        ":bob!~bob@127.0.0.1 PRIVMSG #room :ghost's, before h2 started",
     ]
 
 
@@ -589,7 +596,7 @@ def test_once_the_views_settle_a_hub_cannot_speak_for_another_hubs_users() -> No
     def forged(n: int) -> str:
         event = ev.ChatMessage(
             uid=uid, target="#c", command="PRIVMSG", text=f"forged {n}",
-            tags={"time": "2027-01-15T08:00:00.000Z", "msgid": f"forged-msgid-{n}"},
+            tags={"time": "2027-01-15T08:00:00.000Z", "msgid": f"cabcdef{n}"},  # h3's: ID 12
         )  # fmt: skip
         event.o, event.id = "h3", f"forged-event-{n}"
         return lp.encode(event)

@@ -101,7 +101,7 @@ class CatchUp:
         had not lost yet) it may take now.
         """
         now = self.core.clock()
-        if now - self._last_resync < 1.0:
+        if 0 <= now - self._last_resync < 1.0:  # (a clock stepped back does not stall it)
             self._resync_due = True
             return
         self._resync_due = False

@@ -131,26 +131,38 @@ class Routing:
 
     def replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
         """Why ``peer`` may not bring a message of ``origin`` in a catch-up (None: it may)."""
+        ids = self.core.ids
+        if msgid.startswith(f"{ids.server_id:x}{ids.start}"):
+            # Whatever origin it names: taken, it would shut out the line that
+            # this server gives that msgid next (acknowledged, and lost).
+            return "a msgid of this server's own start, every one of which it holds"
+        if ts > ids.now() + MAX_AHEAD:
+            return f"stamped {ts - ids.now():.0f} s ahead of this server's clock"
         if origin:
             return self._replay_problem(peer, origin, msgid, ts)
         # From a restarted server's store, which keeps no origin: whose prefix is it?
-        sids = {name: gone.sid for name, gone in self._lost.items() if gone.sid is not None}
-        sids.update(self._sids())
-        sids[self.me] = self.core.config.server_id
-        names = [name for name, sid in sids.items() if counter_of(msgid, sid) is not None]
-        problems = [self._replay_problem(peer, name, msgid, ts) for name in names or [""]]
+        names = {name for name, sid in self._sid_pairs() if counter_of(msgid, sid) is not None}
+        problems = [self._replay_problem(peer, name, msgid, ts) for name in names or {""}]
         return None if None in problems else problems[0]
 
+    def _sid_pairs(self) -> list[tuple[str, int]]:
+        """(name, server ID) of every server known now or lost (a name may have had two)."""
+        pairs = [(name, gone.sid) for name, gone in self._lost.items() if gone.sid is not None]
+        return [*pairs, *self._sids().items(), (self.me, self.core.config.server_id)]
+
     def _replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
+        sids = {sid for name, sid in self._sid_pairs() if name == origin}
+        if sids and all(counter_of(msgid, sid) is None for sid in sids):
+            return f"msgid {msgid} is not one {origin} makes"  # a server stamps its own
         if origin == peer:
             return None
-        ids = self.core.ids
-        if origin == self.me and msgid.startswith(f"{ids.server_id:x}{ids.start}"):
-            return "a line of this server's own start, which it holds"
         lost = self._lost.get(origin)
-        if lost is not None and (peer in lost.side or ts <= lost.at + LOSS_SLACK):
+        reachable = origin != self.me and origin in self.topology.reachable()
+        if lost is not None and not reachable and peer in lost.side:
+            return None  # cut off with it: the same side of the split
+        if lost is not None and ts <= lost.at + LOSS_SLACK:
             return None  # the second copy of a lost server's line may be anywhere
-        if origin != self.me and origin in self.topology.reachable():
+        if reachable:
             return None if self._speaks_for(peer, origin) else f"{origin} is not behind this link"
         if lost is not None:
             return f"stamped {ts - lost.at:.0f} s after {origin} was cut off from this server"
