@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Self, TypeVar
@@ -51,7 +52,8 @@ class LineClient(InboxView):
         self.inbox = Inbox(label)
         """What arrived and what has been read (``tests.irc.conversation``)."""
         self.answer_pings = answer_pings  # False: play a client that never answers
-        self._buffer = b""
+        self._buffer = b""  # a line not complete yet
+        self._lines: deque[bytes] = deque()  # complete lines read, not parsed yet
         self._sync_counter = 0
         self._close: Callable[[], None] = conn.close
 
@@ -145,7 +147,10 @@ class LineClient(InboxView):
         return msg
 
     def _read_tcp(self, sock: socket.socket, deadline: Deadline) -> Msg | None:
-        while b"\n" not in self._buffer:
+        # Each read is split into lines once: taking one line at a time off a
+        # 64 KiB buffer copied the rest each time, and a reader meant to keep up
+        # with a flood fell behind (the server rightly dropped it: SendQ exceeded).
+        while not self._lines:
             if self.inbox.closed or deadline.passed:
                 return None
             sock.settimeout(deadline.left())
@@ -158,9 +163,9 @@ class LineClient(InboxView):
             if not data:
                 self.inbox.closed = True
                 return None
-            self._buffer += data
-        raw, _, self._buffer = self._buffer.partition(b"\n")
-        return from_tcp(raw + b"\n")
+            *complete, self._buffer = (self._buffer + data).split(b"\n")
+            self._lines.extend(complete)
+        return from_tcp(self._lines.popleft() + b"\n")
 
     def _read_websocket(self, ws: ClientConnection, timeout: float) -> Msg | None:
         if self.inbox.closed:
