@@ -27,9 +27,10 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["PeerRate", "Replays", "counter_of"]
+__all__ = ["PeerRate", "Replays", "counter_of", "foreign_msgid"]
 
 #: Prefixes remembered (each server start makes one); the oldest are forgotten.
 MAX_PREFIXES = 4096
@@ -90,6 +91,19 @@ def counter_of(value: str, sid: int, mark: str = "") -> tuple[str, int] | None:
     if not digits or len(digits) > 16 or not set(digits) <= _HEX:
         return None
     return prefix, int(digits, 16)
+
+
+def foreign_msgid(msgid: str, origin: str, sids: Iterable[int]) -> str | None:
+    """Why ``msgid`` is not one ``origin`` makes (its server ID, then its start), or None.
+
+    A server stamps its own: another's msgid, taken first, would shut out the
+    line its server gives it (acknowledged there). ``sids``: the server IDs
+    ``origin`` had (none known: not judged).
+    """
+    known = sorted(set(sids))
+    if not known or any(counter_of(msgid, sid) is not None for sid in known):
+        return None
+    return f"msgid {msgid} is not one {origin} makes (server ID {', '.join(map(str, known))})"
 
 
 class Replays:

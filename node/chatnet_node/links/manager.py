@@ -46,7 +46,7 @@ from .adverts import SignedAdverts
 from .burst import burst
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
-from .guard import PeerRate, Replays, counter_of
+from .guard import PeerRate, Replays, foreign_msgid
 from .ownership import not_its_user
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
@@ -490,11 +490,9 @@ class LinkManager(LinkViews):
         why = self.replays.stale("event", event.id, sid, "e")
         if why is None and isinstance(event, ChatMessage):
             msgid = event.tags.get("msgid", "")
-            if msgid and counter_of(msgid, sid) is None:
-                # A server stamps its own: another's msgid, taken first, would
-                # shut out the line its server gives it (acknowledged there).
-                return f"msgid {msgid} is not one {event.o} makes (server ID {sid})"
-            why = self.replays.stale("msgid", msgid, sid)
+            why = foreign_msgid(msgid, event.o, [sid]) if msgid else None
+            if why is None:
+                why = self.replays.stale("msgid", msgid, sid)
         return why
 
     def _remember(self, event_id: str) -> None:

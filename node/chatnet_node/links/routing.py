@@ -47,7 +47,7 @@ from ..irc.ids import MAX_AHEAD
 from ..irc.names import casefold, is_channel_name
 from ..irc.state import ChatState
 from .catchup import REPLAY_SLACK
-from .guard import counter_of
+from .guard import counter_of, foreign_msgid
 from .topology import Topology
 
 #: Seconds after this server's view of the links last changed during which it
@@ -57,10 +57,10 @@ SETTLE_SECONDS = 30.0
 #: Seconds past its own window that this server still takes an event from a
 #: flooding neighbour (one that learnt of the change a moment later).
 SETTLE_MARGIN = 10.0
-#: Seconds past the moment this server lost a server (or started) that a
-#: caught-up message of that server may still be stamped: its clock may be a
-#: little ahead of this server's hybrid clock (which its clock ticks, every
-#: half second, pull forward).
+#: Seconds past the moment this server lost a server that a caught-up
+#: message of that server may still be stamped: its clock may be a little
+#: ahead of this server's hybrid clock (which its clock ticks, every half
+#: second, pull forward).
 LOSS_SLACK = 5.0
 
 
@@ -80,11 +80,11 @@ class Routing:
         self,
         core: ChatState,
         topology: Topology,
-        sids: Callable[[], Mapping[str, int]] = dict,
+        sids: Callable[[], Mapping[str, int]],
     ) -> None:
         self.core = core
         self.topology = topology
-        self._sids = sids  # the servers known now, by name: their server IDs
+        self._sids = sids  # the servers known now (this one too), by name: their server IDs
         self._unsettled_until = 0.0  # flood until then: the views of a change may differ
         self._lost: dict[str, Lost] = {}
 
@@ -138,22 +138,22 @@ class Routing:
             return "a msgid of this server's own start, every one of which it holds"
         if ts > ids.now() + MAX_AHEAD:
             return f"stamped {ts - ids.now():.0f} s ahead of this server's clock"
+        # Every server ID each name had: known now (this one's too) or lost.
+        sids = [(name, gone.sid) for name, gone in self._lost.items() if gone.sid is not None]
+        sids += self._sids().items()
         if origin:
-            return self._replay_problem(peer, origin, msgid, ts)
+            return self._replay_problem(peer, origin, msgid, ts, sids)
         # From a restarted server's store, which keeps no origin: whose prefix is it?
-        names = {name for name, sid in self._sid_pairs() if counter_of(msgid, sid) is not None}
-        problems = [self._replay_problem(peer, name, msgid, ts) for name in names or {""}]
+        names = {name for name, sid in sids if counter_of(msgid, sid) is not None}
+        problems = [self._replay_problem(peer, name, msgid, ts, sids) for name in names or {""}]
         return None if None in problems else problems[0]
 
-    def _sid_pairs(self) -> list[tuple[str, int]]:
-        """(name, server ID) of every server known now or lost (a name may have had two)."""
-        pairs = [(name, gone.sid) for name, gone in self._lost.items() if gone.sid is not None]
-        return [*pairs, *self._sids().items(), (self.me, self.core.config.server_id)]
-
-    def _replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
-        sids = {sid for name, sid in self._sid_pairs() if name == origin}
-        if sids and all(counter_of(msgid, sid) is None for sid in sids):
-            return f"msgid {msgid} is not one {origin} makes"  # a server stamps its own
+    def _replay_problem(
+        self, peer: str, origin: str, msgid: str, ts: float, sids: list[tuple[str, int]]
+    ) -> str | None:
+        why = foreign_msgid(msgid, origin, [sid for name, sid in sids if name == origin])
+        if why is not None:
+            return why
         if origin == peer:
             return None
         lost = self._lost.get(origin)
