@@ -48,13 +48,15 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
         node.stop()
 
 
-async def handshake(node: NodeProcess, version: int = lp.VERSION) -> tuple[ClientConnection, str]:
-    """Link to ``node`` as ``evil``; the open link, or the node's refusal."""
+async def handshake(
+    node: NodeProcess, version: int = lp.VERSION, server: str = EVIL, sid: int = EVIL_SID
+) -> tuple[ClientConnection, str]:
+    """Link to ``node`` as ``evil`` (or ``server``); the open link, or the node's refusal."""
     ws = await connect(node.ws_url, subprotocols=[lp.PROTOCOL], max_size=None)  # type: ignore[list-item]
     mine = lp.Hello(
         network="TestNet",
-        server=EVIL,
-        sid=EVIL_SID,
+        server=server,
+        sid=sid,
         role="hub",
         version=version,
         challenge=lp.new_challenge(),
@@ -68,7 +70,7 @@ async def handshake(node: NodeProcess, version: int = lp.VERSION) -> tuple[Clien
             await ws.send(lp.encode(message))
         if shake.failed is not None:
             return ws, shake.failed
-    advert = lp.Advert(server=EVIL, sid=EVIL_SID, seq=1, neighbours=["a"])
+    advert = lp.Advert(server=server, sid=sid, seq=1, neighbours=[node.name])
     await ws.send(lp.encode(advert))
     return ws, ""
 
@@ -167,7 +169,7 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
 
         log = node.log()
         for why in (
-            f"dropped msg from {EVIL}: msgid 1{a_start}9 is not one {EVIL} makes (server ID 42)",
+            f"dropped msg from {EVIL}: msgid 1{a_start}9 is one a makes (its current start)",
             f"dropped msg from {EVIL}: user {alice_uid} (alice) is on a, not {EVIL}",
             f"dropped msg from {EVIL}: user 7u1 is not one of {EVIL}'s (server ID {EVIL_SID})",
             "dropped msg from b: origin does not match this link",

@@ -401,6 +401,24 @@ def test_a_client_asking_for_batch_gets_a_split_and_its_heal_as_one_batch_each()
     ]
 
 
+def test_a_netjoin_batch_names_the_ends_of_the_new_link_on_every_server() -> None:
+    """c links to b: a, one hop further, names the link b -- c, not itself."""
+    net = CoreNetwork("a", "b", "c")
+    net.link("a", "b")
+    alice = net.user("a", "alice", caps="batch")
+    bob = net.user("b", "bob", caps="batch")
+    carol = net.user("c", "carol", caps="batch")
+    for client in (alice, bob, carol):
+        net.say(client, "JOIN #room")
+        client.lines()
+    net.link("b", "c")
+    for client, server in ((alice, "a"), (bob, "b")):
+        opening = [line for line in client.lines() if " BATCH +" in line]
+        assert [line.split(" ", 3)[3] for line in opening] == ["netjoin c b"], (server, opening)
+    opening = [line for line in carol.lines() if " BATCH +" in line]
+    assert [line.split(" ", 3)[3] for line in opening] == ["netjoin b c"]
+
+
 def test_nick_collision_after_a_split_is_settled_the_same_everywhere() -> None:
     net = CoreNetwork("a", "b")
     first = net.user("a", "same")

@@ -33,6 +33,13 @@ class NetworkHooks(Protocol):
     def servers(self) -> list[ServerView]:
         """Every reachable server, this one first, for LINKS, MAP and LUSERS."""
 
+    def beside(self, server: str) -> str:
+        """The server next to ``server`` on the way there from here (this one, if linked).
+
+        Where two networks join, the end of the new link on this side: what a
+        ``netjoin`` batch names with the server that came back.
+        """
+
     def connect(self, name: str) -> str | None:
         """CONNECT: dial a configured peer; returns why not, or None."""
 

@@ -48,7 +48,7 @@ from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate, Replays, foreign_msgid
 from .ownership import not_its_user
-from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
+from .peers import KnownServers, LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .signatures import AdvertSignatures
 from .topology import Advert, Topology
@@ -56,7 +56,7 @@ from .views import LinkViews
 
 log = logging.getLogger("chatnet.links")
 
-SEEN_EVENTS = 50_000  # event ids remembered to drop duplicates
+SEEN_EVENTS = 50_000  # events (origin and id) remembered to drop duplicates
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
@@ -74,9 +74,10 @@ class LinkManager(LinkViews):
     def __post_init__(self) -> None:
         config = self.core.config
         self.topology = Topology(config.name)
-        self.known: dict[str, ServerInfo] = {
-            config.name: ServerInfo(config.server_id, config.description, self.role)
-        }
+        self.known = KnownServers(
+            config.name,
+            ServerInfo(config.server_id, config.description, self.role, self.core.ids.start),
+        )
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.adverts = SignedAdverts(config.name)  # each server's latest, as it came
         self._burst_ids = itertools.count(1)
@@ -87,7 +88,7 @@ class LinkManager(LinkViews):
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self.replays = Replays()
         self._flooding: set[int] = set()  # links being dropped for flooding
-        self.routing = Routing(self.core, self.topology, self.sid_of)
+        self.routing = Routing(self.core, self.topology, self.sid_of, self.known.owners)
         self.catchup = CatchUp(
             self.core, self._send, lambda: self.sessions, self.routing.replay_problem
         )
@@ -114,7 +115,7 @@ class LinkManager(LinkViews):
 
     def sid_of(self) -> dict[str, int]:
         """Server name to server ID, for the collision tie-break."""
-        return {name: info.sid for name, info in self.known.items()}
+        return self.known.sids()
 
     # Link lifecycle.
 
@@ -124,7 +125,8 @@ class LinkManager(LinkViews):
         was_reachable = peer in self.topology.reachable()
         self.sessions[peer] = session
         self.counters.setdefault(peer, LinkCounters())
-        self.known[peer] = ServerInfo(session.peer_sid, session.peer_description, session.peer_role)
+        info = ServerInfo(session.peer_sid, session.peer_description, session.peer_role)
+        self.known.learn(peer, info)
         log.info("link up: %s -- %s (%s)", self.me, peer, "join" if not was_reachable else "cycle")
         self._advertise()
         for advert in list(self.topology.adverts.values()):
@@ -264,7 +266,7 @@ class LinkManager(LinkViews):
         self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
-            self.known.pop(name, None)
+            self.known.forget(name)
         self.adverts.forget(lost)
 
     def _burst_if_due(self, peer: str) -> None:
@@ -380,8 +382,10 @@ class LinkManager(LinkViews):
         self.adverts.learnt(message)
         if previous is None or previous.neighbours != advert.neighbours:
             self.routing.unsettle()
-        if message.server not in self.known or self.known[message.server].sid != message.sid:
-            self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
+        info = self.known.get(message.server)
+        if info is None or info.sid != message.sid:
+            new = ServerInfo(message.sid, message.description, message.role)
+            self.known.learn(message.server, new)
         text = lp.encode(message)
         for peer in self.sessions:
             if peer != session.peer:
@@ -450,7 +454,7 @@ class LinkManager(LinkViews):
                 self._send_text(peer, text)
 
     def _routed(self, session: LinkSession, event: Event) -> None:
-        if event.id in self.seen:
+        if seen_key(event) in self.seen:
             return  # a duplicate: already applied and forwarded
         if event.o == self.me or not self.routing.may_pass_on(session.peer, event):
             log.warning(
@@ -472,7 +476,10 @@ class LinkManager(LinkViews):
         # Remembered once accepted: a copy refused by one link (a view not
         # yet up to date) does not shut out the same event by another.
         if not isinstance(event, ClockTick):
-            self._remember(event.id)
+            self._remember(event)
+        refused = self.known.heard(event.o, event.id)
+        if refused is not None:
+            log.warning("link %s: did not take the start of %s: %s", session.peer, event.o, refused)
         remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
@@ -490,20 +497,20 @@ class LinkManager(LinkViews):
         why = self.replays.stale("event", event.id, sid, "e")
         if why is None and isinstance(event, ChatMessage):
             msgid = event.tags.get("msgid", "")
-            why = foreign_msgid(msgid, event.o, [sid]) if msgid else None
+            why = foreign_msgid(msgid, event.o, [sid], self.known.owners()) if msgid else None
             if why is None:
                 why = self.replays.stale("msgid", msgid, sid)
         return why
 
-    def _remember(self, event_id: str) -> None:
-        self.seen[event_id] = None
+    def _remember(self, event: Event) -> None:
+        self.seen[seen_key(event)] = None
         if len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
 
     def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""
         if not isinstance(event, ClockTick):  # many, and harmless twice
-            self._remember(event.id)
+            self._remember(event)
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
@@ -528,3 +535,12 @@ class LinkManager(LinkViews):
         counters.messages_out += 1
         counters.bytes_out += len(text)
         session.send(text)
+
+
+def seen_key(event: Event) -> str:
+    """What tells events apart: origin and id.
+
+    A peer picks its events' ids: one that took the id another server gives
+    its next event would otherwise shut that event out here, as seen.
+    """
+    return f"{event.o} {event.id}"

@@ -8,7 +8,7 @@ state, apart from CONNECT and SQUIT, which the dialer carries out.
 from __future__ import annotations
 
 from ..irc.network import ServerView
-from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
+from .peers import KnownServers, LinkControl, LinkCounters, LinkSession, ServerInfo
 from .topology import Topology
 
 
@@ -16,7 +16,7 @@ class LinkViews:
     """The manager's answers to LINKS, MAP, CONNECT, SQUIT, /metrics and /status."""
 
     topology: Topology
-    known: dict[str, ServerInfo]
+    known: KnownServers
     sessions: dict[str, LinkSession]
     counters: dict[str, LinkCounters]
     control: LinkControl | None
@@ -37,6 +37,10 @@ class LinkViews:
                 )
             )
         return sorted(views, key=lambda v: (v.hops, v.name))
+
+    def beside(self, server: str) -> str:
+        """The server next to ``server`` on the way there from here (``NetworkHooks``)."""
+        return self.topology.uplink_of(server) or self.topology.me
 
     def connect(self, name: str) -> str | None:
         """CONNECT: dial a configured peer."""

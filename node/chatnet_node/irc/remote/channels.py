@@ -154,9 +154,12 @@ def on_state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
         if (user := state.users.get(uid)) is not None and user not in channel.members
     ]
     # A client that asked for ``batch`` gets the JOINs (and the returning
-    # operators' MODEs) in one IRCv3 ``netjoin``: the server that came back, and this one.
+    # operators' MODEs) in one IRCv3 ``netjoin``: the two ends of the link
+    # that brought them, the server that came back first.
     local = [member for member in channel.members if not member.remote] if joining else []
-    with state.output.batch("netjoin", [event.o, state.name], local, ["JOIN", "MODE"]):
+    network = state.network
+    here = network.beside(event.o) if network is not None and joining else state.name
+    with state.output.batch("netjoin", [event.o, here], local, ["JOIN", "MODE"]):
         for user, status in joining:
             if user in channel.members:
                 continue  # named twice
