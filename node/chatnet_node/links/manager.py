@@ -31,7 +31,6 @@ import datetime
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -42,12 +41,12 @@ from ..irc.disruptions import Span
 from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.state import ChatState
 from . import protocol as lp
+from .admission import Admission
 from .adverts import SignedAdverts
 from .burst import burst
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
-from .guard import PeerRate, Replays, foreign_msgid
-from .ownership import not_its_user
+from .guard import PeerRate
 from .peers import KnownServers, LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .signatures import AdvertSignatures
@@ -56,7 +55,6 @@ from .views import LinkViews
 
 log = logging.getLogger("chatnet.links")
 
-SEEN_EVENTS = 50_000  # events (origin and id) remembered to drop duplicates
 CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
 
 
@@ -78,7 +76,6 @@ class LinkManager(LinkViews):
             config.name,
             ServerInfo(config.server_id, config.description, self.role, self.core.ids.start),
         )
-        self.seen: OrderedDict[str, None] = OrderedDict()
         self.adverts = SignedAdverts(config.name)  # each server's latest, as it came
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
@@ -86,9 +83,9 @@ class LinkManager(LinkViews):
         self._next_clock = 0.0
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
-        self.replays = Replays()
         self._flooding: set[int] = set()  # links being dropped for flooding
         self.routing = Routing(self.core, self.topology, self.sid_of, self.known.owners)
+        self.admission = Admission(self.core, self.routing, self.known)
         self.catchup = CatchUp(
             self.core, self._send, lambda: self.sessions, self.routing.replay_problem
         )
@@ -454,30 +451,16 @@ class LinkManager(LinkViews):
                 self._send_text(peer, text)
 
     def _routed(self, session: LinkSession, event: Event) -> None:
-        if seen_key(event) in self.seen:
-            return  # a duplicate: already applied and forwarded
-        if event.o == self.me or not self.routing.may_pass_on(session.peer, event):
-            log.warning(
-                "link %s: dropped %s from %s: origin does not match this link",
-                session.peer,
-                event.t,
-                event.o,
-            )
-            self.dropped += 1
-            return
+        admission = self.admission
+        if admission.duplicate(event):
+            return  # already applied and forwarded
         sid_of = self.sid_of()
-        why = self._replayed(event, sid_of.get(event.o))
-        if why is None:
-            why = not_its_user(self.core, event, sid_of)
+        why = admission.problem(session.peer, event, sid_of)
         if why is not None:
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
             return
-        # Remembered once accepted: a copy refused by one link (a view not
-        # yet up to date) does not shut out the same event by another.
-        if not isinstance(event, ClockTick):
-            self._remember(event)
-        refused = self.known.heard(event.o, event.id)
+        refused = admission.taken(event)
         if refused is not None:
             log.warning("link %s: did not take the start of %s: %s", session.peer, event.o, refused)
         remote.apply(self.core, event, sid_of)
@@ -490,27 +473,10 @@ class LinkManager(LinkViews):
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
-    def _replayed(self, event: Event, sid: int | None) -> str | None:
-        """Why ``event`` is an old one of its origin's, replayed (None: it is new)."""
-        if sid is None:
-            return None
-        why = self.replays.stale("event", event.id, sid, "e")
-        if why is None and isinstance(event, ChatMessage):
-            msgid = event.tags.get("msgid", "")
-            why = foreign_msgid(msgid, event.o, [sid], self.known.owners()) if msgid else None
-            if why is None:
-                why = self.replays.stale("msgid", msgid, sid)
-        return why
-
-    def _remember(self, event: Event) -> None:
-        self.seen[seen_key(event)] = None
-        if len(self.seen) > SEEN_EVENTS:
-            self.seen.popitem(last=False)
-
     def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""
         if not isinstance(event, ClockTick):  # many, and harmless twice
-            self._remember(event)
+            self.admission.remember(event)
         self._forward(event, exclude=None)
 
     def _forward(self, event: Event, exclude: str | None) -> None:
@@ -535,12 +501,3 @@ class LinkManager(LinkViews):
         counters.messages_out += 1
         counters.bytes_out += len(text)
         session.send(text)
-
-
-def seen_key(event: Event) -> str:
-    """What tells events apart: origin and id.
-
-    A peer picks its events' ids: one that took the id another server gives
-    its next event would otherwise shut that event out here, as seen.
-    """
-    return f"{event.o} {event.id}"

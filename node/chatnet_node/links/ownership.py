@@ -6,6 +6,8 @@ event from a link.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..irc.events import Event
 from ..irc.state import ChatState
 from ..irc.transitions.accounts import SERVICES
@@ -13,7 +15,7 @@ from ..irc.transitions.accounts import SERVICES
 __all__ = ["not_its_user"]
 
 
-def not_its_user(core: ChatState, event: Event, sid_of: dict[str, int]) -> str | None:
+def not_its_user(core: ChatState, event: Event, sid_of: Mapping[str, int]) -> str | None:
     """Why ``event`` acts for a user its origin does not own (None: it does own it).
 
     A server speaks only for its own users: a change to a user (a message, a
