@@ -8,6 +8,8 @@ users notice nothing:
 
 * a message, and a QUIT, for a user of the node (not evil's to speak for);
 * a message from a uid outside evil's server ID, with a forged source;
+* a message from a user of evil's not known yet, under the nick of a user
+  of the node: shown under the nick a collision would give it;
 * an event whose origin is a server that is not behind this link;
 * the same event again (a replay), and a message again under a new event id;
 * a message bigger than the link protocol allows: the link is dropped;
@@ -165,6 +167,11 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
         lines += await bob.sync()
         texts = [m.last for m in lines if m.command in ("PRIVMSG", "QUIT")]
         assert texts == ["hello from mallory"], f"bob saw {texts}"
+        # A user of evil's not known here yet, naming itself alice: not shown as alice.
+        unknown = say(f"{EVIL_SID}u77", "evil5", "not known yet", source="alice!~alice@host")
+        await ws.send(lp.encode(unknown))
+        line = await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "not known yet")
+        assert line.source == f"Guest{EVIL_SID}u77!~alice@host", line
         await alice.privmsg("#room", "still here")  # the spoofed QUIT changed nothing
 
         log = node.log()

@@ -11,7 +11,7 @@ from ..names import casefold, is_channel_name
 from ..serverinfo import STATUSMSG
 from ..servertime import format_time
 from ..state import ChatState
-from .common import SidOf, tags_of
+from .common import SidOf, guest_nick, log, tags_of
 
 
 def on_message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
@@ -20,7 +20,7 @@ def on_message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
         return
     # The sender may not be known here yet (its server's burst is still on
     # the way after a re-homing): its source travels with the message.
-    prefix = sender.prefix if sender is not None else event.source
+    prefix = sender.prefix if sender is not None else unknown_source(state, event)
     params = [event.target] if event.command == "TAGMSG" else [event.target, event.text]
     out = Message(event.command, params, prefix, dict(event.tags))
     status, name = event.target[:1], event.target[1:]
@@ -50,6 +50,28 @@ def on_message(state: ChatState, event: ev.ChatMessage, sid_of: SidOf) -> None:
     if recipient is not None:
         # Stored here wherever the recipient is; delivered if it is here.
         change.private_message(state, sender, recipient, out, origin=event.o)
+
+
+def unknown_source(state: ChatState, event: ev.ChatMessage) -> str:
+    """The source of a message whose sender is not known here yet.
+
+    As it names itself, unless that nick is held here by a user of another
+    server: then the nick a collision would give it (``Guest<uid>``), so
+    that no server can show its lines under another server's user.
+    """
+    nick, bang, rest = event.source.partition("!")
+    holder = state.nicks.get(casefold(nick))
+    if holder is None or (holder.server or state.name) == event.o:
+        return event.source
+    log.info(
+        "message %s of %s: its sender %s is not known here, and %s is a user of %s",
+        event.tags.get("msgid", event.id),
+        event.o,
+        event.uid,
+        holder.nick,
+        holder.server or state.name,
+    )
+    return f"{guest_nick(event.uid)}{bang}{rest}"
 
 
 def replay(
