@@ -176,7 +176,7 @@ async def test_a_hostile_peer_is_contained_and_the_link_dropped_when_it_must(
 
         log = node.log()
         for why in (
-            f"dropped msg from {EVIL}: msgid 1{a_start}9 is one a makes (its current start)",
+            f"dropped msg from {EVIL}: msgid 1{a_start}9 is of this server's own start",
             f"dropped msg from {EVIL}: user {alice_uid} (alice) is on a, not {EVIL}",
             f"dropped msg from {EVIL}: user 7u1 is not one of {EVIL}'s (server ID {EVIL_SID})",
             "dropped msg from b: origin does not match this link",

@@ -1,9 +1,8 @@
-"""The link guard's decisions (``links.guard``), with no sockets: rates, replays, msgids."""
+"""The link guard's decisions (``links.guard``), with no sockets: rates and replays."""
 
 from __future__ import annotations
 
-from chatnet_node.links.guard import REPLAY_WINDOW, PeerRate, Replays, counter_of, foreign_msgid
-from chatnet_node.links.peers import KnownServers, ServerInfo
+from chatnet_node.links.guard import REPLAY_WINDOW, PeerRate, Replays, counter_of
 
 
 def test_a_link_may_send_its_burst_then_its_rate_and_no_more() -> None:
@@ -30,22 +29,6 @@ def test_ids_are_read_as_prefix_and_counter_only_in_their_servers_shape() -> Non
     assert counter_of("evil:b1700000000:3", 42, "e") is None  # a burst's id
     assert counter_of("2aabcdef", 42) is None
     assert counter_of("2aabcdefx1", 42, "e") is None
-
-
-def test_a_msgid_is_its_servers_by_shape_unless_another_servers_current_start_claims_it() -> None:
-    # evil (42, ``2a``) and a (677, ``2a5``): a's msgids fit the shape of evil's.
-    owners = {"2a5123456": "a", "2afedcba9": "evil"}
-    assert foreign_msgid("2a51234567-000000f", "evil", [42], owners) == (
-        "msgid 2a51234567-000000f is one a makes (its current start)"
-    )
-    assert foreign_msgid("2a51234567", "evil", [42]) is None  # no start known: the shape only
-    assert foreign_msgid("2a51234567", "a", [677], owners) is None
-    assert foreign_msgid("2afedcba91f", "evil", [42], owners) is None  # its own current start
-    assert foreign_msgid("2a0000001f", "evil", [42], owners) is None  # an earlier start of its
-    assert foreign_msgid("2a0000001f", "a", [677], owners) == (
-        "msgid 2a0000001f is not one a makes (server ID 677)"
-    )
-    assert foreign_msgid("7abcdef1", "b", [], owners) is None  # b's ID not known: not judged
 
 
 def test_an_id_applied_already_or_older_than_the_window_is_a_replay() -> None:
@@ -77,24 +60,3 @@ def test_within_the_window_an_origins_ids_may_cross_but_each_counts_once() -> No
     assert replays.stale("event", f"2aabcdefe{far - 1:x}", 42, "e") is None
     # A counter far ahead does not cost memory in proportion.
     assert replays.stale("event", "2aabcdefe" + "f" * 16, 42, "e") is None
-
-
-def test_a_servers_start_is_taken_from_its_event_ids_unless_it_covers_anothers() -> None:
-    known = KnownServers("a", ServerInfo(0x2A5, start="123456"))
-    known.learn("evil", ServerInfo(42))
-    known.learn("b", ServerInfo(7))
-    assert known.owners() == {"2a5123456": "a"}
-    assert known.heard("b", "7abcdefe1") is None
-    assert known.owners() == {"2a5123456": "a", "7abcdef": "b"}
-    # evil's ``2a`` + ``512345`` is a prefix of a's: a's msgids would fit it.
-    assert known.heard("evil", "2a512345e9") == "its start 512345 would make a's msgids fit its own"
-    assert known.heard("evil", "2a512345ea") is None  # said once
-    assert known.heard("evil", "evil-event-1") is None  # not of its shape: nothing learnt
-    assert known.heard("evil", "2afedcbae1") is None
-    assert known.owners()["2afedcba"] == "evil"
-    known.learn("b", ServerInfo(7, "b again"))  # a hello: the same ID keeps its start
-    assert known["b"].start == "abcdef"
-    known.learn("b", ServerInfo(8))  # another ID: a start to learn again
-    assert "7abcdef" not in known.owners()
-    known.forget("evil")
-    assert set(known.owners().values()) == {"a"}

@@ -5,8 +5,7 @@ seen before), its origin may speak through that link (``Routing``), its ids
 are fresh and of its origin's making (``guard``: the replay windows, and a
 msgid another server makes refused), and it acts for its origin's own users
 (``ownership``). ``problem`` says why not (the manager logs it and drops the
-event); ``taken`` books one that passed: remembered, and its id's start
-learnt (``peers.KnownServers.heard``).
+event); ``taken`` books one that passed.
 
 Pure: reads the core's users and the routing's view, sends nothing.
 """
@@ -20,7 +19,6 @@ from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.state import ChatState
 from .guard import Replays, foreign_msgid
 from .ownership import not_its_user
-from .peers import KnownServers
 from .routing import Routing
 
 __all__ = ["SEEN_EVENTS", "Admission", "seen_key"]
@@ -40,10 +38,9 @@ def seen_key(event: Event) -> str:
 class Admission:
     """The duplicate set and replay windows of one server's incoming events."""
 
-    def __init__(self, core: ChatState, routing: Routing, known: KnownServers) -> None:
+    def __init__(self, core: ChatState, routing: Routing) -> None:
         self.core = core
         self.routing = routing
-        self.known = known
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.replays = Replays()
 
@@ -58,13 +55,12 @@ class Admission:
         why = self._replayed(event, sid_of.get(event.o))
         return why if why is not None else not_its_user(self.core, event, sid_of)
 
-    def taken(self, event: Event) -> str | None:
-        """Book ``event``, which passed; why its start was not taken, to log (None: nothing)."""
+    def taken(self, event: Event) -> None:
+        """Book ``event``, which passed."""
         # Remembered once accepted: a copy refused by one link (a view not
         # yet up to date) does not shut out the same event by another.
         if not isinstance(event, ClockTick):  # many, and harmless twice
             self.remember(event)
-        return self.known.heard(event.o, event.id)
 
     def remember(self, event: Event) -> None:
         """``event`` is applied here: another copy of it is a duplicate."""
@@ -74,12 +70,18 @@ class Admission:
 
     def _replayed(self, event: Event, sid: int | None) -> str | None:
         """Why ``event`` is an old one of its origin's, replayed, or under another's msgid."""
+        msgid = event.tags.get("msgid", "") if isinstance(event, ChatMessage) else ""
+        ids = self.core.ids
+        if msgid.startswith(f"{ids.server_id:x}{ids.start}"):
+            # Whatever server's shape it also fits (server IDs whose hex
+            # begins another's: 42 is 2a, 677 2a5): taken, it would shut out
+            # the line this server gives that msgid next (acknowledged, lost).
+            return f"msgid {msgid} is of this server's own start"
         if sid is None:
             return None
         why = self.replays.stale("event", event.id, sid, "e")
-        if why is None and isinstance(event, ChatMessage):
-            msgid = event.tags.get("msgid", "")
-            why = foreign_msgid(msgid, event.o, [sid], self.known.owners()) if msgid else None
+        if why is None and msgid:
+            why = foreign_msgid(msgid, event.o, [sid])
             if why is None:
                 why = self.replays.stale("msgid", msgid, sid)
         return why

@@ -20,21 +20,17 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
   yet applied is taken in any order: while servers' views of a change of
   links differ, events are flooded, and one origin's events may come by two
   paths and cross. Ids of another shape (a burst's, which restates state)
-  are not judged here; the manager's duplicate check (by origin and id)
-  and the recent window's msgids still apply.
-* ``foreign_msgid``: a message must carry a msgid its server makes. Each
-  server's events tell its start (``peers.KnownServers.heard``), so a msgid
-  under another server's current prefix is that one's, even where two
-  server IDs' hex begin alike.
+  are not judged here; the manager's duplicate check and the recent
+  window's msgids still apply.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["PeerRate", "Replays", "counter_of", "foreign_msgid", "msgid_owners"]
+__all__ = ["PeerRate", "Replays", "counter_of", "foreign_msgid"]
 
 #: Prefixes remembered (each server start makes one); the oldest are forgotten.
 MAX_PREFIXES = 4096
@@ -42,8 +38,6 @@ MAX_PREFIXES = 4096
 REPLAY_WINDOW = 8192
 _WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 _HEX = frozenset("0123456789abcdef")
-#: A current prefix's lengths: server ID (``0`` to ``fff``) and start.
-_PREFIX_WIDTHS = (7, 8, 9)
 
 
 @dataclass
@@ -99,36 +93,17 @@ def counter_of(value: str, sid: int, mark: str = "") -> tuple[str, int] | None:
     return prefix, int(digits, 16)
 
 
-def foreign_msgid(
-    msgid: str, origin: str, sids: Iterable[int], owners: Mapping[str, str] | None = None
-) -> str | None:
+def foreign_msgid(msgid: str, origin: str, sids: Iterable[int]) -> str | None:
     """Why ``msgid`` is not one ``origin`` makes (its server ID, then its start), or None.
 
     A server stamps its own: another's msgid, taken first, would shut out the
     line its server gives it (acknowledged there). ``sids``: the server IDs
-    ``origin`` had (none known: not judged). ``owners``: each server's
-    current prefix, where its start is known (``msgid_owners``). A server ID
-    whose hex begins another's (1 and 0x1a) makes a shape fit both, so a
-    current prefix decides first: under another server's, the msgid is that
-    server's next (or last) one.
+    ``origin`` had (none known: not judged).
     """
-    names = msgid_owners(msgid, owners) if owners else []
-    if names and origin not in names:
-        return f"msgid {msgid} is one {names[0]} makes (its current start)"
     known = sorted(set(sids))
-    if names or not known or any(counter_of(msgid, sid) is not None for sid in known):
+    if not known or any(counter_of(msgid, sid) is not None for sid in known):
         return None
     return f"msgid {msgid} is not one {origin} makes (server ID {', '.join(map(str, known))})"
-
-
-def msgid_owners(msgid: str, owners: Mapping[str, str]) -> list[str]:
-    """The servers with a current prefix ``msgid`` begins with (``owners``: prefix to name).
-
-    A prefix is the server ID in hex (1 to 3 digits) and 6 of start: a
-    msgid fits two only if two starts happen to agree in 6 hex digits.
-    """
-    found = (owners.get(msgid[:width]) for width in _PREFIX_WIDTHS)
-    return [name for name in found if name is not None]
 
 
 class Replays:

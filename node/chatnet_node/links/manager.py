@@ -47,7 +47,7 @@ from .burst import burst
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate
-from .peers import KnownServers, LinkControl, LinkCounters, LinkSession, ServerInfo
+from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .signatures import AdvertSignatures
 from .topology import Advert, Topology
@@ -72,10 +72,9 @@ class LinkManager(LinkViews):
     def __post_init__(self) -> None:
         config = self.core.config
         self.topology = Topology(config.name)
-        self.known = KnownServers(
-            config.name,
-            ServerInfo(config.server_id, config.description, self.role, self.core.ids.start),
-        )
+        self.known: dict[str, ServerInfo] = {
+            config.name: ServerInfo(config.server_id, config.description, self.role)
+        }
         self.adverts = SignedAdverts(config.name)  # each server's latest, as it came
         self._burst_ids = itertools.count(1)
         self._bursted: set[str] = set()  # peers burst to on their current link
@@ -84,8 +83,8 @@ class LinkManager(LinkViews):
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self._flooding: set[int] = set()  # links being dropped for flooding
-        self.routing = Routing(self.core, self.topology, self.sid_of, self.known.owners)
-        self.admission = Admission(self.core, self.routing, self.known)
+        self.routing = Routing(self.core, self.topology, self.sid_of)
+        self.admission = Admission(self.core, self.routing)
         self.catchup = CatchUp(
             self.core, self._send, lambda: self.sessions, self.routing.replay_problem
         )
@@ -112,7 +111,7 @@ class LinkManager(LinkViews):
 
     def sid_of(self) -> dict[str, int]:
         """Server name to server ID, for the collision tie-break."""
-        return self.known.sids()
+        return {name: info.sid for name, info in self.known.items()}
 
     # Link lifecycle.
 
@@ -122,8 +121,7 @@ class LinkManager(LinkViews):
         was_reachable = peer in self.topology.reachable()
         self.sessions[peer] = session
         self.counters.setdefault(peer, LinkCounters())
-        info = ServerInfo(session.peer_sid, session.peer_description, session.peer_role)
-        self.known.learn(peer, info)
+        self.known[peer] = ServerInfo(session.peer_sid, session.peer_description, session.peer_role)
         log.info("link up: %s -- %s (%s)", self.me, peer, "join" if not was_reachable else "cycle")
         self._advertise()
         for advert in list(self.topology.adverts.values()):
@@ -263,7 +261,7 @@ class LinkManager(LinkViews):
         self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
-            self.known.forget(name)
+            self.known.pop(name, None)
         self.adverts.forget(lost)
 
     def _burst_if_due(self, peer: str) -> None:
@@ -379,10 +377,8 @@ class LinkManager(LinkViews):
         self.adverts.learnt(message)
         if previous is None or previous.neighbours != advert.neighbours:
             self.routing.unsettle()
-        info = self.known.get(message.server)
-        if info is None or info.sid != message.sid:
-            new = ServerInfo(message.sid, message.description, message.role)
-            self.known.learn(message.server, new)
+        if message.server not in self.known or self.known[message.server].sid != message.sid:
+            self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
         text = lp.encode(message)
         for peer in self.sessions:
             if peer != session.peer:
@@ -460,9 +456,7 @@ class LinkManager(LinkViews):
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
             return
-        refused = admission.taken(event)
-        if refused is not None:
-            log.warning("link %s: did not take the start of %s: %s", session.peer, event.o, refused)
+        admission.taken(event)
         remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (

@@ -81,12 +81,10 @@ class Routing:
         core: ChatState,
         topology: Topology,
         sids: Callable[[], Mapping[str, int]],
-        owners: Callable[[], Mapping[str, str]],
     ) -> None:
         self.core = core
         self.topology = topology
         self._sids = sids  # the servers known now (this one too), by name: their server IDs
-        self._owners = owners  # their current msgid prefixes, where known (``guard``)
         self._unsettled_until = 0.0  # flood until then: the views of a change may differ
         self._lost: dict[str, Lost] = {}
 
@@ -153,8 +151,7 @@ class Routing:
     def _replay_problem(
         self, peer: str, origin: str, msgid: str, ts: float, sids: list[tuple[str, int]]
     ) -> str | None:
-        known = [sid for name, sid in sids if name == origin]
-        why = foreign_msgid(msgid, origin, known, self._owners())
+        why = foreign_msgid(msgid, origin, [sid for name, sid in sids if name == origin])
         if why is not None:
             return why
         if origin == peer:

@@ -8,7 +8,7 @@ state, apart from CONNECT and SQUIT, which the dialer carries out.
 from __future__ import annotations
 
 from ..irc.network import ServerView
-from .peers import KnownServers, LinkControl, LinkCounters, LinkSession, ServerInfo
+from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .topology import Topology
 
 
@@ -16,7 +16,7 @@ class LinkViews:
     """The manager's answers to LINKS, MAP, CONNECT, SQUIT, /metrics and /status."""
 
     topology: Topology
-    known: KnownServers
+    known: dict[str, ServerInfo]
     sessions: dict[str, LinkSession]
     counters: dict[str, LinkCounters]
     control: LinkControl | None
