@@ -33,30 +33,33 @@ def test_ids_are_read_as_prefix_and_counter_only_in_their_servers_shape() -> Non
 
 def test_an_id_applied_already_or_older_than_the_window_is_a_replay() -> None:
     replays = Replays()
-    assert replays.stale("event", "2aabcdefe5", 42, "e") is None
-    assert replays.stale("event", "2aabcdefe7", 42, "e") is None  # gaps are fine
-    assert replays.stale("event", "2aabcdefe7", 42, "e") == (
+    assert replays.stale("event", "2aabcdefe5", "evil", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe7", "evil", 42, "e") is None  # gaps are fine
+    assert replays.stale("event", "2aabcdefe7", "evil", 42, "e") == (
         "replayed event 2aabcdefe7: already applied up to 7 of 2aabcdef"
     )
-    assert replays.stale("event", "2aabcdefe5", 42, "e") is not None
-    assert replays.stale("event", "2a123456e1", 42, "e") is None  # the server restarted
-    assert replays.stale("msgid", "2aabcdef5-0000000", 42) is None  # msgids counted apart
-    assert replays.stale("event", "burst-id", 42, "e") is None  # another shape: not judged
+    assert replays.stale("event", "2aabcdefe5", "evil", 42, "e") is not None
+    assert replays.stale("event", "2a123456e1", "evil", 42, "e") is None  # the server restarted
+    assert replays.stale("msgid", "2aabcdef5-0000000", "evil", 42) is None  # msgids counted apart
+    assert replays.stale("event", "burst-id", "evil", 42, "e") is None  # another shape: not judged
+    # Another server saying it has evil's ID moves none of evil's windows.
+    assert replays.stale("event", "2aabcdefef", "mallory", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe6", "evil", 42, "e") is None
 
 
 def test_within_the_window_an_origins_ids_may_cross_but_each_counts_once() -> None:
     """While views of a change differ, events are flooded: one origin's events
     may come by two paths, a later one first."""
     replays = Replays()
-    assert replays.stale("event", "2aabcdefe7", 42, "e") is None
-    assert replays.stale("event", "2aabcdefe6", 42, "e") is None  # crossed: still new
-    assert replays.stale("event", "2aabcdefe6", 42, "e") is not None  # but only once
+    assert replays.stale("event", "2aabcdefe7", "evil", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe6", "evil", 42, "e") is None  # crossed: still new
+    assert replays.stale("event", "2aabcdefe6", "evil", 42, "e") is not None  # but only once
     far = 7 + REPLAY_WINDOW + 1
-    assert replays.stale("event", f"2aabcdefe{far:x}", 42, "e") is None
-    assert replays.stale("event", "2aabcdefe8", 42, "e") == (
+    assert replays.stale("event", f"2aabcdefe{far:x}", "evil", 42, "e") is None
+    assert replays.stale("event", "2aabcdefe8", "evil", 42, "e") == (
         f"replayed event 2aabcdefe8: older than the last {REPLAY_WINDOW} applied, "
         f"up to {far:x} of 2aabcdef"
     )
-    assert replays.stale("event", f"2aabcdefe{far - 1:x}", 42, "e") is None
+    assert replays.stale("event", f"2aabcdefe{far - 1:x}", "evil", 42, "e") is None
     # A counter far ahead does not cost memory in proportion.
-    assert replays.stale("event", "2aabcdefe" + "f" * 16, 42, "e") is None
+    assert replays.stale("event", "2aabcdefe" + "f" * 16, "evil", 42, "e") is None

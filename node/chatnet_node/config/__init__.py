@@ -227,7 +227,9 @@ class NodeConfig(Section):
     name: str = Field(description="server name, unique in the network")
     server_id: int = Field(default=1, ge=0, le=4095)
     network: str = "chatnet"
-    description: str = "chatnet server"
+    description: str = Field(
+        default="chatnet server", pattern=r"^[^\r\n\x00]*$", description="one line (LINKS, MAP)"
+    )
     password: str | None = Field(default=None, description="connection password (PASS)")
     listeners: Listeners = Listeners()
     limits: Limits = Limits()

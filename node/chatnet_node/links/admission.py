@@ -79,9 +79,9 @@ class Admission:
             return f"msgid {msgid} is of this server's own start"
         if sid is None:
             return None
-        why = self.replays.stale("event", event.id, sid, "e")
+        why = self.replays.stale("event", event.id, event.o, sid, "e")
         if why is None and msgid:
             why = foreign_msgid(msgid, event.o, [sid])
             if why is None:
-                why = self.replays.stale("msgid", msgid, sid)
+                why = self.replays.stale("msgid", msgid, event.o, sid)
         return why

@@ -12,8 +12,8 @@ Pure decisions, no I/O; the ``LinkManager`` asks them for every message.
   origin gets twice the allowance, so a flood is cut at its first hop
   (where the origin is the peer) and never splits the network further on.
 * ``Replays``: every id a server makes (``irc.ids``) is its per-start prefix
-  (server ID in hex, then 6 random hex digits) and a counter. Per prefix
-  (event ids and msgids apart) it keeps the highest counter applied and
+  (server ID in hex, then 6 random hex digits) and a counter. Per origin and
+  prefix (event ids and msgids apart) it keeps the highest counter applied and
   which of the ``REPLAY_WINDOW`` counters below it were applied, the
   anti-replay window of IPsec (RFC 4303, 3.4.3): an id applied already, or
   older than the window, is a replay, refused. Within the window an id not
@@ -113,13 +113,17 @@ class Replays:
         #: key -> (highest counter, bitmap: bit n set when ``highest - n`` was applied)
         self._windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
-    def stale(self, kind: str, value: str, sid: int, mark: str = "") -> str | None:
-        """Why ``value`` (an id of server ``sid``) is a replay, or None (and it is now applied)."""
+    def stale(self, kind: str, value: str, origin: str, sid: int, mark: str = "") -> str | None:
+        """Why ``value`` (an id of server ``origin``, ID ``sid``) is a replay, or None.
+
+        None: it is new, and now applied. Windows are kept per origin too: a
+        server that says it has another's ID moves no window of that one's.
+        """
         parsed = counter_of(value, sid, mark)
         if parsed is None:
             return None
         prefix, counter = parsed
-        key = f"{kind}:{prefix}"
+        key = f"{kind}:{origin}:{prefix}"
         window = self._windows.get(key)
         if window is None:
             high, bits = counter, 1

@@ -235,11 +235,25 @@ class LinkManager(LinkViews):
         return self.adverts.outgoing(message)
 
     def _authentic(self, session: LinkSession, message: lp.Advert) -> bool:
-        """Is ``message`` news signed by its own server (when adverts must be signed)?"""
+        """Is ``message`` news signed by its own server (when adverts must be signed)?
+
+        And under a server ID no other server has here: ids (uids, msgids,
+        event ids) are judged by their server's ID, so a server claiming
+        another's could speak in its ids.
+        """
         known = self.topology.adverts.get(message.server)
         if message.server == self.me or (known is not None and known.seq >= message.seq):
             return False  # old news: nothing to check
         why = self.adverts.advert_problem(message, self._utc_now())
+        if why is None:
+            why = next(
+                (
+                    f"server ID {message.sid} is {name}'s"
+                    for name, info in self.known.items()
+                    if info.sid == message.sid and name != message.server
+                ),
+                None,
+            )
         if why is None:
             return True
         log.warning(

@@ -293,6 +293,15 @@ LinkMessage = Annotated[AnyMessage, Field(discriminator="t")]
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(LinkMessage)
 
 
+#: What no string of a link message may hold: written to a client, a CR or
+#: LF would end the IRC line there and start another (any line, from any
+#: source), and a NUL ends a line for many clients.
+_LINE_BREAKERS = ("\\r", "\\n", "\\u00")  # as JSON writes them, in either form
+#: Event fields that are IRC tokens (a nick, a user@host, a channel, a uid):
+#: one word each, so a space would shift a line's parameters.
+_TOKENS = ("o", "id", "uid", "nick", "user", "host", "source", "target", "channel")
+
+
 def decode(raw: str | bytes) -> AnyMessage:
     """Parse one link message; raises LinkProtocolError with the reason."""
     if len(raw) > MAX_LINK_MESSAGE:
@@ -301,12 +310,40 @@ def decode(raw: str | bytes) -> AnyMessage:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise LinkProtocolError(f"not JSON: {exc}") from exc
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    if any(escape in text for escape in _LINE_BREAKERS):  # rare: then look closer
+        where = _line_breaker(data, "")
+        if where is not None:
+            raise LinkProtocolError(f"invalid message: {where}: a CR, LF or NUL in a string")
     try:
-        return _ADAPTER.validate_python(data)
+        message = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(message)"
         raise LinkProtocolError(f"invalid message: {where}: {first['msg']}") from exc
+    if not isinstance(message, BaseModel):  # an event
+        for name in _TOKENS:
+            value = getattr(message, name, None)
+            if isinstance(value, str) and (" " in value or value.startswith(":")):
+                raise LinkProtocolError(f"invalid message: {name}: not one IRC word: {value!r}")
+    return message
+
+
+def _line_breaker(data: object, where: str) -> str | None:
+    """Where in ``data`` (parsed JSON) a string holds a CR, LF or NUL, or None."""
+    if isinstance(data, str):
+        return where or "(message)" if ("\r" in data or "\n" in data or "\0" in data) else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found = _line_breaker(key, where) or _line_breaker(value, f"{where}.{key}".lstrip("."))
+            if found is not None:
+                return found
+    if isinstance(data, list):
+        for index, value in enumerate(data):
+            found = _line_breaker(value, f"{where}.{index}".lstrip("."))
+            if found is not None:
+                return found
+    return None
 
 
 _DUMPERS: dict[type, TypeAdapter[AnyMessage]] = {}

@@ -11,6 +11,7 @@ from ..names import casefold, is_channel_name
 from ..serverinfo import STATUSMSG
 from ..servertime import format_time
 from ..state import ChatState
+from ..transitions.accounts import SERVICES
 from .common import SidOf, guest_nick, log, tags_of
 
 
@@ -56,22 +57,34 @@ def unknown_source(state: ChatState, event: ev.ChatMessage) -> str:
     """The source of a message whose sender is not known here yet.
 
     As it names itself, unless that nick is held here by a user of another
-    server: then the nick a collision would give it (``Guest<uid>``), so
-    that no server can show its lines under another server's user.
+    server, or is a service's: then ``Guest<uid>`` (what a collision may
+    give it), so that no server shows its lines as another server's user,
+    or as NickServ.
     """
-    nick, bang, rest = event.source.partition("!")
-    holder = state.nicks.get(casefold(nick))
-    if holder is None or (holder.server or state.name) == event.o:
-        return event.source
+    source = event.source
+    cut = min((i for i in (source.find("!"), source.find("@")) if i >= 0), default=len(source))
+    nick = source[:cut]
+    folded = casefold(nick)
+    holder = state.nicks.get(folded)
+    if holder is not None and (holder.server or state.name) != event.o:
+        why = f"{nick} is a user of {holder.server or state.name}"
+    elif folded in _SERVICE_NICKS:
+        why = f"{nick} is a service"
+    elif not nick:
+        why = "it names no nick"
+    else:
+        return source
     log.info(
-        "message %s of %s: its sender %s is not known here, and %s is a user of %s",
+        "message %s of %s: its sender %s is not known here, and %s",
         event.tags.get("msgid", event.id),
         event.o,
         event.uid,
-        holder.nick,
-        holder.server or state.name,
+        why,
     )
-    return f"{guest_nick(event.uid)}{bang}{rest}"
+    return f"{guest_nick(event.uid)}{source[cut:]}"
+
+
+_SERVICE_NICKS = frozenset(casefold(name) for name in SERVICES)
 
 
 def replay(
