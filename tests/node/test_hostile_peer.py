@@ -271,8 +271,9 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
     node: NodeProcess,
 ) -> None:
     """A CR or LF written to a client would end the line there and start
-    another, from any source: refused in any string of a link message. A user
-    of evil's not known yet may name itself, but not as a user of the node, a
+    another, from any source: refused in any string of a link message but a
+    multiline message's text (written line by line); a NUL anywhere. A user of
+    evil's not known yet may name itself, but not as a user of the node, a
     service, or a bare ``nick@host``; and evil may not take another server's
     ID in an advert."""
     async with room_and_evil(node) as (_, bob, ws):
@@ -280,15 +281,18 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
             await ws.send(lp.encode(event))
         forged = ":alice!~alice@127.0.0.1 PRIVMSG #room :I never said this"
         broken = [
-            say(f"{EVIL_SID}u1", "evil1", f"hi\r\n{forged}"),
-            say(f"{EVIL_SID}u1", "evil2", f"hi\n{forged}"),
-            say(f"{EVIL_SID}u1", "evil3", "hi", source="mallory\r\n:server 001 bob :x"),
-            say(f"{EVIL_SID}u1", "evil4", "spaced", source="mal lory!m@h"),
+            say(f"{EVIL_SID}u1", "evil1", f"hi\0{forged}"),
+            say(f"{EVIL_SID}u9", "evil3", "hi", source="mallory\r\n:server 001 bob :x"),
+            say(f"{EVIL_SID}u9", "evil4", "spaced", source="mal lory!m@h"),
         ]
         for event in broken:
             await ws.send(lp.encode(event))
-        line = caught_up(EVIL, "2aabcdef9", time.time(), f"old\r\n{forged}", "m!m@h")
-        await ws.send(lp.encode(lp.Replay(items=[line])))
+        for source in (f"m!m@h\n{forged}", "ChanServ!ChanServ@services. MODE #room +o m"):
+            line = caught_up(EVIL, "2aabcdef9", time.time(), "old", source)
+            await ws.send(lp.encode(lp.Replay(items=[line])))
+        # A multiline message's text holds its lines (``irc.multiline``): each
+        # one is written as a line of its own, from its sender.
+        await ws.send(lp.encode(say(f"{EVIL_SID}u1", "evil5", f"two\n{forged}")))
         names = ["alice@127.0.0.1", "NickServ!NickServ@services.", "!nobody@h", "ghost!g@h"]
         for n, source in enumerate(names, start=10):
             unknown = say(f"{EVIL_SID}u{n}", f"evil{n}", f"as {source}", source=source)
@@ -297,19 +301,23 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
         await ws.send(lp.encode(say(f"{EVIL_SID}u1", "evil20", "the end")))
         await bob.collect_until(lambda m: m.command == "PRIVMSG" and m.last == "the end")
         shown = [(m.source, m.last) for m in bob.inbox.seen if m.command == "PRIVMSG"]
+        mallory = "mallory!m@evil.example"
         assert shown == [
+            (mallory, "two"),
+            (mallory, forged),
             ("Guest42u10@127.0.0.1", "as alice@127.0.0.1"),
             ("Guest42u11!NickServ@services.", "as NickServ!NickServ@services."),
             ("Guest42u12!nobody@h", "as !nobody@h"),
             ("ghost!g@h", "as ghost!g@h"),
-            ("mallory!m@evil.example", "the end"),
+            (mallory, "the end"),
         ], f"bob saw {shown}"
         log = node.log()
         for why in (
             "link evil: dropped a bad message: invalid message: text: a CR, LF or NUL in a string",
             "link evil: dropped a bad message: invalid message: source: a CR, LF or NUL",
             "link evil: dropped a bad message: invalid message: source: not one IRC word",
-            "link evil: dropped a bad message: invalid message: items.0.text: a CR, LF or NUL",
+            "link evil: dropped a bad message: invalid message: items.0.source: a CR, LF or NUL",
+            "link evil: dropped a bad message: invalid message: items.0.source: not one IRC word",
             "link evil: refused the advert of b (seq 1): server ID 1 is a's",
         ):
             assert why in log, f"no {why!r} in the node's log:\n{log}"

@@ -227,9 +227,7 @@ class NodeConfig(Section):
     name: str = Field(description="server name, unique in the network")
     server_id: int = Field(default=1, ge=0, le=4095)
     network: str = "chatnet"
-    description: str = Field(
-        default="chatnet server", pattern=r"^[^\r\n\x00]*$", description="one line (LINKS, MAP)"
-    )
+    description: str = Field(default="chatnet server", description="one line (LINKS, MAP)")
     password: str | None = Field(default=None, description="connection password (PASS)")
     listeners: Listeners = Listeners()
     limits: Limits = Limits()
@@ -274,6 +272,13 @@ class NodeConfig(Section):
                         "headers (e.g. trustedProxies: [10.0.0.0/8])"
                     )
         return self
+
+    @field_validator("description")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # LINKS and MAP show it inside one IRC line: a YAML block's line
+        # breaks (and a NUL) become spaces.
+        return " ".join(value.replace("\x00", " ").split())
 
     @field_validator("name")
     @classmethod

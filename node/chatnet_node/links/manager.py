@@ -246,11 +246,12 @@ class LinkManager(LinkViews):
             return False  # old news: nothing to check
         why = self.adverts.advert_problem(message, self._utc_now())
         if why is None:
+            reachable = self.topology.reachable()  # as the handshake checks a peer's
             why = next(
                 (
                     f"server ID {message.sid} is {name}'s"
                     for name, info in self.known.items()
-                    if info.sid == message.sid and name != message.server
+                    if info.sid == message.sid and name != message.server and name in reachable
                 ),
                 None,
             )

@@ -297,9 +297,17 @@ _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(LinkMessage)
 #: LF would end the IRC line there and start another (any line, from any
 #: source), and a NUL ends a line for many clients.
 _LINE_BREAKERS = ("\\r", "\\n", "\\u00")  # as JSON writes them, in either form
-#: Event fields that are IRC tokens (a nick, a user@host, a channel, a uid):
-#: one word each, so a space would shift a line's parameters.
-_TOKENS = ("o", "id", "uid", "nick", "user", "host", "source", "target", "channel")
+#: Where a CR or LF is data: a multiline message's text (``irc.multiline``:
+#: lines joined by LF, a joined-on line marked by CR; written to clients
+#: line by line), and a server's description (one line wherever shown).
+_LINES_ALLOWED = {"msg": ("text",), "replay": ("text",), "hello": ("description",),
+                  "lsa": ("description",)}  # fmt: skip
+#: Event (and caught-up line) fields that are IRC words: a nick, a
+#: user@host, a channel, a uid, an id. A space would shift a line's
+#: parameters, and a leading ':' start its last one (a host may be an IPv6
+#: address: ``::1``).
+_WORDS = ("o", "id", "uid", "nick", "user", "host", "source", "target", "channel", "new", "by",
+          "name", "key", "account", "topic_by", "redacted", "msgid", "time")  # fmt: skip
 
 
 def decode(raw: str | bytes) -> AnyMessage:
@@ -312,7 +320,10 @@ def decode(raw: str | bytes) -> AnyMessage:
         raise LinkProtocolError(f"not JSON: {exc}") from exc
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     if any(escape in text for escape in _LINE_BREAKERS):  # rare: then look closer
-        where = _line_breaker(data, "")
+        kind = data.get("t") if isinstance(data, dict) else None
+        where = _line_breaker(
+            data, "", _LINES_ALLOWED.get(kind, ()) if isinstance(kind, str) else ()
+        )
         if where is not None:
             raise LinkProtocolError(f"invalid message: {where}: a CR, LF or NUL in a string")
     try:
@@ -321,26 +332,41 @@ def decode(raw: str | bytes) -> AnyMessage:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(message)"
         raise LinkProtocolError(f"invalid message: {where}: {first['msg']}") from exc
-    if not isinstance(message, BaseModel):  # an event
-        for name in _TOKENS:
-            value = getattr(message, name, None)
-            if isinstance(value, str) and (" " in value or value.startswith(":")):
-                raise LinkProtocolError(f"invalid message: {name}: not one IRC word: {value!r}")
+    if isinstance(message, Replay):
+        for index, item in enumerate(message.items):
+            _check_words(item, f"items.{index}.")
+    elif not isinstance(message, BaseModel):  # an event
+        _check_words(message, "")
     return message
 
 
-def _line_breaker(data: object, where: str) -> str | None:
-    """Where in ``data`` (parsed JSON) a string holds a CR, LF or NUL, or None."""
+def _check_words(item: object, where: str) -> None:
+    for name in _WORDS:
+        value = getattr(item, name, None)
+        if isinstance(value, str) and (" " in value or (value[:1] == ":" and name != "host")):
+            raise LinkProtocolError(f"invalid message: {where}{name}: not one IRC word: {value!r}")
+
+
+def _line_breaker(data: object, where: str, allowed: tuple[str, ...]) -> str | None:
+    """Where in ``data`` (parsed JSON) a string holds a CR, LF or NUL, or None.
+
+    In a field named in ``allowed`` (at any depth) only a NUL counts.
+    """
     if isinstance(data, str):
-        return where or "(message)" if ("\r" in data or "\n" in data or "\0" in data) else None
+        field_name = where.rsplit(".", 1)[-1]
+        if "\0" in data or (field_name not in allowed and ("\r" in data or "\n" in data)):
+            return where or "(message)"
+        return None
     if isinstance(data, dict):
         for key, value in data.items():
-            found = _line_breaker(key, where) or _line_breaker(value, f"{where}.{key}".lstrip("."))
+            found = _line_breaker(key, where, ()) or _line_breaker(
+                value, f"{where}.{key}".lstrip("."), allowed
+            )
             if found is not None:
                 return found
     if isinstance(data, list):
         for index, value in enumerate(data):
-            found = _line_breaker(value, f"{where}.{index}".lstrip("."))
+            found = _line_breaker(value, f"{where}.{index}".lstrip("."), allowed)
             if found is not None:
                 return found
     return None

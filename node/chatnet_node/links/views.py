@@ -32,7 +32,7 @@ class LinkViews:
                     name=name,
                     uplink=topology.uplink_of(name) or name,
                     hops=topology.hops(name) or 0,
-                    description=info.description,
+                    description=" ".join(info.description.split()),  # one line
                     sid=info.sid,
                 )
             )
