@@ -276,9 +276,20 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
     evil's not known yet may name itself, but not as a user of the node, a
     service, or a bare ``nick@host``; and evil may not take another server's
     ID in an advert."""
-    async with room_and_evil(node) as (_, bob, ws):
+    async with room_and_evil(node) as (alice, bob, ws):
         for event in (intro(f"{EVIL_SID}u1", "mallory"), join(f"{EVIL_SID}u1")):
             await ws.send(lp.encode(event))
+        # Text may hold line breaks (a multiline message's); never on the wire:
+        # a lone CR, and a line break on a path that writes text whole
+        # (STATUSMSG to the channel's operators: alice), become spaces.
+        to_ops = say(f"{EVIL_SID}u1", "evil6", "hi\r\nQUIT :forged")
+        to_ops.target = "@#room"
+        await ws.send(lp.encode(to_ops))
+        line = await alice.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "@#room")
+        assert line.last == "hi  QUIT :forged", line
+        await ws.send(lp.encode(say(f"{EVIL_SID}u1", "evil7", "hi\rFORGED")))
+        line = await bob.expect(lambda m: m.command == "PRIVMSG" and m.last.startswith("hi"))
+        assert line.last == "hi FORGED", line
         forged = ":alice!~alice@127.0.0.1 PRIVMSG #room :I never said this"
         broken = [
             say(f"{EVIL_SID}u1", "evil1", f"hi\0{forged}"),
@@ -303,6 +314,7 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
         shown = [(m.source, m.last) for m in bob.inbox.seen if m.command == "PRIVMSG"]
         mallory = "mallory!m@evil.example"
         assert shown == [
+            (mallory, "hi FORGED"),
             (mallory, "two"),
             (mallory, forged),
             ("Guest42u10@127.0.0.1", "as alice@127.0.0.1"),

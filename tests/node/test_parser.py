@@ -166,3 +166,17 @@ def test_params_round_trip(middles: list[str], trailing: str) -> None:
     middles = [m.lstrip(":") or "x" for m in middles]
     msg = Message("CMD", [*middles, trailing])
     assert parse_line(format_message(msg)).params == msg.params
+
+
+@given(
+    st.text(alphabet="ab \r\n\0:", max_size=12),
+    st.lists(st.text(alphabet="xy \r\n\0:", max_size=12), max_size=3),
+)
+def test_a_serialised_message_is_always_one_line(source: str, params: list[str]) -> None:
+    """A CR, LF or NUL anywhere (a lone CR a client sent, a peer's text) becomes
+    a space: the line a client reads ends where the server meant it to."""
+    line = format_message(Message("PRIVMSG", ["#room", *params], source or None))
+    assert not {"\r", "\n", "\0"} & set(line), repr(line)
+    assert format_message(Message("PRIVMSG", ["#room", "hi\r\nQUIT :x"], "m!m@h")) == (
+        ":m!m@h PRIVMSG #room :hi  QUIT :x"
+    )

@@ -144,15 +144,33 @@ def format_tags(tags: dict[str, str]) -> str:
     return "@" + ";".join(parts)
 
 
+#: What may not stand inside a line: each becomes a space (``format_message``).
+_LINE_BREAKS = str.maketrans("\r\n\0", "   ")
+
+
+def _breaks_a_line(source: str | None, params: list[str]) -> bool:
+    text = (source or "") + "".join(params)  # one string: three scans at C speed
+    return "\r" in text or "\n" in text or "\0" in text
+
+
 def format_message(msg: Message, with_tags: bool = True) -> str:
-    """Serialise a Message, making the last parameter trailing when it must be."""
+    """Serialise a Message, making the last parameter trailing when it must be.
+
+    A CR, LF or NUL in the source or a parameter becomes a space, whatever
+    put it there (a lone CR a client sent mid-line, a peer's text on a path
+    that writes text whole): written as it is, it would end the line there
+    for a client and start another, from any source.
+    """
     parts: list[str] = []
     if with_tags and msg.tags:
         parts.append(format_tags(msg.tags))
-    if msg.source:
-        parts.append(":" + msg.source)
+    source, params = msg.source, msg.params
+    if _breaks_a_line(source, params):
+        source = source.translate(_LINE_BREAKS) if source else source
+        params = [param.translate(_LINE_BREAKS) for param in params]
+    if source:
+        parts.append(":" + source)
     parts.append(msg.command)
-    params = msg.params
     if params:
         parts.extend(params[:-1])
         last = params[-1]
