@@ -650,3 +650,45 @@ def test_a_server_restarted_within_a_second_bursts_its_users_again() -> None:
     net.link("hub", "b")
     net.say(bob, "JOIN #c")
     assert ":bob!~bob@127.0.0.1 JOIN #c" in alice.lines()
+
+
+def test_a_user_on_an_ipv6_address_is_seen_across_the_link() -> None:
+    """A host may begin with ':' (``::1``, cloaks off): the link takes it."""
+    net = CoreNetwork("east", "west")
+    net.link("east", "west")
+    bob = net.user("west", "bob")
+    net.say(bob, "JOIN #room")
+    bob.lines()
+    alice = net.servers["east"].user("alice", address="::1")
+    net.settle()
+    net.say(alice, "JOIN #room")
+    net.say(alice, "PRIVMSG #room :hello")
+    assert [line.split(" ", 1)[1] for line in bob.lines()] == ["JOIN #room", "PRIVMSG #room hello"]
+    assert all(m.dropped == 0 for m in net.managers.values())
+
+
+def test_a_server_under_the_id_of_one_that_left_before_its_advert_is_taken() -> None:
+    """x links to h and goes before any advert crosses; x2 comes with x's server
+    ID. An advert under another server's ID is refused only for a reachable one."""
+    net = CoreNetwork("h", "c", "x")
+    net.link("h", "c")
+    at_h, at_x = net.pair("h", "x")
+    net.managers["h"].link_up(at_h)
+    net.managers["x"].link_up(at_x)
+    at_h.closed = at_x.closed = True
+    net.links.pop(frozenset(("h", "x")))
+    net.managers["h"].link_down(at_h, "cut")
+    net.managers["x"].link_down(at_x, "cut")
+    net.wire.clear()
+    net.settle()
+    sid = net.servers["x"].config.server_id
+    del net.servers["x"], net.managers["x"]
+    x2 = CoreServer("x2", serverId=sid, network="t", links={"accept": ["h", "c"]})
+    net.servers["x2"] = x2
+    net.managers["x2"] = LinkManager(x2.core)
+    net.link("h", "x2")
+    assert "x2" in net.managers["c"].topology.reachable()
+    net.user("x2", "bob")
+    alice = net.user("c", "alice")
+    net.say(alice, "WHOIS bob")
+    assert any(" 311 alice bob " in line for line in alice.lines())
