@@ -7,6 +7,7 @@ can be simulated exactly: bursts, routing, netsplits and conflicts.
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -692,3 +693,23 @@ def test_a_server_under_the_id_of_one_that_left_before_its_advert_is_taken() -> 
     alice = net.user("c", "alice")
     net.say(alice, "WHOIS bob")
     assert any(" 311 alice bob " in line for line in alice.lines())
+
+
+def test_quits_and_nick_changes_carry_server_time() -> None:
+    """A client with server-time shows when a QUIT or NICK happened (a netsplit's
+    too), not when it read it; the lines no history keeps carry ``time`` alone."""
+    net = CoreNetwork("a", "b")
+    net.link("a", "b")
+    alice = net.user("a", "alice", caps="server-time")
+    bob = net.user("b", "bob")
+    for client in (alice, bob):
+        net.say(client, "JOIN #room")
+    alice.lines()
+    net.say(bob, "NICK robert")
+    net.cut("a", "b")
+    lines = alice.lines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        ":bob!~bob@127.0.0.1 NICK robert",
+        ":robert!~bob@127.0.0.1 QUIT :a b",
+    ]
+    assert all(re.match(r"@time=\d{4}-\d\d-\d\dT[\d:.]+Z ", line) for line in lines), lines

@@ -43,6 +43,7 @@ from .output import Output
 from .readmarkers import ReadMarkers
 from .registry import Registry
 from .replication import Replication
+from .servertime import format_time
 from .stats import CoreStats
 from .throttle import ConnectionThrottle
 from .wire import encode
@@ -147,6 +148,11 @@ class ChatState:
     def stamp(self) -> dict[str, str]:
         """Fresh ``time`` and ``msgid`` tags for a message this server originates."""
         return self.ids.stamp()
+
+    def now_tag(self) -> dict[str, str]:
+        """A ``time`` tag for a line no history keeps (a QUIT, a NICK): clients
+        with server-time show when it happened, not when they read it."""
+        return {"time": format_time(self.clock())}
 
     def count_users(self) -> None:
         """Keep LUSERS' peaks: most users here and on the network at once."""

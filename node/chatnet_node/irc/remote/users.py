@@ -71,7 +71,9 @@ def on_nick(state: ChatState, event: ev.NickChange, sid_of: SidOf) -> None:
     if state.nicks.get(old) is user:
         del state.nicks[old]
         state.monitors.offline(user.nick, state.send, state.name)
-    state.deliver(Message("NICK", [event.nick], user.prefix), state.common_peers(user))
+    state.deliver(
+        Message("NICK", [event.nick], user.prefix, state.now_tag()), state.common_peers(user)
+    )
     user.nick = event.nick
     user.nick_ts = event.ts
     _claim_nick(state, user, sid_of)

@@ -73,7 +73,7 @@ def rename(state: ChatState, user: Client, new: str) -> None:
     audience = state.common_peers(user)
     if not user.remote:
         audience[user] = None
-    state.deliver(Message("NICK", [new], user.prefix), audience)
+    state.deliver(Message("NICK", [new], user.prefix, state.now_tag()), audience)
     old_nick, old = user.nick, casefold(user.nick)
     if state.nicks.get(old) is user:
         del state.nicks[old]
@@ -164,7 +164,7 @@ def _leave(
     """``user`` leaves the network; its QUIT goes to ``audience`` (default: its peers)."""
     if user.registered:
         peers = state.common_peers(user) if audience is None else audience
-        state.deliver(Message("QUIT", [reason], user.prefix), peers)
+        state.deliver(Message("QUIT", [reason], user.prefix, state.now_tag()), peers)
         state.whowas.appendleft(
             WhowasEntry(
                 user.nick,
