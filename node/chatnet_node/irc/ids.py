@@ -106,6 +106,11 @@ class Ids:
         return f"{self._prefix}{next(self._msgids):x}"
 
     @property
+    def prefix(self) -> str:
+        """What every id of this start begins with: the server ID in hex, then ``start``."""
+        return self._prefix
+
+    @property
     def start(self) -> str:
         """This start's random part (6 hex digits): what tells two starts of a server apart."""
         return self._start

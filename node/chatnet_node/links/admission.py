@@ -71,8 +71,7 @@ class Admission:
     def _replayed(self, event: Event, sid: int | None) -> str | None:
         """Why ``event`` is an old one of its origin's, replayed, or under another's msgid."""
         msgid = event.tags.get("msgid", "") if isinstance(event, ChatMessage) else ""
-        ids = self.core.ids
-        if msgid.startswith(f"{ids.server_id:x}{ids.start}"):
+        if msgid.startswith(self.core.ids.prefix):
             # Whatever server's shape it also fits (server IDs whose hex
             # begins another's: 42 is 2a, 677 2a5): taken, it would shut out
             # the line this server gives that msgid next (acknowledged, lost).

@@ -73,12 +73,11 @@ class LinkRuntime:
             description=config.description,
         )
         manager = self.manager
-        reachable = manager.topology.reachable() - {config.name}
         allowed = set(self.links.accept) | {p.name for p in self.links.dial}
         return Handshake(
             mine,
             self.secret or "",
-            known={n: manager.known[n].sid for n in reachable if n in manager.known},
+            known=manager.reachable_sids(),
             linked=set(manager.sessions),
             allowed=allowed or None,
             have_uplink=self.links.role == "leaf" and bool(manager.sessions),

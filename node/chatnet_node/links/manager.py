@@ -113,6 +113,11 @@ class LinkManager(LinkViews):
         """Server name to server ID, for the collision tie-break."""
         return {name: info.sid for name, info in self.known.items()}
 
+    def reachable_sids(self) -> dict[str, int]:
+        """The server IDs of the servers reachable now (this one too): taken in this network."""
+        reachable = self.topology.reachable()
+        return {name: info.sid for name, info in self.known.items() if name in reachable}
+
     # Link lifecycle.
 
     def link_up(self, session: LinkSession) -> None:
@@ -245,16 +250,9 @@ class LinkManager(LinkViews):
         if message.server == self.me or (known is not None and known.seq >= message.seq):
             return False  # old news: nothing to check
         why = self.adverts.advert_problem(message, self._utc_now())
-        if why is None:
-            reachable = self.topology.reachable()  # as the handshake checks a peer's
-            why = next(
-                (
-                    f"server ID {message.sid} is {name}'s"
-                    for name, info in self.known.items()
-                    if info.sid == message.sid and name != message.server and name in reachable
-                ),
-                None,
-            )
+        if why is None:  # as the handshake checks a peer's hello
+            owner = lp.id_owner(self.reachable_sids(), message.sid, message.server)
+            why = f"server ID {message.sid} is {owner}'s" if owner is not None else None
         if why is None:
             return True
         log.warning(

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -308,6 +308,7 @@ _LINES_ALLOWED = {"msg": ("text",), "replay": ("text",), "hello": ("description"
 #: address: ``::1``).
 _WORDS = ("o", "id", "uid", "nick", "user", "host", "source", "target", "channel", "new", "by",
           "name", "key", "account", "topic_by", "redacted", "msgid", "time")  # fmt: skip
+_WORD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def decode(raw: str | bytes) -> AnyMessage:
@@ -341,8 +342,11 @@ def decode(raw: str | bytes) -> AnyMessage:
 
 
 def _check_words(item: object, where: str) -> None:
-    for name in _WORDS:
-        value = getattr(item, name, None)
+    names = _WORD_FIELDS.get(type(item))
+    if names is None:  # once per kind of event: the word fields it has
+        names = _WORD_FIELDS[type(item)] = tuple(n for n in _WORDS if hasattr(item, n))
+    for name in names:
+        value = getattr(item, name)
         if isinstance(value, str) and (" " in value or (value[:1] == ":" and name != "host")):
             raise LinkProtocolError(f"invalid message: {where}{name}: not one IRC word: {value!r}")
 
@@ -405,6 +409,11 @@ def verify(secret: str, challenge: str, responder: str, response: str) -> bool:
     return hmac.compare_digest(answer(secret, challenge, responder), response)
 
 
+def id_owner(known: Mapping[str, int], sid: int, server: str) -> str | None:
+    """The server, other than ``server``, that has ``sid`` in ``known`` (name to server ID)."""
+    return next((name for name, has in known.items() if has == sid and name != server), None)
+
+
 def check_hello(
     mine: Hello,
     theirs: Hello,
@@ -438,8 +447,8 @@ def check_hello(
         return f"already linked to {theirs.server}"
     if theirs.server in known and known[theirs.server] != theirs.sid:
         return f"duplicate server name {theirs.server!r} (known with ID {known[theirs.server]})"
-    owner = next((name for name, sid in known.items() if sid == theirs.sid), None)
-    if owner is not None and owner != theirs.server:
+    owner = id_owner(known, theirs.sid, theirs.server)
+    if owner is not None:
         return f"duplicate server ID {theirs.sid} (already used by {owner})"
     if allowed is not None and theirs.server not in allowed:
         return f"server {theirs.server!r} is not allowed to link here"

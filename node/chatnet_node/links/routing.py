@@ -132,7 +132,7 @@ class Routing:
     def replay_problem(self, peer: str, origin: str, msgid: str, ts: float) -> str | None:
         """Why ``peer`` may not bring a message of ``origin`` in a catch-up (None: it may)."""
         ids = self.core.ids
-        if msgid.startswith(f"{ids.server_id:x}{ids.start}"):
+        if msgid.startswith(ids.prefix):
             # Whatever origin it names: taken, it would shut out the line that
             # this server gives that msgid next (acknowledged, and lost).
             return "a msgid of this server's own start, every one of which it holds"
