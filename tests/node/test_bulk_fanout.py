@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from chatnet_node.irc.output import BULK_FANOUT, TURN_BUDGET
+from chatnet_node.irc.output import BULK_FANOUT, SMALL_FANOUT, TURN_BUDGET
 from chatnet_node.transport.connection import flush_soon
 from tests.corekit import CoreServer, CoreUser
 
@@ -82,6 +82,134 @@ def test_without_a_budget_a_flush_writes_everything() -> None:
         _written(user) == [":c0!~c0@127.0.0.1 PRIVMSG #big :all at once"] for user in crowd[1:]
     )
     assert not server.core.output.bulk
+
+
+def test_a_join_and_a_quit_to_a_big_channel_wait_behind_a_small_chat() -> None:
+    """Not only messages: any delivery to that many recipients is a big fan-out."""
+    server = CoreServer()
+    crowd = _big_channel(server)
+    watchers = crowd[1:]
+    alice, bob = server.user("alice"), server.user("bob")
+    for user in (alice, bob):
+        user.send("JOIN #small")
+        user.lines()
+    output = server.core.output
+    newcomer = server.user("newcomer")
+
+    for change, line in (
+        ("JOIN #big", ":newcomer!~newcomer@127.0.0.1 JOIN #big"),
+        ("QUIT :bye", ":newcomer!~newcomer@127.0.0.1 QUIT :Quit: bye"),
+    ):
+        newcomer.send(change)
+        alice.send("PRIVMSG #small :meanwhile")
+        output.flush(budget=0.0)
+        assert _written(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #small meanwhile"]
+        reached = [user for user in watchers if user.sink.data]
+        assert 0 < len(reached) < len(watchers), f"{change}: one slice, not the whole channel"
+        output.flush()
+        assert all(_written(user) == [line] for user in watchers), change
+
+
+def test_medium_channels_join_the_big_fan_outs_once_a_turns_direct_path_is_full() -> None:
+    """Four channels of 100 in one turn: the fourth waits as a big one; a small chat never does."""
+    server = CoreServer(limits={"maxClients": 1000})
+    size = 100
+    assert SMALL_FANOUT < size <= BULK_FANOUT < 3 * size
+    rooms = [
+        [server.user(f"m{room}x{i}", address=f"10.0.{room}.{i}") for i in range(size)]
+        for room in range(4)
+    ]
+    for room, members in enumerate(rooms):
+        for user in members:
+            user.send(f"JOIN #m{room}")
+    alice, bob = server.user("alice"), server.user("bob")
+    for user in (alice, bob):
+        user.send("JOIN #small")
+    for user in (*(u for members in rooms for u in members), alice, bob):
+        user.lines()
+    output = server.core.output
+
+    for room, members in enumerate(rooms):
+        members[0].send(f"PRIVMSG #m{room} :busy")
+    alice.send("PRIVMSG #small :still here")
+    direct = [user for user in (*rooms[0], *rooms[1], *rooms[2], bob)]
+    assert all(user.client in output.dirty for user in direct), "three rooms and bob"
+    assert not any(user.client in output.dirty for user in rooms[3])
+    assert all(user.client in output.soon for user in rooms[3][1:]), "the fourth: soon"
+
+    output.flush(budget=0.0)
+    assert _written(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #small :still here"]
+    assert all(user.sink.data for members in rooms[:3] for user in members[1:])
+    reached = [user for user in rooms[3][1:] if user.sink.data]
+    assert 0 < len(reached) < size - 1, "the fourth room: a slice of the budget"
+    output.flush()
+    assert all(user.sink.data for user in rooms[3][1:])
+
+
+def test_what_a_slices_work_delivers_is_written_in_slices_too() -> None:
+    """A drop's QUITs (the transport's slices) to a channel below the big size.
+
+    Thousands of readers dropped in one slice, each with a QUIT to a few
+    hundred, would otherwise all be written at the next flush, before the
+    sockets are read again.
+    """
+    server = CoreServer()
+    members = [server.user(f"m{i}") for i in range(BULK_FANOUT // 2)]
+    for user in members:
+        user.send("JOIN #mid")
+    for user in members:
+        user.lines()
+    leaving, watchers = members[0], members[1:]
+    output = server.core.output
+
+    def drop(deadline: float) -> bool:
+        server.core.drop([leaving.client], "SendQ exceeded")
+        output.slices.remove(drop)
+        return False
+
+    output.slices.append(drop)
+    output.flush(budget=0.0)
+    reached = [user for user in watchers if user.sink.data]
+    assert 0 < len(reached) < len(watchers), "one slice, not every member"
+    output.flush(budget=0.0)
+    reached = [user for user in watchers if user.sink.data]
+    assert len(reached) < len(watchers), "the next turn's flush writes a slice, not all"
+    output.flush()
+    quit_line = ":m0!~m0@127.0.0.1 QUIT :SendQ exceeded"
+    assert all(_written(user) == [quit_line] for user in watchers)
+
+
+def test_a_drops_quits_go_before_a_big_fan_outs_pass_goes_on() -> None:
+    """What a slice sends waits behind small chats, not behind a pass of thousands."""
+    server = CoreServer()
+    crowd = _big_channel(server)
+    room = [server.user(f"r{i}") for i in range(20)]
+    for user in room:
+        user.send("JOIN #room")
+    for user in room:
+        user.lines()
+    leaving, watchers = room[0], room[1:]
+    output = server.core.output
+    crowd[0].send("PRIVMSG #big :a long pass")
+    output.flush(budget=0.0)  # the pass begins: one batch of the crowd
+
+    def drop(deadline: float) -> bool:
+        server.core.drop([leaving.client], "SendQ exceeded")
+        output.slices.remove(drop)
+        return False
+
+    output.slices.append(drop)
+    turns = 0
+    while not all(user.sink.data for user in watchers) and turns < len(crowd):
+        output.flush(budget=0.0)
+        turns += 1
+    assert all(user.sink.data for user in watchers), "every QUIT written"
+    assert output._pass, "before the crowd's pass is done"
+    output.flush()
+    quit_line = ":r0!~r0@127.0.0.1 QUIT :SendQ exceeded"
+    assert all(_written(user) == [quit_line] for user in watchers)
+    said = ":c0!~c0@127.0.0.1 PRIVMSG #big :a long pass"
+    assert all(_written(user) == [said] for user in crowd[1:])
 
 
 def test_work_in_slices_shares_the_turns_budget_with_the_big_fanouts() -> None:

@@ -6,15 +6,18 @@
   (see ``wire``), never once per recipient, and appended to each one's
   ``outbox``; ``flush`` (once per event-loop turn: ``wake`` asks for it)
   gives every dirty client its queued bytes in one ``sink.write``;
-* big fan-outs wait behind small ones: a message to a channel of more than
-  ``BULK_FANOUT`` members marks its recipients in ``bulk``, written after
+* big fan-outs wait behind small ones: a message, JOIN, QUIT... to more
+  than ``BULK_FANOUT`` recipients marks its recipients in ``bulk``, written after
   ``dirty`` and, per turn, only for ``TURN_BUDGET`` seconds (the rest the
   next turn, once the sockets have been read again); work done in slices
   (the transport's drops, see ``slices``) shares that budget. A flood to
   channels of thousands (or to thousands of readers that never read, every
   write a system call until their buffers fill) then costs the server the same
   work, but spread in slices between which a normal user's message is
-  read, fanned out and written: a small chat keeps its latency;
+  read, fanned out and written: a small chat keeps its latency. Between
+  the two, ``soon``: what the slices' work sends (a drop's QUITs) and, in
+  a turn whose direct path is already full, a medium channel's fan-out;
+  written within the same budget, before the big fan-outs' pass goes on;
 * replies to the client whose command is being handled are collected
   (``begin``/``finish``) so labeled-response can wrap them, and held in the
   ``AckBook`` when the command's acknowledgement must wait (see
@@ -29,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from itertools import islice, repeat
 
@@ -49,6 +52,11 @@ _drain = deque[None](maxlen=0).extend
 #: small ones, in slices (above the 100-member channels of a busy community
 #: chat, which stay on the direct path).
 BULK_FANOUT = 256
+#: Once a turn's direct path holds ``BULK_FANOUT`` recipients, fan-outs to
+#: more than this many wait in ``soon``: twenty channels of 200 (flood
+#: channels thinned by their drops) would otherwise all be written before
+#: the next read. A small chat's fan-out always stays direct.
+SMALL_FANOUT = 32
 #: The time one turn may spend writing big fan-outs before the sockets are
 #: read again: what a small chat's message may wait behind them.
 TURN_BUDGET = 0.002
@@ -58,7 +66,7 @@ TURN_BUDGET = 0.002
 #: the slices catch up; what waits meanwhile is a pointer per line.
 MAX_BULK_LAG = 5.0
 #: Writes between two looks at the clock.
-_CHECK_EVERY = 32
+_CHECK_EVERY = 8
 
 
 class Output:
@@ -73,6 +81,10 @@ class Output:
         #: Clients with bytes from big fan-outs (``BULK_FANOUT``), oldest
         #: first: written after ``dirty``, ``TURN_BUDGET`` a turn.
         self.bulk: dict[Client, None] = {}
+        #: Clients written after the slices and before the big fan-outs'
+        #: pass, within the turn's budget (the rest the next turn): those a
+        #: slice's work sent to, and medium fan-outs of a busy turn.
+        self.soon: dict[Client, None] = {}
         #: The big fan-outs being written, a slice a turn (taken from ``bulk``
         #: when the last pass was done), and when the pass began.
         self._pass: dict[Client, None] = {}
@@ -95,6 +107,8 @@ class Output:
         #: reset): taken off the big fan-outs' share, so that reads wait
         #: no longer than the budget.
         self.charged = 0.0
+        #: A slice's work is running: what it delivers waits as big fan-outs do.
+        self._in_slice = False
         self.before_write: list[Callable[[], None]] = []
         #: An IRCv3 batch open (``batch``): its reference, the commands it
         #: holds and the clients it is open for.
@@ -203,9 +217,14 @@ class Output:
         cache: dict[int, bytes] = {}
         body: str | None = None  # the message without tags, the same for every key
         current = self.current
-        dirty = self.dirty
+        audience = recipients if isinstance(recipients, Sized) else list(recipients)
+        # A JOIN, QUIT or NICK to a big channel waits behind small chats as a
+        # big channel's message does, and so does what the slices' work sends
+        # (a drop's QUITs): thousands of dropped readers' QUITs, each to a
+        # few hundred, would otherwise all be written before the next read.
+        dirty = self._marks(len(audience))
         count = 0
-        for client in recipients:
+        for client in audience:
             if client is current or client.closed or client.remote:
                 self.send(client, msg)
                 continue
@@ -222,6 +241,16 @@ class Output:
         if dirty and not self._woken:
             self.wake_soon()
 
+    def _marks(self, recipients: int) -> dict[Client, None]:
+        """Where a fan-out to this many marks its recipients: ``dirty``, ``soon`` or ``bulk``."""
+        if self._in_slice:
+            return self.soon
+        if recipients > BULK_FANOUT:
+            return self.bulk
+        if recipients > SMALL_FANOUT and len(self.dirty) >= BULK_FANOUT:
+            return self.soon
+        return self.dirty
+
     def deliver_to_channel(self, msg: Message, channel: Channel, sender: Client) -> None:
         """Fan a message out to every member of ``channel`` but its ``sender``.
 
@@ -230,7 +259,7 @@ class Output:
         update of the dirty set (``bulk`` for a big channel). The sender's
         copy is taken back afterwards.
         """
-        dirty = self.bulk if len(channel.members) > BULK_FANOUT else self.dirty
+        dirty = self._marks(len(channel.members))
         merged = self._merged
         count = 0
         groups = channel.fanout_groups()
@@ -257,8 +286,8 @@ class Output:
 
         The adapter calls this once per event-loop turn (``wake`` asks it to),
         so a client that gets ten messages in a turn costs one write, not ten.
-        With a ``budget`` (seconds) the ``slices`` and then the big fan-outs
-        (``bulk``) get that long only, after everything else, and the rest
+        With a ``budget`` (seconds) the ``slices``, then ``soon``, then the big
+        fan-outs (``bulk``) get that long only, after everything else, and the rest
         asks for another turn; without one, everything is written and the
         slices wait for a flush with a budget (the runtime's, every turn).
         """
@@ -270,28 +299,39 @@ class Output:
         dirty, self.dirty = self.dirty, {}
         self._merged.clear()
         _write(dirty)
-        if not self.bulk and not self._pass and not self.slices:
+        if not self.bulk and not self._pass and not self.slices and not self.soon:
             return
         if budget is None:  # everything
+            _write(self.soon)
             _write(self._pass)
             _write(self.bulk)
-            self._pass, self.bulk = {}, {}
+            self.soon, self._pass, self.bulk = {}, {}, {}
             return
         now = time.monotonic()
         deadline = now + budget
         more = False
         if self.slices:
             self.charged = 0.0
-            for work in list(self.slices):  # a slice may leave the list
-                try:
-                    more = work(deadline) or more
-                except Exception:  # a bug there must not stop the output
-                    log.exception("work in a slice failed")
-                    more = True
+            self._in_slice = True
+            try:
+                for work in list(self.slices):  # a slice may leave the list
+                    try:
+                        more = work(deadline) or more
+                    except Exception:  # a bug there must not stop the output
+                        log.exception("work in a slice failed")
+                        more = True
+            finally:
+                self._in_slice = False
+                # A slice's channel message marked its members here: the
+                # next turn's messages to that channel must mark them again.
+                self._merged.clear()
             now = time.monotonic()
             deadline -= self.charged
+        if self.soon:
+            self.soon = _write_for(self.soon, deadline)
+            now = time.monotonic()
         if not self.bulk and not self._pass:
-            if more:
+            if more or self.soon:
                 self.wake_soon()
             return
         if not self._pass:
@@ -302,7 +342,7 @@ class Output:
         elif now - self._pass_started > MAX_BULK_LAG:
             deadline = float("inf")  # not keeping up: this pass in full, before reading more
         self._pass = _write_for(self._pass, deadline)
-        if self._pass or self.bulk or more:
+        if self._pass or self.bulk or self.soon or more:
             self.wake_soon()
 
     # A command's replies.
