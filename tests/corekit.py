@@ -287,3 +287,14 @@ class CoreNetwork:
         """Lines from a user, then the network settles."""
         user.send(*lines)
         self.settle()
+
+
+def in_room(server: CoreServer, *nicks: str, channel: str = "#room") -> list[CoreUser]:
+    """Users who joined ``channel`` in this order (the first one made it: an operator),
+    with nothing left unread."""
+    users = [server.user(nick) for nick in nicks]
+    for user in users:
+        user.send(f"JOIN {channel}")
+    for user in users:
+        user.lines()
+    return users

@@ -15,7 +15,7 @@ import pytest
 
 from chatnet_node.irc.output import BULK_FANOUT, SMALL_FANOUT, TURN_BUDGET
 from chatnet_node.transport.connection import flush_soon
-from tests.corekit import CoreServer, CoreUser
+from tests.corekit import CoreServer, CoreUser, in_room
 
 
 def _written(user: CoreUser) -> list[str]:
@@ -146,20 +146,8 @@ def test_medium_channels_join_the_big_fan_outs_once_a_turns_direct_path_is_full(
     assert all(user.sink.data for user in rooms[3][1:])
 
 
-def test_what_a_slices_work_delivers_is_written_in_slices_too() -> None:
-    """A drop's QUITs (the transport's slices) to a channel below the big size.
-
-    Thousands of readers dropped in one slice, each with a QUIT to a few
-    hundred, would otherwise all be written at the next flush, before the
-    sockets are read again.
-    """
-    server = CoreServer()
-    members = [server.user(f"m{i}") for i in range(BULK_FANOUT // 2)]
-    for user in members:
-        user.send("JOIN #mid")
-    for user in members:
-        user.lines()
-    leaving, watchers = members[0], members[1:]
+def _drop_in_a_slice(server: CoreServer, leaving: CoreUser) -> None:
+    """The next budgeted flush drops ``leaving`` in a slice, as the transport's drops do."""
     output = server.core.output
 
     def drop(deadline: float) -> bool:
@@ -168,6 +156,20 @@ def test_what_a_slices_work_delivers_is_written_in_slices_too() -> None:
         return False
 
     output.slices.append(drop)
+
+
+def test_what_a_slices_work_delivers_is_written_in_slices_too() -> None:
+    """A drop's QUITs (the transport's slices) to a channel below the big size.
+
+    Thousands of readers dropped in one slice, each with a QUIT to a few
+    hundred, would otherwise all be written at the next flush, before the
+    sockets are read again.
+    """
+    server = CoreServer()
+    members = in_room(server, *(f"m{i}" for i in range(BULK_FANOUT // 2)), channel="#mid")
+    leaving, watchers = members[0], members[1:]
+    output = server.core.output
+    _drop_in_a_slice(server, leaving)
     output.flush(budget=0.0)
     reached = [user for user in watchers if user.sink.data]
     assert 0 < len(reached) < len(watchers), "one slice, not every member"
@@ -183,22 +185,12 @@ def test_a_drops_quits_go_before_a_big_fan_outs_pass_goes_on() -> None:
     """What a slice sends waits behind small chats, not behind a pass of thousands."""
     server = CoreServer()
     crowd = _big_channel(server)
-    room = [server.user(f"r{i}") for i in range(20)]
-    for user in room:
-        user.send("JOIN #room")
-    for user in room:
-        user.lines()
+    room = in_room(server, *(f"r{i}" for i in range(20)))
     leaving, watchers = room[0], room[1:]
     output = server.core.output
     crowd[0].send("PRIVMSG #big :a long pass")
     output.flush(budget=0.0)  # the pass begins: one batch of the crowd
-
-    def drop(deadline: float) -> bool:
-        server.core.drop([leaving.client], "SendQ exceeded")
-        output.slices.remove(drop)
-        return False
-
-    output.slices.append(drop)
+    _drop_in_a_slice(server, leaving)
     turns = 0
     while not all(user.sink.data for user in watchers) and turns < len(crowd):
         output.flush(budget=0.0)

@@ -18,6 +18,8 @@ import pytest
 from chatnet_node.irc.model import Client
 from chatnet_node.transport.connection import IrcStreamProtocol, flush_soon
 from tests.corekit import CoreServer
+from tests.irc.client import connected
+from tests.waiting import within
 
 
 def _clients_alive() -> list[Client]:
@@ -41,33 +43,20 @@ async def port() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def _register(port: int, nick: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #room\r\n".encode())
-    while b" JOIN " not in await asyncio.wait_for(reader.readline(), 5):
-        pass
-    return reader, writer
-
-
-async def _until_gone(before: int) -> None:
-    for _ in range(200):
-        if len(_clients_alive()) <= before:
-            return
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize("leaving", ["QUIT", "socket closed", "SendQ exceeded"])
 async def test_a_client_that_leaves_is_freed_without_the_cycle_collector(
     port: int, leaving: str
 ) -> None:
-    stays = await _register(port, "stays")
+    stays = await connected(port, "stays")
+    await stays.join("#room")
     before = len(_clients_alive())
-    _, writer = await _register(port, "leaves")
+    leaves = await connected(port, "leaves")
+    await leaves.join("#room")
     assert len(_clients_alive()) == before + 1
     if leaving == "QUIT":
-        writer.write(b"QUIT :bye\r\n")
+        await leaves.send("QUIT :bye")
     elif leaving == "socket closed":
-        writer.close()
+        await leaves.close()
     else:
         (connection,) = [
             obj
@@ -76,10 +65,8 @@ async def test_a_client_that_leaves_is_freed_without_the_cycle_collector(
         ]
         connection.sendq_exceeded()
         del connection
-    # The one who stays sees the QUIT: the server is done with the client.
-    while b" QUIT " not in await asyncio.wait_for(stays[0].readline(), 5):
-        pass
-    await _until_gone(before)
+    await stays.expect("QUIT")  # the server is done with the client
+    await within(lambda: len(_clients_alive()) <= before, 2.0)
     assert len(_clients_alive()) == before, f"{leaving}: the client waits for a collection"
-    writer.close()
-    stays[1].close()
+    await leaves.close()
+    await stays.close()

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from tests.corekit import CoreServer, CoreUser
+from tests.corekit import CoreServer, in_room
 
 START = 1_800_000_000  # the kit's clock: channels and topics are stamped with it
-
-
-def in_room(server: CoreServer, *nicks: str, channel: str = "#room") -> list[CoreUser]:
-    """Users who joined ``channel`` in this order (the first one made it: an operator)."""
-    users = [server.user(nick) for nick in nicks]
-    for user in users:
-        user.send(f"JOIN {channel}")
-    for user in users:
-        user.lines()
-    return users
 
 
 def test_join_several_with_keys_and_join_0(server: CoreServer) -> None:
