@@ -107,7 +107,7 @@ class Output:
         #: reset): taken off the big fan-outs' share, so that reads wait
         #: no longer than the budget.
         self.charged = 0.0
-        #: A slice's work is running: what it delivers waits as big fan-outs do.
+        #: A slice's work is running: what it delivers waits in ``soon``.
         self._in_slice = False
         self.before_write: list[Callable[[], None]] = []
         #: An IRCv3 batch open (``batch``): its reference, the commands it
@@ -219,9 +219,9 @@ class Output:
         current = self.current
         audience = recipients if isinstance(recipients, Sized) else list(recipients)
         # A JOIN, QUIT or NICK to a big channel waits behind small chats as a
-        # big channel's message does, and so does what the slices' work sends
-        # (a drop's QUITs): thousands of dropped readers' QUITs, each to a
-        # few hundred, would otherwise all be written before the next read.
+        # big channel's message does; what the slices' work sends (a drop's
+        # QUITs) waits in ``soon``: thousands of dropped readers' QUITs, each
+        # to a few hundred, would otherwise all be written before the next read.
         dirty = self._marks(len(audience))
         count = 0
         for client in audience:
