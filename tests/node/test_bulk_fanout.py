@@ -65,12 +65,7 @@ def test_small_chat_goes_out_before_a_big_channels_backlog() -> None:
 
 def _big_channel(server: CoreServer) -> list[CoreUser]:
     """A crowd just big enough for a big fan-out, all in #big, nothing left unread."""
-    crowd = [server.user(f"c{i}") for i in range(BULK_FANOUT + 1)]
-    for user in crowd:
-        user.send("JOIN #big")
-    for user in crowd:
-        user.lines()
-    return crowd
+    return in_room(server, *(f"c{i}" for i in range(BULK_FANOUT + 1)), channel="#big")
 
 
 def test_without_a_budget_a_flush_writes_everything() -> None:

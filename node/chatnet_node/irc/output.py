@@ -256,8 +256,8 @@ class Output:
 
         The fastest path in the server: per wire key, one serialisation, one
         C-level loop appending to the members' outboxes and one C-level
-        update of the dirty set (``bulk`` for a big channel). The sender's
-        copy is taken back afterwards.
+        update of the set ``_marks`` picks (``bulk`` for a big channel). The
+        sender's copy is taken back afterwards.
         """
         dirty = self._marks(len(channel.members))
         merged = self._merged
