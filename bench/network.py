@@ -85,14 +85,14 @@ class Node:
         accept: list[str],
     ) -> None:
         self.name = f"s{index}"
-        self.server_id = index
+        self.server_id = 15 + index  # 16 on: two hex digits each, none begins another
         self.irc, self.ws = free_port(), free_port()
         self.db = tmp / f"{self.name}.db" if history["store"] == "sqlite" else None
         if self.db is not None:
             history = {**history, "path": str(self.db)}
         config = {
             "name": self.name,
-            "serverId": index,
+            "serverId": self.server_id,
             "listeners": {
                 "irc": [{"host": "127.0.0.1", "port": self.irc}],
                 "websocket": [{"host": "127.0.0.1", "port": self.ws}],
@@ -218,7 +218,7 @@ def start_network(tmp: Path, count: int, history: dict[str, Any]) -> list[Node]:
     hub = Node(tmp, 1, history, [], [f"s{i}" for i in range(2, count + 1)])
     hub.wait()
     nodes = [hub]
-    dial = [{"name": hub.name, "serverId": 1, "host": "127.0.0.1", "port": hub.ws}]
+    dial = [{"name": hub.name, "serverId": hub.server_id, "host": "127.0.0.1", "port": hub.ws}]
     for index in range(2, count + 1):
         nodes.append(Node(tmp, index, history, dial, []))
     for node in nodes[1:]:

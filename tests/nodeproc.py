@@ -212,11 +212,12 @@ class NodeProcess:
 def linked_pair(
     tmp: Path, links: dict[str, Any], **overrides: Any
 ) -> tuple[NodeProcess, NodeProcess]:
-    """Two nodes, ``a`` (server ID 1) and ``b`` (2) dialing it, with these
-    ``links`` settings (and ``overrides``) each; made, not started."""
+    """Two nodes, ``a`` (server ID 1) and ``b`` (3) dialing it, with these
+    ``links`` settings (and ``overrides``) each; made, not started. (Not 2: the
+    hostile tests' fake peer, 42, is ``2a`` in hex, and would clash with it.)"""
     a = make_node(tmp, "a", serverId=1, links=links, **overrides)
     dial = {"name": "a", "serverId": 1, "host": "127.0.0.1", "port": a.ws_port}
-    b = make_node(tmp, "b", serverId=2, links={**links, "dial": [dial]}, **overrides)
+    b = make_node(tmp, "b", serverId=3, links={**links, "dial": [dial]}, **overrides)
     return a, b
 
 

@@ -57,8 +57,8 @@ PARTITION_SECONDS = 6.0
 def build(lab: Lab) -> dict[str, Node]:
     hub_1 = lab.node("hub-1", 1, accept=["hub-2", "leaf-a", "leaf-b"], **FAST)
     hub_2 = lab.node("hub-2", 2, dial=[hub_1.peer()], accept=["leaf-a", "leaf-b"], **FAST)
-    leaf_a = lab.node("leaf-a", 21, role="leaf", dial=[hub_1.peer(), hub_2.peer()], **FAST)
-    leaf_b = lab.node("leaf-b", 22, role="leaf", dial=[hub_2.peer(), hub_1.peer()], **FAST)
+    leaf_a = lab.node("leaf-a", 11, role="leaf", dial=[hub_1.peer(), hub_2.peer()], **FAST)
+    leaf_b = lab.node("leaf-b", 12, role="leaf", dial=[hub_2.peer(), hub_1.peer()], **FAST)
     lab.start(hub_1, hub_2)
     lab.start(leaf_a, leaf_b)
     for node, pattern in (

@@ -4,12 +4,12 @@ Every server makes its own ids: a msgid, and an event id, begin with the
 server's ID in hex and its start (``irc.ids``), then count up, so the next
 one is easy to guess. A peer that sent a line under an id first would shut
 out the real one when it came, as already seen: a message acknowledged to
-its sender and then never delivered. The fake peer ``evil`` tries both:
+its sender and then never delivered. The fake peer ``evil`` tries:
 
-* a msgid of the node's own next lines, where evil's server ID (42, ``2a``)
-  is a hex prefix of the node's (677, ``2a5``), so the msgid fits the shape
-  of evil's ids too: a msgid of the node's own start is refused, whatever
-  shape it also fits;
+* a msgid of the node's own next lines: refused, as of the node's own start;
+* to link with a server ID whose hex begins the node's (42, ``2a``, against
+  677, ``2a5``), so that the node's msgids would fit the shape of its own
+  too: refused at the handshake, as a server it advertises would be;
 * the event id another linked server (a second fake peer, ``x``) gives its
   next message.
 """
@@ -36,9 +36,10 @@ from tests.node.test_hostile_peer import (
     say,
 )
 from tests.nodeproc import NodeProcess, make_node
+from tests.waiting import within
 
-#: The node's server ID: its hex (``2a5``) begins with evil's (``2a``).
-NODE_SID = 0x2A5
+#: The node's server ID (evil's is 42).
+NODE_SID = 1
 
 
 @pytest.fixture
@@ -58,15 +59,12 @@ def split_msgid(msgid: str) -> tuple[str, int]:
     return head[:width], int(head[width:], 16)
 
 
-async def test_a_peer_whose_server_id_begins_the_nodes_cannot_take_its_next_msgids(
-    node: NodeProcess,
-) -> None:
+async def test_a_peer_cannot_take_the_nodes_next_msgids(node: NodeProcess) -> None:
     async with room_and_evil(node) as (alice, bob, ws):
         for event in (intro(f"{EVIL_SID}u1", "mallory"), join(f"{EVIL_SID}u1")):
             await ws.send(lp.encode(event))
         echo = await alice.privmsg("#room", "first")
         prefix, counter = split_msgid(echo.tags["msgid"])
-        assert prefix.startswith(f"{EVIL_SID:x}")  # the shape of evil's ids fits it
         # The node's next twenty msgids, each as a line of evil's own user.
         for n in range(counter + 1, counter + 21):
             await ws.send(lp.encode(say(f"{EVIL_SID}u1", f"{prefix}{n:x}", f"taken {n}")))
@@ -90,6 +88,29 @@ async def test_a_peer_whose_server_id_begins_the_nodes_cannot_take_its_next_msgi
         assert stored == texts, f"the history holds {stored}"
         why = f"dropped msg from {EVIL}: msgid {prefix}{counter + 1:x} is of this server's own"
         assert why in node.log(), f"no {why!r} in the node's log:\n{node.log()}"
+
+
+async def test_a_peer_whose_server_id_begins_the_nodes_is_refused(tmp_path: Path) -> None:
+    """Where one server ID's hex begins another's, each one's msgids fit the
+    other's shape, and no server could tell whose a msgid is: such a peer is
+    refused at the handshake, saying why, and the node links an honest one."""
+    node = make_node(tmp_path, "a", serverId=0x2A5, links={"secret": SECRET})  # 677
+    node.start()
+    try:
+        for sid in (EVIL_SID, 2):  # 2a and 2 begin 2a5
+            ws, refused = await handshake(node, sid=sid)
+            await ws.close()
+            assert "could not be told apart" in refused, refused  # each side refuses
+            why = (
+                f"link unknown peer (in) refused: server ID {sid} of evil (hex {sid:x}) "
+                "begins like a's 677 (hex 2a5): their msgids could not be told apart"
+            )
+            assert await within(lambda why=why: why in node.log(), 5), node.log()
+        ws, refused = await handshake(node, sid=0x2B)  # 43: begins alike with nothing
+        await ws.close()
+        assert not refused, refused
+    finally:
+        node.stop()
 
 
 async def test_a_peer_cannot_shut_out_another_servers_event_by_taking_its_id(

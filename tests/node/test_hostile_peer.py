@@ -309,6 +309,7 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
             unknown = say(f"{EVIL_SID}u{n}", f"evil{n}", f"as {source}", source=source)
             await ws.send(lp.encode(unknown))
         await ws.send(lp.encode(advert("b", 1, 1, [EVIL])))  # b with a's server ID
+        await ws.send(lp.encode(advert("c", 0x1F, 1, [EVIL])))  # hex 1f: begins like a's 1
         await ws.send(lp.encode(say(f"{EVIL_SID}u1", "evil20", "the end")))
         await bob.collect_until(lambda m: m.command == "PRIVMSG" and m.last == "the end")
         shown = [(m.source, m.last) for m in bob.inbox.seen if m.command == "PRIVMSG"]
@@ -330,6 +331,8 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
             "link evil: dropped a bad message: invalid message: source: not one IRC word",
             "link evil: dropped a bad message: invalid message: items.0.source: a CR, LF or NUL",
             "link evil: dropped a bad message: invalid message: items.0.source: not one IRC word",
-            "link evil: refused the advert of b (seq 1): server ID 1 is a's",
+            "link evil: refused the advert of b (seq 1): duplicate server ID 1 (already used by a)",
+            "link evil: refused the advert of c (seq 1): server ID 31 of c (hex 1f) begins "
+            "like a's 1 (hex 1): their msgids could not be told apart",
         ):
             assert why in log, f"no {why!r} in the node's log:\n{log}"

@@ -713,3 +713,55 @@ def test_quits_and_nick_changes_carry_server_time() -> None:
         ":robert!~bob@127.0.0.1 QUIT :a b",
     ]
     assert all(re.match(r"@time=\d{4}-\d\d-\d\dT[\d:.]+Z ", line) for line in lines), lines
+
+
+def test_a_server_reached_later_under_a_clashing_id_is_not_heard(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """e tells n of f (server ID 0xc5, whose hex begins like r's 0xc) while f is
+    not reachable, so f's advert passes; r links; then e says it links f. f is
+    reachable now, beside r: n takes none of f's events, and still r's."""
+    net = CoreNetwork("n", "e", "r")  # server IDs 10, 11, 12: hex a, b, c
+    net.link("n", "e")
+    n = net.managers["n"]
+    at_n_from_e = net.links[frozenset(("n", "e"))][0]
+    assert at_n_from_e.manager is n and at_n_from_e.peer == "e"
+    n.received(at_n_from_e, lp.encode(lp.Advert(server="f", sid=0xC5, seq=1, neighbours=["e"])))
+    net.settle()
+    net.link("n", "r")
+    seq = n.topology.adverts["e"].seq
+    n.received(
+        at_n_from_e, lp.encode(lp.Advert(server="e", sid=11, seq=seq + 1, neighbours=["n", "f"]))
+    )
+    net.settle()
+    assert {"f", "r"} <= n.topology.reachable()
+    assert "server f: its events are refused: server ID 197 of f (hex c5) begins like r's 12" in (
+        caplog.text
+    )
+    fred = ev.UserIntro(
+        uid="197u1", nick="fred", user="f", host="f.example", realname="F", ts=1.0, signon=1.0
+    )
+    fred.o, fred.id = "f", "f-intro-1"
+    dropped = n.dropped
+    n.received(at_n_from_e, lp.encode(fred))
+    assert n.dropped == dropped + 1
+    net.user("r", "rita")
+    alice = net.user("n", "alice")
+    net.say(alice, "WHOIS fred", "WHOIS rita")
+    lines = alice.lines()
+    assert any(" 401 alice fred " in line for line in lines), "f's user was taken"
+    assert any(" 311 alice rita " in line for line in lines), "r's user was not"
+
+
+def test_a_peer_whose_id_clashes_with_a_server_reached_during_its_handshake_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    net = CoreNetwork("n", "r")  # 10 and 11: hex a and b
+    late = CoreServer("late", serverId=0xB7, network="t", links={"accept": ["n"]})
+    net.servers["late"] = late
+    net.managers["late"] = LinkManager(late.core)
+    net.link("n", "r")  # r came while late's handshake was under way
+    at_n, _ = net.pair("n", "late")
+    net.managers["n"].link_up(at_n)
+    assert at_n.closed and "late" not in net.managers["n"].sessions
+    assert "link late: refused: server ID 183 of late (hex b7) begins like r's 11" in caplog.text

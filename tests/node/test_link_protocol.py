@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chatnet_node.config import ConfigError, parse_config
+from chatnet_node.config.base import ids_clash
 from chatnet_node.links import catchup
 from chatnet_node.links import protocol as lp
 
@@ -40,6 +42,9 @@ def test_challenge_response_proves_the_secret_without_sending_it() -> None:
         (hello("west", 11), {"known": {"north": 11}}, "duplicate server ID 11"),
         (hello("west", 11), {"linked": {"west"}}, "already linked"),
         (hello("west", 11), {"allowed": {"north"}}, "not allowed to link"),
+        # 0xa0 begins with east's 0xa: each one's msgids fit the other's shape.
+        (hello("west", 0xA0), {}, "server ID 160 of west (hex a0) begins like east's 10 (hex a)"),
+        (hello("west", 0xB), {"known": {"north": 0xB3}}, "begins like north's 179 (hex b3)"),
     ],
 )
 def test_refusals_name_the_reason(theirs: lp.Hello, kwargs: dict[str, object], reason: str) -> None:
@@ -52,6 +57,36 @@ def test_refusals_name_the_reason(theirs: lp.Hello, kwargs: dict[str, object], r
     args.update(kwargs)
     why = lp.check_hello(hello("east", 10), theirs, **args)  # type: ignore[arg-type]
     assert why is not None and reason in why
+
+
+def test_server_ids_whose_hex_begins_alike_clash() -> None:
+    assert ids_clash(1, 1) and ids_clash(1, 0x1F) and ids_clash(0x1F, 1) and ids_clash(2, 0x2A5)
+    assert not ids_clash(1, 2) and not ids_clash(0x10, 0x11) and not ids_clash(0xA, 0x1A)
+    assert lp.id_clash({"a": 1, "b": 0x20}, 0x21, "c") is None
+    assert lp.id_clash({"c": 0x2}, 0x2, "c") is None  # its own entry
+    assert lp.id_clash({"a": 1}, 0x10, "c") == (
+        "server ID 16 of c (hex 10) begins like a's 1 (hex 1): their msgids could not be told apart"
+    )
+
+
+def test_a_node_dials_no_server_whose_id_clashes_with_its_own_or_anothers() -> None:
+    def dial(*sids: int) -> list[dict[str, object]]:
+        return [
+            {"name": f"hub{i}", "serverId": sid, "host": "127.0.0.1", "port": 1}
+            for i, sid in enumerate(sids)
+        ]
+
+    parse_config({"name": "leaf", "serverId": 0x30, "links": {"dial": dial(0x10, 0x20)}})
+    with pytest.raises(ConfigError) as own:
+        parse_config({"name": "leaf", "serverId": 3, "links": {"dial": dial(0x10, 0x31)}})
+    assert "links.dial[1]: server ID 49 of hub1 (hex 31) begins like leaf's 3 (hex 3)" in str(
+        own.value
+    )
+    with pytest.raises(ConfigError) as other:
+        parse_config({"name": "leaf", "serverId": 0x30, "links": {"dial": dial(1, 0x10)}})
+    assert "links.dial[1]: server ID 16 of hub1 (hex 10) begins like hub0's 1 (hex 1)" in str(
+        other.value
+    )
 
 
 def test_a_server_reachable_through_others_may_link_again() -> None:
@@ -68,9 +103,9 @@ def test_a_server_reachable_through_others_may_link_again() -> None:
 
 
 def test_leaf_rules() -> None:
-    leaf = hello("edge", 20, role="leaf")
+    leaf = hello("edge", 200, role="leaf")
     base = {"known": {}, "linked": set(), "allowed": None}
-    why = lp.check_hello(leaf, hello("edge2", 21, role="leaf"), have_uplink=False, **base)  # type: ignore[arg-type]
+    why = lp.check_hello(leaf, hello("edge2", 201, role="leaf"), have_uplink=False, **base)  # type: ignore[arg-type]
     assert why == "a leaf cannot link to a leaf"
     why = lp.check_hello(leaf, hello("hub2", 2), have_uplink=True, **base)  # type: ignore[arg-type]
     assert why == "this leaf already has an uplink"
@@ -181,3 +216,13 @@ def test_replay_parts_fit_a_link_message_whatever_the_text(text: str) -> None:
     cu.send_replay("west", items)
     assert [i for m in sent for i in m.items] == items
     assert max(len(lp.encode(m).encode()) for m in sent) <= lp.MAX_LINK_MESSAGE
+
+
+def test_a_link_message_is_measured_in_utf8_bytes_not_characters() -> None:
+    # 30,000 characters of three bytes each: under the bound in characters, over it in bytes.
+    text = '{"t": "ping", "token": "' + "€" * 30_000 + '"}'
+    assert len(text) < lp.MAX_LINK_MESSAGE < len(text.encode())
+    with pytest.raises(lp.LinkProtocolError, match="message of 90026 bytes exceeds 65536"):
+        lp.decode(text)
+    ping = '{"t": "ping", "token": "' + "€" * 20_000 + '"}'  # 60,026 bytes: taken
+    assert lp.decode(ping) == lp.Ping(token="€" * 20_000)

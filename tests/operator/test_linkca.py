@@ -147,7 +147,7 @@ def test_servers_demand_a_certificate_of_those_dialing_in_unless_a_portal_links_
 
     text = MANIFEST.replace("NET", "p").replace("NS", "ns")
     assert all(c.links.require_peer_certificate for c in configs(text))
-    far = "portals: [{name: far, address: far.example.org, port: 8443, serverId: 40, tls: true}]"
+    far = "portals: [{name: far, address: far.example.org, port: 8443, serverId: 9, tls: true}]"
     with_portal = text.replace("serverId: 2}", f"serverId: 2, peers: [far], {far}}}")
     found = configs(with_portal)
     # The outside server has no certificate from this CA: nobody demands one of those dialing in,
@@ -254,6 +254,7 @@ def test_a_pod_certificate_names_one_pod_however_many_the_set_may_run() -> None:
         .replace("NS", "ns")
         .replace("links: {tls: required}", PER_POD)
         .replace("uplinks: [east, west]}", "uplinks: [east, west], replicas: 60}")
+        .replace("serverId: 10,", "serverId: 48,")  # 48-107: hex 30-6b, apart from 1 and 2
     )
     report = validate_documents(parse_text(text, "test"))
     assert report.ok, report.problems

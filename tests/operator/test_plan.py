@@ -300,7 +300,7 @@ def networks(draw: st.DrawFn) -> Declared:
         a, b = draw(st.sampled_from(hub_names)), draw(st.sampled_from(hub_names))
         if a != b and a not in peers[b]:
             peers[a].add(b)
-    next_id = 1
+    next_id = 16  # IDs of one hex width (two digits): none begins another
     servers = []
     control = draw(st.booleans()) and hub_count > 1
     for index, name in enumerate(hub_names):
@@ -409,7 +409,7 @@ spec: {{links: {{tls: required, signAdverts: true}}}}
 apiVersion: chatnet.io/v1alpha1
 kind: ChatServer
 metadata: {{name: {name}}}
-spec: {{network: acme, role: hub, serverId: 1, replicas: 2,
+spec: {{network: acme, role: hub, serverId: 16, replicas: 2,
         autoscale: {{minReplicas: 2, maxReplicas: {SIGNED_SET_MAX}}}}}
 """
     report = validate_documents(parse_text(text, "big.yaml"))

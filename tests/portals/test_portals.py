@@ -120,8 +120,8 @@ def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:
     for name, sid, order in (
         ("us-1", 11, (hub_us, hub_eu)),
         ("us-2", 12, (hub_us, hub_eu)),
-        ("eu-1", 21, (hub_eu, hub_us)),
-        ("eu-2", 22, (hub_eu, hub_us)),
+        ("eu-1", 13, (hub_eu, hub_us)),
+        ("eu-2", 14, (hub_eu, hub_us)),
     ):
         dial = [
             peer(order[0], 1 if order[0] is hub_us else 2),

@@ -20,7 +20,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .base import SERVER_NAME_MAX, ConfigError, Port, Section, valid_server_name
+from .base import (
+    ONE_HEX_WIDTH,
+    SERVER_NAME_MAX,
+    ConfigError,
+    Port,
+    Section,
+    ids_clash,
+    ids_clash_reason,
+    valid_server_name,
+)
 from .limits import Limits, Throttle
 from .links import LinkPeer, Links
 
@@ -271,6 +280,22 @@ class NodeConfig(Section):
                         "is empty: list the addresses of the proxies allowed to send PROXY "
                         "headers (e.g. trustedProxies: [10.0.0.0/8])"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _server_ids_apart(self) -> NodeConfig:
+        # The servers this one dials are in its network: none may have an ID
+        # that clashes with its own or another's (``ids_clash``).
+        servers = {self.name: self.server_id}
+        for i, peer in enumerate(self.links.dial):
+            for name, sid in servers.items():
+                if name == peer.name and sid == peer.server_id:
+                    continue  # one server at two addresses
+                if ids_clash(peer.server_id, sid):
+                    reason = ids_clash_reason(peer.server_id, peer.name, sid, name)
+                    hint = "" if peer.server_id == sid else f"; {ONE_HEX_WIDTH}"
+                    raise ValueError(f"links.dial[{i}]: {reason}{hint}")
+            servers.setdefault(peer.name, peer.server_id)
         return self
 
     @field_validator("description")

@@ -1,7 +1,8 @@
 """Which events from a link this server takes, and the books that decides it.
 
 An event from a peer is taken only if it is new (origin and event id not
-seen before), its origin may speak through that link (``Routing``), its ids
+seen before), its origin may speak through that link (``Routing``) and has
+a server ID that clashes with no other reachable server's, its ids
 are fresh and of its origin's making (``guard``: the replay windows, and a
 msgid another server makes refused), and it acts for its origin's own users
 (``ownership``). ``problem`` says why not (the manager logs it and drops the
@@ -43,6 +44,9 @@ class Admission:
         self.routing = routing
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.replays = Replays()
+        #: Servers reachable with an ID that clashes with another reachable one's
+        #: (``lp.id_clash``): why. None of their events is taken while they are.
+        self.clashing: dict[str, str] = {}
 
     def duplicate(self, event: Event) -> bool:
         """Was ``event`` applied already (and forwarded)?"""
@@ -52,6 +56,9 @@ class Admission:
         """Why ``event`` from ``peer`` is not taken (None: take it)."""
         if event.o == self.core.config.name or not self.routing.may_pass_on(peer, event):
             return "origin does not match this link"
+        clash = self.clashing.get(event.o)
+        if clash is not None:
+            return clash
         why = self._replayed(event, sid_of.get(event.o))
         return why if why is not None else not_its_user(self.core, event, sid_of)
 

@@ -123,6 +123,13 @@ class LinkManager(LinkViews):
     def link_up(self, session: LinkSession) -> None:
         """A link finished its handshake."""
         peer = session.peer
+        # Checked again: the handshake began with the servers reachable then,
+        # and another with a clashing ID may have come meanwhile.
+        clash = lp.id_clash(self.reachable_sids(), session.peer_sid, peer)
+        if clash is not None:
+            log.warning("link %s: refused: %s", peer, clash)
+            session.close(clash)
+            return
         was_reachable = peer in self.topology.reachable()
         self.sessions[peer] = session
         self.counters.setdefault(peer, LinkCounters())
@@ -242,17 +249,17 @@ class LinkManager(LinkViews):
     def _authentic(self, session: LinkSession, message: lp.Advert) -> bool:
         """Is ``message`` news signed by its own server (when adverts must be signed)?
 
-        And under a server ID no other server has here: ids (uids, msgids,
-        event ids) are judged by their server's ID, so a server claiming
-        another's could speak in its ids.
+        And under a server ID that clashes with no other server's here
+        (``lp.id_clash``): ids (uids, msgids, event ids) are judged by their
+        server's ID, so a server claiming another's, or one whose hex begins
+        alike, could speak in its ids.
         """
         known = self.topology.adverts.get(message.server)
         if message.server == self.me or (known is not None and known.seq >= message.seq):
             return False  # old news: nothing to check
         why = self.adverts.advert_problem(message, self._utc_now())
         if why is None:  # as the handshake checks a peer's hello
-            owner = lp.id_owner(self.reachable_sids(), message.sid, message.server)
-            why = f"server ID {message.sid} is {owner}'s" if owner is not None else None
+            why = lp.id_clash(self.reachable_sids(), message.sid, message.server)
         if why is None:
             return True
         log.warning(
@@ -265,7 +272,32 @@ class LinkManager(LinkViews):
         self.dropped += 1
         return False
 
+    def _check_ids(self, arrived: set[str]) -> None:
+        """Servers just reachable: one whose ID clashes with another's is not heard.
+
+        Its own advert was checked when it came (``_authentic``), but a server
+        may become reachable later, by another's advert, and two may come at once.
+        """
+        clashing = self.admission.clashing
+        heard = {
+            name: sid
+            for name, sid in self.reachable_sids().items()
+            if name not in arrived and name not in clashing
+        }
+        for server in sorted(arrived):
+            info = self.known.get(server)
+            if info is None or server in clashing:
+                continue
+            why = lp.id_clash(heard, info.sid, server)
+            if why is None:
+                heard[server] = info.sid
+            else:
+                clashing[server] = why
+                log.warning("server %s: its events are refused: %s", server, why)
+
     def _netsplit(self, lost: set[str], reason: str) -> None:
+        for name in lost:
+            self.admission.clashing.pop(name, None)
         if not lost:
             return
         transitions.netsplit(self.core, lost, reason)
@@ -403,6 +435,7 @@ class LinkManager(LinkViews):
         back = self.topology.reachable() - before
         if back:
             self.core.disruptions.returned(self.core.ids.now(), back)
+            self._check_ids(back)
         if lost:
             other = sorted(gone)[0] if gone else session.peer
             self._netsplit(lost, f"{message.server} {other}")

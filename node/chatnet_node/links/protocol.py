@@ -27,6 +27,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from ..config import valid_server_name
+from ..config.base import ids_clash, ids_clash_reason
 from ..irc.events import Event
 
 PROTOCOL = "chatnet-link.v1"
@@ -313,8 +314,11 @@ _WORD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 def decode(raw: str | bytes) -> AnyMessage:
     """Parse one link message; raises LinkProtocolError with the reason."""
-    if len(raw) > MAX_LINK_MESSAGE:
-        raise LinkProtocolError(f"message of {len(raw)} bytes exceeds {MAX_LINK_MESSAGE}")
+    size = len(raw)
+    if isinstance(raw, str) and size > MAX_LINK_MESSAGE // 4:  # up to 4 UTF-8 bytes a character
+        size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_LINK_MESSAGE:
+        raise LinkProtocolError(f"message of {size} bytes exceeds {MAX_LINK_MESSAGE}")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -409,9 +413,20 @@ def verify(secret: str, challenge: str, responder: str, response: str) -> bool:
     return hmac.compare_digest(answer(secret, challenge, responder), response)
 
 
-def id_owner(known: Mapping[str, int], sid: int, server: str) -> str | None:
-    """The server, other than ``server``, that has ``sid`` in ``known`` (name to server ID)."""
-    return next((name for name, has in known.items() if has == sid and name != server), None)
+def id_clash(known: Mapping[str, int], sid: int, server: str) -> str | None:
+    """Why ``server`` may not have ``sid`` beside ``known`` (name to server ID), or None.
+
+    Another server has it, or one whose ID's hex begins alike
+    (``config.ids_clash``): ids are judged by their server's ID, so either
+    could speak in the other's ids.
+    """
+    for name, has in known.items():
+        if name == server or not ids_clash(has, sid):
+            continue
+        if has == sid:
+            return f"duplicate server ID {sid} (already used by {name})"
+        return ids_clash_reason(sid, server, has, name)
+    return None
 
 
 def check_hello(
@@ -441,15 +456,16 @@ def check_hello(
         return f"wrong network: {theirs.network!r}, this is {mine.network!r}"
     if theirs.server == mine.server:
         return f"duplicate server name {theirs.server!r}"
-    if theirs.sid == mine.sid:
-        return f"duplicate server ID {theirs.sid}"
+    clash = id_clash({mine.server: mine.sid}, theirs.sid, theirs.server)
+    if clash is not None:
+        return clash
     if theirs.server in linked:
         return f"already linked to {theirs.server}"
     if theirs.server in known and known[theirs.server] != theirs.sid:
         return f"duplicate server name {theirs.server!r} (known with ID {known[theirs.server]})"
-    owner = id_owner(known, theirs.sid, theirs.server)
-    if owner is not None:
-        return f"duplicate server ID {theirs.sid} (already used by {owner})"
+    clash = id_clash(known, theirs.sid, theirs.server)
+    if clash is not None:
+        return clash
     if allowed is not None and theirs.server not in allowed:
         return f"server {theirs.server!r} is not allowed to link here"
     if mine.role == "leaf" and theirs.role == "leaf":

@@ -440,7 +440,10 @@ class ChatServerSpec(ApiModel):
     network: Name = Field(description="the ChatNetwork this server belongs to")
     role: Role
     server_id: int = Field(
-        ge=1, le=MAX_SERVER_ID, description="ID of replica 0; replica i gets serverId + i"
+        ge=1,
+        le=MAX_SERVER_ID,
+        description="ID of replica 0; replica i gets serverId + i. The network's IDs are of "
+        "one hex width (1-15, 16-255 or 256-4095): no ID's hex may begin another's",
     )
     max_clients: int | None = Field(
         default=None, ge=0, le=1_000_000, description="overrides the network's limits.maxClients"
@@ -581,6 +584,14 @@ class ChatServer(ApiModel):
         if spec.replicas == 1 and spec.autoscale is None:
             return [(self.name, spec.server_id)]
         return [(f"{self.name}-{i}", spec.server_id + i) for i in range(spec.replicas)]
+
+    def possible_members(self) -> list[tuple[str, int]]:
+        """``members`` as far as the set may grow: to ``autoscale.maxReplicas`` too."""
+        spec = self.spec
+        ceiling = max(spec.replicas, spec.autoscale.max_replicas if spec.autoscale else 0)
+        if ceiling <= spec.replicas:
+            return self.members()
+        return [(f"{self.name}-{i}", spec.server_id + i) for i in range(ceiling)]
 
 
 Resource = ChatNetwork | ChatServer

@@ -9,10 +9,12 @@ only echo their problem stay quiet.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from chatnet_node.config import SERVER_NAME_MAX, valid_server_name
-from chatnet_operator.api.fields import MAX_SERVER_NAME
+from chatnet_node.config.base import ONE_HEX_WIDTH, ids_clash_reason
+from chatnet_operator.api.fields import MAX_SERVER_ID, MAX_SERVER_NAME
 from chatnet_operator.api.loader import Document, FieldPath, dotted
 from chatnet_operator.api.models import (
     REGION_LABEL,
@@ -30,6 +32,50 @@ _HUBLIKE = (Role.HUB, Role.CONTROL)
 #: and rides in every advert, which must stay well inside a link message (64 KiB).
 #: Not with ``links.podCertificates``: each pod's certificate names that pod alone.
 SIGNED_SET_MAX = 40
+
+
+@dataclass(frozen=True)
+class _IdOwner:
+    """Who has a server ID: a server (a replica of a set) or a portal, and where it is set."""
+
+    server: ChatServer
+    path: FieldPath
+    name: str
+    server_id: int
+
+    @property
+    def portal(self) -> bool:
+        return self.path[1] == "portals"
+
+
+def free_server_ids(taken: set[int], count: int) -> int | None:
+    """The lowest ID a set of ``count`` may start at, clashing with none of ``taken``
+    nor within itself (``ids_clash``); None: no room."""
+    taken_hex = {f"{sid:x}" for sid in taken}
+    begun = _prefixes(taken_hex)  # a new ID among these begins a taken one
+    for start in range(1, MAX_SERVER_ID - count + 2):
+        mine: set[str] = set()
+        mine_begun: set[str] = set()
+        for sid in range(start, start + count):
+            hex_id = f"{sid:x}"
+            own = _prefixes({hex_id})
+            if hex_id in begun or hex_id in mine_begun or own & taken_hex or own & mine:
+                break
+            mine.add(hex_id)
+            mine_begun |= own
+        else:
+            return start
+    return None
+
+
+def _prefixes(hex_ids: set[str]) -> set[str]:
+    """Every prefix of these hex IDs, each ID itself included."""
+    return {hex_id[:width] for hex_id in hex_ids for width in range(1, len(hex_id) + 1)}
+
+
+def _suggest(taken: set[int], count: int) -> str:
+    free = free_server_ids(taken, max(count, 1))
+    return f", e.g. serverId: {free}" if free is not None else ""
 
 
 class NetworkRules:
@@ -126,6 +172,7 @@ class NetworkRules:
                 f"add a ChatServer with spec.network: {network.name} and role hub or leaf",
             )
         self.check_identities(servers)
+        self.check_id_widths(servers)
         self.check_irc_names(network, servers)
         self.check_control(servers)
         by_name = {s.name: s for s in servers}
@@ -206,9 +253,11 @@ class NetworkRules:
     def check_identities(self, servers: list[ChatServer]) -> None:
         names: dict[str, ChatServer] = {}
         ids: dict[int, str] = {}
-        top = max((s.spec.server_id + s.spec.replicas for s in servers), default=1)
+        taken = {sid for s in servers for _, sid in s.possible_members()}
+        taken |= {p.server_id for s in servers for p in s.spec.portals}
         for server in servers:
-            for name, server_id in server.members():
+            # Every replica a set may run: one autoscaling adds takes its ID then.
+            for index, (name, server_id) in enumerate(server.possible_members()):
                 other = names.get(name)
                 if other is not None and other is not server:
                     self.add(
@@ -219,13 +268,18 @@ class NetworkRules:
                     )
                 names[name] = server
                 if server_id in ids:
+                    later = (
+                        ", a replica autoscaling may add" if index >= server.spec.replicas else ""
+                    )
                     self.add(
                         server,
                         ("spec", "serverId"),
-                        f"server ID {server_id} (of {name}) is also used by {ids[server_id]}",
-                        f"give each server its own ID range, e.g. serverId: {top}",
+                        f"server ID {server_id} (of {name}{later}) is also used by "
+                        f"{ids[server_id]}",
+                        "give each server its own ID range"
+                        + _suggest(taken, len(server.possible_members())),
                     )
-                    top += server.spec.replicas
+                    taken |= {sid for _, sid in server.possible_members()}
                 else:
                     ids[server_id] = name
         network = servers[0].spec.network if servers else ""
@@ -263,6 +317,51 @@ class NetworkRules:
                         f"already used by {owner}",
                         "use the remote server's real, unique server ID",
                     )
+
+    def check_id_widths(self, servers: list[ChatServer]) -> None:
+        """No server ID's hex may begin another's (``ids_clash``): their msgids would be
+        ambiguous. Every ID a set may take counts, to its autoscaling ceiling, and
+        portals' IDs too; a clash is the in-network server's to fix (a portal's ID
+        is its remote server's). Equal IDs are ``check_identities``' to report."""
+        owners: dict[str, _IdOwner] = {}  # hex ID -> the first to take it
+        for server in servers:
+            for name, server_id in server.possible_members():
+                owners.setdefault(
+                    f"{server_id:x}", _IdOwner(server, ("spec", "serverId"), name, server_id)
+                )
+            for index, portal in enumerate(server.spec.portals):
+                path: FieldPath = ("spec", "portals", index, "serverId")
+                owners.setdefault(
+                    f"{portal.server_id:x}", _IdOwner(server, path, portal.name, portal.server_id)
+                )
+        reported: set[tuple[str, FieldPath]] = set()
+        for hex_id, longer in sorted(owners.items()):
+            shorter = next(
+                (owners[hex_id[:w]] for w in range(1, len(hex_id)) if hex_id[:w] in owners),
+                None,
+            )
+            if shorter is None:
+                continue
+            blamed, other = (
+                (shorter, longer)
+                if longer.portal and not shorter.portal
+                else (
+                    longer,
+                    shorter,
+                )
+            )
+            if (blamed.server.name, blamed.path) in reported:
+                continue
+            reported.add((blamed.server.name, blamed.path))
+            own = blamed.server.possible_members() if not blamed.portal else []
+            others = {o.server_id for o in owners.values() if o.server is not blamed.server}
+            others |= {o.server_id for o in owners.values() if o.portal}
+            self.add(
+                blamed.server,
+                blamed.path,
+                ids_clash_reason(blamed.server_id, blamed.name, other.server_id, other.name),
+                ONE_HEX_WIDTH + (_suggest(others, len(own)) if own else ""),
+            )
 
     def check_control(self, servers: list[ChatServer]) -> None:
         controls = [s for s in servers if s.spec.role == Role.CONTROL]
