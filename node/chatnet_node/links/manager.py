@@ -4,7 +4,8 @@ No sockets here: established links are ``LinkSession`` objects (the asyncio
 adapters in ``links.session`` implement them), and every decision is a
 plain method call, so whole networks can be simulated in one process.
 
-* Link up: advertise the new neighbour (link state, flooded), then, if the
+* Link up: advertise the new neighbour (link state, flooded: adverts are
+  sent, taken or refused by ``links.linkstate``), then, if the
   peer was not reachable before (two networks joining), burst: every user,
   then every channel with its members, modes and topic. The burst waits for
   the peer's advert, which puts the peer in the routing tree: a change made
@@ -18,7 +19,8 @@ plain method call, so whole networks can be simulated in one process.
   with the netsplit reason ``"<server> <server>"``. When the lost link was
   part of a cycle nobody becomes unreachable, so nobody quits.
 * Throttle counts: every server floods its per-address-block connection
-  counts (``share_counts``), so the connection throttle is network-wide.
+  counts (``share_counts``, ``links.linkstate``), so the connection
+  throttle is network-wide.
 * Failover: confirmations and catch-up between neighbours (``catchup``).
   With a per-server store every channel message goes to every server, so
   each keeps every channel's history; with a shared store only to servers
@@ -27,7 +29,6 @@ plain method call, so whole networks can be simulated in one process.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import logging
 import time
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from ..config import Links
-from ..irc import remote, transitions
+from ..irc import remote
 from ..irc.disruptions import Span
 from ..irc.events import ChatMessage, ClockTick, Event
 from ..irc.state import ChatState
@@ -47,19 +48,17 @@ from .burst import burst
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate
+from .linkstate import CLOCK_INTERVAL, LinkState
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
-from .signatures import AdvertSignatures
-from .topology import Advert, Topology
+from .topology import Topology
 from .views import LinkViews
 
 log = logging.getLogger("chatnet.links")
 
-CLOCK_INTERVAL = 0.5  # seconds between this server's ``clock`` events (``irc.ids``)
-
 
 @dataclass
-class LinkManager(LinkViews):
+class LinkManager(LinkState, LinkViews):
     """Routes link events for one server."""
 
     core: ChatState
@@ -95,28 +94,6 @@ class LinkManager(LinkViews):
         # server missed, in their own order, and it remembers no disruption
         # until a neighbour tells it (``irc.disruptions``).
         self.core.disruptions.started(self.core.ids.now())
-
-    @property
-    def me(self) -> str:
-        return self.core.config.name
-
-    @property
-    def signatures(self) -> AdvertSignatures | None:
-        """With ``links.signAdverts``: signs ours, checks everyone else's."""
-        return self.adverts.signatures
-
-    @signatures.setter
-    def signatures(self, signatures: AdvertSignatures | None) -> None:
-        self.adverts.signatures = signatures
-
-    def sid_of(self) -> dict[str, int]:
-        """Server name to server ID, for the collision tie-break."""
-        return {name: info.sid for name, info in self.known.items()}
-
-    def reachable_sids(self) -> dict[str, int]:
-        """The server IDs of the servers reachable now (this one too): taken in this network."""
-        reachable = self.topology.reachable()
-        return {name: info.sid for name, info in self.known.items() if name in reachable}
 
     # Link lifecycle.
 
@@ -200,114 +177,6 @@ class LinkManager(LinkViews):
         # Nothing older than the sync window is ever caught up, so no
         # disruption makes a message come later than that.
         self.core.disruptions.keep = links.sync_window + REPLAY_SLACK
-
-    def use_signatures(self, signatures: AdvertSignatures | None) -> None:
-        """Sign adverts (and take only signed ones) with these, or stop (None).
-
-        Turned on or off by a reload, this server advertises again, so its
-        neighbours get its advert in the new form.
-        """
-        changed = signatures is not self.signatures
-        self.signatures = signatures
-        if changed and self.sessions:
-            self._advertise()
-
-    def _disrupted(self, lost: set[str], unnoticed: float | None = None) -> None:
-        """A link went, here or elsewhere: what it held up may come late (``irc.disruptions``).
-
-        ``unnoticed``: how long it carried nothing before it went (one of this
-        server's links); another server's link may have been dead a ping timeout.
-        """
-        if unnoticed is None:
-            unnoticed = self.core.config.links.ping_timeout
-        self.core.disruptions.lost(self.core.ids.now(), unnoticed + CLOCK_INTERVAL, lost)
-
-    def _utc_now(self) -> datetime.datetime:
-        """This server's clock as certificates are checked against it."""
-        return datetime.datetime.fromtimestamp(self.core.clock(), datetime.UTC)
-
-    def _advertise(self) -> None:
-        self.routing.unsettle()
-        advert = self.topology.set_my_neighbours(self.sessions)
-        text = lp.encode(self._advert_message(advert))
-        for peer in self.sessions:
-            self._send_text(peer, text)
-
-    def _advert_message(self, advert: Advert) -> lp.Advert:
-        """The advert as sent: another server's as it came (its signature intact), ours signed."""
-        info = self.known.get(advert.server, ServerInfo(0))
-        message = lp.Advert(
-            server=advert.server,
-            sid=info.sid,
-            seq=advert.seq,
-            neighbours=sorted(advert.neighbours),
-            description=info.description,
-            role=info.role,
-        )
-        return self.adverts.outgoing(message)
-
-    def _authentic(self, session: LinkSession, message: lp.Advert) -> bool:
-        """Is ``message`` news signed by its own server (when adverts must be signed)?
-
-        And under a server ID that clashes with no other server's here
-        (``lp.id_clash``): ids (uids, msgids, event ids) are judged by their
-        server's ID, so a server claiming another's, or one whose hex begins
-        alike, could speak in its ids.
-        """
-        known = self.topology.adverts.get(message.server)
-        if message.server == self.me or (known is not None and known.seq >= message.seq):
-            return False  # old news: nothing to check
-        why = self.adverts.advert_problem(message, self._utc_now())
-        if why is None:  # as the handshake checks a peer's hello
-            why = lp.id_clash(self.reachable_sids(), message.sid, message.server)
-        if why is None:
-            return True
-        log.warning(
-            "link %s: refused the advert of %s (seq %d): %s",
-            session.peer,
-            message.server,
-            message.seq,
-            why,
-        )
-        self.dropped += 1
-        return False
-
-    def _check_ids(self, arrived: set[str]) -> None:
-        """Servers just reachable: one whose ID clashes with another's is not heard.
-
-        Its own advert was checked when it came (``_authentic``), but a server
-        may become reachable later, by another's advert, and two may come at once.
-        """
-        clashing = self.admission.clashing
-        heard = {
-            name: sid
-            for name, sid in self.reachable_sids().items()
-            if name not in arrived and name not in clashing
-        }
-        for server in sorted(arrived):
-            info = self.known.get(server)
-            if info is None or server in clashing:
-                continue
-            why = lp.id_clash(heard, info.sid, server)
-            if why is None:
-                heard[server] = info.sid
-            else:
-                clashing[server] = why
-                log.warning("server %s: its events are refused: %s", server, why)
-
-    def _netsplit(self, lost: set[str], reason: str) -> None:
-        for name in lost:
-            self.admission.clashing.pop(name, None)
-        if not lost:
-            return
-        transitions.netsplit(self.core, lost, reason)
-        self.routing.cut_off(lost)
-        self.core.ids.forget(lost)
-        self.core.throttle.forget(lost)
-        self.topology.forget(lost)
-        for name in lost:
-            self.known.pop(name, None)
-        self.adverts.forget(lost)
 
     def _burst_if_due(self, peer: str) -> None:
         """Burst to ``peer`` if it is owed one and now in the routing tree.
@@ -411,51 +280,6 @@ class LinkManager(LinkViews):
         session.close(reason)
         return True
 
-    def _learn(self, session: LinkSession, message: lp.Advert) -> None:
-        if not self._authentic(session, message):
-            return
-        advert = Advert(message.server, message.seq, frozenset(message.neighbours))
-        previous = self.topology.adverts.get(message.server)
-        before = self.topology.reachable()
-        if not self.topology.learn(advert):
-            return
-        self.adverts.learnt(message)
-        if previous is None or previous.neighbours != advert.neighbours:
-            self.routing.unsettle()
-        if message.server not in self.known or self.known[message.server].sid != message.sid:
-            self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
-        text = lp.encode(message)
-        for peer in self.sessions:
-            if peer != session.peer:
-                self._send_text(peer, text)
-        lost = self.topology.split(before)
-        gone = (previous.neighbours if previous else frozenset()) - advert.neighbours
-        if lost or gone:
-            self._disrupted(lost)
-        back = self.topology.reachable() - before
-        if back:
-            self.core.disruptions.returned(self.core.ids.now(), back)
-            self._check_ids(back)
-        if lost:
-            other = sorted(gone)[0] if gone else session.peer
-            self._netsplit(lost, f"{message.server} {other}")
-        if gone:
-            self.catchup.resync()
-
-    def share_counts(self, now: float) -> None:
-        """Every ``shareInterval``: tell every server this one's throttle counts."""
-        throttle = self.core.throttle
-        if not throttle.share_due(now):
-            return
-        snapshot = throttle.snapshot(now)
-        if snapshot is None or not self.sessions:
-            return
-        seq, entries = snapshot
-        counts = lp.Counts(server=self.me, seq=seq, blocks=entries)
-        text = lp.encode(self.adverts.sign_counts(counts))
-        for peer in self.sessions:
-            self._send_text(peer, text)
-
     def send_clock(self, now: float) -> None:
         """Every ``CLOCK_INTERVAL`` (monotonic ``now``): tell every server this one's clock.
 
@@ -473,24 +297,6 @@ class LinkManager(LinkViews):
             # only that this server did not know, learn that it knows now.
             for peer in self.sessions:
                 self._tell_disruptions(peer)
-
-    def _counts(self, session: LinkSession, message: lp.Counts) -> None:
-        """Another server's counts: keep them if newer, and pass them on."""
-        if message.server == self.me or message.server not in self.topology.reachable():
-            return  # ours coming back, or from a server not (yet) in the network
-        why = self.adverts.counts_problem(message, self._utc_now())
-        if why is not None:
-            log.warning(
-                "link %s: refused the throttle counts of %s: %s", session.peer, message.server, why
-            )
-            self.dropped += 1
-            return
-        if not self.core.throttle.learn(message.server, message.seq, message.blocks, time.time()):
-            return  # seen already, by another path
-        text = lp.encode(message)
-        for peer in self.sessions:
-            if peer != session.peer:
-                self._send_text(peer, text)
 
     def _routed(self, session: LinkSession, event: Event) -> None:
         admission = self.admission
@@ -529,15 +335,3 @@ class LinkManager(LinkViews):
         for peer in hops:
             if peer in self.sessions:
                 self._send_text(peer, text)
-
-    def _send(self, peer: str, message: lp.AnyMessage) -> None:
-        self._send_text(peer, lp.encode(message))
-
-    def _send_text(self, peer: str, text: str) -> None:
-        session = self.sessions.get(peer)
-        if session is None:
-            return
-        counters = self.counters.setdefault(peer, LinkCounters())
-        counters.messages_out += 1
-        counters.bytes_out += len(text)
-        session.send(text)
