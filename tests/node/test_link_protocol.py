@@ -226,3 +226,8 @@ def test_a_link_message_is_measured_in_utf8_bytes_not_characters() -> None:
         lp.decode(text)
     ping = '{"t": "ping", "token": "' + "€" * 20_000 + '"}'  # 60,026 bytes: taken
     assert lp.decode(ping) == lp.Ping(token="€" * 20_000)
+
+
+def test_a_link_message_size_counts_utf8_bytes() -> None:
+    assert lp.utf8_size('{"t": "ping"}') == 13
+    assert lp.utf8_size('{"text": "€ é"}') == len('{"text": "€ é"}'.encode())

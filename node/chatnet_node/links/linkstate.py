@@ -252,5 +252,5 @@ class LinkState:
             return
         counters = self.counters.setdefault(peer, LinkCounters())
         counters.messages_out += 1
-        counters.bytes_out += len(text)
+        counters.bytes_out += lp.utf8_size(text)
         session.send(text)

@@ -206,7 +206,7 @@ class LinkManager(LinkState, LinkViews):
         """One message from an established link."""
         counters = self.counters.setdefault(session.peer, LinkCounters())
         counters.messages_in += 1
-        counters.bytes_in += len(raw)
+        counters.bytes_in += lp.utf8_size(raw)
         link = id(session)
         if link in self._flooding or self.sessions.get(session.peer) is not session:
             return  # being dropped: what is still queued is not applied

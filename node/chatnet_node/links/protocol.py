@@ -312,11 +312,16 @@ _WORDS = ("o", "id", "uid", "nick", "user", "host", "source", "target", "channel
 _WORD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def utf8_size(text: str) -> int:
+    """``text``'s length in UTF-8 bytes (as it crossed the link), cheaply when ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def decode(raw: str | bytes) -> AnyMessage:
     """Parse one link message; raises LinkProtocolError with the reason."""
     size = len(raw)
     if isinstance(raw, str) and size > MAX_LINK_MESSAGE // 4:  # up to 4 UTF-8 bytes a character
-        size = len(raw.encode("utf-8", "surrogatepass"))
+        size = utf8_size(raw)
     if size > MAX_LINK_MESSAGE:
         raise LinkProtocolError(f"message of {size} bytes exceeds {MAX_LINK_MESSAGE}")
     try:
