@@ -110,6 +110,7 @@ class Node:
         self._load_records()
         self.core.replication.remember_recent()
         self.core.output.wake = flush_soon(self.core, loop)
+        self.core.crowds.on = True  # every turn's flush has a budget now
         self.core.offload = offload(loop, self._worker)
         listeners = self.core.config.listeners
         core = self.core

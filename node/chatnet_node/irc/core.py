@@ -26,6 +26,7 @@ from ..history.contract import HistoryBackend
 from . import costs, transitions
 from . import numerics as rpl
 from .cloaks import cloak
+from .crowd import CrowdLines
 from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
 from .model import Client, Sink
 from .multiline import BatchError
@@ -72,6 +73,8 @@ class ChatCore(ChatState):
         self.offload: Runner = run_inline
         self.draining = False
         self._last_timeout_scan = 0.0
+        #: Lines to a crowd (a channel over ``BULK_FANOUT``), run in a slice of the flush.
+        self.crowds = CrowdLines(self.output, self.channels, self._admit_now)
 
     # What the HTTP adapter reports.
 
@@ -166,7 +169,12 @@ class ChatCore(ChatState):
             # slow command is paid once, when it closes.
             self._wait_for_slow(client, client.slow, line, paid=False)
             return
+        if self.crowds.take(client, line):
+            return  # runs in a slice of this turn's flush, after the small chats
         self._admit(client, line, now)
+
+    def _admit_now(self, client: Client, line: str) -> None:
+        self._admit(client, line, self.clock())
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
@@ -186,7 +194,9 @@ class ChatCore(ChatState):
 
     def disconnect(self, client: Client, reason: str) -> None:
         """The transport lost the connection (the client did not QUIT)."""
-        transitions.quit_(self, client, reason)
+        self.crowds.run_client(client)  # what it sent before it went, first
+        if not client.closed:  # (one of those lines may have been its QUIT)
+            transitions.quit_(self, client, reason)
 
     def drop(self, clients: list[Client], reason: str, leaving: Container[Client] = ()) -> None:
         """The transports close these connections together (SendQ exceeded);
@@ -406,6 +416,7 @@ class ChatCore(ChatState):
     def begin_drain(self) -> None:
         """Stop taking clients and ask the connected ones to move elsewhere."""
         self.draining = True
+        self.crowds.on = False  # lines run as they are read (those waiting still first)
         for client in list(self.clients):
             if client.registered:
                 self.notice(

@@ -88,6 +88,7 @@ class Client:
     tokens: float = 0.0
     tokens_at: float = 0.0
     delayed: deque[str] | None = None  # lines held back by flood control
+    crowd_lines: int = 0  # its lines waiting for a slice of the flush (``crowd``)
     multiline: OpenBatch | None = None  # a draft/multiline batch being sent
     metadata: dict[str, str] | None = None  # draft/metadata-2 keys set on this user
     metadata_subs: set[str] | None = None  # the keys this client subscribed to

@@ -109,6 +109,9 @@ class Output:
         self.charged = 0.0
         #: A slice's work is running: what it delivers waits in ``soon``.
         self._in_slice = False
+        #: Runs the lines read but left to run late (``crowd``): a flush
+        #: without a budget calls it first, so that nothing waits past it.
+        self.run_late: Callable[[], None] | None = None
         self.before_write: list[Callable[[], None]] = []
         #: An IRCv3 batch open (``batch``): its reference, the commands it
         #: holds and the clients it is open for.
@@ -144,6 +147,16 @@ class Output:
             message.tags.setdefault("batch", ref)
             self.send(client, message)
         self.send(client, Message("BATCH", [f"-{ref}"], self.server_name))
+
+    @contextmanager
+    def as_read(self) -> Iterator[None]:
+        """Work in a slice that is a client's line run late (``crowd``): what it
+        delivers goes where the line's would had it run as it was read."""
+        in_slice, self._in_slice = self._in_slice, False
+        try:
+            yield
+        finally:
+            self._in_slice = in_slice
 
     def wake_soon(self) -> None:
         """Ask the runtime for a flush (once, however often it is asked before it runs)."""
@@ -291,6 +304,8 @@ class Output:
         asks for another turn; without one, everything is written and the
         slices wait for a flush with a budget (the runtime's, every turn).
         """
+        if budget is None and self.run_late is not None:
+            self.run_late()  # as if read just now: committed and written below
         try:
             for hook in self.before_write:  # the history commit, then link confirmations
                 hook()

@@ -1,0 +1,126 @@
+"""Lines to a crowd wait for the turn's budget, behind the turn's small chats.
+
+Running a line to a channel of more than ``BULK_FANOUT`` members queues it
+in every member's outbox. With thousands of clients those outboxes are
+cold in the cache: 0.25-0.35 ms a line to 500 members (25 µs in a warm
+core), and ten flooders sending together held every other line read in
+that turn for about 3 ms (docs/benchmarks.md, *What a line waited for*).
+So such a line is not run as it is read: it waits here and runs in a slice
+of the turn's flush (``Output.slices``), after the turn's other lines were
+run and written, within the flush's budget; what is left runs the next
+turn. A client's later lines wait behind its first, so they still run in
+order, and each is admitted (flood control) as it runs, as if it came in
+then. Its fan-outs go where a line read then would send them (``bulk``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from .model import Channel, Client
+from .names import casefold
+from .output import BULK_FANOUT, Output
+
+__all__ = ["CROWD_COMMANDS", "CrowdLines", "crowd_target"]
+
+#: Commands whose line fans out to its targets' members.
+CROWD_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
+#: Status prefixes a channel target may carry (``PRIVMSG @#chan``).
+_STATUS = "~&@%+"
+
+
+def crowd_target(line: str, channels: dict[str, Channel]) -> bool:
+    """Is ``line`` a message to a channel of more than ``BULK_FANOUT`` members?
+
+    A look at the raw line, without parsing it all: tags and a source are
+    skipped, the command and the first parameter read.
+    """
+    rest = line
+    if rest.startswith("@"):
+        rest = rest.partition(" ")[2].lstrip(" ")
+    if rest.startswith(":"):
+        rest = rest.partition(" ")[2].lstrip(" ")
+    command, _, rest = rest.partition(" ")
+    if command.upper() not in CROWD_COMMANDS:
+        return False
+    targets = rest.lstrip(" ").partition(" ")[0]
+    for target in targets.split(","):
+        channel = channels.get(casefold(target.lstrip(_STATUS)))
+        if channel is not None and len(channel.members) > BULK_FANOUT:
+            return True
+    return False
+
+
+class CrowdLines:
+    """The lines to crowds waiting for a slice of the flush, in the order they came.
+
+    Off until the runtime, which flushes with a budget every turn, turns it
+    on (``on``); off again while the server drains, when lines run as read.
+    A flush without a budget runs every waiting line first (``run_all``).
+    """
+
+    def __init__(
+        self,
+        output: Output,
+        channels: dict[str, Channel],
+        run: Callable[[Client, str], None],
+    ) -> None:
+        self.output = output
+        self.channels = channels
+        self.run_line = run  # the core's: flood control, then the command
+        self.waiting: deque[tuple[Client, str]] = deque()
+        self.on = False
+        output.run_late = self.run_all
+
+    def take(self, client: Client, line: str) -> bool:
+        """Keep ``line`` for a slice if it goes to a crowd, or waits behind one; True if kept."""
+        if not client.crowd_lines and (not self.on or not crowd_target(line, self.channels)):
+            return False
+        self.waiting.append((client, line))
+        client.crowd_lines += 1
+        if len(self.waiting) == 1:
+            self.output.slices.append(self.run)
+            self.output.wake_soon()
+        return True
+
+    def run(self, deadline: float) -> bool:
+        """Run waiting lines until ``deadline``, at least one; True if some are left."""
+        waiting = self.waiting
+        with self.output.as_read():
+            while waiting:
+                client, line = waiting.popleft()
+                client.crowd_lines -= 1
+                if not client.closed:
+                    self.run_line(client, line)
+                if time.monotonic() >= deadline:
+                    break
+        if waiting:
+            return True
+        self.output.slices.remove(self.run)
+        return False
+
+    def run_client(self, client: Client) -> None:
+        """Run ``client``'s waiting lines now, in order: it is about to go.
+
+        A bot that sends its line and closes the socket at once would
+        otherwise lose it; the line runs as it would have run when read.
+        """
+        if not client.crowd_lines:
+            return
+        mine = [line for who, line in self.waiting if who is client]
+        self.waiting = deque(entry for entry in self.waiting if entry[0] is not client)
+        client.crowd_lines = 0
+        with self.output.as_read():
+            for line in mine:
+                if client.closed:
+                    break
+                self.run_line(client, line)
+        if not self.waiting and self.run in self.output.slices:
+            self.output.slices.remove(self.run)
+
+    def run_all(self) -> None:
+        """Run every waiting line now (a flush without a budget: a drain, a test)."""
+        if self.waiting:
+            self.run(float("inf"))
