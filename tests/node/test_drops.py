@@ -7,7 +7,7 @@ sees its QUIT, in order, and nothing is left registered once all are gone.
 
 from __future__ import annotations
 
-from chatnet_node.transport.drops import BATCH, REASON, drop_soon
+from chatnet_node.transport.drops import BATCH, BUDGET, CLOSE_COST, REASON, drop_soon
 from tests.corekit import CoreServer
 
 
@@ -45,7 +45,9 @@ def test_drops_go_a_batch_a_turn_with_no_time_left_and_leave_nothing_behind() ->
 
 def test_with_time_to_spare_every_queued_drop_goes_in_one_turn() -> None:
     server = CoreServer()
-    readers = [server.user(f"r{i}") for i in range(3 * BATCH)]
+    # As many batches as the drops' own budget pays the socket closes of.
+    batches = max(1, int(BUDGET / CLOSE_COST) // BATCH)
+    readers = [server.user(f"r{i}") for i in range(batches * BATCH)]
     for user in readers:
         user.send("JOIN #flood")
         user.lines()

@@ -57,9 +57,12 @@ BULK_FANOUT = 256
 #: channels thinned by their drops) would otherwise all be written before
 #: the next read. A small chat's fan-out always stays direct.
 SMALL_FANOUT = 32
-#: The time one turn may spend writing big fan-outs before the sockets are
-#: read again: what a small chat's message may wait behind them.
-TURN_BUDGET = 0.002
+#: The time one turn may spend on big fan-outs (their lines run, ``crowd``,
+#: and written) before the sockets are read again: what a small chat's
+#: message may wait behind them. 1 ms: with 10,000 slow readers flooded the
+#: normal users' p99 was 2.6-4.4 ms (2 ms: 3.2-3.8), at no cost in CPU per
+#: delivery (docs/benchmarks.md, *Lines to a crowd*).
+TURN_BUDGET = 0.001
 #: A pass over the big fan-outs still unwritten after this long is finished
 #: in one go, reading paused until it is out (as without slices). Rarely
 #: reached: the longer a client waits the more lines one write carries, so
