@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from chatnet_node.irc.crowd import crowd_target
 from chatnet_node.irc.output import BULK_FANOUT
+from chatnet_node.irc.slowwork import MAX_WAITING
+from chatnet_node.transport.drops import drop_soon
 from tests.corekit import CoreServer, CoreUser, in_room
+from tests.node.commands.test_accounts import PASSWORD, registered
+from tests.node.commands.test_password_work import later
 
 
 def _written(user: CoreUser) -> list[str]:
@@ -155,3 +159,73 @@ def test_which_lines_go_to_a_crowd() -> None:
         "",
     ):
         assert not crowd_target(line, channels), line
+
+
+def test_a_line_read_while_slow_work_runs_still_waits_behind_its_crowd_lines() -> None:
+    """A slice runs IDENTIFY (slow work) and stops: the client's later lines,
+    waiting for slices, and one read only now, run in the order they came."""
+    server = CoreServer(name="test")
+    crowd = _crowd(server)
+    server.core.output.wake = lambda: None
+    registered(server, "alice")
+    work = later(server)
+    bob, friend = crowd[0], server.user("friend")
+    for user in (friend, bob):
+        user.send("JOIN #pair")
+        user.lines()
+    output = server.core.output
+    bob.send("PRIVMSG #big :one", f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #pair :the third")
+    output.flush(budget=0.0)  # "one"
+    output.flush(budget=0.0)  # IDENTIFY starts slow work; the third still waits
+    assert bob.client.slow is not None and bob.client.crowd_lines == 1
+    bob.send("PRIVMSG #pair :the fourth")
+    work.finish()
+    for _ in range(5):
+        output.flush(budget=0.0)
+    said = [line.split(" :", 1)[1] for line in _written(friend) if " PRIVMSG #pair " in line]
+    assert said == ["the third", "the fourth"]
+
+
+def test_a_crowd_lines_history_is_committed_before_its_echo_is_written() -> None:
+    server = CoreServer(name="test")
+    sender = server.user("echoer", caps="echo-message")
+    sender.send("JOIN #big")
+    sender.lines()
+    _crowd(server)
+    server.core.output.wake = lambda: None
+    events: list[str] = []
+    history = server.core.replication.history
+    commit = history.commit
+    history.commit = lambda: (events.append("commit"), commit())[1]  # type: ignore[method-assign]
+    write = sender.sink.write
+    sender.sink.write = lambda data: (events.append(data.decode()), write(data))[1]  # type: ignore[method-assign]
+    sender.send("PRIVMSG #big :ack me")
+    server.core.output.flush(budget=0.0)
+    echo = next(i for i, event in enumerate(events) if "ack me" in event)
+    assert "commit" in events[:echo], f"the echo went out uncommitted: {events}"
+
+
+def test_a_reader_dropped_for_its_sendq_still_has_its_waiting_lines_run() -> None:
+    server = CoreServer()
+    crowd = _crowd(server)
+    server.core.output.wake = lambda: None
+    watcher = crowd[-1]
+    drop_soon(server.core, crowd[5].client, lambda: None)  # a drop queued earlier in the turn
+    drop_soon(server.core, crowd[0].client, lambda: None)
+    crowd[0].send("PRIVMSG #big :last words")  # read in the same turn, before its drop
+    server.core.output.flush(budget=1.0)
+    server.core.output.flush()
+    lines = watcher.lines()
+    said = [line for line in lines if "last words" in line]
+    assert said == [":c0!~c0@127.0.0.1 PRIVMSG #big :last words"], lines
+    assert lines.index(said[0]) < lines.index(":c0!~c0@127.0.0.1 QUIT :SendQ exceeded")
+
+
+def test_too_many_lines_waiting_behind_a_crowd_line_is_a_flood() -> None:
+    server = CoreServer(limits={"floodBurst": 5, "floodRate": 1, "floodMaxQueued": 10})
+    crowd = _crowd(server)
+    bot = crowd[0]
+    bot.send(*[f"PRIVMSG #big :line {n}" for n in range(5000)])
+    assert bot.client.closed, "quit for Excess Flood, as flood control would have"
+    assert bot.client.crowd_lines <= MAX_WAITING + 5 + 1
+    assert ":c0!~c0@127.0.0.1 QUIT :Excess Flood" in crowd[1].lines()

@@ -156,6 +156,23 @@ def test_geographic_leaves_move_to_the_next_hub(network: Any) -> None:
     assert "us-1 -- hub-eu" in leaves[0].log()
 
 
+def test_a_leaf_started_with_its_network_waits_for_its_first_uplink(network: Any) -> None:
+    """A whole network started at once: the leaf's own region's hub comes up a
+    second after it. The leaf waits for it (``START_GRACE``) instead of settling
+    on the other region's hub for good (there is no fail-back)."""
+    hub_us = network.node("hub-us", 1, accept=["eu-1", "hub-eu"])
+    hub_eu = network.node("hub-eu", 2, dial=[peer(hub_us, 1)], accept=["eu-1"])
+    eu_1 = network.node("eu-1", 13, role="leaf", dial=[peer(hub_eu, 2), peer(hub_us, 1)])
+    hub_us.start()
+    eu_1.start()
+    time.sleep(1.5)  # eu-1 is dialing; hub-eu is not up yet
+    hub_eu.start()
+    bruno = network.client(eu_1, "bruno")
+    bruno.wait_linked(3)
+    assert "link up: eu-1 -- hub-eu" in eu_1.log()
+    assert "eu-1 -- hub-us" not in eu_1.log()
+
+
 def test_wrong_secret_is_refused_with_a_reason_on_both_sides(network: Any, tmp_path: Path) -> None:
     hub = network.node("hub", 1, accept=["intruder"])
     hub.start()

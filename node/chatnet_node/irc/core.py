@@ -74,7 +74,7 @@ class ChatCore(ChatState):
         self.draining = False
         self._last_timeout_scan = 0.0
         #: Lines to a crowd (a channel over ``BULK_FANOUT``), run in a slice of the flush.
-        self.crowds = CrowdLines(self.output, self.channels, self._admit_now)
+        self.crowds = CrowdLines(self.output, self.channels, self._admit_now, self._line_failed)
 
     # What the HTTP adapter reports.
 
@@ -163,18 +163,28 @@ class ChatCore(ChatState):
                 "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
             )
             return
-        if client.slow is not None and not client.delayed:
+        if client.slow is not None and not client.delayed and not client.crowd_lines:
             # Waiting for slow work, the line is not paid for yet: it pays as it
             # runs (``_run_waiting``), so a multiline batch opened behind the
             # slow command is paid once, when it closes.
             self._wait_for_slow(client, client.slow, line, paid=False)
             return
         if self.crowds.take(client, line):
-            return  # runs in a slice of this turn's flush, after the small chats
+            # It runs in a slice of this turn's flush, after the small chats.
+            # Flood control sees it only then: so many waiting is a flood already.
+            limits = self.config.limits
+            if client.crowd_lines > max(MAX_WAITING, limits.flood_max_queued) + limits.flood_burst:
+                self.stats.excess_flood += 1
+                self.quit(client, "Excess Flood")
+            return
         self._admit(client, line, now)
 
     def _admit_now(self, client: Client, line: str) -> None:
         self._admit(client, line, self.clock())
+
+    def _line_failed(self, client: Client) -> None:
+        """A command raised (a bug, logged): the client learns, the server lives."""
+        self.quit(client, "Server error")
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
@@ -194,14 +204,18 @@ class ChatCore(ChatState):
 
     def disconnect(self, client: Client, reason: str) -> None:
         """The transport lost the connection (the client did not QUIT)."""
-        self.crowds.run_client(client)  # what it sent before it went, first
-        if not client.closed:  # (one of those lines may have been its QUIT)
-            transitions.quit_(self, client, reason)
+        try:
+            self.crowds.run_client(client)  # what it sent before it went, first
+        finally:
+            if not client.closed:  # (one of those lines may have been its QUIT)
+                transitions.quit_(self, client, reason)
 
     def drop(self, clients: list[Client], reason: str, leaving: Container[Client] = ()) -> None:
         """The transports close these connections together (SendQ exceeded);
         ``leaving``: clients to be dropped next, who need no QUIT of these."""
-        transitions.users.quit_many(self, clients, reason, leaving)
+        for client in clients:  # what each sent before it overflowed, first
+            self.crowds.run_client(client)
+        transitions.users.quit_many(self, [c for c in clients if not c.closed], reason, leaving)
 
     def quit(self, client: Client, reason: str, error: str | None = None) -> None:
         """Disconnect a local client: tell its channels, send ERROR, close the connection."""

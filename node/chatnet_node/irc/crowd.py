@@ -15,20 +15,24 @@ then. Its fan-outs go where a line read then would send them (``bulk``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
 
 from .model import Channel, Client
-from .names import casefold
+from .names import CHANTYPES, casefold
 from .output import BULK_FANOUT, Output
+from .serverinfo import STATUSMSG
 
 __all__ = ["CROWD_COMMANDS", "CrowdLines", "crowd_target"]
 
+log = logging.getLogger("chatnet.core")
+
 #: Commands whose line fans out to its targets' members.
 CROWD_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
-#: Status prefixes a channel target may carry (``PRIVMSG @#chan``).
-_STATUS = "~&@%+"
+#: Status prefixes a channel target may carry (``PRIVMSG @#chan``: ``STATUSMSG``).
+_STATUS = STATUSMSG
 _TAGS_OR_SOURCE = ("@", ":")
 
 
@@ -52,6 +56,8 @@ def crowd_target(line: str, channels: dict[str, Channel]) -> bool:
     targets = line[end + 1 : stop] if stop > 0 else line[end + 1 :]
     for target in targets.split(",") if "," in targets else (targets,):
         name = target.lstrip(_STATUS)
+        if name[:1] not in CHANTYPES:
+            continue  # a nick: a private message
         # Names are kept folded: most are typed so, and need no fold (a third of the cost).
         channel = channels.get(name) or channels.get(casefold(name))
         if channel is not None and len(channel.members) > BULK_FANOUT:
@@ -72,10 +78,12 @@ class CrowdLines:
         output: Output,
         channels: dict[str, Channel],
         run: Callable[[Client, str], None],
+        fail: Callable[[Client], None],
     ) -> None:
         self.output = output
         self.channels = channels
         self.run_line = run  # the core's: flood control, then the command
+        self.fail = fail  # the core's: quit a client whose line raised
         self.waiting: deque[tuple[Client, str]] = deque()
         self.on = False
         output.run_late = self.run_all
@@ -99,13 +107,24 @@ class CrowdLines:
                 client, line = waiting.popleft()
                 client.crowd_lines -= 1
                 if not client.closed:
-                    self.run_line(client, line)
+                    self._run(client, line)
                 if time.monotonic() >= deadline:
                     break
+        # As at the start of a flush: the lines' history is committed (and the
+        # neighbours told) before any of their echoes is written, in this flush.
+        for hook in self.output.before_write:
+            hook()
         if waiting:
             return True
         self.output.slices.remove(self.run)
         return False
+
+    def _run(self, client: Client, line: str) -> None:
+        try:
+            self.run_line(client, line)
+        except Exception:  # a bug in a command: that client goes, the others' lines run
+            log.exception("a line to a crowd failed: %r", line[:80])
+            self.fail(client)
 
     def run_client(self, client: Client) -> None:
         """Run ``client``'s waiting lines now, in order: it is about to go.
@@ -122,7 +141,7 @@ class CrowdLines:
             for line in mine:
                 if client.closed:
                     break
-                self.run_line(client, line)
+                self._run(client, line)
         if not self.waiting and self.run in self.output.slices:
             self.output.slices.remove(self.run)
 

@@ -100,7 +100,8 @@ class Output:
         self.wake: Callable[[], None] = lambda: None  # the runtime: "flush soon"
         self._woken = False  # a flush is asked for and has not begun
         #: Work done in slices within a budgeted flush, before the big
-        #: fan-outs (the transport's drops): each is given the turn's
+        #: fan-outs (the transport's drops, the lines to crowds that wait in
+        #: ``crowd``): each is given the turn's
         #: deadline (``time.monotonic``), does at least one step and returns
         #: whether it has more (a flush then asks for another turn). One that
         #: has nothing left to do takes itself off the list.
@@ -110,7 +111,8 @@ class Output:
         #: reset): taken off the big fan-outs' share, so that reads wait
         #: no longer than the budget.
         self.charged = 0.0
-        #: A slice's work is running: what it delivers waits in ``soon``.
+        #: A slice's work is running: what it delivers waits in ``soon`` (not
+        #: for the lines to crowds: they run ``as_read``).
         self._in_slice = False
         #: Runs the lines read but left to run late (``crowd``): a flush
         #: without a budget calls it first, so that nothing waits past it.
@@ -304,11 +306,15 @@ class Output:
         so a client that gets ten messages in a turn costs one write, not ten.
         With a ``budget`` (seconds) the ``slices``, then ``soon``, then the big
         fan-outs (``bulk``) get that long only, after everything else, and the rest
-        asks for another turn; without one, everything is written and the
-        slices wait for a flush with a budget (the runtime's, every turn).
+        asks for another turn; without one, the lines left to run late
+        (``run_late``) run first, then everything is written, and the other
+        slices (drops) wait for a flush with a budget (the runtime's, every turn).
         """
         if budget is None and self.run_late is not None:
-            self.run_late()  # as if read just now: committed and written below
+            try:
+                self.run_late()  # as if read just now: committed and written below
+            except Exception:  # a bug there must not stop the output (or a drain)
+                log.exception("running the lines left to run late failed")
         try:
             for hook in self.before_write:  # the history commit, then link confirmations
                 hook()

@@ -1,7 +1,8 @@
 """Dialing: which portals this server opens, and again after they fail.
 
 ``LinkRuntime`` dials what the configuration says (hubs: every peer;
-leaves: the first reachable uplink, in order, the one just lost last), redials with jittered
+leaves: the first reachable uplink, in order, the one just lost last; for
+``START_GRACE`` after a start the first alone), redials with jittered
 backoff, accepts inbound links (handed over by ``transport.websocket``),
 follows configuration reloads and serves CONNECT and SQUIT.
 """
@@ -29,6 +30,11 @@ log = logging.getLogger("chatnet.links")
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
+#: Seconds a leaf that just started dials only its first uplink, which may be
+#: starting too (a whole network started at once: ``chatnet up``, a new
+#: cluster): without it a leaf would settle on a later uplink for good, as
+#: there is no fail-back (an EU leaf on the US hub).
+START_GRACE = 10.0
 
 
 class LinkRuntime:
@@ -201,23 +207,30 @@ class LinkRuntime:
             wanted.set()
         delay = BACKOFF_FIRST
         lost: str | None = None  # the uplink whose link ended last
+        loop = asyncio.get_running_loop()
+        grace_until = loop.time() + START_GRACE
+        ever_linked = False
         while True:
             await wanted.wait()
             linked = False
-            for peer in self._uplinks(lost):
-                if peer.name in self._held:
-                    continue
+            uplinks = [peer for peer in self._uplinks(lost) if peer.name not in self._held]
+            starting = not ever_linked and len(uplinks) > 1 and loop.time() < grace_until
+            if starting:
+                uplinks = uplinks[:1]  # the first may be starting too: it gets the grace
+            for peer in uplinks:
                 session = await self._dial(peer)
                 if session is None:
                     continue
-                linked = True
+                linked = ever_linked = True
                 delay = BACKOFF_FIRST
                 await session.done.wait()
                 lost = peer.name
                 break
             if not self.links.auto_connect:
                 wanted.clear()
-            if not linked:
+            if not linked and starting:
+                await asyncio.sleep(BACKOFF_FIRST * random.uniform(0.8, 1.2))
+            elif not linked:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, BACKOFF_MAX)
             else:
