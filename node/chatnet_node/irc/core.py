@@ -172,10 +172,8 @@ class ChatCore(ChatState):
         if self.crowds.take(client, line):
             # It runs in a slice of this turn's flush, after the small chats.
             # Flood control sees it only then: so many waiting is a flood already.
-            limits = self.config.limits
-            if client.crowd_lines > max(MAX_WAITING, limits.flood_max_queued) + limits.flood_burst:
-                self.stats.excess_flood += 1
-                self.quit(client, "Excess Flood")
+            if client.crowd_lines > self._most_waiting() + self.config.limits.flood_burst:
+                self._excess_flood(client)
             return
         self._admit(client, line, now)
 
@@ -192,10 +190,18 @@ class ChatCore(ChatState):
             pass  # (behind held lines it waits its turn: the batch it opens may be held)
         elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
-                self.stats.excess_flood += 1
-                self.quit(client, "Excess Flood")
+                self._excess_flood(client)
             return
         self.handle_line(client, line)
+
+    def _most_waiting(self) -> int:
+        """Lines that may wait behind slow work or a line to a crowd: as many as flood
+        control would have queued (a paste after a login), at least ``MAX_WAITING``."""
+        return max(MAX_WAITING, self.config.limits.flood_max_queued)
+
+    def _excess_flood(self, client: Client) -> None:
+        self.stats.excess_flood += 1
+        self.quit(client, "Excess Flood")
 
     def input_too_long(self, client: Client) -> None:
         """The transport met a line longer than any legal line and discarded it."""
@@ -325,10 +331,8 @@ class ChatCore(ChatState):
     def _wait_for_slow(self, client: Client, pending: Pending, line: str, paid: bool) -> None:
         """``line`` waits behind the client's slow work; too many waiting is a flood."""
         pending.lines.append((line, paid))
-        # As many as flood control would have queued (a paste after a login), at least 64.
-        if len(pending.lines) > max(MAX_WAITING, self.config.limits.flood_max_queued):
-            self.stats.excess_flood += 1
-            self.quit(client, "Excess Flood")
+        if len(pending.lines) > self._most_waiting():
+            self._excess_flood(client)
 
     def _run_waiting(self, client: Client, pending: Pending) -> None:
         """The lines that waited for ``pending``, in order; a line that starts more slow

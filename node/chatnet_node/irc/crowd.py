@@ -31,8 +31,6 @@ log = logging.getLogger("chatnet.core")
 
 #: Commands whose line fans out to its targets' members.
 CROWD_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
-#: Status prefixes a channel target may carry (``PRIVMSG @#chan``: ``STATUSMSG``).
-_STATUS = STATUSMSG
 _TAGS_OR_SOURCE = ("@", ":")
 
 
@@ -55,7 +53,7 @@ def crowd_target(line: str, channels: dict[str, Channel]) -> bool:
     stop = line.find(" ", end + 1)
     targets = line[end + 1 : stop] if stop > 0 else line[end + 1 :]
     for target in targets.split(",") if "," in targets else (targets,):
-        name = target.lstrip(_STATUS)
+        name = target.lstrip(STATUSMSG)  # ``PRIVMSG @#chan``: to its operators
         if name[:1] not in CHANTYPES:
             continue  # a nick: a private message
         # Names are kept folded: most are typed so, and need no fold (a third of the cost).
