@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chatnet_node
+from chatnet_node.config.base import ids_clash
 from chatnet_operator.api.loader import Document
+from chatnet_operator.api.server_ids import free_server_ids
 from chatnet_operator.api.validate import validate_documents
 from chatnet_operator.cli import main
 from chatnet_operator.plan.placement import ClusterPlacement
@@ -578,3 +580,16 @@ def test_signed_adverts_are_refused_locally_with_the_fix(
         "certificates from a network CA to sign their adverts with; fix: set "
         "signAdverts: false to run this network with chatnet up"
     ) in err
+
+
+def test_the_free_id_suggested_clashes_with_none_taken_nor_within_its_set() -> None:
+    assert free_server_ids({1}, 1) == 2
+    assert free_server_ids({1, 15}, 1) == 2
+    assert free_server_ids({1, 2, 3}, 20) == 0x40  # 4..23 holds 16 (hex 10), which begins like 1
+    assert free_server_ids(set(range(1, 16)), 3) is None  # every hex digit begins a taken ID
+    for taken, count in (({1, 2, 3}, 20), ({16, 32, 0x2A5}, 5)):
+        start = free_server_ids(taken, count)
+        assert start is not None
+        ids = set(range(start, start + count))
+        assert not any(ids_clash(a, b) for a in ids for b in taken)
+        assert not any(ids_clash(a, b) for a in ids for b in ids if a != b)

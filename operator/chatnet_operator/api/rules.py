@@ -14,7 +14,7 @@ from typing import Any
 
 from chatnet_node.config import SERVER_NAME_MAX, valid_server_name
 from chatnet_node.config.base import ONE_HEX_WIDTH, ids_clash_reason
-from chatnet_operator.api.fields import MAX_SERVER_ID, MAX_SERVER_NAME
+from chatnet_operator.api.fields import MAX_SERVER_NAME
 from chatnet_operator.api.loader import Document, FieldPath, dotted
 from chatnet_operator.api.models import (
     REGION_LABEL,
@@ -25,6 +25,7 @@ from chatnet_operator.api.models import (
     Role,
 )
 from chatnet_operator.api.outcome import Broken, Declared, Problem
+from chatnet_operator.api.server_ids import free_id_hint
 
 _HUBLIKE = (Role.HUB, Role.CONTROL)
 #: With signed adverts, the most replicas one ChatServer may run: its certificate
@@ -46,36 +47,6 @@ class _IdOwner:
     @property
     def portal(self) -> bool:
         return self.path[1] == "portals"
-
-
-def free_server_ids(taken: set[int], count: int) -> int | None:
-    """The lowest ID a set of ``count`` may start at, clashing with none of ``taken``
-    nor within itself (``ids_clash``); None: no room."""
-    taken_hex = {f"{sid:x}" for sid in taken}
-    begun = _prefixes(taken_hex)  # a new ID among these begins a taken one
-    for start in range(1, MAX_SERVER_ID - count + 2):
-        mine: set[str] = set()
-        mine_begun: set[str] = set()
-        for sid in range(start, start + count):
-            hex_id = f"{sid:x}"
-            own = _prefixes({hex_id})
-            if hex_id in begun or hex_id in mine_begun or own & taken_hex or own & mine:
-                break
-            mine.add(hex_id)
-            mine_begun |= own
-        else:
-            return start
-    return None
-
-
-def _prefixes(hex_ids: set[str]) -> set[str]:
-    """Every prefix of these hex IDs, each ID itself included."""
-    return {hex_id[:width] for hex_id in hex_ids for width in range(1, len(hex_id) + 1)}
-
-
-def _suggest(taken: set[int], count: int) -> str:
-    free = free_server_ids(taken, max(count, 1))
-    return f", e.g. serverId: {free}" if free is not None else ""
 
 
 class NetworkRules:
@@ -277,7 +248,7 @@ class NetworkRules:
                         f"server ID {server_id} (of {name}{later}) is also used by "
                         f"{ids[server_id]}",
                         "give each server its own ID range"
-                        + _suggest(taken, len(server.possible_members())),
+                        + free_id_hint(taken, len(server.possible_members())),
                     )
                     taken |= {sid for _, sid in server.possible_members()}
                 else:
@@ -360,7 +331,7 @@ class NetworkRules:
                 blamed.server,
                 blamed.path,
                 ids_clash_reason(blamed.server_id, blamed.name, other.server_id, other.name),
-                ONE_HEX_WIDTH + (_suggest(others, len(own)) if own else ""),
+                ONE_HEX_WIDTH + (free_id_hint(others, len(own)) if own else ""),
             )
 
     def check_control(self, servers: list[ChatServer]) -> None:
