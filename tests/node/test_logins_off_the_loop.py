@@ -62,3 +62,35 @@ async def test_chat_goes_on_while_sixty_passwords_are_checked(node: NodeProcess)
     finally:
         for client in [owner, bob, *logins]:
             client.abort()
+
+
+async def test_a_bot_that_identifies_talks_and_hangs_up_in_one_write_is_heard(
+    node: NodeProcess,
+) -> None:
+    # A notification bot: everything in one write, the socket closed without QUIT,
+    # while its password is still being checked in the worker thread.
+    owner = await connected(node.irc_port, "alice")
+    await owner.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+    await owner.expect(lambda m: m.command == "900")
+    watcher = await connected(node.irc_port, "carol")
+    await watcher.join("#deploys")
+    _, writer = await asyncio.open_connection("127.0.0.1", node.irc_port)
+    script = [
+        "NICK ci-bot",
+        "USER ci 0 * :CI",
+        f"PRIVMSG NickServ :IDENTIFY alice {PASSWORD}",
+        "JOIN #deploys",
+        "PRIVMSG #deploys :build 1234 passed",
+    ]
+    writer.write("".join(line + "\r\n" for line in script).encode())
+    await writer.drain()
+    writer.close()
+    try:
+        said = await watcher.expect(lambda m: m.command == "PRIVMSG")
+        assert said.params == ["#deploys", "build 1234 passed"]
+        assert said.source.startswith("ci-bot!")
+        gone = await watcher.expect(lambda m: m.command == "QUIT")
+        assert gone.source.startswith("ci-bot!")
+    finally:
+        for client in [owner, watcher]:
+            client.abort()

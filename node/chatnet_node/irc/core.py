@@ -209,12 +209,26 @@ class ChatCore(ChatState):
         self.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
 
     def disconnect(self, client: Client, reason: str) -> None:
-        """The transport lost the connection (the client did not QUIT)."""
+        """The transport lost the connection (the client did not QUIT).
+
+        What the client sent before it went runs first, as another server
+        would run what it had read: its lines to a crowd now, and the lines
+        behind its slow work (``NS IDENTIFY`` then a message, then a hang-up:
+        a notification bot) once that work is done. A client not registered
+        yet is not introduced to the network for that: it just goes.
+        """
         try:
-            self.crowds.run_client(client)  # what it sent before it went, first
+            self.crowds.run_client(client)
         finally:
             if not client.closed:  # (one of those lines may have been its QUIT)
-                transitions.quit_(self, client, reason)
+                self._quit_when_idle(client, reason)
+
+    def _quit_when_idle(self, client: Client, reason: str) -> None:
+        pending = client.slow
+        if pending is not None and client.registered:
+            pending.hung_up = reason  # ``_slow_done`` quits it after its lines
+            return
+        transitions.quit_(self, client, reason)
 
     def drop(self, clients: list[Client], reason: str, leaving: Container[Client] = ()) -> None:
         """The transports close these connections together (SendQ exceeded);
@@ -321,6 +335,8 @@ class ChatCore(ChatState):
         finally:
             output.finish(client)
             self._run_waiting(client, pending)
+            if pending.hung_up is not None and not client.closed:
+                self._quit_when_idle(client, pending.hung_up)
 
     def _slow_result(self, client: Client, pending: Pending, result: Any) -> None:
         if isinstance(result, Failed):  # a bug in the work: the client learns, the server lives

@@ -66,3 +66,6 @@ class Pending:
     label: str | None = None
     #: The lines waiting, each with whether flood control has taken its token yet.
     lines: deque[tuple[str, bool]] = field(default_factory=deque)
+    #: Why the connection went, when it went meanwhile: the client quits once its
+    #: lines have run (``ChatCore.disconnect``).
+    hung_up: str | None = None

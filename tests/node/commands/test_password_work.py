@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chatnet_node.irc.slowwork import MAX_WAITING, Failed, run_inline
-from tests.corekit import CoreServer
+from tests.corekit import CoreServer, CoreUser
 from tests.node.commands.test_accounts import PASSWORD, b64, registered, sasl_connection
 
 
@@ -184,6 +184,57 @@ def test_a_client_gone_before_the_answer_gets_nothing_and_leaves_nothing(
     assert user.client.account is None
     assert len(server.core.logins) == 0
     assert server.core.stats.slow_work_running == 0
+
+
+def _bot_in_deploys(server: CoreServer) -> tuple[CoreUser, CoreUser]:
+    """A watcher and a bot in ``#deploys``, their joins read."""
+    watcher, bot = server.user("carol"), server.user("bot")
+    watcher.send("JOIN #deploys")
+    bot.send("JOIN #deploys")
+    watcher.lines(), bot.lines()
+    return watcher, bot
+
+
+def test_a_bot_that_hangs_up_behind_its_identify_still_says_its_line_then_quits(
+    server: CoreServer,
+) -> None:
+    # A notification bot: IDENTIFY, its one line, and the socket closed, no QUIT.
+    registered(server, "alice")
+    watcher, bot = _bot_in_deploys(server)
+    work = later(server)
+    bot.send(f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :build 1234 passed")
+    server.core.disconnect(bot.client, "Connection reset by peer")
+    assert watcher.lines() == []  # the check runs: the line waits, and the QUIT behind it
+    assert not bot.client.closed
+
+    work.finish()
+    assert watcher.lines() == [
+        ":bot!~bot@127.0.0.1 PRIVMSG #deploys :build 1234 passed",
+        ":bot!~bot@127.0.0.1 QUIT :Connection reset by peer",
+    ]
+    assert bot.client.closed
+    assert "bot" not in server.core.nicks
+    assert len(server.core.logins) == 0
+    assert server.core.stats.slow_work_running == 0
+
+
+def test_a_hung_up_client_quits_only_after_the_work_its_waiting_lines_started(
+    server: CoreServer,
+) -> None:
+    registered(server, "alice")
+    watcher, bot = _bot_in_deploys(server)
+    work = later(server)
+    bot.send(f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :first one")
+    bot.send("NS LOGOUT", f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :second one")
+    server.core.disconnect(bot.client, "Connection closed")
+    work.finish()  # the first check: "one" runs, the second IDENTIFY holds the rest again
+    assert watcher.lines() == [":bot!~bot@127.0.0.1 PRIVMSG #deploys :first one"]
+    work.finish()
+    assert watcher.lines() == [
+        ":bot!~bot@127.0.0.1 PRIVMSG #deploys :second one",
+        ":bot!~bot@127.0.0.1 QUIT :Connection closed",
+    ]
+    assert bot.client.closed
 
 
 def test_too_many_lines_while_waiting_is_a_flood() -> None:
