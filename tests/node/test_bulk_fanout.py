@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_without_a_budget_a_flush_writes_everything() -> None:
     assert all(
         _written(user) == [":c0!~c0@127.0.0.1 PRIVMSG #big :all at once"] for user in crowd[1:]
     )
-    assert not server.core.output.bulk
+    assert not server.core.output.late.bulk
 
 
 def test_a_join_and_a_quit_to_a_big_channel_wait_behind_a_small_chat() -> None:
@@ -130,7 +131,7 @@ def test_medium_channels_join_the_big_fan_outs_once_a_turns_direct_path_is_full(
     direct = [user for user in (*rooms[0], *rooms[1], *rooms[2], bob)]
     assert all(user.client in output.dirty for user in direct), "three rooms and bob"
     assert not any(user.client in output.dirty for user in rooms[3])
-    assert all(user.client in output.soon for user in rooms[3][1:]), "the fourth: soon"
+    assert all(user.client in output.late.soon for user in rooms[3][1:]), "the fourth: soon"
 
     output.flush(budget=0.0)
     assert _written(bob) == [":alice!~alice@127.0.0.1 PRIVMSG #small :still here"]
@@ -191,7 +192,7 @@ def test_a_drops_quits_go_before_a_big_fan_outs_pass_goes_on() -> None:
         output.flush(budget=0.0)
         turns += 1
     assert all(user.sink.data for user in watchers), "every QUIT written"
-    assert output._pass, "before the crowd's pass is done"
+    assert output.late.passing, "before the crowd's pass is done"
     output.flush()
     quit_line = ":r0!~r0@127.0.0.1 QUIT :SendQ exceeded"
     assert all(_written(user) == [quit_line] for user in watchers)
@@ -211,7 +212,7 @@ def test_work_in_slices_shares_the_turns_budget_with_the_big_fanouts() -> None:
     def costly_slice(deadline: float) -> bool:
         deadlines.append(deadline)
         if len(deadlines) == 1:
-            output.charged += 3600.0  # costs the whole turn, after it returns
+            output.late.charged += 3600.0  # costs the whole turn, after it returns
         return len(deadlines) == 1
 
     output.slices.append(costly_slice)
@@ -261,3 +262,26 @@ async def test_the_runtime_runs_one_flush_a_turn_however_often_it_is_woken(
     wake()
     await asyncio.sleep(0)
     assert budgets == [TURN_BUDGET, TURN_BUDGET], "woken again once it has run"
+
+
+def test_with_no_time_left_one_slice_runs_a_turn_and_the_slices_take_turns_first() -> None:
+    """A drop's batch or a crowd line costs hundreds of µs: in a turn whose budget
+    is spent, the second slice waits (it goes first in a coming turn)."""
+    output = CoreServer().core.output
+    output.wake = lambda: None
+    calls: list[str] = []
+
+    def named(name: str) -> Callable[[float], bool]:
+        def work(deadline: float) -> bool:
+            calls.append(name)
+            return True
+
+        return work
+
+    output.slices.extend([named("drops"), named("crowd")])
+    for _ in range(4):
+        output.flush(budget=0.0)
+    assert calls == ["drops", "crowd", "drops", "crowd"]
+    calls.clear()
+    output.flush(budget=3600.0)
+    assert sorted(calls) == ["crowd", "drops"], "time left: both"

@@ -33,6 +33,7 @@ from .multiline import BatchError
 from .names import casefold
 from .slowwork import MAX_WAITING, Failed, Pending, Runner, run_inline
 from .state import ChatState
+from .timeouts import TimeoutRounds
 from .transitions import accounts
 from .wire import encode
 
@@ -72,7 +73,7 @@ class ChatCore(ChatState):
         #: Where slow work runs (``slowwork``): at once, unless the runtime hands in a worker.
         self.offload: Runner = run_inline
         self.draining = False
-        self._last_timeout_scan = 0.0
+        self.timeouts = TimeoutRounds()
         #: Lines to a crowd (a channel over ``BULK_FANOUT``), run in a slice of the flush.
         self.crowds = CrowdLines(self.output, self.channels, self._admit_now, self._line_failed)
 
@@ -391,26 +392,29 @@ class ChatCore(ChatState):
         now = self.clock()
         if self.flood.throttled:
             self.flood.release(now, self.handle_line, _paid_at_the_close)
-        if now - self._last_timeout_scan < 1.0:
-            return
-        self._last_timeout_scan = now
+        if self.timeouts.begin(now, self.clients):  # once a second
+            self.replication.report_overdue()
+            for client in accounts.nicks_due(self, now):
+                self._take_nick_back(client)
+        for client in self.timeouts.share():
+            if not client.closed:
+                self._time_out(client, now)
+
+    def _time_out(self, client: Client, now: float) -> None:
+        """Time out a registration, ping a quiet client, quit one silent past its ping."""
         limits = self.config.limits
-        for client in list(self.clients):
-            if not client.registered:
-                if now - client.connected_at > limits.registration_timeout:
-                    self.quit(client, "Registration timed out")
-                continue
-            silent = now - client.last_heard
-            if client.ping_pending:
-                if silent > limits.ping_interval + limits.ping_timeout:
-                    seconds = int(limits.ping_interval + limits.ping_timeout)
-                    self.quit(client, f"Ping timeout: {seconds} seconds")
-            elif silent > limits.ping_interval:
-                client.ping_pending = True
-                self.send(client, Message("PING", [self.config.name]))
-        self.replication.report_overdue()
-        for client in accounts.nicks_due(self, now):
-            self._take_nick_back(client)
+        if not client.registered:
+            if now - client.connected_at > limits.registration_timeout:
+                self.quit(client, "Registration timed out")
+            return
+        silent = now - client.last_heard
+        if client.ping_pending:
+            if silent > limits.ping_interval + limits.ping_timeout:
+                seconds = int(limits.ping_interval + limits.ping_timeout)
+                self.quit(client, f"Ping timeout: {seconds} seconds")
+        elif silent > limits.ping_interval:
+            client.ping_pending = True
+            self.send(client, Message("PING", [self.config.name]))
 
     def _take_nick_back(self, client: Client) -> None:
         """The grace period for a registered nick is over: the holder becomes a guest."""

@@ -7,17 +7,15 @@
   ``outbox``; ``flush`` (once per event-loop turn: ``wake`` asks for it)
   gives every dirty client its queued bytes in one ``sink.write``;
 * big fan-outs wait behind small ones: a message, JOIN, QUIT... to more
-  than ``BULK_FANOUT`` recipients marks its recipients in ``bulk``, written after
-  ``dirty`` and, per turn, only for ``TURN_BUDGET`` seconds (the rest the
-  next turn, once the sockets have been read again); work done in slices
-  (the transport's drops, see ``slices``) shares that budget. A flood to
-  channels of thousands (or to thousands of readers that never read, every
-  write a system call until their buffers fill) then costs the server the same
-  work, but spread in slices between which a normal user's message is
-  read, fanned out and written: a small chat keeps its latency. Between
-  the two, ``soon``: what the slices' work sends (a drop's QUITs) and, in
-  a turn whose direct path is already full, a medium channel's fan-out;
-  written within the same budget, before the big fan-outs' pass goes on;
+  than ``BULK_FANOUT`` recipients marks its recipients in ``late.bulk``,
+  written after ``dirty`` and, per turn, only for ``TURN_BUDGET`` seconds
+  (the rest the next turn, once the sockets have been read again); work
+  done in slices (the transport's drops, the lines to crowds: ``slices``)
+  and what it sends (``late.soon``) share that budget (``latework``). A
+  flood to channels of thousands (or to thousands of readers that never
+  read, every write a system call until their buffers fill) then costs the
+  server the same work, but spread in slices between which a normal user's
+  message is read, fanned out and written: a small chat keeps its latency;
 * replies to the client whose command is being handled are collected
   (``begin``/``finish``) so labeled-response can wrap them, and held in the
   ``AckBook`` when the command's acknowledgement must wait (see
@@ -34,10 +32,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
-from itertools import islice, repeat
+from itertools import repeat
 
 from .acks import AckBook, Held
 from .ids import Ids
+from .latework import LateWork, write
 from .message import Message, format_message
 from .model import Channel, Client
 from .stats import CoreStats
@@ -63,13 +62,6 @@ SMALL_FANOUT = 32
 #: normal users' p99 was 2.6-4.4 ms (2 ms: 3.2-3.8), at no cost in CPU per
 #: delivery (docs/benchmarks.md, *Lines to a crowd*).
 TURN_BUDGET = 0.001
-#: A pass over the big fan-outs still unwritten after this long is finished
-#: in one go, reading paused until it is out (as without slices). Rarely
-#: reached: the longer a client waits the more lines one write carries, so
-#: the slices catch up; what waits meanwhile is a pointer per line.
-MAX_BULK_LAG = 5.0
-#: Writes between two looks at the clock.
-_CHECK_EVERY = 8
 
 
 class Output:
@@ -81,20 +73,12 @@ class Output:
         self.acks = acks
         self.ids = ids
         self.dirty: dict[Client, None] = {}
-        #: Clients with bytes from big fan-outs (``BULK_FANOUT``), oldest
-        #: first: written after ``dirty``, ``TURN_BUDGET`` a turn.
-        self.bulk: dict[Client, None] = {}
-        #: Clients written after the slices and before the big fan-outs'
-        #: pass, within the turn's budget (the rest the next turn): those a
-        #: slice's work sent to, and medium fan-outs of a busy turn.
-        self.soon: dict[Client, None] = {}
-        #: The big fan-outs being written, a slice a turn (taken from ``bulk``
-        #: when the last pass was done), how far it got, and when it began. A
-        #: list and a position, not a dict of those left: 10,000 readers
-        #: flooded, rebuilding that dict cost 0.3 ms a turn past the budget.
-        self._pass: list[Client] = []
-        self._pass_at = 0
-        self._pass_started = 0.0
+        #: What waits for the turn's budget: slices of work, what they sent
+        #: (``soon``), the big fan-outs (``bulk``); see ``latework``.
+        self.late = LateWork(after_slice=self._forget_merged)
+        self.slices = (
+            self.late.slices
+        )  # (the same list: the transport's drops and ``crowd`` join it)
         #: The fan-out groups' member sets merged into ``dirty`` since the last
         #: flush (by id; the value keeps the set alive, so an id is never reused
         #: meanwhile): a channel's second message in a turn marks nobody again.
@@ -102,21 +86,6 @@ class Output:
         self.current: Client | None = None  # the client whose command is running
         self.wake: Callable[[], None] = lambda: None  # the runtime: "flush soon"
         self._woken = False  # a flush is asked for and has not begun
-        #: Work done in slices within a budgeted flush, before the big
-        #: fan-outs (the transport's drops, the lines to crowds that wait in
-        #: ``crowd``): each is given the turn's
-        #: deadline (``time.monotonic``), does at least one step and returns
-        #: whether it has more (a flush then asks for another turn). One that
-        #: has nothing left to do takes itself off the list.
-        self.slices: list[Callable[[float], bool]] = []
-        #: Seconds the slices' work will cost outside them, before the
-        #: sockets are read again (the event loop closes the sockets they
-        #: reset): taken off the big fan-outs' share, so that reads wait
-        #: no longer than the budget.
-        self.charged = 0.0
-        #: A slice's work is running: what it delivers waits in ``soon`` (not
-        #: for the lines to crowds: they run ``as_read``).
-        self._in_slice = False
         #: Runs the lines read but left to run late (``crowd``): a flush
         #: without a budget calls it first, so that nothing waits past it.
         self.run_late: Callable[[], None] | None = None
@@ -160,11 +129,12 @@ class Output:
     def as_read(self) -> Iterator[None]:
         """Work in a slice that is a client's line run late (``crowd``): what it
         delivers goes where the line's would had it run as it was read."""
-        in_slice, self._in_slice = self._in_slice, False
+        late = self.late
+        in_slice, late.in_slice = late.in_slice, False
         try:
             yield
         finally:
-            self._in_slice = in_slice
+            late.in_slice = in_slice
 
     def wake_soon(self) -> None:
         """Ask the runtime for a flush (once, however often it is asked before it runs)."""
@@ -264,12 +234,13 @@ class Output:
 
     def _marks(self, recipients: int) -> dict[Client, None]:
         """Where a fan-out to this many marks its recipients: ``dirty``, ``soon`` or ``bulk``."""
-        if self._in_slice:
-            return self.soon
+        late = self.late
+        if late.in_slice:
+            return late.soon
         if recipients > BULK_FANOUT:
-            return self.bulk
+            return late.bulk
         if recipients > SMALL_FANOUT and len(self.dirty) >= BULK_FANOUT:
-            return self.soon
+            return late.soon
         return self.dirty
 
     def deliver_to_channel(self, msg: Message, channel: Channel, sender: Client) -> None:
@@ -307,9 +278,9 @@ class Output:
 
         The adapter calls this once per event-loop turn (``wake`` asks it to),
         so a client that gets ten messages in a turn costs one write, not ten.
-        With a ``budget`` (seconds) the ``slices``, then ``soon``, then the big
-        fan-outs (``bulk``) get that long only, after everything else, and the rest
-        asks for another turn; without one, the lines left to run late
+        With a ``budget`` (seconds) the late work (``latework``: slices, what
+        they sent, big fan-outs) gets that long only, after everything else,
+        and the rest asks for another turn; without one, the lines left to run late
         (``run_late``) run first, then everything is written, and the other
         slices (drops) wait for a flush with a budget (the runtime's, every turn).
         """
@@ -325,54 +296,19 @@ class Output:
             self._woken = False  # what is queued from here on needs another flush
         dirty, self.dirty = self.dirty, {}
         self._merged.clear()
-        _write(dirty)
-        if not self.bulk and not self._pass and not self.slices and not self.soon:
+        write(dirty)
+        late = self.late
+        if not late:
             return
-        if budget is None:  # everything
-            _write(self.soon)
-            _write(islice(self._pass, self._pass_at, None))
-            _write(self.bulk)
-            self.soon, self._pass, self._pass_at, self.bulk = {}, [], 0, {}
-            return
-        now = time.monotonic()
-        deadline = now + budget
-        more = False
-        if self.slices:
-            self.charged = 0.0
-            self._in_slice = True
-            try:
-                for work in list(self.slices):  # a slice may leave the list
-                    try:
-                        more = work(deadline) or more
-                    except Exception:  # a bug there must not stop the output
-                        log.exception("work in a slice failed")
-                        more = True
-            finally:
-                self._in_slice = False
-                # A slice's channel message marked its members here: the
-                # next turn's messages to that channel must mark them again.
-                self._merged.clear()
-            now = time.monotonic()
-            deadline -= self.charged
-        if self.soon:
-            self.soon = _write_for(self.soon, deadline)
-            now = time.monotonic()
-        if not self.bulk and not self._pass:
-            if more or self.soon:
-                self.wake_soon()
-            return
-        if not self._pass:
-            # A new pass: the big fan-outs marked so far. Those marked while
-            # it is written wait for the next one, so none waits forever.
-            self._pass, self._pass_at, self.bulk = list(self.bulk), 0, {}
-            self._pass_started = now
-        elif now - self._pass_started > MAX_BULK_LAG:
-            deadline = float("inf")  # not keeping up: this pass in full, before reading more
-        self._pass_at = _write_from(self._pass, self._pass_at, deadline)
-        if self._pass_at == len(self._pass):
-            self._pass, self._pass_at = [], 0
-        if self._pass or self.bulk or self.soon or more:
+        if budget is None:  # everything (the slices wait for a flush with a budget)
+            late.write_all()
+        elif late.run(time.monotonic() + budget):
             self.wake_soon()
+
+    def _forget_merged(self) -> None:
+        """A slice's channel message marked its members: the next turn's messages to
+        that channel must mark them again."""
+        self._merged.clear()
 
     # A command's replies.
 
@@ -437,44 +373,3 @@ class Output:
                 tags = msg.tags if "batch" in msg.tags else {**msg.tags, "batch": ref}
                 self.queue(client, encode(Message(msg.command, msg.params, msg.source, tags), key))
             self.queue(client, encode(Message("BATCH", [f"-{ref}"], name), key))
-
-
-def _write(clients: Iterable[Client]) -> None:
-    """Each client's queued bytes in one ``sink.write``; the hang-ups asked for."""
-    for client in clients:
-        outbox = client.outbox
-        if outbox:
-            data = b"".join(outbox)  # one item: CPython returns it as is
-            outbox.clear()
-            client.sink.write(data)
-        if client.hangup:
-            client.hangup = False
-            client.sink.close()
-
-
-def _write_from(clients: list[Client], at: int, deadline: float) -> int:
-    """``_write`` from ``clients[at]`` until ``deadline`` (``time.monotonic``); where
-    it stopped. At least one batch is written, so every call makes progress."""
-    end = len(clients)
-    while at < end:
-        stop = min(at + _CHECK_EVERY, end)
-        _write(clients[at:stop])
-        at = stop
-        if time.monotonic() >= deadline:
-            break
-    return at
-
-
-def _write_for(clients: dict[Client, None], deadline: float) -> dict[Client, None]:
-    """``_write`` until ``deadline`` (``time.monotonic``); the clients not reached.
-
-    At least one batch is written, so every call makes progress.
-    """
-    waiting = iter(clients)
-    while True:
-        batch = list(islice(waiting, _CHECK_EVERY))
-        _write(batch)
-        if len(batch) < _CHECK_EVERY:
-            return {}
-        if time.monotonic() >= deadline:
-            return dict.fromkeys(waiting)

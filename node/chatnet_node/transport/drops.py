@@ -80,9 +80,9 @@ class Drops:
             # Counted as their QUITs go out, so the metric never runs ahead of them.
             self.core.stats.sendq_exceeded += len(batch)
             count += len(batch)
-            output.charged += len(batch) * CLOSE_COST
+            output.late.charged += len(batch) * CLOSE_COST
             nicks.extend(client.nick for client in clients[: LOGGED_NICKS - len(nicks)])
-            if time.monotonic() + output.charged >= deadline:
+            if time.monotonic() + output.late.charged >= deadline:
                 break
         # One log line per turn, not per client: thousands can overflow together.
         more = f" and {count - len(nicks)} more" if count > len(nicks) else ""
