@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from chatnet_node.irc.latework import MAX_BULK_LAG
 from chatnet_node.irc.output import BULK_FANOUT, SMALL_FANOUT, TURN_BUDGET
 from chatnet_node.transport.connection import flush_soon
 from tests.corekit import CoreServer, CoreUser, in_room
@@ -285,3 +286,19 @@ def test_with_no_time_left_one_slice_runs_a_turn_and_the_slices_take_turns_first
     calls.clear()
     output.flush(budget=3600.0)
     assert sorted(calls) == ["crowd", "drops"], "time left: both"
+
+
+def test_a_pass_that_fell_behind_by_the_lag_bound_is_finished_in_one_go() -> None:
+    """What waits in outboxes is not counted against any sendq yet: bounded in time."""
+    server = CoreServer()
+    crowd = _big_channel(server)
+    output = server.core.output
+    output.wake = lambda: None
+    crowd[0].send("PRIVMSG #big :too late")
+    output.flush(budget=0.0)
+    assert output.late.passing
+    output.late._pass_started -= MAX_BULK_LAG + 1  # as if written a slice a turn since
+    output.flush(budget=0.0)
+    assert not output.late.passing
+    said = ":c0!~c0@127.0.0.1 PRIVMSG #big :too late"
+    assert all(_written(user) == [said] for user in crowd[1:])

@@ -40,13 +40,20 @@ log = logging.getLogger("chatnet.output")
 #: nothing left takes itself off ``LateWork.slices``.
 Slice = Callable[[float], bool]
 
-#: A pass over the big fan-outs still unwritten after this long is finished
-#: in one go, reading paused until it is out (as without slices). Rarely
-#: reached: the longer a client waits the more lines one write carries, so
-#: the slices catch up; what waits meanwhile is a pointer per line.
-MAX_BULK_LAG = 5.0
-#: Writes between two looks at the clock.
-CHECK_EVERY = 8
+#: A pass over the big fan-outs still unwritten after this long gets twice
+#: the budget a turn: a client's bytes wait in its outbox, not yet counted
+#: against its ``sendqBytes``, so a pass must not fall behind for good. (The
+#: longer a client waits the more lines one write carries, so the slices
+#: catch up.) Finishing it in one go instead, reading paused, held turns for
+#: 3-5 ms while 10,000 flooded readers' first writes filled their sockets.
+SLOW_PASS = 5.0
+#: After this long, the pass is finished in one go, reading paused until it
+#: is out (as without slices): what waits is bounded in time whatever the load.
+MAX_BULK_LAG = 10.0
+#: Writes between two looks at the clock. Two: a write that fills a socket
+#: takes 20-100 µs (the kernel allocates its buffer), so eight of them
+#: overshot the budget by up to a millisecond; a look costs 60 ns.
+CHECK_EVERY = 2
 
 
 class LateWork:
@@ -91,10 +98,11 @@ class LateWork:
         self.soon, self.bulk = {}, {}
         self._soon, self._soon_at, self._pass, self._pass_at = [], 0, [], 0
 
-    def run(self, deadline: float) -> bool:
-        """Work until ``deadline``: a step of this turn's first slice, a batch of
-        ``soon`` and of the pass at least; True if some is left (the caller asks
-        for another turn)."""
+    def run(self, budget: float) -> bool:
+        """Work for ``budget`` seconds: a step of this turn's first slice, a batch
+        of ``soon`` and of the pass at least; True if some is left (the caller
+        asks for another turn)."""
+        deadline = time.monotonic() + budget
         self.charged = 0.0
         more = False
         slices = list(self.slices)  # (a slice that is done leaves the list)
@@ -108,7 +116,7 @@ class LateWork:
                     break
                 more = self._run_slice(work, limit) or more
         self._write_soon(deadline - self.charged)
-        self._write_pass(deadline - self.charged)
+        self._write_pass(deadline - self.charged, budget)
         return more or bool(self.soon or self.bulk or self._soon or self._pass)
 
     def _run_slice(self, work: Slice, deadline: float) -> bool:
@@ -130,15 +138,19 @@ class LateWork:
         if self._soon_at == len(self._soon):
             self._soon, self._soon_at = [], 0
 
-    def _write_pass(self, deadline: float) -> None:
+    def _write_pass(self, deadline: float, budget: float) -> None:
         if not self._pass:
             if not self.bulk:
                 return
             # A new pass: the big fan-outs marked so far.
             self._pass, self._pass_at, self.bulk = list(self.bulk), 0, {}
             self._pass_started = time.monotonic()
-        elif time.monotonic() - self._pass_started > MAX_BULK_LAG:
-            deadline = float("inf")  # not keeping up: this pass in full, before reading more
+        else:
+            lag = time.monotonic() - self._pass_started
+            if lag > MAX_BULK_LAG:
+                deadline = float("inf")  # not keeping up: this pass in full, before reading more
+            elif lag > SLOW_PASS:
+                deadline += budget
         self._pass_at = write_from(self._pass, self._pass_at, deadline)
         if self._pass_at == len(self._pass):
             self._pass, self._pass_at = [], 0

@@ -28,7 +28,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
@@ -302,7 +301,7 @@ class Output:
             return
         if budget is None:  # everything (the slices wait for a flush with a budget)
             late.write_all()
-        elif late.run(time.monotonic() + budget):
+        elif late.run(budget):
             self.wake_soon()
 
     def _forget_merged(self) -> None:
