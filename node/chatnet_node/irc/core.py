@@ -27,9 +27,9 @@ from . import costs, transitions
 from . import numerics as rpl
 from .cloaks import cloak
 from .crowd import CrowdLines
-from .message import MAX_LINE_BODY, MAX_TAGS_FROM_CLIENT, Message, ParseError, parse_line
+from .message import MAX_LINE_BODY, Message, ParseError, parse_line, too_long
 from .model import Client, Sink
-from .multiline import BatchError
+from .multiline import BatchError, paid_at_the_close
 from .names import casefold
 from .slowwork import MAX_WAITING, Failed, Pending, Runner, run_inline
 from .state import ChatState
@@ -151,7 +151,7 @@ class ChatCore(ChatState):
         now = self.clock()
         client.last_heard = now
         client.ping_pending = False
-        if len(data) > MAX_LINE_BODY - 2 and _too_long(data):  # short lines: no look at tags
+        if len(data) > MAX_LINE_BODY - 2 and too_long(data):  # short lines: no look at tags
             self.input_too_long(client)
             return
         try:
@@ -187,7 +187,7 @@ class ChatCore(ChatState):
 
     def _admit(self, client: Client, line: str, now: float) -> None:
         """Flood control, then the command: a line over the rate waits its turn."""
-        if not client.delayed and _paid_at_the_close(client, line):
+        if not client.delayed and paid_at_the_close(client, line):
             pass  # (behind held lines it waits its turn: the batch it opens may be held)
         elif not self.flood.admit(client, now):
             if not self.flood.hold(client, line):
@@ -391,7 +391,7 @@ class ChatCore(ChatState):
         """Called a few times a second: delayed lines, timeouts, keepalive pings."""
         now = self.clock()
         if self.flood.throttled:
-            self.flood.release(now, self.handle_line, _paid_at_the_close)
+            self.flood.release(now, self.handle_line, paid_at_the_close)
         if self.timeouts.begin(now, self.clients):  # once a second
             self.replication.report_overdue()
             for client in accounts.nicks_due(self, now):
@@ -471,31 +471,3 @@ class ChatCore(ChatState):
     def flush(self) -> None:
         """Hand every client its queued bytes (the runtime calls this once a turn)."""
         self.output.flush()
-
-
-def _too_long(data: bytes) -> bool:
-    """Longer than a client may send: 4096 bytes of tags, 512 of message (CR LF included)."""
-    body = data
-    if data.startswith(b"@"):
-        space = data.find(b" ")
-        tags_len = space + 1 if space != -1 else len(data)
-        if tags_len > MAX_TAGS_FROM_CLIENT:
-            return True
-        body = data[tags_len:]
-    return len(body) > MAX_LINE_BODY - 2
-
-
-def _in_a_batch(line: str) -> bool:
-    """Does a raw line carry a ``batch`` tag (before it is parsed)?"""
-    if not line.startswith("@"):
-        return False
-    tags = line.split(" ", 1)[0]
-    return tags.startswith("@batch=") or ";batch=" in tags
-
-
-def _paid_at_the_close(client: Client, line: str) -> bool:
-    """Is ``line`` one of an open multiline batch's, paid for when it closes
-    (``FloodControl.charge``)? Not while slow work holds the line: the batch
-    may be closed by the time it runs, and the line would run as a command
-    nobody paid for."""
-    return client.multiline is not None and client.slow is None and _in_a_batch(line)

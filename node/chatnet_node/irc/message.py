@@ -179,3 +179,15 @@ def format_message(msg: Message, with_tags: bool = True) -> str:
         else:
             parts.append(last)
     return " ".join(parts)
+
+
+def too_long(data: bytes) -> bool:
+    """Longer than a client may send: 4096 bytes of tags, 512 of message (CR LF included)."""
+    body = data
+    if data.startswith(b"@"):
+        space = data.find(b" ")
+        tags_len = space + 1 if space != -1 else len(data)
+        if tags_len > MAX_TAGS_FROM_CLIENT:
+            return True
+        body = data[tags_len:]
+    return len(body) > MAX_LINE_BODY - 2

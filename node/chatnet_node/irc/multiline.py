@@ -18,9 +18,13 @@ carrying the msgid). Plain objects, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .message import Message
 from .names import casefold
+
+if TYPE_CHECKING:
+    from .model import Client
 
 CAP = "draft/multiline"
 BATCH_TYPE = "draft/multiline"
@@ -141,3 +145,19 @@ def render(out: Message, batch_id: str | None, label: str | None = None) -> list
         Message(command, [target, line], out.source, out.tags if index == 0 else dict(rest))
         for index, line in enumerate(shown)
     ]
+
+
+def in_a_batch(line: str) -> bool:
+    """Does a raw line carry a ``batch`` tag (before it is parsed)?"""
+    if not line.startswith("@"):
+        return False
+    tags = line.split(" ", 1)[0]
+    return tags.startswith("@batch=") or ";batch=" in tags
+
+
+def paid_at_the_close(client: Client, line: str) -> bool:
+    """Is ``line`` one of an open multiline batch's, paid for when it closes
+    (``FloodControl.charge``)? Not while slow work holds the line: the batch
+    may be closed by the time it runs, and the line would run as a command
+    nobody paid for."""
+    return client.multiline is not None and client.slow is None and in_a_batch(line)
