@@ -186,22 +186,22 @@ def test_a_client_gone_before_the_answer_gets_nothing_and_leaves_nothing(
     assert server.core.stats.slow_work_running == 0
 
 
-def _bot_in_deploys(server: CoreServer) -> tuple[CoreUser, CoreUser]:
-    """A watcher and a bot in ``#deploys``, their joins read."""
+def _bot_in_deploys(server: CoreServer) -> tuple[CoreUser, CoreUser, Later]:
+    """A watcher and a bot in ``#deploys`` (their joins read), the account alice,
+    and the password checks held until the test lets them finish."""
+    registered(server, "alice")
     watcher, bot = server.user("carol"), server.user("bot")
     watcher.send("JOIN #deploys")
     bot.send("JOIN #deploys")
     watcher.lines(), bot.lines()
-    return watcher, bot
+    return watcher, bot, later(server)
 
 
 def test_a_bot_that_hangs_up_behind_its_identify_still_says_its_line_then_quits(
     server: CoreServer,
 ) -> None:
     # A notification bot: IDENTIFY, its one line, and the socket closed, no QUIT.
-    registered(server, "alice")
-    watcher, bot = _bot_in_deploys(server)
-    work = later(server)
+    watcher, bot, work = _bot_in_deploys(server)
     bot.send(f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :build 1234 passed")
     server.core.disconnect(bot.client, "Connection reset by peer")
     assert watcher.lines() == []  # the check runs: the line waits, and the QUIT behind it
@@ -221,13 +221,11 @@ def test_a_bot_that_hangs_up_behind_its_identify_still_says_its_line_then_quits(
 def test_a_hung_up_client_quits_only_after_the_work_its_waiting_lines_started(
     server: CoreServer,
 ) -> None:
-    registered(server, "alice")
-    watcher, bot = _bot_in_deploys(server)
-    work = later(server)
+    watcher, bot, work = _bot_in_deploys(server)
     bot.send(f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :first one")
     bot.send("NS LOGOUT", f"NS IDENTIFY alice {PASSWORD}", "PRIVMSG #deploys :second one")
     server.core.disconnect(bot.client, "Connection closed")
-    work.finish()  # the first check: "one" runs, the second IDENTIFY holds the rest again
+    work.finish()  # the first check: "first one" runs, the second IDENTIFY holds the rest
     assert watcher.lines() == [":bot!~bot@127.0.0.1 PRIVMSG #deploys :first one"]
     work.finish()
     assert watcher.lines() == [
