@@ -17,6 +17,7 @@ import pytest
 from chatnet_node.irc.latework import MAX_BULK_LAG
 from chatnet_node.irc.output import BULK_FANOUT, SMALL_FANOUT, TURN_BUDGET
 from chatnet_node.transport.connection import flush_soon
+from chatnet_node.transport.drops import drop_soon
 from tests.corekit import CoreServer, CoreUser, in_room
 
 
@@ -302,3 +303,25 @@ def test_a_pass_that_fell_behind_by_the_lag_bound_is_finished_in_one_go() -> Non
     assert not output.late.passing
     said = ":c0!~c0@127.0.0.1 PRIVMSG #big :too late"
     assert all(_written(user) == [said] for user in crowd[1:])
+
+
+def test_what_slices_send_waits_once_per_client_however_many_turns_it_waits() -> None:
+    """Drops' QUITs to a channel below the big size, with no time left a turn:
+    each member waits in ``soon`` once a round, not once a turn, and all are written."""
+    server = CoreServer(limits={"maxClients": 400})
+    members = in_room(server, *(f"m{i}" for i in range(BULK_FANOUT - 1)), channel="#mid")
+    leaving, staying = members[:60], members[60:]
+    output = server.core.output
+    output.wake = lambda: None
+    for user in leaving:
+        drop_soon(server.core, user.client, lambda: None)
+    most, turns = 0, 0
+    while output.late and turns < 10 * len(members):
+        output.flush(budget=0.0)
+        turns += 1
+        most = max(most, len(output.late._soon) + len(output.late.soon))
+    assert not output.late, "everything written"
+    # At most each client twice: in the list being written and in the next round's dict.
+    assert most <= 2 * len(members), f"{most} entries waiting for {len(members)} clients"
+    quits = [f":{user.nick}!~{user.nick}@127.0.0.1 QUIT :SendQ exceeded" for user in leaving]
+    assert all(_written(user) == quits for user in staying)

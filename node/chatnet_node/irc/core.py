@@ -215,8 +215,10 @@ class ChatCore(ChatState):
         What the client sent before it went runs first, as another server
         would run what it had read: its lines to a crowd now, and the lines
         behind its slow work (``NS IDENTIFY`` then a message, then a hang-up:
-        a notification bot) once that work is done. A client not registered
-        yet is not introduced to the network for that: it just goes.
+        a notification bot) once that work is done. Lines flood control holds
+        (over the rate) go with the connection, as they always did, and a
+        client not registered yet (SASL during registration) just goes: it
+        is not introduced to the network for that.
         """
         try:
             self.crowds.run_client(client)
@@ -227,7 +229,8 @@ class ChatCore(ChatState):
     def _quit_when_idle(self, client: Client, reason: str) -> None:
         pending = client.slow
         if pending is not None and client.registered:
-            pending.hung_up = reason  # ``_slow_done`` quits it after its lines
+            if pending.hung_up is None:  # (a WebSocket reports its close twice)
+                pending.hung_up = reason  # ``_slow_done`` quits it after its lines
             return
         transitions.quit_(self, client, reason)
 
@@ -306,8 +309,9 @@ class ChatCore(ChatState):
 
         Called last by a command's handler. The client's next lines wait
         until ``then`` has run; its replies go out then, with the command's
-        label (``slowwork``). Work whose client has gone by the time it
-        would start is skipped.
+        label (``slowwork``). Work whose client has quit by the time it
+        would start is skipped (one that only hung up still has its lines
+        run, see ``disconnect``).
         """
         pending = Pending(then)
         client.slow = pending
@@ -335,9 +339,11 @@ class ChatCore(ChatState):
             self._slow_result(client, pending, result)
         finally:
             output.finish(client)
-            self._run_waiting(client, pending)
-            if pending.hung_up is not None and not client.closed:
-                self._quit_when_idle(client, pending.hung_up)
+            try:
+                self._run_waiting(client, pending)
+            finally:  # (even if a line raised: no client without a connection stays)
+                if pending.hung_up is not None and not client.closed:
+                    self._quit_when_idle(client, pending.hung_up)
 
     def _slow_result(self, client: Client, pending: Pending, result: Any) -> None:
         if isinstance(result, Failed):  # a bug in the work: the client learns, the server lives

@@ -13,15 +13,17 @@ turn, after the sockets have been read again:
 
 The slices take turns to go first, and only the one that goes first is sure
 of a step: the others run while the budget lasts. Then ``soon`` and the
-pass write at least a batch each (a few microseconds), the rest while the
-budget lasts. When every slice took a step a turn whatever the time (a
+pass write at least two clients each (a few microseconds to a reader whose
+socket is full, up to 100 µs to one the kernel is still filling), the rest
+while the budget lasts. When every slice took a step a turn whatever the time (a
 drop's batch, a crowd line: a few hundred microseconds each), a turn took
 2-6 ms against its 1 ms budget while 10,000 flooded readers were dropped,
 and a small chat's line read meanwhile waited that long.
 
-What waits to be written is a list and a position, not a dict of those
-left: rebuilt each turn, that dict cost 0.3 ms with 10,000 readers. A
-client listed twice costs a look at an empty outbox.
+What is being written is a list and a position, not a dict of those left:
+rebuilt each turn, that dict cost 0.3 ms with 10,000 readers. Those marked
+meanwhile wait in a dict, each once, for the next round: a client in both
+costs a look at an empty outbox the second time.
 """
 
 from __future__ import annotations
@@ -131,9 +133,13 @@ class LateWork:
             self._after_slice()
 
     def _write_soon(self, deadline: float) -> None:
-        if self.soon:
-            self._soon.extend(self.soon)
-            self.soon = {}
+        if not self._soon:
+            if not self.soon:
+                return
+            # As for the pass: those marked meanwhile wait in the dict, each
+            # once, for the next round (appended each turn, a client could be
+            # listed once a turn, thousands of times, while a flood lasts).
+            self._soon, self._soon_at, self.soon = list(self.soon), 0, {}
         self._soon_at = write_from(self._soon, self._soon_at, deadline)
         if self._soon_at == len(self._soon):
             self._soon, self._soon_at = [], 0

@@ -3,12 +3,13 @@
 A flood can overflow thousands of send queues in one turn. Each drop costs a
 QUIT to the channels and a socket reset; done all at once, the server would
 stop for that long and every other user would wait. So the connection stops
-taking bytes at once (``Connection.sendq_exceeded``) and waits here; each
-turn's flush drops what ``BUDGET`` allows (a slice of ``Output.slices``,
-before the big fan-outs, within the turn's budget), in batches: those still
-waiting get no QUIT of those ahead of them (they are leaving too), so 500
-readers of one channel dropped together cost 500 QUITs to the others, not
-250,000 among themselves.
+taking bytes at once (``Connection.sendq_exceeded``) and waits here; a
+turn's flush drops what ``BUDGET`` allows, one reader between two looks at
+the clock (a slice of ``Output.slices``: it goes first in its turn of the
+rotation, else only while the turn's budget lasts, see ``irc.latework``).
+Those still waiting get no QUIT of those ahead of them (they are leaving
+too), so 500 readers of one channel dropped together cost 500 QUITs to the
+others, not 250,000 among themselves.
 """
 
 from __future__ import annotations

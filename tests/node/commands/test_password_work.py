@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from chatnet_node.irc.core import ChatCore, Command
+from chatnet_node.irc.message import Message
+from chatnet_node.irc.model import Client
 from chatnet_node.irc.slowwork import MAX_WAITING, Failed, run_inline
 from tests.corekit import CoreServer, CoreUser
 from tests.node.commands.test_accounts import PASSWORD, b64, registered, sasl_connection
@@ -306,3 +311,33 @@ def test_a_failing_hash_closes_that_connection_only(server: CoreServer) -> None:
     assert "Server error (RuntimeError)" in bob.lines()[-1]
     assert bob.closed
     assert carol.ask("PING :still here")[-1].endswith(":still here")
+
+
+def test_a_connection_reported_closed_twice_quits_with_the_first_reason(
+    server: CoreServer,
+) -> None:
+    # A WebSocket tells the core when it fails the connection, then again when it closes.
+    watcher, bot, work = _bot_in_deploys(server)
+    bot.send(f"NS IDENTIFY alice {PASSWORD}")
+    server.core.disconnect(bot.client, "WebSocket closed: text frames must be UTF-8")
+    server.core.disconnect(bot.client, "Connection closed")
+    work.finish()
+    assert watcher.lines() == [
+        ":bot!~bot@127.0.0.1 QUIT :WebSocket closed: text frames must be UTF-8"
+    ]
+
+
+def test_a_hung_up_client_whose_waiting_line_fails_still_quits(server: CoreServer) -> None:
+    watcher, bot, work = _bot_in_deploys(server)
+
+    def broken(core: ChatCore, client: Client, msg: Message) -> None:
+        raise RuntimeError("a bug in a command")
+
+    server.core.commands = {**server.core.commands, "BROKEN": Command(broken)}
+    bot.send(f"NS IDENTIFY alice {PASSWORD}", "BROKEN", "PRIVMSG #deploys :after")
+    server.core.disconnect(bot.client, "Connection reset by peer")
+    with pytest.raises(RuntimeError):
+        work.finish()
+    assert bot.client.closed, "no user without a connection stays on the network"
+    assert watcher.lines() == [":bot!~bot@127.0.0.1 QUIT :Connection reset by peer"]
+    assert "bot" not in server.core.nicks
