@@ -150,10 +150,10 @@ def _drop_in_a_slice(server: CoreServer, leaving: CoreUser) -> None:
 
     def drop(deadline: float) -> bool:
         server.core.drop([leaving.client], "SendQ exceeded")
-        output.slices.remove(drop)
+        output.late.slices.remove(drop)
         return False
 
-    output.slices.append(drop)
+    output.late.slices.append(drop)
 
 
 def test_what_a_slices_work_delivers_is_written_in_slices_too() -> None:
@@ -217,7 +217,7 @@ def test_work_in_slices_shares_the_turns_budget_with_the_big_fanouts() -> None:
             output.late.charged += 3600.0  # costs the whole turn, after it returns
         return len(deadlines) == 1
 
-    output.slices.append(costly_slice)
+    output.late.slices.append(costly_slice)
     crowd[0].send("PRIVMSG #big :hi")
     wakes.clear()
     began = time.monotonic()
@@ -280,7 +280,7 @@ def test_with_no_time_left_one_slice_runs_a_turn_and_the_slices_take_turns_first
 
         return work
 
-    output.slices.extend([named("drops"), named("crowd")])
+    output.late.slices.extend([named("drops"), named("crowd")])
     for _ in range(4):
         output.flush(budget=0.0)
     assert calls == ["drops", "crowd", "drops", "crowd"]
@@ -298,7 +298,7 @@ def test_a_pass_that_fell_behind_by_the_lag_bound_is_finished_in_one_go() -> Non
     crowd[0].send("PRIVMSG #big :too late")
     output.flush(budget=0.0)
     assert output.late.passing
-    output.late._pass_started -= MAX_BULK_LAG + 1  # as if written a slice a turn since
+    output.late._pass.started -= MAX_BULK_LAG + 1  # as if written a slice a turn since
     output.flush(budget=0.0)
     assert not output.late.passing
     said = ":c0!~c0@127.0.0.1 PRIVMSG #big :too late"
@@ -319,7 +319,7 @@ def test_what_slices_send_waits_once_per_client_however_many_turns_it_waits() ->
     while output.late and turns < 10 * len(members):
         output.flush(budget=0.0)
         turns += 1
-        most = max(most, len(output.late._soon) + len(output.late.soon))
+        most = max(most, output.late._soon.held())
     assert not output.late, "everything written"
     # At most each client twice: in the list being written and in the next round's dict.
     assert most <= 2 * len(members), f"{most} entries waiting for {len(members)} clients"

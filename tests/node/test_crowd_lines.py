@@ -99,7 +99,7 @@ def test_a_flush_without_a_budget_runs_every_waiting_line_first() -> None:
     server.core.output.flush()  # a drain's, or the end of a test
     expected = [f":c{i}!~c{i}@127.0.0.1 PRIVMSG #big :line {i}" for i in range(3)]
     assert crowd[-1].lines() == expected
-    assert not server.core.crowds.waiting and not server.core.output.slices
+    assert not server.core.crowds.waiting and not server.core.output.late.slices
 
 
 def test_a_client_that_hangs_up_still_has_its_waiting_lines_run() -> None:

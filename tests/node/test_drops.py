@@ -1,6 +1,6 @@
 """Clients dropped for a full send queue go a slice a turn (``transport/drops.py``).
 
-The drops share the turn's budget with the big fan-outs (``Output.slices``):
+The drops share the turn's budget with the big fan-outs (``LateWork.slices``):
 with no time left, one batch goes a turn; every dropped client's channel
 sees its QUIT, in order, and nothing is left registered once all are gone.
 """
@@ -26,18 +26,18 @@ def test_drops_go_a_batch_a_turn_with_no_time_left_and_leave_nothing_behind() ->
     for user in readers:
         drop_soon(server.core, user.client, lambda nick=user.nick: closed.append(nick))
     assert wakes, "the drops ask for a turn"
-    assert len(output.slices) == 1, "one queue for the core, however many are dropped"
+    assert len(output.late.slices) == 1, "one queue for the core, however many are dropped"
 
     output.flush()  # no budget (a drain's flush): the drops wait for the runtime's
     assert closed == []
 
     turns = 0
-    while output.slices and turns < len(readers):
+    while output.late.slices and turns < len(readers):
         output.flush(budget=0.0)
         turns += 1
         assert len(closed) == min(turns * BATCH, len(readers)), "one batch a turn"
     assert closed == [user.nick for user in readers]
-    assert not output.slices
+    assert not output.late.slices
     assert server.core.stats.sendq_exceeded == len(readers)
     quits = [line for line in watcher.lines() if " QUIT " in line]
     assert quits == [f":{user.nick}!~{user.nick}@127.0.0.1 QUIT :{REASON}" for user in readers]
@@ -57,4 +57,4 @@ def test_with_time_to_spare_every_queued_drop_goes_in_one_turn() -> None:
         drop_soon(server.core, user.client, lambda nick=user.nick: closed.append(nick))
     server.core.output.flush(budget=3600.0)
     assert len(closed) == len(readers)
-    assert not server.core.output.slices
+    assert not server.core.output.late.slices

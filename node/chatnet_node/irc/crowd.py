@@ -6,7 +6,7 @@ cold in the cache: 0.25-0.35 ms a line to 500 members (25 µs in a warm
 core), and ten flooders sending together held every other line read in
 that turn for about 3 ms (docs/benchmarks.md, *What a line waited for*).
 So such a line is not run as it is read: it waits here and runs in a slice
-of the turn's flush (``Output.slices``), after the turn's other lines were
+of the turn's flush (``LateWork.slices``), after the turn's other lines were
 run and written, within the flush's budget; what is left runs the next
 turn. A client's later lines wait behind its first, so they still run in
 order, and each is admitted (flood control) as it runs, as if it came in
@@ -93,7 +93,7 @@ class CrowdLines:
         self.waiting.append((client, line))
         client.crowd_lines += 1
         if len(self.waiting) == 1:
-            self.output.slices.append(self.run)
+            self.output.late.slices.append(self.run)
             self.output.wake_soon()
         return True
 
@@ -110,11 +110,10 @@ class CrowdLines:
                     break
         # As at the start of a flush: the lines' history is committed (and the
         # neighbours told) before any of their echoes is written, in this flush.
-        for hook in self.output.before_write:
-            hook()
+        self.output.commit()
         if waiting:
             return True
-        self.output.slices.remove(self.run)
+        self.output.late.slices.remove(self.run)
         return False
 
     def _run(self, client: Client, line: str) -> None:
@@ -140,8 +139,8 @@ class CrowdLines:
                 if client.closed:
                     break
                 self._run(client, line)
-        if not self.waiting and self.run in self.output.slices:
-            self.output.slices.remove(self.run)
+        if not self.waiting and self.run in self.output.late.slices:
+            self.output.late.slices.remove(self.run)
 
     def run_all(self) -> None:
         """Run every waiting line now (a flush without a budget: a drain, a test)."""

@@ -20,10 +20,11 @@ drop's batch, a crowd line: a few hundred microseconds each), a turn took
 2-6 ms against its 1 ms budget while 10,000 flooded readers were dropped,
 and a small chat's line read meanwhile waited that long.
 
-What is being written is a list and a position, not a dict of those left:
-rebuilt each turn, that dict cost 0.3 ms with 10,000 readers. Those marked
-meanwhile wait in a dict, each once, for the next round: a client in both
-costs a look at an empty outbox the second time.
+``soon`` and the pass are each a ``WriteRound``: what is being written is a
+list and a position, not a dict of those left (rebuilt each turn, that dict
+cost 0.3 ms with 10,000 readers). Those marked meanwhile wait in a dict,
+each once, for the next round: a client in both costs a look at an empty
+outbox the second time.
 """
 
 from __future__ import annotations
@@ -58,15 +59,56 @@ MAX_BULK_LAG = 10.0
 CHECK_EVERY = 2
 
 
+class WriteRound:
+    """Clients written a few a turn from a list, in rounds: those marked
+    meanwhile wait in ``marked``, each once, for the next round."""
+
+    def __init__(self) -> None:
+        self.marked: dict[Client, None] = {}
+        self._listed: list[Client] = []
+        self._at = 0
+        #: When the round under way began (``time.monotonic``).
+        self.started = 0.0
+
+    def __bool__(self) -> bool:
+        """Is anyone left to write?"""
+        return bool(self.marked or self._listed)
+
+    @property
+    def under_way(self) -> bool:
+        return bool(self._listed)
+
+    def held(self) -> int:
+        """Entries kept: the round's list, written or not, and those marked."""
+        return len(self._listed) + len(self.marked)
+
+    def write(self, deadline: float) -> None:
+        """Write until ``deadline`` (at least two clients), a new round if none is under way."""
+        if not self._listed:
+            if not self.marked:
+                return
+            self._listed, self._at, self.marked = list(self.marked), 0, {}
+            self.started = time.monotonic()
+        self._at = write_from(self._listed, self._at, deadline)
+        if self._at == len(self._listed):
+            self._listed, self._at = [], 0
+
+    def write_all(self) -> None:
+        """Write everyone left, now."""
+        write(islice(self._listed, self._at, None))
+        write(self.marked)
+        self.marked, self._listed, self._at = {}, [], 0
+
+
 class LateWork:
     """One server's work left for the budget of its turns."""
 
     def __init__(self, after_slice: Callable[[], None]) -> None:
-        #: Clients with bytes from big fan-outs, oldest first: the next pass.
-        self.bulk: dict[Client, None] = {}
-        #: Clients a slice's work sent to, or a busy turn's medium fan-outs.
-        self.soon: dict[Client, None] = {}
         self.slices: list[Slice] = []
+        #: Clients a slice's work sent to, or a busy turn's medium fan-outs.
+        self._soon = WriteRound()
+        #: Clients with bytes from big fan-outs, a pass (a round) at a time.
+        self._pass = WriteRound()
         #: Seconds the slices' work will cost outside them, before the
         #: sockets are read again (the event loop closes the sockets they
         #: reset): taken off the rest of the turn, so that reads wait no
@@ -75,30 +117,31 @@ class LateWork:
         #: A slice's work is running: what it delivers waits in ``soon``.
         self.in_slice = False
         self._after_slice = after_slice  # the output's: a slice's marks are not kept
-        self._soon: list[Client] = []
-        self._soon_at = 0
-        self._pass: list[Client] = []
-        self._pass_at = 0
-        self._pass_started = 0.0
         self._turns = 0
+
+    @property
+    def soon(self) -> dict[Client, None]:
+        """Where a slice's work, or a busy turn's medium fan-out, marks its recipients."""
+        return self._soon.marked
+
+    @property
+    def bulk(self) -> dict[Client, None]:
+        """Where a big fan-out marks its recipients, for the next pass."""
+        return self._pass.marked
 
     def __bool__(self) -> bool:
         """Is anything left?"""
-        return bool(self.slices or self.soon or self.bulk or self._soon or self._pass)
+        return bool(self.slices or self._soon or self._pass)
 
     @property
     def passing(self) -> bool:
         """Is a pass over the big fan-outs under way?"""
-        return bool(self._pass)
+        return self._pass.under_way
 
     def write_all(self) -> None:
         """Write everything waiting now (a flush without a budget); the slices wait."""
-        write(self.soon)
-        write(islice(self._soon, self._soon_at, None))
-        write(islice(self._pass, self._pass_at, None))
-        write(self.bulk)
-        self.soon, self.bulk = {}, {}
-        self._soon, self._soon_at, self._pass, self._pass_at = [], 0, [], 0
+        self._soon.write_all()
+        self._pass.write_all()
 
     def run(self, budget: float) -> bool:
         """Work for ``budget`` seconds: a step of this turn's first slice, a batch
@@ -117,9 +160,9 @@ class LateWork:
                     more = True  # the others wait: the turn's time is spent
                     break
                 more = self._run_slice(work, limit) or more
-        self._write_soon(deadline - self.charged)
+        self._soon.write(deadline - self.charged)
         self._write_pass(deadline - self.charged, budget)
-        return more or bool(self.soon or self.bulk or self._soon or self._pass)
+        return more or bool(self._soon or self._pass)
 
     def _run_slice(self, work: Slice, deadline: float) -> bool:
         self.in_slice = True
@@ -132,34 +175,14 @@ class LateWork:
             self.in_slice = False
             self._after_slice()
 
-    def _write_soon(self, deadline: float) -> None:
-        if not self._soon:
-            if not self.soon:
-                return
-            # As for the pass: those marked meanwhile wait in the dict, each
-            # once, for the next round (appended each turn, a client could be
-            # listed once a turn, thousands of times, while a flood lasts).
-            self._soon, self._soon_at, self.soon = list(self.soon), 0, {}
-        self._soon_at = write_from(self._soon, self._soon_at, deadline)
-        if self._soon_at == len(self._soon):
-            self._soon, self._soon_at = [], 0
-
     def _write_pass(self, deadline: float, budget: float) -> None:
-        if not self._pass:
-            if not self.bulk:
-                return
-            # A new pass: the big fan-outs marked so far.
-            self._pass, self._pass_at, self.bulk = list(self.bulk), 0, {}
-            self._pass_started = time.monotonic()
-        else:
-            lag = time.monotonic() - self._pass_started
+        if self._pass.under_way:
+            lag = time.monotonic() - self._pass.started
             if lag > MAX_BULK_LAG:
                 deadline = float("inf")  # not keeping up: this pass in full, before reading more
             elif lag > SLOW_PASS:
                 deadline += budget
-        self._pass_at = write_from(self._pass, self._pass_at, deadline)
-        if self._pass_at == len(self._pass):
-            self._pass, self._pass_at = [], 0
+        self._pass.write(deadline)
 
 
 def write(clients: Iterable[Client]) -> None:

@@ -75,9 +75,6 @@ class Output:
         #: What waits for the turn's budget: slices of work, what they sent
         #: (``soon``), the big fan-outs (``bulk``); see ``latework``.
         self.late = LateWork(after_slice=self._forget_merged)
-        self.slices = (
-            self.late.slices
-        )  # (the same list: the transport's drops and ``crowd`` join it)
         #: The fan-out groups' member sets merged into ``dirty`` since the last
         #: flush (by id; the value keeps the set alive, so an id is never reused
         #: meanwhile): a channel's second message in a turn marks nobody again.
@@ -289,8 +286,7 @@ class Output:
             except Exception:  # a bug there must not stop the output (or a drain)
                 log.exception("running the lines left to run late failed")
         try:
-            for hook in self.before_write:  # the history commit, then link confirmations
-                hook()
+            self.commit()
         finally:
             self._woken = False  # what is queued from here on needs another flush
         dirty, self.dirty = self.dirty, {}
@@ -303,6 +299,11 @@ class Output:
             late.write_all()
         elif late.run(budget):
             self.wake_soon()
+
+    def commit(self) -> None:
+        """Run the ``before_write`` hooks: the history commit, then link confirmations."""
+        for hook in self.before_write:
+            hook()
 
     def _forget_merged(self) -> None:
         """A slice's channel message marked its members: the next turn's messages to

@@ -5,7 +5,7 @@ QUIT to the channels and a socket reset; done all at once, the server would
 stop for that long and every other user would wait. So the connection stops
 taking bytes at once (``Connection.sendq_exceeded``) and waits here; a
 turn's flush drops what ``BUDGET`` allows, one reader between two looks at
-the clock (a slice of ``Output.slices``: it goes first in its turn of the
+the clock (a slice of ``LateWork.slices``: it goes first in its turn of the
 rotation, else only while the turn's budget lasts, see ``irc.latework``).
 Those still waiting get no QUIT of those ahead of them (they are leaving
 too), so 500 readers of one channel dropped together cost 500 QUITs to the
@@ -53,7 +53,7 @@ class Drops:
     def add(self, client: Client | None, close: Callable[[], None]) -> None:
         """Drop ``client`` (and then ``close`` its connection) in a coming turn."""
         if not self.queue:
-            self.core.output.slices.append(self.run)
+            self.core.output.late.slices.append(self.run)
         self.queue.append((client, close))
         if client is not None:
             self.waiting[client] = None
@@ -65,7 +65,7 @@ class Drops:
             self._drop_until(min(deadline, time.monotonic() + BUDGET))
         finally:
             if not self.queue:  # done (else this is still a slice of the output's)
-                self.core.output.slices.remove(self.run)
+                self.core.output.late.slices.remove(self.run)
         return bool(self.queue)
 
     def _drop_until(self, deadline: float) -> None:
@@ -95,7 +95,7 @@ class Drops:
 def drop_soon(core: ChatCore, client: Client | None, close: Callable[[], None]) -> None:
     """Queue a connection whose send queue overflowed (see ``Drops``)."""
     # The core's Drops, while it has some queued, is one of its output's slices.
-    for work in core.output.slices:
+    for work in core.output.late.slices:
         drops = getattr(work, "__self__", None)
         if isinstance(drops, Drops):
             break
