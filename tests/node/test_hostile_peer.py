@@ -336,3 +336,39 @@ async def test_a_peer_cannot_break_a_line_or_show_a_line_under_a_name_not_its_ow
             "like a's 1 (hex 1): their msgids could not be told apart",
         ):
             assert why in log, f"no {why!r} in the node's log:\n{log}"
+
+
+async def test_a_burst_cannot_put_another_servers_users_in_a_channel(node: NodeProcess) -> None:
+    """A burst restates each channel with its members; a peer may restate only
+    users on its side of the link: alice (the node's own) named among the
+    members of ``#trap`` is left out, mallory (evil's) is in."""
+    async with room_and_evil(node) as (alice, bob, ws):
+        alice_uid = await uid_of(ws, "alice")
+        mallory = f"{EVIL_SID}u1"
+        await ws.send(lp.encode(intro(mallory, "mallory")))
+        trap = ev.ChannelState(
+            name="#trap",
+            ts=1,
+            flags=[],
+            key=None,
+            limit=None,
+            topic="",
+            topic_by="",
+            topic_at=0,
+            bans=[],
+            members=[(alice_uid, "o"), (mallory, "o")],
+        )
+        trap.o, trap.id = EVIL, "evil-burst-trap"
+        await ws.send(lp.encode(trap))
+        await ws.send(lp.encode(join(mallory)))
+        await bob.expect(lambda m: m.command == "JOIN" and m.nick == "mallory")
+        await bob.send("NAMES #trap")
+        names = await bob.expect(lambda m: m.command == "353")
+        assert names.last.split() == ["@mallory"], names
+        await alice.send("NAMES #trap")  # and alice was never told she joined it
+        lines = await alice.collect_until(lambda m: m.command == "366")
+        assert not [m for m in lines if m.command == "JOIN" and m.params[0] == "#trap"], lines
+        assert (
+            f"link {EVIL}: ignored 1 of the members of #trap in its burst: not users of "
+            f"servers behind this link ({alice_uid})"
+        ) in node.log()

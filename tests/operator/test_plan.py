@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatnet_node.config import Links, dump_config, parse_config
+from chatnet_node.config import Limits, Links, dump_config, parse_config
 from chatnet_node.links import protocol as lp
 from chatnet_node.links.protocol import MAX_LINK_MESSAGE
 from chatnet_node.links.signatures import AdvertSignatures
@@ -158,6 +158,67 @@ spec: {network: acme, role: hub, serverId: 1}
         Links().peer_rate,
         Links().peer_burst,
     ), "the cluster's default is the node's"
+
+
+QUOTAS = """
+apiVersion: chatnet.io/v1alpha1
+kind: ChatNetwork
+metadata: {name: acme}
+spec: {limits: {maxClients: 3000}, links: {}}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: hub}
+spec: {network: acme, role: hub, serverId: 1}
+---
+apiVersion: chatnet.io/v1alpha1
+kind: ChatServer
+metadata: {name: fanout}
+spec:
+  network: acme
+  role: leaf
+  serverId: 2
+  uplinks: [hub]
+  maxClients: 8000
+  autoscale: {minReplicas: 1, maxReplicas: 4}
+"""
+
+
+def test_what_other_servers_may_fill_a_server_with_is_bounded_by_the_manifests() -> None:
+    """Five servers at most (the hub, four fan-outs), 8000 clients on one at most,
+    100 channels a client: each bound is twice that (servers: at least 64, a power of
+    two). Set in ``spec.links``, it is kept."""
+    links = plan_text(QUOTAS).servers["hub"].links
+    assert (links.max_servers, links.max_users_per_server, links.max_channels_per_user) == (
+        64,
+        16000,
+        2 * Limits().max_channels_per_client,
+    )
+    rendered = node_links(links).model_dump(by_alias=True)
+    assert (rendered["maxServers"], rendered["maxUsersPerServer"]) == (64, 16000)
+    mine = plan_text(QUOTAS.replace("links: {}", "links: {maxUsersPerServer: 50}"))
+    assert mine.servers["fanout-0"].links.max_users_per_server == 50
+    assert mine.servers["fanout-0"].links.max_servers == 64
+    many = plan_text(
+        QUOTAS.replace("maxReplicas: 4", "maxReplicas: 40")
+        .replace("serverId: 1}", "serverId: 16}")
+        .replace("serverId: 2\n", "serverId: 32\n")
+    )
+    assert many.servers["hub"].links.max_servers == 128, "41 servers: twice, a power of two"
+
+
+def test_with_a_portal_outside_the_cluster_the_nodes_default_bounds_hold() -> None:
+    outside = QUOTAS.replace(
+        "spec: {network: acme, role: hub, serverId: 1}",
+        "spec: {network: acme, role: hub, serverId: 1, peers: [partner],"
+        " portals: [{name: partner, address: irc.partner.example, port: 7000, serverId: 9}]}",
+    )
+    links = plan_text(outside).servers["hub"].links
+    assert (links.max_servers, links.max_users_per_server, links.max_channels_per_user) == (
+        Links().max_servers,
+        Links().max_users_per_server,
+        Links().max_channels_per_user,
+    )
 
 
 def test_cluster_addresses_are_stable_pod_dns_names() -> None:

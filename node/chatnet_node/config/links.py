@@ -80,6 +80,24 @@ class Links(Section):
         ge=1,
         description="link messages one peer may send at once (a burst of a large network)",
     )
+    max_servers: int = Field(
+        default=256,
+        ge=1,
+        le=4095,
+        description="other servers' adverts this server keeps; an advert of one more is refused",
+    )
+    max_users_per_server: int = Field(
+        default=100_000,
+        ge=1,
+        description="users one other server may have here at once; its link is dropped "
+        "for one more (the event refused where another server forwards it)",
+    )
+    max_channels_per_user: int = Field(
+        default=1000,
+        ge=1,
+        description="channels one user of another server may be in here; its server's "
+        "link is dropped for one more (the event refused where another server forwards it)",
+    )
 
     @model_validator(mode="after")
     def _pairs(self) -> Links:

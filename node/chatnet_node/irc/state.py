@@ -103,6 +103,8 @@ class ChatState:
         self.channels: dict[str, Channel] = {}  # by folded name
         self.whowas: deque[WhowasEntry] = deque(maxlen=2000)
         self.per_address: Counter[str] = Counter()
+        #: Users of each other server known here (``links.maxUsersPerServer``).
+        self.remote_users: Counter[str] = Counter()
         self.local_users = 0  # registered clients connected here
         self._network: NetworkHooks | None = None
         # True while a change that came over a link is applied: the link
@@ -153,6 +155,12 @@ class ChatState:
         """A ``time`` tag for a line no history keeps (a QUIT, a NICK): clients
         with server-time show when it happened, not when they read it."""
         return {"time": format_time(self.clock())}
+
+    def remote_user_left(self, server: str) -> None:
+        """One user of ``server`` is gone from here (no count kept at zero)."""
+        self.remote_users[server] -= 1
+        if self.remote_users[server] <= 0:
+            del self.remote_users[server]
 
     def count_users(self) -> None:
         """Keep LUSERS' peaks: most users here and on the network at once."""

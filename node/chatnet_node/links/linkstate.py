@@ -6,7 +6,8 @@ Here the manager's part of that: this server's advert sent when its links
 change, another's taken only if it is news, signed by its server where
 adverts must be, and under a server ID that clashes with no reachable
 server's (``lp.id_clash``); a server that becomes reachable later under a
-clashing ID is not heard. Servers no longer reachable are split off (their
+clashing ID is not heard, and one beyond ``links.maxServers`` not kept
+(``quotas``). Servers no longer reachable are split off (their
 users quit). The connection throttle's counts are flooded the same way.
 
 A mixin of ``LinkManager`` (``links.manager``), which holds the state named
@@ -22,6 +23,7 @@ import time
 from ..irc import transitions
 from ..irc.state import ChatState
 from . import protocol as lp
+from . import quotas
 from .admission import Admission
 from .adverts import SignedAdverts
 from .catchup import CatchUp
@@ -131,6 +133,10 @@ class LinkState:
         why = self.adverts.advert_problem(message, self._utc_now())
         if why is None:  # as the handshake checks a peer's hello
             why = lp.id_clash(self.reachable_sids(), message.sid, message.server)
+        if why is None:
+            why = quotas.too_many_servers(
+                message.server, self.topology.adverts, self.core.config.links
+            )
         if why is None:
             return True
         log.warning(

@@ -11,7 +11,8 @@ plain method call, so whole networks can be simulated in one process.
   the peer's advert, which puts the peer in the routing tree: a change made
   here from then on is routed to it, one made before is in the burst.
 * Events: a change made here goes down this server's routing tree; an event
-  from a link is checked (duplicate? origin plausible for that link?),
+  from a link is checked (duplicate? origin plausible for that link? within
+  the bounds of ``links.quotas``, or the overfilling peer's link dropped?),
   applied, and forwarded down its origin's tree, never back where it came
   from. Channel traffic goes only towards servers with members there. Which
   neighbours, and which neighbour may bring what, is ``links.routing``.
@@ -39,9 +40,10 @@ from pydantic import BaseModel
 from ..config import Links
 from ..irc import remote
 from ..irc.disruptions import Span
-from ..irc.events import ChatMessage, ClockTick, Event
+from ..irc.events import ChannelState, ChatMessage, ClockTick, Event
 from ..irc.state import ChatState
 from . import protocol as lp
+from . import quotas
 from .admission import Admission
 from .adverts import SignedAdverts
 from .burst import burst
@@ -49,6 +51,7 @@ from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate
 from .linkstate import CLOCK_INTERVAL, LinkState
+from .ownership import strangers
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .topology import Topology
@@ -81,7 +84,7 @@ class LinkManager(LinkState, LinkViews):
         self._next_clock = 0.0
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
-        self._flooding: set[int] = set()  # links being dropped for flooding
+        self._dropping: set[int] = set()  # links being dropped: flooding, overfilling
         self.routing = Routing(self.core, self.topology, self.sid_of)
         self.admission = Admission(self.core, self.routing)
         self.catchup = CatchUp(
@@ -147,7 +150,7 @@ class LinkManager(LinkState, LinkViews):
             return
         del self.sessions[peer]
         self.rate.forget(id(session))
-        self._flooding.discard(id(session))
+        self._dropping.discard(id(session))
         self._bursted.discard(peer)
         self._burst_due.discard(peer)
         self.catchup.forget(peer)
@@ -208,7 +211,7 @@ class LinkManager(LinkState, LinkViews):
         counters.messages_in += 1
         counters.bytes_in += lp.utf8_size(raw)
         link = id(session)
-        if link in self._flooding or self.sessions.get(session.peer) is not session:
+        if link in self._dropping or self.sessions.get(session.peer) is not session:
             return  # being dropped: what is still queued is not applied
         try:
             message = lp.decode(raw)
@@ -268,17 +271,21 @@ class LinkManager(LinkState, LinkViews):
         link = id(session)
         if self.rate.admit(link, origin, time.monotonic(), origin != session.peer):
             return False
-        self._flooding.add(link)
-        self.dropped += 1
         limits = self.core.config.links
         whose = "" if origin == session.peer else f" from {origin}"
-        reason = (
+        self._drop(
+            session,
             f"flooding: more than {limits.peer_burst:g} link messages{whose} at once "
-            f"or {limits.peer_rate:g} a second"
+            f"or {limits.peer_rate:g} a second",
         )
+        return True
+
+    def _drop(self, session: LinkSession, reason: str) -> None:
+        """Drop a link whose peer misbehaves: what it still has queued is not applied."""
+        self._dropping.add(id(session))
+        self.dropped += 1
         log.warning("link %s: dropped the link: %s", session.peer, reason)
         session.close(reason)
-        return True
 
     def send_clock(self, now: float) -> None:
         """Every ``CLOCK_INTERVAL`` (monotonic ``now``): tell every server this one's clock.
@@ -304,11 +311,19 @@ class LinkManager(LinkState, LinkViews):
             return  # already applied and forwarded
         sid_of = self.sid_of()
         why = admission.problem(session.peer, event, sid_of)
+        overfill = quotas.over(self.core, event, self.core.config.links) if why is None else None
+        if overfill is not None:
+            if overfill.server == session.peer:  # the peer itself overfills: cut it off
+                self._drop(session, overfill.why)
+                return
+            why = overfill.why
         if why is not None:
             log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
             self.dropped += 1
             return
         admission.taken(event)
+        if isinstance(event, ChannelState):
+            self._restated_by(session.peer, event)
         remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
@@ -318,6 +333,20 @@ class LinkManager(LinkState, LinkViews):
             and kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
+
+    def _restated_by(self, peer: str, event: ChannelState) -> None:
+        """Keep only the members of a burst's channel that are ``peer``'s to restate."""
+        others = strangers(self.core, event, lambda server: self.routing.speaks_for(peer, server))
+        if others:
+            event.members = [member for member in event.members if member[0] not in others]
+            log.warning(
+                "link %s: ignored %d of the members of %s in its burst: not users of "
+                "servers behind this link (%s)",
+                peer,
+                len(others),
+                event.name,
+                ", ".join(sorted(others)[:5]),
+            )
 
     def local_event(self, event: Event) -> None:
         """A change made here: send it down this server's tree."""

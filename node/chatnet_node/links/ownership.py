@@ -6,13 +6,13 @@ event from a link.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from ..irc.events import Event
+from ..irc.events import ChannelState, Event
 from ..irc.state import ChatState
 from ..irc.transitions.accounts import SERVICES
 
-__all__ = ["not_its_user"]
+__all__ = ["not_its_user", "strangers"]
 
 
 def not_its_user(core: ChatState, event: Event, sid_of: Mapping[str, int]) -> str | None:
@@ -36,3 +36,20 @@ def not_its_user(core: ChatState, event: Event, sid_of: Mapping[str, int]) -> st
     if sid is not None and not uid.startswith(f"{sid}u"):
         return f"user {uid} is not one of {event.o}'s (server ID {sid})"
     return None
+
+
+def strangers(core: ChatState, event: ChannelState, behind: Callable[[str], bool]) -> set[str]:
+    """The members of a burst's channel that are users of servers not ``behind`` its link.
+
+    A burst restates each channel with every member its server knows, other
+    servers' users too; but only those on the peer's side of the link are
+    the peer's to restate. Those on this side are in the channel here by
+    their own servers' events, so a peer cannot put them in a channel they
+    never joined.
+    """
+    out = set()
+    for uid, _status in event.members:
+        user = core.users.get(uid)
+        if user is not None and (not user.remote or not behind(user.server)):
+            out.add(uid)
+    return out

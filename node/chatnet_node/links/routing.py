@@ -109,9 +109,9 @@ class Routing:
         the events flooded because of it). Clock events are never flooded:
         only the tree brings them.
         """
-        return self._speaks_for(peer, event.o, flooded=not isinstance(event, ClockTick))
+        return self.speaks_for(peer, event.o, flooded=not isinstance(event, ClockTick))
 
-    def _speaks_for(self, peer: str, origin: str, flooded: bool = True) -> bool:
+    def speaks_for(self, peer: str, origin: str, flooded: bool = True) -> bool:
         """Is ``peer`` ``origin``, its tree parent here, or (``flooded``) a fresh path to it?"""
         if peer == origin or self.topology.tree(origin).get(self.me) == peer:
             return True
@@ -163,7 +163,7 @@ class Routing:
         if lost is not None and ts <= lost.at + LOSS_SLACK:
             return None  # the second copy of a lost server's line may be anywhere
         if reachable:
-            return None if self._speaks_for(peer, origin) else f"{origin} is not behind this link"
+            return None if self.speaks_for(peer, origin) else f"{origin} is not behind this link"
         if lost is not None:
             return f"stamped {ts - lost.at:.0f} s after {origin} was cut off from this server"
         # Gone before this server started: it cannot tell where from. Its clock

@@ -105,6 +105,33 @@ class Links(ApiModel):
         le=100_000_000,
         description="link messages one peer may send at once (a large network's burst)",
     )
+    max_servers: int | None = Field(
+        default=None,
+        ge=1,
+        le=4095,
+        description=(
+            "other servers' adverts each server keeps; default: every replica the"
+            " ChatServers may run, or 256 with a portal to a server outside the cluster"
+        ),
+    )
+    max_users_per_server: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "users one other server may have on each server at once (its link dropped"
+            " for one more); default: twice the largest maxClients, or 100000 with a"
+            " portal to a server outside the cluster"
+        ),
+    )
+    max_channels_per_user: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "channels one user of another server may be in on each server (its link"
+            " dropped for one more); default: twice what a node lets a client join, or"
+            " 1000 with a portal to a server outside the cluster"
+        ),
+    )
     sign_adverts: bool = Field(
         default=False,
         description=(
@@ -488,6 +515,12 @@ class ChatServerSpec(ApiModel):
     @property
     def serves_clients(self) -> bool:
         return self.role != Role.CONTROL
+
+    def clients_each(self, network_max_clients: int) -> int:
+        """Clients each replica takes: none in a control room, else maxClients or the network's."""
+        if not self.serves_clients:
+            return 0
+        return network_max_clients if self.max_clients is None else self.max_clients
 
 
 SERVER_RULES = [

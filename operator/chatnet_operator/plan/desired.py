@@ -75,6 +75,10 @@ class LinkPlan(_Model):
     #: The per-peer link flood limit (messages a second, and at once).
     peer_rate: float = 20000.0
     peer_burst: float = 200000.0
+    #: What other servers may fill it with (``plan.linkquotas``).
+    max_servers: int = 256
+    max_users_per_server: int = 100_000
+    max_channels_per_user: int = 1000
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None

@@ -53,6 +53,7 @@ from chatnet_operator.plan.desired import (
 )
 from chatnet_operator.plan.exposure import ExposurePlan
 from chatnet_operator.plan.linkca import link_ca_plan
+from chatnet_operator.plan.linkquotas import link_quotas
 from chatnet_operator.plan.lockdown import policy_plan
 from chatnet_operator.plan.monitoring import monitoring_plan
 from chatnet_operator.plan.placement import CLOAK_SECRET_KEY, Placement, cloak_secret_name
@@ -202,6 +203,8 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     # (portals) link in: they have no certificate from this CA.
     shown = placement.link_certificate()
     outside = any(server.spec.portals for server in servers)
+    ceilings = _ceilings(network, servers)
+    quotas = link_quotas(network, servers, sum(len(names) for _, names in ceilings), outside)
     for server in servers:
         for member in members[server.name]:
             link_plan = LinkPlan(
@@ -212,6 +215,9 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 ping_timeout=parse_duration(spec.links.ping_timeout),
                 peer_rate=spec.links.peer_rate,
                 peer_burst=spec.links.peer_burst,
+                max_servers=quotas.max_servers,
+                max_users_per_server=quotas.max_users_per_server,
+                max_channels_per_user=quotas.max_channels_per_user,
                 secret_file=placement.link_secret_file(),
                 ca_file=placement.link_ca_file(),
                 cert_file=shown[0] if shown else None,
@@ -240,7 +246,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
         servers=plans,
         sets=[_set_plan(network, server, members[server.name]) for server in servers],
         cluster=cluster_plan(network).model_copy(
-            update={"link_ca": link_ca_plan(network, _ceilings(network, servers), placement)}
+            update={"link_ca": link_ca_plan(network, ceilings, placement)}
         ),
         links=links,
         tree=tree,
@@ -263,7 +269,6 @@ def _ceilings(network: ChatNetwork, servers: list[ChatServer]) -> list[tuple[str
 
 def _set_plan(network: ChatNetwork, server: ChatServer, members: list[Member]) -> ServerSetPlan:
     spec = server.spec
-    max_clients = 0 if spec.role == Role.CONTROL else spec.max_clients
     return ServerSetPlan(
         name=server.name,
         role=spec.role,
@@ -273,7 +278,7 @@ def _set_plan(network: ChatNetwork, server: ChatServer, members: list[Member]) -
         resources=spec.resources.model_dump(exclude_defaults=True) if spec.resources else None,
         zone=spec.zone,
         region=spec.region,
-        max_clients=network.spec.limits.max_clients if max_clients is None else max_clients,
+        max_clients=spec.clients_each(network.spec.limits.max_clients),
         pod=spec.pod.over(network.spec.pod),
     )
 
@@ -381,6 +386,9 @@ def node_links(plan: LinkPlan) -> Links:
         ping_timeout=plan.ping_timeout,
         peer_rate=plan.peer_rate,
         peer_burst=plan.peer_burst,
+        max_servers=plan.max_servers,
+        max_users_per_server=plan.max_users_per_server,
+        max_channels_per_user=plan.max_channels_per_user,
         secret_file=plan.secret_file,
         ca_file=plan.ca_file,
         cert_file=plan.cert_file,
@@ -407,9 +415,7 @@ def _node_config(
     network: ChatNetwork, server: ChatServer, member: Member, placement: Placement
 ) -> NodeConfig:
     spec = network.spec
-    max_clients = 0 if server.spec.role == Role.CONTROL else server.spec.max_clients
-    if max_clients is None:
-        max_clients = spec.limits.max_clients
+    max_clients = server.spec.clients_each(spec.limits.max_clients)
     store = spec.history.store
     history_path = placement.history_path(member) if store == HistoryStore.SQLITE else None
     return NodeConfig(

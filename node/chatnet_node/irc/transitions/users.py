@@ -184,7 +184,8 @@ def _leave(
     if state.nicks.get(folded) is user:
         del state.nicks[folded]
         state.monitors.offline(user.nick, state.send, state.name)
-    state.users.pop(user.uid, None)
+    if state.users.pop(user.uid, None) is user and user.remote:
+        state.remote_user_left(user.server)
     if not user.remote:
         state.monitors.forget(user)
         if user.registered:

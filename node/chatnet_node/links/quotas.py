@@ -1,0 +1,80 @@
+"""How much of this server's memory the other servers may fill: servers, users, channels.
+
+A peer that passed the link's authentication may speak only for its own
+users (``ownership``) and only so fast (``guard``), but at that rate it
+could still introduce users, and have them join channels, for as long as
+its link stays up: hours of that would fill this server's memory. So each
+kind of remote state has a bound (``links.maxServers``,
+``links.maxUsersPerServer``, ``links.maxChannelsPerUser``) and ``over``
+says which one an event would pass, and whose user (or server) would pass
+it. The manager drops the link where that is the peer itself (it is the
+one overfilling) and refuses only the event where the peer forwards it for
+a server behind it (so a hub whose own limits are higher is not split off
+for another server's users; a hub's burst restates every channel with
+every server's members).
+
+Pure: reads the core's state and the limits, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import NamedTuple
+
+from ..config.links import Links
+from ..irc.events import ChannelJoin, ChannelState, Event, UserIntro
+from ..irc.names import casefold
+from ..irc.state import ChatState
+
+__all__ = ["Overfill", "over", "too_many_servers"]
+
+
+class Overfill(NamedTuple):
+    """A bound an event would pass: ``server`` is the one whose user (or advert) passes it."""
+
+    server: str
+    why: str
+
+
+def over(core: ChatState, event: Event, limits: Links) -> Overfill | None:
+    """Which bound ``event`` would pass, whose, and why (None: within every bound)."""
+    if isinstance(event, UserIntro):
+        have = core.remote_users[event.o]
+        if event.uid not in core.users and have >= limits.max_users_per_server:
+            why = (
+                f"{event.o} has {have} users here already "
+                f"(links.maxUsersPerServer {limits.max_users_per_server})"
+            )
+            return Overfill(event.o, why)
+    elif isinstance(event, ChannelJoin):
+        return _channels_full(core, event.uid, casefold(event.channel), limits)
+    elif isinstance(event, ChannelState):
+        folded = casefold(event.name)
+        for uid, _status in event.members:
+            full = _channels_full(core, uid, folded, limits)
+            if full is not None:
+                return full
+    return None
+
+
+def _channels_full(core: ChatState, uid: str, folded: str, limits: Links) -> Overfill | None:
+    """Why a remote user ``uid`` may not join one more channel (``folded``) here."""
+    user = core.users.get(uid)
+    if user is None or not user.remote or folded in user.channels:
+        return None
+    if len(user.channels) < limits.max_channels_per_user:
+        return None
+    why = (
+        f"user {uid} ({user.nick}) of {user.server} is in {len(user.channels)} channels "
+        f"here already (links.maxChannelsPerUser {limits.max_channels_per_user})"
+    )
+    return Overfill(user.server, why)
+
+
+def too_many_servers(server: str, known: Collection[str], limits: Links) -> str | None:
+    """Why an advert of ``server`` is not kept, ``known`` the servers whose adverts are."""
+    if server in known or len(known) < limits.max_servers:
+        return None
+    return (
+        f"{len(known)} other servers are known here already (links.maxServers {limits.max_servers})"
+    )
