@@ -82,6 +82,25 @@ async def test_a_peer_introducing_one_user_too_many_loses_its_link(node: NodePro
         assert whois.command == "401", f"the user past the bound is known: {whois}"
 
 
+async def test_a_burst_past_a_bound_is_refused_not_the_link(node: NodeProcess) -> None:
+    """A burst restates what a server has: it may hold more users than a bound
+    lowered since, and its every burst would otherwise cost it its link again."""
+    async with room_and_evil(node) as (_, bob, ws):
+        for n in range(1, USERS + 2):
+            user = intro(f"{EVIL_SID}u{n}", f"mallory{n}")
+            user.id = f"{EVIL}:b1234561700000000:{n}"  # a burst's id
+            await ws.send(lp.encode(user))
+        await in_log(
+            node,
+            f"link {EVIL}: dropped uid from {EVIL}: {EVIL} has {USERS} users here already "
+            f"(links.maxUsersPerServer {USERS})",
+        )
+        await ws.send(lp.encode(join(f"{EVIL_SID}u1")))
+        await ws.send(lp.encode(say(f"{EVIL_SID}u1", "evil1", "link still up")))
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "link still up")
+        assert "dropped the link" not in node.log()
+
+
 async def test_a_user_of_the_peer_in_one_channel_too_many_costs_the_peer_its_link(
     node: NodeProcess,
 ) -> None:
@@ -120,13 +139,14 @@ async def test_a_server_behind_the_peer_past_a_bound_is_refused_and_the_link_sta
             f"link {EVIL}: dropped uid from {FAR}: {FAR} has {USERS} users here already "
             f"(links.maxUsersPerServer {USERS})",
         )
-        # Two servers known (evil, far): a third is kept, a fourth is not.
+        # Two servers reached (evil, far): a third is taken, a fourth is not.
+        await ws.send(lp.encode(advert(EVIL, EVIL_SID, 3, ["a", FAR, "extra", "onemore"])))
         for n, name in enumerate(("extra", "onemore"), start=1):
             await ws.send(lp.encode(advert(name, 100 + n, 1, [EVIL])))
         await in_log(
             node,
             f"link {EVIL}: refused the advert of onemore (seq 1): {SERVERS} other servers "
-            f"are known here already (links.maxServers {SERVERS})",
+            f"are reached from here already (links.maxServers {SERVERS})",
         )
         # The link is up: evil's own user still speaks.
         await ws.send(lp.encode(intro(f"{EVIL_SID}u1", "mallory")))

@@ -127,3 +127,17 @@ def test_only_a_peer_that_reaches_the_origin_without_this_server_may_pass_its_ev
     h1.learn(Advert("leaf", 99, frozenset({"h1", "h3"})))
     assert not h1.reaches_without_me("leaf", "h3")
     assert not h1.reaches_without_me("h2", "h1"), "this server is never on the way"
+
+
+def test_adverts_of_servers_out_of_reach_are_kept_only_so_many_the_oldest_forgotten() -> None:
+    """An advert may come before the one that links its server in, so adverts of
+    servers out of reach are kept; made-up servers nobody links to, only so many."""
+    view = Topology("a")
+    view.set_my_neighbours({"b"})
+    view.learn(Advert("b", 1, frozenset({"a"})))
+    for n in range(5):
+        view.learn(Advert(f"ghost{n}", 1, frozenset({"nobody"})))
+    assert view.forget_unreachable(keep=10) == []
+    assert view.forget_unreachable(keep=4) == ["ghost0", "ghost1", "ghost2"]
+    assert set(view.adverts) == {"a", "b", "ghost3", "ghost4"}, "the reachable all stay"
+    assert view.reachable() == {"a", "b"}

@@ -242,3 +242,62 @@ def test_a_killed_hub_restarted_at_once_joins_its_leaves_again(
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_leaf_that_started_again_unseen_leaves_no_ghosts(tmp_path: Path) -> None:
+    """A leaf whose host vanished without closing its link (here: stopped, not
+    killed) starts again elsewhere: its first hub still holds the old link and
+    refuses a second, so it links to its other hub. Its users of before must
+    not stay on the network, holding their nicks, until the old link's ping
+    timeout and beyond (the leaf stays reachable): they quit as soon as its new
+    start's clock is heard."""
+
+    def to(node: NodeProcess, sid: int) -> dict[str, Any]:
+        return {"name": node.name, "serverId": sid, "host": "127.0.0.1", "port": node.ws_port}
+
+    h = hub_node(tmp_path, "h", 1, ["h2", "b"], [])
+    h2 = hub_node(tmp_path, "h2", 2, ["b"], [to(h, 1)])
+
+    def leaf(folder: Path) -> NodeProcess:
+        folder.mkdir(exist_ok=True)
+        links = {"secret": SECRET, "role": "leaf", "dial": [to(h, 1), to(h2, 2)], **PINGS}
+        return make_node(folder, "b", serverId=3, links=links, limits=LIMITS)
+
+    b = leaf(tmp_path)
+    started = [h, h2, b]
+    clients: list[LineClient] = []
+    try:
+        for node in started:
+            node.start()
+        wait_until(lambda: "h2" in links_of(h), 20, "h -- h2 up", 0.1)
+        watcher = LineClient.tcp(h.irc_port).register("watcher")
+        bob = LineClient.tcp(b.irc_port).register("bob")
+        clients += [watcher, bob]
+        bob.wait_linked(3)
+        for client in (watcher, bob):
+            client.join("#c")
+        watcher.expect(from_user("bob", "JOIN", "#c"))
+
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGSTOP)  # gone, but its sockets stay open
+        again = leaf(tmp_path / "again")
+        started.append(again)
+        again.start()
+        carol = LineClient.tcp(again.irc_port).register("carol")
+        clients.append(carol)
+        carol.wait_linked(3)
+        quit_ = watcher.expect(from_user("bob", "QUIT"), timeout=20)
+        assert quit_.last == "b restarted", quit_
+        carol.join("#c")
+        watcher.expect(from_user("carol", "JOIN", "#c"), timeout=10)
+        assert "already linked to b" in again.log(), "the first hub held the old link"
+        assert "bob" not in names_of(watcher, "#c")
+        assert not servers_listed(carol, "WHO bob", "352", "315"), "no ghost on the new b's side"
+        assert "server b started again" in h.log()
+    finally:
+        for client in clients:
+            client.close()
+        if b.proc is not None:
+            b.proc.send_signal(signal.SIGCONT)
+        for node in started:
+            node.stop()

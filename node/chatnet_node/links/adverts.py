@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Iterable
 
 from . import protocol as lp
 from .signatures import SIGNING_ERRORS, AdvertSignatures, counts_payload
@@ -53,7 +54,7 @@ class SignedAdverts:
         """``message`` is now what the topology holds for its server."""
         self.received[message.server] = message
 
-    def forget(self, servers: set[str]) -> None:
+    def forget(self, servers: Iterable[str]) -> None:
         """These servers left the network: their adverts go with them."""
         for server in servers:
             self.received.pop(server, None)

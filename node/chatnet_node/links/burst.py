@@ -16,6 +16,14 @@ from ..irc.events import ChannelState, Event, ReadMarker, RecordSet
 from ..irc.state import ChatState
 from ..irc.transitions import introduction
 
+#: What a burst's event ids hold (``<server>:b<start><time>:<n>``), and no live one's.
+BURST_MARK = ":b"
+
+
+def restates(event: Event) -> bool:
+    """Is ``event`` a burst's (its id of a burst's shape)?"""
+    return BURST_MARK in event.id
+
 
 def burst(core: ChatState, origin: str, next_id: Callable[[], str]) -> Iterator[Event]:
     """Every user, then every channel, as events from ``origin`` with ids from ``next_id``."""

@@ -28,6 +28,7 @@ from .admission import Admission
 from .adverts import SignedAdverts
 from .catchup import CatchUp
 from .peers import LinkCounters, LinkSession, ServerInfo
+from .restarts import Starts
 from .routing import Routing
 from .signatures import AdvertSignatures
 from .topology import Advert, Topology
@@ -50,6 +51,7 @@ class LinkState:
     routing: Routing
     admission: Admission
     catchup: CatchUp
+    starts: Starts
     dropped: int
 
     @property
@@ -134,9 +136,8 @@ class LinkState:
         if why is None:  # as the handshake checks a peer's hello
             why = lp.id_clash(self.reachable_sids(), message.sid, message.server)
         if why is None:
-            why = quotas.too_many_servers(
-                message.server, self.topology.adverts, self.core.config.links
-            )
+            others = self.topology.reachable() - {self.me}
+            why = quotas.too_many_servers(message.server, others, self.core.config.links)
         if why is None:
             return True
         log.warning(
@@ -180,6 +181,7 @@ class LinkState:
         transitions.netsplit(self.core, lost, reason)
         self.routing.cut_off(lost)
         self.core.ids.forget(lost)
+        self.starts.forget(lost)
         self.core.throttle.forget(lost)
         self.topology.forget(lost)
         for name in lost:
@@ -199,6 +201,10 @@ class LinkState:
             self.routing.unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:
             self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
+        forgotten = self.topology.forget_unreachable(2 * self.core.config.links.max_servers)
+        for name in forgotten:
+            self.known.pop(name, None)
+        self.adverts.forget(forgotten)
         text = lp.encode(message)
         for peer in self.sessions:
             if peer != session.peer:

@@ -38,21 +38,22 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from ..config import Links
-from ..irc import remote
+from ..irc import remote, transitions
 from ..irc.disruptions import Span
 from ..irc.events import ChannelState, ChatMessage, ClockTick, Event
 from ..irc.state import ChatState
 from . import protocol as lp
-from . import quotas
+from . import quotas, restarts
 from .admission import Admission
 from .adverts import SignedAdverts
-from .burst import burst
+from .burst import BURST_MARK, burst, restates
 from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate
 from .linkstate import CLOCK_INTERVAL, LinkState
 from .ownership import strangers
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
+from .restarts import Starts
 from .routing import SETTLE_SECONDS, Routing, kept_everywhere
 from .topology import Topology
 from .views import LinkViews
@@ -87,6 +88,7 @@ class LinkManager(LinkState, LinkViews):
         self._dropping: set[int] = set()  # links being dropped: flooding, overfilling
         self.routing = Routing(self.core, self.topology, self.sid_of)
         self.admission = Admission(self.core, self.routing)
+        self.starts = Starts()  # each server's latest start (``links.restarts``)
         self.catchup = CatchUp(
             self.core, self._send, lambda: self.sessions, self.routing.replay_problem
         )
@@ -201,7 +203,8 @@ class LinkManager(LinkState, LinkViews):
         # Unique across restarts: a server killed and started again within
         # one second made the same ids, and its new burst (its users) was
         # dropped everywhere as one already seen.
-        return f"{self.me}:b{self.core.ids.start}{int(time.time())}:{next(self._burst_ids)}"
+        start, now, n = self.core.ids.start, int(time.time()), next(self._burst_ids)
+        return f"{self.me}{BURST_MARK}{start}{now}:{n}"
 
     # Messages.
 
@@ -311,10 +314,12 @@ class LinkManager(LinkState, LinkViews):
             return  # already applied and forwarded
         sid_of = self.sid_of()
         why = admission.problem(session.peer, event, sid_of)
+        if why is None and isinstance(event, ChannelState):
+            self._restated_by(session.peer, event)
         overfill = quotas.over(self.core, event, self.core.config.links) if why is None else None
         if overfill is not None:
-            if overfill.server == session.peer:  # the peer itself overfills: cut it off
-                self._drop(session, overfill.why)
+            if overfill.server == session.peer and not restates(event):
+                self._drop(session, overfill.why)  # the peer itself overfills: cut it off
                 return
             why = overfill.why
         if why is not None:
@@ -322,9 +327,9 @@ class LinkManager(LinkState, LinkViews):
             self.dropped += 1
             return
         admission.taken(event)
-        if isinstance(event, ChannelState):
-            self._restated_by(session.peer, event)
         remote.apply(self.core, event, sid_of)
+        if isinstance(event, ClockTick):
+            self._started_again(event, sid_of.get(event.o))
         self._forward(event, exclude=session.peer)
         if (
             isinstance(event, ChatMessage)
@@ -333,6 +338,23 @@ class LinkManager(LinkState, LinkViews):
             and kept_everywhere(event.target)
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
+
+    def _started_again(self, tick: ClockTick, sid: int | None) -> None:
+        """``tick``'s server started again unseen: the users of its earlier start quit here."""
+        start = None if sid is None else restarts.start_of(tick.id, sid)
+        if sid is None or start is None or not self.starts.heard(tick.o, start, tick.ts):
+            return
+        earlier = restarts.earlier_users(self.core.users.values(), tick.o, sid, start)
+        if not earlier:
+            return
+        log.warning(
+            "server %s started again (start %s) before its link went: %d users of its "
+            "earlier start quit",
+            tick.o,
+            start,
+            len(earlier),
+        )
+        transitions.split_off(self.core, earlier, f"{tick.o} restarted", [tick.o, tick.o])
 
     def _restated_by(self, peer: str, event: ChannelState) -> None:
         """Keep only the members of a burst's channel that are ``peer``'s to restate."""

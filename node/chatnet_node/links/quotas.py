@@ -7,11 +7,13 @@ its link stays up: hours of that would fill this server's memory. So each
 kind of remote state has a bound (``links.maxServers``,
 ``links.maxUsersPerServer``, ``links.maxChannelsPerUser``) and ``over``
 says which one an event would pass, and whose user (or server) would pass
-it. The manager drops the link where that is the peer itself (it is the
-one overfilling) and refuses only the event where the peer forwards it for
-a server behind it (so a hub whose own limits are higher is not split off
-for another server's users; a hub's burst restates every channel with
-every server's members).
+it. The manager drops the link where that is the peer itself, live (it is
+the one overfilling), and refuses only the event where the peer forwards it
+for a server behind it (so a hub whose own limits are higher is not split
+off for another server's users; a hub's burst restates every channel with
+every server's members) or restates it in a burst (a server may hold more
+users than a bound lowered since: its every burst would cost it its link
+again).
 
 Pure: reads the core's state and the limits, no I/O.
 """
@@ -71,10 +73,15 @@ def _channels_full(core: ChatState, uid: str, folded: str, limits: Links) -> Ove
     return Overfill(user.server, why)
 
 
-def too_many_servers(server: str, known: Collection[str], limits: Links) -> str | None:
-    """Why an advert of ``server`` is not kept, ``known`` the servers whose adverts are."""
-    if server in known or len(known) < limits.max_servers:
+def too_many_servers(server: str, reachable: Collection[str], limits: Links) -> str | None:
+    """Why an advert of ``server`` is not taken, ``reachable`` the other servers reached now.
+
+    Adverts of servers out of reach are kept only so many (``Topology.forget_unreachable``):
+    made-up servers nobody links to take no room from real ones.
+    """
+    if server in reachable or len(reachable) < limits.max_servers:
         return None
     return (
-        f"{len(known)} other servers are known here already (links.maxServers {limits.max_servers})"
+        f"{len(reachable)} other servers are reached from here already "
+        f"(links.maxServers {limits.max_servers})"
     )

@@ -76,6 +76,23 @@ class Topology:
         self._changed()
         return True
 
+    def forget_unreachable(self, keep: int) -> list[str]:
+        """Past ``keep`` adverts of servers this one cannot reach, forget the oldest.
+
+        An advert may come before the one that links its server in, so those
+        of servers out of reach are kept; but only so many (a peer could
+        otherwise send adverts of made-up servers that nobody links to).
+        """
+        if len(self.adverts) <= keep:
+            return []
+        reachable = self.reachable()
+        out_of_reach = [server for server in self.adverts if server not in reachable]
+        forgotten = out_of_reach[: len(self.adverts) - keep]
+        for server in forgotten:
+            del self.adverts[server]
+        self._changed()
+        return forgotten
+
     def forget(self, servers: Iterable[str]) -> None:
         """Drop the adverts of servers that are no longer reachable."""
         for server in servers:

@@ -7,8 +7,13 @@ from .. import transitions as change
 from ..message import Message
 from ..model import Ban, Channel
 from ..names import casefold
+from ..serverinfo import MAX_LIST_ENTRIES
 from ..state import ChatState
 from .common import SidOf, log, source_of, tags_of
+
+#: Entries a list (bans, exceptions, invites) may get from bursts: both sides'
+#: full lists after a tie, and no more, whatever a peer sends.
+BURST_LIST_ENTRIES = 2 * MAX_LIST_ENTRIES
 
 
 def on_join(state: ChatState, event: ev.ChannelJoin, sid_of: SidOf) -> None:
@@ -82,9 +87,15 @@ def on_topic(state: ChatState, event: ev.ChannelTopic, sid_of: SidOf) -> None:
 
 
 def _merge(entries: list[Ban], theirs: list[tuple[str, str, int]]) -> None:
-    """Add the list entries we do not have yet (a tie in a burst keeps both sides' lists)."""
+    """Add the list entries we do not have yet (a tie in a burst keeps both sides' lists),
+    up to ``BURST_LIST_ENTRIES``."""
     known = {casefold(entry.mask) for entry in entries}
-    entries += [Ban(m, by, at) for m, by, at in theirs if casefold(m) not in known]
+    for mask, by, at in theirs:
+        if len(entries) >= BURST_LIST_ENTRIES:
+            return
+        if casefold(mask) not in known:
+            known.add(casefold(mask))
+            entries.append(Ban(mask, by, at))
 
 
 def on_rename(state: ChatState, event: ev.ChannelRename, sid_of: SidOf) -> None:
@@ -125,9 +136,10 @@ def on_state(state: ChatState, event: ev.ChannelState, sid_of: SidOf) -> None:
         channel.created = event.ts
         channel.flags = set(event.flags)
         channel.key, channel.limit = event.key, event.limit
-        channel.bans = [Ban(m, b, a) for m, b, a in event.bans]
-        channel.excepts = [Ban(m, b, a) for m, b, a in event.excepts]
-        channel.invex = [Ban(m, b, a) for m, b, a in event.invex]
+        channel.bans, channel.excepts, channel.invex = [], [], []
+        _merge(channel.bans, event.bans)
+        _merge(channel.excepts, event.excepts)
+        _merge(channel.invex, event.invex)
         channel.metadata = dict(event.metadata)
     elif not ours_win:
         channel.flags |= set(event.flags)

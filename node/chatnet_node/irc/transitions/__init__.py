@@ -55,6 +55,7 @@ from .users import (
     set_host,
     setname,
     show_marker,
+    split_off,
     user_modes,
     wallops,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "show_marker",
     "show_mode_change",
     "show_status",
+    "split_off",
     "status_message",
     "topic",
     "user_modes",

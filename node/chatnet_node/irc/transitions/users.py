@@ -149,11 +149,21 @@ def netsplit(state: ChatState, servers: set[str], reason: str) -> None:
     thousands as one line.
     """
     leaving = [u for u in state.users.values() if u.remote and u.server in servers]
+    split_off(state, leaving, reason)
+
+
+def split_off(
+    state: ChatState, leaving: list[Client], reason: str, ends: list[str] | None = None
+) -> None:
+    """Remote users gone without a word from their server (a split, or a restart):
+    each one's QUIT with ``reason``, in one ``netsplit`` batch between ``ends`` (the
+    two servers whose link went; default: the two words of ``reason``)."""
     if not leaving:
         return
     channels = {id(c): c for user in leaving for c in user.channels.values()}
     audience = {m for channel in channels.values() for m in channel.members if not m.remote}
-    with state.output.batch("netsplit", reason.split(" ", 1), audience, ["QUIT"]):
+    ends = reason.split(" ", 1) if ends is None else ends
+    with state.output.batch("netsplit", ends, audience, ["QUIT"]):
         for user in leaving:
             _leave(state, user, reason)
 
