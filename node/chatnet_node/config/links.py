@@ -93,7 +93,7 @@ class Links(Section):
         "for one more (the event refused where another server forwards it)",
     )
     max_channels_per_user: int = Field(
-        default=1000,
+        default=200,  # twice the channels a node lets its own clients join
         ge=1,
         description="channels one user of another server may be in here; its server's "
         "link is dropped for one more (the event refused where another server forwards it)",

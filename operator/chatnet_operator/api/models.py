@@ -129,7 +129,7 @@ class Links(ApiModel):
         description=(
             "channels one user of another server may be in on each server (its link"
             " dropped for one more); default: twice what a node lets a client join, or"
-            " 1000 with a portal to a server outside the cluster"
+            " 200 with a portal to a server outside the cluster"
         ),
     )
     sign_adverts: bool = Field(

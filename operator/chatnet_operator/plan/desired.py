@@ -78,7 +78,7 @@ class LinkPlan(_Model):
     #: What other servers may fill it with (``plan.linkquotas``).
     max_servers: int = 256
     max_users_per_server: int = 100_000
-    max_channels_per_user: int = 1000
+    max_channels_per_user: int = 200
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None
