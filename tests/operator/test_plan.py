@@ -217,7 +217,7 @@ def test_with_a_portal_outside_the_cluster_the_nodes_default_bounds_hold() -> No
     assert (links.max_servers, links.max_users_per_server, links.max_channels_per_user) == (
         Links().max_servers,
         Links().max_users_per_server,
-        Links().max_channels_per_user,
+        2 * Limits().max_channels_per_client,
     )
 
 

@@ -92,11 +92,12 @@ class Links(Section):
         description="users one other server may have here at once; its link is dropped "
         "for one more (the event refused where another server forwards it)",
     )
-    max_channels_per_user: int = Field(
-        default=200,  # twice the channels a node lets its own clients join
+    max_channels_per_user: int | None = Field(
+        default=None,
         ge=1,
-        description="channels one user of another server may be in here; its server's "
-        "link is dropped for one more (the event refused where another server forwards it)",
+        description="channels one user of another server may be in here (default: twice "
+        "limits.maxChannelsPerClient); its server's link is dropped for one more (the event "
+        "refused where another server forwards it)",
     )
 
     @model_validator(mode="after")

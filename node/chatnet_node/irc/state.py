@@ -103,8 +103,8 @@ class ChatState:
         self.channels: dict[str, Channel] = {}  # by folded name
         self.whowas: deque[WhowasEntry] = deque(maxlen=2000)
         self.per_address: Counter[str] = Counter()
-        #: Users of each other server known here (``links.maxUsersPerServer``).
-        self.remote_users: Counter[str] = Counter()
+        #: Users of each other server known here, by uid (``links.quotas``, ``links.restarts``).
+        self.users_by_server: dict[str, dict[str, Client]] = {}
         self.local_users = 0  # registered clients connected here
         self._network: NetworkHooks | None = None
         # True while a change that came over a link is applied: the link
@@ -156,11 +156,18 @@ class ChatState:
         with server-time show when it happened, not when they read it."""
         return {"time": format_time(self.clock())}
 
-    def remote_user_left(self, server: str) -> None:
-        """One user of ``server`` is gone from here (no count kept at zero)."""
-        self.remote_users[server] -= 1
-        if self.remote_users[server] <= 0:
-            del self.remote_users[server]
+    def remote_user_arrived(self, user: Client) -> None:
+        self.users_by_server.setdefault(user.server, {})[user.uid] = user
+
+    def remote_user_left(self, user: Client) -> None:
+        """``user`` of another server is gone from here (no empty entry kept)."""
+        theirs = self.users_by_server.get(user.server)
+        if theirs is not None and theirs.pop(user.uid, None) is not None and not theirs:
+            del self.users_by_server[user.server]
+
+    def users_of(self, server: str) -> int:
+        """How many users of ``server`` (another) are known here."""
+        return len(self.users_by_server.get(server, ()))
 
     def count_users(self) -> None:
         """Keep LUSERS' peaks: most users here and on the network at once."""

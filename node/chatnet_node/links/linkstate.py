@@ -201,10 +201,6 @@ class LinkState:
             self.routing.unsettle()
         if message.server not in self.known or self.known[message.server].sid != message.sid:
             self.known[message.server] = ServerInfo(message.sid, message.description, message.role)
-        forgotten = self.topology.forget_unreachable(2 * self.core.config.links.max_servers)
-        for name in forgotten:
-            self.known.pop(name, None)
-        self.adverts.forget(forgotten)
         text = lp.encode(message)
         for peer in self.sessions:
             if peer != session.peer:
@@ -222,6 +218,11 @@ class LinkState:
             self._netsplit(lost, f"{message.server} {other}")
         if gone:
             self.catchup.resync()
+        # After the split: the servers it cut off have been let go as such.
+        forgotten = self.topology.forget_unreachable(2 * self.core.config.links.max_servers)
+        for name in forgotten:
+            self.known.pop(name, None)
+        self.adverts.forget(forgotten)
 
     def share_counts(self, now: float) -> None:
         """Every ``shareInterval``: tell every server this one's throttle counts."""

@@ -40,7 +40,8 @@ from pydantic import BaseModel
 from ..config import Links
 from ..irc import remote, transitions
 from ..irc.disruptions import Span
-from ..irc.events import ChannelState, ChatMessage, ClockTick, Event
+from ..irc.events import ChannelState, ChatMessage, ClockTick, Event, UserIntro
+from ..irc.ids import MAX_AHEAD
 from ..irc.state import ChatState
 from . import protocol as lp
 from . import quotas, restarts
@@ -314,6 +315,8 @@ class LinkManager(LinkState, LinkViews):
             return  # already applied and forwarded
         sid_of = self.sid_of()
         why = admission.problem(session.peer, event, sid_of)
+        if why is None:
+            why = self._start_checked(session, event, sid_of.get(event.o))
         if why is None and isinstance(event, ChannelState):
             self._restated_by(session.peer, event)
         overfill = quotas.over(self.core, event, self.core.config.links) if why is None else None
@@ -328,8 +331,6 @@ class LinkManager(LinkState, LinkViews):
             return
         admission.taken(event)
         remote.apply(self.core, event, sid_of)
-        if isinstance(event, ClockTick):
-            self._started_again(event, sid_of.get(event.o))
         self._forward(event, exclude=session.peer)
         if (
             isinstance(event, ChatMessage)
@@ -339,22 +340,42 @@ class LinkManager(LinkState, LinkViews):
         ):
             self.catchup.will_confirm(session.peer, [event.tags.get("msgid", "")])
 
-    def _started_again(self, tick: ClockTick, sid: int | None) -> None:
-        """``tick``'s server started again unseen: the users of its earlier start quit here."""
-        start = None if sid is None else restarts.start_of(tick.id, sid)
-        if sid is None or start is None or not self.starts.heard(tick.o, start, tick.ts):
-            return
-        earlier = restarts.earlier_users(self.core.users.values(), tick.o, sid, start)
-        if not earlier:
-            return
-        log.warning(
-            "server %s started again (start %s) before its link went: %d users of its "
-            "earlier start quit",
-            tick.o,
-            start,
-            len(earlier),
-        )
-        transitions.split_off(self.core, earlier, f"{tick.o} restarted", [tick.o, tick.o])
+    def _start_checked(self, session: LinkSession, event: Event, sid: int | None) -> str | None:
+        """The start of ``event``'s server (``links.restarts``): a new one first quits
+        that server's users of earlier starts; events of a replaced one are refused,
+        and its link dropped where it is the peer's own. Why refused (None: take it)."""
+        if sid is None:
+            return None
+        if isinstance(event, ClockTick):
+            start, ts = restarts.start_of(event.id, sid), event.ts
+        elif isinstance(event, UserIntro):
+            start, ts = restarts.uid_start(event.uid, sid), event.signon
+        else:
+            return None
+        if start is None:
+            return None
+        # A stamp far ahead would pin the start heard last until a split.
+        heard = self.starts.heard(event.o, start, min(ts, self.core.ids.now() + MAX_AHEAD))
+        if heard == "replaced":
+            why = f"of {event.o}'s start {start}, replaced since: it started again"
+            if event.o == session.peer:
+                self._drop(session, f"this link is {why}")
+            return why
+        if heard == "new":
+            theirs = self.core.users_by_server.get(event.o, {}).values()
+            earlier = restarts.earlier_users(theirs, sid, start)
+            if earlier:
+                log.warning(
+                    "server %s started again (start %s) before its link went: %d users of "
+                    "its earlier start quit",
+                    event.o,
+                    start,
+                    len(earlier),
+                )
+                transitions.split_off(
+                    self.core, earlier, f"{event.o} restarted", [event.o, event.o]
+                )
+        return None
 
     def _restated_by(self, peer: str, event: ChannelState) -> None:
         """Keep only the members of a burst's channel that are ``peer``'s to restate."""

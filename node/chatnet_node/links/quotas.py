@@ -41,7 +41,7 @@ class Overfill(NamedTuple):
 def over(core: ChatState, event: Event, limits: Links) -> Overfill | None:
     """Which bound ``event`` would pass, whose, and why (None: within every bound)."""
     if isinstance(event, UserIntro):
-        have = core.remote_users[event.o]
+        have = core.users_of(event.o)
         if event.uid not in core.users and have >= limits.max_users_per_server:
             why = (
                 f"{event.o} has {have} users here already "
@@ -64,13 +64,20 @@ def _channels_full(core: ChatState, uid: str, folded: str, limits: Links) -> Ove
     user = core.users.get(uid)
     if user is None or not user.remote or folded in user.channels:
         return None
-    if len(user.channels) < limits.max_channels_per_user:
+    most = channels_per_user(core)
+    if len(user.channels) < most:
         return None
     why = (
         f"user {uid} ({user.nick}) of {user.server} is in {len(user.channels)} channels "
-        f"here already (links.maxChannelsPerUser {limits.max_channels_per_user})"
+        f"here already (links.maxChannelsPerUser {most})"
     )
     return Overfill(user.server, why)
+
+
+def channels_per_user(core: ChatState) -> int:
+    """``links.maxChannelsPerUser``; unset, twice what this server lets its own clients join."""
+    config = core.config
+    return config.links.max_channels_per_user or 2 * config.limits.max_channels_per_client
 
 
 def too_many_servers(server: str, reachable: Collection[str], limits: Links) -> str | None:

@@ -77,7 +77,7 @@ class Topology:
         return True
 
     def forget_unreachable(self, keep: int) -> list[str]:
-        """Past ``keep`` adverts of servers this one cannot reach, forget the oldest.
+        """Past ``keep`` adverts, forget those of servers this one cannot reach, first learnt first.
 
         An advert may come before the one that links its server in, so those
         of servers out of reach are kept; but only so many (a peer could

@@ -42,10 +42,10 @@ def link_quotas(
     """The three bounds for every server of ``network``; ``replicas``: the most servers
     its ChatServers may run; ``outside``: a portal links a server outside the cluster."""
     spec = network.spec.links
+    # What the node does unset: twice the channels it lets its own clients join.
+    channels = 2 * Limits().max_channels_per_client
     if outside:
-        derived = LinkQuotas(
-            Links().max_servers, Links().max_users_per_server, Links().max_channels_per_user
-        )
+        derived = LinkQuotas(Links().max_servers, Links().max_users_per_server, channels)
     else:
         most_clients = max(
             (s.spec.clients_each(network.spec.limits.max_clients) for s in servers), default=0
@@ -53,7 +53,7 @@ def link_quotas(
         derived = LinkQuotas(
             max_servers=_servers_bound(replicas),
             max_users_per_server=max(2 * most_clients, 1),
-            max_channels_per_user=2 * Limits().max_channels_per_client,
+            max_channels_per_user=channels,
         )
     return LinkQuotas(
         spec.max_servers or derived.max_servers,

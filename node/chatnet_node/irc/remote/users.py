@@ -34,7 +34,7 @@ def on_intro(state: ChatState, event: ev.UserIntro, sid_of: SidOf) -> None:
     user.metadata = dict(event.metadata) if event.metadata else None
     user.secure = event.secure
     state.users[user.uid] = user
-    state.remote_users[user.server] += 1
+    state.remote_user_arrived(user)
     state.count_users()
     _claim_nick(state, user, sid_of)
     change.arrived(state, user)

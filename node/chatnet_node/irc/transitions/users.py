@@ -195,7 +195,7 @@ def _leave(
         del state.nicks[folded]
         state.monitors.offline(user.nick, state.send, state.name)
     if state.users.pop(user.uid, None) is user and user.remote:
-        state.remote_user_left(user.server)
+        state.remote_user_left(user)
     if not user.remote:
         state.monitors.forget(user)
         if user.registered:
