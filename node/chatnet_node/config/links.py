@@ -84,7 +84,8 @@ class Links(Section):
         default=256,
         ge=1,
         le=4095,
-        description="other servers' adverts this server keeps; an advert of one more is refused",
+        description="other servers this server reaches at once; an advert of one more is "
+        "refused (adverts of servers out of reach: twice as many kept)",
     )
     max_users_per_server: int = Field(
         default=100_000,

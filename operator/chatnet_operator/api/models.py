@@ -110,8 +110,9 @@ class Links(ApiModel):
         ge=1,
         le=4095,
         description=(
-            "other servers' adverts each server keeps; default: every replica the"
-            " ChatServers may run, or 256 with a portal to a server outside the cluster"
+            "other servers each server reaches at once; default: twice every replica the"
+            " ChatServers may run (at least 64), or 256 with a portal to a server outside"
+            " the cluster"
         ),
     )
     max_users_per_server: int | None = Field(
