@@ -319,7 +319,7 @@ class LinkManager(LinkState, LinkViews):
             why = self._start_checked(session, event, sid_of.get(event.o))
         if why is None and isinstance(event, ChannelState):
             self._restated_by(session.peer, event)
-        overfill = quotas.over(self.core, event, self.core.config.links) if why is None else None
+        overfill = quotas.over(self.core, event) if why is None else None
         if overfill is not None:
             if overfill.server == session.peer and not restates(event):
                 self._drop(session, overfill.why)  # the peer itself overfills: cut it off

@@ -38,8 +38,9 @@ class Overfill(NamedTuple):
     why: str
 
 
-def over(core: ChatState, event: Event, limits: Links) -> Overfill | None:
+def over(core: ChatState, event: Event) -> Overfill | None:
     """Which bound ``event`` would pass, whose, and why (None: within every bound)."""
+    limits = core.config.links
     if isinstance(event, UserIntro):
         have = core.users_of(event.o)
         if event.uid not in core.users and have >= limits.max_users_per_server:
@@ -49,22 +50,22 @@ def over(core: ChatState, event: Event, limits: Links) -> Overfill | None:
             )
             return Overfill(event.o, why)
     elif isinstance(event, ChannelJoin):
-        return _channels_full(core, event.uid, casefold(event.channel), limits)
+        return _channels_full(core, event.uid, casefold(event.channel))
     elif isinstance(event, ChannelState):
         folded = casefold(event.name)
         for uid, _status in event.members:
-            full = _channels_full(core, uid, folded, limits)
+            full = _channels_full(core, uid, folded)
             if full is not None:
                 return full
     return None
 
 
-def _channels_full(core: ChatState, uid: str, folded: str, limits: Links) -> Overfill | None:
+def _channels_full(core: ChatState, uid: str, folded: str) -> Overfill | None:
     """Why a remote user ``uid`` may not join one more channel (``folded``) here."""
     user = core.users.get(uid)
     if user is None or not user.remote or folded in user.channels:
         return None
-    most = channels_per_user(core)
+    most = _channels_per_user(core)
     if len(user.channels) < most:
         return None
     why = (
@@ -74,7 +75,7 @@ def _channels_full(core: ChatState, uid: str, folded: str, limits: Links) -> Ove
     return Overfill(user.server, why)
 
 
-def channels_per_user(core: ChatState) -> int:
+def _channels_per_user(core: ChatState) -> int:
     """``links.maxChannelsPerUser``; unset, twice what this server lets its own clients join."""
     config = core.config
     return config.links.max_channels_per_user or 2 * config.limits.max_channels_per_client
