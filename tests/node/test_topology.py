@@ -137,7 +137,8 @@ def test_adverts_of_servers_out_of_reach_are_kept_only_so_many_the_oldest_forgot
     view.learn(Advert("b", 1, frozenset({"a"})))
     for n in range(5):
         view.learn(Advert(f"ghost{n}", 1, frozenset({"nobody"})))
-    assert view.forget_unreachable(keep=10) == []
-    assert view.forget_unreachable(keep=4) == ["ghost0", "ghost1", "ghost2"]
+    assert view.unreachable_past(keep=10) == []
+    assert view.unreachable_past(keep=4) == ["ghost0", "ghost1", "ghost2"]
+    view.forget(view.unreachable_past(keep=4))
     assert set(view.adverts) == {"a", "b", "ghost3", "ghost4"}, "the reachable all stay"
     assert view.reachable() == {"a", "b"}

@@ -157,6 +157,7 @@ class ChatState:
         return {"time": format_time(self.clock())}
 
     def remote_user_arrived(self, user: Client) -> None:
+        """``user`` of another server is known here now."""
         self.users_by_server.setdefault(user.server, {})[user.uid] = user
 
     def remote_user_left(self, user: Client) -> None:

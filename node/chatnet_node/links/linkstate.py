@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+from collections.abc import Iterable
 
 from ..irc import transitions
 from ..irc.state import ChatState
@@ -183,10 +184,17 @@ class LinkState:
         self.core.ids.forget(lost)
         self.starts.forget(lost)
         self.core.throttle.forget(lost)
-        self.topology.forget(lost)
-        for name in lost:
+        self._forget_servers(lost)
+
+    def _forget_servers(self, servers: Iterable[str]) -> None:
+        """Let these servers' adverts go: the graph's, what is known of them, the messages."""
+        servers = list(servers)
+        if not servers:
+            return  # nothing to forget: the routes stay computed
+        self.topology.forget(servers)
+        for name in servers:
             self.known.pop(name, None)
-        self.adverts.forget(lost)
+        self.adverts.forget(servers)
 
     def _learn(self, session: LinkSession, message: lp.Advert) -> None:
         if not self._authentic(session, message):
@@ -219,10 +227,7 @@ class LinkState:
         if gone:
             self.catchup.resync()
         # After the split: the servers it cut off have been let go as such.
-        forgotten = self.topology.forget_unreachable(2 * self.core.config.links.max_servers)
-        for name in forgotten:
-            self.known.pop(name, None)
-        self.adverts.forget(forgotten)
+        self._forget_servers(self.topology.unreachable_past(2 * self.core.config.links.max_servers))
 
     def share_counts(self, now: float) -> None:
         """Every ``shareInterval``: tell every server this one's throttle counts."""

@@ -84,7 +84,7 @@ def _channels_per_user(core: ChatState) -> int:
 def too_many_servers(server: str, reachable: Collection[str], limits: Links) -> str | None:
     """Why an advert of ``server`` is not taken, ``reachable`` the other servers reached now.
 
-    Adverts of servers out of reach are kept only so many (``Topology.forget_unreachable``):
+    Adverts of servers out of reach are kept only so many (``Topology.unreachable_past``):
     made-up servers nobody links to take no room from real ones.
     """
     if server in reachable or len(reachable) < limits.max_servers:

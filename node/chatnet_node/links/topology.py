@@ -76,8 +76,9 @@ class Topology:
         self._changed()
         return True
 
-    def forget_unreachable(self, keep: int) -> list[str]:
-        """Past ``keep`` adverts, forget those of servers this one cannot reach, first learnt first.
+    def unreachable_past(self, keep: int) -> list[str]:
+        """Past ``keep`` adverts, the servers out of reach whose adverts to forget,
+        first learnt first.
 
         An advert may come before the one that links its server in, so those
         of servers out of reach are kept; but only so many (a peer could
@@ -87,11 +88,7 @@ class Topology:
             return []
         reachable = self.reachable()
         out_of_reach = [server for server in self.adverts if server not in reachable]
-        forgotten = out_of_reach[: len(self.adverts) - keep]
-        for server in forgotten:
-            del self.adverts[server]
-        self._changed()
-        return forgotten
+        return out_of_reach[: len(self.adverts) - keep]
 
     def forget(self, servers: Iterable[str]) -> None:
         """Drop the adverts of servers that are no longer reachable."""
