@@ -3,9 +3,10 @@
 A peer within ``links.peerRate`` could still introduce users, have them
 join channels and advertise servers for as long as its link lasts. The node
 bounds each (``links.maxUsersPerServer``, ``maxChannelsPerUser``,
-``maxServers``): past a bound, the link of the server that passes it is
-dropped, with the reason logged, and its users quit; one forwarded for a
-server behind the peer is refused alone, and the link stays.
+``maxServers``, ``maxRemoteUsers``): past a bound, the link of the server
+that passes it is dropped, with the reason logged, and its users quit; one
+forwarded for a server behind the peer is refused alone, and the link stays,
+as it does past ``maxRemoteUsers`` (every server's users together).
 """
 
 from __future__ import annotations
@@ -156,6 +157,56 @@ async def test_a_server_behind_the_peer_past_a_bound_is_refused_and_the_link_sta
         assert "dropped the link" not in node.log()
 
 
+@pytest.fixture
+def node_of_five(tmp_path: Path) -> Iterator[NodeProcess]:
+    """A node holding five users of other servers at most, four of any one."""
+    links = {"secret": SECRET, "maxUsersPerServer": USERS, "maxRemoteUsers": 5}
+    node = make_node(tmp_path, "a", serverId=1, links=links)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+async def test_users_of_made_up_servers_fill_no_more_than_max_remote_users(
+    node_of_five: NodeProcess,
+) -> None:
+    """Without signed adverts a peer can advertise servers behind it, each within
+    ``maxUsersPerServer``: ``maxRemoteUsers`` bounds them all together. Past it an
+    introduction is refused, whoever's it is, and the link stays (no one server
+    passed it); a user gone makes room for one."""
+    node = node_of_five
+    async with room_and_evil(node) as (_, bob, ws):
+        await ws.send(lp.encode(advert(EVIL, EVIL_SID, 2, ["a", FAR])))
+        await ws.send(lp.encode(advert(FAR, FAR_SID, 1, [EVIL])))
+        for n in range(1, USERS + 1):  # far: four, within its bound
+            user = intro(f"{FAR_SID}u{n}", f"carol{n}")
+            user.o, user.id = FAR, f"far-intro-{n}"
+            await ws.send(lp.encode(user))
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u1", "mallory1")))  # the fifth
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u2", "mallory2")))  # one too many
+        await in_log(
+            node,
+            f"link {EVIL}: dropped uid from {EVIL}: 5 users of other servers are here "
+            "already (links.maxRemoteUsers 5)",
+        )
+        await bob.send("WHOIS mallory2")
+        whois = await bob.expect(lambda m: m.command in ("311", "401"))
+        assert whois.command == "401", f"the user past the bound is known: {whois}"
+        # The link is up; a user of far gone makes room for mallory2.
+        carol = ev.UserQuit(uid=f"{FAR_SID}u1", reason="bye")
+        carol.o, carol.id = FAR, "far-quit-1"
+        await ws.send(lp.encode(carol))
+        again = intro(f"{EVIL_SID}u2", "mallory2")
+        again.id = "evil-intro-again"
+        await ws.send(lp.encode(again))
+        await ws.send(lp.encode(join(f"{EVIL_SID}u2")))
+        await ws.send(lp.encode(say(f"{EVIL_SID}u2", "evil1", "room for one")))
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "room for one")
+        assert "dropped the link" not in node.log()
+
+
 def test_the_users_each_server_has_here_are_counted_through_quits_and_splits() -> None:
     """What ``maxUsersPerServer`` is held against: users of b known on a, in
     memory; a count left behind would shut b's users out for good."""
@@ -166,7 +217,9 @@ def test_the_users_each_server_has_here_are_counted_through_quits_and_splits() -
     net.link("a", "b")
 
     def seen_on_a() -> dict[str, int]:
-        return {server: len(users) for server, users in a.users_by_server.items()}
+        seen = {server: len(users) for server, users in a.users_by_server.items()}
+        assert a.remote_users == sum(seen.values()), "maxRemoteUsers' count"
+        return seen
 
     carol, dave = net.user("b", "carol"), net.user("b", "dave")
     assert seen_on_a() == {"b": 2}

@@ -186,16 +186,25 @@ spec:
 
 def test_what_other_servers_may_fill_a_server_with_is_bounded_by_the_manifests() -> None:
     """Five servers at most (the hub, four fan-outs), 8000 clients on one at most,
-    100 channels a client: each bound is twice that (servers: at least 64, a power of
-    two). Set in ``spec.links``, it is kept."""
+    100 channels a client, 35,000 clients in all (the hub's 3000, four times 8000):
+    each bound is twice that (servers: at least 64, a power of two; clients in all: a
+    power of two). Set in ``spec.links``, it is kept."""
     links = plan_text(QUOTAS).servers["hub"].links
-    assert (links.max_servers, links.max_users_per_server, links.max_channels_per_user) == (
-        64,
-        16000,
-        2 * Limits().max_channels_per_client,
-    )
+    assert (
+        links.max_servers,
+        links.max_users_per_server,
+        links.max_channels_per_user,
+        links.max_remote_users,
+    ) == (64, 16000, 2 * Limits().max_channels_per_client, 131072)
     rendered = node_links(links).model_dump(by_alias=True)
     assert (rendered["maxServers"], rendered["maxUsersPerServer"]) == (64, 16000)
+    assert rendered["maxRemoteUsers"] == 131072
+    grown = plan_text(QUOTAS.replace("maxReplicas: 4", "maxReplicas: 5"))
+    assert grown.servers["hub"].links.max_remote_users == 131072, (
+        "43,000 clients: a replica more changes no server's configuration"
+    )
+    mine = plan_text(QUOTAS.replace("links: {}", "links: {maxRemoteUsers: 7}"))
+    assert mine.servers["fanout-0"].links.max_remote_users == 7
     mine = plan_text(QUOTAS.replace("links: {}", "links: {maxUsersPerServer: 50}"))
     assert mine.servers["fanout-0"].links.max_users_per_server == 50
     assert mine.servers["fanout-0"].links.max_servers == 64
@@ -214,10 +223,16 @@ def test_with_a_portal_outside_the_cluster_the_nodes_default_bounds_hold() -> No
         " portals: [{name: partner, address: irc.partner.example, port: 7000, serverId: 9}]}",
     )
     links = plan_text(outside).servers["hub"].links
-    assert (links.max_servers, links.max_users_per_server, links.max_channels_per_user) == (
+    assert (
+        links.max_servers,
+        links.max_users_per_server,
+        links.max_channels_per_user,
+        links.max_remote_users,
+    ) == (
         Links().max_servers,
         Links().max_users_per_server,
         2 * Limits().max_channels_per_client,
+        Links().max_remote_users,
     )
 
 

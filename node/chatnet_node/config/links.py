@@ -93,6 +93,13 @@ class Links(Section):
         description="users one other server may have here at once; its link is dropped "
         "for one more (the event refused where another server forwards it)",
     )
+    max_remote_users: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="users of other servers this server holds at once, all of them "
+        "together; an introduction of one more is refused (the link stays): what bounds "
+        "made-up servers behind a peer when adverts are not signed",
+    )
     max_channels_per_user: int | None = Field(
         default=None,
         ge=1,

@@ -105,6 +105,7 @@ class ChatState:
         self.per_address: Counter[str] = Counter()
         #: Users of each other server known here, by uid (``links.quotas``, ``links.restarts``).
         self.users_by_server: dict[str, dict[str, Client]] = {}
+        self.remote_users = 0  # users of other servers known here, all together
         self.local_users = 0  # registered clients connected here
         self._network: NetworkHooks | None = None
         # True while a change that came over a link is applied: the link
@@ -158,12 +159,18 @@ class ChatState:
 
     def remote_user_arrived(self, user: Client) -> None:
         """``user`` of another server is known here now."""
-        self.users_by_server.setdefault(user.server, {})[user.uid] = user
+        theirs = self.users_by_server.setdefault(user.server, {})
+        if user.uid not in theirs:
+            self.remote_users += 1
+        theirs[user.uid] = user
 
     def remote_user_left(self, user: Client) -> None:
         """``user`` of another server is gone from here (no empty entry kept)."""
         theirs = self.users_by_server.get(user.server)
-        if theirs is not None and theirs.pop(user.uid, None) is not None and not theirs:
+        if theirs is None or theirs.pop(user.uid, None) is None:
+            return
+        self.remote_users -= 1
+        if not theirs:
             del self.users_by_server[user.server]
 
     def users_of(self, server: str) -> int:

@@ -5,15 +5,19 @@ users (``ownership``) and only so fast (``guard``), but at that rate it
 could still introduce users, and have them join channels, for as long as
 its link stays up: hours of that would fill this server's memory. So each
 kind of remote state has a bound (``links.maxServers``,
-``links.maxUsersPerServer``, ``links.maxChannelsPerUser``) and ``over``
-says which one an event would pass, and whose user (or server) would pass
-it. The manager drops the link where that is the peer itself, live (it is
+``links.maxUsersPerServer``, ``links.maxChannelsPerUser``, and
+``links.maxRemoteUsers`` for every other server's users together) and
+``over`` says which one an event would pass, and whose user (or server)
+would pass it. The manager drops the link where that is the peer itself, live (it is
 the one overfilling), and refuses only the event where the peer forwards it
 for a server behind it (so a hub whose own limits are higher is not split
 off for another server's users; a hub's burst restates every channel with
 every server's members) or restates it in a burst (a server may hold more
 users than a bound lowered since: its every burst would cost it its link
-again).
+again). Past ``maxRemoteUsers`` no one server is to blame (made-up servers
+behind a peer, each within its own bound, may have filled it; adverts are
+only proven with ``signAdverts``): the introduction is refused, the link
+stays.
 
 Pure: reads the core's state and the limits, no I/O.
 """
@@ -32,9 +36,10 @@ __all__ = ["Overfill", "over", "too_many_servers"]
 
 
 class Overfill(NamedTuple):
-    """A bound an event would pass: ``server`` is the one whose user (or advert) passes it."""
+    """A bound an event would pass: ``server`` is the one whose user (or advert) passes
+    it; None where the bound is every server's together (no one server overfills it)."""
 
-    server: str
+    server: str | None
     why: str
 
 
@@ -42,13 +47,21 @@ def over(core: ChatState, event: Event) -> Overfill | None:
     """Which bound ``event`` would pass, whose, and why (None: within every bound)."""
     limits = core.config.links
     if isinstance(event, UserIntro):
+        if event.uid in core.users:
+            return None
         have = core.users_of(event.o)
-        if event.uid not in core.users and have >= limits.max_users_per_server:
+        if have >= limits.max_users_per_server:
             why = (
                 f"{event.o} has {have} users here already "
                 f"(links.maxUsersPerServer {limits.max_users_per_server})"
             )
             return Overfill(event.o, why)
+        if core.remote_users >= limits.max_remote_users:
+            why = (
+                f"{core.remote_users} users of other servers are here already "
+                f"(links.maxRemoteUsers {limits.max_remote_users})"
+            )
+            return Overfill(None, why)
     elif isinstance(event, ChannelJoin):
         return _channels_full(core, event.uid, casefold(event.channel))
     elif isinstance(event, ChannelState):

@@ -133,6 +133,16 @@ class Links(ApiModel):
             " 200 with a portal to a server outside the cluster"
         ),
     )
+    max_remote_users: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "users of other servers each server holds at once, all together (one more"
+            " is refused, the link stays); default: twice every replica's maxClients"
+            " together, rounded up to a power of two, or 1000000 with a portal to a"
+            " server outside the cluster"
+        ),
+    )
     sign_adverts: bool = Field(
         default=False,
         description=(

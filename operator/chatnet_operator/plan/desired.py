@@ -79,6 +79,7 @@ class LinkPlan(_Model):
     max_servers: int = 256
     max_users_per_server: int = 100_000
     max_channels_per_user: int = 200
+    max_remote_users: int = 1_000_000
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None

@@ -204,7 +204,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
     shown = placement.link_certificate()
     outside = any(server.spec.portals for server in servers)
     ceilings = _ceilings(network, servers)
-    quotas = link_quotas(network, servers, sum(len(names) for _, names in ceilings), outside)
+    quotas = link_quotas(network, servers, {name: len(names) for name, names in ceilings}, outside)
     for server in servers:
         for member in members[server.name]:
             link_plan = LinkPlan(
@@ -218,6 +218,7 @@ def plan_network(declared: Declared, placement: Placement) -> NetworkPlan:
                 max_servers=quotas.max_servers,
                 max_users_per_server=quotas.max_users_per_server,
                 max_channels_per_user=quotas.max_channels_per_user,
+                max_remote_users=quotas.max_remote_users,
                 secret_file=placement.link_secret_file(),
                 ca_file=placement.link_ca_file(),
                 cert_file=shown[0] if shown else None,
@@ -389,6 +390,7 @@ def node_links(plan: LinkPlan) -> Links:
         max_servers=plan.max_servers,
         max_users_per_server=plan.max_users_per_server,
         max_channels_per_user=plan.max_channels_per_user,
+        max_remote_users=plan.max_remote_users,
         secret_file=plan.secret_file,
         ca_file=plan.ca_file,
         cert_file=plan.cert_file,
