@@ -73,13 +73,14 @@ class LinkPlan(_Model):
     ping_interval: float = 60.0
     ping_timeout: float = 120.0
     #: The per-peer link flood limit (messages a second, and at once).
-    peer_rate: float = 20000.0
-    peer_burst: float = 200000.0
-    #: What other servers may fill it with (``plan.linkquotas``).
-    max_servers: int = 256
-    max_users_per_server: int = 100_000
-    max_channels_per_user: int = 200
-    max_remote_users: int = 1_000_000
+    peer_rate: float
+    peer_burst: float
+    #: What other servers may fill it with (``plan.linkquotas``); the planner
+    #: always sets these, so no default here repeats the node's.
+    max_servers: int
+    max_users_per_server: int
+    max_channels_per_user: int
+    max_remote_users: int
     secret_file: Path | None = None
     #: CA bundle the node verifies its peers' link certificates against.
     ca_file: Path | None = None
