@@ -20,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from .gcpauses import GcPauses, process_pauses
 from .history.contract import HistoryStats
 from .irc.core import ChatCore
 from .timings import Histogram
@@ -36,8 +37,9 @@ def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
 class CoreCollector(Collector):
     """Exports the state and counters of one ChatCore."""
 
-    def __init__(self, core: ChatCore) -> None:
+    def __init__(self, core: ChatCore, pauses: GcPauses) -> None:
         self.core = core
+        self.pauses = pauses
 
     def collect(self) -> Iterator[Metric]:
         core = self.core
@@ -125,6 +127,15 @@ class CoreCollector(Collector):
         acks.add_metric(server, _buckets(latency), latency.sum)
         yield acks
         yield from self._history(core.history.stats, core.name)
+        pauses = HistogramMetricFamily(
+            "chatnet_gc_pause_seconds",
+            "Garbage collections, by generation, and how long each stopped the server "
+            "(every client waits while one runs)",
+            labels=["server", "generation"],
+        )
+        for generation, histogram in enumerate(self.pauses.by_generation):
+            pauses.add_metric([core.name, str(generation)], _buckets(histogram), histogram.sum)
+        yield pauses
         yield counter(
             "chatnet_replayed",
             "Channel messages learnt in a catch-up after a link came up",
@@ -200,7 +211,7 @@ class CoreCollector(Collector):
 def make_registry(core: ChatCore) -> CollectorRegistry:
     """A registry holding this node's collector."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CoreCollector(core))
+    registry.register(CoreCollector(core, process_pauses()))
     return registry
 
 

@@ -7,7 +7,9 @@
   server that goes away is counted as a link drop, by kind of reason;
 * a history write that fails (the node's files may not grow: a full disk)
   is counted in ``chatnet_history_errors_total``, chat goes on, and history
-  resumes once the disk has room again.
+  resumes once the disk has room again;
+* the garbage collector's pauses, by generation, once clients have chatted
+  (``chatnet_gc_pause_seconds``).
 """
 
 from __future__ import annotations
@@ -169,4 +171,35 @@ async def test_a_failing_history_write_is_counted_and_history_resumes(tmp_path: 
         assert texts == ["before", "after"], texts
     finally:
         await alice.close()
+        node.stop()
+
+
+async def test_the_collectors_pauses_are_timed_by_generation(tmp_path: Path) -> None:
+    """Chat allocates, so the young generation is collected (every 700 objects
+    kept); each collection is timed: a count and a total time, per generation."""
+    node = make_node(tmp_path, "a", limits={"floodBurst": 1000, "floodRate": 1000})
+    node.start()
+    try:
+        alice = await IrcClient.tcp(node.irc_port)
+        bob = await IrcClient.tcp(node.irc_port)
+        await alice.register("alice", caps=CAPS)
+        await bob.register("bob", caps=CAPS)
+        await alice.join("#gc")
+        await bob.join("#gc")
+        for n in range(300):
+            await alice.privmsg("#gc", f"line {n}")
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "line 299")
+        seen = await scraped(
+            node,
+            "young collections timed",
+            lambda s: s.value("chatnet_gc_pause_seconds_count", generation="0") > 0,
+        )
+        young = seen.value("chatnet_gc_pause_seconds_count", generation="0")
+        assert 0 < seen.value("chatnet_gc_pause_seconds_sum", generation="0") < young * 0.1, (
+            "a young collection takes well under 100 ms"
+        )
+        assert seen.has("chatnet_gc_pause_seconds_bucket", generation="2", le="+Inf")
+        await alice.close()
+        await bob.close()
+    finally:
         node.stop()
