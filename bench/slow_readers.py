@@ -17,7 +17,9 @@ Starts one chatnet-node, then:
    timed again, until every slow reader has been dropped or ``--timeout``
    passes.
 
-Prints the idle and flood p99 and their ratio (target: at most 2), the slow
+Prints the idle and flood p99 and their ratio (target: at most 2), the
+server's garbage collections in each timed phase (``chatnet_gc_pause_seconds``:
+how many, how long in all, how many over a millisecond), the slow
 readers dropped with "SendQ exceeded" (the server's ``chatnet_sendq_exceeded``;
 a watcher in ``#flood0`` sees each of its channel's QUITs) and the server's
 peak RSS growth against the bound ``2 * count * sendqBytes + 16 MiB``.
@@ -92,6 +94,30 @@ class Options:
 
 
 @dataclass
+class Pauses:
+    """The server's garbage collections by generation, from ``chatnet_gc_pause_seconds``."""
+
+    count: list[float] = field(default_factory=lambda: [0.0] * 3)
+    seconds: list[float] = field(default_factory=lambda: [0.0] * 3)
+    #: Collections that took longer than 1 ms (by generation).
+    over_ms: list[float] = field(default_factory=lambda: [0.0] * 3)
+
+    def since(self, before: Pauses) -> Pauses:
+        return Pauses(
+            [a - b for a, b in zip(self.count, before.count, strict=True)],
+            [a - b for a, b in zip(self.seconds, before.seconds, strict=True)],
+            [a - b for a, b in zip(self.over_ms, before.over_ms, strict=True)],
+        )
+
+    def __str__(self) -> str:
+        return "; ".join(
+            f"gen {g}: {self.count[g]:.0f} ({self.seconds[g] * 1000:.1f} ms, "
+            f"{self.over_ms[g]:.0f} over 1 ms)"
+            for g in range(3)
+        )
+
+
+@dataclass
 class Result:
     idle_p99: float = 0.0  # to the users' sockets (kernel receive timestamps)
     flood_p99: float = 0.0
@@ -109,6 +135,8 @@ class Result:
     flood_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     pinned: bool = False
+    idle_pauses: Pauses = field(default_factory=Pauses)
+    flood_pauses: Pauses = field(default_factory=Pauses)
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -135,6 +163,34 @@ async def metric(port: int, name: str) -> int:
         return -1
     found = re.search(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
     return int(float(found.group(1))) if found else -1
+
+
+_PAUSE = re.compile(r"^chatnet_gc_pause_seconds_(count|sum|bucket)\{([^}]*)\} (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def gc_pauses(port: int) -> Pauses:
+    """The server's collections so far (zeros when /metrics cannot be read)."""
+    pauses = Pauses()
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(f"GET /metrics HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+        text = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace")
+        writer.close()
+    except (OSError, TimeoutError):
+        return pauses
+    under_ms = [0.0] * 3
+    for kind, labels, value in _PAUSE.findall(text):
+        named = dict(_LABEL.findall(labels))
+        g = int(named["generation"])
+        if kind == "count":
+            pauses.count[g] = float(value)
+        elif kind == "sum":
+            pauses.seconds[g] = float(value)
+        elif named.get("le") == "0.001":
+            under_ms[g] = float(value)
+    pauses.over_ms = [pauses.count[g] - under_ms[g] for g in range(3)]
+    return pauses
 
 
 class User:
@@ -294,8 +350,10 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
     channels = [f"#flood{i}" for i in range(max(1, -(-opts.count // PER_CHANNEL)))]
     await watcher.connect(irc_port, channels[0])
     watcher.send(f"MODE {channels[0]} -n")  # it made #flood0: flooders speak from outside
+    before = await gc_pauses(ws_port)
     latencies, read, _ = await timed_run(users, opts, opts.idle_seconds)
     result.idle_p99, result.idle_read_p99 = p99(latencies), p99(read)
+    result.idle_pauses = (await gc_pauses(ws_port)).since(before)
 
     started = time.monotonic()
     slow: list[socket.socket] = []
@@ -334,8 +392,10 @@ async def measure(irc_port: int, ws_port: int, pid: int, opts: Options) -> Resul
             result.flood_lines += len(flooders)
             await asyncio.sleep(1 / FLOOD_RATE)
 
+    before = await gc_pauses(ws_port)
     flooding = asyncio.create_task(flood())
     latencies, read, flood_expected = await timed_run(users, opts, opts.seconds, flooding)
+    result.flood_pauses = (await gc_pauses(ws_port)).since(before)
     result.flood_seconds = time.monotonic() - (deadline - opts.timeout)
     result.flood_p99, result.flood_read_p99 = p99(latencies), p99(read)
     result.delivered = len(latencies)
@@ -430,6 +490,8 @@ def report(opts: Options, result: Result) -> bool:
         f"with the slow readers {result.flood_read_p99 * 1000:.1f} ms, ratio {read_ratio:.2f}"
     )
     print(f"delivered to normal users under flood: {result.delivered}/{result.expected}")
+    print(f"server's garbage collections while timed, idle: {result.idle_pauses}")
+    print(f"server's garbage collections while timed, flood: {result.flood_pauses}")
     print(
         f"slow readers dropped with 'SendQ exceeded': {result.dropped_metric} counted by "
         f"the server of {result.slow_connected}; a watcher in #flood0 saw "
