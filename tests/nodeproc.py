@@ -33,19 +33,36 @@ LOCAL_CLOAK = cloak(Cloaks(secret=CLOAK_SECRET), "127.0.0.1")
 
 #: Test listeners take ports below Linux's ephemeral range (32768-60999), so a
 #: port handed out is never taken meanwhile by some client's outgoing socket.
-_PORTS = range(20000, 32000)
+_ALL_PORTS = range(20000, 32000)
+
+
+def _worker_ports() -> range:
+    """This test worker's share of ``_ALL_PORTS`` (pytest-xdist runs several): a
+    port one worker handed out, not yet listened on, is never another's."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) if worker.isdigit() else 0
+    share = len(_ALL_PORTS) // max(count, 1)
+    start = _ALL_PORTS.start + index * share
+    return range(start, start + share)
+
+
+_PORTS = _worker_ports()
 _handed_out: set[int] = set()
 _next_port = [_PORTS.start + (os.getpid() * 7919) % len(_PORTS)]
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now and never handed out before in this run.
+    """A TCP port free on 127.0.0.1 now and not handed out in this run's last
+    ``len(_PORTS)`` (once all were, they are all handed out afresh, in turn).
 
     ``bind(0)`` would give the same port twice when its first taker has not
     started listening yet (two nodes made before either starts), and an
     ephemeral port can be taken by an outgoing connection before the test
     listens on it; both made CI fail with "address already in use".
     """
+    if len(_handed_out) >= len(_PORTS):
+        _handed_out.clear()  # every one handed out long ago: their tests are over
     for _ in range(len(_PORTS)):
         port = _next_port[0]
         _next_port[0] = _PORTS.start + (port + 1 - _PORTS.start) % len(_PORTS)
