@@ -146,8 +146,8 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
-async def metric(port: int, name: str) -> int:
-    """A counter from the server's /metrics (-1 when it cannot be read).
+async def metrics_text(port: int) -> str | None:
+    """The server's /metrics page (None when it cannot be read).
 
     On the measuring loop itself, not in a thread: a thread holding the GIL
     keeps the loop that times the normal users waiting for up to the
@@ -160,6 +160,14 @@ async def metric(port: int, name: str) -> int:
         text = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace")
         writer.close()
     except (OSError, TimeoutError):
+        return None
+    return text
+
+
+async def metric(port: int, name: str) -> int:
+    """A counter from the server's /metrics (-1 when it cannot be read)."""
+    text = await metrics_text(port)
+    if text is None:
         return -1
     found = re.search(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
     return int(float(found.group(1))) if found else -1
@@ -172,12 +180,8 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 async def gc_pauses(port: int) -> Pauses:
     """The server's collections so far (zeros when /metrics cannot be read)."""
     pauses = Pauses()
-    try:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        writer.write(f"GET /metrics HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
-        text = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace")
-        writer.close()
-    except (OSError, TimeoutError):
+    text = await metrics_text(port)
+    if text is None:
         return pauses
     under_ms = [0.0] * 3
     for kind, labels, value in _PAUSE.findall(text):

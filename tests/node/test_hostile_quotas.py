@@ -28,20 +28,21 @@ USERS, CHANNELS, SERVERS = 4, 3, 3
 FAR, FAR_SID = "far", 7
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[NodeProcess]:
-    links = {
-        "secret": SECRET,
-        "maxUsersPerServer": USERS,
-        "maxChannelsPerUser": CHANNELS,
-        "maxServers": SERVERS,
-    }
-    node = make_node(tmp_path, "a", serverId=1, links=links)
+def running(tmp_path: Path, **bounds: int) -> Iterator[NodeProcess]:
+    """Node ``a`` with these ``links`` bounds, running until the test ends."""
+    node = make_node(tmp_path, "a", serverId=1, links={"secret": SECRET, **bounds})
     node.start()
     try:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeProcess]:
+    yield from running(
+        tmp_path, maxUsersPerServer=USERS, maxChannelsPerUser=CHANNELS, maxServers=SERVERS
+    )
 
 
 async def in_log(node: NodeProcess, text: str) -> None:
@@ -160,13 +161,7 @@ async def test_a_server_behind_the_peer_past_a_bound_is_refused_and_the_link_sta
 @pytest.fixture
 def node_of_five(tmp_path: Path) -> Iterator[NodeProcess]:
     """A node holding five users of other servers at most, four of any one."""
-    links = {"secret": SECRET, "maxUsersPerServer": USERS, "maxRemoteUsers": 5}
-    node = make_node(tmp_path, "a", serverId=1, links=links)
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from running(tmp_path, maxUsersPerServer=USERS, maxRemoteUsers=5)
 
 
 async def test_users_of_made_up_servers_fill_no_more_than_max_remote_users(
