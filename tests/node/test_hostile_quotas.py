@@ -18,6 +18,7 @@ import pytest
 
 from chatnet_node.irc import events as ev
 from chatnet_node.links import protocol as lp
+from chatnet_node.links.loglimit import PER_WINDOW
 from tests.corekit import CoreNetwork
 from tests.nodeproc import NodeProcess, make_node
 from tests.waiting import eventually
@@ -170,7 +171,8 @@ async def test_users_of_made_up_servers_fill_no_more_than_max_remote_users(
     """Without signed adverts a peer can advertise servers behind it, each within
     ``maxUsersPerServer``: ``maxRemoteUsers`` bounds them all together. Past it an
     introduction is refused, whoever's it is, and the link stays (no one server
-    passed it); a user gone makes room for one."""
+    passed it); a user gone makes room for the next one introduced (the one
+    refused stays unknown here)."""
     node = node_of_five
     async with room_and_evil(node) as (_, bob, ws):
         await ws.send(lp.encode(advert(EVIL, EVIL_SID, 2, ["a", FAR])))
@@ -189,17 +191,37 @@ async def test_users_of_made_up_servers_fill_no_more_than_max_remote_users(
         await bob.send("WHOIS mallory2")
         whois = await bob.expect(lambda m: m.command in ("311", "401"))
         assert whois.command == "401", f"the user past the bound is known: {whois}"
-        # The link is up; a user of far gone makes room for mallory2.
+        # The link is up; a user of far gone makes room for the next one.
         carol = ev.UserQuit(uid=f"{FAR_SID}u1", reason="bye")
         carol.o, carol.id = FAR, "far-quit-1"
         await ws.send(lp.encode(carol))
-        again = intro(f"{EVIL_SID}u2", "mallory2")
-        again.id = "evil-intro-again"
-        await ws.send(lp.encode(again))
-        await ws.send(lp.encode(join(f"{EVIL_SID}u2")))
-        await ws.send(lp.encode(say(f"{EVIL_SID}u2", "evil1", "room for one")))
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u3", "mallory3")))
+        await ws.send(lp.encode(join(f"{EVIL_SID}u3")))
+        await ws.send(lp.encode(say(f"{EVIL_SID}u3", "evil1", "room for one")))
         await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "room for one")
+        await bob.send("WHOIS mallory2")
+        whois = await bob.expect(lambda m: m.command in ("311", "401"))
+        assert whois.command == "401", "the user refused is not learnt again"
         assert "dropped the link" not in node.log()
+
+
+async def test_refusals_at_the_links_rate_fill_no_log(node_of_five: NodeProcess) -> None:
+    """A peer whose every event is refused, one by one, keeps its link; it gets
+    ``PER_WINDOW`` warnings a window in the log, and the rest are counted."""
+    node = node_of_five
+    refused = 300
+    async with room_and_evil(node) as (_, bob, ws):
+        for n in range(1, refused + 1):
+            # Not evil's own users (evil does not own uid 99u...): each refused.
+            await ws.send(lp.encode(say(f"99u{n}", f"evil{n}", "not mine")))
+        await ws.send(lp.encode(intro(f"{EVIL_SID}u1", "mallory")))
+        await ws.send(lp.encode(join(f"{EVIL_SID}u1")))
+        await ws.send(lp.encode(say(f"{EVIL_SID}u1", f"evil{refused + 1}", "still linked")))
+        await bob.expect(lambda m: m.command == "PRIVMSG" and m.last == "still linked")
+        await ws.close()
+        await in_log(node, f"link {EVIL}: {refused - PER_WINDOW} more warnings about it were not")
+    written = node.log().count(f"link {EVIL}: dropped msg from {EVIL}")
+    assert written == PER_WINDOW, node.log()[-3000:]
 
 
 def test_the_users_each_server_has_here_are_counted_through_quits_and_splits() -> None:
@@ -227,3 +249,23 @@ def test_the_users_each_server_has_here_are_counted_through_quits_and_splits() -
     net.link("a", "b")  # the burst brings both back, within the bound
     assert seen_on_a() == {"b": 2}
     assert {dave.nick, erin.nick} <= set(net.cores["a"].nicks)
+
+
+def test_a_user_refused_past_a_servers_bound_still_reaches_the_servers_beyond() -> None:
+    """``maxRemoteUsers`` bounds b's memory, not what a and c know of each other:
+    c's user refused on b (full) is passed on to a, and chats with a's users
+    through b."""
+    net = CoreNetwork("a", "b", "c")
+    b = net.cores["b"]
+    b.config = b.config.model_copy(
+        update={"links": b.config.links.model_copy(update={"max_remote_users": 1})}
+    )
+    net.link("a", "b")
+    net.link("b", "c")
+    alice = net.user("a", "alice")  # b's one remote user... and c's
+    carol = net.user("c", "carol")  # ...one too many on b
+    assert b.remote_users == 1 and "carol" not in b.nicks
+    assert "carol" in net.cores["a"].nicks, "b passed carol on"
+    net.say(alice, "JOIN #room")
+    net.say(carol, "JOIN #room", "PRIVMSG #room :through b")
+    assert any("PRIVMSG #room :through b" in line for line in alice.lines())

@@ -28,6 +28,7 @@ from . import quotas
 from .admission import Admission
 from .adverts import SignedAdverts
 from .catchup import CatchUp
+from .loglimit import WINDOW, LogLimit
 from .peers import LinkCounters, LinkSession, ServerInfo
 from .restarts import Starts
 from .routing import Routing
@@ -54,6 +55,7 @@ class LinkState:
     catchup: CatchUp
     starts: Starts
     dropped: int
+    log_limit: LogLimit
 
     @property
     def me(self) -> str:
@@ -67,6 +69,17 @@ class LinkState:
     @signatures.setter
     def signatures(self, signatures: AdvertSignatures | None) -> None:
         self.adverts.signatures = signatures
+
+    def warn(self, peer: str, text: str, *args: object) -> None:
+        """A warning about what ``peer`` sent, within the peer's share of the log
+        (``links.loglimit``): a peer refused at its link's rate fills no disk."""
+        write, held = self.log_limit.admit(peer, time.monotonic())
+        if held:
+            log.warning(
+                "link %s: %d more warnings about it were not logged in %g s", peer, held, WINDOW
+            )
+        if write:
+            log.warning(text, *args)
 
     def sid_of(self) -> dict[str, int]:
         """Server name to server ID, for the collision tie-break."""
@@ -141,7 +154,8 @@ class LinkState:
             why = quotas.too_many_servers(message.server, others, self.core.config.links)
         if why is None:
             return True
-        log.warning(
+        self.warn(
+            session.peer,
             "link %s: refused the advert of %s (seq %d): %s",
             session.peer,
             message.server,
@@ -249,8 +263,12 @@ class LinkState:
             return  # ours coming back, or from a server not (yet) in the network
         why = self.adverts.counts_problem(message, self._utc_now())
         if why is not None:
-            log.warning(
-                "link %s: refused the throttle counts of %s: %s", session.peer, message.server, why
+            self.warn(
+                session.peer,
+                "link %s: refused the throttle counts of %s: %s",
+                session.peer,
+                message.server,
+                why,
             )
             self.dropped += 1
             return

@@ -52,6 +52,7 @@ from .catchup import REPLAY_SLACK, CatchUp
 from .drops import drop_reason
 from .guard import PeerRate
 from .linkstate import CLOCK_INTERVAL, LinkState
+from .loglimit import LogLimit
 from .ownership import strangers
 from .peers import LinkControl, LinkCounters, LinkSession, ServerInfo
 from .restarts import Starts
@@ -87,6 +88,7 @@ class LinkManager(LinkState, LinkViews):
         links = config.links
         self.rate = PeerRate(links.peer_rate, links.peer_burst)
         self._dropping: set[int] = set()  # links being dropped: flooding, overfilling
+        self.log_limit = LogLimit()  # warnings about each peer's messages
         self.routing = Routing(self.core, self.topology, self.sid_of)
         self.admission = Admission(self.core, self.routing)
         self.starts = Starts()  # each server's latest start (``links.restarts``)
@@ -157,6 +159,9 @@ class LinkManager(LinkState, LinkViews):
         self._bursted.discard(peer)
         self._burst_due.discard(peer)
         self.catchup.forget(peer)
+        held = self.log_limit.forget(peer)
+        if held:
+            log.warning("link %s: %d more warnings about it were not logged", peer, held)
         counters = self.counters.setdefault(peer, LinkCounters())
         counters.flaps += 1
         kind = drop_reason(reason)
@@ -222,7 +227,7 @@ class LinkManager(LinkState, LinkViews):
         except lp.LinkProtocolError as exc:
             if self._flooded(session, session.peer):
                 return
-            log.warning("link %s: dropped a bad message: %s", session.peer, exc)
+            self.warn(session.peer, "link %s: dropped a bad message: %s", session.peer, exc)
             self.dropped += 1
             return
         # An event counts for the server behind the peer only where this server
@@ -326,11 +331,22 @@ class LinkManager(LinkState, LinkViews):
                 return
             why = overfill.why
         if why is not None:
-            log.warning("link %s: dropped %s from %s: %s", session.peer, event.t, event.o, why)
+            self.warn(
+                session.peer,
+                "link %s: dropped %s from %s: %s",
+                session.peer,
+                event.t,
+                event.o,
+                why,
+            )
             self.dropped += 1
-            return
+            if overfill is None:
+                return
+            # Past a bound of this server's memory, not a wrong event: the servers
+            # beyond judge it by their own bounds, so it goes on to them.
+        else:
+            remote.apply(self.core, event, sid_of)
         admission.taken(event)
-        remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
             isinstance(event, ChatMessage)
@@ -382,7 +398,8 @@ class LinkManager(LinkState, LinkViews):
         others = strangers(self.core, event, lambda server: self.routing.speaks_for(peer, server))
         if others:
             event.members = [member for member in event.members if member[0] not in others]
-            log.warning(
+            self.warn(
+                peer,
                 "link %s: ignored %d of the members of %s in its burst: not users of "
                 "servers behind this link (%s)",
                 peer,

@@ -9,15 +9,20 @@ kind of remote state has a bound (``links.maxServers``,
 ``links.maxRemoteUsers`` for every other server's users together) and
 ``over`` says which one an event would pass, and whose user (or server)
 would pass it. The manager drops the link where that is the peer itself, live (it is
-the one overfilling), and refuses only the event where the peer forwards it
-for a server behind it (so a hub whose own limits are higher is not split
+the one overfilling), and refuses only the event here (and passes it on: the
+servers beyond judge it by their own bounds) where the peer forwards it for
+a server behind it (so a hub whose own limits are higher is not split
 off for another server's users; a hub's burst restates every channel with
 every server's members) or restates it in a burst (a server may hold more
 users than a bound lowered since: its every burst would cost it its link
 again). Past ``maxRemoteUsers`` no one server is to blame (made-up servers
 behind a peer, each within its own bound, may have filled it; adverts are
 only proven with ``signAdverts``): the introduction is refused, the link
-stays.
+stays. A user refused here stays unknown here until its server's next burst
+(a split and a heal): its lines reach this server's users under the name
+they carry, but its nick is not held here, so a user of this server may
+take it. That is the price of a bound met under attack, not of a network
+within its manifests (the operator sets every bound at twice them).
 
 Pure: reads the core's state and the limits, no I/O.
 """
