@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import resource
 import shutil
 import signal
@@ -82,8 +83,28 @@ def node_env(node_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+#: Where the benchmarks' servers listen: below Linux's ephemeral range (32768
+#: and up) so that no outgoing connection (the bench's own thousands of
+#: clients, another run's) takes a port between its pick and the server's
+#: bind; apart from ``chatnet up``'s (10000-20000) and the tests' (20000-32000).
+BENCH_PORTS = range(5000, 10000)
+_handed_out: set[int] = set()  # two picks before either server binds differ
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on (now)."""
+    """A loopback port nobody listens on (now), picked at random from ``BENCH_PORTS``
+    (two runs at once rarely meet); the kernel's choice if none of 200 is free."""
+    for _ in range(200):
+        port = random.choice(BENCH_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])

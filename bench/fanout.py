@@ -91,12 +91,18 @@ def build_loadgen() -> Path:
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise SystemExit("fanout: gcc is needed to build bench/loadgen.c")
-    tmp = LOADGEN_BIN.with_suffix(".tmp")
-    subprocess.run(
-        [gcc, "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(LOADGEN_SRC)],
-        check=True,
-    )
-    tmp.replace(LOADGEN_BIN)
+    # A name of its own: two benchmarks (two test workers) may build at once.
+    fd, name = tempfile.mkstemp(prefix="loadgen.", dir=OUT)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        subprocess.run(
+            [gcc, "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(LOADGEN_SRC)],
+            check=True,
+        )
+        tmp.replace(LOADGEN_BIN)
+    finally:
+        tmp.unlink(missing_ok=True)
     return LOADGEN_BIN
 
 

@@ -21,6 +21,11 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# One build at a time per checkout: two (the image and kind tests in two test
+# workers) would share build/image/ and prune each other's stages.
+mkdir -p "$REPO/build"
+exec 9>"$REPO/build/.image.lock"
+flock 9
 IMAGE=${1:-chatnet:local}
 CACHE=${CHATNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatnet}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

@@ -15,7 +15,7 @@ parallel=()
 if [[ "$workers" != 0 ]]; then
     parallel=(-n "$workers" --dist loadfile)
 fi
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "${parallel[@]}" "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 ${parallel[@]+"${parallel[@]}"} "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then
     echo "run-tests: pytest collected no tests; failing on purpose" >&2

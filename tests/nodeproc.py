@@ -41,7 +41,8 @@ def _worker_ports() -> range:
     port one worker handed out, not yet listened on, is never another's."""
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    index = int(worker) if worker.isdigit() else 0
+    # A worker that replaces a crashed one is numbered past the count.
+    index = int(worker) % max(count, 1) if worker.isdigit() else 0
     share = len(_ALL_PORTS) // max(count, 1)
     start = _ALL_PORTS.start + index * share
     return range(start, start + share)
