@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import logging
@@ -15,6 +16,10 @@ from . import __version__
 from .config import ConfigError, NodeConfig, load_config, parse_config
 from .eventloop import CHOICES, EventLoopError, choose, run_on
 from .node import Node
+
+#: The exit code when a listener's port is in use (other listen errors: 1), so
+#: that a supervisor that picked the port (``chatnet up``) can pick another.
+EXIT_PORT_TAKEN = 3
 
 
 class JsonFormatter(logging.Formatter):
@@ -118,7 +123,7 @@ async def run(config: NodeConfig, config_path: Path | None) -> int:
     except OSError as exc:
         logging.getLogger("chatnet.node").error("cannot listen: %s", exc)
         await node.close()
-        return 1
+        return EXIT_PORT_TAKEN if exc.errno == errno.EADDRINUSE else 1
     node.install_signal_handlers()
     announce(node)
     # What start-up loaded (modules, configuration, stored records) lives as

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from chatnet_node.cli import EXIT_PORT_TAKEN
 from tests.irc.blocking import LineClient
 from tests.nodeproc import REPO, free_port
 
@@ -96,7 +97,7 @@ def test_port_in_use_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         proc = run_node("--irc", f"127.0.0.1:{port}")
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_PORT_TAKEN, "a port in use has an exit code of its own"
     assert "cannot listen" in err
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -211,6 +212,36 @@ def test_crashed_server_is_restarted_and_logged(up_factory: Any) -> None:
     assert "exited (code -9)" in up.log()
     assert len(node_pids(str(up.state))) == 3
     up.client(doc["network"]["irc"], "after")
+
+
+def test_a_port_taken_while_a_server_was_down_gets_it_new_ports(up_factory: Any) -> None:
+    """``chatnet up`` picked the server's ports; another program took one while
+    the server was down. It is not restarted on that port for ever: it gets
+    new ports, the others link to it there, and clients reach it."""
+    up = up_factory(REPO / "examples" / "exchange-three-servers.yaml")
+    doc = up.endpoints()
+    victim, entry = next(iter(doc["servers"].items()))
+    old_irc = int(entry["irc"].rsplit(":", 1)[1])
+    (pid,) = node_pids(f"/{victim}.yaml")
+    with socket.socket() as squatter:
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 5, "the server gone")
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", old_irc))
+        squatter.listen()
+
+        def moved() -> dict[str, Any] | None:
+            if not up.endpoints_path.exists():
+                return None
+            now: dict[str, Any] = json.loads(up.endpoints_path.read_text())
+            return now if now["servers"][victim]["irc"] != entry["irc"] else None
+
+        after = wait_until(moved, 30, "new ports in the endpoints file", 0.2, up.log)
+        assert f"server {victim}: a port picked for it was taken" in up.log()
+        assert "exited (code 3)" in up.log()
+        client = up.client(after["servers"][victim]["irc"], "movedin")
+        assert server_of(client, after) == victim
+        client.wait_linked(3)  # the others dialed it at its new port
 
 
 def test_live_edit_adds_a_server_and_keeps_clients(tmp_path: Path, up_factory: Any) -> None:

@@ -190,9 +190,13 @@ class LinkRuntime:
             if peer.name in self._held:
                 wanted.clear()
                 continue
-            if peer.name not in {p.name for p in self.links.dial}:
+            # The peer as configured now: a reload may have moved it (a new host
+            # or port under the same name, as ``chatnet up`` does when a port it
+            # picked was taken).
+            current = next((p for p in self.links.dial if p.name == peer.name), None)
+            if current is None:
                 return  # removed from the configuration
-            session = await self._dial(peer)
+            session = await self._dial(current)
             if session is not None:
                 delay = BACKOFF_FIRST
                 await session.done.wait()

@@ -1,7 +1,9 @@
 """Run one ``chatnet-node`` process and keep it running.
 
 A crashed server is restarted after a backoff delay, and the restart is
-logged with the exit code and the delay. ``stop`` sends SIGTERM (the node
+logged with the exit code and the delay. One that could not listen because
+a port of its was in use says so (``port_taken``): ``chatnet up`` picked
+that port, and picks another before the restart. ``stop`` sends SIGTERM (the node
 drains and exits) and kills what is still there after the grace period.
 
 On Linux each node is started with a parent-death signal: should ``chatnet up``
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import chatnet_node
+from chatnet_node.cli import EXIT_PORT_TAKEN
 from chatnet_operator.local.backoff import next_delay
 
 log = logging.getLogger("chatnet.up")
@@ -92,6 +95,9 @@ class ServerProcess:
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        #: It exited because a port of its was in use (another program took it
+        #: while it was down): ``chatnet up`` gives it new ports, then clears this.
+        self.port_taken = False
         self._stopping = False
         self._restart_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +144,7 @@ class ServerProcess:
                 continue
             delay = next_delay(delay, ran_for)
             self.restarts += 1
+            self.port_taken = code == EXIT_PORT_TAKEN
             log.warning(
                 "server %s exited (code %s) after %.1fs; restart %d in %.1fs (log: %s)",
                 self.name,

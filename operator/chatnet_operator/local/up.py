@@ -401,7 +401,16 @@ class Runtime:
                         self.answered_at[name] = now
                         self.pending[name] = settle(self.pending.get(name, []), started)
             declared = [net.declared for net in self.networks.values()]
-            if self.autoscaler.observe(declared, self.probes, time.monotonic()):
+            taken = [name for name, proc in self.procs.items() if proc.port_taken]
+            for name in taken:
+                log.warning(
+                    "server %s: a port picked for it was taken while it was down; "
+                    "new ports, and a restart",
+                    name,
+                )
+                self.procs[name].port_taken = False
+                self.ports.pop(name, None)  # ``_plan`` picks new ones
+            if self.autoscaler.observe(declared, self.probes, time.monotonic()) or taken:
                 await self.apply(declared)
             self._maybe_write_endpoints()
             with contextlib.suppress(TimeoutError):
