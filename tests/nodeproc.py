@@ -41,9 +41,10 @@ def _worker_ports() -> range:
     port one worker handed out, not yet listened on, is never another's."""
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    # A worker that replaces a crashed one is numbered past the count.
-    index = int(worker) % max(count, 1) if worker.isdigit() else 0
-    share = len(_ALL_PORTS) // max(count, 1)
+    # A worker that replaces a crashed one is numbered past the count: it takes
+    # the spare share (the crashed worker's may still be listened on).
+    index = min(int(worker), count) if worker.isdigit() else 0
+    share = len(_ALL_PORTS) // (max(count, 1) + 1)
     start = _ALL_PORTS.start + index * share
     return range(start, start + share)
 

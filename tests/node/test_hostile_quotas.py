@@ -249,23 +249,3 @@ def test_the_users_each_server_has_here_are_counted_through_quits_and_splits() -
     net.link("a", "b")  # the burst brings both back, within the bound
     assert seen_on_a() == {"b": 2}
     assert {dave.nick, erin.nick} <= set(net.cores["a"].nicks)
-
-
-def test_a_user_refused_past_a_servers_bound_still_reaches_the_servers_beyond() -> None:
-    """``maxRemoteUsers`` bounds b's memory, not what a and c know of each other:
-    c's user refused on b (full) is passed on to a, and chats with a's users
-    through b."""
-    net = CoreNetwork("a", "b", "c")
-    b = net.cores["b"]
-    b.config = b.config.model_copy(
-        update={"links": b.config.links.model_copy(update={"max_remote_users": 1})}
-    )
-    net.link("a", "b")
-    net.link("b", "c")
-    alice = net.user("a", "alice")  # b's one remote user... and c's
-    carol = net.user("c", "carol")  # ...one too many on b
-    assert b.remote_users == 1 and "carol" not in b.nicks
-    assert "carol" in net.cores["a"].nicks, "b passed carol on"
-    net.say(alice, "JOIN #room")
-    net.say(carol, "JOIN #room", "PRIVMSG #room :through b")
-    assert any("PRIVMSG #room :through b" in line for line in alice.lines())

@@ -340,13 +340,11 @@ class LinkManager(LinkState, LinkViews):
                 why,
             )
             self.dropped += 1
-            if overfill is None:
-                return
-            # Past a bound of this server's memory, not a wrong event: the servers
-            # beyond judge it by their own bounds, so it goes on to them.
-        else:
-            remote.apply(self.core, event, sid_of)
+            # Not passed on either: events routed by interest are worked out again
+            # here, where the user refused is unknown, and would end here.
+            return
         admission.taken(event)
+        remote.apply(self.core, event, sid_of)
         self._forward(event, exclude=session.peer)
         if (
             isinstance(event, ChatMessage)

@@ -9,9 +9,9 @@ kind of remote state has a bound (``links.maxServers``,
 ``links.maxRemoteUsers`` for every other server's users together) and
 ``over`` says which one an event would pass, and whose user (or server)
 would pass it. The manager drops the link where that is the peer itself, live (it is
-the one overfilling), and refuses only the event here (and passes it on: the
-servers beyond judge it by their own bounds) where the peer forwards it for
-a server behind it (so a hub whose own limits are higher is not split
+the one overfilling), and refuses only the event (not passed on: events routed
+by interest are worked out again here, where the user is unknown) where the
+peer forwards it for a server behind it (so a hub whose own limits are higher is not split
 off for another server's users; a hub's burst restates every channel with
 every server's members) or restates it in a burst (a server may hold more
 users than a bound lowered since: its every burst would cost it its link

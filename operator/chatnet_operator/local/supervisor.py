@@ -106,6 +106,11 @@ class ServerProcess:
         self._task = asyncio.create_task(self._run(), name=f"node {self.name}")
 
     @property
+    def down(self) -> bool:
+        """Not running now (exited, waiting for its restart)."""
+        return self.proc is None or self.proc.returncode is not None
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 

@@ -401,7 +401,8 @@ class Runtime:
                         self.answered_at[name] = now
                         self.pending[name] = settle(self.pending.get(name, []), started)
             declared = [net.declared for net in self.networks.values()]
-            taken = [name for name, proc in self.procs.items() if proc.port_taken]
+            # Only while it is down: a restart with the old ports may have worked since.
+            taken = [name for name, proc in self.procs.items() if proc.port_taken and proc.down]
             for name in taken:
                 log.warning(
                     "server %s: a port picked for it was taken while it was down; "
